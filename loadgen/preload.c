@@ -1,0 +1,96 @@
+/* preload.c -- fills the server before the load (see preload.h).
+ *
+ * Closed loop on purpose: one request, wait for its response, next key, so
+ * a slow server is filled completely rather than flooded. */
+#define _GNU_SOURCE
+#include "preload.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "conn.h"
+
+/* 1 when fd is ready for events, 0 after timeout_ms, -1 on error. */
+static int preload_poll(int fd, short events, int timeout_ms) {
+    struct pollfd pfd = {.fd = fd, .events = events};
+    int n;
+    do n = poll(&pfd, 1, timeout_ms);
+    while (n < 0 && errno == EINTR);
+    return n;
+}
+
+/* Sends one request and waits for its whole response. */
+static load_status preload_one(const load_config *cfg, conn *c, const proto_request *req,
+                               char *err, size_t errlen) {
+    char *out = conn_out_reserve(c, proto_request_bound(req));
+    if (!out) {
+        snprintf(err, errlen, "preload: out of memory");
+        return LOAD_ERR_RUN;
+    }
+    conn_out_commit(c, cfg->proto->format(out, req));
+    while (conn_out_pending(c) > 0) {
+        if (conn_flush(c) < 0) {
+            snprintf(err, errlen, "preload: send failed: %s", strerror(errno));
+            return LOAD_ERR_RUN;
+        }
+        if (conn_out_pending(c) > 0 && preload_poll(c->fd, POLLOUT, cfg->timeout_ms) <= 0) {
+            snprintf(err, errlen, "preload: send timed out");
+            return LOAD_ERR_RUN;
+        }
+    }
+    size_t len = 0;
+    proto_result r;
+    while ((r = cfg->proto->parse(conn_in_data(c), conn_in_size(c), &len)) == PROTO_INCOMPLETE) {
+        if (preload_poll(c->fd, POLLIN, cfg->timeout_ms) <= 0) {
+            snprintf(err, errlen, "preload: no response within %d ms", cfg->timeout_ms);
+            return LOAD_ERR_RUN;
+        }
+        ssize_t n = conn_fill(c);
+        if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)) {
+            snprintf(err, errlen, "preload: connection closed by the server");
+            return LOAD_ERR_RUN;
+        }
+    }
+    if (r != PROTO_OK) {
+        snprintf(err, errlen, "preload: %s response to a set of %.*s",
+                 r == PROTO_BAD ? "unparseable" : "error", (int)req->key_len, req->key);
+        return LOAD_ERR_RUN;
+    }
+    conn_in_consume(c, len);
+    return LOAD_OK;
+}
+
+load_status preload_run(const load_config *cfg, char *err, size_t errlen) {
+    if (!cfg->proto->has_set) return LOAD_OK;
+    const workload_op *set = NULL;
+    for (size_t i = 0; i < cfg->work.n_ops && !set; i++)
+        if (cfg->work.ops[i].verb == PROTO_SET) set = &cfg->work.ops[i];
+
+    load_status status = LOAD_OK;
+    workload w;
+    conn c;
+    conn_init(&c);
+    if (workload_init(&w, &cfg->work, cfg->seed, 0) < 0) {
+        snprintf(err, errlen, "preload: out of memory");
+        return LOAD_ERR_RUN;
+    }
+    if (conn_connect(&c, (const struct sockaddr *)&cfg->addr, cfg->addr_len, cfg->timeout_ms) < 0) {
+        load_connect_message(cfg, errno, err, errlen);
+        status = LOAD_ERR_CONNECT;
+        goto done;
+    }
+    for (uint64_t i = 0; i < cfg->work.keys && status == LOAD_OK; i++) {
+        size_t size = 100;
+        if (set) size = set->value_min + rng_below(&w.rng, (uint64_t)set->value_max - set->value_min + 1);
+        proto_request req;
+        workload_set(&w, i, size, &req);
+        status = preload_one(cfg, &c, &req, err, errlen);
+    }
+
+done:
+    conn_free(&c);
+    workload_free(&w);
+    return status;
+}

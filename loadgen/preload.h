@@ -1,0 +1,16 @@
+/* preload.h -- sets every key once before the load, so that GETs hit. */
+#ifndef PRELOAD_H
+#define PRELOAD_H
+
+#include <stddef.h>
+
+#include "load.h"
+
+/* Sets keys 0..keys-1 in order, one request at a time on one connection,
+ * with values drawn from the first SET in the mix (100 bytes when none).
+ * Does nothing for protocols without SET. Any failure or error response
+ * stops it: LOAD_ERR_CONNECT when the server cannot be reached, else
+ * LOAD_ERR_RUN, with one line in err. */
+load_status preload_run(const load_config *cfg, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,67 @@
+/* proto.h -- request/response protocols the load generator speaks.
+ *
+ * A protocol is a plug-in of two functions: one writes a request, one finds
+ * where the first response in a byte stream ends. Responses on a connection
+ * come back in request order, so finding boundaries exactly is all the load
+ * generator needs to match each response to its request. Adding a protocol
+ * is adding one proto_<name>.c that defines a proto_type and listing it in
+ * proto_find(). */
+#ifndef PROTO_H
+#define PROTO_H
+
+#include <stddef.h>
+
+typedef enum {
+    PROTO_GET = 0,
+    PROTO_SET = 1
+} proto_verb;
+
+typedef struct {
+    proto_verb verb;
+    const char *key;      /* memcached, RESP */
+    size_t key_len;
+    const char *value;    /* SET only */
+    size_t value_len;
+    const char *path;     /* HTTP request target */
+    const char *host;     /* HTTP Host header */
+} proto_request;
+
+typedef enum {
+    PROTO_INCOMPLETE = 0, /* not a whole response yet */
+    PROTO_OK,             /* one response of *resp_len bytes */
+    PROTO_SERVER_ERROR,   /* one well-formed error response of *resp_len bytes */
+    PROTO_BAD             /* not a response: the stream is out of step for good */
+} proto_result;
+
+typedef struct {
+    const char *name;
+    int has_set;          /* whether the SET verb exists */
+    /* Writes req into out, which holds at least proto_request_bound(req)
+     * bytes; returns the number of bytes written. */
+    size_t (*format)(char *out, const proto_request *req);
+    /* Looks at the first response in buf[0..len). On PROTO_INCOMPLETE,
+     * *resp_len is the least total length known to be needed (0 when not
+     * known yet), so the caller can skip parsing again until that much has
+     * arrived. */
+    proto_result (*parse)(const char *buf, size_t len, size_t *resp_len);
+} proto_type;
+
+extern const proto_type proto_memcached;
+extern const proto_type proto_resp;
+extern const proto_type proto_http;
+
+/* The protocol called name, or NULL. */
+const proto_type *proto_find(const char *name);
+
+/* An upper bound on any protocol's encoding of req. */
+size_t proto_request_bound(const proto_request *req);
+
+/* Helpers shared by the parsers. */
+
+/* Offset of the first "\r\n" in buf[from..len), or -1. */
+long proto_find_crlf(const char *buf, size_t from, size_t len);
+/* Parses decimal digits buf[0..len) (no sign, at least one digit, at most
+ * 18) into *out; returns 0, or -1 when malformed. */
+int proto_parse_uint(const char *buf, size_t len, unsigned long long *out);
+
+#endif

@@ -1,0 +1,185 @@
+#!/usr/bin/env bash
+# End-to-end tests of twin-load: builds, runs the unit tests, then drives
+# the delay server in each protocol and checks rate, latency and errors,
+# the connect-failure exit, real memcached and redis when installed, and a
+# short run under valgrind when installed. Exits non-zero on the first
+# failure; prints each check as it passes.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+build=$here/build
+load=$build/twin-load
+work=$(mktemp -d)
+pids=()
+
+cleanup() {
+    for pid in "${pids[@]}"; do
+        kill "$pid" 2>/dev/null || true
+        wait "$pid" 2>/dev/null || true
+    done
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok: $*"; }
+
+# json FILE EXPR: a Python expression over the result file's object d.
+json() {
+    python3 -c 'import json, sys; d = json.load(open(sys.argv[1])); print(eval(sys.argv[2]))' "$1" "$2"
+}
+
+# within LO X HI: LO <= X <= HI, as floats.
+within() { awk -v lo="$1" -v x="$2" -v hi="$3" 'BEGIN { exit !(x >= lo && x <= hi) }'; }
+
+# start_delay_server PROTOCOL DELAY_US: starts one on a free port, sets $port.
+start_delay_server() {
+    local out=$work/delay-$1-$2.port
+    "$build/delay-server" --protocol "$1" --port 0 --delay-us "$2" >"$out" &
+    pids+=($!)
+    for _ in $(seq 100); do
+        port=$(awk '/^port / { print $2 }' "$out")
+        [[ -n $port ]] && return 0
+        sleep 0.05
+    done
+    fail "delay-server $1 did not start"
+}
+
+stop_last() {
+    local pid=${pids[-1]}
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    unset 'pids[-1]'
+}
+
+# wait_port PORT: until something accepts on 127.0.0.1:PORT.
+wait_port() {
+    for _ in $(seq 100); do
+        (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null && return 0
+        sleep 0.05
+    done
+    fail "nothing listening on port $1"
+}
+
+# free_port: a port nothing listens on (one the kernel just handed out).
+free_port() {
+    start_delay_server http 0
+    stop_last
+}
+
+errors_total() { json "$1" 'sum(d["errors"].values())'; }
+
+mix_for() { [[ $1 == http ]] && echo "--req get,1,0,0,/" || echo "--req get,9,0,0 --req set,1,10,100"; }
+
+# --- build ------------------------------------------------------------------
+make -C "$here" clean >/dev/null
+if make -C "$here" all >"$work/build.log" 2>&1; then :; else cat "$work/build.log"; fail "build"; fi
+grep -qi 'warning' "$work/build.log" && { cat "$work/build.log"; fail "compiler warnings"; }
+ok "build without warnings"
+
+"$build/unit-test" || fail "unit tests"
+
+# --- delay server, 2000 us ----------------------------------------------------
+for proto in memcached resp http; do
+    start_delay_server "$proto" 2000
+    out=$work/$proto-2000.json
+    # shellcheck disable=SC2046
+    "$load" --port "$port" --protocol "$proto" --rate 500 --duration 3 --connections 4 \
+        $(mix_for "$proto") --out "$out" || fail "$proto: twin-load exited $?"
+    stop_last
+    errs=$(errors_total "$out")
+    rate=$(json "$out" 'd["achieved_rps"]')
+    p50=$(json "$out" 'd["latency_us"]["p50"]')
+    [[ $errs == 0 ]] || fail "$proto: $errs errors: $(json "$out" 'd["errors"]')"
+    within 475 "$rate" 525 || fail "$proto: achieved $rate req/s, target 500"
+    within 2000 "$p50" 3500 || fail "$proto: p50 $p50 us with a 2000 us delay"
+    ok "$proto 500 req/s, delay 2000 us: achieved $rate req/s, p50 $p50 us, p99 $(json "$out" 'd["latency_us"]["p99"]') us, 0 errors"
+done
+
+# --- delay server, no delay ---------------------------------------------------
+for proto in memcached resp http; do
+    start_delay_server "$proto" 0
+    out=$work/$proto-0.json
+    # shellcheck disable=SC2046
+    "$load" --port "$port" --protocol "$proto" --rate 200 --duration 2 --connections 4 \
+        $(mix_for "$proto") --out "$out" || fail "$proto: twin-load exited $?"
+    stop_last
+    p50=$(json "$out" 'd["latency_us"]["p50"]')
+    [[ $(errors_total "$out") == 0 ]] || fail "$proto: errors: $(json "$out" 'd["errors"]')"
+    within 0 "$p50" 999.999 || fail "$proto: p50 $p50 us with no delay"
+    ok "$proto 200 req/s, no delay: achieved $(json "$out" 'd["achieved_rps"]') req/s, p50 $p50 us"
+done
+
+# --- nothing listening ----------------------------------------------------------
+free_port
+closed=$port
+set +e
+"$load" --port "$closed" --protocol memcached --rate 100 --duration 1 >"$work/closed.out" 2>"$work/closed.err"
+rc=$?
+set -e
+[[ $rc == 2 ]] || fail "closed port: exit $rc, want 2"
+[[ $(wc -l <"$work/closed.err") == 1 ]] || fail "closed port: stderr is not one line: $(cat "$work/closed.err")"
+grep -q "^twin-load: cannot connect to 127.0.0.1:$closed: " "$work/closed.err" ||
+    fail "closed port: unexpected message: $(cat "$work/closed.err")"
+[[ ! -s $work/closed.out ]] || fail "closed port: wrote to stdout"
+ok "closed port: exit 2, '$(cat "$work/closed.err")'"
+
+# --- real servers -----------------------------------------------------------------
+real_run() { # NAME PROTOCOL PORT
+    local out=$work/$1.json
+    "$load" --port "$3" --protocol "$2" --preload --keys 2000 --req get,9,0,0 --req set,1,50,500 \
+        --rate 1000 --duration 2 --out "$out" || fail "$1: twin-load exited $?"
+    [[ $(errors_total "$out") == 0 ]] || fail "$1: errors: $(json "$out" 'd["errors"]')"
+    # After the preload every GET finds its key: no 5-byte miss replies
+    # (memcached "END\r\n", redis "$-1\r\n").
+    local misses
+    misses=$(json "$out" 'sum(c for s, c in d["ops"][0]["resp_sizes"] if s == 5)')
+    [[ $misses == 0 ]] || fail "$1: $misses GET misses after --preload"
+    ok "$1 with --preload: achieved $(json "$out" 'd["achieved_rps"]') req/s, p50 $(json "$out" 'd["latency_us"]["p50"]') us, 0 errors"
+}
+
+if [[ -x /usr/bin/memcached ]]; then
+    free_port
+    mport=$port
+    user=()
+    [[ $(id -u) == 0 ]] && user=(-u root)   # memcached refuses to run as root without -u
+    /usr/bin/memcached -p "$mport" -U 0 -l 127.0.0.1 "${user[@]}" &
+    pids+=($!)
+    wait_port "$mport"
+    real_run memcached memcached "$mport"
+    stop_last
+else
+    echo "skip: memcached not installed"
+fi
+
+if [[ -x /usr/bin/redis-server ]]; then
+    free_port
+    rport=$port
+    /usr/bin/redis-server --port "$rport" --bind 127.0.0.1 --save '' --appendonly no >"$work/redis.log" &
+    pids+=($!)
+    wait_port "$rport"
+    real_run redis resp "$rport"
+    stop_last
+else
+    echo "skip: redis-server not installed"
+fi
+
+# --- valgrind -----------------------------------------------------------------------
+if command -v valgrind >/dev/null; then
+    for proto in memcached resp http; do
+        start_delay_server "$proto" 500
+        preload=()
+        [[ $proto != http ]] && preload=(--preload --keys 50)
+        # shellcheck disable=SC2046
+        valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=all \
+            "$load" --port "$port" --protocol "$proto" --rate 50 --duration 1 --warmup 0.2 \
+            "${preload[@]}" $(mix_for "$proto") --out "$work/vg-$proto.json" 2>"$work/vg-$proto.log" ||
+            { cat "$work/vg-$proto.log"; fail "$proto: valgrind"; }
+        stop_last
+    done
+    ok "valgrind memcheck: no errors, no leaks (memcached, resp, http)"
+else
+    echo "skip: valgrind not installed"
+fi
+
+echo "all twin-load tests passed"

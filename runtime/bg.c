@@ -1,0 +1,170 @@
+#define _GNU_SOURCE
+#include "bg.h"
+
+#include <errno.h>
+#include <linux/futex.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/select.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+/* A thread is woken for shutdown by SIGUSR1 (installed without SA_RESTART,
+ * so its sleep returns EINTR); a signal that lands just before the sleep is
+ * missed, so bg_stop repeats it until the thread is joined. */
+#define BG_WAKE_SIGNAL SIGUSR1
+#define BG_JOIN_RETRY_NS 20000000L
+
+typedef struct {
+    const twin_bg_thread *spec;
+    pthread_t thread;
+    uint32_t futex_word;
+} bg_slot;
+
+static struct {
+    bg_slot *slots;
+    uint32_t n;
+    atomic_int stop;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+} bg = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+
+static void bg_on_wake(int sig)
+{
+    (void)sig;
+}
+
+static void bg_idle(void)
+{
+    pthread_mutex_lock(&bg.mu);
+    while (!atomic_load(&bg.stop))
+        pthread_cond_wait(&bg.cv, &bg.mu);
+    pthread_mutex_unlock(&bg.mu);
+}
+
+static void *bg_main(void *arg)
+{
+    bg_slot *slot = arg;
+    const twin_bg_thread *spec = slot->spec;
+    uint32_t us = spec->period_us ? spec->period_us : 1000;
+    int ms = (int)((us + 500) / 1000);
+    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+    int epfd = -1;
+
+    if (ms == 0)
+        ms = 1;
+    if (spec->sleep == TWIN_SLEEP_IDLE) {
+        bg_idle();
+        return NULL;
+    }
+    if (spec->sleep == TWIN_SLEEP_EPOLL_WAIT)
+        epfd = epoll_create1(EPOLL_CLOEXEC);
+
+    while (!atomic_load(&bg.stop)) {
+        switch (spec->sleep) {
+        case TWIN_SLEEP_NANOSLEEP:
+            /* glibc's nanosleep() is clock_nanosleep underneath */
+            syscall(SYS_nanosleep, &ts, NULL);
+            break;
+        case TWIN_SLEEP_CLOCK_NANOSLEEP:
+            clock_nanosleep(CLOCK_MONOTONIC, 0, &ts, NULL);
+            break;
+        case TWIN_SLEEP_FUTEX:
+            syscall(SYS_futex, &slot->futex_word, FUTEX_WAIT_PRIVATE, 0, &ts, NULL, 0);
+            break;
+        case TWIN_SLEEP_EPOLL_WAIT: {
+            struct epoll_event ev;
+            epoll_wait(epfd, &ev, 1, ms);
+            break;
+        }
+        case TWIN_SLEEP_POLL:
+#ifdef SYS_poll
+            syscall(SYS_poll, NULL, 0, ms);
+#else
+            poll(NULL, 0, ms);
+#endif
+            break;
+        case TWIN_SLEEP_SELECT: {
+            struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+#ifdef SYS_select
+            syscall(SYS_select, 0, NULL, NULL, NULL, &tv);
+#else
+            select(0, NULL, NULL, NULL, &tv);
+#endif
+            break;
+        }
+        case TWIN_SLEEP_IDLE:
+            break;
+        }
+        if (atomic_load(&bg.stop))
+            break;
+        for (uint32_t i = 0; i < spec->calls_per_wake; i++)
+            syscall(SYS_getppid);
+    }
+    if (epfd >= 0)
+        close(epfd);
+    return NULL;
+}
+
+int bg_start(const twin_config *cfg, char *err, size_t errlen)
+{
+    struct sigaction sa;
+    int rc;
+
+    atomic_store(&bg.stop, 0);
+    bg.n = 0;
+    if (cfg->n_bg == 0)
+        return TWIN_OK;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = bg_on_wake;
+    sigemptyset(&sa.sa_mask);
+    sigaction(BG_WAKE_SIGNAL, &sa, NULL);
+    bg.slots = calloc(cfg->n_bg, sizeof *bg.slots);
+    if (!bg.slots) {
+        snprintf(err, errlen, "out of memory for background threads");
+        return TWIN_ERR;
+    }
+    for (uint32_t i = 0; i < cfg->n_bg; i++) {
+        bg.slots[i].spec = &cfg->bg[i];
+        rc = pthread_create(&bg.slots[i].thread, NULL, bg_main, &bg.slots[i]);
+        if (rc != 0) {
+            snprintf(err, errlen, "cannot start background thread: %s", strerror(rc));
+            bg_stop();
+            return TWIN_ERR;
+        }
+        bg.n++;
+    }
+    return TWIN_OK;
+}
+
+void bg_stop(void)
+{
+    pthread_mutex_lock(&bg.mu);
+    atomic_store(&bg.stop, 1);
+    pthread_cond_broadcast(&bg.cv);
+    pthread_mutex_unlock(&bg.mu);
+    for (uint32_t i = 0; i < bg.n; i++) {
+        for (;;) {
+            struct timespec deadline;
+            pthread_kill(bg.slots[i].thread, BG_WAKE_SIGNAL);
+            clock_gettime(CLOCK_REALTIME, &deadline);
+            deadline.tv_nsec += BG_JOIN_RETRY_NS;
+            if (deadline.tv_nsec >= 1000000000L) {
+                deadline.tv_sec++;
+                deadline.tv_nsec -= 1000000000L;
+            }
+            if (pthread_timedjoin_np(bg.slots[i].thread, NULL, &deadline) == 0)
+                break;
+        }
+    }
+    free(bg.slots);
+    bg.slots = NULL;
+    bg.n = 0;
+}

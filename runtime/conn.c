@@ -1,0 +1,215 @@
+#define _GNU_SOURCE
+#include "conn.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "net.h"
+
+#define CONN_IN_START 16384
+#define CONN_IN_MAX (PROTO_MAX_REQUEST + 65536)
+/* Receiving until EAGAIN stops early, to send and to let other connections
+ * be served, after this many receives or this much output. */
+#define CONN_MAX_RECVS 64
+#define CONN_OUT_HIGH (1u << 20)
+
+enum { CONN_FLUSHED, CONN_PENDING, CONN_DEAD };
+
+void conn_set_init(conn_set *s, const replay_plan *plan, replay_thread *rt, int epfd)
+{
+    memset(s, 0, sizeof *s);
+    s->cfg = plan->cfg;
+    s->plan = plan;
+    s->proto = proto_get(plan->cfg->protocol);
+    s->rt = rt;
+    s->epfd = epfd;
+}
+
+conn *conn_open(conn_set *s, int fd)
+{
+    conn *c = calloc(1, sizeof *c);
+    if (!c || !(c->in = malloc(CONN_IN_START)))
+        goto err;
+    c->fd = fd;
+    c->in_cap = CONN_IN_START;
+    c->events = EPOLLIN;
+    struct epoll_event ev = {.events = c->events, .data.ptr = c};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+        goto err;
+    c->next = s->head;
+    if (s->head)
+        s->head->prev = c;
+    s->head = c;
+    return c;
+err:
+    if (c)
+        free(c->in);
+    free(c);
+    close(fd);
+    s->errors++;
+    return NULL;
+}
+
+void conn_close(conn_set *s, conn *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->head = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    close(c->fd); /* also leaves the epoll set */
+    free(c->in);
+    proto_buf_free(&c->out);
+    free(c);
+}
+
+void conn_close_all(conn_set *s)
+{
+    while (s->head)
+        conn_close(s, s->head);
+}
+
+static int conn_want(conn_set *s, conn *c, uint32_t events)
+{
+    if (c->events == events)
+        return TWIN_OK;
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
+        return TWIN_ERR;
+    c->events = events;
+    return TWIN_OK;
+}
+
+/* One send call for everything pending. */
+static int conn_flush(conn_set *s, conn *c)
+{
+    if (c->out_off < c->out.len) {
+        ssize_t n;
+        do
+            n = net_send(s->cfg->send_call, c->fd, c->out.data + c->out_off,
+                         c->out.len - c->out_off);
+        while (n < 0 && errno == EINTR);
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+            return CONN_DEAD;
+        if (n > 0)
+            c->out_off += (size_t)n;
+    }
+    if (c->out_off < c->out.len)
+        return conn_want(s, c, EPOLLOUT) == TWIN_OK ? CONN_PENDING : CONN_DEAD;
+    c->out.len = c->out_off = 0;
+    if (c->closing)
+        return CONN_DEAD;
+    return conn_want(s, c, EPOLLIN) == TWIN_OK ? CONN_FLUSHED : CONN_DEAD;
+}
+
+static int conn_grow(conn *c, size_t need)
+{
+    size_t cap = c->in_cap * 2;
+    if (cap < need)
+        cap = need;
+    if (cap > CONN_IN_MAX)
+        cap = CONN_IN_MAX;
+    if (cap <= c->in_cap)
+        return TWIN_ERR;
+    char *p = realloc(c->in, cap);
+    if (!p)
+        return TWIN_ERR;
+    c->in = p;
+    c->in_cap = cap;
+    return TWIN_OK;
+}
+
+/* Serves every complete request in the input buffer. */
+static int conn_serve(conn_set *s, conn *c)
+{
+    size_t off = 0, need = 0;
+    replay_sock sock = {.epfd = s->epfd, .fd = c->fd, .ptr = c};
+
+    while (off < c->in_len && !c->closing) {
+        proto_req req;
+        long n = s->proto->parse(c->in + off, c->in_len - off, &req);
+        if (n == PROTO_MORE) {
+            need = req.need;
+            break;
+        }
+        if (n < 0) { /* answer the error, drop the rest, close once it is sent */
+            if (proto_buf_append(&c->out, req.reply, req.reply_len) != TWIN_OK)
+                return TWIN_ERR;
+            c->closing = 1;
+            break;
+        }
+        off += (size_t)n;
+        if (req.kind != PROTO_REQ_NONE) {
+            int named;
+            uint32_t op = replay_op_of(s->plan, req.verb, req.verb_len, &named);
+            sock.events = c->events;
+            replay_request(s->rt, op, &sock);
+            uint32_t size = replay_resp_size(s->rt, op);
+            if (!req.noreply && s->proto->respond(&req, named, size, &c->out) != TWIN_OK)
+                return TWIN_ERR;
+        } else if (req.reply_len &&
+                   proto_buf_append(&c->out, req.reply, req.reply_len) != TWIN_OK) {
+            return TWIN_ERR;
+        }
+        if (req.close)
+            c->closing = 1;
+    }
+    if (c->closing) {
+        c->in_len = 0;
+        return TWIN_OK;
+    }
+    if (off > 0) {
+        memmove(c->in, c->in + off, c->in_len - off);
+        c->in_len -= off;
+    }
+    if ((c->in_len == c->in_cap || need > c->in_cap) && conn_grow(c, need) != TWIN_OK)
+        return TWIN_ERR; /* the parsers refuse requests larger than the buffer can grow */
+    return TWIN_OK;
+}
+
+void conn_event(conn_set *s, conn *c, uint32_t events)
+{
+    int more = 1, recvs = 0, r;
+    (void)events; /* level-triggered: the interest set says what to do */
+    if (c->events & EPOLLOUT) {
+        if (conn_flush(s, c) == CONN_DEAD)
+            conn_close(s, c);
+        return;
+    }
+    /* Receive (until EAGAIN if so configured), serve the batch, send once.
+     * The EAGAIN receive comes before the send, so that a client waiting
+     * for its reply cannot race it: 2 receives per request at low load. */
+    while (more && !c->closing) {
+        if (c->in_len == c->in_cap && conn_serve(s, c) != TWIN_OK)
+            goto dead;
+        ssize_t n = net_recv(s->cfg->recv_call, c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+        if (n > 0) {
+            c->in_len += (size_t)n;
+            more = s->cfg->recv_until_eagain && ++recvs < CONN_MAX_RECVS &&
+                   c->out.len < CONN_OUT_HIGH;
+        } else if (n < 0 && errno == EINTR) {
+            continue;
+        } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
+            more = 0;
+        } else { /* end of stream or a socket error: answer what came, then close */
+            if (conn_serve(s, c) != TWIN_OK)
+                goto dead;
+            c->closing = 1;
+            more = 0;
+        }
+    }
+    if (conn_serve(s, c) != TWIN_OK)
+        goto dead;
+    r = conn_flush(s, c);
+    if (r == CONN_DEAD)
+        conn_close(s, c);
+    return;
+dead:
+    s->errors++;
+    conn_close(s, c);
+}

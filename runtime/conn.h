@@ -1,0 +1,50 @@
+/* conn.h -- one client connection served by one thread's epoll loop.
+ *
+ * Level-triggered. A readable connection is received from with the
+ * configured call; every complete request in the buffer is served (steps,
+ * body, reply appended) and all replies of that batch go out in one call of
+ * the configured send. With recv_until_eagain it then receives again until
+ * EAGAIN. A send that cannot finish switches the connection to EPOLLOUT
+ * (and stops reading it) until its output is gone: the only epoll_ctl a
+ * connection costs after it is added, besides the profile's own. */
+#ifndef CONN_H
+#define CONN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "replay.h"
+
+typedef struct conn {
+    int fd;
+    uint32_t events;      /* current epoll interest */
+    char *in;
+    size_t in_len;
+    size_t in_cap;
+    proto_buf out;
+    size_t out_off;       /* bytes of out already sent */
+    int closing;          /* close once out is sent */
+    struct conn *prev;
+    struct conn *next;
+} conn;
+
+/* The connections of one serving thread (or prefork process). */
+typedef struct {
+    const twin_config *cfg;
+    const replay_plan *plan;
+    const proto_ops *proto;
+    replay_thread *rt;
+    int epfd;
+    conn *head;
+    uint64_t errors;      /* connections dropped on an error */
+} conn_set;
+
+void conn_set_init(conn_set *s, const replay_plan *plan, replay_thread *rt, int epfd);
+/* Takes a new non-blocking connection; closes fd on failure. */
+conn *conn_open(conn_set *s, int fd);
+void conn_event(conn_set *s, conn *c, uint32_t events);
+void conn_close(conn_set *s, conn *c);
+void conn_close_all(conn_set *s);
+
+#endif

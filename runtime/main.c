@@ -1,0 +1,127 @@
+/* main.c -- twin_main: flags, signals, the work files, then the server. */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "files.h"
+#include "net.h"
+#include "proto.h"
+#include "replay.h"
+#include "server.h"
+#include "twin.h"
+
+#define MAIN_USAGE "usage: --port N [--host ADDR] [--dir DIR]"
+
+typedef struct {
+    int port;
+    const char *host;
+    const char *dir;
+} main_opts;
+
+/* Accepts "--flag value" and "--flag=value". */
+static const char *main_value(int argc, char **argv, int *i, const char *flag)
+{
+    size_t n = strlen(flag);
+    if (strncmp(argv[*i], flag, n) != 0)
+        return NULL;
+    if (argv[*i][n] == '=')
+        return argv[*i] + n + 1;
+    if (argv[*i][n] != '\0' || *i + 1 >= argc)
+        return NULL;
+    return argv[++*i];
+}
+
+static int main_parse(int argc, char **argv, main_opts *o, char *err, size_t errlen)
+{
+    const char *port = NULL, *v;
+    o->host = "127.0.0.1";
+    o->dir = NULL;
+    for (int i = 1; i < argc; i++) {
+        if ((v = main_value(argc, argv, &i, "--port")))
+            port = v;
+        else if ((v = main_value(argc, argv, &i, "--host")))
+            o->host = v;
+        else if ((v = main_value(argc, argv, &i, "--dir")))
+            o->dir = v;
+        else {
+            snprintf(err, errlen, "unknown or incomplete flag '%s'; " MAIN_USAGE, argv[i]);
+            return TWIN_ERR;
+        }
+    }
+    if (!port) {
+        snprintf(err, errlen, "--port is required; " MAIN_USAGE);
+        return TWIN_ERR;
+    }
+    char *end;
+    errno = 0;
+    long p = strtol(port, &end, 10);
+    if (errno || *end || end == port || p < 1 || p > 65535) {
+        snprintf(err, errlen, "bad --port '%s'; give a number from 1 to 65535", port);
+        return TWIN_ERR;
+    }
+    o->port = (int)p;
+    if (!o->host[0] || (o->dir && !o->dir[0])) {
+        snprintf(err, errlen, "empty --host or --dir; " MAIN_USAGE);
+        return TWIN_ERR;
+    }
+    return TWIN_OK;
+}
+
+int twin_main(const twin_config *cfg, int argc, char **argv)
+{
+    char err[512];
+    main_opts o;
+    replay_plan plan;
+    files_set files;
+    sigset_t stop;
+    int listen_fd, rc;
+
+    if (main_parse(argc, argv, &o, err, sizeof err) != TWIN_OK) {
+        fprintf(stderr, "clone: %s\n", err);
+        return 2;
+    }
+    if (replay_plan_init(&plan, cfg, err, sizeof err) != TWIN_OK) {
+        fprintf(stderr, "clone: bad configuration: %s; regenerate the clone\n", err);
+        return 2;
+    }
+
+    /* Stop signals are taken synchronously (signalfd, sigwaitinfo) by the
+     * thread that owns shutdown; every thread started from here inherits
+     * the mask. They stay blocked when twin_main returns so that a second
+     * signal during cleanup cannot turn exit status 0 into a kill. */
+    sigemptyset(&stop);
+    sigaddset(&stop, SIGTERM);
+    sigaddset(&stop, SIGINT);
+    sigaddset(&stop, SIGCHLD);
+    pthread_sigmask(SIG_BLOCK, &stop, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    proto_init();
+
+    listen_fd = net_listen(o.host, o.port, err, sizeof err);
+    if (listen_fd < 0) {
+        fprintf(stderr, "clone: %s\n", err);
+        replay_plan_free(&plan);
+        return 2;
+    }
+    if (files_open(&files, o.dir, cfg->data_file_bytes, err, sizeof err) != TWIN_OK) {
+        fprintf(stderr, "clone: %s\n", err);
+        close(listen_fd);
+        replay_plan_free(&plan);
+        return 2;
+    }
+    plan.files = &files;
+
+    rc = server_run(&plan, listen_fd, o.host, o.port, err, sizeof err);
+    close(listen_fd);
+    files_remove(&files);
+    replay_plan_free(&plan);
+    if (rc != TWIN_OK) {
+        fprintf(stderr, "clone: %s\n", err);
+        return 1;
+    }
+    return 0;
+}

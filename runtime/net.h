@@ -1,0 +1,23 @@
+/* net.h -- the listening socket and the receive/send calls a clone is
+ * configured to make. net_recv and net_send issue exactly one system call of
+ * the configured kind, so that per-request counts match the profile. */
+#ifndef NET_H
+#define NET_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "twin.h"
+
+#define NET_ERR_IN_USE -2
+
+/* Binds and listens on host:port, non-blocking and close-on-exec. Returns
+ * the fd, NET_ERR_IN_USE when the port is taken, or TWIN_ERR; err gets a
+ * message in both error cases. */
+int net_listen(const char *host, int port, char *err, size_t errlen);
+
+int net_set_nonblock(int fd, int on);
+ssize_t net_recv(twin_recv_call call, int fd, void *buf, size_t n);
+ssize_t net_send(twin_send_call call, int fd, const void *buf, size_t n);
+
+#endif

@@ -1,0 +1,146 @@
+#define _GNU_SOURCE
+#include "proto.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "dist.h"
+
+/* Response payloads are copied from this buffer: pseudo-random, alphanumeric
+ * so that any reply type (even a RESP simple string) can carry it. */
+#define PROTO_PAYLOAD_BYTES 65536
+static char proto_payload[PROTO_PAYLOAD_BYTES];
+
+void proto_init(void)
+{
+    static const char alphabet[] =
+        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    uint64_t rng = dist_seed(0x7061796c6f6164ULL);
+    for (size_t i = 0; i < PROTO_PAYLOAD_BYTES; i++)
+        proto_payload[i] = alphabet[dist_next(&rng) % (sizeof alphabet - 1)];
+}
+
+const proto_ops *proto_get(twin_protocol protocol)
+{
+    switch (protocol) {
+    case TWIN_PROTO_MEMCACHED:
+        return &proto_memcached;
+    case TWIN_PROTO_RESP:
+        return &proto_resp;
+    case TWIN_PROTO_HTTP:
+        return &proto_http;
+    }
+    return NULL;
+}
+
+int proto_buf_reserve(proto_buf *b, size_t n)
+{
+    if (b->cap - b->len >= n)
+        return TWIN_OK;
+    size_t cap = b->cap ? b->cap : 4096;
+    while (cap - b->len < n)
+        cap *= 2;
+    char *p = realloc(b->data, cap);
+    if (!p)
+        return TWIN_ERR;
+    b->data = p;
+    b->cap = cap;
+    return TWIN_OK;
+}
+
+int proto_buf_append(proto_buf *b, const void *p, size_t n)
+{
+    if (proto_buf_reserve(b, n) != TWIN_OK)
+        return TWIN_ERR;
+    memcpy(b->data + b->len, p, n);
+    b->len += n;
+    return TWIN_OK;
+}
+
+int proto_buf_appends(proto_buf *b, const char *s)
+{
+    return proto_buf_append(b, s, strlen(s));
+}
+
+int proto_buf_append_u64(proto_buf *b, uint64_t v)
+{
+    char tmp[24];
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    return proto_buf_append(b, tmp + i, sizeof tmp - i);
+}
+
+int proto_buf_append_payload(proto_buf *b, size_t n)
+{
+    if (proto_buf_reserve(b, n) != TWIN_OK)
+        return TWIN_ERR;
+    while (n) {
+        size_t chunk = n < PROTO_PAYLOAD_BYTES ? n : PROTO_PAYLOAD_BYTES;
+        memcpy(b->data + b->len, proto_payload, chunk);
+        b->len += chunk;
+        n -= chunk;
+    }
+    return TWIN_OK;
+}
+
+void proto_buf_free(proto_buf *b)
+{
+    free(b->data);
+    b->data = NULL;
+    b->len = b->cap = 0;
+}
+
+size_t proto_digits(uint64_t v)
+{
+    size_t d = 1;
+    while (v >= 10) {
+        v /= 10;
+        d++;
+    }
+    return d;
+}
+
+int proto_fit(uint32_t total, size_t fixed, size_t *n, size_t *pad)
+{
+    if ((uint64_t)total < fixed + 1)
+        return TWIN_ERR;
+    size_t room = total - fixed;  /* digits(n) + n + pad */
+    for (size_t d = 1; d <= 10 && d <= room; d++) {
+        if (proto_digits(room - d) == d) {
+            *n = room - d;
+            *pad = 0;
+            return TWIN_OK;
+        }
+    }
+    size_t body = room - 1;
+    while (proto_digits(body) + body > room)
+        body--;
+    *n = body;
+    *pad = room - proto_digits(body) - body;
+    return TWIN_OK;
+}
+
+int proto_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
+{
+    uint64_t v = 0;
+    if (len == 0 || len > 19)
+        return TWIN_ERR;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return TWIN_ERR;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > max)
+        return TWIN_ERR;
+    *out = v;
+    return TWIN_OK;
+}
+
+int proto_token_is(const char *tok, size_t len, const char *word)
+{
+    return strlen(word) == len && strncasecmp(tok, word, len) == 0;
+}

@@ -1,0 +1,89 @@
+/* proto.h -- request parsing and response building, one small vtable per
+ * protocol (proto_memcached.c, proto_resp.c, proto_http.c).
+ *
+ * parse() looks at the unconsumed bytes of a connection and returns the
+ * length of the first complete request, PROTO_MORE when more bytes are
+ * needed, or PROTO_BAD for input that cannot be a request. It never blocks,
+ * never allocates and never reads past len. Pointers it stores in the
+ * proto_req point into buf and live until the caller compacts its buffer.
+ *
+ * respond() appends the reply to one request. A sized reply is exactly
+ * `size` bytes on the wire whenever the protocol's syntax allows it. */
+#ifndef PROTO_H
+#define PROTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "twin.h"
+
+#define PROTO_MORE 0
+#define PROTO_BAD (-1)
+
+/* The largest request a connection buffers (a memcached set with its data,
+ * an HTTP request with its body); larger ones are answered with an error. */
+#define PROTO_MAX_REQUEST (8u << 20)
+
+typedef struct {
+    char *data;
+    size_t len;
+    size_t cap;
+} proto_buf;
+
+typedef enum {
+    PROTO_REQ_SIZED,  /* a request answered with a reply of the sampled size */
+    PROTO_REQ_FIXED,  /* a request answered with `reply` (STORED, +OK, ...) */
+    PROTO_REQ_OTHER,  /* a well-formed request of a verb the protocol does not know */
+    PROTO_REQ_NONE    /* not a request (empty line, empty array): `reply` if any */
+} proto_kind;
+
+typedef struct {
+    proto_kind kind;
+    const char *verb;
+    size_t verb_len;
+    const char *key;      /* memcached and RESP: the first key, else NULL */
+    size_t key_len;
+    const char *reply;    /* FIXED and NONE replies; with PROTO_BAD, the error reply */
+    size_t reply_len;
+    int noreply;          /* memcached noreply: serve, answer nothing */
+    int close;            /* close the connection after this reply */
+    int head;             /* HTTP HEAD: headers only */
+    size_t need;          /* with PROTO_MORE: the request's full length if known */
+} proto_req;
+
+typedef struct {
+    const char *name;
+    long (*parse)(const char *buf, size_t len, proto_req *req);
+    /* `named`: the verb matched one of the clone's ops by name. */
+    int (*respond)(const proto_req *req, int named, uint32_t size, proto_buf *out);
+} proto_ops;
+
+extern const proto_ops proto_memcached;
+extern const proto_ops proto_resp;
+extern const proto_ops proto_http;
+
+/* Fills the payload buffer; call once before any thread serves. */
+void proto_init(void);
+const proto_ops *proto_get(twin_protocol protocol);
+
+int proto_buf_reserve(proto_buf *b, size_t n);
+int proto_buf_append(proto_buf *b, const void *p, size_t n);
+int proto_buf_appends(proto_buf *b, const char *s);
+int proto_buf_append_u64(proto_buf *b, uint64_t v);
+int proto_buf_append_payload(proto_buf *b, size_t n);
+void proto_buf_free(proto_buf *b);
+
+size_t proto_digits(uint64_t v);
+
+/* Solves total = fixed + digits(n) + n + pad for the largest body n, with
+ * pad 0 or 1 (the one size a decimal length cannot reach at each power of
+ * ten). TWIN_ERR when total is below fixed + 1 (no body of length 0 fits). */
+int proto_fit(uint32_t total, size_t fixed, size_t *n, size_t *pad);
+
+/* Parses a decimal without sign; TWIN_ERR on anything else or above max. */
+int proto_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
+
+/* Case-insensitive comparison of a counted token with a literal. */
+int proto_token_is(const char *tok, size_t len, const char *word);
+
+#endif

@@ -1,0 +1,82 @@
+/* replay.h -- the per-request work of a clone: the op's extra system calls
+ * (twin_syscall_step) and its body, issued by the thread serving the
+ * request.
+ *
+ * A replay_plan is built once from the config and shared read-only; each
+ * serving thread owns a replay_thread (accumulators, random state, body
+ * memory, its own data-file fd, scratch buffer). Nothing here issues a
+ * system call the profile did not ask for, except one lseek each time
+ * READ_FILE wraps around the data file and each time the log file wraps
+ * around its size cap. */
+#ifndef REPLAY_H
+#define REPLAY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "dist.h"
+#include "files.h"
+#include "twin.h"
+
+#define REPLAY_MAX_OPEN 16   /* files a thread keeps open from OPENAT */
+#define REPLAY_MAX_MAPS 16   /* mappings a thread keeps from MMAP */
+
+typedef struct {
+    dist_table resp;      /* response sizes */
+    dist_table *sizes;    /* one per step */
+    size_t name_len;
+    uint32_t first_acc;   /* index of the op's first step accumulator */
+} replay_op;
+
+typedef struct {
+    const twin_config *cfg;
+    replay_op *ops;
+    uint32_t n_acc;
+    size_t scratch_bytes; /* the largest size a file step reads or writes */
+    const files_set *files;
+} replay_plan;
+
+/* The connection a request came on, for the socket steps. */
+typedef struct {
+    int epfd;
+    int fd;
+    uint32_t events;
+    void *ptr;
+} replay_sock;
+
+typedef struct {
+    const replay_plan *plan;
+    twin_body_ctx body;
+    uint64_t rng;          /* sizes and offsets; the body has its own */
+    double *acc;
+    char *scratch;
+    int data_fd;
+    uint64_t read_off;
+    int open_fds[REPLAY_MAX_OPEN];
+    uint32_t n_open;
+    void *maps[REPLAY_MAX_MAPS];
+    size_t map_len[REPLAY_MAX_MAPS];
+    uint32_t n_maps;
+    uint32_t futex_word;
+    uint64_t errors;       /* steps that failed (some fail by design) */
+} replay_thread;
+
+/* Checks the config and prepares its tables; err says what is wrong. */
+int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t errlen);
+void replay_plan_free(replay_plan *p);
+
+/* seed tells threads (and prefork processes) apart; any value. */
+int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, char *err,
+                       size_t errlen);
+void replay_thread_free(replay_thread *t);
+
+/* The op serving a verb: the first whose name matches case-insensitively,
+ * else op 0 with *named = 0. */
+uint32_t replay_op_of(const replay_plan *p, const char *verb, size_t len, int *named);
+
+/* Runs the op's steps, then its body. */
+void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock);
+
+uint32_t replay_resp_size(replay_thread *t, uint32_t op);
+
+#endif

@@ -1,0 +1,218 @@
+#!/usr/bin/env bash
+# run.sh -- end-to-end tests of the clone runtime, on its three example clones:
+#   example_clone  memcached  WORKER_POOL (4 workers)  read until EAGAIN, sendmsg
+#   example_resp   RESP       EVENT_LOOP               recvfrom once, write
+#   example_http   HTTP/1.1   PREFORK (2 processes)    recvmsg until EAGAIN, writev
+# For each: protocol checks (client.py), thread and process counts, system
+# calls per request under `strace -f -c`, SIGTERM (exit 0, no files, no
+# children), a second instance on the same port (exit 2, one line). Then one
+# run under valgrind memcheck. Exits non-zero on the first failure.
+set -uo pipefail
+
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+RT=$(dirname "$HERE")
+BUILD=$RT/build
+CLIENT=(python3 "$HERE/client.py")
+STRACE_REQUESTS=300
+
+make -C "$RT" -s >/dev/null || { echo "FAIL: build" >&2; exit 1; }
+
+TMP=$(mktemp -d /tmp/twin-rt-test.XXXXXX)
+STARTED=() # every pid this script started, killed on exit if still there
+cleanup() {
+    local p
+    for p in "${STARTED[@]}"; do kill -KILL "$p" 2>/dev/null; done
+    rm -rf "$TMP"
+}
+trap cleanup EXIT
+
+die() { echo "FAIL: $*" >&2; exit 1; }
+ok() { echo "ok   $*"; }
+
+free_port() {
+    python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
+}
+
+threads() { ls "/proc/$1/task" | wc -l; }
+
+wait_file() { # wait_file PATH SECONDS
+    local deadline=$((SECONDS + $2))
+    until [[ -e $1 ]]; do
+        ((SECONDS < deadline)) || die "timed out waiting for $1"
+        sleep 0.02
+    done
+}
+
+# start_clone NAME PORT [flags...]: sets CLONE_PID; ${WRAP[@]} runs it (valgrind)
+WRAP=()
+START_TIMEOUT=10
+start_clone() {
+    local name=$1 port=$2
+    shift 2
+    "${WRAP[@]}" "$BUILD/$name" --port "$port" "$@" >"$TMP/$name.out" 2>"$TMP/$name.err" &
+    CLONE_PID=$!
+    STARTED+=("$CLONE_PID")
+    local deadline=$((SECONDS + START_TIMEOUT))
+    until grep -qsx "listening on 127.0.0.1:$port" "$TMP/$name.out"; do
+        kill -0 "$CLONE_PID" 2>/dev/null || die "$name exited before listening: $(cat "$TMP/$name.err")"
+        ((SECONDS < deadline)) || die "$name: no 'listening on' line in ${START_TIMEOUT}s"
+        sleep 0.05
+    done
+}
+
+# stop_clone NAME PID WORKDIR [SIGNAL]: SIGTERM (or SIGINT) must end it with
+# 0, its children and its work folder gone, nothing but one line on stdout.
+stop_clone() {
+    local name=$1 pid=$2 dir=$3 sig=${4:-TERM} kids rc=0 k
+    kids=$("${CLIENT[@]}" children "$pid")
+    STARTED+=($kids)
+    (sleep "${STOP_TIMEOUT:-20}" && kill -KILL "$pid" 2>/dev/null) &
+    local watchdog=$!
+    STARTED+=("$watchdog")
+    kill -"$sig" "$pid"
+    wait "$pid" || rc=$?
+    kill "$watchdog" 2>/dev/null
+    [[ $rc == 0 ]] || die "$name: exit status $rc after SIG$sig: $(tail -5 "$TMP/$name.err")"
+    for k in $kids; do
+        [[ -e /proc/$k ]] && die "$name: child process $k still there after exit"
+    done
+    [[ ! -e $dir ]] || die "$name: left its work folder $dir: $(ls -A "$dir")"
+    [[ $(wc -l <"$TMP/$name.out") == 1 ]] || die "$name: stdout has more than the listening line"
+    ok "$name: SIG$sig -> exit 0, work folder removed${kids:+, worker processes gone}"
+}
+
+check_port_in_use() {
+    local name=$1 port=$2 rc=0
+    "$BUILD/$name" --port "$port" --dir "$TMP/second" >"$TMP/second.out" 2>"$TMP/second.err" || rc=$?
+    [[ $rc == 2 ]] || die "$name: second instance on port $port exited $rc, want 2"
+    [[ $(wc -l <"$TMP/second.err") == 1 ]] || die "$name: second instance printed: $(cat "$TMP/second.err")"
+    grep -qE "^clone: port $port is in use: .*; pick another port\$" "$TMP/second.err" ||
+        die "$name: port-in-use line: $(cat "$TMP/second.err")"
+    [[ ! -s $TMP/second.out && ! -e $TMP/second ]] || die "$name: second instance left output or files"
+    ok "$name: port in use -> exit 2: $(cat "$TMP/second.err")"
+}
+
+# measure NAME PROTO VERBS PORT EXPECT PID...: serial requests on one
+# connection while strace counts the calls of the serving processes.
+measure() {
+    local name=$1 proto=$2 verbs=$3 port=$4 expect=$5
+    shift 5
+    local gate=$TMP/$name.gate args=() p want=0
+    "${CLIENT[@]}" serial --proto "$proto" --port "$port" --count "$STRACE_REQUESTS" \
+        --verbs "$verbs" --gate "$gate" &
+    local client=$!
+    STARTED+=("$client")
+    wait_file "$gate.connected" 10
+    sleep 0.3 # the connection reaches the thread that serves it
+    for p in "$@"; do
+        args+=(-p "$p")
+        want=$((want + 1))
+    done
+    strace -f -c -o "$TMP/$name.strace" "${args[@]}" 2>"$TMP/$name.strace.err" &
+    local tracer=$!
+    STARTED+=("$tracer")
+    local deadline=$((SECONDS + 10))
+    until (($(grep -c attached "$TMP/$name.strace.err") >= want)); do
+        ((SECONDS < deadline)) || die "$name: strace did not attach: $(cat "$TMP/$name.strace.err")"
+        sleep 0.05
+    done
+    sleep 0.3
+    touch "$gate.go"
+    wait "$client" || die "$name: serial client failed"
+    sleep 0.3
+    kill -INT "$tracer"
+    wait "$tracer"
+    echo "     $name: system calls per request ($STRACE_REQUESTS requests, verbs $verbs):"
+    "${CLIENT[@]}" counts "$TMP/$name.strace" --count "$STRACE_REQUESTS" $expect ||
+        die "$name: system calls per request"
+    ok "$name: system calls per request as configured"
+}
+
+# --- memcached, worker pool ------------------------------------------------
+name=example_clone
+port=$(free_port)
+dir=$TMP/work-$name
+start_clone $name "$port" --dir "$dir"
+[[ -f $dir/data0 && $(stat -c %s "$dir/data0") == 1048576 && -f $dir/log0 ]] ||
+    die "$name: data0 (1 MiB) and log0 not in --dir"
+[[ $(threads "$CLONE_PID") == 7 ]] || die "$name: $(threads "$CLONE_PID") threads, want 1 + 4 workers + 2 background"
+ok "$name: 7 threads (acceptor + 4 workers + 2 background)"
+"${CLIENT[@]}" check --proto memcached --port "$port" --sizes get=1030,100 --sizes set=8 ||
+    die "$name: protocol checks"
+ok "$name: memcached replies, pipelining, split requests, malformed input"
+check_port_in_use $name "$port"
+# per request, alternating get and set: get reads 2x (data, EAGAIN), sends
+# once, waits once, pread64 1, clock_gettime 0.5; set: write 1 (the log),
+# fdatasync 0.25, futex 2.
+measure $name memcached get,set "$port" \
+    "read=2 sendmsg=1 epoll_wait=1 pread64=0.5 clock_gettime=0.25 write=0.5 fdatasync=0.125 futex=1 epoll_ctl=0 accept4=0 recvfrom=0" \
+    "$CLONE_PID"
+[[ $(threads "$CLONE_PID") == 7 ]] || die "$name: thread count changed under load"
+stop_clone $name "$CLONE_PID" "$dir"
+
+# --- RESP, event loop, default work folder -----------------------------------
+name=example_resp
+port=$(free_port)
+start_clone $name "$port"
+dir=$(for f in /proc/"$CLONE_PID"/fd/*; do readlink "$f"; done | grep -m1 '^/tmp/twin-clone\.' | xargs -r dirname)
+[[ -n $dir && -f $dir/data0 ]] || die "$name: no work folder under /tmp"
+[[ $(threads "$CLONE_PID") == 3 ]] || die "$name: $(threads "$CLONE_PID") threads, want 1 + 2 background"
+ok "$name: 3 threads (event loop + 2 background), work folder $dir"
+"${CLIENT[@]}" check --proto resp --port "$port" --sizes GET=5,16,107,4000 --sizes SET=5 ||
+    die "$name: protocol checks"
+ok "$name: RESP replies, pipelining, split requests, malformed input"
+check_port_in_use $name "$port"
+# GET: read 1 (+1 lseek per 128 reads, when the 1 MiB data file wraps),
+# lseek 0.5, getpid 0.25; SET: epoll_ctl 1, mmap 0.5, munmap 0.5, pwrite64 1,
+# fsync 0.1
+measure $name resp GET,SET "$port" \
+    "recvfrom=1 write=1 epoll_wait=1 read=0.5 lseek=0.254 getpid=0.125 epoll_ctl=0.5 mmap=0.25 munmap=0.25 pwrite64=0.5 fsync=0.05 sendto=0" \
+    "$CLONE_PID"
+stop_clone $name "$CLONE_PID" "$dir" INT
+
+# --- HTTP, prefork -------------------------------------------------------------
+name=example_http
+port=$(free_port)
+dir=$TMP/work-$name
+start_clone $name "$port" --dir "$dir"
+[[ $(threads "$CLONE_PID") == 4 ]] || die "$name: main process has $(threads "$CLONE_PID") threads, want 1 + 3 background"
+kids=$("${CLIENT[@]}" children "$CLONE_PID")
+STARTED+=($kids)
+[[ $(wc -w <<<"$kids") == 2 ]] || die "$name: $(wc -w <<<"$kids") worker processes, want 2"
+for k in $kids; do
+    [[ $(threads "$k") == 1 ]] || die "$name: worker process $k has $(threads "$k") threads, want 1"
+done
+ok "$name: main process 4 threads (1 + 3 background), 2 worker processes of 1 thread"
+"${CLIENT[@]}" check --proto http --port "$port" --sizes GET=217,250,1000,10000,100000 ||
+    die "$name: protocol checks"
+ok "$name: HTTP replies, pipelining, split requests, malformed input"
+check_port_in_use $name "$port"
+measure $name http GET "$port" \
+    "recvmsg=2 writev=1 epoll_wait=1 openat=1 fstat=1 pread64=1 close=1 newfstatat=0.5 statx=0.5 setsockopt=0.2 getsockopt=0.2 ioctl=0.2 fcntl=0.2 madvise=0.1 getppid=3 epoll_ctl=0 accept4=0" \
+    $kids
+stop_clone $name "$CLONE_PID" "$dir"
+
+# --- valgrind memcheck ------------------------------------------------------------
+if command -v valgrind >/dev/null; then
+    for name in example_clone example_resp example_http; do
+        case $name in
+        example_clone) check=(--proto memcached --sizes get=1030,100 --sizes set=8) ;;
+        example_resp) check=(--proto resp --sizes GET=5,16,107,4000 --sizes SET=5) ;;
+        example_http) check=(--proto http --sizes GET=217,250,1000,10000,100000) ;;
+        esac
+        port=$(free_port)
+        dir=$TMP/vg-$name
+        WRAP=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite
+            --trace-children=no --child-silent-after-fork=no)
+        START_TIMEOUT=60 start_clone $name "$port" --dir "$dir"
+        "${CLIENT[@]}" check "${check[@]}" --port "$port" || die "$name under valgrind: protocol checks"
+        STOP_TIMEOUT=60 stop_clone $name "$CLONE_PID" "$dir"
+        [[ ! -s $TMP/$name.err ]] || die "$name under valgrind: $(head -30 "$TMP/$name.err")"
+        ok "$name under valgrind memcheck: no errors, no definite leaks"
+    done
+    WRAP=()
+else
+    echo "skip valgrind (not installed)"
+fi
+
+echo "all runtime tests passed"

@@ -1,0 +1,158 @@
+/* twin.h -- the contract between a generated clone and the Twin runtime.
+ *
+ * A generated clone is one C file that fills a constant twin_config from its
+ * profile and calls twin_main(). Everything the original's skeleton did
+ * (process and thread model, network model, protocol, per-request system
+ * calls, background threads) is described here as data; the per-request user
+ * work (the body) is generated code reached through cfg->body.
+ *
+ * Nothing in a twin_config comes from the original's code or data: it holds
+ * counts, rates and size distributions only. */
+#ifndef TWIN_H
+#define TWIN_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define TWIN_OK 0
+#define TWIN_ERR -1
+
+typedef enum {
+    TWIN_PROTO_MEMCACHED = 0, /* memcached text: get, set */
+    TWIN_PROTO_RESP = 1,      /* RESP arrays: GET, SET (and PING) */
+    TWIN_PROTO_HTTP = 2       /* HTTP/1.1 GET, keep-alive */
+} twin_protocol;
+
+typedef enum {
+    /* main thread accepts and hands each connection to one of `workers`
+     * threads, each running its own epoll loop (memcached-like). */
+    TWIN_NET_WORKER_POOL = 0,
+    /* one thread runs one epoll loop that both accepts and serves
+     * (redis-like); `workers` is ignored. */
+    TWIN_NET_EVENT_LOOP = 1,
+    /* main process listens, forks `workers` processes that each run an epoll
+     * loop on the shared listening socket (nginx-like); the main process
+     * waits for its children. */
+    TWIN_NET_PREFORK = 2
+} twin_net_model;
+
+/* The system call a connection handler receives with. */
+typedef enum {
+    TWIN_RECV_READ = 0,
+    TWIN_RECV_RECV = 1, /* recvfrom(fd, buf, n, 0, NULL, NULL) shows as recvfrom */
+    TWIN_RECV_RECVMSG = 2
+} twin_recv_call;
+
+/* The system call a connection handler sends a response with. */
+typedef enum {
+    TWIN_SEND_WRITE = 0,
+    TWIN_SEND_SENDTO = 1,
+    TWIN_SEND_SENDMSG = 2,
+    TWIN_SEND_WRITEV = 3
+} twin_send_call;
+
+/* System calls replayed per request, beyond the skeleton's receive, send and
+ * epoll_wait. Each is issued `per_req` times per request on average (a
+ * per-thread accumulator carries the fraction, so 0.25 means every fourth
+ * request). Files are the clone's own (made at start in its work folder). */
+typedef enum {
+    TWIN_SC_OPENAT = 0,      /* open the data file read-only; fd kept for the request */
+    TWIN_SC_CLOSE,           /* close the fd opened by OPENAT, or close(-1) if none */
+    TWIN_SC_FSTAT,           /* fstat on the data file */
+    TWIN_SC_NEWFSTATAT,      /* fstatat on the data file's path */
+    TWIN_SC_STATX,           /* statx on the data file's path */
+    TWIN_SC_PREAD,           /* pread64 of `size` bytes from the data file */
+    TWIN_SC_READ_FILE,       /* read of `size` bytes from the data file (rewinds at EOF) */
+    TWIN_SC_WRITE_LOG,       /* write of `size` bytes to the log file */
+    TWIN_SC_PWRITE,          /* pwrite64 of `size` bytes to the log file */
+    TWIN_SC_FSYNC,           /* fsync of the log file */
+    TWIN_SC_FDATASYNC,       /* fdatasync of the log file */
+    TWIN_SC_LSEEK,           /* lseek on the data file */
+    TWIN_SC_FUTEX,           /* FUTEX_WAKE on a private word nobody waits on */
+    TWIN_SC_EPOLL_CTL,       /* EPOLL_CTL_MOD of the connection with its own events */
+    TWIN_SC_SETSOCKOPT,      /* TCP_NODELAY=1 on the connection */
+    TWIN_SC_GETSOCKOPT,      /* SO_ERROR on the connection */
+    TWIN_SC_IOCTL,           /* FIONREAD on the connection */
+    TWIN_SC_FCNTL,           /* F_GETFL on the connection */
+    TWIN_SC_CLOCK_GETTIME,   /* syscall(SYS_clock_gettime) (never the vDSO) */
+    TWIN_SC_GETPID,          /* syscall(SYS_getpid) */
+    TWIN_SC_MMAP,            /* anonymous mmap of `size` bytes, unmapped by MUNMAP */
+    TWIN_SC_MUNMAP,          /* munmap of the last MMAP, or of nothing (EINVAL) */
+    TWIN_SC_MADVISE,         /* madvise(MADV_NORMAL) on the thread's body memory */
+    TWIN_SC_GENERIC,         /* any other call: syscall(SYS_getppid), keeps the count */
+    TWIN_SC_COUNT_
+} twin_syscall;
+
+/* A size distribution: `size` bytes with relative `weight`. */
+typedef struct {
+    uint32_t size;
+    uint32_t weight;
+} twin_bin;
+
+typedef struct {
+    twin_syscall call;
+    double per_req;
+    const twin_bin *sizes; /* for the sized calls; may be NULL (then 4096) */
+    uint32_t n_sizes;
+} twin_syscall_step;
+
+/* One request type. `name` is the protocol verb the load sends (memcached
+ * "get"/"set", RESP "GET"/"SET", HTTP "GET"), compared case-insensitively. */
+typedef struct {
+    const char *name;
+    const twin_bin *resp_sizes; /* total bytes of the response on the wire */
+    uint32_t n_resp_sizes;
+    const twin_syscall_step *steps;
+    uint32_t n_steps;
+} twin_op;
+
+typedef enum {
+    TWIN_SLEEP_IDLE = 0,         /* blocks for good (condition variable) */
+    TWIN_SLEEP_NANOSLEEP,        /* nanosleep(period) */
+    TWIN_SLEEP_CLOCK_NANOSLEEP,  /* clock_nanosleep(CLOCK_MONOTONIC, period) */
+    TWIN_SLEEP_FUTEX,            /* FUTEX_WAIT with a timeout of period */
+    TWIN_SLEEP_EPOLL_WAIT,       /* epoll_wait on an empty set, timeout period */
+    TWIN_SLEEP_POLL,             /* poll(NULL, 0, period) */
+    TWIN_SLEEP_SELECT            /* select(0, ..., period) */
+} twin_sleep;
+
+/* A background thread: wakes every period_us with `sleep`, then issues
+ * `calls_per_wake` extra cheap system calls (getppid). */
+typedef struct {
+    twin_sleep sleep;
+    uint32_t period_us;
+    uint32_t calls_per_wake;
+} twin_bg_thread;
+
+/* Per-thread state the body may use. */
+typedef struct {
+    uint64_t *mem;        /* body_mem_bytes, 64-byte aligned, owned by the thread */
+    size_t mem_bytes;
+    uint64_t rng;         /* xorshift state, nonzero */
+    uint64_t sink;        /* results the body must keep alive */
+} twin_body_ctx;
+
+typedef struct {
+    twin_protocol protocol;
+    twin_net_model net_model;
+    uint32_t workers;           /* worker threads (pool) or processes (prefork) */
+    twin_recv_call recv_call;
+    int recv_until_eagain;      /* after serving a read, receive again until EAGAIN */
+    twin_send_call send_call;
+    const twin_op *ops;         /* a request of no listed type is served as ops[0] */
+    uint32_t n_ops;
+    const twin_bg_thread *bg;   /* created in the main process */
+    uint32_t n_bg;
+    uint64_t data_file_bytes;   /* size of the clone's data file (0: 1 MiB) */
+    size_t body_mem_bytes;      /* per worker thread, for the body */
+    void (*body)(uint32_t op, twin_body_ctx *ctx);
+} twin_config;
+
+/* Parses the clone's flags (--port N, --host ADDR, --dir DIR for its files),
+ * makes its files, starts its threads or processes and serves until SIGTERM
+ * or SIGINT, then removes its files and returns the exit status. Errors a
+ * user can cause (port in use, bad flag) print one line to stderr and return
+ * 2. */
+int twin_main(const twin_config *cfg, int argc, char **argv);
+
+#endif

@@ -1,0 +1,38 @@
+import type { Command } from 'commander';
+import { join } from 'node:path';
+import { writeJsonFile } from '../model/index.js';
+import { profileTarget } from '../profile/index.js';
+import { tune } from '../tune/index.js';
+import { profileSummary, tuningTable } from '../report/table.js';
+import { defaultOut, progress, resolveWorkload, serviceName } from './common.js';
+import { parsePort } from './profile.js';
+import { runValidate } from './validate.js';
+
+export function registerClone(program: Command): void {
+  program
+    .command('clone')
+    .description('profile, generate, build, tune and validate in one go')
+    .requiredOption('-w, --workload <file>', 'workload file')
+    .option('--out <dir>', 'output folder (profile.json, clone/, comparison.json)')
+    .option('--json <file>', 'write the comparison as JSON')
+    .option('--name <name>', 'service name recorded in the profile')
+    .option('--port <n>', 'port for the target while profiled', (v) => parsePort(v))
+    .option('-q, --quiet', 'no progress lines')
+    .argument('[command...]', 'target command line after --, replacing the workload\'s')
+    .action(async (command: string[], o: { workload: string; out?: string; json?: string; name?: string; port?: number; quiet?: boolean }) => {
+      const t0 = Date.now();
+      const say = progress(o.quiet);
+      const r = resolveWorkload(o.workload, command);
+      const out = o.out ?? defaultOut(o.workload);
+      const name = serviceName(o.name, r.workload);
+      const profile = await profileTarget(r.workload, r.spec, { name, port: o.port, progress: say });
+      writeJsonFile(join(out, 'profile.json'), profile);
+      process.stdout.write(profileSummary(profile) + '\n\n');
+      say('generating, building and tuning the clone');
+      const tuned = await tune(profile, r.workload, join(out, 'clone'), { progress: say });
+      writeJsonFile(join(out, 'profile.json'), tuned);
+      process.stdout.write(tuningTable(tuned) + '\n\n');
+      await runValidate(r, name, join(out, 'clone'), { json: o.json ?? join(out, 'comparison.json'), quiet: o.quiet });
+      process.stdout.write(`\ndone in ${((Date.now() - t0) / 1000).toFixed(0)} s; clone in ${join(out, 'clone')}\n`);
+    });
+}

@@ -1,0 +1,80 @@
+import { spawn } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { z } from 'zod';
+import { Latency, TwinError, parseWith, type Workload } from '../model/index.js';
+
+/** The JSON twin-load writes. */
+export const LoadResult = z.object({
+  protocol: z.string(),
+  target_rps: z.number(),
+  achieved_rps: z.number(),
+  duration_s: z.number(),
+  requests: z.number(),
+  sent: z.number(),
+  errors: z.record(z.string(), z.number()),
+  latency_us: Latency,
+  bytes: z.object({ sent: z.number(), received: z.number() }),
+  ops: z.array(z.object({
+    op: z.string(),
+    count: z.number(),
+    req_bytes: z.number(),
+    resp_bytes: z.number(),
+    resp_sizes: z.array(z.tuple([z.number(), z.number()])),
+  })),
+});
+export type LoadResult = z.infer<typeof LoadResult>;
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+export const TWIN_LOAD = join(ROOT, 'loadgen/build/twin-load');
+
+export function totalErrors(r: LoadResult): number {
+  return Object.values(r.errors).reduce((a, b) => a + b, 0);
+}
+
+export interface LoadOptions {
+  rate: number;
+  duration: number;
+  warmup?: number;
+  maxRequests?: number;
+  preload?: boolean;
+  dist?: 'poisson' | 'constant';
+  seed?: number;
+}
+
+export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string): string[] {
+  const args = [
+    '--host', '127.0.0.1', '--port', String(port), '--protocol', w.protocol,
+    '--rate', String(o.rate), '--duration', String(o.duration), '--warmup', String(o.warmup ?? 1),
+    '--connections', String(w.connections), '--threads', String(Math.min(w.threads, w.connections)),
+    '--keys', String(w.keys), '--key-size', String(w.keySize), '--dist', o.dist ?? 'poisson',
+    '--seed', String(o.seed ?? 1), '--out', out,
+  ];
+  for (const r of w.requests) {
+    const v = r.valueSize ?? 0;
+    const [lo, hi] = typeof v === 'number' ? [v, v] : [v.min, v.max];
+    args.push('--req', [r.op, r.share, lo, hi, ...(r.path ? [r.path] : [])].join(','));
+  }
+  if (o.preload) args.push('--preload');
+  if (o.maxRequests) args.push('--max-requests', String(o.maxRequests));
+  return args;
+}
+
+/** Runs twin-load against 127.0.0.1:port and returns its result. */
+export async function runLoad(w: Workload, port: number, o: LoadOptions): Promise<LoadResult> {
+  if (!existsSync(TWIN_LOAD)) throw new TwinError(`twin-load is not built: run scripts/bootstrap.sh`);
+  const dir = mkdtempSync(join(tmpdir(), 'twin-load-'));
+  const out = join(dir, 'result.json');
+  try {
+    const child = spawn(TWIN_LOAD, loadArgs(w, port, o, out), { stdio: ['ignore', 'ignore', 'pipe'] });
+    let err = '';
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    const code: number = await new Promise((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+    if (code !== 0) throw new TwinError(`twin-load failed: ${err.trim().split('\n').pop() ?? `status ${code}`}`);
+    return parseWith(LoadResult, JSON.parse(readFileSync(out, 'utf8')), 'twin-load result');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}

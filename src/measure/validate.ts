@@ -1,0 +1,112 @@
+import { resolve } from 'node:path';
+import {
+  COMPARISON_SCHEMA_VERSION, MEASUREMENT_SCHEMA_VERSION, TwinError,
+  type Comparison, type ComparisonRow, type LoadPoint, type Measurement, type Platform, type Workload,
+} from '../model/index.js';
+import { launchTarget, type LaunchSpec, type RunningTarget } from '../profile/target.js';
+import { observe, type Observation } from '../profile/observe.js';
+import { measureCpu, SKYLAKE_SP } from '../profile/valgrind.js';
+import { totalErrors } from './loadgen.js';
+
+/** How to start a built clone, as a target like any other. */
+export function cloneLaunchSpec(binary: string, w: Workload): LaunchSpec {
+  return { command: `'${resolve(binary)}' --port {port} --dir {run}`, dir: '.', templates: [], files: [], startTimeoutS: w.startTimeout };
+}
+
+export function loadPoint(o: Observation, rate: number): LoadPoint {
+  const sent = Math.max(1, o.load.sent);
+  const calls = o.trace ? [...o.trace.byThread.values()].reduce((a, t) => a + [...t.calls.values()].reduce((x, y) => x + y, 0), 0) : null;
+  return {
+    targetRps: rate,
+    throughputRps: o.load.achieved_rps,
+    requests: o.load.requests,
+    sent: o.load.sent,
+    errors: o.load.errors,
+    latency: o.load.latency_us,
+    cpuUsPerReq: o.cpuNs / 1000 / sent,
+    netBytesPerReq: (o.load.bytes.sent + o.load.bytes.received) / Math.max(1, o.load.requests),
+    syscallsPerReq: calls === null ? null : calls / sent,
+    threads: o.threads,
+  };
+}
+
+export interface ValidateOptions {
+  platform?: Platform;
+  progress?: (msg: string) => void;
+  /** Skip the Valgrind runs (no CPU counter rows). */
+  noCpu?: boolean;
+}
+
+/** Original and clone in the same run: both started, then each load point driven on one and
+ *  then the other, under the same twin-load settings; then both under Valgrind. */
+export async function validate(w: Workload, name: string, original: LaunchSpec, clone: LaunchSpec, opts: ValidateOptions = {}): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
+  const say = opts.progress ?? (() => {});
+  const platform = opts.platform ?? SKYLAKE_SP;
+  const loads = [...w.loads].sort((a, b) => a - b);
+  const targets: { who: 'original' | 'clone'; target: RunningTarget }[] = [];
+  const points: Record<'original' | 'clone', LoadPoint[]> = { original: [], clone: [] };
+  try {
+    targets.push({ who: 'original', target: await launchTarget(original) });
+    targets.push({ who: 'clone', target: await launchTarget(clone) });
+    let first = true;
+    for (const rate of loads) {
+      for (const { who, target } of targets) {
+        say(`${who} at ${rate} requests/s`);
+        const o = await observe(target, w, rate, { trace: true, preload: first });
+        points[who].push(loadPoint(o, rate));
+      }
+      first = false;
+    }
+  } finally {
+    for (const { target } of targets) await target.stop();
+  }
+  const cpu: Record<'original' | 'clone', Measurement['cpu']> = { original: null, clone: null };
+  if (!opts.noCpu) {
+    for (const [who, spec] of [['original', original], ['clone', clone]] as const) {
+      say(`${who} under Valgrind (${platform.name})`);
+      cpu[who] = await measureCpu(spec, w, platform);
+    }
+  }
+  const measurements: Measurement[] = (['original', 'clone'] as const).map((who) => ({
+    schemaVersion: MEASUREMENT_SCHEMA_VERSION,
+    kind: 'twin-measurement',
+    target: who,
+    points: points[who],
+    cpu: cpu[who],
+  }));
+  return { comparison: compare(name, platform.name, measurements[0], measurements[1]), measurements };
+}
+
+/** The side-by-side rows of two measurements. */
+export function compare(target: string, platform: string, o: Measurement, c: Measurement): Comparison {
+  const rows: ComparisonRow[] = [];
+  o.points.forEach((po, i) => {
+    const pc = c.points[i];
+    if (!pc) throw new TwinError('original and clone were measured at different load points');
+    const load = po.targetRps;
+    const add = (metric: string, f: (p: LoadPoint) => number | null) => rows.push({ metric, load, original: f(po), clone: f(pc) });
+    add('throughput_rps', (p) => p.throughputRps);
+    add('latency.p50_us', (p) => p.latency.p50);
+    add('latency.p99_us', (p) => p.latency.p99);
+    add('cpu.us_per_req', (p) => p.cpuUsPerReq);
+    add('net.bytes_per_req', (p) => p.netBytesPerReq);
+    add('syscalls.per_req', (p) => p.syscallsPerReq);
+    add('threads.count', (p) => p.threads);
+    add('errors.count', (p) => Object.values(p.errors).reduce((a, b) => a + b, 0));
+  });
+  if (o.cpu && c.cpu) {
+    const add = (metric: string, f: (m: NonNullable<Measurement['cpu']>) => number) => rows.push({ metric, load: null, original: f(o.cpu!), clone: f(c.cpu!) });
+    add('insns.per_req', (m) => m.insnsPerReq);
+    add('I1.miss_rate', (m) => m.I1MissRate);
+    add('D1.miss_rate', (m) => m.D1MissRate);
+    add('LL.miss_rate', (m) => m.LLMissRate);
+    add('branch.mispredict_rate', (m) => m.branchMispredictRate);
+  }
+  return { schemaVersion: COMPARISON_SCHEMA_VERSION, kind: 'twin-comparison', target, platform, rows };
+}
+
+export function cloneErrors(m: Measurement): number {
+  return m.points.reduce((a, p) => a + Object.values(p.errors).reduce((x, y) => x + y, 0), 0);
+}
+
+export { totalErrors };

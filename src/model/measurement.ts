@@ -1,0 +1,28 @@
+import { z } from 'zod';
+import { CpuCounters, Latency } from './common.js';
+
+export const MEASUREMENT_SCHEMA_VERSION = 1;
+
+/** One real run of original or clone at one load point. */
+export const LoadPoint = z.object({
+  targetRps: z.number().positive(),
+  throughputRps: z.number().nonnegative(),
+  requests: z.number().int().nonnegative(),
+  sent: z.number().int().nonnegative(),
+  errors: z.record(z.string(), z.number().int().nonnegative()),
+  latency: Latency,
+  cpuUsPerReq: z.number().nonnegative(),
+  netBytesPerReq: z.number().nonnegative(),
+  syscallsPerReq: z.number().nonnegative().nullable(),
+  threads: z.number().int().nonnegative(),
+});
+export type LoadPoint = z.infer<typeof LoadPoint>;
+
+export const Measurement = z.object({
+  schemaVersion: z.literal(MEASUREMENT_SCHEMA_VERSION),
+  kind: z.literal('twin-measurement'),
+  target: z.string(),
+  points: z.array(LoadPoint),
+  cpu: CpuCounters.nullable(),
+});
+export type Measurement = z.infer<typeof Measurement>;

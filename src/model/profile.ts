@@ -1,0 +1,115 @@
+import { z } from 'zod';
+import { CpuCounters, Protocol, SizeBins } from './common.js';
+
+export const PROFILE_SCHEMA_VERSION = 1;
+
+export const ThreadRole = z.enum(['main', 'acceptor', 'worker', 'event-loop', 'background']);
+export type ThreadRole = z.infer<typeof ThreadRole>;
+
+export const NetworkModel = z.enum(['worker-pool', 'event-loop', 'prefork']);
+export type NetworkModel = z.infer<typeof NetworkModel>;
+
+export const RecvCall = z.enum(['read', 'recvfrom', 'recvmsg']);
+export const SendCall = z.enum(['write', 'sendto', 'sendmsg', 'writev']);
+export const SleepCall = z.enum(['idle', 'nanosleep', 'clock_nanosleep', 'futex', 'epoll_wait', 'poll', 'select']);
+
+/** One thread of the original, by role only (never its name). */
+export const ThreadInfo = z.object({
+  process: z.number().int().nonnegative(),
+  role: ThreadRole,
+  syscallsPerSec: z.number().nonnegative(),
+});
+
+export const BackgroundThread = z.object({
+  sleep: SleepCall,
+  periodUs: z.number().int().nonnegative(),
+  callsPerWake: z.number().int().nonnegative(),
+});
+
+/** Process and thread model, network model. */
+export const Skeleton = z.object({
+  processes: z.number().int().positive(),
+  threads: z.array(ThreadInfo).min(1),
+  networkModel: NetworkModel,
+  io: z.enum(['epoll', 'poll', 'select', 'blocking']),
+  workers: z.number().int().positive(),
+  recvCall: RecvCall,
+  recvUntilEagain: z.boolean(),
+  sendCall: SendCall,
+  background: z.array(BackgroundThread),
+});
+export type Skeleton = z.infer<typeof Skeleton>;
+
+/** A system call the serving threads make per request, beyond the skeleton's. */
+export const SyscallRate = z.object({
+  name: z.string().regex(/^[a-z0-9_]+$/),
+  perReq: z.number().nonnegative(),
+  sizes: SizeBins.optional(),
+});
+
+export const RequestType = z.object({
+  op: z.string().regex(/^[A-Za-z]+$/),
+  share: z.number().min(0).max(1),
+  requestBytesMean: z.number().nonnegative(),
+  responseSizes: SizeBins.min(1),
+});
+export type RequestType = z.infer<typeof RequestType>;
+
+/** Kernel work per request: every system call of the target's processes, by name. */
+export const KernelWork = z.object({
+  syscallsPerReq: z.number().nonnegative(),
+  byName: z.record(z.string(), z.number().nonnegative()),
+  /** Calls the serving threads make per request beyond receive, send and the event wait. */
+  replay: z.array(SyscallRate),
+  recvSizes: SizeBins,
+  sendSizes: SizeBins,
+});
+
+export const Body = z.object({
+  /** The original's user-space work per request on the profiling platform. */
+  cpu: CpuCounters,
+  /** Working-set bytes each serving thread's body touches. */
+  bodyMemBytes: z.number().int().nonnegative(),
+});
+
+/** What-if and tuning knobs; a what-if study is an edited profile. */
+export const Knobs = z.object({
+  /** Instructions of generated body work per request (null: derive from body.cpu). */
+  bodyInsnsPerReq: z.number().nonnegative().nullable().default(null),
+  /** Multiplies the body's instruction budget (what-if: 2 = twice the work). */
+  insnScale: z.number().positive().default(1),
+});
+
+export const TuningStep = z.object({
+  iteration: z.number().int().nonnegative(),
+  bodyInsnsPerReq: z.number().nonnegative(),
+  cloneInsnsPerReq: z.number().nonnegative(),
+  targetInsnsPerReq: z.number().nonnegative(),
+  error: z.number(),
+});
+
+export const Profile = z.object({
+  schemaVersion: z.literal(PROFILE_SCHEMA_VERSION),
+  kind: z.literal('twin-profile'),
+  service: z.object({ name: z.string().regex(/^[A-Za-z0-9_.-]+$/), protocol: Protocol }),
+  /** Where and how it was profiled: information only. */
+  source: z.object({
+    profiledAt: z.string(),
+    machine: z.object({ cpus: z.number().int().positive(), arch: z.string(), kernel: z.string() }),
+    loadRps: z.number().positive(),
+    requests: z.number().int().nonnegative(),
+    connections: z.number().int().positive(),
+  }),
+  skeleton: Skeleton,
+  requests: z.array(RequestType).min(1),
+  kernel: KernelWork,
+  perRequest: z.object({
+    cpuUsPerReq: z.number().nonnegative(),
+    netBytesPerReq: z.number().nonnegative(),
+    latencyP50Us: z.number().nonnegative(),
+  }),
+  body: Body,
+  knobs: Knobs,
+  tuning: z.array(TuningStep).default([]),
+});
+export type Profile = z.infer<typeof Profile>;

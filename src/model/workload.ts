@@ -1,0 +1,47 @@
+import { z } from 'zod';
+import { Protocol } from './common.js';
+
+const ValueSize = z.union([
+  z.number().int().nonnegative(),
+  z.object({ min: z.number().int().nonnegative(), max: z.number().int().nonnegative() })
+    .refine((v) => v.min <= v.max, { message: 'min must not exceed max' }),
+]);
+
+export const RequestMix = z.object({
+  op: z.enum(['get', 'set']),
+  share: z.number().positive({ message: 'share must be a positive number' }),
+  valueSize: ValueSize.optional(),
+  path: z.string().startsWith('/').optional(),
+});
+
+/** The target and the load it is profiled and validated under (examples/<target>/workload.yaml). */
+export const Workload = z.object({
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
+  /** The target's command line: `{port}` becomes the port Twin picks, `{dir}` the file's folder. */
+  command: z.string().min(1).optional(),
+  protocol: Protocol,
+  /** Files of the workload's folder copied into the run folder with {port}, {dir} and {run}
+   *  replaced (a server's configuration). */
+  templates: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/)).default([]),
+  /** Files Twin makes in the run folder before the start, of pseudo-random printable bytes. */
+  files: z.array(z.object({
+    path: z.string().regex(/^[A-Za-z0-9_./-]+$/).refine((p) => !p.startsWith('/') && !p.includes('..'), 'a relative path inside the run folder'),
+    size: z.number().int().nonnegative(),
+  })).default([]),
+  connections: z.number().int().positive().default(8),
+  threads: z.number().int().positive().default(2),
+  keys: z.number().int().positive().default(1000),
+  keySize: z.number().int().min(8).max(250).default(16),
+  preload: z.boolean().default(true),
+  requests: z.array(RequestMix).min(1),
+  /** Load points, requests/s; the first (lowest) is also the profiling load. */
+  loads: z.array(z.number().positive()).min(1),
+  /** Seconds of measured load per point (after a one-second warm-up). */
+  duration: z.number().positive().default(5),
+  /** Requests the Valgrind runs send (two runs: this many and three times as many). */
+  valgrindRequests: z.number().int().positive().default(2000),
+  /** Seconds to wait for the target to accept connections. */
+  startTimeout: z.number().positive().default(10),
+});
+export type Workload = z.infer<typeof Workload>;
+export type RequestMix = z.infer<typeof RequestMix>;

@@ -1,0 +1,115 @@
+import { existsSync, mkdirSync } from 'node:fs';
+import { spawnSync, type ChildProcess } from 'node:child_process';
+import { TwinError } from '../model/index.js';
+import { spawnTracked, stopChild } from '../util/children.js';
+import { syscallName } from './syscalls.js';
+
+/** Calls that carry a socket's bytes; their sizes are recorded per fd class. */
+export const IO_CALLS = ['read', 'write', 'readv', 'writev', 'recvfrom', 'sendto', 'recvmsg', 'sendmsg', 'pread64', 'pwrite64'];
+
+/** The bpftrace program: every system call by process, thread and number; the byte count of
+ *  each I/O call by thread and by whether its fd is an accepted socket. Tracepoints only. */
+export function bpftraceScript(pids: number[]): string {
+  const f = pids.map((p) => `pid == ${p}`).join(' || ');
+  const enter = IO_CALLS.map((c) => `tracepoint:syscalls:sys_enter_${c}`).join(',');
+  const exit = IO_CALLS.map((c) => `tracepoint:syscalls:sys_exit_${c}`).join(',');
+  return [
+    `tracepoint:raw_syscalls:sys_enter /${f}/ { @sc[pid, tid, args->id] = count(); }`,
+    `tracepoint:syscalls:sys_exit_accept4,tracepoint:syscalls:sys_exit_accept /(${f}) && args->ret >= 0/ { @sock[pid, (uint64)args->ret] = 1; }`,
+    `tracepoint:syscalls:sys_enter_close /${f}/ { delete(@sock[pid, (uint64)args->fd]); }`,
+    `${enter} /${f}/ { @fdc[tid] = @sock[pid, (uint64)args->fd]; }`,
+    `${exit} /${f}/ { @io[tid, probe, @fdc[tid], args->ret] = count(); }`,
+    `END { clear(@sock); clear(@fdc); }`,
+    '',
+  ].join('\n');
+}
+
+export interface SyscallTrace {
+  /** Calls by thread id, then by system call name. */
+  byThread: Map<number, { pid: number; calls: Map<string, number> }>;
+  /** I/O call results: thread, call name, on a socket?, bytes (negative: an error). */
+  io: { tid: number; call: string; socket: boolean; bytes: number; count: number }[];
+}
+
+/** Parses `bpftrace -f json` output of bpftraceScript. */
+export function parseBpftraceJson(text: string): SyscallTrace {
+  const byThread: SyscallTrace['byThread'] = new Map();
+  const io: SyscallTrace['io'] = [];
+  let sawMap = false;
+  for (const line of text.split('\n')) {
+    if (!line.trim().startsWith('{')) continue;
+    let rec: { type?: string; data?: Record<string, Record<string, number>> };
+    try {
+      rec = JSON.parse(line);
+    } catch {
+      throw new TwinError(`bpftrace printed a malformed JSON line: ${line.slice(0, 80)}`);
+    }
+    if (rec.type !== 'map' || !rec.data) continue;
+    for (const [name, entries] of Object.entries(rec.data)) {
+      sawMap = true;
+      for (const [key, count] of Object.entries(entries)) {
+        const parts = key.split(',');
+        if (name === '@sc') {
+          const [pid, tid, nr] = parts.map(Number);
+          let t = byThread.get(tid);
+          if (!t) byThread.set(tid, (t = { pid, calls: new Map() }));
+          const sc = syscallName(nr);
+          t.calls.set(sc, (t.calls.get(sc) ?? 0) + count);
+        } else if (name === '@io') {
+          const call = parts[1].replace(/^tracepoint:syscalls:sys_exit_/, '');
+          io.push({ tid: Number(parts[0]), call, socket: parts[2] === '1', bytes: Number(parts[3]), count });
+        }
+      }
+    }
+  }
+  if (!sawMap && !/"type":\s*"attached_probes"/.test(text)) throw new TwinError('bpftrace printed no results: is tracefs mounted? run scripts/bootstrap.sh');
+  return { byThread, io };
+}
+
+export function ensureTracefs(): void {
+  if (existsSync('/sys/kernel/tracing/events')) return;
+  mkdirSync('/sys/kernel/tracing', { recursive: true });
+  const r = spawnSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing']);
+  if (r.status !== 0 || !existsSync('/sys/kernel/tracing/events'))
+    throw new TwinError('tracefs is not mounted and cannot be: run as root `mount -t tracefs nodev /sys/kernel/tracing`');
+}
+
+export function requireTool(name: string, pkg: string): void {
+  const r = spawnSync('sh', ['-c', `command -v ${name}`]);
+  if (r.status !== 0) throw new TwinError(`${name} is missing: install it with scripts/bootstrap.sh (Debian package ${pkg})`);
+}
+
+/** A running bpftrace session; stop() ends it and returns what it recorded. */
+export interface Tracer {
+  stop(): Promise<SyscallTrace>;
+}
+
+export async function startTracer(pids: number[]): Promise<Tracer> {
+  requireTool(process.env.TWIN_BPFTRACE ?? 'bpftrace', 'bpftrace');
+  ensureTracefs();
+  const child: ChildProcess = spawnTracked(process.env.TWIN_BPFTRACE ?? 'bpftrace', ['-f', 'json', '-e', bpftraceScript(pids)], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
+  const deadline = Date.now() + 30000;
+  while (!out.includes('attached_probes')) {
+    if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
+      await stopChild(child, 'SIGKILL');
+      const why = err.split('\n').filter((l) => l.includes('ERROR') && !l.includes('RLIMIT_MEMLOCK'))[0] ?? 'no output';
+      throw new TwinError(`bpftrace could not attach: ${why.trim()}; run as root with tracefs mounted (scripts/bootstrap.sh)`);
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    async stop() {
+      const done = new Promise<void>((r) => child.once('exit', () => r()));
+      child.kill('SIGINT');
+      await Promise.race([done, new Promise((r) => setTimeout(r, 15000))]);
+      await stopChild(child, 'SIGKILL', 1000);
+      return parseBpftraceJson(out);
+    },
+  };
+}

@@ -1,0 +1,127 @@
+import { cpus, arch, release } from 'node:os';
+import { PROFILE_SCHEMA_VERSION, Profile, TwinError, parseWith, type Workload, type Platform } from '../model/index.js';
+import { totalErrors } from '../measure/loadgen.js';
+import { launchTarget, type LaunchSpec } from './target.js';
+import { observe, type Observation } from './observe.js';
+import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
+import { measureCpu, SKYLAKE_SP } from './valgrind.js';
+
+/** Calls the clone's skeleton makes by itself: never replayed. */
+const SKELETON_CALLS = new Set(['epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'poll', 'ppoll', 'select', 'pselect6', 'accept', 'accept4']);
+const SOCKET_IO = new Set(['read', 'readv', 'recvfrom', 'recvmsg', 'write', 'writev', 'sendto', 'sendmsg', 'pread64', 'pwrite64']);
+/** Replay rates below this many calls per request are dropped (connection set-up and such). */
+const MIN_RATE = 0.01;
+
+export interface ProfileOptions {
+  name: string;
+  port?: number;
+  platform?: Platform;
+  progress?: (msg: string) => void;
+}
+
+/** Kernel work per request: every call by name (all threads), and the serving threads' calls
+ *  beyond the skeleton's with their rates and sizes. */
+export function kernelWork(o: Observation, skeletonRecv: string, skeletonSend: string): Profile['kernel'] {
+  const trace = o.trace!;
+  const sent = Math.max(1, o.load.sent);
+  const byName: Record<string, number> = {};
+  let total = 0;
+  for (const t of trace.byThread.values()) {
+    for (const [name, n] of t.calls) {
+      byName[name] = (byName[name] ?? 0) + n / sent;
+      total += n;
+    }
+  }
+  const acts = threadActivity(o);
+  const serving = servingThreads(acts);
+  const tids = new Set(serving.map((t) => t.tid));
+  const counts = new Map<string, number>();
+  for (const t of serving) for (const [name, n] of t.calls) counts.set(name, (counts.get(name) ?? 0) + n);
+  // I/O calls count on sockets only through the skeleton; their file and pipe part is replayed.
+  for (const name of SOCKET_IO) {
+    const onSockets = trace.io.filter((e) => tids.has(e.tid) && e.call === name && e.socket).reduce((a, e) => a + e.count, 0);
+    if (counts.has(name)) counts.set(name, Math.max(0, counts.get(name)! - onSockets));
+  }
+  const replay: Profile['kernel']['replay'] = [];
+  for (const [name, n] of [...counts.entries()].sort()) {
+    const perReq = n / sent;
+    if (SKELETON_CALLS.has(name) || perReq < MIN_RATE) continue;
+    const sizes = SOCKET_IO.has(name) ? ioSizes(trace, tids, new Set([name]), false) : undefined;
+    replay.push({ name, perReq: Math.round(perReq * 1e4) / 1e4, ...(sizes && sizes.length ? { sizes } : {}) });
+  }
+  return {
+    syscallsPerReq: total / sent,
+    byName: Object.fromEntries(Object.entries(byName).map(([k, v]) => [k, Math.round(v * 1e4) / 1e4])),
+    replay,
+    recvSizes: ioSizes(trace, tids, new Set([skeletonRecv, skeletonRecv === 'read' ? 'readv' : skeletonRecv])),
+    sendSizes: ioSizes(trace, tids, new Set([skeletonSend])),
+  };
+}
+
+/** Request types by protocol verb: load entries of the same verb (say, GETs of two paths)
+ *  are one type, their response sizes merged. */
+export function requestTypes(o: Observation): Profile['requests'] {
+  const total = o.load.ops.reduce((a, op) => a + op.count, 0);
+  const byOp = new Map<string, { count: number; reqBytes: number; sizes: Map<number, number> }>();
+  for (const op of o.load.ops) {
+    if (op.count === 0) continue;
+    let e = byOp.get(op.op);
+    if (!e) byOp.set(op.op, (e = { count: 0, reqBytes: 0, sizes: new Map() }));
+    e.count += op.count;
+    e.reqBytes += op.req_bytes;
+    for (const [s, c] of op.resp_sizes) e.sizes.set(s, (e.sizes.get(s) ?? 0) + c);
+  }
+  return [...byOp.entries()].map(([op, e]) => ({
+    op,
+    share: e.count / total,
+    requestBytesMean: e.reqBytes / e.count,
+    responseSizes: [...e.sizes.entries()].sort((a, b) => a[0] - b[0]),
+  }));
+}
+
+/** Profiles a target under a workload: one traced real run at the lowest load, then two
+ *  Valgrind runs for the CPU counters. */
+export async function profileTarget(w: Workload, spec: LaunchSpec, opts: ProfileOptions): Promise<Profile> {
+  const say = opts.progress ?? (() => {});
+  const rate = Math.min(...w.loads);
+  say(`starting the target and tracing it at ${rate} requests/s`);
+  const target = await launchTarget(spec, opts.port);
+  let o: Observation;
+  try {
+    o = await observe(target, w, rate, { trace: true, preload: true });
+  } finally {
+    await target.stop();
+  }
+  const errors = totalErrors(o.load);
+  if (errors > 0) throw new TwinError(`the target failed ${errors} of ${o.load.sent} requests while profiled (${JSON.stringify(o.load.errors)}): check the workload's protocol and requests`);
+  if (o.load.requests === 0) throw new TwinError('the target answered no request while profiled: check the workload');
+  const skeleton = inferSkeleton(o);
+  const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
+  say(`measuring instructions and cache behaviour under Valgrind (${w.valgrindRequests} and ${3 * w.valgrindRequests} requests)`);
+  const cpu = await measureCpu(spec, w, opts.platform ?? SKYLAKE_SP);
+  const total = o.load.ops.reduce((a, op) => a + op.count, 0);
+  const profile: Profile = {
+    schemaVersion: PROFILE_SCHEMA_VERSION,
+    kind: 'twin-profile',
+    service: { name: opts.name, protocol: w.protocol },
+    source: {
+      profiledAt: new Date().toISOString(),
+      machine: { cpus: cpus().length, arch: arch(), kernel: release() },
+      loadRps: rate,
+      requests: o.load.sent,
+      connections: w.connections,
+    },
+    skeleton,
+    requests: requestTypes(o),
+    kernel,
+    perRequest: {
+      cpuUsPerReq: o.cpuNs / 1000 / Math.max(1, o.load.sent),
+      netBytesPerReq: (o.load.bytes.sent + o.load.bytes.received) / Math.max(1, o.load.requests),
+      latencyP50Us: o.load.latency_us.p50,
+    },
+    body: { cpu, bodyMemBytes: 65536 },
+    knobs: { bodyInsnsPerReq: null, insnScale: 1 },
+    tuning: [],
+  };
+  return parseWith(Profile, profile, 'the profile just made');
+}

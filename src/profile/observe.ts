@@ -1,0 +1,33 @@
+import type { Workload } from '../model/index.js';
+import { runLoad, type LoadResult } from '../measure/loadgen.js';
+import { startTracer, type SyscallTrace } from './bpftrace.js';
+import { cpuNs, tasks } from './proc.js';
+import type { RunningTarget } from './target.js';
+
+/** What one traced load run on a running target saw. */
+export interface Observation {
+  load: LoadResult;
+  trace: SyscallTrace | null;
+  /** CPU nanoseconds of the target's processes during the run (warm-up included). */
+  cpuNs: number;
+  threads: number;
+  /** Wall seconds of the traced window. */
+  windowS: number;
+  /** The target's processes, main process first, with their threads at the end of the run. */
+  processes: { pid: number; tids: number[] }[];
+}
+
+/** Preloads (untraced), then traces the target's system calls while twin-load drives it at
+ *  `rate`. CPU time comes from schedstat before and after. */
+export async function observe(target: RunningTarget, w: Workload, rate: number, opts: { trace: boolean; preload: boolean }): Promise<Observation> {
+  if (opts.preload && w.preload) await runLoad(w, target.port, { rate: 1, duration: 0.001, warmup: 0, preload: true, maxRequests: 1 });
+  const pids = target.pids();
+  const tracer = opts.trace ? await startTracer(pids) : null;
+  const t0 = Date.now();
+  const cpu0 = cpuNs(pids);
+  const load = await runLoad(w, target.port, { rate, duration: w.duration, warmup: 1 });
+  const cpu1 = cpuNs(pids);
+  const processes = pids.map((pid) => ({ pid, tids: tasks(pid) }));
+  const trace = tracer ? await tracer.stop() : null;
+  return { load, trace, cpuNs: cpu1.ns - cpu0.ns, threads: cpu1.threads, windowS: (Date.now() - t0) / 1000, processes };
+}

@@ -1,0 +1,67 @@
+import { readFileSync, readdirSync } from 'node:fs';
+
+/** Fields of /proc/PID/stat after the command name (which may contain spaces and parens). */
+export function parseStat(text: string): { ppid: number; utime: number; stime: number; threads: number } {
+  const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
+  // rest[0] is field 3 (state); field N is rest[N-3].
+  return { ppid: Number(rest[1]), utime: Number(rest[11]), stime: Number(rest[12]), threads: Number(rest[17]) };
+}
+
+function readOr(path: string): string | null {
+  try {
+    return readFileSync(path, 'utf8');
+  } catch {
+    return null;
+  }
+}
+
+/** Children of `pid` from /proc/PID/task/TID/children. */
+export function parseChildren(text: string): number[] {
+  return text.split(/\s+/).filter(Boolean).map(Number);
+}
+
+/** The process and all its descendants. */
+export function processTree(pid: number): number[] {
+  const out: number[] = [];
+  const todo = [pid];
+  while (todo.length) {
+    const p = todo.pop()!;
+    if (readOr(`/proc/${p}/stat`) === null) continue;
+    out.push(p);
+    for (const tid of tasks(p)) {
+      const c = readOr(`/proc/${p}/task/${tid}/children`);
+      if (c) todo.push(...parseChildren(c));
+    }
+  }
+  return out;
+}
+
+export function tasks(pid: number): number[] {
+  try {
+    return readdirSync(`/proc/${pid}/task`).map(Number);
+  } catch {
+    return [];
+  }
+}
+
+/** First field of /proc/PID/task/TID/schedstat: nanoseconds on a CPU (user + system). */
+export function parseSchedstat(text: string): number {
+  return Number(text.trim().split(/\s+/)[0]);
+}
+
+/** CPU time (user + system) of a set of processes in nanoseconds, summed over their threads
+ *  (schedstat, exact to the nanosecond, unlike the tick counts of /proc/PID/stat), and the
+ *  thread count. */
+export function cpuNs(pids: number[]): { ns: number; threads: number } {
+  let ns = 0;
+  let threads = 0;
+  for (const p of pids) {
+    for (const t of tasks(p)) {
+      const s = readOr(`/proc/${p}/task/${t}/schedstat`);
+      if (!s) continue;
+      ns += parseSchedstat(s);
+      threads += 1;
+    }
+  }
+  return { ns, threads };
+}

@@ -1,0 +1,139 @@
+import type { SizeBins, Skeleton } from '../model/index.js';
+import type { SyscallTrace } from './bpftrace.js';
+import type { Observation } from './observe.js';
+
+const RECV = new Set(['read', 'readv', 'recvfrom', 'recvmsg']);
+const SEND = new Set(['write', 'writev', 'sendto', 'sendmsg']);
+const WAITS = ['epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'poll', 'ppoll', 'select', 'pselect6'];
+const SLEEPS: Record<string, Skeleton['background'][number]['sleep']> = {
+  nanosleep: 'nanosleep', clock_nanosleep: 'clock_nanosleep', futex: 'futex',
+  epoll_wait: 'epoll_wait', epoll_pwait: 'epoll_wait', poll: 'poll', ppoll: 'poll', select: 'select', pselect6: 'select',
+};
+
+export interface ThreadActivity {
+  pid: number;
+  tid: number;
+  calls: Map<string, number>;
+  total: number;
+  socketIo: number;
+  accepts: number;
+}
+
+export function threadActivity(o: Observation): ThreadActivity[] {
+  const trace: SyscallTrace = o.trace ?? { byThread: new Map(), io: [] };
+  const out: ThreadActivity[] = [];
+  for (const { pid, tids } of o.processes) {
+    for (const tid of tids) {
+      const calls = trace.byThread.get(tid)?.calls ?? new Map<string, number>();
+      const total = [...calls.values()].reduce((a, b) => a + b, 0);
+      const socketIo = trace.io.filter((e) => e.tid === tid && e.socket).reduce((a, e) => a + e.count, 0);
+      const accepts = (calls.get('accept') ?? 0) + (calls.get('accept4') ?? 0);
+      out.push({ pid, tid, calls, total, socketIo, accepts });
+    }
+  }
+  return out;
+}
+
+/** Serving threads: those that carry at least 2% of the socket I/O. */
+export function servingThreads(acts: ThreadActivity[]): ThreadActivity[] {
+  const io = acts.reduce((a, t) => a + t.socketIo, 0);
+  return acts.filter((t) => io > 0 && t.socketIo >= 0.02 * io);
+}
+
+/** Bins of socket I/O sizes (successful calls) of the given threads and calls. */
+export function ioSizes(trace: SyscallTrace, tids: Set<number>, calls: Set<string>, socket = true): SizeBins {
+  const m = new Map<number, number>();
+  for (const e of trace.io) {
+    if (!tids.has(e.tid) || e.socket !== socket || !calls.has(e.call) || e.bytes <= 0) continue;
+    m.set(e.bytes, (m.get(e.bytes) ?? 0) + e.count);
+  }
+  return [...m.entries()].sort((a, b) => a[0] - b[0]);
+}
+
+function dominant(trace: SyscallTrace, tids: Set<number>, family: Set<string>): { name: string; count: number } {
+  const m = new Map<string, number>();
+  for (const e of trace.io) if (tids.has(e.tid) && e.socket && family.has(e.call)) m.set(e.call, (m.get(e.call) ?? 0) + e.count);
+  const best = [...m.entries()].sort((a, b) => b[1] - a[1])[0];
+  return best ? { name: best[0], count: [...m.values()].reduce((a, b) => a + b, 0) } : { name: '', count: 0 };
+}
+
+/** The process and thread model and the network model, from which threads did what. */
+export function inferSkeleton(o: Observation): Skeleton {
+  const trace = o.trace ?? { byThread: new Map(), io: [] };
+  const acts = threadActivity(o);
+  const serving = servingThreads(acts);
+  const servingTids = new Set(serving.map((t) => t.tid));
+  const servingPids = new Set(serving.map((t) => t.pid));
+  const mainPid = o.processes[0].pid;
+  const requests = Math.max(1, o.load.sent);
+
+  let networkModel: Skeleton['networkModel'];
+  let workers: number;
+  if (servingPids.size > 1 || (servingPids.size === 1 && !servingPids.has(mainPid))) {
+    networkModel = 'prefork';
+    workers = Math.max(1, o.processes.length - 1);
+  } else if (serving.length <= 1) {
+    networkModel = 'event-loop';
+    workers = 1;
+  } else {
+    networkModel = 'worker-pool';
+    workers = serving.length;
+  }
+
+  const waitCalls = WAITS.map((n) => serving.reduce((a, t) => a + (t.calls.get(n) ?? 0), 0));
+  const waitIdx = waitCalls.findIndex((c) => c > 0);
+  const io: Skeleton['io'] = waitIdx < 0 ? 'blocking' : WAITS[waitIdx].startsWith('epoll') ? 'epoll' : WAITS[waitIdx].includes('poll') ? 'poll' : 'select';
+
+  const recv = dominant(trace, servingTids, RECV);
+  const send = dominant(trace, servingTids, SEND);
+  const recvCall = (recv.name === 'readv' ? 'read' : recv.name || 'read') as Skeleton['recvCall'];
+  const sendCall = (send.name || 'write') as Skeleton['sendCall'];
+
+  const role = (t: ThreadActivity): Skeleton['threads'][number]['role'] => {
+    if (servingTids.has(t.tid)) return networkModel === 'event-loop' ? 'event-loop' : 'worker';
+    if (t.tid === t.pid) return 'main';
+    if (t.accepts > 0) return 'acceptor';
+    return 'background';
+  };
+  const threads = acts.map((t) => ({
+    process: o.processes.findIndex((p) => p.pid === t.pid),
+    role: role(t),
+    syscallsPerSec: round(t.total / Math.max(o.windowS, 1e-3), 3),
+  }));
+
+  // The clone's main process holds main + (pool: workers) + background threads.
+  const mainThreads = acts.filter((t) => t.pid === mainPid);
+  const others = mainThreads.filter((t) => t.tid !== t.pid && !servingTids.has(t.tid));
+  const background = others.map((t) => backgroundOf(t, o.windowS));
+
+  return {
+    processes: o.processes.length,
+    threads,
+    networkModel,
+    io,
+    workers,
+    recvCall,
+    recvUntilEagain: recv.count / requests >= 1.5,
+    sendCall,
+    background,
+  };
+}
+
+function round(x: number, digits: number): number {
+  const f = 10 ** digits;
+  return Math.round(x * f) / f;
+}
+
+/** A background thread: its dominant sleeping call gives the wake-up period; the rest of its
+ *  calls are spread over its wake-ups. */
+export function backgroundOf(t: ThreadActivity, windowS: number): Skeleton['background'][number] {
+  let best = '';
+  let wakes = 0;
+  for (const [name, n] of t.calls) if (name in SLEEPS && n > wakes) [best, wakes] = [name, n];
+  if (!best || wakes < 2) return { sleep: 'idle', periodUs: 0, callsPerWake: 0 };
+  return {
+    sleep: SLEEPS[best],
+    periodUs: Math.max(1, Math.round((windowS * 1e6) / wakes)),
+    callsPerWake: Math.round((t.total - wakes) / wakes),
+  };
+}

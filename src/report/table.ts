@@ -1,0 +1,53 @@
+import type { Comparison, Profile } from '../model/index.js';
+
+function fmt(x: number | null): string {
+  if (x === null || Number.isNaN(x)) return '-';
+  if (x === 0) return '0';
+  const a = Math.abs(x);
+  if (a < 0.01) return x.toExponential(2);
+  if (a < 10) return x.toFixed(3);
+  if (a < 1000) return x.toFixed(1);
+  return Math.round(x).toString();
+}
+
+/** Relative error of the clone against the original, or null where it means nothing. */
+export function relError(original: number | null, clone: number | null): number | null {
+  if (original === null || clone === null) return null;
+  if (original === 0) return clone === 0 ? 0 : null;
+  return (clone - original) / original;
+}
+
+export function renderTable(headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+/** The side-by-side table of a comparison. */
+export function comparisonTable(c: Comparison): string {
+  const rows = c.rows.map((r) => {
+    const e = relError(r.original, r.clone);
+    return [r.metric, r.load === null ? '-' : String(r.load), fmt(r.original), fmt(r.clone), e === null ? '-' : `${(e * 100).toFixed(1)}%`];
+  });
+  return `${c.target} on ${c.platform}: original vs clone, same run\n` + renderTable(['metric', 'load rps', 'original', 'clone', 'error'], rows);
+}
+
+export function tuningTable(p: Profile): string {
+  if (!p.tuning.length) return 'no tuning history';
+  return renderTable(
+    ['iteration', 'body insns/req', 'clone insns/req', 'target insns/req', 'error'],
+    p.tuning.map((t) => [String(t.iteration), fmt(t.bodyInsnsPerReq), fmt(t.cloneInsnsPerReq), fmt(t.targetInsnsPerReq), `${(t.error * 100).toFixed(1)}%`]),
+  );
+}
+
+/** A few lines on what a profile says. */
+export function profileSummary(p: Profile): string {
+  const sk = p.skeleton;
+  const bg = sk.background.filter((b) => b.sleep !== 'idle').length;
+  return [
+    `${p.service.name} (${p.service.protocol}), profiled at ${p.source.loadRps} requests/s`,
+    `skeleton: ${sk.networkModel}, ${sk.io}, ${sk.workers} worker(s), ${sk.processes} process(es), ${sk.threads.length} thread(s) (${sk.background.length} background, ${bg} periodic); ${sk.recvCall}${sk.recvUntilEagain ? ' until EAGAIN' : ''} / ${sk.sendCall}`,
+    `per request: ${fmt(p.kernel.syscallsPerReq)} system calls, ${fmt(p.perRequest.netBytesPerReq)} network bytes, ${fmt(p.perRequest.cpuUsPerReq)} CPU us, ${fmt(p.body.cpu.insnsPerReq)} instructions`,
+    `replayed calls: ${p.kernel.replay.map((r) => `${r.name} ${fmt(r.perReq)}`).join(', ') || 'none'}`,
+  ].join('\n');
+}
