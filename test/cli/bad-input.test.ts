@@ -1,0 +1,125 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, execFileSync } from 'node:child_process';
+import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const TWIN = join(ROOT, 'dist/src/cli/index.js');
+const tmp = mkdtempSync(join(tmpdir(), 'twin-bad-'));
+const profileText = readFileSync(join(ROOT, 'test/fixtures/profile-memcached.json'), 'utf8');
+
+function twin(args: string[], env: NodeJS.ProcessEnv = process.env) {
+  return spawnSync(process.execPath, [TWIN, ...args], { encoding: 'utf8', env, timeout: 120_000 });
+}
+
+/** Exit code 2, exactly one line on stderr, no stack trace. */
+function assertOneLine(r: ReturnType<typeof twin>, pattern: RegExp): void {
+  assert.equal(r.status, 2, `status ${r.status}, stderr: ${r.stderr}`);
+  const lines = r.stderr.split('\n').filter(Boolean);
+  assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
+  assert.match(lines[0], pattern);
+  assert.doesNotMatch(r.stderr, /\bat .*\.js:\d+/);
+}
+
+function workload(name: string, text: string): string {
+  const f = join(tmp, name);
+  writeFileSync(f, text);
+  return f;
+}
+
+const short = (extra = '') => `command: memcached -p {port} -U 0 -l 127.0.0.1 -c 1024 -u root
+protocol: memcached
+connections: 2
+keys: 50
+requests: [{ op: get, share: 1 }]
+loads: [200]
+duration: 0.5
+valgrindRequests: 100
+${extra}`;
+
+/** Processes whose command line mentions `needle`, other than this test's own. */
+function processesWith(needle: string): string[] {
+  return readdirSync('/proc').filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid).flatMap((d) => {
+    try {
+      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
+      return cmd.includes(needle) && !cmd.includes('node --test') ? [cmd] : [];
+    } catch {
+      return [];
+    }
+  });
+}
+
+/** A PATH holding every program of the usual folders except `tool`. */
+function pathWithout(tool: string): string {
+  const farm = join(tmp, `without-${tool}`);
+  mkdirSync(farm, { recursive: true });
+  for (const dir of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    if (!existsSync(dir)) continue;
+    for (const f of readdirSync(dir)) {
+      if (f === tool || existsSync(join(farm, f))) continue;
+      try { symlinkSync(join(dir, f), join(farm, f)); } catch { /* a name twice */ }
+    }
+  }
+  return farm;
+}
+
+test('a profile of another version', () => {
+  const f = join(tmp, 'v9.json');
+  writeFileSync(f, JSON.stringify({ ...JSON.parse(profileText), schemaVersion: 9 }));
+  const r = twin(['generate', f, '-o', join(tmp, 'clone-v9')]);
+  assertOneLine(r, /schemaVersion 9/);
+  assert.ok(!existsSync(join(tmp, 'clone-v9')));
+});
+
+test('a profile of the wrong shape', () => {
+  const p = JSON.parse(profileText);
+  delete p.skeleton.networkModel;
+  const f = join(tmp, 'shape.json');
+  writeFileSync(f, JSON.stringify(p));
+  const r = twin(['generate', f, '-o', join(tmp, 'clone-shape')]);
+  assertOneLine(r, /skeleton\.networkModel/);
+  assert.ok(!existsSync(join(tmp, 'clone-shape')));
+});
+
+test('a workload with an unknown protocol or a negative share', () => {
+  const out = join(tmp, 'p.json');
+  assertOneLine(twin(['profile', '-q', '-w', workload('proto.yaml', short().replace('protocol: memcached', 'protocol: gopher')), '-o', out]), /at protocol/);
+  assertOneLine(twin(['profile', '-q', '-w', workload('share.yaml', short().replace('share: 1', 'share: -0.5')), '-o', out]), /share/);
+  assert.ok(!existsSync(out));
+});
+
+test('a target that exits at start', () => {
+  const out = join(tmp, 'exits.json');
+  const r = twin(['profile', '-q', '-w', workload('exits.yaml', short()), '-o', out, '--', 'sh', '-c', 'echo no such option >&2; exit 3']);
+  assertOneLine(r, /exited at start \(status 3\): no such option/);
+  assert.ok(!existsSync(out));
+});
+
+test('a port in use', async () => {
+  const srv = createServer().listen(0, '127.0.0.1');
+  await new Promise((r) => srv.once('listening', r));
+  const port = (srv.address() as { port: number }).port;
+  const out = join(tmp, 'port.json');
+  const r = spawnSync(process.execPath, [TWIN, 'profile', '-q', '-w', workload('port.yaml', short()), '-o', out, '--port', String(port)], { encoding: 'utf8' });
+  srv.close();
+  assertOneLine(r, new RegExp(`port ${port} is in use`));
+  assert.ok(!existsSync(out));
+  assert.deepEqual(processesWith(`-p ${port} `), []);
+});
+
+for (const tool of ['bpftrace', 'valgrind']) {
+  test(`${tool} missing`, { timeout: 120_000 }, () => {
+    const port = 20000 + Math.floor(Math.random() * 20000);
+    const out = join(tmp, `no-${tool}.json`);
+    const env = { ...process.env, PATH: pathWithout(tool) };
+    assert.throws(() => execFileSync('sh', ['-c', `command -v ${tool}`], { env }));
+    const r = twin(['profile', '-q', '-w', workload(`no-${tool}.yaml`, short()), '-o', out, '--port', String(port)], env);
+    assertOneLine(r, new RegExp(`${tool} is missing`));
+    assert.ok(!existsSync(out));
+    assert.deepEqual(processesWith(`-p ${port} `), []);
+  });
+}

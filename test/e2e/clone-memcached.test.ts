@@ -1,0 +1,74 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const TWIN = join(ROOT, 'dist/src/cli/index.js');
+const out = mkdtempSync(join(tmpdir(), 'twin-e2e-'));
+
+/** Printable runs of at least `min` bytes, like strings(1). */
+export function printableRuns(buf: Buffer, min: number): string[] {
+  const runs: string[] = [];
+  let cur = '';
+  for (const b of buf) {
+    if (b >= 32 && b < 127) cur += String.fromCharCode(b);
+    else {
+      if (cur.length >= min) runs.push(cur);
+      cur = '';
+    }
+  }
+  if (cur.length >= min) runs.push(cur);
+  return runs;
+}
+
+/** The strings of an ELF section, read with objcopy. */
+function sectionStrings(binary: string, section: string, min: number): string[] {
+  const dump = join(out, `${section.replace(/\W/g, '')}.bin`);
+  execFileSync('objcopy', ['-O', 'binary', `--only-section=${section}`, binary, dump]);
+  return printableRuns(readFileSync(dump), min);
+}
+
+function filesUnder(dir: string): string[] {
+  return readdirSync(dir).flatMap((f) => {
+    const p = join(dir, f);
+    return statSync(p).isDirectory() ? filesUnder(p) : [p];
+  });
+}
+
+test('twin clone clones memcached end to end, and the clone answers every request', { timeout: 180_000 }, () => {
+  const t0 = Date.now();
+  const r = spawnSync('node', [TWIN, 'clone', '-q', '--workload', join(ROOT, 'test/fixtures/memcached-short.yaml'), '--out', out], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  const seconds = (Date.now() - t0) / 1000;
+  assert.ok(seconds < 180, `took ${seconds} s`);
+  const c = JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8'));
+  const row = (m: string) => c.rows.find((x: { metric: string }) => x.metric === m);
+  assert.equal(row('errors.count').clone, 0);
+  assert.equal(row('threads.count').clone, row('threads.count').original);
+  const rel = (m: string) => Math.abs(row(m).clone - row(m).original) / row(m).original;
+  assert.ok(rel('net.bytes_per_req') < 0.02, `net bytes ${JSON.stringify(row('net.bytes_per_req'))}`);
+  assert.ok(rel('syscalls.per_req') < 0.10, `syscalls ${JSON.stringify(row('syscalls.per_req'))}`);
+  assert.ok(rel('insns.per_req') < 0.15, `instructions ${JSON.stringify(row('insns.per_req'))}`);
+});
+
+test('neither the profile nor the clone carries memcached\'s strings or symbols', () => {
+  const memcached = execFileSync('sh', ['-c', 'command -v memcached'], { encoding: 'utf8' }).trim();
+  const twinLoad = readFileSync(join(ROOT, 'loadgen/build/twin-load'));
+  // Strings of memcached's .rodata, less the protocol's own vocabulary: what Twin's load
+  // generator (which never saw memcached) also contains is the public protocol.
+  const protocol = new Set(printableRuns(twinLoad, 4));
+  const own = [...new Set(sectionStrings(memcached, '.rodata', 8))].filter((s) => ![...protocol].some((p) => p.includes(s)));
+  assert.ok(own.length > 100, `only ${own.length} strings found in memcached's .rodata`);
+  const symbols = execFileSync('nm', ['-D', '--defined-only', memcached], { encoding: 'utf8' })
+    .split('\n').map((l) => l.trim().split(/\s+/)[2]).filter((s): s is string => !!s && s.length >= 6 && !s.startsWith('_'));
+  const needles = [...own, ...symbols];
+  const files = [join(out, 'profile.json'), ...filesUnder(join(out, 'clone'))];
+  for (const f of files) {
+    const text = readFileSync(f).toString('latin1');
+    for (const n of needles) assert.ok(!text.includes(n), `${f} contains memcached's "${n}"`);
+  }
+});

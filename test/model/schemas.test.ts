@@ -1,0 +1,48 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import { Comparison, Measurement, Profile, Workload, parseWith, TwinError } from '../../src/model/index.js';
+import { readProfile } from '../../src/cli/common.js';
+
+const profileText = readFileSync(new URL('../../../test/fixtures/profile-memcached.json', import.meta.url), 'utf8');
+const tmp = mkdtempSync(join(tmpdir(), 'twin-test-'));
+
+test('a real profile round-trips through the schema', () => {
+  const p = parseWith(Profile, JSON.parse(profileText), 'profile');
+  assert.deepEqual(parseWith(Profile, JSON.parse(JSON.stringify(p)), 'profile'), p);
+});
+
+test('a profile of another version is refused in one line saying what to do', () => {
+  const f = join(tmp, 'v2.json');
+  writeFileSync(f, JSON.stringify({ ...JSON.parse(profileText), schemaVersion: 2 }));
+  assert.throws(() => readProfile(f), (e: Error) => e instanceof TwinError && /schemaVersion 2.*version 1/.test(e.message) && !e.message.includes('\n'));
+});
+
+test('a profile of the wrong shape names the field', () => {
+  const p = JSON.parse(profileText);
+  p.skeleton.workers = -3;
+  const f = join(tmp, 'bad.json');
+  writeFileSync(f, JSON.stringify(p));
+  assert.throws(() => readProfile(f), (e: Error) => e instanceof TwinError && /at skeleton\.workers/.test(e.message));
+  writeFileSync(f, '{not json');
+  assert.throws(() => readProfile(f), /is not JSON/);
+});
+
+test('workloads: defaults filled, unknown protocol and negative share refused with the field', () => {
+  const w = parseWith(Workload, { protocol: 'resp', requests: [{ op: 'get', share: 1 }], loads: [100] }, 'workload');
+  assert.equal(w.connections, 8);
+  assert.equal(w.duration, 5);
+  assert.throws(() => parseWith(Workload, { protocol: 'smtp', requests: [{ op: 'get', share: 1 }], loads: [1] }, 'workload'), /at protocol/);
+  assert.throws(() => parseWith(Workload, { protocol: 'http', requests: [{ op: 'get', share: -1 }], loads: [1] }, 'workload'), /share must be a positive number at requests\.0\.share/);
+});
+
+test('the JSON Schemas are generated from the zod schemas', () => {
+  for (const s of [Profile, Measurement, Comparison, Workload]) {
+    const js = z.toJSONSchema(s, { io: 'input' }) as { type?: string; properties?: object };
+    assert.equal(js.type, 'object');
+    assert.ok(js.properties);
+  }
+});

@@ -1,0 +1,68 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { parseBpftraceJson } from '../../src/profile/bpftrace.js';
+import { parseCachegrind, countersFrom } from '../../src/profile/valgrind.js';
+import { parseStat, parseSchedstat, processTree, cpuNs } from '../../src/profile/proc.js';
+import { parseUnistd, syscallName } from '../../src/profile/syscalls.js';
+
+const fixture = (f: string) => readFileSync(new URL(`../../../test/profile/fixtures/${f}`, import.meta.url), 'utf8');
+
+test('bpftrace JSON of a real memcached run: calls by thread and name, socket I/O sizes', () => {
+  const t = parseBpftraceJson(fixture('bpftrace-memcached.json'));
+  // Thread 3788 is a worker: 5 reads, 3 sendmsg, 6 epoll_wait.
+  const w = t.byThread.get(3788)!;
+  assert.equal(w.pid, 3786);
+  assert.equal(w.calls.get('read'), 5);
+  assert.equal(w.calls.get('sendmsg'), 3);
+  assert.equal(w.calls.get('epoll_wait'), 6);
+  assert.equal(t.byThread.get(3794)!.calls.get('clock_nanosleep'), 51);
+  const sock = t.io.filter((e) => e.socket && e.tid === 3788);
+  assert.deepEqual(sock.find((e) => e.call === 'read' && e.bytes === 25)?.count, 3);
+  assert.deepEqual(sock.find((e) => e.call === 'sendmsg')?.bytes, 31);
+  // The 8-byte read of the notification pipe is not on a socket.
+  assert.equal(t.io.find((e) => e.call === 'read' && e.bytes === 8 && e.tid === 3788)?.socket, false);
+});
+
+test('bpftrace output without results is an error, a malformed line too', () => {
+  assert.throws(() => parseBpftraceJson(''), /no results/);
+  assert.throws(() => parseBpftraceJson('{"type": "map", "data": {'), /malformed/);
+});
+
+test('cachegrind summary of a real run and the rates derived from it', () => {
+  const t = parseCachegrind(fixture('cachegrind.out.tiny'));
+  assert.equal(t.Ir, 1590224);
+  assert.equal(t.Bcm, 3076);
+  assert.equal(t.Bim, 145);
+  const c = countersFrom(t, 2, 'skylake-sp');
+  assert.equal(c.insnsPerReq, 795112);
+  assert.ok(Math.abs(c.branchMispredictRate - (3076 + 145) / (224581 + 279)) < 1e-12);
+  assert.ok(Math.abs(c.I1MissRate - 1077 / 1590224) < 1e-12);
+  assert.throws(() => parseCachegrind('events: Ir\n'), /no events or summary/);
+});
+
+test('/proc stat: fields after a command name with spaces and parentheses', () => {
+  const real = parseStat(fixture('proc-stat.txt'));
+  assert.ok(real.threads >= 1 && real.ppid > 0);
+  const s = parseStat('123 (a (weird) name) S 7 123 123 0 -1 4194560 100 0 0 0 42 17 0 0 20 0 5 0 1000 0 0');
+  assert.deepEqual(s, { ppid: 7, utime: 42, stime: 17, threads: 5 });
+  assert.equal(parseSchedstat('377562 0 2\n'), 377562);
+});
+
+test('process tree and CPU time of a real process with a child', async () => {
+  const child = spawn('bash', ['-c', 'sleep 5 & for i in $(seq 1 200000); do :; done; wait'], { stdio: 'ignore' });
+  await new Promise((r) => setTimeout(r, 300));
+  const tree = processTree(child.pid!);
+  assert.equal(tree[0], child.pid);
+  assert.ok(tree.length >= 2, `expected bash and its sleep, got ${tree}`);
+  assert.ok(cpuNs(tree).ns > 0);
+  child.kill('SIGKILL');
+  for (const p of tree.slice(1)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+});
+
+test('system call table from the kernel headers', () => {
+  assert.equal(parseUnistd('#define __NR_read 0\n#define __NR_sendmsg 46\n').get(46), 'sendmsg');
+  assert.equal(syscallName(0), 'read');
+  assert.equal(syscallName(232), 'epoll_wait');
+});
