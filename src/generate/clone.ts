@@ -24,16 +24,25 @@ const SLEEP = {
   epoll_wait: 'TWIN_SLEEP_EPOLL_WAIT', poll: 'TWIN_SLEEP_POLL', select: 'TWIN_SLEEP_SELECT',
 } as const;
 
-/** At most `max` bins: the heaviest kept, the rest folded into their nearest kept size. */
-export function capBins(bins: SizeBins, max = 64): [number, number][] {
+/** At most `max` bins: consecutive sizes grouped into groups of about equal weight, each
+ *  standing for its weighted mean size, so the distribution's mean is kept. */
+export function capBins(bins: SizeBins, max = 256): [number, number][] {
   if (bins.length <= max) return bins.map(([s, w]) => [s, Math.max(1, Math.round(w))]);
-  const kept = [...bins].sort((a, b) => b[1] - a[1]).slice(0, max).map(([s]) => s).sort((a, b) => a - b);
-  const w = new Map<number, number>(kept.map((s) => [s, 0]));
+  const total = bins.reduce((a, [, w]) => a + w, 0);
+  const out: [number, number][] = [];
+  let w = 0;
+  let sw = 0;
   for (const [s, c] of bins) {
-    const near = kept.reduce((b, k) => (Math.abs(k - s) < Math.abs(b - s) ? k : b), kept[0]);
-    w.set(near, w.get(near)! + c);
+    w += c;
+    sw += s * c;
+    if (w >= total / max) {
+      out.push([Math.round(sw / w), Math.max(1, Math.round(w))]);
+      w = 0;
+      sw = 0;
+    }
   }
-  return kept.map((s) => [s, Math.max(1, Math.round(w.get(s)!))]);
+  if (w > 0) out.push([Math.round(sw / w), Math.max(1, Math.round(w))]);
+  return out;
 }
 
 function binsArray(name: string, bins: SizeBins): string {

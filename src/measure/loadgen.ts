@@ -42,6 +42,7 @@ export interface LoadOptions {
   preload?: boolean;
   dist?: 'poisson' | 'constant';
   seed?: number;
+  timeoutMs?: number;
 }
 
 export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string): string[] {
@@ -50,7 +51,7 @@ export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string)
     '--rate', String(o.rate), '--duration', String(o.duration), '--warmup', String(o.warmup ?? 1),
     '--connections', String(w.connections), '--threads', String(Math.min(w.threads, w.connections)),
     '--keys', String(w.keys), '--key-size', String(w.keySize), '--dist', o.dist ?? 'poisson',
-    '--seed', String(o.seed ?? 1), '--out', out,
+    '--seed', String(o.seed ?? 1), '--timeout-ms', String(o.timeoutMs ?? 2000), '--out', out,
   ];
   for (const r of w.requests) {
     const v = r.valueSize ?? 0;

@@ -13,6 +13,12 @@ export function cloneLaunchSpec(binary: string, w: Workload): LaunchSpec {
   return { command: `'${resolve(binary)}' --port {port} --dir {run}`, dir: '.', templates: [], files: [], startTimeoutS: w.startTimeout };
 }
 
+function byName(o: Observation, sent: number): Record<string, number> {
+  const m: Record<string, number> = {};
+  for (const t of o.trace?.byThread.values() ?? []) for (const [n, c] of t.calls) m[n] = (m[n] ?? 0) + c;
+  return Object.fromEntries(Object.entries(m).sort((a, b) => b[1] - a[1]).map(([n, c]) => [n, Math.round((c / sent) * 1e4) / 1e4]));
+}
+
 export function loadPoint(o: Observation, rate: number): LoadPoint {
   const sent = Math.max(1, o.load.sent);
   const calls = o.trace ? [...o.trace.byThread.values()].reduce((a, t) => a + [...t.calls.values()].reduce((x, y) => x + y, 0), 0) : null;
@@ -26,6 +32,7 @@ export function loadPoint(o: Observation, rate: number): LoadPoint {
     cpuUsPerReq: o.cpuNs / 1000 / sent,
     netBytesPerReq: (o.load.bytes.sent + o.load.bytes.received) / Math.max(1, o.load.requests),
     syscallsPerReq: calls === null ? null : calls / sent,
+    syscallsByName: byName(o, sent),
     threads: o.threads,
   };
 }

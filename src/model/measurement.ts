@@ -14,6 +14,8 @@ export const LoadPoint = z.object({
   cpuUsPerReq: z.number().nonnegative(),
   netBytesPerReq: z.number().nonnegative(),
   syscallsPerReq: z.number().nonnegative().nullable(),
+  /** Calls per request by name, all threads of all processes. */
+  syscallsByName: z.record(z.string(), z.number().nonnegative()).default({}),
   threads: z.number().int().nonnegative(),
 });
 export type LoadPoint = z.infer<typeof LoadPoint>;

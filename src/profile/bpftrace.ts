@@ -81,7 +81,10 @@ export function requireTool(name: string, pkg: string): void {
 
 /** A running bpftrace session; stop() ends it and returns what it recorded. */
 export interface Tracer {
-  stop(): Promise<SyscallTrace>;
+  /** Wall clock (ms) when the probes were attached. */
+  attachedAt: number;
+  /** Ends tracing; `windowS` is the time from attach to the end signal. */
+  stop(): Promise<SyscallTrace & { windowS: number }>;
 }
 
 export async function startTracer(pids: number[]): Promise<Tracer> {
@@ -103,13 +106,16 @@ export async function startTracer(pids: number[]): Promise<Tracer> {
     }
     await new Promise((r) => setTimeout(r, 50));
   }
+  const attachedAt = Date.now();
   return {
+    attachedAt,
     async stop() {
       const done = new Promise<void>((r) => child.once('exit', () => r()));
+      const windowS = (Date.now() - attachedAt) / 1000;
       child.kill('SIGINT');
       await Promise.race([done, new Promise((r) => setTimeout(r, 15000))]);
       await stopChild(child, 'SIGKILL', 1000);
-      return parseBpftraceJson(out);
+      return { ...parseBpftraceJson(out), windowS };
     },
   };
 }

@@ -119,7 +119,7 @@ export async function profileTarget(w: Workload, spec: LaunchSpec, opts: Profile
       netBytesPerReq: (o.load.bytes.sent + o.load.bytes.received) / Math.max(1, o.load.requests),
       latencyP50Us: o.load.latency_us.p50,
     },
-    body: { cpu, bodyMemBytes: 65536 },
+    body: { cpu, bodyMemBytes: 16384 },
     knobs: { bodyInsnsPerReq: null, insnScale: 1 },
     tuning: [],
   };

@@ -29,5 +29,5 @@ export async function observe(target: RunningTarget, w: Workload, rate: number, 
   const cpu1 = cpuNs(pids);
   const processes = pids.map((pid) => ({ pid, tids: tasks(pid) }));
   const trace = tracer ? await tracer.stop() : null;
-  return { load, trace, cpuNs: cpu1.ns - cpu0.ns, threads: cpu1.threads, windowS: (Date.now() - t0) / 1000, processes };
+  return { load, trace, cpuNs: cpu1.ns - cpu0.ns, threads: cpu1.threads, windowS: trace ? trace.windowS : (Date.now() - t0) / 1000, processes };
 }

@@ -1,0 +1,60 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Profile, parseWith, type Workload } from '../../src/model/index.js';
+import { generateClone } from '../../src/generate/index.js';
+import { buildClone } from '../../src/generate/build.js';
+import { capBins } from '../../src/generate/clone.js';
+import { cloneLaunchSpec } from '../../src/measure/validate.js';
+import { launchTarget } from '../../src/profile/target.js';
+import { runLoad, totalErrors } from '../../src/measure/loadgen.js';
+import { cpuNs } from '../../src/profile/proc.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const tmp = mkdtempSync(join(tmpdir(), 'twin-gen-'));
+
+const workloads: Record<string, Workload> = {
+  memcached: { protocol: 'memcached', connections: 4, threads: 2, keys: 100, keySize: 16, preload: true, templates: [], files: [],
+    requests: [{ op: 'get', share: 0.9 }, { op: 'set', share: 0.1, valueSize: { min: 64, max: 512 } }], loads: [300], duration: 1, valgrindRequests: 100, startTimeout: 10 },
+  redis: { protocol: 'resp', connections: 4, threads: 2, keys: 100, keySize: 16, preload: true, templates: [], files: [],
+    requests: [{ op: 'get', share: 0.9 }, { op: 'set', share: 0.1, valueSize: { min: 64, max: 512 } }], loads: [300], duration: 1, valgrindRequests: 100, startTimeout: 10 },
+  nginx: { protocol: 'http', connections: 4, threads: 2, keys: 100, keySize: 16, preload: false, templates: [], files: [],
+    requests: [{ op: 'get', share: 1, path: '/index.html' }], loads: [300], duration: 1, valgrindRequests: 100, startTimeout: 10 },
+};
+
+for (const name of Object.keys(workloads)) {
+  test(`a clone generated from a real ${name} profile compiles with -Werror, answers every request with the profiled sizes, and has its threads`, { timeout: 60_000 }, async () => {
+    const p = parseWith(Profile, JSON.parse(readFileSync(join(ROOT, `test/fixtures/profile-${name}.json`), 'utf8')), 'profile');
+    const dir = join(tmp, name);
+    generateClone(p, dir);
+    const w = workloads[name];
+    const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
+    try {
+      const r = await runLoad(w, target.port, { rate: 300, duration: 1, warmup: 0.2, preload: w.preload });
+      assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
+      assert.ok(r.requests > 200);
+      for (const op of r.ops) {
+        const want = p.requests.find((q) => q.op === op.op)!;
+        const mean = (bins: [number, number][]) => bins.reduce((a, [s, c]) => a + s * c, 0) / bins.reduce((a, [, c]) => a + c, 0);
+        const got = mean(op.resp_sizes as [number, number][]);
+        assert.ok(Math.abs(got - mean(want.responseSizes as [number, number][])) / got < 0.1, `${op.op}: mean response ${got}`);
+        for (const [s] of op.resp_sizes) assert.ok(want.responseSizes.some(([t]) => t === s) || want.responseSizes.length > 64, `${op.op}: size ${s} never profiled`);
+      }
+      assert.equal(cpuNs(target.pids()).threads, p.skeleton.threads.length);
+      assert.equal(target.pids().length, p.skeleton.processes);
+    } finally {
+      await target.stop();
+    }
+  });
+}
+
+test('capping a size distribution keeps its mean', () => {
+  const bins: [number, number][] = Array.from({ length: 1000 }, (_, i) => [100 + i, 1 + (i % 7)]);
+  const mean = (b: [number, number][]) => b.reduce((a, [s, c]) => a + s * c, 0) / b.reduce((a, [, c]) => a + c, 0);
+  const capped = capBins(bins, 64);
+  assert.ok(capped.length <= 65);
+  assert.ok(Math.abs(mean(capped) - mean(bins)) < 0.5);
+});
