@@ -67,7 +67,29 @@ static void *bg_main(void *arg)
     if (spec->sleep == TWIN_SLEEP_EPOLL_WAIT)
         epfd = epoll_create1(EPOLL_CLOEXEC);
 
+    /* Wake-ups keep to a grid of absolute deadlines, so the rate is the profiled one even
+     * though each sleep overshoots a little (timer slack, scheduling). The clock is read
+     * through the vDSO: no system call of its own. */
+    const int64_t period_ns = (int64_t)us * 1000;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    int64_t deadline = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec + period_ns;
+
     while (!atomic_load(&bg.stop)) {
+        clock_gettime(CLOCK_MONOTONIC, &now);
+        int64_t left = deadline - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+        if (left < -period_ns) { /* far behind: start the grid again */
+            deadline += (-left / period_ns) * period_ns;
+            left += (-left / period_ns) * period_ns;
+        }
+        if (left < 1000)
+            left = 1000;
+        deadline += period_ns;
+        ts.tv_sec = left / 1000000000;
+        ts.tv_nsec = left % 1000000000;
+        ms = (int)((left + 500000) / 1000000);
+        if (ms == 0)
+            ms = 1;
         switch (spec->sleep) {
         case TWIN_SLEEP_NANOSLEEP:
             /* glibc's nanosleep() is clock_nanosleep underneath */
@@ -92,7 +114,7 @@ static void *bg_main(void *arg)
 #endif
             break;
         case TWIN_SLEEP_SELECT: {
-            struct timeval tv = {.tv_sec = us / 1000000, .tv_usec = us % 1000000};
+            struct timeval tv = {.tv_sec = ts.tv_sec, .tv_usec = ts.tv_nsec / 1000};
 #ifdef SYS_select
             syscall(SYS_select, 0, NULL, NULL, NULL, &tv);
 #else

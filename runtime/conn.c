@@ -185,8 +185,12 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
      * The EAGAIN receive comes before the send, so that a client waiting
      * for its reply cannot race it: 2 receives per request at low load. */
     while (more && !c->closing) {
-        if (c->in_len == c->in_cap && conn_serve(s, c) != TWIN_OK)
-            goto dead;
+        if (c->in_len == c->in_cap) { /* make room: serve what is complete */
+            if (conn_serve(s, c) != TWIN_OK)
+                goto dead;
+            if (c->closing)
+                break;
+        }
         ssize_t n = net_recv(s->cfg->recv_call, c->fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (n > 0) {
             c->in_len += (size_t)n;

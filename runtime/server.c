@@ -22,7 +22,7 @@
 #define SERVER_MAX_EVENTS 256
 
 /* epoll data of the loop's own fds; connections carry their conn pointer. */
-enum { SERVER_TAG_LISTEN = 1, SERVER_TAG_INBOX, SERVER_TAG_SIGNAL, SERVER_TAG_MAX_ };
+enum { SERVER_TAG_LISTEN = 1, SERVER_TAG_INBOX, SERVER_TAG_SIGNAL };
 
 /* One serving loop: a pool worker thread, the event loop, or a prefork
  * process. New connections come from listen_fd (accepted here) or from the
@@ -58,6 +58,7 @@ static int server_signal_fd(void)
 
 static void server_loop_clear(server_loop *l)
 {
+    memset(l, 0, sizeof *l);
     l->epfd = l->listen_fd = l->inbox_fd = l->inbox_write = l->signal_fd = -1;
 }
 
@@ -85,8 +86,9 @@ static int server_loop_init(server_loop *l, const replay_plan *plan, uint64_t se
             return TWIN_ERR;
         }
     }
+    /* prefork processes share the listening socket: wake one per connection */
     if (l->listen_fd >= 0 &&
-        server_add(l->epfd, l->listen_fd, EPOLLIN | (inbox ? 0 : EPOLLEXCLUSIVE),
+        server_add(l->epfd, l->listen_fd, EPOLLIN | EPOLLEXCLUSIVE,
                    SERVER_TAG_LISTEN) != TWIN_OK) {
         snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
         return TWIN_ERR;
@@ -119,6 +121,23 @@ static void server_loop_free(server_loop *l)
     l->epfd = l->inbox_fd = l->inbox_write = -1;
 }
 
+/* An fd held in reserve: out of fds, a pending connection would keep the
+ * level-triggered listening socket readable forever. Giving the reserve up
+ * lets it be accepted and closed instead. One accepting thread per process
+ * uses it. */
+static int server_spare_fd = -1;
+
+static void server_shed(int listen_fd)
+{
+    if (server_spare_fd < 0)
+        return;
+    close(server_spare_fd);
+    int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd >= 0)
+        close(fd);
+    server_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+}
+
 /* Accepts until EAGAIN; each connection goes round-robin to the pool's
  * inboxes (the acceptor) or, without a pool, into `own`. */
 static void server_accept(int listen_fd, conn_set *own, server_loop *pool, uint32_t n_pool,
@@ -129,7 +148,9 @@ static void server_accept(int listen_fd, conn_set *own, server_loop *pool, uint3
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)
                 continue;
-            return; /* EAGAIN, or out of fds: try again on the next event */
+            if (errno == EMFILE || errno == ENFILE)
+                server_shed(listen_fd);
+            return;
         }
         if (pool) {
             server_loop *w = &pool[*next];
@@ -279,7 +300,6 @@ static int server_event_loop(const replay_plan *plan, int listen_fd, const char 
     server_loop l;
     int rc = TWIN_ERR;
     server_loop_clear(&l);
-    l.rt_ready = 0;
     l.listen_fd = listen_fd;
     l.signal_fd = server_signal_fd();
     if (l.signal_fd < 0) {
@@ -306,7 +326,6 @@ static void server_child(const replay_plan *plan, int listen_fd, uint32_t index,
     server_loop l;
     free(siblings); /* the parent's table */
     server_loop_clear(&l);
-    l.rt_ready = 0;
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(0);
@@ -399,14 +418,23 @@ out:
 int server_run(const replay_plan *plan, int listen_fd, const char *host, int port, char *err,
                size_t errlen)
 {
+    int rc = TWIN_ERR;
+    server_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
     switch (plan->cfg->net_model) {
     case TWIN_NET_WORKER_POOL:
-        return server_pool(plan, listen_fd, host, port, err, errlen);
+        rc = server_pool(plan, listen_fd, host, port, err, errlen);
+        break;
     case TWIN_NET_EVENT_LOOP:
-        return server_event_loop(plan, listen_fd, host, port, err, errlen);
+        rc = server_event_loop(plan, listen_fd, host, port, err, errlen);
+        break;
     case TWIN_NET_PREFORK:
-        return server_prefork(plan, listen_fd, host, port, err, errlen);
+        rc = server_prefork(plan, listen_fd, host, port, err, errlen);
+        break;
+    default:
+        snprintf(err, errlen, "unknown network model");
     }
-    snprintf(err, errlen, "unknown network model");
-    return TWIN_ERR;
+    if (server_spare_fd >= 0)
+        close(server_spare_fd);
+    server_spare_fd = -1;
+    return rc;
 }

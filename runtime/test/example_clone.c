@@ -1,4 +1,4 @@
-/* example_clone.c -- a hand-written clone in the shape the generator emits:
+/* example_clone.c -- an example clone config in the shape the generator emits:
  * memcached text protocol, a pool of 4 worker threads behind an acceptor,
  * read until EAGAIN and sendmsg, 2 background threads. */
 #include <stdint.h>
