@@ -34,6 +34,7 @@ static struct {
     atomic_int stop;
     pthread_mutex_t mu;
     pthread_cond_t cv;
+    const uint64_t *served;
 } bg = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
 
 static void bg_on_wake(int sig)
@@ -70,14 +71,35 @@ static void *bg_main(void *arg)
     /* Wake-ups keep to a grid of absolute deadlines, so the rate is the profiled one even
      * though each sleep overshoots a little (timer slack, scheduling). The clock is read
      * through the vDSO: no system call of its own. */
-    const int64_t period_ns = (int64_t)us * 1000;
+    int64_t period_ns = (int64_t)us * 1000;
+    const double base_hz = spec->period_us ? 1e6 / spec->period_us : 0.0;
+    const int coupled = spec->wakes_per_req > 0 && bg.served;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t deadline = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec + period_ns;
+    int64_t t_prev = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    int64_t deadline = t_prev + period_ns;
+    uint64_t served_prev = coupled ? __atomic_load_n(bg.served, __ATOMIC_RELAXED) : 0;
+    double req_rate = 0.0;
 
     while (!atomic_load(&bg.stop)) {
         clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t left = deadline - ((int64_t)now.tv_sec * 1000000000 + now.tv_nsec);
+        int64_t t_now = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+        if (coupled) {
+            /* The wake rate follows the request rate (smoothed over ~10 wake-ups). */
+            uint64_t served = __atomic_load_n(bg.served, __ATOMIC_RELAXED);
+            double dt = (double)(t_now - t_prev) / 1e9;
+            if (dt > 0) {
+                double r = (double)(served - served_prev) / dt;
+                req_rate = req_rate == 0.0 ? r : 0.9 * req_rate + 0.1 * r;
+            }
+            served_prev = served;
+            t_prev = t_now;
+            double hz = base_hz + spec->wakes_per_req * req_rate;
+            int64_t next = hz > 10.0 ? (int64_t)(1e9 / hz) : 100000000;
+            deadline += next - period_ns;
+            period_ns = next;
+        }
+        int64_t left = deadline - t_now;
         if (left < -period_ns) { /* far behind: start the grid again */
             deadline += (-left / period_ns) * period_ns;
             left += (-left / period_ns) * period_ns;
@@ -135,8 +157,9 @@ static void *bg_main(void *arg)
     return NULL;
 }
 
-int bg_start(const twin_config *cfg, char *err, size_t errlen)
+int bg_start(const twin_config *cfg, const uint64_t *served, char *err, size_t errlen)
 {
+    bg.served = served;
     struct sigaction sa;
     int rc;
 

@@ -9,7 +9,8 @@
 #include "twin.h"
 
 /* Starts cfg->n_bg threads; on error none is left running. */
-int bg_start(const twin_config *cfg, char *err, size_t errlen);
+/* `served` counts requests served (for load-coupled wake-ups); may be NULL. */
+int bg_start(const twin_config *cfg, const uint64_t *served, char *err, size_t errlen);
 /* Wakes and joins them. */
 void bg_stop(void);
 

@@ -66,3 +66,26 @@ uint32_t dist_sample(const dist_table *d, uint64_t *rng)
     }
     return d->bins[lo].size;
 }
+
+/* Response sizes come from a Weyl sequence (golden-ratio steps) rather than independent
+ * draws: any run of n requests then holds each size within about one of its expected
+ * count, so a short measurement already has the distribution's mean (independent draws
+ * would leave an error of about one standard deviation over sqrt(n)). */
+uint32_t dist_sample_weyl(const dist_table *d, uint64_t *weyl)
+{
+    if (d->n == 0)
+        return d->fallback;
+    if (d->n == 1)
+        return d->bins[0].size;
+    *weyl += 0x9e3779b97f4a7c15ULL;
+    uint64_t r = (uint64_t)(((unsigned __int128)*weyl * d->cum[d->n - 1]) >> 64);
+    uint32_t lo = 0, hi = d->n - 1;
+    while (lo < hi) {
+        uint32_t mid = lo + (hi - lo) / 2;
+        if (d->cum[mid] > r)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return d->bins[lo].size;
+}

@@ -33,5 +33,6 @@ uint64_t dist_seed(uint64_t x);
 int dist_init(dist_table *d, const twin_bin *bins, uint32_t n, uint32_t fallback);
 void dist_free(dist_table *d);
 uint32_t dist_sample(const dist_table *d, uint64_t *rng);
+uint32_t dist_sample_weyl(const dist_table *d, uint64_t *weyl);
 
 #endif

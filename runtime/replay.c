@@ -106,8 +106,15 @@ int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t e
     if (p->scratch_bytes > REPLAY_MAX_IO)
         p->scratch_bytes = REPLAY_MAX_IO;
     p->scratch_bytes = (p->scratch_bytes + 4095) & ~(size_t)4095;
+    /* Shared before any fork, so prefork children count into the parent's view. */
+    p->served = mmap(NULL, sizeof *p->served, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (p->served == MAP_FAILED)
+        goto nomem;
+    *p->served = 0;
     return TWIN_OK;
 nomem:
+    if (p->served == MAP_FAILED)
+        p->served = NULL;
     snprintf(err, errlen, "out of memory");
     replay_plan_free(p);
     return TWIN_ERR;
@@ -126,6 +133,9 @@ void replay_plan_free(replay_plan *p)
     }
     free(p->ops);
     p->ops = NULL;
+    if (p->served)
+        munmap(p->served, sizeof *p->served);
+    p->served = NULL;
 }
 
 int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, char *err,
@@ -139,6 +149,8 @@ int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, ch
     t->data_fd = -1;
     t->rng = dist_seed(seed);
     t->body.rng = dist_seed(seed ^ 0x626f6479ULL);
+    for (int i = 0; i < REPLAY_WEYL_OPS; i++)
+        t->weyl[i] = dist_seed(seed + 7919u * (uint64_t)(i + 1));
     t->acc = calloc(p->n_acc ? p->n_acc : 1, sizeof *t->acc);
     if (!t->acc || posix_memalign(&mem, 4096, p->scratch_bytes) != 0)
         goto nomem;
@@ -198,7 +210,7 @@ uint32_t replay_op_of(const replay_plan *p, const char *verb, size_t len, int *n
 
 uint32_t replay_resp_size(replay_thread *t, uint32_t op)
 {
-    return dist_sample(&t->plan->ops[op].resp, &t->rng);
+    return dist_sample_weyl(&t->plan->ops[op].resp, &t->weyl[op % REPLAY_WEYL_OPS]);
 }
 
 static uint64_t replay_offset(replay_thread *t, uint64_t space, size_t size)
@@ -374,6 +386,8 @@ void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock)
             acc[i] -= 1.0;
         }
     }
+    if (t->plan->served)
+        __atomic_fetch_add(t->plan->served, 1, __ATOMIC_RELAXED);
     if (cfg->body)
         cfg->body(op, &t->body);
 }

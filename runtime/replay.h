@@ -20,6 +20,7 @@
 
 #define REPLAY_MAX_OPEN 16   /* files a thread keeps open from OPENAT */
 #define REPLAY_MAX_MAPS 16   /* mappings a thread keeps from MMAP */
+#define REPLAY_WEYL_OPS 16   /* ops with their own response-size sequence */
 
 typedef struct {
     dist_table resp;      /* response sizes */
@@ -34,6 +35,7 @@ typedef struct {
     uint32_t n_acc;
     size_t scratch_bytes; /* the largest size a file step reads or writes */
     const files_set *files;
+    uint64_t *served;     /* requests served by every thread and process (shared memory) */
 } replay_plan;
 
 /* The connection a request came on, for the socket steps. */
@@ -48,6 +50,7 @@ typedef struct {
     const replay_plan *plan;
     twin_body_ctx body;
     uint64_t rng;          /* sizes and offsets; the body has its own */
+    uint64_t weyl[REPLAY_WEYL_OPS]; /* response-size sequence per op (op % REPLAY_WEYL_OPS) */
     double *acc;
     char *scratch;
     int data_fd;

@@ -271,7 +271,7 @@ static int server_pool(const replay_plan *plan, int listen_fd, const char *host,
         }
         w->started = 1;
     }
-    if (bg_start(plan->cfg, err, errlen) != TWIN_OK)
+    if (bg_start(plan->cfg, plan->served, err, errlen) != TWIN_OK)
         goto stop;
     server_ready(host, port);
     server_acceptor(listen_fd, signal_fd, pool, n);
@@ -307,7 +307,7 @@ static int server_event_loop(const replay_plan *plan, int listen_fd, const char 
         return TWIN_ERR;
     }
     if (server_loop_init(&l, plan, 1, 0, err, errlen) == TWIN_OK &&
-        bg_start(plan->cfg, err, errlen) == TWIN_OK) {
+        bg_start(plan->cfg, plan->served, err, errlen) == TWIN_OK) {
         server_ready(host, port);
         server_serve(&l);
         bg_stop();
@@ -378,7 +378,7 @@ static int server_prefork(const replay_plan *plan, int listen_fd, const char *ho
             server_child(plan, listen_fd, i, parent, pids);
         pids[i] = pid;
     }
-    if (bg_start(plan->cfg, err, errlen) != TWIN_OK)
+    if (bg_start(plan->cfg, plan->served, err, errlen) != TWIN_OK)
         goto out;
     server_ready(host, port);
 

@@ -117,11 +117,15 @@ typedef enum {
 } twin_sleep;
 
 /* A background thread: wakes every period_us with `sleep`, then issues
- * `calls_per_wake` extra cheap system calls (getppid). */
+ * `calls_per_wake` extra cheap system calls (getppid). Where the original's
+ * thread woke more often under load (adaptive sleeps), `wakes_per_req` adds
+ * that many wake-ups per request served by the whole clone: the wake rate is
+ * 1e6/period_us + wakes_per_req * (requests per second). */
 typedef struct {
     twin_sleep sleep;
     uint32_t period_us;
     uint32_t calls_per_wake;
+    double wakes_per_req;
 } twin_bg_thread;
 
 /* Per-thread state the body may use. */

@@ -8,7 +8,7 @@ quiet=0
 say() { echo "[bootstrap] $*" >&2; }
 
 # Debian packages: the tracers, the simulator, the compiler, and the real targets of the examples.
-PKGS=(bpftrace valgrind gcc make libc6-dev linux-libc-dev binutils memcached redis-server nginx-light iproute2 python3)
+PKGS=(bpftrace valgrind strace gcc make libc6-dev linux-libc-dev binutils memcached redis-server nginx-light iproute2 python3)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

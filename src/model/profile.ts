@@ -20,10 +20,14 @@ export const ThreadInfo = z.object({
   syscallsPerSec: z.number().nonnegative(),
 });
 
+/** A thread that serves no request: how it sleeps, how often it wakes at rest
+ *  (periodUs, 0: never by itself) and how many more wake-ups each request brings
+ *  (adaptive sleeps, as in threads that poll for work more often when busy). */
 export const BackgroundThread = z.object({
   sleep: SleepCall,
   periodUs: z.number().int().nonnegative(),
   callsPerWake: z.number().int().nonnegative(),
+  wakesPerReq: z.number().nonnegative().default(0),
 });
 
 /** Process and thread model, network model. */

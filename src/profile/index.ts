@@ -87,15 +87,23 @@ export async function profileTarget(w: Workload, spec: LaunchSpec, opts: Profile
   say(`starting the target and tracing it at ${rate} requests/s`);
   const target = await launchTarget(spec, opts.port);
   let o: Observation;
+  let busy: Observation | undefined;
   try {
     o = await observe(target, w, rate, { trace: true, preload: true });
+    const top = Math.max(...w.loads);
+    if (top > rate) {
+      // A second traced run at the highest load tells which background threads wake more
+      // often when busy.
+      say(`tracing it again at ${top} requests/s`);
+      busy = await observe(target, w, top, { trace: true, preload: false });
+    }
   } finally {
     await target.stop();
   }
   const errors = totalErrors(o.load);
   if (errors > 0) throw new TwinError(`the target failed ${errors} of ${o.load.sent} requests while profiled (${JSON.stringify(o.load.errors)}): check the workload's protocol and requests`);
   if (o.load.requests === 0) throw new TwinError('the target answered no request while profiled: check the workload');
-  const skeleton = inferSkeleton(o);
+  const skeleton = inferSkeleton(o, busy);
   const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
   say(`measuring instructions and cache behaviour under Valgrind (${w.valgrindRequests} and ${3 * w.valgrindRequests} requests)`);
   const cpu = await measureCpu(spec, w, opts.platform ?? SKYLAKE_SP);
@@ -119,7 +127,7 @@ export async function profileTarget(w: Workload, spec: LaunchSpec, opts: Profile
       netBytesPerReq: (o.load.bytes.sent + o.load.bytes.received) / Math.max(1, o.load.requests),
       latencyP50Us: o.load.latency_us.p50,
     },
-    body: { cpu, bodyMemBytes: 16384 },
+    body: { cpu, bodyMemBytes: 4096 },
     knobs: { bodyInsnsPerReq: null, insnScale: 1 },
     tuning: [],
   };

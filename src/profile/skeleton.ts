@@ -58,7 +58,7 @@ function dominant(trace: SyscallTrace, tids: Set<number>, family: Set<string>): 
 }
 
 /** The process and thread model and the network model, from which threads did what. */
-export function inferSkeleton(o: Observation): Skeleton {
+export function inferSkeleton(o: Observation, busy?: Observation): Skeleton {
   const trace = o.trace ?? { byThread: new Map(), io: [] };
   const acts = threadActivity(o);
   const serving = servingThreads(acts);
@@ -104,7 +104,11 @@ export function inferSkeleton(o: Observation): Skeleton {
   // The clone's main process holds main + (pool: workers) + background threads.
   const mainThreads = acts.filter((t) => t.pid === mainPid);
   const others = mainThreads.filter((t) => t.tid !== t.pid && !servingTids.has(t.tid));
-  const background = others.map((t) => backgroundOf(t, o.windowS));
+  const busyActs = busy ? new Map(threadActivity(busy).map((t) => [t.tid, t])) : null;
+  const background = others.map((t) => {
+    const b = busyActs?.get(t.tid);
+    return b && busy ? coupledBackground(t, o, b, busy) : backgroundOf(t, o.windowS);
+  });
 
   return {
     processes: o.processes.length,
@@ -130,10 +134,33 @@ export function backgroundOf(t: ThreadActivity, windowS: number): Skeleton['back
   let best = '';
   let wakes = 0;
   for (const [name, n] of t.calls) if (name in SLEEPS && n > wakes) [best, wakes] = [name, n];
-  if (!best || wakes < 2) return { sleep: 'idle', periodUs: 0, callsPerWake: 0 };
+  if (!best || wakes < 2) return { sleep: 'idle', periodUs: 0, callsPerWake: 0, wakesPerReq: 0 };
   return {
     sleep: SLEEPS[best],
     periodUs: Math.max(1, Math.round((windowS * 1e6) / wakes)),
     callsPerWake: Math.round((t.total - wakes) / wakes),
+    wakesPerReq: 0,
+  };
+}
+
+/** A background thread seen at two loads: its wake rate as a line in the request rate,
+ *  wakes/s = base + wakesPerReq * requests/s (both at least zero). */
+export function coupledBackground(lo: ThreadActivity, oLo: Observation, hi: ThreadActivity, oHi: Observation): Skeleton['background'][number] {
+  const a = backgroundOf(lo, oLo.windowS);
+  const b = backgroundOf(hi, oHi.windowS);
+  if (a.sleep === 'idle' && b.sleep === 'idle') return a;
+  const sleep = a.sleep !== 'idle' ? a.sleep : b.sleep;
+  const hz = (x: Skeleton['background'][number]) => (x.sleep === 'idle' || x.periodUs === 0 ? 0 : 1e6 / x.periodUs);
+  const r1 = oLo.load.sent / oLo.windowS;
+  const r2 = oHi.load.sent / oHi.windowS;
+  let slope = r2 > r1 * 1.2 ? (hz(b) - hz(a)) / (r2 - r1) : 0;
+  if (slope < 0.001) slope = 0;
+  const base = Math.max(0, hz(a) - slope * r1);
+  if (base < 0.1 && slope === 0) return { sleep: 'idle', periodUs: 0, callsPerWake: 0, wakesPerReq: 0 };
+  return {
+    sleep,
+    periodUs: base >= 0.1 ? Math.round(1e6 / base) : 0,
+    callsPerWake: a.sleep !== 'idle' ? a.callsPerWake : b.callsPerWake,
+    wakesPerReq: Math.round(slope * 1e5) / 1e5,
   };
 }
