@@ -57,12 +57,16 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
     targets.push({ who: 'clone', target: await launchTarget(clone) });
     let first = true;
     for (const rate of loads) {
-      for (const { who, target } of targets) {
-        say(`${who} at ${rate} requests/s`);
-        const o = await observe(target, w, rate, { trace: true, preload: first });
-        points[who].push(loadPoint(o, rate));
+      const rounds: Record<'original' | 'clone', LoadPoint[]> = { original: [], clone: [] };
+      for (let round = 0; round < w.rounds; round++) {
+        for (const { who, target } of targets) {
+          say(`${who} at ${rate} requests/s (round ${round + 1} of ${w.rounds})`);
+          const o = await observe(target, w, rate, { trace: true, preload: first });
+          rounds[who].push(loadPoint(o, rate));
+        }
+        first = false;
       }
-      first = false;
+      for (const who of ['original', 'clone'] as const) points[who].push(mergeRounds(rounds[who]));
     }
   } finally {
     for (const { target } of targets) await target.stop();
@@ -82,6 +86,40 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
     cpu: cpu[who],
   }));
   return { comparison: compare(name, platform.name, measurements[0], measurements[1]), measurements };
+}
+
+export function median(xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b);
+  const m = s.length >> 1;
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+}
+
+/** One load point from several rounds: medians of the timed figures, counts summed. */
+export function mergeRounds(ps: LoadPoint[]): LoadPoint {
+  if (ps.length === 1) return ps[0];
+  const med = (f: (p: LoadPoint) => number) => median(ps.map(f));
+  const sum = (f: (p: LoadPoint) => number) => ps.reduce((a, p) => a + f(p), 0);
+  const sent = sum((p) => p.sent);
+  const errors: Record<string, number> = {};
+  for (const p of ps) for (const [k, v] of Object.entries(p.errors)) errors[k] = (errors[k] ?? 0) + v;
+  const names = new Set(ps.flatMap((p) => Object.keys(p.syscallsByName)));
+  const perReq = (f: (p: LoadPoint) => number | null) => (ps.every((p) => f(p) !== null) ? sum((p) => f(p)! * p.sent) / sent : null);
+  return {
+    targetRps: ps[0].targetRps,
+    throughputRps: med((p) => p.throughputRps),
+    requests: sum((p) => p.requests),
+    sent,
+    errors,
+    latency: {
+      mean: med((p) => p.latency.mean), p50: med((p) => p.latency.p50), p90: med((p) => p.latency.p90),
+      p99: med((p) => p.latency.p99), p999: med((p) => p.latency.p999), max: Math.max(...ps.map((p) => p.latency.max)),
+    },
+    cpuUsPerReq: med((p) => p.cpuUsPerReq),
+    netBytesPerReq: sum((p) => p.netBytesPerReq * p.requests) / Math.max(1, sum((p) => p.requests)),
+    syscallsPerReq: perReq((p) => p.syscallsPerReq),
+    syscallsByName: Object.fromEntries([...names].map((n) => [n, Math.round((sum((p) => (p.syscallsByName[n] ?? 0) * p.sent) / sent) * 1e4) / 1e4])),
+    threads: Math.round(med((p) => p.threads)),
+  };
 }
 
 /** The side-by-side rows of two measurements. */

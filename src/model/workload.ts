@@ -38,6 +38,9 @@ export const Workload = z.object({
   loads: z.array(z.number().positive()).min(1),
   /** Seconds of measured load per point (after a one-second warm-up). */
   duration: z.number().positive().default(5),
+  /** Validation alternates original and clone this many times per load point and reports
+   *  medians: these machines are shared and noisy. */
+  rounds: z.number().int().positive().default(3),
   /** Requests the Valgrind runs send (two runs: this many and three times as many). */
   valgrindRequests: z.number().int().positive().default(2000),
   /** Seconds to wait for the target to accept connections. */

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Profile, parseWith, type Workload } from '../../src/model/index.js';
+import { Profile, Workload, parseWith } from '../../src/model/index.js';
 import { generateClone } from '../../src/generate/index.js';
 import { buildClone } from '../../src/generate/build.js';
 import { capBins } from '../../src/generate/clone.js';
@@ -16,14 +16,15 @@ import { cpuNs } from '../../src/profile/proc.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'twin-gen-'));
 
-const workloads: Record<string, Workload> = {
-  memcached: { protocol: 'memcached', connections: 4, threads: 2, keys: 100, keySize: 16, preload: true, templates: [], files: [],
-    requests: [{ op: 'get', share: 0.9 }, { op: 'set', share: 0.1, valueSize: { min: 64, max: 512 } }], loads: [300], duration: 1, valgrindRequests: 100, startTimeout: 10 },
-  redis: { protocol: 'resp', connections: 4, threads: 2, keys: 100, keySize: 16, preload: true, templates: [], files: [],
-    requests: [{ op: 'get', share: 0.9 }, { op: 'set', share: 0.1, valueSize: { min: 64, max: 512 } }], loads: [300], duration: 1, valgrindRequests: 100, startTimeout: 10 },
-  nginx: { protocol: 'http', connections: 4, threads: 2, keys: 100, keySize: 16, preload: false, templates: [], files: [],
-    requests: [{ op: 'get', share: 1, path: '/index.html' }], loads: [300], duration: 1, valgrindRequests: 100, startTimeout: 10 },
+const raw: Record<string, unknown> = {
+  memcached: { protocol: 'memcached', connections: 4, threads: 2, keys: 100, keySize: 16, preload: true,
+    requests: [{ op: 'get', share: 0.9 }, { op: 'set', share: 0.1, valueSize: { min: 64, max: 512 } }], loads: [300], duration: 1 },
+  redis: { protocol: 'resp', connections: 4, threads: 2, keys: 100, keySize: 16, preload: true,
+    requests: [{ op: 'get', share: 0.9 }, { op: 'set', share: 0.1, valueSize: { min: 64, max: 512 } }], loads: [300], duration: 1 },
+  nginx: { protocol: 'http', connections: 4, threads: 2, keys: 100, keySize: 16, preload: false,
+    requests: [{ op: 'get', share: 1, path: '/index.html' }], loads: [300], duration: 1 },
 };
+const workloads = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, parseWith(Workload, v, k)]));
 
 for (const name of Object.keys(workloads)) {
   test(`a clone generated from a real ${name} profile compiles with -Werror, answers every request with the profiled sizes, and has its threads`, { timeout: 60_000 }, async () => {
