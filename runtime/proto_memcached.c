@@ -67,7 +67,7 @@ static long mc_parse(const char *buf, size_t len, proto_req *req)
     const char *eol = memchr(buf, '\n', len < MC_MAX_LINE ? len : MC_MAX_LINE);
     if (!eol) {
         if (len >= MC_MAX_LINE)
-            return MC_BAD(req, "CLIENT_ERROR line too long\r\n");
+            return MC_BAD(req, "CLIENT_ERROR request line over the limit\r\n");
         return PROTO_MORE;
     }
     size_t line_len = (size_t)(eol - buf) + 1;
@@ -91,12 +91,12 @@ static long mc_parse(const char *buf, size_t len, proto_req *req)
         if (n < want || n > want + 1 || tok[1].len > MC_MAX_KEY ||
             proto_parse_u64(tok[2].p, tok[2].len, UINT32_MAX, &ignored) != TWIN_OK ||
             proto_parse_u64(tok[bytes_at].p, tok[bytes_at].len, UINT64_MAX, &bytes) != TWIN_OK)
-            return MC_BAD(req, "CLIENT_ERROR bad command line format\r\n");
+            return MC_BAD(req, "CLIENT_ERROR malformed request\r\n");
         if (bytes > PROTO_MAX_REQUEST)
-            return MC_BAD(req, "SERVER_ERROR object too large for cache\r\n");
+            return MC_BAD(req, "SERVER_ERROR value over the limit\r\n");
         if (n == want + 1) {
             if (!proto_token_is(tok[want].p, tok[want].len, "noreply"))
-                return MC_BAD(req, "CLIENT_ERROR bad command line format\r\n");
+                return MC_BAD(req, "CLIENT_ERROR malformed request\r\n");
             req->noreply = 1;
         }
         size_t total = line_len + (size_t)bytes + 2;
@@ -105,7 +105,7 @@ static long mc_parse(const char *buf, size_t len, proto_req *req)
             return PROTO_MORE;
         }
         if (buf[total - 2] != '\r' || buf[total - 1] != '\n')
-            return MC_BAD(req, "CLIENT_ERROR bad data chunk\r\n");
+            return MC_BAD(req, "CLIENT_ERROR data block not ended by CRLF\r\n");
         req->key = tok[1].p;
         req->key_len = tok[1].len;
         req->kind = PROTO_REQ_FIXED;
@@ -122,7 +122,7 @@ static long mc_parse(const char *buf, size_t len, proto_req *req)
             return MC_BAD(req, "ERROR\r\n");
         for (size_t i = key_at; i < stored; i++)
             if (tok[i].len > MC_MAX_KEY)
-                return MC_BAD(req, "CLIENT_ERROR bad command line format\r\n");
+                return MC_BAD(req, "CLIENT_ERROR malformed request\r\n");
         req->key = tok[key_at].p;
         req->key_len = tok[key_at].len;
         req->kind = PROTO_REQ_SIZED;

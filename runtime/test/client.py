@@ -310,11 +310,11 @@ def check_memcached(port, sizes):
     check(flags00 > 0 or 1030 not in sizes["get"], "no padded VALUE line at a gap size")
     c.close()
     # Malformed input: an error reply, then the server closes.
-    for bad, reply in ((b"set k 0 0 nan\r\n", b"CLIENT_ERROR bad command line format\r\n"),
-                       (b"set k 0 0 3\r\nabcdef\r\n", b"CLIENT_ERROR bad data chunk\r\n"),
-                       (b"g" * 3000, b"CLIENT_ERROR line too long\r\n"),
+    for bad, reply in ((b"set k 0 0 nan\r\n", b"CLIENT_ERROR malformed request\r\n"),
+                       (b"set k 0 0 3\r\nabcdef\r\n", b"CLIENT_ERROR data block not ended by CRLF\r\n"),
+                       (b"g" * 3000, b"CLIENT_ERROR request line over the limit\r\n"),
                        (b"get " + b"k" * 300 + b"\r\n",
-                        b"CLIENT_ERROR bad command line format\r\n")):
+                        b"CLIENT_ERROR malformed request\r\n")):
         c = Conn(port)
         c.send(bad)
         got = c.line()

@@ -7,19 +7,22 @@ import { syscallName } from './syscalls.js';
 /** Calls that carry a socket's bytes; their sizes are recorded per fd class. */
 export const IO_CALLS = ['read', 'write', 'readv', 'writev', 'recvfrom', 'sendto', 'recvmsg', 'sendmsg', 'pread64', 'pwrite64'];
 
+const READY = 'twin-tracing';
+
 /** The bpftrace program: every system call by process, thread and number; the byte count of
- *  each I/O call by thread and by whether its fd is an accepted socket. Tracepoints only. */
+ *  each I/O call by thread and file descriptor (which descriptors are sockets is read from
+ *  /proc while the load runs). Tracepoints only. */
 export function bpftraceScript(pids: number[]): string {
   const f = pids.map((p) => `pid == ${p}`).join(' || ');
   const enter = IO_CALLS.map((c) => `tracepoint:syscalls:sys_enter_${c}`).join(',');
   const exit = IO_CALLS.map((c) => `tracepoint:syscalls:sys_exit_${c}`).join(',');
   return [
+    // BEGIN runs once every probe is attached: the signal that tracing has started.
+    `BEGIN { printf("${READY}\\n"); }`,
     `tracepoint:raw_syscalls:sys_enter /${f}/ { @sc[pid, tid, args->id] = count(); }`,
-    `tracepoint:syscalls:sys_exit_accept4,tracepoint:syscalls:sys_exit_accept /(${f}) && args->ret >= 0/ { @sock[pid, (uint64)args->ret] = 1; }`,
-    `tracepoint:syscalls:sys_enter_close /${f}/ { delete(@sock[pid, (uint64)args->fd]); }`,
-    `${enter} /${f}/ { @fdc[tid] = @sock[pid, (uint64)args->fd]; }`,
-    `${exit} /${f}/ { @io[tid, probe, @fdc[tid], args->ret] = count(); }`,
-    `END { clear(@sock); clear(@fdc); }`,
+    `${enter} /${f}/ { @fd[tid] = (uint64)args->fd; }`,
+    `${exit} /${f}/ { @io[tid, probe, @fd[tid], args->ret] = count(); }`,
+    `END { clear(@fd); }`,
     '',
   ].join('\n');
 }
@@ -27,8 +30,17 @@ export function bpftraceScript(pids: number[]): string {
 export interface SyscallTrace {
   /** Calls by thread id, then by system call name. */
   byThread: Map<number, { pid: number; calls: Map<string, number> }>;
-  /** I/O call results: thread, call name, on a socket?, bytes (negative: an error). */
-  io: { tid: number; call: string; socket: boolean; bytes: number; count: number }[];
+  /** I/O call results: thread, call name, file descriptor, on a socket? (set by
+   *  markSockets), bytes (negative: an error). */
+  io: { tid: number; call: string; fd: number; socket: boolean; bytes: number; count: number }[];
+}
+
+/** Marks the I/O records whose descriptor was a socket of its process. */
+export function markSockets(t: SyscallTrace, sockets: Map<number, Set<number>>): void {
+  for (const e of t.io) {
+    const pid = t.byThread.get(e.tid)?.pid;
+    e.socket = pid !== undefined && (sockets.get(pid)?.has(e.fd) ?? false);
+  }
 }
 
 /** Parses `bpftrace -f json` output of bpftraceScript. */
@@ -57,7 +69,7 @@ export function parseBpftraceJson(text: string): SyscallTrace {
           t.calls.set(sc, (t.calls.get(sc) ?? 0) + count);
         } else if (name === '@io') {
           const call = parts[1].replace(/^tracepoint:syscalls:sys_exit_/, '');
-          io.push({ tid: Number(parts[0]), call, socket: parts[2] === '1', bytes: Number(parts[3]), count });
+          io.push({ tid: Number(parts[0]), call, fd: Number(parts[2]), socket: false, bytes: Number(parts[3]), count });
         }
       }
     }
@@ -92,13 +104,14 @@ export async function startTracer(pids: number[]): Promise<Tracer> {
   ensureTracefs();
   const child: ChildProcess = spawnTracked(process.env.TWIN_BPFTRACE ?? 'bpftrace', ['-f', 'json', '-e', bpftraceScript(pids)], {
     stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: '1048576' },
   });
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr?.on('data', (d: Buffer) => (err += d.toString()));
   const deadline = Date.now() + 30000;
-  while (!out.includes('attached_probes')) {
+  while (!out.includes(READY)) {
     if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
       await stopChild(child, 'SIGKILL');
       const why = err.split('\n').filter((l) => l.includes('ERROR') && !l.includes('RLIMIT_MEMLOCK'))[0] ?? 'no output';

@@ -1,7 +1,7 @@
 import type { Workload } from '../model/index.js';
 import { runLoad, type LoadResult } from '../measure/loadgen.js';
-import { startTracer, type SyscallTrace } from './bpftrace.js';
-import { cpuNs, tasks } from './proc.js';
+import { markSockets, startTracer, type SyscallTrace } from './bpftrace.js';
+import { cpuNs, socketFds, tasks } from './proc.js';
 import type { RunningTarget } from './target.js';
 
 /** What one traced load run on a running target saw. */
@@ -25,9 +25,18 @@ export async function observe(target: RunningTarget, w: Workload, rate: number, 
   const tracer = opts.trace ? await startTracer(pids) : null;
   const t0 = Date.now();
   const cpu0 = cpuNs(pids);
-  const load = await runLoad(w, target.port, { rate, duration: w.duration, warmup: 1 });
+  // Which descriptors are sockets: read while the load's connections are open, half-way.
+  const sockets = new Map<number, Set<number>>();
+  const snap = setTimeout(() => pids.forEach((p) => sockets.set(p, socketFds(p))), (1 + w.duration / 2) * 1000);
+  let load;
+  try {
+    load = await runLoad(w, target.port, { rate, duration: w.duration, warmup: 1 });
+  } finally {
+    clearTimeout(snap);
+  }
   const cpu1 = cpuNs(pids);
   const processes = pids.map((pid) => ({ pid, tids: tasks(pid) }));
   const trace = tracer ? await tracer.stop() : null;
+  if (trace) markSockets(trace, sockets);
   return { load, trace, cpuNs: cpu1.ns - cpu0.ns, threads: cpu1.threads, windowS: trace ? trace.windowS : (Date.now() - t0) / 1000, processes };
 }

@@ -1,4 +1,4 @@
-import { readFileSync, readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 
 /** Fields of /proc/PID/stat after the command name (which may contain spaces and parens). */
 export function parseStat(text: string): { ppid: number; utime: number; stime: number; threads: number } {
@@ -64,4 +64,23 @@ export function cpuNs(pids: number[]): { ns: number; threads: number } {
     }
   }
   return { ns, threads };
+}
+
+/** File descriptors of `pid` that are sockets, now (links of /proc/PID/fd). */
+export function socketFds(pid: number): Set<number> {
+  const out = new Set<number>();
+  let fds: string[] = [];
+  try {
+    fds = readdirSync(`/proc/${pid}/fd`);
+  } catch {
+    return out;
+  }
+  for (const fd of fds) {
+    try {
+      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) out.add(Number(fd));
+    } catch {
+      /* closed meanwhile */
+    }
+  }
+  return out;
 }

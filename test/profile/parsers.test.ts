@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { parseBpftraceJson } from '../../src/profile/bpftrace.js';
+import { markSockets, parseBpftraceJson } from '../../src/profile/bpftrace.js';
 import { parseCachegrind, countersFrom } from '../../src/profile/valgrind.js';
 import { parseStat, parseSchedstat, processTree, cpuNs } from '../../src/profile/proc.js';
 import { parseUnistd, syscallName } from '../../src/profile/syscalls.js';
@@ -11,18 +11,20 @@ const fixture = (f: string) => readFileSync(new URL(`../../../test/profile/fixtu
 
 test('bpftrace JSON of a real memcached run: calls by thread and name, socket I/O sizes', () => {
   const t = parseBpftraceJson(fixture('bpftrace-memcached.json'));
-  // Thread 3788 is a worker: 5 reads, 3 sendmsg, 6 epoll_wait.
-  const w = t.byThread.get(3788)!;
-  assert.equal(w.pid, 3786);
+  // Thread 17915 is a worker: 5 reads, 3 sendmsg, 6 epoll_wait; 17921 sleeps in clock_nanosleep.
+  const w = t.byThread.get(17915)!;
+  assert.equal(w.pid, 17913);
   assert.equal(w.calls.get('read'), 5);
   assert.equal(w.calls.get('sendmsg'), 3);
   assert.equal(w.calls.get('epoll_wait'), 6);
-  assert.equal(t.byThread.get(3794)!.calls.get('clock_nanosleep'), 51);
-  const sock = t.io.filter((e) => e.socket && e.tid === 3788);
-  assert.deepEqual(sock.find((e) => e.call === 'read' && e.bytes === 25)?.count, 3);
-  assert.deepEqual(sock.find((e) => e.call === 'sendmsg')?.bytes, 31);
-  // The 8-byte read of the notification pipe is not on a socket.
-  assert.equal(t.io.find((e) => e.call === 'read' && e.bytes === 8 && e.tid === 3788)?.socket, false);
+  assert.equal(t.byThread.get(17921)!.calls.get('clock_nanosleep'), 41);
+  // /proc/17913/fd said 23 and 24 were sockets while the client was connected.
+  markSockets(t, new Map([[17913, new Set([23, 24])]]));
+  const sock = t.io.filter((e) => e.socket && e.tid === 17915);
+  assert.equal(sock.find((e) => e.call === 'read' && e.bytes === 25)?.count, 3);
+  assert.equal(sock.find((e) => e.call === 'sendmsg')?.bytes, 31);
+  // The 8-byte read of the notification pipe (fd 6) is not on a socket.
+  assert.equal(t.io.find((e) => e.call === 'read' && e.bytes === 8 && e.tid === 17915)?.socket, false);
 });
 
 test('bpftrace output without results is an error, a malformed line too', () => {
