@@ -9,12 +9,16 @@ export interface ResolvedWorkload {
   spec: LaunchSpec;
 }
 
+export function resolveWorkload(file: string | undefined, command: string[]): ResolvedWorkload;
+export function resolveWorkload(file: string | undefined, command: string[], attach: boolean): Omit<ResolvedWorkload, 'spec'> & { spec: LaunchSpec | null };
+
 /** Reads a workload file; a command after `--` replaces the file's own. */
-export function resolveWorkload(file: string | undefined, command: string[]): ResolvedWorkload {
+export function resolveWorkload(file: string | undefined, command: string[], attach = false): Omit<ResolvedWorkload, 'spec'> & { spec: LaunchSpec | null } {
   if (!file) throw new TwinError('no workload: give --workload FILE (see examples/*/workload.yaml)');
   const workload = readYamlFile(Workload, file, 'workload');
   const cmd = command.length ? command.map(shellQuote).join(' ') : undefined;
-  const spec = launchSpecFor(workload, dirname(resolve(file)), cmd);
+  // Attached, the target runs already; its command is needed only for the Valgrind runs.
+  const spec = attach && !cmd && !workload.command ? null : launchSpecFor(workload, dirname(resolve(file)), cmd);
   return { workload, file, spec };
 }
 

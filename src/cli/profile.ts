@@ -11,13 +11,14 @@ export function registerProfile(program: Command): void {
     .requiredOption('-w, --workload <file>', 'workload file (examples/*/workload.yaml)')
     .option('-o, --out <file>', 'profile to write', 'profile.json')
     .option('--name <name>', 'service name recorded in the profile')
-    .option('--port <n>', 'port for the target (default: a free one)', (v) => parsePort(v))
+    .option('--port <n>', 'port for the target (default: a free one); with --pid, the port it listens on', (v) => parsePort(v))
+    .option('--pid <pid>', 'attach to this running target instead of starting one (needs --port)', (v) => Number(v))
     .option('--json', 'print the profile as JSON on stdout')
     .option('-q, --quiet', 'no progress lines')
     .argument('[command...]', 'target command line after --, replacing the workload\'s')
-    .action(async (command: string[], o: { workload: string; out: string; name?: string; port?: number; json?: boolean; quiet?: boolean }) => {
-      const { workload, spec } = resolveWorkload(o.workload, command);
-      const p = await profileTarget(workload, spec, { name: serviceName(o.name, workload), port: o.port, progress: progress(o.quiet || o.json) });
+    .action(async (command: string[], o: { workload: string; out: string; name?: string; port?: number; pid?: number; json?: boolean; quiet?: boolean }) => {
+      const { workload, spec } = resolveWorkload(o.workload, command, o.pid !== undefined);
+      const p = await profileTarget(workload, spec, { name: serviceName(o.name, workload), port: o.port, attachPid: o.pid, progress: progress(o.quiet || o.json) });
       writeJsonFile(o.out, p);
       if (o.json) process.stdout.write(JSON.stringify(p, null, 2) + '\n');
       else process.stdout.write(`${profileSummary(p)}\nwrote ${o.out}\n`);

@@ -1,7 +1,7 @@
 import { cpus, arch, release } from 'node:os';
 import { PROFILE_SCHEMA_VERSION, Profile, TwinError, parseWith, type Workload, type Platform } from '../model/index.js';
 import { totalErrors } from '../measure/loadgen.js';
-import { launchTarget, type LaunchSpec } from './target.js';
+import { attachTarget, launchTarget, type LaunchSpec } from './target.js';
 import { observe, type Observation } from './observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
 import { measureCpu, SKYLAKE_SP } from './valgrind.js';
@@ -15,6 +15,8 @@ const MIN_RATE = 0.01;
 export interface ProfileOptions {
   name: string;
   port?: number;
+  /** Attach to this running process (on `port`) instead of starting the target. */
+  attachPid?: number;
   platform?: Platform;
   progress?: (msg: string) => void;
 }
@@ -81,11 +83,13 @@ export function requestTypes(o: Observation): Profile['requests'] {
 
 /** Profiles a target under a workload: one traced real run at the lowest load, then two
  *  Valgrind runs for the CPU counters. */
-export async function profileTarget(w: Workload, spec: LaunchSpec, opts: ProfileOptions): Promise<Profile> {
+export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: ProfileOptions): Promise<Profile> {
   const say = opts.progress ?? (() => {});
   const rate = Math.min(...w.loads);
   say(`starting the target and tracing it at ${rate} requests/s`);
-  const target = await launchTarget(spec, opts.port);
+  if (!spec) throw new TwinError('the Valgrind runs start their own instance of the target: give its command after -- or as `command` in the workload file');
+  if (opts.attachPid !== undefined && opts.port === undefined) throw new TwinError('--pid needs --port, the port the running target listens on');
+  const target = opts.attachPid !== undefined ? await attachTarget(opts.attachPid, opts.port!) : await launchTarget(spec, opts.port);
   let o: Observation;
   let busy: Observation | undefined;
   try {

@@ -162,3 +162,18 @@ export async function launchTarget(spec: LaunchSpec, fixedPort?: number): Promis
     await sleep(50);
   }
 }
+
+/** A target Twin did not start: traced and loaded, never stopped (stop() leaves it running). */
+export async function attachTarget(pid: number, port: number): Promise<RunningTarget> {
+  if (!Number.isInteger(pid) || pid <= 0 || processTree(pid).length === 0) throw new TwinError(`no process ${pid} to attach to: check --pid`);
+  if (!(await portOpen(port))) throw new TwinError(`nothing accepts connections on 127.0.0.1:${port}: check --port`);
+  return {
+    pid,
+    port,
+    runDir: '',
+    child: undefined as unknown as ChildProcess,
+    stderrTail: () => '',
+    pids: () => processTree(pid),
+    stop: async () => ({ code: null, signal: null }),
+  };
+}
