@@ -6,7 +6,8 @@ import { tune } from '../tune/index.js';
 import { profileSummary, tuningTable } from '../report/table.js';
 import { defaultOut, progress, resolveWorkload, serviceName } from './common.js';
 import { parsePort } from './profile.js';
-import { runValidate } from './validate.js';
+import { collect, runValidate } from './validate.js';
+import { DEFAULT_PLATFORM, loadPlatform } from '../profile/platforms.js';
 
 export function registerClone(program: Command): void {
   program
@@ -17,22 +18,24 @@ export function registerClone(program: Command): void {
     .option('--json <file>', 'write the comparison as JSON')
     .option('--name <name>', 'service name recorded in the profile')
     .option('--port <n>', 'port for the target while profiled', (v) => parsePort(v))
+    .option('--platform <name|file>', 'simulated platform to validate on, repeatable; the first is the profiling platform', collect)
     .option('-q, --quiet', 'no progress lines')
     .argument('[command...]', 'target command line after --, replacing the workload\'s')
-    .action(async (command: string[], o: { workload: string; out?: string; json?: string; name?: string; port?: number; quiet?: boolean }) => {
+    .action(async (command: string[], o: { workload: string; out?: string; json?: string; name?: string; port?: number; quiet?: boolean; platform?: string[] }) => {
       const t0 = Date.now();
+      const platforms = (o.platform ?? [DEFAULT_PLATFORM]).map(loadPlatform);
       const say = progress(o.quiet);
       const r = resolveWorkload(o.workload, command);
       const out = o.out ?? defaultOut(o.workload);
       const name = serviceName(o.name, r.workload);
-      const profile = await profileTarget(r.workload, r.spec, { name, port: o.port, progress: say });
+      const profile = await profileTarget(r.workload, r.spec, { name, port: o.port, progress: say, platform: platforms[0] });
       writeJsonFile(join(out, 'profile.json'), profile);
       process.stdout.write(profileSummary(profile) + '\n\n');
       say('generating, building and tuning the clone');
-      const tuned = await tune(profile, r.workload, join(out, 'clone'), { progress: say });
+      const tuned = await tune(profile, r.workload, join(out, 'clone'), { progress: say, platform: platforms[0] });
       writeJsonFile(join(out, 'profile.json'), tuned);
       process.stdout.write(tuningTable(tuned) + '\n\n');
-      await runValidate(r, name, join(out, 'clone'), { json: o.json ?? join(out, 'comparison.json'), quiet: o.quiet });
+      await runValidate(r, name, join(out, 'clone'), { json: o.json ?? join(out, 'comparison.json'), quiet: o.quiet, platform: o.platform });
       process.stdout.write(`\ndone in ${((Date.now() - t0) / 1000).toFixed(0)} s; clone in ${join(out, 'clone')}\n`);
     });
 }

@@ -5,7 +5,7 @@ import {
 } from '../model/index.js';
 import { launchTarget, type LaunchSpec, type RunningTarget } from '../profile/target.js';
 import { observe, type Observation } from '../profile/observe.js';
-import { measureCpu, SKYLAKE_SP } from '../profile/valgrind.js';
+import { measureCpu, defaultPlatform } from '../profile/valgrind.js';
 import { totalErrors } from './loadgen.js';
 
 /** How to start a built clone, as a target like any other. */
@@ -38,7 +38,8 @@ export function loadPoint(o: Observation, rate: number): LoadPoint {
 }
 
 export interface ValidateOptions {
-  platform?: Platform;
+  /** Simulated platforms for the Valgrind rows (default: skylake-sp). */
+  platforms?: Platform[];
   progress?: (msg: string) => void;
   /** Skip the Valgrind runs (no CPU counter rows). */
   noCpu?: boolean;
@@ -48,7 +49,7 @@ export interface ValidateOptions {
  *  then the other, under the same twin-load settings; then both under Valgrind. */
 export async function validate(w: Workload, name: string, original: LaunchSpec, clone: LaunchSpec, opts: ValidateOptions = {}): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
   const say = opts.progress ?? (() => {});
-  const platform = opts.platform ?? SKYLAKE_SP;
+  const platforms = opts.platforms?.length ? opts.platforms : [defaultPlatform()];
   const loads = [...w.loads].sort((a, b) => a - b);
   const targets: { who: 'original' | 'clone'; target: RunningTarget }[] = [];
   const points: Record<'original' | 'clone', LoadPoint[]> = { original: [], clone: [] };
@@ -71,11 +72,13 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
   } finally {
     for (const { target } of targets) await target.stop();
   }
-  const cpu: Record<'original' | 'clone', Measurement['cpu']> = { original: null, clone: null };
+  const cpu: Record<'original' | 'clone', Measurement['cpu']> = { original: [], clone: [] };
   if (!opts.noCpu) {
-    for (const [who, spec] of [['original', original], ['clone', clone]] as const) {
-      say(`${who} under Valgrind (${platform.name})`);
-      cpu[who] = await measureCpu(spec, w, platform);
+    for (const platform of platforms) {
+      for (const [who, spec] of [['original', original], ['clone', clone]] as const) {
+        say(`${who} under Valgrind (${platform.name}: L2 and LLC runs)`);
+        cpu[who].push(await measureCpu(spec, w, platform, true));
+      }
     }
   }
   const measurements: Measurement[] = (['original', 'clone'] as const).map((who) => ({
@@ -85,7 +88,7 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
     points: points[who],
     cpu: cpu[who],
   }));
-  return { comparison: compare(name, platform.name, measurements[0], measurements[1]), measurements };
+  return { comparison: compare(name, platforms.map((p) => p.name).join(','), measurements[0], measurements[1]), measurements };
 }
 
 export function median(xs: number[]): number {
@@ -139,14 +142,27 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
     add('threads.count', (p) => p.threads);
     add('errors.count', (p) => Object.values(p.errors).reduce((a, b) => a + b, 0));
   });
-  if (o.cpu && c.cpu) {
-    const add = (metric: string, f: (m: NonNullable<Measurement['cpu']>) => number) => rows.push({ metric, load: null, original: f(o.cpu!), clone: f(c.cpu!) });
-    add('insns.per_req', (m) => m.insnsPerReq);
-    add('I1.miss_rate', (m) => m.I1MissRate);
-    add('D1.miss_rate', (m) => m.D1MissRate);
-    add('LL.miss_rate', (m) => m.LLMissRate);
-    add('branch.mispredict_rate', (m) => m.branchMispredictRate);
-  }
+  o.cpu.forEach((oc, i) => {
+    const cc = c.cpu[i];
+    if (!cc) return;
+    type Cpu = Measurement['cpu'][number];
+    const add = (metric: string, f: (m: Cpu) => number | null) => rows.push({ metric, load: null, original: f(oc), clone: f(cc) });
+    if (i === 0) {
+      // The first platform's rates, beside the foundation's rows.
+      add('insns.per_req', (m) => m.insnsPerReq);
+      add('I1.miss_rate', (m) => m.I1MissRate);
+      add('D1.miss_rate', (m) => m.D1MissRate);
+      add('LL.miss_rate', (m) => m.LLMissRate);
+      add('branch.mispredict_rate', (m) => m.branchMispredictRate);
+    }
+    const p = `sim.${oc.platform}`;
+    add(`${p}.I1.mpki`, (m) => m.I1Mpki);
+    add(`${p}.D1.mpki`, (m) => m.D1Mpki);
+    add(`${p}.L2.mpki`, (m) => m.L2Mpki);
+    add(`${p}.LLC.mpki`, (m) => m.LLCMpki);
+    add(`${p}.branch.mpki`, (m) => m.branchMpki);
+    add(`${p}.insns.per_req`, (m) => m.insnsPerReq);
+  });
   return { schemaVersion: COMPARISON_SCHEMA_VERSION, kind: 'twin-comparison', target, platform, rows };
 }
 

@@ -7,17 +7,28 @@ export type SizeBins = z.infer<typeof SizeBins>;
 export const Protocol = z.enum(['memcached', 'resp', 'http']);
 export type Protocol = z.infer<typeof Protocol>;
 
-/** The simulated cache geometry of a Valgrind run (a simulated platform). */
-export const CacheGeometry = z.object({
-  size: z.number().int().positive(),
-  assoc: z.number().int().positive(),
-  line: z.number().int().positive(),
-});
+const pow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;
+
+/** One cache of a simulated platform. Valgrind needs a power-of-two number of sets. */
+export const CacheGeometry = z
+  .object({
+    size: z.number().int().positive(),
+    assoc: z.number().int().positive(),
+    line: z.number().int().positive().refine(pow2, 'the line size must be a power of two'),
+  })
+  .refine((g) => pow2(g.size / (g.assoc * g.line)), {
+    message: 'size / (assoc x line) must be a whole power of two (Valgrind simulates only such set counts)',
+  });
+export type CacheGeometry = z.infer<typeof CacheGeometry>;
+
+/** A simulated platform (platforms/*.yaml): the caches Valgrind simulates. L2 and LLC each
+ *  take a run of their own, as Valgrind's last level. */
 export const Platform = z.object({
-  name: z.string(),
+  name: z.string().regex(/^[A-Za-z0-9_.-]+$/),
   I1: CacheGeometry,
   D1: CacheGeometry,
-  LL: CacheGeometry,
+  L2: CacheGeometry,
+  LLC: CacheGeometry,
 });
 export type Platform = z.infer<typeof Platform>;
 
@@ -32,6 +43,12 @@ export const CpuCounters = z.object({
   branchMispredictRate: z.number().min(0).max(1),
   memRefsPerInsn: z.number().nonnegative(),
   branchesPerInsn: z.number().nonnegative(),
+  /** Misses per 1,000 instructions. L2 is null where no run simulated it. */
+  I1Mpki: z.number().nonnegative(),
+  D1Mpki: z.number().nonnegative(),
+  L2Mpki: z.number().nonnegative().nullable(),
+  LLCMpki: z.number().nonnegative(),
+  branchMpki: z.number().nonnegative(),
 });
 export type CpuCounters = z.infer<typeof CpuCounters>;
 

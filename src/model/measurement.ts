@@ -25,6 +25,7 @@ export const Measurement = z.object({
   kind: z.literal('twin-measurement'),
   target: z.string(),
   points: z.array(LoadPoint),
-  cpu: CpuCounters.nullable(),
+  /** Valgrind's counters, one entry per simulated platform. */
+  cpu: z.array(CpuCounters),
 });
 export type Measurement = z.infer<typeof Measurement>;

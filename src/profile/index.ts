@@ -4,7 +4,7 @@ import { totalErrors } from '../measure/loadgen.js';
 import { attachTarget, launchTarget, type LaunchSpec } from './target.js';
 import { observe, type Observation } from './observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
-import { measureCpu, SKYLAKE_SP } from './valgrind.js';
+import { measureCpu, defaultPlatform } from './valgrind.js';
 
 /** Calls the clone's skeleton makes by itself: never replayed. */
 const SKELETON_CALLS = new Set(['epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'poll', 'ppoll', 'select', 'pselect6', 'accept', 'accept4']);
@@ -110,7 +110,7 @@ export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: 
   const skeleton = inferSkeleton(o, busy);
   const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
   say(`measuring instructions and cache behaviour under Valgrind (${w.valgrindRequests} and ${3 * w.valgrindRequests} requests)`);
-  const cpu = await measureCpu(spec, w, opts.platform ?? SKYLAKE_SP);
+  const cpu = await measureCpu(spec, w, opts.platform ?? defaultPlatform());
   const total = o.load.ops.reduce((a, op) => a + op.count, 0);
   const profile: Profile = {
     schemaVersion: PROFILE_SCHEMA_VERSION,

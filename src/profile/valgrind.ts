@@ -5,14 +5,18 @@ import { TwinError, type CpuCounters, type Platform, type Workload } from '../mo
 import { runLoad, totalErrors } from '../measure/loadgen.js';
 import { launchTarget, type LaunchSpec } from './target.js';
 import { requireTool } from './bpftrace.js';
+import { DEFAULT_PLATFORM, loadPlatform } from './platforms.js';
 
-/** The default simulated platform: a Skylake-SP core (32 KiB 8-way L1s, 32 MiB 16-way LLC). */
-export const SKYLAKE_SP: Platform = {
-  name: 'skylake-sp',
-  I1: { size: 32768, assoc: 8, line: 64 },
-  D1: { size: 32768, assoc: 8, line: 64 },
-  LL: { size: 33554432, assoc: 16, line: 64 },
-};
+export function defaultPlatform(): Platform {
+  return loadPlatform(DEFAULT_PLATFORM);
+}
+
+/** What one Valgrind run simulates: the L1s and one last level. */
+interface Geometry {
+  I1: Platform['I1'];
+  D1: Platform['D1'];
+  LL: Platform['LLC'];
+}
 
 export const CG_EVENTS = ['Ir', 'I1mr', 'ILmr', 'Dr', 'D1mr', 'DLmr', 'Dw', 'D1mw', 'DLmw', 'Bc', 'Bcm', 'Bi', 'Bim'] as const;
 export type CgTotals = Record<(typeof CG_EVENTS)[number], number>;
@@ -40,7 +44,10 @@ export function subTotals(a: CgTotals, b: CgTotals): CgTotals {
 
 const ratio = (a: number, b: number) => (b > 0 ? Math.min(1, a / b) : 0);
 
-export function countersFrom(t: CgTotals, requests: number, platform: string): CpuCounters {
+const mpki = (misses: number, insns: number) => (insns > 0 ? (1000 * misses) / insns : 0);
+
+/** Counters per request from the totals of the LLC run, and, when given, of the L2 run. */
+export function countersFrom(t: CgTotals, requests: number, platform: string, l2?: CgTotals): CpuCounters {
   const data = t.Dr + t.Dw;
   return {
     platform,
@@ -52,6 +59,11 @@ export function countersFrom(t: CgTotals, requests: number, platform: string): C
     branchMispredictRate: ratio(t.Bcm + t.Bim, t.Bc + t.Bi),
     memRefsPerInsn: ratio(data, t.Ir),
     branchesPerInsn: ratio(t.Bc + t.Bi, t.Ir),
+    I1Mpki: mpki(t.I1mr, t.Ir),
+    D1Mpki: mpki(t.D1mr + t.D1mw, t.Ir),
+    L2Mpki: l2 ? mpki(l2.ILmr + l2.DLmr + l2.DLmw, l2.Ir) : null,
+    LLCMpki: mpki(t.ILmr + t.DLmr + t.DLmw, t.Ir),
+    branchMpki: mpki(t.Bcm + t.Bim, t.Ir),
   };
 }
 
@@ -59,7 +71,7 @@ const geom = (g: Platform['I1']) => `${g.size},${g.assoc},${g.line}`;
 
 /** One cachegrind run: start the target under Valgrind, preload, send `requests` requests,
  *  stop it; returns the event totals summed over its processes. */
-async function cachegrindRun(spec: LaunchSpec, w: Workload, platform: Platform, requests: number, rate: number): Promise<CgTotals> {
+async function cachegrindRun(spec: LaunchSpec, w: Workload, platform: Geometry, requests: number, rate: number): Promise<CgTotals> {
   const outDir = mkdtempSync(join(tmpdir(), 'twin-cg-'));
   const wrapper = [
     'valgrind', '--tool=cachegrind', '--cache-sim=yes', '--branch-sim=yes',
@@ -85,14 +97,22 @@ async function cachegrindRun(spec: LaunchSpec, w: Workload, platform: Platform, 
   }
 }
 
-/** Per-request CPU counters of a target, by difference of two runs (n and 3n requests), so
+/** Event totals of `2n` requests: the difference of two runs (n and 3n requests), so
  *  start-up and shutdown cancel out. */
-export async function measureCpu(spec: LaunchSpec, w: Workload, platform: Platform = SKYLAKE_SP): Promise<CpuCounters> {
-  requireTool('valgrind', 'valgrind');
+async function differential(spec: LaunchSpec, w: Workload, g: Geometry): Promise<CgTotals> {
   const n = w.valgrindRequests;
   // A brisk rate keeps the time-driven work of background threads small beside the requests'.
   const rate = 1000;
-  const small = await cachegrindRun(spec, w, platform, n, rate);
-  const large = await cachegrindRun(spec, w, platform, 3 * n, rate);
-  return countersFrom(subTotals(large, small), 2 * n, platform.name);
+  const small = await cachegrindRun(spec, w, g, n, rate);
+  const large = await cachegrindRun(spec, w, g, 3 * n, rate);
+  return subTotals(large, small);
+}
+
+/** Per-request CPU counters of a target on a simulated platform: a pair of runs with the
+ *  LLC as last level, and with `withL2` another pair with the L2 as last level. */
+export async function measureCpu(spec: LaunchSpec, w: Workload, platform: Platform = defaultPlatform(), withL2 = false): Promise<CpuCounters> {
+  requireTool('valgrind', 'valgrind');
+  const llc = await differential(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.LLC });
+  const l2 = withL2 ? await differential(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.L2 }) : undefined;
+  return countersFrom(llc, 2 * w.valgrindRequests, platform.name, l2);
 }

@@ -2,7 +2,7 @@ import type { Platform, Profile, Workload } from '../model/index.js';
 import { generateClone } from '../generate/index.js';
 import { buildClone } from '../generate/build.js';
 import { cloneLaunchSpec } from '../measure/validate.js';
-import { measureCpu, SKYLAKE_SP } from '../profile/valgrind.js';
+import { measureCpu, defaultPlatform } from '../profile/valgrind.js';
 import { bodyInsnsPerReq } from '../synth/body.js';
 
 export interface TuneOptions {
@@ -28,7 +28,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const body = bodyInsnsPerReq(cur) / cur.knobs.insnScale;
     generateClone(cur, dir);
     const binary = buildClone(dir);
-    const m = await measureCpu(cloneLaunchSpec(binary, w), w, opts.platform ?? SKYLAKE_SP);
+    const m = await measureCpu(cloneLaunchSpec(binary, w), w, opts.platform ?? defaultPlatform());
     const error = (m.insnsPerReq - target) / target;
     history.push({ iteration: history.length, bodyInsnsPerReq: body, cloneInsnsPerReq: m.insnsPerReq, targetInsnsPerReq: target, error });
     say(`tuning ${it + 1}: body ${Math.round(body)} insns/req, clone ${Math.round(m.insnsPerReq)} vs ${Math.round(target)} (${(error * 100).toFixed(1)}%)`);
