@@ -82,14 +82,26 @@ export const Knobs = z.object({
   bodyInsnsPerReq: z.number().nonnegative().nullable().default(null),
   /** Multiplies the body's instruction budget (what-if: 2 = twice the work). */
   insnScale: z.number().positive().default(1),
+  /** Code blocks (64 bytes each, of a chain larger than any L1i) run per request: each is
+   *  one instruction-cache miss (null: from the profile's I1 misses). */
+  codeBlocksPerReq: z.number().nonnegative().nullable().default(null),
+  /** Branches on a random bit per request: each mispredicts half the time. */
+  hardBranchesPerReq: z.number().nonnegative().nullable().default(null),
+  /** Pointer-chasing loads per request in rings sized past every platform's L1d (hitting
+   *  L2), past every L2 (hitting the LLC), and past every LLC. */
+  ringLoadsPerReq: z.object({ d1: z.number().nonnegative(), l2: z.number().nonnegative(), llc: z.number().nonnegative() }).nullable().default(null),
 });
+export type Knobs = z.infer<typeof Knobs>;
 
 export const TuningStep = z.object({
   iteration: z.number().int().nonnegative(),
   bodyInsnsPerReq: z.number().nonnegative(),
   cloneInsnsPerReq: z.number().nonnegative(),
   targetInsnsPerReq: z.number().nonnegative(),
+  /** Relative error of instructions per request. */
   error: z.number(),
+  /** Clone vs original, misses per 1,000 instructions, on the profiling platform. */
+  mpki: z.record(z.string(), z.object({ clone: z.number().nullable(), original: z.number().nullable() })).default({}),
 });
 
 export const Profile = z.object({

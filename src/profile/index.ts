@@ -109,8 +109,8 @@ export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: 
   if (o.load.requests === 0) throw new TwinError('the target answered no request while profiled: check the workload');
   const skeleton = inferSkeleton(o, busy);
   const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
-  say(`measuring instructions and cache behaviour under Valgrind (${w.valgrindRequests} and ${3 * w.valgrindRequests} requests)`);
-  const cpu = await measureCpu(spec, w, opts.platform ?? defaultPlatform());
+  say(`measuring instructions and cache behaviour under Valgrind (${w.valgrindRequests} and ${3 * w.valgrindRequests} requests; L2 and LLC runs)`);
+  const cpu = await measureCpu(spec, w, opts.platform ?? defaultPlatform(), true);
   const total = o.load.ops.reduce((a, op) => a + op.count, 0);
   const profile: Profile = {
     schemaVersion: PROFILE_SCHEMA_VERSION,
@@ -132,7 +132,7 @@ export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: 
       latencyP50Us: o.load.latency_us.p50,
     },
     body: { cpu, bodyMemBytes: 4096 },
-    knobs: { bodyInsnsPerReq: null, insnScale: 1 },
+    knobs: { bodyInsnsPerReq: null, insnScale: 1, codeBlocksPerReq: null, hardBranchesPerReq: null, ringLoadsPerReq: null },
     tuning: [],
   };
   return parseWith(Profile, profile, 'the profile just made');

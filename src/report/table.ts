@@ -34,9 +34,11 @@ export function comparisonTable(c: Comparison): string {
 
 export function tuningTable(p: Profile): string {
   if (!p.tuning.length) return 'no tuning history';
+  const kinds = ['I1', 'D1', 'L2', 'LLC', 'branch'];
+  const pair = (t: Profile['tuning'][number], k: string) => (t.mpki[k] ? `${fmt(t.mpki[k].clone)}/${fmt(t.mpki[k].original)}` : '-');
   return renderTable(
-    ['iteration', 'body insns/req', 'clone insns/req', 'target insns/req', 'error'],
-    p.tuning.map((t) => [String(t.iteration), fmt(t.bodyInsnsPerReq), fmt(t.cloneInsnsPerReq), fmt(t.targetInsnsPerReq), `${(t.error * 100).toFixed(1)}%`]),
+    ['iteration', 'body insns/req', 'clone insns/req', 'target insns/req', 'error', ...kinds.map((k) => `${k} mpki clone/orig`)],
+    p.tuning.map((t) => [String(t.iteration), fmt(t.bodyInsnsPerReq), fmt(t.cloneInsnsPerReq), fmt(t.targetInsnsPerReq), `${(t.error * 100).toFixed(1)}%`, ...kinds.map((k) => pair(t, k))]),
   );
 }
 
