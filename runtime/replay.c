@@ -164,6 +164,8 @@ int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, ch
         t->body.mem = mem;
         t->body.mem_bytes = cfg->body_mem_bytes;
     }
+    if (cfg->body_init)
+        cfg->body_init(&t->body);
     t->data_fd = open(p->files->data_path, O_RDONLY | O_CLOEXEC);
     if (t->data_fd < 0) {
         snprintf(err, errlen, "cannot open %s: %s", p->files->data_path, strerror(errno));

@@ -150,6 +150,9 @@ typedef struct {
     uint64_t data_file_bytes;   /* size of the clone's data file (0: 1 MiB) */
     size_t body_mem_bytes;      /* per worker thread, for the body */
     void (*body)(uint32_t op, twin_body_ctx *ctx);
+    /* Called once per serving thread (or process) at its start, before its first
+     * request, to lay out the body's memory; may be NULL. */
+    void (*body_init)(twin_body_ctx *ctx);
 } twin_config;
 
 /* Parses the clone's flags (--port N, --host ADDR, --dir DIR for its files),

@@ -19,9 +19,10 @@ export function registerClone(program: Command): void {
     .option('--name <name>', 'service name recorded in the profile')
     .option('--port <n>', 'port for the target while profiled', (v) => parsePort(v))
     .option('--platform <name|file>', 'simulated platform to validate on, repeatable; the first is the profiling platform', collect)
+    .option('--tune-iterations <n>', 'most tuning iterations', (v) => Number(v), 6)
     .option('-q, --quiet', 'no progress lines')
     .argument('[command...]', 'target command line after --, replacing the workload\'s')
-    .action(async (command: string[], o: { workload: string; out?: string; json?: string; name?: string; port?: number; quiet?: boolean; platform?: string[] }) => {
+    .action(async (command: string[], o: { workload: string; out?: string; json?: string; name?: string; port?: number; quiet?: boolean; platform?: string[]; tuneIterations: number }) => {
       const t0 = Date.now();
       const platforms = (o.platform ?? [DEFAULT_PLATFORM]).map(loadPlatform);
       const say = progress(o.quiet);
@@ -32,10 +33,11 @@ export function registerClone(program: Command): void {
       writeJsonFile(join(out, 'profile.json'), profile);
       process.stdout.write(profileSummary(profile) + '\n\n');
       say('generating, building and tuning the clone');
-      const tuned = await tune(profile, r.workload, join(out, 'clone'), { progress: say, platform: platforms[0] });
+      const tuned = await tune(profile, r.workload, join(out, 'clone'), { progress: say, platform: platforms[0], maxIterations: o.tuneIterations });
       writeJsonFile(join(out, 'profile.json'), tuned);
       process.stdout.write(tuningTable(tuned) + '\n\n');
-      await runValidate(r, name, join(out, 'clone'), { json: o.json ?? join(out, 'comparison.json'), quiet: o.quiet, platform: o.platform });
+      say('validating: original and clone side by side');
+      await runValidate(r, name, join(out, 'clone'), { json: o.json ?? join(out, 'comparison.json'), quiet: o.quiet, platform: o.platform, say });
       process.stdout.write(`\ndone in ${((Date.now() - t0) / 1000).toFixed(0)} s; clone in ${join(out, 'clone')}\n`);
     });
 }

@@ -12,6 +12,8 @@ export interface ValidateFlags {
   quiet?: boolean;
   noCpu?: boolean;
   platform?: string[];
+  /** Progress printer to continue (its clock keeps running). */
+  say?: (msg: string) => void;
 }
 
 export const collect = (v: string, prev: string[] = []) => [...prev, v];
@@ -19,7 +21,7 @@ export const collect = (v: string, prev: string[] = []) => [...prev, v];
 export async function runValidate(r: ResolvedWorkload, name: string, cloneDir: string, o: ValidateFlags): Promise<Comparison> {
   const binary = buildClone(cloneDir);
   const { comparison, measurements } = await validate(r.workload, name, r.spec, cloneLaunchSpec(binary, r.workload), {
-    progress: progress(o.quiet),
+    progress: o.say ?? progress(o.quiet),
     noCpu: o.noCpu,
     platforms: (o.platform ?? [DEFAULT_PLATFORM]).map(loadPlatform),
   });

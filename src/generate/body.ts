@@ -171,6 +171,24 @@ static void body_filler(uint64_t *mem, uint64_t n, twin_body_ctx *ctx)
     ctx->sink = acc;
 }
 
+/* Once per serving thread, before its first request: the rings are laid out here, so that
+ * their cost is start-up work, not per-request work. */
+static void clone_body_init(twin_body_ctx *ctx)
+{
+    uint64_t *st = ctx->mem;
+    if (st == NULL || ctx->mem_bytes < STATE_BYTES + FILLER_BYTES || st[ST_INIT])
+        return;
+    uint64_t *r = (uint64_t *)((char *)ctx->mem + STATE_BYTES + FILLER_BYTES);
+    st[ST_PRNG] = ctx->rng | 1;
+    for (int i = 0; i < 3; i++) {
+        st[ST_RING + i] = (uint64_t)(uintptr_t)r;
+        if (ring_lines[i])
+            body_ring_init(r, ring_lines[i], &st[ST_PRNG]);
+        r += ring_lines[i] * 8;
+    }
+    st[ST_INIT] = 1;
+}
+
 static void clone_body(uint32_t op, twin_body_ctx *ctx)
 {
     uint64_t *st = ctx->mem, n[BODY_PARTS];
@@ -178,18 +196,8 @@ static void clone_body(uint32_t op, twin_body_ctx *ctx)
     if (st == NULL || ctx->mem_bytes < STATE_BYTES + FILLER_BYTES)
         return;
     uint64_t *filler = (uint64_t *)((char *)ctx->mem + STATE_BYTES);
-    uint64_t *ring = (uint64_t *)((char *)filler + FILLER_BYTES);
-    if (!st[ST_INIT]) {
-        uint64_t *r = ring;
-        st[ST_PRNG] = ctx->rng | 1;
-        for (int i = 0; i < 3; i++) {
-            st[ST_RING + i] = (uint64_t)(uintptr_t)r;
-            if (ring_lines[i])
-                body_ring_init(r, ring_lines[i], &st[ST_PRNG]);
-            r += ring_lines[i] * 8;
-        }
-        st[ST_INIT] = 1;
-    }
+    if (!st[ST_INIT])
+        clone_body_init(ctx);
     for (int i = 0; i < BODY_PARTS; i++) {
         st[ST_ACC + i] += body_milli[i];
         n[i] = st[ST_ACC + i] / 1000;

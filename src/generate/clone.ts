@@ -117,6 +117,7 @@ export function emitClone(p: Profile, profileDigest: string): string {
     `    .data_file_bytes = ${fileBytes}u,`,
     `    .body_mem_bytes = ${plan.memBytes}u,`,
     `    .body = clone_body,`,
+    `    .body_init = clone_body_init,`,
     '};',
     '',
     'int main(int argc, char **argv)',

@@ -4,7 +4,7 @@ import {
   type Comparison, type ComparisonRow, type LoadPoint, type Measurement, type Platform, type Workload,
 } from '../model/index.js';
 import { launchTarget, type LaunchSpec, type RunningTarget } from '../profile/target.js';
-import { observe, type Observation } from '../profile/observe.js';
+import { observe, SETTLE_S, type Observation } from '../profile/observe.js';
 import { measureCpu, defaultPlatform } from '../profile/valgrind.js';
 import { totalErrors } from './loadgen.js';
 
@@ -62,7 +62,7 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
       for (let round = 0; round < w.rounds; round++) {
         for (const { who, target } of targets) {
           say(`${who} at ${rate} requests/s (round ${round + 1} of ${w.rounds})`);
-          const o = await observe(target, w, rate, { trace: true, preload: first });
+          const o = await observe(target, w, rate, { trace: true, preload: first, settleS: round === 0 ? SETTLE_S : 0 });
           rounds[who].push(loadPoint(o, rate));
         }
         first = false;

@@ -2,7 +2,7 @@ import { cpus, arch, release } from 'node:os';
 import { PROFILE_SCHEMA_VERSION, Profile, TwinError, parseWith, type Workload, type Platform } from '../model/index.js';
 import { totalErrors } from '../measure/loadgen.js';
 import { attachTarget, launchTarget, type LaunchSpec } from './target.js';
-import { observe, type Observation } from './observe.js';
+import { observe, SETTLE_S, type Observation } from './observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
 import { measureCpu, defaultPlatform } from './valgrind.js';
 
@@ -93,13 +93,13 @@ export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: 
   let o: Observation;
   let busy: Observation | undefined;
   try {
-    o = await observe(target, w, rate, { trace: true, preload: true });
+    o = await observe(target, w, rate, { trace: true, preload: true, settleS: SETTLE_S });
     const top = Math.max(...w.loads);
     if (top > rate) {
       // A second traced run at the highest load tells which background threads wake more
       // often when busy.
       say(`tracing it again at ${top} requests/s`);
-      busy = await observe(target, w, top, { trace: true, preload: false });
+      busy = await observe(target, w, top, { trace: true, preload: false, settleS: SETTLE_S });
     }
   } finally {
     await target.stop();

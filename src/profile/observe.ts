@@ -4,6 +4,9 @@ import { markSockets, startTracer, type SyscallTrace } from './bpftrace.js';
 import { cpuNs, socketFds, tasks } from './proc.js';
 import type { RunningTarget } from './target.js';
 
+/** Seconds of untraced load at a rate before it is traced. */
+export const SETTLE_S = 3;
+
 /** What one traced load run on a running target saw. */
 export interface Observation {
   load: LoadResult;
@@ -19,8 +22,11 @@ export interface Observation {
 
 /** Preloads (untraced), then traces the target's system calls while twin-load drives it at
  *  `rate`. CPU time comes from schedstat before and after. */
-export async function observe(target: RunningTarget, w: Workload, rate: number, opts: { trace: boolean; preload: boolean }): Promise<Observation> {
+export async function observe(target: RunningTarget, w: Workload, rate: number, opts: { trace: boolean; preload: boolean; settleS?: number }): Promise<Observation> {
   if (opts.preload && w.preload) await runLoad(w, target.port, { rate: 1, duration: 0.001, warmup: 0, preload: true, maxRequests: 1 });
+  // Servers adapt to their load (background threads that poll more often when busy, caches
+  // that warm): an untraced run at the same rate first lets them settle.
+  if (opts.settleS) await runLoad(w, target.port, { rate, duration: opts.settleS, warmup: 0, seed: 7 });
   const pids = target.pids();
   const tracer = opts.trace ? await startTracer(pids) : null;
   const t0 = Date.now();
