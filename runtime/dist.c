@@ -49,15 +49,11 @@ void dist_free(dist_table *d)
     d->n = 0;
 }
 
-uint32_t dist_sample(const dist_table *d, uint64_t *rng)
+/* The bin whose cumulative weight first exceeds r (0 <= r < total). */
+static uint32_t dist_find(const dist_table *d, uint64_t r)
 {
-    if (d->n == 0)
-        return d->fallback;
-    if (d->n == 1)
-        return d->bins[0].size;
-    uint64_t r = dist_next(rng) % d->cum[d->n - 1];
     uint32_t lo = 0, hi = d->n - 1;
-    while (lo < hi) { /* first bin whose cumulative weight exceeds r */
+    while (lo < hi) {
         uint32_t mid = lo + (hi - lo) / 2;
         if (d->cum[mid] > r)
             hi = mid;
@@ -65,6 +61,15 @@ uint32_t dist_sample(const dist_table *d, uint64_t *rng)
             lo = mid + 1;
     }
     return d->bins[lo].size;
+}
+
+uint32_t dist_sample(const dist_table *d, uint64_t *rng)
+{
+    if (d->n == 0)
+        return d->fallback;
+    if (d->n == 1)
+        return d->bins[0].size;
+    return dist_find(d, dist_next(rng) % d->cum[d->n - 1]);
 }
 
 /* Response sizes come from a Weyl sequence (golden-ratio steps) rather than independent
@@ -78,14 +83,5 @@ uint32_t dist_sample_weyl(const dist_table *d, uint64_t *weyl)
     if (d->n == 1)
         return d->bins[0].size;
     *weyl += 0x9e3779b97f4a7c15ULL;
-    uint64_t r = (uint64_t)(((unsigned __int128)*weyl * d->cum[d->n - 1]) >> 64);
-    uint32_t lo = 0, hi = d->n - 1;
-    while (lo < hi) {
-        uint32_t mid = lo + (hi - lo) / 2;
-        if (d->cum[mid] > r)
-            hi = mid;
-        else
-            lo = mid + 1;
-    }
-    return d->bins[lo].size;
+    return dist_find(d, (uint64_t)(((unsigned __int128)*weyl * d->cum[d->n - 1]) >> 64));
 }

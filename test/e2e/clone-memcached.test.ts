@@ -80,3 +80,4 @@ test('neither the profile nor the clone carries memcached\'s strings or symbols'
     for (const n of needles) assert.ok(!text.includes(n), `${f} contains memcached's "${n}"`);
   }
 });
+
