@@ -85,7 +85,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       error,
       mpki: Object.fromEntries(Object.keys(mo).map((k) => [k, { clone: mc[k], original: mo[k] }])),
     });
-    say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), mpki I1 ${mc.I1?.toFixed(2)}/${mo.I1?.toFixed(2)} D1 ${mc.D1?.toFixed(2)}/${mo.D1?.toFixed(2)} L2 ${mc.L2?.toFixed(2)}/${mo.L2?.toFixed(2)} branch ${mc.branch?.toFixed(2)}/${mo.branch?.toFixed(2)}`);
+    const f = (x: number | null) => (x === null ? '-' : x.toFixed(2));
+    say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), mpki clone/original: ${['I1', 'D1', 'L2', 'LLC', 'branch'].map((k) => `${k} ${f(mc[k])}/${f(mo[k])}`).join(', ')}`);
     const score = offTarget({ ...original, insnsPerReq: want.insns, L2Mpki: withL2 ? original.L2Mpki : null }, m, tol, mpkiTol, abs);
     if (score < best.score) best = { score, knobs: cur.knobs };
     if (score <= 1) break;
