@@ -45,9 +45,10 @@ export function capBins(bins: SizeBins, max = 256): [number, number][] {
   return out;
 }
 
-function binsArray(name: string, bins: SizeBins): string {
+/** A capped size table as a C array; returns its declaration and its length. */
+function binsArray(name: string, bins: SizeBins): { decl: string; length: number } {
   const b = capBins(bins);
-  return `static const twin_bin ${name}[${b.length}] = { ${b.map(([s, w]) => `{ ${s}u, ${w}u }`).join(', ')} };`;
+  return { decl: `static const twin_bin ${name}[${b.length}] = { ${b.map(([s, w]) => `{ ${s}u, ${w}u }`).join(', ')} };`, length: b.length };
 }
 
 /** Background threads of the clone's main process: as many as the original had beside its
@@ -80,20 +81,21 @@ export function emitClone(p: Profile, profileDigest: string): string {
   );
   out.push(emitBody(plan), '');
   // One replay plan for every request type: the profile's kernel work is per request overall.
-  p.kernel.replay.forEach((r, i) => {
-    if (r.sizes?.length) out.push(binsArray(`replay_sizes_${i}`, r.sizes));
-  });
+  const replaySizes = p.kernel.replay.map((r, i) => (r.sizes?.length ? binsArray(`replay_sizes_${i}`, r.sizes) : null));
+  for (const t of replaySizes) if (t) out.push(t.decl);
   out.push(`static const twin_syscall_step replay_steps[${Math.max(1, p.kernel.replay.length)}] = {`);
   if (!p.kernel.replay.length) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0 },');
   p.kernel.replay.forEach((r, i) => {
-    const sizes = r.sizes?.length ? `replay_sizes_${i}, ${capBins(r.sizes).length}` : 'NULL, 0';
+    const t = replaySizes[i];
+    const sizes = t ? `replay_sizes_${i}, ${t.length}` : 'NULL, 0';
     out.push(`    { ${replayCall(r.name)}, ${r.perReq.toFixed(4)}, ${sizes} }, /* ${r.name} */`);
   });
   out.push('};', '');
-  p.requests.forEach((r, i) => out.push(binsArray(`resp_sizes_${i}`, r.responseSizes)));
+  const respSizes = p.requests.map((r, i) => binsArray(`resp_sizes_${i}`, r.responseSizes));
+  for (const t of respSizes) out.push(t.decl);
   out.push(`static const twin_op ops[${p.requests.length}] = {`);
   p.requests.forEach((r, i) =>
-    out.push(`    { "${r.op}", resp_sizes_${i}, ${capBins(r.responseSizes).length}, replay_steps, ${p.kernel.replay.length} },`),
+    out.push(`    { "${r.op}", resp_sizes_${i}, ${respSizes[i].length}, replay_steps, ${p.kernel.replay.length} },`),
   );
   out.push('};', '');
   const bg = backgroundThreads(p);

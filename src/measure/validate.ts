@@ -6,7 +6,6 @@ import {
 import { launchTarget, type LaunchSpec, type RunningTarget } from '../profile/target.js';
 import { observe, SETTLE_S, type Observation } from '../profile/observe.js';
 import { measureCpu, defaultPlatform } from '../profile/valgrind.js';
-import { totalErrors } from './loadgen.js';
 
 /** How to start a built clone, as a target like any other. */
 export function cloneLaunchSpec(binary: string, w: Workload): LaunchSpec {
@@ -165,9 +164,3 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
   });
   return { schemaVersion: COMPARISON_SCHEMA_VERSION, kind: 'twin-comparison', target, platform, rows };
 }
-
-export function cloneErrors(m: Measurement): number {
-  return m.points.reduce((a, p) => a + Object.values(p.errors).reduce((x, y) => x + y, 0), 0);
-}
-
-export { totalErrors };

@@ -26,17 +26,6 @@ function readText(file: string, what: string): string {
   }
 }
 
-export function readJsonFile<T extends z.ZodTypeAny>(schema: T, file: string, what: string): z.infer<T> {
-  const text = readText(file, what);
-  let data: unknown;
-  try {
-    data = JSON.parse(text);
-  } catch (e) {
-    throw new TwinError(`${what} ${file} is not JSON: ${(e as Error).message}`);
-  }
-  return parseWith(schema, data, `${what} ${file}`);
-}
-
 export function readYamlFile<T extends z.ZodTypeAny>(schema: T, file: string, what: string): z.infer<T> {
   const text = readText(file, what);
   let data: unknown;

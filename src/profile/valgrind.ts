@@ -83,7 +83,7 @@ async function cachegrindRun(spec: LaunchSpec, w: Workload, platform: Geometry, 
     // their soft limit to the hard one fail unless both are set equal (memcached does).
     const target = await launchTarget({ ...spec, wrapper, preamble: 'ulimit -Sn 1036 -Hn 1036 2>/dev/null', startSlowdown: 6 });
     try {
-      if (w.preload) await runLoad(w, target.port, { rate: 1, duration: 0.001, warmup: 0, preload: true, maxRequests: 1 });
+      if (w.preload) await runLoad(w, target.port, { rate: 1, duration: 0.001, warmup: 0, preload: true, maxRequests: 1, timeoutMs: 30000 });
       const r = await runLoad(w, target.port, { rate, duration: requests / rate, warmup: 0, maxRequests: requests, dist: 'constant', timeoutMs: 30000 });
       if (totalErrors(r) > r.sent * 0.01) throw new TwinError(`under Valgrind the target failed ${totalErrors(r)} of ${r.sent} requests: lower valgrindRequests or check the target`);
     } finally {
