@@ -5,3 +5,4 @@ export * from './workload.js';
 export * from './profile.js';
 export * from './measurement.js';
 export * from './comparison.js';
+export * from './cpu.js';
