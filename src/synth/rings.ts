@@ -1,0 +1,188 @@
+import type { CurvePoint } from '../model/index.js';
+
+/** Cache lines are 64 bytes on every shipped platform; curves and rings count in lines. */
+export const LINE = 64;
+
+/** Accesses per request whose LRU stack distance, in lines, is in (lo, hi]; hi null: no bound. */
+export interface ReuseBin {
+  lo: number;
+  hi: number | null;
+  perReq: number;
+}
+
+/** Misses per request made non-increasing in cache size (a larger LRU cache never misses
+ *  more; measured points can, by noise or set conflicts). */
+export function monotone(curve: CurvePoint[]): CurvePoint[] {
+  const sorted = [...curve].sort((a, b) => a.bytes - b.bytes);
+  let min = Infinity;
+  return sorted.map((p) => ({ bytes: p.bytes, missesPerReq: (min = Math.min(min, p.missesPerReq)) }));
+}
+
+/** The reuse-distance histogram a miss-ratio curve implies, above its smallest size: the
+ *  accesses between two sizes are the misses of the smaller cache less those of the larger. */
+export function binsFromCurve(curve: CurvePoint[]): ReuseBin[] {
+  const c = monotone(curve);
+  return c.map((p, k) => ({
+    lo: p.bytes / LINE,
+    hi: k + 1 < c.length ? c[k + 1].bytes / LINE : null,
+    perReq: p.missesPerReq - (k + 1 < c.length ? c[k + 1].missesPerReq : 0),
+  }));
+}
+
+/** The distance a bin's ring aims at: the geometric middle of the bin (as far as possible from
+ *  both edges, where set-associative caches blur a step), twice the bound of the open bin. */
+export function binTarget(b: ReuseBin): number {
+  return b.hi === null ? 2 * b.lo : Math.sqrt(b.lo * b.hi);
+}
+
+/** A pointer-chase ring: `lines` lines walked in one cycle, `loadsPerReq` loads per request
+ *  continuing where the previous request stopped. */
+export interface Ring {
+  lines: number;
+  loadsPerReq: number;
+}
+
+/** What else touches the cache between two uses of a ring's line. */
+export interface Interference {
+  /** Threads of one process that serve requests: the rings and their cursors are the
+   *  process's, shared by its threads; each thread has hot lines of its own. */
+  threads: number;
+  /** Distinct lines each request touches outside the rings (the skeleton's, the filler's). */
+  hotLines: number;
+}
+
+/** The LRU stack distance of ring i's loads, with the interference correction: a ring of L
+ *  lines with a loads per request reuses a line every L/a requests; in that time every ring j
+ *  touches min(L_j, a_j L/a) lines, and the requests their threads' hot lines. A ring walked
+ *  more than once in a request reuses at its own size. */
+export function ringDistance(rings: Ring[], i: number, f: Interference): number {
+  const r = rings[i];
+  if (r.loadsPerReq <= 0) return Infinity;
+  if (r.lines <= r.loadsPerReq) return r.lines;
+  const interval = r.lines / r.loadsPerReq;
+  let d = f.hotLines * Math.min(interval, Math.max(1, f.threads));
+  for (const o of rings) d += Math.min(o.lines, o.loadsPerReq * interval);
+  return d;
+}
+
+/** Ring sizes for a histogram: one ring per bin with loads, its size solved (by bisection,
+ *  then over all rings until sizes settle) so that its distance, interference included, is the
+ *  bin's target. Bins with fewer than `minPerReq` accesses get no ring (size 0). */
+export function synthesizeRings(bins: ReuseBin[], f: Interference, minPerReq = 0.01): Ring[] {
+  const rings: Ring[] = bins.map((b) => (b.perReq >= minPerReq ? { lines: Math.max(2, Math.round(binTarget(b))), loadsPerReq: b.perReq } : { lines: 0, loadsPerReq: 0 }));
+  for (let pass = 0; pass < 30; pass++) {
+    let moved = false;
+    bins.forEach((b, i) => {
+      if (!rings[i].lines) return;
+      const want = binTarget(b);
+      let lo = 2;
+      let hi = Math.max(4, Math.ceil(want));
+      const at = (L: number) => ringDistance(rings.map((r, j) => (j === i ? { ...r, lines: L } : r)), i, f);
+      // Past the jump from walking within a request to reuse across requests, the distance is
+      // increasing in the size; a target inside the jump is met by the in-request walk.
+      while (hi - lo > 1) {
+        const mid = Math.floor((lo + hi) / 2);
+        if (at(mid) < want) lo = mid;
+        else hi = mid;
+      }
+      const L = Math.abs(at(lo) - want) <= Math.abs(at(hi) - want) ? lo : hi;
+      if (L !== rings[i].lines) moved = true;
+      rings[i] = { ...rings[i], lines: L };
+    });
+    if (!moved) break;
+  }
+  return rings;
+}
+
+/** Exact LRU stack distances of a trace of line numbers (a Fenwick tree over time marks each
+ *  line's latest use): distance = distinct lines used since its previous use (cold: Infinity). */
+export function stackDistances(trace: ArrayLike<number>): Float64Array {
+  const n = trace.length;
+  const tree = new Int32Array(n + 1);
+  const add = (i: number, v: number) => {
+    for (i++; i <= n; i += i & -i) tree[i] += v;
+  };
+  const prefix = (i: number) => {
+    let s = 0;
+    for (i++; i > 0; i -= i & -i) s += tree[i];
+    return s;
+  };
+  const last = new Map<number, number>();
+  const out = new Float64Array(n);
+  for (let t = 0; t < n; t++) {
+    const x = trace[t];
+    const p = last.get(x);
+    if (p === undefined) out[t] = Infinity;
+    else {
+      out[t] = prefix(t - 1) - prefix(p) + 1;
+      add(p, -1);
+    }
+    add(t, 1);
+    last.set(x, t);
+  }
+  return out;
+}
+
+/** The access trace the generated body makes, for `requests` requests spread round-robin
+ *  over the threads: each request touches its thread's hot lines, then walks each ring in turn
+ *  from the ring's shared cursor (fractional loads carried to the next request, as the
+ *  generated code does). `ring[t]` says whether access t is a ring's. */
+export function ringTrace(rings: Ring[], f: Interference, requests: number): { trace: number[]; ring: boolean[] } {
+  const trace: number[] = [];
+  const ring: boolean[] = [];
+  const T = Math.max(1, f.threads);
+  const hot = Math.ceil(f.hotLines);
+  let base = hot * T; // lines 0.. are the threads' hot lines
+  const walks = rings.map((r) => {
+    const order = cycle(r.lines, 7919 + r.lines);
+    const start = base;
+    base += r.lines;
+    return { order, start, pos: 0, acc: 0 };
+  });
+  for (let q = 0; q < requests; q++) {
+    const t = q % T;
+    for (let h = 0; h < hot; h++) {
+      trace.push(t * hot + h);
+      ring.push(false);
+    }
+    walks.forEach((s, i) => {
+      s.acc += rings[i].loadsPerReq;
+      const n = Math.floor(s.acc);
+      s.acc -= n;
+      for (let k = 0; k < n && rings[i].lines; k++) {
+        trace.push(s.start + s.order[s.pos]);
+        ring.push(true);
+        s.pos = s.order[s.pos];
+      }
+    });
+  }
+  return { trace, ring };
+}
+
+/** A single random cycle through 0..n-1 (Sattolo), as next-index links. */
+function cycle(n: number, seed: number): Int32Array {
+  let x = seed >>> 0 || 1;
+  const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const perm = Int32Array.from({ length: n }, (_, i) => i);
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * i);
+    [perm[i], perm[j]] = [perm[j], perm[i]];
+  }
+  const next = new Int32Array(n);
+  for (let i = 0; i < n; i++) next[i] = perm[i];
+  return next;
+}
+
+/** Accesses per request in each bin of a histogram, from stack distances (those after `skip`
+ *  warm-up accesses, and where `only` is given, those it marks; cold misses count in the open
+ *  bin). */
+export function histogramOf(distances: Float64Array, bins: ReuseBin[], requests: number, skip = 0, only?: boolean[]): number[] {
+  const counts = bins.map(() => 0);
+  for (let t = skip; t < distances.length; t++) {
+    if (only && !only[t]) continue;
+    const d = distances[t];
+    const k = bins.findIndex((b) => d > b.lo && (b.hi === null || d <= b.hi));
+    if (k >= 0) counts[k]++;
+  }
+  return counts.map((c) => c / requests);
+}

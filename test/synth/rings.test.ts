@@ -1,0 +1,67 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { binsFromCurve, histogramOf, ringDistance, ringTrace, stackDistances, synthesizeRings, type Interference } from '../../src/synth/rings.js';
+
+test('stack distances: exact LRU on a small trace', () => {
+  const d = stackDistances([1, 2, 3, 1, 1, 2, 4, 3]);
+  assert.deepEqual(Array.from(d), [Infinity, Infinity, Infinity, 3, 1, 3, Infinity, 4]);
+});
+
+test('a miss-ratio curve gives its reuse histogram; a rising point is clamped', () => {
+  const bins = binsFromCurve([
+    { bytes: 8192, missesPerReq: 50 },
+    { bytes: 32768, missesPerReq: 20 },
+    { bytes: 1 << 20, missesPerReq: 21 },
+    { bytes: 16 << 20, missesPerReq: 1 },
+  ]);
+  assert.deepEqual(bins.map((b) => [b.lo, b.hi, b.perReq]), [[128, 512, 30], [512, 16384, 0], [16384, 262144, 19], [262144, null, 1]]);
+});
+
+// A histogram like a server's: many short reuses past an 8 KiB cache, fewer at each larger size.
+const curve = [
+  { bytes: 8 << 10, missesPerReq: 120 },
+  { bytes: 16 << 10, missesPerReq: 70 },
+  { bytes: 32 << 10, missesPerReq: 45 },
+  { bytes: 64 << 10, missesPerReq: 30 },
+  { bytes: 128 << 10, missesPerReq: 20 },
+  { bytes: 256 << 10, missesPerReq: 12 },
+  { bytes: 1 << 20, missesPerReq: 5 },
+];
+
+for (const f of [{ threads: 1, hotLines: 40 }, { threads: 4, hotLines: 60 }] as Interference[]) {
+  test(`rings reproduce a reuse-distance histogram within 2% under LRU (${f.threads} thread(s), ${f.hotLines} hot lines)`, () => {
+    const bins = binsFromCurve(curve);
+    const rings = synthesizeRings(bins, f);
+    // Every ring's modelled distance is its bin's middle, within one line of rounding.
+    rings.forEach((r, i) => {
+      if (!r.lines) return;
+      const d = ringDistance(rings, i, f);
+      const b = bins[i];
+      assert.ok(d > b.lo && (b.hi === null || d <= b.hi), `ring ${i}: distance ${d} outside (${b.lo}, ${b.hi}]`);
+    });
+    // Simulate: warm up long enough for the largest ring to wrap, then count.
+    const warm = Math.ceil(Math.max(...rings.filter((r) => r.lines).map((r) => r.lines / r.loadsPerReq))) * 2 + 10;
+    const measured = 2000;
+    const skip = ringTrace(rings, f, warm).trace.length;
+    const { trace, ring } = ringTrace(rings, f, warm + measured);
+    const got = histogramOf(stackDistances(trace), bins, measured, skip, ring);
+    const total = bins.reduce((s, b) => s + b.perReq, 0);
+    bins.forEach((b, k) => {
+      const err = Math.abs(got[k] - b.perReq) / total;
+      assert.ok(err <= 0.02, `bin (${b.lo}, ${b.hi}]: ${got[k].toFixed(2)} per request vs ${b.perReq}, ${(err * 100).toFixed(1)}% of all`);
+    });
+  });
+}
+
+test('without the interference correction the same histogram is missed', () => {
+  const f: Interference = { threads: 1, hotLines: 40 };
+  const bins = binsFromCurve(curve);
+  const naive = bins.map((b) => ({ lines: Math.round(b.hi === null ? 2 * b.lo : Math.sqrt(b.lo * b.hi)), loadsPerReq: b.perReq }));
+  const warm = Math.ceil(Math.max(...naive.map((r) => r.lines / r.loadsPerReq))) * 2 + 10;
+  const skip = ringTrace(naive, f, warm).trace.length;
+  const { trace, ring } = ringTrace(naive, f, warm + 2000);
+  const got = histogramOf(stackDistances(trace), bins, 2000, skip, ring);
+  const total = bins.reduce((s, b) => s + b.perReq, 0);
+  const worst = Math.max(...bins.map((b, k) => Math.abs(got[k] - b.perReq) / total));
+  assert.ok(worst > 0.05, `naive rings were within ${(worst * 100).toFixed(1)}%`);
+});
