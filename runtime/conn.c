@@ -31,10 +31,12 @@ void conn_set_init(conn_set *s, const replay_plan *plan, replay_thread *rt, int 
 
 conn *conn_open(conn_set *s, int fd)
 {
-    conn *c = calloc(1, sizeof *c);
-    if (!c || !(c->in = malloc(CONN_IN_START)))
+    char *in = malloc(CONN_IN_START);
+    conn *c = in ? calloc(1, sizeof *c) : NULL;
+    if (!c)
         goto err;
     c->fd = fd;
+    c->in = in;
     c->in_cap = CONN_IN_START;
     c->events = EPOLLIN;
     struct epoll_event ev = {.events = c->events, .data.ptr = c};
@@ -46,8 +48,7 @@ conn *conn_open(conn_set *s, int fd)
     s->head = c;
     return c;
 err:
-    if (c)
-        free(c->in);
+    free(in);
     free(c);
     close(fd);
     s->errors++;

@@ -36,10 +36,13 @@ const proto_ops *proto_get(twin_protocol protocol)
 
 int proto_buf_reserve(proto_buf *b, size_t n)
 {
-    if (b->cap - b->len >= n)
+    if (n > SIZE_MAX - b->len)
+        return TWIN_ERR;
+    size_t need = b->len + n;
+    if (b->cap >= need)
         return TWIN_OK;
     size_t cap = b->cap ? b->cap : 4096;
-    while (cap - b->len < n)
+    while (cap < need)
         cap *= 2;
     char *p = realloc(b->data, cap);
     if (!p)

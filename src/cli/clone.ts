@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { writeJsonFile } from '../model/index.js';
 import { profileTarget } from '../profile/index.js';
-import { tune } from '../tune/index.js';
+import { tune, withSkeleton } from '../tune/index.js';
 import { profileSummary, tuningTable } from '../report/table.js';
 import { defaultOut, progress, resolveWorkload, serviceName } from './common.js';
 import { parsePort } from './profile.js';
@@ -18,8 +18,8 @@ export function registerClone(program: Command): void {
     .option('--json <file>', 'write the comparison as JSON')
     .option('--name <name>', 'service name recorded in the profile')
     .option('--port <n>', 'port for the target while profiled', (v) => parsePort(v))
-    .option('--platform <name|file>', 'simulated platform to validate on, repeatable; the first is the profiling platform', collect)
-    .option('--tune-iterations <n>', 'most tuning iterations', (v) => Number(v), 6)
+    .option('--platform <name|file>', 'simulated platform to validate on, repeatable', collect)
+    .option('--tune-iterations <n>', 'most tuning iterations', (v) => Number(v), 8)
     .option('-q, --quiet', 'no progress lines')
     .argument('[command...]', 'target command line after --, replacing the workload\'s')
     .action(async (command: string[], o: { workload: string; out?: string; json?: string; name?: string; port?: number; quiet?: boolean; platform?: string[]; tuneIterations: number }) => {
@@ -29,11 +29,11 @@ export function registerClone(program: Command): void {
       const r = resolveWorkload(o.workload, command);
       const out = o.out ?? defaultOut(o.workload);
       const name = serviceName(o.name, r.workload);
-      const profile = await profileTarget(r.workload, r.spec, { name, port: o.port, progress: say, platform: platforms[0] });
+      const profile = await withSkeleton(await profileTarget(r.workload, r.spec, { name, port: o.port, progress: say }), r.workload, say);
       writeJsonFile(join(out, 'profile.json'), profile);
       process.stdout.write(profileSummary(profile) + '\n\n');
       say('generating, building and tuning the clone');
-      const tuned = await tune(profile, r.workload, join(out, 'clone'), { progress: say, platform: platforms[0], maxIterations: o.tuneIterations });
+      const tuned = await tune(profile, r.workload, join(out, 'clone'), { progress: say, maxIterations: o.tuneIterations });
       writeJsonFile(join(out, 'profile.json'), tuned);
       process.stdout.write(tuningTable(tuned) + '\n\n');
       say('validating: original and clone side by side');

@@ -3,7 +3,7 @@ import { writeJsonFile, TwinError } from '../model/index.js';
 import { profileTarget } from '../profile/index.js';
 import { profileSummary } from '../report/table.js';
 import { progress, resolveWorkload, serviceName } from './common.js';
-import { loadPlatform } from '../profile/platforms.js';
+import { withSkeleton } from '../tune/index.js';
 
 export function registerProfile(program: Command): void {
   program
@@ -14,13 +14,14 @@ export function registerProfile(program: Command): void {
     .option('--name <name>', 'service name recorded in the profile')
     .option('--port <n>', 'port for the target (default: a free one); with --pid, the port it listens on', (v) => parsePort(v))
     .option('--pid <pid>', 'attach to this running target instead of starting one (needs --port)', (v) => Number(v))
-    .option('--platform <name|file>', 'simulated platform of the Valgrind runs', 'skylake-sp')
     .option('--json', 'print the profile as JSON on stdout')
     .option('-q, --quiet', 'no progress lines')
     .argument('[command...]', 'target command line after --, replacing the workload\'s')
-    .action(async (command: string[], o: { workload: string; out: string; name?: string; port?: number; pid?: number; json?: boolean; quiet?: boolean; platform: string }) => {
+    .action(async (command: string[], o: { workload: string; out: string; name?: string; port?: number; pid?: number; json?: boolean; quiet?: boolean}) => {
       const { workload, spec } = resolveWorkload(o.workload, command, o.pid !== undefined);
-      const p = await profileTarget(workload, spec, { name: serviceName(o.name, workload), port: o.port, attachPid: o.pid, platform: loadPlatform(o.platform), progress: progress(o.quiet || o.json) });
+      const say = progress(o.quiet || o.json);
+      const found = await profileTarget(workload, spec, { name: serviceName(o.name, workload), port: o.port, attachPid: o.pid, progress: say });
+      const p = await withSkeleton(found, workload, say);
       writeJsonFile(o.out, p);
       if (o.json) process.stdout.write(JSON.stringify(p, null, 2) + '\n');
       else process.stdout.write(`${profileSummary(p)}\nwrote ${o.out}\n`);

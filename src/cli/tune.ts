@@ -12,7 +12,7 @@ export function registerTune(program: Command): void {
     .requiredOption('-w, --workload <file>', 'workload file')
     .requiredOption('-c, --clone <dir>', 'clone folder to (re)generate')
     .option('-o, --out <file>', 'tuned profile to write')
-    .option('--iterations <n>', 'most iterations', (v) => Number(v), 6)
+    .option('--iterations <n>', 'most iterations', (v) => Number(v), 8)
     .option('-q, --quiet', 'no progress lines')
     .action(async (file: string, o: { workload: string; clone: string; out?: string; iterations: number; quiet?: boolean }) => {
       const r = resolveWorkload(o.workload, []);

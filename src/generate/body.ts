@@ -1,14 +1,79 @@
 import { FILLER_BYTES, STATE_BYTES, type BodyPlan } from '../synth/body.js';
+import { KERNEL_CLASSES } from '../synth/mix.js';
 
 const milli = (x: number) => Math.round(x * 1000);
 
-/** chain.c: CHAIN_BLOCKS code blocks of 64 bytes in one asm statement, laid out in walk
- *  order (as real code mostly runs: forward, so a real core's next-line instruction
- *  prefetch behaves as it does for the original); the block at position i jumps to position
- *  i+1, so `clone_chain(start, k)` runs k blocks, each a new line of code until the walk
- *  wraps (past any L1i). A table of self-relative offsets finds a position's block without
- *  relocations. */
-export function emitChain(blocks: number): string {
+/** The mix kernels' loops: UNROLL instructions of one class per iteration (see synth/mix.ts),
+ *  each kernel one asm statement that declares every register it writes. The memory kernels
+ *  work in the thread's 4 KiB filler region, which stays in L1. */
+const rep = (n: number, f: (i: number) => string) => Array.from({ length: n }, (_, i) => f(i)).join(' ');
+const q = (x: string) => `"${x}\\n\\t"`;
+const KERNEL_ASM: Record<string, { body: string; out: string; in: string; clobber: string; pre?: string; post?: string }> = {
+  alu: {
+    body: rep(2, () => [q('addq %[b], %[a]'), q('xorq %[a], %[c]'), q('addq %[d], %[b]'), q('rolq $5, %[d]')].join(' ')),
+    out: '[a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d)', in: '', clobber: '"cc"',
+  },
+  mul: {
+    body: rep(2, () => [q('imulq %[m], %[a]'), q('imulq %[m], %[b]'), q('imulq %[m], %[c]'), q('imulq %[m], %[d]')].join(' ')),
+    out: '[a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d)', in: '[m] "r"(mul)', clobber: '"cc"',
+  },
+  fp: {
+    body: rep(2, () => [q('addsd %[y], %[x]'), q('mulsd %[z], %[y]'), q('addsd %[w], %[z]'), q('mulsd %[x], %[w]')].join(' ')),
+    out: '[x] "+x"(x), [y] "+x"(y), [z] "+x"(z), [w] "+x"(w)', in: '', clobber: '"cc"',
+  },
+  load: {
+    body: rep(8, (i) => q(`movq ${64 * i}(%[mem]), %[${'abcd'[i % 4]}]`)),
+    out: '[a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)', in: '[mem] "r"(mem)', clobber: '"cc", "memory"',
+  },
+  store: {
+    body: rep(8, (i) => q(`movq %[${'abcd'[i % 4]}], ${512 + 64 * i}(%[mem])`)),
+    out: '', in: '[mem] "r"(mem), [a] "r"(a), [b] "r"(b), [c] "r"(c), [d] "r"(d)', clobber: '"cc", "memory"',
+  },
+  loadop: {
+    body: rep(8, (i) => q(`addq ${1024 + 64 * i}(%[mem]), %[${'abcd'[i % 4]}]`)),
+    out: '[a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d)', in: '[mem] "r"(mem)', clobber: '"cc", "memory"',
+  },
+  // The branches test the loop counter's overflow flag: never set, never taken.
+  cond: { body: '', out: '', in: '', clobber: '"cc"' },
+  jump: { body: rep(8, () => '"jmp 2f\\n2:\\n\\t"'), out: '', in: '', clobber: '"cc"' },
+  indirect: { body: rep(8, () => `${q('leaq 2f(%%rip), %[a]')} "jmp *%[a]\\n2:\\n\\t"`), out: '[a] "=&r"(a)', in: '', clobber: '"cc"' },
+  // Calls below the red zone to a return inside the statement.
+  callret: { body: rep(4, () => q('call 3f')), out: '', in: '', clobber: '"cc", "memory"', pre: q('subq $128, %%rsp'), post: `${q('addq $128, %%rsp')} "jmp 4f\\n3:\\n\\tret\\n4:\\n\\t"` },
+  string: { body: `${q('movq %[mem], %[si]')} ${rep(8, () => q('lodsq'))}`, out: '[si] "=&S"(si), [ax] "=&a"(ax)', in: '[mem] "r"(mem)', clobber: '"cc", "memory"' },
+  other: { body: rep(8, () => q('nop')), out: '', in: '', clobber: '"cc"' },
+};
+
+function emitKernel(k: string): string {
+  const a = KERNEL_ASM[k];
+  const loop = k === 'cond' ? `"1:\\n\\t" ${q('subq $1, %[n]')} ${rep(8, () => q('jo 9f'))} "jnz 1b\\n9:\\n\\t"` : `"1:\\n\\t" ${a.body} ${q('subq $1, %[n]')} ${q('jnz 1b')}`;
+  const outs = ['[n] "+r"(n)', a.out].filter(Boolean).join(', ');
+  return `static void body_k_${k}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx)
+{
+    uint64_t a = ctx->sink, b = a ^ 1, c = a ^ 2, d = a ^ 3, si = 0, ax = 0;
+    const uint64_t mul = 0x9e3779b97f4a7c15u;
+    double x = 1.0, y = 0.5, z = 0.25, w = 0.125;
+    (void)mem; (void)mul; (void)si; (void)ax; (void)x; (void)y; (void)z; (void)w;
+    if (n == 0)
+        return;
+    __asm__ volatile(${a.pre ?? ''} ${loop} ${a.post ?? ''}
+        : ${outs}
+        : ${a.in}
+        : ${a.clobber});
+    ctx->sink = a ^ b ^ c ^ d ^ (uint64_t)(x + y + z + w);
+}
+`;
+}
+
+
+/** chain.c: the code chain's segments, each of `lines` code blocks of 64 bytes in one asm
+ *  statement, laid out in walk order (as real code mostly runs: forward, so a real core's
+ *  next-line instruction prefetch behaves as it does for the original); a segment's block i
+ *  jumps to its block i+1 and its last to its first, so `clone_chain(start, k)` runs k blocks
+ *  of start's segment, each a new line of code until the walk wraps. A table of self-relative
+ *  offsets finds a position's block without relocations. */
+export function emitChain(segments: { lines: number }[]): string {
+  const sizes = segments.map((s) => s.lines).filter((n) => n > 0);
+  const blocks = sizes.reduce((a, b) => a + b, 0);
   const out = [
     '/* chain.c -- the code-footprint part of the body, generated by `twin generate`. */',
     '#include <stdint.h>',
@@ -17,6 +82,12 @@ export function emitChain(blocks: number): string {
     '',
     'void clone_chain(uint64_t start, uint64_t k)',
     '{',
+  ];
+  if (!blocks) {
+    out.push('    (void)start;', '    (void)k;', '}', '');
+    return out.join('\n');
+  }
+  out.push(
     '    uint64_t a = start, b = k, e, t;',
     '    if (k == 0)',
     '        return;',
@@ -26,14 +97,19 @@ export function emitChain(blocks: number): string {
     '        "movslq (%[e]), %[t]\\n\\t"',
     '        "addq %[e], %[t]\\n\\t"',
     '        "jmp *%[t]\\n\\t"',
-  ];
-  for (let pos = 0; pos < blocks; pos++) {
-    const next = (pos + 1) % blocks;
-    out.push(
-      `        ".p2align 6\\n.Lb%=_${pos}:\\n\\t"`,
-      '        "addq $1, %[a]\\n\\t" "xorq %[a], %[b2]\\n\\t" "rolq $3, %[a]\\n\\t"',
-      `        "subq $1, %[k]\\n\\t" "jz .Lend%=\\n\\t" "jmp .Lb%=_${next}\\n\\t"`,
-    );
+  );
+  let first = 0;
+  for (const n of sizes) {
+    for (let i = 0; i < n; i++) {
+      const pos = first + i;
+      const next = first + ((i + 1) % n);
+      out.push(
+        `        ".p2align 6\\n.Lb%=_${pos}:\\n\\t"`,
+        '        "addq $1, %[a]\\n\\t" "xorq %[a], %[b2]\\n\\t" "rolq $3, %[a]\\n\\t"',
+        `        "subq $1, %[k]\\n\\t" "jz .Lend%=\\n\\t" "jmp .Lb%=_${next}\\n\\t"`,
+      );
+    }
+    first += n;
   }
   out.push('        ".pushsection .rodata\\n\\t.p2align 2\\n.Ltab%=:\\n\\t"');
   for (let i = 0; i < blocks; i++) out.push(`        ".long .Lb%=_${i} - .\\n\\t"`);
@@ -51,24 +127,43 @@ export function emitChain(blocks: number): string {
   return out.join('\n');
 }
 
-/** The body of clone.c: per-thread state at the start of the thread's memory (ring
- *  cursors, chain position, PRNG, fractional-count accumulators), then the filler region
- *  and the rings. Each part is one asm statement: a counted loop with no control flow in
- *  or out of it; every register it writes is an output. */
+/** The body of clone.c. The rings and the chain's cursors are the process's, shared by its
+ *  serving threads (laid out once, by the first of them); each thread keeps its own state at
+ *  the start of its body memory (PRNG, fractional-count accumulators) and its filler region.
+ *  Each part is one asm statement: a counted loop with no control flow in or out of it; every
+ *  register it writes is an output. */
 export function emitBody(plan: BodyPlan): string {
-  const parts = [plan.fillerPerReq, plan.codeBlocksPerReq, plan.hardBranchesPerReq, plan.ringLoadsPerReq.d1, plan.ringLoadsPerReq.l2, plan.ringLoadsPerReq.llc];
-  const r = plan.ringLines;
-  return `/* Body parts per request, in thousandths: filler iterations, code blocks, random branches,
- * and loads in the rings past L1d, past L2 and past the LLC. */
-enum { BODY_FILLER, BODY_BLOCKS, BODY_HARD, BODY_RING_D1, BODY_RING_L2, BODY_RING_LLC, BODY_PARTS };
-static const uint64_t body_milli[BODY_PARTS] = { ${parts.map((x) => `${milli(x)}u`).join(', ')} };
-static const uint64_t ring_lines[3] = { ${r.d1}u, ${r.l2}u, ${r.llc}u };
-#define CHAIN_BLOCKS ${plan.chainBlocks}u
+  const rings = plan.rings.filter((r) => r.lines > 0);
+  const segs = plan.segments.filter((r) => r.lines > 0);
+  const arr = (xs: number[]) => `{ ${(xs.length ? xs : [0]).map((x) => `${x}u`).join(', ')} }`;
+  const kernels = KERNEL_CLASSES.filter((k) => KERNEL_ASM[k]);
+  const starts = segs.map((_, i) => segs.slice(0, i).reduce((a, r) => a + r.lines, 0));
+  return `#include <pthread.h>
+#include <stdlib.h>
+
+/* Body parts per request, in thousandths: filler iterations, random branches, loads of each
+ * data ring (one per reuse-distance bin), blocks of each code segment (one per footprint bin). */
+#define N_RINGS ${rings.length}u
+#define N_SEGS ${segs.length}u
 #define STATE_BYTES ${STATE_BYTES}u
 #define FILLER_BYTES ${FILLER_BYTES}u
+#define HARD_THRESHOLD ${Math.round(plan.hardP * 2 ** 32)}u
+static const uint64_t hard_milli = ${milli(plan.hardBranchesPerReq)}u;
+static const uint64_t kernel_milli[] = ${arr(kernels.map((k) => milli(plan.kernels[k] ?? 0)))};
+static const uint64_t ring_lines[] = ${arr(rings.map((r) => Math.round(r.lines)))};
+static const uint64_t ring_milli[] = ${arr(rings.map((r) => milli(r.loadsPerReq)))};
+static const uint64_t seg_start[] = ${arr(starts)};
+static const uint64_t seg_blocks[] = ${arr(segs.map((r) => Math.round(r.lines)))};
+static const uint64_t seg_milli[] = ${arr(segs.map((r) => milli(r.loadsPerReq)))};
 
-/* State words at the start of the thread's body memory. */
-enum { ST_INIT, ST_RING, ST_CHAIN = ST_RING + 3, ST_PRNG, ST_ACC };
+/* Shared by the serving threads: each ring's cursor, each segment's position. */
+static const unsigned n_rings = N_RINGS, n_segs = N_SEGS;
+static uint64_t ring_cur[N_RINGS ? N_RINGS : 1];
+static uint64_t seg_cur[N_SEGS ? N_SEGS : 1];
+static pthread_once_t rings_once = PTHREAD_ONCE_INIT;
+
+/* State words at the start of a thread's body memory. */
+enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_KERNEL, ST_ACC_RING = ST_ACC_KERNEL + ${kernels.length}, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1) };
 
 void clone_chain(uint64_t start, uint64_t k);
 
@@ -95,9 +190,22 @@ static void body_ring_init(uint64_t *ring, uint64_t lines, uint64_t *rng)
         ring[i * 8] = (uint64_t)(uintptr_t)&ring[ring[i * 8] * 8];
 }
 
+static void body_rings_init(void)
+{
+    uint64_t lines = 0, rng = 0x9e3779b97f4a7c15u;
+    for (unsigned i = 0; i < n_rings; i++)
+        lines += ring_lines[i];
+    uint64_t *r = lines ? aligned_alloc(64, lines * 64) : NULL;
+    for (unsigned i = 0; i < n_rings && r; i++) {
+        body_ring_init(r, ring_lines[i], &rng);
+        __atomic_store_n(&ring_cur[i], (uint64_t)(uintptr_t)r, __ATOMIC_RELAXED);
+        r += ring_lines[i] * 8;
+    }
+}
+
 static uint64_t body_chase(uint64_t p, uint64_t n)
 {
-    if (n == 0)
+    if (n == 0 || p == 0)
         return p;
     __asm__ volatile(
         "1:\\n\\t"
@@ -110,97 +218,78 @@ static uint64_t body_chase(uint64_t p, uint64_t n)
     return p;
 }
 
-/* Branches on a fresh pseudo-random bit (a high bit of a 64-bit LCG): taken half the time,
- * so any predictor misses about half. */
+/* Branches on fresh pseudo-random bits (the high half of a 64-bit LCG) compared with
+ * p * 2^32: taken (skipping the increment) with probability p, so a predictor that cannot
+ * foresee the bits misses about min(p, 1 - p) of them. */
 static uint64_t body_hard(uint64_t x, uint64_t n, uint64_t *sink)
 {
-    uint64_t acc = *sink;
+    uint64_t acc = *sink, t;
+    const uint64_t mul = 6364136223846793005u, thr = HARD_THRESHOLD;
     if (n == 0)
         return x;
     __asm__ volatile(
         "1:\\n\\t"
-        "imulq $1103515245, %[x], %[x]\\n\\t"
+        "imulq %[mul], %[x]\\n\\t"
         "addq $12345, %[x]\\n\\t"
-        "btq $62, %[x]\\n\\t"
-        "jc 2f\\n\\t"
+        "movq %[x], %[t]\\n\\t"
+        "shrq $32, %[t]\\n\\t"
+        "cmpq %[thr], %[t]\\n\\t"
+        "jb 2f\\n\\t"
         "addq $1, %[acc]\\n"
         "2:\\n\\t"
         "subq $1, %[n]\\n\\t"
         "jnz 1b\\n\\t"
-        : [x] "+r"(x), [n] "+r"(n), [acc] "+r"(acc)
-        :
+        : [x] "+r"(x), [n] "+r"(n), [acc] "+r"(acc), [t] "=&r"(t)
+        : [mul] "r"(mul), [thr] "r"(thr)
         : "cc");
     *sink = acc;
     return x;
 }
 
-/* L1-resident work: a load, a store, integer ALU work and a multiply per iteration. */
-static void body_filler(uint64_t *mem, uint64_t n, twin_body_ctx *ctx)
-{
-    const uint64_t mask = FILLER_BYTES - 64;
-    uint64_t idx = ctx->rng & mask, acc = ctx->sink, t0, t1, t2;
-    if (n == 0)
-        return;
-    __asm__ volatile(
-        "1:\\n\\t"
-        "movq (%[mem],%[idx]), %[t0]\\n\\t"
-        "addq %[t0], %[acc]\\n\\t"
-        "movq %[acc], %[t1]\\n\\t"
-        "shrq $7, %[t1]\\n\\t"
-        "xorq %[t1], %[acc]\\n\\t"
-        "imulq $40503, %[acc], %[t2]\\n\\t"
-        "addq %[t2], %[acc]\\n\\t"
-        "movq %[acc], 8(%[mem],%[idx])\\n\\t"
-        "addq $320, %[idx]\\n\\t"
-        "andq %[mask], %[idx]\\n\\t"
-        "subq $1, %[n]\\n\\t"
-        "jnz 1b\\n\\t"
-        : [idx] "+r"(idx), [acc] "+r"(acc), [n] "+r"(n), [t0] "=&r"(t0), [t1] "=&r"(t1), [t2] "=&r"(t2)
-        : [mem] "r"(mem), [mask] "r"(mask)
-        : "cc", "memory");
-    ctx->sink = acc;
-}
-
-/* Once per serving thread, before its first request: the rings are laid out here, so that
- * their cost is start-up work, not per-request work. */
+${kernels.map(emitKernel).join('\n')}
+/* Once per serving thread, before its first request (and once per process for the rings):
+ * memory is laid out here, so that its cost is start-up work, not per-request work. */
 static void clone_body_init(twin_body_ctx *ctx)
 {
     uint64_t *st = ctx->mem;
+    pthread_once(&rings_once, body_rings_init);
     if (st == NULL || ctx->mem_bytes < STATE_BYTES + FILLER_BYTES || st[ST_INIT])
         return;
-    uint64_t *r = (uint64_t *)((char *)ctx->mem + STATE_BYTES + FILLER_BYTES);
     st[ST_PRNG] = ctx->rng | 1;
-    for (int i = 0; i < 3; i++) {
-        st[ST_RING + i] = (uint64_t)(uintptr_t)r;
-        if (ring_lines[i])
-            body_ring_init(r, ring_lines[i], &st[ST_PRNG]);
-        r += ring_lines[i] * 8;
-    }
     st[ST_INIT] = 1;
+}
+
+/* Whole units of a part this request: the per-request rate in thousandths, with the
+ * remainder carried to the next request. */
+static uint64_t body_units(uint64_t *acc, uint64_t milli)
+{
+    uint64_t n;
+    *acc += milli;
+    n = *acc / 1000;
+    *acc %= 1000;
+    return n;
 }
 
 static void clone_body(uint32_t op, twin_body_ctx *ctx)
 {
-    uint64_t *st = ctx->mem, n[BODY_PARTS];
+    uint64_t *st = ctx->mem;
     (void)op; /* every request type has the same body: the profile's counters are overall */
     if (st == NULL || ctx->mem_bytes < STATE_BYTES + FILLER_BYTES)
         return;
     uint64_t *filler = (uint64_t *)((char *)ctx->mem + STATE_BYTES);
     if (!st[ST_INIT])
         clone_body_init(ctx);
-    for (int i = 0; i < BODY_PARTS; i++) {
-        st[ST_ACC + i] += body_milli[i];
-        n[i] = st[ST_ACC + i] / 1000;
-        st[ST_ACC + i] %= 1000;
+    for (unsigned i = 0; i < n_segs; i++) {
+        uint64_t k = body_units(&st[ST_ACC_SEG + i], seg_milli[i]);
+        if (k)
+            clone_chain(seg_start[i] + __atomic_fetch_add(&seg_cur[i], k, __ATOMIC_RELAXED) % seg_blocks[i], k);
     }
-    if (CHAIN_BLOCKS && n[BODY_BLOCKS]) {
-        clone_chain(st[ST_CHAIN], n[BODY_BLOCKS] < CHAIN_BLOCKS ? n[BODY_BLOCKS] : CHAIN_BLOCKS);
-        st[ST_CHAIN] = (st[ST_CHAIN] + n[BODY_BLOCKS]) % (CHAIN_BLOCKS ? CHAIN_BLOCKS : 1);
+    for (unsigned i = 0; i < n_rings; i++) {
+        uint64_t n = body_units(&st[ST_ACC_RING + i], ring_milli[i]);
+        if (n)
+            __atomic_store_n(&ring_cur[i], body_chase(__atomic_load_n(&ring_cur[i], __ATOMIC_RELAXED), n), __ATOMIC_RELAXED);
     }
-    for (int i = 0; i < 3; i++)
-        if (ring_lines[i])
-            st[ST_RING + i] = body_chase(st[ST_RING + i], n[BODY_RING_D1 + i]);
-    st[ST_PRNG] = body_hard(st[ST_PRNG], n[BODY_HARD], &ctx->sink);
-    body_filler(filler, n[BODY_FILLER], ctx);
+    st[ST_PRNG] = body_hard(st[ST_PRNG], body_units(&st[ST_ACC_HARD], hard_milli), &ctx->sink);
+${kernels.map((k, i) => `    body_k_${k}(filler, body_units(&st[ST_ACC_KERNEL + ${i}], kernel_milli[${i}]), ctx);`).join('\n')}
 }`;
 }

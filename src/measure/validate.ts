@@ -1,11 +1,12 @@
 import { resolve } from 'node:path';
 import {
+  INSN_CLASSES,
   COMPARISON_SCHEMA_VERSION, MEASUREMENT_SCHEMA_VERSION, TwinError,
   type Comparison, type ComparisonRow, type LoadPoint, type Measurement, type Platform, type Workload,
 } from '../model/index.js';
 import { launchTarget, type LaunchSpec, type RunningTarget } from '../profile/target.js';
 import { observe, SETTLE_S, type Observation } from '../profile/observe.js';
-import { measureCpu, defaultPlatform } from '../profile/valgrind.js';
+import { measureCpu, measureMix, defaultPlatform } from '../profile/valgrind.js';
 
 /** How to start a built clone, as a target like any other. */
 export function cloneLaunchSpec(binary: string, w: Workload): LaunchSpec {
@@ -72,7 +73,12 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
     for (const { target } of targets) await target.stop();
   }
   const cpu: Record<'original' | 'clone', Measurement['cpu']> = { original: [], clone: [] };
+  const mix: Record<'original' | 'clone', Measurement['mix']> = { original: null, clone: null };
   if (!opts.noCpu) {
+    for (const [who, spec] of [['original', original], ['clone', clone]] as const) {
+      say(`${who} under callgrind: the instruction mix`);
+      mix[who] = await measureMix(spec, w);
+    }
     for (const platform of platforms) {
       for (const [who, spec] of [['original', original], ['clone', clone]] as const) {
         say(`${who} under Valgrind (${platform.name}: L2 and LLC runs)`);
@@ -86,6 +92,7 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
     target: who,
     points: points[who],
     cpu: cpu[who],
+    mix: mix[who],
   }));
   return { comparison: compare(name, platforms.map((p) => p.name).join(','), measurements[0], measurements[1]), measurements };
 }
@@ -162,5 +169,10 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
     add(`${p}.branch.mpki`, (m) => m.branchMpki);
     add(`${p}.insns.per_req`, (m) => m.insnsPerReq);
   });
+  if (o.mix && c.mix) {
+    // Shares of the dynamic instructions, class by class (the error column is relative; the
+    // fidelity bar for these is in percentage points).
+    for (const k of INSN_CLASSES) rows.push({ metric: `mix.${k}.share`, load: null, original: o.mix.shares[k], clone: c.mix.shares[k] });
+  }
   return { schemaVersion: COMPARISON_SCHEMA_VERSION, kind: 'twin-comparison', target, platform, rows };
 }

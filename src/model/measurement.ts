@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { CpuCounters, Latency } from './common.js';
+import { InsnMix } from './cpu.js';
 
 export const MEASUREMENT_SCHEMA_VERSION = 1;
 
@@ -27,5 +28,7 @@ export const Measurement = z.object({
   points: z.array(LoadPoint),
   /** Valgrind's counters, one entry per simulated platform. */
   cpu: z.array(CpuCounters),
+  /** The dynamic instruction mix (callgrind), where measured. */
+  mix: InsnMix.nullable().default(null),
 });
 export type Measurement = z.infer<typeof Measurement>;

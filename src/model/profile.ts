@@ -1,7 +1,8 @@
 import { z } from 'zod';
-import { CpuCounters, Protocol, SizeBins } from './common.js';
+import { Protocol, SizeBins } from './common.js';
+import { PortableCpu } from './cpu.js';
 
-export const PROFILE_SCHEMA_VERSION = 1;
+export const PROFILE_SCHEMA_VERSION = 2;
 
 export const ThreadRole = z.enum(['main', 'acceptor', 'worker', 'event-loop', 'background']);
 export type ThreadRole = z.infer<typeof ThreadRole>;
@@ -70,26 +71,27 @@ export const KernelWork = z.object({
 });
 
 export const Body = z.object({
-  /** The original's user-space work per request on the profiling platform. */
-  cpu: CpuCounters,
-  /** Working-set bytes each serving thread's body touches. */
-  bodyMemBytes: z.number().int().nonnegative(),
+  /** The original's user-space work per request, independent of any one platform. */
+  original: PortableCpu,
+  /** The same measured on the clone's own skeleton (an empty body) under the same workload:
+   *  what the body need not supply. */
+  skeleton: PortableCpu.nullable(),
 });
 
 /** What-if and tuning knobs; a what-if study is an edited profile. */
 export const Knobs = z.object({
-  /** Instructions of generated body work per request (null: derive from body.cpu). */
+  /** Instructions of generated body work per request (null: the original's less the skeleton's). */
   bodyInsnsPerReq: z.number().nonnegative().nullable().default(null),
   /** Multiplies the body's instruction budget (what-if: 2 = twice the work). */
   insnScale: z.number().positive().default(1),
-  /** Code blocks (64 bytes each, of a chain larger than any L1i) run per request: each is
-   *  one instruction-cache miss (null: from the profile's I1 misses). */
-  codeBlocksPerReq: z.number().nonnegative().nullable().default(null),
-  /** Branches on a random bit per request: each mispredicts half the time. */
+  /** Loads per request in each data ring, one ring per bin of the data reuse histogram
+   *  (null: the histogram's own counts). */
+  dataLoads: z.array(z.number().nonnegative()).nullable().default(null),
+  /** Code blocks per request in each segment of the code chain, one per bin of the
+   *  instruction-footprint curve (null: the curve's own counts). */
+  codeBlocks: z.array(z.number().nonnegative()).nullable().default(null),
+  /** Branches per request on a pseudo-random bit (null: from the branch mispredictions). */
   hardBranchesPerReq: z.number().nonnegative().nullable().default(null),
-  /** Pointer-chasing loads per request in rings sized past every platform's L1d (hitting
-   *  L2), past every L2 (hitting the LLC), and past every LLC. */
-  ringLoadsPerReq: z.object({ d1: z.number().nonnegative(), l2: z.number().nonnegative(), llc: z.number().nonnegative() }).nullable().default(null),
 });
 export type Knobs = z.infer<typeof Knobs>;
 
@@ -100,8 +102,9 @@ export const TuningStep = z.object({
   targetInsnsPerReq: z.number().nonnegative(),
   /** Relative error of instructions per request. */
   error: z.number(),
-  /** Clone vs original, misses per 1,000 instructions, on the profiling platform. */
-  mpki: z.record(z.string(), z.object({ clone: z.number().nullable(), original: z.number().nullable() })).default({}),
+  /** Clone vs original per request at each point the tuner matches (misses of a cache size,
+   *  branch mispredictions, instructions). */
+  points: z.record(z.string(), z.object({ clone: z.number(), original: z.number() })).default({}),
 });
 
 export const Profile = z.object({

@@ -1,10 +1,10 @@
 import { cpus, arch, release } from 'node:os';
-import { PROFILE_SCHEMA_VERSION, Profile, TwinError, parseWith, type Workload, type Platform } from '../model/index.js';
+import { PROFILE_SCHEMA_VERSION, Profile, TwinError, parseWith, type Workload } from '../model/index.js';
 import { totalErrors } from '../measure/loadgen.js';
 import { attachTarget, launchTarget, type LaunchSpec } from './target.js';
 import { observe, SETTLE_S, type Observation } from './observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
-import { measureCpu, defaultPlatform } from './valgrind.js';
+import { measurePortable, SWEEP } from './valgrind.js';
 
 /** Calls the clone's skeleton makes by itself: never replayed. */
 const SKELETON_CALLS = new Set(['epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'poll', 'ppoll', 'select', 'pselect6', 'accept', 'accept4']);
@@ -17,7 +17,6 @@ export interface ProfileOptions {
   port?: number;
   /** Attach to this running process (on `port`) instead of starting the target. */
   attachPid?: number;
-  platform?: Platform;
   progress?: (msg: string) => void;
 }
 
@@ -109,8 +108,8 @@ export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: 
   if (o.load.requests === 0) throw new TwinError('the target answered no request while profiled: check the workload');
   const skeleton = inferSkeleton(o, busy);
   const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
-  say(`measuring instructions and cache behaviour under Valgrind (${w.valgrindRequests} and ${3 * w.valgrindRequests} requests; L2 and LLC runs)`);
-  const cpu = await measureCpu(spec, w, opts.platform ?? defaultPlatform(), true);
+  say(`measuring instructions, cache-size sweep and instruction mix under Valgrind (${SWEEP.length} pairs of runs of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests)`);
+  const original = await measurePortable(spec, w, { mix: true });
   const total = o.load.ops.reduce((a, op) => a + op.count, 0);
   const profile: Profile = {
     schemaVersion: PROFILE_SCHEMA_VERSION,
@@ -131,8 +130,8 @@ export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: 
       netBytesPerReq: (o.load.bytes.sent + o.load.bytes.received) / Math.max(1, o.load.requests),
       latencyP50Us: o.load.latency_us.p50,
     },
-    body: { cpu, bodyMemBytes: 4096 },
-    knobs: { bodyInsnsPerReq: null, insnScale: 1, codeBlocksPerReq: null, hardBranchesPerReq: null, ringLoadsPerReq: null },
+    body: { original, skeleton: null },
+    knobs: { bodyInsnsPerReq: null, insnScale: 1, dataLoads: null, codeBlocks: null, hardBranchesPerReq: null },
     tuning: [],
   };
   return parseWith(Profile, profile, 'the profile just made');

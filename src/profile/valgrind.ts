@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TwinError, type CpuCounters, type Platform, type Workload } from '../model/index.js';
+import { TwinError, type CpuCounters, type CurvePoint, type InsnMix, type Platform, type PortableCpu, type Workload } from '../model/index.js';
 import { runLoad, totalErrors } from '../measure/loadgen.js';
 import { launchTarget, type LaunchSpec } from './target.js';
 import { requireTool } from './bpftrace.js';
+import { insnMix, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from './callgrind.js';
 import { DEFAULT_PLATFORM, loadPlatform } from './platforms.js';
 
 export function defaultPlatform(): Platform {
@@ -69,14 +70,18 @@ export function countersFrom(t: CgTotals, requests: number, platform: string, l2
 
 const geom = (g: Platform['I1']) => `${g.size},${g.assoc},${g.line}`;
 
-/** One cachegrind run: start the target under Valgrind, preload, send `requests` requests,
- *  stop it; returns the event totals summed over its processes. */
-async function cachegrindRun(spec: LaunchSpec, w: Workload, platform: Geometry, requests: number, rate: number): Promise<CgTotals> {
-  const outDir = mkdtempSync(join(tmpdir(), 'twin-cg-'));
+export type Tool = 'cachegrind' | 'callgrind';
+
+/** One Valgrind run: start the target under the tool, preload, send `requests` requests,
+ *  stop it; returns the event totals summed over its processes, and with callgrind the
+ *  output files' texts (read for the instruction mix, then dropped). */
+async function valgrindRun(spec: LaunchSpec, w: Workload, g: Geometry, requests: number, rate: number, tool: Tool): Promise<{ totals: CgTotals; texts: string[] }> {
+  const outDir = mkdtempSync(join(tmpdir(), 'twin-vg-'));
   const wrapper = [
-    'valgrind', '--tool=cachegrind', '--cache-sim=yes', '--branch-sim=yes',
-    `--I1=${geom(platform.I1)}`, `--D1=${geom(platform.D1)}`, `--LL=${geom(platform.LL)}`,
-    '--trace-children=yes', `--cachegrind-out-file=${outDir}/cg.%p`, '--log-file=/dev/null',
+    'valgrind', `--tool=${tool}`, '--cache-sim=yes', '--branch-sim=yes',
+    `--I1=${geom(g.I1)}`, `--D1=${geom(g.D1)}`, `--LL=${geom(g.LL)}`,
+    ...(tool === 'callgrind' ? ['--dump-instr=yes', '--collect-jumps=yes', `--callgrind-out-file=${outDir}/out.%p`] : [`--cachegrind-out-file=${outDir}/out.%p`]),
+    '--trace-children=yes', '--log-file=/dev/null',
   ];
   try {
     // Valgrind keeps file descriptors of its own above the hard limit; servers that raise
@@ -89,30 +94,136 @@ async function cachegrindRun(spec: LaunchSpec, w: Workload, platform: Geometry, 
     } finally {
       await target.stop();
     }
-    const files = readdirSync(outDir).filter((f) => f.startsWith('cg.'));
-    if (!files.length) throw new TwinError('cachegrind wrote no output: the target may have been killed before it exited');
-    return files.map((f) => parseCachegrind(readFileSync(join(outDir, f), 'utf8'))).reduce(addTotals);
+    const files = readdirSync(outDir).filter((f) => f.startsWith('out.'));
+    if (!files.length) throw new TwinError(`${tool} wrote no output: the target may have been killed before it exited`);
+    const texts = files.map((f) => readFileSync(join(outDir, f), 'utf8'));
+    return { totals: texts.map(parseCachegrind).reduce(addTotals), texts: tool === 'callgrind' ? texts : [] };
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
 }
 
-/** Event totals of `2n` requests: the difference of two runs (n and 3n requests), so
- *  start-up and shutdown cancel out. */
-async function differential(spec: LaunchSpec, w: Workload, g: Geometry): Promise<CgTotals> {
+/** Runs tasks, `width` at a time (Valgrind runs one target thread at a time: two runs keep
+ *  two cores busy). */
+export async function pool<T>(tasks: (() => Promise<T>)[], width = 2): Promise<T[]> {
+  const out: T[] = new Array(tasks.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < tasks.length) {
+      const i = next++;
+      out[i] = await tasks[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, tasks.length) }, worker));
+  return out;
+}
+
+/** A brisk rate keeps the time-driven work of background threads small beside the requests'. */
+const VG_RATE = 1000;
+
+/** The two runs of a differential measurement: n and 3n requests; their difference is 2n
+ *  requests' work, start-up and shutdown cancelled out. */
+function differentialTasks(spec: LaunchSpec, w: Workload, g: Geometry, tool: Tool = 'cachegrind') {
   const n = w.valgrindRequests;
-  // A brisk rate keeps the time-driven work of background threads small beside the requests'.
-  const rate = 1000;
-  const small = await cachegrindRun(spec, w, g, n, rate);
-  const large = await cachegrindRun(spec, w, g, 3 * n, rate);
-  return subTotals(large, small);
+  return [() => valgrindRun(spec, w, g, n, VG_RATE, tool), () => valgrindRun(spec, w, g, 3 * n, VG_RATE, tool)];
 }
 
 /** Per-request CPU counters of a target on a simulated platform: a pair of runs with the
  *  LLC as last level, and with `withL2` another pair with the L2 as last level. */
 export async function measureCpu(spec: LaunchSpec, w: Workload, platform: Platform = defaultPlatform(), withL2 = false): Promise<CpuCounters> {
   requireTool('valgrind', 'valgrind');
-  const llc = await differential(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.LLC });
-  const l2 = withL2 ? await differential(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.L2 }) : undefined;
+  const tasks = differentialTasks(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.LLC });
+  if (withL2) tasks.push(...differentialTasks(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.L2 }));
+  const runs = await pool(tasks);
+  const llc = subTotals(runs[1].totals, runs[0].totals);
+  const l2 = withL2 ? subTotals(runs[3].totals, runs[2].totals) : undefined;
   return countersFrom(llc, 2 * w.valgrindRequests, platform.name, l2);
+}
+
+/** The dynamic instruction mix of a target: a pair of callgrind runs. */
+export async function measureMix(spec: LaunchSpec, w: Workload): Promise<InsnMix> {
+  requireTool('valgrind', 'valgrind');
+  const g = sweepGeometry(SWEEP[MIX_POINT]);
+  const [small, large] = await pool(differentialTasks(spec, w, g, 'callgrind'));
+  return mixFrom(large.texts, small.texts, 2 * w.valgrindRequests);
+}
+
+/** The size sweep behind the portable profile: each run simulates one L1 size (instruction and
+ *  data, 8-way) and one last-level size (16-way); ten points of each miss-ratio curve from five
+ *  pairs of runs. The sizes bracket every shipped platform's caches. */
+export const SWEEP: { l1: number; ll: number }[] = [
+  { l1: 8 << 10, ll: 256 << 10 },
+  { l1: 16 << 10, ll: 1 << 20 },
+  { l1: 32 << 10, ll: 4 << 20 },
+  { l1: 64 << 10, ll: 16 << 20 },
+  { l1: 128 << 10, ll: 32 << 20 },
+];
+/** The sweep point whose runs use callgrind, for the instruction mix as well as the misses. */
+const MIX_POINT = 2;
+
+const sweepGeometry = (s: { l1: number; ll: number }): Geometry => ({
+  I1: { size: s.l1, assoc: 8, line: 64 },
+  D1: { size: s.l1, assoc: 8, line: 64 },
+  LL: { size: s.ll, assoc: 16, line: 64 },
+});
+
+const median = (xs: number[]) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+
+/** The portable profile of a target from differential totals at each sweep point. Each point's
+ *  misses are taken per instruction and scaled by the median instruction count, so that one
+ *  run's extra background work does not bend the curve. */
+export function portableFrom(points: CgTotals[], requests: number, mix: PortableCpu['mix']): PortableCpu {
+  const per = (x: number) => x / requests;
+  const insns = median(points.map((t) => per(t.Ir)));
+  const scaled = (t: CgTotals, misses: number) => (t.Ir > 0 ? (misses / t.Ir) * insns : 0);
+  const curve = (f: (t: CgTotals, s: { l1: number; ll: number }) => CurvePoint[]) => points.flatMap((t, k) => f(t, SWEEP[k])).sort((a, b) => a.bytes - b.bytes);
+  return {
+    requests,
+    insnsPerReq: insns,
+    dataRefsPerReq: median(points.map((t) => per(t.Dr + t.Dw))),
+    dataCurve: curve((t, s) => [{ bytes: s.l1, missesPerReq: scaled(t, t.D1mr + t.D1mw) }, { bytes: s.ll, missesPerReq: scaled(t, t.DLmr + t.DLmw) }]),
+    codeCurve: curve((t, s) => [{ bytes: s.l1, missesPerReq: scaled(t, t.I1mr) }, { bytes: s.ll, missesPerReq: scaled(t, t.ILmr) }]),
+    condBranchesPerReq: median(points.map((t) => per(t.Bc))),
+    indirectPerReq: median(points.map((t) => per(t.Bi))),
+    branchMissesPerReq: median(points.map((t) => scaled(t, t.Bcm + t.Bim))),
+    mix,
+  };
+}
+
+/** The files of one run's processes as one (the same program's objects add up). */
+function mergeRuns(runs: CallgrindRun[]): CallgrindRun {
+  const objects = new Map<string, Map<number, InsnCost>>();
+  for (const r of runs)
+    for (const [path, costs] of r.objects) {
+      const into = objects.get(path) ?? new Map<number, InsnCost>();
+      objects.set(path, into);
+      for (const [addr, c] of costs) {
+        const o = into.get(addr);
+        into.set(addr, o ? { ir: o.ir + c.ir, bc: o.bc + c.bc, taken: o.taken + c.taken, execs: o.execs + c.execs } : { ...c });
+      }
+    }
+  const events = runs[0]?.events ?? [];
+  const totals = Object.fromEntries(events.map((e) => [e, runs.reduce((s, r) => s + (r.totals[e] ?? 0), 0)]));
+  return { events, totals, objects };
+}
+
+/** The instruction mix of `requests` requests: the callgrind run of 3n requests less the run
+ *  of n, instruction by instruction. */
+function mixFrom(large: string[], small: string[], requests: number): InsnMix {
+  return insnMix(subtractRuns(mergeRuns(large.map(parseCallgrind)), mergeRuns(small.map(parseCallgrind))), requests);
+}
+
+/** Measures a target's portable CPU profile: the sweep, two runs at a time; with `mix`, the
+ *  instruction mix from the callgrind pair. */
+export async function measurePortable(spec: LaunchSpec, w: Workload, opts: { mix?: boolean } = {}): Promise<PortableCpu> {
+  requireTool('valgrind', 'valgrind');
+  const tasks = SWEEP.flatMap((s, k) => differentialTasks(spec, w, sweepGeometry(s), opts.mix && k === MIX_POINT ? 'callgrind' : 'cachegrind'));
+  const runs = await pool(tasks);
+  const points = SWEEP.map((_, k) => subTotals(runs[2 * k + 1].totals, runs[2 * k].totals));
+  const requests = 2 * w.valgrindRequests;
+  const mix = opts.mix ? mixFrom(runs[2 * MIX_POINT + 1].texts, runs[2 * MIX_POINT].texts, requests) : null;
+  return portableFrom(points, requests, mix);
 }

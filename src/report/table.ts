@@ -26,19 +26,26 @@ export function renderTable(headers: string[], rows: string[][]): string {
 /** The side-by-side table of a comparison. */
 export function comparisonTable(c: Comparison): string {
   const rows = c.rows.map((r) => {
+    // Instruction-mix shares differ in percentage points; the rest relatively.
+    const pp = r.metric.startsWith('mix.') && r.original !== null && r.clone !== null ? `${((r.clone - r.original) * 100).toFixed(1)} pp` : null;
     const e = relError(r.original, r.clone);
-    return [r.metric, r.load === null ? '-' : String(r.load), fmt(r.original), fmt(r.clone), e === null ? '-' : `${(e * 100).toFixed(1)}%`];
+    return [r.metric, r.load === null ? '-' : String(r.load), fmt(r.original), fmt(r.clone), pp ?? (e === null ? '-' : `${(e * 100).toFixed(1)}%`)];
   });
   return `${c.target} on ${c.platform}: original vs clone, same run\n` + renderTable(['metric', 'load rps', 'original', 'clone', 'error'], rows);
 }
 
+/** The tuning history: per iteration, instructions and the figures furthest off, clone vs
+ *  original per request. */
 export function tuningTable(p: Profile): string {
   if (!p.tuning.length) return 'no tuning history';
-  const kinds = ['I1', 'D1', 'L2', 'LLC', 'branch'];
-  const pair = (t: Profile['tuning'][number], k: string) => (t.mpki[k] ? `${fmt(t.mpki[k].clone)}/${fmt(t.mpki[k].original)}` : '-');
-  return renderTable(
-    ['iteration', 'body insns/req', 'clone insns/req', 'target insns/req', 'error', ...kinds.map((k) => `${k} mpki clone/orig`)],
-    p.tuning.map((t) => [String(t.iteration), fmt(t.bodyInsnsPerReq), fmt(t.cloneInsnsPerReq), fmt(t.targetInsnsPerReq), `${(t.error * 100).toFixed(1)}%`, ...kinds.map((k) => pair(t, k))]),
+  const keys = Object.keys(p.tuning[p.tuning.length - 1].points).filter((k) => k !== 'insns');
+  const pair = (t: Profile['tuning'][number], k: string) => (t.points[k] ? `${fmt(t.points[k].clone)}/${fmt(t.points[k].original)}` : '-');
+  return (
+    'per request, clone/original; D@ and I@: data and instruction misses of an LRU cache of that size\n' +
+    renderTable(
+      ['iteration', 'body insns/req', 'clone insns/req', 'target insns/req', 'error', ...keys],
+      p.tuning.map((t) => [String(t.iteration), fmt(t.bodyInsnsPerReq), fmt(t.cloneInsnsPerReq), fmt(t.targetInsnsPerReq), `${(t.error * 100).toFixed(1)}%`, ...keys.map((k) => pair(t, k))]),
+    )
   );
 }
 
@@ -49,7 +56,7 @@ export function profileSummary(p: Profile): string {
   return [
     `${p.service.name} (${p.service.protocol}), profiled at ${p.source.loadRps} requests/s`,
     `skeleton: ${sk.networkModel}, ${sk.io}, ${sk.workers} worker(s), ${sk.processes} process(es), ${sk.threads.length} thread(s) (${sk.background.length} background, ${bg} periodic); ${sk.recvCall}${sk.recvUntilEagain ? ' until EAGAIN' : ''} / ${sk.sendCall}`,
-    `per request: ${fmt(p.kernel.syscallsPerReq)} system calls, ${fmt(p.perRequest.netBytesPerReq)} network bytes, ${fmt(p.perRequest.cpuUsPerReq)} CPU us, ${fmt(p.body.cpu.insnsPerReq)} instructions`,
+    `per request: ${fmt(p.kernel.syscallsPerReq)} system calls, ${fmt(p.perRequest.netBytesPerReq)} network bytes, ${fmt(p.perRequest.cpuUsPerReq)} CPU us, ${fmt(p.body.original.insnsPerReq)} instructions`,
     `replayed calls: ${p.kernel.replay.map((r) => `${r.name} ${fmt(r.perReq)}`).join(', ') || 'none'}`,
   ].join('\n');
 }

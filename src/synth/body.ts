@@ -1,79 +1,120 @@
-import type { Profile } from '../model/index.js';
+import type { CurvePoint, PortableCpu, Profile } from '../model/index.js';
+import { solveKernels, type ClassCounts } from './mix.js';
+import { binsFromCurve, synthesizeRings, LINE, type Ring, type ReuseBin } from './rings.js';
 
 /** Instructions per unit of each part of the generated body (see generate/body.ts). */
-export const FILLER_INSNS = 12; // one iteration of the filler kernel (L1-resident)
 export const BLOCK_INSNS = 6; // one code block of the chain
-export const HARD_INSNS = 6.5; // one random branch with its PRNG step (the skip half the time)
+/** One random branch with its PRNG step; the increment it skips runs when it falls through (1 - p). */
+export const hardInsns = (p: number) => 9 - p;
+/** Taken rate of the random branches: 0.5 mispredicts most per instruction spent. */
+export const HARD_P = 0.5;
+/** Mispredictions per random branch taken with probability p. No predictor can foresee the
+ *  bits, so the best guesses the likelier side and misses min(p, 1 - p); a 2-bit saturating
+ *  counter (Valgrind's, indexed by address and history) sits in state k of 0..3 with weight
+ *  (p/(1-p))^k and misses a little more away from p = 1/2 (0.235 at p = 0.2). */
+export function hardMissRate(p: number): number {
+  if (p <= 0 || p >= 1) return 0;
+  const r = p / (1 - p);
+  const w = [1, r, r * r, r * r * r];
+  const sum = w.reduce((a, b) => a + b, 0);
+  return (w[0] + w[1]) / sum * p + (w[2] + w[3]) / sum * (1 - p);
+}
 export const RING_INSNS = 3; // one pointer-chasing load with its loop step
-
-/** Ring sizes in 64-byte lines, chosen against every shipped platform: past the largest L1d
- *  (64 KiB) and within the smallest L2 (256 KiB); past the largest L2 (1 MiB) and within
- *  the smallest LLC (16 MiB); past the largest LLC (32 MiB). A ring walked in its cyclic
- *  order misses every time in a cache smaller than itself and hits in a larger one. */
-export const RING_LINES = { d1: 2048, l2: 65536, llc: 1048576 } as const;
-/** Blocks of the code chain: 128 KiB of code, past every platform's L1i. */
-export const CHAIN_BLOCKS = 2048;
-export const STATE_BYTES = 128;
+export const STATE_BYTES = 512;
 export const FILLER_BYTES = 4096;
+/** Lines of code the body runs per request besides its code chain (its kernels, about 2.5 KiB). */
+const BODY_CODE_LINES = 40;
+
+/** What the body must supply: the original's work less what the clone's skeleton does itself. */
+export interface BodyTarget {
+  insnsPerReq: number;
+  dataBins: ReuseBin[];
+  codeBins: ReuseBin[];
+  branchMissesPerReq: number;
+  /** Interference from outside the body: distinct data and code lines per request. */
+  hotData: number;
+  hotCode: number;
+}
+
+/** A curve less another, point by point (the skeleton's measured at the same sizes), floored at 0. */
+export function curveLess(a: CurvePoint[], b: CurvePoint[] | undefined): CurvePoint[] {
+  return a.map((p) => ({ bytes: p.bytes, missesPerReq: Math.max(0, p.missesPerReq - (b?.find((q) => q.bytes === p.bytes)?.missesPerReq ?? 0)) }));
+}
+
+export function bodyTarget(p: Profile): BodyTarget {
+  const o: PortableCpu = p.body.original;
+  const s = p.body.skeleton;
+  // Misses of the smallest cache: about the distinct lines the skeleton touches per request.
+  const smallest = (c: CurvePoint[] | undefined) => (c?.length ? [...c].sort((x, y) => x.bytes - y.bytes)[0].missesPerReq : 0);
+  return {
+    insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
+    dataBins: binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)),
+    codeBins: binsFromCurve(curveLess(o.codeCurve, s?.codeCurve)),
+    branchMissesPerReq: Math.max(0, o.branchMissesPerReq - (s?.branchMissesPerReq ?? 0)),
+    hotData: smallest(s?.dataCurve) + FILLER_BYTES / LINE,
+    hotCode: smallest(s?.codeCurve) + BODY_CODE_LINES,
+  };
+}
+
+/** Instructions per request of the fixed parts, by class: a ring load is a load and its loop
+ *  step; a code block four ALU operations, its exit test and a jump; a random branch a
+ *  multiply, the PRNG's ALU work, its branch and the loop's. */
+export function fixedCounts(rings: Ring[], segments: Ring[], hard: number, p: number): ClassCounts {
+  const sum = (rs: Ring[]) => rs.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
+  const loads = sum(rings);
+  const blocks = sum(segments);
+  return { load: loads, alu: loads + 4 * blocks + (6 - p) * hard, cond: loads + blocks + 2 * hard, jump: blocks, mul: hard };
+}
 
 export interface BodyPlan {
   insnsPerReq: number;
-  codeBlocksPerReq: number;
+  /** Data rings, shared by the serving threads of a process, one per reuse bin (0 lines: unused). */
+  rings: Ring[];
+  /** Code segments of the chain, one per footprint bin: `lines` blocks of 64 bytes, `loadsPerReq` run per request. */
+  segments: Ring[];
   hardBranchesPerReq: number;
-  ringLoadsPerReq: { d1: number; l2: number; llc: number };
-  /** Filler iterations per request: the instruction budget left after the other parts. */
-  fillerPerReq: number;
-  chainBlocks: number;
-  ringLines: { d1: number; l2: number; llc: number };
+  /** Probability that a random branch skips (is taken). */
+  hardP: number;
+  /** Iterations per request of each mix kernel: the instruction budget left after the other
+   *  parts, split so that the clone's instruction mix is the original's. */
+  kernels: ClassCounts;
+  /** Per serving thread: state and filler. */
   memBytes: number;
 }
 
-/** Instructions of body work per request: the tuned knob, or the original's instruction
- *  count scaled by the what-if knob. Before tuning, 85% of the original's count is a start
- *  that leaves room for the clone's own skeleton; tuning corrects it. */
-export function bodyInsnsPerReq(p: Profile): number {
-  const base = p.knobs.bodyInsnsPerReq ?? 0.85 * p.body.cpu.insnsPerReq;
-  return Math.max(0, base * p.knobs.insnScale);
+const floor = (x: number, min: number) => (x >= min ? x : 0);
+
+/** Threads of one process that serve requests: they share the process's rings and chain. */
+export function servingThreads(p: Profile): number {
+  return p.skeleton.networkModel === 'prefork' ? 1 : p.skeleton.workers;
 }
 
-/** Start values of the CPU knobs from the original's misses per request; tuning then
- *  removes what the clone's own skeleton adds. */
-export function initialKnobs(p: Profile): Pick<Profile['knobs'], 'codeBlocksPerReq' | 'hardBranchesPerReq' | 'ringLoadsPerReq'> {
-  const c = p.body.cpu;
-  const perReq = (mpki: number) => (mpki * c.insnsPerReq) / 1000;
-  const l2 = c.L2Mpki ?? c.D1Mpki;
-  return {
-    codeBlocksPerReq: perReq(c.I1Mpki),
-    hardBranchesPerReq: perReq(c.branchMpki) / 0.5,
-    ringLoadsPerReq: { d1: perReq(Math.max(0, c.D1Mpki - l2)), l2: perReq(Math.max(0, l2 - c.LLCMpki)), llc: perReq(c.LLCMpki) },
-  };
+/** Instructions of body work per request: the tuned knob, or the target's count, times the
+ *  what-if scale. */
+export function bodyInsnsPerReq(p: Profile, t: BodyTarget = bodyTarget(p)): number {
+  return Math.max(0, (p.knobs.bodyInsnsPerReq ?? t.insnsPerReq) * p.knobs.insnScale);
 }
 
-const at = (x: number, min: number) => (x >= min ? x : 0);
-
-/** The body's parts per request, from the knobs (or their start values). */
+/** The body's parts per request: ring and segment sizes solved from the loads per bin (the
+ *  tuned knobs, or the target's histogram) with the interference correction. */
 export function bodyPlan(p: Profile): BodyPlan {
-  const k = { ...initialKnobs(p), ...Object.fromEntries(Object.entries(p.knobs).filter(([, v]) => v !== null)) } as Required<Profile['knobs']>;
-  const codeBlocksPerReq = at(k.codeBlocksPerReq ?? 0, 0.01);
-  const hardBranchesPerReq = at(k.hardBranchesPerReq ?? 0, 0.01);
-  const rings = k.ringLoadsPerReq ?? { d1: 0, l2: 0, llc: 0 };
-  const ringLoadsPerReq = { d1: at(rings.d1, 0.01), l2: at(rings.l2, 0.01), llc: at(rings.llc, 0.01) };
-  const insnsPerReq = bodyInsnsPerReq(p);
-  const used = codeBlocksPerReq * BLOCK_INSNS + hardBranchesPerReq * HARD_INSNS + (ringLoadsPerReq.d1 + ringLoadsPerReq.l2 + ringLoadsPerReq.llc) * RING_INSNS;
-  const ringLines = {
-    d1: ringLoadsPerReq.d1 > 0 ? RING_LINES.d1 : 0,
-    l2: ringLoadsPerReq.l2 > 0 ? RING_LINES.l2 : 0,
-    llc: ringLoadsPerReq.llc > 0 ? RING_LINES.llc : 0,
-  };
-  const bytes = STATE_BYTES + FILLER_BYTES + 64 * (ringLines.d1 + ringLines.l2 + ringLines.llc);
+  const t = bodyTarget(p);
+  const k = p.knobs;
+  const loads = (bins: ReuseBin[], knob: number[] | null) => bins.map((b, i) => ({ ...b, perReq: floor(knob?.[i] ?? b.perReq, 0.01) }));
+  const rings = synthesizeRings(loads(t.dataBins, k.dataLoads), { threads: servingThreads(p), hotLines: t.hotData });
+  // The chain's cursors are shared too, and its code is the process's: one walker.
+  const segments = synthesizeRings(loads(t.codeBins, k.codeBlocks), { threads: 1, hotLines: t.hotCode });
+  const hardBranchesPerReq = floor(k.hardBranchesPerReq ?? t.branchMissesPerReq / hardMissRate(HARD_P), 0.01);
+  const insnsPerReq = bodyInsnsPerReq(p, t);
+  const sum = (rs: Ring[]) => rs.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
+  const used = sum(segments) * BLOCK_INSNS + hardBranchesPerReq * hardInsns(HARD_P) + sum(rings) * RING_INSNS;
   return {
     insnsPerReq,
-    codeBlocksPerReq,
+    rings,
+    segments,
     hardBranchesPerReq,
-    ringLoadsPerReq,
-    fillerPerReq: Math.max(0, insnsPerReq - used) / FILLER_INSNS,
-    chainBlocks: codeBlocksPerReq > 0 ? CHAIN_BLOCKS : 0,
-    ringLines,
-    memBytes: Math.ceil(bytes / 4096) * 4096,
+    hardP: HARD_P,
+    kernels: solveKernels(p.body.original.mix, p.body.original.insnsPerReq, p.body.skeleton?.mix ?? null, p.body.skeleton?.insnsPerReq ?? 0, fixedCounts(rings, segments, hardBranchesPerReq, HARD_P), insnsPerReq - used),
+    memBytes: STATE_BYTES + FILLER_BYTES,
   };
 }

@@ -33,7 +33,7 @@ valgrindRequests: 200
     // -t 2: main, 2 workers and memcached's maintenance threads, as seen in the attached process.
     assert.equal(p.skeleton.networkModel, 'worker-pool');
     assert.equal(p.skeleton.workers, 2);
-    assert.ok(p.body.cpu.insnsPerReq > 1000);
+    assert.ok(p.body.original.insnsPerReq > 1000);
     assert.equal(server.exitCode, null, 'the attached server must still run');
     assert.ok(await portOpen(port));
     const bad = spawnSync(process.execPath, [TWIN, 'profile', '-q', '-w', wl, '--pid', String(server.pid), '-o', join(tmp, 'q.json')], { encoding: 'utf8' });

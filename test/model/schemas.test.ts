@@ -4,7 +4,7 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { Comparison, Measurement, Profile, Workload, parseWith, TwinError } from '../../src/model/index.js';
+import { Body, Comparison, Measurement, Profile, Workload, parseWith, TwinError } from '../../src/model/index.js';
 import { readProfile } from '../../src/cli/common.js';
 
 const profileText = readFileSync(new URL('../../../test/fixtures/profile-memcached.json', import.meta.url), 'utf8');
@@ -13,12 +13,17 @@ const tmp = mkdtempSync(join(tmpdir(), 'twin-test-'));
 test('a real profile round-trips through the schema', () => {
   const p = parseWith(Profile, JSON.parse(profileText), 'profile');
   assert.deepEqual(parseWith(Profile, JSON.parse(JSON.stringify(p)), 'profile'), p);
+  // Its body section: the original's and the skeleton's curves and mixes, whole.
+  assert.equal(p.body.original.dataCurve.length, 10);
+  assert.equal(p.body.original.codeCurve.length, 10);
+  assert.ok(p.body.original.mix && p.body.skeleton?.mix);
+  assert.deepEqual(Body.parse(JSON.parse(JSON.stringify(p.body))), p.body);
 });
 
 test('a profile of another version is refused in one line saying what to do', () => {
-  const f = join(tmp, 'v2.json');
-  writeFileSync(f, JSON.stringify({ ...JSON.parse(profileText), schemaVersion: 2 }));
-  assert.throws(() => readProfile(f), (e: Error) => e instanceof TwinError && /schemaVersion 2.*version 1/.test(e.message) && !e.message.includes('\n'));
+  const f = join(tmp, 'v1.json');
+  writeFileSync(f, JSON.stringify({ ...JSON.parse(profileText), schemaVersion: 1 }));
+  assert.throws(() => readProfile(f), (e: Error) => e instanceof TwinError && /schemaVersion 1.*version 2/.test(e.message) && !e.message.includes('\n'));
 });
 
 test('a profile of the wrong shape names the field', () => {
