@@ -1,69 +1,85 @@
-import { FILLER_BYTES, STATE_BYTES, type BodyPlan } from '../synth/body.js';
-import { KERNEL_CLASSES } from '../synth/mix.js';
+import { BLOCK_ALU, FILLER_BYTES, STATE_BYTES, type BodyPlan } from '../synth/body.js';
+import type { InsnClass } from '../model/index.js';
+import type { ClassCounts } from '../synth/mix.js';
 
 const milli = (x: number) => Math.round(x * 1000);
 
-/** The mix kernels' loops: UNROLL instructions of one class per iteration (see synth/mix.ts),
- *  each kernel one asm statement that declares every register it writes. The memory kernels
- *  work in the thread's 4 KiB filler region, which stays in L1. */
-const rep = (n: number, f: (i: number) => string) => Array.from({ length: n }, (_, i) => f(i)).join(' ');
-const q = (x: string) => `"${x}\\n\\t"`;
-const KERNEL_ASM: Record<string, { body: string; out: string; in: string; clobber: string; pre?: string; post?: string }> = {
-  alu: {
-    body: rep(2, () => [q('addq %[b], %[a]'), q('xorq %[a], %[c]'), q('addq %[d], %[b]'), q('rolq $5, %[d]')].join(' ')),
-    out: '[a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d)', in: '', clobber: '"cc"',
-  },
-  mul: {
-    body: rep(2, () => [q('imulq %[m], %[a]'), q('imulq %[m], %[b]'), q('imulq %[m], %[c]'), q('imulq %[m], %[d]')].join(' ')),
-    out: '[a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d)', in: '[m] "r"(mul)', clobber: '"cc"',
-  },
-  fp: {
-    body: rep(2, () => [q('addsd %[y], %[x]'), q('mulsd %[z], %[y]'), q('addsd %[w], %[z]'), q('mulsd %[x], %[w]')].join(' ')),
-    out: '[x] "+x"(x), [y] "+x"(y), [z] "+x"(z), [w] "+x"(w)', in: '', clobber: '"cc"',
-  },
-  load: {
-    body: rep(8, (i) => q(`movq ${64 * i}(%[mem]), %[${'abcd'[i % 4]}]`)),
-    out: '[a] "=&r"(a), [b] "=&r"(b), [c] "=&r"(c), [d] "=&r"(d)', in: '[mem] "r"(mem)', clobber: '"cc", "memory"',
-  },
-  store: {
-    body: rep(8, (i) => q(`movq %[${'abcd'[i % 4]}], ${512 + 64 * i}(%[mem])`)),
-    out: '', in: '[mem] "r"(mem), [a] "r"(a), [b] "r"(b), [c] "r"(c), [d] "r"(d)', clobber: '"cc", "memory"',
-  },
-  loadop: {
-    body: rep(8, (i) => q(`addq ${1024 + 64 * i}(%[mem]), %[${'abcd'[i % 4]}]`)),
-    out: '[a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d)', in: '[mem] "r"(mem)', clobber: '"cc", "memory"',
-  },
-  // The branches test the loop counter's overflow flag: never set, never taken.
-  cond: { body: '', out: '', in: '', clobber: '"cc"' },
-  jump: { body: rep(8, () => '"jmp 2f\\n2:\\n\\t"'), out: '', in: '', clobber: '"cc"' },
-  indirect: { body: rep(8, () => `${q('leaq 2f(%%rip), %[a]')} "jmp *%[a]\\n2:\\n\\t"`), out: '[a] "=&r"(a)', in: '', clobber: '"cc"' },
-  // Calls below the red zone to a return inside the statement.
-  callret: { body: rep(4, () => q('call 3f')), out: '', in: '', clobber: '"cc", "memory"', pre: q('subq $128, %%rsp'), post: `${q('addq $128, %%rsp')} "jmp 4f\\n3:\\n\\tret\\n4:\\n\\t"` },
-  string: { body: `${q('movq %[mem], %[si]')} ${rep(8, () => q('lodsq'))}`, out: '[si] "=&S"(si), [ax] "=&a"(ax)', in: '[mem] "r"(mem)', clobber: '"cc", "memory"' },
-  other: { body: rep(8, () => q('nop')), out: '', in: '', clobber: '"cc"' },
+/** The mix loop's instructions of each class, the i-th of a class rotating over registers
+ *  and L1-resident offsets of the thread's 4 KiB filler region (loads from its first KiB,
+ *  stores to its second, load-ops from its third; `lodsq` walks it from the start). FP work
+ *  adds and subtracts the same value: no growth, no denormals. */
+const R = (i: number) => `%[${'abcd'[i % 4]}]`;
+const SNIPPET: Partial<Record<InsnClass, (i: number) => string>> = {
+  alu: (i) => ['addq %[b], %[a]', 'xorq %[a], %[c]', 'addq %[d], %[b]', 'rolq $5, %[d]'][i % 4],
+  mul: (i) => `imulq %[m], ${R(i)}`,
+  fp: (i) => ['addsd %[y], %[x]', 'subsd %[y], %[x]', 'addsd %[w], %[z]', 'subsd %[w], %[z]'][i % 4],
+  load: (i) => `movq ${64 * (i % 16)}(%[mem]), ${R(i)}`,
+  store: (i) => `movq ${R(i)}, ${1024 + 64 * (i % 16)}(%[mem])`,
+  loadop: (i) => `addq ${2048 + 64 * (i % 16)}(%[mem]), ${R(i)}`,
+  jump: () => 'jmp 2f\n2:',
+  indirect: () => 'leaq 2f(%%rip), %[t]\n\tjmp *%[t]\n2:',
+  callret: () => 'call 3f',
+  string: () => 'lodsq',
+  other: () => 'nop',
 };
 
-function emitKernel(k: string): string {
-  const a = KERNEL_ASM[k];
-  const loop = k === 'cond' ? `"1:\\n\\t" ${q('subq $1, %[n]')} ${rep(8, () => q('jo 9f'))} "jnz 1b\\n9:\\n\\t"` : `"1:\\n\\t" ${a.body} ${q('subq $1, %[n]')} ${q('jnz 1b')}`;
-  const outs = ['[n] "+r"(n)', a.out].filter(Boolean).join(', ');
-  return `static void body_k_${k}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx)
+/** One iteration's instructions, classes interleaved evenly (each class's i-th instruction at
+ *  about i/count of the way through), as `"...\\n\\t"` string pieces. */
+function mixIteration(units: ClassCounts): string[] {
+  const items: { at: number; text: string }[] = [];
+  for (const [c, f] of Object.entries(SNIPPET) as [InsnClass, (i: number) => string][]) {
+    const n = c === 'callret' ? Math.floor((units.callret ?? 0) / 2) : Math.round(units[c] ?? 0);
+    for (let i = 0; i < n; i++) items.push({ at: (i + 0.5) / n, text: f(i) });
+  }
+  items.sort((x, y) => x.at - y.at);
+  const head = (units.string ?? 0) > 0 ? ['movq %[mem], %[si]'] : [];
+  return [...head, ...items.map((x) => x.text)].map((t) => `"${t.replace(/\n/g, '\\n')}\\n\\t"`);
+}
+
+/** The mix loop: one asm statement, every register it writes an output. Calls go below the red
+ *  zone to a return at the statement's end; the conditional branches test the overflow flag
+ *  of the loop counter's decrement (never set: never taken). */
+export function emitMix(units: ClassCounts): string {
+  const body = mixIteration(units);
+  const conds = Math.round(units.cond ?? 0);
+  const calls = Math.floor((units.callret ?? 0) / 2) > 0;
+  const lines = [
+    ...(calls ? ['"subq $128, %%rsp\\n\\t"'] : []),
+    '"1:\\n\\t"',
+    ...body,
+    '"subq $1, %[n]\\n\\t"',
+    ...Array.from({ length: conds }, () => '"jo 9f\\n\\t"'),
+    '"jnz 1b\\n"',
+    '"9:\\n\\t"',
+    ...(calls ? ['"addq $128, %%rsp\\n\\t"', '"jmp 4f\\n"', '"3:\\n\\t"', '"ret\\n"', '"4:\\n\\t"'] : []),
+  ];
+  return `/* The instruction mix: ${Object.entries(units).filter(([, v]) => v).map(([k, v]) => `${v} ${k}`).join(', ')} per iteration. */
+static void body_mix(uint64_t *mem, uint64_t n, twin_body_ctx *ctx)
 {
-    uint64_t a = ctx->sink, b = a ^ 1, c = a ^ 2, d = a ^ 3, si = 0, ax = 0;
+    uint64_t a = ctx->sink, b = a ^ 1, c = a ^ 2, d = a ^ 3, t, si, ax;
     const uint64_t mul = 0x9e3779b97f4a7c15u;
     double x = 1.0, y = 0.5, z = 0.25, w = 0.125;
-    (void)mem; (void)mul; (void)si; (void)ax; (void)x; (void)y; (void)z; (void)w;
     if (n == 0)
         return;
-    __asm__ volatile(${a.pre ?? ''} ${loop} ${a.post ?? ''}
-        : ${outs}
-        : ${a.in}
-        : ${a.clobber});
+    __asm__ volatile(
+        ${lines.join('\n        ')}
+        : [n] "+r"(n), [a] "+r"(a), [b] "+r"(b), [c] "+r"(c), [d] "+r"(d), [t] "=&r"(t), [si] "=&S"(si), [ax] "=&a"(ax),
+          [x] "+x"(x), [y] "+x"(y), [z] "+x"(z), [w] "+x"(w)
+        : [mem] "r"(mem), [m] "r"(mul)
+        : "cc", "memory");
+    (void)t;
+    (void)si;
+    (void)ax;
     ctx->sink = a ^ b ^ c ^ d ^ (uint64_t)(x + y + z + w);
 }
 `;
 }
 
+/** A code block's ALU work (`n` operations on two registers, 3 or 4 bytes each). */
+const blockOps = (n: number) =>
+  Array.from({ length: Math.min(n, BLOCK_ALU) }, (_, i) => ['addq $1, %[a]', 'xorq %[a], %[b2]', 'rolq $3, %[a]', 'addq %[b2], %[a]', 'subq $7, %[b2]'][i % 5])
+    .map((x) => `"${x}\\n\\t"`)
+    .join(' ');
 
 /** chain.c: the code chain's segments, each of `lines` code blocks of 64 bytes in one asm
  *  statement, laid out in walk order (as real code mostly runs: forward, so a real core's
@@ -71,8 +87,9 @@ function emitKernel(k: string): string {
  *  jumps to its block i+1 and its last to its first, so `clone_chain(start, k)` runs k blocks
  *  of start's segment, each a new line of code until the walk wraps. A table of self-relative
  *  offsets finds a position's block without relocations. */
-export function emitChain(segments: { lines: number }[]): string {
-  const sizes = segments.map((s) => s.lines).filter((n) => n > 0);
+export function emitChain(segments: { lines: number; stride?: number }[], blockAlu = BLOCK_ALU): string {
+  const used = segments.filter((s) => s.lines > 0);
+  const sizes = used.map((s) => s.lines);
   const blocks = sizes.reduce((a, b) => a + b, 0);
   const out = [
     '/* chain.c -- the code-footprint part of the body, generated by `twin generate`. */',
@@ -99,13 +116,16 @@ export function emitChain(segments: { lines: number }[]): string {
     '        "jmp *%[t]\\n\\t"',
   );
   let first = 0;
-  for (const n of sizes) {
+  for (const seg of used) {
+    const n = seg.lines;
+    // A segment with a stride puts each block at the start of its own stride of code.
+    const align = Math.log2(seg.stride ?? 64);
     for (let i = 0; i < n; i++) {
       const pos = first + i;
       const next = first + ((i + 1) % n);
       out.push(
-        `        ".p2align 6\\n.Lb%=_${pos}:\\n\\t"`,
-        '        "addq $1, %[a]\\n\\t" "xorq %[a], %[b2]\\n\\t" "rolq $3, %[a]\\n\\t"',
+        `        ".p2align ${align}\\n.Lb%=_${pos}:\\n\\t"`,
+        `        ${blockOps(blockAlu)}`,
         `        "subq $1, %[k]\\n\\t" "jz .Lend%=\\n\\t" "jmp .Lb%=_${next}\\n\\t"`,
       );
     }
@@ -127,6 +147,11 @@ export function emitChain(segments: { lines: number }[]): string {
   return out.join('\n');
 }
 
+/** The chain's segments: the footprint bins' and, when it runs, the code conflict segment. */
+export function chainSegments(plan: BodyPlan): { lines: number; loadsPerReq: number; stride?: number }[] {
+  return [...plan.segments.filter((r) => r.lines > 0), ...(plan.codeConflict.loadsPerReq > 0 ? [plan.codeConflict] : [])];
+}
+
 /** The body of clone.c. The rings and the chain's cursors are the process's, shared by its
  *  serving threads (laid out once, by the first of them); each thread keeps its own state at
  *  the start of its body memory (PRNG, fractional-count accumulators) and its filler region.
@@ -134,9 +159,8 @@ export function emitChain(segments: { lines: number }[]): string {
  *  register it writes is an output. */
 export function emitBody(plan: BodyPlan): string {
   const rings = plan.rings.filter((r) => r.lines > 0);
-  const segs = plan.segments.filter((r) => r.lines > 0);
+  const segs = chainSegments(plan);
   const arr = (xs: number[]) => `{ ${(xs.length ? xs : [0]).map((x) => `${x}u`).join(', ')} }`;
-  const kernels = KERNEL_CLASSES.filter((k) => KERNEL_ASM[k]);
   const starts = segs.map((_, i) => segs.slice(0, i).reduce((a, r) => a + r.lines, 0));
   return `#include <pthread.h>
 #include <stdlib.h>
@@ -149,7 +173,7 @@ export function emitBody(plan: BodyPlan): string {
 #define FILLER_BYTES ${FILLER_BYTES}u
 #define HARD_THRESHOLD ${Math.round(plan.hardP * 2 ** 32)}u
 static const uint64_t hard_milli = ${milli(plan.hardBranchesPerReq)}u;
-static const uint64_t kernel_milli[] = ${arr(kernels.map((k) => milli(plan.kernels[k] ?? 0)))};
+static const uint64_t mix_milli = ${milli(plan.mix.itersPerReq)}u;
 static const uint64_t ring_lines[] = ${arr(rings.map((r) => Math.round(r.lines)))};
 static const uint64_t ring_milli[] = ${arr(rings.map((r) => milli(r.loadsPerReq)))};
 static const uint64_t seg_start[] = ${arr(starts)};
@@ -158,12 +182,16 @@ static const uint64_t seg_milli[] = ${arr(segs.map((r) => milli(r.loadsPerReq)))
 
 /* Shared by the serving threads: each ring's cursor, each segment's position. */
 static const unsigned n_rings = N_RINGS, n_segs = N_SEGS;
-static uint64_t ring_cur[N_RINGS ? N_RINGS : 1];
+static uint64_t ring_cur[N_RINGS ? N_RINGS : 1], conflict_cur;
+/* The conflict ring: lines one set period apart, all in one set of a low-associativity L1. */
+#define CONFLICT_LINES ${plan.conflict.lines}u
+#define CONFLICT_STRIDE ${plan.conflict.stride}u
+static const uint64_t conflict_milli = ${milli(plan.conflict.loadsPerReq)}u;
 static uint64_t seg_cur[N_SEGS ? N_SEGS : 1];
 static pthread_once_t rings_once = PTHREAD_ONCE_INIT;
 
 /* State words at the start of a thread's body memory. */
-enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_KERNEL, ST_ACC_RING = ST_ACC_KERNEL + ${kernels.length}, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1) };
+enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_MIX, ST_ACC_CONFLICT, ST_ACC_RING, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1) };
 
 void clone_chain(uint64_t start, uint64_t k);
 
@@ -200,6 +228,12 @@ static void body_rings_init(void)
         body_ring_init(r, ring_lines[i], &rng);
         __atomic_store_n(&ring_cur[i], (uint64_t)(uintptr_t)r, __ATOMIC_RELAXED);
         r += ring_lines[i] * 8;
+    }
+    if (conflict_milli) {
+        char *c = aligned_alloc(CONFLICT_STRIDE, (uint64_t)CONFLICT_LINES * CONFLICT_STRIDE);
+        for (uint64_t i = 0; c && i < CONFLICT_LINES; i++)
+            *(uint64_t *)(c + i * CONFLICT_STRIDE) = (uint64_t)(uintptr_t)(c + (i + 1) % CONFLICT_LINES * CONFLICT_STRIDE);
+        __atomic_store_n(&conflict_cur, (uint64_t)(uintptr_t)c, __ATOMIC_RELAXED);
     }
 }
 
@@ -246,7 +280,7 @@ static uint64_t body_hard(uint64_t x, uint64_t n, uint64_t *sink)
     return x;
 }
 
-${kernels.map(emitKernel).join('\n')}
+${emitMix(plan.mix.units)}
 /* Once per serving thread, before its first request (and once per process for the rings):
  * memory is laid out here, so that its cost is start-up work, not per-request work. */
 static void clone_body_init(twin_body_ctx *ctx)
@@ -289,7 +323,12 @@ static void clone_body(uint32_t op, twin_body_ctx *ctx)
         if (n)
             __atomic_store_n(&ring_cur[i], body_chase(__atomic_load_n(&ring_cur[i], __ATOMIC_RELAXED), n), __ATOMIC_RELAXED);
     }
+    if (conflict_milli) {
+        uint64_t n = body_units(&st[ST_ACC_CONFLICT], conflict_milli);
+        if (n)
+            __atomic_store_n(&conflict_cur, body_chase(__atomic_load_n(&conflict_cur, __ATOMIC_RELAXED), n), __ATOMIC_RELAXED);
+    }
     st[ST_PRNG] = body_hard(st[ST_PRNG], body_units(&st[ST_ACC_HARD], hard_milli), &ctx->sink);
-${kernels.map((k, i) => `    body_k_${k}(filler, body_units(&st[ST_ACC_KERNEL + ${i}], kernel_milli[${i}]), ctx);`).join('\n')}
+    body_mix(filler, body_units(&st[ST_ACC_MIX], mix_milli), ctx);
 }`;
 }

@@ -4,7 +4,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TwinError, type Profile } from '../model/index.js';
 import { CLONE_MAKEFILE, emitClone } from './clone.js';
-import { emitChain } from './body.js';
+import { chainSegments, emitChain } from './body.js';
 import { bodyPlan } from '../synth/body.js';
 
 export const RUNTIME_DIR = fileURLToPath(new URL('../../../runtime/', import.meta.url));
@@ -23,7 +23,7 @@ export function generateClone(p: Profile, outDir: string): void {
   mkdirSync(join(tmp, 'runtime'), { recursive: true });
   try {
     writeFileSync(join(tmp, 'clone.c'), emitClone(p, profileDigest(p)));
-    writeFileSync(join(tmp, 'chain.c'), emitChain(bodyPlan(p).segments));
+    writeFileSync(join(tmp, 'chain.c'), emitChain(chainSegments(bodyPlan(p)), bodyPlan(p).blockAlu));
     writeFileSync(join(tmp, 'Makefile'), CLONE_MAKEFILE);
     writeFileSync(join(tmp, 'profile.json'), JSON.stringify(p, null, 2) + '\n');
     for (const f of readdirSync(RUNTIME_DIR)) {

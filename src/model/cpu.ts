@@ -54,6 +54,9 @@ export const PortableCpu = z.object({
   dataCurve: z.array(CurvePoint),
   /** Instruction-fetch misses per request by cache size, ascending: the footprint curve. */
   codeCurve: z.array(CurvePoint),
+  /** Misses per request of a lower-associativity L1 at one of the curve's sizes: how much the
+   *  target's own layout conflicts in sets (what a fully associative reuse distance misses). */
+  conflict: z.object({ bytes: z.number().int().positive(), assoc: z.number().int().positive(), dataMissesPerReq: z.number().nonnegative(), codeMissesPerReq: z.number().nonnegative() }),
   condBranchesPerReq: z.number().nonnegative(),
   indirectPerReq: z.number().nonnegative(),
   /** Mispredictions per request of Valgrind's predictor, the same on every platform. */

@@ -90,6 +90,11 @@ export const Knobs = z.object({
   /** Code blocks per request in each segment of the code chain, one per bin of the
    *  instruction-footprint curve (null: the curve's own counts). */
   codeBlocks: z.array(z.number().nonnegative()).nullable().default(null),
+  /** Loads per request of the conflict ring, lines that share one set of a low-associativity
+   *  L1 (null: from the profile's conflict misses). */
+  conflictLoads: z.number().nonnegative().nullable().default(null),
+  /** Blocks per request of the code conflict segment (null: from the profile). */
+  codeConflictBlocks: z.number().nonnegative().nullable().default(null),
   /** Branches per request on a pseudo-random bit (null: from the branch mispredictions). */
   hardBranchesPerReq: z.number().nonnegative().nullable().default(null),
 });

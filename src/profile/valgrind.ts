@@ -149,21 +149,23 @@ export async function measureMix(spec: LaunchSpec, w: Workload): Promise<InsnMix
 }
 
 /** The size sweep behind the portable profile: each run simulates one L1 size (instruction and
- *  data, 8-way) and one last-level size (16-way); ten points of each miss-ratio curve from five
- *  pairs of runs. The sizes bracket every shipped platform's caches. */
-export const SWEEP: { l1: number; ll: number }[] = [
+ *  data, 8-way) and one last-level size (16-way): eleven points of each miss-ratio curve and
+ *  a 4-way L1 point from six pairs of runs. The sizes bracket every shipped platform's caches. */
+export const SWEEP: { l1: number; ll: number; l1Assoc?: number }[] = [
   { l1: 8 << 10, ll: 256 << 10 },
   { l1: 16 << 10, ll: 1 << 20 },
   { l1: 32 << 10, ll: 4 << 20 },
   { l1: 64 << 10, ll: 16 << 20 },
   { l1: 128 << 10, ll: 32 << 20 },
+  // The conflict point: a 4-way L1 of a size the curve has at 8 ways.
+  { l1: 64 << 10, ll: 2 << 20, l1Assoc: 4 },
 ];
 /** The sweep point whose runs use callgrind, for the instruction mix as well as the misses. */
 const MIX_POINT = 2;
 
-const sweepGeometry = (s: { l1: number; ll: number }): Geometry => ({
-  I1: { size: s.l1, assoc: 8, line: 64 },
-  D1: { size: s.l1, assoc: 8, line: 64 },
+const sweepGeometry = (s: { l1: number; ll: number; l1Assoc?: number }): Geometry => ({
+  I1: { size: s.l1, assoc: s.l1Assoc ?? 8, line: 64 },
+  D1: { size: s.l1, assoc: s.l1Assoc ?? 8, line: 64 },
   LL: { size: s.ll, assoc: 16, line: 64 },
 });
 
@@ -179,13 +181,17 @@ export function portableFrom(points: CgTotals[], requests: number, mix: Portable
   const per = (x: number) => x / requests;
   const insns = median(points.map((t) => per(t.Ir)));
   const scaled = (t: CgTotals, misses: number) => (t.Ir > 0 ? (misses / t.Ir) * insns : 0);
-  const curve = (f: (t: CgTotals, s: { l1: number; ll: number }) => CurvePoint[]) => points.flatMap((t, k) => f(t, SWEEP[k])).sort((a, b) => a.bytes - b.bytes);
+  const curve = (f: (t: CgTotals, s: (typeof SWEEP)[number]) => CurvePoint[]) => points.flatMap((t, k) => f(t, SWEEP[k])).sort((a, b) => a.bytes - b.bytes);
+  const l1 = (s: (typeof SWEEP)[number], p: CurvePoint) => (s.l1Assoc ? [] : [p]);
+  const k = SWEEP.findIndex((s) => s.l1Assoc);
+  const c = points[k];
   return {
     requests,
     insnsPerReq: insns,
     dataRefsPerReq: median(points.map((t) => per(t.Dr + t.Dw))),
-    dataCurve: curve((t, s) => [{ bytes: s.l1, missesPerReq: scaled(t, t.D1mr + t.D1mw) }, { bytes: s.ll, missesPerReq: scaled(t, t.DLmr + t.DLmw) }]),
-    codeCurve: curve((t, s) => [{ bytes: s.l1, missesPerReq: scaled(t, t.I1mr) }, { bytes: s.ll, missesPerReq: scaled(t, t.ILmr) }]),
+    dataCurve: curve((t, s) => [...l1(s, { bytes: s.l1, missesPerReq: scaled(t, t.D1mr + t.D1mw) }), { bytes: s.ll, missesPerReq: scaled(t, t.DLmr + t.DLmw) }]),
+    codeCurve: curve((t, s) => [...l1(s, { bytes: s.l1, missesPerReq: scaled(t, t.I1mr) }), { bytes: s.ll, missesPerReq: scaled(t, t.ILmr) }]),
+    conflict: { bytes: SWEEP[k].l1, assoc: SWEEP[k].l1Assoc!, dataMissesPerReq: scaled(c, c.D1mr + c.D1mw), codeMissesPerReq: scaled(c, c.I1mr) },
     condBranchesPerReq: median(points.map((t) => per(t.Bc))),
     indirectPerReq: median(points.map((t) => per(t.Bi))),
     branchMissesPerReq: median(points.map((t) => scaled(t, t.Bcm + t.Bim))),

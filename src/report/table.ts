@@ -49,6 +49,25 @@ export function tuningTable(p: Profile): string {
   );
 }
 
+/** The portable CPU profile in a few lines: misses per request at some cache sizes, and the
+ *  largest instruction classes. */
+function cpuLines(p: Profile): string[] {
+  const o = p.body.original;
+  const at = (c: { bytes: number; missesPerReq: number }[]) =>
+    c.filter((x) => [32 << 10, 256 << 10, 1 << 20, 32 << 20].includes(x.bytes)).map((x) => `${x.bytes >= 1 << 20 ? `${x.bytes >> 20}M` : `${x.bytes >> 10}K`} ${fmt(x.missesPerReq)}`).join(', ');
+  const mix = o.mix
+    ? Object.entries(o.mix.shares)
+        .sort((a, b) => b[1] - a[1])
+        .slice(0, 6)
+        .map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`)
+        .join(', ')
+    : 'not measured';
+  return [
+    `misses per request, data: ${at(o.dataCurve)}; instructions: ${at(o.codeCurve)}; branch mispredictions ${fmt(o.branchMissesPerReq)}`,
+    `instruction mix: ${mix}${p.body.skeleton ? `; the clone's skeleton alone: ${fmt(p.body.skeleton.insnsPerReq)} instructions per request` : ''}`,
+  ];
+}
+
 /** A few lines on what a profile says. */
 export function profileSummary(p: Profile): string {
   const sk = p.skeleton;
@@ -58,5 +77,6 @@ export function profileSummary(p: Profile): string {
     `skeleton: ${sk.networkModel}, ${sk.io}, ${sk.workers} worker(s), ${sk.processes} process(es), ${sk.threads.length} thread(s) (${sk.background.length} background, ${bg} periodic); ${sk.recvCall}${sk.recvUntilEagain ? ' until EAGAIN' : ''} / ${sk.sendCall}`,
     `per request: ${fmt(p.kernel.syscallsPerReq)} system calls, ${fmt(p.perRequest.netBytesPerReq)} network bytes, ${fmt(p.perRequest.cpuUsPerReq)} CPU us, ${fmt(p.body.original.insnsPerReq)} instructions`,
     `replayed calls: ${p.kernel.replay.map((r) => `${r.name} ${fmt(r.perReq)}`).join(', ') || 'none'}`,
+    ...cpuLines(p),
   ].join('\n');
 }

@@ -1,9 +1,13 @@
 import type { CurvePoint, PortableCpu, Profile } from '../model/index.js';
-import { solveKernels, type ClassCounts } from './mix.js';
+import { solveMix, type ClassCounts, type MixLoop } from './mix.js';
 import { binsFromCurve, synthesizeRings, LINE, type Ring, type ReuseBin } from './rings.js';
 
 /** Instructions per unit of each part of the generated body (see generate/body.ts). */
-export const BLOCK_INSNS = 6; // one code block of the chain
+/** One code block of the chain: up to ten ALU operations (fewer where the original runs fewer
+ *  instructions per line of code it misses), the count step, its exit test and the jump to
+ *  the next block, in at most 52 of the block's 64 bytes. */
+export const BLOCK_ALU = 10;
+export const blockInsns = (alu: number) => alu + 3;
 /** One random branch with its PRNG step; the increment it skips runs when it falls through (1 - p). */
 export const hardInsns = (p: number) => 9 - p;
 /** Taken rate of the random branches: 0.5 mispredicts most per instruction spent. */
@@ -22,8 +26,8 @@ export function hardMissRate(p: number): number {
 export const RING_INSNS = 3; // one pointer-chasing load with its loop step
 export const STATE_BYTES = 512;
 export const FILLER_BYTES = 4096;
-/** Lines of code the body runs per request besides its code chain (its kernels, about 2.5 KiB). */
-const BODY_CODE_LINES = 40;
+/** Lines of code the body runs per request besides its code chain (its loops, about 1.5 KiB). */
+const BODY_CODE_LINES = 24;
 
 /** What the body must supply: the original's work less what the clone's skeleton does itself. */
 export interface BodyTarget {
@@ -31,6 +35,10 @@ export interface BodyTarget {
   dataBins: ReuseBin[];
   codeBins: ReuseBin[];
   branchMissesPerReq: number;
+  /** Data misses per request a low-associativity L1 adds over its 8-way curve point, beyond
+   *  the skeleton's. */
+  conflictPerReq: number;
+  codeConflictPerReq: number;
   /** Interference from outside the body: distinct data and code lines per request. */
   hotData: number;
   hotCode: number;
@@ -40,6 +48,16 @@ export interface BodyTarget {
 export function curveLess(a: CurvePoint[], b: CurvePoint[] | undefined): CurvePoint[] {
   return a.map((p) => ({ bytes: p.bytes, missesPerReq: Math.max(0, p.missesPerReq - (b?.find((q) => q.bytes === p.bytes)?.missesPerReq ?? 0)) }));
 }
+
+/** Conflict misses: those of the low-associativity point over the 8-way curve's at its size. */
+export function conflictExcess(c: PortableCpu, side: 'data' | 'code' = 'data'): number {
+  const curve = side === 'data' ? c.dataCurve : c.codeCurve;
+  const at = curve.find((q) => q.bytes === c.conflict.bytes)?.missesPerReq ?? 0;
+  return Math.max(0, (side === 'data' ? c.conflict.dataMissesPerReq : c.conflict.codeMissesPerReq) - at);
+}
+
+/** Lines of the conflict ring: more than a 4-way set holds, fewer than an 8-way set. */
+export const CONFLICT_LINES = 6;
 
 export function bodyTarget(p: Profile): BodyTarget {
   const o: PortableCpu = p.body.original;
@@ -51,19 +69,21 @@ export function bodyTarget(p: Profile): BodyTarget {
     dataBins: binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)),
     codeBins: binsFromCurve(curveLess(o.codeCurve, s?.codeCurve)),
     branchMissesPerReq: Math.max(0, o.branchMissesPerReq - (s?.branchMissesPerReq ?? 0)),
+    conflictPerReq: Math.max(0, conflictExcess(o) - (s ? conflictExcess(s) : 0)),
+    codeConflictPerReq: Math.max(0, conflictExcess(o, 'code') - (s ? conflictExcess(s, 'code') : 0)),
     hotData: smallest(s?.dataCurve) + FILLER_BYTES / LINE,
     hotCode: smallest(s?.codeCurve) + BODY_CODE_LINES,
   };
 }
 
 /** Instructions per request of the fixed parts, by class: a ring load is a load and its loop
- *  step; a code block four ALU operations, its exit test and a jump; a random branch a
- *  multiply, the PRNG's ALU work, its branch and the loop's. */
-export function fixedCounts(rings: Ring[], segments: Ring[], hard: number, p: number): ClassCounts {
+ *  step; a code block its ALU operations and count step, its exit test and a jump; a random
+ *  branch a multiply, the PRNG's ALU work, its branch and the loop's. */
+export function fixedCounts(rings: Ring[], segments: Ring[], blockAlu: number, hard: number, p: number): ClassCounts {
   const sum = (rs: Ring[]) => rs.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
   const loads = sum(rings);
   const blocks = sum(segments);
-  return { load: loads, alu: loads + 4 * blocks + (6 - p) * hard, cond: loads + blocks + 2 * hard, jump: blocks, mul: hard };
+  return { load: loads, alu: loads + (blockAlu + 1) * blocks + (6 - p) * hard, cond: loads + blocks + 2 * hard, jump: blocks, mul: hard };
 }
 
 export interface BodyPlan {
@@ -72,12 +92,19 @@ export interface BodyPlan {
   rings: Ring[];
   /** Code segments of the chain, one per footprint bin: `lines` blocks of 64 bytes, `loadsPerReq` run per request. */
   segments: Ring[];
+  /** The conflict ring: CONFLICT_LINES lines `stride` bytes apart (one set of the profile's
+   *  low-associativity L1), walked `loadsPerReq` times per request. */
+  conflict: { lines: number; stride: number; loadsPerReq: number };
+  /** The same for code: CONFLICT_LINES code blocks one set period apart, run per request. */
+  codeConflict: { lines: number; stride: number; loadsPerReq: number };
+  /** ALU operations in each code block. */
+  blockAlu: number;
   hardBranchesPerReq: number;
   /** Probability that a random branch skips (is taken). */
   hardP: number;
-  /** Iterations per request of each mix kernel: the instruction budget left after the other
-   *  parts, split so that the clone's instruction mix is the original's. */
-  kernels: ClassCounts;
+  /** The mix loop: the instruction budget left after the other parts, composed so that the
+   *  clone's instruction mix is the original's. */
+  mix: MixLoop;
   /** Per serving thread: state and filler. */
   memBytes: number;
 }
@@ -106,15 +133,26 @@ export function bodyPlan(p: Profile): BodyPlan {
   const segments = synthesizeRings(loads(t.codeBins, k.codeBlocks), { threads: 1, hotLines: t.hotCode });
   const hardBranchesPerReq = floor(k.hardBranchesPerReq ?? t.branchMissesPerReq / hardMissRate(HARD_P), 0.01);
   const insnsPerReq = bodyInsnsPerReq(p, t);
+  const c = p.body.original.conflict;
+  const conflict = { lines: CONFLICT_LINES, stride: c.bytes / c.assoc, loadsPerReq: floor(k.conflictLoads ?? t.conflictPerReq, 0.01) };
   const sum = (rs: Ring[]) => rs.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
-  const used = sum(segments) * BLOCK_INSNS + hardBranchesPerReq * hardInsns(HARD_P) + sum(rings) * RING_INSNS;
+  const codeConflict = { lines: CONFLICT_LINES, stride: c.bytes / c.assoc, loadsPerReq: floor(k.codeConflictBlocks ?? t.codeConflictPerReq, 0.01) };
+  const allRings = [...rings, { lines: conflict.lines, loadsPerReq: conflict.loadsPerReq }];
+  const allSegments = [...segments, { lines: codeConflict.lines, loadsPerReq: codeConflict.loadsPerReq }];
+  // The blocks may take at most 90% of the budget: the rest is for rings, branches and mix.
+  const blocks = sum(allSegments);
+  const blockAlu = blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor((0.9 * insnsPerReq) / blocks) - 3)) : BLOCK_ALU;
+  const used = blocks * blockInsns(blockAlu) + hardBranchesPerReq * hardInsns(HARD_P) + sum(allRings) * RING_INSNS;
   return {
     insnsPerReq,
     rings,
     segments,
+    conflict,
+    codeConflict,
+    blockAlu,
     hardBranchesPerReq,
     hardP: HARD_P,
-    kernels: solveKernels(p.body.original.mix, p.body.original.insnsPerReq, p.body.skeleton?.mix ?? null, p.body.skeleton?.insnsPerReq ?? 0, fixedCounts(rings, segments, hardBranchesPerReq, HARD_P), insnsPerReq - used),
+    mix: solveMix(p.body.original.mix, p.body.original.insnsPerReq, p.body.skeleton?.mix ?? null, p.body.skeleton?.insnsPerReq ?? 0, fixedCounts(allRings, allSegments, blockAlu, hardBranchesPerReq, HARD_P), insnsPerReq - used),
     memBytes: STATE_BYTES + FILLER_BYTES,
   };
 }

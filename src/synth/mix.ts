@@ -1,60 +1,63 @@
 import { INSN_CLASSES, type InsnClass, type InsnMix } from '../model/index.js';
 
-/** Instructions of its class in one iteration of a mix kernel (see generate/body.ts). */
-export const UNROLL = 8;
-
-/** The filler kernels: one per instruction class the body supplies by construction (no
- *  kernel divides: none of the shipped targets divides measurably). Each iteration is UNROLL
- *  instructions of its class plus the loop's own: what one iteration executes, by class. */
-export const KERNELS: Partial<Record<InsnClass, Partial<Record<InsnClass, number>>>> = {
-  alu: { alu: UNROLL + 1, cond: 1 },
-  mul: { mul: UNROLL, alu: 1, cond: 1 },
-  fp: { fp: UNROLL, alu: 1, cond: 1 },
-  load: { load: UNROLL, alu: 1, cond: 1 },
-  store: { store: UNROLL, alu: 1, cond: 1 },
-  loadop: { loadop: UNROLL, alu: 1, cond: 1 },
-  // Never-taken branches on the loop's flags.
-  cond: { cond: UNROLL + 1, alu: 1 },
-  jump: { jump: UNROLL, alu: 1, cond: 1 },
-  // Each indirect jump's target is loaded by a lea.
-  indirect: { indirect: UNROLL, alu: UNROLL + 1, cond: 1 },
-  // UNROLL/2 calls and their returns.
-  callret: { callret: UNROLL, alu: 1, cond: 1 },
-  // lodsq, the pointer reset each iteration.
-  string: { string: UNROLL, alu: 2, cond: 1 },
-  other: { other: UNROLL, alu: 1, cond: 1 },
-};
-export const KERNEL_CLASSES = Object.keys(KERNELS) as InsnClass[];
-
-export const kernelInsns = (k: InsnClass) => Object.values(KERNELS[k] ?? {}).reduce((a, b) => a + b, 0);
-
 export type ClassCounts = Partial<Record<InsnClass, number>>;
+
+/** Instructions in one iteration of the mix loop: long enough that rounding a class's count
+ *  to whole instructions moves its share by at most 0.4 percentage points. */
+export const MIX_ITER = 128;
+
+/** The classes the mix loop supplies (no divide: none of the shipped targets divides
+ *  measurably, and a divide's latency would dominate the loop). */
+export const MIX_CLASSES: InsnClass[] = ['alu', 'mul', 'fp', 'load', 'store', 'loadop', 'cond', 'jump', 'indirect', 'callret', 'string', 'other'];
+
+/** One iteration of the mix loop: how many instructions of each class it holds (generate/body.ts
+ *  lays them out), and how many iterations a request runs. */
+export interface MixLoop {
+  units: ClassCounts;
+  itersPerReq: number;
+}
+
+/** What one iteration executes, by class, given its units: the units themselves, plus the
+ *  loop's counter step and exit test, a lea per indirect jump (its target), the string
+ *  pointer's reset, and one return per call (calls and returns come in pairs). */
+export function iterationCounts(units: ClassCounts): ClassCounts {
+  const out: ClassCounts = { ...units };
+  out.alu = (out.alu ?? 0) + 1 + (units.indirect ?? 0) + ((units.string ?? 0) > 0 ? 1 : 0);
+  out.cond = (out.cond ?? 0) + 1;
+  return out;
+}
+
+export const iterationInsns = (units: ClassCounts) => Object.values(iterationCounts(units)).reduce((a, b) => a + (b ?? 0), 0);
 
 /** Without a measured mix: an integer mix like a server's. */
 const DEFAULT_SHARES: ClassCounts = { alu: 0.6, load: 0.2, store: 0.1, cond: 0.1 };
 
-/** Filler iterations per request of each kernel, so that skeleton, fixed body parts and filler
- *  together have the original's mix: each class's count per request is the original's less
- *  the skeleton's and the fixed parts'; the kernels of the other classes are sized first, then
- *  the conditional-branch and ALU kernels take what their loops have not already supplied.
- *  The result is scaled to fill `budget` instructions. */
-export function solveKernels(original: InsnMix | null, originalInsns: number, skeleton: InsnMix | null, skeletonInsns: number, fixed: ClassCounts, budget: number): ClassCounts {
+/** The mix loop, so that skeleton, fixed body parts and loop together have the original's
+ *  mix: each class's count per request is the original's less the skeleton's and the fixed
+ *  parts'; one iteration holds those counts scaled to MIX_ITER instructions (less what the
+ *  loop adds by itself), rounded; as many iterations run as fill `budget` instructions. */
+export function solveMix(original: InsnMix | null, originalInsns: number, skeleton: InsnMix | null, skeletonInsns: number, fixed: ClassCounts, budget: number): MixLoop {
   const want: ClassCounts = {};
-  for (const c of INSN_CLASSES) {
+  let total = 0;
+  for (const c of MIX_CLASSES) {
     const o = (original ? original.shares[c] : DEFAULT_SHARES[c] ?? 0) * originalInsns;
     const s = skeleton ? skeleton.shares[c] * skeletonInsns : 0;
     want[c] = Math.max(0, o - s - (fixed[c] ?? 0));
+    total += want[c]!;
   }
-  const n: ClassCounts = {};
-  const supplied: ClassCounts = {};
-  const add = (k: InsnClass, iters: number) => {
-    n[k] = iters;
-    for (const [c, x] of Object.entries(KERNELS[k]!)) supplied[c as InsnClass] = (supplied[c as InsnClass] ?? 0) + x * iters;
-  };
-  for (const k of KERNEL_CLASSES) if (k !== 'alu' && k !== 'cond') add(k, (want[k] ?? 0) / UNROLL);
-  add('cond', Math.max(0, (want.cond ?? 0) - (supplied.cond ?? 0)) / (UNROLL + 1));
-  add('alu', Math.max(0, (want.alu ?? 0) - (supplied.alu ?? 0)) / (UNROLL + 1));
-  const total = KERNEL_CLASSES.reduce((a, k) => a + (n[k] ?? 0) * kernelInsns(k), 0);
-  const scale = total > 0 ? Math.max(0, budget) / total : 0;
-  return Object.fromEntries(KERNEL_CLASSES.map((k) => [k, (n[k] ?? 0) * scale]));
+  if (total <= 0 || budget <= 0) return { units: {}, itersPerReq: 0 };
+  const per = MIX_ITER / total;
+  const units: ClassCounts = {};
+  for (const c of MIX_CLASSES) units[c] = Math.round(want[c]! * per);
+  units.callret = 2 * Math.round((want.callret! * per) / 2);
+  // What the loop adds by itself comes out of the classes it adds to.
+  units.cond = Math.max(0, units.cond! - 1);
+  units.alu = Math.max(0, units.alu! - 1 - units.indirect! - (units.string! > 0 ? 1 : 0));
+  return { units, itersPerReq: budget / iterationInsns(units) };
+}
+
+/** Instructions per request the mix loop executes, by class. */
+export function mixCounts(m: MixLoop): ClassCounts {
+  const it = iterationCounts(m.units);
+  return Object.fromEntries(INSN_CLASSES.map((c) => [c, (it[c] ?? 0) * m.itersPerReq]));
 }

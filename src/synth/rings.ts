@@ -54,15 +54,18 @@ export interface Interference {
 /** The LRU stack distance of ring i's loads, with the interference correction: a ring of L
  *  lines with a loads per request reuses a line every L/a requests; in that time every ring j
  *  touches min(L_j, a_j L/a) lines, and the requests their threads' hot lines. A ring walked
- *  more than once in a request reuses at its own size. */
+ *  more than once in a request (L < a) reuses most lines within the walk, at its own size, and
+ *  L of its a loads across requests, with the others' lines between: its distance is then the
+ *  geometric mean of the two, weighted by their shares of the loads. */
 export function ringDistance(rings: Ring[], i: number, f: Interference): number {
   const r = rings[i];
   if (r.loadsPerReq <= 0) return Infinity;
-  if (r.lines <= r.loadsPerReq) return r.lines;
-  const interval = r.lines / r.loadsPerReq;
-  let d = f.hotLines * Math.min(interval, Math.max(1, f.threads));
-  for (const o of rings) d += Math.min(o.lines, o.loadsPerReq * interval);
-  return d;
+  const interval = Math.max(1, r.lines / r.loadsPerReq);
+  let across = f.hotLines * Math.min(interval, Math.max(1, f.threads));
+  for (const o of rings) across += Math.min(o.lines, o.loadsPerReq * interval);
+  if (r.lines >= r.loadsPerReq) return across;
+  const share = r.lines / r.loadsPerReq;
+  return Math.exp((1 - share) * Math.log(r.lines) + share * Math.log(across));
 }
 
 /** Ring sizes for a histogram: one ring per bin with loads, its size solved (by bisection,

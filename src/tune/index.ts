@@ -6,7 +6,7 @@ import { generateClone } from '../generate/index.js';
 import { buildClone } from '../generate/build.js';
 import { cloneLaunchSpec } from '../measure/validate.js';
 import { measurePortable } from '../profile/valgrind.js';
-import { bodyPlan, bodyTarget } from '../synth/body.js';
+import { bodyPlan, bodyTarget, hardMissRate, HARD_P } from '../synth/body.js';
 import { monotone } from '../synth/rings.js';
 
 export interface TuneOptions {
@@ -25,7 +25,7 @@ export function skeletonOnly(p: Profile): Profile {
   const t = bodyTarget(p);
   return {
     ...p,
-    knobs: { ...p.knobs, bodyInsnsPerReq: 0, dataLoads: t.dataBins.map(() => 0), codeBlocks: t.codeBins.map(() => 0), hardBranchesPerReq: 0 },
+    knobs: { ...p.knobs, bodyInsnsPerReq: 0, dataLoads: t.dataBins.map(() => 0), codeBlocks: t.codeBins.map(() => 0), conflictLoads: 0, codeConflictBlocks: 0, hardBranchesPerReq: 0 },
     tuning: [],
   };
 }
@@ -51,6 +51,8 @@ export function tunePoints(c: PortableCpu): Record<string, number> {
   const out: Record<string, number> = { insns: c.insnsPerReq, branch: c.branchMissesPerReq };
   for (const p of monotone(c.dataCurve)) out[`D@${kib(p.bytes)}`] = p.missesPerReq;
   for (const p of monotone(c.codeCurve)) out[`I@${kib(p.bytes)}`] = p.missesPerReq;
+  out[`D@${kib(c.conflict.bytes)}/${c.conflict.assoc}w`] = c.conflict.dataMissesPerReq;
+  out[`I@${kib(c.conflict.bytes)}/${c.conflict.assoc}w`] = c.conflict.codeMissesPerReq;
   return out;
 }
 
@@ -61,7 +63,7 @@ const kib = (b: number) => (b >= 1 << 20 ? `${b / (1 << 20)}M` : `${b / 1024}K`)
 export const SMALLEST_SCORED = 32 << 10;
 
 const scored = (k: string) => {
-  const m = /@(\d+)([KM])$/.exec(k);
+  const m = /@(\d+)([KM])/.exec(k);
   return !m || Number(m[1]) * (m[2] === 'M' ? 1 << 20 : 1 << 10) >= SMALLEST_SCORED;
 };
 
@@ -102,14 +104,17 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   const tol = opts.tolerance ?? 0.02;
   const mpkiTol = opts.mpkiTolerance ?? 0.05;
   const abs = opts.mpkiAbsolute ?? 0.05;
-  // Moves are damped: Valgrind's counts of a multi-threaded server vary from run to run.
-  const gain = 0.8;
+  // Moves are damped, more so after the first two: Valgrind's counts of a multi-threaded
+  // server vary from run to run by a few percent, and full moves chase that noise.
+  const gainAt = (it: number) => (it < 2 ? 0.8 : 0.5);
   let cur: Profile = p.body.skeleton ? structuredClone(p) : await withSkeleton(structuredClone(p), w, say);
   const scale = cur.knobs.insnScale;
   const original = cur.body.original;
   const want = tunePoints(original);
   want.insns *= scale;
   const history = [...cur.tuning];
+  const conflictKey = `D@${kib(original.conflict.bytes)}/${original.conflict.assoc}w`;
+  const codeConflictKey = `I@${kib(original.conflict.bytes)}/${original.conflict.assoc}w`;
   let best = { score: Infinity, knobs: cur.knobs };
   for (let it = 0; it < max; it++) {
     const plan = bodyPlan(cur);
@@ -131,6 +136,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     if (score < best.score) best = { score, knobs: cur.knobs };
     if (score <= 1) break;
     const t = bodyTarget(cur);
+    const gain = gainAt(it);
     cur = {
       ...cur,
       knobs: {
@@ -138,7 +144,9 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
         bodyInsnsPerReq: Math.max(0, plan.insnsPerReq + (want.insns - got.insns)) / scale,
         dataLoads: moveBins(cur.knobs.dataLoads ?? t.dataBins.map((b) => b.perReq), original.dataCurve, m.dataCurve, gain),
         codeBlocks: moveBins(cur.knobs.codeBlocks ?? t.codeBins.map((b) => b.perReq), original.codeCurve, m.codeCurve, gain),
-        hardBranchesPerReq: Math.max(0, plan.hardBranchesPerReq + (gain * (want.branch - got.branch)) / 0.5),
+        conflictLoads: Math.max(0, plan.conflict.loadsPerReq + gain * (want[conflictKey] - got[conflictKey])),
+        codeConflictBlocks: Math.max(0, plan.codeConflict.loadsPerReq + gain * (want[codeConflictKey] - got[codeConflictKey])),
+        hardBranchesPerReq: Math.max(0, plan.hardBranchesPerReq + (gain * (want.branch - got.branch)) / hardMissRate(HARD_P)),
       },
     };
   }
