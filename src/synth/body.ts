@@ -1,6 +1,6 @@
 import type { CurvePoint, PortableCpu, Profile } from '../model/index.js';
-import { solveMix, type ClassCounts, type MixLoop } from './mix.js';
-import { binsFromCurve, synthesizeRings, LINE, type Ring, type ReuseBin } from './rings.js';
+import { blockUnits, mixTargets, solveMix, type ClassCounts, type MixLoop } from './mix.js';
+import { binsFromCurve, monotone, synthesizeRings, LINE, type Interference, type Ring, type ReuseBin } from './rings.js';
 
 /** Instructions per unit of each part of the generated body (see generate/body.ts). */
 /** One code block of the chain: up to ten ALU operations (fewer where the original runs fewer
@@ -39,9 +39,9 @@ export interface BodyTarget {
    *  the skeleton's. */
   conflictPerReq: number;
   codeConflictPerReq: number;
-  /** Interference from outside the body: distinct data and code lines per request. */
-  hotData: number;
-  hotCode: number;
+  /** Interference from outside the body: lines per request and the footprint they come from. */
+  hotData: Interference;
+  hotCode: Interference;
 }
 
 /** A curve less another, point by point (the skeleton's measured at the same sizes), floored at 0. */
@@ -62,8 +62,14 @@ export const CONFLICT_LINES = 6;
 export function bodyTarget(p: Profile): BodyTarget {
   const o: PortableCpu = p.body.original;
   const s = p.body.skeleton;
-  // Misses of the smallest cache: about the distinct lines the skeleton touches per request.
-  const smallest = (c: CurvePoint[] | undefined) => (c?.length ? [...c].sort((x, y) => x.bytes - y.bytes)[0].missesPerReq : 0);
+  // The skeleton's lines per request: its misses in the smallest cache; their footprint: the
+  // smallest cache that holds them (where its misses fall under 2% of that).
+  const outside = (c: CurvePoint[] | undefined, own: number): Interference => {
+    const m = monotone(c ?? []);
+    const perReq = m[0]?.missesPerReq ?? 0;
+    const fits = m.find((q) => q.missesPerReq <= 0.02 * perReq) ?? m[m.length - 1];
+    return { hotLines: perReq + own, hotFootprint: (fits ? fits.bytes / LINE : 0) + own };
+  };
   return {
     insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
     dataBins: binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)),
@@ -71,19 +77,19 @@ export function bodyTarget(p: Profile): BodyTarget {
     branchMissesPerReq: Math.max(0, o.branchMissesPerReq - (s?.branchMissesPerReq ?? 0)),
     conflictPerReq: Math.max(0, conflictExcess(o) - (s ? conflictExcess(s) : 0)),
     codeConflictPerReq: Math.max(0, conflictExcess(o, 'code') - (s ? conflictExcess(s, 'code') : 0)),
-    hotData: smallest(s?.dataCurve) + FILLER_BYTES / LINE,
-    hotCode: smallest(s?.codeCurve) + BODY_CODE_LINES,
+    hotData: outside(s?.dataCurve, FILLER_BYTES / LINE),
+    hotCode: outside(s?.codeCurve, BODY_CODE_LINES),
   };
 }
 
 /** Instructions per request of the fixed parts, by class: a ring load is a load and its loop
  *  step; a code block its ALU operations and count step, its exit test and a jump; a random
  *  branch a multiply, the PRNG's ALU work, its branch and the loop's. */
-export function fixedCounts(rings: Ring[], segments: Ring[], blockAlu: number, hard: number, p: number): ClassCounts {
+export function fixedCounts(rings: Ring[], segments: Ring[], hard: number, p: number): ClassCounts {
   const sum = (rs: Ring[]) => rs.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
   const loads = sum(rings);
   const blocks = sum(segments);
-  return { load: loads, alu: loads + (blockAlu + 1) * blocks + (6 - p) * hard, cond: loads + blocks + 2 * hard, jump: blocks, mul: hard };
+  return { load: loads, alu: loads + blocks + (6 - p) * hard, cond: loads + blocks + 2 * hard, jump: blocks, mul: hard };
 }
 
 export interface BodyPlan {
@@ -97,8 +103,8 @@ export interface BodyPlan {
   conflict: { lines: number; stride: number; loadsPerReq: number };
   /** The same for code: CONFLICT_LINES code blocks one set period apart, run per request. */
   codeConflict: { lines: number; stride: number; loadsPerReq: number };
-  /** ALU operations in each code block. */
-  blockAlu: number;
+  /** Operations in each code block besides its count step, exit test and jump, by class. */
+  blockUnits: ClassCounts;
   hardBranchesPerReq: number;
   /** Probability that a random branch skips (is taken). */
   hardP: number;
@@ -110,11 +116,6 @@ export interface BodyPlan {
 }
 
 const floor = (x: number, min: number) => (x >= min ? x : 0);
-
-/** Threads of one process that serve requests: they share the process's rings and chain. */
-export function servingThreads(p: Profile): number {
-  return p.skeleton.networkModel === 'prefork' ? 1 : p.skeleton.workers;
-}
 
 /** Instructions of body work per request: the tuned knob, or the target's count, times the
  *  what-if scale. */
@@ -128,9 +129,9 @@ export function bodyPlan(p: Profile): BodyPlan {
   const t = bodyTarget(p);
   const k = p.knobs;
   const loads = (bins: ReuseBin[], knob: number[] | null) => bins.map((b, i) => ({ ...b, perReq: floor(knob?.[i] ?? b.perReq, 0.01) }));
-  const rings = synthesizeRings(loads(t.dataBins, k.dataLoads), { threads: servingThreads(p), hotLines: t.hotData });
-  // The chain's cursors are shared too, and its code is the process's: one walker.
-  const segments = synthesizeRings(loads(t.codeBins, k.codeBlocks), { threads: 1, hotLines: t.hotCode });
+  // Rings and chain are the process's, their cursors shared by its threads: one walker each.
+  const rings = synthesizeRings(loads(t.dataBins, k.dataLoads), t.hotData);
+  const segments = synthesizeRings(loads(t.codeBins, k.codeBlocks), t.hotCode);
   const hardBranchesPerReq = floor(k.hardBranchesPerReq ?? t.branchMissesPerReq / hardMissRate(HARD_P), 0.01);
   const insnsPerReq = bodyInsnsPerReq(p, t);
   const c = p.body.original.conflict;
@@ -143,16 +144,24 @@ export function bodyPlan(p: Profile): BodyPlan {
   const blocks = sum(allSegments);
   const blockAlu = blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor((0.9 * insnsPerReq) / blocks) - 3)) : BLOCK_ALU;
   const used = blocks * blockInsns(blockAlu) + hardBranchesPerReq * hardInsns(HARD_P) + sum(allRings) * RING_INSNS;
+  // The blocks' operations take the classes still wanted after the other fixed parts; the mix
+  // loop supplies the rest.
+  const o = p.body.original;
+  const sk = p.body.skeleton;
+  const fixedParts = fixedCounts(allRings, allSegments, hardBranchesPerReq, HARD_P);
+  const blockUnitsOf = blockUnits(mixTargets(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixedParts), blockAlu);
+  const fixed: ClassCounts = { ...fixedParts };
+  for (const [c, n] of Object.entries(blockUnitsOf)) fixed[c as keyof ClassCounts] = (fixed[c as keyof ClassCounts] ?? 0) + (n ?? 0) * blocks;
   return {
     insnsPerReq,
     rings,
     segments,
     conflict,
     codeConflict,
-    blockAlu,
+    blockUnits: blockUnitsOf,
     hardBranchesPerReq,
     hardP: HARD_P,
-    mix: solveMix(p.body.original.mix, p.body.original.insnsPerReq, p.body.skeleton?.mix ?? null, p.body.skeleton?.insnsPerReq ?? 0, fixedCounts(allRings, allSegments, blockAlu, hardBranchesPerReq, HARD_P), insnsPerReq - used),
+    mix: solveMix(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixed, insnsPerReq - used),
     memBytes: STATE_BYTES + FILLER_BYTES,
   };
 }

@@ -32,19 +32,40 @@ export const iterationInsns = (units: ClassCounts) => Object.values(iterationCou
 /** Without a measured mix: an integer mix like a server's. */
 const DEFAULT_SHARES: ClassCounts = { alu: 0.6, load: 0.2, store: 0.1, cond: 0.1 };
 
+/** Instructions per request of each class the body must still supply: the original's less the
+ *  skeleton's and `fixed`, floored at 0. */
+export function mixTargets(original: InsnMix | null, originalInsns: number, skeleton: InsnMix | null, skeletonInsns: number, fixed: ClassCounts): ClassCounts {
+  const want: ClassCounts = {};
+  for (const c of MIX_CLASSES) {
+    const o = (original ? original.shares[c] : DEFAULT_SHARES[c] ?? 0) * originalInsns;
+    const s = skeleton ? skeleton.shares[c] * skeletonInsns : 0;
+    want[c] = Math.max(0, o - s - (fixed[c] ?? 0));
+  }
+  return want;
+}
+
+/** Classes a code block can hold besides its own count step, exit test and jump. */
+export const BLOCK_CLASSES: InsnClass[] = ['alu', 'load', 'store', 'loadop', 'mul'];
+
+/** A code block's `n` operations by class, in proportion to what is still wanted of the block
+ *  classes (largest remainders), ALU work where nothing is. */
+export function blockUnits(want: ClassCounts, n: number): ClassCounts {
+  const total = BLOCK_CLASSES.reduce((a, c) => a + (want[c] ?? 0), 0);
+  if (total <= 0) return { alu: n };
+  const exact = BLOCK_CLASSES.map((c) => ({ c, x: ((want[c] ?? 0) / total) * n }));
+  const units: ClassCounts = Object.fromEntries(exact.map((e) => [e.c, Math.floor(e.x)]));
+  let left = n - exact.reduce((a, e) => a + Math.floor(e.x), 0);
+  for (const e of [...exact].sort((a, b) => (b.x % 1) - (a.x % 1))) if (left-- > 0) units[e.c]! += 1;
+  return units;
+}
+
 /** The mix loop, so that skeleton, fixed body parts and loop together have the original's
  *  mix: each class's count per request is the original's less the skeleton's and the fixed
  *  parts'; one iteration holds those counts scaled to MIX_ITER instructions (less what the
  *  loop adds by itself), rounded; as many iterations run as fill `budget` instructions. */
 export function solveMix(original: InsnMix | null, originalInsns: number, skeleton: InsnMix | null, skeletonInsns: number, fixed: ClassCounts, budget: number): MixLoop {
-  const want: ClassCounts = {};
-  let total = 0;
-  for (const c of MIX_CLASSES) {
-    const o = (original ? original.shares[c] : DEFAULT_SHARES[c] ?? 0) * originalInsns;
-    const s = skeleton ? skeleton.shares[c] * skeletonInsns : 0;
-    want[c] = Math.max(0, o - s - (fixed[c] ?? 0));
-    total += want[c]!;
-  }
+  const want = mixTargets(original, originalInsns, skeleton, skeletonInsns, fixed);
+  const total = MIX_CLASSES.reduce((a, c) => a + want[c]!, 0);
   if (total <= 0 || budget <= 0) return { units: {}, itersPerReq: 0 };
   const per = MIX_ITER / total;
   const units: ClassCounts = {};

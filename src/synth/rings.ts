@@ -42,18 +42,21 @@ export interface Ring {
   loadsPerReq: number;
 }
 
-/** What else touches the cache between two uses of a ring's line. */
+/** What else touches the cache between two uses of a ring's line: each request touches
+ *  `hotLines` lines outside the rings (the skeleton's, the filler's), drawn in turn from a
+ *  footprint of `hotFootprint` lines, so r requests touch min(r x hotLines, hotFootprint)
+ *  distinct ones. (The rings and their cursors are the process's, shared by its threads.) */
 export interface Interference {
-  /** Threads of one process that serve requests: the rings and their cursors are the
-   *  process's, shared by its threads; each thread has hot lines of its own. */
-  threads: number;
-  /** Distinct lines each request touches outside the rings (the skeleton's, the filler's). */
   hotLines: number;
+  hotFootprint: number;
 }
+
+/** Distinct outside lines in `interval` requests. */
+const outside = (f: Interference, interval: number) => Math.min(f.hotLines * interval, Math.max(f.hotFootprint, f.hotLines));
 
 /** The LRU stack distance of ring i's loads, with the interference correction: a ring of L
  *  lines with a loads per request reuses a line every L/a requests; in that time every ring j
- *  touches min(L_j, a_j L/a) lines, and the requests their threads' hot lines. A ring walked
+ *  touches min(L_j, a_j L/a) lines, and the requests their outside lines. A ring walked
  *  more than once in a request (L < a) reuses most lines within the walk, at its own size, and
  *  L of its a loads across requests, with the others' lines between: its distance is then the
  *  geometric mean of the two, weighted by their shares of the loads. */
@@ -61,7 +64,7 @@ export function ringDistance(rings: Ring[], i: number, f: Interference): number 
   const r = rings[i];
   if (r.loadsPerReq <= 0) return Infinity;
   const interval = Math.max(1, r.lines / r.loadsPerReq);
-  let across = f.hotLines * Math.min(interval, Math.max(1, f.threads));
+  let across = outside(f, interval);
   for (const o of rings) across += Math.min(o.lines, o.loadsPerReq * interval);
   if (r.lines >= r.loadsPerReq) return across;
   const share = r.lines / r.loadsPerReq;
@@ -126,16 +129,17 @@ export function stackDistances(trace: ArrayLike<number>): Float64Array {
   return out;
 }
 
-/** The access trace the generated body makes, for `requests` requests spread round-robin
- *  over the threads: each request touches its thread's hot lines, then walks each ring in turn
- *  from the ring's shared cursor (fractional loads carried to the next request, as the
+/** The access trace the generated body makes, for `requests` requests: each request touches
+ *  its outside lines (the next `hotLines` of the outside footprint, in turn), then walks each
+ *  ring in turn from its cursor (fractional loads carried to the next request, as the
  *  generated code does). `ring[t]` says whether access t is a ring's. */
 export function ringTrace(rings: Ring[], f: Interference, requests: number): { trace: number[]; ring: boolean[] } {
   const trace: number[] = [];
   const ring: boolean[] = [];
-  const T = Math.max(1, f.threads);
-  const hot = Math.ceil(f.hotLines);
-  let base = hot * T; // lines 0.. are the threads' hot lines
+  const hot = Math.round(f.hotLines);
+  const pool = Math.max(hot, Math.round(f.hotFootprint));
+  let next = 0;
+  let base = pool; // lines 0.. are the outside footprint
   const walks = rings.map((r) => {
     const order = cycle(r.lines, 7919 + r.lines);
     const start = base;
@@ -143,10 +147,10 @@ export function ringTrace(rings: Ring[], f: Interference, requests: number): { t
     return { order, start, pos: 0, acc: 0 };
   });
   for (let q = 0; q < requests; q++) {
-    const t = q % T;
     for (let h = 0; h < hot; h++) {
-      trace.push(t * hot + h);
+      trace.push(next);
       ring.push(false);
+      next = (next + 1) % pool;
     }
     walks.forEach((s, i) => {
       s.acc += rings[i].loadsPerReq;

@@ -14,8 +14,8 @@ test('a real profile round-trips through the schema', () => {
   const p = parseWith(Profile, JSON.parse(profileText), 'profile');
   assert.deepEqual(parseWith(Profile, JSON.parse(JSON.stringify(p)), 'profile'), p);
   // Its body section: the original's and the skeleton's curves and mixes, whole.
-  assert.equal(p.body.original.dataCurve.length, 10);
-  assert.equal(p.body.original.codeCurve.length, 10);
+  assert.equal(p.body.original.dataCurve.length, 11);
+  assert.equal(p.body.original.codeCurve.length, 11);
   assert.ok(p.body.original.mix && p.body.skeleton?.mix);
   assert.deepEqual(Body.parse(JSON.parse(JSON.stringify(p.body))), p.body);
 });

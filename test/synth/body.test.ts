@@ -26,7 +26,7 @@ const base: BodyPlan = {
   segments: [{ lines: 2048, loadsPerReq: 40 }],
   conflict: { lines: 6, stride: 16384, loadsPerReq: 0 },
   codeConflict: { lines: 6, stride: 16384, loadsPerReq: 0 },
-  blockAlu: 10,
+  blockUnits: { alu: 6, load: 2, store: 1, loadop: 1 },
   hardBranchesPerReq: 200,
   hardP: 0.5,
   mix: { units: { alu: 10, load: 4 }, itersPerReq: 5 },
@@ -54,7 +54,7 @@ int main(int argc, char **argv)
 }
 `;
   writeFileSync(join(tmp, `${name}.c`), harness);
-  writeFileSync(join(tmp, `${name}-chain.c`), emitChain(chainSegments(plan), plan.blockAlu));
+  writeFileSync(join(tmp, `${name}-chain.c`), emitChain(chainSegments(plan), plan.blockUnits));
   const bin = join(tmp, name);
   execFileSync('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', `-I${join(ROOT, 'runtime')}`, '-pthread', '-o', bin, join(tmp, `${name}.c`), join(tmp, `${name}-chain.c`)]);
   return bin;

@@ -1,5 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { blockUnits } from '../../src/synth/mix.js';
 import { binsFromCurve, histogramOf, ringDistance, ringTrace, stackDistances, synthesizeRings, type Interference } from '../../src/synth/rings.js';
 
 test('stack distances: exact LRU on a small trace', () => {
@@ -28,8 +29,8 @@ const curve = [
   { bytes: 1 << 20, missesPerReq: 5 },
 ];
 
-for (const f of [{ threads: 1, hotLines: 40 }, { threads: 4, hotLines: 60 }] as Interference[]) {
-  test(`rings reproduce a reuse-distance histogram within 2% under LRU (${f.threads} thread(s), ${f.hotLines} hot lines)`, () => {
+for (const f of [{ hotLines: 40, hotFootprint: 40 }, { hotLines: 60, hotFootprint: 600 }] as Interference[]) {
+  test(`rings reproduce a reuse-distance histogram within 2% under LRU (${f.hotLines} outside lines per request from ${f.hotFootprint})`, () => {
     const bins = binsFromCurve(curve);
     const rings = synthesizeRings(bins, f);
     // Every ring's modelled distance is its bin's middle, within one line of rounding.
@@ -54,7 +55,7 @@ for (const f of [{ threads: 1, hotLines: 40 }, { threads: 4, hotLines: 60 }] as 
 }
 
 test('without the interference correction the same histogram is missed', () => {
-  const f: Interference = { threads: 1, hotLines: 40 };
+  const f: Interference = { hotLines: 40, hotFootprint: 40 };
   const bins = binsFromCurve(curve);
   const naive = bins.map((b) => ({ lines: Math.round(b.hi === null ? 2 * b.lo : Math.sqrt(b.lo * b.hi)), loadsPerReq: b.perReq }));
   const warm = Math.ceil(Math.max(...naive.map((r) => r.lines / r.loadsPerReq))) * 2 + 10;
@@ -64,4 +65,10 @@ test('without the interference correction the same histogram is missed', () => {
   const total = bins.reduce((s, b) => s + b.perReq, 0);
   const worst = Math.max(...bins.map((b, k) => Math.abs(got[k] - b.perReq) / total));
   assert.ok(worst > 0.05, `naive rings were within ${(worst * 100).toFixed(1)}%`);
+});
+
+test('a code block holds the wanted classes in proportion, whole instructions summing to its size', () => {
+  const u = blockUnits({ alu: 500, load: 200, store: 100, loadop: 100, mul: 0, fp: 50 }, 9);
+  assert.deepEqual(u, { alu: 5, load: 2, store: 1, loadop: 1, mul: 0 });
+  assert.deepEqual(blockUnits({}, 4), { alu: 4 });
 });
