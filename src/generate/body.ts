@@ -23,17 +23,23 @@ const SNIPPET: Partial<Record<InsnClass, (i: number) => string>> = {
   other: () => 'nop',
 };
 
-/** One iteration's instructions, classes interleaved evenly (each class's i-th instruction at
- *  about i/count of the way through), as `"...\\n\\t"` string pieces. */
-function mixIteration(units: ClassCounts): string[] {
+/** `count(c)` instructions of each class from its snippets, classes interleaved evenly (each
+ *  class's i-th instruction about i/count of the way through). */
+function interleave(snippets: Partial<Record<InsnClass, (i: number) => string>>, count: (c: InsnClass) => number): string[] {
   const items: { at: number; text: string }[] = [];
-  for (const [c, f] of Object.entries(SNIPPET) as [InsnClass, (i: number) => string][]) {
-    const n = c === 'callret' ? Math.floor((units.callret ?? 0) / 2) : Math.round(units[c] ?? 0);
+  for (const [c, f] of Object.entries(snippets) as [InsnClass, (i: number) => string][]) {
+    const n = count(c);
     for (let i = 0; i < n; i++) items.push({ at: (i + 0.5) / n, text: f(i) });
   }
-  items.sort((x, y) => x.at - y.at);
+  return items.sort((x, y) => x.at - y.at).map((x) => x.text);
+}
+
+/** One iteration's instructions as `"...\\n\\t"` string pieces (a call is one unit of the
+ *  call/return pair's two). */
+function mixIteration(units: ClassCounts): string[] {
+  const items = interleave(SNIPPET, (c) => (c === 'callret' ? Math.floor((units.callret ?? 0) / 2) : Math.round(units[c] ?? 0)));
   const head = (units.string ?? 0) > 0 ? ['movq %[mem], %[si]'] : [];
-  return [...head, ...items.map((x) => x.text)].map((t) => `"${t.replace(/\n/g, '\\n')}\\n\\t"`);
+  return [...head, ...items].map((t) => `"${t.replace(/\n/g, '\\n')}\\n\\t"`);
 }
 
 /** The mix loop: one asm statement, every register it writes an output. Calls go below the red
@@ -86,15 +92,9 @@ const BLOCK_SNIPPET: Partial<Record<InsnClass, (i: number) => string>> = {
   mul: () => 'imulq %[b2], %[a]',
 };
 function blockOps(units: ClassCounts): string {
-  const items: { at: number; text: string }[] = [];
-  for (const [c, f] of Object.entries(BLOCK_SNIPPET) as [InsnClass, (i: number) => string][]) {
-    const n = Math.round(units[c] ?? 0);
-    for (let i = 0; i < n; i++) items.push({ at: (i + 0.5) / n, text: f(i) });
-  }
-  return items
-    .sort((x, y) => x.at - y.at)
+  return interleave(BLOCK_SNIPPET, (c) => Math.round(units[c] ?? 0))
     .slice(0, BLOCK_ALU)
-    .map((x) => `"${x.text}\\n\\t"`)
+    .map((x) => `"${x}\\n\\t"`)
     .join(' ');
 }
 

@@ -6,6 +6,7 @@ import {
 } from '../model/index.js';
 import { launchTarget, type LaunchSpec, type RunningTarget } from '../profile/target.js';
 import { observe, SETTLE_S, type Observation } from '../profile/observe.js';
+import { median } from '../util/stats.js';
 import { measureCpu, measureMix, defaultPlatform } from '../profile/valgrind.js';
 
 /** How to start a built clone, as a target like any other. */
@@ -95,12 +96,6 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
     mix: mix[who],
   }));
   return { comparison: compare(name, platforms.map((p) => p.name).join(','), measurements[0], measurements[1]), measurements };
-}
-
-export function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = s.length >> 1;
-  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
 }
 
 /** One load point from several rounds: medians of the timed figures, counts summed. */

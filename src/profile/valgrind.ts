@@ -5,6 +5,7 @@ import { TwinError, type CpuCounters, type CurvePoint, type InsnMix, type Platfo
 import { runLoad, totalErrors } from '../measure/loadgen.js';
 import { launchTarget, type LaunchSpec } from './target.js';
 import { requireTool } from './bpftrace.js';
+import { median } from '../util/stats.js';
 import { insnMix, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from './callgrind.js';
 import { DEFAULT_PLATFORM, loadPlatform } from './platforms.js';
 
@@ -168,11 +169,6 @@ const sweepGeometry = (s: { l1: number; ll: number; l1Assoc?: number }): Geometr
   D1: { size: s.l1, assoc: s.l1Assoc ?? 8, line: 64 },
   LL: { size: s.ll, assoc: 16, line: 64 },
 });
-
-const median = (xs: number[]) => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 /** The portable profile of a target from differential totals at each sweep point. Each point's
  *  misses are taken per instruction and scaled by the median instruction count, so that one

@@ -2,7 +2,8 @@ import type { CurvePoint, PortableCpu, Profile } from '../model/index.js';
 import { blockUnits, mixTargets, solveMix, type ClassCounts, type MixLoop } from './mix.js';
 import { binsFromCurve, monotone, synthesizeRings, LINE, type Interference, type Ring, type ReuseBin } from './rings.js';
 
-/** Instructions per unit of each part of the generated body (see generate/body.ts). */
+/* Instructions per unit of each part of the generated body (see generate/body.ts). */
+
 /** One code block of the chain: up to ten ALU operations (fewer where the original runs fewer
  *  instructions per line of code it misses), the count step, its exit test and the jump to
  *  the next block, in at most 52 of the block's 64 bytes. */
