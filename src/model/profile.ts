@@ -90,6 +90,11 @@ export const Knobs = z.object({
   /** Code blocks per request in each segment of the code chain, one per bin of the
    *  instruction-footprint curve (null: the curve's own counts). */
   codeBlocks: z.array(z.number().nonnegative()).nullable().default(null),
+  /** Lines of each data ring (null, or 0 for a ring: solved from its bin with the
+   *  interference correction). */
+  dataLines: z.array(z.number().nonnegative()).nullable().default(null),
+  /** Blocks of each code segment (null, or 0: solved likewise). */
+  codeLines: z.array(z.number().nonnegative()).nullable().default(null),
   /** Loads per request of the conflict ring, lines that share one set of a low-associativity
    *  L1 (null: from the profile's conflict misses). */
   conflictLoads: z.number().nonnegative().nullable().default(null),

@@ -177,6 +177,46 @@ export function parseCallgrind(text: string): CallgrindRun {
   return { events, totals: Object.fromEntries(events.map((e, i) => [e, fileTotals[i] ?? 0])), objects };
 }
 
+/** Self costs per function name of one callgrind.out file (any `positions:`; names as
+ *  callgrind compresses them, `fn=(id) name` once and `fn=(id)` after), summed over the
+ *  objects that define a function of that name: the event totals of each function's own
+ *  instructions, the inclusive costs of its calls left out. Read only for the clone's own
+ *  functions (its body's parts); nothing of it is kept for an original. */
+export function functionCosts(text: string): { events: string[]; functions: Map<string, number[]> } {
+  let events: string[] | null = null;
+  const names = new Map<string, string>();
+  const functions = new Map<string, number[]>();
+  let current: number[] | null = null;
+  let positions = 1;
+  let skipNext = false;
+  for (const line of text.split('\n')) {
+    if (!line) continue;
+    const c = line.charCodeAt(0);
+    if ((c >= 48 && c <= 57) || c === 43 || c === 45 || c === 42) {
+      if (skipNext) {
+        skipNext = false;
+        continue;
+      }
+      if (!current || !events) continue;
+      const tokens = line.trim().split(/\s+/);
+      for (let i = positions; i < tokens.length && i - positions < events.length; i++) current[i - positions] += Number(tokens[i]);
+    } else if (line.startsWith('fn=')) {
+      const m = /^\((\d+)\)\s*(.*)$/.exec(line.slice(3).trim());
+      const name = m ? (m[2] ? (names.set(m[1], m[2]), m[2]) : names.get(m[1]) ?? `(${m[1]})`) : line.slice(3).trim();
+      if (!events) throw new TwinError('callgrind output has functions before its events: line: is this a callgrind.out file?');
+      current = functions.get(name) ?? events.map(() => 0);
+      functions.set(name, current);
+    } else if (line.startsWith('cfn=')) {
+      const m = /^\((\d+)\)\s*(.+)$/.exec(line.slice(4).trim());
+      if (m) names.set(m[1], m[2]);
+    } else if (line.startsWith('calls=')) skipNext = true;
+    else if (line.startsWith('events:')) events = line.slice(7).trim().split(/\s+/);
+    else if (line.startsWith('positions:')) positions = line.slice(10).trim().split(/\s+/).length;
+  }
+  if (!events) throw new TwinError('callgrind output has no events: line: is this a callgrind.out file, and was it written completely?');
+  return { events, functions };
+}
+
 /** `large - small` per object and address, clamped at 0: what `large`'s extra requests cost,
  *  with the start-up both runs share cancelled. */
 export function subtractRuns(large: CallgrindRun, small: CallgrindRun): CallgrindRun {

@@ -6,7 +6,7 @@ import { runLoad, totalErrors } from '../measure/loadgen.js';
 import { launchTarget, type LaunchSpec } from './target.js';
 import { requireTool } from './bpftrace.js';
 import { median } from '../util/stats.js';
-import { insnMix, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from './callgrind.js';
+import { functionCosts, insnMix, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from './callgrind.js';
 import { DEFAULT_PLATFORM, loadPlatform } from './platforms.js';
 
 export function defaultPlatform(): Platform {
@@ -71,7 +71,9 @@ export function countersFrom(t: CgTotals, requests: number, platform: string, l2
 
 const geom = (g: Platform['I1']) => `${g.size},${g.assoc},${g.line}`;
 
-export type Tool = 'cachegrind' | 'callgrind';
+/** cachegrind: totals; callgrind: per-instruction costs and jumps as well (for the mix);
+ *  functions: callgrind's per-function costs (for the clone's parts). */
+export type Tool = 'cachegrind' | 'callgrind' | 'functions';
 
 /** One Valgrind run: start the target under the tool, preload, send `requests` requests,
  *  stop it; returns the event totals summed over its processes, and with callgrind the
@@ -79,9 +81,9 @@ export type Tool = 'cachegrind' | 'callgrind';
 async function valgrindRun(spec: LaunchSpec, w: Workload, g: Geometry, requests: number, rate: number, tool: Tool): Promise<{ totals: CgTotals; texts: string[] }> {
   const outDir = mkdtempSync(join(tmpdir(), 'twin-vg-'));
   const wrapper = [
-    'valgrind', `--tool=${tool}`, '--cache-sim=yes', '--branch-sim=yes',
+    'valgrind', `--tool=${tool === 'cachegrind' ? 'cachegrind' : 'callgrind'}`, '--cache-sim=yes', '--branch-sim=yes',
     `--I1=${geom(g.I1)}`, `--D1=${geom(g.D1)}`, `--LL=${geom(g.LL)}`,
-    ...(tool === 'callgrind' ? ['--dump-instr=yes', '--collect-jumps=yes', `--callgrind-out-file=${outDir}/out.%p`] : [`--cachegrind-out-file=${outDir}/out.%p`]),
+    ...(tool === 'cachegrind' ? [`--cachegrind-out-file=${outDir}/out.%p`] : tool === 'callgrind' ? ['--dump-instr=yes', '--collect-jumps=yes', `--callgrind-out-file=${outDir}/out.%p`] : [`--callgrind-out-file=${outDir}/out.%p`]),
     '--trace-children=yes', '--log-file=/dev/null',
   ];
   try {
@@ -98,7 +100,7 @@ async function valgrindRun(spec: LaunchSpec, w: Workload, g: Geometry, requests:
     const files = readdirSync(outDir).filter((f) => f.startsWith('out.'));
     if (!files.length) throw new TwinError(`${tool} wrote no output: the target may have been killed before it exited`);
     const texts = files.map((f) => readFileSync(join(outDir, f), 'utf8'));
-    return { totals: texts.map(parseCachegrind).reduce(addTotals), texts: tool === 'callgrind' ? texts : [] };
+    return { totals: texts.map(parseCachegrind).reduce(addTotals), texts: tool === 'cachegrind' ? [] : texts };
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
@@ -228,4 +230,40 @@ export async function measurePortable(spec: LaunchSpec, w: Workload, opts: { mix
   const requests = 2 * w.valgrindRequests;
   const mix = opts.mix ? mixFrom(runs[2 * MIX_POINT + 1].texts, runs[2 * MIX_POINT].texts, requests) : null;
   return portableFrom(points, requests, mix);
+}
+
+/** Event totals per request of each named function of a target, at one sweep point. */
+export type PartCosts = Map<string, CgTotals>;
+
+/** The per-function costs of `requests` requests: the run of 3n less the run of n, for the
+ *  functions `wanted` says are of interest. */
+function partsFrom(large: string[], small: string[], requests: number, wanted: (fn: string) => boolean): PartCosts {
+  const sum = (texts: string[]) => {
+    const out = new Map<string, CgTotals>();
+    for (const t of texts) {
+      const { events, functions } = functionCosts(t);
+      for (const [fn, v] of functions) {
+        if (!wanted(fn)) continue;
+        const add = Object.fromEntries(CG_EVENTS.map((e) => [e, v[events.indexOf(e)] ?? 0])) as CgTotals;
+        const into = out.get(fn);
+        out.set(fn, into ? addTotals(into, add) : add);
+      }
+    }
+    return out;
+  };
+  const l = sum(large);
+  const s = sum(small);
+  const zero = Object.fromEntries(CG_EVENTS.map((e) => [e, 0])) as CgTotals;
+  return new Map([...l].map(([fn, t]) => [fn, Object.fromEntries(CG_EVENTS.map((e) => [e, Math.max(0, t[e] - (s.get(fn) ?? zero)[e]) / requests])) as CgTotals]));
+}
+
+/** The portable profile of a clone with what each of its body's parts costs at each sweep
+ *  point (per request): the same sweep, every run under callgrind's per-function counts. */
+export async function measureParts(spec: LaunchSpec, w: Workload, wanted: (fn: string) => boolean): Promise<{ cpu: PortableCpu; parts: PartCosts[] }> {
+  requireTool('valgrind', 'valgrind');
+  const runs = await pool(SWEEP.flatMap((s) => differentialTasks(spec, w, sweepGeometry(s), 'functions')));
+  const requests = 2 * w.valgrindRequests;
+  const points = SWEEP.map((_, k) => subTotals(runs[2 * k + 1].totals, runs[2 * k].totals));
+  const parts = SWEEP.map((_, k) => partsFrom(runs[2 * k + 1].texts, runs[2 * k].texts, requests, wanted));
+  return { cpu: portableFrom(points, requests, null), parts };
 }

@@ -4,11 +4,11 @@ import { binsFromCurve, monotone, synthesizeRings, LINE, type Interference, type
 
 /* Instructions per unit of each part of the generated body (see generate/body.ts). */
 
-/** One code block of the chain: up to ten ALU operations (fewer where the original runs fewer
- *  instructions per line of code it misses), the count step, its exit test and the jump to
- *  the next block, in at most 52 of the block's 64 bytes. */
+/** One code block of the chain: up to ten operations (fewer where the original runs fewer
+ *  instructions per line of code it misses) and the jump to the next block, in at most 55 of
+ *  the block's 64 bytes. */
 export const BLOCK_ALU = 10;
-export const blockInsns = (alu: number) => alu + 3;
+export const blockInsns = (alu: number) => alu + 1;
 /** One random branch with its PRNG step; the increment it skips runs when it falls through (1 - p). */
 export const hardInsns = (p: number) => 9 - p;
 /** Taken rate of the random branches: 0.5 mispredicts most per instruction spent. */
@@ -24,7 +24,7 @@ export function hardMissRate(p: number): number {
   const sum = w.reduce((a, b) => a + b, 0);
   return (w[0] + w[1]) / sum * p + (w[2] + w[3]) / sum * (1 - p);
 }
-export const RING_INSNS = 3; // one pointer-chasing load with its loop step
+export const RING_INSNS = 1; // one pointer-chasing load, in line
 export const STATE_BYTES = 512;
 export const FILLER_BYTES = 4096;
 /** Lines of code the body runs per request besides its code chain (its loops, about 1.5 KiB). */
@@ -83,14 +83,12 @@ export function bodyTarget(p: Profile): BodyTarget {
   };
 }
 
-/** Instructions per request of the fixed parts, by class: a ring load is a load and its loop
- *  step; a code block its ALU operations and count step, its exit test and a jump; a random
- *  branch a multiply, the PRNG's ALU work, its branch and the loop's. */
+/** Instructions per request of the fixed parts, by class: a ring load is a load; a code block
+ *  (besides its operations) a jump; a random branch a multiply, the PRNG's ALU work, its
+ *  branch and the loop's. */
 export function fixedCounts(rings: Ring[], segments: Ring[], hard: number, p: number): ClassCounts {
   const sum = (rs: Ring[]) => rs.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
-  const loads = sum(rings);
-  const blocks = sum(segments);
-  return { load: loads, alu: loads + blocks + (6 - p) * hard, cond: loads + blocks + 2 * hard, jump: blocks, mul: hard };
+  return { load: sum(rings), alu: (6 - p) * hard, cond: 2 * hard, jump: sum(segments), mul: hard };
 }
 
 export interface BodyPlan {
@@ -131,8 +129,10 @@ export function bodyPlan(p: Profile): BodyPlan {
   const k = p.knobs;
   const loads = (bins: ReuseBin[], knob: number[] | null) => bins.map((b, i) => ({ ...b, perReq: floor(knob?.[i] ?? b.perReq, 0.01) }));
   // Rings and chain are the process's, their cursors shared by its threads: one walker each.
-  const rings = synthesizeRings(loads(t.dataBins, k.dataLoads), t.hotData);
-  const segments = synthesizeRings(loads(t.codeBins, k.codeBlocks), t.hotCode);
+  // Sizes the tuner has set stand; the others are solved.
+  const sized = (rs: Ring[], knob: number[] | null) => rs.map((r, i) => (r.lines && knob?.[i] ? { ...r, lines: Math.max(2, Math.round(knob[i])) } : r));
+  const rings = sized(synthesizeRings(loads(t.dataBins, k.dataLoads), t.hotData), k.dataLines);
+  const segments = sized(synthesizeRings(loads(t.codeBins, k.codeBlocks), t.hotCode), k.codeLines);
   const hardBranchesPerReq = floor(k.hardBranchesPerReq ?? t.branchMissesPerReq / hardMissRate(HARD_P), 0.01);
   const insnsPerReq = bodyInsnsPerReq(p, t);
   const c = p.body.original.conflict;
@@ -143,7 +143,7 @@ export function bodyPlan(p: Profile): BodyPlan {
   const allSegments = [...segments, { lines: codeConflict.lines, loadsPerReq: codeConflict.loadsPerReq }];
   // The blocks may take at most 90% of the budget: the rest is for rings, branches and mix.
   const blocks = sum(allSegments);
-  const blockAlu = blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor((0.9 * insnsPerReq) / blocks) - 3)) : BLOCK_ALU;
+  const blockAlu = blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor((0.9 * insnsPerReq) / blocks) - 1)) : BLOCK_ALU;
   const used = blocks * blockInsns(blockAlu) + hardBranchesPerReq * hardInsns(HARD_P) + sum(allRings) * RING_INSNS;
   // The blocks' operations take the classes still wanted after the other fixed parts; the mix
   // loop supplies the rest.

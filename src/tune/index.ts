@@ -5,9 +5,10 @@ import type { CurvePoint, PortableCpu, Profile, Workload } from '../model/index.
 import { generateClone } from '../generate/index.js';
 import { buildClone } from '../generate/build.js';
 import { cloneLaunchSpec } from '../measure/validate.js';
-import { measurePortable } from '../profile/valgrind.js';
+import { addTotals, CG_EVENTS, measureParts, measurePortable, portableFrom, type CgTotals, type PartCosts } from '../profile/valgrind.js';
+import { BRANCH_PART, partName } from '../generate/body.js';
 import { bodyPlan, bodyTarget, hardMissRate, HARD_P } from '../synth/body.js';
-import { monotone } from '../synth/rings.js';
+import { binTarget, LINE, monotone, type ReuseBin, type Ring } from '../synth/rings.js';
 
 export interface TuneOptions {
   maxIterations?: number;
@@ -82,36 +83,121 @@ export function offTarget(orig: Record<string, number>, clone: Record<string, nu
   return r;
 }
 
-/** New loads per bin from the errors at the curve's points: a bin's loads sit between two
- *  sizes, missing the smaller and hitting the larger, so the misses at point k move with the
- *  loads of bins k and above; the move at each point is spread back onto the bins. */
-function moveBins(loads: number[], want: CurvePoint[], got: CurvePoint[], gain: number): number[] {
-  const w = monotone(want);
-  const g = monotone(got);
-  const delta = w.map((p, k) => gain * (p.missesPerReq - (g[k]?.missesPerReq ?? 0)));
-  return loads.map((l, k) => Math.max(0, l + delta[k] - (k + 1 < delta.length ? delta[k + 1] : 0)));
+/** Where a part's accesses reuse: the cache size (in lines) at which half its accesses miss,
+ *  interpolated in log size between the sweep's points; past either end, half or twice the
+ *  end's size. */
+export function medianDistance(curve: CurvePoint[], accesses: number): number {
+  const c = monotone(curve);
+  const f = c.map((p) => p.missesPerReq / accesses);
+  if (!c.length || accesses <= 0) return NaN;
+  if (f[0] < 0.5) return c[0].bytes / LINE / 2;
+  for (let j = 0; j + 1 < c.length; j++) {
+    if (f[j + 1] < 0.5) {
+      const x = (f[j] - 0.5) / Math.max(1e-9, f[j] - f[j + 1]);
+      return Math.exp(Math.log(c[j].bytes) + x * (Math.log(c[j + 1].bytes) - Math.log(c[j].bytes))) / LINE;
+    }
+  }
+  return (2 * c[c.length - 1].bytes) / LINE;
 }
 
-/** Feedback on the body's knobs: measure the clone's sweep under Valgrind, and move each knob
- *  by the per-request difference it controls: the instruction budget by the instructions
- *  missing, each data ring's and code segment's loads by the misses missing at the sizes
- *  around its bin, the random branches by twice the mispredictions missing. Regenerate,
- *  rebuild, repeat until on target or out of iterations; keep the best; the history goes into
- *  the profile. */
+/** New sizes of the rings (or segments): each moved by the ratio of its bin's target distance
+ *  to the median distance its accesses were measured at (reuse distance grows about in
+ *  proportion to a ring's size: its own lines and what other parts touch in its longer round),
+ *  at most 4x either way, and left alone within 15% of the target, inside Valgrind's noise. */
+export function resize(lines: number[], bins: ReuseBin[], measured: (number | null)[]): number[] {
+  return lines.map((L, k) => {
+    const d = measured[k];
+    if (!L || d === null || !Number.isFinite(d)) return L;
+    const ratio = binTarget(bins[k]) / d;
+    if (Math.abs(Math.log(ratio)) < Math.log(1.15)) return L;
+    return Math.max(2, Math.round(L * Math.min(4, Math.max(0.25, ratio))));
+  });
+}
+
+/** Non-negative loads per bin so that the parts' misses, with the rest's, meet the wanted
+ *  curve: least squares weighted by each point's tolerance (projected coordinate descent), each
+ *  part's miss fraction at each size given as a column (measured, or the ideal step of its bin
+ *  where its size moves). */
+export function solveLoads(want: number[], rest: number[], columns: number[][], tolerance: number[], start: number[]): number[] {
+  const a = start.map((x) => Math.max(0, x));
+  const w = tolerance.map((t) => 1 / (t * t));
+  const target = want.map((x, j) => x - rest[j]);
+  const pred = target.map((_, j) => columns.reduce((s, col, k) => s + a[k] * col[j], 0));
+  for (let sweep = 0; sweep < 300; sweep++) {
+    for (let k = 0; k < a.length; k++) {
+      const col = columns[k];
+      let num = 0;
+      let den = 0;
+      for (let j = 0; j < target.length; j++) {
+        num += w[j] * col[j] * (target[j] - pred[j]);
+        den += w[j] * col[j] * col[j];
+      }
+      if (den <= 0) continue;
+      const next = Math.max(0, a[k] + num / den);
+      for (let j = 0; j < target.length; j++) pred[j] += (next - a[k]) * col[j];
+      a[k] = next;
+    }
+  }
+  return a;
+}
+
+/** One side's (data or code) next rings from a measured iteration: sizes moved by their
+ *  median distances, loads solved against the wanted curve. What the rest of the clone misses
+ *  (the measured total less the parts') is the skeleton's own misses (measured alone) and the
+ *  misses the parts cause it by evicting its lines: at each size, taken in proportion to the
+ *  parts' own misses there, so that fewer body misses mean fewer of those too. */
+function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | null)[], want: CurvePoint[], got: CurvePoint[], skeleton: CurvePoint[], absPerReq: number, tol: number, gain: number) {
+  const w = monotone(want);
+  const g = monotone(got);
+  const sizes = w.map((p) => p.bytes);
+  const at = (c: CurvePoint[] | null, bytes: number) => c?.find((q) => q.bytes === bytes)?.missesPerReq ?? 0;
+  const partsAt = sizes.map((b) => partCurves.reduce((s, c) => s + at(c, b), 0));
+  const skel = sizes.map((b) => Math.min(at(skeleton, b), g.find((q) => q.bytes === b)?.missesPerReq ?? 0));
+  const evicted = g.map((p, j) => (partsAt[j] > 0 ? Math.min(5, Math.max(0, p.missesPerReq - partsAt[j] - skel[j]) / partsAt[j]) : 0));
+  const lines = resize(
+    rings.map((r) => r.lines),
+    bins,
+    rings.map((r, k) => (r.lines && partCurves[k] ? medianDistance(partCurves[k]!, r.loadsPerReq) : null)),
+  );
+  // A part keeps its measured miss fractions where its size stands; where it moves, its bin's step.
+  const step = (k: number) => sizes.map((b) => (b <= bins[k].lo * LINE ? 1 : 0));
+  const columns = rings.map((r, k) =>
+    (r.lines && lines[k] === r.lines && partCurves[k] && r.loadsPerReq > 0 ? sizes.map((b) => Math.min(1, at(partCurves[k], b) / r.loadsPerReq)) : step(k)).map((f, j) => f * (1 + evicted[j])),
+  );
+  const solved = solveLoads(
+    w.map((p) => p.missesPerReq),
+    skel,
+    columns,
+    // Sizes below the smallest L1 shape the bins but are not matched: a tenth of the weight.
+    w.map((p) => Math.max(tol * p.missesPerReq, absPerReq) * (p.bytes < SMALLEST_SCORED ? 10 : 1)),
+    rings.map((r) => r.loadsPerReq),
+  );
+  const loads = rings.map((r, k) => Math.max(0, r.loadsPerReq + gain * (solved[k] - r.loadsPerReq)));
+  return { lines, loads };
+}
+
+/** Feedback on the body's knobs from a per-function profile of the clone: each part (a data
+ *  ring, a code segment, the random branches) is measured on its own at every sweep point.
+ *  A ring or segment whose accesses reuse outside its bin is resized; the loads of all of them
+ *  are solved against the original's curve with what the rest of the clone misses; the
+ *  random branches are set by the mispredictions the rest leaves to them at their measured
+ *  rate; the instruction budget by the instructions missing. Regenerate, rebuild, repeat until
+ *  on target or out of iterations; keep the best; the history goes into the profile. */
 export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptions = {}): Promise<Profile> {
   const say = opts.progress ?? (() => {});
   const max = opts.maxIterations ?? 8;
   const tol = opts.tolerance ?? 0.02;
   const mpkiTol = opts.mpkiTolerance ?? 0.05;
   const abs = opts.mpkiAbsolute ?? 0.05;
-  // Moves are damped, more so after the first two: Valgrind's counts of a multi-threaded
-  // server vary from run to run by a few percent, and full moves chase that noise.
-  const gainAt = (it: number) => (it < 2 ? 0.8 : 0.5);
+  // Moves are damped after the first two: Valgrind's counts of a multi-threaded server vary
+  // from run to run by a few percent, and full moves chase that noise.
+  const gainAt = (it: number) => (it < 2 ? 1 : 0.6);
   let cur: Profile = p.body.skeleton ? structuredClone(p) : await withSkeleton(structuredClone(p), w, say);
   const scale = cur.knobs.insnScale;
   const original = cur.body.original;
   const want = tunePoints(original);
   want.insns *= scale;
+  const absPerReq = (abs * want.insns) / 1000;
   const history = [...cur.tuning];
   const conflictKey = `D@${kib(original.conflict.bytes)}/${original.conflict.assoc}w`;
   const codeConflictKey = `I@${kib(original.conflict.bytes)}/${original.conflict.assoc}w`;
@@ -120,7 +206,10 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const plan = bodyPlan(cur);
     generateClone(cur, dir);
     const binary = buildClone(dir);
-    const m = await measurePortable(cloneLaunchSpec(binary, w), w);
+    const { cpu: m, parts } = await measureParts(cloneLaunchSpec(binary, w), w, (fn) => fn.startsWith('twin_'));
+    // A part's costs: its function's and, for a code segment, its blocks' (see generate/body.ts).
+    const costOf = (q: PartCosts, fn: string) => addTotals(q.get(fn) ?? ZERO, q.get(`${fn}_blocks`) ?? ZERO);
+    const part = (fn: string) => (parts.some((q) => q.has(fn) || q.has(`${fn}_blocks`)) ? portableFrom(parts.map((q) => costOf(q, fn)), 1, null) : null);
     const got = tunePoints(m);
     const error = (m.insnsPerReq - want.insns) / want.insns;
     history.push({
@@ -137,16 +226,27 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     if (score <= 1) break;
     const t = bodyTarget(cur);
     const gain = gainAt(it);
+    const dataParts = plan.rings.map((_, k) => part(partName('data', k)));
+    const codeParts = plan.segments.map((_, k) => part(partName('code', k)));
+    const data = nextSide(t.dataBins, plan.rings, dataParts.map((q) => q?.dataCurve ?? null), original.dataCurve, m.dataCurve, cur.body.skeleton?.dataCurve ?? [], absPerReq, mpkiTol, gain);
+    const code = nextSide(t.codeBins, plan.segments, codeParts.map((q) => q?.codeCurve ?? null), original.codeCurve, m.codeCurve, cur.body.skeleton?.codeCurve ?? [], absPerReq, mpkiTol, gain);
+    // The random branches: what the rest of the clone mispredicts is not theirs to supply.
+    const branch = part(BRANCH_PART);
+    const own = branch?.branchMissesPerReq ?? 0;
+    const rate = plan.hardBranchesPerReq > 1 && own > 0 ? own / plan.hardBranchesPerReq : hardMissRate(HARD_P);
+    const hard = Math.max(0, (want.branch - (got.branch - own)) / rate);
     cur = {
       ...cur,
       knobs: {
         ...cur.knobs,
         bodyInsnsPerReq: Math.max(0, plan.insnsPerReq + (want.insns - got.insns)) / scale,
-        dataLoads: moveBins(cur.knobs.dataLoads ?? t.dataBins.map((b) => b.perReq), original.dataCurve, m.dataCurve, gain),
-        codeBlocks: moveBins(cur.knobs.codeBlocks ?? t.codeBins.map((b) => b.perReq), original.codeCurve, m.codeCurve, gain),
+        dataLoads: data.loads,
+        dataLines: data.lines,
+        codeBlocks: code.loads,
+        codeLines: code.lines,
         conflictLoads: Math.max(0, plan.conflict.loadsPerReq + gain * (want[conflictKey] - got[conflictKey])),
         codeConflictBlocks: Math.max(0, plan.codeConflict.loadsPerReq + gain * (want[codeConflictKey] - got[codeConflictKey])),
-        hardBranchesPerReq: Math.max(0, plan.hardBranchesPerReq + (gain * (want.branch - got.branch)) / hardMissRate(HARD_P)),
+        hardBranchesPerReq: plan.hardBranchesPerReq + gain * (hard - plan.hardBranchesPerReq),
       },
     };
   }
@@ -156,3 +256,5 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   buildClone(dir);
   return cur;
 }
+
+const ZERO = Object.fromEntries(CG_EVENTS.map((e) => [e, 0])) as CgTotals;

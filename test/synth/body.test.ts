@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { chainSegments, emitBody, emitChain } from '../../src/generate/body.js';
 import { FILLER_BYTES, STATE_BYTES, hardMissRate, type BodyPlan } from '../../src/synth/body.js';
 import { parseCachegrind, type CgTotals } from '../../src/profile/valgrind.js';
-import { insnMix, parseCallgrind, subtractRuns } from '../../src/profile/callgrind.js';
+import { functionCosts, insnMix, parseCallgrind, subtractRuns } from '../../src/profile/callgrind.js';
 import { solveMix } from '../../src/synth/mix.js';
 import { INSN_CLASSES, type InsnMix } from '../../src/model/index.js';
 
@@ -86,6 +86,28 @@ test('each part of the generated body costs the misses it is sized by, under cac
   near(l2('DLmr'), base.rings[1].loadsPerReq, 'L2 misses (loads of the ring past L2)');
   const llc = perBody(bin, 32 << 20); // LL = a 32 MiB LLC: both rings fit
   near(llc('DLmr'), 0, 'LLC misses (no ring past the LLC)');
+});
+
+test('a per-function callgrind profile of the body says what each part costs', { timeout: 120_000 }, () => {
+  const bin = build(base, 'parts');
+  const runs = [200, 600].map((n) => {
+    const out = join(tmp, `cf.parts.${n}`);
+    execFileSync('valgrind', ['--tool=callgrind', '--cache-sim=yes', '--branch-sim=yes', '--I1=32768,8,64', '--D1=32768,8,64', '--LL=1048576,16,64', `--callgrind-out-file=${out}`, '--log-file=/dev/null', bin, String(n)]);
+    return functionCosts(readFileSync(out, 'utf8'));
+  });
+  const per = (fn: string, e = 'I1mr') => {
+    const k = runs[0].events.indexOf(e);
+    return ((runs[1].functions.get(fn)?.[k] ?? 0) - (runs[0].functions.get(fn)?.[k] ?? 0)) / 400;
+  };
+  near(per('twin_data_0', 'Dr'), 100, 'loads of the 128 KiB ring');
+  near(per('twin_data_0', 'D1mr'), 100, 'D1 misses of the 128 KiB ring');
+  near(per('twin_data_0', 'DLmr'), 0, 'L2 misses of the 128 KiB ring');
+  near(per('twin_data_1', 'DLmr'), 30, 'L2 misses of the 4 MiB ring');
+  // Callgrind counts blocks reached by a jump in the function that jumped (or, at a symbol's
+  // start, in the symbol's): a segment's costs are its function's and its blocks' together.
+  near(per('twin_code_0') + per('twin_code_0_blocks', 'I1mr'), 40, 'I1 misses of the code segment');
+  near(per('twin_branch', 'Bcm'), 100, 'mispredictions of the random branches');
+  near(per('twin_mix', 'D1mr'), 0, 'D1 misses of the mix loop');
 });
 
 test('random branches taken with probability p mispredict as a 2-bit counter on random bits does, under cachegrind', { timeout: 120_000 }, () => {

@@ -1,0 +1,45 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { medianDistance, offTarget, resize, solveLoads } from '../../src/tune/index.js';
+import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
+
+const SIZES = [8, 16, 32, 64, 128, 256, 1024, 2048, 4096, 16384, 32768].map((k) => k << 10);
+
+test('a part that misses every cache below a size and hits every one above reuses between them', () => {
+  // 90 of 100 accesses miss up to 64 KiB, 10 at 128 KiB, none above: half miss between 64 and 128 KiB.
+  const curve = SIZES.map((bytes) => ({ bytes, missesPerReq: bytes <= 64 << 10 ? 90 : bytes === 128 << 10 ? 10 : 0 }));
+  const d = medianDistance(curve, 100) * LINE;
+  assert.ok(d > 64 << 10 && d < 128 << 10, `${d} bytes`);
+  // Past the ends: half the smallest size, twice the largest.
+  assert.equal(medianDistance(SIZES.map((bytes) => ({ bytes, missesPerReq: 0 })), 100), (8 << 10) / LINE / 2);
+  assert.equal(medianDistance(SIZES.map((bytes) => ({ bytes, missesPerReq: 100 })), 100), (2 * (32 << 20)) / LINE);
+});
+
+test('resizing moves a ring by its bin target over its measured distance, within bounds, and leaves a near one alone', () => {
+  const bins = binsFromCurve(SIZES.map((bytes, k) => ({ bytes, missesPerReq: 100 - k })));
+  const t = binTarget(bins[3]);
+  assert.deepEqual(resize([1000, 1000, 1000], [bins[3], bins[3], bins[3]], [t / 2, t * 1.1, t * 100]), [2000, 1000, 250]);
+  assert.deepEqual(resize([0, 1000], [bins[3], bins[3]], [t / 2, null]), [0, 1000]);
+});
+
+test('the loads solved against a curve reproduce it when each part misses below its bin', () => {
+  // Three parts, each missing every size up to its bin's lower edge; the rest misses 5 everywhere.
+  const truth = [40, 0, 25];
+  const columns = [2, 4, 6].map((edge) => SIZES.map((_, j) => (j <= edge ? 1 : 0)));
+  const rest = SIZES.map(() => 5);
+  const want = SIZES.map((_, j) => rest[j] + columns.reduce((s, c, k) => s + truth[k] * c[j], 0));
+  const got = solveLoads(want, rest, columns, want.map((x) => Math.max(0.05 * x, 0.5)), [1, 1, 1]);
+  got.forEach((g, k) => assert.ok(Math.abs(g - truth[k]) < 0.01, `part ${k}: ${g} loads, expected ${truth[k]}`));
+  // Loads never go negative, even where the rest alone misses more than wanted.
+  assert.ok(solveLoads(SIZES.map(() => 1), rest, columns, SIZES.map(() => 1), [3, 3, 3]).every((x) => x === 0));
+});
+
+test('the tuner scores the worst figure against its tolerance, small counts by an absolute floor', () => {
+  const orig = { insns: 10000, branch: 40, 'D@32K': 60, 'D@8K': 100 };
+  // 10% more D1 misses at 32K: twice the 5% allowed; 8K is not scored (no L1 is that small).
+  const r = offTarget(orig, { insns: 10000, branch: 40, 'D@32K': 66, 'D@8K': 300 }, 0.02, 0.05, 0.05);
+  assert.equal(r.worst, 'D@32K');
+  assert.ok(Math.abs(r.score - 2) < 1e-9, `score ${r.score}`);
+  // 0.3 misses where 0.1 were wanted is within 0.05 per 1,000 of 10,000 instructions (0.5).
+  assert.ok(offTarget({ ...orig, 'D@32M': 0.1 }, { ...orig, 'D@32M': 0.3 }, 0.02, 0.05, 0.05).score <= 1);
+});
