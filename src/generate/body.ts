@@ -5,17 +5,18 @@ import type { ClassCounts } from '../synth/mix.js';
 const milli = (x: number) => Math.round(x * 1000);
 
 /** The mix loop's instructions of each class, the i-th of a class rotating over registers
- *  and L1-resident offsets of the thread's 4 KiB filler region (loads from its first KiB,
- *  stores to its second, load-ops from its third; `lodsq` walks it from the start). FP work
- *  adds and subtracts the same value: no growth, no denormals. */
+ *  and the words of two lines of the thread's 4 KiB filler region (loads from its first KiB,
+ *  stores to its second, load-ops from its third; `lodsq` walks it from the start): few lines,
+ *  hot as the original's own short reuses are, and few for the rest of the body to evict. FP
+ *  work adds and subtracts the same value: no growth, no denormals. */
 const R = (i: number) => `%[${'abcd'[i % 4]}]`;
 const SNIPPET: Partial<Record<InsnClass, (i: number) => string>> = {
   alu: (i) => ['addq %[b], %[a]', 'xorq %[a], %[c]', 'addq %[d], %[b]', 'rolq $5, %[d]'][i % 4],
   mul: (i) => `imulq %[m], ${R(i)}`,
   fp: (i) => ['addsd %[y], %[x]', 'subsd %[y], %[x]', 'addsd %[w], %[z]', 'subsd %[w], %[z]'][i % 4],
-  load: (i) => `movq ${64 * (i % 16)}(%[mem]), ${R(i)}`,
-  store: (i) => `movq ${R(i)}, ${1024 + 64 * (i % 16)}(%[mem])`,
-  loadop: (i) => `addq ${2048 + 64 * (i % 16)}(%[mem]), ${R(i)}`,
+  load: (i) => `movq ${8 * (i % 16)}(%[mem]), ${R(i)}`,
+  store: (i) => `movq ${R(i)}, ${1024 + 8 * (i % 16)}(%[mem])`,
+  loadop: (i) => `addq ${2048 + 8 * (i % 16)}(%[mem]), ${R(i)}`,
   jump: () => 'jmp 2f\n2:',
   indirect: () => 'leaq 2f(%%rip), %[t]\n\tjmp *%[t]\n2:',
   callret: () => 'call 3f',
@@ -82,17 +83,22 @@ static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx)
 }
 
 /** A code block's operations, 3 to 5 bytes each: ALU work on two registers, loads, stores and
- *  load-ops in the thread's L1-resident filler region, multiplies; interleaved. */
-const BLOCK_SNIPPET: Partial<Record<InsnClass, (i: number) => string>> = {
+ *  load-ops in the thread's L1-resident filler region, multiplies, a test and a conditional
+ *  branch back to the block's start that the test makes never taken (it clears OF), a call
+ *  to a return in the segment's function; interleaved. */
+const BLOCK_SNIPPET: Partial<Record<InsnClass, (i: number, block: string) => string>> = {
   alu: (i) => ['addq $1, %[a]', 'xorq %[a], %[b2]', 'rolq $3, %[a]', 'addq %[b2], %[a]', 'subq $7, %[b2]'][i % 5],
   // One-byte displacements keep each at 4 bytes; the chain gets a pointer 128 bytes in.
   load: (i) => `movq ${8 * (i % 8)}(%[m]), %[b2]`,
   store: (i) => `movq %[a], ${64 + 8 * (i % 8)}(%[m])`,
   loadop: (i) => `addq ${-64 + 8 * (i % 8)}(%[m]), %[a]`,
   mul: () => 'imulq %[b2], %[a]',
+  cond: (_, block) => `testq %[a], %[a]\\n\\tjo ${block}`,
+  callret: () => 'call .Lret%=',
 };
-function blockOps(units: ClassCounts): string {
-  return interleave(BLOCK_SNIPPET, (c) => Math.round(units[c] ?? 0))
+function blockOps(units: ClassCounts, block: string): string {
+  const snippets = Object.fromEntries(Object.entries(BLOCK_SNIPPET).map(([c, f]) => [c, (i: number) => f(i, block)]));
+  return interleave(snippets, (c) => Math.round(units[c] ?? 0))
     .slice(0, BLOCK_ALU)
     .map((x) => `"${x}\\n\\t"`)
     .join(' ');
@@ -116,10 +122,13 @@ export interface ChainSegment {
 }
 
 /** How a segment of `lines` blocks runs `perReq` blocks a request: as `chunks` chunks of
- *  `blocks` blocks, one chunk a request in turn, entered `blocks - n` blocks in to run n. */
+ *  `blocks` blocks, taken in turn, each entered `blocks - k` blocks in to run k of them. A
+ *  chunk is at most a quarter of the segment, so that its size can be set within a quarter
+ *  (a segment of two chunks could only double); a request runs as many as its blocks need,
+ *  each call one misprediction of its entry. */
 export function chunking(lines: number, perReq: number, stride?: number): { blocks: number; chunks: number } {
   if (stride) return { blocks: 1, chunks: lines };
-  const blocks = Math.max(1, Math.ceil(perReq - 1e-9));
+  const blocks = Math.max(1, Math.min(Math.ceil(perReq - 1e-9), Math.floor(lines / 4)));
   return { blocks, chunks: Math.max(1, Math.round(lines / blocks)) };
 }
 
@@ -138,6 +147,8 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
     '{',
     '    uint64_t a = entry, b = 0, e, t;',
     '    __asm__ volatile(',
+    // Calls in the blocks push below the red zone.
+    '        "subq $128, %%rsp\\n\\t"',
     '        "leaq .Ltab%=(%%rip), %[e]\\n\\t"',
     '        "leaq (%[e],%[s],4), %[e]\\n\\t"',
     '        "movslq (%[e]), %[t]\\n\\t"',
@@ -149,7 +160,7 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   ];
   for (let i = 0; i < n; i++) {
     const last = (i + 1) % blocks === 0;
-    out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${blockOps(units)} "jmp ${last ? '.Lend%=' : `.Lb%=_${i + 1}`}\\n\\t"`);
+    out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${blockOps(units, `.Lb%=_${i}`)} "jmp ${last ? '.Lend%=' : `.Lb%=_${i + 1}`}\\n\\t"`);
   }
   out.push(`        ".size ${seg.name}_blocks, . - ${seg.name}_blocks\\n\\t"`);
   out.push('        ".popsection\\n\\t.pushsection .rodata\\n\\t.p2align 2\\n.Ltab%=:\\n\\t"');
@@ -157,7 +168,10 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   out.push(
     '        ".long .Lend%= - .\\n\\t"',
     '        ".popsection\\n"',
+    '        ".Lret%=:\\n\\t"',
+    '        "ret\\n"',
     '        ".Lend%=:\\n\\t"',
+    '        "addq $128, %%rsp\\n\\t"',
     '        : [a] "+r"(a), [b2] "+r"(b), [e] "=&r"(e), [t] "=&r"(t)',
     '        : [s] "r"(entry), [m] "r"(mem)',
     '        : "cc", "memory");',
@@ -233,12 +247,10 @@ export function emitBody(plan: BodyPlan): string {
   const ringCalls = rings.map((r, i) => `    ${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${milli(r.loadsPerReq % 1)}u), filler);`);
   const segCalls = segs.map((s, i) => {
     const { blocks, chunks } = chunking(s.lines, s.loadsPerReq, s.stride);
-    if (s.stride)
-      return `    for (n = body_units(&st[ST_ACC_SEG + ${i}], ${milli(s.loadsPerReq)}u); n; n--)
-        ${s.name}(__atomic_fetch_add(&seg_cur[${i}], 1, __ATOMIC_RELAXED) % ${chunks}u, filler + 16);`;
-    return `    n = body_units(&st[ST_ACC_SEG + ${i}], ${milli(s.loadsPerReq)}u);
-    c = __atomic_fetch_add(&seg_cur[${i}], 1, __ATOMIC_RELAXED) % ${chunks}u;
-    ${s.name}(n ? c * ${blocks}u + ${blocks}u - (n < ${blocks}u ? n : ${blocks}u) : ${blocks * chunks}u, filler + 16);`;
+    return `    for (n = body_units(&st[ST_ACC_SEG + ${i}], ${milli(s.loadsPerReq)}u); n; n -= k) {
+        k = n < ${blocks}u ? n : ${blocks}u;
+        ${s.name}((__atomic_fetch_add(&seg_cur[${i}], 1, __ATOMIC_RELAXED) % ${chunks}u) * ${blocks}u + ${blocks}u - k, filler + 16);
+    }`;
   });
   return `#include <pthread.h>
 #include <stdio.h>
@@ -407,12 +419,12 @@ static void clone_body(uint32_t op, twin_body_ctx *ctx)
     uint64_t *filler = (uint64_t *)((char *)ctx->mem + STATE_BYTES);
     if (!st[ST_INIT])
         clone_body_init(ctx);
-    uint64_t n, c;
+    uint64_t n, k;
 ${[...segCalls, ...ringCalls].join('\n')}
     if (conflict_milli)
         ${partName('data', 'conflict')}(&conflict_cur, body_frac(&st[ST_ACC_CONFLICT], conflict_milli % 1000u), filler);
     (void)n;
-    (void)c;
+    (void)k;
     st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], hard_milli), &ctx->sink);
     ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], mix_milli), ctx);
 }`;

@@ -1,16 +1,13 @@
 import type { CurvePoint, PortableCpu, Profile } from '../model/index.js';
-import { blockUnits, mixTargets, solveMix, type ClassCounts, type MixLoop } from './mix.js';
+import { blockCounts, blockUnits, mixTargets, solveMix, type ClassCounts, type MixLoop } from './mix.js';
 import { binsFromCurve, monotone, synthesizeRings, LINE, type Interference, type Ring, type ReuseBin } from './rings.js';
 
 /* Instructions per unit of each part of the generated body (see generate/body.ts). */
 
 /** One code block of the chain: up to ten operations (fewer where the original runs fewer
- *  instructions per line of code it misses) and the jump to the next block, in at most 55 of
- *  the block's 64 bytes. */
+ *  instructions per line of code it misses), of five bytes at most, and the jump to the next
+ *  block, in at most 55 of the block's 64 bytes. */
 export const BLOCK_ALU = 10;
-export const blockInsns = (alu: number) => alu + 1;
-/** One random branch with its PRNG step; the increment it skips runs when it falls through (1 - p). */
-export const hardInsns = (p: number) => 9 - p;
 /** Taken rate of the random branches: 0.5 mispredicts most per instruction spent. */
 export const HARD_P = 0.5;
 /** Mispredictions per random branch taken with probability p. No predictor can foresee the
@@ -24,7 +21,6 @@ export function hardMissRate(p: number): number {
   const sum = w.reduce((a, b) => a + b, 0);
   return (w[0] + w[1]) / sum * p + (w[2] + w[3]) / sum * (1 - p);
 }
-export const RING_INSNS = 1; // one pointer-chasing load, in line
 export const STATE_BYTES = 512;
 export const FILLER_BYTES = 4096;
 /** Lines of code the body runs per request besides its code chain (its loops, about 1.5 KiB). */
@@ -83,12 +79,11 @@ export function bodyTarget(p: Profile): BodyTarget {
   };
 }
 
-/** Instructions per request of the fixed parts, by class: a ring load is a load; a code block
- *  (besides its operations) a jump; a random branch a multiply, the PRNG's ALU work, its
- *  branch and the loop's. */
-export function fixedCounts(rings: Ring[], segments: Ring[], hard: number, p: number): ClassCounts {
+/** Instructions per request of the fixed parts besides the code blocks, by class: a ring load
+ *  is a load; a random branch a multiply, the PRNG's ALU work, its branch and the loop's. */
+export function fixedCounts(rings: Ring[], hard: number, p: number): ClassCounts {
   const sum = (rs: Ring[]) => rs.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
-  return { load: sum(rings), alu: (6 - p) * hard, cond: 2 * hard, jump: sum(segments), mul: hard };
+  return { load: sum(rings), alu: (6 - p) * hard, cond: 2 * hard, mul: hard };
 }
 
 export interface BodyPlan {
@@ -143,16 +138,17 @@ export function bodyPlan(p: Profile): BodyPlan {
   const allSegments = [...segments, { lines: codeConflict.lines, loadsPerReq: codeConflict.loadsPerReq }];
   // The blocks may take at most 90% of the budget: the rest is for rings, branches and mix.
   const blocks = sum(allSegments);
-  const blockAlu = blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor((0.9 * insnsPerReq) / blocks) - 1)) : BLOCK_ALU;
-  const used = blocks * blockInsns(blockAlu) + hardBranchesPerReq * hardInsns(HARD_P) + sum(allRings) * RING_INSNS;
+  const blockOps = blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor((0.9 * insnsPerReq) / blocks / 1.2) - 1)) : BLOCK_ALU;
   // The blocks' operations take the classes still wanted after the other fixed parts; the mix
   // loop supplies the rest.
   const o = p.body.original;
   const sk = p.body.skeleton;
-  const fixedParts = fixedCounts(allRings, allSegments, hardBranchesPerReq, HARD_P);
-  const blockUnitsOf = blockUnits(mixTargets(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixedParts), blockAlu);
+  const fixedParts = fixedCounts(allRings, hardBranchesPerReq, HARD_P);
+  const blockUnitsOf = blockUnits(mixTargets(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixedParts), blockOps);
+  const perBlock = blockCounts(blockUnitsOf);
   const fixed: ClassCounts = { ...fixedParts };
-  for (const [c, n] of Object.entries(blockUnitsOf)) fixed[c as keyof ClassCounts] = (fixed[c as keyof ClassCounts] ?? 0) + (n ?? 0) * blocks;
+  for (const [c, n] of Object.entries(perBlock)) fixed[c as keyof ClassCounts] = (fixed[c as keyof ClassCounts] ?? 0) + (n ?? 0) * blocks;
+  const used = Object.values(fixed).reduce((a, b) => a + (b ?? 0), 0);
   return {
     insnsPerReq,
     rings,

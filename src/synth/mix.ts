@@ -44,8 +44,19 @@ export function mixTargets(original: InsnMix | null, originalInsns: number, skel
   return want;
 }
 
-/** Classes a code block can hold besides its own count step, exit test and jump. */
-export const BLOCK_CLASSES: InsnClass[] = ['alu', 'load', 'store', 'loadop', 'mul'];
+/** Classes a code block's operations can be of (besides its jump): a conditional branch comes
+ *  with the test before it, a call with the return it reaches. */
+export const BLOCK_CLASSES: InsnClass[] = ['alu', 'load', 'store', 'loadop', 'mul', 'cond', 'callret'];
+
+/** What one code block executes, by class, given its operations: a test per conditional
+ *  branch, a return per call, and the jump to the next block. */
+export function blockCounts(units: ClassCounts): ClassCounts {
+  const out: ClassCounts = { ...units };
+  out.alu = (out.alu ?? 0) + (units.cond ?? 0);
+  out.callret = 2 * (units.callret ?? 0);
+  out.jump = (out.jump ?? 0) + 1;
+  return out;
+}
 
 /** A code block's `n` operations by class, in proportion to what is still wanted of the block
  *  classes (largest remainders), ALU work where nothing is. */

@@ -144,8 +144,9 @@ export function solveLoads(want: number[], rest: number[], columns: number[][], 
 /** One side's (data or code) next rings from a measured iteration: sizes moved by their
  *  median distances, loads solved against the wanted curve. What the rest of the clone misses
  *  (the measured total less the parts') is the skeleton's own misses (measured alone) and the
- *  misses the parts cause it by evicting its lines: at each size, taken in proportion to the
- *  parts' own misses there, so that fewer body misses mean fewer of those too. */
+ *  misses the parts cause it by evicting its lines (and the body's hot lines): at each size,
+ *  taken in proportion to the lines the parts bring in per request, their misses at the
+ *  smallest size, so that fewer ring loads mean fewer of those too. */
 function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | null)[], want: CurvePoint[], got: CurvePoint[], skeleton: CurvePoint[], absPerReq: number, tol: number, gain: number) {
   const w = monotone(want);
   const g = monotone(got);
@@ -153,7 +154,9 @@ function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | n
   const at = (c: CurvePoint[] | null, bytes: number) => c?.find((q) => q.bytes === bytes)?.missesPerReq ?? 0;
   const partsAt = sizes.map((b) => partCurves.reduce((s, c) => s + at(c, b), 0));
   const skel = sizes.map((b) => Math.min(at(skeleton, b), g.find((q) => q.bytes === b)?.missesPerReq ?? 0));
-  const evicted = g.map((p, j) => (partsAt[j] > 0 ? Math.min(5, Math.max(0, p.missesPerReq - partsAt[j] - skel[j]) / partsAt[j]) : 0));
+  // The parts' lines brought in per request: their misses at the smallest size.
+  const traffic = partsAt[0] ?? 0;
+  const evicted = g.map((p, j) => (traffic > 0 ? Math.max(0, p.missesPerReq - partsAt[j] - skel[j]) / traffic : 0));
   const lines = resize(
     rings.map((r) => r.lines),
     bins,
@@ -162,7 +165,7 @@ function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | n
   // A part keeps its measured miss fractions where its size stands; where it moves, its bin's step.
   const step = (k: number) => sizes.map((b) => (b <= bins[k].lo * LINE ? 1 : 0));
   const columns = rings.map((r, k) =>
-    (r.lines && lines[k] === r.lines && partCurves[k] && r.loadsPerReq > 0 ? sizes.map((b) => Math.min(1, at(partCurves[k], b) / r.loadsPerReq)) : step(k)).map((f, j) => f * (1 + evicted[j])),
+    (r.lines && lines[k] === r.lines && partCurves[k] && r.loadsPerReq > 0 ? sizes.map((b) => Math.min(1, at(partCurves[k], b) / r.loadsPerReq)) : step(k)).map((f, j, col) => f + evicted[j] * col[0]),
   );
   const solved = solveLoads(
     w.map((p) => p.missesPerReq),
@@ -174,6 +177,28 @@ function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | n
   );
   const loads = rings.map((r, k) => Math.max(0, r.loadsPerReq + gain * (solved[k] - r.loadsPerReq)));
   return { lines, loads };
+}
+
+type Group = 'data' | 'code' | 'branch' | 'conflict' | 'codeConflict';
+
+/** Each scored figure's error, signed, in units of what is allowed (as offTarget counts it). */
+export function signedErrors(want: Record<string, number>, got: Record<string, number>, tol: number, absPerReq: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(want)) if (k !== 'insns' && got[k] !== undefined && scored(k)) out[k] = (got[k] - want[k]) / Math.max(tol * want[k], absPerReq);
+  return out;
+}
+
+/** A group's next gain: halved (to a quarter at least) when the error that was its worst has
+ *  changed sign and is still off target, an overshoot; raised by half (to 1 at most) when
+ *  that error kept its sign and shrank by less than half. */
+export function adaptGain(gain: number, prev: Record<string, number> | null, now: Record<string, number>, inGroup: (k: string) => boolean): number {
+  if (!prev) return gain;
+  let worst: string | null = null;
+  for (const k of Object.keys(prev)) if (inGroup(k) && (worst === null || Math.abs(prev[k]) > Math.abs(prev[worst]))) worst = k;
+  if (worst === null || Math.abs(prev[worst]) <= 1 || now[worst] === undefined) return gain;
+  if (Math.sign(now[worst]) !== Math.sign(prev[worst]) && Math.abs(now[worst]) > 1) return Math.max(0.25, gain / 2);
+  if (Math.abs(now[worst]) > 0.5 * Math.abs(prev[worst])) return Math.min(1, gain * 1.5);
+  return gain;
 }
 
 /** Feedback on the body's knobs from a per-function profile of the clone: each part (a data
@@ -189,9 +214,18 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   const tol = opts.tolerance ?? 0.02;
   const mpkiTol = opts.mpkiTolerance ?? 0.05;
   const abs = opts.mpkiAbsolute ?? 0.05;
-  // Moves are damped after the first two: Valgrind's counts of a multi-threaded server vary
-  // from run to run by a few percent, and full moves chase that noise.
-  const gainAt = (it: number) => (it < 2 ? 1 : 0.6);
+  // Each group of knobs has its own gain, halved when its worst error changes sign (an
+  // overshoot) and raised again while errors shrink too slowly.
+  const groups: Record<Group, (k: string) => boolean> = {
+    data: (k) => k.startsWith('D@') && !k.endsWith('w'),
+    code: (k) => k.startsWith('I@') && !k.endsWith('w'),
+    branch: (k) => k === 'branch',
+    conflict: (k) => k.startsWith('D@') && k.endsWith('w'),
+    codeConflict: (k) => k.startsWith('I@') && k.endsWith('w'),
+  };
+  const gains: Record<Group, number> = { data: 1, code: 1, branch: 1, conflict: 1, codeConflict: 1 };
+  let prevErrors: Record<string, number> | null = null;
+  let sinceBest = 0;
   let cur: Profile = p.body.skeleton ? structuredClone(p) : await withSkeleton(structuredClone(p), w, say);
   const scale = cur.knobs.insnScale;
   const original = cur.body.original;
@@ -208,8 +242,10 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const binary = buildClone(dir);
     const { cpu: m, parts } = await measureParts(cloneLaunchSpec(binary, w), w, (fn) => fn.startsWith('twin_'));
     // A part's costs: its function's and, for a code segment, its blocks' (see generate/body.ts).
-    const costOf = (q: PartCosts, fn: string) => addTotals(q.get(fn) ?? ZERO, q.get(`${fn}_blocks`) ?? ZERO);
-    const part = (fn: string) => (parts.some((q) => q.has(fn) || q.has(`${fn}_blocks`)) ? portableFrom(parts.map((q) => costOf(q, fn)), 1, null) : null);
+    // (and callgrind's recursion contexts of them, `name'2`, where a block calls a return).
+    const base = (name: string) => name.replace(/'\d+$/, '').replace(/_blocks$/, '');
+    const costOf = (q: PartCosts, fn: string) => [...q].filter(([name]) => base(name) === fn).reduce((t, [, c]) => addTotals(t, c), ZERO);
+    const part = (fn: string) => (parts.some((q) => [...q.keys()].some((name) => base(name) === fn)) ? portableFrom(parts.map((q) => costOf(q, fn)), 1, null) : null);
     const got = tunePoints(m);
     const error = (m.insnsPerReq - want.insns) / want.insns;
     history.push({
@@ -222,14 +258,24 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     });
     const { score, worst } = offTarget(want, got, tol, mpkiTol, abs);
     say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), ${score <= 1 ? 'on target' : `off target x${score.toFixed(2)}, by ${worst}: ${got[worst]?.toFixed(2)} vs ${want[worst].toFixed(2)} per request`}`);
-    if (score < best.score) best = { score, knobs: cur.knobs };
+    if (score < best.score) {
+      best = { score, knobs: cur.knobs };
+      sinceBest = 0;
+    } else sinceBest++;
     if (score <= 1) break;
+    // Three iterations without a better one: the rest is noise, not error.
+    if (sinceBest >= 3) {
+      say('tuning: no better in three iterations, keeping the best');
+      break;
+    }
+    const errors = signedErrors(want, got, mpkiTol, absPerReq);
+    for (const g of Object.keys(groups) as Group[]) gains[g] = adaptGain(gains[g], prevErrors, errors, groups[g]);
+    prevErrors = errors;
     const t = bodyTarget(cur);
-    const gain = gainAt(it);
     const dataParts = plan.rings.map((_, k) => part(partName('data', k)));
     const codeParts = plan.segments.map((_, k) => part(partName('code', k)));
-    const data = nextSide(t.dataBins, plan.rings, dataParts.map((q) => q?.dataCurve ?? null), original.dataCurve, m.dataCurve, cur.body.skeleton?.dataCurve ?? [], absPerReq, mpkiTol, gain);
-    const code = nextSide(t.codeBins, plan.segments, codeParts.map((q) => q?.codeCurve ?? null), original.codeCurve, m.codeCurve, cur.body.skeleton?.codeCurve ?? [], absPerReq, mpkiTol, gain);
+    const data = nextSide(t.dataBins, plan.rings, dataParts.map((q) => q?.dataCurve ?? null), original.dataCurve, m.dataCurve, cur.body.skeleton?.dataCurve ?? [], absPerReq, mpkiTol, gains.data);
+    const code = nextSide(t.codeBins, plan.segments, codeParts.map((q) => q?.codeCurve ?? null), original.codeCurve, m.codeCurve, cur.body.skeleton?.codeCurve ?? [], absPerReq, mpkiTol, gains.code);
     // The random branches: what the rest of the clone mispredicts is not theirs to supply.
     const branch = part(BRANCH_PART);
     const own = branch?.branchMissesPerReq ?? 0;
@@ -244,9 +290,9 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
         dataLines: data.lines,
         codeBlocks: code.loads,
         codeLines: code.lines,
-        conflictLoads: Math.max(0, plan.conflict.loadsPerReq + gain * (want[conflictKey] - got[conflictKey])),
-        codeConflictBlocks: Math.max(0, plan.codeConflict.loadsPerReq + gain * (want[codeConflictKey] - got[codeConflictKey])),
-        hardBranchesPerReq: plan.hardBranchesPerReq + gain * (hard - plan.hardBranchesPerReq),
+        conflictLoads: Math.max(0, plan.conflict.loadsPerReq + gains.conflict * (want[conflictKey] - got[conflictKey])),
+        codeConflictBlocks: Math.max(0, plan.codeConflict.loadsPerReq + gains.codeConflict * (want[codeConflictKey] - got[codeConflictKey])),
+        hardBranchesPerReq: plan.hardBranchesPerReq + gains.branch * (hard - plan.hardBranchesPerReq),
       },
     };
   }

@@ -26,7 +26,7 @@ const base: BodyPlan = {
   segments: [{ lines: 2048, loadsPerReq: 40 }],
   conflict: { lines: 6, stride: 16384, loadsPerReq: 0 },
   codeConflict: { lines: 6, stride: 16384, loadsPerReq: 0 },
-  blockUnits: { alu: 6, load: 2, store: 1, loadop: 1 },
+  blockUnits: { alu: 4, load: 2, store: 1, loadop: 1, cond: 1, callret: 1 },
   hardBranchesPerReq: 200,
   hardP: 0.5,
   mix: { units: { alu: 10, load: 4 }, itersPerReq: 5 },

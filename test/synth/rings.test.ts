@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blockUnits } from '../../src/synth/mix.js';
+import { blockCounts, blockUnits } from '../../src/synth/mix.js';
 import { binsFromCurve, histogramOf, ringDistance, ringTrace, stackDistances, synthesizeRings, type Interference } from '../../src/synth/rings.js';
 
 test('stack distances: exact LRU on a small trace', () => {
@@ -69,6 +69,10 @@ test('without the interference correction the same histogram is missed', () => {
 
 test('a code block holds the wanted classes in proportion, whole instructions summing to its size', () => {
   const u = blockUnits({ alu: 500, load: 200, store: 100, loadop: 100, mul: 0, fp: 50 }, 9);
-  assert.deepEqual(u, { alu: 5, load: 2, store: 1, loadop: 1, mul: 0 });
+  assert.deepEqual(u, { alu: 5, load: 2, store: 1, loadop: 1, mul: 0, cond: 0, callret: 0 });
   assert.deepEqual(blockUnits({}, 4), { alu: 4 });
+  // Branches and calls too: a block then executes a test per branch and a return per call.
+  const v = blockUnits({ alu: 400, load: 200, cond: 200, callret: 200 }, 10);
+  assert.deepEqual(v, { alu: 4, load: 2, store: 0, loadop: 0, mul: 0, cond: 2, callret: 2 });
+  assert.deepEqual(blockCounts(v), { alu: 6, load: 2, store: 0, loadop: 0, mul: 0, cond: 2, callret: 4, jump: 1 });
 });

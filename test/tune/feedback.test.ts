@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { medianDistance, offTarget, resize, solveLoads } from '../../src/tune/index.js';
+import { adaptGain, medianDistance, offTarget, resize, solveLoads } from '../../src/tune/index.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 
 const SIZES = [8, 16, 32, 64, 128, 256, 1024, 2048, 4096, 16384, 32768].map((k) => k << 10);
@@ -42,4 +42,18 @@ test('the tuner scores the worst figure against its tolerance, small counts by a
   assert.ok(Math.abs(r.score - 2) < 1e-9, `score ${r.score}`);
   // 0.3 misses where 0.1 were wanted is within 0.05 per 1,000 of 10,000 instructions (0.5).
   assert.ok(offTarget({ ...orig, 'D@32M': 0.1 }, { ...orig, 'D@32M': 0.3 }, 0.02, 0.05, 0.05).score <= 1);
+});
+
+test('a group\'s gain halves when its worst error overshoots, and recovers while errors shrink slowly', () => {
+  const data = (k: string) => k.startsWith('D@');
+  // D@32K was 4x over; now 3x under: an overshoot.
+  assert.equal(adaptGain(1, { 'D@32K': 4, 'D@64K': 1 }, { 'D@32K': -3, 'D@64K': 0.5 }, data), 0.5);
+  assert.equal(adaptGain(0.25, { 'D@32K': 4 }, { 'D@32K': -3 }, data), 0.25);
+  // Still 3x over from 4x: too slow, the gain rises (to 1 at most).
+  assert.equal(adaptGain(0.5, { 'D@32K': 4 }, { 'D@32K': 3 }, data), 0.75);
+  // Halved from 4x to 1.5x: kept.
+  assert.equal(adaptGain(0.5, { 'D@32K': 4 }, { 'D@32K': 1.5 }, data), 0.5);
+  // Another group's errors do not move it; nor does a worst error that was on target.
+  assert.equal(adaptGain(1, { 'I@32K': 4 }, { 'I@32K': -4 }, data), 1);
+  assert.equal(adaptGain(1, { 'D@32K': 0.8 }, { 'D@32K': -3 }, data), 1);
 });
