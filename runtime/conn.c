@@ -73,6 +73,7 @@ void conn_close_all(conn_set *s)
 {
     while (s->head)
         conn_close(s, s->head);
+    proto_buf_free(&s->out);
 }
 
 static int conn_want(conn_set *s, conn *c, uint32_t events)
@@ -86,23 +87,38 @@ static int conn_want(conn_set *s, conn *c, uint32_t events)
     return TWIN_OK;
 }
 
-/* One send call for everything pending. */
+/* One send call for everything pending: the connection's own output, left by
+ * a send that could not finish, or else the thread's, this batch's replies. What
+ * a send leaves of the thread's output moves to the connection's. */
 static int conn_flush(conn_set *s, conn *c)
 {
-    if (c->out_off < c->out.len) {
+    proto_buf *b = c->out.len ? &c->out : &s->out;
+    size_t off = b == &c->out ? c->out_off : 0;
+    if (off < b->len) {
         ssize_t n;
         do
-            n = net_send(s->cfg->send_call, c->fd, c->out.data + c->out_off,
-                         c->out.len - c->out_off);
+            n = net_send(s->cfg->send_call, c->fd, b->data + off, b->len - off);
         while (n < 0 && errno == EINTR);
-        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK)
+        if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+            s->out.len = 0;
             return CONN_DEAD;
+        }
         if (n > 0)
-            c->out_off += (size_t)n;
+            off += (size_t)n;
     }
-    if (c->out_off < c->out.len)
+    if (off < b->len) {
+        if (b == &s->out) {
+            int ok = proto_buf_append(&c->out, s->out.data + off, s->out.len - off);
+            s->out.len = 0;
+            if (ok != TWIN_OK)
+                return CONN_DEAD;
+            off = 0;
+        }
+        c->out_off = off;
         return conn_want(s, c, EPOLLOUT) == TWIN_OK ? CONN_PENDING : CONN_DEAD;
-    c->out.len = c->out_off = 0;
+    }
+    b->len = 0;
+    c->out_off = 0;
     if (c->closing)
         return CONN_DEAD;
     return conn_want(s, c, EPOLLIN) == TWIN_OK ? CONN_FLUSHED : CONN_DEAD;
@@ -125,7 +141,8 @@ static int conn_grow(conn *c, size_t need)
     return TWIN_OK;
 }
 
-/* Serves every complete request in the input buffer. */
+/* Serves every complete request in the input buffer, its replies into the
+ * thread's output (a connection is served only once its own is sent). */
 static int conn_serve(conn_set *s, conn *c)
 {
     size_t off = 0, need = 0;
@@ -139,7 +156,7 @@ static int conn_serve(conn_set *s, conn *c)
             break;
         }
         if (n < 0) { /* answer the error, drop the rest, close once it is sent */
-            if (proto_buf_append(&c->out, req.reply, req.reply_len) != TWIN_OK)
+            if (proto_buf_append(&s->out, req.reply, req.reply_len) != TWIN_OK)
                 return TWIN_ERR;
             c->closing = 1;
             break;
@@ -151,10 +168,10 @@ static int conn_serve(conn_set *s, conn *c)
             sock.events = c->events;
             replay_request(s->rt, op, &sock);
             uint32_t size = replay_resp_size(s->rt, op);
-            if (!req.noreply && s->proto->respond(&req, named, size, &c->out) != TWIN_OK)
+            if (!req.noreply && s->proto->respond(&req, named, size, &s->out) != TWIN_OK)
                 return TWIN_ERR;
         } else if (req.reply_len &&
-                   proto_buf_append(&c->out, req.reply, req.reply_len) != TWIN_OK) {
+                   proto_buf_append(&s->out, req.reply, req.reply_len) != TWIN_OK) {
             return TWIN_ERR;
         }
         if (req.close)
@@ -196,7 +213,7 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
         if (n > 0) {
             c->in_len += (size_t)n;
             more = s->cfg->recv_until_eagain && ++recvs < CONN_MAX_RECVS &&
-                   c->out.len < CONN_OUT_HIGH;
+                   s->out.len < CONN_OUT_HIGH;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
@@ -215,6 +232,7 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
         conn_close(s, c);
     return;
 dead:
+    s->out.len = 0;
     s->errors++;
     conn_close(s, c);
 }

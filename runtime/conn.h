@@ -22,7 +22,7 @@ typedef struct conn {
     char *in;
     size_t in_len;
     size_t in_cap;
-    proto_buf out;
+    proto_buf out;        /* what a send could not finish */
     size_t out_off;       /* bytes of out already sent */
     int closing;          /* close once out is sent */
     struct conn *prev;
@@ -37,6 +37,10 @@ typedef struct {
     replay_thread *rt;
     int epfd;
     conn *head;
+    /* This batch's replies: one buffer per thread, so that the lines replies are
+     * written to stay few and hot, as they are where an original sends from its
+     * own buffers or from files. */
+    proto_buf out;
     uint64_t errors;      /* connections dropped on an error */
 } conn_set;
 

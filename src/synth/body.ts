@@ -138,7 +138,10 @@ export function bodyPlan(p: Profile): BodyPlan {
   const allSegments = [...segments, { lines: codeConflict.lines, loadsPerReq: codeConflict.loadsPerReq }];
   // The blocks may take at most 90% of the budget: the rest is for rings, branches and mix.
   const blocks = sum(allSegments);
-  const blockOps = blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor((0.9 * insnsPerReq) / blocks / 1.2) - 1)) : BLOCK_ALU;
+  // (Sized from the target's budget, not the tuned one: the tuner moves the budget to correct
+  // the instruction count, and block sizes that followed it would jump by whole operations.)
+  const target = t.insnsPerReq * k.insnScale;
+  const blockOps = blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor((0.9 * target) / blocks / 1.2) - 1)) : BLOCK_ALU;
   // The blocks' operations take the classes still wanted after the other fixed parts; the mix
   // loop supplies the rest.
   const o = p.body.original;
