@@ -85,7 +85,8 @@ static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx)
 /** A code block's operations, 3 to 5 bytes each: ALU work on two registers, loads, stores and
  *  load-ops in the thread's L1-resident filler region, multiplies, a test and a conditional
  *  branch back to the block's start that the test makes never taken (it clears OF), a call
- *  to a return in the segment's function; interleaved. */
+ *  to a return in the segment's function, `lodsq` from the filler (its pointer set at the
+ *  block's start); interleaved. */
 const BLOCK_SNIPPET: Partial<Record<InsnClass, (i: number, block: string) => string>> = {
   alu: (i) => ['addq $1, %[a]', 'xorq %[a], %[b2]', 'rolq $3, %[a]', 'addq %[b2], %[a]', 'subq $7, %[b2]'][i % 5],
   // One-byte displacements keep each at 4 bytes; the chain gets a pointer 128 bytes in.
@@ -95,13 +96,23 @@ const BLOCK_SNIPPET: Partial<Record<InsnClass, (i: number, block: string) => str
   mul: () => 'imulq %[b2], %[a]',
   cond: (_, block) => `testq %[a], %[a]\\n\\tjo ${block}`,
   callret: () => 'call .Lret%=',
+  string: () => 'lodsq',
 };
-function blockOps(units: ClassCounts, block: string, most = BLOCK_ALU): string {
-  const snippets = Object.fromEntries(Object.entries(BLOCK_SNIPPET).map(([c, f]) => [c, (i: number) => f(i, block)]));
-  return interleave(snippets, (c) => Math.round(units[c] ?? 0))
-    .slice(0, most)
-    .map((x) => `"${x}\\n\\t"`)
-    .join(' ');
+/** The operations of `blocks` code blocks: each class's share spread evenly over all of them
+ *  (a block holds about the sum of `units`, at most `most`), as asm string pieces per block,
+ *  the string pointer's reset first where there is string work. */
+function blockOps(units: ClassCounts, blocks: number, most = BLOCK_ALU): ((label: string) => string)[] {
+  const tags = Object.fromEntries(Object.keys(BLOCK_SNIPPET).map((c) => [c, (i: number) => `${c} ${i}`]));
+  const seq = interleave(tags, (c) => Math.round((units[c] ?? 0) * blocks));
+  const reset = (units.string ?? 0) > 0 ? ['"movq %[m], %[si]\\n\\t"'] : [];
+  return Array.from({ length: blocks }, (_, b) => {
+    const mine = seq.slice(Math.floor((b * seq.length) / blocks), Math.floor(((b + 1) * seq.length) / blocks)).slice(0, most);
+    return (label: string) =>
+      [...reset, ...mine.map((t) => {
+        const [c, i] = t.split(' ');
+        return `"${BLOCK_SNIPPET[c as InsnClass]!(Number(i), label)}\\n\\t"`;
+      })].join(' ');
+  });
 }
 
 /** A part of the body that runs as its own function, named so that a per-function profile of
@@ -134,8 +145,8 @@ export function chunking(lines: number, perReq: number, stride?: number): { bloc
 }
 
 /** One segment of the code chain in one asm statement: chunks of code blocks of 64 bytes (or
- *  one per `stride`), each block its operations and a jump to the next, a chunk's last jumping
- *  out; laid out in walk order (as real code mostly runs: forward, so a real core's next-line
+ *  one per `stride`), each block its operations and a branch to the next (`jno` after a test:
+ *  always taken), a chunk's last branching out; laid out in walk order (as real code mostly runs: forward, so a real core's next-line
  *  instruction prefetch behaves as it does for the original). `name(entry, mem)` jumps to
  *  block `entry` through a table of self-relative offsets (no relocations) and runs to its
  *  chunk's end: no loop, so no exit to mispredict; entry chunks x blocks skips every block. */
@@ -146,7 +157,7 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const out = [
     `void ${seg.name}(uint64_t entry, uint64_t k, uint64_t *mem)`,
     '{',
-    '    uint64_t a = entry, b = 0, e, t;',
+    '    uint64_t a = entry, b = 0, e, t, si, ax;',
     '    __asm__ volatile(',
     // Calls in the blocks push below the red zone.
     '        "subq $128, %%rsp\\n\\t"',
@@ -159,13 +170,14 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
     // A symbol of their own names them in a profile: `<name>_blocks`.
     `        ".pushsection .text.twin_chain,\\"ax\\",@progbits\\n\\t.p2align ${align}\\n\\t.type ${seg.name}_blocks, @function\\n${seg.name}_blocks:\\n\\t"`,
   ];
+  const ops = blockOps(units, n, seg.stride ? BLOCK_ALU - 2 : BLOCK_ALU);
   for (let i = 0; i < n; i++) {
     const last = (i + 1) % blocks === 0;
     if (seg.stride)
       // The conflict segment's few blocks form a cycle, run k at a time from the entry: a
       // counted walk (one exit to mispredict a call, not an entry per block).
-      out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${blockOps(units, `.Lb%=_${i}`, BLOCK_ALU - 2)} "subq $1, %[k]\\n\\t" "jz .Lend%=\\n\\t" "jmp .Lb%=_${(i + 1) % n}\\n\\t"`);
-    else out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${blockOps(units, `.Lb%=_${i}`)} "jmp ${last ? '.Lend%=' : `.Lb%=_${i + 1}`}\\n\\t"`);
+      out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jz .Lend%=\\n\\t" "jmp .Lb%=_${(i + 1) % n}\\n\\t"`);
+    else out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "testq %[a], %[a]\\n\\t" "jno ${last ? '.Lend%=' : `.Lb%=_${i + 1}`}\\n\\t"`);
   }
   out.push(`        ".size ${seg.name}_blocks, . - ${seg.name}_blocks\\n\\t"`);
   out.push('        ".popsection\\n\\t.pushsection .rodata\\n\\t.p2align 2\\n.Ltab%=:\\n\\t"');
@@ -177,11 +189,13 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
     '        "ret\\n"',
     '        ".Lend%=:\\n\\t"',
     '        "addq $128, %%rsp\\n\\t"',
-    '        : [a] "+r"(a), [b2] "+r"(b), [e] "=&r"(e), [t] "=&r"(t), [k] "+r"(k)',
+    '        : [a] "+r"(a), [b2] "+r"(b), [e] "=&r"(e), [t] "=&r"(t), [k] "+r"(k), [si] "=&S"(si), [ax] "=&a"(ax)',
     '        : [s] "r"(entry), [m] "r"(mem)',
     '        : "cc", "memory");',
     '    (void)a;',
     '    (void)b;',
+    '    (void)si;',
+    '    (void)ax;',
     '}',
     '',
   );
@@ -240,6 +254,37 @@ export function emitRingWalk(name: string, loadsPerReq: number): string {
 `;
 }
 
+/** Random branches per step of the PRNG: at p = 1/2, eight, one per bit of the LCG's high
+ *  half tested; else one, its high half compared with p * 2^32. */
+export const branchesPerStep = (p: number) => (p === 0.5 ? 8 : 1);
+
+/** The random branches, `n` PRNG steps a call (see branchesPerStep): taken (skipping an
+ *  increment) with probability p on bits no predictor can foresee, so it misses about
+ *  min(p, 1 - p) of them. */
+function emitBranches(p: number): string {
+  const step = ['"1:\\n\\t"', '"imulq %[mul], %[x]\\n\\t"', '"addq $12345, %[x]\\n\\t"'];
+  const tests =
+    p === 0.5
+      ? Array.from({ length: 8 }, (_, k) => [`"btq $${56 - 3 * k}, %[x]\\n\\t"`, '"jc 2f\\n\\t"', '"addq $1, %[acc]\\n"', '"2:\\n\\t"']).flat()
+      : ['"movq %[x], %[t]\\n\\t"', '"shrq $32, %[t]\\n\\t"', '"cmpq %[thr], %[t]\\n\\t"', '"jb 2f\\n\\t"', '"addq $1, %[acc]\\n"', '"2:\\n\\t"'];
+  return `static PART uint64_t ${BRANCH_PART}(uint64_t x, uint64_t n, uint64_t *sink)
+{
+    uint64_t acc = *sink, t = 0;
+    const uint64_t mul = 6364136223846793005u, thr = HARD_THRESHOLD;
+    if (n == 0)
+        return x;
+    __asm__ volatile(
+        ${[...step, ...tests, '"subq $1, %[n]\\n\\t"', '"jnz 1b\\n\\t"'].join('\n        ')}
+        : [x] "+r"(x), [n] "+r"(n), [acc] "+r"(acc), [t] "+r"(t)
+        : [mul] "r"(mul), [thr] "r"(thr)
+        : "cc");
+    (void)t;
+    *sink = acc;
+    return x;
+}
+`;
+}
+
 /** The body of clone.c. The rings and the chain's cursors are the process's, shared by its
  *  serving threads (laid out once, by the first of them); each thread keeps its own state at
  *  the start of its body memory (PRNG, fractional-count accumulators) and its filler region.
@@ -281,7 +326,7 @@ export function emitBody(plan: BodyPlan): string {
 #define PART __attribute__((noipa))
 #endif
 #define UNUSED __attribute__((unused)) /* a body with no rings or no segments */
-static const uint64_t hard_milli = ${milli(plan.hardBranchesPerReq)}u;
+static const uint64_t hard_milli = ${milli(plan.hardBranchesPerReq / branchesPerStep(plan.hardP))}u; /* PRNG steps */
 static const uint64_t mix_milli = ${milli(plan.mix.itersPerReq)}u;
 static const UNUSED uint64_t ring_lines[] = ${arr(rings.map((r) => r.lines))};
 
@@ -355,34 +400,7 @@ static void body_rings_init(void)
 
 ${rings.map((r) => emitRingWalk(r.name, r.loadsPerReq)).join('\n')}
 ${emitRingWalk(partName('data', 'conflict'), plan.conflict.loadsPerReq)}
-/* Branches on fresh pseudo-random bits (the high half of a 64-bit LCG) compared with
- * p * 2^32: taken (skipping the increment) with probability p, so a predictor that cannot
- * foresee the bits misses about min(p, 1 - p) of them. */
-static PART uint64_t ${BRANCH_PART}(uint64_t x, uint64_t n, uint64_t *sink)
-{
-    uint64_t acc = *sink, t;
-    const uint64_t mul = 6364136223846793005u, thr = HARD_THRESHOLD;
-    if (n == 0)
-        return x;
-    __asm__ volatile(
-        "1:\\n\\t"
-        "imulq %[mul], %[x]\\n\\t"
-        "addq $12345, %[x]\\n\\t"
-        "movq %[x], %[t]\\n\\t"
-        "shrq $32, %[t]\\n\\t"
-        "cmpq %[thr], %[t]\\n\\t"
-        "jb 2f\\n\\t"
-        "addq $1, %[acc]\\n"
-        "2:\\n\\t"
-        "subq $1, %[n]\\n\\t"
-        "jnz 1b\\n\\t"
-        : [x] "+r"(x), [n] "+r"(n), [acc] "+r"(acc), [t] "=&r"(t)
-        : [mul] "r"(mul), [thr] "r"(thr)
-        : "cc");
-    *sink = acc;
-    return x;
-}
-
+${emitBranches(plan.hardP)}
 ${emitMix(plan.mix.units)}
 /* Once per serving thread, before its first request (and once per process for the rings):
  * memory is laid out here, so that its cost is start-up work, not per-request work. */

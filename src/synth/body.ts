@@ -5,8 +5,8 @@ import { binsFromCurve, monotone, synthesizeRings, LINE, type Interference, type
 /* Instructions per unit of each part of the generated body (see generate/body.ts). */
 
 /** One code block of the chain: up to ten operations (fewer where the original runs fewer
- *  instructions per line of code it misses), of five bytes at most, and the jump to the next
- *  block, in at most 55 of the block's 64 bytes. */
+ *  instructions per line of code it misses), of five bytes at most, and a test and branch to
+ *  the next block, in at most 62 of the block's 64 bytes. */
 export const BLOCK_ALU = 10;
 /** Taken rate of the random branches: 0.5 mispredicts most per instruction spent. */
 export const HARD_P = 0.5;
@@ -80,9 +80,13 @@ export function bodyTarget(p: Profile): BodyTarget {
 }
 
 /** Instructions per request of the fixed parts besides the code blocks, by class: a ring load
- *  is a load; a random branch a multiply, the PRNG's ALU work, its branch and the loop's. */
+ *  is a load; the random branches as below. */
 export function fixedCounts(rings: Ring[], hard: number, p: number): ClassCounts {
   const sum = (rs: Ring[]) => rs.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
+  // At p = 1/2: per eight branches a multiply and an add, eight bit tests, four increments,
+  // the loop's step and exit test; else per branch the PRNG step, a shift, a compare, the
+  // increment taken 1 - p of the time, the loop's step and exit test.
+  if (p === 0.5) return { load: sum(rings), alu: (hard / 8) * (1 + 8 + 4 + 1), cond: (hard / 8) * 9, mul: hard / 8 };
   return { load: sum(rings), alu: (6 - p) * hard, cond: 2 * hard, mul: hard };
 }
 
@@ -141,7 +145,8 @@ export function bodyPlan(p: Profile): BodyPlan {
   // (Sized from the target's budget, not the tuned one: the tuner moves the budget to correct
   // the instruction count, and block sizes that followed it would jump by whole operations.)
   const target = t.insnsPerReq * k.insnScale;
-  const blockOps = blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor((0.9 * target) / blocks / 1.2) - 1)) : BLOCK_ALU;
+  // A block runs its operations (a fifth more for tests and returns) and about three more.
+  const blockOps = blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor(((0.9 * target) / blocks - 3) / 1.2))) : BLOCK_ALU;
   // The blocks' operations take the classes still wanted after the other fixed parts; the mix
   // loop supplies the rest.
   const o = p.body.original;

@@ -45,29 +45,29 @@ export function mixTargets(original: InsnMix | null, originalInsns: number, skel
 }
 
 /** Classes a code block's operations can be of (besides its jump): a conditional branch comes
- *  with the test before it, a call with the return it reaches. */
-export const BLOCK_CLASSES: InsnClass[] = ['alu', 'load', 'store', 'loadop', 'mul', 'cond', 'callret'];
+ *  with the test before it, a call with the return it reaches, `lodsq` with a reset of its
+ *  pointer at the block's start. */
+export const BLOCK_CLASSES: InsnClass[] = ['alu', 'load', 'store', 'loadop', 'mul', 'cond', 'callret', 'string'];
 
 /** What one code block executes, by class, given its operations: a test per conditional
- *  branch, a return per call, and the jump to the next block. */
+ *  branch, a return per call, the string pointer's reset where it has string operations, and
+ *  the way to the next block: a test and a conditional branch the test makes always taken
+ *  (a jump would add a class servers run little of, one per 64 bytes). */
 export function blockCounts(units: ClassCounts): ClassCounts {
   const out: ClassCounts = { ...units };
-  out.alu = (out.alu ?? 0) + (units.cond ?? 0);
+  out.alu = (out.alu ?? 0) + (units.cond ?? 0) + ((units.string ?? 0) > 0 ? 1 : 0) + 1;
   out.callret = 2 * (units.callret ?? 0);
-  out.jump = (out.jump ?? 0) + 1;
+  out.cond = (out.cond ?? 0) + 1;
   return out;
 }
 
 /** A code block's `n` operations by class, in proportion to what is still wanted of the block
- *  classes (largest remainders), ALU work where nothing is. */
+ *  classes, ALU work where nothing is. Fractions stand: the chain spreads each class over its
+ *  blocks, so that a run of blocks holds the exact shares (generate/body.ts). */
 export function blockUnits(want: ClassCounts, n: number): ClassCounts {
   const total = BLOCK_CLASSES.reduce((a, c) => a + (want[c] ?? 0), 0);
   if (total <= 0) return { alu: n };
-  const exact = BLOCK_CLASSES.map((c) => ({ c, x: ((want[c] ?? 0) / total) * n }));
-  const units: ClassCounts = Object.fromEntries(exact.map((e) => [e.c, Math.floor(e.x)]));
-  let left = n - exact.reduce((a, e) => a + Math.floor(e.x), 0);
-  for (const e of [...exact].sort((a, b) => (b.x % 1) - (a.x % 1))) if (left-- > 0) units[e.c]! += 1;
-  return units;
+  return Object.fromEntries(BLOCK_CLASSES.map((c) => [c, ((want[c] ?? 0) / total) * n]));
 }
 
 /** The mix loop, so that skeleton, fixed body parts and loop together have the original's

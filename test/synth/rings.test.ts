@@ -67,12 +67,14 @@ test('without the interference correction the same histogram is missed', () => {
   assert.ok(worst > 0.05, `naive rings were within ${(worst * 100).toFixed(1)}%`);
 });
 
-test('a code block holds the wanted classes in proportion, whole instructions summing to its size', () => {
+test('a code block holds the wanted classes in proportion, its operations summing to its size', () => {
   const u = blockUnits({ alu: 500, load: 200, store: 100, loadop: 100, mul: 0, fp: 50 }, 9);
-  assert.deepEqual(u, { alu: 5, load: 2, store: 1, loadop: 1, mul: 0, cond: 0, callret: 0 });
+  assert.ok(Math.abs(u.alu! - 5) < 1e-9 && Math.abs(u.load! - 2) < 1e-9 && Math.abs(u.store! - 1) < 1e-9 && u.fp === undefined, JSON.stringify(u));
   assert.deepEqual(blockUnits({}, 4), { alu: 4 });
-  // Branches and calls too: a block then executes a test per branch and a return per call.
-  const v = blockUnits({ alu: 400, load: 200, cond: 200, callret: 200 }, 10);
-  assert.deepEqual(v, { alu: 4, load: 2, store: 0, loadop: 0, mul: 0, cond: 2, callret: 2 });
-  assert.deepEqual(blockCounts(v), { alu: 6, load: 2, store: 0, loadop: 0, mul: 0, cond: 2, callret: 4, jump: 1 });
+  // Branches, calls and string work too: a block then executes a test per branch, a return
+  // per call and a reset of the string pointer.
+  const v = blockUnits({ alu: 400, load: 200, cond: 200, callret: 150, string: 50 }, 10);
+  assert.deepEqual(v, { alu: 4, load: 2, store: 0, loadop: 0, mul: 0, cond: 2, callret: 1.5, string: 0.5 });
+  // ... and a test and branch to the next block.
+  assert.deepEqual(blockCounts(v), { alu: 8, load: 2, store: 0, loadop: 0, mul: 0, cond: 3, callret: 3, string: 0.5 });
 });
