@@ -133,13 +133,18 @@ export interface ChainSegment {
   stride?: number;
 }
 
+/** Whether a segment runs as a counted cycle, `k` blocks a request from a shared position (one
+ *  call: its entry and its exit mispredicted): the conflict segment, and a segment run half
+ *  round or more a request, which as chunks would take a call, and a misprediction, per chunk. */
+export const cyclic = (s: { lines: number; loadsPerReq: number; stride?: number }) => Boolean(s.stride) || s.loadsPerReq >= s.lines / 2;
+
 /** How a segment of `lines` blocks runs `perReq` blocks a request: as `chunks` chunks of
  *  `blocks` blocks, taken in turn, each entered `blocks - k` blocks in to run k of them. A
  *  chunk is at most a quarter of the segment, so that its size can be set within a quarter
  *  (a segment of two chunks could only double); a request runs as many as its blocks need,
  *  each call one misprediction of its entry. */
 export function chunking(lines: number, perReq: number, stride?: number): { blocks: number; chunks: number } {
-  if (stride) return { blocks: 1, chunks: lines };
+  if (cyclic({ lines, loadsPerReq: perReq, stride })) return { blocks: 1, chunks: lines };
   const blocks = Math.max(1, Math.min(Math.ceil(perReq - 1e-9), Math.floor(lines / 4)));
   return { blocks, chunks: Math.max(1, Math.round(lines / blocks)) };
 }
@@ -154,6 +159,7 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const { blocks, chunks } = chunking(seg.lines, seg.loadsPerReq, seg.stride);
   const n = blocks * chunks;
   const align = Math.log2(seg.stride ?? 64);
+  const cycle = cyclic(seg);
   const out = [
     `void ${seg.name}(uint64_t entry, uint64_t k, uint64_t *mem)`,
     '{',
@@ -170,12 +176,11 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
     // A symbol of their own names them in a profile: `<name>_blocks`.
     `        ".pushsection .text.twin_chain,\\"ax\\",@progbits\\n\\t.p2align ${align}\\n\\t.type ${seg.name}_blocks, @function\\n${seg.name}_blocks:\\n\\t"`,
   ];
-  const ops = blockOps(units, n, seg.stride ? BLOCK_ALU - 2 : BLOCK_ALU);
+  const ops = blockOps(units, n, cycle ? BLOCK_ALU - 2 : BLOCK_ALU);
   for (let i = 0; i < n; i++) {
     const last = (i + 1) % blocks === 0;
-    if (seg.stride)
-      // The conflict segment's few blocks form a cycle, run k at a time from the entry: a
-      // counted walk (one exit to mispredict a call, not an entry per block).
+    if (cycle)
+      // A cycle of blocks, run k at a time from the entry: a counted walk.
       out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jz .Lend%=\\n\\t" "jmp .Lb%=_${(i + 1) % n}\\n\\t"`);
     else out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "testq %[a], %[a]\\n\\t" "jno ${last ? '.Lend%=' : `.Lb%=_${i + 1}`}\\n\\t"`);
   }
@@ -297,7 +302,7 @@ export function emitBody(plan: BodyPlan): string {
   const ringCalls = rings.map((r, i) => `    ${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${milli(r.loadsPerReq % 1)}u), filler);`);
   const segCalls = segs.map((s, i) => {
     const { blocks, chunks } = chunking(s.lines, s.loadsPerReq, s.stride);
-    if (s.stride)
+    if (cyclic(s))
       return `    if ((n = body_units(&st[ST_ACC_SEG + ${i}], ${milli(s.loadsPerReq)}u)) != 0)
         ${s.name}(__atomic_fetch_add(&seg_cur[${i}], n, __ATOMIC_RELAXED) % ${chunks}u, n, filler + 16);`;
     return `    for (n = body_units(&st[ST_ACC_SEG + ${i}], ${milli(s.loadsPerReq)}u); n; n -= k) {
@@ -438,10 +443,10 @@ static uint64_t body_frac(uint64_t *acc, uint64_t milli)
 
 static void clone_body(uint32_t op, twin_body_ctx *ctx)
 {
-    uint64_t *st = ctx->mem;
     (void)op; /* every request type has the same body: the profile's counters are overall */
-    if (st == NULL || ctx->mem_bytes < STATE_BYTES + FILLER_BYTES)
+    if (ctx->mem_bytes < STATE_BYTES + FILLER_BYTES || ctx->mem == NULL)
         return;
+    uint64_t *st = ctx->mem;
     uint64_t *filler = (uint64_t *)((char *)ctx->mem + STATE_BYTES);
     if (!st[ST_INIT])
         clone_body_init(ctx);

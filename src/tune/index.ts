@@ -171,11 +171,17 @@ function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | n
     w.map((p) => p.missesPerReq),
     skel,
     columns,
-    // Sizes below the smallest L1 shape the bins but are not matched: a tenth of the weight.
-    w.map((p) => Math.max(tol * p.missesPerReq, absPerReq) * (p.bytes < SMALLEST_SCORED ? 10 : 1)),
+    w.map((p) => Math.max(tol * p.missesPerReq, absPerReq)),
     rings.map((r) => r.loadsPerReq),
   );
-  const loads = rings.map((r, k) => Math.max(0, r.loadsPerReq + gain * (solved[k] - r.loadsPerReq)));
+  // A trust region: the model (measured columns, eviction in proportion) holds near the
+  // measured point only, so a part's loads at most halve or double (from nothing, to a few)
+  // in one move.
+  const loads = rings.map((r, k) => {
+    const a = r.lines ? r.loadsPerReq : 0;
+    const next = Math.min(2 * a + 4, Math.max(a / 2, solved[k]));
+    return Math.max(0, a + gain * (next - a));
+  });
   return { lines, loads };
 }
 
