@@ -98,6 +98,7 @@ const BLOCK_SNIPPET: Partial<Record<InsnClass, (i: number, block: string) => str
   callret: () => 'call .Lret%=',
   string: () => 'lodsq',
 };
+
 /** The operations of `blocks` code blocks: each class's share spread evenly over all of them
  *  (a block holds about the sum of `units`, at most `most`), as asm string pieces per block,
  *  the string pointer's reset first where there is string work. */
@@ -151,10 +152,11 @@ export function chunking(lines: number, perReq: number, stride?: number): { bloc
 
 /** One segment of the code chain in one asm statement: chunks of code blocks of 64 bytes (or
  *  one per `stride`), each block its operations and a branch to the next (`jno` after a test:
- *  always taken), a chunk's last branching out; laid out in walk order (as real code mostly runs: forward, so a real core's next-line
- *  instruction prefetch behaves as it does for the original). `name(entry, mem)` jumps to
- *  block `entry` through a table of self-relative offsets (no relocations) and runs to its
- *  chunk's end: no loop, so no exit to mispredict; entry chunks x blocks skips every block. */
+ *  always taken), a chunk's last branching out; laid out in walk order (as real code mostly
+ *  runs: forward, so a real core's next-line instruction prefetch behaves as it does for the
+ *  original). `name(entry, k, mem)` jumps to block `entry` through a table of self-relative
+ *  offsets (no relocations) and runs to its chunk's end: no loop, so no exit to mispredict
+ *  (a cyclic segment instead runs k blocks round its cycle, counted). */
 function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const { blocks, chunks } = chunking(seg.lines, seg.loadsPerReq, seg.stride);
   const n = blocks * chunks;
