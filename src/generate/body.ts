@@ -1,4 +1,4 @@
-import { BLOCK_ALU, FILLER_BYTES, STATE_BYTES, type BodyPlan } from '../synth/body.js';
+import { BLOCK_ALU, branchesPerStep, FILLER_BYTES, STATE_BYTES, type BodyPlan } from '../synth/body.js';
 import type { InsnClass } from '../model/index.js';
 import type { ClassCounts } from '../synth/mix.js';
 
@@ -137,14 +137,14 @@ export interface ChainSegment {
 /** Whether a segment runs as a counted cycle, `k` blocks a request from a shared position (one
  *  call: its entry and its exit mispredicted): the conflict segment, and a segment run half
  *  round or more a request, which as chunks would take a call, and a misprediction, per chunk. */
-export const cyclic = (s: { lines: number; loadsPerReq: number; stride?: number }) => Boolean(s.stride) || s.loadsPerReq >= s.lines / 2;
+const cyclic = (s: { lines: number; loadsPerReq: number; stride?: number }) => Boolean(s.stride) || s.loadsPerReq >= s.lines / 2;
 
 /** How a segment of `lines` blocks runs `perReq` blocks a request: as `chunks` chunks of
  *  `blocks` blocks, taken in turn, each entered `blocks - k` blocks in to run k of them. A
  *  chunk is at most a quarter of the segment, so that its size can be set within a quarter
  *  (a segment of two chunks could only double); a request runs as many as its blocks need,
  *  each call one misprediction of its entry. */
-export function chunking(lines: number, perReq: number, stride?: number): { blocks: number; chunks: number } {
+function chunking(lines: number, perReq: number, stride?: number): { blocks: number; chunks: number } {
   if (cyclic({ lines, loadsPerReq: perReq, stride })) return { blocks: 1, chunks: lines };
   const blocks = Math.max(1, Math.min(Math.ceil(perReq - 1e-9), Math.floor(lines / 4)));
   return { blocks, chunks: Math.max(1, Math.round(lines / blocks)) };
@@ -234,7 +234,7 @@ export function chainSegments(plan: BodyPlan): ChainSegment[] {
  *  a loop of 16 only past 64 of them), then, where `sel` is set, one more through conditional
  *  moves (else the load reads `dummy`, an L1-resident word), so that a fraction of a load per
  *  request costs no branch; the cursor is read and written back in the asm. */
-export function emitRingWalk(name: string, loadsPerReq: number): string {
+function emitRingWalk(name: string, loadsPerReq: number): string {
   const whole = Math.floor(loadsPerReq + 1e-9);
   const frac = loadsPerReq - whole > 1e-3;
   const loop = whole > 64 ? Math.floor(whole / 16) : 0;
@@ -261,17 +261,13 @@ export function emitRingWalk(name: string, loadsPerReq: number): string {
 `;
 }
 
-/** Random branches per step of the PRNG: at p = 1/2, eight, one per bit of the LCG's high
- *  half tested; else one, its high half compared with p * 2^32. */
-export const branchesPerStep = (p: number) => (p === 0.5 ? 8 : 1);
-
 /** The random branches, `n` PRNG steps a call (see branchesPerStep): taken (skipping an
  *  increment) with probability p on bits no predictor can foresee, so it misses about
  *  min(p, 1 - p) of them. */
 function emitBranches(p: number): string {
   const step = ['"1:\\n\\t"', '"imulq %[mul], %[x]\\n\\t"', '"addq $12345, %[x]\\n\\t"'];
   const tests =
-    p === 0.5
+    branchesPerStep(p) === 8
       ? Array.from({ length: 8 }, (_, k) => [`"btq $${56 - 3 * k}, %[x]\\n\\t"`, '"jc 2f\\n\\t"', '"addq $1, %[acc]\\n"', '"2:\\n\\t"']).flat()
       : ['"movq %[x], %[t]\\n\\t"', '"shrq $32, %[t]\\n\\t"', '"cmpq %[thr], %[t]\\n\\t"', '"jb 2f\\n\\t"', '"addq $1, %[acc]\\n"', '"2:\\n\\t"'];
   return `static PART uint64_t ${BRANCH_PART}(uint64_t x, uint64_t n, uint64_t *sink)
@@ -295,8 +291,8 @@ function emitBranches(p: number): string {
 /** The body of clone.c. The rings and the chain's cursors are the process's, shared by its
  *  serving threads (laid out once, by the first of them); each thread keeps its own state at
  *  the start of its body memory (PRNG, fractional-count accumulators) and its filler region.
- *  Each part is one asm statement: a counted loop with no control flow in or out of it; every
- *  register it writes is an output. */
+ *  Each part is one asm statement with no control flow in or out of it; every register it
+ *  writes is an output. */
 export function emitBody(plan: BodyPlan): string {
   const rings = plan.rings.flatMap((r, bin) => (Math.round(r.lines) > 0 ? [{ name: partName('data', bin), lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq }] : []));
   const segs = chainSegments(plan);
@@ -316,9 +312,9 @@ export function emitBody(plan: BodyPlan): string {
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Body parts per request, in thousandths: filler iterations, random branches, loads of each
- * data ring (one per reuse-distance bin), blocks of each code segment (one per footprint bin).
- * Each part is a function of its own (twin_data_<bin>, twin_code_<bin>, twin_branch, twin_mix),
+/* Body parts per request, in thousandths (carried from request to request): mix-loop
+ * iterations, PRNG steps of the random branches, loads of each data ring (one per
+ * reuse-distance bin), blocks of each code segment (one per footprint bin). Each part is a function of its own (twin_data_<bin>, twin_code_<bin>, twin_branch, twin_mix),
  * never inlined, so that a per-function profile of the clone says what each part costs. */
 #define N_RINGS ${rings.length}u
 #define N_SEGS ${segs.length}u

@@ -23,7 +23,8 @@ export function generateClone(p: Profile, outDir: string): void {
   mkdirSync(join(tmp, 'runtime'), { recursive: true });
   try {
     writeFileSync(join(tmp, 'clone.c'), emitClone(p, profileDigest(p)));
-    writeFileSync(join(tmp, 'chain.c'), emitChain(chainSegments(bodyPlan(p)), bodyPlan(p).blockUnits));
+    const plan = bodyPlan(p);
+    writeFileSync(join(tmp, 'chain.c'), emitChain(chainSegments(plan), plan.blockUnits));
     writeFileSync(join(tmp, 'Makefile'), CLONE_MAKEFILE);
     writeFileSync(join(tmp, 'profile.json'), JSON.stringify(p, null, 2) + '\n');
     for (const f of readdirSync(RUNTIME_DIR)) {

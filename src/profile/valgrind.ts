@@ -29,12 +29,14 @@ export function parseCachegrind(text: string): CgTotals {
   const events = /^events:\s*(.+)$/m.exec(text)?.[1].trim().split(/\s+/);
   const summary = /^summary:\s*(.+)$/m.exec(text)?.[1].trim().split(/\s+/).map(Number);
   if (!events || !summary) throw new TwinError('cachegrind output has no events or summary line: was the target killed before it could write it?');
-  const totals = Object.fromEntries(CG_EVENTS.map((e) => [e, 0])) as CgTotals;
+  const totals = { ...ZERO_TOTALS };
   events.forEach((e, i) => {
     if (e in totals) totals[e as keyof CgTotals] = summary[i] ?? 0;
   });
   return totals;
 }
+
+export const ZERO_TOTALS = Object.freeze(Object.fromEntries(CG_EVENTS.map((e) => [e, 0]))) as CgTotals;
 
 export function addTotals(a: CgTotals, b: CgTotals): CgTotals {
   return Object.fromEntries(CG_EVENTS.map((e) => [e, a[e] + b[e]])) as CgTotals;
@@ -251,10 +253,13 @@ function partsFrom(large: string[], small: string[], requests: number, wanted: (
     }
     return out;
   };
-  const l = sum(large);
   const s = sum(small);
-  const zero = Object.fromEntries(CG_EVENTS.map((e) => [e, 0])) as CgTotals;
-  return new Map([...l].map(([fn, t]) => [fn, Object.fromEntries(CG_EVENTS.map((e) => [e, Math.max(0, t[e] - (s.get(fn) ?? zero)[e]) / requests])) as CgTotals]));
+  return new Map(
+    [...sum(large)].map(([fn, t]) => {
+      const d = subTotals(t, s.get(fn) ?? ZERO_TOTALS);
+      return [fn, Object.fromEntries(CG_EVENTS.map((e) => [e, d[e] / requests])) as CgTotals];
+    }),
+  );
 }
 
 /** The portable profile of a clone with what each of its body's parts costs at each sweep

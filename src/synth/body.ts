@@ -10,6 +10,9 @@ import { binsFromCurve, monotone, synthesizeRings, LINE, type Interference, type
 export const BLOCK_ALU = 10;
 /** Taken rate of the random branches: 0.5 mispredicts most per instruction spent. */
 export const HARD_P = 0.5;
+/** Random branches per step of the PRNG: at p = 1/2, eight, one per bit of the LCG's high
+ *  half tested; else one, its high half compared with p * 2^32. */
+export const branchesPerStep = (p: number) => (p === 0.5 ? 8 : 1);
 /** Mispredictions per random branch taken with probability p. No predictor can foresee the
  *  bits, so the best guesses the likelier side and misses min(p, 1 - p); a 2-bit saturating
  *  counter (Valgrind's, indexed by address and history) sits in state k of 0..3 with weight
@@ -86,7 +89,7 @@ export function fixedCounts(rings: Ring[], hard: number, p: number): ClassCounts
   // At p = 1/2: per eight branches a multiply and an add, eight bit tests, four increments,
   // the loop's step and exit test; else per branch the PRNG step, a shift, a compare, the
   // increment taken 1 - p of the time, the loop's step and exit test.
-  if (p === 0.5) return { load: sum(rings), alu: (hard / 8) * (1 + 8 + 4 + 1), cond: (hard / 8) * 9, mul: hard / 8 };
+  if (branchesPerStep(p) === 8) return { load: sum(rings), alu: (hard / 8) * (1 + 8 + 4 + 1), cond: (hard / 8) * 9, mul: hard / 8 };
   return { load: sum(rings), alu: (6 - p) * hard, cond: 2 * hard, mul: hard };
 }
 
@@ -101,7 +104,8 @@ export interface BodyPlan {
   conflict: { lines: number; stride: number; loadsPerReq: number };
   /** The same for code: CONFLICT_LINES code blocks one set period apart, run per request. */
   codeConflict: { lines: number; stride: number; loadsPerReq: number };
-  /** Operations in each code block besides its count step, exit test and jump, by class. */
+  /** Operations in each code block besides the test and branch to the next, by class
+   *  (fractions: the chain spreads each class over its blocks). */
   blockUnits: ClassCounts;
   hardBranchesPerReq: number;
   /** Probability that a random branch skips (is taken). */
@@ -155,7 +159,7 @@ export function bodyPlan(p: Profile): BodyPlan {
   const blockUnitsOf = blockUnits(mixTargets(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixedParts), blockOps);
   const perBlock = blockCounts(blockUnitsOf);
   const fixed: ClassCounts = { ...fixedParts };
-  for (const [c, n] of Object.entries(perBlock)) fixed[c as keyof ClassCounts] = (fixed[c as keyof ClassCounts] ?? 0) + (n ?? 0) * blocks;
+  for (const [cls, n] of Object.entries(perBlock)) fixed[cls as keyof ClassCounts] = (fixed[cls as keyof ClassCounts] ?? 0) + (n ?? 0) * blocks;
   const used = Object.values(fixed).reduce((a, b) => a + (b ?? 0), 0);
   return {
     insnsPerReq,

@@ -5,7 +5,7 @@ import type { CurvePoint, PortableCpu, Profile, Workload } from '../model/index.
 import { generateClone } from '../generate/index.js';
 import { buildClone } from '../generate/build.js';
 import { cloneLaunchSpec } from '../measure/validate.js';
-import { addTotals, CG_EVENTS, measureParts, measurePortable, portableFrom, type CgTotals, type PartCosts } from '../profile/valgrind.js';
+import { addTotals, measureParts, measurePortable, portableFrom, ZERO_TOTALS, type PartCosts } from '../profile/valgrind.js';
 import { BRANCH_PART, partName } from '../generate/body.js';
 import { bodyPlan, bodyTarget, hardMissRate, HARD_P } from '../synth/body.js';
 import { binTarget, LINE, monotone, type ReuseBin, type Ring } from '../synth/rings.js';
@@ -68,18 +68,21 @@ const scored = (k: string) => {
   return !m || Number(m[1]) * (m[2] === 'M' ? 1 << 20 : 1 << 10) >= SMALLEST_SCORED;
 };
 
+/** Each scored figure's error, signed, in units of what is allowed (misses: `tol` relative or
+ *  `absPerReq` misses per request, whichever is larger). */
+export function signedErrors(want: Record<string, number>, got: Record<string, number>, tol: number, absPerReq: number): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const k of Object.keys(want)) if (k !== 'insns' && got[k] !== undefined && scored(k)) out[k] = (got[k] - want[k]) / Math.max(tol * want[k], absPerReq);
+  return out;
+}
+
 /** How far off target the clone is: the largest of its errors, each divided by what is
  *  allowed (instructions: `tol` relative; misses: `mpkiTol` relative or `abs` misses per 1,000
  *  of the original's instructions, whichever is larger), and the figure that sets it. At most
  *  1 is on target. */
 export function offTarget(orig: Record<string, number>, clone: Record<string, number>, tol: number, mpkiTol: number, abs: number): { score: number; worst: string } {
   let r = { score: Math.abs(clone.insns - orig.insns) / (tol * orig.insns), worst: 'insns' };
-  const absPerReq = (abs * orig.insns) / 1000;
-  for (const k of Object.keys(orig)) {
-    if (k === 'insns' || clone[k] === undefined || !scored(k)) continue;
-    const e = Math.abs(clone[k] - orig[k]) / Math.max(mpkiTol * orig[k], absPerReq);
-    if (e > r.score) r = { score: e, worst: k };
-  }
+  for (const [k, e] of Object.entries(signedErrors(orig, clone, mpkiTol, (abs * orig.insns) / 1000))) if (Math.abs(e) > r.score) r = { score: Math.abs(e), worst: k };
   return r;
 }
 
@@ -187,13 +190,6 @@ function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | n
 
 type Group = 'data' | 'code' | 'branch' | 'conflict' | 'codeConflict';
 
-/** Each scored figure's error, signed, in units of what is allowed (as offTarget counts it). */
-export function signedErrors(want: Record<string, number>, got: Record<string, number>, tol: number, absPerReq: number): Record<string, number> {
-  const out: Record<string, number> = {};
-  for (const k of Object.keys(want)) if (k !== 'insns' && got[k] !== undefined && scored(k)) out[k] = (got[k] - want[k]) / Math.max(tol * want[k], absPerReq);
-  return out;
-}
-
 /** A group's next gain: halved (to a quarter at least) when the error that was its worst has
  *  changed sign and is still off target, an overshoot; raised by half (to 1 at most) when
  *  that error kept its sign and shrank by less than half. */
@@ -247,11 +243,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     generateClone(cur, dir);
     const binary = buildClone(dir);
     const { cpu: m, parts } = await measureParts(cloneLaunchSpec(binary, w), w, (fn) => fn.startsWith('twin_'));
-    // A part's costs: its function's and, for a code segment, its blocks' (see generate/body.ts).
-    // (and callgrind's recursion contexts of them, `name'2`, where a block calls a return).
-    const base = (name: string) => name.replace(/'\d+$/, '').replace(/_blocks$/, '');
-    const costOf = (q: PartCosts, fn: string) => [...q].filter(([name]) => base(name) === fn).reduce((t, [, c]) => addTotals(t, c), ZERO);
-    const part = (fn: string) => (parts.some((q) => [...q.keys()].some((name) => base(name) === fn)) ? portableFrom(parts.map((q) => costOf(q, fn)), 1, null) : null);
+    const byPart = parts.map(partTotals);
+    const part = (fn: string) => (byPart.some((q) => q.has(fn)) ? portableFrom(byPart.map((q) => q.get(fn) ?? ZERO_TOTALS), 1, null) : null);
     const got = tunePoints(m);
     const error = (m.insnsPerReq - want.insns) / want.insns;
     history.push({
@@ -309,4 +302,14 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   return cur;
 }
 
-const ZERO = Object.fromEntries(CG_EVENTS.map((e) => [e, 0])) as CgTotals;
+/** Each part's costs at one sweep point: its function's and, for a code segment, its blocks'
+ *  (see generate/body.ts), with callgrind's recursion contexts of them (`name'2`, where a block
+ *  calls a return). */
+function partTotals(q: PartCosts): PartCosts {
+  const out: PartCosts = new Map();
+  for (const [name, t] of q) {
+    const fn = name.replace(/'\d+$/, '').replace(/_blocks$/, '');
+    out.set(fn, addTotals(out.get(fn) ?? ZERO_TOTALS, t));
+  }
+  return out;
+}
