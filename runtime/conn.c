@@ -16,8 +16,16 @@
  * be served, after this many receives or this much output. */
 #define CONN_MAX_RECVS 64
 #define CONN_OUT_HIGH (1u << 20)
+/* A batch's replies go out once they reach this much, and serving goes on
+ * after: however many requests arrive pipelined (a server that falls behind,
+ * as under Valgrind, finds dozens), the replies are written to the same few
+ * lines, so that the lines a request touches do not depend on how many came
+ * with it. */
+#define CONN_OUT_BATCH 8192u
 
 enum { CONN_FLUSHED, CONN_PENDING, CONN_DEAD };
+/* conn_serve's outcomes besides TWIN_OK and TWIN_ERR. */
+enum { SERVE_STALLED = 1, SERVE_GONE = 2 };
 
 void conn_set_init(conn_set *s, const replay_plan *plan, replay_thread *rt, int epfd)
 {
@@ -142,10 +150,14 @@ static int conn_grow(conn *c, size_t need)
 }
 
 /* Serves every complete request in the input buffer, its replies into the
- * thread's output (a connection is served only once its own is sent). */
+ * thread's output (a connection is served only once its own is sent), sent
+ * on whenever they reach CONN_OUT_BATCH. Returns TWIN_OK; SERVE_STALLED when
+ * such a send could not finish, the rest waiting in the buffer until it has;
+ * SERVE_GONE when the peer is gone; TWIN_ERR on an error of the server's. */
 static int conn_serve(conn_set *s, conn *c)
 {
     size_t off = 0, need = 0;
+    int stalled = 0;
     replay_sock sock = {.epfd = s->epfd, .fd = c->fd, .ptr = c};
 
     while (off < c->in_len && !c->closing) {
@@ -176,6 +188,15 @@ static int conn_serve(conn_set *s, conn *c)
         }
         if (req.close)
             c->closing = 1;
+        if (s->out.len >= CONN_OUT_BATCH && off < c->in_len && !c->closing) {
+            int r = conn_flush(s, c);
+            if (r == CONN_DEAD)
+                return SERVE_GONE;
+            if (r == CONN_PENDING) {
+                stalled = 1;
+                break;
+            }
+        }
     }
     if (c->closing) {
         c->in_len = 0;
@@ -185,6 +206,8 @@ static int conn_serve(conn_set *s, conn *c)
         memmove(c->in, c->in + off, c->in_len - off);
         c->in_len -= off;
     }
+    if (stalled)
+        return SERVE_STALLED;
     if ((c->in_len == c->in_cap || need > c->in_cap) && conn_grow(c, need) != TWIN_OK)
         return TWIN_ERR; /* the parsers refuse requests larger than the buffer can grow */
     return TWIN_OK;
@@ -195,16 +218,25 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
     int more = 1, recvs = 0, r;
     (void)events; /* level-triggered: the interest set says what to do */
     if (c->events & EPOLLOUT) {
-        if (conn_flush(s, c) == CONN_DEAD)
+        r = conn_flush(s, c);
+        if (r == CONN_DEAD)
             conn_close(s, c);
-        return;
+        /* Requests left waiting by a stalled batch are served now. */
+        if (r != CONN_FLUSHED || c->in_len == 0)
+            return;
+        more = 0;
     }
     /* Receive (until EAGAIN if so configured), serve the batch, send once.
      * The EAGAIN receive comes before the send, so that a client waiting
      * for its reply cannot race it: 2 receives per request at low load. */
     while (more && !c->closing) {
         if (c->in_len == c->in_cap) { /* make room: serve what is complete */
-            if (conn_serve(s, c) != TWIN_OK)
+            r = conn_serve(s, c);
+            if (r == SERVE_STALLED)
+                return; /* sending: the rest waits */
+            if (r == SERVE_GONE)
+                goto gone;
+            if (r != TWIN_OK)
                 goto dead;
             if (c->closing)
                 break;
@@ -219,20 +251,31 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             more = 0;
         } else { /* end of stream or a socket error: answer what came, then close */
-            if (conn_serve(s, c) != TWIN_OK)
+            r = conn_serve(s, c);
+            if (r == SERVE_STALLED)
+                return;
+            if (r == SERVE_GONE)
+                goto gone;
+            if (r != TWIN_OK)
                 goto dead;
             c->closing = 1;
             more = 0;
         }
     }
-    if (conn_serve(s, c) != TWIN_OK)
+    r = conn_serve(s, c);
+    if (r == SERVE_STALLED)
+        return;
+    if (r == SERVE_GONE)
+        goto gone;
+    if (r != TWIN_OK)
         goto dead;
     r = conn_flush(s, c);
     if (r == CONN_DEAD)
         conn_close(s, c);
     return;
 dead:
-    s->out.len = 0;
     s->errors++;
+gone:
+    s->out.len = 0;
     conn_close(s, c);
 }

@@ -4,6 +4,13 @@ import type { ClassCounts } from '../synth/mix.js';
 
 const milli = (x: number) => Math.round(x * 1000);
 
+/** Where in its set period a conflict ring's lines (or the code conflict segment's blocks) lie:
+ *  not at the start, where page-aligned memory and code (stacks, buffers, aligned allocations,
+ *  section starts) crowd set 0 of every cache whose set period is a page or less and would
+ *  evict them in 8-way caches too; and data and code apart, so that they share no set of a
+ *  unified last level either. */
+export const conflictOffset = (stride: number, side: 'data' | 'code') => ((side === 'data' ? 37 : 19) % Math.max(1, stride / 64)) * 64;
+
 /** The mix loop's instructions of each class, the i-th of a class rotating over registers
  *  and the words of two lines of the thread's 4 KiB filler region (loads from its first KiB,
  *  stores to its second, load-ops from its third; `lodsq` walks it from the start): few lines,
@@ -161,6 +168,8 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const { blocks, chunks } = chunking(seg.lines, seg.loadsPerReq, seg.stride);
   const n = blocks * chunks;
   const align = Math.log2(seg.stride ?? 64);
+  // The conflict segment's blocks, one set period apart, start a way into it.
+  const pad = seg.stride ? `\\n\\t.nops ${conflictOffset(seg.stride, 'code')}` : '';
   const cycle = cyclic(seg);
   const out = [
     `void ${seg.name}(uint64_t entry, uint64_t k, uint64_t *mem)`,
@@ -183,7 +192,7 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
     const last = (i + 1) % blocks === 0;
     if (cycle)
       // A cycle of blocks, run k at a time from the entry: a counted walk.
-      out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jz .Lend%=\\n\\t" "jmp .Lb%=_${(i + 1) % n}\\n\\t"`);
+      out.push(`        ".p2align ${align}${pad}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jz .Lend%=\\n\\t" "jmp .Lb%=_${(i + 1) % n}\\n\\t"`);
     else out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "testq %[a], %[a]\\n\\t" "jno ${last ? '.Lend%=' : `.Lb%=_${i + 1}`}\\n\\t"`);
   }
   out.push(`        ".size ${seg.name}_blocks, . - ${seg.name}_blocks\\n\\t"`);
@@ -339,6 +348,7 @@ static uint64_t ring_cur[N_RINGS ? N_RINGS : 1], conflict_cur;
 /* The conflict ring: lines one set period apart, all in one set of a low-associativity L1. */
 #define CONFLICT_LINES ${plan.conflict.lines}u
 #define CONFLICT_STRIDE ${plan.conflict.stride}u
+#define CONFLICT_OFFSET ${conflictOffset(plan.conflict.stride, 'data')}u
 static const uint64_t conflict_milli = ${milli(plan.conflict.loadsPerReq)}u;
 static UNUSED uint64_t seg_cur[N_SEGS ? N_SEGS : 1];
 static pthread_once_t rings_once = PTHREAD_ONCE_INIT;
@@ -396,8 +406,8 @@ static void body_rings_init(void)
         if (!c)
             body_no_memory();
         for (uint64_t i = 0; i < CONFLICT_LINES; i++)
-            *(uint64_t *)(c + i * CONFLICT_STRIDE) = (uint64_t)(uintptr_t)(c + (i + 1) % CONFLICT_LINES * CONFLICT_STRIDE);
-        __atomic_store_n(&conflict_cur, (uint64_t)(uintptr_t)c, __ATOMIC_RELAXED);
+            *(uint64_t *)(c + CONFLICT_OFFSET + i * CONFLICT_STRIDE) = (uint64_t)(uintptr_t)(c + CONFLICT_OFFSET + (i + 1) % CONFLICT_LINES * CONFLICT_STRIDE);
+        __atomic_store_n(&conflict_cur, (uint64_t)(uintptr_t)(c + CONFLICT_OFFSET), __ATOMIC_RELAXED);
     }
 }
 

@@ -57,7 +57,7 @@ export function conflictExcess(c: PortableCpu, side: 'data' | 'code' = 'data'): 
 }
 
 /** Lines of the conflict ring: more than a 4-way set holds, fewer than an 8-way set. */
-export const CONFLICT_LINES = 6;
+export const CONFLICT_LINES = 5;
 
 export function bodyTarget(p: Profile): BodyTarget {
   const o: PortableCpu = p.body.original;
