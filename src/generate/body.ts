@@ -4,6 +4,9 @@ import type { ClassCounts } from '../synth/mix.js';
 
 const milli = (x: number) => Math.round(x * 1000);
 
+/** The fewest units a conflict part (ring or segment) runs at a time (see body_burst). */
+export const CONFLICT_BURST = 256;
+
 /** Where in its set period a conflict ring's lines (or the code conflict segment's blocks) lie:
  *  not at the start, where page-aligned memory and code (stacks, buffers, aligned allocations,
  *  section starts) crowd set 0 of every cache whose set period is a page or less and would
@@ -310,7 +313,7 @@ export function emitBody(plan: BodyPlan): string {
   const segCalls = segs.map((s, i) => {
     const { blocks, chunks } = chunking(s.lines, s.loadsPerReq, s.stride);
     if (cyclic(s))
-      return `    if ((n = body_units(&st[ST_ACC_SEG + ${i}], ${milli(s.loadsPerReq)}u)) != 0)
+      return `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${milli(s.loadsPerReq)}u)) != 0)
         ${s.name}(__atomic_fetch_add(&seg_cur[${i}], n, __ATOMIC_RELAXED) % ${chunks}u, n, filler + 16);`;
     return `    for (n = body_units(&st[ST_ACC_SEG + ${i}], ${milli(s.loadsPerReq)}u); n; n -= k) {
         k = n < ${blocks}u ? n : ${blocks}u;
@@ -349,6 +352,7 @@ static uint64_t ring_cur[N_RINGS ? N_RINGS : 1], conflict_cur;
 #define CONFLICT_LINES ${plan.conflict.lines}u
 #define CONFLICT_STRIDE ${plan.conflict.stride}u
 #define CONFLICT_OFFSET ${conflictOffset(plan.conflict.stride, 'data')}u
+#define CONFLICT_BURST ${CONFLICT_BURST}u
 static const uint64_t conflict_milli = ${milli(plan.conflict.loadsPerReq)}u;
 static UNUSED uint64_t seg_cur[N_SEGS ? N_SEGS : 1];
 static pthread_once_t rings_once = PTHREAD_ONCE_INIT;
@@ -412,7 +416,21 @@ static void body_rings_init(void)
 }
 
 ${rings.map((r) => emitRingWalk(r.name, r.loadsPerReq)).join('\n')}
-${emitRingWalk(partName('data', 'conflict'), plan.conflict.loadsPerReq)}
+/* The conflict ring: n loads round its cycle, counted (a burst's one loop exit). */
+static PART void ${partName('data', 'conflict')}(uint64_t *cur, uint64_t n)
+{
+    uint64_t p;
+    __asm__ volatile(
+        "movq (%[cur]), %[p]\\n"
+        "1:\\n\\t"
+        "movq (%[p]), %[p]\\n\\t"
+        "subq $1, %[n]\\n\\t"
+        "jnz 1b\\n\\t"
+        "movq %[p], (%[cur])\\n\\t"
+        : [p] "=&r"(p), [n] "+r"(n)
+        : [cur] "r"(cur)
+        : "cc", "memory");
+}
 ${emitBranches(plan.hardP)}
 ${emitMix(plan.mix.units)}
 /* Once per serving thread, before its first request (and once per process for the rings):
@@ -440,13 +458,28 @@ static uint64_t body_units(uint64_t *acc, uint64_t milli)
 
 /* Whether this request takes one more unit of a part whose rate has a fraction (in
  * thousandths): as body_units, without a branch. */
-static uint64_t body_frac(uint64_t *acc, uint64_t milli)
+static __attribute__((unused)) uint64_t body_frac(uint64_t *acc, uint64_t milli)
 {
     uint64_t more;
     *acc += milli;
     more = *acc >= 1000;
     *acc -= 1000 & -more;
     return more;
+}
+
+/* Whole units of a conflict part, run in bursts of at least CONFLICT_BURST: the
+ * rate carried in thousandths until a burst is due. Its lines miss a cache of few
+ * ways on every use; in one of more ways, only where a request's other lines
+ * evicted them since their last burst, and bursts make that rare. */
+static uint64_t body_burst(uint64_t *acc, uint64_t milli)
+{
+    uint64_t n;
+    *acc += milli;
+    if (*acc < CONFLICT_BURST * 1000u)
+        return 0;
+    n = *acc / 1000;
+    *acc %= 1000;
+    return n;
 }
 
 static void clone_body(uint32_t op, twin_body_ctx *ctx)
@@ -460,8 +493,8 @@ static void clone_body(uint32_t op, twin_body_ctx *ctx)
         clone_body_init(ctx);
     uint64_t n, k;
 ${[...segCalls, ...ringCalls].join('\n')}
-    if (conflict_milli)
-        ${partName('data', 'conflict')}(&conflict_cur, body_frac(&st[ST_ACC_CONFLICT], conflict_milli % 1000u), filler);
+    if (conflict_milli && (n = body_burst(&st[ST_ACC_CONFLICT], conflict_milli)) != 0)
+        ${partName('data', 'conflict')}(&conflict_cur, n);
     (void)n;
     (void)k;
     st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], hard_milli), &ctx->sink);

@@ -84,13 +84,15 @@ export function bodyTarget(p: Profile): BodyTarget {
 
 /** Instructions per request of the fixed parts besides the code blocks, by class: a ring load
  *  is a load; the random branches as below. */
-export function fixedCounts(rings: Ring[], hard: number, p: number): ClassCounts {
-  const sum = (rs: Ring[]) => rs.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
+export function fixedCounts(rings: Ring[], hard: number, p: number, conflictLoads = 0): ClassCounts {
+  const loads = rings.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0) + conflictLoads;
+  // The conflict ring's loads are a counted loop: a step and an exit test each.
+  const c = conflictLoads;
   // At p = 1/2: per eight branches a multiply and an add, eight bit tests, four increments,
   // the loop's step and exit test; else per branch the PRNG step, a shift, a compare, the
   // increment taken 1 - p of the time, the loop's step and exit test.
-  if (branchesPerStep(p) === 8) return { load: sum(rings), alu: (hard / 8) * (1 + 8 + 4 + 1), cond: (hard / 8) * 9, mul: hard / 8 };
-  return { load: sum(rings), alu: (6 - p) * hard, cond: 2 * hard, mul: hard };
+  if (branchesPerStep(p) === 8) return { load: loads, alu: (hard / 8) * (1 + 8 + 4 + 1) + c, cond: (hard / 8) * 9 + c, mul: hard / 8 };
+  return { load: loads, alu: (6 - p) * hard + c, cond: 2 * hard + c, mul: hard };
 }
 
 export interface BodyPlan {
@@ -142,7 +144,6 @@ export function bodyPlan(p: Profile): BodyPlan {
   const conflict = { lines: CONFLICT_LINES, stride: c.bytes / c.assoc, loadsPerReq: floor(k.conflictLoads ?? t.conflictPerReq, 0.01) };
   const sum = (rs: Ring[]) => rs.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
   const codeConflict = { lines: CONFLICT_LINES, stride: c.bytes / c.assoc, loadsPerReq: floor(k.codeConflictBlocks ?? t.codeConflictPerReq, 0.01) };
-  const allRings = [...rings, { lines: conflict.lines, loadsPerReq: conflict.loadsPerReq }];
   const allSegments = [...segments, { lines: codeConflict.lines, loadsPerReq: codeConflict.loadsPerReq }];
   // The blocks may take at most 90% of the budget: the rest is for rings, branches and mix.
   const blocks = sum(allSegments);
@@ -155,7 +156,7 @@ export function bodyPlan(p: Profile): BodyPlan {
   // loop supplies the rest.
   const o = p.body.original;
   const sk = p.body.skeleton;
-  const fixedParts = fixedCounts(allRings, hardBranchesPerReq, HARD_P);
+  const fixedParts = fixedCounts(rings, hardBranchesPerReq, HARD_P, conflict.loadsPerReq);
   const blockUnitsOf = blockUnits(mixTargets(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixedParts), blockOps);
   const perBlock = blockCounts(blockUnitsOf);
   const fixed: ClassCounts = { ...fixedParts };

@@ -6,8 +6,9 @@ import { generateClone } from '../generate/index.js';
 import { buildClone } from '../generate/build.js';
 import { cloneLaunchSpec } from '../measure/validate.js';
 import { addTotals, measureParts, measurePortable, portableFrom, ZERO_TOTALS, type PartCosts } from '../profile/valgrind.js';
-import { BRANCH_PART, partName } from '../generate/body.js';
-import { bodyPlan, bodyTarget, hardMissRate, HARD_P } from '../synth/body.js';
+import { BRANCH_PART, MIX_PART, partName } from '../generate/body.js';
+import { bodyPlan, bodyTarget, hardMissRate, HARD_P, type BodyPlan } from '../synth/body.js';
+import { iterationInsns } from '../synth/mix.js';
 import { binTarget, LINE, monotone, type ReuseBin, type Ring } from '../synth/rings.js';
 
 export interface TuneOptions {
@@ -280,11 +281,10 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const own = branch?.branchMissesPerReq ?? 0;
     const rate = plan.hardBranchesPerReq > 1 && own > 0 ? own / plan.hardBranchesPerReq : hardMissRate(HARD_P);
     const hard = Math.max(0, (want.branch - (got.branch - own)) / rate);
-    cur = {
+    const next: Profile = {
       ...cur,
       knobs: {
         ...cur.knobs,
-        bodyInsnsPerReq: Math.max(0, plan.insnsPerReq + (want.insns - got.insns)) / scale,
         dataLoads: data.loads,
         dataLines: data.lines,
         codeBlocks: code.loads,
@@ -294,12 +294,51 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
         hardBranchesPerReq: plan.hardBranchesPerReq + gains.branch * (hard - plan.hardBranchesPerReq),
       },
     };
+    // The instruction budget: the mix loop takes what the other parts leave of the target,
+    // each part at its measured cost per unit and its next count.
+    const counts = (q: BodyPlan) => [...q.rings.map((r) => r.loadsPerReq), ...q.segments.map((r) => r.loadsPerReq), q.conflict.loadsPerReq, q.codeConflict.loadsPerReq, q.hardBranchesPerReq];
+    const names = [...plan.rings.map((_, k) => partName('data', k)), ...plan.segments.map((_, k) => partName('code', k)), partName('data', 'conflict'), partName('code', 'conflict'), BRANCH_PART];
+    const kinds = [...plan.rings.map(() => 'data'), ...plan.segments.map(() => 'code'), 'data', 'code', 'branch'];
+    const irOf = (fn: string) => part(fn)?.insnsPerReq ?? 0;
+    const nextPlan = bodyPlan({ ...next, knobs: { ...next.knobs, bodyInsnsPerReq: BIG_BUDGET / scale } });
+    const budget = nextBudget(
+      names.map((fn, k) => ({ kind: kinds[k], ir: irOf(fn), now: counts(plan)[k], next: counts(nextPlan)[k] })),
+      { ir: irOf(MIX_PART), planned: mixInsns(plan) },
+      want.insns - got.insns,
+      BIG_BUDGET - mixInsns(nextPlan),
+    );
+    cur = { ...next, knobs: { ...next.knobs, bodyInsnsPerReq: budget / scale } };
   }
   // The best measured knobs, whether or not the last iteration improved on them.
   cur = { ...cur, knobs: best.knobs, tuning: history };
   generateClone(cur, dir); // the profile beside the sources carries its history
   buildClone(dir);
   return cur;
+}
+
+/** A budget no plan's fixed parts reach: the mix loop's share of it tells what they take. */
+const BIG_BUDGET = 1e8;
+
+/** The instructions a plan gives its mix loop. */
+const mixInsns = (q: BodyPlan) => q.mix.itersPerReq * iterationInsns(q.mix.units);
+
+/** The next instruction budget (the plan's, scaled): the instructions the mix loop must run
+ *  next are what it ran, plus what is missing, less what the other parts will add at their
+ *  measured cost per unit (a part run less than once a request: at the mean cost of its
+ *  kind's); the budget is the next plan's fixed parts (`fixedNext`, as the plan estimates
+ *  them) and the mix loop's share, corrected by the loop's measured cost against its planned
+ *  one. */
+export function nextBudget(parts: { kind: string; ir: number; now: number; next: number }[], mix: { ir: number; planned: number }, missing: number, fixedNext: number): number {
+  const measured = parts.filter((q) => q.now >= 1 && q.ir > 0);
+  const perUnit = (q: (typeof parts)[number]) => {
+    if (q.now >= 1 && q.ir > 0) return q.ir / q.now;
+    const same = measured.filter((m) => m.kind === q.kind);
+    return same.length ? same.reduce((a, m) => a + m.ir / m.now, 0) / same.length : 0;
+  };
+  const added = parts.reduce((s, q) => s + perUnit(q) * (q.next - q.now), 0);
+  const wanted = Math.max(0, mix.ir + missing - added);
+  const perPlanned = mix.planned > 0 && mix.ir > 0 ? mix.ir / mix.planned : 1;
+  return Math.max(0, fixedNext + wanted / perPlanned);
 }
 
 /** Each part's costs at one sweep point: its function's and, for a code segment, its blocks'

@@ -24,8 +24,8 @@ const base: BodyPlan = {
     { lines: 65536, loadsPerReq: 30 },
   ],
   segments: [{ lines: 2048, loadsPerReq: 40 }],
-  conflict: { lines: 6, stride: 16384, loadsPerReq: 0 },
-  codeConflict: { lines: 6, stride: 16384, loadsPerReq: 0 },
+  conflict: { lines: 5, stride: 16384, loadsPerReq: 0 },
+  codeConflict: { lines: 5, stride: 16384, loadsPerReq: 0 },
   blockUnits: { alu: 4, load: 2, store: 1, loadop: 1, cond: 1, callret: 1 },
   hardBranchesPerReq: 200,
   hardP: 0.5,
@@ -146,7 +146,7 @@ test('the mix loop gives a body the instruction mix it is solved for (callgrind 
 test('the conflict ring and segment miss a 4-way L1 on every use and hit an 8-way one of the same size', { timeout: 120_000 }, () => {
   const plan: BodyPlan = {
     ...base, rings: [], segments: [], hardBranchesPerReq: 0, mix: { units: {}, itersPerReq: 0 },
-    conflict: { lines: 6, stride: 16384, loadsPerReq: 50 }, codeConflict: { lines: 6, stride: 16384, loadsPerReq: 20 },
+    conflict: { lines: 5, stride: 16384, loadsPerReq: 50 }, codeConflict: { lines: 5, stride: 16384, loadsPerReq: 20 },
   };
   const bin = build(plan, 'conflict');
   const per = (assoc: number) => {

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adaptGain, medianDistance, offTarget, resize, solveLoads } from '../../src/tune/index.js';
+import { adaptGain, medianDistance, nextBudget, offTarget, resize, solveLoads } from '../../src/tune/index.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 
 const SIZES = [8, 16, 32, 64, 128, 256, 1024, 2048, 4096, 16384, 32768].map((k) => k << 10);
@@ -56,4 +56,37 @@ test('a group\'s gain halves when its worst error overshoots, and recovers while
   // Another group's errors do not move it; nor does a worst error that was on target.
   assert.equal(adaptGain(1, { 'I@32K': 4 }, { 'I@32K': -4 }, data), 1);
   assert.equal(adaptGain(1, { 'D@32K': 0.8 }, { 'D@32K': -3 }, data), 1);
+});
+
+test('the next budget leaves the mix loop what the other parts, at their measured costs, leave of the target', () => {
+  // A model clone: fixed parts at 12 instructions a block and 3 a branch, a mix loop that
+  // runs 10% more instructions than planned, 500 more instructions a request than elsewhere.
+  const cost = { code: 12, branch: 3 };
+  const run = (blocks: number, branches: number, planned: number) => 500 + blocks * cost.code + branches * cost.branch + 1.1 * planned;
+  const want = 9000;
+  let blocks = 300, branches = 100, planned = 2000;
+  for (let step = 0; step < 2; step++) {
+    const got = run(blocks, branches, planned);
+    const next = { blocks: blocks * 1.5 + step, branches: branches / 2 };
+    // The plan estimates 10 a block and 2.5 a branch; its fixed parts' estimate is what the
+    // budget must cover beside the mix loop.
+    const fixedNext = next.blocks * 10 + next.branches * 2.5;
+    const budget = nextBudget(
+      [
+        { kind: 'code', ir: blocks * cost.code, now: blocks, next: next.blocks },
+        { kind: 'branch', ir: branches * cost.branch, now: branches, next: next.branches },
+        { kind: 'code', ir: 0, now: 0, next: 3 },
+      ],
+      { ir: 1.1 * planned, planned },
+      want - got,
+      fixedNext,
+    );
+    blocks = next.blocks + 3;
+    branches = next.branches;
+    planned = budget - fixedNext;
+    // Every instruction the model runs next is accounted for: on target in one step.
+    assert.ok(Math.abs(run(blocks, branches, planned) - want) < 1e-6, `${run(blocks, branches, planned)}`);
+  }
+  // Parts that already take more than the target leave the mix loop nothing.
+  assert.equal(nextBudget([{ kind: 'code', ir: 12000, now: 1000, next: 1000 }], { ir: 100, planned: 100 }, -5000, 10000), 10000);
 });
