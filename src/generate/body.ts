@@ -194,8 +194,9 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   for (let i = 0; i < n; i++) {
     const last = (i + 1) % blocks === 0;
     if (cycle)
-      // A cycle of blocks, run k at a time from the entry: a counted walk.
-      out.push(`        ".p2align ${align}${pad}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jz .Lend%=\\n\\t" "jmp .Lb%=_${(i + 1) % n}\\n\\t"`);
+      // A cycle of blocks, run k at a time from the entry: a counted walk, its jump out taken
+      // once, at the end.
+      out.push(`        ".p2align ${align}${pad}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jnz .Lb%=_${(i + 1) % n}\\n\\t" "jmp .Lend%=\\n\\t"`);
     else out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "testq %[a], %[a]\\n\\t" "jno ${last ? '.Lend%=' : `.Lb%=_${i + 1}`}\\n\\t"`);
   }
   out.push(`        ".size ${seg.name}_blocks, . - ${seg.name}_blocks\\n\\t"`);

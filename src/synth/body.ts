@@ -157,7 +157,7 @@ export function bodyPlan(p: Profile): BodyPlan {
   const o = p.body.original;
   const sk = p.body.skeleton;
   const fixedParts = fixedCounts(rings, hardBranchesPerReq, HARD_P, conflict.loadsPerReq);
-  const blockUnitsOf = blockUnits(mixTargets(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixedParts), blockOps);
+  const blockUnitsOf = blockUnits(mixTargets(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixedParts), blockOps, blocks);
   const perBlock = blockCounts(blockUnitsOf);
   const fixed: ClassCounts = { ...fixedParts };
   for (const [cls, n] of Object.entries(perBlock)) fixed[cls as keyof ClassCounts] = (fixed[cls as keyof ClassCounts] ?? 0) + (n ?? 0) * blocks;

@@ -61,13 +61,23 @@ export function blockCounts(units: ClassCounts): ClassCounts {
   return out;
 }
 
-/** A code block's `n` operations by class, in proportion to what is still wanted of the block
- *  classes, ALU work where nothing is. Fractions stand: the chain spreads each class over its
- *  blocks, so that a run of blocks holds the exact shares (generate/body.ts). */
-export function blockUnits(want: ClassCounts, n: number): ClassCounts {
-  const total = BLOCK_CLASSES.reduce((a, c) => a + (want[c] ?? 0), 0);
+/** A code block's `n` operations by class, so that `blocks` blocks a request execute what is
+ *  still wanted of the block classes in its proportions, counting what each block executes
+ *  besides its operations (see blockCounts: the way to the next block, a test per branch, a
+ *  return per call, the string pointer's reset; with `blocks` 0, operations alone); ALU work
+ *  where nothing is wanted. Fractions stand: the chain spreads each class over its blocks, so
+ *  that a run of blocks holds the exact shares (generate/body.ts). */
+export function blockUnits(want: ClassCounts, n: number, blocks = 0): ClassCounts {
+  const per = (c: InsnClass) => (want[c] ?? 0) / (blocks > 0 ? blocks : 1);
+  const u: ClassCounts = Object.fromEntries(BLOCK_CLASSES.map((c) => [c, per(c)]));
+  if (blocks > 0) {
+    u.cond = Math.max(0, per('cond') - 1);
+    u.callret = per('callret') / 2;
+    u.alu = Math.max(0, per('alu') - 1 - u.cond - (u.string! > 0 ? 1 : 0));
+  }
+  const total = BLOCK_CLASSES.reduce((a, c) => a + u[c]!, 0);
   if (total <= 0) return { alu: n };
-  return Object.fromEntries(BLOCK_CLASSES.map((c) => [c, ((want[c] ?? 0) / total) * n]));
+  return Object.fromEntries(BLOCK_CLASSES.map((c) => [c, (u[c]! / total) * n]));
 }
 
 /** The mix loop, so that skeleton, fixed body parts and loop together have the original's

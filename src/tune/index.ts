@@ -337,7 +337,9 @@ export function nextBudget(parts: { kind: string; ir: number; now: number; next:
   };
   const added = parts.reduce((s, q) => s + perUnit(q) * (q.next - q.now), 0);
   const wanted = Math.max(0, mix.ir + missing - added);
-  const perPlanned = mix.planned > 0 && mix.ir > 0 ? mix.ir / mix.planned : 1;
+  // (The loop's call and set-up cost instructions of their own: a loop planned to run little
+  // says little of its cost per planned instruction.)
+  const perPlanned = mix.planned > 0 && mix.ir > 0 ? Math.min(1.25, Math.max(0.8, mix.ir / mix.planned)) : 1;
   return Math.max(0, fixedNext + wanted / perPlanned);
 }
 

@@ -77,4 +77,13 @@ test('a code block holds the wanted classes in proportion, its operations summin
   assert.deepEqual(v, { alu: 4, load: 2, store: 0, loadop: 0, mul: 0, cond: 2, callret: 1.5, string: 0.5 });
   // ... and a test and branch to the next block.
   assert.deepEqual(blockCounts(v), { alu: 8, load: 2, store: 0, loadop: 0, mul: 0, cond: 3, callret: 3, string: 0.5 });
+  // Given the blocks a request runs, what they execute besides their operations counts: 50
+  // blocks of 12.5 operations execute exactly what is wanted.
+  const want = { alu: 400, load: 200, cond: 200, callret: 150, string: 50 };
+  const w = blockUnits(want, 12.5, 50);
+  const per = blockCounts(w);
+  for (const [c, n] of Object.entries(want)) assert.ok(Math.abs(50 * (per[c as keyof typeof per] ?? 0) - n) < 1e-9, `${c}: ${50 * (per[c as keyof typeof per] ?? 0)} vs ${n}`);
+  // Fewer operations than that: every class in proportion.
+  const x = blockUnits(want, 5, 50);
+  assert.ok(Math.abs(x.load! / x.alu! - w.load! / w.alu!) < 1e-9 && Math.abs(Object.values(x).reduce((a, b) => a + b!, 0) - 5) < 1e-9);
 });
