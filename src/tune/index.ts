@@ -8,7 +8,7 @@ import { cloneLaunchSpec } from '../measure/validate.js';
 import { addTotals, measureParts, measurePortable, portableFrom, ZERO_TOTALS, type PartCosts } from '../profile/valgrind.js';
 import { BRANCH_PART, MIX_PART, partName } from '../generate/body.js';
 import { bodyPlan, bodyTarget, hardMissRate, HARD_P, type BodyPlan } from '../synth/body.js';
-import { iterationInsns } from '../synth/mix.js';
+import { blockCounts, iterationInsns } from '../synth/mix.js';
 import { binTarget, LINE, monotone, type ReuseBin, type Ring } from '../synth/rings.js';
 
 export interface TuneOptions {
@@ -191,6 +191,15 @@ function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | n
 
 type Group = 'data' | 'code' | 'branch' | 'conflict' | 'codeConflict';
 
+/** One measured iteration: its profile and plan, the clone's figures, each part's. */
+interface Measured {
+  profile: Profile;
+  plan: BodyPlan;
+  m: PortableCpu;
+  part: (fn: string) => PortableCpu | null;
+  got: Record<string, number>;
+}
+
 /** A group's next gain: halved (to a quarter at least) when the error that was its worst has
  *  changed sign and is still off target, an overshoot; raised by half (to 1 at most) when
  *  that error kept its sign and shrank by less than half. */
@@ -209,8 +218,10 @@ export function adaptGain(gain: number, prev: Record<string, number> | null, now
  *  A ring or segment whose accesses reuse outside its bin is resized; the loads of all of them
  *  are solved against the original's curve with what the rest of the clone misses; the
  *  random branches are set by the mispredictions the rest leaves to them at their measured
- *  rate; the instruction budget by the instructions missing. Regenerate, rebuild, repeat until
- *  on target or out of iterations; keep the best; the history goes into the profile. */
+ *  rate; the instruction budget so that the mix loop takes what the other parts leave.
+ *  Regenerate, rebuild, repeat until on target or out of iterations, each step from the best
+ *  iteration so far (after a worse one, half as far); keep the best; the history goes into
+ *  the profile. */
 export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptions = {}): Promise<Profile> {
   const say = opts.progress ?? (() => {});
   const max = opts.maxIterations ?? 8;
@@ -227,7 +238,6 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     codeConflict: (k) => k.startsWith('I@') && k.endsWith('w'),
   };
   const gains: Record<Group, number> = { data: 1, code: 1, branch: 1, conflict: 1, codeConflict: 1 };
-  let prevErrors: Record<string, number> | null = null;
   let sinceBest = 0;
   let cur: Profile = p.body.skeleton ? structuredClone(p) : await withSkeleton(structuredClone(p), w, say);
   const scale = cur.knobs.insnScale;
@@ -238,39 +248,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   const history = [...cur.tuning];
   const conflictKey = `D@${kib(original.conflict.bytes)}/${original.conflict.assoc}w`;
   const codeConflictKey = `I@${kib(original.conflict.bytes)}/${original.conflict.assoc}w`;
-  let best = { score: Infinity, knobs: cur.knobs };
-  for (let it = 0; it < max; it++) {
-    const plan = bodyPlan(cur);
-    generateClone(cur, dir);
-    const binary = buildClone(dir);
-    const { cpu: m, parts } = await measureParts(cloneLaunchSpec(binary, w), w, (fn) => fn.startsWith('twin_'));
-    const byPart = parts.map(partTotals);
-    const part = (fn: string) => (byPart.some((q) => q.has(fn)) ? portableFrom(byPart.map((q) => q.get(fn) ?? ZERO_TOTALS), 1, null) : null);
-    const got = tunePoints(m);
-    const error = (m.insnsPerReq - want.insns) / want.insns;
-    history.push({
-      iteration: history.length,
-      bodyInsnsPerReq: plan.insnsPerReq / scale,
-      cloneInsnsPerReq: m.insnsPerReq,
-      targetInsnsPerReq: want.insns,
-      error,
-      points: Object.fromEntries(Object.keys(want).map((k) => [k, { clone: got[k] ?? 0, original: want[k] }])),
-    });
-    const { score, worst } = offTarget(want, got, tol, mpkiTol, abs);
-    say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), ${score <= 1 ? 'on target' : `off target x${score.toFixed(2)}, by ${worst}: ${got[worst]?.toFixed(2)} vs ${want[worst].toFixed(2)} per request`}`);
-    if (score < best.score) {
-      best = { score, knobs: cur.knobs };
-      sinceBest = 0;
-    } else sinceBest++;
-    if (score <= 1) break;
-    // Three iterations without a better one: the rest is noise, not error.
-    if (sinceBest >= 3) {
-      say('tuning: no better in three iterations, keeping the best');
-      break;
-    }
-    const errors = signedErrors(want, got, mpkiTol, absPerReq);
-    for (const g of Object.keys(groups) as Group[]) gains[g] = adaptGain(gains[g], prevErrors, errors, groups[g]);
-    prevErrors = errors;
+  /** The next knobs from a measured iteration, at the current gains. */
+  const step = ({ profile: cur, plan, m, part, got }: Measured): Profile => {
     const t = bodyTarget(cur);
     const dataParts = plan.rings.map((_, k) => part(partName('data', k)));
     const codeParts = plan.segments.map((_, k) => part(partName('code', k)));
@@ -302,12 +281,51 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const irOf = (fn: string) => part(fn)?.insnsPerReq ?? 0;
     const nextPlan = bodyPlan({ ...next, knobs: { ...next.knobs, bodyInsnsPerReq: BIG_BUDGET / scale } });
     const budget = nextBudget(
-      names.map((fn, k) => ({ kind: kinds[k], ir: irOf(fn), now: counts(plan)[k], next: counts(nextPlan)[k] })),
+      names.map((fn, k) => ({ kind: kinds[k], ir: irOf(fn), now: counts(plan)[k], next: counts(nextPlan)[k], rescale: kinds[k] === 'code' ? blockInsns(nextPlan) / blockInsns(plan) : 1 })),
       { ir: irOf(MIX_PART), planned: mixInsns(plan) },
       want.insns - got.insns,
       BIG_BUDGET - mixInsns(nextPlan),
     );
-    cur = { ...next, knobs: { ...next.knobs, bodyInsnsPerReq: budget / scale } };
+    return { ...next, knobs: { ...next.knobs, bodyInsnsPerReq: budget / scale } };
+  };
+  let best: { score: number; knobs: Profile['knobs']; errors: Record<string, number> | null; at: Measured | null } = { score: Infinity, knobs: cur.knobs, errors: null, at: null };
+  for (let it = 0; it < max; it++) {
+    const plan = bodyPlan(cur);
+    generateClone(cur, dir);
+    const binary = buildClone(dir);
+    const { cpu: m, parts } = await measureParts(cloneLaunchSpec(binary, w), w, (fn) => fn.startsWith('twin_'));
+    const byPart = parts.map(partTotals);
+    const part = (fn: string) => (byPart.some((q) => q.has(fn)) ? portableFrom(byPart.map((q) => q.get(fn) ?? ZERO_TOTALS), 1, null) : null);
+    const got = tunePoints(m);
+    const error = (m.insnsPerReq - want.insns) / want.insns;
+    history.push({
+      iteration: history.length,
+      bodyInsnsPerReq: plan.insnsPerReq / scale,
+      cloneInsnsPerReq: m.insnsPerReq,
+      targetInsnsPerReq: want.insns,
+      error,
+      points: Object.fromEntries(Object.keys(want).map((k) => [k, { clone: got[k] ?? 0, original: want[k] }])),
+    });
+    const { score, worst } = offTarget(want, got, tol, mpkiTol, abs);
+    say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), ${score <= 1 ? 'on target' : `off target x${score.toFixed(2)}, by ${worst}: ${got[worst]?.toFixed(2)} vs ${want[worst].toFixed(2)} per request`}`);
+    const errors = signedErrors(want, got, mpkiTol, absPerReq);
+    if (score < best.score) {
+      // Better: the gains follow how the errors moved since the last better one.
+      for (const g of Object.keys(groups) as Group[]) gains[g] = adaptGain(gains[g], best.errors, errors, groups[g]);
+      best = { score, knobs: cur.knobs, errors, at: { profile: cur, plan, m, part, got } };
+      sinceBest = 0;
+    } else {
+      // Worse: the next step goes from the best again, half as far.
+      sinceBest++;
+      for (const g of Object.keys(groups) as Group[]) gains[g] = Math.max(0.25, gains[g] / 2);
+    }
+    if (score <= 1) break;
+    // Three iterations without a better one: the rest is noise, not error.
+    if (sinceBest >= 3) {
+      say('tuning: no better in three iterations, keeping the best');
+      break;
+    }
+    cur = step(best.at!);
   }
   // The best measured knobs, whether or not the last iteration improved on them.
   cur = { ...cur, knobs: best.knobs, tuning: history };
@@ -319,6 +337,9 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
 /** A budget no plan's fixed parts reach: the mix loop's share of it tells what they take. */
 const BIG_BUDGET = 1e8;
 
+/** The instructions a plan's code block executes. */
+const blockInsns = (q: BodyPlan) => Object.values(blockCounts(q.blockUnits)).reduce((a, b) => a + (b ?? 0), 0);
+
 /** The instructions a plan gives its mix loop. */
 const mixInsns = (q: BodyPlan) => q.mix.itersPerReq * iterationInsns(q.mix.units);
 
@@ -328,14 +349,16 @@ const mixInsns = (q: BodyPlan) => q.mix.itersPerReq * iterationInsns(q.mix.units
  *  kind's); the budget is the next plan's fixed parts (`fixedNext`, as the plan estimates
  *  them) and the mix loop's share, corrected by the loop's measured cost against its planned
  *  one. */
-export function nextBudget(parts: { kind: string; ir: number; now: number; next: number }[], mix: { ir: number; planned: number }, missing: number, fixedNext: number): number {
+export function nextBudget(parts: { kind: string; ir: number; now: number; next: number; rescale?: number }[], mix: { ir: number; planned: number }, missing: number, fixedNext: number): number {
   const measured = parts.filter((q) => q.now >= 1 && q.ir > 0);
   const perUnit = (q: (typeof parts)[number]) => {
     if (q.now >= 1 && q.ir > 0) return q.ir / q.now;
     const same = measured.filter((m) => m.kind === q.kind);
     return same.length ? same.reduce((a, m) => a + m.ir / m.now, 0) / same.length : 0;
   };
-  const added = parts.reduce((s, q) => s + perUnit(q) * (q.next - q.now), 0);
+  // A part's next instructions: its next count at its cost per unit, which `rescale` moves
+  // where the next plan makes each unit cheaper or dearer (code blocks of fewer operations).
+  const added = parts.reduce((s, q) => s + perUnit(q) * ((q.rescale ?? 1) * q.next - q.now), 0);
   const wanted = Math.max(0, mix.ir + missing - added);
   // (The loop's call and set-up cost instructions of their own: a loop planned to run little
   // says little of its cost per planned instruction.)
