@@ -145,9 +145,10 @@ export interface ChainSegment {
 }
 
 /** Whether a segment runs as a counted cycle, `k` blocks a request from a shared position (one
- *  call: its entry and its exit mispredicted): the conflict segment, and a segment run half
- *  round or more a request, which as chunks would take a call, and a misprediction, per chunk. */
-const cyclic = (s: { lines: number; loadsPerReq: number; stride?: number }) => Boolean(s.stride) || s.loadsPerReq >= s.lines / 2;
+ *  call: its entry and its exit mispredicted): the conflict segment, and a segment run a
+ *  quarter round or more a request, which as chunks (a quarter of it at most) would take more
+ *  than one call, and a misprediction, per request. */
+const cyclic = (s: { lines: number; loadsPerReq: number; stride?: number }) => Boolean(s.stride) || s.loadsPerReq >= s.lines / 4;
 
 /** How a segment of `lines` blocks runs `perReq` blocks a request: as `chunks` chunks of
  *  `blocks` blocks, taken in turn, each entered `blocks - k` blocks in to run k of them. A
@@ -172,7 +173,7 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const n = blocks * chunks;
   const align = Math.log2(seg.stride ?? 64);
   // The conflict segment's blocks, one set period apart, start a way into it.
-  const pad = seg.stride ? `\\n\\t.nops ${conflictOffset(seg.stride, 'code')}` : '';
+  const pad = seg.stride ? `\\n\\t.skip ${conflictOffset(seg.stride, 'code')}, 0xcc` : '';
   const cycle = cyclic(seg);
   const out = [
     `void ${seg.name}(uint64_t entry, uint64_t k, uint64_t *mem)`,
@@ -187,8 +188,10 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
     '        "addq %[e], %[t]\\n\\t"',
     '        "jmp *%[t]\\n\\t"',
     // The blocks live apart from the function's own code, whose lines every call touches.
-    // A symbol of their own names them in a profile: `<name>_blocks`.
-    `        ".pushsection .text.twin_chain,\\"ax\\",@progbits\\n\\t.p2align ${align}\\n\\t.type ${seg.name}_blocks, @function\\n${seg.name}_blocks:\\n\\t"`,
+    // A symbol of their own names them in a profile: `<name>_blocks`. The padding between
+    // blocks, never run, is int3: nop padding after a jump's displacement is a run of bytes
+    // any program may hold.
+    `        ".pushsection .text.twin_chain,\\"ax\\",@progbits\\n\\t.p2align ${align}, 0xcc\\n\\t.type ${seg.name}_blocks, @function\\n${seg.name}_blocks:\\n\\t"`,
   ];
   const ops = blockOps(units, n, cycle ? BLOCK_ALU - 2 : BLOCK_ALU);
   for (let i = 0; i < n; i++) {
@@ -196,8 +199,8 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
     if (cycle)
       // A cycle of blocks, run k at a time from the entry: a counted walk, its jump out taken
       // once, at the end.
-      out.push(`        ".p2align ${align}${pad}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jnz .Lb%=_${(i + 1) % n}\\n\\t" "jmp .Lend%=\\n\\t"`);
-    else out.push(`        ".p2align ${align}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "testq %[a], %[a]\\n\\t" "jno ${last ? '.Lend%=' : `.Lb%=_${i + 1}`}\\n\\t"`);
+      out.push(`        ".p2align ${align}, 0xcc${pad}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jnz .Lb%=_${(i + 1) % n}\\n\\t" "jmp .Lend%=\\n\\t"`);
+    else out.push(`        ".p2align ${align}, 0xcc\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "testq %[a], %[a]\\n\\t" "jno ${last ? '.Lend%=' : `.Lb%=_${i + 1}`}\\n\\t"`);
   }
   out.push(`        ".size ${seg.name}_blocks, . - ${seg.name}_blocks\\n\\t"`);
   out.push('        ".popsection\\n\\t.pushsection .rodata\\n\\t.p2align 2\\n.Ltab%=:\\n\\t"');

@@ -107,14 +107,16 @@ export function medianDistance(curve: CurvePoint[], accesses: number): number {
 /** New sizes of the rings (or segments): each moved by the ratio of its bin's target distance
  *  to the median distance its accesses were measured at (reuse distance grows about in
  *  proportion to a ring's size: its own lines and what other parts touch in its longer round),
- *  at most 4x either way, and left alone within 15% of the target, inside Valgrind's noise. */
-export function resize(lines: number[], bins: ReuseBin[], measured: (number | null)[]): number[] {
+ *  at most 4x either way, and left alone within 15% of the target, inside Valgrind's noise;
+ *  with a gain below 1, part of the way (in log size). */
+export function resize(lines: number[], bins: ReuseBin[], measured: (number | null)[], gain = 1): number[] {
   return lines.map((L, k) => {
     const d = measured[k];
     if (!L || d === null || !Number.isFinite(d)) return L;
     const ratio = binTarget(bins[k]) / d;
     if (Math.abs(Math.log(ratio)) < Math.log(1.15)) return L;
-    return Math.max(2, Math.round(L * Math.min(4, Math.max(0.25, ratio))));
+    // A gain below 1 takes that part of the move, in log size.
+    return Math.max(2, Math.round(L * Math.min(4, Math.max(0.25, ratio)) ** gain));
   });
 }
 
@@ -165,6 +167,7 @@ function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | n
     rings.map((r) => r.lines),
     bins,
     rings.map((r, k) => (r.lines && partCurves[k] ? medianDistance(partCurves[k]!, r.loadsPerReq) : null)),
+    gain,
   );
   // A part keeps its measured miss fractions where its size stands; where it moves, its bin's step.
   const step = (k: number) => sizes.map((b) => (b <= bins[k].lo * LINE ? 1 : 0));

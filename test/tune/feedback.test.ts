@@ -20,6 +20,8 @@ test('resizing moves a ring by its bin target over its measured distance, within
   const t = binTarget(bins[3]);
   assert.deepEqual(resize([1000, 1000, 1000], [bins[3], bins[3], bins[3]], [t / 2, t * 1.1, t * 100]), [2000, 1000, 250]);
   assert.deepEqual(resize([0, 1000], [bins[3], bins[3]], [t / 2, null]), [0, 1000]);
+  // At half gain, half the way in log size.
+  assert.deepEqual(resize([1000, 1000], [bins[3], bins[3]], [t / 4, t * 4], 0.5), [2000, 500]);
 });
 
 test('the loads solved against a curve reproduce it when each part misses below its bin', () => {
