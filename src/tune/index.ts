@@ -323,7 +323,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       for (const g of Object.keys(groups) as Group[]) gains[g] = Math.max(0.25, gains[g] / 2);
     }
     if (score <= 1) break;
-    // Three iterations without a better one: the rest is noise, not error.
+    // Three iterations without a better one, each from the best at a shorter step: what is
+    // left is beyond what the model of the parts can see.
     if (sinceBest >= 3) {
       say('tuning: no better in three iterations, keeping the best');
       break;
