@@ -19,6 +19,9 @@ export interface TuneOptions {
   mpkiTolerance?: number;
   /** Absolute error, in misses per 1,000 instructions, at which a small miss count is on target. */
   mpkiAbsolute?: number;
+  /** When tuning must end (ms since the epoch): no iteration starts that, at the pace of the
+   *  last, would end after it. */
+  deadline?: number;
   progress?: (msg: string) => void;
 }
 
@@ -292,7 +295,13 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     return { ...next, knobs: { ...next.knobs, bodyInsnsPerReq: budget / scale } };
   };
   let best: { score: number; knobs: Profile['knobs']; errors: Record<string, number> | null; at: Measured | null } = { score: Infinity, knobs: cur.knobs, errors: null, at: null };
+  let lastMs = 0;
   for (let it = 0; it < max; it++) {
+    if (opts.deadline !== undefined && it > 0 && Date.now() + lastMs > opts.deadline) {
+      say('tuning: out of time, keeping the best');
+      break;
+    }
+    const started = Date.now();
     const plan = bodyPlan(cur);
     generateClone(cur, dir);
     const binary = buildClone(dir);
@@ -312,6 +321,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const { score, worst } = offTarget(want, got, tol, mpkiTol, abs);
     say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), ${score <= 1 ? 'on target' : `off target x${score.toFixed(2)}, by ${worst}: ${got[worst]?.toFixed(2)} vs ${want[worst].toFixed(2)} per request`}`);
     const errors = signedErrors(want, got, mpkiTol, absPerReq);
+    lastMs = Date.now() - started;
     if (score < best.score) {
       // Better: the gains follow how the errors moved since the last better one.
       for (const g of Object.keys(groups) as Group[]) gains[g] = adaptGain(gains[g], best.errors, errors, groups[g]);
