@@ -213,6 +213,23 @@ static int conn_serve(conn_set *s, conn *c)
     return TWIN_OK;
 }
 
+/* Serves the connection's complete requests; whether its event goes on: not
+ * when a send stalled (the rest waits for it) or the connection was closed (the
+ * peer gone, or an error of the server's, counted). */
+static int conn_serve_on(conn_set *s, conn *c)
+{
+    int r = conn_serve(s, c);
+    if (r == TWIN_OK)
+        return 1;
+    if (r != SERVE_STALLED) {
+        if (r != SERVE_GONE)
+            s->errors++;
+        s->out.len = 0;
+        conn_close(s, c);
+    }
+    return 0;
+}
+
 void conn_event(conn_set *s, conn *c, uint32_t events)
 {
     int more = 1, recvs = 0, r;
@@ -231,13 +248,8 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
      * for its reply cannot race it: 2 receives per request at low load. */
     while (more && !c->closing) {
         if (c->in_len == c->in_cap) { /* make room: serve what is complete */
-            r = conn_serve(s, c);
-            if (r == SERVE_STALLED)
-                return; /* sending: the rest waits */
-            if (r == SERVE_GONE)
-                goto gone;
-            if (r != TWIN_OK)
-                goto dead;
+            if (!conn_serve_on(s, c))
+                return;
             if (c->closing)
                 break;
         }
@@ -251,31 +263,14 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             more = 0;
         } else { /* end of stream or a socket error: answer what came, then close */
-            r = conn_serve(s, c);
-            if (r == SERVE_STALLED)
+            if (!conn_serve_on(s, c))
                 return;
-            if (r == SERVE_GONE)
-                goto gone;
-            if (r != TWIN_OK)
-                goto dead;
             c->closing = 1;
             more = 0;
         }
     }
-    r = conn_serve(s, c);
-    if (r == SERVE_STALLED)
+    if (!conn_serve_on(s, c))
         return;
-    if (r == SERVE_GONE)
-        goto gone;
-    if (r != TWIN_OK)
-        goto dead;
-    r = conn_flush(s, c);
-    if (r == CONN_DEAD)
+    if (conn_flush(s, c) == CONN_DEAD)
         conn_close(s, c);
-    return;
-dead:
-    s->errors++;
-gone:
-    s->out.len = 0;
-    conn_close(s, c);
 }

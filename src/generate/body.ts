@@ -462,7 +462,7 @@ static uint64_t body_units(uint64_t *acc, uint64_t milli)
 
 /* Whether this request takes one more unit of a part whose rate has a fraction (in
  * thousandths): as body_units, without a branch. */
-static __attribute__((unused)) uint64_t body_frac(uint64_t *acc, uint64_t milli)
+static UNUSED uint64_t body_frac(uint64_t *acc, uint64_t milli)
 {
     uint64_t more;
     *acc += milli;
@@ -477,13 +477,10 @@ static __attribute__((unused)) uint64_t body_frac(uint64_t *acc, uint64_t milli)
  * evicted them since their last burst, and bursts make that rare. */
 static uint64_t body_burst(uint64_t *acc, uint64_t milli)
 {
-    uint64_t n;
+    if (*acc + milli >= CONFLICT_BURST * 1000u)
+        return body_units(acc, milli);
     *acc += milli;
-    if (*acc < CONFLICT_BURST * 1000u)
-        return 0;
-    n = *acc / 1000;
-    *acc %= 1000;
-    return n;
+    return 0;
 }
 
 static void clone_body(uint32_t op, twin_body_ctx *ctx)
