@@ -29,6 +29,8 @@ typedef struct conn {
     struct conn *next;
 } conn;
 
+#define CONN_SPARES 8
+
 /* The connections of one serving thread (or prefork process). */
 typedef struct {
     const twin_config *cfg;
@@ -41,6 +43,12 @@ typedef struct {
      * written to stay few and hot, as they are where an original sends from its
      * own buffers or from files. */
     proto_buf out;
+    /* Input buffers no connection holds, the last given back first taken: a
+     * connection holds one only while it has bytes to serve, so that requests
+     * are parsed from the same few hot lines whichever connection they came
+     * on, as where an original reads into a buffer it frees once served. */
+    char *spare[CONN_SPARES];
+    uint32_t n_spare;
     uint64_t errors;      /* connections dropped on an error */
 } conn_set;
 

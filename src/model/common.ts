@@ -49,6 +49,11 @@ export const CpuCounters = z.object({
   L2Mpki: z.number().nonnegative().nullable(),
   LLCMpki: z.number().nonnegative(),
   branchMpki: z.number().nonnegative(),
+  /** Each pair of runs behind these counters (the LLC pair, then the L2 pair): its
+   *  instructions per request and branch mispredictions per 1,000 instructions. The simulated
+   *  caches change neither what runs nor the simulated branch predictor, so each pair is a
+   *  sample of the same two figures. */
+  pairs: z.array(z.object({ insnsPerReq: z.number().nonnegative(), branchMpki: z.number().nonnegative() })).default([]),
 });
 export type CpuCounters = z.infer<typeof CpuCounters>;
 

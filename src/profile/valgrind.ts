@@ -68,6 +68,7 @@ export function countersFrom(t: CgTotals, requests: number, platform: string, l2
     L2Mpki: l2 ? mpki(l2.ILmr + l2.DLmr + l2.DLmw, l2.Ir) : null,
     LLCMpki: mpki(t.ILmr + t.DLmr + t.DLmw, t.Ir),
     branchMpki: mpki(t.Bcm + t.Bim, t.Ir),
+    pairs: requests > 0 ? [t, ...(l2 ? [l2] : [])].map((x) => ({ insnsPerReq: x.Ir / requests, branchMpki: mpki(x.Bcm + x.Bim, x.Ir) })) : [],
   };
 }
 

@@ -63,13 +63,19 @@ export function tunePoints(c: PortableCpu): Record<string, number> {
 
 const kib = (b: number) => (b >= 1 << 20 ? `${b / (1 << 20)}M` : `${b / 1024}K`);
 
-/** The smallest cache the tuner must match: no server core has a smaller L1. Smaller sizes
- *  still shape the rings and the chain. */
-export const SMALLEST_SCORED = 32 << 10;
+/** The cache sizes the tuner must match: those of a server core's L1 (32 to 64 KiB) and of
+ *  last levels (256 KiB and up). The sweep's other sizes (8, 16 and 128 KiB: no server core's
+ *  L1 or L2) still shape the rings and the chain, at a third of the weight. */
+export function scoredSize(bytes: number): boolean {
+  return (bytes >= 32 << 10 && bytes <= 64 << 10) || bytes >= 256 << 10;
+}
+
+/** How much more an unscored size's miss count may be off in the solve than a scored one's. */
+const UNSCORED_SLACK = 3;
 
 const scored = (k: string) => {
   const m = /@(\d+)([KM])/.exec(k);
-  return !m || Number(m[1]) * (m[2] === 'M' ? 1 << 20 : 1 << 10) >= SMALLEST_SCORED;
+  return !m || scoredSize(Number(m[1]) * (m[2] === 'M' ? 1 << 20 : 1 << 10));
 };
 
 /** Each scored figure's error, signed, in units of what is allowed (misses: `tol` relative or
@@ -181,7 +187,7 @@ function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | n
     w.map((p) => p.missesPerReq),
     skel,
     columns,
-    w.map((p) => Math.max(tol * p.missesPerReq, absPerReq)),
+    w.map((p) => Math.max(tol * p.missesPerReq, absPerReq) * (scoredSize(p.bytes) ? 1 : UNSCORED_SLACK)),
     rings.map((r) => r.loadsPerReq),
   );
   // A trust region: the model (measured columns, eviction in proportion) holds near the
