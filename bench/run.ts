@@ -44,7 +44,9 @@ for (const target of targets) {
       tuning: (at(/^validating/) ?? 0) - (at(/generating, building and tuning/) ?? 0),
       validation: total - (at(/^validating/) ?? 0),
     },
-    tuningIterations: profile.tuning.length,
+    // Iterations measure the whole sweep; trims of the budget (instructions only) apart.
+    tuningIterations: profile.tuning.filter((t: { points: object }) => Object.keys(t.points).length).length,
+    budgetTrims: profile.tuning.filter((t: { points: object }) => !Object.keys(t.points).length).length,
     ratios,
   });
 }

@@ -38,7 +38,8 @@ export function comparisonTable(c: Comparison): string {
  *  original per request. */
 export function tuningTable(p: Profile): string {
   if (!p.tuning.length) return 'no tuning history';
-  const keys = Object.keys(p.tuning[p.tuning.length - 1].points).filter((k) => k !== 'insns');
+  // (A trim of the budget has instructions only: the columns are every step's.)
+  const keys = [...new Set(p.tuning.flatMap((t) => Object.keys(t.points)))].filter((k) => k !== 'insns');
   const pair = (t: Profile['tuning'][number], k: string) => (t.points[k] ? `${fmt(t.points[k].clone)}/${fmt(t.points[k].original)}` : '-');
   return (
     'per request, clone/original; D@ and I@: data and instruction misses of an LRU cache of that size\n' +

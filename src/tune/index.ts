@@ -5,7 +5,7 @@ import type { CurvePoint, PortableCpu, Profile, Workload } from '../model/index.
 import { generateClone } from '../generate/index.js';
 import { buildClone } from '../generate/build.js';
 import { cloneLaunchSpec } from '../measure/validate.js';
-import { addTotals, measureParts, measurePortable, portableFrom, ZERO_TOTALS, type PartCosts } from '../profile/valgrind.js';
+import { addTotals, measureCpu, measureParts, measurePortable, portableFrom, ZERO_TOTALS, type PartCosts } from '../profile/valgrind.js';
 import { BRANCH_PART, MIX_PART, partName } from '../generate/body.js';
 import { bodyPlan, bodyTarget, hardMissRate, HARD_P, type BodyPlan } from '../synth/body.js';
 import { blockCounts, iterationInsns } from '../synth/mix.js';
@@ -225,6 +225,13 @@ export function adaptGain(gain: number, prev: Record<string, number> | null, now
   return gain;
 }
 
+/** Whether a group's largest error (in tolerances, where off target) grew from `prev` to
+ *  `now`. */
+export function groupWorse(prev: Record<string, number> | null, now: Record<string, number>, inGroup: (k: string) => boolean): boolean {
+  const worst = (e: Record<string, number>) => Math.max(1, ...Object.entries(e).filter(([k]) => inGroup(k)).map(([, v]) => Math.abs(v)));
+  return !prev || worst(now) > worst(prev);
+}
+
 /** Feedback on the body's knobs from a per-function profile of the clone: each part (a data
  *  ring, a code segment, the random branches) is measured on its own at every sweep point.
  *  A ring or segment whose accesses reuse outside its bin is resized; the loads of all of them
@@ -232,7 +239,8 @@ export function adaptGain(gain: number, prev: Record<string, number> | null, now
  *  random branches are set by the mispredictions the rest leaves to them at their measured
  *  rate; the instruction budget so that the mix loop takes what the other parts leave.
  *  Regenerate, rebuild, repeat until on target or out of iterations, each step from the best
- *  iteration so far (after a worse one, half as far); keep the best; the history goes into
+ *  iteration so far (after a worse one, half as far for the groups that did worse); keep the
+ *  best; the history goes into
  *  the profile. */
 export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptions = {}): Promise<Profile> {
   const say = opts.progress ?? (() => {});
@@ -334,9 +342,13 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       best = { score, knobs: cur.knobs, errors, at: { profile: cur, plan, m, part, got } };
       sinceBest = 0;
     } else {
-      // Worse: the next step goes from the best again, half as far.
+      // Worse: the next step goes from the best again, half as far for each group whose own
+      // errors grew (a group that did better takes its step again).
+      // (If none did, the instructions did: all go half as far, or the step would repeat.)
       sinceBest++;
-      for (const g of Object.keys(groups) as Group[]) gains[g] = Math.max(0.25, gains[g] / 2);
+      const all = Object.keys(groups) as Group[];
+      const worse = all.filter((g) => groupWorse(best.errors, errors, groups[g]));
+      for (const g of worse.length ? worse : all) gains[g] = Math.max(0.25, gains[g] / 2);
     }
     if (score <= 1) break;
     // Three iterations without a better one, each from the best at a shorter step: what is
@@ -347,11 +359,51 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     }
     cur = step(best.at!);
   }
-  // The best measured knobs, whether or not the last iteration improved on them.
-  cur = { ...cur, knobs: best.knobs, tuning: history };
+  // The best measured knobs, whether or not the last iteration improved on them, with the
+  // instruction count trimmed where it is off.
+  let knobs = best.knobs;
+  if (best.at) knobs = await trimBudget(best.at, want.insns, tol, scale, { ...cur, tuning: history }, w, dir, history, say, opts.deadline);
+  cur = { ...cur, knobs, tuning: history };
   generateClone(cur, dir); // the profile beside the sources carries its history
   buildClone(dir);
   return cur;
+}
+
+/** At most this many trims of the kept iteration's instruction budget. */
+const TRIMS = 2;
+
+/** The kept iteration's knobs with the mix loop's budget trimmed until its instructions are
+ *  within `tol` of `want`: the mix loop runs on registers and a few hot lines, so its budget
+ *  moves the count and hardly the curves, while a step of all the knobs may have moved the
+ *  count as well (a part's cost per unit changes where its plan does). Each trim is checked
+ *  with one pair of runs (a sixth of an iteration's) and kept only if closer; it goes into
+ *  the history with its instructions alone. */
+async function trimBudget(at: Measured, want: number, tol: number, scale: number, base: Profile, w: Workload, dir: string, history: Profile['tuning'], say: (msg: string) => void, deadline?: number): Promise<Profile['knobs']> {
+  let knobs = at.profile.knobs;
+  let budget = at.plan.insnsPerReq;
+  let got = at.m.insnsPerReq;
+  const mixIr = at.part(MIX_PART)?.insnsPerReq ?? 0;
+  const planned = mixInsns(at.plan);
+  // The loop's measured instructions per planned one, as nextBudget takes them.
+  const perPlanned = planned > 0 && mixIr > 0 ? Math.min(1.25, Math.max(0.8, mixIr / planned)) : 1;
+  let lastMs = 30000;
+  for (let t = 0; t < TRIMS && Math.abs(got - want) > tol * want; t++) {
+    if (deadline !== undefined && Date.now() + lastMs > deadline) break;
+    const started = Date.now();
+    const next = Math.max(0, budget + (want - got) / perPlanned);
+    const trial = { ...knobs, bodyInsnsPerReq: next / scale };
+    generateClone({ ...base, knobs: trial }, dir);
+    const binary = buildClone(dir);
+    const m = await measureCpu(cloneLaunchSpec(binary, w), w);
+    say(`trimming the instruction budget: ${Math.round(got)} -> ${Math.round(m.insnsPerReq)} vs ${Math.round(want)} insns/req`);
+    history.push({ iteration: history.length, bodyInsnsPerReq: next / scale, cloneInsnsPerReq: m.insnsPerReq, targetInsnsPerReq: want, error: (m.insnsPerReq - want) / want, points: {} });
+    if (Math.abs(m.insnsPerReq - want) >= Math.abs(got - want)) break;
+    knobs = trial;
+    budget = next;
+    got = m.insnsPerReq;
+    lastMs = Date.now() - started;
+  }
+  return knobs;
 }
 
 /** A budget no plan's fixed parts reach: the mix loop's share of it tells what they take. */

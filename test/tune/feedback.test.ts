@@ -1,7 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adaptGain, medianDistance, nextBudget, offTarget, resize, solveLoads } from '../../src/tune/index.js';
+import { adaptGain, groupWorse, medianDistance, nextBudget, offTarget, resize, solveLoads } from '../../src/tune/index.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
+import { tuningTable } from '../../src/report/table.js';
+import type { Profile } from '../../src/model/index.js';
 
 const SIZES = [8, 16, 32, 64, 128, 256, 1024, 2048, 4096, 16384, 32768].map((k) => k << 10);
 
@@ -61,6 +63,15 @@ test('a group\'s gain halves when its worst error overshoots, and recovers while
   assert.equal(adaptGain(1, { 'D@32K': 0.8 }, { 'D@32K': -3 }, data), 1);
 });
 
+test('a group did worse when its largest error off target grew', () => {
+  const data = (k: string) => k.startsWith('D@');
+  assert.equal(groupWorse({ 'D@32K': 2, 'I@32K': 1 }, { 'D@32K': -2.5, 'I@32K': 9 }, data), true);
+  assert.equal(groupWorse({ 'D@32K': 2, 'I@32K': 1 }, { 'D@32K': 1.5, 'I@32K': 9 }, data), false);
+  // Errors within their tolerance count alike.
+  assert.equal(groupWorse({ 'D@32K': 0.2 }, { 'D@32K': 0.9 }, data), false);
+  assert.equal(groupWorse(null, { 'D@32K': 0.9 }, data), true);
+});
+
 test('the next budget leaves the mix loop what the other parts, at their measured costs, leave of the target', () => {
   // A model clone: fixed parts at 12 instructions a block and 3 a branch, a mix loop that
   // runs 10% more instructions than planned, 500 more instructions a request than elsewhere.
@@ -92,4 +103,13 @@ test('the next budget leaves the mix loop what the other parts, at their measure
   }
   // Parts that already take more than the target leave the mix loop nothing.
   assert.equal(nextBudget([{ kind: 'code', ir: 12000, now: 1000, next: 1000 }], { ir: 100, planned: 100 }, -5000, 10000), 10000);
+});
+
+test('the tuning table keeps every step\'s columns, a trim of the budget showing instructions only', () => {
+  const step = (iteration: number, clone: number, points: Record<string, { clone: number; original: number }>) => ({ iteration, bodyInsnsPerReq: 900, cloneInsnsPerReq: clone, targetInsnsPerReq: 1000, error: (clone - 1000) / 1000, points });
+  const p = { tuning: [step(0, 930, { insns: { clone: 930, original: 1000 }, 'D@32K': { clone: 12, original: 10 } }), step(1, 998, {})] } as unknown as Profile;
+  const lines = tuningTable(p).split('\n');
+  assert.ok(lines[1].includes('D@32K'), lines[1]);
+  assert.ok(lines[3].includes('12.0/10.0'), lines[3]);
+  assert.match(lines[4], /^1 .* 998\.0 .*-0\.2%\s+-$/);
 });
