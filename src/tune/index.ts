@@ -240,8 +240,7 @@ export function groupWorse(prev: Record<string, number> | null, now: Record<stri
  *  rate; the instruction budget so that the mix loop takes what the other parts leave.
  *  Regenerate, rebuild, repeat until on target or out of iterations, each step from the best
  *  iteration so far (after a worse one, half as far for the groups that did worse); keep the
- *  best; the history goes into
- *  the profile. */
+ *  best, its instruction budget trimmed where it is off; the history goes into the profile. */
 export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptions = {}): Promise<Profile> {
   const say = opts.progress ?? (() => {});
   const max = opts.maxIterations ?? 8;
@@ -343,8 +342,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       sinceBest = 0;
     } else {
       // Worse: the next step goes from the best again, half as far for each group whose own
-      // errors grew (a group that did better takes its step again).
-      // (If none did, the instructions did: all go half as far, or the step would repeat.)
+      // errors grew (a group that did better takes its step again). If none did, the
+      // instructions did: all go half as far, or the step would repeat.
       sinceBest++;
       const all = Object.keys(groups) as Group[];
       const worse = all.filter((g) => groupWorse(best.errors, errors, groups[g]));
