@@ -31,6 +31,7 @@ for (const target of targets) {
   const at = (re: RegExp) => marks.find((m) => re.test(m.msg))?.t ?? null;
   const profile = JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8'));
   const comparison = JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8'));
+  const trims = profile.tuning.filter((t: { points: object }) => !Object.keys(t.points).length).length;
   const ratios = Object.fromEntries(
     (comparison.rows as Row[])
       .filter((x) => x.original && x.clone !== null)
@@ -44,9 +45,9 @@ for (const target of targets) {
       tuning: (at(/^validating/) ?? 0) - (at(/generating, building and tuning/) ?? 0),
       validation: total - (at(/^validating/) ?? 0),
     },
-    // Iterations measure the whole sweep; trims of the budget (instructions only) apart.
-    tuningIterations: profile.tuning.filter((t: { points: object }) => Object.keys(t.points).length).length,
-    budgetTrims: profile.tuning.filter((t: { points: object }) => !Object.keys(t.points).length).length,
+    // Iterations measure the whole sweep; trims of the budget measure instructions only.
+    tuningIterations: profile.tuning.length - trims,
+    budgetTrims: trims,
     ratios,
   });
 }

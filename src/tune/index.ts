@@ -361,7 +361,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   // The best measured knobs, whether or not the last iteration improved on them, with the
   // instruction count trimmed where it is off.
   let knobs = best.knobs;
-  if (best.at) knobs = await trimBudget(best.at, want.insns, tol, scale, { ...cur, tuning: history }, w, dir, history, say, opts.deadline);
+  if (best.at) knobs = await trimBudget(best.at, want.insns, tol, scale, { ...cur, tuning: history }, w, dir, say, opts.deadline);
   cur = { ...cur, knobs, tuning: history };
   generateClone(cur, dir); // the profile beside the sources carries its history
   buildClone(dir);
@@ -376,15 +376,12 @@ const TRIMS = 2;
  *  moves the count and hardly the curves, while a step of all the knobs may have moved the
  *  count as well (a part's cost per unit changes where its plan does). Each trim is checked
  *  with one pair of runs (a sixth of an iteration's) and kept only if closer; it goes into
- *  the history with its instructions alone. */
-async function trimBudget(at: Measured, want: number, tol: number, scale: number, base: Profile, w: Workload, dir: string, history: Profile['tuning'], say: (msg: string) => void, deadline?: number): Promise<Profile['knobs']> {
+ *  `base`'s history with its instructions alone. */
+async function trimBudget(at: Measured, want: number, tol: number, scale: number, base: Profile, w: Workload, dir: string, say: (msg: string) => void, deadline?: number): Promise<Profile['knobs']> {
   let knobs = at.profile.knobs;
   let budget = at.plan.insnsPerReq;
   let got = at.m.insnsPerReq;
-  const mixIr = at.part(MIX_PART)?.insnsPerReq ?? 0;
-  const planned = mixInsns(at.plan);
-  // The loop's measured instructions per planned one, as nextBudget takes them.
-  const perPlanned = planned > 0 && mixIr > 0 ? Math.min(1.25, Math.max(0.8, mixIr / planned)) : 1;
+  const perPlanned = mixCost(at.part(MIX_PART)?.insnsPerReq ?? 0, mixInsns(at.plan));
   let lastMs = 30000;
   for (let t = 0; t < TRIMS && Math.abs(got - want) > tol * want; t++) {
     if (deadline !== undefined && Date.now() + lastMs > deadline) break;
@@ -395,7 +392,7 @@ async function trimBudget(at: Measured, want: number, tol: number, scale: number
     const binary = buildClone(dir);
     const m = await measureCpu(cloneLaunchSpec(binary, w), w);
     say(`trimming the instruction budget: ${Math.round(got)} -> ${Math.round(m.insnsPerReq)} vs ${Math.round(want)} insns/req`);
-    history.push({ iteration: history.length, bodyInsnsPerReq: next / scale, cloneInsnsPerReq: m.insnsPerReq, targetInsnsPerReq: want, error: (m.insnsPerReq - want) / want, points: {} });
+    base.tuning.push({ iteration: base.tuning.length, bodyInsnsPerReq: next / scale, cloneInsnsPerReq: m.insnsPerReq, targetInsnsPerReq: want, error: (m.insnsPerReq - want) / want, points: {} });
     if (Math.abs(m.insnsPerReq - want) >= Math.abs(got - want)) break;
     knobs = trial;
     budget = next;
@@ -431,10 +428,14 @@ export function nextBudget(parts: { kind: string; ir: number; now: number; next:
   // where the next plan makes each unit cheaper or dearer (code blocks of fewer operations).
   const added = parts.reduce((s, q) => s + perUnit(q) * ((q.rescale ?? 1) * q.next - q.now), 0);
   const wanted = Math.max(0, mix.ir + missing - added);
-  // (The loop's call and set-up cost instructions of their own: a loop planned to run little
-  // says little of its cost per planned instruction.)
-  const perPlanned = mix.planned > 0 && mix.ir > 0 ? Math.min(1.25, Math.max(0.8, mix.ir / mix.planned)) : 1;
-  return Math.max(0, fixedNext + wanted / perPlanned);
+  return Math.max(0, fixedNext + wanted / mixCost(mix.ir, mix.planned));
+}
+
+/** The mix loop's measured instructions per planned one, within 0.8 to 1.25 (its call and
+ *  set-up cost instructions of their own: a loop planned to run little says little of its
+ *  cost per planned instruction); 1 where either is unknown. */
+function mixCost(ir: number, planned: number): number {
+  return planned > 0 && ir > 0 ? Math.min(1.25, Math.max(0.8, ir / planned)) : 1;
 }
 
 /** Each part's costs at one sweep point: its function's and, for a code segment, its blocks'
