@@ -148,12 +148,21 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
   // branch predictor, while a server's timed background work (memcached's LRU maintainer:
   // about two thirds of its instructions at Valgrind's pace) moves each pair's figures by a
   // few percent. Every platform's row shows the pooled figures.
-  const pairs = (m: Measurement) => m.cpu.flatMap((x) => (x.pairs.length ? x.pairs : [{ insnsPerReq: x.insnsPerReq, branchMpki: x.branchMpki }]));
+  const pairs = (m: Measurement): Measurement['cpu'][number]['pairs'] => m.cpu.flatMap((x) => (x.pairs.length ? x.pairs : [{ insnsPerReq: x.insnsPerReq, branchMpki: x.branchMpki }]));
   const pooled = (m: Measurement) => ({
     insns: median([...pairs(m).map((x) => x.insnsPerReq), ...(m.mix ? [m.mix.insnsPerReq] : [])]),
     branch: median(pairs(m).map((x) => x.branchMpki)),
   });
   const pool = { o: pooled(o), c: pooled(c) };
+  // A cache's misses per 1,000 instructions: the median of all of a side's pairs that simulated
+  // that cache, whichever platform they were run for (skylake-sp and haswell-ep have the same
+  // L1s; an L1 is simulated in both of a platform's pairs; graviton2's LLC is skylake-sp's),
+  // else the platform's own figure.
+  type Cache = 'I1' | 'D1' | 'LL';
+  const cacheMpki = (m: Measurement, level: Cache, geometry: string | undefined, own: number | null): number | null => {
+    const xs = pairs(m).flatMap((x) => (geometry && x.caches?.[level] === geometry && x[`${level}Mpki`] !== undefined ? [x[`${level}Mpki`]!] : []));
+    return xs.length ? median(xs) : own;
+  };
   o.cpu.forEach((oc, i) => {
     const cc = c.cpu[i];
     if (!cc) return;
@@ -168,10 +177,14 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
       add('branch.mispredict_rate', (m) => m.branchMispredictRate);
     }
     const p = `sim.${oc.platform}`;
-    add(`${p}.I1.mpki`, (m) => m.I1Mpki);
-    add(`${p}.D1.mpki`, (m) => m.D1Mpki);
-    add(`${p}.L2.mpki`, (m) => m.L2Mpki);
-    add(`${p}.LLC.mpki`, (m) => m.LLCMpki);
+    // This platform's caches, as its own pairs simulated them (the LLC pair, then the L2 pair).
+    const [llc, l2] = oc.pairs;
+    const pooledRow = (metric: string, level: Cache, geometry: string | undefined, f: (m: Cpu) => number | null) =>
+      rows.push({ metric, load: null, original: cacheMpki(o, level, geometry, f(oc)), clone: cacheMpki(c, level, geometry, f(cc)) });
+    pooledRow(`${p}.I1.mpki`, 'I1', llc?.caches?.I1, (m) => m.I1Mpki);
+    pooledRow(`${p}.D1.mpki`, 'D1', llc?.caches?.D1, (m) => m.D1Mpki);
+    pooledRow(`${p}.L2.mpki`, 'LL', l2?.caches?.LL, (m) => m.L2Mpki);
+    pooledRow(`${p}.LLC.mpki`, 'LL', llc?.caches?.LL, (m) => m.LLCMpki);
     rows.push({ metric: `${p}.branch.mpki`, load: null, original: pool.o.branch, clone: pool.c.branch });
     rows.push({ metric: `${p}.insns.per_req`, load: null, original: pool.o.insns, clone: pool.c.insns });
   });

@@ -52,8 +52,21 @@ export const CpuCounters = z.object({
   /** Each pair of runs behind these counters (the LLC pair, then the L2 pair): its
    *  instructions per request and branch mispredictions per 1,000 instructions. The simulated
    *  caches change neither what runs nor the simulated branch predictor, so each pair is a
-   *  sample of the same two figures. */
-  pairs: z.array(z.object({ insnsPerReq: z.number().nonnegative(), branchMpki: z.number().nonnegative() })).default([]),
+   *  sample of the same two figures. Where known, the pair's simulated caches (`size,assoc,line`)
+   *  and their misses per 1,000 instructions: a pair of any platform that simulated the same
+   *  cache is a sample of that cache's figure. */
+  pairs: z
+    .array(
+      z.object({
+        insnsPerReq: z.number().nonnegative(),
+        branchMpki: z.number().nonnegative(),
+        caches: z.object({ I1: z.string(), D1: z.string(), LL: z.string() }).optional(),
+        I1Mpki: z.number().nonnegative().optional(),
+        D1Mpki: z.number().nonnegative().optional(),
+        LLMpki: z.number().nonnegative().optional(),
+      }),
+    )
+    .default([]),
 });
 export type CpuCounters = z.infer<typeof CpuCounters>;
 

@@ -50,8 +50,14 @@ const ratio = (a: number, b: number) => (b > 0 ? Math.min(1, a / b) : 0);
 
 const mpki = (misses: number, insns: number) => (insns > 0 ? (1000 * misses) / insns : 0);
 
-/** Counters per request from the totals of the LLC run, and, when given, of the L2 run. */
-export function countersFrom(t: CgTotals, requests: number, platform: string, l2?: CgTotals): CpuCounters {
+/** Counters per request from the totals of the LLC run, and, when given, of the L2 run (and,
+ *  given the platform's caches, each pair's simulated caches and misses). */
+export function countersFrom(t: CgTotals, requests: number, platform: string, l2?: CgTotals, caches?: Pick<Platform, 'I1' | 'D1' | 'L2' | 'LLC'>): CpuCounters {
+  const pair = (x: CgTotals, LL: Platform['LLC'] | undefined) => ({
+    insnsPerReq: x.Ir / requests,
+    branchMpki: mpki(x.Bcm + x.Bim, x.Ir),
+    ...(caches && LL ? { caches: { I1: geom(caches.I1), D1: geom(caches.D1), LL: geom(LL) }, I1Mpki: mpki(x.I1mr, x.Ir), D1Mpki: mpki(x.D1mr + x.D1mw, x.Ir), LLMpki: mpki(x.ILmr + x.DLmr + x.DLmw, x.Ir) } : {}),
+  });
   const data = t.Dr + t.Dw;
   return {
     platform,
@@ -68,7 +74,7 @@ export function countersFrom(t: CgTotals, requests: number, platform: string, l2
     L2Mpki: l2 ? mpki(l2.ILmr + l2.DLmr + l2.DLmw, l2.Ir) : null,
     LLCMpki: mpki(t.ILmr + t.DLmr + t.DLmw, t.Ir),
     branchMpki: mpki(t.Bcm + t.Bim, t.Ir),
-    pairs: requests > 0 ? [t, ...(l2 ? [l2] : [])].map((x) => ({ insnsPerReq: x.Ir / requests, branchMpki: mpki(x.Bcm + x.Bim, x.Ir) })) : [],
+    pairs: requests > 0 ? [pair(t, caches?.LLC), ...(l2 ? [pair(l2, caches?.L2)] : [])] : [],
   };
 }
 
@@ -143,7 +149,7 @@ export async function measureCpu(spec: LaunchSpec, w: Workload, platform: Platfo
   const runs = await pool(tasks);
   const llc = subTotals(runs[1].totals, runs[0].totals);
   const l2 = withL2 ? subTotals(runs[3].totals, runs[2].totals) : undefined;
-  return countersFrom(llc, 2 * w.valgrindRequests, platform.name, l2);
+  return countersFrom(llc, 2 * w.valgrindRequests, platform.name, l2, platform);
 }
 
 /** The dynamic instruction mix of a target: a pair of callgrind runs. */

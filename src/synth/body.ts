@@ -62,13 +62,15 @@ export const CONFLICT_LINES = 5;
 export function bodyTarget(p: Profile): BodyTarget {
   const o: PortableCpu = p.body.original;
   const s = p.body.skeleton;
-  // The skeleton's lines per request: its misses in the smallest cache; their footprint: the
-  // smallest cache that holds them (where its misses fall under 2% of that).
-  const outside = (c: CurvePoint[] | undefined, own: number): Interference => {
+  // The skeleton's lines in a window of requests: from its miss curve, by footprint theory
+  // (a request through a server's code touches most of it, reused at short distances too);
+  // and the body's own hot lines. (Without a curve: its misses in the smallest cache per
+  // request, from the smallest cache that holds them.)
+  const outside = (c: CurvePoint[] | undefined, accesses: number | undefined, own: number): Interference => {
     const m = monotone(c ?? []);
     const perReq = m[0]?.missesPerReq ?? 0;
     const fits = m.find((q) => q.missesPerReq <= 0.02 * perReq) ?? m[m.length - 1];
-    return { hotLines: perReq + own, hotFootprint: (fits ? fits.bytes / LINE : 0) + own };
+    return { hotLines: perReq + own, hotFootprint: (fits ? fits.bytes / LINE : 0) + own, ...(m.length ? { curve: m, accesses, own } : {}) };
   };
   return {
     insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
@@ -77,8 +79,8 @@ export function bodyTarget(p: Profile): BodyTarget {
     branchMissesPerReq: Math.max(0, o.branchMissesPerReq - (s?.branchMissesPerReq ?? 0)),
     conflictPerReq: Math.max(0, conflictExcess(o) - (s ? conflictExcess(s) : 0)),
     codeConflictPerReq: Math.max(0, conflictExcess(o, 'code') - (s ? conflictExcess(s, 'code') : 0)),
-    hotData: outside(s?.dataCurve, FILLER_BYTES / LINE),
-    hotCode: outside(s?.codeCurve, BODY_CODE_LINES),
+    hotData: outside(s?.dataCurve, s?.dataRefsPerReq, FILLER_BYTES / LINE),
+    hotCode: outside(s?.codeCurve, s?.insnsPerReq, BODY_CODE_LINES),
   };
 }
 

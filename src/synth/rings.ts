@@ -42,17 +42,65 @@ export interface Ring {
   loadsPerReq: number;
 }
 
-/** What else touches the cache between two uses of a ring's line: each request touches
- *  `hotLines` lines outside the rings (the skeleton's, the filler's), drawn in turn from a
- *  footprint of `hotFootprint` lines, so r requests touch min(r x hotLines, hotFootprint)
- *  distinct ones. (The rings and their cursors are the process's, shared by its threads.) */
+/** What else touches the cache between two uses of a ring's line. Either each request
+ *  touches `hotLines` lines outside the rings, drawn in turn from a footprint of
+ *  `hotFootprint` lines, so r requests touch min(r x hotLines, hotFootprint) distinct ones; or,
+ *  given `curve` (the outside code's own misses per request at each cache size), as many as
+ *  footprint theory says: a window of r requests touches U(r) distinct lines, where U grows
+ *  at the miss rate of a cache of size U (dU/dr = m(U)), and `own` lines besides, touched every
+ *  request. (The rings and their cursors are the process's, shared by its threads.) */
 export interface Interference {
   hotLines: number;
   hotFootprint: number;
+  curve?: CurvePoint[];
+  /** The outside code's accesses per request (at most one new line each). */
+  accesses?: number;
+  own?: number;
+}
+
+/** Distinct lines a program with miss curve `curve` (misses per request at each size, in
+ *  bytes) and `accesses` accesses per request touches in a window of `requests` requests: the
+ *  footprint U with dU/dr = m(U) (footprint theory: the footprint of a window grows by the
+ *  accesses that reach past it). Between two sizes the curve is a power law (linear where the
+ *  larger size has no misses, so that U approaches it); below the smallest, the power law of
+ *  the first two sizes (its exponent at most 8), at most every access a miss; past the
+ *  largest, its misses per request as new lines. */
+export function footprint(curve: CurvePoint[], requests: number, accesses = Infinity): number {
+  const c = monotone(curve).map((p) => ({ x: p.bytes / LINE, m: p.missesPerReq }));
+  if (!c.length || c[0].m <= 0 || requests <= 0) return 0;
+  const exponent = (a: { x: number; m: number }, b: { x: number; m: number }) => (b.m > 0 ? Math.log(a.m / b.m) / Math.log(b.x / a.x) : Infinity);
+  // Below the smallest size: m(x) = m0 (x0/x)^k, and every access a miss (m = A) below the
+  // size xc where that reaches A; U reaches xc at xc / A and x0 at t0.
+  const k0 = Math.min(8, c.length > 1 ? exponent(c[0], c[1]) : 0);
+  const A = Math.max(accesses, c[0].m);
+  const xc = k0 > 0 ? c[0].x * Math.min(1, (c[0].m / A) ** (1 / k0)) : A > c[0].m ? 0 : c[0].x;
+  const C = c[0].m * c[0].x ** k0;
+  const tc = xc / A;
+  const t0 = tc + (c[0].x ** (k0 + 1) - xc ** (k0 + 1)) / (C * (k0 + 1));
+  if (requests <= tc) return A * requests;
+  if (requests <= t0) return (xc ** (k0 + 1) + (requests - tc) * C * (k0 + 1)) ** (1 / (k0 + 1));
+  let t = requests - t0;
+  for (let i = 0; i < c.length; i++) {
+    const a = c[i];
+    const b = c[i + 1];
+    if (!b) return a.x + a.m * t;
+    if (b.m <= 0) {
+      // m falls linearly to 0 at b.x: U = b.x - (b.x - a.x) e^(-m t / (b.x - a.x)), never past b.x.
+      const w = b.x - a.x;
+      return b.x - w * Math.exp((-a.m * t) / w);
+    }
+    // m(x) = a.m (x / a.x)^-k: the time to cross to b.x is a.x ((b.x/a.x)^(k+1) - 1) / (a.m (k+1)).
+    const k = exponent(a, b);
+    const cross = (a.x * ((b.x / a.x) ** (k + 1) - 1)) / (a.m * (k + 1));
+    if (t <= cross) return a.x * (1 + (t * a.m * (k + 1)) / a.x) ** (1 / (k + 1));
+    t -= cross;
+  }
+  return c[c.length - 1].x;
 }
 
 /** Distinct outside lines in `interval` requests. */
-const outside = (f: Interference, interval: number) => Math.min(f.hotLines * interval, Math.max(f.hotFootprint, f.hotLines));
+const outside = (f: Interference, interval: number) =>
+  f.curve ? footprint(f.curve, interval, f.accesses) + (f.own ?? 0) * Math.min(1, interval) : Math.min(f.hotLines * interval, Math.max(f.hotFootprint, f.hotLines));
 
 /** The LRU stack distance of ring i's loads, with the interference correction: a ring of L
  *  lines with a loads per request reuses a line every L/a requests; in that time every ring j
@@ -71,6 +119,21 @@ export function ringDistance(rings: Ring[], i: number, f: Interference): number 
   return Math.exp((1 - share) * Math.log(r.lines) + share * Math.log(across));
 }
 
+/** The size of ring i whose distance, interference included, is nearest `want` (by bisection:
+ *  past the jump from walking within a request to reuse across requests, the distance is
+ *  increasing in the size; a target inside the jump is met by the in-request walk). */
+export function sizeFor(rings: Ring[], i: number, f: Interference, want: number): number {
+  let lo = 2;
+  let hi = Math.max(4, Math.ceil(want));
+  const at = (L: number) => ringDistance(rings.map((r, j) => (j === i ? { ...r, lines: L } : r)), i, f);
+  while (hi - lo > 1) {
+    const mid = Math.floor((lo + hi) / 2);
+    if (at(mid) < want) lo = mid;
+    else hi = mid;
+  }
+  return Math.abs(at(lo) - want) <= Math.abs(at(hi) - want) ? lo : hi;
+}
+
 /** Ring sizes for a histogram: one ring per bin with loads, its size solved (by bisection,
  *  then over all rings until sizes settle) so that its distance, interference included, is the
  *  bin's target. Bins with fewer than `minPerReq` accesses get no ring (size 0). */
@@ -80,24 +143,33 @@ export function synthesizeRings(bins: ReuseBin[], f: Interference, minPerReq = 0
     let moved = false;
     bins.forEach((b, i) => {
       if (!rings[i].lines) return;
-      const want = binTarget(b);
-      let lo = 2;
-      let hi = Math.max(4, Math.ceil(want));
-      const at = (L: number) => ringDistance(rings.map((r, j) => (j === i ? { ...r, lines: L } : r)), i, f);
-      // Past the jump from walking within a request to reuse across requests, the distance is
-      // increasing in the size; a target inside the jump is met by the in-request walk.
-      while (hi - lo > 1) {
-        const mid = Math.floor((lo + hi) / 2);
-        if (at(mid) < want) lo = mid;
-        else hi = mid;
-      }
-      const L = Math.abs(at(lo) - want) <= Math.abs(at(hi) - want) ? lo : hi;
+      const L = sizeFor(rings, i, f, binTarget(b));
       if (L !== rings[i].lines) moved = true;
       rings[i] = { ...rings[i], lines: L };
     });
     if (!moved) break;
   }
   return rings;
+}
+
+/** Sizes for new loads per request that keep each ring's distance: a ring walked less often
+ *  reuses its lines after more of everything else, so it shrinks by what its longer round
+ *  adds (and grows where it is walked more), its distance under the interference model as it
+ *  was with its size and loads before. */
+export function keepDistances(before: Ring[], loads: number[], f: Interference): number[] {
+  const want = before.map((r, i) => (r.lines && r.loadsPerReq > 0 ? ringDistance(before, i, f) : NaN));
+  const after: Ring[] = before.map((r, i) => ({ lines: r.lines, loadsPerReq: r.lines ? loads[i] : 0 }));
+  for (let pass = 0; pass < 10; pass++) {
+    let moved = false;
+    after.forEach((r, i) => {
+      if (!r.lines || r.loadsPerReq <= 0 || !Number.isFinite(want[i])) return;
+      const L = sizeFor(after, i, f, want[i]);
+      if (L !== r.lines) moved = true;
+      after[i] = { ...r, lines: L };
+    });
+    if (!moved) break;
+  }
+  return after.map((r) => r.lines);
 }
 
 /** Exact LRU stack distances of a trace of line numbers (a Fenwick tree over time marks each

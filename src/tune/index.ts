@@ -9,7 +9,7 @@ import { addTotals, measureCpu, measureParts, measurePortable, portableFrom, ZER
 import { BRANCH_PART, MIX_PART, partName } from '../generate/body.js';
 import { bodyPlan, bodyTarget, hardMissRate, HARD_P, type BodyPlan } from '../synth/body.js';
 import { blockCounts, iterationInsns } from '../synth/mix.js';
-import { binTarget, LINE, monotone, type ReuseBin, type Ring } from '../synth/rings.js';
+import { binTarget, keepDistances, LINE, monotone, type Interference, type ReuseBin, type Ring } from '../synth/rings.js';
 
 export interface TuneOptions {
   maxIterations?: number;
@@ -162,7 +162,7 @@ export function solveLoads(want: number[], rest: number[], columns: number[][], 
  *  misses the parts cause it by evicting its lines (and the body's hot lines): at each size,
  *  taken in proportion to the lines the parts bring in per request, their misses at the
  *  smallest size, so that fewer ring loads mean fewer of those too. */
-function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | null)[], want: CurvePoint[], got: CurvePoint[], skeleton: CurvePoint[], absPerReq: number, tol: number, gain: number) {
+function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | null)[], want: CurvePoint[], got: CurvePoint[], skeleton: CurvePoint[], absPerReq: number, tol: number, gain: number, f: Interference) {
   const w = monotone(want);
   const g = monotone(got);
   const sizes = w.map((p) => p.bytes);
@@ -198,7 +198,10 @@ function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | n
     const next = Math.min(2 * a + 4, Math.max(a / 2, solved[k]));
     return Math.max(0, a + gain * (next - a));
   });
-  return { lines, loads };
+  // Loads moved at a size kept would move the part's reuse: fewer loads, a longer round, more
+  // of the rest between two uses of a line. Its size follows so that its distance, and its
+  // measured miss fractions with it, stay where they were.
+  return { lines: keepDistances(rings.map((r, k) => ({ lines: lines[k], loadsPerReq: r.lines ? r.loadsPerReq : 0 })), loads, f), loads };
 }
 
 type Group = 'data' | 'code' | 'branch' | 'conflict' | 'codeConflict';
@@ -272,8 +275,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const t = bodyTarget(cur);
     const dataParts = plan.rings.map((_, k) => part(partName('data', k)));
     const codeParts = plan.segments.map((_, k) => part(partName('code', k)));
-    const data = nextSide(t.dataBins, plan.rings, dataParts.map((q) => q?.dataCurve ?? null), original.dataCurve, m.dataCurve, cur.body.skeleton?.dataCurve ?? [], absPerReq, mpkiTol, gains.data);
-    const code = nextSide(t.codeBins, plan.segments, codeParts.map((q) => q?.codeCurve ?? null), original.codeCurve, m.codeCurve, cur.body.skeleton?.codeCurve ?? [], absPerReq, mpkiTol, gains.code);
+    const data = nextSide(t.dataBins, plan.rings, dataParts.map((q) => q?.dataCurve ?? null), original.dataCurve, m.dataCurve, cur.body.skeleton?.dataCurve ?? [], absPerReq, mpkiTol, gains.data, t.hotData);
+    const code = nextSide(t.codeBins, plan.segments, codeParts.map((q) => q?.codeCurve ?? null), original.codeCurve, m.codeCurve, cur.body.skeleton?.codeCurve ?? [], absPerReq, mpkiTol, gains.code, t.hotCode);
     // The random branches: what the rest of the clone mispredicts is not theirs to supply.
     const branch = part(BRANCH_PART);
     const own = branch?.branchMissesPerReq ?? 0;

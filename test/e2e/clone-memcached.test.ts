@@ -54,7 +54,12 @@ test('twin clone clones memcached end to end, and the clone answers every reques
   // one run to the next): a third of its calls per request, so this short run allows 15%;
   // the demo's three rounds per load point are held to 10%.
   assert.ok(rel('syscalls.per_req') < 0.15, `syscalls ${JSON.stringify(row('syscalls.per_req'))}`);
-  assert.ok(rel('insns.per_req') < 0.15, `instructions ${JSON.stringify(row('insns.per_req'))}`);
+  // Its LRU maintainer's time-driven work is about two thirds of its instructions under
+  // Valgrind: in this short run (500 requests a run) memcached's own instructions per request
+  // came to 6,300 to 7,935 over eight runs, the profile's to 7,075 to 7,527. The tuner meets
+  // the profile's; 20% holds that spread, and fails a clone whose body is missing (its
+  // skeleton alone: about 2,400).
+  assert.ok(rel('insns.per_req') < 0.2, `instructions ${JSON.stringify(row('insns.per_req'))}`);
 });
 
 test('neither the profile nor the clone carries memcached\'s strings or symbols', () => {

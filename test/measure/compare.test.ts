@@ -31,3 +31,35 @@ test('instructions per request and mispredictions are the medians of all of a si
   // Cache misses per 1,000 instructions stay each platform's own: misses over its own pair's count.
   assert.equal(row('sim.b.I1.mpki').original, 10);
 });
+
+test('a cache\'s misses per 1,000 are the median of every pair that simulated that cache, whichever platform it ran for', () => {
+  const g = (size: number, assoc: number) => ({ size, assoc, line: 64 });
+  const intel = { I1: g(32768, 8), D1: g(32768, 8) };
+  const caches = {
+    a: { ...intel, L2: g(1 << 20, 16), LLC: g(32 << 20, 16) },
+    b: { ...intel, L2: g(256 << 10, 8), LLC: g(16 << 20, 16) },
+    c: { I1: g(65536, 4), D1: g(65536, 4), L2: g(1 << 20, 8), LLC: g(32 << 20, 16) },
+  };
+  // Per pair (LLC, then L2): I1 misses per 1,000 instructions and LL misses.
+  const side = (target: string, i1: Record<string, [number, number]>, ll: Record<string, [number, number]>): Measurement => ({
+    schemaVersion: 1, kind: 'twin-measurement', target, points: [], mix: null,
+    cpu: (['a', 'b', 'c'] as const).map((p) =>
+      countersFrom({ ...ZERO_TOTALS, Ir: 100000, I1mr: i1[p][0] * 100, DLmr: ll[p][0] * 100 }, 10, p, { ...ZERO_TOTALS, Ir: 100000, I1mr: i1[p][1] * 100, DLmr: ll[p][1] * 100 }, caches[p]),
+    ),
+  });
+  const o = side('original', { a: [10, 11], b: [12, 20], c: [3, 5] }, { a: [0.1, 1], b: [0.2, 4], c: [0.3, 2] });
+  const c = side('clone', { a: [10, 10], b: [10, 10], c: [4, 4] }, { a: [0.1, 1], b: [0.2, 4], c: [0.3, 2] });
+  const row = (m: string) => compare('t', 'a,b,c', o, c).rows.find((r) => r.metric === m)!;
+  // a and b share their L1s: four samples, 10, 11, 12, 20: median 11.5, on both rows.
+  assert.equal(row('sim.a.I1.mpki').original, 11.5);
+  assert.equal(row('sim.b.I1.mpki').original, 11.5);
+  // c's L1s are its own: its two pairs, 3 and 5.
+  assert.equal(row('sim.c.I1.mpki').original, 4);
+  assert.equal(row('sim.c.I1.mpki').clone, 4);
+  // a's and c's LLCs are the same cache: 0.1 and 0.3; b's LLC and every L2 are their own.
+  assert.ok(Math.abs(row('sim.a.LLC.mpki').original! - 0.2) < 1e-12 && Math.abs(row('sim.c.LLC.mpki').original! - 0.2) < 1e-12);
+  assert.ok(Math.abs(row('sim.b.LLC.mpki').original! - 0.2) < 1e-12);
+  assert.equal(row('sim.a.L2.mpki').original, 1);
+  assert.equal(row('sim.b.L2.mpki').original, 4);
+  assert.equal(row('sim.c.L2.mpki').original, 2);
+});

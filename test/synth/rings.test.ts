@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { blockCounts, blockUnits } from '../../src/synth/mix.js';
-import { binsFromCurve, histogramOf, ringDistance, ringTrace, stackDistances, synthesizeRings, type Interference } from '../../src/synth/rings.js';
+import { binsFromCurve, footprint, histogramOf, ringDistance, ringTrace, stackDistances, synthesizeRings, type Interference } from '../../src/synth/rings.js';
 
 test('stack distances: exact LRU on a small trace', () => {
   const d = stackDistances([1, 2, 3, 1, 1, 2, 4, 3]);
@@ -86,4 +86,40 @@ test('a code block holds the wanted classes in proportion, its operations summin
   // Fewer operations than that: every class in proportion.
   const x = blockUnits(want, 5, 50);
   assert.ok(Math.abs(x.load! / x.alu! - w.load! / w.alu!) < 1e-9 && Math.abs(Object.values(x).reduce((a, b) => a + b!, 0) - 5) < 1e-9);
+});
+
+test('footprint theory: the distinct lines of a window of requests follow from the miss curve', () => {
+  // A server-like trace: each request walks a hot path of 150 lines, then 60 accesses over
+  // 3,000 lines with skewed popularity (a Zipf-like law from a fixed PRNG).
+  let x = 12345;
+  const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const requests = 3000;
+  const trace: number[] = [];
+  const starts: number[] = [];
+  for (let q = 0; q < requests; q++) {
+    starts.push(trace.length);
+    for (let i = 0; i < 150; i++) trace.push(i);
+    for (let i = 0; i < 60; i++) trace.push(1000 + Math.floor(3000 * rand() ** 3));
+  }
+  const d = stackDistances(trace);
+  const warm = 500;
+  const curve = [128, 256, 512, 1024, 2048, 4096].map((lines) => {
+    let misses = 0;
+    for (let t = starts[warm]; t < d.length; t++) if (d[t] > lines) misses++;
+    return { bytes: lines * 64, missesPerReq: misses / (requests - warm) };
+  });
+  for (const r of [0.5, 1, 2, 5, 20, 100]) {
+    // Distinct lines in windows of r requests (210 accesses each), averaged over windows
+    // starting anywhere.
+    const len = Math.round(r * 210);
+    let sum = 0;
+    let n = 0;
+    for (let t = starts[warm]; t + len < trace.length; t += 397) {
+      sum += new Set(trace.slice(t, t + len)).size;
+      n++;
+    }
+    const got = footprint(curve, r, 210);
+    const want = sum / n;
+    assert.ok(Math.abs(got - want) <= 0.15 * want, `${r} requests: ${got.toFixed(0)} lines modelled, ${want.toFixed(0)} in the trace`);
+  }
 });
