@@ -45,7 +45,7 @@ export interface Ring {
 /** What else touches the cache between two uses of a ring's line. Either each request
  *  touches `hotLines` lines outside the rings, drawn in turn from a footprint of
  *  `hotFootprint` lines, so r requests touch min(r x hotLines, hotFootprint) distinct ones; or,
- *  given `curve` (the outside code's own misses per request at each cache size), as many as
+ *  given `curve` (the outside's own misses per request at each cache size), as many as
  *  footprint theory says: a window of r requests touches U(r) distinct lines, where U grows
  *  at the miss rate of a cache of size U (dU/dr = m(U)), and `own` lines besides, touched every
  *  request. (The rings and their cursors are the process's, shared by its threads.) */
@@ -53,7 +53,7 @@ export interface Interference {
   hotLines: number;
   hotFootprint: number;
   curve?: CurvePoint[];
-  /** The outside code's accesses per request (at most one new line each). */
+  /** The outside's accesses per request (at most one new line each). */
   accesses?: number;
   own?: number;
 }
