@@ -43,6 +43,16 @@ export type InsnMix = z.infer<typeof InsnMix>;
 export const CurvePoint = z.object({ bytes: z.number().int().positive(), missesPerReq: z.number().nonnegative() });
 export type CurvePoint = z.infer<typeof CurvePoint>;
 
+/** The curves' points up to this size are L1s, instruction fetches and data apart; larger
+ *  ones are a unified last level behind an L1. A code line there competes with data lines,
+ *  so a last-level point's instruction misses count the lines the data evicted too, and its
+ *  data misses those the code evicted: only the sum is one cache's, and a last-level code
+ *  point can exceed the L1 point below it. */
+export const L1_CURVE_MAX = 128 << 10;
+
+/** A curve's L1 points (see L1_CURVE_MAX). */
+export const l1Points = (c: CurvePoint[]): CurvePoint[] => c.filter((p) => p.bytes <= L1_CURVE_MAX);
+
 /** What a target's user-space work costs per request, independent of any one platform: the
  *  instruction count, the data and instruction miss-ratio curves measured by a sweep of
  *  simulated cache sizes, the simulated branch predictor's misses, and the mix. */

@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import { Protocol, SizeBins } from './common.js';
-import { PortableCpu } from './cpu.js';
+import { InsnClass, PortableCpu } from './cpu.js';
 
 export const PROFILE_SCHEMA_VERSION = 2;
 
@@ -102,6 +102,10 @@ export const Knobs = z.object({
   codeConflictBlocks: z.number().nonnegative().nullable().default(null),
   /** Branches per request on a pseudo-random bit (null: from the branch mispredictions). */
   hardBranchesPerReq: z.number().nonnegative().nullable().default(null),
+  /** Instructions per request by class that the body's plan does not count (its parts' calls
+   *  and loop set-ups, the skeleton's own drift), as the tuner last measured them: the code
+   *  blocks and the mix loop leave them out of what they supply (null: none). */
+  mixOverhead: z.record(InsnClass, z.number()).nullable().default(null),
 });
 export type Knobs = z.infer<typeof Knobs>;
 

@@ -131,7 +131,7 @@ export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: 
       latencyP50Us: o.load.latency_us.p50,
     },
     body: { original, skeleton: null },
-    knobs: { bodyInsnsPerReq: null, insnScale: 1, dataLoads: null, codeBlocks: null, dataLines: null, codeLines: null, conflictLoads: null, codeConflictBlocks: null, hardBranchesPerReq: null },
+    knobs: { bodyInsnsPerReq: null, insnScale: 1, dataLoads: null, codeBlocks: null, dataLines: null, codeLines: null, conflictLoads: null, codeConflictBlocks: null, hardBranchesPerReq: null, mixOverhead: null },
     tuning: [],
   };
   return parseWith(Profile, profile, 'the profile just made');

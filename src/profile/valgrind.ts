@@ -270,12 +270,13 @@ function partsFrom(large: string[], small: string[], requests: number, wanted: (
 }
 
 /** The portable profile of a clone with what each of its body's parts costs at each sweep
- *  point (per request): the same sweep, every run under callgrind's per-function counts. */
+ *  point (per request): the same sweep, every run under callgrind's per-function counts, the
+ *  mix point's per instruction as well, for the clone's instruction mix. */
 export async function measureParts(spec: LaunchSpec, w: Workload, wanted: (fn: string) => boolean): Promise<{ cpu: PortableCpu; parts: PartCosts[] }> {
   requireTool('valgrind', 'valgrind');
-  const runs = await pool(SWEEP.flatMap((s) => differentialTasks(spec, w, sweepGeometry(s), 'functions')));
+  const runs = await pool(SWEEP.flatMap((s, k) => differentialTasks(spec, w, sweepGeometry(s), k === MIX_POINT ? 'callgrind' : 'functions')));
   const requests = 2 * w.valgrindRequests;
   const points = SWEEP.map((_, k) => subTotals(runs[2 * k + 1].totals, runs[2 * k].totals));
   const parts = SWEEP.map((_, k) => partsFrom(runs[2 * k + 1].texts, runs[2 * k].texts, requests, wanted));
-  return { cpu: portableFrom(points, requests, null), parts };
+  return { cpu: portableFrom(points, requests, mixFrom(runs[2 * MIX_POINT + 1].texts, runs[2 * MIX_POINT].texts, requests)), parts };
 }

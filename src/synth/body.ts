@@ -1,5 +1,5 @@
-import type { CurvePoint, PortableCpu, Profile } from '../model/index.js';
-import { blockCounts, blockUnits, mixTargets, solveMix, type ClassCounts, type MixLoop } from './mix.js';
+import { l1Points, type CurvePoint, type PortableCpu, type Profile } from '../model/index.js';
+import { blockCounts, blockUnits, mixCounts, mixTargets, solveMix, type ClassCounts, type MixLoop } from './mix.js';
 import { binsFromCurve, monotone, synthesizeRings, LINE, type Interference, type Ring, type ReuseBin } from './rings.js';
 
 /* Instructions per unit of each part of the generated body (see generate/body.ts). */
@@ -75,7 +75,9 @@ export function bodyTarget(p: Profile): BodyTarget {
   return {
     insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
     dataBins: binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)),
-    codeBins: binsFromCurve(curveLess(o.codeCurve, s?.codeCurve)),
+    // Code reuse from the L1 points alone: a last-level point's extra code misses are data
+    // evicting code, which no code segment should supply (the data rings and the tuner do).
+    codeBins: binsFromCurve(curveLess(l1Points(o.codeCurve), s?.codeCurve)),
     branchMissesPerReq: Math.max(0, o.branchMissesPerReq - (s?.branchMissesPerReq ?? 0)),
     conflictPerReq: Math.max(0, conflictExcess(o) - (s ? conflictExcess(s) : 0)),
     codeConflictPerReq: Math.max(0, conflictExcess(o, 'code') - (s ? conflictExcess(s, 'code') : 0)),
@@ -121,6 +123,24 @@ export interface BodyPlan {
   memBytes: number;
 }
 
+/** `a` plus `times` x `b`, class by class. */
+export function addCounts(a: ClassCounts, b: ClassCounts, times = 1): ClassCounts {
+  const out: ClassCounts = { ...a };
+  for (const [cls, n] of Object.entries(b)) out[cls as keyof ClassCounts] = (out[cls as keyof ClassCounts] ?? 0) + (n ?? 0) * times;
+  return out;
+}
+
+/** The instructions per request by class a plan counts on: the skeleton's, the code blocks',
+ *  the other fixed parts' and the mix loop's, without the measured overhead (what a measured
+ *  clone runs beyond these is the next overhead). */
+export function plannedCounts(p: Profile, q: BodyPlan): ClassCounts {
+  const sk = p.body.skeleton;
+  const skeleton: ClassCounts = sk?.mix ? Object.fromEntries(Object.entries(sk.mix.shares).map(([c, v]) => [c, v * sk.insnsPerReq])) : {};
+  const blocks = [...q.segments, q.codeConflict].reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
+  const fixed = fixedCounts(q.rings, q.hardBranchesPerReq, q.hardP, q.conflict.loadsPerReq);
+  return addCounts(addCounts(addCounts(skeleton, blockCounts(q.blockUnits), blocks), fixed), mixCounts(q.mix));
+}
+
 const floor = (x: number, min: number) => (x >= min ? x : 0);
 
 /** Instructions of body work per request: the tuned knob, or the target's count, times the
@@ -158,11 +178,10 @@ export function bodyPlan(p: Profile): BodyPlan {
   // loop supplies the rest.
   const o = p.body.original;
   const sk = p.body.skeleton;
-  const fixedParts = fixedCounts(rings, hardBranchesPerReq, HARD_P, conflict.loadsPerReq);
+  // What the plan does not count, as measured, counts as a fixed part.
+  const fixedParts = addCounts(fixedCounts(rings, hardBranchesPerReq, HARD_P, conflict.loadsPerReq), k.mixOverhead ?? {});
   const blockUnitsOf = blockUnits(mixTargets(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixedParts), blockOps, blocks);
-  const perBlock = blockCounts(blockUnitsOf);
-  const fixed: ClassCounts = { ...fixedParts };
-  for (const [cls, n] of Object.entries(perBlock)) fixed[cls as keyof ClassCounts] = (fixed[cls as keyof ClassCounts] ?? 0) + (n ?? 0) * blocks;
+  const fixed = addCounts(fixedParts, blockCounts(blockUnitsOf), blocks);
   const used = Object.values(fixed).reduce((a, b) => a + (b ?? 0), 0);
   return {
     insnsPerReq,

@@ -1,14 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { CurvePoint, PortableCpu, Profile, Workload } from '../model/index.js';
+import { L1_CURVE_MAX, l1Points, type CurvePoint, type PortableCpu, type Profile, type Workload } from '../model/index.js';
 import { generateClone } from '../generate/index.js';
 import { buildClone } from '../generate/build.js';
 import { cloneLaunchSpec } from '../measure/validate.js';
 import { addTotals, measureCpu, measureParts, measurePortable, portableFrom, ZERO_TOTALS, type PartCosts } from '../profile/valgrind.js';
 import { BRANCH_PART, MIX_PART, partName } from '../generate/body.js';
-import { bodyPlan, bodyTarget, hardMissRate, HARD_P, type BodyPlan } from '../synth/body.js';
-import { blockCounts, iterationInsns } from '../synth/mix.js';
+import { bodyPlan, bodyTarget, hardMissRate, plannedCounts, HARD_P, type BodyPlan } from '../synth/body.js';
+import { blockCounts, iterationInsns, MIX_CLASSES } from '../synth/mix.js';
 import { binTarget, keepDistances, LINE, monotone, type Interference, type ReuseBin, type Ring } from '../synth/rings.js';
 
 export interface TuneOptions {
@@ -30,7 +30,7 @@ export function skeletonOnly(p: Profile): Profile {
   const t = bodyTarget(p);
   return {
     ...p,
-    knobs: { ...p.knobs, bodyInsnsPerReq: 0, dataLoads: t.dataBins.map(() => 0), codeBlocks: t.codeBins.map(() => 0), conflictLoads: 0, codeConflictBlocks: 0, hardBranchesPerReq: 0 },
+    knobs: { ...p.knobs, bodyInsnsPerReq: 0, dataLoads: t.dataBins.map(() => 0), codeBlocks: t.codeBins.map(() => 0), conflictLoads: 0, codeConflictBlocks: 0, hardBranchesPerReq: 0, mixOverhead: null },
     tuning: [],
   };
 }
@@ -50,16 +50,21 @@ export async function withSkeleton(p: Profile, w: Workload, say: (msg: string) =
   }
 }
 
-/** The figures the tuner matches, per request: instructions, branch mispredictions, and the
- *  misses of every cache size of the two curves. */
+/** The figures the tuner matches, per request: instructions, branch mispredictions, the
+ *  misses of every cache size of the two curves, and at each last-level size (L@) the two
+ *  summed, as measured: a unified cache's misses, what validation compares (its code and
+ *  data apart are shown, not scored; see L1_CURVE_MAX). */
 export function tunePoints(c: PortableCpu): Record<string, number> {
   const out: Record<string, number> = { insns: c.insnsPerReq, branch: c.branchMissesPerReq };
   for (const p of monotone(c.dataCurve)) out[`D@${kib(p.bytes)}`] = p.missesPerReq;
   for (const p of monotone(c.codeCurve)) out[`I@${kib(p.bytes)}`] = p.missesPerReq;
+  for (const p of c.dataCurve) if (p.bytes > L1_CURVE_MAX) out[`L@${kib(p.bytes)}`] = p.missesPerReq + at(c.codeCurve, p.bytes);
   out[`D@${kib(c.conflict.bytes)}/${c.conflict.assoc}w`] = c.conflict.dataMissesPerReq;
   out[`I@${kib(c.conflict.bytes)}/${c.conflict.assoc}w`] = c.conflict.codeMissesPerReq;
   return out;
 }
+
+const at = (c: CurvePoint[] | null, bytes: number) => c?.find((q) => q.bytes === bytes)?.missesPerReq ?? 0;
 
 const kib = (b: number) => (b >= 1 << 20 ? `${b / (1 << 20)}M` : `${b / 1024}K`);
 
@@ -74,8 +79,11 @@ export function scoredSize(bytes: number): boolean {
 const UNSCORED_SLACK = 3;
 
 const scored = (k: string) => {
-  const m = /@(\d+)([KM])/.exec(k);
-  return !m || scoredSize(Number(m[1]) * (m[2] === 'M' ? 1 << 20 : 1 << 10));
+  const m = /^([DIL])@(\d+)([KM])(\/\d+w)?$/.exec(k);
+  if (!m) return true;
+  const bytes = Number(m[2]) * (m[3] === 'M' ? 1 << 20 : 1 << 10);
+  // At a last level, code and data apart are not one cache's figures: their sum (L@) is.
+  return scoredSize(bytes) && (m[1] === 'L' || bytes <= L1_CURVE_MAX || m[4] !== undefined);
 };
 
 /** Each scored figure's error, signed, in units of what is allowed (misses: `tol` relative or
@@ -166,7 +174,6 @@ function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | n
   const w = monotone(want);
   const g = monotone(got);
   const sizes = w.map((p) => p.bytes);
-  const at = (c: CurvePoint[] | null, bytes: number) => c?.find((q) => q.bytes === bytes)?.missesPerReq ?? 0;
   const partsAt = sizes.map((b) => partCurves.reduce((s, c) => s + at(c, b), 0));
   const skel = sizes.map((b) => Math.min(at(skeleton, b), g.find((q) => q.bytes === b)?.missesPerReq ?? 0));
   // The parts' lines brought in per request: their misses at the smallest size.
@@ -253,7 +260,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   // Each group of knobs has its own gain, halved when its worst error changes sign (an
   // overshoot) and raised again while errors shrink too slowly.
   const groups: Record<Group, (k: string) => boolean> = {
-    data: (k) => k.startsWith('D@') && !k.endsWith('w'),
+    data: (k) => (k.startsWith('D@') || k.startsWith('L@')) && !k.endsWith('w'),
     code: (k) => k.startsWith('I@') && !k.endsWith('w'),
     branch: (k) => k === 'branch',
     conflict: (k) => k.startsWith('D@') && k.endsWith('w'),
@@ -275,8 +282,12 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const t = bodyTarget(cur);
     const dataParts = plan.rings.map((_, k) => part(partName('data', k)));
     const codeParts = plan.segments.map((_, k) => part(partName('code', k)));
-    const data = nextSide(t.dataBins, plan.rings, dataParts.map((q) => q?.dataCurve ?? null), original.dataCurve, m.dataCurve, cur.body.skeleton?.dataCurve ?? [], absPerReq, mpkiTol, gains.data, t.hotData);
-    const code = nextSide(t.codeBins, plan.segments, codeParts.map((q) => q?.codeCurve ?? null), original.codeCurve, m.codeCurve, cur.body.skeleton?.codeCurve ?? [], absPerReq, mpkiTol, gains.code, t.hotCode);
+    // At a last level the data rings answer for the unified cache: they are wanted to miss
+    // what the original's code and data miss there less what the clone's code does. The
+    // code segments answer for the L1 sizes alone.
+    const dataWant = original.dataCurve.map((q) => (q.bytes > L1_CURVE_MAX ? { bytes: q.bytes, missesPerReq: Math.max(0, q.missesPerReq + at(original.codeCurve, q.bytes) - at(m.codeCurve, q.bytes)) } : q));
+    const data = nextSide(t.dataBins, plan.rings, dataParts.map((q) => q?.dataCurve ?? null), dataWant, m.dataCurve, cur.body.skeleton?.dataCurve ?? [], absPerReq, mpkiTol, gains.data, t.hotData);
+    const code = nextSide(t.codeBins, plan.segments, codeParts.map((q) => (q ? l1Points(q.codeCurve) : null)), l1Points(original.codeCurve), l1Points(m.codeCurve), l1Points(cur.body.skeleton?.codeCurve ?? []), absPerReq, mpkiTol, gains.code, t.hotCode);
     // The random branches: what the rest of the clone mispredicts is not theirs to supply.
     const branch = part(BRANCH_PART);
     const own = branch?.branchMissesPerReq ?? 0;
@@ -293,6 +304,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
         conflictLoads: Math.max(0, plan.conflict.loadsPerReq + gains.conflict * (want[conflictKey] - got[conflictKey])),
         codeConflictBlocks: Math.max(0, plan.codeConflict.loadsPerReq + gains.codeConflict * (want[codeConflictKey] - got[codeConflictKey])),
         hardBranchesPerReq: plan.hardBranchesPerReq + gains.branch * (hard - plan.hardBranchesPerReq),
+        mixOverhead: overhead(cur, plan, m) ?? cur.knobs.mixOverhead,
       },
     };
     // The instruction budget: the mix loop takes what the other parts leave of the target,
@@ -335,7 +347,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       points: Object.fromEntries(Object.keys(want).map((k) => [k, { clone: got[k] ?? 0, original: want[k] }])),
     });
     const { score, worst } = offTarget(want, got, tol, mpkiTol, abs);
-    say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), ${score <= 1 ? 'on target' : `off target x${score.toFixed(2)}, by ${worst}: ${got[worst]?.toFixed(2)} vs ${want[worst].toFixed(2)} per request`}`);
+    const gap = mixGap(original, m);
+    say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), ${score <= 1 ? 'on target' : `off target x${score.toFixed(2)}, by ${worst}: ${got[worst]?.toFixed(2)} vs ${want[worst].toFixed(2)} per request`}${gap ? `; mix within ${gap.pp.toFixed(1)} pp (${gap.cls})` : ''}`);
     const errors = signedErrors(want, got, mpkiTol, absPerReq);
     lastMs = Date.now() - started;
     if (score < best.score) {
@@ -346,11 +359,13 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     } else {
       // Worse: the next step goes from the best again, half as far for each group whose own
       // errors grew (a group that did better takes its step again). If none did, the
-      // instructions did: all go half as far, or the step would repeat.
+      // instructions did; and if the blamed groups' shorter step did no better either, the
+      // blame was wrong (one group's step moved another's figures: a segment resized moves
+      // the layout, and so the conflict misses): all go half as far, or the step would repeat.
       sinceBest++;
       const all = Object.keys(groups) as Group[];
       const worse = all.filter((g) => groupWorse(best.errors, errors, groups[g]));
-      for (const g of worse.length ? worse : all) gains[g] = Math.max(0.25, gains[g] / 2);
+      for (const g of worse.length && sinceBest === 1 ? worse : all) gains[g] = Math.max(0.25, gains[g] / 2);
     }
     if (score <= 1) break;
     // Three iterations without a better one, each from the best at a shorter step: what is
@@ -369,6 +384,20 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   generateClone(cur, dir); // the profile beside the sources carries its history
   buildClone(dir);
   return cur;
+}
+
+/** What a measured clone runs per request beyond its plan's counts, by class (null without a
+ *  measured mix): the plan's next overhead, re-measured each iteration rather than summed. */
+export function overhead(p: Profile, plan: BodyPlan, m: PortableCpu): Record<string, number> | null {
+  if (!m.mix) return null;
+  const planned = plannedCounts(p, plan);
+  return Object.fromEntries(MIX_CLASSES.map((c) => [c, m.mix!.shares[c] * m.mix!.insnsPerReq - (planned[c] ?? 0)]));
+}
+
+/** The instruction-mix class furthest from the original's share, in percentage points. */
+function mixGap(o: PortableCpu, m: PortableCpu): { pp: number; cls: string } | null {
+  if (!o.mix || !m.mix) return null;
+  return MIX_CLASSES.map((c) => ({ pp: 100 * Math.abs(m.mix!.shares[c] - o.mix!.shares[c]), cls: c })).reduce((a, b) => (b.pp > a.pp ? b : a));
 }
 
 /** At most this many trims of the kept iteration's instruction budget. */

@@ -1,6 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { blockCounts, blockUnits } from '../../src/synth/mix.js';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { blockCounts, blockUnits, MIX_CLASSES } from '../../src/synth/mix.js';
+import { addCounts, bodyPlan, plannedCounts } from '../../src/synth/body.js';
+import { INSN_CLASSES, Profile, type InsnClass } from '../../src/model/index.js';
 import { binsFromCurve, footprint, histogramOf, ringDistance, ringTrace, stackDistances, synthesizeRings, type Interference } from '../../src/synth/rings.js';
 
 test('stack distances: exact LRU on a small trace', () => {
@@ -122,4 +126,24 @@ test('footprint theory: the distinct lines of a window of requests follow from t
     const want = sum / n;
     assert.ok(Math.abs(got - want) <= 0.15 * want, `${r} requests: ${got.toFixed(0)} lines modelled, ${want.toFixed(0)} in the trace`);
   }
+});
+
+test('the plan leaves out of its blocks and mix loop what the clone ran beyond its counts, class by class', () => {
+  const p = Profile.parse(JSON.parse(readFileSync(fileURLToPath(new URL('../../../test/fixtures/profile-redis.json', import.meta.url)), 'utf8')));
+  const o = p.body.original;
+  const want = Object.fromEntries(INSN_CLASSES.map((c) => [c, o.mix!.shares[c] * o.insnsPerReq]));
+  // Planned counts plus overhead against the original's, in percentage points of its instructions.
+  const gap = (q: Profile) => {
+    const got = addCounts(plannedCounts(q, bodyPlan(q)), q.knobs.mixOverhead ?? {});
+    return Math.max(...MIX_CLASSES.map((c) => Math.abs((got[c] ?? 0) - want[c]) / o.insnsPerReq));
+  };
+  assert.ok(gap(p) < 0.005, `no overhead: ${gap(p)}`);
+  // 300 ALU instructions and 40 fewer jumps a request than planned: the blocks and the loop
+  // take them out, and in.
+  const mixOverhead = Object.fromEntries(INSN_CLASSES.map((c) => [c, c === 'alu' ? 300 : c === 'jump' ? -40 : 0])) as Record<InsnClass, number>;
+  const withOverhead = { ...p, knobs: { ...p.knobs, mixOverhead } };
+  assert.ok(gap(withOverhead) < 0.005, `with overhead: ${gap(withOverhead)}`);
+  // Unplanned, the same overhead is off by as much.
+  const plain = addCounts(plannedCounts(p, bodyPlan(p)), { alu: 300 });
+  assert.ok(Math.abs((plain.alu ?? 0) - want.alu) / o.insnsPerReq > 0.04);
 });

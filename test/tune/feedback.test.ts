@@ -1,9 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adaptGain, groupWorse, medianDistance, nextBudget, offTarget, resize, solveLoads } from '../../src/tune/index.js';
+import { adaptGain, groupWorse, medianDistance, nextBudget, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
+import { SWEEP } from '../../src/profile/valgrind.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 import { tuningTable } from '../../src/report/table.js';
-import type { Profile } from '../../src/model/index.js';
+import { L1_CURVE_MAX, l1Points, type CurvePoint, type PortableCpu, type Profile } from '../../src/model/index.js';
 
 const SIZES = [8, 16, 32, 64, 128, 256, 1024, 2048, 4096, 16384, 32768].map((k) => k << 10);
 
@@ -112,4 +113,33 @@ test('the tuning table keeps every step\'s columns, a trim of the budget showing
   assert.ok(lines[1].includes('D@32K'), lines[1]);
   assert.ok(lines[3].includes('12.0/10.0'), lines[3]);
   assert.match(lines[4], /^1 .* 998\.0 .*-0\.2%\s+-$/);
+});
+
+test('at a last level the tuner scores the unified cache\'s misses, code and data summed, not either apart', () => {
+  // The original's code misses 0 at a 128 KiB L1 but 3.6 at a 256 KiB unified level behind a
+  // smaller L1 (its data evicted them there); its data 19.4 there.
+  const curve = (l1: number[], ll: number[]) => [
+    ...[8, 16, 32, 64, 128].map((k, j) => ({ bytes: k << 10, missesPerReq: l1[j] })),
+    ...[256, 1024].map((k, j) => ({ bytes: k << 10, missesPerReq: ll[j] })),
+  ];
+  const cpu = (code: CurvePoint[], data: CurvePoint[]) => ({ insnsPerReq: 6000, branchMissesPerReq: 30, codeCurve: code, dataCurve: data, conflict: { bytes: 64 << 10, assoc: 4, dataMissesPerReq: 40, codeMissesPerReq: 12 } }) as unknown as PortableCpu;
+  const orig = tunePoints(cpu(curve([450, 370, 100, 11, 0], [3.6, 0]), curve([230, 100, 50, 40, 30], [19.4, 0.1])));
+  assert.equal(orig['L@256K'], 23);
+  assert.equal(orig['I@256K'], 0); // the curve, made monotone, shown as before
+  // A clone whose code misses 9.4 there and its data 13.6 is on target: validation's L2 row is
+  // the sum; one whose code misses 3.6 and data 25 is not.
+  const clone = (ll: number, dll: number) => tunePoints(cpu(curve([450, 370, 100, 11, 0], [ll, 0]), curve([230, 100, 50, 40, 30], [dll, 0.1])));
+  assert.ok(offTarget(orig, clone(9.4, 13.6), 0.02, 0.05, 0.05).score <= 1);
+  const off = offTarget(orig, clone(3.6, 25), 0.02, 0.05, 0.05);
+  assert.equal(off.worst, 'L@256K');
+  // The body's code segments come from the L1 points alone: none for the last level's 3.6.
+  const bins = binsFromCurve(l1Points(curve([450, 370, 100, 11, 0], [3.6, 0])));
+  assert.equal(bins.length, 5);
+  assert.ok(Math.max(...bins.map((b) => b.lo * LINE)) <= L1_CURVE_MAX);
+  assert.equal(bins.reduce((s, b) => s + b.perReq, 0), 450);
+});
+
+test('the sweep\'s L1 sizes are the curves\' L1 points, its last levels all above them', () => {
+  assert.equal(Math.max(...SWEEP.map((s) => s.l1)), L1_CURVE_MAX);
+  assert.ok(SWEEP.every((s) => s.ll > L1_CURVE_MAX));
 });
