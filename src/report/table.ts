@@ -42,7 +42,7 @@ export function tuningTable(p: Profile): string {
   const keys = [...new Set(p.tuning.flatMap((t) => Object.keys(t.points)))].filter((k) => k !== 'insns');
   const pair = (t: Profile['tuning'][number], k: string) => (t.points[k] ? `${fmt(t.points[k].clone)}/${fmt(t.points[k].original)}` : '-');
   return (
-    'per request, clone/original; D@ and I@: data and instruction misses of an LRU cache of that size\n' +
+    'per request, clone/original; D@ and I@: data and instruction misses of an LRU cache of that size; L@: both, of a unified last level\n' +
     renderTable(
       ['iteration', 'body insns/req', 'clone insns/req', 'target insns/req', 'error', ...keys],
       p.tuning.map((t) => [String(t.iteration), fmt(t.bodyInsnsPerReq), fmt(t.cloneInsnsPerReq), fmt(t.targetInsnsPerReq), `${(t.error * 100).toFixed(1)}%`, ...keys.map((k) => pair(t, k))]),

@@ -301,8 +301,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
         dataLines: data.lines,
         codeBlocks: code.loads,
         codeLines: code.lines,
-        conflictLoads: Math.max(0, plan.conflict.loadsPerReq + gains.conflict * (want[conflictKey] - got[conflictKey])),
-        codeConflictBlocks: Math.max(0, plan.codeConflict.loadsPerReq + gains.codeConflict * (want[codeConflictKey] - got[codeConflictKey])),
+        conflictLoads: nextConflict(plan.rings, dataParts, data.loads, part(partName('data', 'conflict')), plan.conflict.loadsPerReq, want[conflictKey] - got[conflictKey], gains.conflict, (q) => q.conflict.dataMissesPerReq),
+        codeConflictBlocks: nextConflict(plan.segments, codeParts, code.loads, part(partName('code', 'conflict')), plan.codeConflict.loadsPerReq, want[codeConflictKey] - got[codeConflictKey], gains.codeConflict, (q) => q.conflict.codeMissesPerReq),
         hardBranchesPerReq: plan.hardBranchesPerReq + gains.branch * (hard - plan.hardBranchesPerReq),
         mixOverhead: overhead(cur, plan, m) ?? cur.knobs.mixOverhead,
       },
@@ -384,6 +384,16 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   generateClone(cur, dir); // the profile beside the sources carries its history
   buildClone(dir);
   return cur;
+}
+
+/** The next loads of a conflict ring (or segment): what the low-associativity point lacks,
+ *  less what the other parts' next loads will add there at their measured misses per load
+ *  (the code solve moves segments that miss that cache too, and the conflict segment would
+ *  not follow), at the conflict part's own measured misses per load. */
+export function nextConflict(rings: Ring[], parts: (PortableCpu | null)[], nextLoads: number[], own: PortableCpu | null, now: number, missing: number, gain: number, miss: (q: PortableCpu) => number): number {
+  const moved = rings.reduce((s, r, k) => s + (parts[k] && r.lines && r.loadsPerReq > 0 ? (miss(parts[k]!) / r.loadsPerReq) * (nextLoads[k] - r.loadsPerReq) : 0), 0);
+  const rate = own && now >= 1 ? Math.min(1, Math.max(0.5, miss(own) / now)) : 1;
+  return Math.max(0, now + (gain * missing - moved) / rate);
 }
 
 /** What a measured clone runs per request beyond its plan's counts, by class (null without a

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adaptGain, groupWorse, medianDistance, nextBudget, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
+import { adaptGain, groupWorse, medianDistance, nextBudget, nextConflict, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
 import { SWEEP } from '../../src/profile/valgrind.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 import { tuningTable } from '../../src/report/table.js';
@@ -142,4 +142,16 @@ test('at a last level the tuner scores the unified cache\'s misses, code and dat
 test('the sweep\'s L1 sizes are the curves\' L1 points, its last levels all above them', () => {
   assert.equal(Math.max(...SWEEP.map((s) => s.l1)), L1_CURVE_MAX);
   assert.ok(SWEEP.every((s) => s.ll > L1_CURVE_MAX));
+});
+
+test('a conflict segment makes up for what the other parts\' next loads take from the low-associativity point', () => {
+  const cpu = (conflict: number) => ({ conflict: { bytes: 64 << 10, assoc: 4, dataMissesPerReq: 0, codeMissesPerReq: conflict } }) as unknown as PortableCpu;
+  const code = (q: PortableCpu) => q.conflict.codeMissesPerReq;
+  // A segment of 10 blocks a request misses the 4-way cache 8 times; the solve halves it. The
+  // conflict segment, 20 blocks missing 19, must add 4 misses' worth: 4/0.95 blocks.
+  const next = nextConflict([{ lines: 700, loadsPerReq: 10 }], [cpu(8)], [5], cpu(19), 20, 0, 1, code);
+  assert.ok(Math.abs(next - (20 + 4 / 0.95)) < 1e-9, `${next}`);
+  // On target with nothing moving: unchanged; what is missing, at the gain.
+  assert.equal(nextConflict([{ lines: 700, loadsPerReq: 10 }], [cpu(8)], [10], cpu(20), 20, 0, 1, code), 20);
+  assert.equal(nextConflict([], [], [], cpu(20), 20, 3, 0.5, code), 21.5);
 });
