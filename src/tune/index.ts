@@ -360,8 +360,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       // Worse: the next step goes from the best again, half as far for each group whose own
       // errors grew (a group that did better takes its step again). If none did, the
       // instructions did; and if the blamed groups' shorter step did no better either, the
-      // blame was wrong (one group's step moved another's figures: a segment resized moves
-      // the layout, and so the conflict misses): all go half as far, or the step would repeat.
+      // blame was wrong (one group's step moved another's figures, as the code segments'
+      // loads move the 4-way point): all go half as far, or the step would repeat.
       sinceBest++;
       const all = Object.keys(groups) as Group[];
       const worse = all.filter((g) => groupWorse(best.errors, errors, groups[g]));
