@@ -301,26 +301,28 @@ const disassembled = new Map<string, Disassembly>();
 /** The machine code of one object, from objdump: all of it, or, given `only`, at least the
  *  instructions at those addresses (much cheaper for a large library of which a run touches
  *  little). Empty where the object is no readable file (`???`, `[vdso]`) or belongs to
- *  valgrind. Cached per path for the process's life. */
+ *  valgrind. Cached for the process's life per file as it is: a clone rebuilt at the same
+ *  path (each tuning iteration) is another file. */
 export function disassemble(path: string, only?: ReadonlySet<number>): Map<number, DisasmInsn> {
-  const held = disassembled.get(path);
+  const version = objectVersion(path);
+  if (version === null) return new Map();
+  const held = disassembled.get(version);
   if (held && (held.complete || (only && [...only].every((a) => held.asked.has(a))))) return held.code;
-  if (!isReadableObject(path)) {
-    const none = { code: new Map<number, DisasmInsn>(), complete: true, asked: new Set<number>() };
-    disassembled.set(path, none);
-    return none.code;
-  }
   const asked = only ? new Set([...(held?.asked ?? []), ...only]) : null;
   const code = objdump(path, asked);
-  disassembled.set(path, { code, complete: asked === null, asked: asked ?? new Set() });
+  disassembled.set(version, { code, complete: asked === null, asked: asked ?? new Set() });
   return code;
 }
 
-function isReadableObject(path: string): boolean {
+/** A readable object file's identity as it is now (path, inode, size, modification time),
+ *  or null for none. */
+function objectVersion(path: string): string | null {
   try {
-    return !isToolObject(path) && path.startsWith('/') && statSync(path).isFile();
+    if (isToolObject(path) || !path.startsWith('/')) return null;
+    const s = statSync(path);
+    return s.isFile() ? `${path}\0${s.ino}\0${s.size}\0${s.mtimeMs}` : null;
   } catch {
-    return false;
+    return null;
   }
 }
 

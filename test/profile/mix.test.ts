@@ -400,3 +400,23 @@ test('insnMix end to end: gcc, callgrind, objdump on a program whose loop domina
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a program rebuilt at the same path is disassembled again, not read from the cache', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'twin-rebuilt-'));
+  try {
+    const bin = join(dir, 'prog');
+    const build = (body: string) => {
+      writeFileSync(join(dir, 'prog.c'), `int main(void) { ${body} return 0; }\n`);
+      execFileSync('gcc', ['-O0', '-o', bin, join(dir, 'prog.c')]);
+    };
+    const mnemonics = () => [...disassemble(bin).values()].map((i) => i.mnemonic);
+    build('__asm__ volatile("imul %rax, %rax");');
+    assert.ok(mnemonics().includes('imul'));
+    // Same path, same size, other code: a tuning iteration's rebuilt clone.
+    build('__asm__ volatile("add  %rax, %rax");');
+    const again = mnemonics();
+    assert.ok(!again.includes('imul') && again.includes('add'), again.join(' '));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
