@@ -136,10 +136,13 @@ export function addCounts(a: ClassCounts, b: ClassCounts, times = 1): ClassCount
 export function plannedCounts(p: Profile, q: BodyPlan): ClassCounts {
   const sk = p.body.skeleton;
   const skeleton: ClassCounts = sk?.mix ? Object.fromEntries(Object.entries(sk.mix.shares).map(([c, v]) => [c, v * sk.insnsPerReq])) : {};
-  const blocks = [...q.segments, q.codeConflict].reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
+  const blocks = chainBlocks(q.segments, q.codeConflict);
   const fixed = fixedCounts(q.rings, q.hardBranchesPerReq, q.hardP, q.conflict.loadsPerReq);
   return addCounts(addCounts(addCounts(skeleton, blockCounts(q.blockUnits), blocks), fixed), mixCounts(q.mix));
 }
+
+/** Code blocks the chain runs per request: its segments' and the code conflict segment's. */
+const chainBlocks = (segments: Ring[], codeConflict: Ring) => [...segments, codeConflict].reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
 
 const floor = (x: number, min: number) => (x >= min ? x : 0);
 
@@ -164,11 +167,9 @@ export function bodyPlan(p: Profile): BodyPlan {
   const insnsPerReq = bodyInsnsPerReq(p, t);
   const c = p.body.original.conflict;
   const conflict = { lines: CONFLICT_LINES, stride: c.bytes / c.assoc, loadsPerReq: floor(k.conflictLoads ?? t.conflictPerReq, 0.01) };
-  const sum = (rs: Ring[]) => rs.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
   const codeConflict = { lines: CONFLICT_LINES, stride: c.bytes / c.assoc, loadsPerReq: floor(k.codeConflictBlocks ?? t.codeConflictPerReq, 0.01) };
-  const allSegments = [...segments, { lines: codeConflict.lines, loadsPerReq: codeConflict.loadsPerReq }];
   // The blocks may take at most 90% of the budget: the rest is for rings, branches and mix.
-  const blocks = sum(allSegments);
+  const blocks = chainBlocks(segments, codeConflict);
   // (Sized from the target's budget, not the tuned one: the tuner moves the budget to correct
   // the instruction count, and block sizes that followed it would jump by whole operations.)
   const target = t.insnsPerReq * k.insnScale;

@@ -83,7 +83,7 @@ const scored = (k: string) => {
   if (!m) return true;
   const bytes = Number(m[2]) * (m[3] === 'M' ? 1 << 20 : 1 << 10);
   // At a last level, code and data apart are not one cache's figures: their sum (L@) is.
-  return scoredSize(bytes) && (m[1] === 'L' || bytes <= L1_CURVE_MAX || m[4] !== undefined);
+  return scoredSize(bytes) && (m[1] === 'L' || bytes <= L1_CURVE_MAX);
 };
 
 /** Each scored figure's error, signed, in units of what is allowed (misses: `tol` relative or
