@@ -142,7 +142,13 @@ export interface ChainSegment {
    *  request from a shared position, so that every request cycles through the same few lines
    *  of one cache set. */
   stride?: number;
+  /** Where a segment's first block lies in its 16 KiB period, in lines (see chainSegments). */
+  start?: number;
 }
+
+/** The largest set period of the sweep's L1s (128 KiB, 8 ways). */
+const SET_PERIOD = 16384;
+
 
 /** Whether a segment runs as a counted cycle, `k` blocks a request from a shared position (one
  *  call: its entry and its exit mispredicted): the conflict segment, and a segment run a
@@ -174,6 +180,9 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const align = Math.log2(seg.stride ?? 64);
   // The conflict segment's blocks, one set period apart, start a way into it.
   const pad = seg.stride ? `\\n\\t.skip ${conflictOffset(seg.stride, 'code')}, 0xcc` : '';
+  // Every other segment starts at its own fixed place in the L1s' set periods, whatever the
+  // sizes of the segments before it.
+  const head = seg.stride ? `.p2align ${align}, 0xcc` : `.p2align ${Math.log2(SET_PERIOD)}, 0xcc\\n\\t.skip ${(seg.start ?? 0) * 64}, 0xcc`;
   const cycle = cyclic(seg);
   const out = [
     `void ${seg.name}(uint64_t entry, uint64_t k, uint64_t *mem)`,
@@ -191,7 +200,7 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
     // A symbol of their own names them in a profile: `<name>_blocks`. The padding between
     // blocks, never run, is int3: nop padding after a jump's displacement is a run of bytes
     // any program may hold.
-    `        ".pushsection .text.twin_chain,\\"ax\\",@progbits\\n\\t.p2align ${align}, 0xcc\\n\\t.type ${seg.name}_blocks, @function\\n${seg.name}_blocks:\\n\\t"`,
+    `        ".pushsection .text.twin_chain,\\"ax\\",@progbits\\n\\t${head}\\n\\t.type ${seg.name}_blocks, @function\\n${seg.name}_blocks:\\n\\t"`,
   ];
   const ops = blockOps(units, n, cycle ? BLOCK_ALU - 2 : BLOCK_ALU);
   for (let i = 0; i < n; i++) {
@@ -241,7 +250,10 @@ export function emitChain(segments: ChainSegment[], units: ClassCounts = { alu: 
 /** The chain's segments: the footprint bins' and, when it runs, the code conflict segment. */
 export function chainSegments(plan: BodyPlan): ChainSegment[] {
   return [
-    ...plan.segments.flatMap((r, bin) => (Math.round(r.lines) > 0 ? [{ name: partName('code', bin), lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq }] : [])),
+    // Each segment starts 53 lines on from the one before in the set period, so that their
+    // first and last sets (which hold a line more or fewer than the rest) differ, and a
+    // resized segment shifts no other.
+    ...plan.segments.flatMap((r, bin) => (Math.round(r.lines) > 0 ? [{ name: partName('code', bin), lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq, start: (bin * 53) % (SET_PERIOD / 64) }] : [])),
     ...(plan.codeConflict.loadsPerReq > 0 ? [{ name: partName('code', 'conflict'), ...plan.codeConflict }] : []),
   ];
 }

@@ -140,8 +140,10 @@ CC ?= gcc
 CFLAGS ?= -std=gnu11 -O2 -Wall -Wextra -Werror
 RUNTIME := $(wildcard runtime/*.c)
 
+# The runtime links first: its code then sits at the same addresses (and cache sets) whatever
+# the size of the generated body after it.
 clone: clone.c chain.c $(RUNTIME) $(wildcard runtime/*.h)
-\t$(CC) $(CFLAGS) -pthread -Iruntime -o $@ clone.c chain.c $(RUNTIME)
+\t$(CC) $(CFLAGS) -pthread -Iruntime -o $@ $(RUNTIME) clone.c chain.c
 
 clean:
 \trm -f clone

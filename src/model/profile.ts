@@ -105,7 +105,7 @@ export const Knobs = z.object({
   /** Instructions per request by class that the body's plan does not count (its parts' calls
    *  and loop set-ups, the skeleton's own drift), as the tuner last measured them: the code
    *  blocks and the mix loop leave them out of what they supply (null: none). */
-  mixOverhead: z.record(InsnClass, z.number()).nullable().default(null),
+  mixOverhead: z.partialRecord(InsnClass, z.number()).nullable().default(null),
 });
 export type Knobs = z.infer<typeof Knobs>;
 

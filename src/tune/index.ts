@@ -68,11 +68,13 @@ const at = (c: CurvePoint[] | null, bytes: number) => c?.find((q) => q.bytes ===
 
 const kib = (b: number) => (b >= 1 << 20 ? `${b / (1 << 20)}M` : `${b / 1024}K`);
 
-/** The cache sizes the tuner must match: those of a server core's L1 (32 to 64 KiB) and of
- *  last levels (256 KiB and up). The sweep's other sizes (8, 16 and 128 KiB: no server core's
- *  L1 or L2) still shape the rings and the chain, at a third of the weight. */
+/** The cache sizes the tuner must match at 8 ways: a server core's 32 KiB L1 and the last
+ *  levels (256 KiB and up); a 64 KiB L1 is matched at the profile's low associativity (its
+ *  4-way point), where the conflict parts make up what its 8-way point lacks. The sweep's
+ *  other sizes (8, 16, 64 and 128 KiB at 8 ways: no server core's L1 or L2) still shape the
+ *  rings and the chain, at a third of the weight. */
 export function scoredSize(bytes: number): boolean {
-  return (bytes >= 32 << 10 && bytes <= 64 << 10) || bytes >= 256 << 10;
+  return bytes === 32 << 10 || bytes >= 256 << 10;
 }
 
 /** How much more an unscored size's miss count may be off in the solve than a scored one's. */
@@ -83,6 +85,7 @@ const scored = (k: string) => {
   if (!m) return true;
   const bytes = Number(m[2]) * (m[3] === 'M' ? 1 << 20 : 1 << 10);
   // At a last level, code and data apart are not one cache's figures: their sum (L@) is.
+  if (m[4]) return true;
   return scoredSize(bytes) && (m[1] === 'L' || bytes <= L1_CURVE_MAX);
 };
 
@@ -348,7 +351,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     });
     const { score, worst } = offTarget(want, got, tol, mpkiTol, abs);
     const gap = mixGap(original, m);
-    say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), ${score <= 1 ? 'on target' : `off target x${score.toFixed(2)}, by ${worst}: ${got[worst]?.toFixed(2)} vs ${want[worst].toFixed(2)} per request`}${gap ? `; mix within ${gap.pp.toFixed(1)} pp (${gap.cls})` : ''}`);
+    const verdict = score <= AIM ? 'on target' : `${score <= 1 ? 'within target' : 'off target'} x${score.toFixed(2)}, by`;
+    say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), ${score <= AIM ? verdict : `${verdict} ${worst}: ${got[worst]?.toFixed(2)} vs ${want[worst].toFixed(2)} per request`}${gap ? `; mix within ${gap.pp.toFixed(1)} pp (${gap.cls})` : ''}`);
     const errors = signedErrors(want, got, mpkiTol, absPerReq);
     lastMs = Date.now() - started;
     if (score < best.score) {
@@ -367,7 +371,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       const worse = all.filter((g) => groupWorse(best.errors, errors, groups[g]));
       for (const g of worse.length && sinceBest === 1 ? worse : all) gains[g] = Math.max(0.25, gains[g] / 2);
     }
-    if (score <= 1) break;
+    if (score <= AIM) break;
     // Three iterations without a better one, each from the best at a shorter step: what is
     // left is beyond what the model of the parts can see.
     if (sinceBest >= 3) {
@@ -409,6 +413,12 @@ function mixGap(o: PortableCpu, m: PortableCpu): { pp: number; cls: string } | n
   if (!o.mix || !m.mix) return null;
   return MIX_CLASSES.map((c) => ({ pp: 100 * Math.abs(m.mix!.shares[c] - o.mix!.shares[c]), cls: c })).reduce((a, b) => (b.pp > a.pp ? b : a));
 }
+
+/** Tuning stops once every figure is within this share of its tolerance (else it goes on,
+ *  keeping the best): the original and the clone each move about 1% between runs (redis's
+ *  32 KiB code misses: +1.0% from profile to validation, the clone's −0.5% from its last
+ *  tuning run), which would carry a figure tuned to the edge past it. */
+export const AIM = 0.7;
 
 /** At most this many trims of the kept iteration's instruction budget. */
 const TRIMS = 2;

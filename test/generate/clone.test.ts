@@ -1,4 +1,5 @@
 import { test } from 'node:test';
+import { spawnSync } from 'node:child_process';
 import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -8,6 +9,7 @@ import { Profile, Workload, parseWith } from '../../src/model/index.js';
 import { generateClone } from '../../src/generate/index.js';
 import { buildClone } from '../../src/generate/build.js';
 import { capBins } from '../../src/generate/clone.js';
+import { bodyPlan } from '../../src/synth/body.js';
 import { cloneLaunchSpec } from '../../src/measure/validate.js';
 import { launchTarget } from '../../src/profile/target.js';
 import { runLoad, totalErrors } from '../../src/measure/loadgen.js';
@@ -58,4 +60,26 @@ test('capping a size distribution keeps its mean', () => {
   const capped = capBins(bins, 64);
   assert.ok(capped.length <= 65);
   assert.ok(Math.abs(mean(capped) - mean(bins)) < 0.5);
+});
+
+test('resizing the body moves neither the runtime nor any other code segment in the cache sets', { timeout: 60_000 }, () => {
+  const p = parseWith(Profile, JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-memcached.json'), 'utf8')), 'profile');
+  const plan = bodyPlan(p);
+  assert.ok(plan.segments.filter((r) => Math.round(r.lines) > 0).length >= 2, 'the fixture has code segments');
+  // Every segment a few blocks longer, and a larger mix loop: the code before each moves.
+  const grown: Profile = { ...p, knobs: { ...p.knobs, codeLines: plan.segments.map((r, i) => (r.lines ? Math.round(r.lines) + 7 * (i + 1) : 0)), bodyInsnsPerReq: plan.insnsPerReq + 500 } };
+  const symbols = (q: Profile, name: string) => {
+    const dir = join(tmp, name);
+    generateClone(q, dir);
+    const r = spawnSync('nm', [buildClone(dir)], { encoding: 'utf8' });
+    assert.equal(r.status, 0, r.stderr);
+    return new Map(r.stdout.split('\n').map((l) => l.split(' ')).filter((f) => f.length === 3 && /^[tT]$/.test(f[1])).map((f) => [f[2], parseInt(f[0], 16)]));
+  };
+  const a = symbols(p, 'layout-a');
+  const b = symbols(grown, 'layout-b');
+  for (const fn of ['conn_serve', 'bg_main', 'twin_main']) assert.equal(b.get(fn), a.get(fn), fn);
+  const blocks = [...a.keys()].filter((s) => /^twin_code_\d+_blocks$/.test(s));
+  assert.ok(blocks.length >= 2);
+  for (const s of blocks) assert.equal(b.get(s)! % 16384, a.get(s)! % 16384, s);
+  assert.notEqual(b.get('twin_code_0'), a.get('twin_code_0'), 'the generated code before the segments grew');
 });

@@ -6,6 +6,8 @@ import { join } from 'node:path';
 import { z } from 'zod';
 import { Body, Comparison, Measurement, Profile, Workload, parseWith, TwinError } from '../../src/model/index.js';
 import { readProfile } from '../../src/cli/common.js';
+import { overhead } from '../../src/tune/index.js';
+import { bodyPlan } from '../../src/synth/body.js';
 
 const profileText = readFileSync(new URL('../../../test/fixtures/profile-memcached.json', import.meta.url), 'utf8');
 const tmp = mkdtempSync(join(tmpdir(), 'twin-test-'));
@@ -50,4 +52,12 @@ test('the JSON Schemas are generated from the zod schemas', () => {
     assert.equal(js.type, 'object');
     assert.ok(js.properties);
   }
+});
+
+test('a tuned profile reads back: its knobs carry the overhead the tuner measured, by mix class', () => {
+  const p = parseWith(Profile, JSON.parse(profileText), 'profile');
+  const mixOverhead = overhead(p, bodyPlan(p), p.body.original);
+  assert.ok(mixOverhead && Object.keys(mixOverhead).length > 5);
+  const tuned = { ...p, knobs: { ...p.knobs, mixOverhead } };
+  assert.deepEqual(parseWith(Profile, JSON.parse(JSON.stringify(tuned)), 'profile').knobs.mixOverhead, mixOverhead);
 });

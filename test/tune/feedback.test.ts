@@ -42,12 +42,18 @@ test('the loads solved against a curve reproduce it when each part misses below 
 test('the tuner scores the worst figure against its tolerance, small counts by an absolute floor', () => {
   const orig = { insns: 10000, branch: 40, 'D@32K': 60, 'D@8K': 100, 'I@128K': 5 };
   // 10% more D1 misses at 32K: twice the 5% allowed; 8K and 128K are not scored (no server
-  // core's L1 or L2 has either size).
+  // core's L1 or L2 has either size at 8 ways).
   const r = offTarget(orig, { insns: 10000, branch: 40, 'D@32K': 66, 'D@8K': 300, 'I@128K': 50 }, 0.02, 0.05, 0.05);
   assert.equal(r.worst, 'D@32K');
   assert.ok(Math.abs(r.score - 2) < 1e-9, `score ${r.score}`);
   // 0.3 misses where 0.1 were wanted is within 0.05 per 1,000 of 10,000 instructions (0.5).
   assert.ok(offTarget({ ...orig, 'D@32M': 0.1 }, { ...orig, 'D@32M': 0.3 }, 0.02, 0.05, 0.05).score <= 1);
+  // A 64 KiB L1 counts at its 4-way point, not at 8 ways.
+  const l1 = { ...orig, 'I@64K': 40, 'I@64K/4w': 50 };
+  assert.ok(offTarget(l1, { ...l1, 'I@64K': 60 }, 0.02, 0.05, 0.05).score <= 1);
+  const four = offTarget(l1, { ...l1, 'I@64K/4w': 55 }, 0.02, 0.05, 0.05);
+  assert.equal(four.worst, 'I@64K/4w');
+  assert.ok(Math.abs(four.score - 2) < 1e-9, `score ${four.score}`);
 });
 
 test('a group\'s gain halves when its worst error overshoots, and recovers while errors shrink slowly', () => {
