@@ -1,5 +1,5 @@
 import { BLOCK_ALU, branchesPerStep, FILLER_BYTES, STATE_BYTES, type BodyPlan } from '../synth/body.js';
-import type { InsnClass } from '../model/index.js';
+import { CODE_SETS, type InsnClass } from '../model/index.js';
 import type { ClassCounts } from '../synth/mix.js';
 
 const milli = (x: number) => Math.round(x * 1000);
@@ -247,14 +247,54 @@ export function emitChain(segments: ChainSegment[], units: ClassCounts = { alu: 
   ].join('\n');
 }
 
-/** The chain's segments: the footprint bins' and, when it runs, the code conflict segment. */
-export function chainSegments(plan: BodyPlan): ChainSegment[] {
+/** Where each segment's first block lies in the sets of a 4 KiB period (those of a 32 KiB
+ *  8-way L1): its lines fill every set round, and those past the last whole round fill a run
+ *  of sets from its start. Hottest first (a line's runs per request, at most 1), each goes
+ *  where it adds least to the sum of squares of the sets' hot code, the skeleton's measured
+ *  (`outside`, CODE_SETS sets) and the segments' already placed: spread over the sets that
+ *  hold least. Near a cache's capacity, a set with a line more than it has ways misses its
+ *  lines every round (memcached's skeleton holds 2 to 6 hot lines in each of its first 26
+ *  sets and 1 or 2 in others; its clone's segments, laid from set 0, brought seven of those
+ *  sets to 8 lines, and its 32 KiB code misses jumped by 5 to 9 a request as a small segment
+ *  grew by a few blocks). */
+export function segmentStarts(segs: { lines: number; loadsPerReq: number }[], outside?: number[], occupied: { set: number; lines: number }[] = []): number[] {
+  const occ = outside?.length === CODE_SETS ? [...outside] : new Array<number>(CODE_SETS).fill(0);
+  for (const o of occupied) occ[o.set % CODE_SETS] += o.lines;
+  const heat = (s: { lines: number; loadsPerReq: number }) => Math.min(1, s.loadsPerReq / Math.max(1, s.lines));
+  const starts = segs.map(() => 0);
+  const order = segs.map((_, k) => k).sort((a, b) => heat(segs[b]) - heat(segs[a]) || a - b);
+  for (const k of order) {
+    const h = heat(segs[k]);
+    const lines = Math.round(segs[k].lines);
+    if (lines <= 0 || h <= 0) continue;
+    const add = (s: number) => {
+      const d = new Array<number>(CODE_SETS).fill(Math.floor(lines / CODE_SETS) * h);
+      for (let j = 0; j < lines % CODE_SETS; j++) d[(s + j) % CODE_SETS] += h;
+      return d;
+    };
+    const cost = (s: number) => add(s).reduce((c, x, i) => c + (occ[i] + x) ** 2, 0);
+    let best = 0;
+    for (let s = 1; s < CODE_SETS; s++) if (cost(s) < cost(best) - 1e-9) best = s;
+    add(best).forEach((x, i) => (occ[i] += x));
+    starts[k] = best;
+  }
+  return starts;
+}
+
+/** The chain's segments: the footprint bins' and, when it runs, the code conflict segment,
+ *  each footprint segment at its start (segmentStarts) in the 4 KiB period, and in a quarter
+ *  of the 16 KiB one of its own. The starts are placed by the sizes of `nominal` (the plan
+ *  before tuning, where it has the segment), so that the tuner's resizing moves no segment
+ *  but the one resized. */
+export function chainSegments(plan: BodyPlan, skeletonSets?: number[], nominal: BodyPlan = plan): ChainSegment[] {
+  const bins = plan.segments.map((r, bin) => ({ bin, lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq })).filter((s) => s.lines > 0);
+  const c = nominal.codeConflict;
+  // The conflict segment's blocks all lie in one set, by its stride.
+  const conflict = c.loadsPerReq > 0 ? [{ set: conflictOffset(c.stride, 'code') / 64, lines: c.lines * Math.min(1, c.loadsPerReq / c.lines) }] : [];
+  const starts = segmentStarts(bins.map((s) => (Math.round(nominal.segments[s.bin]?.lines ?? 0) > 0 ? nominal.segments[s.bin] : s)), skeletonSets, conflict);
   return [
-    // Each segment starts 53 lines on from the one before in the set period, so that their
-    // first and last sets (which hold a line more or fewer than the rest) differ, and a
-    // resized segment shifts no other.
-    ...plan.segments.flatMap((r, bin) => (Math.round(r.lines) > 0 ? [{ name: partName('code', bin), lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq, start: (bin * 53) % (SET_PERIOD / 64) }] : [])),
-    ...(plan.codeConflict.loadsPerReq > 0 ? [{ name: partName('code', 'conflict'), ...plan.codeConflict }] : []),
+    ...bins.map((s, k) => ({ name: partName('code', s.bin), lines: s.lines, loadsPerReq: s.loadsPerReq, start: starts[k] + CODE_SETS * (s.bin % (SET_PERIOD / 4096)) })),
+    ...(c.loadsPerReq > 0 ? [{ name: partName('code', 'conflict'), ...c }] : []),
   ];
 }
 

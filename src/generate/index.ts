@@ -24,7 +24,9 @@ export function generateClone(p: Profile, outDir: string): void {
   try {
     writeFileSync(join(tmp, 'clone.c'), emitClone(p, profileDigest(p)));
     const plan = bodyPlan(p);
-    writeFileSync(join(tmp, 'chain.c'), emitChain(chainSegments(plan), plan.blockUnits));
+    // The segments' places in the cache sets, from the plan before tuning (see chainSegments).
+    const nominal = bodyPlan({ ...p, knobs: { ...p.knobs, codeBlocks: null, codeLines: null, codeConflictBlocks: null } });
+    writeFileSync(join(tmp, 'chain.c'), emitChain(chainSegments(plan, p.body.skeleton?.codeSets, nominal), plan.blockUnits));
     writeFileSync(join(tmp, 'Makefile'), CLONE_MAKEFILE);
     writeFileSync(join(tmp, 'profile.json'), JSON.stringify(p, null, 2) + '\n');
     for (const f of readdirSync(RUNTIME_DIR)) {

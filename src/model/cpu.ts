@@ -53,6 +53,9 @@ export const L1_CURVE_MAX = 128 << 10;
 /** A curve's L1 points (see L1_CURVE_MAX). */
 export const l1Points = (c: CurvePoint[]): CurvePoint[] => c.filter((p) => p.bytes <= L1_CURVE_MAX);
 
+/** Sets of a 4 KiB period of 64-byte lines. */
+export const CODE_SETS = 64;
+
 /** What a target's user-space work costs per request, independent of any one platform: the
  *  instruction count, the data and instruction miss-ratio curves measured by a sweep of
  *  simulated cache sizes, the simulated branch predictor's misses, and the mix. */
@@ -72,5 +75,9 @@ export const PortableCpu = z.object({
   /** Mispredictions per request of Valgrind's predictor, the same on every platform. */
   branchMissesPerReq: z.number().nonnegative(),
   mix: InsnMix.nullable(),
+  /** The clone's skeleton only (the original's layout is none of the clone's business): its
+   *  hot code per set of a 4 KiB period, the 64 sets of a 32 KiB 8-way L1, each line counted
+   *  by its executions per request up to 1. The chain's segments are laid out around it. */
+  codeSets: z.array(z.number().nonnegative()).length(CODE_SETS).optional(),
 });
 export type PortableCpu = z.infer<typeof PortableCpu>;

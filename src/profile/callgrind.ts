@@ -1,6 +1,6 @@
 import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
-import { INSN_CLASSES, TwinError, type Histogram, type InsnClass, type InsnMix } from '../model/index.js';
+import { CODE_SETS, INSN_CLASSES, TwinError, type Histogram, type InsnClass, type InsnMix } from '../model/index.js';
 import { classify, X86_PREFIXES, type X86Insn } from './x86.js';
 
 /** What callgrind counted at one instruction, summed over every function context it ran in. */
@@ -235,6 +235,19 @@ export function subtractRuns(large: CallgrindRun, small: CallgrindRun): Callgrin
   }
   const totals = Object.fromEntries(large.events.map((e) => [e, Math.max(0, (large.totals[e] ?? 0) - (small.totals[e] ?? 0))]));
   return { events: [...large.events], totals, objects };
+}
+
+/** Hot code per set of a 4 KiB period (see PortableCpu.codeSets): each line's executions per
+ *  request (its most-run instruction's), at most 1, summed by set. Addresses are
+ *  object-relative, and objects load page-aligned: a line's set is the same at run time. */
+export function codeSets(run: CallgrindRun, requests: number): number[] {
+  const sets = new Array<number>(CODE_SETS).fill(0);
+  for (const costs of run.objects.values()) {
+    const lines = new Map<number, number>();
+    for (const [addr, c] of costs) lines.set(Math.floor(addr / 64), Math.max(lines.get(Math.floor(addr / 64)) ?? 0, c.ir));
+    for (const [line, ir] of lines) sets[line % CODE_SETS] += Math.min(1, ir / Math.max(1, requests));
+  }
+  return sets;
 }
 
 /** Parses `objdump -d -w` output, with or without raw bytes (without them, an instruction's

@@ -6,7 +6,7 @@ import { runLoad, totalErrors } from '../measure/loadgen.js';
 import { launchTarget, type LaunchSpec } from './target.js';
 import { requireTool } from './bpftrace.js';
 import { median } from '../util/stats.js';
-import { functionCosts, insnMix, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from './callgrind.js';
+import { codeSets, functionCosts, insnMix, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from './callgrind.js';
 import { DEFAULT_PLATFORM, loadPlatform } from './platforms.js';
 
 export function defaultPlatform(): Platform {
@@ -230,19 +230,22 @@ function mergeRuns(runs: CallgrindRun[]): CallgrindRun {
 /** The instruction mix of `requests` requests: the callgrind run of 3n requests less the run
  *  of n, instruction by instruction. */
 function mixFrom(large: string[], small: string[], requests: number): InsnMix {
-  return insnMix(subtractRuns(mergeRuns(large.map(parseCallgrind)), mergeRuns(small.map(parseCallgrind))), requests);
+  return insnMix(callgrindDiff(large, small), requests);
 }
 
+const callgrindDiff = (large: string[], small: string[]) => subtractRuns(mergeRuns(large.map(parseCallgrind)), mergeRuns(small.map(parseCallgrind)));
+
 /** Measures a target's portable CPU profile: the sweep, two runs at a time; with `mix`, the
- *  instruction mix from the callgrind pair. */
-export async function measurePortable(spec: LaunchSpec, w: Workload, opts: { mix?: boolean } = {}): Promise<PortableCpu> {
+ *  instruction mix from the callgrind pair, and with `codeSets` the hot code per set. */
+export async function measurePortable(spec: LaunchSpec, w: Workload, opts: { mix?: boolean; codeSets?: boolean } = {}): Promise<PortableCpu> {
   requireTool('valgrind', 'valgrind');
   const tasks = SWEEP.flatMap((s, k) => differentialTasks(spec, w, sweepGeometry(s), opts.mix && k === MIX_POINT ? 'callgrind' : 'cachegrind'));
   const runs = await pool(tasks);
   const points = SWEEP.map((_, k) => subTotals(runs[2 * k + 1].totals, runs[2 * k].totals));
   const requests = 2 * w.valgrindRequests;
-  const mix = opts.mix ? mixFrom(runs[2 * MIX_POINT + 1].texts, runs[2 * MIX_POINT].texts, requests) : null;
-  return portableFrom(points, requests, mix);
+  const diff = opts.mix ? callgrindDiff(runs[2 * MIX_POINT + 1].texts, runs[2 * MIX_POINT].texts) : null;
+  const out = portableFrom(points, requests, diff ? insnMix(diff, requests) : null);
+  return diff && opts.codeSets ? { ...out, codeSets: codeSets(diff, requests) } : out;
 }
 
 /** Event totals per request of each named function of a target, at one sweep point. */

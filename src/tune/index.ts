@@ -43,7 +43,7 @@ export async function withSkeleton(p: Profile, w: Workload, say: (msg: string) =
     generateClone(skeletonOnly(p), join(dir, 'clone'));
     const binary = buildClone(join(dir, 'clone'));
     say('measuring the clone\'s skeleton alone under Valgrind (the same sweep)');
-    const skeleton = await measurePortable(cloneLaunchSpec(binary, w), w, { mix: true });
+    const skeleton = await measurePortable(cloneLaunchSpec(binary, w), w, { mix: true, codeSets: true });
     return { ...p, body: { ...p.body, skeleton } };
   } finally {
     rmSync(dir, { recursive: true, force: true });

@@ -10,6 +10,7 @@ import { generateClone } from '../../src/generate/index.js';
 import { buildClone } from '../../src/generate/build.js';
 import { capBins } from '../../src/generate/clone.js';
 import { bodyPlan } from '../../src/synth/body.js';
+import { segmentStarts } from '../../src/generate/body.js';
 import { cloneLaunchSpec } from '../../src/measure/validate.js';
 import { launchTarget } from '../../src/profile/target.js';
 import { runLoad, totalErrors } from '../../src/measure/loadgen.js';
@@ -82,4 +83,22 @@ test('resizing the body moves neither the runtime nor any other code segment in 
   assert.ok(blocks.length >= 2);
   for (const s of blocks) assert.equal(b.get(s)! % 16384, a.get(s)! % 16384, s);
   assert.notEqual(b.get('twin_code_0'), a.get('twin_code_0'), 'the generated code before the segments grew');
+});
+
+test('code segments go where the skeleton\'s hot code leaves the most room in the sets', () => {
+  // The skeleton holds 4 hot lines in each of sets 0 to 31 and 1 in each of the others.
+  const outside = Array.from({ length: 64 }, (_, i) => (i < 32 ? 4 : 1));
+  const [hot, cold] = segmentStarts([{ lines: 20, loadsPerReq: 40 }, { lines: 20, loadsPerReq: 1 }], outside);
+  assert.ok(hot >= 32 && hot + 20 <= 64, `hot segment from set ${hot}`);
+  // The colder one (a line run once in 20 requests) goes after it, where least is still.
+  assert.ok(cold >= 32 && cold + 20 <= 64, `cold segment from set ${cold}`);
+  // With nothing outside, two hot segments of 40 lines share as few sets as they must.
+  const [a, b] = segmentStarts([{ lines: 40, loadsPerReq: 80 }, { lines: 40, loadsPerReq: 80 }]);
+  const sets = new Array(64).fill(0);
+  for (const s of [a, b]) for (let j = 0; j < 40; j++) sets[(s + j) % 64]++;
+  assert.equal(Math.max(...sets), 2);
+  assert.equal(sets.filter((x) => x === 2).length, 16);
+  // The conflict segment's set counts as occupied.
+  const [c] = segmentStarts([{ lines: 63, loadsPerReq: 63 }], undefined, [{ set: 19, lines: 5 }]);
+  assert.equal((c + 63) % 64, 19, `the one set left out is 19, from ${c}`);
 });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INSN_CLASSES, InsnMix, TwinError, type InsnClass } from '../../src/model/index.js';
 import { classify } from '../../src/profile/x86.js';
-import { disassemble, insnMix, parseCallgrind, parseObjdump, subtractRuns, type CallgrindRun, type InsnCost } from '../../src/profile/callgrind.js';
+import { codeSets, disassemble, insnMix, parseCallgrind, parseObjdump, subtractRuns, type CallgrindRun, type InsnCost } from '../../src/profile/callgrind.js';
 
 const fixture = (f: string) => readFileSync(new URL(`../../../test/profile/fixtures/${f}`, import.meta.url), 'utf8');
 
@@ -419,4 +419,16 @@ test('a program rebuilt at the same path is disassembled again, not read from th
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('the hot code per set of a 4 KiB period: the loop\'s two lines, each run once a request', () => {
+  const run = parseCallgrind(fixture('callgrind-loop.out'));
+  // A request per iteration: work's loop lies in lines 0x46 and 0x47 of its object (0x11b0
+  // to 0x11e8), sets 6 and 7; start-up code ran once in 1,000.
+  const sets = codeSets(run, 1000);
+  assert.equal(sets.length, 64);
+  assert.ok(Math.abs(sets[6] - 1) < 0.01 && Math.abs(sets[7] - 1) < 0.01, `${sets[6]} ${sets[7]}`);
+  assert.ok(sets.reduce((a, b) => a + b, 0) - sets[6] - sets[7] < 0.2);
+  // Lines run more than once a request count once.
+  assert.ok(Math.abs(codeSets(run, 10)[6] - 1) < 1e-9);
 });
