@@ -149,7 +149,6 @@ export interface ChainSegment {
 /** The largest set period of the sweep's L1s (128 KiB, 8 ways). */
 const SET_PERIOD = 16384;
 
-
 /** Whether a segment runs as a counted cycle, `k` blocks a request from a shared position (one
  *  call: its entry and its exit mispredicted): the conflict segment, and a segment run a
  *  quarter round or more a request, which as chunks (a quarter of it at most) would take more

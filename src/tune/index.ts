@@ -87,8 +87,9 @@ const scored = (k: string) => {
   const m = /^([DIL])@(\d+)([KM])(\/\d+w)?$/.exec(k);
   if (!m) return true;
   const bytes = Number(m[2]) * (m[3] === 'M' ? 1 << 20 : 1 << 10);
-  // At a last level, code and data apart are not one cache's figures: their sum (L@) is.
+  // A low-associativity point is an L1's (see scoredSize).
   if (m[4]) return true;
+  // At a last level, code and data apart are not one cache's figures: their sum (L@) is.
   return scoredSize(bytes) && (m[1] === 'L' || bytes <= L1_CURVE_MAX);
 };
 
@@ -354,8 +355,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     });
     const { score, worst } = offTarget(want, got, tol, mpkiTol, abs);
     const gap = mixGap(original, m);
-    const verdict = score <= AIM ? 'on target' : `${score <= 1 ? 'within target' : 'off target'} x${score.toFixed(2)}, by`;
-    say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), ${score <= AIM ? verdict : `${verdict} ${worst}: ${got[worst]?.toFixed(2)} vs ${want[worst].toFixed(2)} per request`}${gap ? `; mix within ${gap.pp.toFixed(1)} pp (${gap.cls})` : ''}`);
+    const verdict = score <= AIM ? 'on target' : `${score <= 1 ? 'within target' : 'off target'} x${score.toFixed(2)}, by ${worst}: ${got[worst]?.toFixed(2)} vs ${want[worst].toFixed(2)} per request`;
+    say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)} vs ${Math.round(want.insns)} insns/req (${(error * 100).toFixed(1)}%), ${verdict}${gap ? `; mix within ${gap.pp.toFixed(1)} pp (${gap.cls})` : ''}`);
     const errors = signedErrors(want, got, mpkiTol, absPerReq);
     lastMs = Date.now() - started;
     if (score < best.score) {
