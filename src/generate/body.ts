@@ -287,13 +287,13 @@ export function segmentStarts(segs: { lines: number; loadsPerReq: number }[], ou
  *  but the one resized. */
 export function chainSegments(plan: BodyPlan, skeletonSets?: number[], nominal: BodyPlan = plan): ChainSegment[] {
   const bins = plan.segments.map((r, bin) => ({ bin, lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq })).filter((s) => s.lines > 0);
-  const c = nominal.codeConflict;
   // The conflict segment's blocks all lie in one set, by its stride.
-  const conflict = c.loadsPerReq > 0 ? [{ set: conflictOffset(c.stride, 'code') / 64, lines: c.lines * Math.min(1, c.loadsPerReq / c.lines) }] : [];
+  const n = nominal.codeConflict;
+  const conflict = n.loadsPerReq > 0 ? [{ set: conflictOffset(n.stride, 'code') / 64, lines: n.lines * Math.min(1, n.loadsPerReq / n.lines) }] : [];
   const starts = segmentStarts(bins.map((s) => (Math.round(nominal.segments[s.bin]?.lines ?? 0) > 0 ? nominal.segments[s.bin] : s)), skeletonSets, conflict);
   return [
     ...bins.map((s, k) => ({ name: partName('code', s.bin), lines: s.lines, loadsPerReq: s.loadsPerReq, start: starts[k] + CODE_SETS * (s.bin % (SET_PERIOD / 4096)) })),
-    ...(c.loadsPerReq > 0 ? [{ name: partName('code', 'conflict'), ...c }] : []),
+    ...(plan.codeConflict.loadsPerReq > 0 ? [{ name: partName('code', 'conflict'), ...plan.codeConflict }] : []),
   ];
 }
 

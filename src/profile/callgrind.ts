@@ -244,7 +244,10 @@ export function codeSets(run: CallgrindRun, requests: number): number[] {
   const sets = new Array<number>(CODE_SETS).fill(0);
   for (const costs of run.objects.values()) {
     const lines = new Map<number, number>();
-    for (const [addr, c] of costs) lines.set(Math.floor(addr / 64), Math.max(lines.get(Math.floor(addr / 64)) ?? 0, c.ir));
+    for (const [addr, c] of costs) {
+      const line = Math.floor(addr / 64);
+      lines.set(line, Math.max(lines.get(line) ?? 0, c.ir));
+    }
     for (const [line, ir] of lines) sets[line % CODE_SETS] += Math.min(1, ir / Math.max(1, requests));
   }
   return sets;

@@ -10,7 +10,7 @@ import { generateClone } from '../../src/generate/index.js';
 import { buildClone } from '../../src/generate/build.js';
 import { capBins } from '../../src/generate/clone.js';
 import { bodyPlan } from '../../src/synth/body.js';
-import { segmentStarts } from '../../src/generate/body.js';
+import { chainSegments, segmentStarts } from '../../src/generate/body.js';
 import { cloneLaunchSpec } from '../../src/measure/validate.js';
 import { launchTarget } from '../../src/profile/target.js';
 import { runLoad, totalErrors } from '../../src/measure/loadgen.js';
@@ -83,6 +83,15 @@ test('resizing the body moves neither the runtime nor any other code segment in 
   assert.ok(blocks.length >= 2);
   for (const s of blocks) assert.equal(b.get(s)! % 16384, a.get(s)! % 16384, s);
   assert.notEqual(b.get('twin_code_0'), a.get('twin_code_0'), 'the generated code before the segments grew');
+});
+
+test('the chain runs the code conflict segment the tuned plan has, whatever the plan before tuning had', () => {
+  const p = parseWith(Profile, JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-memcached.json'), 'utf8')), 'profile');
+  const base = bodyPlan(p);
+  const off = { ...base, codeConflict: { ...base.codeConflict, loadsPerReq: 0 } };
+  const on = { ...base, codeConflict: { ...base.codeConflict, loadsPerReq: 3 } };
+  assert.equal(chainSegments(on, undefined, off).find((s) => s.stride)?.loadsPerReq, 3);
+  assert.equal(chainSegments(off, undefined, on).find((s) => s.stride), undefined);
 });
 
 test('code segments go where the skeleton\'s hot code leaves the most room in the sets', () => {
