@@ -246,45 +246,60 @@ export function emitChain(segments: ChainSegment[], units: ClassCounts = { alu: 
   ].join('\n');
 }
 
-/** Where each segment's first block lies in the sets of a 4 KiB period (those of a 32 KiB
- *  8-way L1): its lines fill every set round, and those past the last whole round fill a run
- *  of sets from its start. Hottest first (a line's runs per request, at most 1), each goes
- *  where it adds least to the sum of squares of the sets' hot code, the skeleton's measured
- *  (`outside`, CODE_SETS sets) and the segments' already placed: spread over the sets that
- *  hold least. Near a cache's capacity, a set with a line more than it has ways misses its
- *  lines every round (memcached's skeleton holds 2 to 6 hot lines in each of its first 26
- *  sets and 1 or 2 in others; its clone's segments, laid from set 0, brought seven of those
- *  sets to 8 lines, and its 32 KiB code misses jumped by 5 to 9 a request as a small segment
- *  grew by a few blocks). */
+/** The lines of the 16 KiB set period (SET_PERIOD): the sets of a 64 KiB 4-way L1. */
+const PERIOD_LINES = SET_PERIOD / 64;
+
+/** Where each segment's first block lies in the sets of the 16 KiB period, in lines. Hottest
+ *  first (a line's runs per request, at most 1), each goes where it adds least to the sum of
+ *  squares of the sets' hot code: first in the 64 sets of a 4 KiB period (those of a 32 KiB
+ *  8-way L1), counting the skeleton's measured hot code (`outside`, CODE_SETS sets) and the
+ *  segments already placed; then, of the four places in the 16 KiB period with that set, the
+ *  one whose 256 sets (those of a 64 KiB 4-way L1) the segments already placed hold least.
+ *  A segment's lines fill every set round, and those past its last whole round a run of sets
+ *  from its start. Near a cache's capacity, a set with a line more than it has ways misses
+ *  its lines every round: memcached's skeleton holds 2 to 6 hot lines in each of its first 26
+ *  sets of 64 and 1 or 2 in others; its clone's segments, laid from set 0, brought seven of
+ *  those sets to 8 lines, and its 32 KiB code misses jumped by 5 to 9 a request as a small
+ *  segment grew by a few blocks. Laid by the 4 KiB period alone, each in a quarter of the
+ *  16 KiB one by its bin, redis's segments overlapped in the 256 sets, and its 4-way 64 KiB
+ *  code misses rose 43% above the original's. */
 export function segmentStarts(segs: { lines: number; loadsPerReq: number }[], outside?: number[], occupied: { set: number; lines: number }[] = []): number[] {
-  const occ = outside?.length === CODE_SETS ? [...outside] : new Array<number>(CODE_SETS).fill(0);
-  for (const o of occupied) occ[o.set % CODE_SETS] += o.lines;
+  const fine = new Array<number>(PERIOD_LINES).fill(0);
+  for (const o of occupied) fine[o.set % PERIOD_LINES] += o.lines;
+  const coarse = outside?.length === CODE_SETS ? [...outside] : new Array<number>(CODE_SETS).fill(0);
+  fine.forEach((x, i) => (coarse[i % CODE_SETS] += x));
   const heat = (s: { lines: number; loadsPerReq: number }) => Math.min(1, s.loadsPerReq / Math.max(1, s.lines));
+  // A segment's hot code by set of a period of `n` lines, from `start`.
+  const spread = (lines: number, h: number, n: number, start: number) => {
+    const d = new Array<number>(n).fill(Math.floor(lines / n) * h);
+    for (let j = 0; j < lines % n; j++) d[(start + j) % n] += h;
+    return d;
+  };
+  const cost = (occ: number[], d: number[]) => d.reduce((c, x, i) => c + (occ[i] + x) ** 2, 0);
+  const best = (n: number, c: (s: number) => number) => {
+    let b = 0;
+    for (let s = 1; s < n; s++) if (c(s) < c(b) - 1e-9) b = s;
+    return b;
+  };
   const starts = segs.map(() => 0);
   const order = segs.map((_, k) => k).sort((a, b) => heat(segs[b]) - heat(segs[a]) || a - b);
   for (const k of order) {
     const h = heat(segs[k]);
     const lines = Math.round(segs[k].lines);
     if (lines <= 0 || h <= 0) continue;
-    const add = (s: number) => {
-      const d = new Array<number>(CODE_SETS).fill(Math.floor(lines / CODE_SETS) * h);
-      for (let j = 0; j < lines % CODE_SETS; j++) d[(s + j) % CODE_SETS] += h;
-      return d;
-    };
-    const cost = (s: number) => add(s).reduce((c, x, i) => c + (occ[i] + x) ** 2, 0);
-    let best = 0;
-    for (let s = 1; s < CODE_SETS; s++) if (cost(s) < cost(best) - 1e-9) best = s;
-    add(best).forEach((x, i) => (occ[i] += x));
-    starts[k] = best;
+    const set = best(CODE_SETS, (s) => cost(coarse, spread(lines, h, CODE_SETS, s)));
+    const quarter = best(PERIOD_LINES / CODE_SETS, (q) => cost(fine, spread(lines, h, PERIOD_LINES, set + q * CODE_SETS)));
+    starts[k] = set + quarter * CODE_SETS;
+    spread(lines, h, CODE_SETS, set).forEach((x, i) => (coarse[i] += x));
+    spread(lines, h, PERIOD_LINES, starts[k]).forEach((x, i) => (fine[i] += x));
   }
   return starts;
 }
 
 /** The chain's segments: the footprint bins' and, when it runs, the code conflict segment,
- *  each footprint segment at its start (segmentStarts) in the 4 KiB period, and in a quarter
- *  of the 16 KiB one of its own. The starts are placed by the sizes of `nominal` (the plan
- *  before tuning, where it has the segment), so that the tuner's resizing moves no segment
- *  but the one resized. */
+ *  each footprint segment at its start (segmentStarts) in the 16 KiB period. The starts are
+ *  placed by the sizes of `nominal` (the plan before tuning, where it has the segment), so
+ *  that the tuner's resizing moves no segment but the one resized. */
 export function chainSegments(plan: BodyPlan, skeletonSets?: number[], nominal: BodyPlan = plan): ChainSegment[] {
   const bins = plan.segments.map((r, bin) => ({ bin, lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq })).filter((s) => s.lines > 0);
   // The conflict segment's blocks all lie in one set, by its stride.
@@ -292,7 +307,7 @@ export function chainSegments(plan: BodyPlan, skeletonSets?: number[], nominal: 
   const conflict = n.loadsPerReq > 0 ? [{ set: conflictOffset(n.stride, 'code') / 64, lines: n.lines * Math.min(1, n.loadsPerReq / n.lines) }] : [];
   const starts = segmentStarts(bins.map((s) => (Math.round(nominal.segments[s.bin]?.lines ?? 0) > 0 ? nominal.segments[s.bin] : s)), skeletonSets, conflict);
   return [
-    ...bins.map((s, k) => ({ name: partName('code', s.bin), lines: s.lines, loadsPerReq: s.loadsPerReq, start: starts[k] + CODE_SETS * (s.bin % (SET_PERIOD / 4096)) })),
+    ...bins.map((s, k) => ({ name: partName('code', s.bin), lines: s.lines, loadsPerReq: s.loadsPerReq, start: starts[k] })),
     ...(plan.codeConflict.loadsPerReq > 0 ? [{ name: partName('code', 'conflict'), ...plan.codeConflict }] : []),
   ];
 }

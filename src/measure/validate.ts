@@ -46,6 +46,12 @@ export interface ValidateOptions {
   noCpu?: boolean;
 }
 
+/** The rounds at least of the lowest load, whose CPU time per request is the one compared.
+ *  Half of memcached's CPU there is its LRU thread's, waking every 1.7 ms; from one round to
+ *  the next its cost moved by a fifth, and clone/original ratios by ±0.1 (1.03, 1.15, 1.05,
+ *  0.93 in four rounds on one machine). */
+const LOWEST_LOAD_ROUNDS = 5;
+
 /** Original and clone in the same run: both started, then each load point driven on one and
  *  then the other, under the same twin-load settings; then both under Valgrind. */
 export async function validate(w: Workload, name: string, original: LaunchSpec, clone: LaunchSpec, opts: ValidateOptions = {}): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
@@ -60,9 +66,10 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
     let first = true;
     for (const rate of loads) {
       const rounds: Record<'original' | 'clone', LoadPoint[]> = { original: [], clone: [] };
-      for (let round = 0; round < w.rounds; round++) {
+      const n = rate === loads[0] ? Math.max(w.rounds, LOWEST_LOAD_ROUNDS) : w.rounds;
+      for (let round = 0; round < n; round++) {
         for (const { who, target } of targets) {
-          say(`${who} at ${rate} requests/s (round ${round + 1} of ${w.rounds})`);
+          say(`${who} at ${rate} requests/s (round ${round + 1} of ${n})`);
           const o = await observe(target, w, rate, { trace: true, preload: first, settleS: round === 0 ? SETTLE_S : 0 });
           rounds[who].push(loadPoint(o, rate));
         }

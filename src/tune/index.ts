@@ -220,6 +220,15 @@ function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | n
 
 type Group = 'data' | 'code' | 'branch' | 'conflict' | 'codeConflict';
 
+/** The knobs each group's step sets. */
+const GROUP_KNOBS: Record<Group, (keyof Profile['knobs'])[]> = {
+  data: ['dataLoads', 'dataLines'],
+  code: ['codeBlocks', 'codeLines'],
+  branch: ['hardBranchesPerReq'],
+  conflict: ['conflictLoads'],
+  codeConflict: ['codeConflictBlocks'],
+};
+
 /** One measured iteration: its profile and plan, the clone's figures, each part's. */
 interface Measured {
   profile: Profile;
@@ -240,6 +249,16 @@ export function adaptGain(gain: number, prev: Record<string, number> | null, now
   if (Math.sign(now[worst]) !== Math.sign(prev[worst]) && Math.abs(now[worst]) > 1) return Math.max(0.25, gain / 2);
   if (Math.abs(now[worst]) > 0.5 * Math.abs(prev[worst])) return Math.min(1, gain * 1.5);
   return gain;
+}
+
+/** Whether two sets of knobs are the same to a part in a thousand, every number of them. */
+export function sameKnobs(a: unknown, b: unknown): boolean {
+  if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= 1e-3 * Math.max(Math.abs(a), Math.abs(b), 1e-9);
+  if (a && b && typeof a === 'object' && typeof b === 'object') {
+    const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
+    return [...keys].every((k) => sameKnobs((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+  }
+  return a === b;
 }
 
 /** Whether a group's largest error (in tolerances, where off target) grew from `prev` to
@@ -275,6 +294,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   };
   const gains: Record<Group, number> = { data: 1, code: 1, branch: 1, conflict: 1, codeConflict: 1 };
   let sinceBest = 0;
+  /** The groups whose gains the last worse iteration halved. */
+  let halved: Group[] = [];
   let cur: Profile = p.body.skeleton ? structuredClone(p) : await withSkeleton(structuredClone(p), w, say);
   const scale = cur.knobs.insnScale;
   const original = cur.body.original;
@@ -364,6 +385,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       for (const g of Object.keys(groups) as Group[]) gains[g] = adaptGain(gains[g], best.errors, errors, groups[g]);
       best = { score, knobs: cur.knobs, errors, at: { profile: cur, plan, m, part, got } };
       sinceBest = 0;
+      halved = [];
     } else {
       // Worse: the next step goes from the best again, half as far for each group whose own
       // errors grew (a group that did better takes its step again). If none did, the
@@ -373,7 +395,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       sinceBest++;
       const all = Object.keys(groups) as Group[];
       const worse = all.filter((g) => groupWorse(best.errors, errors, groups[g]));
-      for (const g of worse.length && sinceBest === 1 ? worse : all) gains[g] = Math.max(0.25, gains[g] / 2);
+      halved = worse.length && sinceBest === 1 ? worse : all;
+      for (const g of halved) gains[g] = Math.max(0.25, gains[g] / 2);
     }
     if (score <= AIM) break;
     // Three iterations without a better one, each from the best at a shorter step: what is
@@ -382,7 +405,16 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       say('tuning: no better in three iterations, keeping the best');
       break;
     }
-    cur = step(best.at!);
+    // A blamed group whose knobs a shorter step leaves as they were (at their floor, where
+    // any step moves nothing) took the blame for another's step: all groups go half as far
+    // instead. Redis's code conflict segment sat at none when its 4-way point, which the
+    // code segments moved, was blamed; the step repeated, and two iterations measured alike.
+    let next = step(best.at!);
+    if (halved.length < Object.keys(gains).length && halved.some((g) => GROUP_KNOBS[g].every((k) => sameKnobs(next.knobs[k], cur.knobs[k])))) {
+      for (const g of Object.keys(gains) as Group[]) if (!halved.includes(g)) gains[g] = Math.max(0.25, gains[g] / 2);
+      next = step(best.at!);
+    }
+    cur = next;
   }
   // The best measured knobs, whether or not the last iteration improved on them, with the
   // instruction count trimmed where it is off.

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adaptGain, groupWorse, medianDistance, nextBudget, nextConflict, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
+import { adaptGain, groupWorse, sameKnobs, medianDistance, nextBudget, nextConflict, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
 import { SWEEP } from '../../src/profile/valgrind.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 import { tuningTable } from '../../src/report/table.js';
@@ -160,4 +160,12 @@ test('a conflict segment makes up for what the other parts\' next loads take fro
   // On target with nothing moving: unchanged; what is missing, at the gain.
   assert.equal(nextConflict([{ lines: 700, loadsPerReq: 10 }], [cpu(8)], [10], cpu(20), 20, 0, 1, code), 20);
   assert.equal(nextConflict([], [], [], cpu(20), 20, 3, 0.5, code), 21.5);
+});
+
+test('knobs that differ by less than a part in a thousand are the same step', () => {
+  const k = { dataLines: [100, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } };
+  assert.equal(sameKnobs(k, { dataLines: [100.05, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } }), true);
+  assert.equal(sameKnobs(k, { dataLines: [101, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } }), false);
+  assert.equal(sameKnobs(k, { dataLines: [100, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2, mul: 1 } }), false);
+  assert.equal(sameKnobs(k, { dataLines: [100, 2000], codeConflictBlocks: 1e-6, mixOverhead: { alu: 1.2 } }), false);
 });
