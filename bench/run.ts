@@ -31,7 +31,7 @@ for (const target of targets) {
   const at = (re: RegExp) => marks.find((m) => re.test(m.msg))?.t ?? null;
   const profile = JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8'));
   const comparison = JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8'));
-  const trims = profile.tuning.filter((t: { points: object }) => !Object.keys(t.points).length).length;
+  const trims = profile.tuning.filter((t: { trim?: boolean }) => t.trim).length;
   const ratios = Object.fromEntries(
     (comparison.rows as Row[])
       .filter((x) => x.original && x.clone !== null)
@@ -45,9 +45,9 @@ for (const target of targets) {
       tuning: (at(/^validating/) ?? 0) - (at(/generating, building and tuning/) ?? 0),
       validation: total - (at(/^validating/) ?? 0),
     },
-    // Iterations measure the whole sweep; trims of the budget measure instructions only.
+    // Iterations measure the whole sweep; trims of the kept one, one platform's run.
     tuningIterations: profile.tuning.length - trims,
-    budgetTrims: trims,
+    trims,
     ratios,
   });
 }

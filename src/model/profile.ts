@@ -119,6 +119,11 @@ export const TuningStep = z.object({
   /** Clone vs original per request at each point the tuner matches (misses of a cache size,
    *  branch mispredictions, instructions). */
   points: z.record(z.string(), z.object({ clone: z.number(), original: z.number() })).default({}),
+  /** A trim of the kept iteration (its budget and random branches, checked with one platform's
+   *  run: only the points that run gives), not an iteration of the whole sweep. */
+  trim: z.boolean().optional(),
+  /** The knobs this step ran with: any step of the history can be generated again. */
+  knobs: Knobs.optional(),
 });
 
 export const Profile = z.object({

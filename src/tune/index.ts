@@ -1,11 +1,11 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { L1_CURVE_MAX, l1Points, type CurvePoint, type PortableCpu, type Profile, type Workload } from '../model/index.js';
+import { L1_CURVE_MAX, l1Points, type CpuCounters, type CurvePoint, type Platform, type PortableCpu, type Profile, type Workload } from '../model/index.js';
 import { generateClone } from '../generate/index.js';
 import { buildClone } from '../generate/build.js';
 import { cloneLaunchSpec } from '../measure/validate.js';
-import { addTotals, measureCpu, measureParts, measurePortable, portableFrom, ZERO_TOTALS, type PartCosts } from '../profile/valgrind.js';
+import { addTotals, defaultPlatform, measureCpu, measureParts, measurePortable, portableFrom, ZERO_TOTALS, type PartCosts } from '../profile/valgrind.js';
 import { BRANCH_PART, MIX_PART, partName } from '../generate/body.js';
 import { bodyPlan, bodyTarget, hardMissRate, plannedCounts, HARD_P, type BodyPlan } from '../synth/body.js';
 import { blockCounts, iterationInsns, MIX_CLASSES } from '../synth/mix.js';
@@ -276,7 +276,8 @@ export function groupWorse(prev: Record<string, number> | null, now: Record<stri
  *  rate; the instruction budget so that the mix loop takes what the other parts leave.
  *  Regenerate, rebuild, repeat until on target or out of iterations, each step from the best
  *  iteration so far (after a worse one, half as far for the groups that did worse); keep the
- *  best, its instruction budget trimmed where it is off; the history goes into the profile. */
+ *  best, its instruction budget and random branches trimmed where they are off; the history
+ *  goes into the profile. */
 export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptions = {}): Promise<Profile> {
   const say = opts.progress ?? (() => {});
   const max = opts.maxIterations ?? 8;
@@ -373,6 +374,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       targetInsnsPerReq: want.insns,
       error,
       points: Object.fromEntries(Object.keys(want).map((k) => [k, { clone: got[k] ?? 0, original: want[k] }])),
+      knobs: cur.knobs,
     });
     const { score, worst } = offTarget(want, got, tol, mpkiTol, abs);
     const gap = mixGap(original, m);
@@ -417,9 +419,9 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     cur = next;
   }
   // The best measured knobs, whether or not the last iteration improved on them, with the
-  // instruction count trimmed where it is off.
+  // instruction count and branch misses trimmed where they are off.
   let knobs = best.knobs;
-  if (best.at) knobs = await trimBudget(best.at, want.insns, tol, scale, { ...cur, tuning: history }, w, dir, say, opts.deadline);
+  if (best.at) knobs = await trimKept(best.at, want, { tol, mpkiTol, abs }, scale, { ...cur, tuning: history }, w, dir, say, opts.deadline);
   cur = { ...cur, knobs, tuning: history };
   generateClone(cur, dir); // the profile beside the sources carries its history
   buildClone(dir);
@@ -456,35 +458,78 @@ function mixGap(o: PortableCpu, m: PortableCpu): { pp: number; cls: string } | n
  *  tuning run), which would carry a figure tuned to the edge past it. */
 export const AIM = 0.7;
 
-/** At most this many trims of the kept iteration's instruction budget. */
+/** At most this many trims of the kept iteration. */
 const TRIMS = 2;
 
-/** The kept iteration's knobs with the mix loop's budget trimmed until its instructions are
- *  within `tol` of `want`: the mix loop runs on registers and a few hot lines, so its budget
- *  moves the count and hardly the curves, while a step of all the knobs may have moved the
- *  count as well (a part's cost per unit changes where its plan does). Each trim is checked
- *  with one pair of runs (a sixth of an iteration's) and kept only if closer; it goes into
- *  `base`'s history with its instructions alone. */
-async function trimBudget(at: Measured, want: number, tol: number, scale: number, base: Profile, w: Workload, dir: string, say: (msg: string) => void, deadline?: number): Promise<Profile['knobs']> {
+/** The figures a trim checks: those one run of the default platform gives of the tuned ones
+ *  (its L1s are the sweep's 32 KiB point's, 8-way, 64-byte lines). */
+export function trimPoints(m: CpuCounters, p: Platform): Record<string, number> {
+  const per = (mpki: number) => (mpki * m.insnsPerReq) / 1000;
+  const l1 = (c: Platform['I1']) => c.assoc === 8 && c.line === LINE && scoredSize(c.size);
+  return {
+    insns: m.insnsPerReq,
+    branch: per(m.branchMpki),
+    ...(l1(p.I1) ? { [`I@${kib(p.I1.size)}`]: per(m.I1Mpki) } : {}),
+    ...(l1(p.D1) ? { [`D@${kib(p.D1.size)}`]: per(m.D1Mpki) } : {}),
+  };
+}
+
+/** A trim's next instruction budget and random branches, or null where neither is off: the
+ *  budget moved by the instructions missing at the mix loop's measured cost per planned one
+ *  (where they are off by more than `tol`), the random branches by the misses missing at
+ *  their measured rate (where those are off by more than `branchTol` a request). */
+export function trimStep(got: { insns: number; branch: number }, want: { insns: number; branch: number }, now: { budget: number; hard: number }, perPlanned: number, rate: number, tol: number, branchTol: number): { budget: number; hard: number } | null {
+  const insnsOff = Math.abs(got.insns - want.insns) > tol * want.insns;
+  const branchOff = Math.abs(got.branch - want.branch) > branchTol && rate > 0;
+  if (!insnsOff && !branchOff) return null;
+  return {
+    budget: insnsOff ? Math.max(0, now.budget + (want.insns - got.insns) / perPlanned) : now.budget,
+    hard: branchOff ? Math.max(0, now.hard + (want.branch - got.branch) / rate) : now.hard,
+  };
+}
+
+/** The kept iteration's knobs with the mix loop's budget and the random branches trimmed
+ *  until its instructions are within `tol` and its branch misses within AIM of their
+ *  tolerance. Neither moves the curves much: the mix loop runs on registers and a few hot
+ *  lines, the random branches in a loop of their own. But a step of all the knobs may have
+ *  moved both (a part's cost per unit changes where its plan does; the chain's blocks share
+ *  the simulated predictor's table with the random branches). Each trim is checked with one
+ *  run pair of the default platform (a sixth of an iteration's) and kept only if its
+ *  figures there (instructions, branch misses, the 32 KiB L1s') are closer as a whole; it
+ *  goes into `base`'s history with those figures. */
+async function trimKept(at: Measured, want: Record<string, number>, tols: { tol: number; mpkiTol: number; abs: number }, scale: number, base: Profile, w: Workload, dir: string, say: (msg: string) => void, deadline?: number): Promise<Profile['knobs']> {
+  const platform = defaultPlatform();
+  const keys = Object.keys(trimPoints({ insnsPerReq: 0, branchMpki: 0, I1Mpki: 0, D1Mpki: 0 } as CpuCounters, platform));
+  const pick = (r: Record<string, number>) => Object.fromEntries(keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]));
+  const wanted = pick(want);
+  const score = (g: Record<string, number>) => offTarget(wanted, g, tols.tol, tols.mpkiTol, tols.abs).score;
   let knobs = at.profile.knobs;
-  let budget = at.plan.insnsPerReq;
-  let got = at.m.insnsPerReq;
+  let now = { budget: at.plan.insnsPerReq, hard: at.plan.hardBranchesPerReq };
+  let got = pick(at.got);
+  let best = score(got);
   const perPlanned = mixCost(at.part(MIX_PART)?.insnsPerReq ?? 0, mixInsns(at.plan));
+  const own = at.part(BRANCH_PART)?.branchMissesPerReq ?? 0;
+  const rate = now.hard > 1 && own > 0 ? own / now.hard : hardMissRate(HARD_P);
+  const branchTol = AIM * Math.max(tols.mpkiTol * want.branch, (tols.abs * want.insns) / 1000);
   let lastMs = 30000;
-  for (let t = 0; t < TRIMS && Math.abs(got - want) > tol * want; t++) {
+  for (let t = 0; t < TRIMS; t++) {
+    const next = trimStep({ insns: got.insns, branch: got.branch }, { insns: want.insns, branch: want.branch }, now, perPlanned, rate, tols.tol, branchTol);
+    if (!next) break;
     if (deadline !== undefined && Date.now() + lastMs > deadline) break;
     const started = Date.now();
-    const next = Math.max(0, budget + (want - got) / perPlanned);
-    const trial = { ...knobs, bodyInsnsPerReq: next / scale };
+    const trial = { ...knobs, bodyInsnsPerReq: next.budget / scale, hardBranchesPerReq: next.hard };
     generateClone({ ...base, knobs: trial }, dir);
     const binary = buildClone(dir);
-    const m = await measureCpu(cloneLaunchSpec(binary, w), w);
-    say(`trimming the instruction budget: ${Math.round(got)} -> ${Math.round(m.insnsPerReq)} vs ${Math.round(want)} insns/req`);
-    base.tuning.push({ iteration: base.tuning.length, bodyInsnsPerReq: next / scale, cloneInsnsPerReq: m.insnsPerReq, targetInsnsPerReq: want, error: (m.insnsPerReq - want) / want, points: {} });
-    if (Math.abs(m.insnsPerReq - want) >= Math.abs(got - want)) break;
+    const m = await measureCpu(cloneLaunchSpec(binary, w), w, platform);
+    const tp = trimPoints(m, platform);
+    const s = score(tp);
+    say(`trimming: ${Math.round(got.insns)} -> ${Math.round(tp.insns)} vs ${Math.round(want.insns)} insns/req, ${got.branch.toFixed(1)} -> ${tp.branch.toFixed(1)} vs ${want.branch.toFixed(1)} branch misses/req; x${best.toFixed(2)} -> x${s.toFixed(2)}${s < best ? '' : ', not kept'}`);
+    base.tuning.push({ iteration: base.tuning.length, bodyInsnsPerReq: next.budget / scale, cloneInsnsPerReq: tp.insns, targetInsnsPerReq: want.insns, error: (tp.insns - want.insns) / want.insns, points: Object.fromEntries(keys.map((k) => [k, { clone: tp[k], original: want[k] }])), trim: true, knobs: trial });
+    if (s >= best) break;
     knobs = trial;
-    budget = next;
-    got = m.insnsPerReq;
+    now = next;
+    got = tp;
+    best = s;
     lastMs = Date.now() - started;
   }
   return knobs;

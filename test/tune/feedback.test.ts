@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adaptGain, groupWorse, sameKnobs, medianDistance, nextBudget, nextConflict, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
+import { adaptGain, groupWorse, sameKnobs, trimPoints, trimStep, medianDistance, nextBudget, nextConflict, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
 import { SWEEP } from '../../src/profile/valgrind.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 import { tuningTable } from '../../src/report/table.js';
-import { L1_CURVE_MAX, l1Points, type CurvePoint, type PortableCpu, type Profile } from '../../src/model/index.js';
+import { L1_CURVE_MAX, l1Points, type CpuCounters, type CurvePoint, type PortableCpu, type Profile } from '../../src/model/index.js';
 
 const SIZES = [8, 16, 32, 64, 128, 256, 1024, 2048, 4096, 16384, 32768].map((k) => k << 10);
 
@@ -168,4 +168,25 @@ test('knobs that differ by less than a part in a thousand are the same step', ()
   assert.equal(sameKnobs(k, { dataLines: [101, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } }), false);
   assert.equal(sameKnobs(k, { dataLines: [100, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2, mul: 1 } }), false);
   assert.equal(sameKnobs(k, { dataLines: [100, 2000], codeConflictBlocks: 1e-6, mixOverhead: { alu: 1.2 } }), false);
+});
+
+test('a trim moves the budget by the instructions missing and the random branches by the misses missing', () => {
+  const want = { insns: 10000, branch: 30 };
+  // Within 2% and within the branch tolerance: nothing to trim.
+  assert.equal(trimStep({ insns: 10150, branch: 30.5 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1), null);
+  // Instructions 5% over at 1.25 measured per planned: the budget falls by 400; the branches stay.
+  assert.deepEqual(trimStep({ insns: 10500, branch: 30 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1), { budget: 4600, hard: 100 });
+  // Two misses short at a quarter of a miss each: eight more random branches; the budget stays.
+  assert.deepEqual(trimStep({ insns: 10000, branch: 28 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1), { budget: 5000, hard: 108 });
+  // Never below none.
+  assert.equal(trimStep({ insns: 10000, branch: 60 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1)!.hard, 0);
+});
+
+test('a trim checks the tuned figures one run of a platform with 32 KiB 8-way L1s gives', () => {
+  const m = { insnsPerReq: 2000, branchMpki: 10, I1Mpki: 5, D1Mpki: 20 } as CpuCounters;
+  const l1 = (size: number, assoc: number) => ({ size, assoc, line: 64 });
+  const p = { name: 'x', I1: l1(32 << 10, 8), D1: l1(32 << 10, 8), L2: l1(1 << 20, 16), LLC: l1(32 << 20, 16) };
+  assert.deepEqual(trimPoints(m, p), { insns: 2000, branch: 20, 'I@32K': 10, 'D@32K': 40 });
+  // A 4-way or 64 KiB L1 is no tuned point of that name.
+  assert.deepEqual(trimPoints(m, { ...p, I1: l1(64 << 10, 4), D1: l1(32 << 10, 4) }), { insns: 2000, branch: 20 });
 });
