@@ -229,6 +229,13 @@ const GROUP_KNOBS: Record<Group, (keyof Profile['knobs'])[]> = {
   codeConflict: ['codeConflictBlocks'],
 };
 
+/** The random branches' measured misses per request, and per random branch (where too few
+ *  run to tell, the formula's). */
+function branchRate({ plan, part }: Pick<Measured, 'plan' | 'part'>): { own: number; rate: number } {
+  const own = part(BRANCH_PART)?.branchMissesPerReq ?? 0;
+  return { own, rate: plan.hardBranchesPerReq > 1 && own > 0 ? own / plan.hardBranchesPerReq : hardMissRate(HARD_P) };
+}
+
 /** One measured iteration: its profile and plan, the clone's figures, each part's. */
 interface Measured {
   profile: Profile;
@@ -318,9 +325,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const data = nextSide(t.dataBins, plan.rings, dataParts.map((q) => q?.dataCurve ?? null), dataWant, m.dataCurve, cur.body.skeleton?.dataCurve ?? [], absPerReq, mpkiTol, gains.data, t.hotData);
     const code = nextSide(t.codeBins, plan.segments, codeParts.map((q) => (q ? l1Points(q.codeCurve) : null)), l1Points(original.codeCurve), l1Points(m.codeCurve), l1Points(cur.body.skeleton?.codeCurve ?? []), absPerReq, mpkiTol, gains.code, t.hotCode);
     // The random branches: what the rest of the clone mispredicts is not theirs to supply.
-    const branch = part(BRANCH_PART);
-    const own = branch?.branchMissesPerReq ?? 0;
-    const rate = plan.hardBranchesPerReq > 1 && own > 0 ? own / plan.hardBranchesPerReq : hardMissRate(HARD_P);
+    const { own, rate } = branchRate({ plan, part });
     const hard = Math.max(0, (want.branch - (got.branch - own)) / rate);
     const next: Profile = {
       ...cur,
@@ -508,8 +513,7 @@ async function trimKept(at: Measured, want: Record<string, number>, tols: { tol:
   let got = pick(at.got);
   let best = score(got);
   const perPlanned = mixCost(at.part(MIX_PART)?.insnsPerReq ?? 0, mixInsns(at.plan));
-  const own = at.part(BRANCH_PART)?.branchMissesPerReq ?? 0;
-  const rate = now.hard > 1 && own > 0 ? own / now.hard : hardMissRate(HARD_P);
+  const { rate } = branchRate(at);
   const branchTol = AIM * Math.max(tols.mpkiTol * want.branch, (tols.abs * want.insns) / 1000);
   let lastMs = 30000;
   for (let t = 0; t < TRIMS; t++) {
