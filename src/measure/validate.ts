@@ -47,10 +47,11 @@ export interface ValidateOptions {
 }
 
 /** The rounds at least of the lowest load, whose CPU time per request is the one compared.
- *  Half of memcached's CPU there is its LRU thread's, waking every 1.7 ms; from one round to
- *  the next its cost moved by a fifth, and clone/original ratios by ±0.1 (1.03, 1.15, 1.05,
- *  0.93 in four rounds on one machine). */
-const LOWEST_LOAD_ROUNDS = 5;
+ *  Half of memcached's CPU there is its LRU thread's, waking every 1.7 ms; nginx's two workers
+ *  split each round's connections anew (one round 22.0 and 20.9 µs a request, the next 46.6
+ *  and 8.7). Clone/original ratios moved from 0.69 to 1.15 from round to round: a median of
+ *  five was not yet steady. Untraced rounds cost 6 s where traced ones cost 10. */
+export const LOWEST_LOAD_ROUNDS = 9;
 
 /** Original and clone in the same run: both started, then each load point driven on one and
  *  then the other, under the same twin-load settings; then both under Valgrind. */
@@ -70,7 +71,9 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
       for (let round = 0; round < n; round++) {
         for (const { who, target } of targets) {
           say(`${who} at ${rate} requests/s (round ${round + 1} of ${n})`);
-          const o = await observe(target, w, rate, { trace: true, preload: first, settleS: round === 0 ? SETTLE_S : 0 });
+          // The first round is traced, for the system calls; the others are not, for the
+          // timed figures (the tracer's probes run on the target's CPU time).
+          const o = await observe(target, w, rate, { trace: round === 0, preload: first, settleS: round === 0 ? SETTLE_S : 0 });
           rounds[who].push(loadPoint(o, rate));
         }
         first = false;
@@ -105,30 +108,37 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
   return { comparison: compare(name, platforms.map((p) => p.name).join(','), measurements[0], measurements[1]), measurements };
 }
 
-/** One load point from several rounds: medians of the timed figures, counts summed. */
+/** One load point from several rounds: the timed figures are medians over the untraced
+ *  rounds (over all, if every round was traced), the system calls come from the traced
+ *  rounds, and counts are summed. */
 export function mergeRounds(ps: LoadPoint[]): LoadPoint {
   if (ps.length === 1) return ps[0];
-  const med = (f: (p: LoadPoint) => number) => median(ps.map(f));
-  const sum = (f: (p: LoadPoint) => number) => ps.reduce((a, p) => a + f(p), 0);
-  const sent = sum((p) => p.sent);
+  const untraced = ps.filter((p) => p.syscallsPerReq === null);
+  const timed = untraced.length ? untraced : ps;
+  const traced = ps.filter((p) => p.syscallsPerReq !== null);
+  const med = (f: (p: LoadPoint) => number) => median(timed.map(f));
+  const sum = (xs: LoadPoint[], f: (p: LoadPoint) => number) => xs.reduce((a, p) => a + f(p), 0);
   const errors: Record<string, number> = {};
   for (const p of ps) for (const [k, v] of Object.entries(p.errors)) errors[k] = (errors[k] ?? 0) + v;
-  const names = new Set(ps.flatMap((p) => Object.keys(p.syscallsByName)));
-  const perReq = (f: (p: LoadPoint) => number | null) => (ps.every((p) => f(p) !== null) ? sum((p) => f(p)! * p.sent) / sent : null);
+  // Per request over the traced rounds, each weighted by the requests it sent.
+  const tracedSent = sum(traced, (p) => p.sent);
+  const perReq = (f: (p: LoadPoint) => number) => (tracedSent > 0 ? sum(traced, (p) => f(p) * p.sent) / tracedSent : 0);
+  const names = new Set(traced.flatMap((p) => Object.keys(p.syscallsByName)));
+  const requests = sum(ps, (p) => p.requests);
   return {
     targetRps: ps[0].targetRps,
     throughputRps: med((p) => p.throughputRps),
-    requests: sum((p) => p.requests),
-    sent,
+    requests,
+    sent: sum(ps, (p) => p.sent),
     errors,
     latency: {
       mean: med((p) => p.latency.mean), p50: med((p) => p.latency.p50), p90: med((p) => p.latency.p90),
-      p99: med((p) => p.latency.p99), p999: med((p) => p.latency.p999), max: Math.max(...ps.map((p) => p.latency.max)),
+      p99: med((p) => p.latency.p99), p999: med((p) => p.latency.p999), max: Math.max(...timed.map((p) => p.latency.max)),
     },
     cpuUsPerReq: med((p) => p.cpuUsPerReq),
-    netBytesPerReq: sum((p) => p.netBytesPerReq * p.requests) / Math.max(1, sum((p) => p.requests)),
-    syscallsPerReq: perReq((p) => p.syscallsPerReq),
-    syscallsByName: Object.fromEntries([...names].map((n) => [n, Math.round((sum((p) => (p.syscallsByName[n] ?? 0) * p.sent) / sent) * 1e4) / 1e4])),
+    netBytesPerReq: sum(ps, (p) => p.netBytesPerReq * p.requests) / Math.max(1, requests),
+    syscallsPerReq: traced.length ? perReq((p) => p.syscallsPerReq!) : null,
+    syscallsByName: Object.fromEntries([...names].map((n) => [n, Math.round(perReq((p) => p.syscallsByName[n] ?? 0) * 1e4) / 1e4])),
     threads: Math.round(med((p) => p.threads)),
   };
 }

@@ -1,0 +1,43 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mergeRounds } from '../../src/measure/validate.js';
+import type { LoadPoint } from '../../src/model/index.js';
+
+/** A round at 500 requests/s: traced rounds carry system calls, untraced ones null. */
+function round(cpuUsPerReq: number, p50: number, sent: number, syscalls: Record<string, number> | null): LoadPoint {
+  return {
+    targetRps: 500,
+    throughputRps: 500,
+    requests: sent,
+    sent,
+    errors: {},
+    latency: { mean: p50, p50, p90: p50, p99: p50, p999: p50, max: p50 },
+    cpuUsPerReq,
+    netBytesPerReq: 100,
+    syscallsPerReq: syscalls ? Object.values(syscalls).reduce((a, b) => a + b, 0) : null,
+    syscallsByName: syscalls ?? {},
+    threads: 3,
+  };
+}
+
+test('timed figures are the untraced rounds\' medians; system calls come from the traced rounds', () => {
+  // The traced round is slower (the tracer's probes run on the target's CPU); it must not
+  // move the CPU time or the latency.
+  const m = mergeRounds([round(90, 200, 3000, { read: 2, write: 1 }), round(50, 80, 3000, null), round(54, 90, 3000, null), round(52, 70, 3000, null)]);
+  assert.equal(m.cpuUsPerReq, 52);
+  assert.equal(m.latency.p50, 80);
+  assert.equal(m.latency.max, 90);
+  assert.equal(m.syscallsPerReq, 3);
+  assert.deepEqual(m.syscallsByName, { read: 2, write: 1 });
+  assert.equal(m.sent, 12000);
+});
+
+test('with every round traced, all rounds are timed and system calls are weighted by requests sent', () => {
+  const m = mergeRounds([round(60, 100, 1000, { read: 2 }), round(40, 50, 3000, { read: 4, close: 1 }), round(50, 70, 2000, { read: 3 })]);
+  assert.equal(m.cpuUsPerReq, 50);
+  assert.equal(m.latency.p50, 70);
+  // read: (2·1000 + 4·3000 + 3·2000) / 6000; close: 3000 / 6000.
+  assert.equal(m.syscallsByName.read, 3.3333);
+  assert.equal(m.syscallsByName.close, 0.5);
+  assert.ok(Math.abs(m.syscallsPerReq! - (2 * 1000 + 5 * 3000 + 3 * 2000) / 6000) < 1e-12);
+});
