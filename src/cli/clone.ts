@@ -8,9 +8,11 @@ import { defaultOut, progress, resolveWorkload, serviceName } from './common.js'
 import { parsePort } from './profile.js';
 import { collect, runValidate } from './validate.js';
 import { DEFAULT_PLATFORM, loadPlatform } from '../profile/platforms.js';
+import { SWEEP } from '../profile/valgrind.js';
+import { validationSeconds } from '../measure/validate.js';
 
-/** Validation's time over profiling's, with a margin. */
-const VALIDATION_PER_PROFILING = 3;
+/** Validation's estimated time (`validationSeconds`) times this margin is kept for it. */
+const VALIDATION_MARGIN = 1.05;
 
 export function registerClone(program: Command): void {
   program
@@ -33,14 +35,16 @@ export function registerClone(program: Command): void {
       const r = resolveWorkload(o.workload, command);
       const out = o.out ?? defaultOut(o.workload);
       const name = serviceName(o.name, r.workload);
-      const profile = await withSkeleton(await profileTarget(r.workload, r.spec, { name, port: o.port, progress: say }), r.workload, say);
+      const profiled = await profileTarget(r.workload, r.spec, { name, port: o.port, progress: say });
+      // The skeleton's sweep is SWEEP.length pairs of Valgrind runs of a clone, two runs at a
+      // time: what one of validation's pairs takes, its build included as a margin.
+      const t1 = Date.now();
+      const profile = await withSkeleton(profiled, r.workload, say);
+      const pairS = (Date.now() - t1) / 1000 / SWEEP.length;
       writeJsonFile(join(out, 'profile.json'), profile);
       process.stdout.write(profileSummary(profile) + '\n\n');
       say('generating, building and tuning the clone');
-      // Validation runs the same Valgrind sweeps as profiling and the timed runs besides: on
-      // the example targets it took 2.8 to 2.9 times as long as profiling (npm run bench).
-      const profiled = Date.now() - t0;
-      const deadline = t0 + o.timeBudget * 1000 - VALIDATION_PER_PROFILING * profiled;
+      const deadline = t0 + o.timeBudget * 1000 - VALIDATION_MARGIN * 1000 * validationSeconds(r.workload, platforms.length, pairS);
       const tuned = await tune(profile, r.workload, join(out, 'clone'), { progress: say, maxIterations: o.tuneIterations, deadline });
       writeJsonFile(join(out, 'profile.json'), tuned);
       process.stdout.write(tuningTable(tuned) + '\n\n');

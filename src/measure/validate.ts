@@ -53,6 +53,25 @@ export interface ValidateOptions {
  *  five was not yet steady. Untraced rounds cost 6 s where traced ones cost 10. */
 export const LOWEST_LOAD_ROUNDS = 9;
 
+/** Seconds a traced round costs beyond its load: bpftrace's start and stop (about 4.2 s a
+ *  round in validation on these 2 cores). */
+const TRACED_ROUND_S = 5;
+/** Seconds an untraced round costs beyond its load (twin-load's start and report). */
+const UNTRACED_ROUND_S = 0.5;
+
+/** About how long `validate` takes: each load point's rounds on both sides (the first traced,
+ *  after the settling run), then each side's Valgrind pairs (two per platform, and the mix's)
+ *  at `pairS` seconds a pair (two runs at a time, as profiling ran them). */
+export function validationSeconds(w: Workload, platforms: number, pairS: number): number {
+  const loads = [...w.loads].sort((a, b) => a - b);
+  const round = 1 + w.duration;
+  const timed = loads.reduce((s, rate) => {
+    const n = rate === loads[0] ? Math.max(w.rounds, LOWEST_LOAD_ROUNDS) : w.rounds;
+    return s + 2 * (SETTLE_S + round + TRACED_ROUND_S + (n - 1) * (round + UNTRACED_ROUND_S));
+  }, 0);
+  return timed + 2 * (2 * platforms + 1) * pairS;
+}
+
 /** Original and clone in the same run: both started, then each load point driven on one and
  *  then the other, under the same twin-load settings; then both under Valgrind. */
 export async function validate(w: Workload, name: string, original: LaunchSpec, clone: LaunchSpec, opts: ValidateOptions = {}): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
@@ -79,6 +98,8 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
         first = false;
       }
       for (const who of ['original', 'clone'] as const) points[who].push(mergeRounds(rounds[who]));
+      const ratio = pairedRatio(rounds.original, rounds.clone);
+      if (ratio !== null) points.clone[points.clone.length - 1].cpuRatio = ratio;
     }
   } finally {
     for (const { target } of targets) await target.stop();
@@ -143,6 +164,19 @@ export function mergeRounds(ps: LoadPoint[]): LoadPoint {
   };
 }
 
+/** The median of the clone's CPU time per request over the original's, round by round,
+ *  over the rounds whose timed figures count (the untraced ones, or all if every round was
+ *  traced); null without such a pair. */
+export function pairedRatio(original: LoadPoint[], clone: LoadPoint[]): number | null {
+  const timed = (p: LoadPoint) => p.syscallsPerReq === null;
+  const all = !original.some(timed);
+  const ratios = original.flatMap((o, i) => {
+    const c = clone[i];
+    return c && (all || (timed(o) && timed(c))) && o.cpuUsPerReq > 0 && c.cpuUsPerReq > 0 ? [c.cpuUsPerReq / o.cpuUsPerReq] : [];
+  });
+  return ratios.length ? median(ratios) : null;
+}
+
 /** The side-by-side rows of two measurements. */
 export function compare(target: string, platform: string, o: Measurement, c: Measurement): Comparison {
   const rows: ComparisonRow[] = [];
@@ -155,6 +189,8 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
     add('latency.p50_us', (p) => p.latency.p50);
     add('latency.p99_us', (p) => p.latency.p99);
     add('cpu.us_per_req', (p) => p.cpuUsPerReq);
+    // The clone's CPU time against the original's in the same rounds: the original as 1.
+    if (pc.cpuRatio !== undefined) rows.push({ metric: 'cpu.paired_ratio', load, original: 1, clone: pc.cpuRatio });
     add('net.bytes_per_req', (p) => p.netBytesPerReq);
     add('syscalls.per_req', (p) => p.syscallsPerReq);
     add('threads.count', (p) => p.threads);
@@ -164,10 +200,12 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
   // side's Valgrind pairs. The simulated caches change neither what runs nor the simulated
   // branch predictor, while a server's timed background work (memcached's LRU maintainer:
   // about two thirds of its instructions at Valgrind's pace) moves each pair's figures by a
-  // few percent. Every platform's row shows the pooled figures.
+  // few percent. Every platform's row shows the pooled figures. The mix's callgrind pair is
+  // not among them: callgrind slows a server more, and its work per request shifts (redis:
+  // 1.7% fewer instructions than in cachegrind's pairs).
   const pairs = (m: Measurement): Measurement['cpu'][number]['pairs'] => m.cpu.flatMap((x) => (x.pairs.length ? x.pairs : [{ insnsPerReq: x.insnsPerReq, branchMpki: x.branchMpki }]));
   const pooled = (m: Measurement) => ({
-    insns: median([...pairs(m).map((x) => x.insnsPerReq), ...(m.mix ? [m.mix.insnsPerReq] : [])]),
+    insns: pairs(m).length ? median(pairs(m).map((x) => x.insnsPerReq)) : (m.mix?.insnsPerReq ?? 0),
     branch: median(pairs(m).map((x) => x.branchMpki)),
   });
   const pool = { o: pooled(o), c: pooled(c) };

@@ -4,7 +4,7 @@ import { totalErrors } from '../measure/loadgen.js';
 import { attachTarget, launchTarget, type LaunchSpec } from './target.js';
 import { observe, SETTLE_S, type Observation } from './observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
-import { measurePortable, SWEEP } from './valgrind.js';
+import { measurePortable, REPEATED_POINTS, SWEEP } from './valgrind.js';
 
 /** Calls the clone's skeleton makes by itself: never replayed. */
 const SKELETON_CALLS = new Set(['epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'poll', 'ppoll', 'select', 'pselect6', 'accept', 'accept4']);
@@ -108,8 +108,8 @@ export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: 
   if (o.load.requests === 0) throw new TwinError('the target answered no request while profiled: check the workload');
   const skeleton = inferSkeleton(o, busy);
   const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
-  say(`measuring instructions, cache-size sweep and instruction mix under Valgrind (${SWEEP.length} pairs of runs of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests)`);
-  const original = await measurePortable(spec, w, { mix: true });
+  say(`measuring instructions, cache-size sweep and instruction mix under Valgrind (${SWEEP.length + REPEATED_POINTS.length + 1} pairs of runs of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests)`);
+  const original = await measurePortable(spec, w, { mix: true, repeat: REPEATED_POINTS, mixApart: true });
   const total = o.load.ops.reduce((a, op) => a + op.count, 0);
   const profile: Profile = {
     schemaVersion: PROFILE_SCHEMA_VERSION,
