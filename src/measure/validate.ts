@@ -129,14 +129,16 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
   return { comparison: compare(name, platforms.map((p) => p.name).join(','), measurements[0], measurements[1]), measurements };
 }
 
+/** Whether a round ran without the tracer (it has no system call counts). */
+const untraced = (p: LoadPoint) => p.syscallsPerReq === null;
+
 /** One load point from several rounds: the timed figures are medians over the untraced
  *  rounds (over all, if every round was traced), the system calls come from the traced
  *  rounds, and counts are summed. */
 export function mergeRounds(ps: LoadPoint[]): LoadPoint {
   if (ps.length === 1) return ps[0];
-  const untraced = ps.filter((p) => p.syscallsPerReq === null);
-  const timed = untraced.length ? untraced : ps;
-  const traced = ps.filter((p) => p.syscallsPerReq !== null);
+  const timed = ps.some(untraced) ? ps.filter(untraced) : ps;
+  const traced = ps.filter((p) => !untraced(p));
   const med = (f: (p: LoadPoint) => number) => median(timed.map(f));
   const sum = (xs: LoadPoint[], f: (p: LoadPoint) => number) => xs.reduce((a, p) => a + f(p), 0);
   const errors: Record<string, number> = {};
@@ -168,11 +170,10 @@ export function mergeRounds(ps: LoadPoint[]): LoadPoint {
  *  over the rounds whose timed figures count (the untraced ones, or all if every round was
  *  traced); null without such a pair. */
 export function pairedRatio(original: LoadPoint[], clone: LoadPoint[]): number | null {
-  const timed = (p: LoadPoint) => p.syscallsPerReq === null;
-  const all = !original.some(timed);
+  const all = !original.some(untraced);
   const ratios = original.flatMap((o, i) => {
     const c = clone[i];
-    return c && (all || (timed(o) && timed(c))) && o.cpuUsPerReq > 0 && c.cpuUsPerReq > 0 ? [c.cpuUsPerReq / o.cpuUsPerReq] : [];
+    return c && (all || (untraced(o) && untraced(c))) && o.cpuUsPerReq > 0 && c.cpuUsPerReq > 0 ? [c.cpuUsPerReq / o.cpuUsPerReq] : [];
   });
   return ratios.length ? median(ratios) : null;
 }

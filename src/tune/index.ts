@@ -106,9 +106,15 @@ export function signedErrors(want: Record<string, number>, got: Record<string, n
  *  of the original's instructions, whichever is larger), and the figure that sets it. At most
  *  1 is on target. */
 export function offTarget(orig: Record<string, number>, clone: Record<string, number>, tol: number, mpkiTol: number, abs: number): { score: number; worst: string } {
-  let r = { score: Math.abs(clone.insns - orig.insns) / (tol * orig.insns), worst: 'insns' };
-  for (const [k, e] of Object.entries(signedErrors(orig, clone, mpkiTol, (abs * orig.insns) / 1000))) if (Math.abs(e) > r.score) r = { score: Math.abs(e), worst: k };
+  let r = { score: -1, worst: 'insns' };
+  for (const [k, e] of Object.entries(toleranceErrors(orig, clone, tol, mpkiTol, abs))) if (e > r.score) r = { score: e, worst: k };
   return r;
+}
+
+/** Each figure's error, unsigned, in units of what is allowed: the instructions' first. */
+function toleranceErrors(orig: Record<string, number>, clone: Record<string, number>, tol: number, mpkiTol: number, abs: number): Record<string, number> {
+  const misses = signedErrors(orig, clone, mpkiTol, (abs * orig.insns) / 1000);
+  return { insns: Math.abs(clone.insns - orig.insns) / (tol * orig.insns), ...Object.fromEntries(Object.entries(misses).map(([k, e]) => [k, Math.abs(e)])) };
 }
 
 /** Where a part's accesses reuse: the cache size (in lines) at which half its accesses miss,
@@ -478,7 +484,7 @@ export const TRIM_AIM = AIM / 2;
  *  ones or AIM, whichever is higher. The worst figure may be one no trim moves (the 32 KiB
  *  code misses), so the worst alone would refuse every trim. */
 export function trimKeeps(kept: Record<string, number>, trial: Record<string, number>, want: Record<string, number>, tols: { tol: number; mpkiTol: number; abs: number }): boolean {
-  const errs = (g: Record<string, number>) => [Math.abs(g.insns - want.insns) / (tols.tol * want.insns), ...Object.values(signedErrors(want, g, tols.mpkiTol, (tols.abs * want.insns) / 1000)).map(Math.abs)];
+  const errs = (g: Record<string, number>) => Object.values(toleranceErrors(want, g, tols.tol, tols.mpkiTol, tols.abs));
   const rss = (e: number[]) => Math.sqrt(e.reduce((a, x) => a + x * x, 0));
   const [a, b] = [errs(kept), errs(trial)];
   return rss(b) < rss(a) && Math.max(...b) <= Math.max(AIM, ...a);
@@ -512,8 +518,9 @@ export function trimStep(got: { insns: number; branch: number }, want: { insns: 
 }
 
 /** The kept iteration's knobs with the mix loop's budget and the random branches trimmed
- *  until its instructions and its branch misses are within TRIM_AIM of their tolerances. Neither moves the curves much: the mix loop runs on registers and a few hot
- *  lines, the random branches in a loop of their own. But a step of all the knobs may have
+ *  until its instructions and its branch misses are within TRIM_AIM of their tolerances.
+ *  Neither moves the curves much: the mix loop runs on registers and a few hot lines, the
+ *  random branches in a loop of their own. But a step of all the knobs may have
  *  moved both (a part's cost per unit changes where its plan does; the chain's blocks share
  *  the simulated predictor's table with the random branches). Each trim is checked with one
  *  run pair of the default platform (a sixth of an iteration's) and kept only if its
