@@ -267,13 +267,15 @@ static void *load_thread_main(void *arg) {
 
     for (;;) {
         uint64_t now = load_now();
-        while (t->sending && next <= now) {
+        int room = !t->cfg->max_inflight || t->live < t->cfg->max_inflight;
+        while (t->sending && next <= now && room) {
             if (next >= t->end_ns || t->failed || !load_ticket(t->cfg)) {
                 t->sending = 0;
                 break;
             }
             load_send(t, next, now);
             next += load_gap(t);
+            room = !t->cfg->max_inflight || t->live < t->cfg->max_inflight;
         }
         if (now >= next_check) {
             load_expire(t, now);
@@ -281,7 +283,8 @@ static void *load_thread_main(void *arg) {
         }
         if (!t->sending && t->live == 0) break;
 
-        uint64_t wake = t->sending && next < next_check ? next : next_check;
+        /* At the bound, only an answer (or the expiry check) can let a send out. */
+        uint64_t wake = t->sending && room && next < next_check ? next : next_check;
         int timeout_ms = 0;
         uint64_t early = t->wake_late_ns + LOAD_SPIN_NS;
         if (early > t->spin_cap_ns) early = t->spin_cap_ns;

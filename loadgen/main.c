@@ -23,7 +23,8 @@ static const char main_usage[] =
     "usage: twin-load --host H --port P --protocol memcached|resp|http --rate R --duration S\n"
     "                 [--warmup S] [--connections N] [--threads T] [--dist poisson|constant]\n"
     "                 [--keys K] [--key-size B] [--req OP,SHARE,VMIN,VMAX[,PATH]]...\n"
-    "                 [--preload] [--max-requests N] [--seed N] [--timeout-ms MS] [--out FILE]\n";
+    "                 [--preload] [--max-requests N] [--max-inflight N] [--seed N]\n"
+    "                 [--timeout-ms MS] [--out FILE]\n";
 
 __attribute__((format(printf, 1, 2), noreturn)) static void main_usage_error(const char *fmt, ...) {
     va_list ap;
@@ -85,8 +86,8 @@ static void main_req(workload_spec *w, const char *arg) {
 
 static void main_parse(int argc, char **argv, load_config *cfg, const char **out) {
     enum { O_HOST = 256, O_PORT, O_PROTOCOL, O_RATE, O_DURATION, O_WARMUP, O_CONNECTIONS,
-           O_THREADS, O_DIST, O_KEYS, O_KEY_SIZE, O_REQ, O_PRELOAD, O_MAX_REQUESTS, O_SEED,
-           O_TIMEOUT, O_OUT, O_HELP };
+           O_THREADS, O_DIST, O_KEYS, O_KEY_SIZE, O_REQ, O_PRELOAD, O_MAX_REQUESTS,
+           O_MAX_INFLIGHT, O_SEED, O_TIMEOUT, O_OUT, O_HELP };
     static const struct option options[] = {
         {"host", required_argument, NULL, O_HOST},
         {"port", required_argument, NULL, O_PORT},
@@ -102,6 +103,7 @@ static void main_parse(int argc, char **argv, load_config *cfg, const char **out
         {"req", required_argument, NULL, O_REQ},
         {"preload", no_argument, NULL, O_PRELOAD},
         {"max-requests", required_argument, NULL, O_MAX_REQUESTS},
+        {"max-inflight", required_argument, NULL, O_MAX_INFLIGHT},
         {"seed", required_argument, NULL, O_SEED},
         {"timeout-ms", required_argument, NULL, O_TIMEOUT},
         {"out", required_argument, NULL, O_OUT},
@@ -150,6 +152,7 @@ static void main_parse(int argc, char **argv, load_config *cfg, const char **out
         case O_REQ: main_req(&cfg->work, optarg); break;
         case O_PRELOAD: cfg->preload = 1; break;
         case O_MAX_REQUESTS: cfg->max_requests = main_uint("max-requests", optarg, 1, UINT64_MAX); break;
+        case O_MAX_INFLIGHT: cfg->max_inflight = main_uint("max-inflight", optarg, 1, UINT64_MAX); break;
         case O_SEED: cfg->seed = main_uint("seed", optarg, 0, UINT64_MAX); break;
         case O_TIMEOUT: cfg->timeout_ms = (int)main_uint("timeout-ms", optarg, 1, 3600000); break;
         case O_OUT: *out = optarg; break;

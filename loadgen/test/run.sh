@@ -110,6 +110,23 @@ for proto in memcached resp http; do
     ok "$proto 200 req/s, no delay: achieved $(json "$out" 'd["achieved_rps"]') req/s, p50 $p50 us"
 done
 
+# --- one request in flight ----------------------------------------------------
+# Scheduled at 2000 req/s against a 2 ms delay, 300 requests one at a time take at
+# least 0.6 s; sent together as scheduled they would take about 0.15 s.
+start_delay_server http 2000
+out=$work/inflight.json
+t0=$(date +%s.%N)
+"$load" --port "$port" --protocol http --rate 2000 --duration 10 --warmup 0 --connections 4 \
+    --threads 1 --max-inflight 1 --max-requests 300 --dist constant --req get,1,0,0,/ \
+    --out "$out" || fail "max-inflight: twin-load exited $?"
+t1=$(date +%s.%N)
+stop_last
+elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+[[ $(json "$out" 'd["sent"]') == 300 ]] || fail "max-inflight: sent $(json "$out" 'd["sent"]'), want 300"
+[[ $(errors_total "$out") == 0 ]] || fail "max-inflight: errors: $(json "$out" 'd["errors"]')"
+within 0.6 "$elapsed" 9 || fail "max-inflight 1: 300 requests of 2 ms took $elapsed s"
+ok "max-inflight 1: 300 requests of 2 ms, one at a time, in $elapsed s"
+
 # --- nothing listening ----------------------------------------------------------
 free_port
 closed=$port

@@ -39,6 +39,10 @@ export interface LoadOptions {
   duration: number;
   warmup?: number;
   maxRequests?: number;
+  /** Bound on each load thread's unanswered requests (1 with one thread: a closed loop). */
+  maxInflight?: number;
+  /** Load threads, in place of the workload's. */
+  threads?: number;
   preload?: boolean;
   dist?: 'poisson' | 'constant';
   seed?: number;
@@ -49,7 +53,7 @@ export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string)
   const args = [
     '--host', '127.0.0.1', '--port', String(port), '--protocol', w.protocol,
     '--rate', String(o.rate), '--duration', String(o.duration), '--warmup', String(o.warmup ?? 1),
-    '--connections', String(w.connections), '--threads', String(Math.min(w.threads, w.connections)),
+    '--connections', String(w.connections), '--threads', String(Math.min(o.threads ?? w.threads, w.connections)),
     '--keys', String(w.keys), '--key-size', String(w.keySize), '--dist', o.dist ?? 'poisson',
     '--seed', String(o.seed ?? 1), '--timeout-ms', String(o.timeoutMs ?? 2000), '--out', out,
   ];
@@ -60,6 +64,7 @@ export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string)
   }
   if (o.preload) args.push('--preload');
   if (o.maxRequests) args.push('--max-requests', String(o.maxRequests));
+  if (o.maxInflight) args.push('--max-inflight', String(o.maxInflight));
   return args;
 }
 
