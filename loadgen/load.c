@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/prctl.h>
 #include <sys/timerfd.h>
 #include <time.h>
@@ -40,6 +41,7 @@ typedef struct {
     int next_conn;           /* round-robin position */
     int epfd;
     int timerfd;
+    int wakefd;              /* eventfd: another thread's request was answered */
     uint64_t timer_at;       /* absolute time the timerfd is armed for, 0 when idle */
     uint64_t wake_late_ns;   /* running mean of how late timer wake-ups come */
     workload work;
@@ -57,6 +59,11 @@ typedef struct {
 /* Tickets for --max-requests, shared by all threads. */
 static atomic_uint_fast64_t load_tickets;
 
+/* Unanswered requests of all threads, for --max-inflight. */
+static atomic_uint_fast64_t load_inflight;
+static load_thread *load_all;
+static int load_n_all;
+
 static uint64_t load_now(void) {
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -65,6 +72,32 @@ static uint64_t load_now(void) {
 
 void load_connect_message(const load_config *cfg, int err, char *buf, size_t len) {
     snprintf(buf, len, "cannot connect to %s:%d: %s", cfg->host, cfg->port, strerror(err));
+}
+
+/* --- the in-flight bound ------------------------------------------------ */
+
+/* Takes a place under --max-inflight; 0 when all are taken. */
+static int load_reserve(const load_config *cfg) {
+    if (!cfg->max_inflight) return 1;
+    uint_fast64_t cur = atomic_load(&load_inflight);
+    while (cur < cfg->max_inflight)
+        if (atomic_compare_exchange_weak(&load_inflight, &cur, cur + 1)) return 1;
+    return 0;
+}
+
+/* Gives a place back and wakes the other threads, which may be waiting for it. */
+static void load_release(load_thread *t) {
+    if (!t->cfg->max_inflight) return;
+    atomic_fetch_sub(&load_inflight, 1);
+    uint64_t one = 1;
+    for (int i = 0; i < load_n_all; i++)
+        if (&load_all[i] != t && write(load_all[i].wakefd, &one, sizeof one) < 0) { /* counter full: already awake */ }
+}
+
+/* A request answered, expired or lost. */
+static void load_done(load_thread *t) {
+    t->live--;
+    load_release(t);
 }
 
 /* --- connections --------------------------------------------------------- */
@@ -80,7 +113,7 @@ static void load_open(load_thread *t, conn *c);
  * While sending, it is opened again if it has a reconnect left. */
 static void load_lost(load_thread *t, conn *c, stats_error err) {
     for (size_t i = c->expired; i < c->fifo_len; i++) {
-        t->live--;
+        load_done(t);
         if (conn_at(c, i)->measured) t->stats.errors[err]++;
     }
     conn_close(c);
@@ -131,7 +164,7 @@ static int load_parse(load_thread *t, conn *c, uint64_t now) {
         }
         const conn_pending *p = conn_at(c, 0);
         if (c->expired == 0) {               /* a late answer to an expired request is dropped */
-            t->live--;
+            load_done(t);
             if (p->measured) {
                 uint64_t latency = now > p->intended_ns ? now - p->intended_ns : 0;
                 stats_record(&t->stats, p->op, latency, p->req_bytes, len);
@@ -185,7 +218,7 @@ static void load_expire(load_thread *t, uint64_t now) {
             const conn_pending *p = conn_at(c, c->expired);
             if (p->sent_ns + t->timeout_ns > now) break;
             c->expired++;
-            t->live--;
+            load_done(t);
             if (p->measured) t->stats.errors[STATS_ERR_TIMEOUT]++;
         }
     }
@@ -267,15 +300,21 @@ static void *load_thread_main(void *arg) {
 
     for (;;) {
         uint64_t now = load_now();
-        int room = !t->cfg->max_inflight || t->live < t->cfg->max_inflight;
-        while (t->sending && next <= now && room) {
+        int room = 1;
+        while (t->sending && next <= now) {
+            if (!load_reserve(t->cfg)) {
+                room = 0;
+                break;
+            }
             if (next >= t->end_ns || t->failed || !load_ticket(t->cfg)) {
+                load_release(t);
                 t->sending = 0;
                 break;
             }
+            uint64_t live = t->live;
             load_send(t, next, now);
+            if (t->live == live) load_release(t);   /* nothing went out */
             next += load_gap(t);
-            room = !t->cfg->max_inflight || t->live < t->cfg->max_inflight;
         }
         if (now >= next_check) {
             load_expire(t, now);
@@ -294,6 +333,11 @@ static void *load_thread_main(void *arg) {
         }
         int n = epoll_wait(t->epfd, events, LOAD_MAX_EVENTS, timeout_ms);
         for (int i = 0; i < n; i++) {
+            if (events[i].data.ptr == &t->wakefd) {
+                uint64_t count;
+                if (read(t->wakefd, &count, sizeof count) < 0) { /* spurious: nothing to do */ }
+                continue;
+            }
             if (events[i].data.ptr == NULL) {
                 uint64_t ticks;
                 if (read(t->timerfd, &ticks, sizeof ticks) < 0) { /* spurious: nothing to do */ }
@@ -316,6 +360,7 @@ static void load_thread_free(load_thread *t) {
     stats_free(&t->stats);
     if (t->epfd >= 0) close(t->epfd);
     if (t->timerfd >= 0) close(t->timerfd);
+    if (t->wakefd >= 0) close(t->wakefd);
 }
 
 /* Builds thread i with its connections, connected. */
@@ -323,7 +368,7 @@ static load_status load_thread_init(load_thread *t, const load_config *cfg, int 
                                     size_t errlen) {
     memset(t, 0, sizeof *t);
     t->cfg = cfg;
-    t->epfd = t->timerfd = -1;
+    t->epfd = t->timerfd = t->wakefd = -1;
     t->timeout_ns = (uint64_t)cfg->timeout_ms * 1000000ull;
     t->gap_ns = 1e9 * cfg->threads / cfg->rate;
     t->spin_cap_ns = (uint64_t)(t->gap_ns / 4);
@@ -334,7 +379,8 @@ static load_status load_thread_init(load_thread *t, const load_config *cfg, int 
     for (int k = 0; t->conns && k < t->n_conns; k++) conn_init(&t->conns[k]);
     t->epfd = epoll_create1(EPOLL_CLOEXEC);
     t->timerfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    if (!t->conns || t->epfd < 0 || t->timerfd < 0 ||
+    t->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+    if (!t->conns || t->epfd < 0 || t->timerfd < 0 || t->wakefd < 0 ||
         workload_init(&t->work, &cfg->work, cfg->seed, 2 * (uint64_t)i + 2) < 0 ||
         stats_init(&t->stats, cfg->work.n_ops) < 0) {
         snprintf(err, errlen, "cannot set up thread %d: %s", i, strerror(errno ? errno : ENOMEM));
@@ -342,6 +388,8 @@ static load_status load_thread_init(load_thread *t, const load_config *cfg, int 
     }
     struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
     epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->timerfd, &ev);
+    struct epoll_event wake = {.events = EPOLLIN, .data.ptr = &t->wakefd};
+    epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wakefd, &wake);
     for (int k = 0; k < t->n_conns; k++) {
         conn *c = &t->conns[k];
         if (conn_connect(c, (const struct sockaddr *)&cfg->addr, cfg->addr_len, cfg->timeout_ms) < 0) {
@@ -371,6 +419,9 @@ load_status load_run(const load_config *cfg, stats *result, char *err, size_t er
     }
 
     atomic_store(&load_tickets, 0);
+    atomic_store(&load_inflight, 0);
+    load_all = threads;
+    load_n_all = cfg->threads;
     uint64_t start = load_now() + LOAD_START_DELAY_NS;
     uint64_t measured = start + (uint64_t)(cfg->warmup_s * 1e9);
     uint64_t end = measured + (uint64_t)(cfg->duration_s * 1e9);

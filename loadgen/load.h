@@ -4,7 +4,7 @@
  * intended send times (exponential gaps for Poisson arrivals, or fixed
  * gaps), at rate/threads. A request goes to the thread's next connection,
  * round-robin, whether or not earlier ones were answered (pipelining),
- * unless --max-inflight bounds the thread's unanswered requests.
+ * unless --max-inflight bounds the unanswered requests of all threads.
  * Latency runs from the intended send time, so a generator or server that
  * falls behind shows up as latency instead of as fewer requests sent. */
 #ifndef LOAD_H
@@ -33,9 +33,9 @@ typedef struct {
     workload_spec work;
     int preload;
     uint64_t max_requests;   /* bound on requests sent in all, 0 for none */
-    uint64_t max_inflight;   /* bound on a thread's unanswered requests, 0 for none:
-                                a send due while the thread is at the bound waits
-                                for an answer (a closed loop when it is 1) */
+    uint64_t max_inflight;   /* bound on unanswered requests over all threads, 0 for
+                                none: a send due at the bound waits for an answer
+                                (one at a time when it is 1) */
     uint64_t seed;
     int timeout_ms;
 } load_config;

@@ -117,7 +117,7 @@ start_delay_server http 2000
 out=$work/inflight.json
 t0=$(date +%s.%N)
 "$load" --port "$port" --protocol http --rate 2000 --duration 10 --warmup 0 --connections 4 \
-    --threads 1 --max-inflight 1 --max-requests 300 --dist constant --req get,1,0,0,/ \
+    --threads 2 --max-inflight 1 --max-requests 300 --dist constant --req get,1,0,0,/ \
     --out "$out" || fail "max-inflight: twin-load exited $?"
 t1=$(date +%s.%N)
 stop_last

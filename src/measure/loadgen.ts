@@ -39,10 +39,8 @@ export interface LoadOptions {
   duration: number;
   warmup?: number;
   maxRequests?: number;
-  /** Bound on each load thread's unanswered requests (1 with one thread: a closed loop). */
+  /** Bound on unanswered requests over all load threads (1: one at a time). */
   maxInflight?: number;
-  /** Load threads, in place of the workload's. */
-  threads?: number;
   preload?: boolean;
   dist?: 'poisson' | 'constant';
   seed?: number;
@@ -53,7 +51,7 @@ export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string)
   const args = [
     '--host', '127.0.0.1', '--port', String(port), '--protocol', w.protocol,
     '--rate', String(o.rate), '--duration', String(o.duration), '--warmup', String(o.warmup ?? 1),
-    '--connections', String(w.connections), '--threads', String(Math.min(o.threads ?? w.threads, w.connections)),
+    '--connections', String(w.connections), '--threads', String(Math.min(w.threads, w.connections)),
     '--keys', String(w.keys), '--key-size', String(w.keySize), '--dist', o.dist ?? 'poisson',
     '--seed', String(o.seed ?? 1), '--timeout-ms', String(o.timeoutMs ?? 2000), '--out', out,
   ];

@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { meanTotals, REPEATED_POINTS, SWEEP, ZERO_TOTALS } from '../../src/profile/valgrind.js';
+import { meanTotals, pairAgrees, REPEATED_POINTS, SWEEP, ZERO_TOTALS } from '../../src/profile/valgrind.js';
 
 test('the points measured twice are the shipped platforms\' L1s: 32 KiB 8-way (with haswell-ep\'s L2 behind) and 64 KiB 4-way', () => {
   const points = REPEATED_POINTS.map((k) => SWEEP[k]);
@@ -11,4 +11,22 @@ test('the points measured twice are the shipped platforms\' L1s: 32 KiB 8-way (w
 test('two samples of a point are their mean, event by event', () => {
   const m = meanTotals([{ ...ZERO_TOTALS, Ir: 1000, I1mr: 30, D1mr: 7 }, { ...ZERO_TOTALS, Ir: 1100, I1mr: 34, D1mr: 8 }]);
   assert.deepEqual([m.Ir, m.I1mr, m.D1mr, m.Bcm], [1050, 32, 7.5, 0]);
+});
+
+// Instructions of nginx's processes (master, two workers) in pairs of cachegrind runs of 2,000
+// and 6,000 requests, one request at a time.
+const run = (processIr: number[]) => ({ processIr, totals: { ...ZERO_TOTALS, Ir: processIr.reduce((a, b) => a + b, 0) } });
+
+test('a pair agrees when as many processes served requests in both runs, whichever they were', () => {
+  assert.ok(pairAgrees(run([7793734, 37010053, 8328882]), run([7793771, 8355551, 94290933])));
+  assert.ok(pairAgrees(run([7793734, 37010053, 8328882]), run([7793771, 94290933, 8355551])));
+  // Both workers served in both runs.
+  assert.ok(pairAgrees(run([7794548, 19147622, 37000000]), run([7793802, 51252965, 59229086])));
+  // One process only (memcached, redis).
+  assert.ok(pairAgrees(run([30e6]), run([84e6])));
+});
+
+test('a pair disagrees when one run had a worker serve all the connections and the other two', () => {
+  assert.ok(!pairAgrees(run([7793856, 37026620, 8329004]), run([7793802, 51252965, 51229086])));
+  assert.ok(!pairAgrees(run([7794548, 19147622, 29711536]), run([7793802, 8329004, 94290933])));
 });
