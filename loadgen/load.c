@@ -32,6 +32,7 @@
 #define LOAD_SPIN_NS 20000ull
 #define LOAD_MAX_WAKE_LATE_NS 500000ull
 #define LOAD_START_DELAY_NS 20000000ull   /* lets every thread start before the first send */
+#define LOAD_CONNECT_GAP_NS 50000000ull   /* between connects under --max-inflight */
 #define LOAD_MAX_EVENTS 64
 
 typedef struct {
@@ -392,6 +393,13 @@ static load_status load_thread_init(load_thread *t, const load_config *cfg, int 
     epoll_ctl(t->epfd, EPOLL_CTL_ADD, t->wakefd, &wake);
     for (int k = 0; k < t->n_conns; k++) {
         conn *c = &t->conns[k];
+        /* Under --max-inflight the connections open one by one, a gap apart, so that a
+         * server's idle worker takes each: opened together, its workers race for them,
+         * and which worker serves what changes from run to run. */
+        if (cfg->max_inflight && (i > 0 || k > 0)) {
+            struct timespec gap = {.tv_sec = 0, .tv_nsec = (long)LOAD_CONNECT_GAP_NS};
+            while (nanosleep(&gap, &gap) < 0 && errno == EINTR) {}
+        }
         if (conn_connect(c, (const struct sockaddr *)&cfg->addr, cfg->addr_len, cfg->timeout_ms) < 0) {
             load_connect_message(cfg, errno, err, errlen);
             return LOAD_ERR_CONNECT;
