@@ -445,7 +445,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     cur = next;
   }
   // The best measured knobs, whether or not the last iteration improved on them, with the
-  // instruction count and branch misses trimmed where they are off.
+  // instruction count, branch misses and the L1's data misses trimmed where they are off.
   let knobs = best.knobs;
   if (best.at) knobs = await trimKept(best.at, want, { tol, mpkiTol, abs }, scale, { ...cur, tuning: history }, w, dir, say, opts.deadline, lastMs * TRIM_SHARE);
   cur = { ...cur, knobs, tuning: history };
