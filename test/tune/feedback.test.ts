@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adaptGain, BLAME, GROUPS, groupWorse, ringTrim, sameKnobs, trimKeeps, trimPoints, trimStep, medianDistance, nextBudget, nextConflict, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
+import { adaptGain, BLAME, GROUPS, groupWorse, partTrim, sameKnobs, trimKeeps, trimPoints, trimStep, medianDistance, nextBudget, nextConflict, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
 import { SWEEP } from '../../src/profile/valgrind.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 import { tuningTable } from '../../src/report/table.js';
@@ -92,20 +92,33 @@ test('a step that carries the 4-way point off is blamed on the segments as well 
   assert.equal(GROUPS.code('I@64K/4w'), false);
 });
 
-test('a ring trim moves the ring that misses the L1 most by what is missing, at its misses per load', () => {
+test('a trim moves the part that misses the L1 most by what is missing, at its misses per load', () => {
   // Nginx's clone as kept: 46.9 misses a request at 32 KiB against 50.8; its 32-64 KiB ring
   // misses 44 of them in 41.9 loads.
   const loads = [8.8, 78.9, 41.9, 0];
-  const next = ringTrim(46.9, 50.8, loads, [0.1, 2.0, 44.0, 0], 1.0)!;
+  const next = partTrim(46.9, 50.8, loads, [0.1, 2.0, 44.0, 0], 1.0)!;
   assert.deepEqual(next.slice(0, 2), [8.8, 78.9]);
   assert.ok(Math.abs(next[2] - (41.9 + 3.9 / (44 / 41.9))) < 1e-9, `${next[2]}`);
   assert.equal(next[3], 0);
-  // Within what is allowed: nothing to do; no ring run once a request: nothing to move.
-  assert.equal(ringTrim(50.0, 50.8, loads, [0.1, 2.0, 44.0, 0], 1.0), null);
-  assert.equal(ringTrim(40, 50.8, [0.5, 0], [0.4, 0], 1.0), null);
+  // Within what is allowed: nothing to do; no part run once a request: nothing to move.
+  assert.equal(partTrim(50.0, 50.8, loads, [0.1, 2.0, 44.0, 0], 1.0), null);
+  assert.equal(partTrim(40, 50.8, [0.5, 0], [0.4, 0], 1.0), null);
   // At most a quarter more or less.
-  assert.equal(ringTrim(10, 50.8, [0, 0, 40], [0, 0, 40], 1.0)![2], 50);
-  assert.equal(ringTrim(90, 50.8, [0, 0, 40], [0, 0, 40], 1.0)![2], 30);
+  assert.equal(partTrim(10, 50.8, [0, 0, 40], [0, 0, 40], 1.0)![2], 50);
+  assert.equal(partTrim(90, 50.8, [0, 0, 40], [0, 0, 40], 1.0)![2], 30);
+});
+
+test('a trim that would carry the 4-way point off is not tried', () => {
+  // A clone 0.65 misses a request over at 32 KiB, its largest ring 6 of them in 40 loads and
+  // 2 misses in the 4-way L1.
+  const rings = [40, 10];
+  const at32 = [6, 0.5];
+  // The 4-way point 0.5 under, allowed 0.3: fewer loads would take it further under.
+  assert.equal(partTrim(8.25, 7.6, rings, at32, 0.16, { off: -0.5, tol: 0.3, missesAt: [2, 0.1] }), null);
+  // 0.1 over: the same move (4.3 loads fewer, 0.2 misses fewer there) leaves it within 0.3.
+  const next = partTrim(8.25, 7.6, rings, at32, 0.16, { off: 0.1, tol: 0.3, missesAt: [2, 0.1] })!;
+  assert.ok(Math.abs(next[0] - (40 - 0.65 / (6 / 40))) < 1e-9, `${next[0]}`);
+  assert.equal(next[1], 10);
 });
 
 test('the next budget leaves the mix loop what the other parts, at their measured costs, leave of the target', () => {
