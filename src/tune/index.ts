@@ -500,7 +500,8 @@ const TRIMS = 2;
 /** What a trim takes, as a share of an iteration: one pair of runs where an iteration has six
  *  (two runs at a time), and a build (redis's clone: a trim 11 s, an iteration about 50). Tuning keeps
  *  time for one: in one bench memcached's kept iteration, its branch misses 4.4% over, had no
- *  trim, its deadline reached by the seventh iteration, and validated 5.9% over. */
+ *  trim, too little time left before the deadline after the seventh iteration, and
+ *  validated 5.9% over. */
 const TRIM_SHARE = 0.35;
 
 /** A trim aims closer than tuning does: the instruction count and the branch misses answer
