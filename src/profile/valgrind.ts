@@ -84,7 +84,8 @@ const geom = (g: Platform['I1']) => `${g.size},${g.assoc},${g.line}`;
  *  follow it. Callgrind allows no other way; cachegrind, left to follow jumps, counts some
  *  instructions twice where a followed branch turns back (nginx's clone: 250 instructions a
  *  request, 1.7%, more than callgrind, which tunes it, counts) and sees another set of branch
- *  outcomes (redis: 18% fewer mispredictions than callgrind). With both tools translating
+ *  outcomes (redis: 32.0 and 32.2 mispredictions a request, 39.0 to 41.8 translated as
+ *  callgrind does). With both tools translating
  *  alike, a clone tuned under one is validated under the other on the same counts. */
 export const VG_TRANSLATION = ['--vex-guest-chase=no'];
 
@@ -319,8 +320,8 @@ export function meanTotals(ts: CgTotals[]): CgTotals {
  *  then it is a pair besides, and every point comes from cachegrind, as validation's runs.
  *  An original needs that: callgrind slows a server more than cachegrind, and its work per
  *  request may shift (redis under callgrind: 0.9% fewer instructions, 1.3% fewer
- *  mispredictions, beside cachegrind's pairs of the same geometry; 1.7% and 18% more before
- *  both tools translated alike, VG_TRANSLATION). */
+ *  mispredictions, beside cachegrind's pairs of the same geometry, both translating alike:
+ *  VG_TRANSLATION). */
 export async function measurePortable(spec: LaunchSpec, w: Workload, opts: { mix?: boolean; codeSets?: boolean; repeat?: number[]; mixApart?: boolean } = {}): Promise<PortableCpu> {
   requireTool('valgrind', 'valgrind');
   const tasks = SWEEP.flatMap((s, k) => differentialTasks(spec, w, sweepGeometry(s), opts.mix && !opts.mixApart && k === MIX_POINT ? 'callgrind' : 'cachegrind'));

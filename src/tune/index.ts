@@ -322,7 +322,6 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   const abs = opts.mpkiAbsolute ?? 0.05;
   // Each group of knobs has its own gain, halved when its worst error changes sign (an
   // overshoot) and raised again while errors shrink too slowly.
-  const groups = GROUPS;
   const gains: Record<Group, number> = { data: 1, code: 1, branch: 1, conflict: 1, codeConflict: 1 };
   let sinceBest = 0;
   /** The groups whose gains the last worse iteration halved. */
@@ -413,7 +412,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     lastMs = Date.now() - started;
     if (score < best.score) {
       // Better: the gains follow how the errors moved since the last better one.
-      for (const g of Object.keys(groups) as Group[]) gains[g] = adaptGain(gains[g], best.errors, errors, groups[g]);
+      for (const g of Object.keys(GROUPS) as Group[]) gains[g] = adaptGain(gains[g], best.errors, errors, GROUPS[g]);
       best = { score, knobs: cur.knobs, errors, at: { profile: cur, plan, m, part, got } };
       sinceBest = 0;
       halved = [];
@@ -424,7 +423,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       // blame was wrong (one group's step moved another's figures, as the code segments'
       // loads move the 4-way point): all go half as far, or the step would repeat.
       sinceBest++;
-      const all = Object.keys(groups) as Group[];
+      const all = Object.keys(GROUPS) as Group[];
       const worse = all.filter((g) => groupWorse(best.errors, errors, BLAME[g]));
       halved = worse.length && sinceBest === 1 ? worse : all;
       for (const g of halved) gains[g] = Math.max(0.25, gains[g] / 2);
@@ -557,8 +556,8 @@ export interface TrimGuard {
   missesAt: number[];
 }
 
-/** A trim's next loads of one side's parts (the data rings), or null where the
- *  misses of the default platform's L1 are within `tolMisses` of the wanted: the part that
+/** A trim's next loads of the data rings (and how far the move carries the 4-way point), or
+ *  null where the misses of the default platform's L1 are within `tolMisses` of the wanted: the part that
  *  misses there most (of those run at least once a request) takes what is missing at its
  *  measured misses per load there, at most a quarter more or less; none where that move, at
  *  the part's measured misses per load in the 4-way L1, would take that point further off
@@ -566,17 +565,15 @@ export interface TrimGuard {
  *  the solve of all the rings stalls short of one point (nginx's clone: 46.9, 46.3, 45.4 and
  *  45.0 data misses a request at 32 KiB over four iterations against 50.8, its rings at 8 and
  *  16 KiB moving each time), this moves one part alone. */
-export function partTrim(got: number, want: number, loads: number[], missesAt: number[], tolMisses: number, guard?: TrimGuard): number[] | null {
+export function partTrim(got: number, want: number, loads: number[], missesAt: number[], tolMisses: number, guard?: TrimGuard): { loads: number[]; fourMoved: number } | null {
   if (Math.abs(got - want) <= tolMisses) return null;
   let k = -1;
   for (let i = 0; i < loads.length; i++) if (loads[i] >= 1 && missesAt[i] > 0 && (k < 0 || missesAt[i] > missesAt[k])) k = i;
   if (k < 0) return null;
   const next = Math.min(1.25 * loads[k], Math.max(0.75 * loads[k], loads[k] + (want - got) / (missesAt[k] / loads[k])));
-  if (guard) {
-    const after = guard.off + ((next - loads[k]) * guard.missesAt[k]) / loads[k];
-    if (Math.abs(after) > Math.max(Math.abs(guard.off), guard.tol)) return null;
-  }
-  return loads.map((x, i) => (i === k ? next : x));
+  const fourMoved = guard ? ((next - loads[k]) * guard.missesAt[k]) / loads[k] : 0;
+  if (guard && Math.abs(guard.off + fourMoved) > Math.max(Math.abs(guard.off), guard.tol)) return null;
+  return { loads: loads.map((x, i) => (i === k ? next : x)), fourMoved };
 }
 
 /** The kept iteration's knobs with the mix loop's budget and the random branches trimmed
@@ -606,45 +603,35 @@ async function trimKept(at: Measured, want: Record<string, number>, tols: { tol:
   const rings = at.plan.rings.map((_, k) => at.part(partName('data', k)));
   const l1 = `D@${kib(platform.D1.size)}`;
   const four = Object.keys(want).find((k) => k.startsWith('D@') && k.endsWith('w'));
-  const sides = [
-    {
-      key: l1,
-      knob: 'dataLoads' as const,
-      missesAt: rings.map((q) => q?.dataCurve.find((c) => c.bytes === platform.D1.size)?.missesPerReq ?? 0),
-      tol: TRIM_AIM * missTol(want[l1] ?? 0),
-      guard: four && at.got[four] !== undefined ? { off: at.got[four] - want[four], tol: AIM * missTol(want[four]), missesAt: rings.map((q) => q?.conflict.dataMissesPerReq ?? 0) } : undefined,
-    },
-  ];
+  const ringMisses = rings.map((q) => q?.dataCurve.find((c) => c.bytes === platform.D1.size)?.missesPerReq ?? 0);
+  const ringTol = TRIM_AIM * missTol(want[l1] ?? 0);
+  const guard = four && at.got[four] !== undefined ? { off: at.got[four] - want[four], tol: AIM * missTol(want[four]), missesAt: rings.map((q) => q?.conflict.dataMissesPerReq ?? 0) } : undefined;
   let got = pick(at.got);
   let best = score(got);
   const perPlanned = mixCost(at.part(MIX_PART)?.insnsPerReq ?? 0, mixInsns(at.plan));
   const { rate } = branchRate(at);
-  const branchTol = TRIM_AIM * Math.max(tols.mpkiTol * want.branch, (tols.abs * want.insns) / 1000);
+  const branchTol = TRIM_AIM * missTol(want.branch);
   let lastMs = trimMs;
   for (let t = 0; t < TRIMS; t++) {
     const trimmed = trimStep({ insns: got.insns, branch: got.branch }, { insns: want.insns, branch: want.branch }, now, perPlanned, rate, TRIM_AIM * tols.tol, branchTol);
-    const moved = sides.flatMap((q) => {
-      const loads = knobs[q.knob];
-      const to = loads && got[q.key] !== undefined && want[q.key] !== undefined ? partTrim(got[q.key], want[q.key], loads, q.missesAt, q.tol, q.guard) : null;
-      return to ? [{ ...q, to }] : [];
-    });
-    if (!trimmed && !moved.length) break;
+    const moved = knobs.dataLoads && got[l1] !== undefined && want[l1] !== undefined ? partTrim(got[l1], want[l1], knobs.dataLoads, ringMisses, ringTol, guard) : null;
+    if (!trimmed && !moved) break;
     const next = trimmed ?? now;
     if (deadline !== undefined && Date.now() + lastMs > deadline) break;
     const started = Date.now();
-    const trial = { ...knobs, bodyInsnsPerReq: next.budget / scale, hardBranchesPerReq: next.hard, ...Object.fromEntries(moved.map((q) => [q.knob, q.to])) };
+    const trial = { ...knobs, bodyInsnsPerReq: next.budget / scale, hardBranchesPerReq: next.hard, ...(moved ? { dataLoads: moved.loads } : {}) };
     generateClone({ ...base, knobs: trial }, dir);
     const binary = buildClone(dir);
     const m = await measureCpu(cloneLaunchSpec(binary, w), w, platform);
     const tp = trimPoints(m, platform);
     const s = score(tp);
     const keep = trimKeeps(got, tp, wanted, tols);
-    const partMsg = moved.map((q) => `, ${got[q.key].toFixed(2)} -> ${tp[q.key].toFixed(2)} vs ${want[q.key].toFixed(2)} ${q.key} misses/req`).join('');
+    const partMsg = moved ? `, ${got[l1].toFixed(2)} -> ${tp[l1].toFixed(2)} vs ${want[l1].toFixed(2)} ${l1} misses/req` : '';
     say(`trimming: ${Math.round(got.insns)} -> ${Math.round(tp.insns)} vs ${Math.round(want.insns)} insns/req, ${got.branch.toFixed(1)} -> ${tp.branch.toFixed(1)} vs ${want.branch.toFixed(1)} branch misses/req${partMsg}; x${best.toFixed(2)} -> x${s.toFixed(2)}${keep ? '' : ', not kept'}`);
     base.tuning.push({ iteration: base.tuning.length, bodyInsnsPerReq: next.budget / scale, cloneInsnsPerReq: tp.insns, targetInsnsPerReq: want.insns, error: (tp.insns - want.insns) / want.insns, points: Object.fromEntries(keys.map((k) => [k, { clone: tp[k], original: want[k] }])), trim: true, knobs: trial });
     if (!keep) break;
-    // The 4-way points as the moves carried them, for a second trim's guard.
-    for (const q of moved) if (q.guard) q.guard.off += q.to.reduce((a, x, k) => a + (x !== knobs[q.knob]![k] ? ((x - knobs[q.knob]![k]) * q.guard!.missesAt[k]) / knobs[q.knob]![k] : 0), 0);
+    // The 4-way point as the move carried it, for a second trim's guard.
+    if (moved && guard) guard.off += moved.fourMoved;
     knobs = trial;
     now = next;
     got = tp;

@@ -96,7 +96,7 @@ test('a trim moves the part that misses the L1 most by what is missing, at its m
   // Nginx's clone as kept: 46.9 misses a request at 32 KiB against 50.8; its 32-64 KiB ring
   // misses 44 of them in 41.9 loads.
   const loads = [8.8, 78.9, 41.9, 0];
-  const next = partTrim(46.9, 50.8, loads, [0.1, 2.0, 44.0, 0], 1.0)!;
+  const next = partTrim(46.9, 50.8, loads, [0.1, 2.0, 44.0, 0], 1.0)!.loads;
   assert.deepEqual(next.slice(0, 2), [8.8, 78.9]);
   assert.ok(Math.abs(next[2] - (41.9 + 3.9 / (44 / 41.9))) < 1e-9, `${next[2]}`);
   assert.equal(next[3], 0);
@@ -104,8 +104,8 @@ test('a trim moves the part that misses the L1 most by what is missing, at its m
   assert.equal(partTrim(50.0, 50.8, loads, [0.1, 2.0, 44.0, 0], 1.0), null);
   assert.equal(partTrim(40, 50.8, [0.5, 0], [0.4, 0], 1.0), null);
   // At most a quarter more or less.
-  assert.equal(partTrim(10, 50.8, [0, 0, 40], [0, 0, 40], 1.0)![2], 50);
-  assert.equal(partTrim(90, 50.8, [0, 0, 40], [0, 0, 40], 1.0)![2], 30);
+  assert.equal(partTrim(10, 50.8, [0, 0, 40], [0, 0, 40], 1.0)!.loads[2], 50);
+  assert.equal(partTrim(90, 50.8, [0, 0, 40], [0, 0, 40], 1.0)!.loads[2], 30);
 });
 
 test('a trim that would carry the 4-way point off is not tried', () => {
@@ -117,8 +117,9 @@ test('a trim that would carry the 4-way point off is not tried', () => {
   assert.equal(partTrim(8.25, 7.6, rings, at32, 0.16, { off: -0.5, tol: 0.3, missesAt: [2, 0.1] }), null);
   // 0.1 over: the same move (4.3 loads fewer, 0.2 misses fewer there) leaves it within 0.3.
   const next = partTrim(8.25, 7.6, rings, at32, 0.16, { off: 0.1, tol: 0.3, missesAt: [2, 0.1] })!;
-  assert.ok(Math.abs(next[0] - (40 - 0.65 / (6 / 40))) < 1e-9, `${next[0]}`);
-  assert.equal(next[1], 10);
+  assert.ok(Math.abs(next.loads[0] - (40 - 0.65 / (6 / 40))) < 1e-9, `${next.loads[0]}`);
+  assert.equal(next.loads[1], 10);
+  assert.ok(Math.abs(next.fourMoved - (-0.65 / (6 / 40)) * (2 / 40)) < 1e-9, `${next.fourMoved}`);
 });
 
 test('the next budget leaves the mix loop what the other parts, at their measured costs, leave of the target', () => {
