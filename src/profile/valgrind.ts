@@ -308,6 +308,14 @@ const callgrindDiff = (large: string[], small: string[]) => subtractRuns(mergeRu
  *  three pairs; memcached's 32 KiB code misses: 4.4% from profiling to validation). */
 export const REPEATED_POINTS = [MIX_POINT, SWEEP.findIndex((s) => s.l1Assoc)];
 
+/** Some sweep points alone (a cachegrind pair each, two runs at a time): each one's
+ *  differential totals, of 2n requests. */
+export async function measurePoints(spec: LaunchSpec, w: Workload, points: number[]): Promise<CgTotals[]> {
+  requireTool('valgrind', 'valgrind');
+  const runs = await runPairs(points.flatMap((k) => differentialTasks(spec, w, sweepGeometry(SWEEP[k]))));
+  return points.map((_, i) => subTotals(runs[2 * i + 1].totals, runs[2 * i].totals));
+}
+
 /** Event totals of several samples of one point: their mean. */
 export function meanTotals(ts: CgTotals[]): CgTotals {
   const sum = ts.reduce(addTotals, ZERO_TOTALS);

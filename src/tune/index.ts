@@ -5,7 +5,7 @@ import { L1_CURVE_MAX, l1Points, type CpuCounters, type CurvePoint, type Platfor
 import { generateClone } from '../generate/index.js';
 import { buildClone } from '../generate/build.js';
 import { cloneLaunchSpec } from '../measure/validate.js';
-import { addTotals, defaultPlatform, measureCpu, measureParts, measurePortable, portableFrom, ZERO_TOTALS, type PartCosts } from '../profile/valgrind.js';
+import { addTotals, measureParts, measurePoints, measurePortable, portableFrom, REPEATED_POINTS, SWEEP, ZERO_TOTALS, type CgTotals, type PartCosts } from '../profile/valgrind.js';
 import { BRANCH_PART, MIX_PART, partName } from '../generate/body.js';
 import { bodyPlan, bodyTarget, hardMissRate, plannedCounts, HARD_P, type BodyPlan } from '../synth/body.js';
 import { blockCounts, iterationInsns, MIX_CLASSES } from '../synth/mix.js';
@@ -496,12 +496,11 @@ export const AIM = 0.7;
 /** At most this many trims of the kept iteration. */
 const TRIMS = 2;
 
-/** What a trim takes, as a share of an iteration: one pair of runs where an iteration has six
- *  (two runs at a time), and a build (redis's clone: a trim 11 s, an iteration about 50). Tuning keeps
- *  time for one: in one bench memcached's kept iteration, its branch misses 4.4% over, had no
+/** What a trim takes, as a share of an iteration: two pairs of runs where an iteration has six
+ *  (two runs at a time), and a build. Tuning keeps time for one: in one bench memcached's kept iteration, its branch misses 4.4% over, had no
  *  trim, too little time left before the deadline after the seventh iteration, and
  *  validated 5.9% over. */
-const TRIM_SHARE = 0.35;
+const TRIM_SHARE = 0.5;
 
 /** A trim aims closer than tuning does: the instruction count and the branch misses answer
  *  to the budget and the random branches almost alone, a trim costs a sixth of an iteration,
@@ -521,17 +520,28 @@ export function trimKeeps(kept: Record<string, number>, trial: Record<string, nu
   return rss(b) < rss(a) && Math.max(...b) <= Math.max(AIM, ...a);
 }
 
-/** The figures a trim checks: those one run of the default platform gives of the tuned ones
- *  (its L1s are the sweep's 32 KiB point's, 8-way, 64-byte lines). */
-export function trimPoints(m: CpuCounters, p: Platform): Record<string, number> {
-  const per = (mpki: number) => (mpki * m.insnsPerReq) / 1000;
-  const l1 = (c: Platform['I1']) => c.assoc === 8 && c.line === LINE && scoredSize(c.size);
-  return {
-    insns: m.insnsPerReq,
-    branch: per(m.branchMpki),
-    ...(l1(p.I1) ? { [`I@${kib(p.I1.size)}`]: per(m.I1Mpki) } : {}),
-    ...(l1(p.D1) ? { [`D@${kib(p.D1.size)}`]: per(m.D1Mpki) } : {}),
-  };
+/** The sweep points a trim measures, a cachegrind pair each: the 32 KiB 8-way L1s with the
+ *  256 KiB level behind them, the 4-way 64 KiB L1s with 1 MiB behind them (those the profile
+ *  measures twice). They give every scored L1 figure and the two smaller last levels'. */
+const TRIM_POINTS = REPEATED_POINTS;
+
+/** The tuned figures some sweep points give (each point's differential totals of `requests`
+ *  requests), named as tunePoints names them: the instructions and branch misses (their
+ *  mean over the points), each point's L1 misses and its last level's (code and data
+ *  summed, as a unified cache's), taken per instruction at the mean instruction count. */
+export function pointFigures(totals: CgTotals[], points: number[], requests: number): Record<string, number> {
+  const mean = (f: (t: CgTotals) => number) => totals.reduce((s, t) => s + f(t), 0) / Math.max(1, totals.length);
+  const insns = mean((t) => t.Ir / requests);
+  const per = (t: CgTotals, misses: number) => (t.Ir > 0 ? (misses / t.Ir) * insns : 0);
+  const out: Record<string, number> = { insns, branch: mean((t) => per(t, t.Bcm + t.Bim)) };
+  totals.forEach((t, i) => {
+    const s = SWEEP[points[i]];
+    const l1 = `${kib(s.l1)}${s.l1Assoc ? `/${s.l1Assoc}w` : ''}`;
+    out[`I@${l1}`] = per(t, t.I1mr);
+    out[`D@${l1}`] = per(t, t.D1mr + t.D1mw);
+    out[`L@${kib(s.ll)}`] = per(t, t.ILmr + t.DLmr + t.DLmw);
+  });
+  return out;
 }
 
 /** A trim's next instruction budget and random branches, or null where neither is off: the
@@ -548,93 +558,156 @@ export function trimStep(got: { insns: number; branch: number }, want: { insns: 
   };
 }
 
-/** The 4-way point a trimmed part moves as well: how far off it is (the clone's misses a
- *  request less the original's), how far it may be, and each part's misses there. */
-export interface TrimGuard {
-  off: number;
-  tol: number;
-  missesAt: number[];
+/** A part as a trim sees it: its loads (or blocks) a request now, its measured misses per
+ *  load at every tuned figure (the kept iteration's), and whether no trim may move it. */
+export interface TrimPart {
+  loads: number;
+  perLoad: Record<string, number>;
+  still?: boolean;
 }
 
-/** A trim's next loads of the data rings (and how far the move carries the 4-way point), or
- *  null where the misses of the default platform's L1 are within `tolMisses` of the wanted: the part that
- *  misses there most (of those run at least once a request) takes what is missing at its
- *  measured misses per load there, at most a quarter more or less; none where that move, at
- *  the part's measured misses per load in the 4-way L1, would take that point further off
- *  than it is and past `guard.tol` (a trim's runs see the default platform's L1s only). Where
- *  the solve of all the rings stalls short of one point (nginx's clone: 46.9, 46.3, 45.4 and
- *  45.0 data misses a request at 32 KiB over four iterations against 50.8, its rings at 8 and
- *  16 KiB moving each time), this moves one part alone. */
-export function partTrim(got: number, want: number, loads: number[], missesAt: number[], tolMisses: number, guard?: TrimGuard): { loads: number[]; fourMoved: number } | null {
-  if (Math.abs(got - want) <= tolMisses) return null;
+/** A trim's move of one part for the figure `key`, or null where that figure is within
+ *  TRIM_AIM of its tolerance (`tolOf`): the part that misses there most (of those run at
+ *  least once a request) takes what is missing at its measured misses per load, at most a
+ *  quarter more or less, and what that moves at every figure (at the part's measured misses
+ *  per load there). No move where it would take a figure the trim's runs do not see
+ *  (`unseen`) further off than it is and past AIM. Where the solve of all the rings stalls
+ *  short of one point (nginx's clone: 46.9, 46.3, 45.4 and 45.0 data misses a request at
+ *  32 KiB over four iterations against 50.8, its rings at 8 and 16 KiB moving each time),
+ *  this moves one part alone. */
+export function partTrim(key: string, got: Record<string, number>, want: Record<string, number>, parts: TrimPart[], tolOf: (k: string) => number, unseen: string[] = []): { k: number; loads: number; moved: Record<string, number> } | null {
+  if (got[key] === undefined || want[key] === undefined || Math.abs(got[key] - want[key]) <= TRIM_AIM * tolOf(key)) return null;
   let k = -1;
-  for (let i = 0; i < loads.length; i++) if (loads[i] >= 1 && missesAt[i] > 0 && (k < 0 || missesAt[i] > missesAt[k])) k = i;
+  const misses = (q: TrimPart) => q.loads * (q.perLoad[key] ?? 0);
+  for (let i = 0; i < parts.length; i++) if (!parts[i].still && parts[i].loads >= 1 && misses(parts[i]) > 0 && (k < 0 || misses(parts[i]) > misses(parts[k]))) k = i;
   if (k < 0) return null;
-  const next = Math.min(1.25 * loads[k], Math.max(0.75 * loads[k], loads[k] + (want - got) / (missesAt[k] / loads[k])));
-  const fourMoved = guard ? ((next - loads[k]) * guard.missesAt[k]) / loads[k] : 0;
-  if (guard && Math.abs(guard.off + fourMoved) > Math.max(Math.abs(guard.off), guard.tol)) return null;
-  return { loads: loads.map((x, i) => (i === k ? next : x)), fourMoved };
+  const q = parts[k];
+  const loads = Math.min(1.25 * q.loads, Math.max(0.75 * q.loads, q.loads + (want[key] - got[key]) / q.perLoad[key]));
+  const moved = Object.fromEntries(Object.entries(q.perLoad).map(([f, r]) => [f, (loads - q.loads) * r]));
+  for (const u of unseen) {
+    if (got[u] === undefined || want[u] === undefined) continue;
+    const off = got[u] - want[u];
+    if (Math.abs(off + (moved[u] ?? 0)) > Math.max(Math.abs(off), AIM * tolOf(u))) return null;
+  }
+  return { k, loads, moved };
 }
 
-/** The kept iteration's knobs with the mix loop's budget and the random branches trimmed
- *  until its instructions and its branch misses are within TRIM_AIM of their tolerances, and
- *  one ring's loads where the L1's data misses are not (`partTrim`).
- *  Neither moves the curves much: the mix loop runs on registers and a few hot lines, the
- *  random branches in a loop of their own. But a step of all the knobs may have
- *  moved both (a part's cost per unit changes where its plan does; the chain's blocks share
- *  the simulated predictor's table with the random branches). Each trim is checked with one
- *  run pair of the default platform (a sixth of an iteration's) and kept only if its
- *  figures there (instructions, branch misses, the 32 KiB L1s') are closer as a whole
- *  (`trimKeeps`); it goes into `base`'s history with those figures. */
+/** A trim's next loads of a conflict part for its 4-way figure `key`, or null where that
+ *  figure, with what the other parts' moves carry there (`moved`), is within TRIM_AIM of its
+ *  tolerance: what is missing at the part's measured misses per load (within a half and one;
+ *  one where it ran less than once a request). */
+export function conflictTrim(key: string, got: Record<string, number>, want: Record<string, number>, part: TrimPart, moved: number, tolOf: (k: string) => number): number | null {
+  if (got[key] === undefined || want[key] === undefined) return null;
+  const missing = want[key] - got[key] - moved;
+  if (Math.abs(missing) <= TRIM_AIM * tolOf(key)) return null;
+  const rate = part.loads >= 1 && part.perLoad[key] > 0 ? Math.min(1, Math.max(0.5, part.perLoad[key])) : 1;
+  const next = Math.max(0, part.loads + missing / rate);
+  return Math.abs(next - part.loads) < 1e-9 ? null : next;
+}
+
+/** One side's parts (data rings or code segments, and the side's conflict part) as a trim
+ *  sees them: their loads a request now and their measured misses per load at every tuned
+ *  figure. No code segment is moved: its misses follow its rounds and chunks, which its
+ *  blocks a request set, not its blocks alone. Nginx's clone: a segment run 499 blocks a
+ *  request round 438, trimmed to 453, missed 780.0 a request at 32 KiB against 780.3; redis's:
+ *  one run in chunks of 59 blocks, from 58.3 a request to 64.0 (the chunks kept), 99.9 code
+ *  misses a request went to 120.3 against 105.5; memcached's: one run 8.5 blocks a request in
+ *  chunks of 9, trimmed to fewer (its chunks shrinking with it), 8.25 went to 8.39 against 7.60. */
+function trimSide(at: Measured, side: 'data' | 'code') {
+  const plan = side === 'data' ? at.plan.rings : at.plan.segments;
+  const conflict = side === 'data' ? at.plan.conflict : at.plan.codeConflict;
+  const perLoad = (fn: string, loads: number): Record<string, number> => {
+    const q = at.part(fn);
+    return q && loads > 0 ? Object.fromEntries(Object.entries(tunePoints(q)).map(([k, v]) => [k, v / loads])) : {};
+  };
+  const parts: TrimPart[] = plan.map((r, k) => ({
+    loads: r.lines ? r.loadsPerReq : 0,
+    perLoad: perLoad(partName(side, k), r.loadsPerReq),
+    still: side === 'code',
+  }));
+  return { parts, conflict: { loads: conflict.loadsPerReq, perLoad: perLoad(partName(side, 'conflict'), conflict.loadsPerReq) } as TrimPart };
+}
+
+/** The kept iteration's knobs trimmed: the random branches until the branch misses are
+ *  within TRIM_AIM of their tolerance; the data ring that misses the 32 KiB L1 most where
+ *  that L1's data misses are not (`partTrim`); each side's conflict part where its 4-way
+ *  point is not (`conflictTrim`); and with each, the mix loop's budget, for the instructions
+ *  missing and what the moved parts add or take (`nextBudget`). The budget and the random
+ *  branches move the curves little: the mix loop runs on registers and a few hot lines, the
+ *  random branches in a loop of their own. But a step of all the knobs may have moved both
+ *  (a part's cost per unit changes where its plan does; the chain's blocks share the
+ *  simulated predictor's table with the random branches). Each trim is checked with the two
+ *  pairs of TRIM_POINTS (a third of an iteration's runs) and kept only if its figures there
+ *  are closer as a whole (`trimKeeps`); it goes into `base`'s history with those figures. */
 async function trimKept(at: Measured, want: Record<string, number>, tols: { tol: number; mpkiTol: number; abs: number }, scale: number, base: Profile, w: Workload, dir: string, say: (msg: string) => void, deadline?: number, trimMs = 30000): Promise<Profile['knobs']> {
-  const platform = defaultPlatform();
-  const keys = Object.keys(trimPoints({ insnsPerReq: 0, branchMpki: 0, I1Mpki: 0, D1Mpki: 0 } as CpuCounters, platform));
+  const keys = Object.keys(pointFigures(TRIM_POINTS.map(() => ZERO_TOTALS), TRIM_POINTS, 1)).filter((k) => want[k] !== undefined);
   const pick = (r: Record<string, number>) => Object.fromEntries(keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]));
   const wanted = pick(want);
   const score = (g: Record<string, number>) => offTarget(wanted, g, tols.tol, tols.mpkiTol, tols.abs).score;
+  const tolOf = (k: string) => Math.max(tols.mpkiTol * want[k], (tols.abs * want.insns) / 1000);
+  // The scored figures the trim's runs do not see (the largest last levels): as the kept
+  // iteration measured them, moved by each kept trim's parts at their misses per load.
+  const unseen = Object.keys(want).filter((k) => k !== 'insns' && k !== 'branch' && at.got[k] !== undefined && scored(k) && !keys.includes(k));
   let knobs = at.profile.knobs;
   let now = { budget: at.plan.insnsPerReq, hard: at.plan.hardBranchesPerReq };
-  // The L1's data point a trim sees, the 4-way one, and each ring's misses at both as the
-  // kept iteration measured them. Data rings only: a code segment's misses follow its chunks
-  // and its place in the sets, which its loads move (memcached's clone: its largest segment
-  // trimmed by what its measured misses per block said, 8.25 code misses a request went to
-  // 8.39 against 7.60).
-  const missTol = (x: number) => Math.max(tols.mpkiTol * x, (tols.abs * want.insns) / 1000);
-  const rings = at.plan.rings.map((_, k) => at.part(partName('data', k)));
-  const l1 = `D@${kib(platform.D1.size)}`;
-  const four = Object.keys(want).find((k) => k.startsWith('D@') && k.endsWith('w'));
-  const ringMisses = rings.map((q) => q?.dataCurve.find((c) => c.bytes === platform.D1.size)?.missesPerReq ?? 0);
-  const ringTol = TRIM_AIM * missTol(want[l1] ?? 0);
-  const guard = four && at.got[four] !== undefined ? { off: at.got[four] - want[four], tol: AIM * missTol(want[four]), missesAt: rings.map((q) => q?.conflict.dataMissesPerReq ?? 0) } : undefined;
-  let got = pick(at.got);
-  let best = score(got);
+  const sides = { data: trimSide(at, 'data'), code: trimSide(at, 'code') };
+  const l1 = `@${kib(SWEEP[TRIM_POINTS[0]].l1)}`;
+  const four = `@${kib(at.profile.body.original.conflict.bytes)}/${at.profile.body.original.conflict.assoc}w`;
+  let got = { ...at.got };
+  let best = score(pick(got));
   const perPlanned = mixCost(at.part(MIX_PART)?.insnsPerReq ?? 0, mixInsns(at.plan));
   const { rate } = branchRate(at);
-  const branchTol = TRIM_AIM * missTol(want.branch);
+  const branchTol = TRIM_AIM * tolOf('branch');
   let lastMs = trimMs;
   for (let t = 0; t < TRIMS; t++) {
     const trimmed = trimStep({ insns: got.insns, branch: got.branch }, { insns: want.insns, branch: want.branch }, now, perPlanned, rate, TRIM_AIM * tols.tol, branchTol);
-    const moved = knobs.dataLoads && got[l1] !== undefined && want[l1] !== undefined ? partTrim(got[l1], want[l1], knobs.dataLoads, ringMisses, ringTol, guard) : null;
-    if (!trimmed && !moved) break;
-    const next = trimmed ?? now;
+    // Each side: its largest part for the 32 KiB L1, its conflict part for the 4-way one.
+    const moves = (['data', 'code'] as const).map((side) => {
+      const s = sides[side];
+      const letter = side === 'data' ? 'D' : 'I';
+      const part = partTrim(`${letter}${l1}`, got, want, s.parts, tolOf, unseen);
+      const conflict = conflictTrim(`${letter}${four}`, got, want, s.conflict, part?.moved[`${letter}${four}`] ?? 0, tolOf);
+      return { side, part, conflict };
+    });
+    if (!trimmed && moves.every((m) => !m.part && m.conflict === null)) break;
     if (deadline !== undefined && Date.now() + lastMs > deadline) break;
+    const next = { ...(trimmed ?? now) };
     const started = Date.now();
-    const trial = { ...knobs, bodyInsnsPerReq: next.budget / scale, hardBranchesPerReq: next.hard, ...(moved ? { dataLoads: moved.loads } : {}) };
+    const trial: Profile['knobs'] = { ...knobs, hardBranchesPerReq: next.hard };
+    for (const m of moves) {
+      if (m.part) trial[m.side === 'data' ? 'dataLoads' : 'codeBlocks'] = sides[m.side].parts.map((q, k) => (k === m.part!.k ? m.part!.loads : q.loads));
+      if (m.conflict !== null) trial[m.side === 'data' ? 'conflictLoads' : 'codeConflictBlocks'] = m.conflict;
+    }
+    // The budget: what is missing, less what the moved parts add or take at their measured
+    // cost a load, the mix loop at its measured cost a planned instruction.
+    const plan = bodyPlan({ ...base, knobs });
+    const trialPlan = bodyPlan({ ...base, knobs: { ...trial, bodyInsnsPerReq: BIG_BUDGET / scale } });
+    const rescale = blockInsns(plan) > 0 ? blockInsns(trialPlan) / blockInsns(plan) : 1;
+    const movedParts = moves.flatMap((m) => [
+      ...(m.part ? [{ q: sides[m.side].parts[m.part.k], next: m.part.loads }] : []),
+      ...(m.conflict !== null ? [{ q: sides[m.side].conflict, next: m.conflict }] : []),
+    ].map(({ q, next }) => ({ kind: m.side, ir: (q.perLoad.insns ?? 0) * q.loads, now: q.loads, next, rescale: m.side === 'code' ? rescale : 1 })));
+    next.budget = nextBudget(movedParts, { ir: perPlanned * mixInsns(plan), planned: mixInsns(plan) }, want.insns - got.insns, BIG_BUDGET - mixInsns(trialPlan));
+    trial.bodyInsnsPerReq = next.budget / scale;
     generateClone({ ...base, knobs: trial }, dir);
     const binary = buildClone(dir);
-    const m = await measureCpu(cloneLaunchSpec(binary, w), w, platform);
-    const tp = trimPoints(m, platform);
+    const tp = pointFigures(await measurePoints(cloneLaunchSpec(binary, w), w, TRIM_POINTS), TRIM_POINTS, 2 * w.valgrindRequests);
     const s = score(tp);
-    const keep = trimKeeps(got, tp, wanted, tols);
-    const partMsg = moved ? `, ${got[l1].toFixed(2)} -> ${tp[l1].toFixed(2)} vs ${want[l1].toFixed(2)} ${l1} misses/req` : '';
-    say(`trimming: ${Math.round(got.insns)} -> ${Math.round(tp.insns)} vs ${Math.round(want.insns)} insns/req, ${got.branch.toFixed(1)} -> ${tp.branch.toFixed(1)} vs ${want.branch.toFixed(1)} branch misses/req${partMsg}; x${best.toFixed(2)} -> x${s.toFixed(2)}${keep ? '' : ', not kept'}`);
+    const keep = trimKeeps(pick(got), tp, wanted, tols);
+    const shown = ['D', 'I'].flatMap((c) => [`${c}${l1}`, `${c}${four}`]).filter((k) => tp[k] !== undefined && got[k] !== undefined);
+    say(`trimming: ${Math.round(got.insns)} -> ${Math.round(tp.insns)} vs ${Math.round(want.insns)} insns/req, ${got.branch.toFixed(1)} -> ${tp.branch.toFixed(1)} vs ${want.branch.toFixed(1)} branch misses/req, ${shown.map((k) => `${k} ${got[k].toFixed(2)} -> ${tp[k].toFixed(2)} vs ${want[k].toFixed(2)}`).join(', ')}; x${best.toFixed(2)} -> x${s.toFixed(2)}${keep ? '' : ', not kept'}`);
     base.tuning.push({ iteration: base.tuning.length, bodyInsnsPerReq: next.budget / scale, cloneInsnsPerReq: tp.insns, targetInsnsPerReq: want.insns, error: (tp.insns - want.insns) / want.insns, points: Object.fromEntries(keys.map((k) => [k, { clone: tp[k], original: want[k] }])), trim: true, knobs: trial });
     if (!keep) break;
-    // The 4-way point as the move carried it, for a second trim's guard.
-    if (moved && guard) guard.off += moved.fourMoved;
+    // The parts now run as trimmed; the figures no run saw move as their moves say.
+    for (const m of moves) {
+      if (m.part) sides[m.side].parts[m.part.k].loads = m.part.loads;
+      if (m.conflict !== null) sides[m.side].conflict.loads = m.conflict;
+    }
+    const carried = { ...got };
+    for (const m of moves) if (m.part) for (const u of unseen) carried[u] = (carried[u] ?? 0) + (m.part.moved[u] ?? 0);
     knobs = trial;
     now = next;
-    got = tp;
+    got = { ...carried, ...tp };
     best = s;
     lastMs = Date.now() - started;
   }

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adaptGain, BLAME, GROUPS, groupWorse, partTrim, sameKnobs, trimKeeps, trimPoints, trimStep, medianDistance, nextBudget, nextConflict, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
-import { SWEEP } from '../../src/profile/valgrind.js';
+import { adaptGain, AIM, BLAME, conflictTrim, GROUPS, groupWorse, partTrim, pointFigures, sameKnobs, trimKeeps, trimStep, TRIM_AIM, type TrimPart, medianDistance, nextBudget, nextConflict, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
+import { SWEEP, ZERO_TOTALS, type CgTotals } from '../../src/profile/valgrind.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 import { tuningTable } from '../../src/report/table.js';
 import { L1_CURVE_MAX, l1Points, type CpuCounters, type CurvePoint, type PortableCpu, type Profile } from '../../src/model/index.js';
@@ -95,31 +95,52 @@ test('a step that carries the 4-way point off is blamed on the segments as well 
 test('a trim moves the part that misses the L1 most by what is missing, at its misses per load', () => {
   // Nginx's clone as kept: 46.9 misses a request at 32 KiB against 50.8; its 32-64 KiB ring
   // misses 44 of them in 41.9 loads.
-  const loads = [8.8, 78.9, 41.9, 0];
-  const next = partTrim(46.9, 50.8, loads, [0.1, 2.0, 44.0, 0], 1.0)!.loads;
-  assert.deepEqual(next.slice(0, 2), [8.8, 78.9]);
-  assert.ok(Math.abs(next[2] - (41.9 + 3.9 / (44 / 41.9))) < 1e-9, `${next[2]}`);
-  assert.equal(next[3], 0);
+  const ring = (loads: number, at32: number, at4 = 0): TrimPart => ({ loads, perLoad: loads ? { 'D@32K': at32 / loads, 'D@64K/4w': at4 / loads } : {} });
+  const parts = [ring(8.8, 0.1), ring(78.9, 2.0), ring(41.9, 44.0, 10), ring(0, 0)];
+  const tolOf = () => 1.0 / TRIM_AIM;
+  const move = partTrim('D@32K', { 'D@32K': 46.9 }, { 'D@32K': 50.8 }, parts, tolOf)!;
+  assert.equal(move.k, 2);
+  assert.ok(Math.abs(move.loads - (41.9 + 3.9 / (44 / 41.9))) < 1e-9, `${move.loads}`);
+  // What the move carries elsewhere, at the part's misses per load there.
+  assert.ok(Math.abs(move.moved['D@64K/4w'] - (move.loads - 41.9) * (10 / 41.9)) < 1e-9);
   // Within what is allowed: nothing to do; no part run once a request: nothing to move.
-  assert.equal(partTrim(50.0, 50.8, loads, [0.1, 2.0, 44.0, 0], 1.0), null);
-  assert.equal(partTrim(40, 50.8, [0.5, 0], [0.4, 0], 1.0), null);
+  assert.equal(partTrim('D@32K', { 'D@32K': 50.0 }, { 'D@32K': 50.8 }, parts, tolOf), null);
+  assert.equal(partTrim('D@32K', { 'D@32K': 40 }, { 'D@32K': 50.8 }, [ring(0.5, 0.4), ring(0, 0)], tolOf), null);
   // At most a quarter more or less.
-  assert.equal(partTrim(10, 50.8, [0, 0, 40], [0, 0, 40], 1.0)!.loads[2], 50);
-  assert.equal(partTrim(90, 50.8, [0, 0, 40], [0, 0, 40], 1.0)!.loads[2], 30);
+  assert.equal(partTrim('D@32K', { 'D@32K': 10 }, { 'D@32K': 50.8 }, [ring(40, 40)], tolOf)!.loads, 50);
+  assert.equal(partTrim('D@32K', { 'D@32K': 90 }, { 'D@32K': 50.8 }, [ring(40, 40)], tolOf)!.loads, 30);
+  // A part no trim may move is passed over.
+  assert.equal(partTrim('D@32K', { 'D@32K': 90 }, { 'D@32K': 50.8 }, [{ ...ring(40, 40), still: true }, ring(20, 10)], tolOf)!.k, 1);
 });
 
-test('a trim that would carry the 4-way point off is not tried', () => {
+test('a trim that would carry a figure its runs do not see off is not tried', () => {
   // A clone 0.65 misses a request over at 32 KiB, its largest ring 6 of them in 40 loads and
-  // 2 misses in the 4-way L1.
-  const rings = [40, 10];
-  const at32 = [6, 0.5];
-  // The 4-way point 0.5 under, allowed 0.3: fewer loads would take it further under.
-  assert.equal(partTrim(8.25, 7.6, rings, at32, 0.16, { off: -0.5, tol: 0.3, missesAt: [2, 0.1] }), null);
+  // 2 misses at a last level the trim does not measure.
+  const parts: TrimPart[] = [
+    { loads: 40, perLoad: { 'D@32K': 6 / 40, 'L@16M': 2 / 40 } },
+    { loads: 10, perLoad: { 'D@32K': 0.05, 'L@16M': 0.01 } },
+  ];
+  const tolOf = (k: string) => (k === 'L@16M' ? 0.3 / AIM : 0.16 / TRIM_AIM);
+  // That level 0.5 under, allowed 0.3: fewer loads would take it further under.
+  assert.equal(partTrim('D@32K', { 'D@32K': 8.25, 'L@16M': 4.5 }, { 'D@32K': 7.6, 'L@16M': 5 }, parts, tolOf, ['L@16M']), null);
   // 0.1 over: the same move (4.3 loads fewer, 0.2 misses fewer there) leaves it within 0.3.
-  const next = partTrim(8.25, 7.6, rings, at32, 0.16, { off: 0.1, tol: 0.3, missesAt: [2, 0.1] })!;
-  assert.ok(Math.abs(next.loads[0] - (40 - 0.65 / (6 / 40))) < 1e-9, `${next.loads[0]}`);
-  assert.equal(next.loads[1], 10);
-  assert.ok(Math.abs(next.fourMoved - (-0.65 / (6 / 40)) * (2 / 40)) < 1e-9, `${next.fourMoved}`);
+  const move = partTrim('D@32K', { 'D@32K': 8.25, 'L@16M': 5.1 }, { 'D@32K': 7.6, 'L@16M': 5 }, parts, tolOf, ['L@16M'])!;
+  assert.ok(Math.abs(move.loads - (40 - 0.65 / (6 / 40))) < 1e-9, `${move.loads}`);
+  assert.ok(Math.abs(move.moved['L@16M'] - (-0.65 / (6 / 40)) * (2 / 40)) < 1e-9, `${move.moved['L@16M']}`);
+});
+
+test('a trim moves the conflict part by what the 4-way point lacks once the other moves are made', () => {
+  // Nginx's clone: its code 4-way point 237 misses a request against 252.5; the conflict
+  // segment 45.5 blocks a request, 0.9 misses a block.
+  const part: TrimPart = { loads: 45.5, perLoad: { 'I@64K/4w': 0.9 } };
+  const tolOf = () => 10;
+  const next = conflictTrim('I@64K/4w', { 'I@64K/4w': 237 }, { 'I@64K/4w': 252.5 }, part, 0, tolOf)!;
+  assert.ok(Math.abs(next - (45.5 + 15.5 / 0.9)) < 1e-9, `${next}`);
+  // A segment trim that takes the point 12 misses up leaves 3.5 for it: within what is allowed.
+  assert.equal(conflictTrim('I@64K/4w', { 'I@64K/4w': 237 }, { 'I@64K/4w': 252.5 }, part, 12, tolOf), null);
+  // Never below none; one miss a block where it did not run once a request.
+  assert.equal(conflictTrim('I@64K/4w', { 'I@64K/4w': 300 }, { 'I@64K/4w': 252.5 }, part, 0, tolOf), 0);
+  assert.equal(conflictTrim('I@64K/4w', { 'I@64K/4w': 230 }, { 'I@64K/4w': 252.5 }, { loads: 0, perLoad: {} }, 0, tolOf), 22.5);
 });
 
 test('the next budget leaves the mix loop what the other parts, at their measured costs, leave of the target', () => {
@@ -239,11 +260,23 @@ test('a trim is kept when the figures are closer as a whole and none passes the 
   assert.equal(trimKeeps(kept, { insns: 10120, branch: 39.9, 'I@32K': 8.3 }, want, tols), false);
 });
 
-test('a trim checks the tuned figures one run of a platform with 32 KiB 8-way L1s gives', () => {
-  const m = { insnsPerReq: 2000, branchMpki: 10, I1Mpki: 5, D1Mpki: 20 } as CpuCounters;
-  const l1 = (size: number, assoc: number) => ({ size, assoc, line: 64 });
-  const p = { name: 'x', I1: l1(32 << 10, 8), D1: l1(32 << 10, 8), L2: l1(1 << 20, 16), LLC: l1(32 << 20, 16) };
-  assert.deepEqual(trimPoints(m, p), { insns: 2000, branch: 20, 'I@32K': 10, 'D@32K': 40 });
-  // A 4-way or 64 KiB L1 is no tuned point of that name.
-  assert.deepEqual(trimPoints(m, { ...p, I1: l1(64 << 10, 4), D1: l1(32 << 10, 4) }), { insns: 2000, branch: 20 });
+test('a trim checks the tuned figures its sweep points give, named as the tuner names them', () => {
+  const t = (o: Partial<CgTotals>): CgTotals => ({ ...ZERO_TOTALS, ...o });
+  // 1,000 requests: the 32 KiB 8-way point (256 KiB behind it) and the 4-way 64 KiB one.
+  const a = t({ Ir: 2.0e6, Bcm: 1.5e4, Bim: 0.5e4, I1mr: 1e4, D1mr: 3e4, D1mw: 1e4, ILmr: 100, DLmr: 400, DLmw: 100 });
+  const b = t({ Ir: 2.2e6, Bcm: 2.2e4, I1mr: 2.2e3, D1mr: 4.4e3, DLmr: 220 });
+  const f = pointFigures([a, b], [2, 5], 1000);
+  // Instructions and branch misses as the points' mean; each point's misses per instruction
+  // at that count.
+  assert.equal(f.insns, 2100);
+  assert.ok(Math.abs(f.branch - 21) < 1e-9);
+  assert.ok(Math.abs(f['I@32K'] - 10.5) < 1e-9);
+  assert.ok(Math.abs(f['D@32K'] - 42) < 1e-9);
+  assert.ok(Math.abs(f['L@256K'] - 0.6 * 1.05) < 1e-9);
+  assert.ok(Math.abs(f['I@64K/4w'] - 2.1) < 1e-9);
+  assert.ok(Math.abs(f['D@64K/4w'] - 4.2) < 1e-9);
+  assert.ok(Math.abs(f['L@1M'] - 0.21) < 1e-9);
+  // The names are the tuner's own.
+  const named = Object.keys(tunePoints({ insnsPerReq: 1, branchMissesPerReq: 0, dataCurve: [{ bytes: 32 << 10, missesPerReq: 0 }, { bytes: 256 << 10, missesPerReq: 0 }, { bytes: 1 << 20, missesPerReq: 0 }], codeCurve: [{ bytes: 32 << 10, missesPerReq: 0 }], conflict: { bytes: 64 << 10, assoc: 4, dataMissesPerReq: 0, codeMissesPerReq: 0 } } as PortableCpu));
+  for (const k of Object.keys(f)) assert.ok(named.includes(k), k);
 });
