@@ -1,6 +1,8 @@
 /* main.c -- twin_main: flags, signals, the work files, then the server. */
 #define _GNU_SOURCE
+#include <alloca.h>
 #include <errno.h>
+#include <stdint.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +15,15 @@
 #include "replay.h"
 #include "server.h"
 #include "twin.h"
+
+/* The main thread's stack starts below the environment and the arguments, so the caches'
+ * sets its frames fall in would follow their sizes: the same clone measured from another
+ * shell, or with another path, would miss otherwise (nginx's: 59.6 and 68.5 data misses a
+ * request at 32 KiB with environments 3,000 bytes apart, 50.9 under npm). The server runs with
+ * its frames at one offset in a period of MAIN_STACK_PERIOD, the set period of the largest
+ * shipped cache (a 32 MiB 16-way LLC). */
+#define MAIN_STACK_PERIOD ((uintptr_t)2 << 20)
+#define MAIN_STACK_OFFSET ((uintptr_t)1 << 20)
 
 #define MAIN_USAGE "usage: --port N [--host ADDR] [--dir DIR]"
 
@@ -71,7 +82,7 @@ static int main_parse(int argc, char **argv, main_opts *o, char *err, size_t err
     return TWIN_OK;
 }
 
-int twin_main(const twin_config *cfg, int argc, char **argv)
+static __attribute__((noinline)) int main_run(const twin_config *cfg, int argc, char **argv)
 {
     char err[512];
     main_opts o;
@@ -124,4 +135,13 @@ int twin_main(const twin_config *cfg, int argc, char **argv)
         return 1;
     }
     return 0;
+}
+
+int twin_main(const twin_config *cfg, int argc, char **argv)
+{
+    uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
+    char *gap = alloca((sp - MAIN_STACK_OFFSET) & (MAIN_STACK_PERIOD - 1));
+    /* the gap is kept: main_run's frame lies below it */
+    __asm__ volatile("" : : "r"(gap) : "memory");
+    return main_run(cfg, argc, argv);
 }

@@ -203,6 +203,25 @@ measure $name http GET "$port" \
     $kids
 stop_clone $name "$CLONE_PID" "$dir"
 
+# --- the main thread's stack, whatever the environment ------------------------
+# Blocked in a system call, a thread's stack pointer is in /proc/PID/syscall. With
+# environments 3000 bytes apart it must lie at one offset in the 2 MiB set period.
+name=example_resp
+sps=()
+for pad in 0 3000; do
+    port=$(free_port)
+    WRAP=(env -i "PAD=$(head -c "$pad" /dev/zero | tr '\0' x)")
+    start_clone $name "$port" --dir "$TMP/stack-$pad"
+    sleep 0.2
+    read -r _ _ _ _ _ _ _ sp _ <"/proc/$CLONE_PID/syscall"
+    [[ $sp == 0x* ]] || die "$name: no stack pointer in /proc/$CLONE_PID/syscall: $(cat "/proc/$CLONE_PID/syscall")"
+    sps+=($((sp % (2 << 20))))
+    stop_clone $name "$CLONE_PID" "$TMP/stack-$pad"
+done
+WRAP=()
+[[ ${sps[0]} == "${sps[1]}" ]] || die "$name: the main thread's stack moves with the environment: at ${sps[0]} and ${sps[1]} in its 2 MiB period"
+ok "$name: the main thread's stack at one offset in 2 MiB (${sps[0]}) with environments 3000 bytes apart"
+
 # --- valgrind memcheck ------------------------------------------------------------
 if command -v valgrind >/dev/null; then
     for name in example_clone example_resp example_http; do
