@@ -1,7 +1,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { L1_CURVE_MAX, l1Points, type CpuCounters, type CurvePoint, type Platform, type PortableCpu, type Profile, type Workload } from '../model/index.js';
+import { L1_CURVE_MAX, l1Points, type CurvePoint, type PortableCpu, type Profile, type Workload } from '../model/index.js';
 import { generateClone } from '../generate/index.js';
 import { buildClone } from '../generate/build.js';
 import { cloneLaunchSpec } from '../measure/validate.js';
@@ -496,10 +496,10 @@ export const AIM = 0.7;
 /** At most this many trims of the kept iteration. */
 const TRIMS = 2;
 
-/** What a trim takes, as a share of an iteration: two pairs of runs where an iteration has six
- *  (two runs at a time), and a build. Tuning keeps time for one: in one bench memcached's kept iteration, its branch misses 4.4% over, had no
- *  trim, too little time left before the deadline after the seventh iteration, and
- *  validated 5.9% over. */
+/** What a trim takes, as a share of an iteration: two pairs of runs where an iteration has
+ *  six (two runs at a time), and a build. Tuning keeps time for one: in one bench
+ *  memcached's kept iteration, its branch misses 4.4% over, had no trim, too little time
+ *  left before the deadline after the seventh iteration, and validated 5.9% over. */
 const TRIM_SHARE = 0.5;
 
 /** A trim aims closer than tuning does: the instruction count and the branch misses answer

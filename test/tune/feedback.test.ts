@@ -4,7 +4,7 @@ import { adaptGain, AIM, BLAME, conflictTrim, GROUPS, groupWorse, partTrim, poin
 import { SWEEP, ZERO_TOTALS, type CgTotals } from '../../src/profile/valgrind.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 import { tuningTable } from '../../src/report/table.js';
-import { L1_CURVE_MAX, l1Points, type CpuCounters, type CurvePoint, type PortableCpu, type Profile } from '../../src/model/index.js';
+import { L1_CURVE_MAX, l1Points, type CurvePoint, type PortableCpu, type Profile } from '../../src/model/index.js';
 
 const SIZES = [8, 16, 32, 64, 128, 256, 1024, 2048, 4096, 16384, 32768].map((k) => k << 10);
 
