@@ -509,15 +509,24 @@ const TRIM_SHARE = 0.5;
  *  instructions rose 0.9% and memcached's fell 0.9%). */
 export const TRIM_AIM = AIM / 2;
 
+/** How much further off than kept, in tolerances, a figure already past AIM may come out of a
+ *  trim: a trim's runs of a figure it does not move still spread (memcached's clone, its
+ *  32 KiB code misses the worst kept figure at 2.9 tolerances: 8.98 and then 9.07 a request
+ *  in two trims that moved only data rings, the second refused though its data misses went
+ *  from 57.5 to 53.7 against 54.2). */
+export const TRIM_NOISE = 0.25;
+
 /** Whether a trim's figures are closer as a whole than the kept ones (the root sum of squares
  *  of their errors in tolerances is smaller) without any going past the worst of the kept
- *  ones or AIM, whichever is higher. The worst figure may be one no trim moves (the 32 KiB
- *  code misses), so the worst alone would refuse every trim. */
+ *  ones or AIM, whichever is higher; a figure already past AIM may go past the worst by
+ *  TRIM_NOISE. The worst figure may be one no trim moves (the 32 KiB code misses), so the
+ *  worst alone would refuse every trim. */
 export function trimKeeps(kept: Record<string, number>, trial: Record<string, number>, want: Record<string, number>, tols: { tol: number; mpkiTol: number; abs: number }): boolean {
-  const errs = (g: Record<string, number>) => Object.values(toleranceErrors(want, g, tols.tol, tols.mpkiTol, tols.abs));
-  const rss = (e: number[]) => Math.sqrt(e.reduce((a, x) => a + x * x, 0));
+  const errs = (g: Record<string, number>) => toleranceErrors(want, g, tols.tol, tols.mpkiTol, tols.abs);
+  const rss = (e: Record<string, number>) => Math.sqrt(Object.values(e).reduce((s, x) => s + x * x, 0));
   const [a, b] = [errs(kept), errs(trial)];
-  return rss(b) < rss(a) && Math.max(...b) <= Math.max(AIM, ...a);
+  const cap = Math.max(AIM, ...Object.values(a));
+  return rss(b) < rss(a) && Object.entries(b).every(([k, e]) => e <= ((a[k] ?? 0) > AIM ? cap + TRIM_NOISE : cap));
 }
 
 /** The sweep points a trim measures, a cachegrind pair each: the 32 KiB 8-way L1s with the
