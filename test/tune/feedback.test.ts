@@ -246,7 +246,7 @@ test('a trim moves the budget by the instructions missing and the random branche
   assert.equal(trimStep({ insns: 10000, branch: 60 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1)!.hard, 0);
 });
 
-test('a trim is kept when the figures are closer as a whole and none passes the worst kept one or AIM', () => {
+test('a trim is kept when the figures are closer as a whole and none is worse than kept by more than it may spread', () => {
   const tols = { tol: 0.02, mpkiTol: 0.05, abs: 0.05 };
   const want = { insns: 10000, branch: 40, 'I@32K': 8 };
   // Instructions 0.25 of their tolerance, branch 2.4% short (0.48), code misses 0.6 of
@@ -270,10 +270,14 @@ test('a trim is kept when the figures are closer as a whole and none passes the 
   const code = (e: number) => 7.66 + e * 0.05 * 9.111;
   assert.equal(trimKeeps(off, { insns: 9111, branch: 39.98, 'I@32K': code(2.897 + TRIM_NOISE - 0.02), 'D@32K': 54.2 }, mc, tols), true);
   assert.equal(trimKeeps(off, { insns: 9111, branch: 39.98, 'I@32K': code(2.897 + TRIM_NOISE + 0.02), 'D@32K': 54.2 }, mc, tols), false);
-  // A figure within AIM may not take that spread: the instructions, 0.05 of their tolerance
-  // kept, may go to the worst (2.9) but no further.
-  assert.equal(trimKeeps(off, { insns: 9111 * (1 + 0.02 * 2.85), branch: 39.98, 'I@32K': 8.98, 'D@32K': 54.2 }, mc, tols), true);
-  assert.equal(trimKeeps(off, { insns: 9111 * (1 + 0.02 * 3.0), branch: 39.98, 'I@32K': 8.98, 'D@32K': 54.2 }, mc, tols), false);
+  // A figure within AIM stays within it: the instructions, 0.05 of their tolerance kept,
+  // may go to 0.7 but not past, though the worst kept is 2.9.
+  assert.equal(trimKeeps(off, { insns: 9111 * (1 + 0.02 * 0.65), branch: 39.98, 'I@32K': 8.98, 'D@32K': 54.2 }, mc, tols), true);
+  assert.equal(trimKeeps(off, { insns: 9111 * (1 + 0.02 * 0.75), branch: 39.98, 'I@32K': 8.98, 'D@32K': 54.2 }, mc, tols), false);
+  // Redis's clone: its 4-way code misses 5.6 tolerances over brought to 0.1, its 256 KiB
+  // misses taken from 0.3 to 3.8 over: closer as a whole, refused.
+  const rd = { insns: 6449, branch: 38.95, 'I@64K/4w': 34.67, 'L@256K': 24.76 };
+  assert.equal(trimKeeps({ insns: 6439, branch: 38.95, 'I@64K/4w': 44.40, 'L@256K': 24.41 }, { insns: 6449, branch: 38.95, 'I@64K/4w': 34.34, 'L@256K': 29.48 }, rd, tols), false);
 });
 
 test('a trim checks the tuned figures its sweep points give, named as the tuner names them', () => {
