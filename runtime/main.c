@@ -2,8 +2,8 @@
 #define _GNU_SOURCE
 #include <alloca.h>
 #include <errno.h>
-#include <stdint.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
