@@ -88,6 +88,14 @@ test('each part of the generated body costs the misses it is sized by, under cac
   near(llc('DLmr'), 0, 'LLC misses (no ring past the LLC)');
 });
 
+test('a code segment holds its lines whatever its blocks a request', () => {
+  // Cut into chunks of the blocks a request runs, 359 lines run 75.8 a request became 380.
+  for (const loadsPerReq of [5.2, 69, 75.8, 400]) {
+    const chain = emitChain([{ name: 'twin_code_0', lines: 359, loadsPerReq }]);
+    assert.equal(chain.match(/\.Lb%=_\d+:/g)?.length, 359, `${loadsPerReq} blocks a request`);
+  }
+});
+
 test('a per-function callgrind profile of the body says what each part costs', { timeout: 120_000 }, () => {
   const bin = build(base, 'parts');
   const runs = [200, 600].map((n) => {
