@@ -644,7 +644,8 @@ export function conflictTrim(key: string, got: Record<string, number>, want: Rec
  *  figure. A code segment run a round or more a request is not moved: all its lines run
  *  every request whatever its blocks, and its misses follow its rounds (nginx's clone: a
  *  segment run 499 blocks a request round 438, trimmed to 453, missed 780.0 a request at
- *  32 KiB against 780.3). One run less keeps its lines and misses about as often a block. */
+ *  32 KiB against 780.3). One run less than a round keeps its lines whatever its blocks a
+ *  request, and misses about as often a block. */
 function trimSide(at: Measured, side: 'data' | 'code') {
   const plan = side === 'data' ? at.plan.rings : at.plan.segments;
   const conflict = side === 'data' ? at.plan.conflict : at.plan.codeConflict;
@@ -664,8 +665,8 @@ function trimSide(at: Measured, side: 'data' | 'code') {
 /** The kept iteration's knobs trimmed: the random branches until the branch misses are
  *  within TRIM_AIM of their tolerance; on each side, a data ring or code segment where
  *  the 32 KiB L1's misses are not, or, for the rings, a last level's the trim sees
- *  (`partTrim`, the move that leaves the figures closest); each side's conflict part where its 4-way
- *  point is not (`conflictTrim`); and with each, the mix loop's budget, for the instructions
+ *  (`partTrim`, the move that leaves the figures closest); each side's conflict part where
+ *  its 4-way point is not (`conflictTrim`); and with each, the mix loop's budget, for the instructions
  *  missing and what the moved parts add or take (`nextBudget`). The budget and the random
  *  branches move the curves little: the mix loop runs on registers and a few hot lines, the
  *  random branches in a loop of their own. But a step of all the knobs may have moved both
