@@ -573,13 +573,11 @@ export function trimStep(got: { insns: number; branch: number }, want: { insns: 
 }
 
 /** A part as a trim sees it: its loads (or blocks) a request now, its measured misses per
- *  load at every tuned figure (the kept iteration's), whether no trim may move it, and how
- *  much of what its own misses per load say a move takes (`gain`, 1 unless set). */
+ *  load at every tuned figure (the kept iteration's), and whether no trim may move it. */
 export interface TrimPart {
   loads: number;
   perLoad: Record<string, number>;
   still?: boolean;
-  gain?: number;
 }
 
 /** How much of what a code segment's own misses per block say a trim takes: a block run more
@@ -596,7 +594,7 @@ export const LEVEL_TRIM_GAIN = 0.5;
 
 /** A trim's move of one part for the figure `key`, or null where that figure is within
  *  TRIM_AIM of its tolerance (`tolOf`). Each part run at least once a request that misses
- *  there may take what is missing at its measured misses per load (times its `gain`), at
+ *  there may take what is missing at its measured misses per load (times `gain`), at
  *  most a quarter more or less; what that moves at every figure is its change of loads at
  *  the part's measured misses per load there. The move kept is the one that leaves `key`
  *  and the `judged` figures closest (the sum of their squared errors, in tolerances): the
@@ -607,13 +605,13 @@ export const LEVEL_TRIM_GAIN = 0.5;
  *  the solve of all the rings stalls short of one point (nginx's clone: 46.9, 46.3, 45.4
  *  and 45.0 data misses a request at 32 KiB over four iterations against 50.8, its rings
  *  at 8 and 16 KiB moving each time), this moves one part alone. */
-export function partTrim(key: string, got: Record<string, number>, want: Record<string, number>, parts: TrimPart[], tolOf: (k: string) => number, unseen: string[] = [], judged: string[] = []): { k: number; loads: number; moved: Record<string, number>; cost: number } | null {
+export function partTrim(key: string, got: Record<string, number>, want: Record<string, number>, parts: TrimPart[], tolOf: (k: string) => number, unseen: string[] = [], judged: string[] = [], gain = 1): { k: number; loads: number; moved: Record<string, number>; cost: number } | null {
   if (got[key] === undefined || want[key] === undefined || Math.abs(got[key] - want[key]) <= TRIM_AIM * tolOf(key)) return null;
   const figures = [...new Set([key, ...judged, ...unseen])].filter((f) => got[f] !== undefined && want[f] !== undefined);
   let best: { k: number; loads: number; moved: Record<string, number>; cost: number } | null = null;
   parts.forEach((q, k) => {
     if (q.still || q.loads < 1 || !(q.loads * (q.perLoad[key] ?? 0) > 0)) return;
-    const loads = Math.min(1.25 * q.loads, Math.max(0.75 * q.loads, q.loads + ((q.gain ?? 1) * (want[key] - got[key])) / q.perLoad[key]));
+    const loads = Math.min(1.25 * q.loads, Math.max(0.75 * q.loads, q.loads + (gain * (want[key] - got[key])) / q.perLoad[key]));
     const moved = Object.fromEntries(Object.entries(q.perLoad).map(([f, r]) => [f, (loads - q.loads) * r]));
     for (const u of unseen) {
       if (got[u] === undefined || want[u] === undefined) continue;
@@ -657,7 +655,6 @@ function trimSide(at: Measured, side: 'data' | 'code') {
     loads: r.lines ? r.loadsPerReq : 0,
     perLoad: perLoad(partName(side, k), r.loadsPerReq),
     still: side === 'code' && r.loadsPerReq >= r.lines,
-    ...(side === 'code' ? { gain: CODE_TRIM_GAIN } : {}),
   }));
   return { parts, conflict: { loads: conflict.loadsPerReq, perLoad: perLoad(partName(side, 'conflict'), conflict.loadsPerReq) } as TrimPart };
 }
@@ -666,8 +663,8 @@ function trimSide(at: Measured, side: 'data' | 'code') {
  *  within TRIM_AIM of their tolerance; on each side, a data ring or code segment where
  *  the 32 KiB L1's misses are not, or, for the rings, a last level's the trim sees
  *  (`partTrim`, the move that leaves the figures closest); each side's conflict part where
- *  its 4-way point is not (`conflictTrim`); and with each, the mix loop's budget, for the instructions
- *  missing and what the moved parts add or take (`nextBudget`). The budget and the random
+ *  its 4-way point is not (`conflictTrim`); and with each, the mix loop's budget, for the
+ *  instructions missing and what the parts add or take (`nextBudget`). The budget and the random
  *  branches move the curves little: the mix loop runs on registers and a few hot lines, the
  *  random branches in a loop of their own. But a step of all the knobs may have moved both
  *  (a part's cost per unit changes where its plan does; the chain's blocks share the
@@ -706,8 +703,8 @@ async function trimKept(at: Measured, want: Record<string, number>, tols: { tol:
       const s = sides[side];
       const letter = side === 'data' ? 'D' : 'I';
       const aims = [`${letter}${l1}`, ...(side === 'data' ? lastLevels : [])];
-      const reach = (key: string) => (key.startsWith('L@') ? s.parts.map((q) => ({ ...q, gain: LEVEL_TRIM_GAIN })) : s.parts);
-      const part = aims.map((key) => partTrim(key, got, want, reach(key), tolOf, unseen, keys)).reduce<ReturnType<typeof partTrim>>((a, b) => (b && (!a || b.cost < a.cost) ? b : a), null);
+      const gain = (key: string) => (side === 'code' ? CODE_TRIM_GAIN : key.startsWith('L@') ? LEVEL_TRIM_GAIN : 1);
+      const part = aims.map((key) => partTrim(key, got, want, s.parts, tolOf, unseen, keys, gain(key))).reduce<ReturnType<typeof partTrim>>((a, b) => (b && (!a || b.cost < a.cost) ? b : a), null);
       const conflict = conflictTrim(`${letter}${four}`, got, want, s.conflict, part?.moved[`${letter}${four}`] ?? 0, tolOf);
       return { side, part, conflict };
     });
@@ -729,13 +726,12 @@ async function trimKept(at: Measured, want: Record<string, number>, tols: { tol:
     const plan = bodyPlan({ ...base, knobs });
     const trialPlan = bodyPlan({ ...base, knobs: { ...trial, bodyInsnsPerReq: BIG_BUDGET / scale } });
     const rescale = blockInsns(plan) > 0 ? blockInsns(trialPlan) / blockInsns(plan) : 1;
-    const allParts = (['data', 'code'] as const).flatMap((side) => {
-      const m = moves.find((x) => x.side === side)!;
-      return [
-        ...sides[side].parts.map((q, k) => ({ q, next: m.part?.k === k ? m.part.loads : q.loads })),
-        { q: sides[side].conflict, next: m.conflict ?? sides[side].conflict.loads },
-      ].map(({ q, next }) => ({ kind: side, ir: (q.perLoad.insns ?? 0) * q.loads, now: q.loads, next, rescale: side === 'code' ? rescale : 1 }));
-    });
+    const allParts = moves.flatMap(({ side, part, conflict }) =>
+      [
+        ...sides[side].parts.map((q, k) => ({ q, next: part?.k === k ? part.loads : q.loads })),
+        { q: sides[side].conflict, next: conflict ?? sides[side].conflict.loads },
+      ].map(({ q, next }) => ({ kind: side, ir: (q.perLoad.insns ?? 0) * q.loads, now: q.loads, next, rescale: side === 'code' ? rescale : 1 })),
+    );
     next.budget = nextBudget(allParts, { ir: perPlanned * mixInsns(plan), planned: mixInsns(plan) }, want.insns - got.insns, BIG_BUDGET - mixInsns(trialPlan));
     trial.bodyInsnsPerReq = next.budget / scale;
     generateClone({ ...base, knobs: trial }, dir);

@@ -133,8 +133,8 @@ test('a trim moves the part whose move leaves the figures it sees closest, not t
   const level = partTrim('L@256K', { 'D@32K': 52.23, 'L@256K': 25.89 }, { 'D@32K': 52.5, 'L@256K': 24.36 }, parts, (k) => 0.05 * (k === 'D@32K' ? 52.5 : 24.36), [], ['D@32K'])!;
   assert.equal(level.k, 0);
   assert.ok(Math.abs(level.moved['D@32K'] + 1.53) < 1e-9, `${level.moved['D@32K']}`);
-  // A part with a gain (a code segment's) takes that share of what its misses per load say.
-  assert.ok(Math.abs(partTrim('D@32K', got, want, [{ ...parts[1], gain: 0.5 }], tolOf)!.loads - (9.12 - 0.955)) < 1e-9);
+  // With a gain (a code segment's), a part takes that share of what its misses per load say.
+  assert.ok(Math.abs(partTrim('D@32K', got, want, [parts[1]], tolOf, [], [], 0.5)!.loads - (9.12 - 0.955)) < 1e-9);
 });
 
 test('a trim that would carry a figure its runs do not see off is not tried', () => {
