@@ -1,6 +1,6 @@
 import { BLOCK_ALU, branchesPerStep, FILLER_BYTES, STATE_BYTES, type BodyPlan } from '../synth/body.js';
 import { CODE_SETS, type InsnClass } from '../model/index.js';
-import type { ClassCounts } from '../synth/mix.js';
+import { MIX_ITER, type ClassCounts } from '../synth/mix.js';
 
 const milli = (x: number) => Math.round(x * 1000);
 
@@ -142,8 +142,9 @@ export interface ChainSegment {
    *  request from a shared position, so that every request cycles through the same few lines
    *  of one cache set. */
   stride?: number;
-  /** Where a segment's first block lies in its 16 KiB period, in lines (see chainSegments). */
-  start?: number;
+  /** Where each of a segment's blocks lies in the 16 KiB set period, in lines, in walk order
+   *  (see segmentLayout): each after the last, the lines between them left out. */
+  slots?: number[];
 }
 
 /** The largest set period of the sweep's L1s (128 KiB, 8 ways). */
@@ -168,7 +169,10 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const pad = seg.stride ? `\\n\\t.skip ${conflictOffset(seg.stride, 'code')}, 0xcc` : '';
   // Every other segment starts at its own fixed place in the L1s' set periods, whatever the
   // sizes of the segments before it.
-  const head = seg.stride ? `.p2align ${align}, 0xcc` : `.p2align ${Math.log2(SET_PERIOD)}, 0xcc\\n\\t.skip ${(seg.start ?? 0) * 64}, 0xcc`;
+  const slots = seg.slots ?? [];
+  const head = seg.stride ? `.p2align ${align}, 0xcc` : `.p2align ${Math.log2(SET_PERIOD)}, 0xcc\\n\\t.skip ${(slots[0] ?? 0) * 64}, 0xcc`;
+  // The lines left out before each block after the first: its slot's distance from the last's.
+  const gap = (i: number) => (seg.stride || i === 0 || slots[i] === undefined ? 0 : (slots[i] - slots[i - 1] - 1 + 2 * PERIOD_LINES) % PERIOD_LINES);
   const out = [
     `void ${seg.name}(uint64_t entry, uint64_t k, uint64_t *mem)`,
     '{',
@@ -190,7 +194,7 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const ops = blockOps(units, n, BLOCK_ALU - 2);
   // A counted walk round the cycle from the entry, its jump out taken once, at the end.
   for (let i = 0; i < n; i++)
-    out.push(`        ".p2align ${align}, 0xcc${pad}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jnz .Lb%=_${(i + 1) % n}\\n\\t" "jmp .Lend%=\\n\\t"`);
+    out.push(`        ".p2align ${align}, 0xcc${pad}${gap(i) ? `\\n\\t.skip ${gap(i) * 64}, 0xcc` : ''}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jnz .Lb%=_${(i + 1) % n}\\n\\t" "jmp .Lend%=\\n\\t"`);
   out.push(`        ".size ${seg.name}_blocks, . - ${seg.name}_blocks\\n\\t"`);
   out.push('        ".popsection\\n\\t.pushsection .rodata\\n\\t.p2align 2\\n.Ltab%=:\\n\\t"');
   for (let i = 0; i < n; i++) out.push(`        ".long .Lb%=_${i} - .\\n\\t"`);
@@ -230,65 +234,86 @@ export function emitChain(segments: ChainSegment[], units: ClassCounts = { alu: 
 /** The lines of the 16 KiB set period (SET_PERIOD): the sets of a 64 KiB 4-way L1. */
 const PERIOD_LINES = SET_PERIOD / 64;
 
-/** Where each segment's first block lies in the sets of the 16 KiB period, in lines. Hottest
- *  first (a line's runs per request, at most 1), each goes where it adds least to the sum of
- *  squares of the sets' hot code: first in the 64 sets of a 4 KiB period (those of a 32 KiB
- *  8-way L1), counting the skeleton's measured hot code (`outside`, CODE_SETS sets) and the
- *  segments already placed; then, of the four places in the 16 KiB period with that set, the
- *  one whose 256 sets (those of a 64 KiB 4-way L1) the segments already placed hold least.
- *  A segment's lines fill every set round, and those past its last whole round a run of sets
- *  from its start. Near a cache's capacity, a set with a line more than it has ways misses
- *  its lines every round: memcached's skeleton holds 2 to 6 hot lines in each of its first 26
- *  sets of 64 and 1 or 2 in others; its clone's segments, laid from set 0, brought seven of
- *  those sets to 8 lines, and its 32 KiB code misses jumped by 5 to 9 a request as a small
- *  segment grew by a few blocks. Laid by the 4 KiB period alone, each in a quarter of the
- *  16 KiB one by its bin, redis's segments overlapped in the 256 sets, and its 4-way 64 KiB
- *  code misses rose 43% above the original's. */
-export function segmentStarts(segs: { lines: number; loadsPerReq: number }[], outside?: number[], occupied: { set: number; lines: number }[] = []): number[] {
+/** How many ways of the two L1s the segments may fill in a set, with what is already there:
+ *  the 32 KiB 8-way L1's (a set of the 4 KiB period) and the 64 KiB 4-way one's (a set of the
+ *  16 KiB period), each less half a way, the skeleton's measure being a sum of lines' runs. */
+const ROOM = { coarse: 8 - 0.5, fine: 4 - 0.5 };
+
+/** A line run once in this many requests or more often holds its way between two runs of the
+ *  other lines of its set: it counts as a whole line in that set; a colder one, in proportion. */
+const WARM_RUNS = 4;
+
+/** Where each block of each segment lies in the 16 KiB set period, in lines, in walk order.
+ *  Hottest segment first (its blocks a request over its lines, at most 1), each block goes in
+ *  the first line from the last block's on (from the least filled line, for the first) whose
+ *  sets in the two L1s have a way left (ROOM), counting the skeleton's measured hot code
+ *  (`outside`, CODE_SETS sets, spread evenly over the 256 sets of the 16 KiB period), the
+ *  code conflict segment's lines (`occupied`) and the blocks already placed (each as warm as
+ *  its segment: WARM_RUNS); where no line within a period has, the least filled. Each is laid
+ *  out at its `segs` lines, and then cut to, or grown after them to, its `lines`. Laid end to
+ *  end from a start, a segment of 129 lines run 67 blocks a request (each line every other
+ *  request) put two or three lines in each of memcached's clone's 64 sets, and seven sets
+ *  that the skeleton filled with 5 to 7 hot lines overflowed: its 32 KiB code misses stayed
+ *  at 10.9 to 16.5 a request against 7.5 through seven iterations, each move of a segment's
+ *  lines moving which sets overflowed. */
+export function segmentLayout(segs: { lines: number; loadsPerReq: number }[], outside?: number[], occupied: { set: number; lines: number }[] = [], lines: number[] = segs.map((q) => q.lines)): number[][] {
   const fine = new Array<number>(PERIOD_LINES).fill(0);
   for (const o of occupied) fine[o.set % PERIOD_LINES] += o.lines;
-  const coarse = outside?.length === CODE_SETS ? [...outside] : new Array<number>(CODE_SETS).fill(0);
+  const skeleton = outside?.length === CODE_SETS ? outside : new Array<number>(CODE_SETS).fill(0);
+  const coarse = [...skeleton];
   fine.forEach((x, i) => (coarse[i % CODE_SETS] += x));
-  const heat = (s: { lines: number; loadsPerReq: number }) => Math.min(1, s.loadsPerReq / Math.max(1, s.lines));
-  // A segment's hot code by set of a period of `n` lines, from `start`.
-  const spread = (lines: number, h: number, n: number, start: number) => {
-    const d = new Array<number>(n).fill(Math.floor(lines / n) * h);
-    for (let j = 0; j < lines % n; j++) d[(start + j) % n] += h;
-    return d;
-  };
-  const cost = (occ: number[], d: number[]) => d.reduce((c, x, i) => c + (occ[i] + x) ** 2, 0);
-  const best = (n: number, c: (s: number) => number) => {
-    let b = 0;
-    for (let s = 1; s < n; s++) if (c(s) < c(b) - 1e-9) b = s;
-    return b;
-  };
-  const starts = segs.map(() => 0);
+  const perFine = PERIOD_LINES / CODE_SETS;
+  const fineLoad = (l: number) => fine[l] + skeleton[l % CODE_SETS] / perFine;
+  const heat = (q: { lines: number; loadsPerReq: number }) => Math.min(1, q.loadsPerReq / Math.max(1, q.lines));
+  const out: number[][] = segs.map(() => []);
   const order = segs.map((_, k) => k).sort((a, b) => heat(segs[b]) - heat(segs[a]) || a - b);
-  for (const k of order) {
-    const h = heat(segs[k]);
-    const lines = Math.round(segs[k].lines);
-    if (lines <= 0 || h <= 0) continue;
-    const set = best(CODE_SETS, (s) => cost(coarse, spread(lines, h, CODE_SETS, s)));
-    const quarter = best(PERIOD_LINES / CODE_SETS, (q) => cost(fine, spread(lines, h, PERIOD_LINES, set + q * CODE_SETS)));
-    starts[k] = set + quarter * CODE_SETS;
-    spread(lines, h, CODE_SETS, set).forEach((x, i) => (coarse[i] += x));
-    spread(lines, h, PERIOD_LINES, starts[k]).forEach((x, i) => (fine[i] += x));
-  }
-  return starts;
+  /** `n` more blocks of segment k, each after its last. */
+  const place = (k: number, n: number) => {
+    const w = Math.min(1, heat(segs[k]) * WARM_RUNS);
+    for (let j = 0; j < n; j++) {
+      const from = out[k].length ? (out[k][out[k].length - 1] + 1) % PERIOD_LINES : -1;
+      let pick = -1;
+      let least = -1;
+      for (let d = 0; d < PERIOD_LINES; d++) {
+        const l = from < 0 ? d : (from + d) % PERIOD_LINES;
+        const load = coarse[l % CODE_SETS] / ROOM.coarse + fineLoad(l) / ROOM.fine;
+        if (from >= 0 && coarse[l % CODE_SETS] + w <= ROOM.coarse && fineLoad(l) + w <= ROOM.fine) {
+          pick = l;
+          break;
+        }
+        if (least < 0 || load < coarse[least % CODE_SETS] / ROOM.coarse + fineLoad(least) / ROOM.fine - 1e-9) least = l;
+      }
+      const l = pick >= 0 ? pick : least;
+      out[k].push(l);
+      coarse[l % CODE_SETS] += w;
+      fine[l] += w;
+    }
+  };
+  // Each segment as laid out at `segs`' lines; then, where it has more lines, the rest after them.
+  for (const k of order) place(k, Math.round(segs[k].lines));
+  for (const k of order) place(k, Math.max(0, Math.round(lines[k]) - out[k].length));
+  return out.map((slots, k) => slots.slice(0, Math.max(0, Math.round(lines[k]))));
+  return out;
 }
 
 /** The chain's segments: the footprint bins' and, when it runs, the code conflict segment,
- *  each footprint segment at its start (segmentStarts) in the 16 KiB period. The starts are
- *  placed by the sizes of `nominal` (the plan before tuning, where it has the segment), so
- *  that the tuner's resizing moves no segment but the one resized. */
+ *  each footprint segment's blocks at their lines of the 16 KiB period (segmentLayout). The
+ *  segments are laid out as in `nominal` (the plan before tuning, where it has the segment),
+ *  each then cut to its lines or grown after them, so that the tuner's moves of one segment's
+ *  lines or of any blocks a request move no other block. */
 export function chainSegments(plan: BodyPlan, skeletonSets?: number[], nominal: BodyPlan = plan): ChainSegment[] {
   const bins = plan.segments.map((r, bin) => ({ bin, lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq })).filter((s) => s.lines > 0);
   // The conflict segment's blocks all lie in one set, by its stride.
   const n = nominal.codeConflict;
   const conflict = n.loadsPerReq > 0 ? [{ set: conflictOffset(n.stride, 'code') / 64, lines: n.lines * Math.min(1, n.loadsPerReq / n.lines) }] : [];
-  const starts = segmentStarts(bins.map((s) => (Math.round(nominal.segments[s.bin]?.lines ?? 0) > 0 ? nominal.segments[s.bin] : s)), skeletonSets, conflict);
+  const slots = segmentLayout(
+    bins.map((s) => (Math.round(nominal.segments[s.bin]?.lines ?? 0) > 0 ? nominal.segments[s.bin] : s)),
+    skeletonSets,
+    conflict,
+    bins.map((s) => s.lines),
+  );
   return [
-    ...bins.map((s, k) => ({ name: partName('code', s.bin), lines: s.lines, loadsPerReq: s.loadsPerReq, start: starts[k] })),
+    ...bins.map((s, k) => ({ name: partName('code', s.bin), lines: s.lines, loadsPerReq: s.loadsPerReq, slots: slots[k] })),
     ...(plan.codeConflict.loadsPerReq > 0 ? [{ name: partName('code', 'conflict'), ...plan.codeConflict }] : []),
   ];
 }
@@ -299,7 +324,6 @@ export function chainSegments(plan: BodyPlan, skeletonSets?: number[], nominal: 
  *  request costs no branch; the cursor is read and written back in the asm. */
 function emitRingWalk(name: string, loadsPerReq: number): string {
   const whole = Math.floor(loadsPerReq + 1e-9);
-  const frac = loadsPerReq - whole > 1e-3;
   const loop = whole > 64 ? Math.floor(whole / 16) : 0;
   const inline = whole - 16 * loop;
   const ld = '"movq (%[p]), %[p]\\n\\t"';
@@ -307,10 +331,10 @@ function emitRingWalk(name: string, loadsPerReq: number): string {
     '"movq (%[cur]), %[p]\\n\\t"',
     ...(loop ? [`"movq $${loop}, %[c]\\n"`, '"1:\\n\\t"', ...Array.from({ length: 16 }, () => ld), '"subq $1, %[c]\\n\\t"', '"jnz 1b\\n\\t"'] : []),
     ...Array.from({ length: inline }, () => ld),
-    ...(frac ? ['"movq %[d], %[q]\\n\\t"', '"testq %[sel], %[sel]\\n\\t"', '"cmovnzq %[p], %[q]\\n\\t"', '"movq (%[q]), %[q]\\n\\t"', '"cmovnzq %[q], %[p]\\n\\t"'] : []),
+    '"movq %[d], %[q]\\n\\t"', '"testq %[sel], %[sel]\\n\\t"', '"cmovnzq %[p], %[q]\\n\\t"', '"movq (%[q]), %[q]\\n\\t"', '"cmovnzq %[q], %[p]\\n\\t"',
     '"movq %[p], (%[cur])\\n\\t"',
   ];
-  return `static PART void ${name}(uint64_t *cur, uint64_t sel, uint64_t *dummy)
+  return `static PART LINE_START void ${name}(uint64_t *cur, uint64_t sel, uint64_t *dummy)
 {
     uint64_t p, q, c;
     __asm__ volatile(
@@ -351,6 +375,21 @@ function emitBranches(p: number): string {
 `;
 }
 
+/** The bytes of a ring walk's slot: 64 loads in line of at most 4 bytes each, the fraction's
+ *  five instructions, the cursor's load and store (see emitRingWalk); five lines, so that the
+ *  walks' first lines fall in different sets. */
+export const RING_SLOT = 320;
+
+/** The bytes of the mix loop's slot: an iteration's instructions (MIX_ITER, and a few the
+ *  rounding of its classes adds) at 9 bytes at most (an indirect jump and its target's
+ *  address), and its set-up. */
+export const MIX_SLOT = 64 * Math.ceil((9 * (MIX_ITER + 16) + 160) / 64);
+
+/** The bytes of clone_body's slot, by what it calls: each ring walk's and each segment's call
+ *  with its rate as an immediate (about 56 and 68 bytes in a clone of eight rings and three
+ *  segments, 1,217 bytes in all), with room to spare. */
+export const bodySlot = (rings: number, segs: number) => 64 * Math.ceil((640 + 64 * rings + 96 * segs) / 64);
+
 /** The body of clone.c. The rings and the chain's cursors are the process's, shared by its
  *  serving threads (laid out once, by the first of them); each thread keeps its own state at
  *  the start of its body memory (PRNG, fractional-count accumulators) and its filler region.
@@ -386,6 +425,14 @@ export function emitBody(plan: BodyPlan): string {
 #define PART __attribute__((noipa))
 #endif
 #define UNUSED __attribute__((unused)) /* a body with no rings or no segments */
+/* The layout: each ring walk in a slot of RING_SLOT bytes, then the conflict walk and the
+ * random branches (their code the same whatever the knobs), then clone_body in a slot of
+ * BODY_SLOT, then the mix loop, then the cold helpers: in this order (the build keeps it:
+ * -fno-toplevel-reorder), each slot padded to its end (SLOT_END; an assembler error if its
+ * function outgrew it). A part's lines then lie where they lay whatever the knobs, and tuning
+ * sees the misses its knobs make, not those of code shifted across line boundaries. */
+#define LINE_START __attribute__((aligned(64)))
+#define SLOT_END(fn, bytes) __asm__(".pushsection .text\\n\\t.org " #fn " + " #bytes ", 0xcc\\n\\t.popsection")
 static const uint64_t hard_milli = ${milli(plan.hardBranchesPerReq / branchesPerStep(plan.hardP))}u; /* PRNG steps */
 static const uint64_t mix_milli = ${milli(plan.mix.itersPerReq)}u;
 static const UNUSED uint64_t ring_lines[] = ${arr(rings.map((r) => r.lines))};
@@ -407,6 +454,54 @@ enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_MIX, ST_ACC_CONFLICT, ST_ACC_RING, 
 
 ${segs.map((s) => `void ${s.name}(uint64_t entry, uint64_t k, uint64_t *mem);`).join('\n')}
 
+/* The helpers, defined after the parts they serve (see the layout above). */
+static uint64_t body_rand(uint64_t *x);
+static void body_ring_init(uint64_t *ring, uint64_t lines, uint64_t *rng);
+static void body_no_memory(void);
+static void body_rings_init(void);
+static void clone_body_init(twin_body_ctx *ctx);
+static uint64_t body_units(uint64_t *acc, uint64_t milli);
+static UNUSED uint64_t body_frac(uint64_t *acc, uint64_t milli);
+static uint64_t body_burst(uint64_t *acc, uint64_t milli);
+static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx);
+
+${rings.map((r) => `${emitRingWalk(r.name, r.loadsPerReq)}SLOT_END(${r.name}, ${RING_SLOT});\n`).join('\n')}
+/* The conflict ring: n loads round its cycle, counted (a burst's one loop exit). */
+static PART void ${partName('data', 'conflict')}(uint64_t *cur, uint64_t n)
+{
+    uint64_t p;
+    __asm__ volatile(
+        "movq (%[cur]), %[p]\\n"
+        "1:\\n\\t"
+        "movq (%[p]), %[p]\\n\\t"
+        "subq $1, %[n]\\n\\t"
+        "jnz 1b\\n\\t"
+        "movq %[p], (%[cur])\\n\\t"
+        : [p] "=&r"(p), [n] "+r"(n)
+        : [cur] "r"(cur)
+        : "cc", "memory");
+}
+${emitBranches(plan.hardP)}
+static LINE_START void clone_body(uint32_t op, twin_body_ctx *ctx)
+{
+    (void)op; /* every request type has the same body: the profile's counters are overall */
+    if (ctx->mem_bytes < STATE_BYTES + FILLER_BYTES || ctx->mem == NULL)
+        return;
+    uint64_t *st = ctx->mem;
+    uint64_t *filler = (uint64_t *)((char *)ctx->mem + STATE_BYTES);
+    if (!st[ST_INIT])
+        clone_body_init(ctx);
+    uint64_t n;
+${[...segCalls, ...ringCalls].join('\n')}
+    if (conflict_milli && (n = body_burst(&st[ST_ACC_CONFLICT], conflict_milli)) != 0)
+        ${partName('data', 'conflict')}(&conflict_cur, n);
+    (void)n;
+    st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], hard_milli), &ctx->sink);
+    ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], mix_milli), ctx);
+}
+SLOT_END(clone_body, ${bodySlot(rings.length, segs.length)});
+
+${emitMix(plan.mix.units)}SLOT_END(${MIX_PART}, ${MIX_SLOT});
 static uint64_t body_rand(uint64_t *x)
 {
     *x ^= *x << 13;
@@ -460,24 +555,6 @@ static void body_rings_init(void)
     }
 }
 
-${rings.map((r) => emitRingWalk(r.name, r.loadsPerReq)).join('\n')}
-/* The conflict ring: n loads round its cycle, counted (a burst's one loop exit). */
-static PART void ${partName('data', 'conflict')}(uint64_t *cur, uint64_t n)
-{
-    uint64_t p;
-    __asm__ volatile(
-        "movq (%[cur]), %[p]\\n"
-        "1:\\n\\t"
-        "movq (%[p]), %[p]\\n\\t"
-        "subq $1, %[n]\\n\\t"
-        "jnz 1b\\n\\t"
-        "movq %[p], (%[cur])\\n\\t"
-        : [p] "=&r"(p), [n] "+r"(n)
-        : [cur] "r"(cur)
-        : "cc", "memory");
-}
-${emitBranches(plan.hardP)}
-${emitMix(plan.mix.units)}
 /* Once per serving thread, before its first request (and once per process for the rings):
  * memory is laid out here, so that its cost is start-up work, not per-request work. */
 static void clone_body_init(twin_body_ctx *ctx)
@@ -522,23 +599,5 @@ static uint64_t body_burst(uint64_t *acc, uint64_t milli)
         return body_units(acc, milli);
     *acc += milli;
     return 0;
-}
-
-static void clone_body(uint32_t op, twin_body_ctx *ctx)
-{
-    (void)op; /* every request type has the same body: the profile's counters are overall */
-    if (ctx->mem_bytes < STATE_BYTES + FILLER_BYTES || ctx->mem == NULL)
-        return;
-    uint64_t *st = ctx->mem;
-    uint64_t *filler = (uint64_t *)((char *)ctx->mem + STATE_BYTES);
-    if (!st[ST_INIT])
-        clone_body_init(ctx);
-    uint64_t n;
-${[...segCalls, ...ringCalls].join('\n')}
-    if (conflict_milli && (n = body_burst(&st[ST_ACC_CONFLICT], conflict_milli)) != 0)
-        ${partName('data', 'conflict')}(&conflict_cur, n);
-    (void)n;
-    st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], hard_milli), &ctx->sink);
-    ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], mix_milli), ctx);
 }`;
 }

@@ -141,12 +141,16 @@ CFLAGS ?= -std=gnu11 -O2 -Wall -Wextra -Werror
 RUNTIME := $(wildcard runtime/*.c)
 
 # The runtime links first: its code then sits at the same addresses (and cache sets) whatever
-# the size of the generated body after it.
+# the size of the generated body after it. The body's functions lie in the order written,
+# clone.c's parts in slots of fixed size, so that what follows them lies where it did
+# whatever the knobs (see clone.c).
 clone: clone.c chain.c $(RUNTIME) $(wildcard runtime/*.h)
-\t$(CC) $(CFLAGS) -pthread -Iruntime -o $@ $(RUNTIME) clone.c chain.c
+\t$(CC) $(CFLAGS) -fno-toplevel-reorder -pthread -Iruntime -c clone.c chain.c
+\t$(CC) $(CFLAGS) -pthread -Iruntime -o $@ $(RUNTIME) clone.o chain.o
+\trm -f clone.o chain.o
 
 clean:
-\trm -f clone
+\trm -f clone clone.o chain.o
 
 .PHONY: clean
 `;

@@ -10,7 +10,7 @@ import { generateClone } from '../../src/generate/index.js';
 import { buildClone } from '../../src/generate/build.js';
 import { capBins } from '../../src/generate/clone.js';
 import { bodyPlan } from '../../src/synth/body.js';
-import { chainSegments, segmentStarts } from '../../src/generate/body.js';
+import { chainSegments, emitChain, segmentLayout } from '../../src/generate/body.js';
 import { cloneLaunchSpec } from '../../src/measure/validate.js';
 import { launchTarget } from '../../src/profile/target.js';
 import { runLoad, totalErrors } from '../../src/measure/loadgen.js';
@@ -99,26 +99,36 @@ test('the chain runs the code conflict segment the tuned plan has, whatever the 
   assert.equal(chainSegments(off, undefined, on).find((s) => s.stride), undefined);
 });
 
-test('code segments go where the skeleton\'s hot code leaves the most room in the sets', () => {
-  // The skeleton holds 4 hot lines in each of sets 0 to 31 and 1 in each of the others.
-  const outside = Array.from({ length: 64 }, (_, i) => (i < 32 ? 4 : 1));
-  const [hot, cold] = segmentStarts([{ lines: 20, loadsPerReq: 40 }, { lines: 20, loadsPerReq: 1 }], outside);
-  assert.ok(hot % 64 >= 32 && (hot % 64) + 20 <= 64, `hot segment from set ${hot}`);
-  // The colder one (a line run once in 20 requests) goes after it, where least is still.
-  assert.ok(cold % 64 >= 32 && (cold % 64) + 20 <= 64, `cold segment from set ${cold}`);
-  // With nothing outside, two hot segments of 40 lines share as few sets as they must.
-  const [a, b] = segmentStarts([{ lines: 40, loadsPerReq: 80 }, { lines: 40, loadsPerReq: 80 }]);
-  const sets = new Array(64).fill(0);
-  for (const s of [a, b]) for (let j = 0; j < 40; j++) sets[(s + j) % 64]++;
-  assert.equal(Math.max(...sets), 2);
-  assert.equal(sets.filter((x) => x === 2).length, 16);
-  // The conflict segment's set counts as occupied.
-  const [c] = segmentStarts([{ lines: 63, loadsPerReq: 63 }], undefined, [{ set: 19, lines: 5 }]);
-  assert.equal((c + 63) % 64, 19, `the one set left out is 19, from ${c}`);
-  // In the 256 sets of a 64 KiB 4-way L1, segments that must share sets of 64 share as few
-  // of the 256 as they must: three hot ones of 100 lines, 44 sets of two lines, none of three.
-  const wide = new Array(256).fill(0);
-  for (const s of segmentStarts([0, 1, 2].map(() => ({ lines: 100, loadsPerReq: 100 })))) for (let j = 0; j < 100; j++) wide[(s + j) % 256]++;
-  assert.equal(Math.max(...wide), 2);
-  assert.equal(wide.filter((x) => x === 2).length, 44);
+test('code segments fill the sets the skeleton\'s hot code leaves room in, and no more', () => {
+  const count = (layout: number[][], weights: number[], period: number) => {
+    const sets = new Array<number>(period).fill(0);
+    layout.forEach((slots, k) => slots.forEach((l) => (sets[l % period] += weights[k])));
+    return sets;
+  };
+  // The skeleton holds 7 hot lines in each of sets 0 to 15 and 2 in each of the others.
+  const outside = Array.from({ length: 64 }, (_, i) => (i < 16 ? 7 : 2));
+  const segs = [
+    { lines: 30, loadsPerReq: 60 },
+    { lines: 129, loadsPerReq: 67 },
+    { lines: 269, loadsPerReq: 2.8 },
+  ];
+  const layout = segmentLayout(segs, outside);
+  layout.forEach((slots, k) => assert.equal(slots.length, segs[k].lines, `segment ${k} holds its lines`));
+  // The warm segments (a line run every other request or more often) leave sets 0 to 15 alone,
+  // and no set of the 32 KiB 8-way L1 holds more than its ways.
+  const warm = count(layout.slice(0, 2), [1, 1], 64);
+  assert.deepEqual(warm.slice(0, 16), new Array(16).fill(0));
+  assert.ok(warm.every((x, i) => x + outside[i] <= 8), `sets ${warm.map((x, i) => x + outside[i]).join(' ')}`);
+  // Nor one of the 64 KiB 4-way L1's 256 more than its 4 (the skeleton spread evenly).
+  assert.ok(count(layout.slice(0, 2), [1, 1], 256).every((x, i) => x + outside[i % 64] / 4 <= 4));
+  // The cold one (a line run once in a hundred requests) is laid end to end.
+  const cold = layout[2];
+  assert.ok(cold.every((l, j) => j === 0 || l === (cold[j - 1] + 1) % 256), 'the cold segment has no gaps');
+  // The conflict segment's set counts as occupied: a hot segment of 7 x 64 lines, with 4 lines
+  // there, leaves that set with one line of its own less.
+  const [c] = segmentLayout([{ lines: 7 * 64, loadsPerReq: 7 * 64 }], undefined, [{ set: 19, lines: 4 }]);
+  assert.equal(count([c], [1], 64)[19], 3);
+  // Each block after another, in walk order: the emitted chain holds its gaps.
+  const chain = emitChain([{ name: 'twin_code_0', lines: 3, loadsPerReq: 3, slots: [5, 9, 10] }]);
+  assert.match(chain, /\.skip 320, 0xcc[^]*\.Lb%=_0:[^]*\.skip 192, 0xcc\\n\.Lb%=_1:[^]*\.p2align 6, 0xcc\\n\.Lb%=_2:/);
 });

@@ -56,7 +56,7 @@ int main(int argc, char **argv)
   writeFileSync(join(tmp, `${name}.c`), harness);
   writeFileSync(join(tmp, `${name}-chain.c`), emitChain(chainSegments(plan), plan.blockUnits));
   const bin = join(tmp, name);
-  execFileSync('gcc', ['-std=gnu11', '-O2', '-Wall', '-Wextra', '-Werror', `-I${join(ROOT, 'runtime')}`, '-pthread', '-o', bin, join(tmp, `${name}.c`), join(tmp, `${name}-chain.c`)]);
+  execFileSync('gcc', ['-std=gnu11', '-O2', '-fno-toplevel-reorder', '-Wall', '-Wextra', '-Werror', `-I${join(ROOT, 'runtime')}`, '-pthread', '-o', bin, join(tmp, `${name}.c`), join(tmp, `${name}-chain.c`)]);
   return bin;
 }
 
