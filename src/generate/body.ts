@@ -167,8 +167,8 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const align = Math.log2(seg.stride ?? 64);
   // The conflict segment's blocks, one set period apart, start a way into it.
   const pad = seg.stride ? `\\n\\t.skip ${conflictOffset(seg.stride, 'code')}, 0xcc` : '';
-  // Every other segment starts at its own fixed place in the L1s' set periods, whatever the
-  // sizes of the segments before it.
+  // Every other segment's blocks lie at their own lines of the L1s' set periods (see
+  // segmentLayout), whatever the sizes of the segments before it.
   const slots = seg.slots ?? [];
   const head = seg.stride ? `.p2align ${align}, 0xcc` : `.p2align ${Math.log2(SET_PERIOD)}, 0xcc\\n\\t.skip ${(slots[0] ?? 0) * 64}, 0xcc`;
   // The lines left out before each block after the first: its slot's distance from the last's.
@@ -293,7 +293,6 @@ export function segmentLayout(segs: { lines: number; loadsPerReq: number }[], ou
   for (const k of order) place(k, Math.round(segs[k].lines));
   for (const k of order) place(k, Math.max(0, Math.round(lines[k]) - out[k].length));
   return out.map((slots, k) => slots.slice(0, Math.max(0, Math.round(lines[k]))));
-  return out;
 }
 
 /** The chain's segments: the footprint bins' and, when it runs, the code conflict segment,

@@ -534,6 +534,13 @@ export function trimKeeps(kept: Record<string, number>, trial: Record<string, nu
   return rss(b) < rss(a) && Object.entries(b).every(([k, e]) => e <= ((a[k] ?? 0) > AIM ? a[k] + TRIM_NOISE : within(k)));
 }
 
+/** Whether a trim was refused for its instructions or branch misses alone: with those as
+ *  kept, it would have been kept (`trimKeeps`). Those the budget and the random branches set
+ *  almost alone, so a repair from its knobs can keep what it moved. */
+export function refusedForCounts(kept: Record<string, number>, trial: Record<string, number>, want: Record<string, number>, tols: { tol: number; mpkiTol: number; abs: number }, more = false): boolean {
+  return !trimKeeps(kept, trial, want, tols, more) && trimKeeps(kept, { ...trial, insns: kept.insns, branch: kept.branch }, want, tols, more);
+}
+
 /** The sweep points a trim measures, a cachegrind pair each: the 32 KiB 8-way L1s with the
  *  256 KiB level behind them, the 4-way 64 KiB L1s with 1 MiB behind them (those the profile
  *  measures twice). They give every scored L1 figure and the two smaller last levels'. */
@@ -659,8 +666,8 @@ function trimSide(at: Measured, side: 'data' | 'code') {
   return { parts, conflict: { loads: conflict.loadsPerReq, perLoad: perLoad(partName(side, 'conflict'), conflict.loadsPerReq) } as TrimPart };
 }
 
-/** The kept iteration's knobs trimmed: the random branches until the branch misses are
- *  within TRIM_AIM of their tolerance; on each side, a data ring or code segment where
+/** The kept iteration's knobs trimmed: the random branches until the branch misses, with
+ *  what the parts' moves carry, are within TRIM_AIM of their tolerance; on each side, a data ring or code segment where
  *  the 32 KiB L1's misses are not, or, for the rings, a last level's the trim sees
  *  (`partTrim`, the move that leaves the figures closest); each side's conflict part where
  *  its 4-way point is not (`conflictTrim`); and with each, the mix loop's budget, for the
@@ -670,7 +677,8 @@ function trimSide(at: Measured, side: 'data' | 'code') {
  *  (a part's cost per unit changes where its plan does; the chain's blocks share the
  *  simulated predictor's table with the random branches). Each trim is checked with the two
  *  pairs of TRIM_POINTS (a third of an iteration's runs) and kept only if its figures there
- *  are closer as a whole (`trimKeeps`); it goes into `base`'s history with those figures. */
+ *  are closer as a whole (`trimKeeps`), or repaired once where its instructions or branch
+ *  misses alone refused it; each trial goes into `base`'s history with its figures. */
 async function trimKept(at: Measured, want: Record<string, number>, tols: { tol: number; mpkiTol: number; abs: number }, scale: number, base: Profile, w: Workload, dir: string, say: (msg: string) => void, deadline?: number, trimMs = 30000): Promise<Profile['knobs']> {
   const keys = Object.keys(pointFigures(TRIM_POINTS.map(() => ZERO_TOTALS), TRIM_POINTS, 1)).filter((k) => want[k] !== undefined);
   const pick = (r: Record<string, number>) => Object.fromEntries(keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]));
@@ -758,7 +766,7 @@ async function trimKept(at: Measured, want: Record<string, number>, tols: { tol:
     // A trim refused for its instructions or branch misses alone (with those as kept, it would
     // be kept) is repaired: from its knobs, the budget and the random branches alone set by
     // what it measured, judged as it was.
-    if (!r.keep && trimKeeps(pick(got), { ...r.tp, insns: got.insns, branch: got.branch }, wanted, tols, more) && !(deadline !== undefined && Date.now() + lastMs > deadline)) {
+    if (!r.keep && refusedForCounts(pick(got), r.tp, wanted, tols, more) && !(deadline !== undefined && Date.now() + lastMs > deadline)) {
       const fix = trimStep({ insns: r.tp.insns, branch: r.tp.branch }, { insns: want.insns, branch: want.branch }, next, perPlanned, rate, TRIM_AIM * tols.tol, branchTol);
       if (fix) {
         const knobsR: Profile['knobs'] = { ...knobsT, hardBranchesPerReq: fix.hard, bodyInsnsPerReq: fix.budget / scale };
