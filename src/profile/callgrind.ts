@@ -363,6 +363,10 @@ function objdump(path: string, wanted: Set<number> | null): Map<number, DisasmIn
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new TwinError('objdump not found: install binutils to read the instruction mix');
     }
+    // Output past the buffer is no unknown object: its instructions would all count as other.
+    if ((e as NodeJS.ErrnoException).code === 'ENOBUFS' || (e as NodeJS.ErrnoException).code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
+      throw new TwinError(`objdump's listing of ${path} is over 512 MiB: the instruction mix cannot be read from it`);
+    }
     // Not an object file objdump knows: its instructions count as unknown.
     return new Map();
   }
