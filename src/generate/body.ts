@@ -256,8 +256,8 @@ const COLD = 0.5;
  *  (`outside`, CODE_SETS sets, spread evenly over the 256 sets of the 16 KiB period), the
  *  code conflict segment's lines (`occupied`) and the blocks already placed (each as warm as
  *  its segment: WARM_RUNS); where no line within 64 has, or the segment is cold (COLD), in
- *  the next line. Each is laid
- *  out at its `segs` lines, and then cut to, or grown after them to, its `lines`. Laid end to
+ *  the next line. Each is laid out at its `segs` lines, then cut to, or grown after them to,
+ *  its `lines`. Laid end to
  *  end from a start, a segment of 129 lines run 67 blocks a request (each line every other
  *  request) put two or three lines in each of memcached's clone's 64 sets, and seven sets
  *  that the skeleton filled with 5 to 7 hot lines overflowed: its 32 KiB code misses stayed
@@ -436,9 +436,9 @@ export function emitBody(plan: BodyPlan): string {
 #define PART __attribute__((noipa))
 #endif
 #define UNUSED __attribute__((unused)) /* a body with no rings or no segments */
-/* The layout: each ring walk in a slot of RING_SLOT bytes, then the conflict walk and the
- * random branches (their code the same whatever the knobs), then clone_body in a slot of
- * BODY_SLOT, then the mix loop, then the cold helpers: in this order (the build keeps it:
+/* The layout: each ring walk in a slot of ${RING_SLOT} bytes, then the conflict walk and the
+ * random branches (their code the same whatever the knobs), then clone_body in a slot sized
+ * by its calls, then the mix loop, then the cold helpers: in this order (the build keeps it:
  * -fno-toplevel-reorder), each slot padded to its end (SLOT_END; an assembler error if its
  * function outgrew it). A part's lines then lie where they lay whatever the knobs, and tuning
  * sees the misses its knobs make, not those of code shifted across line boundaries. */

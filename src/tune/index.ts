@@ -704,16 +704,16 @@ async function trimKept(at: Measured, want: Record<string, number>, tols: { tol:
   const branchTol = TRIM_AIM * tolOf('branch');
   let lastMs = trimMs;
   /** A trial's knobs built and measured at the trim points, reported and kept in the history. */
-  const trial = async (knobs: Profile['knobs'], budget: number, keepTest: (tp: Record<string, number>) => boolean, label: string) => {
+  const trial = async (knobs: Profile['knobs'], more: boolean, label: string) => {
     const started = Date.now();
     generateClone({ ...base, knobs }, dir);
     const binary = buildClone(dir);
     const tp = pointFigures(await measurePoints(cloneLaunchSpec(binary, w), w, TRIM_POINTS), TRIM_POINTS, 2 * w.valgrindRequests);
     const s = score(tp);
-    const keep = keepTest(tp);
+    const keep = trimKeeps(pick(got), tp, wanted, tols, more);
     const shown = ['D', 'I'].flatMap((c) => [`${c}${l1}`, `${c}${four}`]).filter((k) => tp[k] !== undefined && got[k] !== undefined);
     say(`${label}: ${Math.round(got.insns)} -> ${Math.round(tp.insns)} vs ${Math.round(want.insns)} insns/req, ${got.branch.toFixed(1)} -> ${tp.branch.toFixed(1)} vs ${want.branch.toFixed(1)} branch misses/req, ${shown.map((k) => `${k} ${got[k].toFixed(2)} -> ${tp[k].toFixed(2)} vs ${want[k].toFixed(2)}`).join(', ')}; x${best.toFixed(2)} -> x${s.toFixed(2)}${keep ? '' : ', not kept'}`);
-    base.tuning.push({ iteration: base.tuning.length, bodyInsnsPerReq: budget / scale, cloneInsnsPerReq: tp.insns, targetInsnsPerReq: want.insns, error: (tp.insns - want.insns) / want.insns, points: Object.fromEntries(keys.map((k) => [k, { clone: tp[k], original: want[k] }])), trim: true, knobs });
+    base.tuning.push({ iteration: base.tuning.length, bodyInsnsPerReq: knobs.bodyInsnsPerReq ?? 0, cloneInsnsPerReq: tp.insns, targetInsnsPerReq: want.insns, error: (tp.insns - want.insns) / want.insns, points: Object.fromEntries(keys.map((k) => [k, { clone: tp[k], original: want[k] }])), trim: true, knobs });
     lastMs = Date.now() - started;
     return { tp, s, keep };
   };
@@ -761,7 +761,7 @@ async function trimKept(at: Measured, want: Record<string, number>, tols: { tol:
     next.budget = nextBudget(allParts, { ir: perPlanned * mixInsns(plan), planned: mixInsns(plan) }, want.insns - got.insns, BIG_BUDGET - mixInsns(trialPlan));
     knobsT.bodyInsnsPerReq = next.budget / scale;
     const more = t + 1 < TRIMS;
-    let r = await trial(knobsT, next.budget, (tp) => trimKeeps(pick(got), tp, wanted, tols, more), 'trimming');
+    let r = await trial(knobsT, more, 'trimming');
     let kept = { knobs: knobsT, now: next };
     // A trim refused for its instructions or branch misses alone (with those as kept, it would
     // be kept) is repaired: from its knobs, the budget and the random branches alone set by
@@ -770,7 +770,7 @@ async function trimKept(at: Measured, want: Record<string, number>, tols: { tol:
       const fix = trimStep({ insns: r.tp.insns, branch: r.tp.branch }, { insns: want.insns, branch: want.branch }, next, perPlanned, rate, TRIM_AIM * tols.tol, branchTol);
       if (fix) {
         const knobsR: Profile['knobs'] = { ...knobsT, hardBranchesPerReq: fix.hard, bodyInsnsPerReq: fix.budget / scale };
-        r = await trial(knobsR, fix.budget, (tp) => trimKeeps(pick(got), tp, wanted, tols, more), 'repairing the trim');
+        r = await trial(knobsR, more, 'repairing the trim');
         kept = { knobs: knobsR, now: fix };
       }
     }
