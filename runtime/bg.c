@@ -55,6 +55,42 @@ static void bg_idle(void)
     pthread_mutex_unlock(&bg.mu);
 }
 
+#define BG_CPU_CHECK_NS 100000000L
+
+static int64_t bg_clock_ns(clockid_t clock)
+{
+    struct timespec ts;
+    clock_gettime(clock, &ts);
+    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+static int64_t bg_thread_cpu_ns(void)
+{
+    return bg_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+}
+
+/* One wake-up's share of the awake CPU time (see bg_main). */
+static void bg_burn(const twin_bg_thread *spec, double req_rate, int64_t *spin_ns, int64_t *check_t, int64_t *check_cpu, uint32_t *check_wakes)
+{
+    int64_t now = bg_clock_ns(CLOCK_MONOTONIC);
+    (*check_wakes)++;
+    if (now - *check_t >= BG_CPU_CHECK_NS) {
+        int64_t cpu = bg_thread_cpu_ns();
+        double want = (spec->cpu_ns_per_sec + spec->cpu_ns_per_req * req_rate) * (double)(now - *check_t) / 1e9;
+        double per_wake = want / *check_wakes;
+        double next = (double)*spin_ns + (want - (double)(cpu - *check_cpu)) / *check_wakes;
+        *spin_ns = next < 0 ? 0 : next > 2 * per_wake ? (int64_t)(2 * per_wake) : (int64_t)next;
+        *check_t = now;
+        *check_cpu = cpu;
+        *check_wakes = 0;
+    }
+    if (*spin_ns <= 0)
+        return;
+    int64_t end = now + *spin_ns;
+    while (bg_clock_ns(CLOCK_MONOTONIC) < end && !atomic_load(&bg.stop))
+        ;
+}
+
 static void *bg_main(void *arg)
 {
     bg_slot *slot = arg;
@@ -79,18 +115,25 @@ static void *bg_main(void *arg)
     int64_t period_ns = (int64_t)us * 1000;
     const double base_hz = spec->period_us ? 1e6 / spec->period_us : 0.0;
     const int coupled = spec->wakes_per_req > 0 && bg.served;
+    const int burns = spec->cpu_ns_per_sec > 0 || spec->cpu_ns_per_req > 0;
+    const int tracks = (coupled || spec->cpu_ns_per_req > 0) && bg.served;
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     int64_t t_prev = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
     int64_t deadline = t_prev + period_ns;
-    uint64_t served_prev = coupled ? __atomic_load_n(bg.served, __ATOMIC_RELAXED) : 0;
+    uint64_t served_prev = tracks ? __atomic_load_n(bg.served, __ATOMIC_RELAXED) : 0;
     double req_rate = 0.0;
+    /* CPU time awake: each wake-up spins (on the vDSO's clock, no system call) for spin_ns;
+     * about every BG_CPU_CHECK_NS the thread reads its CPU clock (one system call) and moves
+     * spin_ns by the shortfall of that stretch over its wake-ups. */
+    int64_t spin_ns = 0, check_t = t_prev, check_cpu = burns ? bg_thread_cpu_ns() : 0;
+    uint32_t check_wakes = 0;
 
     while (!atomic_load(&bg.stop)) {
         clock_gettime(CLOCK_MONOTONIC, &now);
         int64_t t_now = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
-        if (coupled) {
-            /* The wake rate follows the request rate (smoothed over ~10 wake-ups). */
+        if (tracks) {
+            /* The request rate, smoothed over ~10 wake-ups. */
             uint64_t served = __atomic_load_n(bg.served, __ATOMIC_RELAXED);
             double dt = (double)(t_now - t_prev) / 1e9;
             if (dt > 0) {
@@ -99,6 +142,9 @@ static void *bg_main(void *arg)
             }
             served_prev = served;
             t_prev = t_now;
+        }
+        if (coupled) {
+            /* The wake rate follows the request rate. */
             double hz = base_hz + spec->wakes_per_req * req_rate;
             int64_t next = hz > 10.0 ? (int64_t)(1e9 / hz) : 100000000;
             deadline += next - period_ns;
@@ -156,6 +202,8 @@ static void *bg_main(void *arg)
             break;
         for (uint32_t i = 0; i < spec->calls_per_wake; i++)
             syscall(SYS_getppid);
+        if (burns)
+            bg_burn(spec, req_rate, &spin_ns, &check_t, &check_cpu, &check_wakes);
     }
     if (epfd >= 0)
         close(epfd);

@@ -120,12 +120,16 @@ typedef enum {
  * `calls_per_wake` extra cheap system calls (getppid). Where the original's
  * thread woke more often under load (adaptive sleeps), `wakes_per_req` adds
  * that many wake-ups per request served by the whole clone: the wake rate is
- * 1e6/period_us + wakes_per_req * (requests per second). */
+ * 1e6/period_us + wakes_per_req * (requests per second). Awake, it spends
+ * cpu_ns_per_sec + cpu_ns_per_req * (requests per second) nanoseconds of CPU
+ * time a second, its wake-ups' kernel time included (0: no more than those). */
 typedef struct {
     twin_sleep sleep;
     uint32_t period_us;
     uint32_t calls_per_wake;
     double wakes_per_req;
+    double cpu_ns_per_sec;
+    double cpu_ns_per_req;
 } twin_bg_thread;
 
 /* Per-thread state the body may use. */

@@ -194,6 +194,15 @@ for k in $kids; do
     [[ $(threads "$k") == 1 ]] || die "$name: worker process $k has $(threads "$k") threads, want 1"
 done
 ok "$name: main process 4 threads (1 + 3 background), 2 worker processes of 1 thread"
+# The select thread spends 20 ms of CPU time a second awake (schedstat over 2 s, idle).
+cpu_ns() { local t s=0; for t in /proc/"$1"/task/*; do s=$((s + $(cut -d' ' -f1 "$t/schedstat"))); done; echo $s; }
+sleep 0.5
+c0=$(cpu_ns "$CLONE_PID")
+sleep 2
+c1=$(cpu_ns "$CLONE_PID")
+ms=$(((c1 - c0) / 2000000))
+((ms >= 16 && ms <= 26)) || die "$name: main process spent $ms ms of CPU a second idle, want about 20 (the select thread's)"
+ok "$name: main process idle at $ms ms of CPU a second (the select thread's 20)"
 "${CLIENT[@]}" check --proto http --port "$port" --sizes GET=217,250,1000,10000,100000 ||
     die "$name: protocol checks"
 ok "$name: HTTP replies, pipelining, split requests, malformed input"

@@ -58,7 +58,7 @@ export function backgroundThreads(p: Profile): Profile['skeleton']['background']
   const main = sk.threads.filter((t) => t.process === 0).length;
   const want = Math.max(0, main - 1 - (sk.networkModel === 'worker-pool' ? sk.workers : 0));
   const bg = sk.background.slice(0, want);
-  while (bg.length < want) bg.push({ sleep: 'idle', periodUs: 0, callsPerWake: 0, wakesPerReq: 0 });
+  while (bg.length < want) bg.push({ sleep: 'idle', periodUs: 0, callsPerWake: 0, wakesPerReq: 0, cpuNsPerSec: 0, cpuNsPerReq: 0 });
   return bg;
 }
 
@@ -104,8 +104,8 @@ export function emitClone(p: Profile, profileDigest: string): string {
   out.push('};', '');
   const bg = backgroundThreads(p);
   out.push(`static const twin_bg_thread background[${Math.max(1, bg.length)}] = {`);
-  if (!bg.length) out.push('    { TWIN_SLEEP_IDLE, 0, 0, 0.0 },');
-  for (const b of bg) out.push(`    { ${SLEEP[b.sleep]}, ${b.periodUs}u, ${b.callsPerWake}u, ${b.wakesPerReq.toFixed(5)} },`);
+  if (!bg.length) out.push('    { TWIN_SLEEP_IDLE, 0, 0, 0.0, 0.0, 0.0 },');
+  for (const b of bg) out.push(`    { ${SLEEP[b.sleep]}, ${b.periodUs}u, ${b.callsPerWake}u, ${b.wakesPerReq.toFixed(5)}, ${b.cpuNsPerSec.toFixed(0)}.0, ${b.cpuNsPerReq.toFixed(0)}.0 },`);
   out.push('};', '');
   const fileBytes = Math.max(1 << 20, ...p.kernel.replay.flatMap((r) => (r.sizes ?? []).map(([s]) => s * 4)));
   out.push(

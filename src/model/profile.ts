@@ -29,6 +29,9 @@ export const BackgroundThread = z.object({
   periodUs: z.number().int().nonnegative(),
   callsPerWake: z.number().int().nonnegative(),
   wakesPerReq: z.number().nonnegative().default(0),
+  /** CPU time the thread spends awake, ns a second: cpuNsPerSec + cpuNsPerReq * requests/s. */
+  cpuNsPerSec: z.number().nonnegative().default(0),
+  cpuNsPerReq: z.number().nonnegative().default(0),
 });
 
 /** Process and thread model, network model. */

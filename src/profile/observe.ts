@@ -14,6 +14,9 @@ export interface Observation {
   /** CPU nanoseconds of the target's processes during the run (warm-up included). */
   cpuNs: number;
   threads: number;
+  /** CPU nanoseconds of each thread (by TID) in the same window, and that window in seconds. */
+  threadNs: Map<number, number>;
+  cpuWindowS: number;
   /** Wall seconds of the traced window. */
   windowS: number;
   /** The target's processes, main process first, with their threads at the end of the run. */
@@ -41,8 +44,10 @@ export async function observe(target: RunningTarget, w: Workload, rate: number, 
     clearTimeout(snap);
   }
   const cpu1 = cpuNs(pids);
+  const cpuWindowS = (Date.now() - t0) / 1000;
+  const threadNs = new Map([...cpu1.byThread].map(([t, ns]) => [t, ns - (cpu0.byThread.get(t) ?? 0)]));
   const processes = pids.map((pid) => ({ pid, tids: tasks(pid) }));
   const trace = tracer ? await tracer.stop() : null;
   if (trace) markSockets(trace, sockets);
-  return { load, trace, cpuNs: cpu1.ns - cpu0.ns, threads: cpu1.threads, windowS: trace ? trace.windowS : (Date.now() - t0) / 1000, processes };
+  return { load, trace, cpuNs: cpu1.ns - cpu0.ns, threads: cpu1.threads, threadNs, cpuWindowS, windowS: trace ? trace.windowS : cpuWindowS, processes };
 }

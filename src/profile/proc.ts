@@ -52,18 +52,19 @@ export function parseSchedstat(text: string): number {
 /** CPU time (user + system) of a set of processes in nanoseconds, summed over their threads
  *  (schedstat, exact to the nanosecond, unlike the tick counts of /proc/PID/stat), and the
  *  thread count. */
-export function cpuNs(pids: number[]): { ns: number; threads: number } {
+export function cpuNs(pids: number[]): { ns: number; threads: number; byThread: Map<number, number> } {
   let ns = 0;
-  let threads = 0;
+  const byThread = new Map<number, number>();
   for (const p of pids) {
     for (const t of tasks(p)) {
       const s = readOr(`/proc/${p}/task/${t}/schedstat`);
       if (!s) continue;
-      ns += parseSchedstat(s);
-      threads += 1;
+      const x = parseSchedstat(s);
+      ns += x;
+      byThread.set(t, x);
     }
   }
-  return { ns, threads };
+  return { ns, threads: byThread.size, byThread };
 }
 
 /** File descriptors of `pid` that are sockets, now (links of /proc/PID/fd). */

@@ -17,6 +17,8 @@ export interface ThreadActivity {
   total: number;
   socketIo: number;
   accepts: number;
+  /** CPU nanoseconds on the thread in the observation's CPU window. */
+  cpuNs: number;
 }
 
 export function threadActivity(o: Observation): ThreadActivity[] {
@@ -28,7 +30,7 @@ export function threadActivity(o: Observation): ThreadActivity[] {
       const total = [...calls.values()].reduce((a, b) => a + b, 0);
       const socketIo = trace.io.filter((e) => e.tid === tid && e.socket).reduce((a, e) => a + e.count, 0);
       const accepts = (calls.get('accept') ?? 0) + (calls.get('accept4') ?? 0);
-      out.push({ pid, tid, calls, total, socketIo, accepts });
+      out.push({ pid, tid, calls, total, socketIo, accepts, cpuNs: o.threadNs.get(tid) ?? 0 });
     }
   }
   return out;
@@ -107,7 +109,7 @@ export function inferSkeleton(o: Observation, busy?: Observation): Skeleton {
   const busyActs = busy ? new Map(threadActivity(busy).map((t) => [t.tid, t])) : null;
   const background = others.map((t) => {
     const b = busyActs?.get(t.tid);
-    return b && busy ? coupledBackground(t, o, b, busy) : backgroundOf(t, o.windowS);
+    return b && busy ? coupledBackground(t, o, b, busy) : backgroundOf(t, o);
   });
 
   return {
@@ -128,26 +130,32 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
+const IDLE: Skeleton['background'][number] = { sleep: 'idle', periodUs: 0, callsPerWake: 0, wakesPerReq: 0, cpuNsPerSec: 0, cpuNsPerReq: 0 };
+
 /** A background thread: its dominant sleeping call gives the wake-up period; the rest of its
- *  calls are spread over its wake-ups. */
-export function backgroundOf(t: ThreadActivity, windowS: number): Skeleton['background'][number] {
+ *  calls are spread over its wake-ups; its CPU time a second is what it spent awake (its
+ *  work and the kernel's wake-ups). */
+export function backgroundOf(t: ThreadActivity, o: Pick<Observation, 'windowS' | 'cpuWindowS'>): Skeleton['background'][number] {
   let best = '';
   let wakes = 0;
   for (const [name, n] of t.calls) if (name in SLEEPS && n > wakes) [best, wakes] = [name, n];
-  if (!best || wakes < 2) return { sleep: 'idle', periodUs: 0, callsPerWake: 0, wakesPerReq: 0 };
+  if (!best || wakes < 2) return IDLE;
   return {
     sleep: SLEEPS[best],
-    periodUs: Math.max(1, Math.round((windowS * 1e6) / wakes)),
+    periodUs: Math.max(1, Math.round((o.windowS * 1e6) / wakes)),
     callsPerWake: Math.round((t.total - wakes) / wakes),
     wakesPerReq: 0,
+    cpuNsPerSec: Math.round(t.cpuNs / Math.max(o.cpuWindowS, 1e-3)),
+    cpuNsPerReq: 0,
   };
 }
 
-/** A background thread seen at two loads: its wake rate as a line in the request rate,
- *  wakes/s = base + wakesPerReq * requests/s (both at least zero). */
+/** A background thread seen at two loads: its wake rate and its CPU time a second, each as a
+ *  line in the request rate, wakes/s = base + wakesPerReq * requests/s and CPU ns/s =
+ *  cpuNsPerSec + cpuNsPerReq * requests/s (each term at least zero). */
 export function coupledBackground(lo: ThreadActivity, oLo: Observation, hi: ThreadActivity, oHi: Observation): Skeleton['background'][number] {
-  const a = backgroundOf(lo, oLo.windowS);
-  const b = backgroundOf(hi, oHi.windowS);
+  const a = backgroundOf(lo, oLo);
+  const b = backgroundOf(hi, oHi);
   if (a.sleep === 'idle' && b.sleep === 'idle') return a;
   const sleep = a.sleep !== 'idle' ? a.sleep : b.sleep;
   const hz = (x: Skeleton['background'][number]) => (x.sleep === 'idle' || x.periodUs === 0 ? 0 : 1e6 / x.periodUs);
@@ -156,11 +164,22 @@ export function coupledBackground(lo: ThreadActivity, oLo: Observation, hi: Thre
   let slope = r2 > r1 * 1.2 ? (hz(b) - hz(a)) / (r2 - r1) : 0;
   if (slope < 0.001) slope = 0;
   const base = Math.max(0, hz(a) - slope * r1);
-  if (base < 0.1 && slope === 0) return { sleep: 'idle', periodUs: 0, callsPerWake: 0, wakesPerReq: 0 };
+  if (base < 0.1 && slope === 0) return IDLE;
+  const cpu = line(r1, a.cpuNsPerSec, r2, b.cpuNsPerSec);
   return {
     sleep,
     periodUs: base >= 0.1 ? Math.round(1e6 / base) : 0,
     callsPerWake: a.sleep !== 'idle' ? a.callsPerWake : b.callsPerWake,
     wakesPerReq: Math.round(slope * 1e5) / 1e5,
+    cpuNsPerSec: Math.round(cpu.base),
+    cpuNsPerReq: Math.round(cpu.slope),
   };
+}
+
+/** The line through (x1, y1) and (x2, y2), its slope and its value at 0 each at least zero;
+ *  it goes through (x1, y1) wherever a term is held at zero. */
+export function line(x1: number, y1: number, x2: number, y2: number): { base: number; slope: number } {
+  const slope = x2 > x1 * 1.2 ? Math.max(0, (y2 - y1) / (x2 - x1)) : 0;
+  if (y1 - slope * x1 >= 0) return { base: y1 - slope * x1, slope };
+  return { base: 0, slope: y1 / x1 };
 }

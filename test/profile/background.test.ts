@@ -1,0 +1,29 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { backgroundOf, coupledBackground, line, type ThreadActivity } from '../../src/profile/skeleton.js';
+import type { Observation } from '../../src/profile/observe.js';
+
+// memcached's LRU maintainer in two 10 s windows on this machine: 7,755 clock_nanosleep wake-ups
+// and 145 ms of CPU time at 500 requests a second; 23,998 and 549 ms at 5,000.
+const thread = (wakes: number, cpuMs: number): ThreadActivity =>
+  ({ pid: 1, tid: 2, calls: new Map([['clock_nanosleep', wakes]]), total: wakes, socketIo: 0, accepts: 0, cpuNs: cpuMs * 1e6 });
+const window = (sent: number) => ({ load: { sent }, windowS: 10, cpuWindowS: 10 }) as unknown as Observation;
+
+test('a background thread keeps its CPU time a second, as a line in the request rate', () => {
+  const lo = backgroundOf(thread(7755, 145), window(5000));
+  assert.equal(lo.sleep, 'clock_nanosleep');
+  assert.equal(lo.cpuNsPerSec, 14.5e6);
+  const b = coupledBackground(thread(7755, 145), window(5000), thread(23998, 549), window(50000));
+  // Through both points: 14.5 ms a second at 500 requests a second, 54.9 at 5,000.
+  assert.ok(Math.abs(b.cpuNsPerSec + 500 * b.cpuNsPerReq - 14.5e6) < 1e3, JSON.stringify(b));
+  assert.ok(Math.abs(b.cpuNsPerSec + 5000 * b.cpuNsPerReq - 54.9e6) < 1e4, JSON.stringify(b));
+  assert.ok(b.wakesPerReq > 0.3 && b.wakesPerReq < 0.4, JSON.stringify(b));
+});
+
+test('the CPU line keeps both terms at least zero and goes through the lowest load', () => {
+  assert.deepEqual(line(500, 10, 5000, 5), { base: 10, slope: 0 }); // less when busier: flat
+  assert.deepEqual(line(500, 10, 550, 50), { base: 10, slope: 0 }); // loads too close: flat
+  const steep = line(500, 10, 1000, 100); // would cross zero before 500: through the origin
+  assert.equal(steep.base, 0);
+  assert.equal(steep.base + 500 * steep.slope, 10);
+});
