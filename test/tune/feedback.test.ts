@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adaptGain, AIM, BLAME, conflictTrim, GROUPS, groupWorse, partTrim, pointFigures, refusedForCounts, sameKnobs, trimKeeps, trimStep, TRIM_AIM, TRIM_NOISE, type TrimPart, medianDistance, nextBudget, nextConflict, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
+import { adaptGain, AIM, BLAME, conflictTrim, GROUPS, groupWorse, partTrim, pointFigures, refusedForCounts, sameKnobs, trimKeeps, trimStep, TRIM_AIM, TRIM_NOISE, type TrimPart, medianDistance, nextBudget, nextConflict, nextSide, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
 import { SWEEP, ZERO_TOTALS, type CgTotals } from '../../src/profile/valgrind.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 import { tuningTable } from '../../src/report/table.js';
@@ -37,6 +37,27 @@ test('the loads solved against a curve reproduce it when each part misses below 
   got.forEach((g, k) => assert.ok(Math.abs(g - truth[k]) < 0.01, `part ${k}: ${g} loads, expected ${truth[k]}`));
   // Loads never go negative, even where the rest alone misses more than wanted.
   assert.ok(solveLoads(SIZES.map(() => 1), rest, columns, SIZES.map(() => 1), [3, 3, 3]).every((x) => x === 0));
+});
+
+test('a step that keeps the code segments\' sizes moves only their loads, by their measured misses a block', () => {
+  // Two segments and an absent one; at 16, 32 and 64 KiB the first misses 0.1 a block, the
+  // second 0.5, 0.5 and 0.2; nothing else misses. Wanted: 1.5 times what they miss now.
+  const sizes = [16, 32, 64].map((k) => k << 10);
+  const segs = [{ lines: 40, loadsPerReq: 20 }, { lines: 200, loadsPerReq: 10 }, { lines: 0, loadsPerReq: 0 }];
+  const fr = [[0.1, 0.1, 0.1], [0.5, 0.5, 0.2], [0, 0, 0]];
+  const curves = segs.map((r, k) => sizes.map((bytes, j) => ({ bytes, missesPerReq: r.loadsPerReq * fr[k][j] })));
+  const got = sizes.map((bytes, j) => ({ bytes, missesPerReq: curves.reduce((s, c) => s + c[j].missesPerReq, 0) }));
+  const want = got.map((q) => ({ ...q, missesPerReq: 1.5 * q.missesPerReq }));
+  const bins = binsFromCurve(SIZES.map((bytes, k) => ({ bytes, missesPerReq: 100 - k }))).slice(0, 3);
+  const next = nextSide(bins, segs, curves, want, got, [], 0.1, 0.05, 1, { hotLines: 0, hotFootprint: 0 }, true);
+  assert.deepEqual(next.lines, [40, 200, 0]);
+  assert.equal(next.loads[2], 0);
+  sizes.forEach((_, j) => {
+    const pred = next.loads.reduce((s, x, k) => s + x * fr[k][j], 0);
+    assert.ok(Math.abs(pred - want[j].missesPerReq) <= 0.05 * want[j].missesPerReq, `${sizes[j] >> 10} KiB: ${pred} vs ${want[j].missesPerReq}`);
+  });
+  // Free to resize, the same step moves the sizes by the parts' distances.
+  assert.notDeepEqual(nextSide(bins, segs, curves, want, got, [], 0.1, 0.05, 1, { hotLines: 0, hotFootprint: 0 }).lines, [40, 200, 0]);
 });
 
 test('the tuner scores the worst figure against its tolerance, small counts by an absolute floor', () => {
