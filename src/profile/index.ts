@@ -92,13 +92,13 @@ export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: 
   let o: Observation;
   let busy: Observation | undefined;
   try {
-    o = await observe(target, w, rate, { trace: true, preload: true, settleS: SETTLE_S });
+    o = await observe(target, w, rate, { trace: true, preload: true, settleS: SETTLE_S, threadCpu: true });
     const top = Math.max(...w.loads);
     if (top > rate) {
       // A second traced run at the highest load tells which background threads wake more
       // often when busy.
       say(`tracing it again at ${top} requests/s`);
-      busy = await observe(target, w, top, { trace: true, preload: false, settleS: SETTLE_S });
+      busy = await observe(target, w, top, { trace: true, preload: false, settleS: SETTLE_S, threadCpu: true });
     }
   } finally {
     await target.stop();
