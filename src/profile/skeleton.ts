@@ -17,8 +17,8 @@ export interface ThreadActivity {
   total: number;
   socketIo: number;
   accepts: number;
-  /** CPU nanoseconds on the thread in the observation's CPU window. */
-  cpuNs: number;
+  /** CPU nanoseconds a second on the thread (`Observation.threadNsPerSec`). */
+  cpuNsPerSec: number;
 }
 
 export function threadActivity(o: Observation): ThreadActivity[] {
@@ -30,7 +30,7 @@ export function threadActivity(o: Observation): ThreadActivity[] {
       const total = [...calls.values()].reduce((a, b) => a + b, 0);
       const socketIo = trace.io.filter((e) => e.tid === tid && e.socket).reduce((a, e) => a + e.count, 0);
       const accepts = (calls.get('accept') ?? 0) + (calls.get('accept4') ?? 0);
-      out.push({ pid, tid, calls, total, socketIo, accepts, cpuNs: o.threadNs.get(tid) ?? 0 });
+      out.push({ pid, tid, calls, total, socketIo, accepts, cpuNsPerSec: o.threadNsPerSec.get(tid) ?? 0 });
     }
   }
   return out;
@@ -109,7 +109,7 @@ export function inferSkeleton(o: Observation, busy?: Observation): Skeleton {
   const busyActs = busy ? new Map(threadActivity(busy).map((t) => [t.tid, t])) : null;
   const background = others.map((t) => {
     const b = busyActs?.get(t.tid);
-    return b && busy ? coupledBackground(t, o, b, busy) : backgroundOf(t, o);
+    return b && busy ? coupledBackground(t, o, b, busy) : backgroundOf(t, o.windowS);
   });
 
   return {
@@ -135,17 +135,17 @@ const IDLE: Skeleton['background'][number] = { sleep: 'idle', periodUs: 0, calls
 /** A background thread: its dominant sleeping call gives the wake-up period; the rest of its
  *  calls are spread over its wake-ups; its CPU time a second is what it spent awake (its
  *  work and the kernel's wake-ups). */
-export function backgroundOf(t: ThreadActivity, o: Pick<Observation, 'windowS' | 'cpuWindowS'>): Skeleton['background'][number] {
+export function backgroundOf(t: ThreadActivity, windowS: number): Skeleton['background'][number] {
   let best = '';
   let wakes = 0;
   for (const [name, n] of t.calls) if (name in SLEEPS && n > wakes) [best, wakes] = [name, n];
   if (!best || wakes < 2) return IDLE;
   return {
     sleep: SLEEPS[best],
-    periodUs: Math.max(1, Math.round((o.windowS * 1e6) / wakes)),
+    periodUs: Math.max(1, Math.round((windowS * 1e6) / wakes)),
     callsPerWake: Math.round((t.total - wakes) / wakes),
     wakesPerReq: 0,
-    cpuNsPerSec: Math.round(t.cpuNs / Math.max(o.cpuWindowS, 1e-3)),
+    cpuNsPerSec: Math.round(t.cpuNsPerSec),
     cpuNsPerReq: 0,
   };
 }
@@ -154,8 +154,8 @@ export function backgroundOf(t: ThreadActivity, o: Pick<Observation, 'windowS' |
  *  line in the request rate, wakes/s = base + wakesPerReq * requests/s and CPU ns/s =
  *  cpuNsPerSec + cpuNsPerReq * requests/s (each term at least zero). */
 export function coupledBackground(lo: ThreadActivity, oLo: Observation, hi: ThreadActivity, oHi: Observation): Skeleton['background'][number] {
-  const a = backgroundOf(lo, oLo);
-  const b = backgroundOf(hi, oHi);
+  const a = backgroundOf(lo, oLo.windowS);
+  const b = backgroundOf(hi, oHi.windowS);
   if (a.sleep === 'idle' && b.sleep === 'idle') return a;
   const sleep = a.sleep !== 'idle' ? a.sleep : b.sleep;
   const hz = (x: Skeleton['background'][number]) => (x.sleep === 'idle' || x.periodUs === 0 ? 0 : 1e6 / x.periodUs);

@@ -4,16 +4,16 @@ import { backgroundOf, coupledBackground, line, type ThreadActivity } from '../.
 import type { Observation } from '../../src/profile/observe.js';
 
 // memcached's LRU maintainer in two 10 s windows on this machine: 7,755 clock_nanosleep wake-ups
-// and 145 ms of CPU time at 500 requests a second; 23,998 and 549 ms at 5,000.
-const thread = (wakes: number, cpuMs: number): ThreadActivity =>
-  ({ pid: 1, tid: 2, calls: new Map([['clock_nanosleep', wakes]]), total: wakes, socketIo: 0, accepts: 0, cpuNs: cpuMs * 1e6 });
-const window = (sent: number) => ({ load: { sent }, windowS: 10, cpuWindowS: 10 }) as unknown as Observation;
+// and 14.5 ms of CPU time a second at 500 requests a second; 23,998 and 54.9 ms at 5,000.
+const thread = (wakes: number, cpuMsPerSec: number): ThreadActivity =>
+  ({ pid: 1, tid: 2, calls: new Map([['clock_nanosleep', wakes]]), total: wakes, socketIo: 0, accepts: 0, cpuNsPerSec: cpuMsPerSec * 1e6 });
+const window = (sent: number) => ({ load: { sent }, windowS: 10 }) as unknown as Observation;
 
 test('a background thread keeps its CPU time a second, as a line in the request rate', () => {
-  const lo = backgroundOf(thread(7755, 145), window(5000));
+  const lo = backgroundOf(thread(7755, 14.5), 10);
   assert.equal(lo.sleep, 'clock_nanosleep');
   assert.equal(lo.cpuNsPerSec, 14.5e6);
-  const b = coupledBackground(thread(7755, 145), window(5000), thread(23998, 549), window(50000));
+  const b = coupledBackground(thread(7755, 14.5), window(5000), thread(23998, 54.9), window(50000));
   // Through both points: 14.5 ms a second at 500 requests a second, 54.9 at 5,000.
   assert.ok(Math.abs(b.cpuNsPerSec + 500 * b.cpuNsPerReq - 14.5e6) < 1e3, JSON.stringify(b));
   assert.ok(Math.abs(b.cpuNsPerSec + 5000 * b.cpuNsPerReq - 54.9e6) < 1e4, JSON.stringify(b));
