@@ -64,29 +64,33 @@ static int64_t bg_clock_ns(clockid_t clock)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static int64_t bg_thread_cpu_ns(void)
-{
-    return bg_clock_ns(CLOCK_THREAD_CPUTIME_ID);
-}
+/* CPU time awake: each wake-up spins (on the vDSO's clock, no system call) for spin_ns;
+ * about every BG_CPU_CHECK_NS the thread reads its CPU clock (one system call) and moves
+ * spin_ns by the shortfall of that stretch over its wake-ups. */
+typedef struct {
+    int64_t spin_ns;
+    int64_t check_t, check_cpu; /* monotonic and thread CPU time at the last check */
+    uint32_t check_wakes;       /* wake-ups since */
+} bg_burner;
 
-/* One wake-up's share of the awake CPU time (see bg_main). */
-static void bg_burn(const twin_bg_thread *spec, double req_rate, int64_t *spin_ns, int64_t *check_t, int64_t *check_cpu, uint32_t *check_wakes)
+/* One wake-up's share of the awake CPU time. */
+static void bg_burn(const twin_bg_thread *spec, double req_rate, bg_burner *b)
 {
     int64_t now = bg_clock_ns(CLOCK_MONOTONIC);
-    (*check_wakes)++;
-    if (now - *check_t >= BG_CPU_CHECK_NS) {
-        int64_t cpu = bg_thread_cpu_ns();
-        double want = (spec->cpu_ns_per_sec + spec->cpu_ns_per_req * req_rate) * (double)(now - *check_t) / 1e9;
-        double per_wake = want / *check_wakes;
-        double next = (double)*spin_ns + (want - (double)(cpu - *check_cpu)) / *check_wakes;
-        *spin_ns = next < 0 ? 0 : next > 2 * per_wake ? (int64_t)(2 * per_wake) : (int64_t)next;
-        *check_t = now;
-        *check_cpu = cpu;
-        *check_wakes = 0;
+    b->check_wakes++;
+    if (now - b->check_t >= BG_CPU_CHECK_NS) {
+        int64_t cpu = bg_clock_ns(CLOCK_THREAD_CPUTIME_ID);
+        double want = (spec->cpu_ns_per_sec + spec->cpu_ns_per_req * req_rate) * (double)(now - b->check_t) / 1e9;
+        double per_wake = want / b->check_wakes;
+        double next = (double)b->spin_ns + (want - (double)(cpu - b->check_cpu)) / b->check_wakes;
+        b->spin_ns = next < 0 ? 0 : next > 2 * per_wake ? (int64_t)(2 * per_wake) : (int64_t)next;
+        b->check_t = now;
+        b->check_cpu = cpu;
+        b->check_wakes = 0;
     }
-    if (*spin_ns <= 0)
+    if (b->spin_ns <= 0)
         return;
-    int64_t end = now + *spin_ns;
+    int64_t end = now + b->spin_ns;
     while (bg_clock_ns(CLOCK_MONOTONIC) < end && !atomic_load(&bg.stop))
         ;
 }
@@ -117,21 +121,14 @@ static void *bg_main(void *arg)
     const int coupled = spec->wakes_per_req > 0 && bg.served;
     const int burns = spec->cpu_ns_per_sec > 0 || spec->cpu_ns_per_req > 0;
     const int tracks = (coupled || spec->cpu_ns_per_req > 0) && bg.served;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    int64_t t_prev = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+    int64_t t_prev = bg_clock_ns(CLOCK_MONOTONIC);
     int64_t deadline = t_prev + period_ns;
     uint64_t served_prev = tracks ? __atomic_load_n(bg.served, __ATOMIC_RELAXED) : 0;
     double req_rate = 0.0;
-    /* CPU time awake: each wake-up spins (on the vDSO's clock, no system call) for spin_ns;
-     * about every BG_CPU_CHECK_NS the thread reads its CPU clock (one system call) and moves
-     * spin_ns by the shortfall of that stretch over its wake-ups. */
-    int64_t spin_ns = 0, check_t = t_prev, check_cpu = burns ? bg_thread_cpu_ns() : 0;
-    uint32_t check_wakes = 0;
+    bg_burner burner = {.check_t = t_prev, .check_cpu = burns ? bg_clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0};
 
     while (!atomic_load(&bg.stop)) {
-        clock_gettime(CLOCK_MONOTONIC, &now);
-        int64_t t_now = (int64_t)now.tv_sec * 1000000000 + now.tv_nsec;
+        int64_t t_now = bg_clock_ns(CLOCK_MONOTONIC);
         if (tracks) {
             /* The request rate, smoothed over ~10 wake-ups. */
             uint64_t served = __atomic_load_n(bg.served, __ATOMIC_RELAXED);
@@ -203,7 +200,7 @@ static void *bg_main(void *arg)
         for (uint32_t i = 0; i < spec->calls_per_wake; i++)
             syscall(SYS_getppid);
         if (burns)
-            bg_burn(spec, req_rate, &spin_ns, &check_t, &check_cpu, &check_wakes);
+            bg_burn(spec, req_rate, &burner);
     }
     if (epfd >= 0)
         close(epfd);

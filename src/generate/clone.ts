@@ -1,4 +1,4 @@
-import type { Profile, SizeBins } from '../model/index.js';
+import { IDLE_BACKGROUND, type Profile, type SizeBins } from '../model/index.js';
 import { bodyPlan } from '../synth/body.js';
 import { emitBody } from './body.js';
 
@@ -58,7 +58,7 @@ export function backgroundThreads(p: Profile): Profile['skeleton']['background']
   const main = sk.threads.filter((t) => t.process === 0).length;
   const want = Math.max(0, main - 1 - (sk.networkModel === 'worker-pool' ? sk.workers : 0));
   const bg = sk.background.slice(0, want);
-  while (bg.length < want) bg.push({ sleep: 'idle', periodUs: 0, callsPerWake: 0, wakesPerReq: 0, cpuNsPerSec: 0, cpuNsPerReq: 0 });
+  while (bg.length < want) bg.push({ ...IDLE_BACKGROUND });
   return bg;
 }
 

@@ -34,6 +34,9 @@ export const BackgroundThread = z.object({
   cpuNsPerReq: z.number().nonnegative().default(0),
 });
 
+/** A background thread that blocks for good. */
+export const IDLE_BACKGROUND: z.infer<typeof BackgroundThread> = { sleep: 'idle', periodUs: 0, callsPerWake: 0, wakesPerReq: 0, cpuNsPerSec: 0, cpuNsPerReq: 0 };
+
 /** Process and thread model, network model. */
 export const Skeleton = z.object({
   processes: z.number().int().positive(),

@@ -1,4 +1,4 @@
-import type { SizeBins, Skeleton } from '../model/index.js';
+import { IDLE_BACKGROUND, type SizeBins, type Skeleton } from '../model/index.js';
 import type { SyscallTrace } from './bpftrace.js';
 import type { Observation } from './observe.js';
 
@@ -130,8 +130,6 @@ function round(x: number, digits: number): number {
   return Math.round(x * f) / f;
 }
 
-const IDLE: Skeleton['background'][number] = { sleep: 'idle', periodUs: 0, callsPerWake: 0, wakesPerReq: 0, cpuNsPerSec: 0, cpuNsPerReq: 0 };
-
 /** A background thread: its dominant sleeping call gives the wake-up period; the rest of its
  *  calls are spread over its wake-ups; its CPU time a second is what it spent awake (its
  *  work and the kernel's wake-ups). */
@@ -139,7 +137,7 @@ export function backgroundOf(t: ThreadActivity, windowS: number): Skeleton['back
   let best = '';
   let wakes = 0;
   for (const [name, n] of t.calls) if (name in SLEEPS && n > wakes) [best, wakes] = [name, n];
-  if (!best || wakes < 2) return IDLE;
+  if (!best || wakes < 2) return { ...IDLE_BACKGROUND };
   return {
     sleep: SLEEPS[best],
     periodUs: Math.max(1, Math.round((windowS * 1e6) / wakes)),
@@ -164,7 +162,7 @@ export function coupledBackground(lo: ThreadActivity, oLo: Observation, hi: Thre
   let slope = r2 > r1 * 1.2 ? (hz(b) - hz(a)) / (r2 - r1) : 0;
   if (slope < 0.001) slope = 0;
   const base = Math.max(0, hz(a) - slope * r1);
-  if (base < 0.1 && slope === 0) return IDLE;
+  if (base < 0.1 && slope === 0) return { ...IDLE_BACKGROUND };
   const cpu = line(r1, a.cpuNsPerSec, r2, b.cpuNsPerSec);
   return {
     sleep,

@@ -233,8 +233,8 @@ export function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoin
  *  sizes), and near the 32 KiB cliff that reshapes what misses: memcached's clone, 7.6 code
  *  misses a request wanted at 32 KiB, went 52.4, 17.9, 11.8, 4.0, 4.7 and 18.0 over six
  *  iterations whose segments changed size each time, where trims that moved blocks alone
- *  went 9.8, 8.6, 7.9. With the sizes kept, each segment's measured
- *  misses per block hold for the next step. */
+ *  went 9.8, 8.6, 7.9. With the sizes kept, each segment's measured misses per
+ *  block hold for the next step. */
 export const CODE_SIZE_STEPS = 2;
 
 type Group = 'data' | 'code' | 'branch' | 'conflict' | 'codeConflict';
@@ -348,10 +348,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   const history = [...cur.tuning];
   const conflictKey = `D@${kib(original.conflict.bytes)}/${original.conflict.assoc}w`;
   const codeConflictKey = `I@${kib(original.conflict.bytes)}/${original.conflict.assoc}w`;
-  /** Steps taken before the one being computed. */
-  let steps = 0;
-  /** The next knobs from a measured iteration, at the current gains. */
-  const step = ({ profile: cur, plan, m, part, got }: Measured): Profile => {
+  /** The next knobs from a measured iteration, at the current gains, `steps` taken before. */
+  const step = ({ profile: cur, plan, m, part, got }: Measured, steps: number): Profile => {
     const t = bodyTarget(cur);
     const dataParts = plan.rings.map((_, k) => part(partName('data', k)));
     const codeParts = plan.segments.map((_, k) => part(partName('code', k)));
@@ -454,11 +452,10 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     // any step moves nothing) took the blame for another's step: all groups go half as far
     // instead. Redis's code conflict segment sat at none when its 4-way point, which the
     // code segments moved, was blamed; the step repeated, and two iterations measured alike.
-    steps = it;
-    let next = step(best.at!);
+    let next = step(best.at!, it);
     if (halved.length < Object.keys(gains).length && halved.some((g) => GROUP_KNOBS[g].every((k) => sameKnobs(next.knobs[k], cur.knobs[k])))) {
       for (const g of Object.keys(gains) as Group[]) if (!halved.includes(g)) gains[g] = Math.max(0.25, gains[g] / 2);
-      next = step(best.at!);
+      next = step(best.at!, it);
     }
     // Every gain at its floor, a step after a worse one repeats the last: the rings, segments
     // and conflict parts would run as measured (redis's clone: two iterations alike, 105.0 and
