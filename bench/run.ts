@@ -1,56 +1,70 @@
 /**
- * npm run bench [-- TARGET…]: clones each example target end to end and writes, as JSON,
- * how long each stage took, how many tuning iterations it needed, and the clone-to-original
- * ratios of the comparison on the three shipped platforms (all measured in this run). Output: bench/results.json and stdout.
+ * npm run bench [-- TARGET…]: clones each example target end to end, validating on the three
+ * shipped platforms, and writes bench/results.json: each stage's seconds (from the
+ * comparison's own record), the tuning iterations and trims, and every comparison row with
+ * its original and clone figures and their ratio, all measured in this run, with the commit
+ * and machine. `npm run readme` then rewrites the README's fidelity table from it.
  */
-import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { arch, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TWIN = join(ROOT, 'dist/src/cli/index.js');
+const PLATFORMS = ['skylake-sp', 'haswell-ep', 'graviton2'];
 const targets = process.argv.slice(2).length ? process.argv.slice(2) : ['memcached', 'redis', 'nginx'];
 
-interface Row { metric: string; load: number | null; original: number | null; clone: number | null }
+interface Row {
+  metric: string;
+  load: number | null;
+  original: number | null;
+  clone: number | null;
+}
+
+const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
+const commit = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') ? '+' : ''}`;
 
 const results = [];
 for (const target of targets) {
   const out = mkdtempSync(join(tmpdir(), `twin-bench-${target}-`));
   const t0 = Date.now();
-  const platforms = ['skylake-sp', 'haswell-ep', 'graviton2'].flatMap((p) => ['--platform', p]);
-  const r = spawnSync(process.execPath, [TWIN, 'clone', '--workload', join(ROOT, `examples/${target}/workload.yaml`), '--out', out, ...platforms], { encoding: 'utf8' });
+  const args = [TWIN, 'clone', '-q', '--workload', join(ROOT, `examples/${target}/workload.yaml`), '--out', out];
+  const r = spawnSync(process.execPath, [...args, ...PLATFORMS.flatMap((p) => ['--platform', p])], { encoding: 'utf8' });
   const total = (Date.now() - t0) / 1000;
+  process.stderr.write(`[bench] ${target}: ${total.toFixed(0)} s, exit ${r.status}\n`);
   if (r.status !== 0) {
     results.push({ target, error: r.stderr.trim().split('\n').pop() });
     continue;
   }
-  // Stage times from the progress lines ([twin  Ns] …).
-  const marks = [...r.stderr.matchAll(/\[twin\s+(\d+)s\] (.*)/g)].map((m) => ({ t: Number(m[1]), msg: m[2] }));
-  const at = (re: RegExp) => marks.find((m) => re.test(m.msg))?.t ?? null;
   const profile = JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8'));
   const comparison = JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8'));
+  const stage = (name: string) => comparison.run.stages.find((s: { stage: string }) => s.stage === name)?.seconds ?? 0;
   const trims = profile.tuning.filter((t: { trim?: boolean }) => t.trim).length;
+  const rows = comparison.rows as Row[];
   const ratios = Object.fromEntries(
-    (comparison.rows as Row[])
-      .filter((x) => x.original && x.clone !== null)
-      .map((x) => [`${x.metric}${x.load === null ? '' : `@${x.load}`}`, Math.round((x.clone! / x.original!) * 1e4) / 1e4]),
+    rows.filter((x) => x.original && x.clone !== null).map((x) => [`${x.metric}${x.load === null ? '' : `@${x.load}`}`, Math.round((x.clone! / x.original!) * 1e4) / 1e4]),
   );
   results.push({
     target,
     seconds: {
       total,
-      profiling: at(/generating, building and tuning/),
-      tuning: (at(/^validating/) ?? 0) - (at(/generating, building and tuning/) ?? 0),
-      validation: total - (at(/^validating/) ?? 0),
+      profiling: stage('profile') + stage('skeleton'),
+      tuning: stage('tune'),
+      validation: stage('validate'),
     },
-    // Iterations measure the whole sweep; trims of the kept one, one platform's run.
+    // Iterations measure the whole sweep; trims of the kept one, two sweep points.
     tuningIterations: profile.tuning.length - trims,
     trims,
+    loadSeed: comparison.run.loadSeed,
+    tuningSeed: comparison.run.tuningSeed,
+    rows,
     ratios,
   });
 }
-const json = JSON.stringify({ date: new Date().toISOString(), results }, null, 2);
-writeFileSync(join(ROOT, 'bench/results.json'), json + '\n');
+const json = JSON.stringify({ date: new Date().toISOString(), commit, machine: { cpus: cpus().length, arch: arch() }, results }, null, 2);
+const file = join(ROOT, 'bench/results.json');
+writeFileSync(`${file}.tmp`, json + '\n');
+renameSync(`${file}.tmp`, file);
 process.stdout.write(json + '\n');

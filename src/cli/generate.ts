@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { generateClone } from '../generate/index.js';
-import { readProfile } from './common.js';
+import { readProfile } from '../model/index.js';
 
 export function registerGenerate(program: Command): void {
   program

@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 import { Command, CommanderError } from 'commander';
 import { isTwinError } from '../model/index.js';
-import { stopAll } from '../util/children.js';
+import { stopAll } from '../collect/children.js';
 import { registerProfile } from './profile.js';
 import { registerGenerate } from './generate.js';
 import { registerBuild } from './build.js';
@@ -22,6 +22,7 @@ for (const register of [registerProfile, registerGenerate, registerBuild, regist
 
 async function fail(message: string): Promise<never> {
   await stopAll();
+  if (process.stderr.isTTY) process.stderr.write('\r\x1b[K');
   process.stderr.write(`twin: ${message}\n`);
   process.exit(2);
 }

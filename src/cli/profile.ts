@@ -1,9 +1,9 @@
 import type { Command } from 'commander';
-import { writeJsonFile, TwinError } from '../model/index.js';
-import { profileTarget } from '../profile/index.js';
+import { writeJsonFile } from '../model/index.js';
+import { profileStages } from '../pipeline.js';
+import { progress } from '../report/progress.js';
 import { profileSummary } from '../report/table.js';
-import { progress, resolveWorkload, serviceName } from './common.js';
-import { withSkeleton } from '../tune/index.js';
+import { parsePort, resolveWorkload, serviceName } from './common.js';
 
 export function registerProfile(program: Command): void {
   program
@@ -16,20 +16,15 @@ export function registerProfile(program: Command): void {
     .option('--pid <pid>', 'attach to this running target instead of starting one (needs --port)', (v) => Number(v))
     .option('--json', 'print the profile as JSON on stdout')
     .option('-q, --quiet', 'no progress lines')
-    .argument('[command...]', 'target command line after --, replacing the workload\'s')
-    .action(async (command: string[], o: { workload: string; out: string; name?: string; port?: number; pid?: number; json?: boolean; quiet?: boolean}) => {
-      const { workload, spec } = resolveWorkload(o.workload, command, o.pid !== undefined);
-      const say = progress(o.quiet || o.json);
-      const found = await profileTarget(workload, spec, { name: serviceName(o.name, workload), port: o.port, attachPid: o.pid, progress: say });
-      const p = await withSkeleton(found, workload, say);
-      writeJsonFile(o.out, p);
-      if (o.json) process.stdout.write(JSON.stringify(p, null, 2) + '\n');
-      else process.stdout.write(`${profileSummary(p)}\nwrote ${o.out}\n`);
+    .option('-v, --verbose', 'every step as a line of its own')
+    .argument('[command...]', "target command line after --, replacing the workload's")
+    .action(async (command: string[], o: { workload: string; out: string; name?: string; port?: number; pid?: number; json?: boolean; quiet?: boolean; verbose?: boolean }) => {
+      const r = resolveWorkload(o.workload, command, o.pid !== undefined);
+      const p = progress({ quiet: o.quiet || o.json, verbose: o.verbose });
+      const { profile } = await profileStages(r, { name: serviceName(o.name, r.workload), port: o.port, attachPid: o.pid }, p);
+      p.end();
+      writeJsonFile(o.out, profile);
+      if (o.json) process.stdout.write(JSON.stringify(profile, null, 2) + '\n');
+      else process.stdout.write(`${profileSummary(profile)}\nwrote ${o.out}\n`);
     });
-}
-
-export function parsePort(v: string): number {
-  const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new TwinError(`--port ${v} is not a port number (1-65535)`);
-  return n;
 }

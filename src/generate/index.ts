@@ -3,9 +3,10 @@ import { cpSync, existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFi
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { TwinError, type Profile } from '../model/index.js';
+import { bodyPlan, type BodyPlan } from '../synth/body.js';
+import { chainOf } from '../synth/layout.js';
+import { emitChain } from './chain.js';
 import { CLONE_MAKEFILE, emitClone } from './clone.js';
-import { chainSegments, emitChain } from './body.js';
-import { bodyPlan } from '../synth/body.js';
 
 export const RUNTIME_DIR = fileURLToPath(new URL('../../../runtime/', import.meta.url));
 
@@ -13,20 +14,20 @@ export function profileDigest(p: Profile): string {
   return createHash('sha256').update(JSON.stringify(p)).digest('hex').slice(0, 16);
 }
 
-/** Writes the clone's sources (clone.c, Makefile, the runtime, its profile) into `outDir`,
- *  whole or not at all: a sibling temporary folder renamed into place. */
-export function generateClone(p: Profile, outDir: string): void {
+/** Writes the clone's sources (clone.c, chain.c, Makefile, the runtime, its profile) into
+ *  `outDir`, whole or not at all: a sibling temporary folder renamed into place. Returns the
+ *  body's plan, made once here. */
+export function generateClone(p: Profile, outDir: string): BodyPlan {
   const out = resolve(outDir);
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.tmp-${process.pid}`;
   rmSync(tmp, { recursive: true, force: true });
   mkdirSync(join(tmp, 'runtime'), { recursive: true });
   try {
-    writeFileSync(join(tmp, 'clone.c'), emitClone(p, profileDigest(p)));
     const plan = bodyPlan(p);
-    // The segments' places in the cache sets, from the plan before tuning (see chainSegments).
-    const nominal = bodyPlan({ ...p, knobs: { ...p.knobs, codeBlocks: null, codeLines: null, codeConflictBlocks: null } });
-    writeFileSync(join(tmp, 'chain.c'), emitChain(chainSegments(plan, p.body.skeleton?.codeSets, nominal), plan.blockUnits));
+    const chain = chainOf(p, plan);
+    writeFileSync(join(tmp, 'clone.c'), emitClone(p, plan, chain, profileDigest(p)));
+    writeFileSync(join(tmp, 'chain.c'), emitChain(chain, plan.blockUnits));
     writeFileSync(join(tmp, 'Makefile'), CLONE_MAKEFILE);
     writeFileSync(join(tmp, 'profile.json'), JSON.stringify(p, null, 2) + '\n');
     for (const f of readdirSync(RUNTIME_DIR)) {
@@ -37,6 +38,7 @@ export function generateClone(p: Profile, outDir: string): void {
       rmSync(out, { recursive: true, force: true });
     }
     renameSync(tmp, out);
+    return plan;
   } catch (e) {
     rmSync(tmp, { recursive: true, force: true });
     throw e;

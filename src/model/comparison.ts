@@ -11,6 +11,15 @@ export const ComparisonRow = z.object({
 });
 export type ComparisonRow = z.infer<typeof ComparisonRow>;
 
+/** How a comparison was made: validation's load seed, which differs from the seed profiling
+ *  and tuning sent (held out), and, from `twin clone`, the seconds of each stage. */
+export const ComparisonRun = z.object({
+  loadSeed: z.number().int(),
+  tuningSeed: z.number().int(),
+  stages: z.array(z.object({ stage: z.string(), seconds: z.number().nonnegative() })).default([]),
+});
+export type ComparisonRun = z.infer<typeof ComparisonRun>;
+
 /** Original and clone measured in the same run, side by side. */
 export const Comparison = z.object({
   schemaVersion: z.literal(COMPARISON_SCHEMA_VERSION),
@@ -18,5 +27,6 @@ export const Comparison = z.object({
   target: z.string(),
   platform: z.string(),
   rows: z.array(ComparisonRow),
+  run: ComparisonRun.optional(),
 });
 export type Comparison = z.infer<typeof Comparison>;

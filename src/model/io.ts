@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { TwinError } from './errors.js';
+import { Profile, PROFILE_SCHEMA_VERSION } from './profile.js';
 
 /** Zod's first issue as one line: `what: message at path (expected …, got …)`. */
 export function describeIssue(what: string, err: z.ZodError): string {
@@ -47,4 +48,19 @@ export function writeFileAtomic(file: string, text: string): void {
 
 export function writeJsonFile(file: string, data: unknown): void {
   writeFileAtomic(file, JSON.stringify(data, null, 2) + '\n');
+}
+
+/** A profile file, validated; one of another schema version is refused with what to do. */
+export function readProfile(file: string): Profile {
+  let data: unknown;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new TwinError(code ? `cannot read profile ${file}: ${code}` : `profile ${file} is not JSON: ${(e as Error).message}`);
+  }
+  const v = (data as { schemaVersion?: unknown } | null)?.schemaVersion;
+  if (typeof data === 'object' && data !== null && v !== undefined && v !== PROFILE_SCHEMA_VERSION)
+    throw new TwinError(`profile ${file} has schemaVersion ${JSON.stringify(v)}; this Twin reads version ${PROFILE_SCHEMA_VERSION}: profile the target again with this version`);
+  return parseWith(Profile, data, `profile ${file}`);
 }

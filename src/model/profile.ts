@@ -128,6 +128,12 @@ export const TuningStep = z.object({
   /** A trim of the kept iteration (its budget and random branches, checked with one platform's
    *  run: only the points that run gives), not an iteration of the whole sweep. */
   trim: z.boolean().optional(),
+  /** The largest error of the step's scored figures, in units of its tolerance (at most 1 is
+   *  on target), and the figure that sets it. */
+  score: z.number().nonnegative().optional(),
+  worst: z.string().optional(),
+  /** A trim: whether it was kept. */
+  kept: z.boolean().optional(),
   /** The knobs this step ran with: any step of the history can be generated again. */
   knobs: Knobs.optional(),
 });

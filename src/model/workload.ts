@@ -14,11 +14,38 @@ export const RequestMix = z.object({
   path: z.string().startsWith('/').optional(),
 });
 
+/** Seconds: a number, or a string with a unit (`500ms`, `10s`, `2m`). */
+export const Duration = z.union([
+  z.number().positive(),
+  z.string().transform((v, ctx) => {
+    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/.exec(v);
+    const s = m ? Number(m[1]) * { ms: 0.001, s: 1, m: 60 }[m[2] as 'ms' | 's' | 'm'] : NaN;
+    if (!(s > 0)) {
+      ctx.addIssue({ code: 'custom', message: `'${v}' is no duration: give seconds (5) or a number with a unit (500ms, 10s, 2m)` });
+      return z.NEVER;
+    }
+    return s;
+  }),
+]);
+
+/** A command line as one string (shell words) or a list of arguments, as Kubernetes and
+ *  Compose write it; a list is joined with each argument quoted for the shell. */
+export const Command = z.union([
+  z.string().min(1),
+  z.array(z.union([z.string(), z.number()]).transform(String)).min(1).transform((args) => args.map(shellQuote).join(' ')),
+]);
+
+/** One argument quoted for a POSIX shell where it needs it. */
+export function shellQuote(s: string): string {
+  return /^[A-Za-z0-9_@%+=:,./{}-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+}
+
 /** The target and the load it is profiled and validated under (examples/<target>/workload.yaml). */
 export const Workload = z.object({
   name: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
-  /** The target's command line: `{port}` becomes the port Twin picks, `{dir}` the file's folder. */
-  command: z.string().min(1).optional(),
+  /** The target's command line, a string or a list: `{port}` becomes the port Twin picks,
+   *  `{dir}` the file's folder, `{run}` a fresh run folder. */
+  command: Command.optional(),
   protocol: Protocol,
   /** Files of the workload's folder copied into the run folder with {port}, {dir} and {run}
    *  replaced (a server's configuration). */
@@ -37,7 +64,7 @@ export const Workload = z.object({
   /** Load points, requests/s; the first (lowest) is also the profiling load. */
   loads: z.array(z.number().positive()).min(1),
   /** Seconds of measured load per point (after a one-second warm-up). */
-  duration: z.number().positive().default(5),
+  duration: Duration.default(5),
   /** Validation alternates original and clone this many times per load point and reports
    *  medians: these machines are shared and noisy. */
   rounds: z.number().int().positive().default(3),

@@ -1,10 +1,11 @@
 import { cpus, arch, release } from 'node:os';
 import { PROFILE_SCHEMA_VERSION, Profile, TwinError, parseWith, type Workload } from '../model/index.js';
-import { totalErrors } from '../measure/loadgen.js';
-import { attachTarget, launchTarget, type LaunchSpec } from './target.js';
-import { observe, SETTLE_S, type Observation } from './observe.js';
+import { totalErrors } from '../collect/loadgen.js';
+import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
+import { observe, SETTLE_S, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
-import { measurePortable, REPEATED_POINTS, SWEEP } from './valgrind.js';
+import { measurePortable } from '../collect/valgrind.js';
+import { REPEATED_POINTS, SWEEP } from '../collect/sweep.js';
 
 /** Calls the clone's skeleton makes by itself: never replayed. */
 const SKELETON_CALLS = new Set(['epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'poll', 'ppoll', 'select', 'pselect6', 'accept', 'accept4']);

@@ -1,6 +1,6 @@
 import { IDLE_BACKGROUND, type SizeBins, type Skeleton } from '../model/index.js';
-import type { SyscallTrace } from './bpftrace.js';
-import type { Observation } from './observe.js';
+import type { SyscallTrace } from '../collect/bpftrace.js';
+import type { Observation } from '../collect/observe.js';
 
 const RECV = new Set(['read', 'readv', 'recvfrom', 'recvmsg']);
 const SEND = new Set(['write', 'writev', 'sendto', 'sendmsg']);

@@ -50,6 +50,28 @@ export function tuningTable(p: Profile): string {
   );
 }
 
+/** The tuning history in a few columns (at most 100): per step, its instructions against the
+ *  target, its largest error in tolerances (at most 1 is on target) and the figure that sets
+ *  it. `twin inspect --tuning` prints every figure. */
+export function tuningSummary(p: Profile): string {
+  if (!p.tuning.length) return 'no tuning history';
+  const trims = p.tuning.filter((t) => t.trim);
+  const head = `tuning: ${p.tuning.length - trims.length} iterations, ${trims.length} trims (${trims.filter((t) => t.kept).length} kept); x: largest error in tolerances`;
+  const rows = p.tuning.map((t) => {
+    const w = t.worst ? t.points[t.worst] : undefined;
+    return [
+      String(t.iteration),
+      t.trim ? (t.kept ? 'trim, kept' : 'trim') : 'iteration',
+      fmt(t.cloneInsnsPerReq),
+      `${(t.error * 100).toFixed(1)}%`,
+      t.score === undefined ? '-' : `x${t.score.toFixed(2)}`,
+      t.worst ?? '-',
+      w ? `${fmt(w.clone)}/${fmt(w.original)}` : '-',
+    ];
+  });
+  return `${head}\n${renderTable(['step', 'kind', 'insns/req', 'error', 'x', 'worst', 'clone/original'], rows)}`;
+}
+
 /** The portable CPU profile in a few lines: misses per request at some cache sizes, and the
  *  largest instruction classes. */
 function cpuLines(p: Profile): string[] {

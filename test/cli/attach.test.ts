@@ -5,7 +5,7 @@ import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { freePort, portOpen } from '../../src/profile/target.js';
+import { freePort, portOpen } from '../../src/collect/target.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const TWIN = join(ROOT, 'dist/src/cli/index.js');

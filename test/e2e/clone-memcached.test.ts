@@ -5,7 +5,7 @@ import { mkdtempSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { syscallTable } from '../../src/profile/syscalls.js';
+import { syscallTable } from '../../src/collect/syscalls.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const TWIN = join(ROOT, 'dist/src/cli/index.js');

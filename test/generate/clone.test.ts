@@ -10,11 +10,12 @@ import { generateClone } from '../../src/generate/index.js';
 import { buildClone } from '../../src/generate/build.js';
 import { capBins } from '../../src/generate/clone.js';
 import { bodyPlan } from '../../src/synth/body.js';
-import { chainSegments, emitChain, segmentLayout } from '../../src/generate/body.js';
-import { cloneLaunchSpec } from '../../src/measure/validate.js';
-import { launchTarget } from '../../src/profile/target.js';
-import { runLoad, totalErrors } from '../../src/measure/loadgen.js';
-import { cpuNs } from '../../src/profile/proc.js';
+import { chainSegments, segmentLayout } from '../../src/synth/layout.js';
+import { emitChain } from '../../src/generate/chain.js';
+import { cloneLaunchSpec } from '../../src/collect/target.js';
+import { launchTarget } from '../../src/collect/target.js';
+import { runLoad, totalErrors } from '../../src/collect/loadgen.js';
+import { cpuNs } from '../../src/collect/proc.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'twin-gen-'));

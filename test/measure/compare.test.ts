@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compare } from '../../src/measure/validate.js';
-import { countersFrom, ZERO_TOTALS } from '../../src/profile/valgrind.js';
+import { compare } from '../../src/measure/compare.js';
+import { countersFrom, ZERO_TOTALS } from '../../src/collect/cachegrind.js';
 import type { Measurement } from '../../src/model/index.js';
 
 /** A measurement of Valgrind counters only: one entry per platform, from LLC and L2 totals. */

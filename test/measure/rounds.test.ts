@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LOWEST_LOAD_ROUNDS, mergeRounds, pairedRatio, validationSeconds } from '../../src/measure/validate.js';
+import { LOWEST_LOAD_ROUNDS, validationSeconds } from '../../src/measure/validate.js';
+import { mergeRounds, pairedRatio } from '../../src/measure/compare.js';
 import { Workload, type LoadPoint } from '../../src/model/index.js';
 
 /** A round at 500 requests/s: traced rounds carry system calls, untraced ones null. */

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
 import { Body, Comparison, Measurement, Profile, Workload, parseWith, TwinError } from '../../src/model/index.js';
-import { readProfile } from '../../src/cli/common.js';
-import { overhead } from '../../src/tune/index.js';
+import { readProfile } from '../../src/model/index.js';
+import { overhead } from '../../src/tune/budget.js';
 import { bodyPlan } from '../../src/synth/body.js';
 
 const profileText = readFileSync(new URL('../../../test/fixtures/profile-memcached.json', import.meta.url), 'utf8');

@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { backgroundOf, coupledBackground, line, type ThreadActivity } from '../../src/profile/skeleton.js';
-import type { Observation } from '../../src/profile/observe.js';
+import type { Observation } from '../../src/collect/observe.js';
 
 // memcached's LRU maintainer in two 10 s windows on this machine: 7,755 clock_nanosleep wake-ups
 // and 14.5 ms of CPU time a second at 500 requests a second; 23,998 and 54.9 ms at 5,000.

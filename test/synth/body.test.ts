@@ -5,10 +5,14 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { chainSegments, emitBody, emitChain } from '../../src/generate/body.js';
+import { chainSegments } from '../../src/synth/layout.js';
+import { emitBody } from '../../src/generate/body.js';
+import { emitChain } from '../../src/generate/chain.js';
 import { FILLER_BYTES, STATE_BYTES, hardMissRate, type BodyPlan } from '../../src/synth/body.js';
-import { parseCachegrind, VG_TRANSLATION, type CgTotals } from '../../src/profile/valgrind.js';
-import { functionCosts, insnMix, parseCallgrind, subtractRuns } from '../../src/profile/callgrind.js';
+import { VG_TRANSLATION } from '../../src/collect/valgrind.js';
+import { parseCachegrind, type CgTotals } from '../../src/collect/cachegrind.js';
+import { functionCosts, parseCallgrind, subtractRuns } from '../../src/collect/callgrind.js';
+import { insnMix } from '../../src/collect/mix.js';
 import { solveMix } from '../../src/synth/mix.js';
 import { INSN_CLASSES, type InsnMix } from '../../src/model/index.js';
 
@@ -38,7 +42,7 @@ function build(plan: BodyPlan, name: string): string {
 #include <stdlib.h>
 #include <string.h>
 #include "twin.h"
-${emitBody(plan)}
+${emitBody(plan, chainSegments(plan))}
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 1;

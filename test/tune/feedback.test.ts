@@ -1,7 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { adaptGain, AIM, BLAME, conflictTrim, GROUPS, groupWorse, partTrim, pointFigures, refusedForCounts, sameKnobs, trimKeeps, trimStep, TRIM_AIM, TRIM_NOISE, type TrimPart, medianDistance, nextBudget, nextConflict, nextSide, offTarget, resize, solveLoads, tunePoints } from '../../src/tune/index.js';
-import { SWEEP, ZERO_TOTALS, type CgTotals } from '../../src/profile/valgrind.js';
+import { AIM, offTarget, pointFigures, tunePoints } from '../../src/tune/figures.js';
+import { adaptGain, BLAME, GROUPS, groupWorse, sameKnobs } from '../../src/tune/gains.js';
+import { conflictTrim, partTrim, refusedForCounts, trimKeeps, trimStep, TRIM_AIM, TRIM_NOISE, type TrimPart } from '../../src/tune/trim-rules.js';
+import { medianDistance, nextConflict, nextSide, resize, solveLoads } from '../../src/tune/solve.js';
+import { nextBudget } from '../../src/tune/budget.js';
+import { ZERO_TOTALS, type CgTotals } from '../../src/collect/cachegrind.js';
+import { SWEEP } from '../../src/collect/sweep.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 import { tuningTable } from '../../src/report/table.js';
 import { L1_CURVE_MAX, l1Points, type CurvePoint, type PortableCpu, type Profile } from '../../src/model/index.js';

@@ -5,10 +5,12 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'no
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INSN_CLASSES, InsnMix, TwinError, type InsnClass } from '../../src/model/index.js';
-import { classify } from '../../src/profile/x86.js';
-import { codeSets, disassemble, insnMix, parseCallgrind, parseObjdump, subtractRuns, type CallgrindRun, type InsnCost } from '../../src/profile/callgrind.js';
+import { classify } from '../../src/collect/x86.js';
+import { codeSets, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from '../../src/collect/callgrind.js';
+import { disassemble, parseObjdump } from '../../src/collect/objdump.js';
+import { insnMix } from '../../src/collect/mix.js';
 
-const fixture = (f: string) => readFileSync(new URL(`../../../test/profile/fixtures/${f}`, import.meta.url), 'utf8');
+const fixture = (f: string) => readFileSync(new URL(`../../../test/collect/fixtures/${f}`, import.meta.url), 'utf8');
 
 /** The program of the fixtures and of the end-to-end test: `work` runs n iterations of an
  *  imul, a load, a store and a branch on a pseudo-random value, taken about 1 time in 4. The

@@ -1,84 +1,15 @@
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TwinError, type CpuCounters, type CurvePoint, type InsnMix, type Platform, type PortableCpu, type Workload } from '../model/index.js';
-import { runLoad, totalErrors } from '../measure/loadgen.js';
+import { TwinError, type CpuCounters, type InsnMix, type Platform, type PortableCpu, type Workload } from '../model/index.js';
+import { PROFILE_SEED, runLoad, totalErrors } from './loadgen.js';
 import { launchTarget, type LaunchSpec } from './target.js';
 import { requireTool } from './bpftrace.js';
-import { median } from '../util/stats.js';
-import { codeSets, functionCosts, insnMix, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from './callgrind.js';
-import { DEFAULT_PLATFORM, loadPlatform } from './platforms.js';
+import { codeSets, functionCosts, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from './callgrind.js';
+import { insnMix } from './mix.js';
+import { addTotals, CG_EVENTS, countersFrom, geom, meanTotals, parseCachegrind, subTotals, ZERO_TOTALS, type CgTotals } from './cachegrind.js';
+import { MIX_POINT, portableFrom, SWEEP, sweepGeometry, type Geometry } from './sweep.js';
 
-export function defaultPlatform(): Platform {
-  return loadPlatform(DEFAULT_PLATFORM);
-}
-
-/** What one Valgrind run simulates: the L1s and one last level. */
-interface Geometry {
-  I1: Platform['I1'];
-  D1: Platform['D1'];
-  LL: Platform['LLC'];
-}
-
-export const CG_EVENTS = ['Ir', 'I1mr', 'ILmr', 'Dr', 'D1mr', 'DLmr', 'Dw', 'D1mw', 'DLmw', 'Bc', 'Bcm', 'Bi', 'Bim'] as const;
-export type CgTotals = Record<(typeof CG_EVENTS)[number], number>;
-
-/** The `events:` and `summary:` lines of a cachegrind.out file: event totals only (the rest
- *  of the file names the original's functions and is never read). */
-export function parseCachegrind(text: string): CgTotals {
-  const events = /^events:\s*(.+)$/m.exec(text)?.[1].trim().split(/\s+/);
-  const summary = /^summary:\s*(.+)$/m.exec(text)?.[1].trim().split(/\s+/).map(Number);
-  if (!events || !summary) throw new TwinError('cachegrind output has no events or summary line: was the target killed before it could write it?');
-  const totals = { ...ZERO_TOTALS };
-  events.forEach((e, i) => {
-    if (e in totals) totals[e as keyof CgTotals] = summary[i] ?? 0;
-  });
-  return totals;
-}
-
-export const ZERO_TOTALS = Object.freeze(Object.fromEntries(CG_EVENTS.map((e) => [e, 0]))) as CgTotals;
-
-export function addTotals(a: CgTotals, b: CgTotals): CgTotals {
-  return Object.fromEntries(CG_EVENTS.map((e) => [e, a[e] + b[e]])) as CgTotals;
-}
-
-export function subTotals(a: CgTotals, b: CgTotals): CgTotals {
-  return Object.fromEntries(CG_EVENTS.map((e) => [e, Math.max(0, a[e] - b[e])])) as CgTotals;
-}
-
-const ratio = (a: number, b: number) => (b > 0 ? Math.min(1, a / b) : 0);
-
-const mpki = (misses: number, insns: number) => (insns > 0 ? (1000 * misses) / insns : 0);
-
-/** Counters per request from the totals of the LLC run, and, when given, of the L2 run (and,
- *  given the platform's caches, each pair's simulated caches and misses). */
-export function countersFrom(t: CgTotals, requests: number, platform: string, l2?: CgTotals, caches?: Pick<Platform, 'I1' | 'D1' | 'L2' | 'LLC'>): CpuCounters {
-  const pair = (x: CgTotals, LL: Platform['LLC'] | undefined) => ({
-    insnsPerReq: x.Ir / requests,
-    branchMpki: mpki(x.Bcm + x.Bim, x.Ir),
-    ...(caches && LL ? { caches: { I1: geom(caches.I1), D1: geom(caches.D1), LL: geom(LL) }, I1Mpki: mpki(x.I1mr, x.Ir), D1Mpki: mpki(x.D1mr + x.D1mw, x.Ir), LLMpki: mpki(x.ILmr + x.DLmr + x.DLmw, x.Ir) } : {}),
-  });
-  const data = t.Dr + t.Dw;
-  return {
-    platform,
-    requests,
-    insnsPerReq: requests > 0 ? t.Ir / requests : 0,
-    I1MissRate: ratio(t.I1mr, t.Ir),
-    D1MissRate: ratio(t.D1mr + t.D1mw, data),
-    LLMissRate: ratio(t.ILmr + t.DLmr + t.DLmw, t.Ir + data),
-    branchMispredictRate: ratio(t.Bcm + t.Bim, t.Bc + t.Bi),
-    memRefsPerInsn: ratio(data, t.Ir),
-    branchesPerInsn: ratio(t.Bc + t.Bi, t.Ir),
-    I1Mpki: mpki(t.I1mr, t.Ir),
-    D1Mpki: mpki(t.D1mr + t.D1mw, t.Ir),
-    L2Mpki: l2 ? mpki(l2.ILmr + l2.DLmr + l2.DLmw, l2.Ir) : null,
-    LLCMpki: mpki(t.ILmr + t.DLmr + t.DLmw, t.Ir),
-    branchMpki: mpki(t.Bcm + t.Bim, t.Ir),
-    pairs: requests > 0 ? [pair(t, caches?.LLC), ...(l2 ? [pair(l2, caches?.L2)] : [])] : [],
-  };
-}
-
-const geom = (g: Platform['I1']) => `${g.size},${g.assoc},${g.line}`;
 
 /** How every Valgrind run translates the target: superblocks end at a jump rather than
  *  follow it. Callgrind allows no other way; cachegrind, left to follow jumps, counts some
@@ -104,7 +35,7 @@ export interface VgRun {
 
 /** One Valgrind run: start the target under the tool, preload, send `requests` requests,
  *  stop it. */
-async function valgrindRun(spec: LaunchSpec, w: Workload, g: Geometry, requests: number, rate: number, tool: Tool): Promise<VgRun> {
+async function valgrindRun(spec: LaunchSpec, w: Workload, g: Geometry, requests: number, rate: number, tool: Tool, seed: number): Promise<VgRun> {
   const outDir = mkdtempSync(join(tmpdir(), 'twin-vg-'));
   // Without address-space randomization (setarch -R): where a server's data lies sets which
   // of a 4-way cache's sets they crowd, and that should not move from run to run.
@@ -119,10 +50,10 @@ async function valgrindRun(spec: LaunchSpec, w: Workload, g: Geometry, requests:
     // their soft limit to the hard one fail unless both are set equal (memcached does).
     const target = await launchTarget({ ...spec, wrapper, preamble: 'ulimit -Sn 1036 -Hn 1036 2>/dev/null', startSlowdown: 6 });
     try {
-      if (w.preload) await runLoad(w, target.port, { rate: 1, duration: 0.001, warmup: 0, preload: true, maxRequests: 1, timeoutMs: 30000 });
+      if (w.preload) await runLoad(w, target.port, { rate: 1, duration: 0.001, warmup: 0, preload: true, maxRequests: 1, timeoutMs: 30000, seed });
       // One request at a time: a target that falls behind its schedule under Valgrind would
       // otherwise take requests in bursts, and its counts would follow the machine's speed.
-      const r = await runLoad(w, target.port, { rate, duration: VG_SLACK * (requests / rate) + 10, warmup: 0, maxRequests: requests, maxInflight: 1, dist: 'constant', timeoutMs: 30000 });
+      const r = await runLoad(w, target.port, { rate, duration: VG_SLACK * (requests / rate) + 10, warmup: 0, maxRequests: requests, maxInflight: 1, dist: 'constant', timeoutMs: 30000, seed });
       if (totalErrors(r) > r.sent * 0.01) throw new TwinError(`under Valgrind the target failed ${totalErrors(r)} of ${r.sent} requests: lower valgrindRequests or check the target`);
       if (r.sent < requests) throw new TwinError(`under Valgrind the target answered ${r.sent} of ${requests} requests in the time allowed: lower valgrindRequests or check the target`);
     } finally {
@@ -160,9 +91,9 @@ const VG_SLACK = 8;
 
 /** The two runs of a differential measurement: n and 3n requests; their difference is 2n
  *  requests' work, start-up and shutdown cancelled out. */
-function differentialTasks(spec: LaunchSpec, w: Workload, g: Geometry, tool: Tool = 'cachegrind') {
+function differentialTasks(spec: LaunchSpec, w: Workload, g: Geometry, tool: Tool = 'cachegrind', seed = PROFILE_SEED) {
   const n = w.valgrindRequests;
-  return [() => valgrindRun(spec, w, g, n, VG_RATE, tool), () => valgrindRun(spec, w, g, 3 * n, VG_RATE, tool)];
+  return [() => valgrindRun(spec, w, g, n, VG_RATE, tool, seed), () => valgrindRun(spec, w, g, 3 * n, VG_RATE, tool, seed)];
 }
 
 /** A process served requests in a run when its instructions pass the run's smallest
@@ -205,10 +136,10 @@ async function runPairs(tasks: (() => Promise<VgRun>)[]): Promise<VgRun[]> {
 
 /** Per-request CPU counters of a target on a simulated platform: a pair of runs with the
  *  LLC as last level, and with `withL2` another pair with the L2 as last level. */
-export async function measureCpu(spec: LaunchSpec, w: Workload, platform: Platform = defaultPlatform(), withL2 = false): Promise<CpuCounters> {
+export async function measureCpu(spec: LaunchSpec, w: Workload, platform: Platform, withL2 = false, seed = PROFILE_SEED): Promise<CpuCounters> {
   requireTool('valgrind', 'valgrind');
-  const tasks = differentialTasks(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.LLC });
-  if (withL2) tasks.push(...differentialTasks(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.L2 }));
+  const tasks = differentialTasks(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.LLC }, 'cachegrind', seed);
+  if (withL2) tasks.push(...differentialTasks(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.L2 }, 'cachegrind', seed));
   const runs = await runPairs(tasks);
   const llc = subTotals(runs[1].totals, runs[0].totals);
   const l2 = withL2 ? subTotals(runs[3].totals, runs[2].totals) : undefined;
@@ -216,64 +147,11 @@ export async function measureCpu(spec: LaunchSpec, w: Workload, platform: Platfo
 }
 
 /** The dynamic instruction mix of a target: a pair of callgrind runs. */
-export async function measureMix(spec: LaunchSpec, w: Workload): Promise<InsnMix> {
+export async function measureMix(spec: LaunchSpec, w: Workload, seed = PROFILE_SEED): Promise<InsnMix> {
   requireTool('valgrind', 'valgrind');
   const g = sweepGeometry(SWEEP[MIX_POINT]);
-  const [small, large] = await runPairs(differentialTasks(spec, w, g, 'callgrind'));
+  const [small, large] = await runPairs(differentialTasks(spec, w, g, 'callgrind', seed));
   return mixFrom(large.texts, small.texts, 2 * w.valgrindRequests);
-}
-
-/** The size sweep behind the portable profile: each run simulates one L1 size (instruction and
- *  data, 8-way) and one last-level size (16-way): eleven points of each miss-ratio curve and
- *  a 4-way L1 point from six pairs of runs. The sizes bracket every shipped platform's caches.
- *  A last level sees only what its L1 misses, so the scored ones sit behind the L1s a server
- *  puts before them: 256 KiB behind 32 KiB (haswell-ep's L2; behind 8 KiB, redis's clone
- *  tuned to it missed haswell-ep's L2 31% less than redis), 1 MiB behind the 4-way 64 KiB
- *  (graviton2's L2). The 256 KiB level has 8 ways, as haswell-ep's L2, the one platform
- *  cache of that size: a ring's reuses all lie at one distance, and near a cache's size its
- *  misses turn on the ways (redis's clone, tuned at 16 ways to 8% over redis, missed
- *  haswell-ep's L2 18% more than redis). */
-export const SWEEP: { l1: number; ll: number; l1Assoc?: number; llAssoc?: number }[] = [
-  { l1: 8 << 10, ll: 4 << 20 },
-  { l1: 16 << 10, ll: 2 << 20 },
-  { l1: 32 << 10, ll: 256 << 10, llAssoc: 8 },
-  { l1: 64 << 10, ll: 16 << 20 },
-  { l1: 128 << 10, ll: 32 << 20 },
-  // The conflict point: a 4-way L1 of a size the curve has at 8 ways.
-  { l1: 64 << 10, ll: 1 << 20, l1Assoc: 4 },
-];
-/** The sweep point whose runs use callgrind, for the instruction mix as well as the misses. */
-const MIX_POINT = 2;
-
-const sweepGeometry = (s: (typeof SWEEP)[number]): Geometry => ({
-  I1: { size: s.l1, assoc: s.l1Assoc ?? 8, line: 64 },
-  D1: { size: s.l1, assoc: s.l1Assoc ?? 8, line: 64 },
-  LL: { size: s.ll, assoc: s.llAssoc ?? 16, line: 64 },
-});
-
-/** The portable profile of a target from differential totals at each sweep point. Each point's
- *  misses are taken per instruction and scaled by the median instruction count, so that one
- *  run's extra background work does not bend the curve. */
-export function portableFrom(points: CgTotals[], requests: number, mix: PortableCpu['mix']): PortableCpu {
-  const per = (x: number) => x / requests;
-  const insns = median(points.map((t) => per(t.Ir)));
-  const scaled = (t: CgTotals, misses: number) => (t.Ir > 0 ? (misses / t.Ir) * insns : 0);
-  const curve = (f: (t: CgTotals, s: (typeof SWEEP)[number]) => CurvePoint[]) => points.flatMap((t, k) => f(t, SWEEP[k])).sort((a, b) => a.bytes - b.bytes);
-  const l1 = (s: (typeof SWEEP)[number], p: CurvePoint) => (s.l1Assoc ? [] : [p]);
-  const k = SWEEP.findIndex((s) => s.l1Assoc);
-  const c = points[k];
-  return {
-    requests,
-    insnsPerReq: insns,
-    dataRefsPerReq: median(points.map((t) => per(t.Dr + t.Dw))),
-    dataCurve: curve((t, s) => [...l1(s, { bytes: s.l1, missesPerReq: scaled(t, t.D1mr + t.D1mw) }), { bytes: s.ll, missesPerReq: scaled(t, t.DLmr + t.DLmw) }]),
-    codeCurve: curve((t, s) => [...l1(s, { bytes: s.l1, missesPerReq: scaled(t, t.I1mr) }), { bytes: s.ll, missesPerReq: scaled(t, t.ILmr) }]),
-    conflict: { bytes: SWEEP[k].l1, assoc: SWEEP[k].l1Assoc!, dataMissesPerReq: scaled(c, c.D1mr + c.D1mw), codeMissesPerReq: scaled(c, c.I1mr) },
-    condBranchesPerReq: median(points.map((t) => per(t.Bc))),
-    indirectPerReq: median(points.map((t) => per(t.Bi))),
-    branchMissesPerReq: median(points.map((t) => scaled(t, t.Bcm + t.Bim))),
-    mix,
-  };
 }
 
 /** The files of one run's processes as one (the same program's objects add up). */
@@ -301,12 +179,6 @@ function mixFrom(large: string[], small: string[], requests: number): InsnMix {
 
 const callgrindDiff = (large: string[], small: string[]) => subtractRuns(mergeRuns(large.map(parseCallgrind)), mergeRuns(small.map(parseCallgrind)));
 
-/** The sweep points an original's profile measures twice: the 32 KiB 8-way L1s with the
- *  256 KiB 8-way level (skylake-sp's and haswell-ep's L1s, haswell-ep's L2) and the 4-way
- *  64 KiB L1s (graviton2's). A clone is tuned to them; one pair of the original is a sample
- *  that moves from run to run (redis's 256 KiB misses per request: 24.42, 23.21 and 24.56 in
- *  three pairs; memcached's 32 KiB code misses: 4.4% from profiling to validation). */
-export const REPEATED_POINTS = [MIX_POINT, SWEEP.findIndex((s) => s.l1Assoc)];
 
 /** Some sweep points alone (a cachegrind pair each, two runs at a time): each one's
  *  differential totals, of 2n requests. */
@@ -316,11 +188,6 @@ export async function measurePoints(spec: LaunchSpec, w: Workload, points: numbe
   return points.map((_, i) => subTotals(runs[2 * i + 1].totals, runs[2 * i].totals));
 }
 
-/** Event totals of several samples of one point: their mean. */
-export function meanTotals(ts: CgTotals[]): CgTotals {
-  const sum = ts.reduce(addTotals, ZERO_TOTALS);
-  return Object.fromEntries(CG_EVENTS.map((e) => [e, sum[e] / ts.length])) as CgTotals;
-}
 
 /** Measures a target's portable CPU profile: the sweep, two runs at a time, the `repeat`
  *  points twice (their mean); with `mix`, the instruction mix from the callgrind pair, and

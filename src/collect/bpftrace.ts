@@ -1,7 +1,7 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { TwinError } from '../model/index.js';
-import { spawnTracked, stopChild } from '../util/children.js';
+import { spawnTracked, stopChild } from './children.js';
 import { syscallName } from './syscalls.js';
 
 /** Calls that carry a socket's bytes; their sizes are recorded per fd class. */

@@ -1,5 +1,5 @@
 import type { Workload } from '../model/index.js';
-import { runLoad, type LoadResult } from '../measure/loadgen.js';
+import { runLoad, type LoadResult } from './loadgen.js';
 import { markSockets, startTracer, type SyscallTrace } from './bpftrace.js';
 import { cpuNs, socketFds, tasks } from './proc.js';
 import { median } from '../util/stats.js';
@@ -35,8 +35,8 @@ export interface Observation {
 /** Preloads (untraced), then traces the target's system calls while twin-load drives it at
  *  `rate`. CPU time comes from schedstat before and after; with `threadCpu`, each thread's
  *  from an untraced run besides. */
-export async function observe(target: RunningTarget, w: Workload, rate: number, opts: { trace: boolean; preload: boolean; settleS?: number; threadCpu?: boolean }): Promise<Observation> {
-  if (opts.preload && w.preload) await runLoad(w, target.port, { rate: 1, duration: 0.001, warmup: 0, preload: true, maxRequests: 1 });
+export async function observe(target: RunningTarget, w: Workload, rate: number, opts: { trace: boolean; preload: boolean; settleS?: number; threadCpu?: boolean; seed?: number }): Promise<Observation> {
+  if (opts.preload && w.preload) await runLoad(w, target.port, { rate: 1, duration: 0.001, warmup: 0, preload: true, maxRequests: 1, seed: opts.seed });
   // Servers adapt to their load (background threads that poll more often when busy, caches
   // that warm): an untraced run at the same rate first lets them settle.
   if (opts.settleS) await runLoad(w, target.port, { rate, duration: opts.settleS, warmup: 0, seed: 7 });
@@ -49,7 +49,7 @@ export async function observe(target: RunningTarget, w: Workload, rate: number, 
   const snap = setTimeout(() => pids.forEach((p) => sockets.set(p, socketFds(p))), (1 + w.duration / 2) * 1000);
   let load;
   try {
-    load = await runLoad(w, target.port, { rate, duration: w.duration, warmup: 1 });
+    load = await runLoad(w, target.port, { rate, duration: w.duration, warmup: 1, seed: opts.seed });
   } finally {
     clearTimeout(snap);
   }

@@ -1,10 +1,10 @@
 import { createServer, connect } from 'node:net';
 import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join, dirname } from 'node:path';
+import { join, dirname, resolve as resolvePath } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
 import { TwinError, type Workload } from '../model/index.js';
-import { spawnTracked, stopChild, exited } from '../util/children.js';
+import { spawnTracked, stopChild, exited } from './children.js';
 import { processTree } from './proc.js';
 
 /** How to start a target: a shell command line with {port}, {dir} and {run} placeholders. */
@@ -176,4 +176,9 @@ export async function attachTarget(pid: number, port: number): Promise<RunningTa
     pids: () => processTree(pid),
     stop: async () => ({ code: null, signal: null }),
   };
+}
+
+/** How to start a built clone, as a target like any other. */
+export function cloneLaunchSpec(binary: string, w: Workload): LaunchSpec {
+  return { command: `'${resolvePath(binary)}' --port {port} --dir {run}`, dir: '.', templates: [], files: [], startTimeoutS: w.startTimeout };
 }

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPlatform, platformNames } from '../../src/profile/platforms.js';
+import { loadPlatform, platformNames } from '../../src/collect/platforms.js';
 
 test('the shipped platforms load, with power-of-two set counts', () => {
   assert.deepEqual(platformNames(), ['graviton2', 'haswell-ep', 'skylake-sp']);

@@ -30,6 +30,10 @@ export type LoadResult = z.infer<typeof LoadResult>;
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 export const TWIN_LOAD = join(ROOT, 'loadgen/build/twin-load');
 
+/** The load seed of profiling and tuning: every request sequence they send. Validation sends
+ *  another (held out: a clone tuned to one sequence is checked on one it never saw). */
+export const PROFILE_SEED = 1;
+
 export function totalErrors(r: LoadResult): number {
   return Object.values(r.errors).reduce((a, b) => a + b, 0);
 }
@@ -53,7 +57,7 @@ export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string)
     '--rate', String(o.rate), '--duration', String(o.duration), '--warmup', String(o.warmup ?? 1),
     '--connections', String(w.connections), '--threads', String(Math.min(w.threads, w.connections)),
     '--keys', String(w.keys), '--key-size', String(w.keySize), '--dist', o.dist ?? 'poisson',
-    '--seed', String(o.seed ?? 1), '--timeout-ms', String(o.timeoutMs ?? 2000), '--out', out,
+    '--seed', String(o.seed ?? PROFILE_SEED), '--timeout-ms', String(o.timeoutMs ?? 2000), '--out', out,
   ];
   for (const r of w.requests) {
     const v = r.valueSize ?? 0;

@@ -2,12 +2,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { markSockets, parseBpftraceJson } from '../../src/profile/bpftrace.js';
-import { parseCachegrind, countersFrom } from '../../src/profile/valgrind.js';
-import { parseStat, parseSchedstat, processTree, cpuNs } from '../../src/profile/proc.js';
-import { parseUnistd, syscallName } from '../../src/profile/syscalls.js';
+import { markSockets, parseBpftraceJson } from '../../src/collect/bpftrace.js';
+import { parseCachegrind, countersFrom } from '../../src/collect/cachegrind.js';
+import { parseStat, parseSchedstat, processTree, cpuNs } from '../../src/collect/proc.js';
+import { parseUnistd, syscallName } from '../../src/collect/syscalls.js';
 
-const fixture = (f: string) => readFileSync(new URL(`../../../test/profile/fixtures/${f}`, import.meta.url), 'utf8');
+const fixture = (f: string) => readFileSync(new URL(`../../../test/collect/fixtures/${f}`, import.meta.url), 'utf8');
 
 test('bpftrace JSON of a real memcached run: calls by thread and name, socket I/O sizes', () => {
   const t = parseBpftraceJson(fixture('bpftrace-memcached.json'));

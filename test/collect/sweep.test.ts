@@ -1,6 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { meanTotals, pairAgrees, REPEATED_POINTS, SWEEP, ZERO_TOTALS } from '../../src/profile/valgrind.js';
+import { pairAgrees } from '../../src/collect/valgrind.js';
+import { meanTotals, ZERO_TOTALS } from '../../src/collect/cachegrind.js';
+import { REPEATED_POINTS, SWEEP } from '../../src/collect/sweep.js';
 
 test('the points measured twice are the shipped platforms\' L1s: 32 KiB 8-way (with haswell-ep\'s L2 behind) and 64 KiB 4-way', () => {
   const points = REPEATED_POINTS.map((k) => SWEEP[k]);

@@ -1,0 +1,111 @@
+/* body.h -- the fixed helpers of a generated body, included by clone.c after its parts.
+ *
+ * clone.c defines, before including this: N_RINGS, CONFLICT_LINES, CONFLICT_STRIDE,
+ * CONFLICT_OFFSET, CONFLICT_BURST, STATE_BYTES, FILLER_BYTES, UNUSED, the state-word enum
+ * (ST_INIT, ST_PRNG, ...), n_rings, ring_lines, ring_cur, conflict_cur, conflict_milli and
+ * rings_once, and declares these helpers. They come after the parts in the object (the build
+ * keeps the order written), so that no knob moves a part's code. */
+#ifndef TWIN_BODY_H
+#define TWIN_BODY_H
+
+static uint64_t body_rand(uint64_t *x)
+{
+    *x ^= *x << 13;
+    *x ^= *x >> 7;
+    *x ^= *x << 17;
+    return *x;
+}
+
+/* One cycle through every line of the ring (Sattolo's algorithm), then each line's first
+ * word becomes a pointer to the next line of the cycle. */
+static void body_ring_init(uint64_t *ring, uint64_t lines, uint64_t *rng)
+{
+    for (uint64_t i = 0; i < lines; i++)
+        ring[i * 8] = i;
+    for (uint64_t i = lines - 1; i > 0; i--) {
+        uint64_t j = body_rand(rng) % i, t = ring[i * 8];
+        ring[i * 8] = ring[j * 8];
+        ring[j * 8] = t;
+    }
+    for (uint64_t i = 0; i < lines; i++)
+        ring[i * 8] = (uint64_t)(uintptr_t)&ring[ring[i * 8] * 8];
+}
+
+/* The walks follow pointers without a test: without their memory the body cannot run. */
+static void body_no_memory(void)
+{
+    fputs("twin clone: no memory for the body's rings: free memory or lower the profile's ring sizes\n", stderr);
+    exit(2);
+}
+
+static void body_rings_init(void)
+{
+    uint64_t lines = 0, rng = 0x9e3779b97f4a7c15u;
+    for (unsigned i = 0; i < n_rings; i++)
+        lines += ring_lines[i];
+    uint64_t *r = lines ? aligned_alloc(64, lines * 64) : NULL;
+    if (lines && !r)
+        body_no_memory();
+    for (unsigned i = 0; i < n_rings; i++) {
+        body_ring_init(r, ring_lines[i], &rng);
+        __atomic_store_n(&ring_cur[i], (uint64_t)(uintptr_t)r, __ATOMIC_RELAXED);
+        r += ring_lines[i] * 8;
+    }
+    if (conflict_milli) {
+        char *c = aligned_alloc(CONFLICT_STRIDE, (uint64_t)CONFLICT_LINES * CONFLICT_STRIDE);
+        if (!c)
+            body_no_memory();
+        for (uint64_t i = 0; i < CONFLICT_LINES; i++)
+            *(uint64_t *)(c + CONFLICT_OFFSET + i * CONFLICT_STRIDE) = (uint64_t)(uintptr_t)(c + CONFLICT_OFFSET + (i + 1) % CONFLICT_LINES * CONFLICT_STRIDE);
+        __atomic_store_n(&conflict_cur, (uint64_t)(uintptr_t)(c + CONFLICT_OFFSET), __ATOMIC_RELAXED);
+    }
+}
+
+/* Once per serving thread, before its first request (and once per process for the rings):
+ * memory is laid out here, so that its cost is start-up work, not per-request work. */
+static void clone_body_init(twin_body_ctx *ctx)
+{
+    uint64_t *st = ctx->mem;
+    pthread_once(&rings_once, body_rings_init);
+    if (st == NULL || ctx->mem_bytes < STATE_BYTES + FILLER_BYTES || st[ST_INIT])
+        return;
+    st[ST_PRNG] = ctx->rng | 1;
+    st[ST_INIT] = 1;
+}
+
+/* Whole units of a part this request: the per-request rate in thousandths, with the
+ * remainder carried to the next request. */
+static uint64_t body_units(uint64_t *acc, uint64_t milli)
+{
+    uint64_t n;
+    *acc += milli;
+    n = *acc / 1000;
+    *acc %= 1000;
+    return n;
+}
+
+/* Whether this request takes one more unit of a part whose rate has a fraction (in
+ * thousandths): as body_units, without a branch. */
+static UNUSED uint64_t body_frac(uint64_t *acc, uint64_t milli)
+{
+    uint64_t more;
+    *acc += milli;
+    more = *acc >= 1000;
+    *acc -= 1000 & -more;
+    return more;
+}
+
+/* Whole units of a conflict part, run in bursts of at least CONFLICT_BURST: the
+ * rate carried in thousandths until a burst is due. Its lines miss a cache of few
+ * ways on every use; in one of more ways, only where a request's other lines
+ * evicted them since their last burst, and bursts make that rare. */
+static uint64_t body_burst(uint64_t *acc, uint64_t milli)
+{
+    if (*acc + milli >= CONFLICT_BURST * 1000u)
+        return body_units(acc, milli);
+    *acc += milli;
+    return 0;
+}
+
+#endif
+

@@ -1,0 +1,159 @@
+import { CODE_SETS, type Profile } from '../model/index.js';
+import { bodyPlan, type BodyPlan } from './body.js';
+import { MIX_ITER } from './mix.js';
+
+/** A part of the body that runs as its own function, named so that a per-function profile of
+ *  the clone (callgrind's) tells what each part costs: `twin_data_<bin>` walks the data ring
+ *  of a reuse bin, `twin_code_<bin>` runs the code segment of a footprint bin, `..._conflict`
+ *  the conflict ring and segment. */
+export const partName = (side: 'data' | 'code', bin: number | 'conflict') => `twin_${side}_${bin}`;
+
+export const BRANCH_PART = 'twin_branch';
+
+export const MIX_PART = 'twin_mix';
+
+/** The fewest units a conflict part (ring or segment) runs at a time (see body_burst). */
+export const CONFLICT_BURST = 256;
+
+/** Where in its set period a conflict ring's lines (or the code conflict segment's blocks) lie:
+ *  not at the start, where page-aligned memory and code (stacks, buffers, aligned allocations,
+ *  section starts) crowd set 0 of every cache whose set period is a page or less and would
+ *  evict them in 8-way caches too; and data and code apart, so that they share no set of a
+ *  unified last level either. */
+export const conflictOffset = (stride: number, side: 'data' | 'code') => ((side === 'data' ? 37 : 19) % Math.max(1, stride / 64)) * 64;
+
+export interface ChainSegment {
+  name: string;
+  lines: number;
+  loadsPerReq: number;
+  /** The conflict segment: its few blocks one set period apart, a cycle walked k blocks a
+   *  request from a shared position, so that every request cycles through the same few lines
+   *  of one cache set. */
+  stride?: number;
+  /** Where each of a segment's blocks lies in the 16 KiB set period, in lines, in walk order
+   *  (see segmentLayout): each after the last, the lines between them left out. */
+  slots?: number[];
+}
+
+/** The largest set period of the sweep's L1s (128 KiB, 8 ways). */
+export const SET_PERIOD = 16384;
+
+/** The lines of the 16 KiB set period (SET_PERIOD): the sets of a 64 KiB 4-way L1. */
+export const PERIOD_LINES = SET_PERIOD / 64;
+
+/** How many ways of the two L1s the segments may fill in a set, with what is already there:
+ *  the 32 KiB 8-way L1's (a set of the 4 KiB period) and the 64 KiB 4-way one's (a set of the
+ *  16 KiB period), each less half a way, the skeleton's measure being a sum of lines' runs. */
+const ROOM = { coarse: 8 - 0.5, fine: 4 - 0.5 };
+
+/** A line run once in this many requests or more often holds its way between two runs of the
+ *  other lines of its set: it counts as a whole line in that set; a colder one, in proportion. */
+const WARM_RUNS = 4;
+
+/** A segment whose lines count for less than this (WARM_RUNS) is laid end to end: its lines
+ *  hold no way between two runs, and each left-out line spreads the code over more pages
+ *  (redis's clone, every set full, its cold segment's 2,652 lines each a period apart: 17.8
+ *  MB of code, 54% more CPU time a request in real runs). */
+const COLD = 0.5;
+
+/** Where each block of each segment lies in the 16 KiB set period, in lines, in walk order.
+ *  Hottest segment first (its blocks a request over its lines, at most 1), each block goes in
+ *  the first line from the last block's on (from the least filled line, for the first) whose
+ *  sets in the two L1s have a way left (ROOM), counting the skeleton's measured hot code
+ *  (`outside`, CODE_SETS sets, spread evenly over the 256 sets of the 16 KiB period), the
+ *  code conflict segment's lines (`occupied`) and the blocks already placed (each as warm as
+ *  its segment: WARM_RUNS); where no line within 64 has, or the segment is cold (COLD), in
+ *  the next line. Each is laid out at its `segs` lines, then cut to, or grown after them to,
+ *  its `lines`. Laid end to
+ *  end from a start, a segment of 129 lines run 67 blocks a request (each line every other
+ *  request) put two or three lines in each of memcached's clone's 64 sets, and seven sets
+ *  that the skeleton filled with 5 to 7 hot lines overflowed: its 32 KiB code misses stayed
+ *  at 10.9 to 16.5 a request against 7.5 through seven iterations, each move of a segment's
+ *  lines moving which sets overflowed. */
+export function segmentLayout(segs: { lines: number; loadsPerReq: number }[], outside?: number[], occupied: { set: number; lines: number }[] = [], lines: number[] = segs.map((q) => q.lines)): number[][] {
+  const fine = new Array<number>(PERIOD_LINES).fill(0);
+  for (const o of occupied) fine[o.set % PERIOD_LINES] += o.lines;
+  const skeleton = outside?.length === CODE_SETS ? outside : new Array<number>(CODE_SETS).fill(0);
+  const coarse = [...skeleton];
+  fine.forEach((x, i) => (coarse[i % CODE_SETS] += x));
+  const perFine = PERIOD_LINES / CODE_SETS;
+  const fineLoad = (l: number) => fine[l] + skeleton[l % CODE_SETS] / perFine;
+  const heat = (q: { lines: number; loadsPerReq: number }) => Math.min(1, q.loadsPerReq / Math.max(1, q.lines));
+  const out: number[][] = segs.map(() => []);
+  const order = segs.map((_, k) => k).sort((a, b) => heat(segs[b]) - heat(segs[a]) || a - b);
+  /** `n` more blocks of segment k, each after its last. */
+  const place = (k: number, n: number) => {
+    const w = Math.min(1, heat(segs[k]) * WARM_RUNS);
+    const fits = (l: number) => coarse[l % CODE_SETS] + w <= ROOM.coarse && fineLoad(l) + w <= ROOM.fine;
+    for (let j = 0; j < n; j++) {
+      const from = out[k].length ? (out[k][out[k].length - 1] + 1) % PERIOD_LINES : -1;
+      let l = from;
+      if (from < 0) {
+        // The first block: the least filled line.
+        l = 0;
+        const load = (x: number) => coarse[x % CODE_SETS] / ROOM.coarse + fineLoad(x) / ROOM.fine;
+        for (let x = 1; x < PERIOD_LINES; x++) if (load(x) < load(l) - 1e-9) l = x;
+      } else if (w >= COLD) {
+        // A warm block: the first line with room within one 4 KiB period on (every set of the
+        // 32 KiB L1 once); none with room, the next line.
+        for (let d = 0; d < CODE_SETS; d++) {
+          if (fits((from + d) % PERIOD_LINES)) {
+            l = (from + d) % PERIOD_LINES;
+            break;
+          }
+        }
+      }
+      out[k].push(l);
+      coarse[l % CODE_SETS] += w;
+      fine[l] += w;
+    }
+  };
+  // Each segment as laid out at `segs`' lines; then, where it has more lines, the rest after them.
+  for (const k of order) place(k, Math.round(segs[k].lines));
+  for (const k of order) place(k, Math.max(0, Math.round(lines[k]) - out[k].length));
+  return out.map((slots, k) => slots.slice(0, Math.max(0, Math.round(lines[k]))));
+}
+
+/** The chain's segments: the footprint bins' and, when it runs, the code conflict segment,
+ *  each footprint segment's blocks at their lines of the 16 KiB period (segmentLayout). The
+ *  segments are laid out as in `nominal` (the plan before tuning, where it has the segment),
+ *  each then cut to its lines or grown after them, so that the tuner's moves of one segment's
+ *  lines or of any blocks a request move no other block. */
+export function chainSegments(plan: BodyPlan, skeletonSets?: number[], nominal: BodyPlan = plan): ChainSegment[] {
+  const bins = plan.segments.map((r, bin) => ({ bin, lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq })).filter((s) => s.lines > 0);
+  // The conflict segment's blocks all lie in one set, by its stride.
+  const n = nominal.codeConflict;
+  const conflict = n.loadsPerReq > 0 ? [{ set: conflictOffset(n.stride, 'code') / 64, lines: n.lines * Math.min(1, n.loadsPerReq / n.lines) }] : [];
+  const slots = segmentLayout(
+    bins.map((s) => (Math.round(nominal.segments[s.bin]?.lines ?? 0) > 0 ? nominal.segments[s.bin] : s)),
+    skeletonSets,
+    conflict,
+    bins.map((s) => s.lines),
+  );
+  return [
+    ...bins.map((s, k) => ({ name: partName('code', s.bin), lines: s.lines, loadsPerReq: s.loadsPerReq, slots: slots[k] })),
+    ...(plan.codeConflict.loadsPerReq > 0 ? [{ name: partName('code', 'conflict'), ...plan.codeConflict }] : []),
+  ];
+}
+
+/** The bytes of a ring walk's slot: 64 loads in line of at most 4 bytes each, the fraction's
+ *  five instructions, the cursor's load and store (see emitRingWalk); five lines, so that the
+ *  walks' first lines fall in different sets. */
+export const RING_SLOT = 320;
+
+/** The bytes of the mix loop's slot: an iteration's instructions (MIX_ITER, and a few the
+ *  rounding of its classes adds) at 9 bytes at most (an indirect jump and its target's
+ *  address), and its set-up. */
+export const MIX_SLOT = 64 * Math.ceil((9 * (MIX_ITER + 16) + 160) / 64);
+
+/** The bytes of clone_body's slot, by what it calls: each ring walk's and each segment's call
+ *  with its rate as an immediate (about 56 and 68 bytes in a clone of eight rings and three
+ *  segments, 1,217 bytes in all), with room to spare. */
+export const bodySlot = (rings: number, segs: number) => 64 * Math.ceil((640 + 64 * rings + 96 * segs) / 64);
+
+/** The chain of a profile's plan: its segments laid out as in the plan before tuning (the
+ *  profile's knobs of the code side reset), among the skeleton's hot code sets. */
+export function chainOf(p: Profile, plan: BodyPlan): ChainSegment[] {
+  const nominal = bodyPlan({ ...p, knobs: { ...p.knobs, codeBlocks: null, codeLines: null, codeConflictBlocks: null } });
+  return chainSegments(plan, p.body.skeleton?.codeSets, nominal);
+}

@@ -1,0 +1,133 @@
+import type { CurvePoint, PortableCpu } from '../model/index.js';
+import { binTarget, keepDistances, LINE, monotone, type Interference, type ReuseBin, type Ring } from '../synth/rings.js';
+import { at, scoredSize, UNSCORED_SLACK } from './figures.js';
+
+/** Where a part's accesses reuse: the cache size (in lines) at which half its accesses miss,
+ *  interpolated in log size between the sweep's points; past either end, half or twice the
+ *  end's size. */
+export function medianDistance(curve: CurvePoint[], accesses: number): number {
+  const c = monotone(curve);
+  const f = c.map((p) => p.missesPerReq / accesses);
+  if (!c.length || accesses <= 0) return NaN;
+  if (f[0] < 0.5) return c[0].bytes / LINE / 2;
+  for (let j = 0; j + 1 < c.length; j++) {
+    if (f[j + 1] < 0.5) {
+      const x = (f[j] - 0.5) / Math.max(1e-9, f[j] - f[j + 1]);
+      return Math.exp(Math.log(c[j].bytes) + x * (Math.log(c[j + 1].bytes) - Math.log(c[j].bytes))) / LINE;
+    }
+  }
+  return (2 * c[c.length - 1].bytes) / LINE;
+}
+
+/** New sizes of the rings (or segments): each moved by the ratio of its bin's target distance
+ *  to the median distance its accesses were measured at (reuse distance grows about in
+ *  proportion to a ring's size: its own lines and what other parts touch in its longer round),
+ *  at most 4x either way, and left alone within 15% of the target, inside Valgrind's noise;
+ *  with a gain below 1, part of the way (in log size). */
+export function resize(lines: number[], bins: ReuseBin[], measured: (number | null)[], gain = 1): number[] {
+  return lines.map((L, k) => {
+    const d = measured[k];
+    if (!L || d === null || !Number.isFinite(d)) return L;
+    const ratio = binTarget(bins[k]) / d;
+    if (Math.abs(Math.log(ratio)) < Math.log(1.15)) return L;
+    // A gain below 1 takes that part of the move, in log size.
+    return Math.max(2, Math.round(L * Math.min(4, Math.max(0.25, ratio)) ** gain));
+  });
+}
+
+/** Non-negative loads per bin so that the parts' misses, with the rest's, meet the wanted
+ *  curve: least squares weighted by each point's tolerance (projected coordinate descent), each
+ *  part's miss fraction at each size given as a column (measured, or the ideal step of its bin
+ *  where its size moves). */
+export function solveLoads(want: number[], rest: number[], columns: number[][], tolerance: number[], start: number[]): number[] {
+  const a = start.map((x) => Math.max(0, x));
+  const w = tolerance.map((t) => 1 / (t * t));
+  const target = want.map((x, j) => x - rest[j]);
+  const pred = target.map((_, j) => columns.reduce((s, col, k) => s + a[k] * col[j], 0));
+  for (let sweep = 0; sweep < 300; sweep++) {
+    for (let k = 0; k < a.length; k++) {
+      const col = columns[k];
+      let num = 0;
+      let den = 0;
+      for (let j = 0; j < target.length; j++) {
+        num += w[j] * col[j] * (target[j] - pred[j]);
+        den += w[j] * col[j] * col[j];
+      }
+      if (den <= 0) continue;
+      const next = Math.max(0, a[k] + num / den);
+      for (let j = 0; j < target.length; j++) pred[j] += (next - a[k]) * col[j];
+      a[k] = next;
+    }
+  }
+  return a;
+}
+
+/** One side's (data or code) next rings from a measured iteration: sizes moved by their
+ *  median distances, loads solved against the wanted curve. What the rest of the clone misses
+ *  (the measured total less the parts') is the skeleton's own misses (measured alone) and the
+ *  misses the parts cause it by evicting its lines (and the body's hot lines): at each size,
+ *  taken in proportion to the lines the parts bring in per request, their misses at the
+ *  smallest size, so that fewer ring loads mean fewer of those too. */
+export function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | null)[], want: CurvePoint[], got: CurvePoint[], skeleton: CurvePoint[], absPerReq: number, tol: number, gain: number, f: Interference, keepSizes = false) {
+  const w = monotone(want);
+  const g = monotone(got);
+  const sizes = w.map((p) => p.bytes);
+  const partsAt = sizes.map((b) => partCurves.reduce((s, c) => s + at(c, b), 0));
+  const skel = sizes.map((b) => Math.min(at(skeleton, b), g.find((q) => q.bytes === b)?.missesPerReq ?? 0));
+  // The parts' lines brought in per request: their misses at the smallest size.
+  const traffic = partsAt[0] ?? 0;
+  const evicted = g.map((p, j) => (traffic > 0 ? Math.max(0, p.missesPerReq - partsAt[j] - skel[j]) / traffic : 0));
+  const lines = keepSizes
+    ? rings.map((r) => r.lines)
+    : resize(
+        rings.map((r) => r.lines),
+        bins,
+        rings.map((r, k) => (r.lines && partCurves[k] ? medianDistance(partCurves[k]!, r.loadsPerReq) : null)),
+        gain,
+      );
+  // A part keeps its measured miss fractions where its size stands; where it moves, its bin's
+  // step; an absent part, its sizes kept, none.
+  const step = (k: number) => sizes.map((b) => (!keepSizes && b <= bins[k].lo * LINE ? 1 : 0));
+  const columns = rings.map((r, k) =>
+    (r.lines && lines[k] === r.lines && partCurves[k] && r.loadsPerReq > 0 ? sizes.map((b) => Math.min(1, at(partCurves[k], b) / r.loadsPerReq)) : step(k)).map((f, j, col) => f + evicted[j] * col[0]),
+  );
+  const solved = solveLoads(
+    w.map((p) => p.missesPerReq),
+    skel,
+    columns,
+    w.map((p) => Math.max(tol * p.missesPerReq, absPerReq) * (scoredSize(p.bytes) ? 1 : UNSCORED_SLACK)),
+    rings.map((r) => r.loadsPerReq),
+  );
+  // A trust region: the model (measured columns, eviction in proportion) holds near the
+  // measured point only, so a part's loads at most halve or double (from nothing, to a few)
+  // in one move.
+  const loads = rings.map((r, k) => {
+    const a = r.lines ? r.loadsPerReq : 0;
+    const next = Math.min(2 * a + 4, Math.max(a / 2, solved[k]));
+    return Math.max(0, a + gain * (next - a));
+  });
+  if (keepSizes) return { lines, loads };
+  // Loads moved at a size kept would move the part's reuse: fewer loads, a longer round, more
+  // of the rest between two uses of a line. Its size follows so that its distance, and its
+  // measured miss fractions with it, stay where they were.
+  return { lines: keepDistances(rings.map((r, k) => ({ lines: lines[k], loadsPerReq: r.lines ? r.loadsPerReq : 0 })), loads, f), loads };
+}
+
+/** The next loads of a conflict ring (or segment): what the low-associativity point lacks,
+ *  less what the other parts' next loads will add there at their measured misses per load
+ *  (the code solve moves segments that miss that cache too, and the conflict segment would
+ *  not follow), at the conflict part's own measured misses per load. */
+export function nextConflict(rings: Ring[], parts: (PortableCpu | null)[], nextLoads: number[], own: PortableCpu | null, now: number, missing: number, gain: number, miss: (q: PortableCpu) => number): number {
+  const moved = rings.reduce((s, r, k) => s + (parts[k] && r.lines && r.loadsPerReq > 0 ? (miss(parts[k]!) / r.loadsPerReq) * (nextLoads[k] - r.loadsPerReq) : 0), 0);
+  const rate = own && now >= 1 ? Math.min(1, Math.max(0.5, miss(own) / now)) : 1;
+  return Math.max(0, now + (gain * missing - moved) / rate);
+}
+
+/** The steps that may resize the code segments; later ones move only their blocks a request.
+ *  A segment resized takes other lines in the L1's sets (their layout is planned from the
+ *  sizes), and near the 32 KiB cliff that reshapes what misses: memcached's clone, 7.6 code
+ *  misses a request wanted at 32 KiB, went 52.4, 17.9, 11.8, 4.0, 4.7 and 18.0 over six
+ *  iterations whose segments changed size each time, where trims that moved blocks alone
+ *  went 9.8, 8.6, 7.9. With the sizes kept, each segment's measured misses per
+ *  block hold for the next step. */
+export const CODE_SIZE_STEPS = 2;
