@@ -30,8 +30,18 @@ const results = [];
 for (const target of targets) {
   const out = mkdtempSync(join(tmpdir(), `twin-bench-${target}-`));
   const t0 = Date.now();
-  const args = [TWIN, 'clone', '-q', '--workload', join(ROOT, `examples/${target}/workload.yaml`), '--out', out];
-  const r = spawnSync(process.execPath, [...args, ...PLATFORMS.flatMap((p) => ['--platform', p])], { encoding: 'utf8' });
+  const args = [
+    TWIN,
+    'clone',
+    '-q',
+    '--workload',
+    join(ROOT, `examples/${target}/workload.yaml`),
+    '--out',
+    out,
+  ];
+  const r = spawnSync(process.execPath, [...args, ...PLATFORMS.flatMap((p) => ['--platform', p])], {
+    encoding: 'utf8',
+  });
   const total = (Date.now() - t0) / 1000;
   process.stderr.write(`[bench] ${target}: ${total.toFixed(0)} s, exit ${r.status}\n`);
   if (r.status !== 0) {
@@ -40,11 +50,17 @@ for (const target of targets) {
   }
   const profile = JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8'));
   const comparison = JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8'));
-  const stage = (name: string) => comparison.run.stages.find((s: { stage: string }) => s.stage === name)?.seconds ?? 0;
+  const stage = (name: string) =>
+    comparison.run.stages.find((s: { stage: string }) => s.stage === name)?.seconds ?? 0;
   const trims = profile.tuning.filter((t: { trim?: boolean }) => t.trim).length;
   const rows = comparison.rows as Row[];
   const ratios = Object.fromEntries(
-    rows.filter((x) => x.original && x.clone !== null).map((x) => [`${x.metric}${x.load === null ? '' : `@${x.load}`}`, Math.round((x.clone! / x.original!) * 1e4) / 1e4]),
+    rows
+      .filter((x) => x.original && x.clone !== null)
+      .map((x) => [
+        `${x.metric}${x.load === null ? '' : `@${x.load}`}`,
+        Math.round((x.clone! / x.original!) * 1e4) / 1e4,
+      ]),
   );
   results.push({
     target,
@@ -63,7 +79,11 @@ for (const target of targets) {
     ratios,
   });
 }
-const json = JSON.stringify({ date: new Date().toISOString(), commit, machine: { cpus: cpus().length, arch: arch() }, results }, null, 2);
+const json = JSON.stringify(
+  { date: new Date().toISOString(), commit, machine: { cpus: cpus().length, arch: arch() }, results },
+  null,
+  2,
+);
 const file = join(ROOT, 'bench/results.json');
 writeFileSync(`${file}.tmp`, json + '\n');
 renameSync(`${file}.tmp`, file);

@@ -17,17 +17,17 @@
 #include <stdint.h>
 
 #define HIST_SUB_BITS 6
-#define HIST_SUB (1u << HIST_SUB_BITS)       /* buckets per power of two */
-#define HIST_LINEAR (2u * HIST_SUB)          /* values with a bucket each */
-#define HIST_MAX_EXP 40
-#define HIST_BUCKETS (HIST_LINEAR + (HIST_MAX_EXP - HIST_SUB_BITS - 1) * HIST_SUB)
+#define HIST_SUB      (1u << HIST_SUB_BITS) /* buckets per power of two */
+#define HIST_LINEAR   (2u * HIST_SUB)       /* values with a bucket each */
+#define HIST_MAX_EXP  40
+#define HIST_BUCKETS  (HIST_LINEAR + (HIST_MAX_EXP - HIST_SUB_BITS - 1) * HIST_SUB)
 
 typedef struct {
     uint64_t counts[HIST_BUCKETS];
     uint64_t total;
-    uint64_t min;  /* exact, valid when total > 0 */
-    uint64_t max;  /* exact */
-    double sum;    /* exact up to double rounding, for the mean */
+    uint64_t min; /* exact, valid when total > 0 */
+    uint64_t max; /* exact */
+    double sum;   /* exact up to double rounding, for the mean */
 } hist;
 
 void hist_init(hist *h);
@@ -42,7 +42,7 @@ double hist_mean(const hist *h);
 
 /* The bucket layout, for callers that fold other values onto it. */
 size_t hist_bucket(uint64_t value);
-uint64_t hist_bucket_low(size_t bucket);   /* smallest value in the bucket */
-uint64_t hist_bucket_high(size_t bucket);  /* largest value in the bucket */
+uint64_t hist_bucket_low(size_t bucket);  /* smallest value in the bucket */
+uint64_t hist_bucket_high(size_t bucket); /* largest value in the bucket */
 
 #endif

@@ -22,28 +22,28 @@ typedef struct {
     const proto_type *proto;
     struct sockaddr_storage addr;
     socklen_t addr_len;
-    const char *host;        /* as given, for messages */
+    const char *host; /* as given, for messages */
     int port;
-    double rate;             /* intended requests/s over all threads */
-    double duration_s;       /* measured window */
-    double warmup_s;         /* sent before the window, not recorded */
+    double rate;       /* intended requests/s over all threads */
+    double duration_s; /* measured window */
+    double warmup_s;   /* sent before the window, not recorded */
     int connections;
-    int threads;             /* <= connections */
-    int poisson;             /* else constant gaps */
+    int threads; /* <= connections */
+    int poisson; /* else constant gaps */
     workload_spec work;
     int preload;
-    uint64_t max_requests;   /* bound on requests sent in all, 0 for none */
-    uint64_t max_inflight;   /* bound on unanswered requests over all threads, 0 for
-                                none: a send due at the bound waits for an answer
-                                (one at a time when it is 1) */
+    uint64_t max_requests; /* bound on requests sent in all, 0 for none */
+    uint64_t max_inflight; /* bound on unanswered requests over all threads, 0 for
+                              none: a send due at the bound waits for an answer
+                              (one at a time when it is 1) */
     uint64_t seed;
     int timeout_ms;
 } load_config;
 
 typedef enum {
     LOAD_OK = 0,
-    LOAD_ERR_CONNECT,        /* the server could not be reached at start */
-    LOAD_ERR_RUN             /* anything else that stops the run */
+    LOAD_ERR_CONNECT, /* the server could not be reached at start */
+    LOAD_ERR_RUN      /* anything else that stops the run */
 } load_status;
 
 /* Formats the message for a failed connect to the target. */

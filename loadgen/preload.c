@@ -13,17 +13,20 @@
 #include "conn.h"
 
 /* 1 when fd is ready for events, 0 after timeout_ms, -1 on error. */
-static int preload_poll(int fd, short events, int timeout_ms) {
-    struct pollfd pfd = {.fd = fd, .events = events};
+static int preload_poll(int fd, short events, int timeout_ms)
+{
+    struct pollfd pfd = { .fd = fd, .events = events };
     int n;
-    do n = poll(&pfd, 1, timeout_ms);
+    do
+        n = poll(&pfd, 1, timeout_ms);
     while (n < 0 && errno == EINTR);
     return n;
 }
 
 /* Sends one request and waits for its whole response. */
-static load_status preload_one(const load_config *cfg, conn *c, const proto_request *req,
-                               char *err, size_t errlen) {
+static load_status preload_one(const load_config *cfg, conn *c, const proto_request *req, char *err,
+                               size_t errlen)
+{
     char *out = conn_out_reserve(c, proto_request_bound(req));
     if (!out) {
         snprintf(err, errlen, "preload: out of memory");
@@ -62,11 +65,14 @@ static load_status preload_one(const load_config *cfg, conn *c, const proto_requ
     return LOAD_OK;
 }
 
-load_status preload_run(const load_config *cfg, char *err, size_t errlen) {
-    if (!cfg->proto->has_set) return LOAD_OK;
+load_status preload_run(const load_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->proto->has_set)
+        return LOAD_OK;
     const workload_op *set = NULL;
     for (size_t i = 0; i < cfg->work.n_ops && !set; i++)
-        if (cfg->work.ops[i].verb == PROTO_SET) set = &cfg->work.ops[i];
+        if (cfg->work.ops[i].verb == PROTO_SET)
+            set = &cfg->work.ops[i];
 
     load_status status = LOAD_OK;
     workload w;
@@ -83,7 +89,8 @@ load_status preload_run(const load_config *cfg, char *err, size_t errlen) {
     }
     for (uint64_t i = 0; i < cfg->work.keys && status == LOAD_OK; i++) {
         size_t size = 100;
-        if (set) size = set->value_min + rng_below(&w.rng, (uint64_t)set->value_max - set->value_min + 1);
+        if (set)
+            size = set->value_min + rng_below(&w.rng, (uint64_t)set->value_max - set->value_min + 1);
         proto_request req;
         workload_set(&w, i, size, &req);
         status = preload_one(cfg, &c, &req, err, errlen);

@@ -3,37 +3,48 @@
 
 #include <string.h>
 
-static const proto_type *const proto_all[] = {&proto_memcached, &proto_resp, &proto_http};
+static const proto_type *const proto_all[] = { &proto_memcached, &proto_resp, &proto_http };
 
-const proto_type *proto_find(const char *name) {
+const proto_type *proto_find(const char *name)
+{
     for (size_t i = 0; i < sizeof proto_all / sizeof proto_all[0]; i++)
-        if (strcmp(proto_all[i]->name, name) == 0) return proto_all[i];
+        if (strcmp(proto_all[i]->name, name) == 0)
+            return proto_all[i];
     return NULL;
 }
 
-size_t proto_request_bound(const proto_request *req) {
+size_t proto_request_bound(const proto_request *req)
+{
     size_t n = 128 + req->key_len + req->value_len;
-    if (req->path) n += strlen(req->path);
-    if (req->host) n += strlen(req->host);
+    if (req->path)
+        n += strlen(req->path);
+    if (req->host)
+        n += strlen(req->host);
     return n;
 }
 
-long proto_find_crlf(const char *buf, size_t from, size_t len) {
+long proto_find_crlf(const char *buf, size_t from, size_t len)
+{
     while (from + 1 < len) {
         const char *cr = memchr(buf + from, '\r', len - from - 1);
-        if (!cr) return -1;
+        if (!cr)
+            return -1;
         size_t at = (size_t)(cr - buf);
-        if (buf[at + 1] == '\n') return (long)at;
+        if (buf[at + 1] == '\n')
+            return (long)at;
         from = at + 1;
     }
     return -1;
 }
 
-int proto_parse_uint(const char *buf, size_t len, unsigned long long *out) {
-    if (len == 0 || len > 18) return -1;
+int proto_parse_uint(const char *buf, size_t len, unsigned long long *out)
+{
+    if (len == 0 || len > 18)
+        return -1;
     unsigned long long v = 0;
     for (size_t i = 0; i < len; i++) {
-        if (buf[i] < '0' || buf[i] > '9') return -1;
+        if (buf[i] < '0' || buf[i] > '9')
+            return -1;
         v = v * 10 + (unsigned)(buf[i] - '0');
     }
     *out = v;

@@ -18,12 +18,12 @@ typedef enum {
 
 typedef struct {
     proto_verb verb;
-    const char *key;      /* memcached, RESP */
+    const char *key; /* memcached, RESP */
     size_t key_len;
-    const char *value;    /* SET only */
+    const char *value; /* SET only */
     size_t value_len;
-    const char *path;     /* HTTP request target */
-    const char *host;     /* HTTP Host header */
+    const char *path; /* HTTP request target */
+    const char *host; /* HTTP Host header */
 } proto_request;
 
 typedef enum {
@@ -35,7 +35,7 @@ typedef enum {
 
 typedef struct {
     const char *name;
-    int has_set;          /* whether the SET verb exists */
+    int has_set; /* whether the SET verb exists */
     /* Writes req into out, which holds at least proto_request_bound(req)
      * bytes; returns the number of bytes written. */
     size_t (*format)(char *out, const proto_request *req);

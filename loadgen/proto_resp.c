@@ -9,12 +9,13 @@
 #include <stdio.h>
 #include <string.h>
 
-#define RESP_MAX_LINE 65536
+#define RESP_MAX_LINE  65536
 #define RESP_MAX_DEPTH 16
 #define RESP_MAX_ARRAY (1ull << 24)
-#define RESP_MAX_BULK (1ull << 40)
+#define RESP_MAX_BULK  (1ull << 40)
 
-static size_t resp_format(char *out, const proto_request *req) {
+static size_t resp_format(char *out, const proto_request *req)
+{
     size_t n = 0;
     if (req->verb == PROTO_GET) {
         n += (size_t)sprintf(out, "*2\r\n$3\r\nGET\r\n$%zu\r\n", req->key_len);
@@ -36,21 +37,26 @@ static size_t resp_format(char *out, const proto_request *req) {
 }
 
 /* "-1" or a non-negative number; *nil tells which. */
-static int resp_length(const char *s, size_t n, unsigned long long *v, int *nil) {
+static int resp_length(const char *s, size_t n, unsigned long long *v, int *nil)
+{
     *nil = n == 2 && s[0] == '-' && s[1] == '1';
     *v = 0;
-    if (*nil) return 0;
+    if (*nil)
+        return 0;
     return proto_parse_uint(s, n, v);
 }
 
 /* Parses the value at buf[off..len); on success *end is the offset after
  * it. On PROTO_INCOMPLETE, *need is the least total length known needed. */
-static proto_result resp_value(const char *buf, size_t off, size_t len, int depth,
-                               size_t *end, size_t *need) {
-    if (depth > RESP_MAX_DEPTH) return PROTO_BAD;
-    if (off >= len) return PROTO_INCOMPLETE;
+static proto_result resp_value(const char *buf, size_t off, size_t len, int depth, size_t *end, size_t *need)
+{
+    if (depth > RESP_MAX_DEPTH)
+        return PROTO_BAD;
+    if (off >= len)
+        return PROTO_INCOMPLETE;
     long crlf = proto_find_crlf(buf, off + 1, len);
-    if (crlf < 0) return len - off > RESP_MAX_LINE ? PROTO_BAD : PROTO_INCOMPLETE;
+    if (crlf < 0)
+        return len - off > RESP_MAX_LINE ? PROTO_BAD : PROTO_INCOMPLETE;
     const char *body = buf + off + 1;
     size_t n = (size_t)crlf - off - 1, next = (size_t)crlf + 2;
     unsigned long long v;
@@ -64,12 +70,15 @@ static proto_result resp_value(const char *buf, size_t off, size_t len, int dept
         *end = next;
         return PROTO_SERVER_ERROR;
     case ':':
-        if (n > 0 && body[0] == '-') body++, n--;
-        if (proto_parse_uint(body, n, &v) < 0) return PROTO_BAD;
+        if (n > 0 && body[0] == '-')
+            body++, n--;
+        if (proto_parse_uint(body, n, &v) < 0)
+            return PROTO_BAD;
         *end = next;
         return PROTO_OK;
     case '$':
-        if (resp_length(body, n, &v, &nil) < 0 || v > RESP_MAX_BULK) return PROTO_BAD;
+        if (resp_length(body, n, &v, &nil) < 0 || v > RESP_MAX_BULK)
+            return PROTO_BAD;
         if (nil) {
             *end = next;
             return PROTO_OK;
@@ -79,14 +88,17 @@ static proto_result resp_value(const char *buf, size_t off, size_t len, int dept
             *need = *end;
             return PROTO_INCOMPLETE;
         }
-        if (buf[*end - 2] != '\r' || buf[*end - 1] != '\n') return PROTO_BAD;
+        if (buf[*end - 2] != '\r' || buf[*end - 1] != '\n')
+            return PROTO_BAD;
         return PROTO_OK;
     case '*':
-        if (resp_length(body, n, &v, &nil) < 0 || v > RESP_MAX_ARRAY) return PROTO_BAD;
+        if (resp_length(body, n, &v, &nil) < 0 || v > RESP_MAX_ARRAY)
+            return PROTO_BAD;
         *end = next;
         for (unsigned long long i = 0; !nil && i < v; i++) {
             proto_result r = resp_value(buf, *end, len, depth + 1, end, need);
-            if (r == PROTO_INCOMPLETE || r == PROTO_BAD) return r;
+            if (r == PROTO_INCOMPLETE || r == PROTO_BAD)
+                return r;
         }
         return PROTO_OK;
     default:
@@ -94,7 +106,8 @@ static proto_result resp_value(const char *buf, size_t off, size_t len, int dept
     }
 }
 
-static proto_result resp_parse(const char *buf, size_t len, size_t *resp_len) {
+static proto_result resp_parse(const char *buf, size_t len, size_t *resp_len)
+{
     size_t end = 0, need = 0;
     proto_result r = resp_value(buf, 0, len, 0, &end, &need);
     *resp_len = r == PROTO_INCOMPLETE ? need : end;

@@ -13,11 +13,11 @@
 #include "hist.h"
 
 typedef enum {
-    STATS_ERR_CONNECT = 0,  /* a (re)connect failed; requests queued on it */
-    STATS_ERR_CLOSED,       /* peer closed with the request outstanding, or no connection left */
-    STATS_ERR_TIMEOUT,      /* no response within the timeout after sending */
-    STATS_ERR_PROTOCOL,     /* response unparseable (the connection is then dropped) */
-    STATS_ERR_SERVER,       /* well-formed error response */
+    STATS_ERR_CONNECT = 0, /* a (re)connect failed; requests queued on it */
+    STATS_ERR_CLOSED,      /* peer closed with the request outstanding, or no connection left */
+    STATS_ERR_TIMEOUT,     /* no response within the timeout after sending */
+    STATS_ERR_PROTOCOL,    /* response unparseable (the connection is then dropped) */
+    STATS_ERR_SERVER,      /* well-formed error response */
     STATS_ERR_COUNT
 } stats_error;
 
@@ -32,25 +32,25 @@ typedef struct {
 } stats_size;
 
 typedef struct {
-    stats_size *slots;      /* open addressing, 2*STATS_EXACT_SIZES; count 0 = empty */
+    stats_size *slots; /* open addressing, 2*STATS_EXACT_SIZES; count 0 = empty */
     size_t n_exact;
-    uint64_t *folded;       /* HIST_BUCKETS counts, allocated on first overflow */
+    uint64_t *folded; /* HIST_BUCKETS counts, allocated on first overflow */
 } stats_sizes;
 
 typedef struct {
-    uint64_t count;         /* responses */
-    uint64_t req_bytes;     /* request bytes of those responses' requests */
+    uint64_t count;     /* responses */
+    uint64_t req_bytes; /* request bytes of those responses' requests */
     uint64_t resp_bytes;
     stats_sizes resp_sizes;
 } stats_op;
 
 typedef struct {
-    hist latency_ns;        /* from intended send time to response */
+    hist latency_ns; /* from intended send time to response */
     uint64_t errors[STATS_ERR_COUNT];
-    uint64_t sent;          /* all requests written, warm-up included */
-    uint64_t requests;      /* measured responses */
-    uint64_t bytes_sent;    /* measured requests written */
-    uint64_t bytes_received;/* measured responses */
+    uint64_t sent;           /* all requests written, warm-up included */
+    uint64_t requests;       /* measured responses */
+    uint64_t bytes_sent;     /* measured requests written */
+    uint64_t bytes_received; /* measured responses */
     stats_op *ops;
     size_t n_ops;
 } stats;
@@ -60,8 +60,7 @@ int stats_init(stats *s, size_t n_ops);
 void stats_free(stats *s);
 
 /* One measured response to a request of op. */
-void stats_record(stats *s, size_t op, uint64_t latency_ns, uint64_t req_bytes,
-                  uint64_t resp_bytes);
+void stats_record(stats *s, size_t op, uint64_t latency_ns, uint64_t req_bytes, uint64_t resp_bytes);
 void stats_size_add(stats_sizes *z, uint64_t size, uint64_t count);
 /* 0, or -1 when out of memory. */
 int stats_merge(stats *into, const stats *from);

@@ -9,50 +9,59 @@
  * one size differ. */
 #define WORKLOAD_VALUE_SHIFT 256
 
-size_t workload_min_key_size(uint64_t keys) {
+size_t workload_min_key_size(uint64_t keys)
+{
     size_t digits = 1;
-    for (uint64_t top = keys > 0 ? keys - 1 : 0; top >= 10; top /= 10) digits++;
+    for (uint64_t top = keys > 0 ? keys - 1 : 0; top >= 10; top /= 10)
+        digits++;
     return 4 + digits;
 }
 
-int workload_init(workload *w, const workload_spec *spec, uint64_t seed, uint64_t stream) {
-    static const char printable[] =
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+int workload_init(workload *w, const workload_spec *spec, uint64_t seed, uint64_t stream)
+{
+    static const char printable[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     memset(w, 0, sizeof *w);
     w->spec = spec;
     rng_seed(&w->rng, seed, stream);
-    size_t longest = 100;                     /* the preload default */
+    size_t longest = 100; /* the preload default */
     for (size_t i = 0; i < spec->n_ops; i++) {
         w->share_total += spec->ops[i].share;
-        if (spec->ops[i].value_max > longest) longest = spec->ops[i].value_max;
+        if (spec->ops[i].value_max > longest)
+            longest = spec->ops[i].value_max;
     }
     w->values_len = longest + WORKLOAD_VALUE_SHIFT;
     w->values = malloc(w->values_len);
-    if (!w->values) return -1;
+    if (!w->values)
+        return -1;
     for (size_t i = 0; i < w->values_len; i++)
         w->values[i] = printable[rng_below(&w->rng, sizeof printable - 1)];
     return 0;
 }
 
-void workload_free(workload *w) {
+void workload_free(workload *w)
+{
     free(w->values);
     w->values = NULL;
 }
 
-static void workload_key(workload *w, uint64_t i, proto_request *req) {
+static void workload_key(workload *w, uint64_t i, proto_request *req)
+{
     int digits = (int)w->spec->key_size - 4;
     snprintf(w->key, sizeof w->key, "key:%0*llu", digits, (unsigned long long)i);
     req->key = w->key;
     req->key_len = w->spec->key_size;
 }
 
-static void workload_value(workload *w, size_t size, proto_request *req) {
-    if (size > w->values_len - WORKLOAD_VALUE_SHIFT) size = w->values_len - WORKLOAD_VALUE_SHIFT;
+static void workload_value(workload *w, size_t size, proto_request *req)
+{
+    if (size > w->values_len - WORKLOAD_VALUE_SHIFT)
+        size = w->values_len - WORKLOAD_VALUE_SHIFT;
     req->value = w->values + rng_below(&w->rng, WORKLOAD_VALUE_SHIFT);
     req->value_len = size;
 }
 
-size_t workload_next(workload *w, proto_request *req) {
+size_t workload_next(workload *w, proto_request *req)
+{
     const workload_spec *spec = w->spec;
     size_t op = spec->n_ops - 1;
     double pick = rng_unit(&w->rng) * w->share_total;
@@ -70,12 +79,12 @@ size_t workload_next(workload *w, proto_request *req) {
     req->host = spec->host;
     workload_key(w, rng_below(&w->rng, spec->keys), req);
     if (o->verb == PROTO_SET)
-        workload_value(w, o->value_min + rng_below(&w->rng, (uint64_t)o->value_max - o->value_min + 1),
-                       req);
+        workload_value(w, o->value_min + rng_below(&w->rng, (uint64_t)o->value_max - o->value_min + 1), req);
     return op;
 }
 
-void workload_set(workload *w, uint64_t i, size_t value_size, proto_request *req) {
+void workload_set(workload *w, uint64_t i, size_t value_size, proto_request *req)
+{
     memset(req, 0, sizeof *req);
     req->verb = PROTO_SET;
     req->host = w->spec->host;

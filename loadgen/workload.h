@@ -10,8 +10,8 @@
 #include "proto.h"
 #include "rng.h"
 
-#define WORKLOAD_MAX_OPS 64
-#define WORKLOAD_MAX_KEY 250       /* memcached's key limit */
+#define WORKLOAD_MAX_OPS   64
+#define WORKLOAD_MAX_KEY   250 /* memcached's key limit */
 #define WORKLOAD_MAX_VALUE (64u << 20)
 
 /* One --req entry. */
@@ -25,9 +25,9 @@ typedef struct {
 typedef struct {
     workload_op ops[WORKLOAD_MAX_OPS];
     size_t n_ops;
-    uint64_t keys;                 /* keys are uniform over [0, keys) */
-    size_t key_size;               /* "key:" + zero-padded number, this long */
-    const char *host;              /* HTTP Host header */
+    uint64_t keys;    /* keys are uniform over [0, keys) */
+    size_t key_size;  /* "key:" + zero-padded number, this long */
+    const char *host; /* HTTP Host header */
 } workload_spec;
 
 typedef struct {
@@ -35,7 +35,7 @@ typedef struct {
     rng rng;
     double share_total;
     char key[WORKLOAD_MAX_KEY + 1];
-    char *values;                  /* printable bytes; values are slices of it */
+    char *values; /* printable bytes; values are slices of it */
     size_t values_len;
 } workload;
 

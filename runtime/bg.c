@@ -19,7 +19,7 @@
 /* A thread is woken for shutdown by SIGUSR1 (installed without SA_RESTART,
  * so its sleep returns EINTR); a signal that lands just before the sleep is
  * missed, so bg_stop repeats it until the thread is joined. */
-#define BG_WAKE_SIGNAL SIGUSR1
+#define BG_WAKE_SIGNAL   SIGUSR1
 #define BG_JOIN_RETRY_NS 20000000L
 
 typedef struct {
@@ -35,7 +35,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     const uint64_t *served;
-} bg = {.mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER};
+} bg = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* The wake signal only interrupts a sleep; the handler notes it (an empty
  * handler's bare `ret` between alignment nops is a run of bytes found in many
@@ -80,7 +80,8 @@ static void bg_burn(const twin_bg_thread *spec, double req_rate, bg_burner *b)
     b->check_wakes++;
     if (now - b->check_t >= BG_CPU_CHECK_NS) {
         int64_t cpu = bg_clock_ns(CLOCK_THREAD_CPUTIME_ID);
-        double want = (spec->cpu_ns_per_sec + spec->cpu_ns_per_req * req_rate) * (double)(now - b->check_t) / 1e9;
+        double want =
+            (spec->cpu_ns_per_sec + spec->cpu_ns_per_req * req_rate) * (double)(now - b->check_t) / 1e9;
         double per_wake = want / b->check_wakes;
         double next = (double)b->spin_ns + (want - (double)(cpu - b->check_cpu)) / b->check_wakes;
         b->spin_ns = next < 0 ? 0 : next > 2 * per_wake ? (int64_t)(2 * per_wake) : (int64_t)next;
@@ -101,7 +102,7 @@ static void *bg_main(void *arg)
     const twin_bg_thread *spec = slot->spec;
     uint32_t us = spec->period_us ? spec->period_us : 1000;
     int ms = (int)((us + 500) / 1000);
-    struct timespec ts = {.tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000};
+    struct timespec ts = { .tv_sec = us / 1000000, .tv_nsec = (long)(us % 1000000) * 1000 };
     int epfd = -1;
 
     if (ms == 0)
@@ -125,7 +126,7 @@ static void *bg_main(void *arg)
     int64_t deadline = t_prev + period_ns;
     uint64_t served_prev = tracks ? __atomic_load_n(bg.served, __ATOMIC_RELAXED) : 0;
     double req_rate = 0.0;
-    bg_burner burner = {.check_t = t_prev, .check_cpu = burns ? bg_clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0};
+    bg_burner burner = { .check_t = t_prev, .check_cpu = burns ? bg_clock_ns(CLOCK_THREAD_CPUTIME_ID) : 0 };
 
     while (!atomic_load(&bg.stop)) {
         int64_t t_now = bg_clock_ns(CLOCK_MONOTONIC);
@@ -184,7 +185,7 @@ static void *bg_main(void *arg)
 #endif
             break;
         case TWIN_SLEEP_SELECT: {
-            struct timeval tv = {.tv_sec = ts.tv_sec, .tv_usec = ts.tv_nsec / 1000};
+            struct timeval tv = { .tv_sec = ts.tv_sec, .tv_usec = ts.tv_nsec / 1000 };
 #ifdef SYS_select
             syscall(SYS_select, 0, NULL, NULL, NULL, &tv);
 #else

@@ -34,7 +34,8 @@ static void body_ring_init(uint64_t *ring, uint64_t lines, uint64_t *rng)
 /* The walks follow pointers without a test: without their memory the body cannot run. */
 static void body_no_memory(void)
 {
-    fputs("twin clone: no memory for the body's rings: free memory or lower the profile's ring sizes\n", stderr);
+    fputs("twin clone: no memory for the body's rings: free memory or lower the profile's ring sizes\n",
+          stderr);
     exit(2);
 }
 
@@ -56,7 +57,8 @@ static void body_rings_init(void)
         if (!c)
             body_no_memory();
         for (uint64_t i = 0; i < CONFLICT_LINES; i++)
-            *(uint64_t *)(c + CONFLICT_OFFSET + i * CONFLICT_STRIDE) = (uint64_t)(uintptr_t)(c + CONFLICT_OFFSET + (i + 1) % CONFLICT_LINES * CONFLICT_STRIDE);
+            *(uint64_t *)(c + CONFLICT_OFFSET + i * CONFLICT_STRIDE) =
+                (uint64_t)(uintptr_t)(c + CONFLICT_OFFSET + (i + 1) % CONFLICT_LINES * CONFLICT_STRIDE);
         __atomic_store_n(&conflict_cur, (uint64_t)(uintptr_t)(c + CONFLICT_OFFSET), __ATOMIC_RELAXED);
     }
 }
@@ -108,4 +110,3 @@ static uint64_t body_burst(uint64_t *acc, uint64_t milli)
 }
 
 #endif
-

@@ -11,11 +11,11 @@
 #include "net.h"
 
 #define CONN_IN_START 16384
-#define CONN_IN_MAX (PROTO_MAX_REQUEST + 65536)
+#define CONN_IN_MAX   (PROTO_MAX_REQUEST + 65536)
 /* Receiving until EAGAIN stops early, to send and to let other connections
  * be served, after this many receives or this much output. */
 #define CONN_MAX_RECVS 64
-#define CONN_OUT_HIGH (1u << 20)
+#define CONN_OUT_HIGH  (1u << 20)
 /* A batch's replies go out once they reach this much, and serving goes on
  * after: however many requests arrive pipelined (a server that falls behind,
  * as under Valgrind, finds dozens), the replies are written to the same few
@@ -23,9 +23,16 @@
  * with it. */
 #define CONN_OUT_BATCH 8192u
 
-enum { CONN_FLUSHED, CONN_PENDING, CONN_DEAD };
+enum {
+    CONN_FLUSHED,
+    CONN_PENDING,
+    CONN_DEAD
+};
 /* conn_serve's outcomes besides TWIN_OK and TWIN_ERR. */
-enum { SERVE_STALLED = 1, SERVE_GONE = 2 };
+enum {
+    SERVE_STALLED = 1,
+    SERVE_GONE = 2
+};
 
 void conn_set_init(conn_set *s, const replay_plan *plan, replay_thread *rt, int epfd)
 {
@@ -72,7 +79,7 @@ conn *conn_open(conn_set *s, int fd)
         goto err;
     c->fd = fd;
     c->events = EPOLLIN;
-    struct epoll_event ev = {.events = c->events, .data.ptr = c};
+    struct epoll_event ev = { .events = c->events, .data.ptr = c };
     if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
         goto err;
     c->next = s->head;
@@ -115,7 +122,7 @@ static int conn_want(conn_set *s, conn *c, uint32_t events)
 {
     if (c->events == events)
         return TWIN_OK;
-    struct epoll_event ev = {.events = events, .data.ptr = c};
+    struct epoll_event ev = { .events = events, .data.ptr = c };
     if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
         return TWIN_ERR;
     c->events = events;
@@ -185,7 +192,7 @@ static int conn_serve(conn_set *s, conn *c)
 {
     size_t off = 0, need = 0;
     int stalled = 0;
-    replay_sock sock = {.epfd = s->epfd, .fd = c->fd, .ptr = c};
+    replay_sock sock = { .epfd = s->epfd, .fd = c->fd, .ptr = c };
 
     while (off < c->in_len && !c->closing) {
         proto_req req;
@@ -209,8 +216,7 @@ static int conn_serve(conn_set *s, conn *c)
             uint32_t size = replay_resp_size(s->rt, op);
             if (!req.noreply && s->proto->respond(&req, named, size, &s->out) != TWIN_OK)
                 return TWIN_ERR;
-        } else if (req.reply_len &&
-                   proto_buf_append(&s->out, req.reply, req.reply_len) != TWIN_OK) {
+        } else if (req.reply_len && proto_buf_append(&s->out, req.reply, req.reply_len) != TWIN_OK) {
             return TWIN_ERR;
         }
         if (req.close)
@@ -291,8 +297,7 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
         ssize_t n = net_recv(s->cfg->recv_call, c->fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (n > 0) {
             c->in_len += (size_t)n;
-            more = s->cfg->recv_until_eagain && ++recvs < CONN_MAX_RECVS &&
-                   s->out.len < CONN_OUT_HIGH;
+            more = s->cfg->recv_until_eagain && ++recvs < CONN_MAX_RECVS && s->out.len < CONN_OUT_HIGH;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

@@ -18,13 +18,13 @@
 
 typedef struct conn {
     int fd;
-    uint32_t events;      /* current epoll interest */
+    uint32_t events; /* current epoll interest */
     char *in;
     size_t in_len;
     size_t in_cap;
-    proto_buf out;        /* what a send could not finish */
-    size_t out_off;       /* bytes of out already sent */
-    int closing;          /* close once out is sent */
+    proto_buf out;  /* what a send could not finish */
+    size_t out_off; /* bytes of out already sent */
+    int closing;    /* close once out is sent */
     struct conn *prev;
     struct conn *next;
 } conn;
@@ -49,7 +49,7 @@ typedef struct {
      * on, as where an original reads into a buffer it frees once served. */
     char *spare[CONN_SPARES];
     uint32_t n_spare;
-    uint64_t errors;      /* connections dropped on an error */
+    uint64_t errors; /* connections dropped on an error */
 } conn_set;
 
 void conn_set_init(conn_set *s, const replay_plan *plan, replay_thread *rt, int epfd);

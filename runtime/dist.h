@@ -10,10 +10,10 @@
 
 typedef struct {
     const twin_bin *bins;
-    uint64_t *cum;      /* cum[i]: sum of the weights of bins[0..i] */
+    uint64_t *cum; /* cum[i]: sum of the weights of bins[0..i] */
     uint32_t n;
-    uint32_t fallback;  /* drawn when there are no bins or no weight */
-    uint32_t max;       /* the largest size this table can draw */
+    uint32_t fallback; /* drawn when there are no bins or no weight */
+    uint32_t max;      /* the largest size this table can draw */
 } dist_table;
 
 /* xorshift64: the state must be nonzero and stays nonzero. */

@@ -64,8 +64,8 @@ int files_open(files_set *f, const char *dir, uint64_t data_bytes, char *err, si
         if (mkdir(f->dir, 0700) == 0) {
             f->made_dir = 1;
         } else if (errno != EEXIST || stat(f->dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-            snprintf(err, errlen, "cannot use --dir %s: %s; give a folder this user can write",
-                     dir, strerror(errno == EEXIST ? ENOTDIR : errno));
+            snprintf(err, errlen, "cannot use --dir %s: %s; give a folder this user can write", dir,
+                     strerror(errno == EEXIST ? ENOTDIR : errno));
             return TWIN_ERR;
         }
     }
@@ -85,8 +85,7 @@ int files_open(files_set *f, const char *dir, uint64_t data_bytes, char *err, si
     int saved = errno;
     close(fd);
     if (rc != TWIN_OK) {
-        snprintf(err, errlen, "cannot write %s: %s; free some disk space", f->data_path,
-                 strerror(saved));
+        snprintf(err, errlen, "cannot write %s: %s; free some disk space", f->data_path, strerror(saved));
         goto err;
     }
 

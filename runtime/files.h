@@ -14,7 +14,7 @@ typedef struct {
     char log_path[PATH_MAX];
     uint64_t data_bytes;
     int log_fd;
-    int made_dir;     /* the folder is ours: remove it too */
+    int made_dir; /* the folder is ours: remove it too */
     int made_data;
     int made_log;
 } files_set;

@@ -27,8 +27,8 @@ int net_listen(const char *host, int port, char *err, size_t errlen)
     snprintf(service, sizeof service, "%d", port);
     rc = getaddrinfo(host, service, &hints, &res);
     if (rc != 0) {
-        snprintf(err, errlen, "cannot resolve --host %s: %s; give an address of this machine",
-                 host, gai_strerror(rc));
+        snprintf(err, errlen, "cannot resolve --host %s: %s; give an address of this machine", host,
+                 gai_strerror(rc));
         return TWIN_ERR;
     }
     fd = socket(res->ai_family, res->ai_socktype | SOCK_NONBLOCK | SOCK_CLOEXEC, res->ai_protocol);
@@ -49,8 +49,7 @@ int net_listen(const char *host, int port, char *err, size_t errlen)
             freeaddrinfo(res);
             return NET_ERR_IN_USE;
         }
-        snprintf(err, errlen, "cannot bind %s:%d: %s; check --host and --port", host, port,
-                 strerror(e));
+        snprintf(err, errlen, "cannot bind %s:%d: %s; check --host and --port", host, port, strerror(e));
         goto err;
     }
     if (listen(fd, NET_BACKLOG) < 0) {
@@ -81,8 +80,8 @@ ssize_t net_recv(twin_recv_call call, int fd, void *buf, size_t n)
     case TWIN_RECV_RECV:
         return recvfrom(fd, buf, n, 0, NULL, NULL);
     case TWIN_RECV_RECVMSG: {
-        struct iovec iov = {.iov_base = buf, .iov_len = n};
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        struct iovec iov = { .iov_base = buf, .iov_len = n };
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
         return recvmsg(fd, &msg, 0);
     }
     case TWIN_RECV_READ:
@@ -93,12 +92,12 @@ ssize_t net_recv(twin_recv_call call, int fd, void *buf, size_t n)
 
 ssize_t net_send(twin_send_call call, int fd, const void *buf, size_t n)
 {
-    struct iovec iov = {.iov_base = (void *)buf, .iov_len = n};
+    struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
     switch (call) {
     case TWIN_SEND_SENDTO:
         return sendto(fd, buf, n, MSG_NOSIGNAL, NULL, 0);
     case TWIN_SEND_SENDMSG: {
-        struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1};
+        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
         return sendmsg(fd, &msg, MSG_NOSIGNAL);
     }
     case TWIN_SEND_WRITEV:

@@ -14,8 +14,7 @@ static char proto_payload[PROTO_PAYLOAD_BYTES];
 
 void proto_init(void)
 {
-    static const char alphabet[] =
-        "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
+    static const char alphabet[] = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     uint64_t rng = dist_seed(0x7061796c6f6164ULL);
     for (size_t i = 0; i < PROTO_PAYLOAD_BYTES; i++)
         proto_payload[i] = alphabet[dist_next(&rng) % (sizeof alphabet - 1)];
@@ -111,7 +110,7 @@ int proto_fit(uint32_t total, size_t fixed, size_t *n, size_t *pad)
 {
     if ((uint64_t)total < fixed + 1)
         return TWIN_ERR;
-    size_t room = total - fixed;  /* digits(n) + n + pad */
+    size_t room = total - fixed; /* digits(n) + n + pad */
     for (size_t d = 1; d <= 10 && d <= room; d++) {
         if (proto_digits(room - d) == d) {
             *n = room - d;

@@ -18,7 +18,7 @@
 #include "twin.h"
 
 #define PROTO_MORE 0
-#define PROTO_BAD (-1)
+#define PROTO_BAD  (-1)
 
 /* The largest request a connection buffers (a memcached set with its data,
  * an HTTP request with its body); larger ones are answered with an error. */
@@ -31,24 +31,24 @@ typedef struct {
 } proto_buf;
 
 typedef enum {
-    PROTO_REQ_SIZED,  /* a request answered with a reply of the sampled size */
-    PROTO_REQ_FIXED,  /* a request answered with `reply` (STORED, +OK, ...) */
-    PROTO_REQ_OTHER,  /* a well-formed request of a verb the protocol does not know */
-    PROTO_REQ_NONE    /* not a request (empty line, empty array): `reply` if any */
+    PROTO_REQ_SIZED, /* a request answered with a reply of the sampled size */
+    PROTO_REQ_FIXED, /* a request answered with `reply` (STORED, +OK, ...) */
+    PROTO_REQ_OTHER, /* a well-formed request of a verb the protocol does not know */
+    PROTO_REQ_NONE   /* not a request (empty line, empty array): `reply` if any */
 } proto_kind;
 
 typedef struct {
     proto_kind kind;
     const char *verb;
     size_t verb_len;
-    const char *key;      /* memcached and RESP: the first key, else NULL */
+    const char *key; /* memcached and RESP: the first key, else NULL */
     size_t key_len;
-    const char *reply;    /* FIXED and NONE replies; with PROTO_BAD, the error reply */
+    const char *reply; /* FIXED and NONE replies; with PROTO_BAD, the error reply */
     size_t reply_len;
-    int noreply;          /* memcached noreply: serve, answer nothing */
-    int close;            /* close the connection after this reply */
-    int head;             /* HTTP HEAD: headers only */
-    size_t need;          /* with PROTO_MORE: the request's full length if known */
+    int noreply; /* memcached noreply: serve, answer nothing */
+    int close;   /* close the connection after this reply */
+    int head;    /* HTTP HEAD: headers only */
+    size_t need; /* with PROTO_MORE: the request's full length if known */
 } proto_req;
 
 typedef struct {

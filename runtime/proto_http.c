@@ -14,7 +14,7 @@
 
 #define HTTP_MAX_HEAD 16384
 
-#define HTTP_ERROR(status)                                                           \
+#define HTTP_ERROR(status)                                                                                   \
     "HTTP/1.1 " status "\r\nServer: twin\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
 
 static long http_bad(proto_req *req, const char *reply, size_t len)
@@ -71,7 +71,7 @@ static long http_parse(const char *buf, size_t len, proto_req *req)
     req->verb = p;
     req->verb_len = (size_t)(sp - p);
     const char *target = sp + 1, *tend = target;
-    while (tend < line_end && *tend > ' ' && *tend != 0x7f)
+    while (tend<line_end && * tend> ' ' && *tend != 0x7f)
         tend++;
     if (tend == target || tend >= line_end || *tend != ' ')
         return HTTP_BAD(req, "400 Bad Request");
@@ -124,10 +124,9 @@ static long http_parse(const char *buf, size_t len, proto_req *req)
 static int http_respond(const proto_req *req, int named, uint32_t size, proto_buf *out)
 {
     static const char status[] = "HTTP/1.1 200 OK\r\nServer: twin";
-    static const char middle[] =
-        "\r\nContent-Type: application/octet-stream\r\nContent-Length: ";
-    const char *connection = req->close ? "\r\nConnection: close\r\n\r\n"
-                                        : "\r\nConnection: keep-alive\r\n\r\n";
+    static const char middle[] = "\r\nContent-Type: application/octet-stream\r\nContent-Length: ";
+    const char *connection =
+        req->close ? "\r\nConnection: close\r\n\r\n" : "\r\nConnection: keep-alive\r\n\r\n";
     size_t fixed = sizeof status - 1 + sizeof middle - 1 + strlen(connection);
     size_t n = 0, pad = 0;
     (void)named;

@@ -10,8 +10,8 @@
 
 #include "proto.h"
 
-#define MC_MAX_LINE 2048
-#define MC_MAX_KEY 250
+#define MC_MAX_LINE   2048
+#define MC_MAX_KEY    250
 #define MC_MAX_TOKENS 8
 
 #define MC_REPLY(req, s) ((req)->reply = (s), (req)->reply_len = sizeof(s) - 1)
@@ -113,8 +113,7 @@ static long mc_parse(const char *buf, size_t len, proto_req *req)
         return (long)total;
     }
 
-    int touch = proto_token_is(tok[0].p, tok[0].len, "gat") ||
-                proto_token_is(tok[0].p, tok[0].len, "gats");
+    int touch = proto_token_is(tok[0].p, tok[0].len, "gat") || proto_token_is(tok[0].p, tok[0].len, "gats");
     if (touch || proto_token_is(tok[0].p, tok[0].len, "get") ||
         proto_token_is(tok[0].p, tok[0].len, "gets")) {
         size_t key_at = touch ? 2 : 1; /* gat <exptime> <key>... */

@@ -11,8 +11,8 @@
 
 #include "proto.h"
 
-#define RESP_MAX_INLINE 65536
-#define RESP_MAX_ARGS (1024 * 1024)
+#define RESP_MAX_INLINE      65536
+#define RESP_MAX_ARGS        (1024 * 1024)
 #define RESP_MAX_NUMBER_LINE 32
 
 #define RESP_REPLY(req, s) ((req)->reply = (s), (req)->reply_len = sizeof(s) - 1)

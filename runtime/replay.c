@@ -22,9 +22,9 @@
 #include <unistd.h>
 
 #define REPLAY_DEFAULT_SIZE 4096
-#define REPLAY_MAX_IO (64u << 20)       /* a file step reads or writes at most this */
-#define REPLAY_LOG_CAP (64ull << 20)    /* the log file wraps to offset 0 past this */
-#define REPLAY_MAX_PER_REQ 1e6
+#define REPLAY_MAX_IO       (64u << 20)   /* a file step reads or writes at most this */
+#define REPLAY_LOG_CAP      (64ull << 20) /* the log file wraps to offset 0 past this */
+#define REPLAY_MAX_PER_REQ  1e6
 
 /* Bytes written to the log by WRITE_LOG in this process, to wrap it. */
 static _Atomic uint64_t replay_log_written;
@@ -48,15 +48,14 @@ static int replay_check(const twin_config *cfg, char *err, size_t errlen)
     }
     for (uint32_t i = 0; i < cfg->n_ops; i++) {
         const twin_op *o = &cfg->ops[i];
-        if (!o->name || !o->name[0] || (o->n_resp_sizes && !o->resp_sizes) ||
-            (o->n_steps && !o->steps)) {
+        if (!o->name || !o->name[0] || (o->n_resp_sizes && !o->resp_sizes) || (o->n_steps && !o->steps)) {
             snprintf(err, errlen, "op %u: missing name, sizes or steps", i);
             return TWIN_ERR;
         }
         for (uint32_t j = 0; j < o->n_steps; j++) {
             const twin_syscall_step *s = &o->steps[j];
-            if ((unsigned)s->call >= TWIN_SC_COUNT_ || !isfinite(s->per_req) ||
-                s->per_req < 0 || s->per_req > REPLAY_MAX_PER_REQ || (s->n_sizes && !s->sizes)) {
+            if ((unsigned)s->call >= TWIN_SC_COUNT_ || !isfinite(s->per_req) || s->per_req < 0 ||
+                s->per_req > REPLAY_MAX_PER_REQ || (s->n_sizes && !s->sizes)) {
                 snprintf(err, errlen, "op %s step %u: bad call, rate or sizes", o->name, j);
                 return TWIN_ERR;
             }
@@ -138,8 +137,7 @@ void replay_plan_free(replay_plan *p)
     p->served = NULL;
 }
 
-int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, char *err,
-                       size_t errlen)
+int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, char *err, size_t errlen)
 {
     const twin_config *cfg = p->cfg;
     void *mem = NULL;
@@ -225,8 +223,7 @@ static uint64_t replay_offset(replay_thread *t, uint64_t space, size_t size)
 /* One system call of the step's kind. Failures are expected for some (close
  * of -1, munmap of nothing) and harmless for the rest: they still cost the
  * call, which is what is being reproduced. */
-static void replay_step(replay_thread *t, twin_syscall call, const dist_table *sizes,
-                        const replay_sock *sock)
+static void replay_step(replay_thread *t, twin_syscall call, const dist_table *sizes, const replay_sock *sock)
 {
     const files_set *f = t->plan->files;
     int sock_fd = sock ? sock->fd : -1;
@@ -302,7 +299,7 @@ static void replay_step(replay_thread *t, twin_syscall call, const dist_table *s
         r = syscall(SYS_futex, &t->futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
         break;
     case TWIN_SC_EPOLL_CTL: {
-        struct epoll_event ev = {.events = sock ? sock->events : 0};
+        struct epoll_event ev = { .events = sock ? sock->events : 0 };
         ev.data.ptr = sock ? sock->ptr : NULL;
         r = epoll_ctl(sock ? sock->epfd : -1, EPOLL_CTL_MOD, sock_fd, &ev);
         break;

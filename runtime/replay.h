@@ -18,15 +18,15 @@
 #include "files.h"
 #include "twin.h"
 
-#define REPLAY_MAX_OPEN 16   /* files a thread keeps open from OPENAT */
-#define REPLAY_MAX_MAPS 16   /* mappings a thread keeps from MMAP */
-#define REPLAY_WEYL_OPS 16   /* ops with their own response-size sequence */
+#define REPLAY_MAX_OPEN 16 /* files a thread keeps open from OPENAT */
+#define REPLAY_MAX_MAPS 16 /* mappings a thread keeps from MMAP */
+#define REPLAY_WEYL_OPS 16 /* ops with their own response-size sequence */
 
 typedef struct {
-    dist_table resp;      /* response sizes */
-    dist_table *sizes;    /* one per step */
+    dist_table resp;   /* response sizes */
+    dist_table *sizes; /* one per step */
     size_t name_len;
-    uint32_t first_acc;   /* index of the op's first step accumulator */
+    uint32_t first_acc; /* index of the op's first step accumulator */
 } replay_op;
 
 typedef struct {
@@ -35,7 +35,7 @@ typedef struct {
     uint32_t n_acc;
     size_t scratch_bytes; /* the largest size a file step reads or writes */
     const files_set *files;
-    uint64_t *served;     /* requests served by every thread and process (shared memory) */
+    uint64_t *served; /* requests served by every thread and process (shared memory) */
 } replay_plan;
 
 /* The connection a request came on, for the socket steps. */
@@ -49,7 +49,7 @@ typedef struct {
 typedef struct {
     const replay_plan *plan;
     twin_body_ctx body;
-    uint64_t rng;          /* sizes and offsets; the body has its own */
+    uint64_t rng;                   /* sizes and offsets; the body has its own */
     uint64_t weyl[REPLAY_WEYL_OPS]; /* response-size sequence per op (op % REPLAY_WEYL_OPS) */
     double *acc;
     char *scratch;
@@ -61,7 +61,7 @@ typedef struct {
     size_t map_len[REPLAY_MAX_MAPS];
     uint32_t n_maps;
     uint32_t futex_word;
-    uint64_t errors;       /* steps that failed (some fail by design) */
+    uint64_t errors; /* steps that failed (some fail by design) */
 } replay_thread;
 
 /* Checks the config and prepares its tables; err says what is wrong. */
@@ -69,8 +69,7 @@ int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t e
 void replay_plan_free(replay_plan *p);
 
 /* seed tells threads (and prefork processes) apart; any value. */
-int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, char *err,
-                       size_t errlen);
+int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, char *err, size_t errlen);
 void replay_thread_free(replay_thread *t);
 
 /* The op serving a verb: the first whose name matches case-insensitively,

@@ -22,7 +22,11 @@
 #define SERVER_MAX_EVENTS 256
 
 /* epoll data of the loop's own fds; connections carry their conn pointer. */
-enum { SERVER_TAG_LISTEN = 1, SERVER_TAG_INBOX, SERVER_TAG_SIGNAL };
+enum {
+    SERVER_TAG_LISTEN = 1,
+    SERVER_TAG_INBOX,
+    SERVER_TAG_SIGNAL
+};
 
 /* One serving loop: a pool worker thread, the event loop, or a prefork
  * process. New connections come from listen_fd (accepted here) or from the
@@ -42,7 +46,7 @@ typedef struct {
 
 static int server_add(int epfd, int fd, uint32_t events, uint64_t tag)
 {
-    struct epoll_event ev = {.events = events};
+    struct epoll_event ev = { .events = events };
     ev.data.u64 = tag;
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? TWIN_ERR : TWIN_OK;
 }
@@ -64,8 +68,8 @@ static void server_loop_clear(server_loop *l)
 
 /* Makes the loop's epoll set and serving state; the fds it is given
  * (listen_fd, signal_fd) are not its own to close. */
-static int server_loop_init(server_loop *l, const replay_plan *plan, uint64_t seed, int inbox,
-                            char *err, size_t errlen)
+static int server_loop_init(server_loop *l, const replay_plan *plan, uint64_t seed, int inbox, char *err,
+                            size_t errlen)
 {
     l->epfd = epoll_create1(EPOLL_CLOEXEC);
     if (l->epfd < 0) {
@@ -88,13 +92,11 @@ static int server_loop_init(server_loop *l, const replay_plan *plan, uint64_t se
     }
     /* prefork processes share the listening socket: wake one per connection */
     if (l->listen_fd >= 0 &&
-        server_add(l->epfd, l->listen_fd, EPOLLIN | EPOLLEXCLUSIVE,
-                   SERVER_TAG_LISTEN) != TWIN_OK) {
+        server_add(l->epfd, l->listen_fd, EPOLLIN | EPOLLEXCLUSIVE, SERVER_TAG_LISTEN) != TWIN_OK) {
         snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
         return TWIN_ERR;
     }
-    if (l->signal_fd >= 0 &&
-        server_add(l->epfd, l->signal_fd, EPOLLIN, SERVER_TAG_SIGNAL) != TWIN_OK) {
+    if (l->signal_fd >= 0 && server_add(l->epfd, l->signal_fd, EPOLLIN, SERVER_TAG_SIGNAL) != TWIN_OK) {
         snprintf(err, errlen, "epoll_ctl: %s", strerror(errno));
         return TWIN_ERR;
     }
@@ -140,8 +142,7 @@ static void server_shed(int listen_fd)
 
 /* Accepts until EAGAIN; each connection goes round-robin to the pool's
  * inboxes (the acceptor) or, without a pool, into `own`. */
-static void server_accept(int listen_fd, conn_set *own, server_loop *pool, uint32_t n_pool,
-                          uint32_t *next)
+static void server_accept(int listen_fd, conn_set *own, server_loop *pool, uint32_t n_pool, uint32_t *next)
 {
     for (;;) {
         int fd = accept4(listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
@@ -247,8 +248,8 @@ out:
         close(epfd);
 }
 
-static int server_pool(const replay_plan *plan, int listen_fd, const char *host, int port,
-                       char *err, size_t errlen)
+static int server_pool(const replay_plan *plan, int listen_fd, const char *host, int port, char *err,
+                       size_t errlen)
 {
     uint32_t n = plan->cfg->workers ? plan->cfg->workers : 1;
     int rc = TWIN_ERR, signal_fd = server_signal_fd();
@@ -294,8 +295,8 @@ out:
     return rc;
 }
 
-static int server_event_loop(const replay_plan *plan, int listen_fd, const char *host, int port,
-                             char *err, size_t errlen)
+static int server_event_loop(const replay_plan *plan, int listen_fd, const char *host, int port, char *err,
+                             size_t errlen)
 {
     server_loop l;
     int rc = TWIN_ERR;
@@ -332,8 +333,7 @@ static void server_child(const replay_plan *plan, int listen_fd, uint32_t index,
     l.listen_fd = listen_fd;
     l.signal_fd = server_signal_fd();
     if (l.signal_fd < 0 || server_loop_init(&l, plan, index + 1, 0, err, sizeof err) != TWIN_OK) {
-        fprintf(stderr, "clone: worker process %u: %s\n", index,
-                l.signal_fd < 0 ? strerror(errno) : err);
+        fprintf(stderr, "clone: worker process %u: %s\n", index, l.signal_fd < 0 ? strerror(errno) : err);
         _exit(1);
     }
     server_serve(&l);
@@ -355,8 +355,8 @@ static void server_reap(pid_t *pids, uint32_t n)
     }
 }
 
-static int server_prefork(const replay_plan *plan, int listen_fd, const char *host, int port,
-                          char *err, size_t errlen)
+static int server_prefork(const replay_plan *plan, int listen_fd, const char *host, int port, char *err,
+                          size_t errlen)
 {
     uint32_t n = plan->cfg->workers ? plan->cfg->workers : 1;
     pid_t parent = getpid(), *pids = calloc(n, sizeof *pids);
@@ -415,8 +415,7 @@ out:
     return rc;
 }
 
-int server_run(const replay_plan *plan, int listen_fd, const char *host, int port, char *err,
-               size_t errlen)
+int server_run(const replay_plan *plan, int listen_fd, const char *host, int port, char *err, size_t errlen)
 {
     int rc = TWIN_ERR;
     server_spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);

@@ -17,7 +17,6 @@
 /* Serves until SIGTERM or SIGINT, printing "listening on HOST:PORT" once
  * ready. TWIN_ERR with a message in err if it could not start or a worker
  * process died. */
-int server_run(const replay_plan *plan, int listen_fd, const char *host, int port, char *err,
-               size_t errlen);
+int server_run(const replay_plan *plan, int listen_fd, const char *host, int port, char *err, size_t errlen);
 
 #endif

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define TWIN_OK 0
+#define TWIN_OK  0
 #define TWIN_ERR -1
 
 typedef enum {
@@ -56,30 +56,30 @@ typedef enum {
  * per-thread accumulator carries the fraction, so 0.25 means every fourth
  * request). Files are the clone's own (made at start in its work folder). */
 typedef enum {
-    TWIN_SC_OPENAT = 0,      /* open the data file read-only; fd kept for the request */
-    TWIN_SC_CLOSE,           /* close the fd opened by OPENAT, or close(-1) if none */
-    TWIN_SC_FSTAT,           /* fstat on the data file */
-    TWIN_SC_NEWFSTATAT,      /* fstatat on the data file's path */
-    TWIN_SC_STATX,           /* statx on the data file's path */
-    TWIN_SC_PREAD,           /* pread64 of `size` bytes from the data file */
-    TWIN_SC_READ_FILE,       /* read of `size` bytes from the data file (rewinds at EOF) */
-    TWIN_SC_WRITE_LOG,       /* write of `size` bytes to the log file */
-    TWIN_SC_PWRITE,          /* pwrite64 of `size` bytes to the log file */
-    TWIN_SC_FSYNC,           /* fsync of the log file */
-    TWIN_SC_FDATASYNC,       /* fdatasync of the log file */
-    TWIN_SC_LSEEK,           /* lseek on the data file */
-    TWIN_SC_FUTEX,           /* FUTEX_WAKE on a private word nobody waits on */
-    TWIN_SC_EPOLL_CTL,       /* EPOLL_CTL_MOD of the connection with its own events */
-    TWIN_SC_SETSOCKOPT,      /* TCP_NODELAY=1 on the connection */
-    TWIN_SC_GETSOCKOPT,      /* SO_ERROR on the connection */
-    TWIN_SC_IOCTL,           /* FIONREAD on the connection */
-    TWIN_SC_FCNTL,           /* F_GETFL on the connection */
-    TWIN_SC_CLOCK_GETTIME,   /* syscall(SYS_clock_gettime) (never the vDSO) */
-    TWIN_SC_GETPID,          /* syscall(SYS_getpid) */
-    TWIN_SC_MMAP,            /* anonymous mmap of `size` bytes, unmapped by MUNMAP */
-    TWIN_SC_MUNMAP,          /* munmap of the last MMAP, or of nothing (EINVAL) */
-    TWIN_SC_MADVISE,         /* madvise(MADV_NORMAL) on the thread's body memory */
-    TWIN_SC_GENERIC,         /* any other call: syscall(SYS_getppid), keeps the count */
+    TWIN_SC_OPENAT = 0,    /* open the data file read-only; fd kept for the request */
+    TWIN_SC_CLOSE,         /* close the fd opened by OPENAT, or close(-1) if none */
+    TWIN_SC_FSTAT,         /* fstat on the data file */
+    TWIN_SC_NEWFSTATAT,    /* fstatat on the data file's path */
+    TWIN_SC_STATX,         /* statx on the data file's path */
+    TWIN_SC_PREAD,         /* pread64 of `size` bytes from the data file */
+    TWIN_SC_READ_FILE,     /* read of `size` bytes from the data file (rewinds at EOF) */
+    TWIN_SC_WRITE_LOG,     /* write of `size` bytes to the log file */
+    TWIN_SC_PWRITE,        /* pwrite64 of `size` bytes to the log file */
+    TWIN_SC_FSYNC,         /* fsync of the log file */
+    TWIN_SC_FDATASYNC,     /* fdatasync of the log file */
+    TWIN_SC_LSEEK,         /* lseek on the data file */
+    TWIN_SC_FUTEX,         /* FUTEX_WAKE on a private word nobody waits on */
+    TWIN_SC_EPOLL_CTL,     /* EPOLL_CTL_MOD of the connection with its own events */
+    TWIN_SC_SETSOCKOPT,    /* TCP_NODELAY=1 on the connection */
+    TWIN_SC_GETSOCKOPT,    /* SO_ERROR on the connection */
+    TWIN_SC_IOCTL,         /* FIONREAD on the connection */
+    TWIN_SC_FCNTL,         /* F_GETFL on the connection */
+    TWIN_SC_CLOCK_GETTIME, /* syscall(SYS_clock_gettime) (never the vDSO) */
+    TWIN_SC_GETPID,        /* syscall(SYS_getpid) */
+    TWIN_SC_MMAP,          /* anonymous mmap of `size` bytes, unmapped by MUNMAP */
+    TWIN_SC_MUNMAP,        /* munmap of the last MMAP, or of nothing (EINVAL) */
+    TWIN_SC_MADVISE,       /* madvise(MADV_NORMAL) on the thread's body memory */
+    TWIN_SC_GENERIC,       /* any other call: syscall(SYS_getppid), keeps the count */
     TWIN_SC_COUNT_
 } twin_syscall;
 
@@ -107,13 +107,13 @@ typedef struct {
 } twin_op;
 
 typedef enum {
-    TWIN_SLEEP_IDLE = 0,         /* blocks for good (condition variable) */
-    TWIN_SLEEP_NANOSLEEP,        /* nanosleep(period) */
-    TWIN_SLEEP_CLOCK_NANOSLEEP,  /* clock_nanosleep(CLOCK_MONOTONIC, period) */
-    TWIN_SLEEP_FUTEX,            /* FUTEX_WAIT with a timeout of period */
-    TWIN_SLEEP_EPOLL_WAIT,       /* epoll_wait on an empty set, timeout period */
-    TWIN_SLEEP_POLL,             /* poll(NULL, 0, period) */
-    TWIN_SLEEP_SELECT            /* select(0, ..., period) */
+    TWIN_SLEEP_IDLE = 0,        /* blocks for good (condition variable) */
+    TWIN_SLEEP_NANOSLEEP,       /* nanosleep(period) */
+    TWIN_SLEEP_CLOCK_NANOSLEEP, /* clock_nanosleep(CLOCK_MONOTONIC, period) */
+    TWIN_SLEEP_FUTEX,           /* FUTEX_WAIT with a timeout of period */
+    TWIN_SLEEP_EPOLL_WAIT,      /* epoll_wait on an empty set, timeout period */
+    TWIN_SLEEP_POLL,            /* poll(NULL, 0, period) */
+    TWIN_SLEEP_SELECT           /* select(0, ..., period) */
 } twin_sleep;
 
 /* A background thread: wakes every period_us with `sleep`, then issues
@@ -134,25 +134,25 @@ typedef struct {
 
 /* Per-thread state the body may use. */
 typedef struct {
-    uint64_t *mem;        /* body_mem_bytes, 64-byte aligned, owned by the thread */
+    uint64_t *mem; /* body_mem_bytes, 64-byte aligned, owned by the thread */
     size_t mem_bytes;
-    uint64_t rng;         /* xorshift state, nonzero */
-    uint64_t sink;        /* results the body must keep alive */
+    uint64_t rng;  /* xorshift state, nonzero */
+    uint64_t sink; /* results the body must keep alive */
 } twin_body_ctx;
 
 typedef struct {
     twin_protocol protocol;
     twin_net_model net_model;
-    uint32_t workers;           /* worker threads (pool) or processes (prefork) */
+    uint32_t workers; /* worker threads (pool) or processes (prefork) */
     twin_recv_call recv_call;
-    int recv_until_eagain;      /* after serving a read, receive again until EAGAIN */
+    int recv_until_eagain; /* after serving a read, receive again until EAGAIN */
     twin_send_call send_call;
-    const twin_op *ops;         /* a request of no listed type is served as ops[0] */
+    const twin_op *ops; /* a request of no listed type is served as ops[0] */
     uint32_t n_ops;
-    const twin_bg_thread *bg;   /* created in the main process */
+    const twin_bg_thread *bg; /* created in the main process */
     uint32_t n_bg;
-    uint64_t data_file_bytes;   /* size of the clone's data file (0: 1 MiB) */
-    size_t body_mem_bytes;      /* per worker thread, for the body */
+    uint64_t data_file_bytes; /* size of the clone's data file (0: 1 MiB) */
+    size_t body_mem_bytes;    /* per worker thread, for the body */
     void (*body)(uint32_t op, twin_body_ctx *ctx);
     /* Called once per serving thread (or process) at its start, before its first
      * request, to lay out the body's memory; may be NULL. */

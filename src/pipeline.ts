@@ -5,7 +5,14 @@
  * from here too; the CLI only parses flags, prints and exits.
  */
 import { join } from 'node:path';
-import { writeJsonFile, type Comparison, type Measurement, type Platform, type Profile, type Workload } from './model/index.js';
+import {
+  writeJsonFile,
+  type Comparison,
+  type Measurement,
+  type Platform,
+  type Profile,
+  type Workload,
+} from './model/index.js';
 import { SWEEP } from './collect/sweep.js';
 import { cloneLaunchSpec, type LaunchSpec } from './collect/target.js';
 import { buildClone } from './generate/build.js';
@@ -33,7 +40,11 @@ const VALIDATION_MARGIN = 1.05;
 
 /** The original's profile: traced and under Valgrind, then the clone's skeleton alone (what
  *  the body need not supply). Returns it with the seconds a pair of Valgrind runs took. */
-export async function profileStages(r: ResolvedWorkload, o: ProfileOptions, p: Progress): Promise<{ profile: Profile; pairS: number }> {
+export async function profileStages(
+  r: ResolvedWorkload,
+  o: ProfileOptions,
+  p: Progress,
+): Promise<{ profile: Profile; pairS: number }> {
   const loads = [...r.workload.loads].sort((a, b) => a - b);
   p.stage('profile', `tracing the original at ${loads.join(', ')} requests/s, then the Valgrind sweep`);
   const found = await profileTarget(r.workload, r.spec, { ...o, progress: p.step });
@@ -56,7 +67,11 @@ export async function validateStage(
 ): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
   p.stage('validate', `original and clone side by side, ${o.platforms.map((x) => x.name).join(', ')}`);
   const binary = buildClone(cloneDir);
-  return validate(r.workload, name, r.spec, cloneLaunchSpec(binary, r.workload), { progress: p.step, noCpu: o.noCpu, platforms: o.platforms });
+  return validate(r.workload, name, r.spec, cloneLaunchSpec(binary, r.workload), {
+    progress: p.step,
+    noCpu: o.noCpu,
+    platforms: o.platforms,
+  });
 }
 
 export interface CloneOptions extends ProfileOptions {
@@ -73,14 +88,25 @@ export interface CloneOptions extends ProfileOptions {
 
 /** `twin clone`: every stage, each result written under `out` as it comes (profile.json,
  *  clone/, comparison.json with each stage's seconds, clone/measurements.json). */
-export async function clonePipeline(r: ResolvedWorkload & { spec: LaunchSpec }, o: CloneOptions, p: Progress): Promise<{ profile: Profile; comparison: Comparison; stages: StageTime[] }> {
+export async function clonePipeline(
+  r: ResolvedWorkload & { spec: LaunchSpec },
+  o: CloneOptions,
+  p: Progress,
+): Promise<{ profile: Profile; comparison: Comparison; stages: StageTime[] }> {
   const t0 = Date.now();
   const { profile, pairS } = await profileStages(r, o, p);
   writeJsonFile(join(o.out, 'profile.json'), profile);
   o.show('profile', profile);
   p.stage('tune', 'generating, building and tuning the clone');
-  const deadline = t0 + o.timeBudget * 1000 - VALIDATION_MARGIN * 1000 * validationSeconds(r.workload, o.platforms.length, pairS);
-  const tuned = await tune(profile, r.workload, join(o.out, 'clone'), { progress: p.step, maxIterations: o.tuneIterations, deadline });
+  const deadline =
+    t0 +
+    o.timeBudget * 1000 -
+    VALIDATION_MARGIN * 1000 * validationSeconds(r.workload, o.platforms.length, pairS);
+  const tuned = await tune(profile, r.workload, join(o.out, 'clone'), {
+    progress: p.step,
+    maxIterations: o.tuneIterations,
+    deadline,
+  });
   writeJsonFile(join(o.out, 'profile.json'), tuned);
   o.show('tuned', tuned);
   const { comparison, measurements } = await validateStage(r, o.name, join(o.out, 'clone'), o, p);

@@ -22,7 +22,9 @@ const folderOf = (file: string) => {
 /** Each of the project's imports of a file: the folder it imports from. */
 function importsOf(file: string): string[] {
   const text = readFileSync(file, 'utf8');
-  return [...text.matchAll(/^(?:import|export)\s[^;]*?from\s+'(\.[^']+)'/gm)].map((m) => folderOf(resolve(dirname(file), m[1].replace(/\.js$/, '.ts'))));
+  return [...text.matchAll(/^(?:import|export)\s[^;]*?from\s+'(\.[^']+)'/gm)].map((m) =>
+    folderOf(resolve(dirname(file), m[1].replace(/\.js$/, '.ts'))),
+  );
 }
 
 /** What each folder may import besides itself: downward only (cli → pipeline → tune →
@@ -45,8 +47,12 @@ test('stages import only downward: profile and measure never each other, nothing
   const wrong: string[] = [];
   for (const f of sources(SRC)) {
     const from = folderOf(f);
-    assert.ok(ALLOWED[from], `${relative(SRC, f)} is in a folder the layout does not know: add it to ALLOWED`);
-    for (const to of importsOf(f)) if (to !== from && !ALLOWED[from].includes(to)) wrong.push(`${relative(SRC, f)} imports ${to}`);
+    assert.ok(
+      ALLOWED[from],
+      `${relative(SRC, f)} is in a folder the layout does not know: add it to ALLOWED`,
+    );
+    for (const to of importsOf(f))
+      if (to !== from && !ALLOWED[from].includes(to)) wrong.push(`${relative(SRC, f)} imports ${to}`);
   }
   assert.deepEqual(wrong, []);
 });
@@ -54,7 +60,14 @@ test('stages import only downward: profile and measure never each other, nothing
 test('the import check sees imports: the CLI imports the pipeline, the pipeline the tuner', () => {
   const all = sources(SRC);
   const edges = new Set(all.flatMap((f) => importsOf(f).map((to) => `${folderOf(f)}->${to}`)));
-  for (const e of ['cli->pipeline', 'pipeline->tune', 'tune->generate', 'profile->collect', 'measure->collect']) assert.ok(edges.has(e), e);
+  for (const e of [
+    'cli->pipeline',
+    'pipeline->tune',
+    'tune->generate',
+    'profile->collect',
+    'measure->collect',
+  ])
+    assert.ok(edges.has(e), e);
 });
 
 test('every source file holds one job: at most 400 lines', () => {

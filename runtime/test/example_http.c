@@ -6,32 +6,26 @@
 #include "twin.h"
 
 /* 217 bytes is a total the Content-Length digits skip (a padded reply). */
-static const twin_bin get_sizes[] = {{217, 1}, {250, 1}, {1000, 1}, {10000, 1}, {100000, 1}};
-static const twin_bin file_sizes[] = {{16384, 1}};
+static const twin_bin get_sizes[] = { { 217, 1 }, { 250, 1 }, { 1000, 1 }, { 10000, 1 }, { 100000, 1 } };
+static const twin_bin file_sizes[] = { { 16384, 1 } };
 
 static const twin_syscall_step get_steps[] = {
-    {TWIN_SC_OPENAT, 1.0, NULL, 0},
-    {TWIN_SC_FSTAT, 1.0, NULL, 0},
-    {TWIN_SC_PREAD, 1.0, file_sizes, 1},
-    {TWIN_SC_CLOSE, 1.0, NULL, 0},
-    {TWIN_SC_NEWFSTATAT, 0.5, NULL, 0},
-    {TWIN_SC_STATX, 0.5, NULL, 0},
-    {TWIN_SC_SETSOCKOPT, 0.2, NULL, 0},
-    {TWIN_SC_GETSOCKOPT, 0.2, NULL, 0},
-    {TWIN_SC_IOCTL, 0.2, NULL, 0},
-    {TWIN_SC_FCNTL, 0.2, NULL, 0},
-    {TWIN_SC_MADVISE, 0.1, NULL, 0},
-    {TWIN_SC_GENERIC, 3.0, NULL, 0},
+    { TWIN_SC_OPENAT, 1.0, NULL, 0 },      { TWIN_SC_FSTAT, 1.0, NULL, 0 },
+    { TWIN_SC_PREAD, 1.0, file_sizes, 1 }, { TWIN_SC_CLOSE, 1.0, NULL, 0 },
+    { TWIN_SC_NEWFSTATAT, 0.5, NULL, 0 },  { TWIN_SC_STATX, 0.5, NULL, 0 },
+    { TWIN_SC_SETSOCKOPT, 0.2, NULL, 0 },  { TWIN_SC_GETSOCKOPT, 0.2, NULL, 0 },
+    { TWIN_SC_IOCTL, 0.2, NULL, 0 },       { TWIN_SC_FCNTL, 0.2, NULL, 0 },
+    { TWIN_SC_MADVISE, 0.1, NULL, 0 },     { TWIN_SC_GENERIC, 3.0, NULL, 0 },
 };
 
 static const twin_op ops[] = {
-    {"GET", get_sizes, 5, get_steps, 12},
+    { "GET", get_sizes, 5, get_steps, 12 },
 };
 
 static const twin_bg_thread bg[] = {
-    {TWIN_SLEEP_EPOLL_WAIT, 100000, 1, 0.0, 0.0, 0.0},
-    {TWIN_SLEEP_SELECT, 20000, 0, 0.0, 20e6, 0.0}, /* 50 wakes/s, 20 ms of CPU a second */
-    {TWIN_SLEEP_NANOSLEEP, 100000, 1, 0.0, 0.0, 0.0},
+    { TWIN_SLEEP_EPOLL_WAIT, 100000, 1, 0.0, 0.0, 0.0 },
+    { TWIN_SLEEP_SELECT, 20000, 0, 0.0, 20e6, 0.0 }, /* 50 wakes/s, 20 ms of CPU a second */
+    { TWIN_SLEEP_NANOSLEEP, 100000, 1, 0.0, 0.0, 0.0 },
 };
 
 static void body(uint32_t op, twin_body_ctx *ctx)

@@ -4,32 +4,30 @@
 
 #include "twin.h"
 
-static const twin_bin get_sizes[] = {{5, 1}, {16, 1}, {107, 1}, {4000, 2}};
-static const twin_bin set_sizes[] = {{5, 1}};
-static const twin_bin read_sizes[] = {{8192, 1}};
-static const twin_bin map_sizes[] = {{65536, 1}};
+static const twin_bin get_sizes[] = { { 5, 1 }, { 16, 1 }, { 107, 1 }, { 4000, 2 } };
+static const twin_bin set_sizes[] = { { 5, 1 } };
+static const twin_bin read_sizes[] = { { 8192, 1 } };
+static const twin_bin map_sizes[] = { { 65536, 1 } };
 
 static const twin_syscall_step get_steps[] = {
-    {TWIN_SC_READ_FILE, 1.0, read_sizes, 1},
-    {TWIN_SC_LSEEK, 0.5, NULL, 0},
-    {TWIN_SC_GETPID, 0.25, NULL, 0},
+    { TWIN_SC_READ_FILE, 1.0, read_sizes, 1 },
+    { TWIN_SC_LSEEK, 0.5, NULL, 0 },
+    { TWIN_SC_GETPID, 0.25, NULL, 0 },
 };
 static const twin_syscall_step set_steps[] = {
-    {TWIN_SC_EPOLL_CTL, 1.0, NULL, 0},
-    {TWIN_SC_MMAP, 0.5, map_sizes, 1},
-    {TWIN_SC_MUNMAP, 0.5, NULL, 0},
-    {TWIN_SC_PWRITE, 1.0, NULL, 0},
-    {TWIN_SC_FSYNC, 0.1, NULL, 0},
+    { TWIN_SC_EPOLL_CTL, 1.0, NULL, 0 }, { TWIN_SC_MMAP, 0.5, map_sizes, 1 },
+    { TWIN_SC_MUNMAP, 0.5, NULL, 0 },    { TWIN_SC_PWRITE, 1.0, NULL, 0 },
+    { TWIN_SC_FSYNC, 0.1, NULL, 0 },
 };
 
 static const twin_op ops[] = {
-    {"GET", get_sizes, 4, get_steps, 3},
-    {"SET", set_sizes, 1, set_steps, 5},
+    { "GET", get_sizes, 4, get_steps, 3 },
+    { "SET", set_sizes, 1, set_steps, 5 },
 };
 
 static const twin_bg_thread bg[] = {
-    {TWIN_SLEEP_FUTEX, 100000, 2, 0.0, 0.0, 0.0},
-    {TWIN_SLEEP_POLL, 50000, 0, 0.0, 0.0, 0.0},
+    { TWIN_SLEEP_FUTEX, 100000, 2, 0.0, 0.0, 0.0 },
+    { TWIN_SLEEP_POLL, 50000, 0, 0.0, 0.0, 0.0 },
 };
 
 static const twin_config config = {

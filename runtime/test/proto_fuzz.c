@@ -18,14 +18,30 @@ static uint32_t pick(uint32_t n)
 }
 
 static const char *const memcached_reqs[] = {
-    "get foo\r\n", "gets a b c\r\n", "set k 0 0 5\r\nhello\r\n", "set k 1 2 3 noreply\r\nabc\r\n",
-    "cas k 0 0 1 99\r\nx\r\n", "gat 10 key\r\n", "delete k\r\n", "quit\r\n", "\r\n",
-    "version\r\n", "GET upper\r\n", "set k 0 0 0\r\n\r\n",
+    "get foo\r\n",
+    "gets a b c\r\n",
+    "set k 0 0 5\r\nhello\r\n",
+    "set k 1 2 3 noreply\r\nabc\r\n",
+    "cas k 0 0 1 99\r\nx\r\n",
+    "gat 10 key\r\n",
+    "delete k\r\n",
+    "quit\r\n",
+    "\r\n",
+    "version\r\n",
+    "GET upper\r\n",
+    "set k 0 0 0\r\n\r\n",
 };
 static const char *const resp_reqs[] = {
-    "*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n", "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n",
-    "*1\r\n$4\r\nPING\r\n", "PING\r\n", "get inline\r\n", "*0\r\n", "*-1\r\n",
-    "*1\r\n$4\r\nINCR\r\n", "\r\n", "*1\r\n$4\r\nQUIT\r\n",
+    "*2\r\n$3\r\nGET\r\n$3\r\nfoo\r\n",
+    "*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nhello\r\n",
+    "*1\r\n$4\r\nPING\r\n",
+    "PING\r\n",
+    "get inline\r\n",
+    "*0\r\n",
+    "*-1\r\n",
+    "*1\r\n$4\r\nINCR\r\n",
+    "\r\n",
+    "*1\r\n$4\r\nQUIT\r\n",
 };
 static const char *const http_reqs[] = {
     "GET / HTTP/1.1\r\nHost: x\r\n\r\n",
@@ -63,7 +79,7 @@ static void run(const fuzz_case *fc, const char *input, size_t len)
     char *buf = malloc(len ? len : 1);
     memcpy(buf, input, len);
     size_t off = 0, avail = 0;
-    proto_buf out = {0};
+    proto_buf out = { 0 };
     while (avail < len) {
         avail += 1 + pick((uint32_t)(len - avail < 64 ? len - avail : 64));
         for (;;) {
@@ -83,8 +99,7 @@ static void run(const fuzz_case *fc, const char *input, size_t len)
                 fail("pointer outside the request", fc->ops->name, buf, len);
             uint32_t size = pick(4) ? pick(600) : pick(200000);
             out.len = 0;
-            if (req.kind != PROTO_REQ_NONE &&
-                fc->ops->respond(&req, (int)pick(2), size, &out) != TWIN_OK)
+            if (req.kind != PROTO_REQ_NONE && fc->ops->respond(&req, (int)pick(2), size, &out) != TWIN_OK)
                 fail("respond failed", fc->ops->name, buf, len);
             if (req.kind == PROTO_REQ_SIZED && !req.head && size >= 300 && out.len != size)
                 fail("sized reply of the wrong size", fc->ops->name, buf, len);
@@ -102,9 +117,9 @@ int main(int argc, char **argv)
 {
     long rounds = argc > 1 ? atol(argv[1]) : 200000;
     fuzz_case cases[] = {
-        {&proto_memcached, memcached_reqs, sizeof memcached_reqs / sizeof *memcached_reqs},
-        {&proto_resp, resp_reqs, sizeof resp_reqs / sizeof *resp_reqs},
-        {&proto_http, http_reqs, sizeof http_reqs / sizeof *http_reqs},
+        { &proto_memcached, memcached_reqs, sizeof memcached_reqs / sizeof *memcached_reqs },
+        { &proto_resp, resp_reqs, sizeof resp_reqs / sizeof *resp_reqs },
+        { &proto_http, http_reqs, sizeof http_reqs / sizeof *http_reqs },
     };
     static char input[8192];
     proto_init();

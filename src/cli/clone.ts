@@ -16,20 +16,58 @@ export function registerClone(program: Command): void {
     .option('--port <n>', 'port for the target while profiled', (v) => parsePort(v))
     .option('--platform <name|file>', 'simulated platform to validate on, repeatable', collect)
     .option('--tune-iterations <n>', 'most tuning iterations', (v) => Number(v), 8)
-    .option('--time-budget <s>', 'seconds the whole clone may take: tuning stops in time for validation', (v) => Number(v), 870)
+    .option(
+      '--time-budget <s>',
+      'seconds the whole clone may take: tuning stops in time for validation',
+      (v) => Number(v),
+      870,
+    )
     .option('-q, --quiet', 'no progress lines')
     .option('-v, --verbose', 'every step as a line of its own')
     .argument('[command...]', "target command line after --, replacing the workload's")
-    .action(async (command: string[], o: { workload: string; out?: string; json?: string; name?: string; port?: number; quiet?: boolean; verbose?: boolean; platform?: string[]; tuneIterations: number; timeBudget: number }) => {
-      const platforms = platformsOf(o.platform);
-      const r = resolveWorkload(o.workload, command);
-      const out = o.out ?? defaultOut(o.workload);
-      const p = progress({ quiet: o.quiet, verbose: o.verbose });
-      const show = (what: 'profile' | 'tuned', profile: Parameters<typeof profileSummary>[0]) =>
-        process.stdout.write(`${what === 'profile' ? profileSummary(profile) : tuningSummary(profile)}\n\n`);
-      const { comparison, stages } = await clonePipeline(r, { name: serviceName(o.name, r.workload), port: o.port, out, json: o.json, platforms, tuneIterations: o.tuneIterations, timeBudget: o.timeBudget, show }, p);
-      process.stdout.write(comparisonTable(comparison) + '\n');
-      const total = stages.reduce((a, s) => a + s.seconds, 0);
-      process.stdout.write(`\ndone in ${total.toFixed(0)} s (${stages.map((s) => `${s.stage} ${s.seconds.toFixed(0)}`).join(', ')}); clone in ${join(out, 'clone')}\n`);
-    });
+    .action(
+      async (
+        command: string[],
+        o: {
+          workload: string;
+          out?: string;
+          json?: string;
+          name?: string;
+          port?: number;
+          quiet?: boolean;
+          verbose?: boolean;
+          platform?: string[];
+          tuneIterations: number;
+          timeBudget: number;
+        },
+      ) => {
+        const platforms = platformsOf(o.platform);
+        const r = resolveWorkload(o.workload, command);
+        const out = o.out ?? defaultOut(o.workload);
+        const p = progress({ quiet: o.quiet, verbose: o.verbose });
+        const show = (what: 'profile' | 'tuned', profile: Parameters<typeof profileSummary>[0]) =>
+          process.stdout.write(
+            `${what === 'profile' ? profileSummary(profile) : tuningSummary(profile)}\n\n`,
+          );
+        const { comparison, stages } = await clonePipeline(
+          r,
+          {
+            name: serviceName(o.name, r.workload),
+            port: o.port,
+            out,
+            json: o.json,
+            platforms,
+            tuneIterations: o.tuneIterations,
+            timeBudget: o.timeBudget,
+            show,
+          },
+          p,
+        );
+        process.stdout.write(comparisonTable(comparison) + '\n');
+        const total = stages.reduce((a, s) => a + s.seconds, 0);
+        process.stdout.write(
+          `\ndone in ${total.toFixed(0)} s (${stages.map((s) => `${s.stage} ${s.seconds.toFixed(0)}`).join(', ')}); clone in ${join(out, 'clone')}\n`,
+        );
+      },
+    );
 }

@@ -4,16 +4,28 @@ import { DEFAULT_PLATFORM, loadPlatform } from '../collect/platforms.js';
 import { launchSpecFor, type LaunchSpec } from '../collect/target.js';
 import type { ResolvedWorkload } from '../pipeline.js';
 
-export function resolveWorkload(file: string | undefined, command: string[]): ResolvedWorkload & { spec: LaunchSpec };
-export function resolveWorkload(file: string | undefined, command: string[], attach: boolean): ResolvedWorkload;
+export function resolveWorkload(
+  file: string | undefined,
+  command: string[],
+): ResolvedWorkload & { spec: LaunchSpec };
+export function resolveWorkload(
+  file: string | undefined,
+  command: string[],
+  attach: boolean,
+): ResolvedWorkload;
 
 /** Reads a workload file; a command after `--` replaces the file's own. */
-export function resolveWorkload(file: string | undefined, command: string[], attach = false): ResolvedWorkload {
+export function resolveWorkload(
+  file: string | undefined,
+  command: string[],
+  attach = false,
+): ResolvedWorkload {
   if (!file) throw new TwinError('no workload: give --workload FILE (see examples/*/workload.yaml)');
   const workload = readYamlFile(Workload, file, 'workload');
   const cmd = command.length ? command.map(shellQuote).join(' ') : undefined;
   // Attached, the target runs already; its command is needed only for the Valgrind runs.
-  const spec = attach && !cmd && !workload.command ? null : launchSpecFor(workload, dirname(resolve(file)), cmd);
+  const spec =
+    attach && !cmd && !workload.command ? null : launchSpecFor(workload, dirname(resolve(file)), cmd);
   return { workload, file, spec };
 }
 
@@ -36,6 +48,7 @@ export function defaultOut(file: string): string {
 
 export function parsePort(v: string): number {
   const n = Number(v);
-  if (!Number.isInteger(n) || n < 1 || n > 65535) throw new TwinError(`--port ${v} is not a port number (1-65535)`);
+  if (!Number.isInteger(n) || n < 1 || n > 65535)
+    throw new TwinError(`--port ${v} is not a port number (1-65535)`);
   return n;
 }

@@ -11,6 +11,8 @@ export function registerGenerate(program: Command): void {
     .option('--json', 'print the result as JSON')
     .action((file: string, o: { out: string; json?: boolean }) => {
       generateClone(readProfile(file), o.out);
-      process.stdout.write(o.json ? JSON.stringify({ clone: o.out }) + '\n' : `wrote ${o.out}/clone.c, Makefile and runtime/\n`);
+      process.stdout.write(
+        o.json ? JSON.stringify({ clone: o.out }) + '\n' : `wrote ${o.out}/clone.c, Makefile and runtime/\n`,
+      );
     });
 }

@@ -18,7 +18,17 @@ const program = new Command()
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-for (const register of [registerProfile, registerGenerate, registerBuild, registerValidate, registerTune, registerClone, registerInspect, registerSchema]) register(program);
+for (const register of [
+  registerProfile,
+  registerGenerate,
+  registerBuild,
+  registerValidate,
+  registerTune,
+  registerClone,
+  registerInspect,
+  registerSchema,
+])
+  register(program);
 
 async function fail(message: string): Promise<never> {
   await stopAll();

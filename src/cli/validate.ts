@@ -14,20 +14,44 @@ export function registerValidate(program: Command): void {
     .requiredOption('-c, --clone <dir>', 'clone folder (built if needed)')
     .option('--json <file>', 'write the comparison as JSON')
     .option('--name <name>', 'target name in the report', 'target')
-    .option('--platform <name|file>', 'simulated platform for the Valgrind rows, repeatable (platforms/*.yaml)', collect)
+    .option(
+      '--platform <name|file>',
+      'simulated platform for the Valgrind rows, repeatable (platforms/*.yaml)',
+      collect,
+    )
     .option('--no-cpu', 'skip the Valgrind runs')
     .option('-q, --quiet', 'no progress lines')
     .option('-v, --verbose', 'every step as a line of its own')
     .argument('[command...]', "original's command line after --, replacing the workload's")
-    .action(async (command: string[], o: { workload: string; clone: string; name: string; cpu: boolean; json?: string; quiet?: boolean; verbose?: boolean; platform?: string[] }) => {
-      const platforms = platformsOf(o.platform);
-      const p = progress({ quiet: o.quiet, verbose: o.verbose });
-      const { comparison, measurements } = await validateStage(resolveWorkload(o.workload, command), o.name, o.clone, { platforms, noCpu: !o.cpu }, p);
-      p.end();
-      if (o.json) {
-        writeJsonFile(o.json, comparison);
-        writeJsonFile(join(o.clone, 'measurements.json'), measurements);
-      }
-      process.stdout.write(comparisonTable(comparison) + '\n');
-    });
+    .action(
+      async (
+        command: string[],
+        o: {
+          workload: string;
+          clone: string;
+          name: string;
+          cpu: boolean;
+          json?: string;
+          quiet?: boolean;
+          verbose?: boolean;
+          platform?: string[];
+        },
+      ) => {
+        const platforms = platformsOf(o.platform);
+        const p = progress({ quiet: o.quiet, verbose: o.verbose });
+        const { comparison, measurements } = await validateStage(
+          resolveWorkload(o.workload, command),
+          o.name,
+          o.clone,
+          { platforms, noCpu: !o.cpu },
+          p,
+        );
+        p.end();
+        if (o.json) {
+          writeJsonFile(o.json, comparison);
+          writeJsonFile(join(o.clone, 'measurements.json'), measurements);
+        }
+        process.stdout.write(comparisonTable(comparison) + '\n');
+      },
+    );
 }

@@ -5,7 +5,18 @@ import { spawnTracked, stopChild } from './children.js';
 import { syscallName } from './syscalls.js';
 
 /** Calls that carry a socket's bytes; their sizes are recorded per fd class. */
-export const IO_CALLS = ['read', 'write', 'readv', 'writev', 'recvfrom', 'sendto', 'recvmsg', 'sendmsg', 'pread64', 'pwrite64'];
+export const IO_CALLS = [
+  'read',
+  'write',
+  'readv',
+  'writev',
+  'recvfrom',
+  'sendto',
+  'recvmsg',
+  'sendmsg',
+  'pread64',
+  'pwrite64',
+];
 
 const READY = 'twin-tracing';
 
@@ -69,12 +80,20 @@ export function parseBpftraceJson(text: string): SyscallTrace {
           t.calls.set(sc, (t.calls.get(sc) ?? 0) + count);
         } else if (name === '@io') {
           const call = parts[1].replace(/^tracepoint:syscalls:sys_exit_/, '');
-          io.push({ tid: Number(parts[0]), call, fd: Number(parts[2]), socket: false, bytes: Number(parts[3]), count });
+          io.push({
+            tid: Number(parts[0]),
+            call,
+            fd: Number(parts[2]),
+            socket: false,
+            bytes: Number(parts[3]),
+            count,
+          });
         }
       }
     }
   }
-  if (!sawMap && !/"type":\s*"attached_probes"/.test(text)) throw new TwinError('bpftrace printed no results: is tracefs mounted? run scripts/bootstrap.sh');
+  if (!sawMap && !/"type":\s*"attached_probes"/.test(text))
+    throw new TwinError('bpftrace printed no results: is tracefs mounted? run scripts/bootstrap.sh');
   return { byThread, io };
 }
 
@@ -83,12 +102,15 @@ export function ensureTracefs(): void {
   mkdirSync('/sys/kernel/tracing', { recursive: true });
   const r = spawnSync('mount', ['-t', 'tracefs', 'nodev', '/sys/kernel/tracing']);
   if (r.status !== 0 || !existsSync('/sys/kernel/tracing/events'))
-    throw new TwinError('tracefs is not mounted and cannot be: run as root `mount -t tracefs nodev /sys/kernel/tracing`');
+    throw new TwinError(
+      'tracefs is not mounted and cannot be: run as root `mount -t tracefs nodev /sys/kernel/tracing`',
+    );
 }
 
 export function requireTool(name: string, pkg: string): void {
   const r = spawnSync('sh', ['-c', `command -v ${name}`]);
-  if (r.status !== 0) throw new TwinError(`${name} is missing: install it with scripts/bootstrap.sh (Debian package ${pkg})`);
+  if (r.status !== 0)
+    throw new TwinError(`${name} is missing: install it with scripts/bootstrap.sh (Debian package ${pkg})`);
 }
 
 /** A running bpftrace session; stop() ends it and returns what it recorded. */
@@ -102,10 +124,14 @@ export interface Tracer {
 export async function startTracer(pids: number[]): Promise<Tracer> {
   requireTool(process.env.TWIN_BPFTRACE ?? 'bpftrace', 'bpftrace');
   ensureTracefs();
-  const child: ChildProcess = spawnTracked(process.env.TWIN_BPFTRACE ?? 'bpftrace', ['-f', 'json', '-e', bpftraceScript(pids)], {
-    stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: '1048576' },
-  });
+  const child: ChildProcess = spawnTracked(
+    process.env.TWIN_BPFTRACE ?? 'bpftrace',
+    ['-f', 'json', '-e', bpftraceScript(pids)],
+    {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: '1048576' },
+    },
+  );
   let out = '';
   let err = '';
   child.stdout?.on('data', (d: Buffer) => (out += d.toString()));
@@ -114,8 +140,11 @@ export async function startTracer(pids: number[]): Promise<Tracer> {
   while (!out.includes(READY)) {
     if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
       await stopChild(child, 'SIGKILL');
-      const why = err.split('\n').filter((l) => l.includes('ERROR') && !l.includes('RLIMIT_MEMLOCK'))[0] ?? 'no output';
-      throw new TwinError(`bpftrace could not attach: ${why.trim()}; run as root with tracefs mounted (scripts/bootstrap.sh)`);
+      const why =
+        err.split('\n').filter((l) => l.includes('ERROR') && !l.includes('RLIMIT_MEMLOCK'))[0] ?? 'no output';
+      throw new TwinError(
+        `bpftrace could not attach: ${why.trim()}; run as root with tracefs mounted (scripts/bootstrap.sh)`,
+      );
     }
     await new Promise((r) => setTimeout(r, 50));
   }

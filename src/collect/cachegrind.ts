@@ -1,6 +1,20 @@
 import { TwinError, type CpuCounters, type Platform } from '../model/index.js';
 
-export const CG_EVENTS = ['Ir', 'I1mr', 'ILmr', 'Dr', 'D1mr', 'DLmr', 'Dw', 'D1mw', 'DLmw', 'Bc', 'Bcm', 'Bi', 'Bim'] as const;
+export const CG_EVENTS = [
+  'Ir',
+  'I1mr',
+  'ILmr',
+  'Dr',
+  'D1mr',
+  'DLmr',
+  'Dw',
+  'D1mw',
+  'DLmw',
+  'Bc',
+  'Bcm',
+  'Bi',
+  'Bim',
+] as const;
 export type CgTotals = Record<(typeof CG_EVENTS)[number], number>;
 
 /** The `events:` and `summary:` lines of a cachegrind.out file: event totals only (the rest
@@ -8,7 +22,10 @@ export type CgTotals = Record<(typeof CG_EVENTS)[number], number>;
 export function parseCachegrind(text: string): CgTotals {
   const events = /^events:\s*(.+)$/m.exec(text)?.[1].trim().split(/\s+/);
   const summary = /^summary:\s*(.+)$/m.exec(text)?.[1].trim().split(/\s+/).map(Number);
-  if (!events || !summary) throw new TwinError('cachegrind output has no events or summary line: was the target killed before it could write it?');
+  if (!events || !summary)
+    throw new TwinError(
+      'cachegrind output has no events or summary line: was the target killed before it could write it?',
+    );
   const totals = { ...ZERO_TOTALS };
   events.forEach((e, i) => {
     if (e in totals) totals[e as keyof CgTotals] = summary[i] ?? 0;
@@ -32,11 +49,24 @@ const mpki = (misses: number, insns: number) => (insns > 0 ? (1000 * misses) / i
 
 /** Counters per request from the totals of the LLC run, and, when given, of the L2 run (and,
  *  given the platform's caches, each pair's simulated caches and misses). */
-export function countersFrom(t: CgTotals, requests: number, platform: string, l2?: CgTotals, caches?: Pick<Platform, 'I1' | 'D1' | 'L2' | 'LLC'>): CpuCounters {
+export function countersFrom(
+  t: CgTotals,
+  requests: number,
+  platform: string,
+  l2?: CgTotals,
+  caches?: Pick<Platform, 'I1' | 'D1' | 'L2' | 'LLC'>,
+): CpuCounters {
   const pair = (x: CgTotals, LL: Platform['LLC'] | undefined) => ({
     insnsPerReq: x.Ir / requests,
     branchMpki: mpki(x.Bcm + x.Bim, x.Ir),
-    ...(caches && LL ? { caches: { I1: geom(caches.I1), D1: geom(caches.D1), LL: geom(LL) }, I1Mpki: mpki(x.I1mr, x.Ir), D1Mpki: mpki(x.D1mr + x.D1mw, x.Ir), LLMpki: mpki(x.ILmr + x.DLmr + x.DLmw, x.Ir) } : {}),
+    ...(caches && LL
+      ? {
+          caches: { I1: geom(caches.I1), D1: geom(caches.D1), LL: geom(LL) },
+          I1Mpki: mpki(x.I1mr, x.Ir),
+          D1Mpki: mpki(x.D1mr + x.D1mw, x.Ir),
+          LLMpki: mpki(x.ILmr + x.DLmr + x.DLmw, x.Ir),
+        }
+      : {}),
   });
   const data = t.Dr + t.Dw;
   return {

@@ -76,8 +76,14 @@ export function parseCallgrind(text: string): CallgrindRun {
     const c = line.charCodeAt(0);
     const isPosition = (c >= 48 && c <= 57) || c === 43 /* + */ || c === 45 /* - */ || c === 42; /* * */
     if (isPosition) {
-      if (!events) throw new TwinError('callgrind output has cost lines before its events: line: is this a callgrind.out file?');
-      if (instrAt < 0) throw new TwinError('callgrind output has no instruction addresses: run callgrind with --dump-instr=yes');
+      if (!events)
+        throw new TwinError(
+          'callgrind output has cost lines before its events: line: is this a callgrind.out file?',
+        );
+      if (instrAt < 0)
+        throw new TwinError(
+          'callgrind output has no instruction addresses: run callgrind with --dump-instr=yes',
+        );
       const tokens = line.split(' ');
       let t = 0;
       for (let p = 0; p < positions.length; p++) {
@@ -136,7 +142,10 @@ export function parseCallgrind(text: string): CallgrindRun {
       pending = 'jump';
     } else if (line.startsWith('jcnd=')) {
       const m = /^jcnd=(\d+)\/(\d+)/.exec(line);
-      if (!m) throw new TwinError(`callgrind output has a malformed line '${line.slice(0, 40)}': is the file cut short?`);
+      if (!m)
+        throw new TwinError(
+          `callgrind output has a malformed line '${line.slice(0, 40)}': is the file cut short?`,
+        );
       jcndTaken = Number(m[1]);
       jcndExecs = Number(m[2]);
       pending = 'cond';
@@ -158,9 +167,16 @@ export function parseCallgrind(text: string): CallgrindRun {
     // fl= fi= fe= fn= cfi= cfl= cfn= jfi= jfn= and the header lines name files and functions
     // or describe the run: nothing the mix needs.
   }
-  if (!events) throw new TwinError('callgrind output has no events: line: is this a callgrind.out file, and was it written completely?');
-  if (instrAt < 0) throw new TwinError('callgrind output has no instruction addresses: run callgrind with --dump-instr=yes');
-  if (irAt < 0) throw new TwinError('callgrind output does not count Ir: run callgrind without --collect-atstart or event options that drop it');
+  if (!events)
+    throw new TwinError(
+      'callgrind output has no events: line: is this a callgrind.out file, and was it written completely?',
+    );
+  if (instrAt < 0)
+    throw new TwinError('callgrind output has no instruction addresses: run callgrind with --dump-instr=yes');
+  if (irAt < 0)
+    throw new TwinError(
+      'callgrind output does not count Ir: run callgrind without --collect-atstart or event options that drop it',
+    );
   const fileTotals = totals ?? summary ?? selfSums;
   return { events, totals: Object.fromEntries(events.map((e, i) => [e, fileTotals[i] ?? 0])), objects };
 }
@@ -187,11 +203,19 @@ export function functionCosts(text: string): { events: string[]; functions: Map<
       }
       if (!current || !events) continue;
       const tokens = line.trim().split(/\s+/);
-      for (let i = positions; i < tokens.length && i - positions < events.length; i++) current[i - positions] += Number(tokens[i]);
+      for (let i = positions; i < tokens.length && i - positions < events.length; i++)
+        current[i - positions] += Number(tokens[i]);
     } else if (line.startsWith('fn=')) {
       const m = /^\((\d+)\)\s*(.*)$/.exec(line.slice(3).trim());
-      const name = m ? (m[2] ? (names.set(m[1], m[2]), m[2]) : names.get(m[1]) ?? `(${m[1]})`) : line.slice(3).trim();
-      if (!events) throw new TwinError('callgrind output has functions before its events: line: is this a callgrind.out file?');
+      const name = m
+        ? m[2]
+          ? (names.set(m[1], m[2]), m[2])
+          : (names.get(m[1]) ?? `(${m[1]})`)
+        : line.slice(3).trim();
+      if (!events)
+        throw new TwinError(
+          'callgrind output has functions before its events: line: is this a callgrind.out file?',
+        );
       current = functions.get(name) ?? events.map(() => 0);
       functions.set(name, current);
     } else if (line.startsWith('cfn=')) {
@@ -201,7 +225,10 @@ export function functionCosts(text: string): { events: string[]; functions: Map<
     else if (line.startsWith('events:')) events = line.slice(7).trim().split(/\s+/);
     else if (line.startsWith('positions:')) positions = line.slice(10).trim().split(/\s+/).length;
   }
-  if (!events) throw new TwinError('callgrind output has no events: line: is this a callgrind.out file, and was it written completely?');
+  if (!events)
+    throw new TwinError(
+      'callgrind output has no events: line: is this a callgrind.out file, and was it written completely?',
+    );
   return { events, functions };
 }
 
@@ -215,13 +242,20 @@ export function subtractRuns(large: CallgrindRun, small: CallgrindRun): Callgrin
     for (const [addr, l] of costs) {
       const s = minus?.get(addr);
       const d: InsnCost = s
-        ? { ir: Math.max(0, l.ir - s.ir), bc: Math.max(0, l.bc - s.bc), taken: Math.max(0, l.taken - s.taken), execs: Math.max(0, l.execs - s.execs) }
+        ? {
+            ir: Math.max(0, l.ir - s.ir),
+            bc: Math.max(0, l.bc - s.bc),
+            taken: Math.max(0, l.taken - s.taken),
+            execs: Math.max(0, l.execs - s.execs),
+          }
         : { ...l };
       if (d.ir > 0 || d.bc > 0 || d.taken > 0 || d.execs > 0) out.set(addr, d);
     }
     objects.set(path, out);
   }
-  const totals = Object.fromEntries(large.events.map((e) => [e, Math.max(0, (large.totals[e] ?? 0) - (small.totals[e] ?? 0))]));
+  const totals = Object.fromEntries(
+    large.events.map((e) => [e, Math.max(0, (large.totals[e] ?? 0) - (small.totals[e] ?? 0))]),
+  );
   return { events: [...large.events], totals, objects };
 }
 
@@ -240,4 +274,3 @@ export function codeSets(run: CallgrindRun, requests: number): number[] {
   }
   return sets;
 }
-

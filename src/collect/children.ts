@@ -31,7 +31,11 @@ export function exited(child: ChildProcess): boolean {
 }
 
 /** Sends `sig` to the child's group, waits up to `graceMs`, then SIGKILLs the group. */
-export async function stopChild(child: ChildProcess, sig: NodeJS.Signals = 'SIGTERM', graceMs = 5000): Promise<void> {
+export async function stopChild(
+  child: ChildProcess,
+  sig: NodeJS.Signals = 'SIGTERM',
+  graceMs = 5000,
+): Promise<void> {
   if (exited(child)) {
     signalGroup(child, 'SIGKILL'); // stray group members (forked workers)
     return;

@@ -17,13 +17,15 @@ export const LoadResult = z.object({
   errors: z.record(z.string(), z.number()),
   latency_us: Latency,
   bytes: z.object({ sent: z.number(), received: z.number() }),
-  ops: z.array(z.object({
-    op: z.string(),
-    count: z.number(),
-    req_bytes: z.number(),
-    resp_bytes: z.number(),
-    resp_sizes: z.array(z.tuple([z.number(), z.number()])),
-  })),
+  ops: z.array(
+    z.object({
+      op: z.string(),
+      count: z.number(),
+      req_bytes: z.number(),
+      resp_bytes: z.number(),
+      resp_sizes: z.array(z.tuple([z.number(), z.number()])),
+    }),
+  ),
 });
 export type LoadResult = z.infer<typeof LoadResult>;
 
@@ -53,11 +55,34 @@ export interface LoadOptions {
 
 export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string): string[] {
   const args = [
-    '--host', '127.0.0.1', '--port', String(port), '--protocol', w.protocol,
-    '--rate', String(o.rate), '--duration', String(o.duration), '--warmup', String(o.warmup ?? 1),
-    '--connections', String(w.connections), '--threads', String(Math.min(w.threads, w.connections)),
-    '--keys', String(w.keys), '--key-size', String(w.keySize), '--dist', o.dist ?? 'poisson',
-    '--seed', String(o.seed ?? PROFILE_SEED), '--timeout-ms', String(o.timeoutMs ?? 2000), '--out', out,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(port),
+    '--protocol',
+    w.protocol,
+    '--rate',
+    String(o.rate),
+    '--duration',
+    String(o.duration),
+    '--warmup',
+    String(o.warmup ?? 1),
+    '--connections',
+    String(w.connections),
+    '--threads',
+    String(Math.min(w.threads, w.connections)),
+    '--keys',
+    String(w.keys),
+    '--key-size',
+    String(w.keySize),
+    '--dist',
+    o.dist ?? 'poisson',
+    '--seed',
+    String(o.seed ?? PROFILE_SEED),
+    '--timeout-ms',
+    String(o.timeoutMs ?? 2000),
+    '--out',
+    out,
   ];
   for (const r of w.requests) {
     const v = r.valueSize ?? 0;
@@ -80,7 +105,8 @@ export async function runLoad(w: Workload, port: number, o: LoadOptions): Promis
     let err = '';
     child.stderr.on('data', (d: Buffer) => (err += d.toString()));
     const code: number = await new Promise((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
-    if (code !== 0) throw new TwinError(`twin-load failed: ${err.trim().split('\n').pop() ?? `status ${code}`}`);
+    if (code !== 0)
+      throw new TwinError(`twin-load failed: ${err.trim().split('\n').pop() ?? `status ${code}`}`);
     return parseWith(LoadResult, JSON.parse(readFileSync(out, 'utf8')), 'twin-load result');
   } finally {
     rmSync(dir, { recursive: true, force: true });

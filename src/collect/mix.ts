@@ -113,8 +113,14 @@ export function insnMix(
   const share = (n: number, d: number) => (d > 0 ? Math.min(1, n / d) : 0);
   return {
     insnsPerReq: requests > 0 ? total / requests : 0,
-    shares: Object.fromEntries(INSN_CLASSES.map((c) => [c, share(count[c], total)])) as Record<InsnClass, number>,
-    memShares: Object.fromEntries(INSN_CLASSES.map((c) => [c, share(memCount[c], count[c])])) as Record<InsnClass, number>,
+    shares: Object.fromEntries(INSN_CLASSES.map((c) => [c, share(count[c], total)])) as Record<
+      InsnClass,
+      number
+    >,
+    memShares: Object.fromEntries(INSN_CLASSES.map((c) => [c, share(memCount[c], count[c])])) as Record<
+      InsnClass,
+      number
+    >,
     bbSizes: bbSizes.histogram(),
     takenRates: takenRates.histogram(),
     rawDistances: rawDistances.histogram(),

@@ -57,9 +57,10 @@ export function parseObjdump(text: string, only?: ReadonlySet<number>): Map<numb
       if (next < 0) break;
       space = next;
     }
-    const insn: DisasmInsn = space < 0
-      ? { mnemonic: asm, operands: '', length }
-      : { mnemonic: asm.slice(0, space).replace(/ +/g, ' '), operands: asm.slice(space).trim(), length };
+    const insn: DisasmInsn =
+      space < 0
+        ? { mnemonic: asm, operands: '', length }
+        : { mnemonic: asm.slice(0, space).replace(/ +/g, ' '), operands: asm.slice(space).trim(), length };
     code.set(addr, insn);
     previous = tab >= 0 ? null : { addr, insn };
   }
@@ -118,18 +119,26 @@ function objdump(path: string, wanted: Set<number> | null): Map<number, DisasmIn
   }
   let out: string;
   try {
-    out = execFileSync('objdump', [...args, path], { encoding: 'utf8', maxBuffer: 512 << 20, stdio: ['ignore', 'pipe', 'ignore'] });
+    out = execFileSync('objdump', [...args, path], {
+      encoding: 'utf8',
+      maxBuffer: 512 << 20,
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
   } catch (e) {
     if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
       throw new TwinError('objdump not found: install binutils to read the instruction mix');
     }
     // Output past the buffer is no unknown object: its instructions would all count as other.
-    if ((e as NodeJS.ErrnoException).code === 'ENOBUFS' || (e as NodeJS.ErrnoException).code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER') {
-      throw new TwinError(`objdump's listing of ${path} is over 512 MiB: the instruction mix cannot be read from it`);
+    if (
+      (e as NodeJS.ErrnoException).code === 'ENOBUFS' ||
+      (e as NodeJS.ErrnoException).code === 'ERR_CHILD_PROCESS_STDIO_MAXBUFFER'
+    ) {
+      throw new TwinError(
+        `objdump's listing of ${path} is over 512 MiB: the instruction mix cannot be read from it`,
+      );
     }
     // Not an object file objdump knows: its instructions count as unknown.
     return new Map();
   }
   return parseObjdump(out, wanted ?? undefined);
 }
-

@@ -35,8 +35,21 @@ export interface Observation {
 /** Preloads (untraced), then traces the target's system calls while twin-load drives it at
  *  `rate`. CPU time comes from schedstat before and after; with `threadCpu`, each thread's
  *  from an untraced run besides. */
-export async function observe(target: RunningTarget, w: Workload, rate: number, opts: { trace: boolean; preload: boolean; settleS?: number; threadCpu?: boolean; seed?: number }): Promise<Observation> {
-  if (opts.preload && w.preload) await runLoad(w, target.port, { rate: 1, duration: 0.001, warmup: 0, preload: true, maxRequests: 1, seed: opts.seed });
+export async function observe(
+  target: RunningTarget,
+  w: Workload,
+  rate: number,
+  opts: { trace: boolean; preload: boolean; settleS?: number; threadCpu?: boolean; seed?: number },
+): Promise<Observation> {
+  if (opts.preload && w.preload)
+    await runLoad(w, target.port, {
+      rate: 1,
+      duration: 0.001,
+      warmup: 0,
+      preload: true,
+      maxRequests: 1,
+      seed: opts.seed,
+    });
   // Servers adapt to their load (background threads that poll more often when busy, caches
   // that warm): an untraced run at the same rate first lets them settle.
   if (opts.settleS) await runLoad(w, target.port, { rate, duration: opts.settleS, warmup: 0, seed: 7 });
@@ -46,7 +59,10 @@ export async function observe(target: RunningTarget, w: Workload, rate: number, 
   const cpu0 = cpuNs(pids);
   // Which descriptors are sockets: read while the load's connections are open, half-way.
   const sockets = new Map<number, Set<number>>();
-  const snap = setTimeout(() => pids.forEach((p) => sockets.set(p, socketFds(p))), (1 + w.duration / 2) * 1000);
+  const snap = setTimeout(
+    () => pids.forEach((p) => sockets.set(p, socketFds(p))),
+    (1 + w.duration / 2) * 1000,
+  );
   let load;
   try {
     load = await runLoad(w, target.port, { rate, duration: w.duration, warmup: 1, seed: opts.seed });
@@ -58,7 +74,16 @@ export async function observe(target: RunningTarget, w: Workload, rate: number, 
   const trace = tracer ? await tracer.stop() : null;
   if (trace) markSockets(trace, sockets);
   const windowS = trace ? trace.windowS : (Date.now() - t0) / 1000;
-  if (!opts.threadCpu) return { load, trace, cpuNs: cpu1.ns - cpu0.ns, threads: cpu1.threads, threadNsPerSec: new Map(), windowS, processes };
+  if (!opts.threadCpu)
+    return {
+      load,
+      trace,
+      cpuNs: cpu1.ns - cpu0.ns,
+      threads: cpu1.threads,
+      threadNsPerSec: new Map(),
+      windowS,
+      processes,
+    };
   // Each thread's CPU time over each whole second of the run, its median kept (per second).
   const samples = [{ at: Date.now(), cpu: cpuNs(pids).byThread }];
   const tick = setInterval(() => samples.push({ at: Date.now(), cpu: cpuNs(pids).byThread }), 1000);
@@ -68,6 +93,17 @@ export async function observe(target: RunningTarget, w: Workload, rate: number, 
     clearInterval(tick);
   }
   const tids = [...samples[samples.length - 1].cpu.keys()];
-  const threadNsPerSec = new Map(tids.map((t) => [t, median(samples.slice(1).map((s, i) => ((s.cpu.get(t) ?? 0) - (samples[i].cpu.get(t) ?? 0)) / ((s.at - samples[i].at) / 1000)))]));
+  const threadNsPerSec = new Map(
+    tids.map((t) => [
+      t,
+      median(
+        samples
+          .slice(1)
+          .map(
+            (s, i) => ((s.cpu.get(t) ?? 0) - (samples[i].cpu.get(t) ?? 0)) / ((s.at - samples[i].at) / 1000),
+          ),
+      ),
+    ]),
+  );
   return { load, trace, cpuNs: cpu1.ns - cpu0.ns, threads: cpu1.threads, threadNsPerSec, windowS, processes };
 }

@@ -4,7 +4,12 @@ import { readFileSync, readdirSync, readlinkSync } from 'node:fs';
 export function parseStat(text: string): { ppid: number; utime: number; stime: number; threads: number } {
   const rest = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // rest[0] is field 3 (state); field N is rest[N-3].
-  return { ppid: Number(rest[1]), utime: Number(rest[11]), stime: Number(rest[12]), threads: Number(rest[17]) };
+  return {
+    ppid: Number(rest[1]),
+    utime: Number(rest[11]),
+    stime: Number(rest[12]),
+    threads: Number(rest[17]),
+  };
 }
 
 function readOr(path: string): string | null {

@@ -44,7 +44,8 @@ export function portableFrom(points: CgTotals[], requests: number, mix: Portable
   const per = (x: number) => x / requests;
   const insns = median(points.map((t) => per(t.Ir)));
   const scaled = (t: CgTotals, misses: number) => (t.Ir > 0 ? (misses / t.Ir) * insns : 0);
-  const curve = (f: (t: CgTotals, s: (typeof SWEEP)[number]) => CurvePoint[]) => points.flatMap((t, k) => f(t, SWEEP[k])).sort((a, b) => a.bytes - b.bytes);
+  const curve = (f: (t: CgTotals, s: (typeof SWEEP)[number]) => CurvePoint[]) =>
+    points.flatMap((t, k) => f(t, SWEEP[k])).sort((a, b) => a.bytes - b.bytes);
   const l1 = (s: (typeof SWEEP)[number], p: CurvePoint) => (s.l1Assoc ? [] : [p]);
   const k = SWEEP.findIndex((s) => s.l1Assoc);
   const c = points[k];
@@ -52,9 +53,20 @@ export function portableFrom(points: CgTotals[], requests: number, mix: Portable
     requests,
     insnsPerReq: insns,
     dataRefsPerReq: median(points.map((t) => per(t.Dr + t.Dw))),
-    dataCurve: curve((t, s) => [...l1(s, { bytes: s.l1, missesPerReq: scaled(t, t.D1mr + t.D1mw) }), { bytes: s.ll, missesPerReq: scaled(t, t.DLmr + t.DLmw) }]),
-    codeCurve: curve((t, s) => [...l1(s, { bytes: s.l1, missesPerReq: scaled(t, t.I1mr) }), { bytes: s.ll, missesPerReq: scaled(t, t.ILmr) }]),
-    conflict: { bytes: SWEEP[k].l1, assoc: SWEEP[k].l1Assoc!, dataMissesPerReq: scaled(c, c.D1mr + c.D1mw), codeMissesPerReq: scaled(c, c.I1mr) },
+    dataCurve: curve((t, s) => [
+      ...l1(s, { bytes: s.l1, missesPerReq: scaled(t, t.D1mr + t.D1mw) }),
+      { bytes: s.ll, missesPerReq: scaled(t, t.DLmr + t.DLmw) },
+    ]),
+    codeCurve: curve((t, s) => [
+      ...l1(s, { bytes: s.l1, missesPerReq: scaled(t, t.I1mr) }),
+      { bytes: s.ll, missesPerReq: scaled(t, t.ILmr) },
+    ]),
+    conflict: {
+      bytes: SWEEP[k].l1,
+      assoc: SWEEP[k].l1Assoc!,
+      dataMissesPerReq: scaled(c, c.D1mr + c.D1mw),
+      codeMissesPerReq: scaled(c, c.I1mr),
+    },
     condBranchesPerReq: median(points.map((t) => per(t.Bc))),
     indirectPerReq: median(points.map((t) => per(t.Bi))),
     branchMissesPerReq: median(points.map((t) => scaled(t, t.Bcm + t.Bim))),

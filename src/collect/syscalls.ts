@@ -23,7 +23,9 @@ export function syscallTable(): Map<number, string> {
       /* try the next */
     }
   }
-  throw new TwinError('the kernel headers are missing (no unistd_64.h): run scripts/bootstrap.sh, which installs linux-libc-dev');
+  throw new TwinError(
+    'the kernel headers are missing (no unistd_64.h): run scripts/bootstrap.sh, which installs linux-libc-dev',
+  );
 }
 
 export function syscallName(nr: number): string {

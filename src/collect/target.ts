@@ -67,7 +67,10 @@ export function portOpen(port: number, timeoutMs = 500): Promise<boolean> {
 }
 
 export async function ensurePortFree(port: number): Promise<void> {
-  if (await portOpen(port)) throw new TwinError(`port ${port} is in use: pick another with --port, or leave --port out and Twin picks a free one`);
+  if (await portOpen(port))
+    throw new TwinError(
+      `port ${port} is in use: pick another with --port, or leave --port out and Twin picks a free one`,
+    );
 }
 
 export function substitute(text: string, vars: Record<string, string>): string {
@@ -79,9 +82,11 @@ export function makeFileBytes(size: number, seed: number): Buffer {
   const buf = Buffer.alloc(size);
   let x = (seed * 2654435761) >>> 0 || 1;
   for (let i = 0; i < size; i++) {
-    x ^= x << 13; x >>>= 0;
+    x ^= x << 13;
+    x >>>= 0;
     x ^= x >>> 17;
-    x ^= x << 5; x >>>= 0;
+    x ^= x << 5;
+    x >>>= 0;
     buf[i] = 33 + (x % 94);
   }
   return buf;
@@ -95,7 +100,9 @@ function prepareRunDir(spec: LaunchSpec, port: number): { runDir: string; vars: 
     try {
       text = readFileSync(join(spec.dir, t), 'utf8');
     } catch {
-      throw new TwinError(`workload template ${t} not found in ${spec.dir}: add it or remove it from \`templates\``);
+      throw new TwinError(
+        `workload template ${t} not found in ${spec.dir}: add it or remove it from \`templates\``,
+      );
     }
     writeFileSync(join(runDir, t), substitute(text, vars));
   }
@@ -124,7 +131,10 @@ export async function launchTarget(spec: LaunchSpec, fixedPort?: number): Promis
   });
   const spawnError = new Promise<Error>((resolve) => child.once('error', resolve));
   const stderrTail = () => {
-    const lines = stderr.split('\n').map((l) => l.trim()).filter((l) => l && !l.startsWith('=='));
+    const lines = stderr
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => l && !l.startsWith('=='));
     return lines.length ? lines[lines.length - 1] : '';
   };
   const target: RunningTarget = {
@@ -157,7 +167,9 @@ export async function launchTarget(spec: LaunchSpec, fixedPort?: number): Promis
     if (await portOpen(port, 200)) return target;
     if (Date.now() > deadline) {
       await target.stop();
-      throw new TwinError(`the target did not accept connections on port ${port} within ${spec.startTimeoutS} s; check that its command listens on {port}`);
+      throw new TwinError(
+        `the target did not accept connections on port ${port} within ${spec.startTimeoutS} s; check that its command listens on {port}`,
+      );
     }
     await sleep(50);
   }
@@ -165,8 +177,10 @@ export async function launchTarget(spec: LaunchSpec, fixedPort?: number): Promis
 
 /** A target Twin did not start: traced and loaded, never stopped (stop() leaves it running). */
 export async function attachTarget(pid: number, port: number): Promise<RunningTarget> {
-  if (!Number.isInteger(pid) || pid <= 0 || processTree(pid).length === 0) throw new TwinError(`no process ${pid} to attach to: check --pid`);
-  if (!(await portOpen(port))) throw new TwinError(`nothing accepts connections on 127.0.0.1:${port}: check --port`);
+  if (!Number.isInteger(pid) || pid <= 0 || processTree(pid).length === 0)
+    throw new TwinError(`no process ${pid} to attach to: check --pid`);
+  if (!(await portOpen(port)))
+    throw new TwinError(`nothing accepts connections on 127.0.0.1:${port}: check --port`);
   return {
     pid,
     port,
@@ -180,5 +194,11 @@ export async function attachTarget(pid: number, port: number): Promise<RunningTa
 
 /** How to start a built clone, as a target like any other. */
 export function cloneLaunchSpec(binary: string, w: Workload): LaunchSpec {
-  return { command: `'${resolvePath(binary)}' --port {port} --dir {run}`, dir: '.', templates: [], files: [], startTimeoutS: w.startTimeout };
+  return {
+    command: `'${resolvePath(binary)}' --port {port} --dir {run}`,
+    dir: '.',
+    templates: [],
+    files: [],
+    startTimeoutS: w.startTimeout,
+  };
 }

@@ -1,15 +1,11 @@
 import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TwinError, type CpuCounters, type InsnMix, type Platform, type PortableCpu, type Workload } from '../model/index.js';
+import { TwinError, type Workload } from '../model/index.js';
+import { addTotals, geom, parseCachegrind, type CgTotals } from './cachegrind.js';
 import { PROFILE_SEED, runLoad, totalErrors } from './loadgen.js';
+import type { Geometry } from './sweep.js';
 import { launchTarget, type LaunchSpec } from './target.js';
-import { requireTool } from './bpftrace.js';
-import { codeSets, functionCosts, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from './callgrind.js';
-import { insnMix } from './mix.js';
-import { addTotals, CG_EVENTS, countersFrom, geom, meanTotals, parseCachegrind, subTotals, ZERO_TOTALS, type CgTotals } from './cachegrind.js';
-import { MIX_POINT, portableFrom, SWEEP, sweepGeometry, type Geometry } from './sweep.js';
-
 
 /** How every Valgrind run translates the target: superblocks end at a jump rather than
  *  follow it. Callgrind allows no other way; cachegrind, left to follow jumps, counts some
@@ -35,35 +31,90 @@ export interface VgRun {
 
 /** One Valgrind run: start the target under the tool, preload, send `requests` requests,
  *  stop it. */
-async function valgrindRun(spec: LaunchSpec, w: Workload, g: Geometry, requests: number, rate: number, tool: Tool, seed: number): Promise<VgRun> {
+async function valgrindRun(
+  spec: LaunchSpec,
+  w: Workload,
+  g: Geometry,
+  requests: number,
+  rate: number,
+  tool: Tool,
+  seed: number,
+): Promise<VgRun> {
   const outDir = mkdtempSync(join(tmpdir(), 'twin-vg-'));
   // Without address-space randomization (setarch -R): where a server's data lies sets which
   // of a 4-way cache's sets they crowd, and that should not move from run to run.
   const wrapper = [
-    'setarch', '-R', 'valgrind', `--tool=${tool === 'cachegrind' ? 'cachegrind' : 'callgrind'}`, '--cache-sim=yes', '--branch-sim=yes',
-    `--I1=${geom(g.I1)}`, `--D1=${geom(g.D1)}`, `--LL=${geom(g.LL)}`,
-    ...(tool === 'cachegrind' ? [`--cachegrind-out-file=${outDir}/out.%p`] : tool === 'callgrind' ? ['--dump-instr=yes', '--collect-jumps=yes', `--callgrind-out-file=${outDir}/out.%p`] : [`--callgrind-out-file=${outDir}/out.%p`]),
-    ...VG_TRANSLATION, '--trace-children=yes', '--log-file=/dev/null',
+    'setarch',
+    '-R',
+    'valgrind',
+    `--tool=${tool === 'cachegrind' ? 'cachegrind' : 'callgrind'}`,
+    '--cache-sim=yes',
+    '--branch-sim=yes',
+    `--I1=${geom(g.I1)}`,
+    `--D1=${geom(g.D1)}`,
+    `--LL=${geom(g.LL)}`,
+    ...(tool === 'cachegrind'
+      ? [`--cachegrind-out-file=${outDir}/out.%p`]
+      : tool === 'callgrind'
+        ? ['--dump-instr=yes', '--collect-jumps=yes', `--callgrind-out-file=${outDir}/out.%p`]
+        : [`--callgrind-out-file=${outDir}/out.%p`]),
+    ...VG_TRANSLATION,
+    '--trace-children=yes',
+    '--log-file=/dev/null',
   ];
   try {
     // Valgrind keeps file descriptors of its own above the hard limit; servers that raise
     // their soft limit to the hard one fail unless both are set equal (memcached does).
-    const target = await launchTarget({ ...spec, wrapper, preamble: 'ulimit -Sn 1036 -Hn 1036 2>/dev/null', startSlowdown: 6 });
+    const target = await launchTarget({
+      ...spec,
+      wrapper,
+      preamble: 'ulimit -Sn 1036 -Hn 1036 2>/dev/null',
+      startSlowdown: 6,
+    });
     try {
-      if (w.preload) await runLoad(w, target.port, { rate: 1, duration: 0.001, warmup: 0, preload: true, maxRequests: 1, timeoutMs: 30000, seed });
+      if (w.preload)
+        await runLoad(w, target.port, {
+          rate: 1,
+          duration: 0.001,
+          warmup: 0,
+          preload: true,
+          maxRequests: 1,
+          timeoutMs: 30000,
+          seed,
+        });
       // One request at a time: a target that falls behind its schedule under Valgrind would
       // otherwise take requests in bursts, and its counts would follow the machine's speed.
-      const r = await runLoad(w, target.port, { rate, duration: VG_SLACK * (requests / rate) + 10, warmup: 0, maxRequests: requests, maxInflight: 1, dist: 'constant', timeoutMs: 30000, seed });
-      if (totalErrors(r) > r.sent * 0.01) throw new TwinError(`under Valgrind the target failed ${totalErrors(r)} of ${r.sent} requests: lower valgrindRequests or check the target`);
-      if (r.sent < requests) throw new TwinError(`under Valgrind the target answered ${r.sent} of ${requests} requests in the time allowed: lower valgrindRequests or check the target`);
+      const r = await runLoad(w, target.port, {
+        rate,
+        duration: VG_SLACK * (requests / rate) + 10,
+        warmup: 0,
+        maxRequests: requests,
+        maxInflight: 1,
+        dist: 'constant',
+        timeoutMs: 30000,
+        seed,
+      });
+      if (totalErrors(r) > r.sent * 0.01)
+        throw new TwinError(
+          `under Valgrind the target failed ${totalErrors(r)} of ${r.sent} requests: lower valgrindRequests or check the target`,
+        );
+      if (r.sent < requests)
+        throw new TwinError(
+          `under Valgrind the target answered ${r.sent} of ${requests} requests in the time allowed: lower valgrindRequests or check the target`,
+        );
     } finally {
       await target.stop();
     }
     const files = readdirSync(outDir).filter((f) => f.startsWith('out.'));
-    if (!files.length) throw new TwinError(`${tool} wrote no output: the target may have been killed before it exited`);
+    if (!files.length)
+      throw new TwinError(`${tool} wrote no output: the target may have been killed before it exited`);
     const texts = files.map((f) => readFileSync(join(outDir, f), 'utf8'));
     const each = texts.map(parseCachegrind);
-    return { totals: each.reduce(addTotals), processIr: each.map((t) => t.Ir), texts: tool === 'cachegrind' ? [] : texts };
+    return {
+      totals: each.reduce(addTotals),
+      processIr: each.map((t) => t.Ir),
+      texts: tool === 'cachegrind' ? [] : texts,
+    };
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
@@ -91,9 +142,18 @@ const VG_SLACK = 8;
 
 /** The two runs of a differential measurement: n and 3n requests; their difference is 2n
  *  requests' work, start-up and shutdown cancelled out. */
-function differentialTasks(spec: LaunchSpec, w: Workload, g: Geometry, tool: Tool = 'cachegrind', seed = PROFILE_SEED) {
+export function differentialTasks(
+  spec: LaunchSpec,
+  w: Workload,
+  g: Geometry,
+  tool: Tool = 'cachegrind',
+  seed = PROFILE_SEED,
+) {
   const n = w.valgrindRequests;
-  return [() => valgrindRun(spec, w, g, n, VG_RATE, tool, seed), () => valgrindRun(spec, w, g, 3 * n, VG_RATE, tool, seed)];
+  return [
+    () => valgrindRun(spec, w, g, n, VG_RATE, tool, seed),
+    () => valgrindRun(spec, w, g, 3 * n, VG_RATE, tool, seed),
+  ];
 }
 
 /** A process served requests in a run when its instructions pass the run's smallest
@@ -113,17 +173,22 @@ export function activeProcesses(processIr: number[], work: number): number {
  *  other two: the difference then holds a worker's warm-up as if it were requests' work (in
  *  one such pair nginx's 4-way 64 KiB data misses came out 11.6 a request, 8.4 in three that
  *  agreed). */
-export function pairAgrees(small: Pick<VgRun, 'totals' | 'processIr'>, large: Pick<VgRun, 'totals' | 'processIr'>): boolean {
+export function pairAgrees(
+  small: Pick<VgRun, 'totals' | 'processIr'>,
+  large: Pick<VgRun, 'totals' | 'processIr'>,
+): boolean {
   const n = (large.totals.Ir - small.totals.Ir) / 2;
   return activeProcesses(small.processIr, n) === activeProcesses(large.processIr, 3 * n);
 }
 
 /** Runs pairs of tasks (n and 3n requests, one pair after another), two runs at a time, and
  *  runs a pair again, up to PAIR_RETRIES times, while its runs disagree. */
-async function runPairs(tasks: (() => Promise<VgRun>)[]): Promise<VgRun[]> {
+export async function runPairs(tasks: (() => Promise<VgRun>)[]): Promise<VgRun[]> {
   const runs = await pool(tasks);
   for (let k = 0; k < PAIR_RETRIES; k++) {
-    const bad = Array.from({ length: tasks.length / 2 }, (_, i) => i).filter((i) => !pairAgrees(runs[2 * i], runs[2 * i + 1]));
+    const bad = Array.from({ length: tasks.length / 2 }, (_, i) => i).filter(
+      (i) => !pairAgrees(runs[2 * i], runs[2 * i + 1]),
+    );
     if (!bad.length) break;
     const again = await pool(bad.flatMap((i) => [tasks[2 * i], tasks[2 * i + 1]]));
     bad.forEach((i, j) => {
@@ -132,123 +197,4 @@ async function runPairs(tasks: (() => Promise<VgRun>)[]): Promise<VgRun[]> {
     });
   }
   return runs;
-}
-
-/** Per-request CPU counters of a target on a simulated platform: a pair of runs with the
- *  LLC as last level, and with `withL2` another pair with the L2 as last level. */
-export async function measureCpu(spec: LaunchSpec, w: Workload, platform: Platform, withL2 = false, seed = PROFILE_SEED): Promise<CpuCounters> {
-  requireTool('valgrind', 'valgrind');
-  const tasks = differentialTasks(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.LLC }, 'cachegrind', seed);
-  if (withL2) tasks.push(...differentialTasks(spec, w, { I1: platform.I1, D1: platform.D1, LL: platform.L2 }, 'cachegrind', seed));
-  const runs = await runPairs(tasks);
-  const llc = subTotals(runs[1].totals, runs[0].totals);
-  const l2 = withL2 ? subTotals(runs[3].totals, runs[2].totals) : undefined;
-  return countersFrom(llc, 2 * w.valgrindRequests, platform.name, l2, platform);
-}
-
-/** The dynamic instruction mix of a target: a pair of callgrind runs. */
-export async function measureMix(spec: LaunchSpec, w: Workload, seed = PROFILE_SEED): Promise<InsnMix> {
-  requireTool('valgrind', 'valgrind');
-  const g = sweepGeometry(SWEEP[MIX_POINT]);
-  const [small, large] = await runPairs(differentialTasks(spec, w, g, 'callgrind', seed));
-  return mixFrom(large.texts, small.texts, 2 * w.valgrindRequests);
-}
-
-/** The files of one run's processes as one (the same program's objects add up). */
-function mergeRuns(runs: CallgrindRun[]): CallgrindRun {
-  const objects = new Map<string, Map<number, InsnCost>>();
-  for (const r of runs)
-    for (const [path, costs] of r.objects) {
-      const into = objects.get(path) ?? new Map<number, InsnCost>();
-      objects.set(path, into);
-      for (const [addr, c] of costs) {
-        const o = into.get(addr);
-        into.set(addr, o ? { ir: o.ir + c.ir, bc: o.bc + c.bc, taken: o.taken + c.taken, execs: o.execs + c.execs } : { ...c });
-      }
-    }
-  const events = runs[0]?.events ?? [];
-  const totals = Object.fromEntries(events.map((e) => [e, runs.reduce((s, r) => s + (r.totals[e] ?? 0), 0)]));
-  return { events, totals, objects };
-}
-
-/** The instruction mix of `requests` requests: the callgrind run of 3n requests less the run
- *  of n, instruction by instruction. */
-function mixFrom(large: string[], small: string[], requests: number): InsnMix {
-  return insnMix(callgrindDiff(large, small), requests);
-}
-
-const callgrindDiff = (large: string[], small: string[]) => subtractRuns(mergeRuns(large.map(parseCallgrind)), mergeRuns(small.map(parseCallgrind)));
-
-
-/** Some sweep points alone (a cachegrind pair each, two runs at a time): each one's
- *  differential totals, of 2n requests. */
-export async function measurePoints(spec: LaunchSpec, w: Workload, points: number[]): Promise<CgTotals[]> {
-  requireTool('valgrind', 'valgrind');
-  const runs = await runPairs(points.flatMap((k) => differentialTasks(spec, w, sweepGeometry(SWEEP[k]))));
-  return points.map((_, i) => subTotals(runs[2 * i + 1].totals, runs[2 * i].totals));
-}
-
-
-/** Measures a target's portable CPU profile: the sweep, two runs at a time, the `repeat`
- *  points twice (their mean); with `mix`, the instruction mix from the callgrind pair, and
- *  with `codeSets` the hot code per set. That pair is the mix point's own, unless `mixApart`:
- *  then it is a pair besides, and every point comes from cachegrind, as validation's runs.
- *  An original needs that: callgrind slows a server more than cachegrind, and its work per
- *  request may shift (redis under callgrind: 0.9% fewer instructions, 1.3% fewer
- *  mispredictions, beside cachegrind's pairs of the same geometry, both translating alike:
- *  VG_TRANSLATION). */
-export async function measurePortable(spec: LaunchSpec, w: Workload, opts: { mix?: boolean; codeSets?: boolean; repeat?: number[]; mixApart?: boolean } = {}): Promise<PortableCpu> {
-  requireTool('valgrind', 'valgrind');
-  const tasks = SWEEP.flatMap((s, k) => differentialTasks(spec, w, sweepGeometry(s), opts.mix && !opts.mixApart && k === MIX_POINT ? 'callgrind' : 'cachegrind'));
-  const again = opts.repeat ?? [];
-  tasks.push(...again.flatMap((k) => differentialTasks(spec, w, sweepGeometry(SWEEP[k]))));
-  if (opts.mix && opts.mixApart) tasks.push(...differentialTasks(spec, w, sweepGeometry(SWEEP[MIX_POINT]), 'callgrind'));
-  const runs = await runPairs(tasks);
-  const diff2 = (i: number) => subTotals(runs[2 * i + 1].totals, runs[2 * i].totals);
-  const points = SWEEP.map((_, k) => (again.includes(k) ? meanTotals([diff2(k), diff2(SWEEP.length + again.indexOf(k))]) : diff2(k)));
-  const mixAt = opts.mixApart ? SWEEP.length + again.length : MIX_POINT;
-  const requests = 2 * w.valgrindRequests;
-  const diff = opts.mix ? callgrindDiff(runs[2 * mixAt + 1].texts, runs[2 * mixAt].texts) : null;
-  const out = portableFrom(points, requests, diff ? insnMix(diff, requests) : null);
-  return diff && opts.codeSets ? { ...out, codeSets: codeSets(diff, requests) } : out;
-}
-
-/** Event totals per request of each named function of a target, at one sweep point. */
-export type PartCosts = Map<string, CgTotals>;
-
-/** The per-function costs of `requests` requests: the run of 3n less the run of n, for the
- *  functions `wanted` says are of interest. */
-function partsFrom(large: string[], small: string[], requests: number, wanted: (fn: string) => boolean): PartCosts {
-  const sum = (texts: string[]) => {
-    const out = new Map<string, CgTotals>();
-    for (const t of texts) {
-      const { events, functions } = functionCosts(t);
-      for (const [fn, v] of functions) {
-        if (!wanted(fn)) continue;
-        const add = Object.fromEntries(CG_EVENTS.map((e) => [e, v[events.indexOf(e)] ?? 0])) as CgTotals;
-        const into = out.get(fn);
-        out.set(fn, into ? addTotals(into, add) : add);
-      }
-    }
-    return out;
-  };
-  const s = sum(small);
-  return new Map(
-    [...sum(large)].map(([fn, t]) => {
-      const d = subTotals(t, s.get(fn) ?? ZERO_TOTALS);
-      return [fn, Object.fromEntries(CG_EVENTS.map((e) => [e, d[e] / requests])) as CgTotals];
-    }),
-  );
-}
-
-/** The portable profile of a clone with what each of its body's parts costs at each sweep
- *  point (per request): the same sweep, every run under callgrind's per-function counts, the
- *  mix point's per instruction as well, for the clone's instruction mix. */
-export async function measureParts(spec: LaunchSpec, w: Workload, wanted: (fn: string) => boolean): Promise<{ cpu: PortableCpu; parts: PartCosts[] }> {
-  requireTool('valgrind', 'valgrind');
-  const runs = await runPairs(SWEEP.flatMap((s, k) => differentialTasks(spec, w, sweepGeometry(s), k === MIX_POINT ? 'callgrind' : 'functions')));
-  const requests = 2 * w.valgrindRequests;
-  const points = SWEEP.map((_, k) => subTotals(runs[2 * k + 1].totals, runs[2 * k].totals));
-  const parts = SWEEP.map((_, k) => partsFrom(runs[2 * k + 1].texts, runs[2 * k].texts, requests, wanted));
-  return { cpu: portableFrom(points, requests, mixFrom(runs[2 * MIX_POINT + 1].texts, runs[2 * MIX_POINT].texts, requests)), parts };
 }

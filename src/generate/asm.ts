@@ -26,7 +26,10 @@ const SNIPPET: Partial<Record<InsnClass, (i: number) => string>> = {
 
 /** `count(c)` instructions of each class from its snippets, classes interleaved evenly (each
  *  class's i-th instruction about i/count of the way through). */
-function interleave(snippets: Partial<Record<InsnClass, (i: number) => string>>, count: (c: InsnClass) => number): string[] {
+function interleave(
+  snippets: Partial<Record<InsnClass, (i: number) => string>>,
+  count: (c: InsnClass) => number,
+): string[] {
   const items: { at: number; text: string }[] = [];
   for (const [c, f] of Object.entries(snippets) as [InsnClass, (i: number) => string][]) {
     const n = count(c);
@@ -38,7 +41,9 @@ function interleave(snippets: Partial<Record<InsnClass, (i: number) => string>>,
 /** One iteration's instructions as `"...\\n\\t"` string pieces (a call is one unit of the
  *  call/return pair's two). */
 function mixIteration(units: ClassCounts): string[] {
-  const items = interleave(SNIPPET, (c) => (c === 'callret' ? Math.floor((units.callret ?? 0) / 2) : Math.round(units[c] ?? 0)));
+  const items = interleave(SNIPPET, (c) =>
+    c === 'callret' ? Math.floor((units.callret ?? 0) / 2) : Math.round(units[c] ?? 0),
+  );
   const head = (units.string ?? 0) > 0 ? ['movq %[mem], %[si]'] : [];
   return [...head, ...items].map((t) => `"${t.replace(/\n/g, '\\n')}\\n\\t"`);
 }
@@ -60,7 +65,10 @@ export function emitMix(units: ClassCounts): string {
     '"9:\\n\\t"',
     ...(calls ? ['"addq $128, %%rsp\\n\\t"', '"jmp 4f\\n"', '"3:\\n\\t"', '"ret\\n"', '"4:\\n\\t"'] : []),
   ];
-  return `/* The instruction mix: ${Object.entries(units).filter(([, v]) => v).map(([k, v]) => `${v} ${k}`).join(', ')} per iteration. */
+  return `/* The instruction mix: ${Object.entries(units)
+    .filter(([, v]) => v)
+    .map(([k, v]) => `${v} ${k}`)
+    .join(', ')} per iteration. */
 static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx)
 {
     uint64_t a = ctx->sink, b = a ^ 1, c = a ^ 2, d = a ^ 3, t, si, ax;
@@ -88,7 +96,8 @@ static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx)
  *  to a return in the segment's function, `lodsq` from the filler (its pointer set at the
  *  block's start); interleaved. */
 const BLOCK_SNIPPET: Partial<Record<InsnClass, (i: number, block: string) => string>> = {
-  alu: (i) => ['addq $1, %[a]', 'xorq %[a], %[b2]', 'rolq $3, %[a]', 'addq %[b2], %[a]', 'subq $7, %[b2]'][i % 5],
+  alu: (i) =>
+    ['addq $1, %[a]', 'xorq %[a], %[b2]', 'rolq $3, %[a]', 'addq %[b2], %[a]', 'subq $7, %[b2]'][i % 5],
   // One-byte displacements keep each at 4 bytes; the chain gets a pointer 128 bytes in.
   load: (i) => `movq ${8 * (i % 8)}(%[m]), %[b2]`,
   store: (i) => `movq %[a], ${64 + 8 * (i % 8)}(%[m])`,
@@ -102,17 +111,26 @@ const BLOCK_SNIPPET: Partial<Record<InsnClass, (i: number, block: string) => str
 /** The operations of `blocks` code blocks: each class's share spread evenly over all of them
  *  (a block holds about the sum of `units`, at most `most`), as asm string pieces per block,
  *  the string pointer's reset first where there is string work. */
-export function blockOps(units: ClassCounts, blocks: number, most = BLOCK_ALU): ((label: string) => string)[] {
+export function blockOps(
+  units: ClassCounts,
+  blocks: number,
+  most = BLOCK_ALU,
+): ((label: string) => string)[] {
   const tags = Object.fromEntries(Object.keys(BLOCK_SNIPPET).map((c) => [c, (i: number) => `${c} ${i}`]));
   const seq = interleave(tags, (c) => Math.round((units[c] ?? 0) * blocks));
   const reset = (units.string ?? 0) > 0 ? ['"movq %[m], %[si]\\n\\t"'] : [];
   return Array.from({ length: blocks }, (_, b) => {
-    const mine = seq.slice(Math.floor((b * seq.length) / blocks), Math.floor(((b + 1) * seq.length) / blocks)).slice(0, most);
+    const mine = seq
+      .slice(Math.floor((b * seq.length) / blocks), Math.floor(((b + 1) * seq.length) / blocks))
+      .slice(0, most);
     return (label: string) =>
-      [...reset, ...mine.map((t) => {
-        const [c, i] = t.split(' ');
-        return `"${BLOCK_SNIPPET[c as InsnClass]!(Number(i), label)}\\n\\t"`;
-      })].join(' ');
+      [
+        ...reset,
+        ...mine.map((t) => {
+          const [c, i] = t.split(' ');
+          return `"${BLOCK_SNIPPET[c as InsnClass]!(Number(i), label)}\\n\\t"`;
+        }),
+      ].join(' ');
   });
 }
 
@@ -127,9 +145,21 @@ export function emitRingWalk(name: string, loadsPerReq: number): string {
   const ld = '"movq (%[p]), %[p]\\n\\t"';
   const lines = [
     '"movq (%[cur]), %[p]\\n\\t"',
-    ...(loop ? [`"movq $${loop}, %[c]\\n"`, '"1:\\n\\t"', ...Array.from({ length: 16 }, () => ld), '"subq $1, %[c]\\n\\t"', '"jnz 1b\\n\\t"'] : []),
+    ...(loop
+      ? [
+          `"movq $${loop}, %[c]\\n"`,
+          '"1:\\n\\t"',
+          ...Array.from({ length: 16 }, () => ld),
+          '"subq $1, %[c]\\n\\t"',
+          '"jnz 1b\\n\\t"',
+        ]
+      : []),
     ...Array.from({ length: inline }, () => ld),
-    '"movq %[d], %[q]\\n\\t"', '"testq %[sel], %[sel]\\n\\t"', '"cmovnzq %[p], %[q]\\n\\t"', '"movq (%[q]), %[q]\\n\\t"', '"cmovnzq %[q], %[p]\\n\\t"',
+    '"movq %[d], %[q]\\n\\t"',
+    '"testq %[sel], %[sel]\\n\\t"',
+    '"cmovnzq %[p], %[q]\\n\\t"',
+    '"movq (%[q]), %[q]\\n\\t"',
+    '"cmovnzq %[q], %[p]\\n\\t"',
     '"movq %[p], (%[cur])\\n\\t"',
   ];
   return `static PART LINE_START void ${name}(uint64_t *cur, uint64_t sel, uint64_t *dummy)
@@ -153,8 +183,20 @@ export function emitBranches(p: number): string {
   const step = ['"1:\\n\\t"', '"imulq %[mul], %[x]\\n\\t"', '"addq $12345, %[x]\\n\\t"'];
   const tests =
     branchesPerStep(p) === 8
-      ? Array.from({ length: 8 }, (_, k) => [`"btq $${56 - 3 * k}, %[x]\\n\\t"`, '"jc 2f\\n\\t"', '"addq $1, %[acc]\\n"', '"2:\\n\\t"']).flat()
-      : ['"movq %[x], %[t]\\n\\t"', '"shrq $32, %[t]\\n\\t"', '"cmpq %[thr], %[t]\\n\\t"', '"jb 2f\\n\\t"', '"addq $1, %[acc]\\n"', '"2:\\n\\t"'];
+      ? Array.from({ length: 8 }, (_, k) => [
+          `"btq $${56 - 3 * k}, %[x]\\n\\t"`,
+          '"jc 2f\\n\\t"',
+          '"addq $1, %[acc]\\n"',
+          '"2:\\n\\t"',
+        ]).flat()
+      : [
+          '"movq %[x], %[t]\\n\\t"',
+          '"shrq $32, %[t]\\n\\t"',
+          '"cmpq %[thr], %[t]\\n\\t"',
+          '"jb 2f\\n\\t"',
+          '"addq $1, %[acc]\\n"',
+          '"2:\\n\\t"',
+        ];
   return `static PART uint64_t ${BRANCH_PART}(uint64_t x, uint64_t n, uint64_t *sink)
 {
     uint64_t acc = *sink, t = 0;

@@ -1,5 +1,15 @@
 import { branchesPerStep, FILLER_BYTES, STATE_BYTES, type BodyPlan } from '../synth/body.js';
-import { bodySlot, BRANCH_PART, CONFLICT_BURST, conflictOffset, MIX_PART, MIX_SLOT, partName, RING_SLOT, type ChainSegment } from '../synth/layout.js';
+import {
+  bodySlot,
+  BRANCH_PART,
+  CONFLICT_BURST,
+  conflictOffset,
+  MIX_PART,
+  MIX_SLOT,
+  partName,
+  RING_SLOT,
+  type ChainSegment,
+} from '../synth/layout.js';
 import { emitBranches, emitMix, emitRingWalk } from './asm.js';
 
 const milli = (x: number) => Math.round(x * 1000);
@@ -10,11 +20,21 @@ const milli = (x: number) => Math.round(x * 1000);
  *  Each part is one asm statement with no control flow in or out of it; every register it
  *  writes is an output. */
 export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
-  const rings = plan.rings.flatMap((r, bin) => (Math.round(r.lines) > 0 ? [{ name: partName('data', bin), lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq }] : []));
+  const rings = plan.rings.flatMap((r, bin) =>
+    Math.round(r.lines) > 0
+      ? [{ name: partName('data', bin), lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq }]
+      : [],
+  );
   const arr = (xs: number[]) => `{ ${(xs.length ? xs : [0]).map((x) => `${x}u`).join(', ')} }`;
-  const ringCalls = rings.map((r, i) => `    ${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${milli(r.loadsPerReq % 1)}u), filler);`);
+  const ringCalls = rings.map(
+    (r, i) =>
+      `    ${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${milli(r.loadsPerReq % 1)}u), filler);`,
+  );
   const segCalls = segs.map(
-    (s, i) => `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${milli(s.loadsPerReq)}u)) != 0)
+    (
+      s,
+      i,
+    ) => `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${milli(s.loadsPerReq)}u)) != 0)
         ${s.name}(__atomic_fetch_add(&seg_cur[${i}], n, __ATOMIC_RELAXED) % ${s.lines}u, n, filler + 16);`,
   );
   return `#include <pthread.h>

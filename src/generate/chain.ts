@@ -23,9 +23,14 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   // Every other segment's blocks lie at their own lines of the L1s' set periods (see
   // segmentLayout), whatever the sizes of the segments before it.
   const slots = seg.slots ?? [];
-  const head = seg.stride ? `.p2align ${align}, 0xcc` : `.p2align ${Math.log2(SET_PERIOD)}, 0xcc\\n\\t.skip ${(slots[0] ?? 0) * 64}, 0xcc`;
+  const head = seg.stride
+    ? `.p2align ${align}, 0xcc`
+    : `.p2align ${Math.log2(SET_PERIOD)}, 0xcc\\n\\t.skip ${(slots[0] ?? 0) * 64}, 0xcc`;
   // The lines left out before each block after the first: its slot's distance from the last's.
-  const gap = (i: number) => (seg.stride || i === 0 || slots[i] === undefined ? 0 : (slots[i] - slots[i - 1] - 1 + 2 * PERIOD_LINES) % PERIOD_LINES);
+  const gap = (i: number) =>
+    seg.stride || i === 0 || slots[i] === undefined
+      ? 0
+      : (slots[i] - slots[i - 1] - 1 + 2 * PERIOD_LINES) % PERIOD_LINES;
   const out = [
     `void ${seg.name}(uint64_t entry, uint64_t k, uint64_t *mem)`,
     '{',
@@ -47,7 +52,9 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const ops = blockOps(units, n, BLOCK_ALU - 2);
   // A counted walk round the cycle from the entry, its jump out taken once, at the end.
   for (let i = 0; i < n; i++)
-    out.push(`        ".p2align ${align}, 0xcc${pad}${gap(i) ? `\\n\\t.skip ${gap(i) * 64}, 0xcc` : ''}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jnz .Lb%=_${(i + 1) % n}\\n\\t" "jmp .Lend%=\\n\\t"`);
+    out.push(
+      `        ".p2align ${align}, 0xcc${pad}${gap(i) ? `\\n\\t.skip ${gap(i) * 64}, 0xcc` : ''}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jnz .Lb%=_${(i + 1) % n}\\n\\t" "jmp .Lend%=\\n\\t"`,
+    );
   out.push(`        ".size ${seg.name}_blocks, . - ${seg.name}_blocks\\n\\t"`);
   out.push('        ".popsection\\n\\t.pushsection .rodata\\n\\t.p2align 2\\n.Ltab%=:\\n\\t"');
   for (let i = 0; i < n; i++) out.push(`        ".long .Lb%=_${i} - .\\n\\t"`);

@@ -4,11 +4,34 @@ import type { ChainSegment } from '../synth/layout.js';
 import { emitBody } from './body.js';
 
 const SC: Record<string, string> = {
-  openat: 'OPENAT', open: 'OPENAT', close: 'CLOSE', fstat: 'FSTAT', newfstatat: 'NEWFSTATAT', stat: 'NEWFSTATAT',
-  lstat: 'NEWFSTATAT', statx: 'STATX', pread64: 'PREAD', read: 'READ_FILE', readv: 'READ_FILE', write: 'WRITE_LOG',
-  writev: 'WRITE_LOG', pwrite64: 'PWRITE', fsync: 'FSYNC', fdatasync: 'FDATASYNC', lseek: 'LSEEK', futex: 'FUTEX',
-  epoll_ctl: 'EPOLL_CTL', setsockopt: 'SETSOCKOPT', getsockopt: 'GETSOCKOPT', ioctl: 'IOCTL', fcntl: 'FCNTL',
-  clock_gettime: 'CLOCK_GETTIME', getpid: 'GETPID', mmap: 'MMAP', munmap: 'MUNMAP', madvise: 'MADVISE',
+  openat: 'OPENAT',
+  open: 'OPENAT',
+  close: 'CLOSE',
+  fstat: 'FSTAT',
+  newfstatat: 'NEWFSTATAT',
+  stat: 'NEWFSTATAT',
+  lstat: 'NEWFSTATAT',
+  statx: 'STATX',
+  pread64: 'PREAD',
+  read: 'READ_FILE',
+  readv: 'READ_FILE',
+  write: 'WRITE_LOG',
+  writev: 'WRITE_LOG',
+  pwrite64: 'PWRITE',
+  fsync: 'FSYNC',
+  fdatasync: 'FDATASYNC',
+  lseek: 'LSEEK',
+  futex: 'FUTEX',
+  epoll_ctl: 'EPOLL_CTL',
+  setsockopt: 'SETSOCKOPT',
+  getsockopt: 'GETSOCKOPT',
+  ioctl: 'IOCTL',
+  fcntl: 'FCNTL',
+  clock_gettime: 'CLOCK_GETTIME',
+  getpid: 'GETPID',
+  mmap: 'MMAP',
+  munmap: 'MUNMAP',
+  madvise: 'MADVISE',
 };
 
 /** The runtime's replay step for a system call name (others keep their count as getppid). */
@@ -16,13 +39,31 @@ export function replayCall(name: string): string {
   return `TWIN_SC_${SC[name] ?? 'GENERIC'}`;
 }
 
-const PROTO = { memcached: 'TWIN_PROTO_MEMCACHED', resp: 'TWIN_PROTO_RESP', http: 'TWIN_PROTO_HTTP' } as const;
-const NET = { 'worker-pool': 'TWIN_NET_WORKER_POOL', 'event-loop': 'TWIN_NET_EVENT_LOOP', prefork: 'TWIN_NET_PREFORK' } as const;
+const PROTO = {
+  memcached: 'TWIN_PROTO_MEMCACHED',
+  resp: 'TWIN_PROTO_RESP',
+  http: 'TWIN_PROTO_HTTP',
+} as const;
+const NET = {
+  'worker-pool': 'TWIN_NET_WORKER_POOL',
+  'event-loop': 'TWIN_NET_EVENT_LOOP',
+  prefork: 'TWIN_NET_PREFORK',
+} as const;
 const RECV = { read: 'TWIN_RECV_READ', recvfrom: 'TWIN_RECV_RECV', recvmsg: 'TWIN_RECV_RECVMSG' } as const;
-const SEND = { write: 'TWIN_SEND_WRITE', sendto: 'TWIN_SEND_SENDTO', sendmsg: 'TWIN_SEND_SENDMSG', writev: 'TWIN_SEND_WRITEV' } as const;
+const SEND = {
+  write: 'TWIN_SEND_WRITE',
+  sendto: 'TWIN_SEND_SENDTO',
+  sendmsg: 'TWIN_SEND_SENDMSG',
+  writev: 'TWIN_SEND_WRITEV',
+} as const;
 const SLEEP = {
-  idle: 'TWIN_SLEEP_IDLE', nanosleep: 'TWIN_SLEEP_NANOSLEEP', clock_nanosleep: 'TWIN_SLEEP_CLOCK_NANOSLEEP', futex: 'TWIN_SLEEP_FUTEX',
-  epoll_wait: 'TWIN_SLEEP_EPOLL_WAIT', poll: 'TWIN_SLEEP_POLL', select: 'TWIN_SLEEP_SELECT',
+  idle: 'TWIN_SLEEP_IDLE',
+  nanosleep: 'TWIN_SLEEP_NANOSLEEP',
+  clock_nanosleep: 'TWIN_SLEEP_CLOCK_NANOSLEEP',
+  futex: 'TWIN_SLEEP_FUTEX',
+  epoll_wait: 'TWIN_SLEEP_EPOLL_WAIT',
+  poll: 'TWIN_SLEEP_POLL',
+  select: 'TWIN_SLEEP_SELECT',
 } as const;
 
 /** At most `max` bins: consecutive sizes grouped into groups of about equal weight, each
@@ -49,7 +90,10 @@ export function capBins(bins: SizeBins, max = 256): [number, number][] {
 /** A capped size table as a C array; returns its declaration and its length. */
 function binsArray(name: string, bins: SizeBins): { decl: string; length: number } {
   const b = capBins(bins);
-  return { decl: `static const twin_bin ${name}[${b.length}] = { ${b.map(([s, w]) => `{ ${s}u, ${w}u }`).join(', ')} };`, length: b.length };
+  return {
+    decl: `static const twin_bin ${name}[${b.length}] = { ${b.map(([s, w]) => `{ ${s}u, ${w}u }`).join(', ')} };`,
+    length: b.length,
+  };
 }
 
 /** Background threads of the clone's main process: as many as the original had beside its
@@ -65,7 +109,10 @@ export function backgroundThreads(p: Profile): Profile['skeleton']['background']
 
 /** Rings or code segments as `loads per request x size in lines`. */
 const ringText = (rs: { lines: number; loadsPerReq: number }[]) =>
-  rs.filter((r) => r.lines > 0).map((r) => `${r.loadsPerReq.toFixed(2)}x${r.lines}`).join(' ') || 'none';
+  rs
+    .filter((r) => r.lines > 0)
+    .map((r) => `${r.loadsPerReq.toFixed(2)}x${r.lines}`)
+    .join(' ') || 'none';
 
 /** clone.c: the profile as a constant twin_config and the generated body. */
 export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], profileDigest: string): string {
@@ -85,7 +132,9 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   );
   out.push(emitBody(plan, chain), '');
   // One replay plan for every request type: the profile's kernel work is per request overall.
-  const replaySizes = p.kernel.replay.map((r, i) => (r.sizes?.length ? binsArray(`replay_sizes_${i}`, r.sizes) : null));
+  const replaySizes = p.kernel.replay.map((r, i) =>
+    r.sizes?.length ? binsArray(`replay_sizes_${i}`, r.sizes) : null,
+  );
   for (const t of replaySizes) if (t) out.push(t.decl);
   out.push(`static const twin_syscall_step replay_steps[${Math.max(1, p.kernel.replay.length)}] = {`);
   if (!p.kernel.replay.length) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0 },');
@@ -99,13 +148,18 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   for (const t of respSizes) out.push(t.decl);
   out.push(`static const twin_op ops[${p.requests.length}] = {`);
   p.requests.forEach((r, i) =>
-    out.push(`    { "${r.op}", resp_sizes_${i}, ${respSizes[i].length}, replay_steps, ${p.kernel.replay.length} },`),
+    out.push(
+      `    { "${r.op}", resp_sizes_${i}, ${respSizes[i].length}, replay_steps, ${p.kernel.replay.length} },`,
+    ),
   );
   out.push('};', '');
   const bg = backgroundThreads(p);
   out.push(`static const twin_bg_thread background[${Math.max(1, bg.length)}] = {`);
   if (!bg.length) out.push('    { TWIN_SLEEP_IDLE, 0, 0, 0.0, 0.0, 0.0 },');
-  for (const b of bg) out.push(`    { ${SLEEP[b.sleep]}, ${b.periodUs}u, ${b.callsPerWake}u, ${b.wakesPerReq.toFixed(5)}, ${b.cpuNsPerSec.toFixed(0)}.0, ${b.cpuNsPerReq.toFixed(0)}.0 },`);
+  for (const b of bg)
+    out.push(
+      `    { ${SLEEP[b.sleep]}, ${b.periodUs}u, ${b.callsPerWake}u, ${b.wakesPerReq.toFixed(5)}, ${b.cpuNsPerSec.toFixed(0)}.0, ${b.cpuNsPerReq.toFixed(0)}.0 },`,
+    );
   out.push('};', '');
   const fileBytes = Math.max(1 << 20, ...p.kernel.replay.flatMap((r) => (r.sizes ?? []).map(([s]) => s * 4)));
   out.push(

@@ -34,7 +34,8 @@ export function generateClone(p: Profile, outDir: string): BodyPlan {
       if (/\.(c|h)$/.test(f)) cpSync(join(RUNTIME_DIR, f), join(tmp, 'runtime', f));
     }
     if (existsSync(out)) {
-      if (!existsSync(join(out, 'clone.c'))) throw new TwinError(`${outDir} exists and is not a clone folder: pick another output folder`);
+      if (!existsSync(join(out, 'clone.c')))
+        throw new TwinError(`${outDir} exists and is not a clone folder: pick another output folder`);
       rmSync(out, { recursive: true, force: true });
     }
     renameSync(tmp, out);

@@ -1,6 +1,11 @@
 import {
-  INSN_CLASSES, COMPARISON_SCHEMA_VERSION, TwinError,
-  type Comparison, type ComparisonRow, type LoadPoint, type Measurement,
+  INSN_CLASSES,
+  COMPARISON_SCHEMA_VERSION,
+  TwinError,
+  type Comparison,
+  type ComparisonRow,
+  type LoadPoint,
+  type Measurement,
 } from '../model/index.js';
 import { median } from '../util/stats.js';
 
@@ -20,7 +25,8 @@ export function mergeRounds(ps: LoadPoint[]): LoadPoint {
   for (const p of ps) for (const [k, v] of Object.entries(p.errors)) errors[k] = (errors[k] ?? 0) + v;
   // Per request over the traced rounds, each weighted by the requests it sent.
   const tracedSent = sum(traced, (p) => p.sent);
-  const perReq = (f: (p: LoadPoint) => number) => (tracedSent > 0 ? sum(traced, (p) => f(p) * p.sent) / tracedSent : 0);
+  const perReq = (f: (p: LoadPoint) => number) =>
+    tracedSent > 0 ? sum(traced, (p) => f(p) * p.sent) / tracedSent : 0;
   const names = new Set(traced.flatMap((p) => Object.keys(p.syscallsByName)));
   const requests = sum(ps, (p) => p.requests);
   return {
@@ -30,13 +36,19 @@ export function mergeRounds(ps: LoadPoint[]): LoadPoint {
     sent: sum(ps, (p) => p.sent),
     errors,
     latency: {
-      mean: med((p) => p.latency.mean), p50: med((p) => p.latency.p50), p90: med((p) => p.latency.p90),
-      p99: med((p) => p.latency.p99), p999: med((p) => p.latency.p999), max: Math.max(...timed.map((p) => p.latency.max)),
+      mean: med((p) => p.latency.mean),
+      p50: med((p) => p.latency.p50),
+      p90: med((p) => p.latency.p90),
+      p99: med((p) => p.latency.p99),
+      p999: med((p) => p.latency.p999),
+      max: Math.max(...timed.map((p) => p.latency.max)),
     },
     cpuUsPerReq: med((p) => p.cpuUsPerReq),
     netBytesPerReq: sum(ps, (p) => p.netBytesPerReq * p.requests) / Math.max(1, requests),
     syscallsPerReq: traced.length ? perReq((p) => p.syscallsPerReq!) : null,
-    syscallsByName: Object.fromEntries([...names].map((n) => [n, Math.round(perReq((p) => p.syscallsByName[n] ?? 0) * 1e4) / 1e4])),
+    syscallsByName: Object.fromEntries(
+      [...names].map((n) => [n, Math.round(perReq((p) => p.syscallsByName[n] ?? 0) * 1e4) / 1e4]),
+    ),
     threads: Math.round(med((p) => p.threads)),
   };
 }
@@ -48,7 +60,9 @@ export function pairedRatio(original: LoadPoint[], clone: LoadPoint[]): number |
   const all = !original.some(untraced);
   const ratios = original.flatMap((o, i) => {
     const c = clone[i];
-    return c && (all || (untraced(o) && untraced(c))) && o.cpuUsPerReq > 0 && c.cpuUsPerReq > 0 ? [c.cpuUsPerReq / o.cpuUsPerReq] : [];
+    return c && (all || (untraced(o) && untraced(c))) && o.cpuUsPerReq > 0 && c.cpuUsPerReq > 0
+      ? [c.cpuUsPerReq / o.cpuUsPerReq]
+      : [];
   });
   return ratios.length ? median(ratios) : null;
 }
@@ -60,13 +74,15 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
     const pc = c.points[i];
     if (!pc) throw new TwinError('original and clone were measured at different load points');
     const load = po.targetRps;
-    const add = (metric: string, f: (p: LoadPoint) => number | null) => rows.push({ metric, load, original: f(po), clone: f(pc) });
+    const add = (metric: string, f: (p: LoadPoint) => number | null) =>
+      rows.push({ metric, load, original: f(po), clone: f(pc) });
     add('throughput_rps', (p) => p.throughputRps);
     add('latency.p50_us', (p) => p.latency.p50);
     add('latency.p99_us', (p) => p.latency.p99);
     add('cpu.us_per_req', (p) => p.cpuUsPerReq);
     // The clone's CPU time against the original's in the same rounds: the original as 1.
-    if (pc.cpuRatio !== undefined) rows.push({ metric: 'cpu.paired_ratio', load, original: 1, clone: pc.cpuRatio });
+    if (pc.cpuRatio !== undefined)
+      rows.push({ metric: 'cpu.paired_ratio', load, original: 1, clone: pc.cpuRatio });
     add('net.bytes_per_req', (p) => p.netBytesPerReq);
     add('syscalls.per_req', (p) => p.syscallsPerReq);
     add('threads.count', (p) => p.threads);
@@ -79,7 +95,10 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
   // few percent. Every platform's row shows the pooled figures. The mix's callgrind pair is
   // not among them: callgrind slows a server more, and its work per request shifts (redis:
   // 1.7% fewer instructions than in cachegrind's pairs).
-  const pairs = (m: Measurement): Measurement['cpu'][number]['pairs'] => m.cpu.flatMap((x) => (x.pairs.length ? x.pairs : [{ insnsPerReq: x.insnsPerReq, branchMpki: x.branchMpki }]));
+  const pairs = (m: Measurement): Measurement['cpu'][number]['pairs'] =>
+    m.cpu.flatMap((x) =>
+      x.pairs.length ? x.pairs : [{ insnsPerReq: x.insnsPerReq, branchMpki: x.branchMpki }],
+    );
   const pooled = (m: Measurement) => ({
     insns: pairs(m).length ? median(pairs(m).map((x) => x.insnsPerReq)) : (m.mix?.insnsPerReq ?? 0),
     branch: median(pairs(m).map((x) => x.branchMpki)),
@@ -90,15 +109,25 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
   // L1s; an L1 is simulated in both of a platform's pairs; graviton2's LLC is skylake-sp's),
   // else the platform's own figure.
   type Cache = 'I1' | 'D1' | 'LL';
-  const cacheMpki = (m: Measurement, level: Cache, geometry: string | undefined, own: number | null): number | null => {
-    const xs = pairs(m).flatMap((x) => (geometry && x.caches?.[level] === geometry && x[`${level}Mpki`] !== undefined ? [x[`${level}Mpki`]!] : []));
+  const cacheMpki = (
+    m: Measurement,
+    level: Cache,
+    geometry: string | undefined,
+    own: number | null,
+  ): number | null => {
+    const xs = pairs(m).flatMap((x) =>
+      geometry && x.caches?.[level] === geometry && x[`${level}Mpki`] !== undefined
+        ? [x[`${level}Mpki`]!]
+        : [],
+    );
     return xs.length ? median(xs) : own;
   };
   o.cpu.forEach((oc, i) => {
     const cc = c.cpu[i];
     if (!cc) return;
     type Cpu = Measurement['cpu'][number];
-    const add = (metric: string, f: (m: Cpu) => number | null) => rows.push({ metric, load: null, original: f(oc), clone: f(cc) });
+    const add = (metric: string, f: (m: Cpu) => number | null) =>
+      rows.push({ metric, load: null, original: f(oc), clone: f(cc) });
     if (i === 0) {
       // The first platform's rates, beside the foundation's rows.
       rows.push({ metric: 'insns.per_req', load: null, original: pool.o.insns, clone: pool.c.insns });
@@ -110,8 +139,18 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
     const p = `sim.${oc.platform}`;
     // This platform's caches, as its own pairs simulated them (the LLC pair, then the L2 pair).
     const [llc, l2] = oc.pairs;
-    const pooledRow = (metric: string, level: Cache, geometry: string | undefined, f: (m: Cpu) => number | null) =>
-      rows.push({ metric, load: null, original: cacheMpki(o, level, geometry, f(oc)), clone: cacheMpki(c, level, geometry, f(cc)) });
+    const pooledRow = (
+      metric: string,
+      level: Cache,
+      geometry: string | undefined,
+      f: (m: Cpu) => number | null,
+    ) =>
+      rows.push({
+        metric,
+        load: null,
+        original: cacheMpki(o, level, geometry, f(oc)),
+        clone: cacheMpki(c, level, geometry, f(cc)),
+      });
     pooledRow(`${p}.I1.mpki`, 'I1', llc?.caches?.I1, (m) => m.I1Mpki);
     pooledRow(`${p}.D1.mpki`, 'D1', llc?.caches?.D1, (m) => m.D1Mpki);
     pooledRow(`${p}.L2.mpki`, 'LL', l2?.caches?.LL, (m) => m.L2Mpki);
@@ -122,7 +161,8 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
   if (o.mix && c.mix) {
     // Shares of the dynamic instructions, class by class (the error column is relative; the
     // fidelity bar for these is in percentage points).
-    for (const k of INSN_CLASSES) rows.push({ metric: `mix.${k}.share`, load: null, original: o.mix.shares[k], clone: c.mix.shares[k] });
+    for (const k of INSN_CLASSES)
+      rows.push({ metric: `mix.${k}.share`, load: null, original: o.mix.shares[k], clone: c.mix.shares[k] });
   }
   return { schemaVersion: COMPARISON_SCHEMA_VERSION, kind: 'twin-comparison', target, platform, rows };
 }

@@ -1,22 +1,32 @@
 import {
   MEASUREMENT_SCHEMA_VERSION,
-  type Comparison, type LoadPoint, type Measurement, type Platform, type Workload,
+  type Comparison,
+  type LoadPoint,
+  type Measurement,
+  type Platform,
+  type Workload,
 } from '../model/index.js';
 import { launchTarget, type LaunchSpec, type RunningTarget } from '../collect/target.js';
 import { observe, SETTLE_S, type Observation } from '../collect/observe.js';
-import { measureCpu, measureMix } from '../collect/valgrind.js';
+import { measureCpu, measureMix } from '../collect/cpu.js';
 import { PROFILE_SEED } from '../collect/loadgen.js';
 import { compare, mergeRounds, pairedRatio } from './compare.js';
 
 function byName(o: Observation, sent: number): Record<string, number> {
   const m: Record<string, number> = {};
   for (const t of o.trace?.byThread.values() ?? []) for (const [n, c] of t.calls) m[n] = (m[n] ?? 0) + c;
-  return Object.fromEntries(Object.entries(m).sort((a, b) => b[1] - a[1]).map(([n, c]) => [n, Math.round((c / sent) * 1e4) / 1e4]));
+  return Object.fromEntries(
+    Object.entries(m)
+      .sort((a, b) => b[1] - a[1])
+      .map(([n, c]) => [n, Math.round((c / sent) * 1e4) / 1e4]),
+  );
 }
 
 export function loadPoint(o: Observation, rate: number): LoadPoint {
   const sent = Math.max(1, o.load.sent);
-  const calls = o.trace ? [...o.trace.byThread.values()].reduce((a, t) => a + [...t.calls.values()].reduce((x, y) => x + y, 0), 0) : null;
+  const calls = o.trace
+    ? [...o.trace.byThread.values()].reduce((a, t) => a + [...t.calls.values()].reduce((x, y) => x + y, 0), 0)
+    : null;
   return {
     targetRps: rate,
     throughputRps: o.load.achieved_rps,
@@ -72,7 +82,13 @@ export function validationSeconds(w: Workload, platforms: number, pairS: number)
 
 /** Original and clone in the same run: both started, then each load point driven on one and
  *  then the other, under the same twin-load settings; then both under Valgrind. */
-export async function validate(w: Workload, name: string, original: LaunchSpec, clone: LaunchSpec, opts: ValidateOptions): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
+export async function validate(
+  w: Workload,
+  name: string,
+  original: LaunchSpec,
+  clone: LaunchSpec,
+  opts: ValidateOptions,
+): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
   const say = opts.progress ?? (() => {});
   const platforms = opts.platforms;
   const loads = [...w.loads].sort((a, b) => a - b);
@@ -90,7 +106,12 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
           say(`${who} at ${rate} requests/s (round ${round + 1} of ${n})`);
           // The first round is traced, for the system calls; the others are not, for the
           // timed figures (the tracer's probes run on the target's CPU time).
-          const o = await observe(target, w, rate, { trace: round === 0, preload: first, settleS: round === 0 ? SETTLE_S : 0, seed: VALIDATION_SEED });
+          const o = await observe(target, w, rate, {
+            trace: round === 0,
+            preload: first,
+            settleS: round === 0 ? SETTLE_S : 0,
+            seed: VALIDATION_SEED,
+          });
           rounds[who].push(loadPoint(o, rate));
         }
         first = false;
@@ -105,12 +126,18 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
   const cpu: Record<'original' | 'clone', Measurement['cpu']> = { original: [], clone: [] };
   const mix: Record<'original' | 'clone', Measurement['mix']> = { original: null, clone: null };
   if (!opts.noCpu) {
-    for (const [who, spec] of [['original', original], ['clone', clone]] as const) {
+    for (const [who, spec] of [
+      ['original', original],
+      ['clone', clone],
+    ] as const) {
       say(`${who} under callgrind: the instruction mix`);
       mix[who] = await measureMix(spec, w, VALIDATION_SEED);
     }
     for (const platform of platforms) {
-      for (const [who, spec] of [['original', original], ['clone', clone]] as const) {
+      for (const [who, spec] of [
+        ['original', original],
+        ['clone', clone],
+      ] as const) {
         say(`${who} under Valgrind (${platform.name}: L2 and LLC runs)`);
         cpu[who].push(await measureCpu(spec, w, platform, true, VALIDATION_SEED));
       }
@@ -125,5 +152,8 @@ export async function validate(w: Workload, name: string, original: LaunchSpec, 
     mix: mix[who],
   }));
   const comparison = compare(name, platforms.map((p) => p.name).join(','), measurements[0], measurements[1]);
-  return { comparison: { ...comparison, run: { loadSeed: VALIDATION_SEED, tuningSeed: PROFILE_SEED, stages: [] } }, measurements };
+  return {
+    comparison: { ...comparison, run: { loadSeed: VALIDATION_SEED, tuningSeed: PROFILE_SEED, stages: [] } },
+    measurements,
+  };
 }

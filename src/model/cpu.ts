@@ -5,7 +5,21 @@ import { z } from 'zod';
  *  `load` and `store` (push is a store, pop a load); `fp` is x87, SSE and AVX work on
  *  registers; `callret` is call (direct or not) and ret; `string` is movs/stos/cmps/scas/lods
  *  with or without rep; `other` is the rest (nop, endbr64, syscall, fences, atomics...). */
-export const INSN_CLASSES = ['alu', 'mul', 'div', 'fp', 'load', 'store', 'loadop', 'cond', 'jump', 'indirect', 'callret', 'string', 'other'] as const;
+export const INSN_CLASSES = [
+  'alu',
+  'mul',
+  'div',
+  'fp',
+  'load',
+  'store',
+  'loadop',
+  'cond',
+  'jump',
+  'indirect',
+  'callret',
+  'string',
+  'other',
+] as const;
 export const InsnClass = z.enum(INSN_CLASSES);
 export type InsnClass = z.infer<typeof InsnClass>;
 
@@ -40,7 +54,10 @@ export type InsnMix = z.infer<typeof InsnMix>;
 /** Misses per request of an LRU cache of `bytes` (64-byte lines): one point of a miss-ratio
  *  curve. A curve of such points is the cumulative LRU stack-distance histogram at cache-line
  *  granularity: the misses at `bytes` are the accesses whose reuse distance is larger. */
-export const CurvePoint = z.object({ bytes: z.number().int().positive(), missesPerReq: z.number().nonnegative() });
+export const CurvePoint = z.object({
+  bytes: z.number().int().positive(),
+  missesPerReq: z.number().nonnegative(),
+});
 export type CurvePoint = z.infer<typeof CurvePoint>;
 
 /** The curves' points up to this size are L1s, instruction fetches and data apart; larger
@@ -69,7 +86,12 @@ export const PortableCpu = z.object({
   codeCurve: z.array(CurvePoint),
   /** Misses per request of a lower-associativity L1 at one of the curve's sizes: how much the
    *  target's own layout conflicts in sets (what a fully associative reuse distance misses). */
-  conflict: z.object({ bytes: z.number().int().positive(), assoc: z.number().int().positive(), dataMissesPerReq: z.number().nonnegative(), codeMissesPerReq: z.number().nonnegative() }),
+  conflict: z.object({
+    bytes: z.number().int().positive(),
+    assoc: z.number().int().positive(),
+    dataMissesPerReq: z.number().nonnegative(),
+    codeMissesPerReq: z.number().nonnegative(),
+  }),
   condBranchesPerReq: z.number().nonnegative(),
   indirectPerReq: z.number().nonnegative(),
   /** Mispredictions per request of Valgrind's predictor, the same on every platform. */

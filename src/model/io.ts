@@ -57,10 +57,14 @@ export function readProfile(file: string): Profile {
     data = JSON.parse(readFileSync(file, 'utf8'));
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new TwinError(code ? `cannot read profile ${file}: ${code}` : `profile ${file} is not JSON: ${(e as Error).message}`);
+    throw new TwinError(
+      code ? `cannot read profile ${file}: ${code}` : `profile ${file} is not JSON: ${(e as Error).message}`,
+    );
   }
   const v = (data as { schemaVersion?: unknown } | null)?.schemaVersion;
   if (typeof data === 'object' && data !== null && v !== undefined && v !== PROFILE_SCHEMA_VERSION)
-    throw new TwinError(`profile ${file} has schemaVersion ${JSON.stringify(v)}; this Twin reads version ${PROFILE_SCHEMA_VERSION}: profile the target again with this version`);
+    throw new TwinError(
+      `profile ${file} has schemaVersion ${JSON.stringify(v)}; this Twin reads version ${PROFILE_SCHEMA_VERSION}: profile the target again with this version`,
+    );
   return parseWith(Profile, data, `profile ${file}`);
 }

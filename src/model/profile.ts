@@ -12,7 +12,15 @@ export type NetworkModel = z.infer<typeof NetworkModel>;
 
 export const RecvCall = z.enum(['read', 'recvfrom', 'recvmsg']);
 export const SendCall = z.enum(['write', 'sendto', 'sendmsg', 'writev']);
-export const SleepCall = z.enum(['idle', 'nanosleep', 'clock_nanosleep', 'futex', 'epoll_wait', 'poll', 'select']);
+export const SleepCall = z.enum([
+  'idle',
+  'nanosleep',
+  'clock_nanosleep',
+  'futex',
+  'epoll_wait',
+  'poll',
+  'select',
+]);
 
 /** One thread of the original, by role only (never its name). */
 export const ThreadInfo = z.object({
@@ -35,7 +43,14 @@ export const BackgroundThread = z.object({
 });
 
 /** A background thread that blocks for good. */
-export const IDLE_BACKGROUND: z.infer<typeof BackgroundThread> = { sleep: 'idle', periodUs: 0, callsPerWake: 0, wakesPerReq: 0, cpuNsPerSec: 0, cpuNsPerReq: 0 };
+export const IDLE_BACKGROUND: z.infer<typeof BackgroundThread> = {
+  sleep: 'idle',
+  periodUs: 0,
+  callsPerWake: 0,
+  wakesPerReq: 0,
+  cpuNsPerSec: 0,
+  cpuNsPerReq: 0,
+};
 
 /** Process and thread model, network model. */
 export const Skeleton = z.object({

@@ -3,7 +3,8 @@ import { Protocol } from './common.js';
 
 const ValueSize = z.union([
   z.number().int().nonnegative(),
-  z.object({ min: z.number().int().nonnegative(), max: z.number().int().nonnegative() })
+  z
+    .object({ min: z.number().int().nonnegative(), max: z.number().int().nonnegative() })
     .refine((v) => v.min <= v.max, { message: 'min must not exceed max' }),
 ]);
 
@@ -21,7 +22,10 @@ export const Duration = z.union([
     const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/.exec(v);
     const s = m ? Number(m[1]) * { ms: 0.001, s: 1, m: 60 }[m[2] as 'ms' | 's' | 'm'] : NaN;
     if (!(s > 0)) {
-      ctx.addIssue({ code: 'custom', message: `'${v}' is no duration: give seconds (5) or a number with a unit (500ms, 10s, 2m)` });
+      ctx.addIssue({
+        code: 'custom',
+        message: `'${v}' is no duration: give seconds (5) or a number with a unit (500ms, 10s, 2m)`,
+      });
       return z.NEVER;
     }
     return s;
@@ -32,7 +36,10 @@ export const Duration = z.union([
  *  Compose write it; a list is joined with each argument quoted for the shell. */
 export const Command = z.union([
   z.string().min(1),
-  z.array(z.union([z.string(), z.number()]).transform(String)).min(1).transform((args) => args.map(shellQuote).join(' ')),
+  z
+    .array(z.union([z.string(), z.number()]).transform(String))
+    .min(1)
+    .transform((args) => args.map(shellQuote).join(' ')),
 ]);
 
 /** One argument quoted for a POSIX shell where it needs it. */
@@ -42,7 +49,10 @@ export function shellQuote(s: string): string {
 
 /** The target and the load it is profiled and validated under (examples/<target>/workload.yaml). */
 export const Workload = z.object({
-  name: z.string().regex(/^[A-Za-z0-9_.-]+$/).optional(),
+  name: z
+    .string()
+    .regex(/^[A-Za-z0-9_.-]+$/)
+    .optional(),
   /** The target's command line, a string or a list: `{port}` becomes the port Twin picks,
    *  `{dir}` the file's folder, `{run}` a fresh run folder. */
   command: Command.optional(),
@@ -51,10 +61,17 @@ export const Workload = z.object({
    *  replaced (a server's configuration). */
   templates: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/)).default([]),
   /** Files Twin makes in the run folder before the start, of pseudo-random printable bytes. */
-  files: z.array(z.object({
-    path: z.string().regex(/^[A-Za-z0-9_./-]+$/).refine((p) => !p.startsWith('/') && !p.includes('..'), 'a relative path inside the run folder'),
-    size: z.number().int().nonnegative(),
-  })).default([]),
+  files: z
+    .array(
+      z.object({
+        path: z
+          .string()
+          .regex(/^[A-Za-z0-9_./-]+$/)
+          .refine((p) => !p.startsWith('/') && !p.includes('..'), 'a relative path inside the run folder'),
+        size: z.number().int().nonnegative(),
+      }),
+    )
+    .default([]),
   connections: z.number().int().positive().default(8),
   threads: z.number().int().positive().default(2),
   keys: z.number().int().positive().default(1000),

@@ -4,12 +4,33 @@ import { totalErrors } from '../collect/loadgen.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, SETTLE_S, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
-import { measurePortable } from '../collect/valgrind.js';
+import { measurePortable } from '../collect/cpu.js';
 import { REPEATED_POINTS, SWEEP } from '../collect/sweep.js';
 
 /** Calls the clone's skeleton makes by itself: never replayed. */
-const SKELETON_CALLS = new Set(['epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'poll', 'ppoll', 'select', 'pselect6', 'accept', 'accept4']);
-const SOCKET_IO = new Set(['read', 'readv', 'recvfrom', 'recvmsg', 'write', 'writev', 'sendto', 'sendmsg', 'pread64', 'pwrite64']);
+const SKELETON_CALLS = new Set([
+  'epoll_wait',
+  'epoll_pwait',
+  'epoll_pwait2',
+  'poll',
+  'ppoll',
+  'select',
+  'pselect6',
+  'accept',
+  'accept4',
+]);
+const SOCKET_IO = new Set([
+  'read',
+  'readv',
+  'recvfrom',
+  'recvmsg',
+  'write',
+  'writev',
+  'sendto',
+  'sendmsg',
+  'pread64',
+  'pwrite64',
+]);
 /** Replay rates below this many calls per request are dropped (connection set-up and such). */
 const MIN_RATE = 0.01;
 
@@ -41,7 +62,9 @@ export function kernelWork(o: Observation, skeletonRecv: string, skeletonSend: s
   for (const t of serving) for (const [name, n] of t.calls) counts.set(name, (counts.get(name) ?? 0) + n);
   // I/O calls count on sockets only through the skeleton; their file and pipe part is replayed.
   for (const name of SOCKET_IO) {
-    const onSockets = trace.io.filter((e) => tids.has(e.tid) && e.call === name && e.socket).reduce((a, e) => a + e.count, 0);
+    const onSockets = trace.io
+      .filter((e) => tids.has(e.tid) && e.call === name && e.socket)
+      .reduce((a, e) => a + e.count, 0);
     if (counts.has(name)) counts.set(name, Math.max(0, counts.get(name)! - onSockets));
   }
   const replay: Profile['kernel']['replay'] = [];
@@ -49,13 +72,21 @@ export function kernelWork(o: Observation, skeletonRecv: string, skeletonSend: s
     const perReq = n / sent;
     if (SKELETON_CALLS.has(name) || perReq < MIN_RATE) continue;
     const sizes = SOCKET_IO.has(name) ? ioSizes(trace, tids, new Set([name]), false) : undefined;
-    replay.push({ name, perReq: Math.round(perReq * 1e4) / 1e4, ...(sizes && sizes.length ? { sizes } : {}) });
+    replay.push({
+      name,
+      perReq: Math.round(perReq * 1e4) / 1e4,
+      ...(sizes && sizes.length ? { sizes } : {}),
+    });
   }
   return {
     syscallsPerReq: total / sent,
     byName: Object.fromEntries(Object.entries(byName).map(([k, v]) => [k, Math.round(v * 1e4) / 1e4])),
     replay,
-    recvSizes: ioSizes(trace, tids, new Set([skeletonRecv, skeletonRecv === 'read' ? 'readv' : skeletonRecv])),
+    recvSizes: ioSizes(
+      trace,
+      tids,
+      new Set([skeletonRecv, skeletonRecv === 'read' ? 'readv' : skeletonRecv]),
+    ),
     sendSizes: ioSizes(trace, tids, new Set([skeletonSend])),
   };
 }
@@ -83,13 +114,24 @@ export function requestTypes(o: Observation): Profile['requests'] {
 
 /** Profiles a target under a workload: one traced real run at the lowest load, then two
  *  Valgrind runs for the CPU counters. */
-export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: ProfileOptions): Promise<Profile> {
+export async function profileTarget(
+  w: Workload,
+  spec: LaunchSpec | null,
+  opts: ProfileOptions,
+): Promise<Profile> {
   const say = opts.progress ?? (() => {});
   const rate = Math.min(...w.loads);
   say(`starting the target and tracing it at ${rate} requests/s`);
-  if (!spec) throw new TwinError('the Valgrind runs start their own instance of the target: give its command after -- or as `command` in the workload file');
-  if (opts.attachPid !== undefined && opts.port === undefined) throw new TwinError('--pid needs --port, the port the running target listens on');
-  const target = opts.attachPid !== undefined ? await attachTarget(opts.attachPid, opts.port!) : await launchTarget(spec, opts.port);
+  if (!spec)
+    throw new TwinError(
+      'the Valgrind runs start their own instance of the target: give its command after -- or as `command` in the workload file',
+    );
+  if (opts.attachPid !== undefined && opts.port === undefined)
+    throw new TwinError('--pid needs --port, the port the running target listens on');
+  const target =
+    opts.attachPid !== undefined
+      ? await attachTarget(opts.attachPid, opts.port!)
+      : await launchTarget(spec, opts.port);
   let o: Observation;
   let busy: Observation | undefined;
   try {
@@ -99,19 +141,29 @@ export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: 
       // A second traced run at the highest load tells which background threads wake more
       // often when busy.
       say(`tracing it again at ${top} requests/s`);
-      busy = await observe(target, w, top, { trace: true, preload: false, settleS: SETTLE_S, threadCpu: true });
+      busy = await observe(target, w, top, {
+        trace: true,
+        preload: false,
+        settleS: SETTLE_S,
+        threadCpu: true,
+      });
     }
   } finally {
     await target.stop();
   }
   const errors = totalErrors(o.load);
-  if (errors > 0) throw new TwinError(`the target failed ${errors} of ${o.load.sent} requests while profiled (${JSON.stringify(o.load.errors)}): check the workload's protocol and requests`);
-  if (o.load.requests === 0) throw new TwinError('the target answered no request while profiled: check the workload');
+  if (errors > 0)
+    throw new TwinError(
+      `the target failed ${errors} of ${o.load.sent} requests while profiled (${JSON.stringify(o.load.errors)}): check the workload's protocol and requests`,
+    );
+  if (o.load.requests === 0)
+    throw new TwinError('the target answered no request while profiled: check the workload');
   const skeleton = inferSkeleton(o, busy);
   const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
-  say(`measuring instructions, cache-size sweep and instruction mix under Valgrind (${SWEEP.length + REPEATED_POINTS.length + 1} pairs of runs of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests)`);
+  say(
+    `measuring instructions, cache-size sweep and instruction mix under Valgrind (${SWEEP.length + REPEATED_POINTS.length + 1} pairs of runs of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests)`,
+  );
   const original = await measurePortable(spec, w, { mix: true, repeat: REPEATED_POINTS, mixApart: true });
-  const total = o.load.ops.reduce((a, op) => a + op.count, 0);
   const profile: Profile = {
     schemaVersion: PROFILE_SCHEMA_VERSION,
     kind: 'twin-profile',
@@ -132,7 +184,18 @@ export async function profileTarget(w: Workload, spec: LaunchSpec | null, opts: 
       latencyP50Us: o.load.latency_us.p50,
     },
     body: { original, skeleton: null },
-    knobs: { bodyInsnsPerReq: null, insnScale: 1, dataLoads: null, codeBlocks: null, dataLines: null, codeLines: null, conflictLoads: null, codeConflictBlocks: null, hardBranchesPerReq: null, mixOverhead: null },
+    knobs: {
+      bodyInsnsPerReq: null,
+      insnScale: 1,
+      dataLoads: null,
+      codeBlocks: null,
+      dataLines: null,
+      codeLines: null,
+      conflictLoads: null,
+      codeConflictBlocks: null,
+      hardBranchesPerReq: null,
+      mixOverhead: null,
+    },
     tuning: [],
   };
   return parseWith(Profile, profile, 'the profile just made');

@@ -6,8 +6,15 @@ const RECV = new Set(['read', 'readv', 'recvfrom', 'recvmsg']);
 const SEND = new Set(['write', 'writev', 'sendto', 'sendmsg']);
 const WAITS = ['epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'poll', 'ppoll', 'select', 'pselect6'];
 const SLEEPS: Record<string, Skeleton['background'][number]['sleep']> = {
-  nanosleep: 'nanosleep', clock_nanosleep: 'clock_nanosleep', futex: 'futex',
-  epoll_wait: 'epoll_wait', epoll_pwait: 'epoll_wait', poll: 'poll', ppoll: 'poll', select: 'select', pselect6: 'select',
+  nanosleep: 'nanosleep',
+  clock_nanosleep: 'clock_nanosleep',
+  futex: 'futex',
+  epoll_wait: 'epoll_wait',
+  epoll_pwait: 'epoll_wait',
+  poll: 'poll',
+  ppoll: 'poll',
+  select: 'select',
+  pselect6: 'select',
 };
 
 export interface ThreadActivity {
@@ -52,9 +59,14 @@ export function ioSizes(trace: SyscallTrace, tids: Set<number>, calls: Set<strin
   return [...m.entries()].sort((a, b) => a[0] - b[0]);
 }
 
-function dominant(trace: SyscallTrace, tids: Set<number>, family: Set<string>): { name: string; count: number } {
+function dominant(
+  trace: SyscallTrace,
+  tids: Set<number>,
+  family: Set<string>,
+): { name: string; count: number } {
   const m = new Map<string, number>();
-  for (const e of trace.io) if (tids.has(e.tid) && e.socket && family.has(e.call)) m.set(e.call, (m.get(e.call) ?? 0) + e.count);
+  for (const e of trace.io)
+    if (tids.has(e.tid) && e.socket && family.has(e.call)) m.set(e.call, (m.get(e.call) ?? 0) + e.count);
   const best = [...m.entries()].sort((a, b) => b[1] - a[1])[0];
   return best ? { name: best[0], count: [...m.values()].reduce((a, b) => a + b, 0) } : { name: '', count: 0 };
 }
@@ -84,7 +96,14 @@ export function inferSkeleton(o: Observation, busy?: Observation): Skeleton {
 
   const waitCalls = WAITS.map((n) => serving.reduce((a, t) => a + (t.calls.get(n) ?? 0), 0));
   const waitIdx = waitCalls.findIndex((c) => c > 0);
-  const io: Skeleton['io'] = waitIdx < 0 ? 'blocking' : WAITS[waitIdx].startsWith('epoll') ? 'epoll' : WAITS[waitIdx].includes('poll') ? 'poll' : 'select';
+  const io: Skeleton['io'] =
+    waitIdx < 0
+      ? 'blocking'
+      : WAITS[waitIdx].startsWith('epoll')
+        ? 'epoll'
+        : WAITS[waitIdx].includes('poll')
+          ? 'poll'
+          : 'select';
 
   const recv = dominant(trace, servingTids, RECV);
   const send = dominant(trace, servingTids, SEND);
@@ -151,12 +170,18 @@ export function backgroundOf(t: ThreadActivity, windowS: number): Skeleton['back
 /** A background thread seen at two loads: its wake rate and its CPU time a second, each as a
  *  line in the request rate, wakes/s = base + wakesPerReq * requests/s and CPU ns/s =
  *  cpuNsPerSec + cpuNsPerReq * requests/s (each term at least zero). */
-export function coupledBackground(lo: ThreadActivity, oLo: Observation, hi: ThreadActivity, oHi: Observation): Skeleton['background'][number] {
+export function coupledBackground(
+  lo: ThreadActivity,
+  oLo: Observation,
+  hi: ThreadActivity,
+  oHi: Observation,
+): Skeleton['background'][number] {
   const a = backgroundOf(lo, oLo.windowS);
   const b = backgroundOf(hi, oHi.windowS);
   if (a.sleep === 'idle' && b.sleep === 'idle') return a;
   const sleep = a.sleep !== 'idle' ? a.sleep : b.sleep;
-  const hz = (x: Skeleton['background'][number]) => (x.sleep === 'idle' || x.periodUs === 0 ? 0 : 1e6 / x.periodUs);
+  const hz = (x: Skeleton['background'][number]) =>
+    x.sleep === 'idle' || x.periodUs === 0 ? 0 : 1e6 / x.periodUs;
   const r1 = oLo.load.sent / oLo.windowS;
   const r2 = oHi.load.sent / oHi.windowS;
   let slope = r2 > r1 * 1.2 ? (hz(b) - hz(a)) / (r2 - r1) : 0;

@@ -19,7 +19,8 @@ export function relError(original: number | null, clone: number | null): number 
 
 export function renderTable(headers: string[], rows: string[][]): string {
   const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
+  const line = (cells: string[]) =>
+    cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join('  ');
   return [line(headers), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
 }
 
@@ -27,11 +28,23 @@ export function renderTable(headers: string[], rows: string[][]): string {
 export function comparisonTable(c: Comparison): string {
   const rows = c.rows.map((r) => {
     // Instruction-mix shares differ in percentage points; the rest relatively.
-    const pp = r.metric.startsWith('mix.') && r.original !== null && r.clone !== null ? `${((r.clone - r.original) * 100).toFixed(1)} pp` : null;
+    const pp =
+      r.metric.startsWith('mix.') && r.original !== null && r.clone !== null
+        ? `${((r.clone - r.original) * 100).toFixed(1)} pp`
+        : null;
     const e = relError(r.original, r.clone);
-    return [r.metric, r.load === null ? '-' : String(r.load), fmt(r.original), fmt(r.clone), pp ?? (e === null ? '-' : `${(e * 100).toFixed(1)}%`)];
+    return [
+      r.metric,
+      r.load === null ? '-' : String(r.load),
+      fmt(r.original),
+      fmt(r.clone),
+      pp ?? (e === null ? '-' : `${(e * 100).toFixed(1)}%`),
+    ];
   });
-  return `${c.target} on ${c.platform}: original vs clone, same run\n` + renderTable(['metric', 'load rps', 'original', 'clone', 'error'], rows);
+  return (
+    `${c.target} on ${c.platform}: original vs clone, same run\n` +
+    renderTable(['metric', 'load rps', 'original', 'clone', 'error'], rows)
+  );
 }
 
 /** The tuning history: per iteration, instructions and the figures furthest off, clone vs
@@ -40,12 +53,20 @@ export function tuningTable(p: Profile): string {
   if (!p.tuning.length) return 'no tuning history';
   // (A trim of the budget has instructions only: the columns are every step's.)
   const keys = [...new Set(p.tuning.flatMap((t) => Object.keys(t.points)))].filter((k) => k !== 'insns');
-  const pair = (t: Profile['tuning'][number], k: string) => (t.points[k] ? `${fmt(t.points[k].clone)}/${fmt(t.points[k].original)}` : '-');
+  const pair = (t: Profile['tuning'][number], k: string) =>
+    t.points[k] ? `${fmt(t.points[k].clone)}/${fmt(t.points[k].original)}` : '-';
   return (
     'per request, clone/original; D@ and I@: data and instruction misses of an LRU cache of that size; L@: both, of a unified last level\n' +
     renderTable(
       ['iteration', 'body insns/req', 'clone insns/req', 'target insns/req', 'error', ...keys],
-      p.tuning.map((t) => [String(t.iteration), fmt(t.bodyInsnsPerReq), fmt(t.cloneInsnsPerReq), fmt(t.targetInsnsPerReq), `${(t.error * 100).toFixed(1)}%`, ...keys.map((k) => pair(t, k))]),
+      p.tuning.map((t) => [
+        String(t.iteration),
+        fmt(t.bodyInsnsPerReq),
+        fmt(t.cloneInsnsPerReq),
+        fmt(t.targetInsnsPerReq),
+        `${(t.error * 100).toFixed(1)}%`,
+        ...keys.map((k) => pair(t, k)),
+      ]),
     )
   );
 }
@@ -77,7 +98,10 @@ export function tuningSummary(p: Profile): string {
 function cpuLines(p: Profile): string[] {
   const o = p.body.original;
   const at = (c: { bytes: number; missesPerReq: number }[]) =>
-    c.filter((x) => [32 << 10, 256 << 10, 1 << 20, 32 << 20].includes(x.bytes)).map((x) => `${x.bytes >= 1 << 20 ? `${x.bytes >> 20}M` : `${x.bytes >> 10}K`} ${fmt(x.missesPerReq)}`).join(', ');
+    c
+      .filter((x) => [32 << 10, 256 << 10, 1 << 20, 32 << 20].includes(x.bytes))
+      .map((x) => `${x.bytes >= 1 << 20 ? `${x.bytes >> 20}M` : `${x.bytes >> 10}K`} ${fmt(x.missesPerReq)}`)
+      .join(', ');
   const mix = o.mix
     ? Object.entries(o.mix.shares)
         .sort((a, b) => b[1] - a[1])

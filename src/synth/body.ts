@@ -1,6 +1,22 @@
 import { l1Points, type CurvePoint, type PortableCpu, type Profile } from '../model/index.js';
-import { blockCounts, blockUnits, mixCounts, mixTargets, solveMix, type ClassCounts, type MixLoop } from './mix.js';
-import { binsFromCurve, monotone, synthesizeRings, LINE, type Interference, type Ring, type ReuseBin } from './rings.js';
+import {
+  blockCounts,
+  blockUnits,
+  mixCounts,
+  mixTargets,
+  solveMix,
+  type ClassCounts,
+  type MixLoop,
+} from './mix.js';
+import {
+  binsFromCurve,
+  monotone,
+  synthesizeRings,
+  LINE,
+  type Interference,
+  type Ring,
+  type ReuseBin,
+} from './rings.js';
 
 /* Instructions per unit of each part of the generated body (see generate/body.ts). */
 
@@ -22,7 +38,7 @@ export function hardMissRate(p: number): number {
   const r = p / (1 - p);
   const w = [1, r, r * r, r * r * r];
   const sum = w.reduce((a, b) => a + b, 0);
-  return (w[0] + w[1]) / sum * p + (w[2] + w[3]) / sum * (1 - p);
+  return ((w[0] + w[1]) / sum) * p + ((w[2] + w[3]) / sum) * (1 - p);
 }
 export const STATE_BYTES = 512;
 export const FILLER_BYTES = 4096;
@@ -46,7 +62,10 @@ export interface BodyTarget {
 
 /** A curve less another, point by point (the skeleton's measured at the same sizes), floored at 0. */
 export function curveLess(a: CurvePoint[], b: CurvePoint[] | undefined): CurvePoint[] {
-  return a.map((p) => ({ bytes: p.bytes, missesPerReq: Math.max(0, p.missesPerReq - (b?.find((q) => q.bytes === p.bytes)?.missesPerReq ?? 0)) }));
+  return a.map((p) => ({
+    bytes: p.bytes,
+    missesPerReq: Math.max(0, p.missesPerReq - (b?.find((q) => q.bytes === p.bytes)?.missesPerReq ?? 0)),
+  }));
 }
 
 /** Conflict misses: those of the low-associativity point over the 8-way curve's at its size. */
@@ -70,7 +89,11 @@ export function bodyTarget(p: Profile): BodyTarget {
     const m = monotone(c ?? []);
     const perReq = m[0]?.missesPerReq ?? 0;
     const fits = m.find((q) => q.missesPerReq <= 0.02 * perReq) ?? m[m.length - 1];
-    return { hotLines: perReq + own, hotFootprint: (fits ? fits.bytes / LINE : 0) + own, ...(m.length ? { curve: m, accesses, own } : {}) };
+    return {
+      hotLines: perReq + own,
+      hotFootprint: (fits ? fits.bytes / LINE : 0) + own,
+      ...(m.length ? { curve: m, accesses, own } : {}),
+    };
   };
   return {
     insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
@@ -95,7 +118,8 @@ export function fixedCounts(rings: Ring[], hard: number, p: number, conflictLoad
   // At p = 1/2: per eight branches a multiply and an add, eight bit tests, four increments,
   // the loop's step and exit test; else per branch the PRNG step, a shift, a compare, the
   // increment taken 1 - p of the time, the loop's step and exit test.
-  if (branchesPerStep(p) === 8) return { load: loads, alu: (hard / 8) * (1 + 8 + 4 + 1) + c, cond: (hard / 8) * 9 + c, mul: hard / 8 };
+  if (branchesPerStep(p) === 8)
+    return { load: loads, alu: (hard / 8) * (1 + 8 + 4 + 1) + c, cond: (hard / 8) * 9 + c, mul: hard / 8 };
   return { load: loads, alu: (6 - p) * hard + c, cond: 2 * hard + c, mul: hard };
 }
 
@@ -126,7 +150,8 @@ export interface BodyPlan {
 /** `a` plus `times` x `b`, class by class. */
 export function addCounts(a: ClassCounts, b: ClassCounts, times = 1): ClassCounts {
   const out: ClassCounts = { ...a };
-  for (const [cls, n] of Object.entries(b)) out[cls as keyof ClassCounts] = (out[cls as keyof ClassCounts] ?? 0) + (n ?? 0) * times;
+  for (const [cls, n] of Object.entries(b))
+    out[cls as keyof ClassCounts] = (out[cls as keyof ClassCounts] ?? 0) + (n ?? 0) * times;
   return out;
 }
 
@@ -135,14 +160,20 @@ export function addCounts(a: ClassCounts, b: ClassCounts, times = 1): ClassCount
  *  clone runs beyond these is the next overhead). */
 export function plannedCounts(p: Profile, q: BodyPlan): ClassCounts {
   const sk = p.body.skeleton;
-  const skeleton: ClassCounts = sk?.mix ? Object.fromEntries(Object.entries(sk.mix.shares).map(([c, v]) => [c, v * sk.insnsPerReq])) : {};
+  const skeleton: ClassCounts = sk?.mix
+    ? Object.fromEntries(Object.entries(sk.mix.shares).map(([c, v]) => [c, v * sk.insnsPerReq]))
+    : {};
   const blocks = chainBlocks(q.segments, q.codeConflict);
   const fixed = fixedCounts(q.rings, q.hardBranchesPerReq, q.hardP, q.conflict.loadsPerReq);
-  return addCounts(addCounts(addCounts(skeleton, blockCounts(q.blockUnits), blocks), fixed), mixCounts(q.mix));
+  return addCounts(
+    addCounts(addCounts(skeleton, blockCounts(q.blockUnits), blocks), fixed),
+    mixCounts(q.mix),
+  );
 }
 
 /** Code blocks the chain runs per request: its segments' and the code conflict segment's. */
-const chainBlocks = (segments: Ring[], codeConflict: Ring) => [...segments, codeConflict].reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
+const chainBlocks = (segments: Ring[], codeConflict: Ring) =>
+  [...segments, codeConflict].reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
 
 const floor = (x: number, min: number) => (x >= min ? x : 0);
 
@@ -157,31 +188,51 @@ export function bodyInsnsPerReq(p: Profile, t: BodyTarget = bodyTarget(p)): numb
 export function bodyPlan(p: Profile): BodyPlan {
   const t = bodyTarget(p);
   const k = p.knobs;
-  const loads = (bins: ReuseBin[], knob: number[] | null) => bins.map((b, i) => ({ ...b, perReq: floor(knob?.[i] ?? b.perReq, 0.01) }));
+  const loads = (bins: ReuseBin[], knob: number[] | null) =>
+    bins.map((b, i) => ({ ...b, perReq: floor(knob?.[i] ?? b.perReq, 0.01) }));
   // Rings and chain are the process's, their cursors shared by its threads: one walker each.
   // Sizes the tuner has set stand; the others are solved.
-  const sized = (rs: Ring[], knob: number[] | null) => rs.map((r, i) => (r.lines && knob?.[i] ? { ...r, lines: Math.max(2, Math.round(knob[i])) } : r));
+  const sized = (rs: Ring[], knob: number[] | null) =>
+    rs.map((r, i) => (r.lines && knob?.[i] ? { ...r, lines: Math.max(2, Math.round(knob[i])) } : r));
   const rings = sized(synthesizeRings(loads(t.dataBins, k.dataLoads), t.hotData), k.dataLines);
   const segments = sized(synthesizeRings(loads(t.codeBins, k.codeBlocks), t.hotCode), k.codeLines);
   const hardBranchesPerReq = floor(k.hardBranchesPerReq ?? t.branchMissesPerReq / hardMissRate(HARD_P), 0.01);
   const insnsPerReq = bodyInsnsPerReq(p, t);
   const c = p.body.original.conflict;
-  const conflict = { lines: CONFLICT_LINES, stride: c.bytes / c.assoc, loadsPerReq: floor(k.conflictLoads ?? t.conflictPerReq, 0.01) };
-  const codeConflict = { lines: CONFLICT_LINES, stride: c.bytes / c.assoc, loadsPerReq: floor(k.codeConflictBlocks ?? t.codeConflictPerReq, 0.01) };
+  const conflict = {
+    lines: CONFLICT_LINES,
+    stride: c.bytes / c.assoc,
+    loadsPerReq: floor(k.conflictLoads ?? t.conflictPerReq, 0.01),
+  };
+  const codeConflict = {
+    lines: CONFLICT_LINES,
+    stride: c.bytes / c.assoc,
+    loadsPerReq: floor(k.codeConflictBlocks ?? t.codeConflictPerReq, 0.01),
+  };
   // The blocks may take at most 90% of the budget: the rest is for rings, branches and mix.
   const blocks = chainBlocks(segments, codeConflict);
   // (Sized from the target's budget, not the tuned one: the tuner moves the budget to correct
   // the instruction count, and block sizes that followed it would jump by whole operations.)
   const target = t.insnsPerReq * k.insnScale;
   // A block runs its operations (a fifth more for tests and returns) and about three more.
-  const blockOps = blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor(((0.9 * target) / blocks - 3) / 1.2))) : BLOCK_ALU;
+  const blockOps =
+    blocks > 0
+      ? Math.max(1, Math.min(BLOCK_ALU, Math.floor(((0.9 * target) / blocks - 3) / 1.2)))
+      : BLOCK_ALU;
   // The blocks' operations take the classes still wanted after the other fixed parts; the mix
   // loop supplies the rest.
   const o = p.body.original;
   const sk = p.body.skeleton;
   // What the plan does not count, as measured, counts as a fixed part.
-  const fixedParts = addCounts(fixedCounts(rings, hardBranchesPerReq, HARD_P, conflict.loadsPerReq), k.mixOverhead ?? {});
-  const blockUnitsOf = blockUnits(mixTargets(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixedParts), blockOps, blocks);
+  const fixedParts = addCounts(
+    fixedCounts(rings, hardBranchesPerReq, HARD_P, conflict.loadsPerReq),
+    k.mixOverhead ?? {},
+  );
+  const blockUnitsOf = blockUnits(
+    mixTargets(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixedParts),
+    blockOps,
+    blocks,
+  );
   const fixed = addCounts(fixedParts, blockCounts(blockUnitsOf), blocks);
   const used = Object.values(fixed).reduce((a, b) => a + (b ?? 0), 0);
   return {

@@ -20,7 +20,8 @@ export const CONFLICT_BURST = 256;
  *  section starts) crowd set 0 of every cache whose set period is a page or less and would
  *  evict them in 8-way caches too; and data and code apart, so that they share no set of a
  *  unified last level either. */
-export const conflictOffset = (stride: number, side: 'data' | 'code') => ((side === 'data' ? 37 : 19) % Math.max(1, stride / 64)) * 64;
+export const conflictOffset = (stride: number, side: 'data' | 'code') =>
+  ((side === 'data' ? 37 : 19) % Math.max(1, stride / 64)) * 64;
 
 export interface ChainSegment {
   name: string;
@@ -70,7 +71,12 @@ const COLD = 0.5;
  *  that the skeleton filled with 5 to 7 hot lines overflowed: its 32 KiB code misses stayed
  *  at 10.9 to 16.5 a request against 7.5 through seven iterations, each move of a segment's
  *  lines moving which sets overflowed. */
-export function segmentLayout(segs: { lines: number; loadsPerReq: number }[], outside?: number[], occupied: { set: number; lines: number }[] = [], lines: number[] = segs.map((q) => q.lines)): number[][] {
+export function segmentLayout(
+  segs: { lines: number; loadsPerReq: number }[],
+  outside?: number[],
+  occupied: { set: number; lines: number }[] = [],
+  lines: number[] = segs.map((q) => q.lines),
+): number[][] {
   const fine = new Array<number>(PERIOD_LINES).fill(0);
   for (const o of occupied) fine[o.set % PERIOD_LINES] += o.lines;
   const skeleton = outside?.length === CODE_SETS ? outside : new Array<number>(CODE_SETS).fill(0);
@@ -78,7 +84,8 @@ export function segmentLayout(segs: { lines: number; loadsPerReq: number }[], ou
   fine.forEach((x, i) => (coarse[i % CODE_SETS] += x));
   const perFine = PERIOD_LINES / CODE_SETS;
   const fineLoad = (l: number) => fine[l] + skeleton[l % CODE_SETS] / perFine;
-  const heat = (q: { lines: number; loadsPerReq: number }) => Math.min(1, q.loadsPerReq / Math.max(1, q.lines));
+  const heat = (q: { lines: number; loadsPerReq: number }) =>
+    Math.min(1, q.loadsPerReq / Math.max(1, q.lines));
   const out: number[][] = segs.map(() => []);
   const order = segs.map((_, k) => k).sort((a, b) => heat(segs[b]) - heat(segs[a]) || a - b);
   /** `n` more blocks of segment k, each after its last. */
@@ -119,11 +126,25 @@ export function segmentLayout(segs: { lines: number; loadsPerReq: number }[], ou
  *  segments are laid out as in `nominal` (the plan before tuning, where it has the segment),
  *  each then cut to its lines or grown after them, so that the tuner's moves of one segment's
  *  lines or of any blocks a request move no other block. */
-export function chainSegments(plan: BodyPlan, skeletonSets?: number[], nominal: BodyPlan = plan): ChainSegment[] {
-  const bins = plan.segments.map((r, bin) => ({ bin, lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq })).filter((s) => s.lines > 0);
+export function chainSegments(
+  plan: BodyPlan,
+  skeletonSets?: number[],
+  nominal: BodyPlan = plan,
+): ChainSegment[] {
+  const bins = plan.segments
+    .map((r, bin) => ({ bin, lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq }))
+    .filter((s) => s.lines > 0);
   // The conflict segment's blocks all lie in one set, by its stride.
   const n = nominal.codeConflict;
-  const conflict = n.loadsPerReq > 0 ? [{ set: conflictOffset(n.stride, 'code') / 64, lines: n.lines * Math.min(1, n.loadsPerReq / n.lines) }] : [];
+  const conflict =
+    n.loadsPerReq > 0
+      ? [
+          {
+            set: conflictOffset(n.stride, 'code') / 64,
+            lines: n.lines * Math.min(1, n.loadsPerReq / n.lines),
+          },
+        ]
+      : [];
   const slots = segmentLayout(
     bins.map((s) => (Math.round(nominal.segments[s.bin]?.lines ?? 0) > 0 ? nominal.segments[s.bin] : s)),
     skeletonSets,
@@ -131,8 +152,15 @@ export function chainSegments(plan: BodyPlan, skeletonSets?: number[], nominal: 
     bins.map((s) => s.lines),
   );
   return [
-    ...bins.map((s, k) => ({ name: partName('code', s.bin), lines: s.lines, loadsPerReq: s.loadsPerReq, slots: slots[k] })),
-    ...(plan.codeConflict.loadsPerReq > 0 ? [{ name: partName('code', 'conflict'), ...plan.codeConflict }] : []),
+    ...bins.map((s, k) => ({
+      name: partName('code', s.bin),
+      lines: s.lines,
+      loadsPerReq: s.loadsPerReq,
+      slots: slots[k],
+    })),
+    ...(plan.codeConflict.loadsPerReq > 0
+      ? [{ name: partName('code', 'conflict'), ...plan.codeConflict }]
+      : []),
   ];
 }
 
@@ -154,6 +182,9 @@ export const bodySlot = (rings: number, segs: number) => 64 * Math.ceil((640 + 6
 /** The chain of a profile's plan: its segments laid out as in the plan before tuning (the
  *  profile's knobs of the code side reset), among the skeleton's hot code sets. */
 export function chainOf(p: Profile, plan: BodyPlan): ChainSegment[] {
-  const nominal = bodyPlan({ ...p, knobs: { ...p.knobs, codeBlocks: null, codeLines: null, codeConflictBlocks: null } });
+  const nominal = bodyPlan({
+    ...p,
+    knobs: { ...p.knobs, codeBlocks: null, codeLines: null, codeConflictBlocks: null },
+  });
   return chainSegments(plan, p.body.skeleton?.codeSets, nominal);
 }

@@ -8,7 +8,20 @@ export const MIX_ITER = 128;
 
 /** The classes the mix loop supplies (no divide: none of the shipped targets divides
  *  measurably, and a divide's latency would dominate the loop). */
-export const MIX_CLASSES: InsnClass[] = ['alu', 'mul', 'fp', 'load', 'store', 'loadop', 'cond', 'jump', 'indirect', 'callret', 'string', 'other'];
+export const MIX_CLASSES: InsnClass[] = [
+  'alu',
+  'mul',
+  'fp',
+  'load',
+  'store',
+  'loadop',
+  'cond',
+  'jump',
+  'indirect',
+  'callret',
+  'string',
+  'other',
+];
 
 /** One iteration of the mix loop: how many instructions of each class it holds (generate/body.ts
  *  lays them out), and how many iterations a request runs. */
@@ -27,17 +40,24 @@ export function iterationCounts(units: ClassCounts): ClassCounts {
   return out;
 }
 
-export const iterationInsns = (units: ClassCounts) => Object.values(iterationCounts(units)).reduce((a, b) => a + (b ?? 0), 0);
+export const iterationInsns = (units: ClassCounts) =>
+  Object.values(iterationCounts(units)).reduce((a, b) => a + (b ?? 0), 0);
 
 /** Without a measured mix: an integer mix like a server's. */
 const DEFAULT_SHARES: ClassCounts = { alu: 0.6, load: 0.2, store: 0.1, cond: 0.1 };
 
 /** Instructions per request of each class the body must still supply: the original's less the
  *  skeleton's and `fixed`, floored at 0. */
-export function mixTargets(original: InsnMix | null, originalInsns: number, skeleton: InsnMix | null, skeletonInsns: number, fixed: ClassCounts): ClassCounts {
+export function mixTargets(
+  original: InsnMix | null,
+  originalInsns: number,
+  skeleton: InsnMix | null,
+  skeletonInsns: number,
+  fixed: ClassCounts,
+): ClassCounts {
   const want: ClassCounts = {};
   for (const c of MIX_CLASSES) {
-    const o = (original ? original.shares[c] : DEFAULT_SHARES[c] ?? 0) * originalInsns;
+    const o = (original ? original.shares[c] : (DEFAULT_SHARES[c] ?? 0)) * originalInsns;
     const s = skeleton ? skeleton.shares[c] * skeletonInsns : 0;
     want[c] = Math.max(0, o - s - (fixed[c] ?? 0));
   }
@@ -47,7 +67,16 @@ export function mixTargets(original: InsnMix | null, originalInsns: number, skel
 /** Classes a code block's operations can be of (besides its jump): a conditional branch comes
  *  with the test before it, a call with the return it reaches, `lodsq` with a reset of its
  *  pointer at the block's start. */
-export const BLOCK_CLASSES: InsnClass[] = ['alu', 'load', 'store', 'loadop', 'mul', 'cond', 'callret', 'string'];
+export const BLOCK_CLASSES: InsnClass[] = [
+  'alu',
+  'load',
+  'store',
+  'loadop',
+  'mul',
+  'cond',
+  'callret',
+  'string',
+];
 
 /** What one code block executes, by class, given its operations: a test per conditional
  *  branch, a return per call, the string pointer's reset where it has string operations, and
@@ -84,7 +113,14 @@ export function blockUnits(want: ClassCounts, n: number, blocks = 0): ClassCount
  *  mix: each class's count per request is the original's less the skeleton's and the fixed
  *  parts'; one iteration holds those counts scaled to MIX_ITER instructions (less what the
  *  loop adds by itself), rounded; as many iterations run as fill `budget` instructions. */
-export function solveMix(original: InsnMix | null, originalInsns: number, skeleton: InsnMix | null, skeletonInsns: number, fixed: ClassCounts, budget: number): MixLoop {
+export function solveMix(
+  original: InsnMix | null,
+  originalInsns: number,
+  skeleton: InsnMix | null,
+  skeletonInsns: number,
+  fixed: ClassCounts,
+  budget: number,
+): MixLoop {
   const want = mixTargets(original, originalInsns, skeleton, skeletonInsns, fixed);
   const total = MIX_CLASSES.reduce((a, c) => a + want[c]!, 0);
   if (total <= 0 || budget <= 0) return { units: {}, itersPerReq: 0 };

@@ -68,7 +68,8 @@ export interface Interference {
 export function footprint(curve: CurvePoint[], requests: number, accesses = Infinity): number {
   const c = monotone(curve).map((p) => ({ x: p.bytes / LINE, m: p.missesPerReq }));
   if (!c.length || c[0].m <= 0 || requests <= 0) return 0;
-  const exponent = (a: { x: number; m: number }, b: { x: number; m: number }) => (b.m > 0 ? Math.log(a.m / b.m) / Math.log(b.x / a.x) : Infinity);
+  const exponent = (a: { x: number; m: number }, b: { x: number; m: number }) =>
+    b.m > 0 ? Math.log(a.m / b.m) / Math.log(b.x / a.x) : Infinity;
   // Below the smallest size: m(x) = m0 (x0/x)^k, and every access a miss (m = A) below the
   // size xc where that reaches A; U reaches xc at xc / A and x0 at t0.
   const k0 = Math.min(8, c.length > 1 ? exponent(c[0], c[1]) : 0);
@@ -100,7 +101,9 @@ export function footprint(curve: CurvePoint[], requests: number, accesses = Infi
 
 /** Distinct outside lines in `interval` requests. */
 const outside = (f: Interference, interval: number) =>
-  f.curve ? footprint(f.curve, interval, f.accesses) + (f.own ?? 0) * Math.min(1, interval) : Math.min(f.hotLines * interval, Math.max(f.hotFootprint, f.hotLines));
+  f.curve
+    ? footprint(f.curve, interval, f.accesses) + (f.own ?? 0) * Math.min(1, interval)
+    : Math.min(f.hotLines * interval, Math.max(f.hotFootprint, f.hotLines));
 
 /** The LRU stack distance of ring i's loads, with the interference correction: a ring of L
  *  lines with a loads per request reuses a line every L/a requests; in that time every ring j
@@ -125,7 +128,12 @@ export function ringDistance(rings: Ring[], i: number, f: Interference): number 
 export function sizeFor(rings: Ring[], i: number, f: Interference, want: number): number {
   let lo = 2;
   let hi = Math.max(4, Math.ceil(want));
-  const at = (L: number) => ringDistance(rings.map((r, j) => (j === i ? { ...r, lines: L } : r)), i, f);
+  const at = (L: number) =>
+    ringDistance(
+      rings.map((r, j) => (j === i ? { ...r, lines: L } : r)),
+      i,
+      f,
+    );
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
     if (at(mid) < want) lo = mid;
@@ -138,7 +146,11 @@ export function sizeFor(rings: Ring[], i: number, f: Interference, want: number)
  *  then over all rings until sizes settle) so that its distance, interference included, is the
  *  bin's target. Bins with fewer than `minPerReq` accesses get no ring (size 0). */
 export function synthesizeRings(bins: ReuseBin[], f: Interference, minPerReq = 0.01): Ring[] {
-  const rings: Ring[] = bins.map((b) => (b.perReq >= minPerReq ? { lines: Math.max(2, Math.round(binTarget(b))), loadsPerReq: b.perReq } : { lines: 0, loadsPerReq: 0 }));
+  const rings: Ring[] = bins.map((b) =>
+    b.perReq >= minPerReq
+      ? { lines: Math.max(2, Math.round(binTarget(b))), loadsPerReq: b.perReq }
+      : { lines: 0, loadsPerReq: 0 },
+  );
   for (let pass = 0; pass < 30; pass++) {
     let moved = false;
     bins.forEach((b, i) => {
@@ -205,7 +217,11 @@ export function stackDistances(trace: ArrayLike<number>): Float64Array {
  *  its outside lines (the next `hotLines` of the outside footprint, in turn), then walks each
  *  ring in turn from its cursor (fractional loads carried to the next request, as the
  *  generated code does). `ring[t]` says whether access t is a ring's. */
-export function ringTrace(rings: Ring[], f: Interference, requests: number): { trace: number[]; ring: boolean[] } {
+export function ringTrace(
+  rings: Ring[],
+  f: Interference,
+  requests: number,
+): { trace: number[]; ring: boolean[] } {
   const trace: number[] = [];
   const ring: boolean[] = [];
   const hot = Math.round(f.hotLines);
@@ -241,7 +257,7 @@ export function ringTrace(rings: Ring[], f: Interference, requests: number): { t
 /** A single random cycle through 0..n-1 (Sattolo), as next-index links. */
 function cycle(n: number, seed: number): Int32Array {
   let x = seed >>> 0 || 1;
-  const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const perm = Int32Array.from({ length: n }, (_, i) => i);
   for (let i = n - 1; i > 0; i--) {
     const j = Math.floor(rand() * i);
@@ -255,7 +271,13 @@ function cycle(n: number, seed: number): Int32Array {
 /** Accesses per request in each bin of a histogram, from stack distances (those after `skip`
  *  warm-up accesses, and where `only` is given, those it marks; cold misses count in the open
  *  bin). */
-export function histogramOf(distances: Float64Array, bins: ReuseBin[], requests: number, skip = 0, only?: boolean[]): number[] {
+export function histogramOf(
+  distances: Float64Array,
+  bins: ReuseBin[],
+  requests: number,
+  skip = 0,
+  only?: boolean[],
+): number[] {
   const counts = bins.map(() => 0);
   for (let t = skip; t < distances.length; t++) {
     if (only && !only[t]) continue;

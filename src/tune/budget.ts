@@ -6,7 +6,8 @@ import { blockCounts, iterationInsns, MIX_CLASSES } from '../synth/mix.js';
 export const BIG_BUDGET = 1e8;
 
 /** The instructions a plan's code block executes. */
-export const blockInsns = (q: BodyPlan) => Object.values(blockCounts(q.blockUnits)).reduce((a, b) => a + (b ?? 0), 0);
+export const blockInsns = (q: BodyPlan) =>
+  Object.values(blockCounts(q.blockUnits)).reduce((a, b) => a + (b ?? 0), 0);
 
 /** The instructions a plan gives its mix loop. */
 export const mixInsns = (q: BodyPlan) => q.mix.itersPerReq * iterationInsns(q.mix.units);
@@ -17,7 +18,12 @@ export const mixInsns = (q: BodyPlan) => q.mix.itersPerReq * iterationInsns(q.mi
  *  kind's); the budget is the next plan's fixed parts (`fixedNext`, as the plan estimates
  *  them) and the mix loop's share, corrected by the loop's measured cost against its planned
  *  one. */
-export function nextBudget(parts: { kind: string; ir: number; now: number; next: number; rescale?: number }[], mix: { ir: number; planned: number }, missing: number, fixedNext: number): number {
+export function nextBudget(
+  parts: { kind: string; ir: number; now: number; next: number; rescale?: number }[],
+  mix: { ir: number; planned: number },
+  missing: number,
+  fixedNext: number,
+): number {
   const measured = parts.filter((q) => q.now >= 1 && q.ir > 0);
   const perUnit = (q: (typeof parts)[number]) => {
     if (q.now >= 1 && q.ir > 0) return q.ir / q.now;
@@ -43,5 +49,7 @@ export function mixCost(ir: number, planned: number): number {
 export function overhead(p: Profile, plan: BodyPlan, m: PortableCpu): Record<string, number> | null {
   if (!m.mix) return null;
   const planned = plannedCounts(p, plan);
-  return Object.fromEntries(MIX_CLASSES.map((c) => [c, m.mix!.shares[c] * m.mix!.insnsPerReq - (planned[c] ?? 0)]));
+  return Object.fromEntries(
+    MIX_CLASSES.map((c) => [c, m.mix!.shares[c] * m.mix!.insnsPerReq - (planned[c] ?? 0)]),
+  );
 }

@@ -12,13 +12,15 @@ export function tunePoints(c: PortableCpu): Record<string, number> {
   const out: Record<string, number> = { insns: c.insnsPerReq, branch: c.branchMissesPerReq };
   for (const p of monotone(c.dataCurve)) out[`D@${kib(p.bytes)}`] = p.missesPerReq;
   for (const p of monotone(c.codeCurve)) out[`I@${kib(p.bytes)}`] = p.missesPerReq;
-  for (const p of c.dataCurve) if (p.bytes > L1_CURVE_MAX) out[`L@${kib(p.bytes)}`] = p.missesPerReq + at(c.codeCurve, p.bytes);
+  for (const p of c.dataCurve)
+    if (p.bytes > L1_CURVE_MAX) out[`L@${kib(p.bytes)}`] = p.missesPerReq + at(c.codeCurve, p.bytes);
   out[`D@${kib(c.conflict.bytes)}/${c.conflict.assoc}w`] = c.conflict.dataMissesPerReq;
   out[`I@${kib(c.conflict.bytes)}/${c.conflict.assoc}w`] = c.conflict.codeMissesPerReq;
   return out;
 }
 
-export const at = (c: CurvePoint[] | null, bytes: number) => c?.find((q) => q.bytes === bytes)?.missesPerReq ?? 0;
+export const at = (c: CurvePoint[] | null, bytes: number) =>
+  c?.find((q) => q.bytes === bytes)?.missesPerReq ?? 0;
 
 export const kib = (b: number) => (b >= 1 << 20 ? `${b / (1 << 20)}M` : `${b / 1024}K`);
 
@@ -49,9 +51,16 @@ export const scored = (k: string) => {
 
 /** Each scored figure's error, signed, in units of what is allowed (misses: `tol` relative or
  *  `absPerReq` misses per request, whichever is larger). */
-export function signedErrors(want: Record<string, number>, got: Record<string, number>, tol: number, absPerReq: number): Record<string, number> {
+export function signedErrors(
+  want: Record<string, number>,
+  got: Record<string, number>,
+  tol: number,
+  absPerReq: number,
+): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const k of Object.keys(want)) if (k !== 'insns' && got[k] !== undefined && scored(k)) out[k] = (got[k] - want[k]) / Math.max(tol * want[k], absPerReq);
+  for (const k of Object.keys(want))
+    if (k !== 'insns' && got[k] !== undefined && scored(k))
+      out[k] = (got[k] - want[k]) / Math.max(tol * want[k], absPerReq);
   return out;
 }
 
@@ -59,16 +68,32 @@ export function signedErrors(want: Record<string, number>, got: Record<string, n
  *  allowed (instructions: `tol` relative; misses: `mpkiTol` relative or `abs` misses per 1,000
  *  of the original's instructions, whichever is larger), and the figure that sets it. At most
  *  1 is on target. */
-export function offTarget(orig: Record<string, number>, clone: Record<string, number>, tol: number, mpkiTol: number, abs: number): { score: number; worst: string } {
+export function offTarget(
+  orig: Record<string, number>,
+  clone: Record<string, number>,
+  tol: number,
+  mpkiTol: number,
+  abs: number,
+): { score: number; worst: string } {
   let r = { score: -1, worst: 'insns' };
-  for (const [k, e] of Object.entries(toleranceErrors(orig, clone, tol, mpkiTol, abs))) if (e > r.score) r = { score: e, worst: k };
+  for (const [k, e] of Object.entries(toleranceErrors(orig, clone, tol, mpkiTol, abs)))
+    if (e > r.score) r = { score: e, worst: k };
   return r;
 }
 
 /** Each figure's error, unsigned, in units of what is allowed: the instructions' first. */
-export function toleranceErrors(orig: Record<string, number>, clone: Record<string, number>, tol: number, mpkiTol: number, abs: number): Record<string, number> {
+export function toleranceErrors(
+  orig: Record<string, number>,
+  clone: Record<string, number>,
+  tol: number,
+  mpkiTol: number,
+  abs: number,
+): Record<string, number> {
   const misses = signedErrors(orig, clone, mpkiTol, (abs * orig.insns) / 1000);
-  return { insns: Math.abs(clone.insns - orig.insns) / (tol * orig.insns), ...Object.fromEntries(Object.entries(misses).map(([k, e]) => [k, Math.abs(e)])) };
+  return {
+    insns: Math.abs(clone.insns - orig.insns) / (tol * orig.insns),
+    ...Object.fromEntries(Object.entries(misses).map(([k, e]) => [k, Math.abs(e)])),
+  };
 }
 
 /** The tuned figures some sweep points give (each point's differential totals of `requests`
@@ -76,7 +101,8 @@ export function toleranceErrors(orig: Record<string, number>, clone: Record<stri
  *  mean over the points), each point's L1 misses and its last level's (code and data
  *  summed, as a unified cache's), taken per instruction at the mean instruction count. */
 export function pointFigures(totals: CgTotals[], points: number[], requests: number): Record<string, number> {
-  const mean = (f: (t: CgTotals) => number) => totals.reduce((s, t) => s + f(t), 0) / Math.max(1, totals.length);
+  const mean = (f: (t: CgTotals) => number) =>
+    totals.reduce((s, t) => s + f(t), 0) / Math.max(1, totals.length);
   const insns = mean((t) => t.Ir / requests);
   const per = (t: CgTotals, misses: number) => (t.Ir > 0 ? (misses / t.Ir) * insns : 0);
   const out: Record<string, number> = { insns, branch: mean((t) => per(t, t.Bcm + t.Bim)) };
@@ -93,7 +119,9 @@ export function pointFigures(totals: CgTotals[], points: number[], requests: num
 /** The instruction-mix class furthest from the original's share, in percentage points. */
 export function mixGap(o: PortableCpu, m: PortableCpu): { pp: number; cls: string } | null {
   if (!o.mix || !m.mix) return null;
-  return MIX_CLASSES.map((c) => ({ pp: 100 * Math.abs(m.mix!.shares[c] - o.mix!.shares[c]), cls: c })).reduce((a, b) => (b.pp > a.pp ? b : a));
+  return MIX_CLASSES.map((c) => ({ pp: 100 * Math.abs(m.mix!.shares[c] - o.mix!.shares[c]), cls: c })).reduce(
+    (a, b) => (b.pp > a.pp ? b : a),
+  );
 }
 
 /** Tuning stops once every figure is within this share of its tolerance (else it goes on,

@@ -37,29 +37,49 @@ export const GROUP_KNOBS: Record<Group, (keyof Profile['knobs'])[]> = {
 /** A group's next gain: halved (to a quarter at least) when the error that was its worst has
  *  changed sign and is still off target, an overshoot; raised by half (to 1 at most) when
  *  that error kept its sign and shrank by less than half. */
-export function adaptGain(gain: number, prev: Record<string, number> | null, now: Record<string, number>, inGroup: (k: string) => boolean): number {
+export function adaptGain(
+  gain: number,
+  prev: Record<string, number> | null,
+  now: Record<string, number>,
+  inGroup: (k: string) => boolean,
+): number {
   if (!prev) return gain;
   let worst: string | null = null;
-  for (const k of Object.keys(prev)) if (inGroup(k) && (worst === null || Math.abs(prev[k]) > Math.abs(prev[worst]))) worst = k;
+  for (const k of Object.keys(prev))
+    if (inGroup(k) && (worst === null || Math.abs(prev[k]) > Math.abs(prev[worst]))) worst = k;
   if (worst === null || Math.abs(prev[worst]) <= 1 || now[worst] === undefined) return gain;
-  if (Math.sign(now[worst]) !== Math.sign(prev[worst]) && Math.abs(now[worst]) > 1) return Math.max(0.25, gain / 2);
+  if (Math.sign(now[worst]) !== Math.sign(prev[worst]) && Math.abs(now[worst]) > 1)
+    return Math.max(0.25, gain / 2);
   if (Math.abs(now[worst]) > 0.5 * Math.abs(prev[worst])) return Math.min(1, gain * 1.5);
   return gain;
 }
 
 /** Whether two sets of knobs are the same to a part in a thousand, every number of them. */
 export function sameKnobs(a: unknown, b: unknown): boolean {
-  if (typeof a === 'number' && typeof b === 'number') return Math.abs(a - b) <= 1e-3 * Math.max(Math.abs(a), Math.abs(b), 1e-9);
+  if (typeof a === 'number' && typeof b === 'number')
+    return Math.abs(a - b) <= 1e-3 * Math.max(Math.abs(a), Math.abs(b), 1e-9);
   if (a && b && typeof a === 'object' && typeof b === 'object') {
     const keys = new Set([...Object.keys(a), ...Object.keys(b)]);
-    return [...keys].every((k) => sameKnobs((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]));
+    return [...keys].every((k) =>
+      sameKnobs((a as Record<string, unknown>)[k], (b as Record<string, unknown>)[k]),
+    );
   }
   return a === b;
 }
 
 /** Whether a group's largest error (in tolerances, where off target) grew from `prev` to
  *  `now`. */
-export function groupWorse(prev: Record<string, number> | null, now: Record<string, number>, inGroup: (k: string) => boolean): boolean {
-  const worst = (e: Record<string, number>) => Math.max(1, ...Object.entries(e).filter(([k]) => inGroup(k)).map(([, v]) => Math.abs(v)));
+export function groupWorse(
+  prev: Record<string, number> | null,
+  now: Record<string, number>,
+  inGroup: (k: string) => boolean,
+): boolean {
+  const worst = (e: Record<string, number>) =>
+    Math.max(
+      1,
+      ...Object.entries(e)
+        .filter(([k]) => inGroup(k))
+        .map(([, v]) => Math.abs(v)),
+    );
   return !prev || worst(now) > worst(prev);
 }

@@ -2,14 +2,23 @@ import { l1Points, L1_CURVE_MAX, type Profile, type Workload } from '../model/in
 import { cloneLaunchSpec } from '../collect/target.js';
 import { ZERO_TOTALS } from '../collect/cachegrind.js';
 import { portableFrom } from '../collect/sweep.js';
-import { measureParts } from '../collect/valgrind.js';
+import { measureParts } from '../collect/cpu.js';
 import { buildClone } from '../generate/build.js';
 import { generateClone } from '../generate/index.js';
 import { bodyPlan, bodyTarget, type BodyPlan } from '../synth/body.js';
 import { BRANCH_PART, MIX_PART, partName } from '../synth/layout.js';
 import { BIG_BUDGET, blockInsns, mixInsns, nextBudget, overhead } from './budget.js';
 import { AIM, at, kib, mixGap, offTarget, signedErrors, tunePoints } from './figures.js';
-import { adaptGain, BLAME, CURVE_GROUPS, GROUP_KNOBS, GROUPS, groupWorse, sameKnobs, type Group } from './gains.js';
+import {
+  adaptGain,
+  BLAME,
+  CURVE_GROUPS,
+  GROUP_KNOBS,
+  GROUPS,
+  groupWorse,
+  sameKnobs,
+  type Group,
+} from './gains.js';
 import { branchRate, partTotals, type Measured } from './measured.js';
 import { withSkeleton } from './skeleton.js';
 import { CODE_SIZE_STEPS, nextConflict, nextSide } from './solve.js';
@@ -69,9 +78,42 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     // At a last level the data rings answer for the unified cache: they are wanted to miss
     // what the original's code and data miss there less what the clone's code does. The
     // code segments answer for the L1 sizes alone.
-    const dataWant = original.dataCurve.map((q) => (q.bytes > L1_CURVE_MAX ? { bytes: q.bytes, missesPerReq: Math.max(0, q.missesPerReq + at(original.codeCurve, q.bytes) - at(m.codeCurve, q.bytes)) } : q));
-    const data = nextSide(t.dataBins, plan.rings, dataParts.map((q) => q?.dataCurve ?? null), dataWant, m.dataCurve, cur.body.skeleton?.dataCurve ?? [], absPerReq, mpkiTol, gains.data, t.hotData);
-    const code = nextSide(t.codeBins, plan.segments, codeParts.map((q) => (q ? l1Points(q.codeCurve) : null)), l1Points(original.codeCurve), l1Points(m.codeCurve), l1Points(cur.body.skeleton?.codeCurve ?? []), absPerReq, mpkiTol, gains.code, t.hotCode, steps >= CODE_SIZE_STEPS);
+    const dataWant = original.dataCurve.map((q) =>
+      q.bytes > L1_CURVE_MAX
+        ? {
+            bytes: q.bytes,
+            missesPerReq: Math.max(
+              0,
+              q.missesPerReq + at(original.codeCurve, q.bytes) - at(m.codeCurve, q.bytes),
+            ),
+          }
+        : q,
+    );
+    const data = nextSide(
+      t.dataBins,
+      plan.rings,
+      dataParts.map((q) => q?.dataCurve ?? null),
+      dataWant,
+      m.dataCurve,
+      cur.body.skeleton?.dataCurve ?? [],
+      absPerReq,
+      mpkiTol,
+      gains.data,
+      t.hotData,
+    );
+    const code = nextSide(
+      t.codeBins,
+      plan.segments,
+      codeParts.map((q) => (q ? l1Points(q.codeCurve) : null)),
+      l1Points(original.codeCurve),
+      l1Points(m.codeCurve),
+      l1Points(cur.body.skeleton?.codeCurve ?? []),
+      absPerReq,
+      mpkiTol,
+      gains.code,
+      t.hotCode,
+      steps >= CODE_SIZE_STEPS,
+    );
     // The random branches: what the rest of the clone mispredicts is not theirs to supply.
     const { own, rate } = branchRate({ plan, part });
     const hard = Math.max(0, (want.branch - (got.branch - own)) / rate);
@@ -83,32 +125,83 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
         dataLines: data.lines,
         codeBlocks: code.loads,
         codeLines: code.lines,
-        conflictLoads: nextConflict(plan.rings, dataParts, data.loads, part(partName('data', 'conflict')), plan.conflict.loadsPerReq, want[conflictKey] - got[conflictKey], gains.conflict, (q) => q.conflict.dataMissesPerReq),
-        codeConflictBlocks: nextConflict(plan.segments, codeParts, code.loads, part(partName('code', 'conflict')), plan.codeConflict.loadsPerReq, want[codeConflictKey] - got[codeConflictKey], gains.codeConflict, (q) => q.conflict.codeMissesPerReq),
+        conflictLoads: nextConflict(
+          plan.rings,
+          dataParts,
+          data.loads,
+          part(partName('data', 'conflict')),
+          plan.conflict.loadsPerReq,
+          want[conflictKey] - got[conflictKey],
+          gains.conflict,
+          (q) => q.conflict.dataMissesPerReq,
+        ),
+        codeConflictBlocks: nextConflict(
+          plan.segments,
+          codeParts,
+          code.loads,
+          part(partName('code', 'conflict')),
+          plan.codeConflict.loadsPerReq,
+          want[codeConflictKey] - got[codeConflictKey],
+          gains.codeConflict,
+          (q) => q.conflict.codeMissesPerReq,
+        ),
         hardBranchesPerReq: plan.hardBranchesPerReq + gains.branch * (hard - plan.hardBranchesPerReq),
         mixOverhead: overhead(cur, plan, m) ?? cur.knobs.mixOverhead,
       },
     };
     // The instruction budget: the mix loop takes what the other parts leave of the target,
     // each part at its measured cost per unit and its next count.
-    const counts = (q: BodyPlan) => [...q.rings.map((r) => r.loadsPerReq), ...q.segments.map((r) => r.loadsPerReq), q.conflict.loadsPerReq, q.codeConflict.loadsPerReq, q.hardBranchesPerReq];
-    const names = [...plan.rings.map((_, k) => partName('data', k)), ...plan.segments.map((_, k) => partName('code', k)), partName('data', 'conflict'), partName('code', 'conflict'), BRANCH_PART];
-    const kinds = [...plan.rings.map(() => 'data'), ...plan.segments.map(() => 'code'), 'data', 'code', 'branch'];
+    const counts = (q: BodyPlan) => [
+      ...q.rings.map((r) => r.loadsPerReq),
+      ...q.segments.map((r) => r.loadsPerReq),
+      q.conflict.loadsPerReq,
+      q.codeConflict.loadsPerReq,
+      q.hardBranchesPerReq,
+    ];
+    const names = [
+      ...plan.rings.map((_, k) => partName('data', k)),
+      ...plan.segments.map((_, k) => partName('code', k)),
+      partName('data', 'conflict'),
+      partName('code', 'conflict'),
+      BRANCH_PART,
+    ];
+    const kinds = [
+      ...plan.rings.map(() => 'data'),
+      ...plan.segments.map(() => 'code'),
+      'data',
+      'code',
+      'branch',
+    ];
     const irOf = (fn: string) => part(fn)?.insnsPerReq ?? 0;
     const nextPlan = bodyPlan({ ...next, knobs: { ...next.knobs, bodyInsnsPerReq: BIG_BUDGET / scale } });
     const budget = nextBudget(
-      names.map((fn, k) => ({ kind: kinds[k], ir: irOf(fn), now: counts(plan)[k], next: counts(nextPlan)[k], rescale: kinds[k] === 'code' ? blockInsns(nextPlan) / blockInsns(plan) : 1 })),
+      names.map((fn, k) => ({
+        kind: kinds[k],
+        ir: irOf(fn),
+        now: counts(plan)[k],
+        next: counts(nextPlan)[k],
+        rescale: kinds[k] === 'code' ? blockInsns(nextPlan) / blockInsns(plan) : 1,
+      })),
       { ir: irOf(MIX_PART), planned: mixInsns(plan) },
       want.insns - got.insns,
       BIG_BUDGET - mixInsns(nextPlan),
     );
     return { ...next, knobs: { ...next.knobs, bodyInsnsPerReq: budget / scale } };
   };
-  let best: { score: number; knobs: Profile['knobs']; errors: Record<string, number> | null; at: Measured | null } = { score: Infinity, knobs: cur.knobs, errors: null, at: null };
+  let best: {
+    score: number;
+    knobs: Profile['knobs'];
+    errors: Record<string, number> | null;
+    at: Measured | null;
+  } = { score: Infinity, knobs: cur.knobs, errors: null, at: null };
   let lastMs = 0;
   for (let it = 0; it < max; it++) {
     // An iteration starts only if the trims could still follow it.
-    if (opts.deadline !== undefined && it > 0 && Date.now() + lastMs * (1 + TRIMS * TRIM_SHARE) > opts.deadline) {
+    if (
+      opts.deadline !== undefined &&
+      it > 0 &&
+      Date.now() + lastMs * (1 + TRIMS * TRIM_SHARE) > opts.deadline
+    ) {
       say('tuning: out of time, keeping the best');
       break;
     }
@@ -116,9 +209,18 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const plan = bodyPlan(cur);
     generateClone(cur, dir);
     const binary = buildClone(dir);
-    const { cpu: m, parts } = await measureParts(cloneLaunchSpec(binary, w), w, (fn) => fn.startsWith('twin_'));
+    const { cpu: m, parts } = await measureParts(cloneLaunchSpec(binary, w), w, (fn) =>
+      fn.startsWith('twin_'),
+    );
     const byPart = parts.map(partTotals);
-    const part = (fn: string) => (byPart.some((q) => q.has(fn)) ? portableFrom(byPart.map((q) => q.get(fn) ?? ZERO_TOTALS), 1, null) : null);
+    const part = (fn: string) =>
+      byPart.some((q) => q.has(fn))
+        ? portableFrom(
+            byPart.map((q) => q.get(fn) ?? ZERO_TOTALS),
+            1,
+            null,
+          )
+        : null;
     const got = tunePoints(m);
     const error = (m.insnsPerReq - want.insns) / want.insns;
     const { score, worst } = offTarget(want, got, tol, mpkiTol, abs);
@@ -128,19 +230,24 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       cloneInsnsPerReq: m.insnsPerReq,
       targetInsnsPerReq: want.insns,
       error,
-      points: Object.fromEntries(Object.keys(want).map((k) => [k, { clone: got[k] ?? 0, original: want[k] }])),
+      points: Object.fromEntries(
+        Object.keys(want).map((k) => [k, { clone: got[k] ?? 0, original: want[k] }]),
+      ),
       score,
       worst,
       knobs: cur.knobs,
     });
     const gap = mixGap(original, m);
     const off = `x${score.toFixed(2)} by ${worst} ${got[worst]?.toFixed(2)}/${want[worst].toFixed(2)}`;
-    say(`tuning ${it + 1}: ${Math.round(m.insnsPerReq)}/${Math.round(want.insns)} insns (${(error * 100).toFixed(1)}%), ${off}${gap ? `, mix ${gap.pp.toFixed(1)} pp` : ''}`);
+    say(
+      `tuning ${it + 1}: ${Math.round(m.insnsPerReq)}/${Math.round(want.insns)} insns (${(error * 100).toFixed(1)}%), ${off}${gap ? `, mix ${gap.pp.toFixed(1)} pp` : ''}`,
+    );
     const errors = signedErrors(want, got, mpkiTol, absPerReq);
     lastMs = Date.now() - started;
     if (score < best.score) {
       // Better: the gains follow how the errors moved since the last better one.
-      for (const g of Object.keys(GROUPS) as Group[]) gains[g] = adaptGain(gains[g], best.errors, errors, GROUPS[g]);
+      for (const g of Object.keys(GROUPS) as Group[])
+        gains[g] = adaptGain(gains[g], best.errors, errors, GROUPS[g]);
       best = { score, knobs: cur.knobs, errors, at: { profile: cur, plan, m, part, got } };
       sinceBest = 0;
       halved = [];
@@ -168,14 +275,21 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     // instead. Redis's code conflict segment sat at none when its 4-way point, which the
     // code segments moved, was blamed; the step repeated, and two iterations measured alike.
     let next = step(best.at!, it);
-    if (halved.length < Object.keys(gains).length && halved.some((g) => GROUP_KNOBS[g].every((k) => sameKnobs(next.knobs[k], cur.knobs[k])))) {
-      for (const g of Object.keys(gains) as Group[]) if (!halved.includes(g)) gains[g] = Math.max(0.25, gains[g] / 2);
+    if (
+      halved.length < Object.keys(gains).length &&
+      halved.some((g) => GROUP_KNOBS[g].every((k) => sameKnobs(next.knobs[k], cur.knobs[k])))
+    ) {
+      for (const g of Object.keys(gains) as Group[])
+        if (!halved.includes(g)) gains[g] = Math.max(0.25, gains[g] / 2);
       next = step(best.at!, it);
     }
     // Every gain at its floor, a step after a worse one repeats the last: the rings, segments
     // and conflict parts would run as measured (redis's clone: two iterations alike, 105.0 and
     // 104.9 code misses a request). What is left is for the trims.
-    if (sinceBest > 0 && CURVE_GROUPS.every((g) => GROUP_KNOBS[g].every((k) => sameKnobs(next.knobs[k], cur.knobs[k])))) {
+    if (
+      sinceBest > 0 &&
+      CURVE_GROUPS.every((g) => GROUP_KNOBS[g].every((k) => sameKnobs(next.knobs[k], cur.knobs[k])))
+    ) {
       say('tuning: the next step would repeat the last, keeping the best');
       break;
     }
@@ -184,7 +298,19 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   // The best measured knobs, whether or not the last iteration improved on them, with the
   // instruction count, branch misses and the L1's data misses trimmed where they are off.
   let knobs = best.knobs;
-  if (best.at) knobs = await trimKept(best.at, want, { tol, mpkiTol, abs }, scale, { ...cur, tuning: history }, w, dir, say, opts.deadline, lastMs * TRIM_SHARE);
+  if (best.at)
+    knobs = await trimKept(
+      best.at,
+      want,
+      { tol, mpkiTol, abs },
+      scale,
+      { ...cur, tuning: history },
+      w,
+      dir,
+      say,
+      opts.deadline,
+      lastMs * TRIM_SHARE,
+    );
   cur = { ...cur, knobs, tuning: history };
   generateClone(cur, dir); // the profile beside the sources carries its history
   buildClone(dir);

@@ -1,6 +1,6 @@
 import type { PortableCpu, Profile } from '../model/index.js';
 import { addTotals, ZERO_TOTALS } from '../collect/cachegrind.js';
-import type { PartCosts } from '../collect/valgrind.js';
+import type { PartCosts } from '../collect/cpu.js';
 import { BRANCH_PART } from '../synth/layout.js';
 import { hardMissRate, HARD_P, type BodyPlan } from '../synth/body.js';
 
@@ -17,7 +17,10 @@ export interface Measured {
  *  run to tell, the formula's). */
 export function branchRate({ plan, part }: Pick<Measured, 'plan' | 'part'>): { own: number; rate: number } {
   const own = part(BRANCH_PART)?.branchMissesPerReq ?? 0;
-  return { own, rate: plan.hardBranchesPerReq > 1 && own > 0 ? own / plan.hardBranchesPerReq : hardMissRate(HARD_P) };
+  return {
+    own,
+    rate: plan.hardBranchesPerReq > 1 && own > 0 ? own / plan.hardBranchesPerReq : hardMissRate(HARD_P),
+  };
 }
 
 /** Each part's costs at one sweep point: its function's and, for a code segment, its blocks'

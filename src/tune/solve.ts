@@ -1,5 +1,13 @@
 import type { CurvePoint, PortableCpu } from '../model/index.js';
-import { binTarget, keepDistances, LINE, monotone, type Interference, type ReuseBin, type Ring } from '../synth/rings.js';
+import {
+  binTarget,
+  keepDistances,
+  LINE,
+  monotone,
+  type Interference,
+  type ReuseBin,
+  type Ring,
+} from '../synth/rings.js';
 import { at, scoredSize, UNSCORED_SLACK } from './figures.js';
 
 /** Where a part's accesses reuse: the cache size (in lines) at which half its accesses miss,
@@ -39,7 +47,13 @@ export function resize(lines: number[], bins: ReuseBin[], measured: (number | nu
  *  curve: least squares weighted by each point's tolerance (projected coordinate descent), each
  *  part's miss fraction at each size given as a column (measured, or the ideal step of its bin
  *  where its size moves). */
-export function solveLoads(want: number[], rest: number[], columns: number[][], tolerance: number[], start: number[]): number[] {
+export function solveLoads(
+  want: number[],
+  rest: number[],
+  columns: number[][],
+  tolerance: number[],
+  start: number[],
+): number[] {
   const a = start.map((x) => Math.max(0, x));
   const w = tolerance.map((t) => 1 / (t * t));
   const target = want.map((x, j) => x - rest[j]);
@@ -68,7 +82,19 @@ export function solveLoads(want: number[], rest: number[], columns: number[][], 
  *  misses the parts cause it by evicting its lines (and the body's hot lines): at each size,
  *  taken in proportion to the lines the parts bring in per request, their misses at the
  *  smallest size, so that fewer ring loads mean fewer of those too. */
-export function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoint[] | null)[], want: CurvePoint[], got: CurvePoint[], skeleton: CurvePoint[], absPerReq: number, tol: number, gain: number, f: Interference, keepSizes = false) {
+export function nextSide(
+  bins: ReuseBin[],
+  rings: Ring[],
+  partCurves: (CurvePoint[] | null)[],
+  want: CurvePoint[],
+  got: CurvePoint[],
+  skeleton: CurvePoint[],
+  absPerReq: number,
+  tol: number,
+  gain: number,
+  f: Interference,
+  keepSizes = false,
+) {
   const w = monotone(want);
   const g = monotone(got);
   const sizes = w.map((p) => p.bytes);
@@ -76,20 +102,27 @@ export function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoin
   const skel = sizes.map((b) => Math.min(at(skeleton, b), g.find((q) => q.bytes === b)?.missesPerReq ?? 0));
   // The parts' lines brought in per request: their misses at the smallest size.
   const traffic = partsAt[0] ?? 0;
-  const evicted = g.map((p, j) => (traffic > 0 ? Math.max(0, p.missesPerReq - partsAt[j] - skel[j]) / traffic : 0));
+  const evicted = g.map((p, j) =>
+    traffic > 0 ? Math.max(0, p.missesPerReq - partsAt[j] - skel[j]) / traffic : 0,
+  );
   const lines = keepSizes
     ? rings.map((r) => r.lines)
     : resize(
         rings.map((r) => r.lines),
         bins,
-        rings.map((r, k) => (r.lines && partCurves[k] ? medianDistance(partCurves[k]!, r.loadsPerReq) : null)),
+        rings.map((r, k) =>
+          r.lines && partCurves[k] ? medianDistance(partCurves[k]!, r.loadsPerReq) : null,
+        ),
         gain,
       );
   // A part keeps its measured miss fractions where its size stands; where it moves, its bin's
   // step; an absent part, its sizes kept, none.
   const step = (k: number) => sizes.map((b) => (!keepSizes && b <= bins[k].lo * LINE ? 1 : 0));
   const columns = rings.map((r, k) =>
-    (r.lines && lines[k] === r.lines && partCurves[k] && r.loadsPerReq > 0 ? sizes.map((b) => Math.min(1, at(partCurves[k], b) / r.loadsPerReq)) : step(k)).map((f, j, col) => f + evicted[j] * col[0]),
+    (r.lines && lines[k] === r.lines && partCurves[k] && r.loadsPerReq > 0
+      ? sizes.map((b) => Math.min(1, at(partCurves[k], b) / r.loadsPerReq))
+      : step(k)
+    ).map((f, j, col) => f + evicted[j] * col[0]),
   );
   const solved = solveLoads(
     w.map((p) => p.missesPerReq),
@@ -110,15 +143,38 @@ export function nextSide(bins: ReuseBin[], rings: Ring[], partCurves: (CurvePoin
   // Loads moved at a size kept would move the part's reuse: fewer loads, a longer round, more
   // of the rest between two uses of a line. Its size follows so that its distance, and its
   // measured miss fractions with it, stay where they were.
-  return { lines: keepDistances(rings.map((r, k) => ({ lines: lines[k], loadsPerReq: r.lines ? r.loadsPerReq : 0 })), loads, f), loads };
+  return {
+    lines: keepDistances(
+      rings.map((r, k) => ({ lines: lines[k], loadsPerReq: r.lines ? r.loadsPerReq : 0 })),
+      loads,
+      f,
+    ),
+    loads,
+  };
 }
 
 /** The next loads of a conflict ring (or segment): what the low-associativity point lacks,
  *  less what the other parts' next loads will add there at their measured misses per load
  *  (the code solve moves segments that miss that cache too, and the conflict segment would
  *  not follow), at the conflict part's own measured misses per load. */
-export function nextConflict(rings: Ring[], parts: (PortableCpu | null)[], nextLoads: number[], own: PortableCpu | null, now: number, missing: number, gain: number, miss: (q: PortableCpu) => number): number {
-  const moved = rings.reduce((s, r, k) => s + (parts[k] && r.lines && r.loadsPerReq > 0 ? (miss(parts[k]!) / r.loadsPerReq) * (nextLoads[k] - r.loadsPerReq) : 0), 0);
+export function nextConflict(
+  rings: Ring[],
+  parts: (PortableCpu | null)[],
+  nextLoads: number[],
+  own: PortableCpu | null,
+  now: number,
+  missing: number,
+  gain: number,
+  miss: (q: PortableCpu) => number,
+): number {
+  const moved = rings.reduce(
+    (s, r, k) =>
+      s +
+      (parts[k] && r.lines && r.loadsPerReq > 0
+        ? (miss(parts[k]!) / r.loadsPerReq) * (nextLoads[k] - r.loadsPerReq)
+        : 0),
+    0,
+  );
   const rate = own && now >= 1 ? Math.min(1, Math.max(0.5, miss(own) / now)) : 1;
   return Math.max(0, now + (gain * missing - moved) / rate);
 }

@@ -35,26 +35,52 @@ export const TRIM_NOISE = 0.25;
  *  redis's clone, a trim that took its 4-way code misses from 41.6 a request to 33.9 against
  *  34.3 and its 32 KiB ones from 92.6 to 102.6 against 105.6 took its branch misses from
  *  0.49 of their tolerance to 0.78, and was refused. */
-export function trimKeeps(kept: Record<string, number>, trial: Record<string, number>, want: Record<string, number>, tols: { tol: number; mpkiTol: number; abs: number }, more = false): boolean {
+export function trimKeeps(
+  kept: Record<string, number>,
+  trial: Record<string, number>,
+  want: Record<string, number>,
+  tols: { tol: number; mpkiTol: number; abs: number },
+  more = false,
+): boolean {
   const errs = (g: Record<string, number>) => toleranceErrors(want, g, tols.tol, tols.mpkiTol, tols.abs);
   const rss = (e: Record<string, number>) => Math.sqrt(Object.values(e).reduce((s, x) => s + x * x, 0));
   const [a, b] = [errs(kept), errs(trial)];
   const within = (k: string) => (more && (k === 'insns' || k === 'branch') ? 1 : AIM);
-  return rss(b) < rss(a) && Object.entries(b).every(([k, e]) => e <= ((a[k] ?? 0) > AIM ? a[k] + TRIM_NOISE : within(k)));
+  return (
+    rss(b) < rss(a) &&
+    Object.entries(b).every(([k, e]) => e <= ((a[k] ?? 0) > AIM ? a[k] + TRIM_NOISE : within(k)))
+  );
 }
 
 /** Whether a trim was refused for its instructions or branch misses alone: with those as
  *  kept, it would have been kept (`trimKeeps`). Those the budget and the random branches set
  *  almost alone, so a repair from its knobs can keep what it moved. */
-export function refusedForCounts(kept: Record<string, number>, trial: Record<string, number>, want: Record<string, number>, tols: { tol: number; mpkiTol: number; abs: number }, more = false): boolean {
-  return !trimKeeps(kept, trial, want, tols, more) && trimKeeps(kept, { ...trial, insns: kept.insns, branch: kept.branch }, want, tols, more);
+export function refusedForCounts(
+  kept: Record<string, number>,
+  trial: Record<string, number>,
+  want: Record<string, number>,
+  tols: { tol: number; mpkiTol: number; abs: number },
+  more = false,
+): boolean {
+  return (
+    !trimKeeps(kept, trial, want, tols, more) &&
+    trimKeeps(kept, { ...trial, insns: kept.insns, branch: kept.branch }, want, tols, more)
+  );
 }
 
 /** A trim's next instruction budget and random branches, or null where neither is off: the
  *  budget moved by the instructions missing at the mix loop's measured cost per planned one
  *  (where they are off by more than `tol`), the random branches by the misses missing at
  *  their measured rate (where those are off by more than `branchTol` a request). */
-export function trimStep(got: { insns: number; branch: number }, want: { insns: number; branch: number }, now: { budget: number; hard: number }, perPlanned: number, rate: number, tol: number, branchTol: number): { budget: number; hard: number } | null {
+export function trimStep(
+  got: { insns: number; branch: number },
+  want: { insns: number; branch: number },
+  now: { budget: number; hard: number },
+  perPlanned: number,
+  rate: number,
+  tol: number,
+  branchTol: number,
+): { budget: number; hard: number } | null {
   const insnsOff = Math.abs(got.insns - want.insns) > tol * want.insns;
   const branchOff = Math.abs(got.branch - want.branch) > branchTol && rate > 0;
   if (!insnsOff && !branchOff) return null;
@@ -97,13 +123,32 @@ export const LEVEL_TRIM_GAIN = 0.5;
  *  the solve of all the rings stalls short of one point (nginx's clone: 46.9, 46.3, 45.4
  *  and 45.0 data misses a request at 32 KiB over four iterations against 50.8, its rings
  *  at 8 and 16 KiB moving each time), this moves one part alone. */
-export function partTrim(key: string, got: Record<string, number>, want: Record<string, number>, parts: TrimPart[], tolOf: (k: string) => number, unseen: string[] = [], judged: string[] = [], gain = 1): { k: number; loads: number; moved: Record<string, number>; cost: number } | null {
-  if (got[key] === undefined || want[key] === undefined || Math.abs(got[key] - want[key]) <= TRIM_AIM * tolOf(key)) return null;
-  const figures = [...new Set([key, ...judged, ...unseen])].filter((f) => got[f] !== undefined && want[f] !== undefined);
+export function partTrim(
+  key: string,
+  got: Record<string, number>,
+  want: Record<string, number>,
+  parts: TrimPart[],
+  tolOf: (k: string) => number,
+  unseen: string[] = [],
+  judged: string[] = [],
+  gain = 1,
+): { k: number; loads: number; moved: Record<string, number>; cost: number } | null {
+  if (
+    got[key] === undefined ||
+    want[key] === undefined ||
+    Math.abs(got[key] - want[key]) <= TRIM_AIM * tolOf(key)
+  )
+    return null;
+  const figures = [...new Set([key, ...judged, ...unseen])].filter(
+    (f) => got[f] !== undefined && want[f] !== undefined,
+  );
   let best: { k: number; loads: number; moved: Record<string, number>; cost: number } | null = null;
   parts.forEach((q, k) => {
     if (q.still || q.loads < 1 || !(q.loads * (q.perLoad[key] ?? 0) > 0)) return;
-    const loads = Math.min(1.25 * q.loads, Math.max(0.75 * q.loads, q.loads + (gain * (want[key] - got[key])) / q.perLoad[key]));
+    const loads = Math.min(
+      1.25 * q.loads,
+      Math.max(0.75 * q.loads, q.loads + (gain * (want[key] - got[key])) / q.perLoad[key]),
+    );
     const moved = Object.fromEntries(Object.entries(q.perLoad).map(([f, r]) => [f, (loads - q.loads) * r]));
     for (const u of unseen) {
       if (got[u] === undefined || want[u] === undefined) continue;
@@ -120,7 +165,14 @@ export function partTrim(key: string, got: Record<string, number>, want: Record<
  *  figure, with what the other parts' moves carry there (`moved`), is within TRIM_AIM of its
  *  tolerance: what is missing at the part's measured misses per load (within a half and one;
  *  one where it ran less than once a request). */
-export function conflictTrim(key: string, got: Record<string, number>, want: Record<string, number>, part: TrimPart, moved: number, tolOf: (k: string) => number): number | null {
+export function conflictTrim(
+  key: string,
+  got: Record<string, number>,
+  want: Record<string, number>,
+  part: TrimPart,
+  moved: number,
+  tolOf: (k: string) => number,
+): number | null {
   if (got[key] === undefined || want[key] === undefined) return null;
   const missing = want[key] - got[key] - moved;
   if (Math.abs(missing) <= TRIM_AIM * tolOf(key)) return null;

@@ -2,7 +2,7 @@ import type { Profile, Workload } from '../model/index.js';
 import { cloneLaunchSpec } from '../collect/target.js';
 import { ZERO_TOTALS } from '../collect/cachegrind.js';
 import { REPEATED_POINTS, SWEEP } from '../collect/sweep.js';
-import { measurePoints } from '../collect/valgrind.js';
+import { measurePoints } from '../collect/cpu.js';
 import { buildClone } from '../generate/build.js';
 import { generateClone } from '../generate/index.js';
 import { bodyPlan } from '../synth/body.js';
@@ -10,7 +10,18 @@ import { MIX_PART, partName } from '../synth/layout.js';
 import { BIG_BUDGET, blockInsns, mixCost, mixInsns, nextBudget } from './budget.js';
 import { kib, offTarget, pointFigures, scored, tunePoints } from './figures.js';
 import { branchRate, type Measured } from './measured.js';
-import { conflictTrim, partTrim, refusedForCounts, TRIM_AIM, TRIMS, trimKeeps, trimStep, type TrimPart, CODE_TRIM_GAIN, LEVEL_TRIM_GAIN } from './trim-rules.js';
+import {
+  conflictTrim,
+  partTrim,
+  refusedForCounts,
+  TRIM_AIM,
+  TRIMS,
+  trimKeeps,
+  trimStep,
+  type TrimPart,
+  CODE_TRIM_GAIN,
+  LEVEL_TRIM_GAIN,
+} from './trim-rules.js';
 
 /** The sweep points a trim measures, a cachegrind pair each: the 32 KiB 8-way L1s with the
  *  256 KiB level behind them, the 4-way 64 KiB L1s with 1 MiB behind them (those the profile
@@ -29,14 +40,22 @@ function trimSide(at: Measured, side: 'data' | 'code') {
   const conflict = side === 'data' ? at.plan.conflict : at.plan.codeConflict;
   const perLoad = (fn: string, loads: number): Record<string, number> => {
     const q = at.part(fn);
-    return q && loads > 0 ? Object.fromEntries(Object.entries(tunePoints(q)).map(([k, v]) => [k, v / loads])) : {};
+    return q && loads > 0
+      ? Object.fromEntries(Object.entries(tunePoints(q)).map(([k, v]) => [k, v / loads]))
+      : {};
   };
   const parts: TrimPart[] = plan.map((r, k) => ({
     loads: r.lines ? r.loadsPerReq : 0,
     perLoad: perLoad(partName(side, k), r.loadsPerReq),
     still: side === 'code' && r.loadsPerReq >= r.lines,
   }));
-  return { parts, conflict: { loads: conflict.loadsPerReq, perLoad: perLoad(partName(side, 'conflict'), conflict.loadsPerReq) } as TrimPart };
+  return {
+    parts,
+    conflict: {
+      loads: conflict.loadsPerReq,
+      perLoad: perLoad(partName(side, 'conflict'), conflict.loadsPerReq),
+    } as TrimPart,
+  };
 }
 
 /** The kept iteration's knobs trimmed: the random branches until the branch misses, with
@@ -52,15 +71,35 @@ function trimSide(at: Measured, side: 'data' | 'code') {
  *  pairs of TRIM_POINTS (a third of an iteration's runs) and kept only if its figures there
  *  are closer as a whole (`trimKeeps`), or repaired once where its instructions or branch
  *  misses alone refused it; each trial goes into `base`'s history with its figures. */
-export async function trimKept(at: Measured, want: Record<string, number>, tols: { tol: number; mpkiTol: number; abs: number }, scale: number, base: Profile, w: Workload, dir: string, say: (msg: string) => void, deadline?: number, trimMs = 30000): Promise<Profile['knobs']> {
-  const keys = Object.keys(pointFigures(TRIM_POINTS.map(() => ZERO_TOTALS), TRIM_POINTS, 1)).filter((k) => want[k] !== undefined);
-  const pick = (r: Record<string, number>) => Object.fromEntries(keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]));
+export async function trimKept(
+  at: Measured,
+  want: Record<string, number>,
+  tols: { tol: number; mpkiTol: number; abs: number },
+  scale: number,
+  base: Profile,
+  w: Workload,
+  dir: string,
+  say: (msg: string) => void,
+  deadline?: number,
+  trimMs = 30000,
+): Promise<Profile['knobs']> {
+  const keys = Object.keys(
+    pointFigures(
+      TRIM_POINTS.map(() => ZERO_TOTALS),
+      TRIM_POINTS,
+      1,
+    ),
+  ).filter((k) => want[k] !== undefined);
+  const pick = (r: Record<string, number>) =>
+    Object.fromEntries(keys.filter((k) => r[k] !== undefined).map((k) => [k, r[k]]));
   const wanted = pick(want);
   const score = (g: Record<string, number>) => offTarget(wanted, g, tols.tol, tols.mpkiTol, tols.abs).score;
   const tolOf = (k: string) => Math.max(tols.mpkiTol * want[k], (tols.abs * want.insns) / 1000);
   // The scored figures the trim's runs do not see (the largest last levels): as the kept
   // iteration measured them, moved by each kept trim's parts at their misses per load.
-  const unseen = Object.keys(want).filter((k) => k !== 'insns' && k !== 'branch' && at.got[k] !== undefined && scored(k) && !keys.includes(k));
+  const unseen = Object.keys(want).filter(
+    (k) => k !== 'insns' && k !== 'branch' && at.got[k] !== undefined && scored(k) && !keys.includes(k),
+  );
   let knobs = at.profile.knobs;
   let now = { budget: at.plan.insnsPerReq, hard: at.plan.hardBranchesPerReq };
   const sides = { data: trimSide(at, 'data'), code: trimSide(at, 'code') };
@@ -81,15 +120,33 @@ export async function trimKept(at: Measured, want: Record<string, number>, tols:
     const started = Date.now();
     generateClone({ ...base, knobs }, dir);
     const binary = buildClone(dir);
-    const tp = pointFigures(await measurePoints(cloneLaunchSpec(binary, w), w, TRIM_POINTS), TRIM_POINTS, 2 * w.valgrindRequests);
+    const tp = pointFigures(
+      await measurePoints(cloneLaunchSpec(binary, w), w, TRIM_POINTS),
+      TRIM_POINTS,
+      2 * w.valgrindRequests,
+    );
     const s = score(tp);
     const keep = trimKeeps(pick(got), tp, wanted, tols, more);
     say(`${label}: x${best.toFixed(2)} -> x${s.toFixed(2)}${keep ? '' : ', not kept'}`);
     const worst = offTarget(wanted, tp, tols.tol, tols.mpkiTol, tols.abs).worst;
     const points = Object.fromEntries(keys.map((k) => [k, { clone: tp[k], original: want[k] }]));
     const error = (tp.insns - want.insns) / want.insns;
-    const step = { bodyInsnsPerReq: knobs.bodyInsnsPerReq ?? 0, cloneInsnsPerReq: tp.insns, targetInsnsPerReq: want.insns, error, points };
-    base.tuning.push({ iteration: base.tuning.length, ...step, trim: true, score: s, worst, kept: keep, knobs });
+    const step = {
+      bodyInsnsPerReq: knobs.bodyInsnsPerReq ?? 0,
+      cloneInsnsPerReq: tp.insns,
+      targetInsnsPerReq: want.insns,
+      error,
+      points,
+    };
+    base.tuning.push({
+      iteration: base.tuning.length,
+      ...step,
+      trim: true,
+      score: s,
+      worst,
+      kept: keep,
+      knobs,
+    });
     lastMs = Date.now() - started;
     return { tp, s, keep };
   };
@@ -100,24 +157,54 @@ export async function trimKept(at: Measured, want: Record<string, number>, tols:
       const s = sides[side];
       const letter = side === 'data' ? 'D' : 'I';
       const aims = [`${letter}${l1}`, ...(side === 'data' ? lastLevels : [])];
-      const gain = (key: string) => (side === 'code' ? CODE_TRIM_GAIN : key.startsWith('L@') ? LEVEL_TRIM_GAIN : 1);
-      const part = aims.map((key) => partTrim(key, got, want, s.parts, tolOf, unseen, keys, gain(key))).reduce<ReturnType<typeof partTrim>>((a, b) => (b && (!a || b.cost < a.cost) ? b : a), null);
-      const conflict = conflictTrim(`${letter}${four}`, got, want, s.conflict, part?.moved[`${letter}${four}`] ?? 0, tolOf);
+      const gain = (key: string) =>
+        side === 'code' ? CODE_TRIM_GAIN : key.startsWith('L@') ? LEVEL_TRIM_GAIN : 1;
+      const part = aims
+        .map((key) => partTrim(key, got, want, s.parts, tolOf, unseen, keys, gain(key)))
+        .reduce<ReturnType<typeof partTrim>>((a, b) => (b && (!a || b.cost < a.cost) ? b : a), null);
+      const conflict = conflictTrim(
+        `${letter}${four}`,
+        got,
+        want,
+        s.conflict,
+        part?.moved[`${letter}${four}`] ?? 0,
+        tolOf,
+      );
       return { side, part, conflict };
     });
     // The random branches answer for what the moves leave: each moved part's branch misses
     // at its measured rate a load. Redis's clone: a trim that cut its code conflict segment
     // took 2.7 branch misses a request away besides the 2.2 the random branches gave up, and
     // went from 1.1 tolerances over to 1.4 under.
-    const movedBranch = moves.reduce((a, m) => a + (m.part?.moved.branch ?? 0) + (m.conflict !== null ? (m.conflict - sides[m.side].conflict.loads) * (sides[m.side].conflict.perLoad.branch ?? 0) : 0), 0);
-    const trimmed = trimStep({ insns: got.insns, branch: got.branch + movedBranch }, { insns: want.insns, branch: want.branch }, now, perPlanned, rate, TRIM_AIM * tols.tol, branchTol);
+    const movedBranch = moves.reduce(
+      (a, m) =>
+        a +
+        (m.part?.moved.branch ?? 0) +
+        (m.conflict !== null
+          ? (m.conflict - sides[m.side].conflict.loads) * (sides[m.side].conflict.perLoad.branch ?? 0)
+          : 0),
+      0,
+    );
+    const trimmed = trimStep(
+      { insns: got.insns, branch: got.branch + movedBranch },
+      { insns: want.insns, branch: want.branch },
+      now,
+      perPlanned,
+      rate,
+      TRIM_AIM * tols.tol,
+      branchTol,
+    );
     if (!trimmed && moves.every((m) => !m.part && m.conflict === null)) break;
     if (deadline !== undefined && Date.now() + lastMs > deadline) break;
     const next = { ...(trimmed ?? now) };
     const knobsT: Profile['knobs'] = { ...knobs, hardBranchesPerReq: next.hard };
     for (const m of moves) {
-      if (m.part) knobsT[m.side === 'data' ? 'dataLoads' : 'codeBlocks'] = sides[m.side].parts.map((q, k) => (k === m.part!.k ? m.part!.loads : q.loads));
-      if (m.conflict !== null) knobsT[m.side === 'data' ? 'conflictLoads' : 'codeConflictBlocks'] = m.conflict;
+      if (m.part)
+        knobsT[m.side === 'data' ? 'dataLoads' : 'codeBlocks'] = sides[m.side].parts.map((q, k) =>
+          k === m.part!.k ? m.part!.loads : q.loads,
+        );
+      if (m.conflict !== null)
+        knobsT[m.side === 'data' ? 'conflictLoads' : 'codeConflictBlocks'] = m.conflict;
     }
     // The budget: what is missing, less what the parts add or take at their measured cost a
     // load, the mix loop at its measured cost a planned instruction. Every code block's cost
@@ -132,9 +219,20 @@ export async function trimKept(at: Measured, want: Record<string, number>, tols:
       [
         ...sides[side].parts.map((q, k) => ({ q, next: part?.k === k ? part.loads : q.loads })),
         { q: sides[side].conflict, next: conflict ?? sides[side].conflict.loads },
-      ].map(({ q, next }) => ({ kind: side, ir: (q.perLoad.insns ?? 0) * q.loads, now: q.loads, next, rescale: side === 'code' ? rescale : 1 })),
+      ].map(({ q, next }) => ({
+        kind: side,
+        ir: (q.perLoad.insns ?? 0) * q.loads,
+        now: q.loads,
+        next,
+        rescale: side === 'code' ? rescale : 1,
+      })),
     );
-    next.budget = nextBudget(allParts, { ir: perPlanned * mixInsns(plan), planned: mixInsns(plan) }, want.insns - got.insns, BIG_BUDGET - mixInsns(trialPlan));
+    next.budget = nextBudget(
+      allParts,
+      { ir: perPlanned * mixInsns(plan), planned: mixInsns(plan) },
+      want.insns - got.insns,
+      BIG_BUDGET - mixInsns(trialPlan),
+    );
     knobsT.bodyInsnsPerReq = next.budget / scale;
     const more = t + 1 < TRIMS;
     let r = await trial(knobsT, more, 'trimming');
@@ -142,10 +240,26 @@ export async function trimKept(at: Measured, want: Record<string, number>, tols:
     // A trim refused for its instructions or branch misses alone (with those as kept, it would
     // be kept) is repaired: from its knobs, the budget and the random branches alone set by
     // what it measured, judged as it was.
-    if (!r.keep && refusedForCounts(pick(got), r.tp, wanted, tols, more) && !(deadline !== undefined && Date.now() + lastMs > deadline)) {
-      const fix = trimStep({ insns: r.tp.insns, branch: r.tp.branch }, { insns: want.insns, branch: want.branch }, next, perPlanned, rate, TRIM_AIM * tols.tol, branchTol);
+    if (
+      !r.keep &&
+      refusedForCounts(pick(got), r.tp, wanted, tols, more) &&
+      !(deadline !== undefined && Date.now() + lastMs > deadline)
+    ) {
+      const fix = trimStep(
+        { insns: r.tp.insns, branch: r.tp.branch },
+        { insns: want.insns, branch: want.branch },
+        next,
+        perPlanned,
+        rate,
+        TRIM_AIM * tols.tol,
+        branchTol,
+      );
       if (fix) {
-        const knobsR: Profile['knobs'] = { ...knobsT, hardBranchesPerReq: fix.hard, bodyInsnsPerReq: fix.budget / scale };
+        const knobsR: Profile['knobs'] = {
+          ...knobsT,
+          hardBranchesPerReq: fix.hard,
+          bodyInsnsPerReq: fix.budget / scale,
+        };
         r = await trial(knobsR, more, 'repairing the trim');
         kept = { knobs: knobsR, now: fix };
       }
@@ -158,7 +272,8 @@ export async function trimKept(at: Measured, want: Record<string, number>, tols:
       if (m.conflict !== null) sides[m.side].conflict.loads = m.conflict;
     }
     const carried = { ...got };
-    for (const m of moves) if (m.part) for (const u of unseen) carried[u] = (carried[u] ?? 0) + (m.part.moved[u] ?? 0);
+    for (const m of moves)
+      if (m.part) for (const u of unseen) carried[u] = (carried[u] ?? 0) + (m.part.moved[u] ?? 0);
     knobs = kept.knobs;
     now = kept.now;
     got = { ...carried, ...tp };

@@ -1,7 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawnSync, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, mkdirSync, readdirSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import {
+  existsSync,
+  mkdtempSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -43,14 +51,16 @@ ${extra}`;
 
 /** Processes whose command line mentions `needle`, other than this test's own. */
 function processesWith(needle: string): string[] {
-  return readdirSync('/proc').filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid).flatMap((d) => {
-    try {
-      const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
-      return cmd.includes(needle) && !cmd.includes('node --test') ? [cmd] : [];
-    } catch {
-      return [];
-    }
-  });
+  return readdirSync('/proc')
+    .filter((d) => /^\d+$/.test(d) && Number(d) !== process.pid)
+    .flatMap((d) => {
+      try {
+        const cmd = readFileSync(`/proc/${d}/cmdline`, 'utf8').replace(/\0/g, ' ');
+        return cmd.includes(needle) && !cmd.includes('node --test') ? [cmd] : [];
+      } catch {
+        return [];
+      }
+    });
 }
 
 /** A PATH holding every program of the usual folders except `tool`. */
@@ -61,7 +71,11 @@ function pathWithout(tool: string): string {
     if (!existsSync(dir)) continue;
     for (const f of readdirSync(dir)) {
       if (f === tool || existsSync(join(farm, f))) continue;
-      try { symlinkSync(join(dir, f), join(farm, f)); } catch { /* a name twice */ }
+      try {
+        symlinkSync(join(dir, f), join(farm, f));
+      } catch {
+        /* a name twice */
+      }
     }
   }
   return farm;
@@ -87,14 +101,45 @@ test('a profile of the wrong shape', () => {
 
 test('a workload with an unknown protocol or a negative share', () => {
   const out = join(tmp, 'p.json');
-  assertOneLine(twin(['profile', '-q', '-w', workload('proto.yaml', short().replace('protocol: memcached', 'protocol: gopher')), '-o', out]), /at protocol/);
-  assertOneLine(twin(['profile', '-q', '-w', workload('share.yaml', short().replace('share: 1', 'share: -0.5')), '-o', out]), /share/);
+  assertOneLine(
+    twin([
+      'profile',
+      '-q',
+      '-w',
+      workload('proto.yaml', short().replace('protocol: memcached', 'protocol: gopher')),
+      '-o',
+      out,
+    ]),
+    /at protocol/,
+  );
+  assertOneLine(
+    twin([
+      'profile',
+      '-q',
+      '-w',
+      workload('share.yaml', short().replace('share: 1', 'share: -0.5')),
+      '-o',
+      out,
+    ]),
+    /share/,
+  );
   assert.ok(!existsSync(out));
 });
 
 test('a target that exits at start', () => {
   const out = join(tmp, 'exits.json');
-  const r = twin(['profile', '-q', '-w', workload('exits.yaml', short()), '-o', out, '--', 'sh', '-c', 'echo no such option >&2; exit 3']);
+  const r = twin([
+    'profile',
+    '-q',
+    '-w',
+    workload('exits.yaml', short()),
+    '-o',
+    out,
+    '--',
+    'sh',
+    '-c',
+    'echo no such option >&2; exit 3',
+  ]);
   assertOneLine(r, /exited at start \(status 3\): no such option/);
   assert.ok(!existsSync(out));
 });
@@ -104,7 +149,11 @@ test('a port in use', async () => {
   await new Promise((r) => srv.once('listening', r));
   const port = (srv.address() as { port: number }).port;
   const out = join(tmp, 'port.json');
-  const r = spawnSync(process.execPath, [TWIN, 'profile', '-q', '-w', workload('port.yaml', short()), '-o', out, '--port', String(port)], { encoding: 'utf8' });
+  const r = spawnSync(
+    process.execPath,
+    [TWIN, 'profile', '-q', '-w', workload('port.yaml', short()), '-o', out, '--port', String(port)],
+    { encoding: 'utf8' },
+  );
   srv.close();
   assertOneLine(r, new RegExp(`port ${port} is in use`));
   assert.ok(!existsSync(out));
@@ -117,7 +166,10 @@ for (const tool of ['bpftrace', 'valgrind']) {
     const out = join(tmp, `no-${tool}.json`);
     const env = { ...process.env, PATH: pathWithout(tool) };
     assert.throws(() => execFileSync('sh', ['-c', `command -v ${tool}`], { env }));
-    const r = twin(['profile', '-q', '-w', workload(`no-${tool}.yaml`, short()), '-o', out, '--port', String(port)], env);
+    const r = twin(
+      ['profile', '-q', '-w', workload(`no-${tool}.yaml`, short()), '-o', out, '--port', String(port)],
+      env,
+    );
     assertOneLine(r, new RegExp(`${tool} is missing`));
     assert.ok(!existsSync(out));
     assert.deepEqual(processesWith(`-p ${port} `), []);

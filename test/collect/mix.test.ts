@@ -6,11 +6,18 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { INSN_CLASSES, InsnMix, TwinError, type InsnClass } from '../../src/model/index.js';
 import { classify } from '../../src/collect/x86.js';
-import { codeSets, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from '../../src/collect/callgrind.js';
+import {
+  codeSets,
+  parseCallgrind,
+  subtractRuns,
+  type CallgrindRun,
+  type InsnCost,
+} from '../../src/collect/callgrind.js';
 import { disassemble, parseObjdump } from '../../src/collect/objdump.js';
 import { insnMix } from '../../src/collect/mix.js';
 
-const fixture = (f: string) => readFileSync(new URL(`../../../test/collect/fixtures/${f}`, import.meta.url), 'utf8');
+const fixture = (f: string) =>
+  readFileSync(new URL(`../../../test/collect/fixtures/${f}`, import.meta.url), 'utf8');
 
 /** The program of the fixtures and of the end-to-end test: `work` runs n iterations of an
  *  imul, a load, a store and a branch on a pseudo-random value, taken about 1 time in 4. The
@@ -68,7 +75,13 @@ const TABLE: Row[] = [
   ['lock cmpxchg %edx,(%rdi)', 'loadop', true, ['rax', 'rdi', 'rdx'], ['rax']],
   ['lock xadd %eax,(%rdx)', 'loadop', true, ['rax', 'rdx'], ['rax']],
   ['xchg   %edx,(%rdi)', 'loadop', true, ['rdi', 'rdx'], ['rdx']],
-  ['cmpb   $0x0,0x1bae60(%rip)        # 1e1f4e <__key_encryptsession_pk_LOCAL@GLIBC_2.2.5+0x3ee>', 'loadop', true, [], []],
+  [
+    'cmpb   $0x0,0x1bae60(%rip)        # 1e1f4e <__key_encryptsession_pk_LOCAL@GLIBC_2.2.5+0x3ee>',
+    'loadop',
+    true,
+    [],
+    [],
+  ],
   ['test   %rdi,%rdi', 'alu', false, ['rdi'], []],
   ['je     263f2 <abort@@GLIBC_2.2.5+0x53>', 'cond', false, [], []],
   ['notrack jmp *%rax', 'indirect', false, ['rax'], []],
@@ -165,8 +178,10 @@ test('classify: prefixes may sit in the mnemonic or the operands; control transf
   assert.deepEqual(classify('rep stos', '%rax,%es:(%rdi)'), classify('rep', 'stos %rax,%es:(%rdi)'));
   assert.equal(classify('lock', 'subl $0x1,(%rdi)').cls, 'loadop');
   assert.equal(classify('data16', 'cs nopw 0x0(%rax,%rax,1)').cls, 'other');
-  for (const t of ['syscall', 'ret', 'jne    5c31 <x>', 'call   *%rax', 'jmp    *%rdx']) assert.equal(insn(t).endsBlock, true, t);
-  for (const t of ['mov    %rax,%rdx', 'cpuid', 'rep stos %rax,%es:(%rdi)']) assert.equal(insn(t).endsBlock, false, t);
+  for (const t of ['syscall', 'ret', 'jne    5c31 <x>', 'call   *%rax', 'jmp    *%rdx'])
+    assert.equal(insn(t).endsBlock, true, t);
+  for (const t of ['mov    %rax,%rdx', 'cpuid', 'rep stos %rax,%es:(%rdi)'])
+    assert.equal(insn(t).endsBlock, false, t);
   assert.equal(insn('(bad)').cls, 'other');
 });
 
@@ -176,21 +191,41 @@ test('parseObjdump keeps prefixes with the mnemonic and counts instruction bytes
   assert.deepEqual(code.get(0x1085), { mnemonic: 'cs nopw', operands: '0x0(%rax,%rax,1)', length: 10 });
   assert.equal(code.get(0x1193)?.length, 10);
   // Without raw bytes, a length is the distance to the next instruction.
-  const bare = parseObjdump('Disassembly of section .text:\n\n0000000000001180 <work>:\n    1180:\tmov    %rdi,%r9\n    1183:\ttest   %rdi,%rdi\n    1186:\tje     11f0 <work+0x70>\n');
+  const bare = parseObjdump(
+    'Disassembly of section .text:\n\n0000000000001180 <work>:\n    1180:\tmov    %rdi,%r9\n    1183:\ttest   %rdi,%rdi\n    1186:\tje     11f0 <work+0x70>\n',
+  );
   assert.equal(bare.get(0x1180)?.length, 3);
   assert.equal(bare.get(0x1183)?.length, 3);
   const some = parseObjdump(fixture('objdump-loop.txt'), new Set([0x11b0, 0x11e5]));
   assert.deepEqual([...some.keys()], [0x11b0, 0x11e5]);
   // Objects without a file, and valgrind's own, have no code to read.
-  for (const p of ['???', '[vdso]', '/usr/libexec/valgrind/vgpreload_core-amd64-linux.so']) assert.equal(disassemble(p).size, 0);
+  for (const p of ['???', '[vdso]', '/usr/libexec/valgrind/vgpreload_core-amd64-linux.so'])
+    assert.equal(disassemble(p).size, 0);
 });
 
 test('callgrind fixture: self costs per instruction, branch counts, call costs not added', () => {
   const run = parseCallgrind(fixture('callgrind-loop.out'));
-  assert.deepEqual(run.events, ['Ir', 'Dr', 'Dw', 'I1mr', 'D1mr', 'D1mw', 'ILmr', 'DLmr', 'DLmw', 'Bc', 'Bcm', 'Bi', 'Bim']);
+  assert.deepEqual(run.events, [
+    'Ir',
+    'Dr',
+    'Dw',
+    'I1mr',
+    'D1mr',
+    'D1mw',
+    'ILmr',
+    'DLmr',
+    'DLmw',
+    'Bc',
+    'Bcm',
+    'Bi',
+    'Bim',
+  ]);
   const loop = run.objects.get('/tmp/twin-mix/loop')!;
   // work's loop, 0x11b0..0x11e5: every instruction but the skipped addition ran 1000 times.
-  for (const a of [0x11b0, 0x11b4, 0x11b7, 0x11bb, 0x11be, 0x11c1, 0x11c5, 0x11c8, 0x11cd, 0x11d1, 0x11d4, 0x11d8, 0x11db, 0x11de, 0x11e2, 0x11e5]) {
+  for (const a of [
+    0x11b0, 0x11b4, 0x11b7, 0x11bb, 0x11be, 0x11c1, 0x11c5, 0x11c8, 0x11cd, 0x11d1, 0x11d4, 0x11d8, 0x11db,
+    0x11de, 0x11e2, 0x11e5,
+  ]) {
     assert.equal(loop.get(a)?.ir, 1000, `ir at ${a.toString(16)}`);
   }
   // je 11cd at 0x11c8 skips the addition when ((x >> 33) & 3) == 0: 257 times in 1000.
@@ -250,15 +285,22 @@ test('callgrind position compression: relative, same, and jump/call targets that
   assert.deepEqual(run.objects.get('/lib/b')!.get(0x10), { ir: 3, bc: 0, taken: 0, execs: 0 });
   assert.deepEqual(run.totals, { Ir: 18, Bc: 1 });
   // jcnd counts go to the source position line that follows.
-  const withJcnd = parseCallgrind(['positions: instr', 'events: Ir Bc', 'ob=/x', '0x20 5 5', 'jcnd=2/5 +30', '*'].join('\n'));
+  const withJcnd = parseCallgrind(
+    ['positions: instr', 'events: Ir Bc', 'ob=/x', '0x20 5 5', 'jcnd=2/5 +30', '*'].join('\n'),
+  );
   assert.deepEqual(withJcnd.objects.get('/x')!.get(0x20), { ir: 5, bc: 5, taken: 2, execs: 5 });
 });
 
 test('callgrind input errors say what to do', () => {
-  assert.throws(() => parseCallgrind(''), (e: unknown) => e instanceof TwinError && /events/.test(e.message));
+  assert.throws(
+    () => parseCallgrind(''),
+    (e: unknown) => e instanceof TwinError && /events/.test(e.message),
+  );
   assert.throws(() => parseCallgrind('positions: line\nevents: Ir\nfl=a.c\n10 5\n'), /--dump-instr=yes/);
   // Valgrind's own preload library is not the target's.
-  const run = parseCallgrind('positions: instr\nevents: Ir\nob=(1) /usr/libexec/valgrind/vgpreload_core-amd64-linux.so\n0x10 5\nob=(2) /t\n0x20 1\n');
+  const run = parseCallgrind(
+    'positions: instr\nevents: Ir\nob=(1) /usr/libexec/valgrind/vgpreload_core-amd64-linux.so\n0x10 5\nob=(2) /t\n0x20 1\n',
+  );
   assert.deepEqual([...run.objects.keys()], ['/t']);
 });
 
@@ -269,7 +311,14 @@ test('subtractRuns: per object and address, clamped at zero', () => {
     events: ['Ir', 'Bc'],
     totals: { Ir: 1000, Bc: 100 },
     objects: new Map([
-      ['/bin/a', new Map([[0x10, cost(300, 30, 10, 30)], [0x14, cost(5)], [0x18, cost(9)]])],
+      [
+        '/bin/a',
+        new Map([
+          [0x10, cost(300, 30, 10, 30)],
+          [0x14, cost(5)],
+          [0x18, cost(9)],
+        ]),
+      ],
       ['/lib/b', new Map([[0x40, cost(7)]])],
     ]),
   };
@@ -277,7 +326,15 @@ test('subtractRuns: per object and address, clamped at zero', () => {
     events: ['Ir', 'Bc'],
     totals: { Ir: 400, Bc: 120 },
     objects: new Map([
-      ['/bin/a', new Map([[0x10, cost(100, 10, 4, 10)], [0x14, cost(8)], [0x18, cost(9)], [0x1c, cost(3)]])],
+      [
+        '/bin/a',
+        new Map([
+          [0x10, cost(100, 10, 4, 10)],
+          [0x14, cost(8)],
+          [0x18, cost(9)],
+          [0x1c, cost(3)],
+        ]),
+      ],
       ['/lib/c', new Map([[0x50, cost(2)]])],
     ]),
   };
@@ -294,12 +351,14 @@ function assertAnonymous(mix: InsnMix, paths: string[]): void {
   assert.ok(!json.includes('/'), 'a slash in the mix');
   assert.ok(!/0x[0-9a-f]/i.test(json), 'a hex address in the mix');
   for (const p of paths) {
-    for (const segment of p.split('/').filter((s) => s.length >= 3)) assert.ok(!json.includes(segment), `'${segment}' in the mix`);
+    for (const segment of p.split('/').filter((s) => s.length >= 3))
+      assert.ok(!json.includes(segment), `'${segment}' in the mix`);
   }
 }
 
 const sum = (h: { share: number }[]) => h.reduce((a, b) => a + b.share, 0);
-const shareAt = (h: { upTo: number | null; share: number }[], upTo: number | null) => h.find((b) => b.upTo === upTo)!.share;
+const shareAt = (h: { upTo: number | null; share: number }[], upTo: number | null) =>
+  h.find((b) => b.upTo === upTo)!.share;
 
 test('insnMix of the fixture: classes, basic blocks and taken rates of the known loop', () => {
   const run = parseCallgrind(fixture('callgrind-loop.out'));
@@ -337,12 +396,20 @@ test('insnMix of the fixture: classes, basic blocks and taken rates of the known
 
 /** Runs valgrind; the program's exit status is its own (work's result), so only a missing
  *  valgrind or a missing output file is a failure. */
-test('insnMix without branch simulation: taken rates over the branch\'s own executions', () => {
+test("insnMix without branch simulation: taken rates over the branch's own executions", () => {
   const run: CallgrindRun = {
     events: ['Ir'],
     totals: { Ir: 20 },
     // `cmp` then `jne` run 10 times; the jne was taken 5 times, in contexts that ran it 8 times.
-    objects: new Map([['/x', new Map([[0x0, cost(10)], [0x3, cost(10, 0, 5, 8)]])]]),
+    objects: new Map([
+      [
+        '/x',
+        new Map([
+          [0x0, cost(10)],
+          [0x3, cost(10, 0, 5, 8)],
+        ]),
+      ],
+    ]),
   };
   const code = new Map([
     [0x0, { mnemonic: 'cmp', operands: '%rax,%rdx', length: 3 }],
@@ -374,7 +441,13 @@ test('insnMix end to end: gcc, callgrind, objdump on a program whose loop domina
     const exe = join(dir, 'twinloop');
     execFileSync('gcc', ['-O2', '-o', exe, join(dir, 'loop.c')], { stdio: 'ignore' });
     const callgrind = (n: number, out: string) => {
-      const args = ['--tool=callgrind', '--dump-instr=yes', '--collect-jumps=yes', '--cache-sim=yes', '--branch-sim=yes'];
+      const args = [
+        '--tool=callgrind',
+        '--dump-instr=yes',
+        '--collect-jumps=yes',
+        '--cache-sim=yes',
+        '--branch-sim=yes',
+      ];
       return parseCallgrind(valgrind([...args, `--callgrind-out-file=${out}`, exe, String(n)], out));
     };
     const n = 200_000;
@@ -394,7 +467,10 @@ test('insnMix end to end: gcc, callgrind, objdump on a program whose loop domina
     assertAnonymous(mix, [...run.objects.keys(), dir, exe]);
 
     // The difference of 3n and n iterations is the loop alone: exactly 2n imuls and no start-up.
-    const diff = subtractRuns(callgrind(3 * 10_000, join(dir, 'cg.3n')), callgrind(10_000, join(dir, 'cg.1n')));
+    const diff = subtractRuns(
+      callgrind(3 * 10_000, join(dir, 'cg.3n')),
+      callgrind(10_000, join(dir, 'cg.1n')),
+    );
     const loopOnly = insnMix(diff, 20_000);
     assert.ok(Math.abs(loopOnly.shares.mul * loopOnly.insnsPerReq - 1) < 1e-9);
     assert.equal(loopOnly.unknownShare, 0);
@@ -423,7 +499,7 @@ test('a program rebuilt at the same path is disassembled again, not read from th
   }
 });
 
-test('the hot code per set of a 4 KiB period: the loop\'s two lines, each run once a request', () => {
+test("the hot code per set of a 4 KiB period: the loop's two lines, each run once a request", () => {
   const run = parseCallgrind(fixture('callgrind-loop.out'));
   // A request per iteration: work's loop lies in lines 0x46 and 0x47 of its object (0x11b0
   // to 0x11e8), sets 6 and 7; start-up code ran once in 1,000.

@@ -7,7 +7,8 @@ import { parseCachegrind, countersFrom } from '../../src/collect/cachegrind.js';
 import { parseStat, parseSchedstat, processTree, cpuNs } from '../../src/collect/proc.js';
 import { parseUnistd, syscallName } from '../../src/collect/syscalls.js';
 
-const fixture = (f: string) => readFileSync(new URL(`../../../test/collect/fixtures/${f}`, import.meta.url), 'utf8');
+const fixture = (f: string) =>
+  readFileSync(new URL(`../../../test/collect/fixtures/${f}`, import.meta.url), 'utf8');
 
 test('bpftrace JSON of a real memcached run: calls by thread and name, socket I/O sizes', () => {
   const t = parseBpftraceJson(fixture('bpftrace-memcached.json'));
@@ -53,14 +54,21 @@ test('/proc stat: fields after a command name with spaces and parentheses', () =
 });
 
 test('process tree and CPU time of a real process with a child', async () => {
-  const child = spawn('bash', ['-c', 'sleep 5 & for i in $(seq 1 200000); do :; done; wait'], { stdio: 'ignore' });
+  const child = spawn('bash', ['-c', 'sleep 5 & for i in $(seq 1 200000); do :; done; wait'], {
+    stdio: 'ignore',
+  });
   await new Promise((r) => setTimeout(r, 300));
   const tree = processTree(child.pid!);
   assert.equal(tree[0], child.pid);
   assert.ok(tree.length >= 2, `expected bash and its sleep, got ${tree}`);
   assert.ok(cpuNs(tree).ns > 0);
   child.kill('SIGKILL');
-  for (const p of tree.slice(1)) try { process.kill(p, 'SIGKILL'); } catch { /* gone */ }
+  for (const p of tree.slice(1))
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      /* gone */
+    }
 });
 
 test('system call table from the kernel headers', () => {

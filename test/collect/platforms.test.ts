@@ -14,12 +14,18 @@ test('the shipped platforms load, with power-of-two set counts', () => {
 
 test('a platform whose set count is not a power of two is refused, naming the cache', () => {
   const f = join(mkdtempSync(join(tmpdir(), 'twin-plat-')), 'odd.yaml');
-  writeFileSync(f, `name: odd
+  writeFileSync(
+    f,
+    `name: odd
 I1: { size: 32768, assoc: 8, line: 64 }
 D1: { size: 32768, assoc: 8, line: 64 }
 L2: { size: 1310720, assoc: 16, line: 64 }
 LLC: { size: 33554432, assoc: 16, line: 64 }
-`);
+`,
+  );
   assert.throws(() => loadPlatform(f), /power of two .* at L2$/);
-  assert.throws(() => loadPlatform('pentium'), /no platform pentium: give a file or one of graviton2, haswell-ep, skylake-sp/);
+  assert.throws(
+    () => loadPlatform('pentium'),
+    /no platform pentium: give a file or one of graviton2, haswell-ep, skylake-sp/,
+  );
 });

@@ -4,20 +4,32 @@ import { pairAgrees } from '../../src/collect/valgrind.js';
 import { meanTotals, ZERO_TOTALS } from '../../src/collect/cachegrind.js';
 import { REPEATED_POINTS, SWEEP } from '../../src/collect/sweep.js';
 
-test('the points measured twice are the shipped platforms\' L1s: 32 KiB 8-way (with haswell-ep\'s L2 behind) and 64 KiB 4-way', () => {
+test("the points measured twice are the shipped platforms' L1s: 32 KiB 8-way (with haswell-ep's L2 behind) and 64 KiB 4-way", () => {
   const points = REPEATED_POINTS.map((k) => SWEEP[k]);
-  assert.deepEqual(points.map((s) => [s.l1, s.l1Assoc ?? 8]), [[32 << 10, 8], [64 << 10, 4]]);
+  assert.deepEqual(
+    points.map((s) => [s.l1, s.l1Assoc ?? 8]),
+    [
+      [32 << 10, 8],
+      [64 << 10, 4],
+    ],
+  );
   assert.deepEqual([points[0].ll, points[0].llAssoc], [256 << 10, 8]);
 });
 
 test('two samples of a point are their mean, event by event', () => {
-  const m = meanTotals([{ ...ZERO_TOTALS, Ir: 1000, I1mr: 30, D1mr: 7 }, { ...ZERO_TOTALS, Ir: 1100, I1mr: 34, D1mr: 8 }]);
+  const m = meanTotals([
+    { ...ZERO_TOTALS, Ir: 1000, I1mr: 30, D1mr: 7 },
+    { ...ZERO_TOTALS, Ir: 1100, I1mr: 34, D1mr: 8 },
+  ]);
   assert.deepEqual([m.Ir, m.I1mr, m.D1mr, m.Bcm], [1050, 32, 7.5, 0]);
 });
 
 // Instructions of nginx's processes (master, two workers) in pairs of cachegrind runs of 2,000
 // and 6,000 requests, one request at a time.
-const run = (processIr: number[]) => ({ processIr, totals: { ...ZERO_TOTALS, Ir: processIr.reduce((a, b) => a + b, 0) } });
+const run = (processIr: number[]) => ({
+  processIr,
+  totals: { ...ZERO_TOTALS, Ir: processIr.reduce((a, b) => a + b, 0) },
+});
 
 test('a pair agrees when as many processes served requests in both runs, whichever they were', () => {
   assert.ok(pairAgrees(run([7793734, 37010053, 8328882]), run([7793771, 8355551, 94290933])));

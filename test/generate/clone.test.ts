@@ -21,86 +21,167 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'twin-gen-'));
 
 const raw: Record<string, unknown> = {
-  memcached: { protocol: 'memcached', connections: 4, threads: 2, keys: 100, keySize: 16, preload: true,
-    requests: [{ op: 'get', share: 0.9 }, { op: 'set', share: 0.1, valueSize: { min: 64, max: 512 } }], loads: [300], duration: 1 },
-  redis: { protocol: 'resp', connections: 4, threads: 2, keys: 100, keySize: 16, preload: true,
-    requests: [{ op: 'get', share: 0.9 }, { op: 'set', share: 0.1, valueSize: { min: 64, max: 512 } }], loads: [300], duration: 1 },
-  nginx: { protocol: 'http', connections: 4, threads: 2, keys: 100, keySize: 16, preload: false,
-    requests: [{ op: 'get', share: 1, path: '/index.html' }], loads: [300], duration: 1 },
+  memcached: {
+    protocol: 'memcached',
+    connections: 4,
+    threads: 2,
+    keys: 100,
+    keySize: 16,
+    preload: true,
+    requests: [
+      { op: 'get', share: 0.9 },
+      { op: 'set', share: 0.1, valueSize: { min: 64, max: 512 } },
+    ],
+    loads: [300],
+    duration: 1,
+  },
+  redis: {
+    protocol: 'resp',
+    connections: 4,
+    threads: 2,
+    keys: 100,
+    keySize: 16,
+    preload: true,
+    requests: [
+      { op: 'get', share: 0.9 },
+      { op: 'set', share: 0.1, valueSize: { min: 64, max: 512 } },
+    ],
+    loads: [300],
+    duration: 1,
+  },
+  nginx: {
+    protocol: 'http',
+    connections: 4,
+    threads: 2,
+    keys: 100,
+    keySize: 16,
+    preload: false,
+    requests: [{ op: 'get', share: 1, path: '/index.html' }],
+    loads: [300],
+    duration: 1,
+  },
 };
 const workloads = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, parseWith(Workload, v, k)]));
 
 for (const name of Object.keys(workloads)) {
-  test(`a clone generated from a real ${name} profile compiles with -Werror, answers every request with the profiled sizes, and has its threads`, { timeout: 60_000 }, async () => {
-    const p = parseWith(Profile, JSON.parse(readFileSync(join(ROOT, `test/fixtures/profile-${name}.json`), 'utf8')), 'profile');
-    const dir = join(tmp, name);
-    generateClone(p, dir);
-    const w = workloads[name];
-    const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
-    try {
-      const r = await runLoad(w, target.port, { rate: 300, duration: 1, warmup: 0.2, preload: w.preload });
-      assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
-      assert.ok(r.requests > 200);
-      for (const op of r.ops) {
-        const want = p.requests.find((q) => q.op === op.op)!;
-        const mean = (bins: [number, number][]) => bins.reduce((a, [s, c]) => a + s * c, 0) / bins.reduce((a, [, c]) => a + c, 0);
-        const got = mean(op.resp_sizes as [number, number][]);
-        assert.ok(Math.abs(got - mean(want.responseSizes as [number, number][])) / got < 0.1, `${op.op}: mean response ${got}`);
-        for (const [s] of op.resp_sizes) assert.ok(want.responseSizes.some(([t]) => t === s) || want.responseSizes.length > 64, `${op.op}: size ${s} never profiled`);
+  test(
+    `a clone generated from a real ${name} profile compiles with -Werror, answers every request with the profiled sizes, and has its threads`,
+    { timeout: 60_000 },
+    async () => {
+      const p = parseWith(
+        Profile,
+        JSON.parse(readFileSync(join(ROOT, `test/fixtures/profile-${name}.json`), 'utf8')),
+        'profile',
+      );
+      const dir = join(tmp, name);
+      generateClone(p, dir);
+      const w = workloads[name];
+      const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
+      try {
+        const r = await runLoad(w, target.port, { rate: 300, duration: 1, warmup: 0.2, preload: w.preload });
+        assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
+        assert.ok(r.requests > 200);
+        for (const op of r.ops) {
+          const want = p.requests.find((q) => q.op === op.op)!;
+          const mean = (bins: [number, number][]) =>
+            bins.reduce((a, [s, c]) => a + s * c, 0) / bins.reduce((a, [, c]) => a + c, 0);
+          const got = mean(op.resp_sizes as [number, number][]);
+          assert.ok(
+            Math.abs(got - mean(want.responseSizes as [number, number][])) / got < 0.1,
+            `${op.op}: mean response ${got}`,
+          );
+          for (const [s] of op.resp_sizes)
+            assert.ok(
+              want.responseSizes.some(([t]) => t === s) || want.responseSizes.length > 64,
+              `${op.op}: size ${s} never profiled`,
+            );
+        }
+        assert.equal(cpuNs(target.pids()).threads, p.skeleton.threads.length);
+        assert.equal(target.pids().length, p.skeleton.processes);
+      } finally {
+        await target.stop();
       }
-      assert.equal(cpuNs(target.pids()).threads, p.skeleton.threads.length);
-      assert.equal(target.pids().length, p.skeleton.processes);
-    } finally {
-      await target.stop();
-    }
-  });
+    },
+  );
 }
 
 test('capping a size distribution keeps its mean', () => {
   const bins: [number, number][] = Array.from({ length: 1000 }, (_, i) => [100 + i, 1 + (i % 7)]);
-  const mean = (b: [number, number][]) => b.reduce((a, [s, c]) => a + s * c, 0) / b.reduce((a, [, c]) => a + c, 0);
+  const mean = (b: [number, number][]) =>
+    b.reduce((a, [s, c]) => a + s * c, 0) / b.reduce((a, [, c]) => a + c, 0);
   const capped = capBins(bins, 64);
   assert.ok(capped.length <= 65);
   assert.ok(Math.abs(mean(capped) - mean(bins)) < 0.5);
 });
 
-test('resizing the body moves neither the runtime nor any other code segment in the cache sets', { timeout: 60_000 }, () => {
-  const p = parseWith(Profile, JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-memcached.json'), 'utf8')), 'profile');
-  const plan = bodyPlan(p);
-  assert.ok(plan.segments.filter((r) => Math.round(r.lines) > 0).length >= 2, 'the fixture has code segments');
-  // Every segment a few blocks longer, and a larger mix loop: the blocks before each later
-  // segment grow.
-  const grown: Profile = { ...p, knobs: { ...p.knobs, codeLines: plan.segments.map((r, i) => (r.lines ? Math.round(r.lines) + 7 * (i + 1) : 0)), bodyInsnsPerReq: plan.insnsPerReq + 500 } };
-  const symbols = (q: Profile, name: string) => {
-    const dir = join(tmp, name);
-    generateClone(q, dir);
-    const r = spawnSync('nm', ['-S', buildClone(dir)], { encoding: 'utf8' });
-    assert.equal(r.status, 0, r.stderr);
-    // Lines of `nm -S`: address, size (where known), type, name.
-    const text = r.stdout.split('\n').map((l) => l.split(' ')).filter((f) => f.length >= 3 && /^[tT]$/.test(f[f.length - 2]));
-    const at = new Map(text.map((f) => [f[f.length - 1], parseInt(f[0], 16)]));
-    const size = new Map(text.filter((f) => f.length === 4).map((f) => [f[3], parseInt(f[1], 16)]));
-    return { at, size };
-  };
-  const a = symbols(p, 'layout-a');
-  const b = symbols(grown, 'layout-b');
-  for (const fn of ['conn_serve', 'bg_main', 'twin_main']) assert.equal(b.at.get(fn), a.at.get(fn), fn);
-  const blocks = [...a.at.keys()].filter((s) => /^twin_code_\d+_blocks$/.test(s));
-  assert.ok(blocks.length >= 2);
-  for (const s of blocks) assert.equal(b.at.get(s)! % 16384, a.at.get(s)! % 16384, s);
-  assert.ok(b.size.get('twin_code_0_blocks')! > a.size.get('twin_code_0_blocks')!, 'the first segment\'s blocks grew');
-});
+test(
+  'resizing the body moves neither the runtime nor any other code segment in the cache sets',
+  { timeout: 60_000 },
+  () => {
+    const p = parseWith(
+      Profile,
+      JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-memcached.json'), 'utf8')),
+      'profile',
+    );
+    const plan = bodyPlan(p);
+    assert.ok(
+      plan.segments.filter((r) => Math.round(r.lines) > 0).length >= 2,
+      'the fixture has code segments',
+    );
+    // Every segment a few blocks longer, and a larger mix loop: the blocks before each later
+    // segment grow.
+    const grown: Profile = {
+      ...p,
+      knobs: {
+        ...p.knobs,
+        codeLines: plan.segments.map((r, i) => (r.lines ? Math.round(r.lines) + 7 * (i + 1) : 0)),
+        bodyInsnsPerReq: plan.insnsPerReq + 500,
+      },
+    };
+    const symbols = (q: Profile, name: string) => {
+      const dir = join(tmp, name);
+      generateClone(q, dir);
+      const r = spawnSync('nm', ['-S', buildClone(dir)], { encoding: 'utf8' });
+      assert.equal(r.status, 0, r.stderr);
+      // Lines of `nm -S`: address, size (where known), type, name.
+      const text = r.stdout
+        .split('\n')
+        .map((l) => l.split(' '))
+        .filter((f) => f.length >= 3 && /^[tT]$/.test(f[f.length - 2]));
+      const at = new Map(text.map((f) => [f[f.length - 1], parseInt(f[0], 16)]));
+      const size = new Map(text.filter((f) => f.length === 4).map((f) => [f[3], parseInt(f[1], 16)]));
+      return { at, size };
+    };
+    const a = symbols(p, 'layout-a');
+    const b = symbols(grown, 'layout-b');
+    for (const fn of ['conn_serve', 'bg_main', 'twin_main']) assert.equal(b.at.get(fn), a.at.get(fn), fn);
+    const blocks = [...a.at.keys()].filter((s) => /^twin_code_\d+_blocks$/.test(s));
+    assert.ok(blocks.length >= 2);
+    for (const s of blocks) assert.equal(b.at.get(s)! % 16384, a.at.get(s)! % 16384, s);
+    assert.ok(
+      b.size.get('twin_code_0_blocks')! > a.size.get('twin_code_0_blocks')!,
+      "the first segment's blocks grew",
+    );
+  },
+);
 
 test('the chain runs the code conflict segment the tuned plan has, whatever the plan before tuning had', () => {
-  const p = parseWith(Profile, JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-memcached.json'), 'utf8')), 'profile');
+  const p = parseWith(
+    Profile,
+    JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-memcached.json'), 'utf8')),
+    'profile',
+  );
   const base = bodyPlan(p);
   const off = { ...base, codeConflict: { ...base.codeConflict, loadsPerReq: 0 } };
   const on = { ...base, codeConflict: { ...base.codeConflict, loadsPerReq: 3 } };
   assert.equal(chainSegments(on, undefined, off).find((s) => s.stride)?.loadsPerReq, 3);
-  assert.equal(chainSegments(off, undefined, on).find((s) => s.stride), undefined);
+  assert.equal(
+    chainSegments(off, undefined, on).find((s) => s.stride),
+    undefined,
+  );
 });
 
-test('code segments fill the sets the skeleton\'s hot code leaves room in, and no more', () => {
+test("code segments fill the sets the skeleton's hot code leaves room in, and no more", () => {
   const count = (layout: number[][], weights: number[], period: number) => {
     const sets = new Array<number>(period).fill(0);
     layout.forEach((slots, k) => slots.forEach((l) => (sets[l % period] += weights[k])));
@@ -119,12 +200,18 @@ test('code segments fill the sets the skeleton\'s hot code leaves room in, and n
   // and no set of the 32 KiB 8-way L1 holds more than its ways.
   const warm = count(layout.slice(0, 2), [1, 1], 64);
   assert.deepEqual(warm.slice(0, 16), new Array(16).fill(0));
-  assert.ok(warm.every((x, i) => x + outside[i] <= 8), `sets ${warm.map((x, i) => x + outside[i]).join(' ')}`);
+  assert.ok(
+    warm.every((x, i) => x + outside[i] <= 8),
+    `sets ${warm.map((x, i) => x + outside[i]).join(' ')}`,
+  );
   // Nor one of the 64 KiB 4-way L1's 256 more than its 4 (the skeleton spread evenly).
   assert.ok(count(layout.slice(0, 2), [1, 1], 256).every((x, i) => x + outside[i % 64] / 4 <= 4));
   // The cold one (a line run once in a hundred requests) is laid end to end.
   const cold = layout[2];
-  assert.ok(cold.every((l, j) => j === 0 || l === (cold[j - 1] + 1) % 256), 'the cold segment has no gaps');
+  assert.ok(
+    cold.every((l, j) => j === 0 || l === (cold[j - 1] + 1) % 256),
+    'the cold segment has no gaps',
+  );
   // No block lies more than a 4 KiB period past the last; where every set is full, a warm
   // segment is laid end to end too (redis's clone: one that skipped to the least filled line
   // spread 2,652 lines over 17.8 MB).
@@ -138,5 +225,8 @@ test('code segments fill the sets the skeleton\'s hot code leaves room in, and n
   assert.equal(count([c], [1], 64)[19], 3);
   // Each block after another, in walk order: the emitted chain holds its gaps.
   const chain = emitChain([{ name: 'twin_code_0', lines: 3, loadsPerReq: 3, slots: [5, 9, 10] }]);
-  assert.match(chain, /\.skip 320, 0xcc[^]*\.Lb%=_0:[^]*\.skip 192, 0xcc\\n\.Lb%=_1:[^]*\.p2align 6, 0xcc\\n\.Lb%=_2:/);
+  assert.match(
+    chain,
+    /\.skip 320, 0xcc[^]*\.Lb%=_0:[^]*\.skip 192, 0xcc\\n\.Lb%=_1:[^]*\.p2align 6, 0xcc\\n\.Lb%=_2:/,
+  );
 });

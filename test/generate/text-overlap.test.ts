@@ -47,9 +47,16 @@ const CFLAGS = ['-std=gnu11', '-O2', '-pthread'];
 const tmp = mkdtempSync(join(tmpdir(), 'twin-overlap-'));
 after(() => rmSync(tmp, { recursive: true, force: true }));
 
-interface TextFunction { name: string; start: number; end: number }
+interface TextFunction {
+  name: string;
+  start: number;
+  end: number;
+}
 /** A program's .text bytes, and its function symbols as offsets into them. */
-interface ElfText { text: Buffer; functions: TextFunction[] }
+interface ElfText {
+  text: Buffer;
+  functions: TextFunction[];
+}
 
 /** Reads .text and the FUNC symbols of .symtab from a little-endian ELF64 file. */
 function readElfText(path: string): ElfText {
@@ -62,8 +69,12 @@ function readElfText(path: string): ElfText {
   const section = (i: number) => {
     const h = shoff + i * shentsize;
     return {
-      name: f.readUInt32LE(h), type: f.readUInt32LE(h + 4), addr: Number(f.readBigUInt64LE(h + 0x10)),
-      offset: Number(f.readBigUInt64LE(h + 0x18)), size: Number(f.readBigUInt64LE(h + 0x20)), link: f.readUInt32LE(h + 0x28),
+      name: f.readUInt32LE(h),
+      type: f.readUInt32LE(h + 4),
+      addr: Number(f.readBigUInt64LE(h + 0x10)),
+      offset: Number(f.readBigUInt64LE(h + 0x18)),
+      size: Number(f.readBigUInt64LE(h + 0x20)),
+      link: f.readUInt32LE(h + 0x28),
     };
   };
   const names = section(f.readUInt16LE(0x3e));
@@ -80,7 +91,11 @@ function readElfText(path: string): ElfText {
     for (let s = symtab.offset; s < symtab.offset + symtab.size; s += 24) {
       if ((f[s + 4] & 0xf) !== 2 || f.readUInt16LE(s + 6) !== textIndex) continue; // STT_FUNC in .text
       const start = Number(f.readBigUInt64LE(s + 8)) - text.addr;
-      functions.push({ name: cstr(strtab.offset + f.readUInt32LE(s)), start, end: start + Number(f.readBigUInt64LE(s + 16)) });
+      functions.push({
+        name: cstr(strtab.offset + f.readUInt32LE(s)),
+        start,
+        end: start + Number(f.readBigUInt64LE(s + 16)),
+      });
     }
   }
   functions.sort((a, b) => a.start - b.start);
@@ -124,7 +139,10 @@ function startupSpan(elf: ElfText, startup: Set<string>): [number, number] {
 }
 
 function requireBinary(path: string): void {
-  assert.ok(existsSync(path), `${path} is missing: this test compares against it (apt-get install ${path.split('/').pop()})`);
+  assert.ok(
+    existsSync(path),
+    `${path} is missing: this test compares against it (apt-get install ${path.split('/').pop()})`,
+  );
 }
 
 interface Overlap {
@@ -136,7 +154,12 @@ interface Overlap {
   remaining: { offset: number; function: string; hex: string }[];
 }
 
-interface Reference { originalText: Buffer; original: Set<string>; startup: Set<string>; unrelated: Buffer[] }
+interface Reference {
+  originalText: Buffer;
+  original: Set<string>;
+  startup: Set<string>;
+  unrelated: Buffer[];
+}
 
 function overlap(program: string, ref: Reference): Overlap {
   const elf = readElfText(program);
@@ -155,7 +178,11 @@ function overlap(program: string, ref: Reference): Overlap {
     .filter(([w]) => ref.unrelated.filter((text) => text.includes(w, 0, 'latin1')).length < 2)
     .map(([w, offset]) => {
       const fn = elf.functions.filter((f) => f.start <= offset).pop();
-      return { offset, function: fn ? `${fn.name}+0x${(offset - fn.start).toString(16)}` : '?', hex: Buffer.from(w, 'latin1').toString('hex') };
+      return {
+        offset,
+        function: fn ? `${fn.name}+0x${(offset - fn.start).toString(16)}` : '?',
+        hex: Buffer.from(w, 'latin1').toString('hex'),
+      };
     });
   return { shared: shared.size, afterStartup: outsideStartup.length, remaining };
 }
@@ -175,31 +202,60 @@ function loadReference(): Reference {
   return reference;
 }
 
-test(`the clone of memcached shares no ${WINDOW}-byte run of machine code with ${ORIGINAL}`, { timeout: 60_000 }, (t) => {
-  const ref = loadReference();
-  const p = parseWith(Profile, JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-memcached.json'), 'utf8')), 'profile');
-  const dir = join(tmp, 'clone');
-  generateClone(p, dir);
-  const o = overlap(buildClone(dir), ref);
-  t.diagnostic(`shared windows: ${o.shared}; after start-up code: ${o.afterStartup}; after generic compiler output: ${o.remaining.length}`);
-  assert.deepEqual(o.remaining, [], `the clone's .text repeats memcached's:\n${o.remaining.map((r) => `  .text+0x${r.offset.toString(16)} (${r.function}) ${r.hex}`).join('\n')}`);
-});
+test(
+  `the clone of memcached shares no ${WINDOW}-byte run of machine code with ${ORIGINAL}`,
+  { timeout: 60_000 },
+  (t) => {
+    const ref = loadReference();
+    const p = parseWith(
+      Profile,
+      JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-memcached.json'), 'utf8')),
+      'profile',
+    );
+    const dir = join(tmp, 'clone');
+    generateClone(p, dir);
+    const o = overlap(buildClone(dir), ref);
+    t.diagnostic(
+      `shared windows: ${o.shared}; after start-up code: ${o.afterStartup}; after generic compiler output: ${o.remaining.length}`,
+    );
+    assert.deepEqual(
+      o.remaining,
+      [],
+      `the clone's .text repeats memcached's:\n${o.remaining.map((r) => `  .text+0x${r.offset.toString(16)} (${r.function}) ${r.hex}`).join('\n')}`,
+    );
+  },
+);
 
-test('the overlap search finds a 64-byte slice of memcached code placed in a program', { timeout: 60_000 }, (t) => {
-  const ref = loadReference();
-  const at = ref.originalText.length >> 1;
-  const slice = ref.originalText.subarray(at, at + 64);
-  // The slice is a function of its own, so that it lies outside the start-up span.
-  const probe = compile('probe', [
-    'int main(void) { return 0; }',
-    '__asm__(".text\\n.globl twin_probe\\n.type twin_probe, @function\\ntwin_probe:\\n"',
-    `        ".byte ${[...slice].join(',')}\\n.size twin_probe, .-twin_probe\\n");`,
-    '',
-  ].join('\n'));
-  const o = overlap(probe, ref);
-  t.diagnostic(`shared windows: ${o.shared}; after start-up code: ${o.afterStartup}; after generic compiler output: ${o.remaining.length}`);
-  // All 49 windows of the slice are shared; a few could in principle be generic code.
-  assert.ok(o.afterStartup >= 64 - WINDOW + 1, `only ${o.afterStartup} shared windows outside the start-up code`);
-  const inSlice = o.remaining.filter((r) => r.function.startsWith('twin_probe+'));
-  assert.ok(inSlice.length >= 40, `only ${inSlice.length} of the slice's ${64 - WINDOW + 1} windows were reported`);
-});
+test(
+  'the overlap search finds a 64-byte slice of memcached code placed in a program',
+  { timeout: 60_000 },
+  (t) => {
+    const ref = loadReference();
+    const at = ref.originalText.length >> 1;
+    const slice = ref.originalText.subarray(at, at + 64);
+    // The slice is a function of its own, so that it lies outside the start-up span.
+    const probe = compile(
+      'probe',
+      [
+        'int main(void) { return 0; }',
+        '__asm__(".text\\n.globl twin_probe\\n.type twin_probe, @function\\ntwin_probe:\\n"',
+        `        ".byte ${[...slice].join(',')}\\n.size twin_probe, .-twin_probe\\n");`,
+        '',
+      ].join('\n'),
+    );
+    const o = overlap(probe, ref);
+    t.diagnostic(
+      `shared windows: ${o.shared}; after start-up code: ${o.afterStartup}; after generic compiler output: ${o.remaining.length}`,
+    );
+    // All 49 windows of the slice are shared; a few could in principle be generic code.
+    assert.ok(
+      o.afterStartup >= 64 - WINDOW + 1,
+      `only ${o.afterStartup} shared windows outside the start-up code`,
+    );
+    const inSlice = o.remaining.filter((r) => r.function.startsWith('twin_probe+'));
+    assert.ok(
+      inSlice.length >= 40,
+      `only ${inSlice.length} of the slice's ${64 - WINDOW + 1} windows were reported`,
+    );
+  },
+);

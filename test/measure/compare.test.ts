@@ -9,15 +9,27 @@ function measured(target: string, pairs: [string, number, number][]): Measuremen
   // I1 misses: 10 per 1,000 instructions; branch mispredictions: one per 100 instructions
   // beyond 90,000 (a rate that moves with the count).
   const cpu = pairs.map(([platform, llcIr, l2Ir]) =>
-    countersFrom({ ...ZERO_TOTALS, Ir: llcIr, I1mr: llcIr / 100, Bcm: (llcIr - 90000) / 100 }, 10, platform, { ...ZERO_TOTALS, Ir: l2Ir, Bcm: (l2Ir - 90000) / 100 }),
+    countersFrom({ ...ZERO_TOTALS, Ir: llcIr, I1mr: llcIr / 100, Bcm: (llcIr - 90000) / 100 }, 10, platform, {
+      ...ZERO_TOTALS,
+      Ir: l2Ir,
+      Bcm: (l2Ir - 90000) / 100,
+    }),
   );
   return { schemaVersion: 1, kind: 'twin-measurement', target, points: [], cpu, mix: null };
 }
 
-test('instructions per request and mispredictions are the medians of all of a side\'s Valgrind pairs, on every platform\'s row', () => {
+test("instructions per request and mispredictions are the medians of all of a side's Valgrind pairs, on every platform's row", () => {
   // The original's pairs spread (timed background work), the clone's do not.
-  const o = measured('original', [['a', 96000, 100000], ['b', 104000, 101000], ['c', 99000, 120000]]);
-  const c = measured('clone', [['a', 100000, 100000], ['b', 100000, 100000], ['c', 100000, 100000]]);
+  const o = measured('original', [
+    ['a', 96000, 100000],
+    ['b', 104000, 101000],
+    ['c', 99000, 120000],
+  ]);
+  const c = measured('clone', [
+    ['a', 100000, 100000],
+    ['b', 100000, 100000],
+    ['c', 100000, 100000],
+  ]);
   const rows = compare('t', 'a,b,c', o, c).rows;
   const row = (m: string) => rows.find((r) => r.metric === m)!;
   // Samples 9600, 10000, 10400, 10100, 9900, 12000 per request: median 10050.
@@ -26,13 +38,16 @@ test('instructions per request and mispredictions are the medians of all of a si
     assert.equal(row(m).clone, 10000, m);
   }
   // Mispredictions per 1,000: samples 0.625, 1, 1.346, 1.089, 0.909 and 2.5: median 1.045.
-  const mpki = [96000, 100000, 104000, 101000, 99000, 120000].map((ir) => (1000 * (ir - 90000)) / 100 / ir).sort((a, b) => a - b);
-  for (const p of ['a', 'b', 'c']) assert.ok(Math.abs(row(`sim.${p}.branch.mpki`).original! - (mpki[2] + mpki[3]) / 2) < 1e-12, p);
+  const mpki = [96000, 100000, 104000, 101000, 99000, 120000]
+    .map((ir) => (1000 * (ir - 90000)) / 100 / ir)
+    .sort((a, b) => a - b);
+  for (const p of ['a', 'b', 'c'])
+    assert.ok(Math.abs(row(`sim.${p}.branch.mpki`).original! - (mpki[2] + mpki[3]) / 2) < 1e-12, p);
   // Cache misses per 1,000 instructions stay each platform's own: misses over its own pair's count.
   assert.equal(row('sim.b.I1.mpki').original, 10);
 });
 
-test('a cache\'s misses per 1,000 are the median of every pair that simulated that cache, whichever platform it ran for', () => {
+test("a cache's misses per 1,000 are the median of every pair that simulated that cache, whichever platform it ran for", () => {
   const g = (size: number, assoc: number) => ({ size, assoc, line: 64 });
   const intel = { I1: g(32768, 8), D1: g(32768, 8) };
   const caches = {
@@ -41,13 +56,31 @@ test('a cache\'s misses per 1,000 are the median of every pair that simulated th
     c: { I1: g(65536, 4), D1: g(65536, 4), L2: g(1 << 20, 8), LLC: g(32 << 20, 16) },
   };
   // Per pair (LLC, then L2): I1 misses per 1,000 instructions and LL misses.
-  const side = (target: string, i1: Record<string, [number, number]>, ll: Record<string, [number, number]>): Measurement => ({
-    schemaVersion: 1, kind: 'twin-measurement', target, points: [], mix: null,
+  const side = (
+    target: string,
+    i1: Record<string, [number, number]>,
+    ll: Record<string, [number, number]>,
+  ): Measurement => ({
+    schemaVersion: 1,
+    kind: 'twin-measurement',
+    target,
+    points: [],
+    mix: null,
     cpu: (['a', 'b', 'c'] as const).map((p) =>
-      countersFrom({ ...ZERO_TOTALS, Ir: 100000, I1mr: i1[p][0] * 100, DLmr: ll[p][0] * 100 }, 10, p, { ...ZERO_TOTALS, Ir: 100000, I1mr: i1[p][1] * 100, DLmr: ll[p][1] * 100 }, caches[p]),
+      countersFrom(
+        { ...ZERO_TOTALS, Ir: 100000, I1mr: i1[p][0] * 100, DLmr: ll[p][0] * 100 },
+        10,
+        p,
+        { ...ZERO_TOTALS, Ir: 100000, I1mr: i1[p][1] * 100, DLmr: ll[p][1] * 100 },
+        caches[p],
+      ),
     ),
   });
-  const o = side('original', { a: [10, 11], b: [12, 20], c: [3, 5] }, { a: [0.1, 1], b: [0.2, 4], c: [0.3, 2] });
+  const o = side(
+    'original',
+    { a: [10, 11], b: [12, 20], c: [3, 5] },
+    { a: [0.1, 1], b: [0.2, 4], c: [0.3, 2] },
+  );
   const c = side('clone', { a: [10, 10], b: [10, 10], c: [4, 4] }, { a: [0.1, 1], b: [0.2, 4], c: [0.3, 2] });
   const row = (m: string) => compare('t', 'a,b,c', o, c).rows.find((r) => r.metric === m)!;
   // a and b share their L1s: four samples, 10, 11, 12, 20: median 11.5, on both rows.
@@ -57,7 +90,10 @@ test('a cache\'s misses per 1,000 are the median of every pair that simulated th
   assert.equal(row('sim.c.I1.mpki').original, 4);
   assert.equal(row('sim.c.I1.mpki').clone, 4);
   // a's and c's LLCs are the same cache: 0.1 and 0.3; b's LLC and every L2 are their own.
-  assert.ok(Math.abs(row('sim.a.LLC.mpki').original! - 0.2) < 1e-12 && Math.abs(row('sim.c.LLC.mpki').original! - 0.2) < 1e-12);
+  assert.ok(
+    Math.abs(row('sim.a.LLC.mpki').original! - 0.2) < 1e-12 &&
+      Math.abs(row('sim.c.LLC.mpki').original! - 0.2) < 1e-12,
+  );
   assert.ok(Math.abs(row('sim.b.LLC.mpki').original! - 0.2) < 1e-12);
   assert.equal(row('sim.a.L2.mpki').original, 1);
   assert.equal(row('sim.b.L2.mpki').original, 4);

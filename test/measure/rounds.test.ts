@@ -5,7 +5,12 @@ import { mergeRounds, pairedRatio } from '../../src/measure/compare.js';
 import { Workload, type LoadPoint } from '../../src/model/index.js';
 
 /** A round at 500 requests/s: traced rounds carry system calls, untraced ones null. */
-function round(cpuUsPerReq: number, p50: number, sent: number, syscalls: Record<string, number> | null): LoadPoint {
+function round(
+  cpuUsPerReq: number,
+  p50: number,
+  sent: number,
+  syscalls: Record<string, number> | null,
+): LoadPoint {
   return {
     targetRps: 500,
     throughputRps: 500,
@@ -21,10 +26,15 @@ function round(cpuUsPerReq: number, p50: number, sent: number, syscalls: Record<
   };
 }
 
-test('timed figures are the untraced rounds\' medians; system calls come from the traced rounds', () => {
+test("timed figures are the untraced rounds' medians; system calls come from the traced rounds", () => {
   // The traced round is slower (the tracer's probes run on the target's CPU); it must not
   // move the CPU time or the latency.
-  const m = mergeRounds([round(90, 200, 3000, { read: 2, write: 1 }), round(50, 80, 3000, null), round(54, 90, 3000, null), round(52, 70, 3000, null)]);
+  const m = mergeRounds([
+    round(90, 200, 3000, { read: 2, write: 1 }),
+    round(50, 80, 3000, null),
+    round(54, 90, 3000, null),
+    round(52, 70, 3000, null),
+  ]);
   assert.equal(m.cpuUsPerReq, 52);
   assert.equal(m.latency.p50, 80);
   assert.equal(m.latency.max, 90);
@@ -34,7 +44,11 @@ test('timed figures are the untraced rounds\' medians; system calls come from th
 });
 
 test('with every round traced, all rounds are timed and system calls are weighted by requests sent', () => {
-  const m = mergeRounds([round(60, 100, 1000, { read: 2 }), round(40, 50, 3000, { read: 4, close: 1 }), round(50, 70, 2000, { read: 3 })]);
+  const m = mergeRounds([
+    round(60, 100, 1000, { read: 2 }),
+    round(40, 50, 3000, { read: 4, close: 1 }),
+    round(50, 70, 2000, { read: 3 }),
+  ]);
   assert.equal(m.cpuUsPerReq, 50);
   assert.equal(m.latency.p50, 70);
   // read: (2·1000 + 4·3000 + 3·2000) / 6000; close: 3000 / 6000.
@@ -43,23 +57,45 @@ test('with every round traced, all rounds are timed and system calls are weighte
   assert.ok(Math.abs(m.syscallsPerReq! - (2 * 1000 + 5 * 3000 + 3 * 2000) / 6000) < 1e-12);
 });
 
-test('validation\'s time: each load\'s rounds on both sides, the first traced, then two Valgrind pairs a platform and the mix\'s on each side', () => {
-  const w = Workload.parse({ command: 'x --port {port}', protocol: 'memcached', requests: [{ op: 'get', share: 1 }], loads: [2000, 500], duration: 5, rounds: 3 });
+test("validation's time: each load's rounds on both sides, the first traced, then two Valgrind pairs a platform and the mix's on each side", () => {
+  const w = Workload.parse({
+    command: 'x --port {port}',
+    protocol: 'memcached',
+    requests: [{ op: 'get', share: 1 }],
+    loads: [2000, 500],
+    duration: 5,
+    rounds: 3,
+  });
   // 500/s: 9 rounds, the first traced after the settling run: 2 × (3 + 6 + 5 + 8 × 6.5) = 132;
   // 2000/s: 3 rounds: 2 × (3 + 6 + 5 + 2 × 6.5) = 54; Valgrind: 2 × (2 × 3 + 1) pairs of 8 s.
   assert.equal(validationSeconds(w, 3, 8), 132 + 54 + 112);
   assert.equal(LOWEST_LOAD_ROUNDS, 9);
 });
 
-test('the paired CPU ratio is the median of the clone\'s over the original\'s, round by round, over the untraced rounds', () => {
+test("the paired CPU ratio is the median of the clone's over the original's, round by round, over the untraced rounds", () => {
   // The machine moves both sides alike from round to round: the medians of each side say
   // the clone is 8% cheaper (58 against 63), the rounds that it costs the same but once.
-  const o = [round(90, 100, 1000, { read: 1 }), round(48, 80, 1000, null), round(84, 80, 1000, null), round(60, 80, 1000, null), round(66, 80, 1000, null)];
-  const c = [round(95, 100, 1000, { read: 1 }), round(50, 80, 1000, null), round(84, 80, 1000, null), round(45, 80, 1000, null), round(66, 80, 1000, null)];
+  const o = [
+    round(90, 100, 1000, { read: 1 }),
+    round(48, 80, 1000, null),
+    round(84, 80, 1000, null),
+    round(60, 80, 1000, null),
+    round(66, 80, 1000, null),
+  ];
+  const c = [
+    round(95, 100, 1000, { read: 1 }),
+    round(50, 80, 1000, null),
+    round(84, 80, 1000, null),
+    round(45, 80, 1000, null),
+    round(66, 80, 1000, null),
+  ];
   assert.equal(pairedRatio(o, c), 1);
   assert.equal(mergeRounds(o).cpuUsPerReq, 63);
   assert.equal(mergeRounds(c).cpuUsPerReq, 58);
   // All rounds traced: all count.
-  assert.equal(pairedRatio([round(40, 1, 1, {}), round(50, 1, 1, {})], [round(44, 1, 1, {}), round(60, 1, 1, {})]), 1.15);
+  assert.equal(
+    pairedRatio([round(40, 1, 1, {}), round(50, 1, 1, {})], [round(44, 1, 1, {}), round(60, 1, 1, {})]),
+    1.15,
+  );
   assert.equal(pairedRatio([], []), null);
 });

@@ -4,12 +4,23 @@ import { readFileSync, writeFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
-import { Body, Comparison, Measurement, Profile, Workload, parseWith, TwinError } from '../../src/model/index.js';
+import {
+  Body,
+  Comparison,
+  Measurement,
+  Profile,
+  Workload,
+  parseWith,
+  TwinError,
+} from '../../src/model/index.js';
 import { readProfile } from '../../src/model/index.js';
 import { overhead } from '../../src/tune/budget.js';
 import { bodyPlan } from '../../src/synth/body.js';
 
-const profileText = readFileSync(new URL('../../../test/fixtures/profile-memcached.json', import.meta.url), 'utf8');
+const profileText = readFileSync(
+  new URL('../../../test/fixtures/profile-memcached.json', import.meta.url),
+  'utf8',
+);
 const tmp = mkdtempSync(join(tmpdir(), 'twin-test-'));
 
 test('a real profile round-trips through the schema', () => {
@@ -25,7 +36,11 @@ test('a real profile round-trips through the schema', () => {
 test('a profile of another version is refused in one line saying what to do', () => {
   const f = join(tmp, 'v1.json');
   writeFileSync(f, JSON.stringify({ ...JSON.parse(profileText), schemaVersion: 1 }));
-  assert.throws(() => readProfile(f), (e: Error) => e instanceof TwinError && /schemaVersion 1.*version 2/.test(e.message) && !e.message.includes('\n'));
+  assert.throws(
+    () => readProfile(f),
+    (e: Error) =>
+      e instanceof TwinError && /schemaVersion 1.*version 2/.test(e.message) && !e.message.includes('\n'),
+  );
 });
 
 test('a profile of the wrong shape names the field', () => {
@@ -33,17 +48,32 @@ test('a profile of the wrong shape names the field', () => {
   p.skeleton.workers = -3;
   const f = join(tmp, 'bad.json');
   writeFileSync(f, JSON.stringify(p));
-  assert.throws(() => readProfile(f), (e: Error) => e instanceof TwinError && /at skeleton\.workers/.test(e.message));
+  assert.throws(
+    () => readProfile(f),
+    (e: Error) => e instanceof TwinError && /at skeleton\.workers/.test(e.message),
+  );
   writeFileSync(f, '{not json');
   assert.throws(() => readProfile(f), /is not JSON/);
 });
 
 test('workloads: defaults filled, unknown protocol and negative share refused with the field', () => {
-  const w = parseWith(Workload, { protocol: 'resp', requests: [{ op: 'get', share: 1 }], loads: [100] }, 'workload');
+  const w = parseWith(
+    Workload,
+    { protocol: 'resp', requests: [{ op: 'get', share: 1 }], loads: [100] },
+    'workload',
+  );
   assert.equal(w.connections, 8);
   assert.equal(w.duration, 5);
-  assert.throws(() => parseWith(Workload, { protocol: 'smtp', requests: [{ op: 'get', share: 1 }], loads: [1] }, 'workload'), /at protocol/);
-  assert.throws(() => parseWith(Workload, { protocol: 'http', requests: [{ op: 'get', share: -1 }], loads: [1] }, 'workload'), /share must be a positive number at requests\.0\.share/);
+  assert.throws(
+    () =>
+      parseWith(Workload, { protocol: 'smtp', requests: [{ op: 'get', share: 1 }], loads: [1] }, 'workload'),
+    /at protocol/,
+  );
+  assert.throws(
+    () =>
+      parseWith(Workload, { protocol: 'http', requests: [{ op: 'get', share: -1 }], loads: [1] }, 'workload'),
+    /share must be a positive number at requests\.0\.share/,
+  );
 });
 
 test('the JSON Schemas are generated from the zod schemas', () => {
@@ -59,5 +89,8 @@ test('a tuned profile reads back: its knobs carry the overhead the tuner measure
   const mixOverhead = overhead(p, bodyPlan(p), p.body.original);
   assert.ok(mixOverhead && Object.keys(mixOverhead).length > 5);
   const tuned = { ...p, knobs: { ...p.knobs, mixOverhead } };
-  assert.deepEqual(parseWith(Profile, JSON.parse(JSON.stringify(tuned)), 'profile').knobs.mixOverhead, mixOverhead);
+  assert.deepEqual(
+    parseWith(Profile, JSON.parse(JSON.stringify(tuned)), 'profile').knobs.mixOverhead,
+    mixOverhead,
+  );
 });

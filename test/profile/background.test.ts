@@ -5,8 +5,15 @@ import type { Observation } from '../../src/collect/observe.js';
 
 // memcached's LRU maintainer in two 10 s windows on this machine: 7,755 clock_nanosleep wake-ups
 // and 14.5 ms of CPU time a second at 500 requests a second; 23,998 and 54.9 ms at 5,000.
-const thread = (wakes: number, cpuMsPerSec: number): ThreadActivity =>
-  ({ pid: 1, tid: 2, calls: new Map([['clock_nanosleep', wakes]]), total: wakes, socketIo: 0, accepts: 0, cpuNsPerSec: cpuMsPerSec * 1e6 });
+const thread = (wakes: number, cpuMsPerSec: number): ThreadActivity => ({
+  pid: 1,
+  tid: 2,
+  calls: new Map([['clock_nanosleep', wakes]]),
+  total: wakes,
+  socketIo: 0,
+  accepts: 0,
+  cpuNsPerSec: cpuMsPerSec * 1e6,
+});
 const window = (sent: number) => ({ load: { sent }, windowS: 10 }) as unknown as Observation;
 
 test('a background thread keeps its CPU time a second, as a line in the request rate', () => {

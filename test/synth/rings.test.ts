@@ -5,7 +5,16 @@ import { fileURLToPath } from 'node:url';
 import { blockCounts, blockUnits, MIX_CLASSES } from '../../src/synth/mix.js';
 import { addCounts, bodyPlan, plannedCounts } from '../../src/synth/body.js';
 import { INSN_CLASSES, Profile, type InsnClass } from '../../src/model/index.js';
-import { binsFromCurve, footprint, histogramOf, ringDistance, ringTrace, stackDistances, synthesizeRings, type Interference } from '../../src/synth/rings.js';
+import {
+  binsFromCurve,
+  footprint,
+  histogramOf,
+  ringDistance,
+  ringTrace,
+  stackDistances,
+  synthesizeRings,
+  type Interference,
+} from '../../src/synth/rings.js';
 
 test('stack distances: exact LRU on a small trace', () => {
   const d = stackDistances([1, 2, 3, 1, 1, 2, 4, 3]);
@@ -19,7 +28,15 @@ test('a miss-ratio curve gives its reuse histogram; a rising point is clamped', 
     { bytes: 1 << 20, missesPerReq: 21 },
     { bytes: 16 << 20, missesPerReq: 1 },
   ]);
-  assert.deepEqual(bins.map((b) => [b.lo, b.hi, b.perReq]), [[128, 512, 30], [512, 16384, 0], [16384, 262144, 19], [262144, null, 1]]);
+  assert.deepEqual(
+    bins.map((b) => [b.lo, b.hi, b.perReq]),
+    [
+      [128, 512, 30],
+      [512, 16384, 0],
+      [16384, 262144, 19],
+      [262144, null, 1],
+    ],
+  );
 });
 
 // A histogram like a server's: many short reuses past an 8 KiB cache, fewer at each larger size.
@@ -33,7 +50,10 @@ const curve = [
   { bytes: 1 << 20, missesPerReq: 5 },
 ];
 
-for (const f of [{ hotLines: 40, hotFootprint: 40 }, { hotLines: 60, hotFootprint: 600 }] as Interference[]) {
+for (const f of [
+  { hotLines: 40, hotFootprint: 40 },
+  { hotLines: 60, hotFootprint: 600 },
+] as Interference[]) {
   test(`rings reproduce a reuse-distance histogram within 2% under LRU (${f.hotLines} outside lines per request from ${f.hotFootprint})`, () => {
     const bins = binsFromCurve(curve);
     const rings = synthesizeRings(bins, f);
@@ -42,10 +62,14 @@ for (const f of [{ hotLines: 40, hotFootprint: 40 }, { hotLines: 60, hotFootprin
       if (!r.lines) return;
       const d = ringDistance(rings, i, f);
       const b = bins[i];
-      assert.ok(d > b.lo && (b.hi === null || d <= b.hi), `ring ${i}: distance ${d} outside (${b.lo}, ${b.hi}]`);
+      assert.ok(
+        d > b.lo && (b.hi === null || d <= b.hi),
+        `ring ${i}: distance ${d} outside (${b.lo}, ${b.hi}]`,
+      );
     });
     // Simulate: warm up long enough for the largest ring to wrap, then count.
-    const warm = Math.ceil(Math.max(...rings.filter((r) => r.lines).map((r) => r.lines / r.loadsPerReq))) * 2 + 10;
+    const warm =
+      Math.ceil(Math.max(...rings.filter((r) => r.lines).map((r) => r.lines / r.loadsPerReq))) * 2 + 10;
     const measured = 2000;
     const skip = ringTrace(rings, f, warm).trace.length;
     const { trace, ring } = ringTrace(rings, f, warm + measured);
@@ -53,7 +77,10 @@ for (const f of [{ hotLines: 40, hotFootprint: 40 }, { hotLines: 60, hotFootprin
     const total = bins.reduce((s, b) => s + b.perReq, 0);
     bins.forEach((b, k) => {
       const err = Math.abs(got[k] - b.perReq) / total;
-      assert.ok(err <= 0.02, `bin (${b.lo}, ${b.hi}]: ${got[k].toFixed(2)} per request vs ${b.perReq}, ${(err * 100).toFixed(1)}% of all`);
+      assert.ok(
+        err <= 0.02,
+        `bin (${b.lo}, ${b.hi}]: ${got[k].toFixed(2)} per request vs ${b.perReq}, ${(err * 100).toFixed(1)}% of all`,
+      );
     });
   });
 }
@@ -61,7 +88,10 @@ for (const f of [{ hotLines: 40, hotFootprint: 40 }, { hotLines: 60, hotFootprin
 test('without the interference correction the same histogram is missed', () => {
   const f: Interference = { hotLines: 40, hotFootprint: 40 };
   const bins = binsFromCurve(curve);
-  const naive = bins.map((b) => ({ lines: Math.round(b.hi === null ? 2 * b.lo : Math.sqrt(b.lo * b.hi)), loadsPerReq: b.perReq }));
+  const naive = bins.map((b) => ({
+    lines: Math.round(b.hi === null ? 2 * b.lo : Math.sqrt(b.lo * b.hi)),
+    loadsPerReq: b.perReq,
+  }));
   const warm = Math.ceil(Math.max(...naive.map((r) => r.lines / r.loadsPerReq))) * 2 + 10;
   const skip = ringTrace(naive, f, warm).trace.length;
   const { trace, ring } = ringTrace(naive, f, warm + 2000);
@@ -73,30 +103,52 @@ test('without the interference correction the same histogram is missed', () => {
 
 test('a code block holds the wanted classes in proportion, its operations summing to its size', () => {
   const u = blockUnits({ alu: 500, load: 200, store: 100, loadop: 100, mul: 0, fp: 50 }, 9);
-  assert.ok(Math.abs(u.alu! - 5) < 1e-9 && Math.abs(u.load! - 2) < 1e-9 && Math.abs(u.store! - 1) < 1e-9 && u.fp === undefined, JSON.stringify(u));
+  assert.ok(
+    Math.abs(u.alu! - 5) < 1e-9 &&
+      Math.abs(u.load! - 2) < 1e-9 &&
+      Math.abs(u.store! - 1) < 1e-9 &&
+      u.fp === undefined,
+    JSON.stringify(u),
+  );
   assert.deepEqual(blockUnits({}, 4), { alu: 4 });
   // Branches, calls and string work too: a block then executes a test per branch, a return
   // per call and a reset of the string pointer.
   const v = blockUnits({ alu: 400, load: 200, cond: 200, callret: 150, string: 50 }, 10);
   assert.deepEqual(v, { alu: 4, load: 2, store: 0, loadop: 0, mul: 0, cond: 2, callret: 1.5, string: 0.5 });
   // ... and a test and branch to the next block.
-  assert.deepEqual(blockCounts(v), { alu: 8, load: 2, store: 0, loadop: 0, mul: 0, cond: 3, callret: 3, string: 0.5 });
+  assert.deepEqual(blockCounts(v), {
+    alu: 8,
+    load: 2,
+    store: 0,
+    loadop: 0,
+    mul: 0,
+    cond: 3,
+    callret: 3,
+    string: 0.5,
+  });
   // Given the blocks a request runs, what they execute besides their operations counts: 50
   // blocks of 12.5 operations execute exactly what is wanted.
   const want = { alu: 400, load: 200, cond: 200, callret: 150, string: 50 };
   const w = blockUnits(want, 12.5, 50);
   const per = blockCounts(w);
-  for (const [c, n] of Object.entries(want)) assert.ok(Math.abs(50 * (per[c as keyof typeof per] ?? 0) - n) < 1e-9, `${c}: ${50 * (per[c as keyof typeof per] ?? 0)} vs ${n}`);
+  for (const [c, n] of Object.entries(want))
+    assert.ok(
+      Math.abs(50 * (per[c as keyof typeof per] ?? 0) - n) < 1e-9,
+      `${c}: ${50 * (per[c as keyof typeof per] ?? 0)} vs ${n}`,
+    );
   // Fewer operations than that: every class in proportion.
   const x = blockUnits(want, 5, 50);
-  assert.ok(Math.abs(x.load! / x.alu! - w.load! / w.alu!) < 1e-9 && Math.abs(Object.values(x).reduce((a, b) => a + b!, 0) - 5) < 1e-9);
+  assert.ok(
+    Math.abs(x.load! / x.alu! - w.load! / w.alu!) < 1e-9 &&
+      Math.abs(Object.values(x).reduce((a, b) => a + b!, 0) - 5) < 1e-9,
+  );
 });
 
 test('footprint theory: the distinct lines of a window of requests follow from the miss curve', () => {
   // A server-like trace: each request walks a hot path of 150 lines, then 60 accesses over
   // 3,000 lines with skewed popularity (a Zipf-like law from a fixed PRNG).
   let x = 12345;
-  const rand = () => ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32);
+  const rand = () => (x = (Math.imul(x, 1103515245) + 12345) >>> 0) / 2 ** 32;
   const requests = 3000;
   const trace: number[] = [];
   const starts: number[] = [];
@@ -124,12 +176,22 @@ test('footprint theory: the distinct lines of a window of requests follow from t
     }
     const got = footprint(curve, r, 210);
     const want = sum / n;
-    assert.ok(Math.abs(got - want) <= 0.15 * want, `${r} requests: ${got.toFixed(0)} lines modelled, ${want.toFixed(0)} in the trace`);
+    assert.ok(
+      Math.abs(got - want) <= 0.15 * want,
+      `${r} requests: ${got.toFixed(0)} lines modelled, ${want.toFixed(0)} in the trace`,
+    );
   }
 });
 
 test('the plan leaves out of its blocks and mix loop what the clone ran beyond its counts, class by class', () => {
-  const p = Profile.parse(JSON.parse(readFileSync(fileURLToPath(new URL('../../../test/fixtures/profile-redis.json', import.meta.url)), 'utf8')));
+  const p = Profile.parse(
+    JSON.parse(
+      readFileSync(
+        fileURLToPath(new URL('../../../test/fixtures/profile-redis.json', import.meta.url)),
+        'utf8',
+      ),
+    ),
+  );
   const o = p.body.original;
   const want = Object.fromEntries(INSN_CLASSES.map((c) => [c, o.mix!.shares[c] * o.insnsPerReq]));
   // Planned counts plus overhead against the original's, in percentage points of its instructions.
@@ -140,7 +202,9 @@ test('the plan leaves out of its blocks and mix loop what the clone ran beyond i
   assert.ok(gap(p) < 0.005, `no overhead: ${gap(p)}`);
   // 300 ALU instructions and 40 fewer jumps a request than planned: the blocks and the loop
   // take them out, and in.
-  const mixOverhead = Object.fromEntries(INSN_CLASSES.map((c) => [c, c === 'alu' ? 300 : c === 'jump' ? -40 : 0])) as Record<InsnClass, number>;
+  const mixOverhead = Object.fromEntries(
+    INSN_CLASSES.map((c) => [c, c === 'alu' ? 300 : c === 'jump' ? -40 : 0]),
+  ) as Record<InsnClass, number>;
   const withOverhead = { ...p, knobs: { ...p.knobs, mixOverhead } };
   assert.ok(gap(withOverhead) < 0.005, `with overhead: ${gap(withOverhead)}`);
   // Unplanned, the same overhead is off by as much.

@@ -2,31 +2,64 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { AIM, offTarget, pointFigures, tunePoints } from '../../src/tune/figures.js';
 import { adaptGain, BLAME, GROUPS, groupWorse, sameKnobs } from '../../src/tune/gains.js';
-import { conflictTrim, partTrim, refusedForCounts, trimKeeps, trimStep, TRIM_AIM, TRIM_NOISE, type TrimPart } from '../../src/tune/trim-rules.js';
+import {
+  conflictTrim,
+  partTrim,
+  refusedForCounts,
+  trimKeeps,
+  trimStep,
+  TRIM_AIM,
+  TRIM_NOISE,
+  type TrimPart,
+} from '../../src/tune/trim-rules.js';
 import { medianDistance, nextConflict, nextSide, resize, solveLoads } from '../../src/tune/solve.js';
 import { nextBudget } from '../../src/tune/budget.js';
 import { ZERO_TOTALS, type CgTotals } from '../../src/collect/cachegrind.js';
 import { SWEEP } from '../../src/collect/sweep.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
 import { tuningTable } from '../../src/report/table.js';
-import { L1_CURVE_MAX, l1Points, type CurvePoint, type PortableCpu, type Profile } from '../../src/model/index.js';
+import {
+  L1_CURVE_MAX,
+  l1Points,
+  type CurvePoint,
+  type PortableCpu,
+  type Profile,
+} from '../../src/model/index.js';
 
 const SIZES = [8, 16, 32, 64, 128, 256, 1024, 2048, 4096, 16384, 32768].map((k) => k << 10);
 
 test('a part that misses every cache below a size and hits every one above reuses between them', () => {
   // 90 of 100 accesses miss up to 64 KiB, 10 at 128 KiB, none above: half miss between 64 and 128 KiB.
-  const curve = SIZES.map((bytes) => ({ bytes, missesPerReq: bytes <= 64 << 10 ? 90 : bytes === 128 << 10 ? 10 : 0 }));
+  const curve = SIZES.map((bytes) => ({
+    bytes,
+    missesPerReq: bytes <= 64 << 10 ? 90 : bytes === 128 << 10 ? 10 : 0,
+  }));
   const d = medianDistance(curve, 100) * LINE;
   assert.ok(d > 64 << 10 && d < 128 << 10, `${d} bytes`);
   // Past the ends: half the smallest size, twice the largest.
-  assert.equal(medianDistance(SIZES.map((bytes) => ({ bytes, missesPerReq: 0 })), 100), (8 << 10) / LINE / 2);
-  assert.equal(medianDistance(SIZES.map((bytes) => ({ bytes, missesPerReq: 100 })), 100), (2 * (32 << 20)) / LINE);
+  assert.equal(
+    medianDistance(
+      SIZES.map((bytes) => ({ bytes, missesPerReq: 0 })),
+      100,
+    ),
+    (8 << 10) / LINE / 2,
+  );
+  assert.equal(
+    medianDistance(
+      SIZES.map((bytes) => ({ bytes, missesPerReq: 100 })),
+      100,
+    ),
+    (2 * (32 << 20)) / LINE,
+  );
 });
 
 test('resizing moves a ring by its bin target over its measured distance, within bounds, and leaves a near one alone', () => {
   const bins = binsFromCurve(SIZES.map((bytes, k) => ({ bytes, missesPerReq: 100 - k })));
   const t = binTarget(bins[3]);
-  assert.deepEqual(resize([1000, 1000, 1000], [bins[3], bins[3], bins[3]], [t / 2, t * 1.1, t * 100]), [2000, 1000, 250]);
+  assert.deepEqual(
+    resize([1000, 1000, 1000], [bins[3], bins[3], bins[3]], [t / 2, t * 1.1, t * 100]),
+    [2000, 1000, 250],
+  );
   assert.deepEqual(resize([0, 1000], [bins[3], bins[3]], [t / 2, null]), [0, 1000]);
   // At half gain, half the way in log size.
   assert.deepEqual(resize([1000, 1000], [bins[3], bins[3]], [t / 4, t * 4], 0.5), [2000, 500]);
@@ -38,38 +71,91 @@ test('the loads solved against a curve reproduce it when each part misses below 
   const columns = [2, 4, 6].map((edge) => SIZES.map((_, j) => (j <= edge ? 1 : 0)));
   const rest = SIZES.map(() => 5);
   const want = SIZES.map((_, j) => rest[j] + columns.reduce((s, c, k) => s + truth[k] * c[j], 0));
-  const got = solveLoads(want, rest, columns, want.map((x) => Math.max(0.05 * x, 0.5)), [1, 1, 1]);
-  got.forEach((g, k) => assert.ok(Math.abs(g - truth[k]) < 0.01, `part ${k}: ${g} loads, expected ${truth[k]}`));
+  const got = solveLoads(
+    want,
+    rest,
+    columns,
+    want.map((x) => Math.max(0.05 * x, 0.5)),
+    [1, 1, 1],
+  );
+  got.forEach((g, k) =>
+    assert.ok(Math.abs(g - truth[k]) < 0.01, `part ${k}: ${g} loads, expected ${truth[k]}`),
+  );
   // Loads never go negative, even where the rest alone misses more than wanted.
-  assert.ok(solveLoads(SIZES.map(() => 1), rest, columns, SIZES.map(() => 1), [3, 3, 3]).every((x) => x === 0));
+  assert.ok(
+    solveLoads(
+      SIZES.map(() => 1),
+      rest,
+      columns,
+      SIZES.map(() => 1),
+      [3, 3, 3],
+    ).every((x) => x === 0),
+  );
 });
 
-test('a step that keeps the code segments\' sizes moves only their loads, by their measured misses a block', () => {
+test("a step that keeps the code segments' sizes moves only their loads, by their measured misses a block", () => {
   // Two segments and an absent one; at 16, 32 and 64 KiB the first misses 0.1 a block, the
   // second 0.5, 0.5 and 0.2; nothing else misses. Wanted: 1.5 times what they miss now.
   const sizes = [16, 32, 64].map((k) => k << 10);
-  const segs = [{ lines: 40, loadsPerReq: 20 }, { lines: 200, loadsPerReq: 10 }, { lines: 0, loadsPerReq: 0 }];
-  const fr = [[0.1, 0.1, 0.1], [0.5, 0.5, 0.2], [0, 0, 0]];
-  const curves = segs.map((r, k) => sizes.map((bytes, j) => ({ bytes, missesPerReq: r.loadsPerReq * fr[k][j] })));
-  const got = sizes.map((bytes, j) => ({ bytes, missesPerReq: curves.reduce((s, c) => s + c[j].missesPerReq, 0) }));
+  const segs = [
+    { lines: 40, loadsPerReq: 20 },
+    { lines: 200, loadsPerReq: 10 },
+    { lines: 0, loadsPerReq: 0 },
+  ];
+  const fr = [
+    [0.1, 0.1, 0.1],
+    [0.5, 0.5, 0.2],
+    [0, 0, 0],
+  ];
+  const curves = segs.map((r, k) =>
+    sizes.map((bytes, j) => ({ bytes, missesPerReq: r.loadsPerReq * fr[k][j] })),
+  );
+  const got = sizes.map((bytes, j) => ({
+    bytes,
+    missesPerReq: curves.reduce((s, c) => s + c[j].missesPerReq, 0),
+  }));
   const want = got.map((q) => ({ ...q, missesPerReq: 1.5 * q.missesPerReq }));
   const bins = binsFromCurve(SIZES.map((bytes, k) => ({ bytes, missesPerReq: 100 - k }))).slice(0, 3);
-  const next = nextSide(bins, segs, curves, want, got, [], 0.1, 0.05, 1, { hotLines: 0, hotFootprint: 0 }, true);
+  const next = nextSide(
+    bins,
+    segs,
+    curves,
+    want,
+    got,
+    [],
+    0.1,
+    0.05,
+    1,
+    { hotLines: 0, hotFootprint: 0 },
+    true,
+  );
   assert.deepEqual(next.lines, [40, 200, 0]);
   assert.equal(next.loads[2], 0);
   sizes.forEach((_, j) => {
     const pred = next.loads.reduce((s, x, k) => s + x * fr[k][j], 0);
-    assert.ok(Math.abs(pred - want[j].missesPerReq) <= 0.05 * want[j].missesPerReq, `${sizes[j] >> 10} KiB: ${pred} vs ${want[j].missesPerReq}`);
+    assert.ok(
+      Math.abs(pred - want[j].missesPerReq) <= 0.05 * want[j].missesPerReq,
+      `${sizes[j] >> 10} KiB: ${pred} vs ${want[j].missesPerReq}`,
+    );
   });
   // Free to resize, the same step moves the sizes by the parts' distances.
-  assert.notDeepEqual(nextSide(bins, segs, curves, want, got, [], 0.1, 0.05, 1, { hotLines: 0, hotFootprint: 0 }).lines, [40, 200, 0]);
+  assert.notDeepEqual(
+    nextSide(bins, segs, curves, want, got, [], 0.1, 0.05, 1, { hotLines: 0, hotFootprint: 0 }).lines,
+    [40, 200, 0],
+  );
 });
 
 test('the tuner scores the worst figure against its tolerance, small counts by an absolute floor', () => {
   const orig = { insns: 10000, branch: 40, 'D@32K': 60, 'D@8K': 100, 'I@128K': 5 };
   // 10% more D1 misses at 32K: twice the 5% allowed; 8K and 128K are not scored (no server
   // core's L1 or L2 has either size at 8 ways).
-  const r = offTarget(orig, { insns: 10000, branch: 40, 'D@32K': 66, 'D@8K': 300, 'I@128K': 50 }, 0.02, 0.05, 0.05);
+  const r = offTarget(
+    orig,
+    { insns: 10000, branch: 40, 'D@32K': 66, 'D@8K': 300, 'I@128K': 50 },
+    0.02,
+    0.05,
+    0.05,
+  );
   assert.equal(r.worst, 'D@32K');
   assert.ok(Math.abs(r.score - 2) < 1e-9, `score ${r.score}`);
   // 0.3 misses where 0.1 were wanted is within 0.05 per 1,000 of 10,000 instructions (0.5).
@@ -82,7 +168,7 @@ test('the tuner scores the worst figure against its tolerance, small counts by a
   assert.ok(Math.abs(four.score - 2) < 1e-9, `score ${four.score}`);
 });
 
-test('a group\'s gain halves when its worst error overshoots, and recovers while errors shrink slowly', () => {
+test("a group's gain halves when its worst error overshoots, and recovers while errors shrink slowly", () => {
   const data = (k: string) => k.startsWith('D@');
   // D@32K was 4x over; now 3x under: an overshoot.
   assert.equal(adaptGain(1, { 'D@32K': 4, 'D@64K': 1 }, { 'D@32K': -3, 'D@64K': 0.5 }, data), 0.5);
@@ -121,7 +207,10 @@ test('a step that carries the 4-way point off is blamed on the segments as well 
 test('a trim moves the part that misses the L1 most by what is missing, at its misses per load', () => {
   // Nginx's clone as kept: 46.9 misses a request at 32 KiB against 50.8; its 32-64 KiB ring
   // misses 44 of them in 41.9 loads.
-  const ring = (loads: number, at32: number, at4 = 0): TrimPart => ({ loads, perLoad: loads ? { 'D@32K': at32 / loads, 'D@64K/4w': at4 / loads } : {} });
+  const ring = (loads: number, at32: number, at4 = 0): TrimPart => ({
+    loads,
+    perLoad: loads ? { 'D@32K': at32 / loads, 'D@64K/4w': at4 / loads } : {},
+  });
   const parts = [ring(8.8, 0.1), ring(78.9, 2.0), ring(41.9, 44.0, 10), ring(0, 0)];
   const tolOf = () => 1.0 / TRIM_AIM;
   const move = partTrim('D@32K', { 'D@32K': 46.9 }, { 'D@32K': 50.8 }, parts, tolOf)!;
@@ -131,12 +220,24 @@ test('a trim moves the part that misses the L1 most by what is missing, at its m
   assert.ok(Math.abs(move.moved['D@64K/4w'] - (move.loads - 41.9) * (10 / 41.9)) < 1e-9);
   // Within what is allowed: nothing to do; no part run once a request: nothing to move.
   assert.equal(partTrim('D@32K', { 'D@32K': 50.0 }, { 'D@32K': 50.8 }, parts, tolOf), null);
-  assert.equal(partTrim('D@32K', { 'D@32K': 40 }, { 'D@32K': 50.8 }, [ring(0.5, 0.4), ring(0, 0)], tolOf), null);
+  assert.equal(
+    partTrim('D@32K', { 'D@32K': 40 }, { 'D@32K': 50.8 }, [ring(0.5, 0.4), ring(0, 0)], tolOf),
+    null,
+  );
   // At most a quarter more or less.
   assert.equal(partTrim('D@32K', { 'D@32K': 10 }, { 'D@32K': 50.8 }, [ring(40, 40)], tolOf)!.loads, 50);
   assert.equal(partTrim('D@32K', { 'D@32K': 90 }, { 'D@32K': 50.8 }, [ring(40, 40)], tolOf)!.loads, 30);
   // A part no trim may move is passed over.
-  assert.equal(partTrim('D@32K', { 'D@32K': 90 }, { 'D@32K': 50.8 }, [{ ...ring(40, 40), still: true }, ring(20, 10)], tolOf)!.k, 1);
+  assert.equal(
+    partTrim(
+      'D@32K',
+      { 'D@32K': 90 },
+      { 'D@32K': 50.8 },
+      [{ ...ring(40, 40), still: true }, ring(20, 10)],
+      tolOf,
+    )!.k,
+    1,
+  );
 });
 
 test('a trim moves the part whose move leaves the figures it sees closest, not the one that misses most', () => {
@@ -156,11 +257,21 @@ test('a trim moves the part whose move leaves the figures it sees closest, not t
   assert.equal(partTrim('D@32K', got, want, parts, tolOf)!.k, 0);
   // For a last level the trim sees: the ring that misses there, what it carries to 32 KiB
   // judged with the rest (redis's clone, 25.89 misses a request at 256 KiB against 24.36).
-  const level = partTrim('L@256K', { 'D@32K': 52.23, 'L@256K': 25.89 }, { 'D@32K': 52.5, 'L@256K': 24.36 }, parts, (k) => 0.05 * (k === 'D@32K' ? 52.5 : 24.36), [], ['D@32K'])!;
+  const level = partTrim(
+    'L@256K',
+    { 'D@32K': 52.23, 'L@256K': 25.89 },
+    { 'D@32K': 52.5, 'L@256K': 24.36 },
+    parts,
+    (k) => 0.05 * (k === 'D@32K' ? 52.5 : 24.36),
+    [],
+    ['D@32K'],
+  )!;
   assert.equal(level.k, 0);
   assert.ok(Math.abs(level.moved['D@32K'] + 1.53) < 1e-9, `${level.moved['D@32K']}`);
   // With a gain (a code segment's), a part takes that share of what its misses per load say.
-  assert.ok(Math.abs(partTrim('D@32K', got, want, [parts[1]], tolOf, [], [], 0.5)!.loads - (9.12 - 0.955)) < 1e-9);
+  assert.ok(
+    Math.abs(partTrim('D@32K', got, want, [parts[1]], tolOf, [], [], 0.5)!.loads - (9.12 - 0.955)) < 1e-9,
+  );
 });
 
 test('a trim that would carry a figure its runs do not see off is not tried', () => {
@@ -172,9 +283,19 @@ test('a trim that would carry a figure its runs do not see off is not tried', ()
   ];
   const tolOf = (k: string) => (k === 'L@16M' ? 0.3 / AIM : 0.16 / TRIM_AIM);
   // That level 0.5 under, allowed 0.3: fewer loads would take it further under.
-  assert.equal(partTrim('D@32K', { 'D@32K': 8.25, 'L@16M': 4.5 }, { 'D@32K': 7.6, 'L@16M': 5 }, parts, tolOf, ['L@16M']), null);
+  assert.equal(
+    partTrim('D@32K', { 'D@32K': 8.25, 'L@16M': 4.5 }, { 'D@32K': 7.6, 'L@16M': 5 }, parts, tolOf, ['L@16M']),
+    null,
+  );
   // 0.1 over: the same move (4.3 loads fewer, 0.2 misses fewer there) leaves it within 0.3.
-  const move = partTrim('D@32K', { 'D@32K': 8.25, 'L@16M': 5.1 }, { 'D@32K': 7.6, 'L@16M': 5 }, parts, tolOf, ['L@16M'])!;
+  const move = partTrim(
+    'D@32K',
+    { 'D@32K': 8.25, 'L@16M': 5.1 },
+    { 'D@32K': 7.6, 'L@16M': 5 },
+    parts,
+    tolOf,
+    ['L@16M'],
+  )!;
   assert.ok(Math.abs(move.loads - (40 - 0.65 / (6 / 40))) < 1e-9, `${move.loads}`);
   assert.ok(Math.abs(move.moved['L@16M'] - (-0.65 / (6 / 40)) * (2 / 40)) < 1e-9, `${move.moved['L@16M']}`);
 });
@@ -190,16 +311,22 @@ test('a trim moves the conflict part by what the 4-way point lacks once the othe
   assert.equal(conflictTrim('I@64K/4w', { 'I@64K/4w': 237 }, { 'I@64K/4w': 252.5 }, part, 12, tolOf), null);
   // Never below none; one miss a block where it did not run once a request.
   assert.equal(conflictTrim('I@64K/4w', { 'I@64K/4w': 300 }, { 'I@64K/4w': 252.5 }, part, 0, tolOf), 0);
-  assert.equal(conflictTrim('I@64K/4w', { 'I@64K/4w': 230 }, { 'I@64K/4w': 252.5 }, { loads: 0, perLoad: {} }, 0, tolOf), 22.5);
+  assert.equal(
+    conflictTrim('I@64K/4w', { 'I@64K/4w': 230 }, { 'I@64K/4w': 252.5 }, { loads: 0, perLoad: {} }, 0, tolOf),
+    22.5,
+  );
 });
 
 test('the next budget leaves the mix loop what the other parts, at their measured costs, leave of the target', () => {
   // A model clone: fixed parts at 12 instructions a block and 3 a branch, a mix loop that
   // runs 10% more instructions than planned, 500 more instructions a request than elsewhere.
   const cost = { code: 12, branch: 3 };
-  const run = (blocks: number, branches: number, planned: number) => 500 + blocks * cost.code + branches * cost.branch + 1.1 * planned;
+  const run = (blocks: number, branches: number, planned: number) =>
+    500 + blocks * cost.code + branches * cost.branch + 1.1 * planned;
   const want = 9000;
-  let blocks = 300, branches = 100, planned = 2000;
+  let blocks = 300,
+    branches = 100,
+    planned = 2000;
   for (let step = 0; step < 2; step++) {
     const got = run(blocks, branches, planned);
     const next = { blocks: blocks * 1.5 + step, branches: branches / 2 };
@@ -223,32 +350,61 @@ test('the next budget leaves the mix loop what the other parts, at their measure
     assert.ok(Math.abs(run(blocks, branches, planned) - want) < 1e-6, `${run(blocks, branches, planned)}`);
   }
   // Parts that already take more than the target leave the mix loop nothing.
-  assert.equal(nextBudget([{ kind: 'code', ir: 12000, now: 1000, next: 1000 }], { ir: 100, planned: 100 }, -5000, 10000), 10000);
+  assert.equal(
+    nextBudget([{ kind: 'code', ir: 12000, now: 1000, next: 1000 }], { ir: 100, planned: 100 }, -5000, 10000),
+    10000,
+  );
 });
 
-test('the tuning table keeps every step\'s columns, a trim of the budget showing instructions only', () => {
-  const step = (iteration: number, clone: number, points: Record<string, { clone: number; original: number }>) => ({ iteration, bodyInsnsPerReq: 900, cloneInsnsPerReq: clone, targetInsnsPerReq: 1000, error: (clone - 1000) / 1000, points });
-  const p = { tuning: [step(0, 930, { insns: { clone: 930, original: 1000 }, 'D@32K': { clone: 12, original: 10 } }), step(1, 998, {})] } as unknown as Profile;
+test("the tuning table keeps every step's columns, a trim of the budget showing instructions only", () => {
+  const step = (
+    iteration: number,
+    clone: number,
+    points: Record<string, { clone: number; original: number }>,
+  ) => ({
+    iteration,
+    bodyInsnsPerReq: 900,
+    cloneInsnsPerReq: clone,
+    targetInsnsPerReq: 1000,
+    error: (clone - 1000) / 1000,
+    points,
+  });
+  const p = {
+    tuning: [
+      step(0, 930, { insns: { clone: 930, original: 1000 }, 'D@32K': { clone: 12, original: 10 } }),
+      step(1, 998, {}),
+    ],
+  } as unknown as Profile;
   const lines = tuningTable(p).split('\n');
   assert.ok(lines[1].includes('D@32K'), lines[1]);
   assert.ok(lines[3].includes('12.0/10.0'), lines[3]);
   assert.match(lines[4], /^1 .* 998\.0 .*-0\.2%\s+-$/);
 });
 
-test('at a last level the tuner scores the unified cache\'s misses, code and data summed, not either apart', () => {
+test("at a last level the tuner scores the unified cache's misses, code and data summed, not either apart", () => {
   // The original's code misses 0 at a 128 KiB L1 but 3.6 at a 256 KiB unified level behind a
   // smaller L1 (its data evicted them there); its data 19.4 there.
   const curve = (l1: number[], ll: number[]) => [
     ...[8, 16, 32, 64, 128].map((k, j) => ({ bytes: k << 10, missesPerReq: l1[j] })),
     ...[256, 1024].map((k, j) => ({ bytes: k << 10, missesPerReq: ll[j] })),
   ];
-  const cpu = (code: CurvePoint[], data: CurvePoint[]) => ({ insnsPerReq: 6000, branchMissesPerReq: 30, codeCurve: code, dataCurve: data, conflict: { bytes: 64 << 10, assoc: 4, dataMissesPerReq: 40, codeMissesPerReq: 12 } }) as unknown as PortableCpu;
-  const orig = tunePoints(cpu(curve([450, 370, 100, 11, 0], [3.6, 0]), curve([230, 100, 50, 40, 30], [19.4, 0.1])));
+  const cpu = (code: CurvePoint[], data: CurvePoint[]) =>
+    ({
+      insnsPerReq: 6000,
+      branchMissesPerReq: 30,
+      codeCurve: code,
+      dataCurve: data,
+      conflict: { bytes: 64 << 10, assoc: 4, dataMissesPerReq: 40, codeMissesPerReq: 12 },
+    }) as unknown as PortableCpu;
+  const orig = tunePoints(
+    cpu(curve([450, 370, 100, 11, 0], [3.6, 0]), curve([230, 100, 50, 40, 30], [19.4, 0.1])),
+  );
   assert.equal(orig['L@256K'], 23);
   assert.equal(orig['I@256K'], 0); // the curve, made monotone, shown as before
   // A clone whose code misses 9.4 there and its data 13.6 is on target: validation's L2 row is
   // the sum; one whose code misses 3.6 and data 25 is not.
-  const clone = (ll: number, dll: number) => tunePoints(cpu(curve([450, 370, 100, 11, 0], [ll, 0]), curve([230, 100, 50, 40, 30], [dll, 0.1])));
+  const clone = (ll: number, dll: number) =>
+    tunePoints(cpu(curve([450, 370, 100, 11, 0], [ll, 0]), curve([230, 100, 50, 40, 30], [dll, 0.1])));
   assert.ok(offTarget(orig, clone(9.4, 13.6), 0.02, 0.05, 0.05).score <= 1);
   const off = offTarget(orig, clone(3.6, 25), 0.02, 0.05, 0.05);
   assert.equal(off.worst, 'L@256K');
@@ -256,16 +412,22 @@ test('at a last level the tuner scores the unified cache\'s misses, code and dat
   const bins = binsFromCurve(l1Points(curve([450, 370, 100, 11, 0], [3.6, 0])));
   assert.equal(bins.length, 5);
   assert.ok(Math.max(...bins.map((b) => b.lo * LINE)) <= L1_CURVE_MAX);
-  assert.equal(bins.reduce((s, b) => s + b.perReq, 0), 450);
+  assert.equal(
+    bins.reduce((s, b) => s + b.perReq, 0),
+    450,
+  );
 });
 
-test('the sweep\'s L1 sizes are the curves\' L1 points, its last levels all above them', () => {
+test("the sweep's L1 sizes are the curves' L1 points, its last levels all above them", () => {
   assert.equal(Math.max(...SWEEP.map((s) => s.l1)), L1_CURVE_MAX);
   assert.ok(SWEEP.every((s) => s.ll > L1_CURVE_MAX));
 });
 
-test('a conflict segment makes up for what the other parts\' next loads take from the low-associativity point', () => {
-  const cpu = (conflict: number) => ({ conflict: { bytes: 64 << 10, assoc: 4, dataMissesPerReq: 0, codeMissesPerReq: conflict } }) as unknown as PortableCpu;
+test("a conflict segment makes up for what the other parts' next loads take from the low-associativity point", () => {
+  const cpu = (conflict: number) =>
+    ({
+      conflict: { bytes: 64 << 10, assoc: 4, dataMissesPerReq: 0, codeMissesPerReq: conflict },
+    }) as unknown as PortableCpu;
   const code = (q: PortableCpu) => q.conflict.codeMissesPerReq;
   // A segment of 10 blocks a request misses the 4-way cache 8 times; the solve halves it. The
   // conflict segment, 20 blocks missing 19, must add 4 misses' worth: 4/0.95 blocks.
@@ -278,22 +440,46 @@ test('a conflict segment makes up for what the other parts\' next loads take fro
 
 test('knobs that differ by less than a part in a thousand are the same step', () => {
   const k = { dataLines: [100, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } };
-  assert.equal(sameKnobs(k, { dataLines: [100.05, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } }), true);
-  assert.equal(sameKnobs(k, { dataLines: [101, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } }), false);
-  assert.equal(sameKnobs(k, { dataLines: [100, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2, mul: 1 } }), false);
-  assert.equal(sameKnobs(k, { dataLines: [100, 2000], codeConflictBlocks: 1e-6, mixOverhead: { alu: 1.2 } }), false);
+  assert.equal(
+    sameKnobs(k, { dataLines: [100.05, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } }),
+    true,
+  );
+  assert.equal(
+    sameKnobs(k, { dataLines: [101, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } }),
+    false,
+  );
+  assert.equal(
+    sameKnobs(k, { dataLines: [100, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2, mul: 1 } }),
+    false,
+  );
+  assert.equal(
+    sameKnobs(k, { dataLines: [100, 2000], codeConflictBlocks: 1e-6, mixOverhead: { alu: 1.2 } }),
+    false,
+  );
 });
 
 test('a trim moves the budget by the instructions missing and the random branches by the misses missing', () => {
   const want = { insns: 10000, branch: 30 };
   // Within 2% and within the branch tolerance: nothing to trim.
-  assert.equal(trimStep({ insns: 10150, branch: 30.5 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1), null);
+  assert.equal(
+    trimStep({ insns: 10150, branch: 30.5 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1),
+    null,
+  );
   // Instructions 5% over at 1.25 measured per planned: the budget falls by 400; the branches stay.
-  assert.deepEqual(trimStep({ insns: 10500, branch: 30 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1), { budget: 4600, hard: 100 });
+  assert.deepEqual(
+    trimStep({ insns: 10500, branch: 30 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1),
+    { budget: 4600, hard: 100 },
+  );
   // Two misses short at a quarter of a miss each: eight more random branches; the budget stays.
-  assert.deepEqual(trimStep({ insns: 10000, branch: 28 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1), { budget: 5000, hard: 108 });
+  assert.deepEqual(
+    trimStep({ insns: 10000, branch: 28 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1),
+    { budget: 5000, hard: 108 },
+  );
   // Never below none.
-  assert.equal(trimStep({ insns: 10000, branch: 60 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1)!.hard, 0);
+  assert.equal(
+    trimStep({ insns: 10000, branch: 60 }, want, { budget: 5000, hard: 100 }, 1.25, 0.25, 0.02, 1)!.hard,
+    0,
+  );
 });
 
 test('a trim is kept when the figures are closer as a whole and none is worse than kept by more than it may spread', () => {
@@ -312,27 +498,70 @@ test('a trim is kept when the figures are closer as a whole and none is worse th
   // measured 0.2 more in a trim that took its data misses from 6.1% over to 1.0% under.
   const mc = { insns: 9111, branch: 39.98, 'I@32K': 7.66, 'D@32K': 54.2 };
   const mcKept = { insns: 9110, branch: 40.38, 'I@32K': 8.98, 'D@32K': 57.52 };
-  assert.equal(trimKeeps(mcKept, { insns: 9123, branch: 40.71, 'I@32K': 9.07, 'D@32K': 53.66 }, mc, tols), true);
+  assert.equal(
+    trimKeeps(mcKept, { insns: 9123, branch: 40.71, 'I@32K': 9.07, 'D@32K': 53.66 }, mc, tols),
+    true,
+  );
   // The worst may spread by TRIM_NOISE, not more, where the rest come closer: here the
   // branch misses from 2.5 tolerances to none and the data misses from 2.2, the code
   // misses 2.9 (tolerance 0.456).
   const off = { ...mcKept, branch: 44.98, 'D@32K': 60.2 };
   const code = (e: number) => 7.66 + e * 0.05 * 9.111;
-  assert.equal(trimKeeps(off, { insns: 9111, branch: 39.98, 'I@32K': code(2.897 + TRIM_NOISE - 0.02), 'D@32K': 54.2 }, mc, tols), true);
-  assert.equal(trimKeeps(off, { insns: 9111, branch: 39.98, 'I@32K': code(2.897 + TRIM_NOISE + 0.02), 'D@32K': 54.2 }, mc, tols), false);
+  assert.equal(
+    trimKeeps(
+      off,
+      { insns: 9111, branch: 39.98, 'I@32K': code(2.897 + TRIM_NOISE - 0.02), 'D@32K': 54.2 },
+      mc,
+      tols,
+    ),
+    true,
+  );
+  assert.equal(
+    trimKeeps(
+      off,
+      { insns: 9111, branch: 39.98, 'I@32K': code(2.897 + TRIM_NOISE + 0.02), 'D@32K': 54.2 },
+      mc,
+      tols,
+    ),
+    false,
+  );
   // A figure within AIM stays within it: the instructions, 0.05 of their tolerance kept,
   // may go to 0.7 but not past, though the worst kept is 2.9.
-  assert.equal(trimKeeps(off, { insns: 9111 * (1 + 0.02 * 0.65), branch: 39.98, 'I@32K': 8.98, 'D@32K': 54.2 }, mc, tols), true);
-  assert.equal(trimKeeps(off, { insns: 9111 * (1 + 0.02 * 0.75), branch: 39.98, 'I@32K': 8.98, 'D@32K': 54.2 }, mc, tols), false);
+  assert.equal(
+    trimKeeps(
+      off,
+      { insns: 9111 * (1 + 0.02 * 0.65), branch: 39.98, 'I@32K': 8.98, 'D@32K': 54.2 },
+      mc,
+      tols,
+    ),
+    true,
+  );
+  assert.equal(
+    trimKeeps(
+      off,
+      { insns: 9111 * (1 + 0.02 * 0.75), branch: 39.98, 'I@32K': 8.98, 'D@32K': 54.2 },
+      mc,
+      tols,
+    ),
+    false,
+  );
   // Redis's clone: its 4-way code misses 5.6 tolerances over brought to 0.1, its 256 KiB
   // misses taken from 0.3 to 3.8 over: closer as a whole, refused.
   const rd = { insns: 6449, branch: 38.95, 'I@64K/4w': 34.67, 'L@256K': 24.76 };
-  assert.equal(trimKeeps({ insns: 6439, branch: 38.95, 'I@64K/4w': 44.40, 'L@256K': 24.41 }, { insns: 6449, branch: 38.95, 'I@64K/4w': 34.34, 'L@256K': 29.48 }, rd, tols), false);
+  assert.equal(
+    trimKeeps(
+      { insns: 6439, branch: 38.95, 'I@64K/4w': 44.4, 'L@256K': 24.41 },
+      { insns: 6449, branch: 38.95, 'I@64K/4w': 34.34, 'L@256K': 29.48 },
+      rd,
+      tols,
+    ),
+    false,
+  );
   // Where another trim may follow, the branch misses (which it sets) may go to their
   // tolerance, not past: redis's clone, 0.49 of it to 0.78 for its code misses.
-  const rk = { insns: 6432, branch: 39.10, 'I@64K/4w': 34.31, 'I@32K': 105.61 };
+  const rk = { insns: 6432, branch: 39.1, 'I@64K/4w': 34.31, 'I@32K': 105.61 };
   const rkKept = { insns: 6440, branch: 40.06, 'I@64K/4w': 41.58, 'I@32K': 92.58 };
-  const rkTrial = { insns: 6423, branch: 40.62, 'I@64K/4w': 33.85, 'I@32K': 102.60 };
+  const rkTrial = { insns: 6423, branch: 40.62, 'I@64K/4w': 33.85, 'I@32K': 102.6 };
   assert.equal(trimKeeps(rkKept, rkTrial, rk, tols, true), true);
   assert.equal(trimKeeps(rkKept, rkTrial, rk, tols), false);
   assert.equal(trimKeeps(rkKept, { ...rkTrial, branch: 41.2 }, rk, tols, true), false);
@@ -357,7 +586,17 @@ test('a trim refused for its instructions or branch misses alone is one to repai
 test('a trim checks the tuned figures its sweep points give, named as the tuner names them', () => {
   const t = (o: Partial<CgTotals>): CgTotals => ({ ...ZERO_TOTALS, ...o });
   // 1,000 requests: the 32 KiB 8-way point (256 KiB behind it) and the 4-way 64 KiB one.
-  const a = t({ Ir: 2.0e6, Bcm: 1.5e4, Bim: 0.5e4, I1mr: 1e4, D1mr: 3e4, D1mw: 1e4, ILmr: 100, DLmr: 400, DLmw: 100 });
+  const a = t({
+    Ir: 2.0e6,
+    Bcm: 1.5e4,
+    Bim: 0.5e4,
+    I1mr: 1e4,
+    D1mr: 3e4,
+    D1mw: 1e4,
+    ILmr: 100,
+    DLmr: 400,
+    DLmw: 100,
+  });
   const b = t({ Ir: 2.2e6, Bcm: 2.2e4, I1mr: 2.2e3, D1mr: 4.4e3, DLmr: 220 });
   const f = pointFigures([a, b], [2, 5], 1000);
   // Instructions and branch misses as the points' mean; each point's misses per instruction
@@ -371,6 +610,18 @@ test('a trim checks the tuned figures its sweep points give, named as the tuner 
   assert.ok(Math.abs(f['D@64K/4w'] - 4.2) < 1e-9);
   assert.ok(Math.abs(f['L@1M'] - 0.21) < 1e-9);
   // The names are the tuner's own.
-  const named = Object.keys(tunePoints({ insnsPerReq: 1, branchMissesPerReq: 0, dataCurve: [{ bytes: 32 << 10, missesPerReq: 0 }, { bytes: 256 << 10, missesPerReq: 0 }, { bytes: 1 << 20, missesPerReq: 0 }], codeCurve: [{ bytes: 32 << 10, missesPerReq: 0 }], conflict: { bytes: 64 << 10, assoc: 4, dataMissesPerReq: 0, codeMissesPerReq: 0 } } as PortableCpu));
+  const named = Object.keys(
+    tunePoints({
+      insnsPerReq: 1,
+      branchMissesPerReq: 0,
+      dataCurve: [
+        { bytes: 32 << 10, missesPerReq: 0 },
+        { bytes: 256 << 10, missesPerReq: 0 },
+        { bytes: 1 << 20, missesPerReq: 0 },
+      ],
+      codeCurve: [{ bytes: 32 << 10, missesPerReq: 0 }],
+      conflict: { bytes: 64 << 10, assoc: 4, dataMissesPerReq: 0, codeMissesPerReq: 0 },
+    } as PortableCpu),
+  );
   for (const k of Object.keys(f)) assert.ok(named.includes(k), k);
 });
