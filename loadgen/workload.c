@@ -60,6 +60,13 @@ static void workload_value(workload *w, size_t size, proto_request *req)
     req->value_len = size;
 }
 
+size_t workload_value_size(const workload_op *o, uint64_t i)
+{
+    rng r;
+    rng_seed(&r, i, 0x76616c7565); /* one splitmix64 step of the key number */
+    return o->value_min + (size_t)(rng_next(&r) % ((uint64_t)o->value_max - o->value_min + 1));
+}
+
 size_t workload_next(workload *w, proto_request *req)
 {
     const workload_spec *spec = w->spec;
@@ -77,9 +84,10 @@ size_t workload_next(workload *w, proto_request *req)
     req->verb = o->verb;
     req->path = o->path;
     req->host = spec->host;
-    workload_key(w, rng_below(&w->rng, spec->keys), req);
+    uint64_t key = rng_below(&w->rng, spec->keys);
+    workload_key(w, key, req);
     if (o->verb == PROTO_SET)
-        workload_value(w, o->value_min + rng_below(&w->rng, (uint64_t)o->value_max - o->value_min + 1), req);
+        workload_value(w, workload_value_size(o, key), req);
     return op;
 }
 

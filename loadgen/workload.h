@@ -18,7 +18,7 @@
 typedef struct {
     proto_verb verb;
     double share;                  /* relative weight, > 0 */
-    uint32_t value_min, value_max; /* SET value size, uniform */
+    uint32_t value_min, value_max; /* SET value size, uniform over the keys */
     const char *path;              /* HTTP request target */
 } workload_op;
 
@@ -49,6 +49,11 @@ void workload_free(workload *w);
 /* Draws the next request; returns its index in the mix. req points into w
  * and stays valid until the next call. */
 size_t workload_next(workload *w, proto_request *req);
+
+/* The value size of key number i for a SET of op o: a function of the key alone, uniform
+ * over the keys in [value_min, value_max], so that the data set is the workload's whatever
+ * the seed and the order of the sets (a key keeps its size when it is set again). */
+size_t workload_value_size(const workload_op *o, uint64_t i);
 
 /* A SET of key number i with a value of value_size bytes, for preloading. */
 void workload_set(workload *w, uint64_t i, size_t value_size, proto_request *req);

@@ -116,9 +116,8 @@ export async function measurePoints(spec: LaunchSpec, w: Workload, points: numbe
  *  with `codeSets` the hot code per set. That pair is the mix point's own, unless `mixApart`:
  *  then it is a pair besides, and every point comes from cachegrind, as validation's runs.
  *  An original needs that: callgrind slows a server more than cachegrind, and its work per
- *  request may shift (redis under callgrind: 0.9% fewer instructions, 1.3% fewer
- *  mispredictions, beside cachegrind's pairs of the same geometry, both translating alike:
- *  VG_TRANSLATION). */
+ *  request may shift (fewer instructions and mispredictions than cachegrind's pairs of the
+ *  same geometry, even with both translating alike: VG_TRANSLATION). */
 export async function measurePortable(
   spec: LaunchSpec,
   w: Workload,

@@ -9,9 +9,8 @@ import type { RunningTarget } from './target.js';
 export const SETTLE_S = 3;
 
 /** Seconds of the untraced run after it that times each thread (`threadCpu`), a second at a
- *  time: a thread's CPU time a second is its median over those seconds. Memcached's LRU
- *  maintainer at 500 requests a second, in consecutive windows of one process: 18.4, 22.2
- *  and 18.8 ms a second; in another, 18.4, 11.5 and 14.1. */
+ *  time: a thread's CPU time a second is its median over those seconds, since a background
+ *  thread's time moves widely from one window to the next. */
 export const THREAD_CPU_S = 8;
 
 /** What one traced load run on a running target saw. */
@@ -23,9 +22,10 @@ export interface Observation {
   threads: number;
   /** With `threadCpu`: CPU nanoseconds a second of each thread (by TID) in an untraced run at
    *  the same rate after the traced one (tracing every system call adds to each thread's
-   *  time: memcached's LRU maintainer, about one call a wake-up, took 30 µs a wake-up traced
-   *  and 19 untraced); else empty. */
+   *  time, most to a background thread that makes a call each wake-up); else empty. */
   threadNsPerSec: Map<number, number>;
+  /** With `threadCpu`: that untraced run's load result (more of the same requests); else null. */
+  untraced: LoadResult | null;
   /** Wall seconds of the traced window. */
   windowS: number;
   /** The target's processes, main process first, with their threads at the end of the run. */
@@ -81,14 +81,16 @@ export async function observe(
       cpuNs: cpu1.ns - cpu0.ns,
       threads: cpu1.threads,
       threadNsPerSec: new Map(),
+      untraced: null,
       windowS,
       processes,
     };
   // Each thread's CPU time over each whole second of the run, its median kept (per second).
   const samples = [{ at: Date.now(), cpu: cpuNs(pids).byThread }];
+  let untraced: LoadResult | null = null;
   const tick = setInterval(() => samples.push({ at: Date.now(), cpu: cpuNs(pids).byThread }), 1000);
   try {
-    await runLoad(w, target.port, { rate, duration: THREAD_CPU_S, warmup: 0, seed: 11 });
+    untraced = await runLoad(w, target.port, { rate, duration: THREAD_CPU_S, warmup: 0, seed: 11 });
   } finally {
     clearInterval(tick);
   }
@@ -105,5 +107,14 @@ export async function observe(
       ),
     ]),
   );
-  return { load, trace, cpuNs: cpu1.ns - cpu0.ns, threads: cpu1.threads, threadNsPerSec, windowS, processes };
+  return {
+    load,
+    trace,
+    cpuNs: cpu1.ns - cpu0.ns,
+    threads: cpu1.threads,
+    threadNsPerSec,
+    untraced,
+    windowS,
+    processes,
+  };
 }

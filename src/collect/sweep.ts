@@ -13,12 +13,11 @@ export interface Geometry {
  *  data, 8-way) and one last-level size (16-way): eleven points of each miss-ratio curve and
  *  a 4-way L1 point from six pairs of runs. The sizes bracket every shipped platform's caches.
  *  A last level sees only what its L1 misses, so the scored ones sit behind the L1s a server
- *  puts before them: 256 KiB behind 32 KiB (haswell-ep's L2; behind 8 KiB, redis's clone
- *  tuned to it missed haswell-ep's L2 31% less than redis), 1 MiB behind the 4-way 64 KiB
- *  (graviton2's L2). The 256 KiB level has 8 ways, as haswell-ep's L2, the one platform
- *  cache of that size: a ring's reuses all lie at one distance, and near a cache's size its
- *  misses turn on the ways (redis's clone, tuned at 16 ways to 8% over redis, missed
- *  haswell-ep's L2 18% more than redis). */
+ *  puts before them: 256 KiB behind 32 KiB (haswell-ep's L2; a level tuned behind a smaller
+ *  L1 sees misses that server's L2 never does), 1 MiB behind the 4-way 64 KiB (graviton2's
+ *  L2). The 256 KiB level has 8 ways, as haswell-ep's L2, the one platform cache of that
+ *  size: a ring's reuses all lie at one distance, and near a cache's size its misses turn
+ *  on the ways, so a clone tuned at 16 ways misses otherwise at 8. */
 export const SWEEP: { l1: number; ll: number; l1Assoc?: number; llAssoc?: number }[] = [
   { l1: 8 << 10, ll: 4 << 20 },
   { l1: 16 << 10, ll: 2 << 20 },
@@ -77,6 +76,5 @@ export function portableFrom(points: CgTotals[], requests: number, mix: Portable
 /** The sweep points an original's profile measures twice: the 32 KiB 8-way L1s with the
  *  256 KiB 8-way level (skylake-sp's and haswell-ep's L1s, haswell-ep's L2) and the 4-way
  *  64 KiB L1s (graviton2's). A clone is tuned to them; one pair of the original is a sample
- *  that moves from run to run (redis's 256 KiB misses per request: 24.42, 23.21 and 24.56 in
- *  three pairs; memcached's 32 KiB code misses: 4.4% from profiling to validation). */
+ *  that moves from run to run by several percent, and the mean of two moves less. */
 export const REPEATED_POINTS = [MIX_POINT, SWEEP.findIndex((s) => s.l1Assoc)];

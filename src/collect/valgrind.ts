@@ -9,11 +9,9 @@ import { launchTarget, type LaunchSpec } from './target.js';
 
 /** How every Valgrind run translates the target: superblocks end at a jump rather than
  *  follow it. Callgrind allows no other way; cachegrind, left to follow jumps, counts some
- *  instructions twice where a followed branch turns back (nginx's clone: 250 instructions a
- *  request, 1.7%, more than callgrind, which tunes it, counts) and sees another set of branch
- *  outcomes (redis: 32.0 and 32.2 mispredictions a request, 39.0 to 41.8 translated as
- *  callgrind does). With both tools translating
- *  alike, a clone tuned under one is validated under the other on the same counts. */
+ *  instructions twice where a followed branch turns back and sees another set of branch
+ *  outcomes than callgrind does. With both tools translating alike, a clone tuned under one
+ *  is validated under the other on the same counts. */
 export const VG_TRANSLATION = ['--vex-guest-chase=no'];
 
 /** cachegrind: totals; callgrind: per-instruction costs and jumps as well (for the mix);
@@ -170,9 +168,8 @@ export function activeProcesses(processIr: number[], work: number): number {
 
 /** Whether a pair's runs (n and 3n requests) had as many processes serving. Where a server's
  *  workers race for the connections, one run may have one worker serve them all and the
- *  other two: the difference then holds a worker's warm-up as if it were requests' work (in
- *  one such pair nginx's 4-way 64 KiB data misses came out 11.6 a request, 8.4 in three that
- *  agreed). */
+ *  other two: the difference then holds a worker's warm-up as if it were requests' work,
+ *  and its misses a request come out far from the pairs that agree. */
 export function pairAgrees(
   small: Pick<VgRun, 'totals' | 'processIr'>,
   large: Pick<VgRun, 'totals' | 'processIr'>,

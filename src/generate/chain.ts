@@ -10,11 +10,10 @@ import { blockOps } from './asm.js';
  *  `name(entry, k, mem)` jumps to block `entry` through a table of self-relative offsets (no
  *  relocations) and runs k blocks round the cycle. Each request goes on from where the last
  *  left off, so that a segment's lines are its footprint whatever its blocks a request: cut
- *  into chunks of the blocks a request runs, a segment held as many lines as its chunks
- *  times those blocks, and redis's clone, its blocks a request raised from 69 to 76, went from
- *  345 lines to 380 where the tuner asked for 359 (its 32 KiB code misses from 92.8 a request
- *  to 124.9 against 105.6). The walk's exit is one misprediction a call more, which the random
- *  branches give back. */
+ *  into chunks of the blocks a request runs, a segment would hold chunks × blocks lines, and
+ *  raising its blocks a request would grow its footprint behind the tuner's back (see
+ *  docs/body.md, code segments). The walk's exit is one misprediction a call more, which the
+ *  random branches give back. */
 function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const n = seg.lines;
   const align = Math.log2(seg.stride ?? 64);

@@ -90,11 +90,10 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
   });
   // Instructions per request and branch mispredictions per 1,000: the medians of all of a
   // side's Valgrind pairs. The simulated caches change neither what runs nor the simulated
-  // branch predictor, while a server's timed background work (memcached's LRU maintainer:
-  // about two thirds of its instructions at Valgrind's pace) moves each pair's figures by a
-  // few percent. Every platform's row shows the pooled figures. The mix's callgrind pair is
-  // not among them: callgrind slows a server more, and its work per request shifts (redis:
-  // 1.7% fewer instructions than in cachegrind's pairs).
+  // branch predictor, while a server's timed background work (a maintenance thread woken on
+  // a timer, much of its instructions at Valgrind's pace) moves each pair's figures by a few
+  // percent. Every platform's row shows the pooled figures. The mix's callgrind pair is not
+  // among them: callgrind slows a server more, and its work per request shifts.
   const pairs = (m: Measurement): Measurement['cpu'][number]['pairs'] =>
     m.cpu.flatMap((x) =>
       x.pairs.length ? x.pairs : [{ insnsPerReq: x.insnsPerReq, branchMpki: x.branchMpki }],

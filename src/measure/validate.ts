@@ -54,14 +54,14 @@ export interface ValidateOptions {
 }
 
 /** The rounds at least of the lowest load, whose CPU time per request is the one compared.
- *  Half of memcached's CPU there is its LRU thread's, waking every 1.7 ms; nginx's two workers
- *  split each round's connections anew (one round 22.0 and 20.9 µs a request, the next 46.6
- *  and 8.7). Clone/original ratios moved from 0.69 to 1.15 from round to round: a median of
- *  five was not yet steady. Untraced rounds cost 6 s where traced ones cost 10. */
+ *  There much of a server's CPU is its timed background threads', and workers split each
+ *  round's connections anew, so the clone/original ratio moves widely from round to round
+ *  and a median of five is not yet steady. Only the first round is traced, so the rest cost
+ *  little beyond their load. */
 export const LOWEST_LOAD_ROUNDS = 9;
 
-/** Seconds a traced round costs beyond its load: bpftrace's start and stop (about 4.2 s a
- *  round in validation on these 2 cores). */
+/** Seconds a traced round costs beyond its load: bpftrace's start and stop, with a little to
+ *  spare. */
 const TRACED_ROUND_S = 5;
 
 /** Seconds an untraced round costs beyond its load (twin-load's start and report). */

@@ -20,8 +20,7 @@ export const LoadPoint = z.object({
   threads: z.number().int().nonnegative(),
   /** The clone's side only: the median, over the rounds timed, of its CPU time per request
    *  over the original's in the same round (the two alternate, so each ratio's runs met the
-   *  same machine: on these shared cores the same target's rounds moved from 48 to 84 µs a
-   *  request, both sides alike). */
+   *  same machine: on shared cores the same target's rounds move widely, both sides alike). */
   cpuRatio: z.number().positive().optional(),
 });
 export type LoadPoint = z.infer<typeof LoadPoint>;

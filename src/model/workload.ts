@@ -16,31 +16,30 @@ export const RequestMix = z.object({
 });
 
 /** Seconds: a number, or a string with a unit (`500ms`, `10s`, `2m`). */
-export const Duration = z.union([
-  z.number().positive(),
-  z.string().transform((v, ctx) => {
-    const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/.exec(v);
-    const s = m ? Number(m[1]) * { ms: 0.001, s: 1, m: 60 }[m[2] as 'ms' | 's' | 'm'] : NaN;
-    if (!(s > 0)) {
-      ctx.addIssue({
-        code: 'custom',
-        message: `'${v}' is no duration: give seconds (5) or a number with a unit (500ms, 10s, 2m)`,
-      });
-      return z.NEVER;
-    }
-    return s;
-  }),
-]);
+export const Duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
+  const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/.exec(v) : null;
+  const s =
+    typeof v === 'number' ? v : m ? Number(m[1]) * { ms: 0.001, s: 1, m: 60 }[m[2] as 'ms' | 's' | 'm'] : NaN;
+  if (!(s > 0)) {
+    const message = `${JSON.stringify(v)} is no duration: give seconds (5) or a number with a unit (500ms, 10s, 2m)`;
+    ctx.addIssue({ code: 'custom', message });
+    return z.NEVER;
+  }
+  return s;
+});
 
 /** A command line as one string (shell words) or a list of arguments, as Kubernetes and
  *  Compose write it; a list is joined with each argument quoted for the shell. */
-export const Command = z.union([
-  z.string().min(1),
-  z
-    .array(z.union([z.string(), z.number()]).transform(String))
-    .min(1)
-    .transform((args) => args.map(shellQuote).join(' ')),
-]);
+export const Command = z
+  .union([z.string(), z.array(z.union([z.string(), z.number()]))])
+  .transform((v, ctx) => {
+    const line = typeof v === 'string' ? v : v.map((a) => shellQuote(String(a))).join(' ');
+    if (!line.trim()) {
+      ctx.addIssue({ code: 'custom', message: 'the command is empty: give a string or a list of arguments' });
+      return z.NEVER;
+    }
+    return line;
+  });
 
 /** One argument quoted for a POSIX shell where it needs it. */
 export function shellQuote(s: string): string {

@@ -1,6 +1,6 @@
 import { cpus, arch, release } from 'node:os';
 import { PROFILE_SCHEMA_VERSION, Profile, TwinError, parseWith, type Workload } from '../model/index.js';
-import { totalErrors } from '../collect/loadgen.js';
+import { totalErrors, type LoadResult } from '../collect/loadgen.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, SETTLE_S, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
@@ -91,12 +91,15 @@ export function kernelWork(o: Observation, skeletonRecv: string, skeletonSend: s
   };
 }
 
-/** Request types by protocol verb: load entries of the same verb (say, GETs of two paths)
- *  are one type, their response sizes merged. */
-export function requestTypes(o: Observation): Profile['requests'] {
-  const total = o.load.ops.reduce((a, op) => a + op.count, 0);
+/** Request types by protocol verb, from every profiled run's requests: load entries of the
+ *  same verb (say, GETs of two paths) are one type, their response sizes merged. Every run
+ *  counts so that the sizes are the data set's, not one short sample's: a clone validated
+ *  on another request sequence meets the original's population of sizes. */
+export function requestTypes(loads: LoadResult[]): Profile['requests'] {
+  const ops = loads.flatMap((l) => l.ops);
+  const total = ops.reduce((a, op) => a + op.count, 0);
   const byOp = new Map<string, { count: number; reqBytes: number; sizes: Map<number, number> }>();
-  for (const op of o.load.ops) {
+  for (const op of ops) {
     if (op.count === 0) continue;
     let e = byOp.get(op.op);
     if (!e) byOp.set(op.op, (e = { count: 0, reqBytes: 0, sizes: new Map() }));
@@ -176,7 +179,7 @@ export async function profileTarget(
       connections: w.connections,
     },
     skeleton,
-    requests: requestTypes(o),
+    requests: requestTypes([o.load, o.untraced, busy?.load, busy?.untraced].filter((l) => !!l)),
     kernel,
     perRequest: {
       cpuUsPerReq: o.cpuNs / 1000 / Math.max(1, o.load.sent),

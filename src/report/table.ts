@@ -110,20 +110,41 @@ function cpuLines(p: Profile): string[] {
         .join(', ')
     : 'not measured';
   return [
-    `misses per request, data: ${at(o.dataCurve)}; instructions: ${at(o.codeCurve)}; branch mispredictions ${fmt(o.branchMissesPerReq)}`,
-    `instruction mix: ${mix}${p.body.skeleton ? `; the clone's skeleton alone: ${fmt(p.body.skeleton.insnsPerReq)} instructions per request` : ''}`,
+    `data misses a request: ${at(o.dataCurve)}`,
+    `code misses a request: ${at(o.codeCurve)}; branch mispredictions ${fmt(o.branchMissesPerReq)}`,
+    `instruction mix: ${mix}`,
+    ...(p.body.skeleton
+      ? [`the clone's skeleton alone: ${fmt(p.body.skeleton.insnsPerReq)} instructions a request`]
+      : []),
   ];
 }
 
-/** A few lines on what a profile says. */
+/** `items` joined by commas after `head`, wrapped at `width` columns with an indent. */
+export function wrapList(head: string, items: string[], width = 100): string[] {
+  const lines = [head];
+  for (const [k, item] of items.entries()) {
+    const piece = `${item}${k + 1 < items.length ? ',' : ''}`;
+    const last = lines.length - 1;
+    if (lines[last].length + 1 + piece.length > width && lines[last].trim().length) lines.push(`  ${piece}`);
+    else lines[last] += `${lines[last].endsWith(' ') ? '' : ' '}${piece}`;
+  }
+  return lines;
+}
+
+/** A few lines on what a profile says, none wider than 100 columns. */
 export function profileSummary(p: Profile): string {
   const sk = p.skeleton;
   const bg = sk.background.filter((b) => b.sleep !== 'idle').length;
+  const until = sk.recvUntilEagain ? ' until EAGAIN' : '';
   return [
     `${p.service.name} (${p.service.protocol}), profiled at ${p.source.loadRps} requests/s`,
-    `skeleton: ${sk.networkModel}, ${sk.io}, ${sk.workers} worker(s), ${sk.processes} process(es), ${sk.threads.length} thread(s) (${sk.background.length} background, ${bg} periodic); ${sk.recvCall}${sk.recvUntilEagain ? ' until EAGAIN' : ''} / ${sk.sendCall}`,
+    `skeleton: ${sk.networkModel}, ${sk.io}, ${sk.workers} worker(s), ${sk.processes} process(es); ${sk.recvCall}${until} / ${sk.sendCall}`,
+    `threads: ${sk.threads.length} (${sk.background.length} background, ${bg} periodic)`,
     `per request: ${fmt(p.kernel.syscallsPerReq)} system calls, ${fmt(p.perRequest.netBytesPerReq)} network bytes, ${fmt(p.perRequest.cpuUsPerReq)} CPU us, ${fmt(p.body.original.insnsPerReq)} instructions`,
-    `replayed calls: ${p.kernel.replay.map((r) => `${r.name} ${fmt(r.perReq)}`).join(', ') || 'none'}`,
+    ...wrapList(
+      'replayed calls:',
+      p.kernel.replay.length ? p.kernel.replay.map((r) => `${r.name} ${fmt(r.perReq)}`) : ['none'],
+    ),
     ...cpuLines(p),
   ].join('\n');
 }

@@ -52,9 +52,9 @@ const ROOM = { coarse: 8 - 0.5, fine: 4 - 0.5 };
 const WARM_RUNS = 4;
 
 /** A segment whose lines count for less than this (WARM_RUNS) is laid end to end: its lines
- *  hold no way between two runs, and each left-out line spreads the code over more pages
- *  (redis's clone, every set full, its cold segment's 2,652 lines each a period apart: 17.8
- *  MB of code, 54% more CPU time a request in real runs). */
+ *  hold no way between two runs, and each left-out line spreads the code over more pages: the
+ *  same simulated misses, but more CPU time a request in real runs (see docs/body.md, code
+ *  layout). */
 const COLD = 0.5;
 
 /** Where each block of each segment lies in the 16 KiB set period, in lines, in walk order.
@@ -66,11 +66,8 @@ const COLD = 0.5;
  *  its segment: WARM_RUNS); where no line within 64 has, or the segment is cold (COLD), in
  *  the next line. Each is laid out at its `segs` lines, then cut to, or grown after them to,
  *  its `lines`. Laid end to
- *  end from a start, a segment of 129 lines run 67 blocks a request (each line every other
- *  request) put two or three lines in each of memcached's clone's 64 sets, and seven sets
- *  that the skeleton filled with 5 to 7 hot lines overflowed: its 32 KiB code misses stayed
- *  at 10.9 to 16.5 a request against 7.5 through seven iterations, each move of a segment's
- *  lines moving which sets overflowed. */
+ *  end from a start, segments overflow the sets the skeleton already fills, and each move of
+ *  a segment's lines moves which sets overflow (see docs/body.md, code layout). */
 export function segmentLayout(
   segs: { lines: number; loadsPerReq: number }[],
   outside?: number[],
@@ -175,8 +172,8 @@ export const RING_SLOT = 320;
 export const MIX_SLOT = 64 * Math.ceil((9 * (MIX_ITER + 16) + 160) / 64);
 
 /** The bytes of clone_body's slot, by what it calls: each ring walk's and each segment's call
- *  with its rate as an immediate (about 56 and 68 bytes in a clone of eight rings and three
- *  segments, 1,217 bytes in all), with room to spare. */
+ *  with its rate as an immediate (each within the 64 and 96 bytes allowed here), with room to
+ *  spare. */
 export const bodySlot = (rings: number, segs: number) => 64 * Math.ceil((640 + 64 * rings + 96 * segs) / 64);
 
 /** The chain of a profile's plan: its segments laid out as in the plan before tuning (the

@@ -34,9 +34,8 @@ export function scoredSize(bytes: number): boolean {
 }
 
 /** How much more an unscored size's miss count may be off in the solve than a scored one's:
- *  at three times, nginx's 8 KiB data point, 71 misses short where every scored point was
- *  within 5%, had the solve double one ring and halve another, and its 32 KiB data misses
- *  fell 9% (a move that large is beyond what the measured columns foresee). */
+ *  held closer, a point no server core has pulls the solve into moves larger than the
+ *  measured columns foresee, and the scored points fall off. */
 export const UNSCORED_SLACK = 10;
 
 export const scored = (k: string) => {
@@ -125,7 +124,7 @@ export function mixGap(o: PortableCpu, m: PortableCpu): { pp: number; cls: strin
 }
 
 /** Tuning stops once every figure is within this share of its tolerance (else it goes on,
- *  keeping the best): the original and the clone each move about 1% between runs (redis's
- *  32 KiB code misses: +1.0% from profile to validation, the clone's −0.5% from its last
- *  tuning run), which would carry a figure tuned to the edge past it. */
+ *  keeping the best): the original and the clone each move about 1% between runs, which
+ *  would carry a figure tuned to the edge past it (see docs/tuner.md, scores and stop
+ *  rules). */
 export const AIM = 0.7;

@@ -13,9 +13,8 @@ export const GROUPS: Record<Group, (k: string) => boolean> = {
 
 /** The figures each group's step answers for when an iteration does worse: its own, and for
  *  the rings and segments the low-associativity point as well, which their loads and sizes
- *  move as much as the conflict part does. Redis's clone: a step of the segments took its
- *  32 KiB code misses from 15% under to 10% over and its 4-way point from 5% to 29% over;
- *  the conflict segment alone was blamed, and the next iteration ran the same segments again. */
+ *  move as much as the conflict part does: with the conflict part alone blamed, the next
+ *  iteration would run the same segments again (see docs/tuner.md, gains and blame). */
 export const BLAME: Record<Group, (k: string) => boolean> = {
   ...GROUPS,
   data: (k) => GROUPS.data(k) || GROUPS.conflict(k),

@@ -206,8 +206,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       break;
     }
     const started = Date.now();
-    const plan = bodyPlan(cur);
-    generateClone(cur, dir);
+    const plan = generateClone(cur, dir);
     const binary = buildClone(dir);
     const { cpu: m, parts } = await measureParts(cloneLaunchSpec(binary, w), w, (fn) =>
       fn.startsWith('twin_'),
@@ -272,8 +271,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     }
     // A blamed group whose knobs a shorter step leaves as they were (at their floor, where
     // any step moves nothing) took the blame for another's step: all groups go half as far
-    // instead. Redis's code conflict segment sat at none when its 4-way point, which the
-    // code segments moved, was blamed; the step repeated, and two iterations measured alike.
+    // instead, or the step would repeat and the next iteration measure as the last did.
     let next = step(best.at!, it);
     if (
       halved.length < Object.keys(gains).length &&
@@ -284,8 +282,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       next = step(best.at!, it);
     }
     // Every gain at its floor, a step after a worse one repeats the last: the rings, segments
-    // and conflict parts would run as measured (redis's clone: two iterations alike, 105.0 and
-    // 104.9 code misses a request). What is left is for the trims.
+    // and conflict parts would run as measured and measure alike. What is left is for the trims.
     if (
       sinceBest > 0 &&
       CURVE_GROUPS.every((g) => GROUP_KNOBS[g].every((k) => sameKnobs(next.knobs[k], cur.knobs[k])))

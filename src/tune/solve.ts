@@ -181,9 +181,7 @@ export function nextConflict(
 
 /** The steps that may resize the code segments; later ones move only their blocks a request.
  *  A segment resized takes other lines in the L1's sets (their layout is planned from the
- *  sizes), and near the 32 KiB cliff that reshapes what misses: memcached's clone, 7.6 code
- *  misses a request wanted at 32 KiB, went 52.4, 17.9, 11.8, 4.0, 4.7 and 18.0 over six
- *  iterations whose segments changed size each time, where trims that moved blocks alone
- *  went 9.8, 8.6, 7.9. With the sizes kept, each segment's measured misses per
- *  block hold for the next step. */
+ *  sizes), and near the 32 KiB cliff that reshapes what misses more than the step meant to.
+ *  With the sizes kept, each segment's measured misses per block hold for the next step
+ *  (see docs/tuner.md, one iteration). */
 export const CODE_SIZE_STEPS = 2;

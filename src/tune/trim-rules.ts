@@ -4,37 +4,30 @@ import { AIM, toleranceErrors } from './figures.js';
 export const TRIMS = 2;
 
 /** What a trim takes, as a share of an iteration: two pairs of runs where an iteration has
- *  six (two runs at a time), and a build. Tuning keeps time for all of them: in one bench
- *  memcached's kept iteration, its branch misses 4.4% over, had no trim, too little time
- *  left before the deadline after the seventh iteration, and validated 5.9% over; in
- *  another, time for one trim took its 32 KiB code misses from 4.65 a request to 5.46
- *  against 7.63, where two had gone from 9.8 to 7.9 the bench before. */
+ *  six (two runs at a time), and a build. Tuning keeps time for all of them: a kept
+ *  iteration left with one trim or none validates as far off as tuning left it (see
+ *  docs/tuner.md, trims). */
 export const TRIM_SHARE = 0.5;
 
 /** A trim aims closer than tuning does: the instruction count and the branch misses answer
- *  to the budget and the random branches almost alone, a trim costs a sixth of an iteration,
+ *  to the budget and the random branches almost alone, a trim costs a third of an iteration's runs,
  *  and a figure left near the edge crosses it when original or clone move a little in
- *  validation (memcached's branch misses, kept at −2.4%, validated at −5.7%: its clone's
- *  instructions rose 0.9% and memcached's fell 0.9%). */
+ *  validation. */
 export const TRIM_AIM = AIM / 2;
 
 /** How much further off than kept, in tolerances, a figure already past AIM may come out of a
- *  trim: a trim's runs of a figure it does not move still spread (memcached's clone, its
- *  32 KiB code misses the worst kept figure at 2.9 tolerances: 8.98 and then 9.07 a request
- *  in two trims that moved only data rings, the second refused though its data misses went
- *  from 57.5 to 53.7 against 54.2). */
+ *  trim: a trim's runs of a figure it does not move still spread, and a cap at the kept
+ *  error would refuse good trims for that noise alone. */
 export const TRIM_NOISE = 0.25;
 
 /** Whether a trim's figures are closer as a whole than the kept ones (the root sum of squares
  *  of their errors in tolerances is smaller) with none worse than kept by more than it may
  *  spread: a figure within AIM stays within it, one past AIM goes at most TRIM_NOISE
- *  further. A cap at the worst kept figure let redis's clone trade its 4-way code misses,
- *  5.6 tolerances over, for its 256 KiB misses, from 0.3 to 3.8 over; it validated 23.6%
- *  over on haswell-ep's L2. Where another trim may follow (`more`), the instructions and
- *  branch misses, which it sets almost alone (`trimStep`), may go as far as their tolerance:
- *  redis's clone, a trim that took its 4-way code misses from 41.6 a request to 33.9 against
- *  34.3 and its 32 KiB ones from 92.6 to 102.6 against 105.6 took its branch misses from
- *  0.49 of their tolerance to 0.78, and was refused. */
+ *  further; a cap at the worst kept figure alone let a trim trade one figure far off for
+ *  another. Where another trim may follow (`more`), the instructions and branch misses,
+ *  which it sets almost alone (`trimStep`), may go as far as their tolerance, so a trim
+ *  that brings the curves closer is not refused for counts the next one sets right (see
+ *  docs/tuner.md, trims). */
 export function trimKeeps(
   kept: Record<string, number>,
   trial: Record<string, number>,
@@ -99,15 +92,13 @@ export interface TrimPart {
 }
 
 /** How much of what a code segment's own misses per block say a trim takes: a block run more
- *  a request pushes other code out of the cache as well. Redis's clone: 13 more blocks a
- *  request of a 346-line segment, each measured missing 1.0 times at 32 KiB, raised the clone's
- *  misses there from 92.6 a request to 113.4 (1.6 a block) against 105.6. */
+ *  a request pushes other code out of the cache as well, so the clone's misses move by
+ *  more than the segment's own. */
 export const CODE_TRIM_GAIN = 0.5;
 
 /** How much of what a ring's own misses per load say a trim for a last level takes: fewer
- *  loads a request of a ring leave the others' lines longer in the cache. Redis's clone: a
- *  ring moved by 3.3 loads a request, for as many misses too many at 256 KiB, took 4.9 off
- *  there and 3.9 off at 32 KiB. */
+ *  loads a request of a ring leave the others' lines longer in the cache, so the level's
+ *  misses move by more than the ring's own. */
 export const LEVEL_TRIM_GAIN = 0.5;
 
 /** A trim's move of one part for the figure `key`, or null where that figure is within
@@ -115,14 +106,11 @@ export const LEVEL_TRIM_GAIN = 0.5;
  *  there may take what is missing at its measured misses per load (times `gain`), at
  *  most a quarter more or less; what that moves at every figure is its change of loads at
  *  the part's measured misses per load there. The move kept is the one that leaves `key`
- *  and the `judged` figures closest (the sum of their squared errors, in tolerances): the
- *  ring missing most at 32 KiB may miss as often at 256 KiB (redis's clone: its 412 KiB
- *  ring, 1.9 loads fewer a request for 1.9 misses too many at 32 KiB, took the 256 KiB
- *  level from 23.9 misses a request to 21.2 against 24.3). No move where it would take a
- *  figure the trim's runs do not see (`unseen`) further off than it is and past AIM. Where
- *  the solve of all the rings stalls short of one point (nginx's clone: 46.9, 46.3, 45.4
- *  and 45.0 data misses a request at 32 KiB over four iterations against 50.8, its rings
- *  at 8 and 16 KiB moving each time), this moves one part alone. */
+ *  and the `judged` figures closest (the sum of their squared errors, in tolerances), since
+ *  the ring missing most at 32 KiB may miss as often at 256 KiB. No move where it would take
+ *  a figure the trim's runs do not see (`unseen`) further off than it is and past AIM. Where
+ *  the solve of all the rings stalls short of one point, moving other rings each iteration,
+ *  this moves one part alone. */
 export function partTrim(
   key: string,
   got: Record<string, number>,

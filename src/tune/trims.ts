@@ -31,10 +31,9 @@ const TRIM_POINTS = REPEATED_POINTS;
 /** One side's parts (data rings or code segments, and the side's conflict part) as a trim
  *  sees them: their loads a request now and their measured misses per load at every tuned
  *  figure. A code segment run a round or more a request is not moved: all its lines run
- *  every request whatever its blocks, and its misses follow its rounds (nginx's clone: a
- *  segment run 499 blocks a request round 438, trimmed to 453, missed 780.0 a request at
- *  32 KiB against 780.3). One run less than a round keeps its lines whatever its blocks a
- *  request, and misses about as often a block. */
+ *  every request whatever its blocks, and its misses follow its rounds, not its blocks. One
+ *  run less than a round keeps its lines whatever its blocks a request, and misses about as
+ *  often a block. */
 function trimSide(at: Measured, side: 'data' | 'code') {
   const plan = side === 'data' ? at.plan.rings : at.plan.segments;
   const conflict = side === 'data' ? at.plan.conflict : at.plan.codeConflict;
@@ -105,8 +104,8 @@ export async function trimKept(
   const sides = { data: trimSide(at, 'data'), code: trimSide(at, 'code') };
   const l1 = `@${kib(SWEEP[TRIM_POINTS[0]].l1)}`;
   // The last levels the trim's runs see, which the data rings answer for (the code segments'
-  // lines fit them): redis's clone, its 32 KiB misses trimmed to 0.5% under, kept its
-  // 256 KiB ones 6.3% over and validated 5.7% over on haswell-ep's L2.
+  // lines fit them): a trim of the 32 KiB misses alone may leave a last level off, which a
+  // platform with that level as its L2 then shows.
   const lastLevels = keys.filter((k) => k.startsWith('L@'));
   const four = `@${kib(at.profile.body.original.conflict.bytes)}/${at.profile.body.original.conflict.assoc}w`;
   let got = { ...at.got };
@@ -173,9 +172,7 @@ export async function trimKept(
       return { side, part, conflict };
     });
     // The random branches answer for what the moves leave: each moved part's branch misses
-    // at its measured rate a load. Redis's clone: a trim that cut its code conflict segment
-    // took 2.7 branch misses a request away besides the 2.2 the random branches gave up, and
-    // went from 1.1 tolerances over to 1.4 under.
+    // at its measured rate a load, or a trim that cuts a part overshoots the branch misses.
     const movedBranch = moves.reduce(
       (a, m) =>
         a +
@@ -209,9 +206,8 @@ export async function trimKept(
     // The budget: what is missing, less what the parts add or take at their measured cost a
     // load, the mix loop at its measured cost a planned instruction. Every code block's cost
     // follows the next plan's (its operations are the chain's share of the mix, spread over
-    // all its blocks), moved or not: with the moved parts alone, redis's clone, one segment
-    // trimmed from 69.0 blocks a request to 82.0, went from 6,440 instructions a request to
-    // 6,171 against 6,432.
+    // all its blocks), moved or not: a budget for the moved parts alone misses the
+    // instruction target when a segment's blocks move.
     const plan = bodyPlan({ ...base, knobs });
     const trialPlan = bodyPlan({ ...base, knobs: { ...knobsT, bodyInsnsPerReq: BIG_BUDGET / scale } });
     const rescale = blockInsns(plan) > 0 ? blockInsns(trialPlan) / blockInsns(plan) : 1;

@@ -126,6 +126,35 @@ test('a workload with an unknown protocol or a negative share', () => {
   assert.ok(!existsSync(out));
 });
 
+test('a workload whose duration is no duration: one line naming the field and the accepted forms', () => {
+  const out = join(tmp, 'd.json');
+  const r = twin([
+    'profile',
+    '-q',
+    '-w',
+    workload('ten.yaml', short().replace('duration: 0.5', 'duration: ten')),
+    '-o',
+    out,
+  ]);
+  assertOneLine(
+    r,
+    /"ten" is no duration: give seconds \(5\) or a number with a unit \(500ms, 10s, 2m\) at duration/,
+  );
+  assert.ok(!existsSync(out));
+});
+
+test('a workload with its command as a list and its duration with a unit is accepted', () => {
+  // The workload goes through the CLI's reader; --pid without --port is refused only after
+  // it was read, so that error shows the workload was accepted.
+  const text = short()
+    .replace(/^command: .*$/m, 'command: [memcached, -p, "{port}", -U, 0, -l, 127.0.0.1, -c, 1024, -u, root]')
+    .replace('duration: 0.5', 'duration: 500ms');
+  assertOneLine(
+    twin(['profile', '-q', '-w', workload('list.yaml', text), '--pid', '1']),
+    /--pid needs --port/,
+  );
+});
+
 test('a target that exits at start', () => {
   const out = join(tmp, 'exits.json');
   const r = twin([

@@ -94,3 +94,26 @@ test('a tuned profile reads back: its knobs carry the overhead the tuner measure
     mixOverhead,
   );
 });
+
+test('a workload takes its command as a string or a list, its duration in seconds or with a unit', () => {
+  const base = { protocol: 'memcached', requests: [{ op: 'get', share: 1 }], loads: [100] };
+  const w = parseWith(
+    Workload,
+    { ...base, command: ['memcached', '-p', '{port}', '-m', 64, "it's"], duration: '10s' },
+    'w',
+  );
+  assert.equal(w.command, "memcached -p {port} -m 64 'it'\\''s'");
+  assert.equal(w.duration, 10);
+  assert.equal(parseWith(Workload, { ...base, duration: '500ms' }, 'w').duration, 0.5);
+  assert.equal(parseWith(Workload, { ...base, duration: '2m' }, 'w').duration, 120);
+  assert.equal(parseWith(Workload, { ...base, duration: 3 }, 'w').duration, 3);
+  assert.throws(
+    () => parseWith(Workload, { ...base, duration: 'ten' }, 'w'),
+    /"ten" is no duration.*500ms, 10s, 2m.*at duration/,
+  );
+  assert.throws(() => parseWith(Workload, { ...base, duration: '10h' }, 'w'), /no duration/);
+  assert.throws(
+    () => parseWith(Workload, { ...base, command: [] }, 'w'),
+    /the command is empty: give a string or a list of arguments at command/,
+  );
+});
