@@ -46,9 +46,9 @@ export async function profileStages(
   p: Progress,
 ): Promise<{ profile: Profile; pairS: number }> {
   const loads = [...r.workload.loads].sort((a, b) => a - b);
-  p.stage('profile', `tracing the original at ${loads.join(', ')} requests/s, then the Valgrind sweep`);
+  p.stage('profile', `tracing at ${loads.join(', ')} requests/s, then the Valgrind sweep`);
   const found = await profileTarget(r.workload, r.spec, { ...o, progress: p.step });
-  p.stage('skeleton', "measuring the clone's skeleton alone under Valgrind");
+  p.stage('skeleton', "the clone's skeleton alone under Valgrind");
   const t = Date.now();
   const profile = await withSkeleton(found, r.workload, p.step);
   // The skeleton's sweep is SWEEP.length pairs, two runs at a time: what a pair of validation
@@ -65,7 +65,7 @@ export async function validateStage(
   o: { platforms: Platform[]; noCpu?: boolean },
   p: Progress,
 ): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
-  p.stage('validate', `original and clone side by side, ${o.platforms.map((x) => x.name).join(', ')}`);
+  p.stage('validate', `original and clone side by side, on ${o.platforms.map((x) => x.name).join(', ')}`);
   const binary = buildClone(cloneDir);
   return validate(r.workload, name, r.spec, cloneLaunchSpec(binary, r.workload), {
     progress: p.step,
@@ -97,7 +97,7 @@ export async function clonePipeline(
   const { profile, pairS } = await profileStages(r, o, p);
   writeJsonFile(join(o.out, 'profile.json'), profile);
   o.show('profile', profile);
-  p.stage('tune', 'generating, building and tuning the clone');
+  p.stage('tune', 'generating, building and measuring the clone');
   const deadline =
     t0 +
     o.timeBudget * 1000 -

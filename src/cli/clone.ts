@@ -46,9 +46,7 @@ export function registerClone(program: Command): void {
         const out = o.out ?? defaultOut(o.workload);
         const p = progress({ quiet: o.quiet, verbose: o.verbose });
         const show = (what: 'profile' | 'tuned', profile: Parameters<typeof profileSummary>[0]) =>
-          process.stdout.write(
-            `${what === 'profile' ? profileSummary(profile) : tuningSummary(profile)}\n\n`,
-          );
+          p.print(`${what === 'profile' ? profileSummary(profile) : tuningSummary(profile)}\n`);
         const { comparison, stages } = await clonePipeline(
           r,
           {

@@ -12,6 +12,8 @@ export interface Progress {
   stage(name: string, what: string): void;
   /** A step within the stage. */
   step(msg: string): void;
+  /** Text for stdout (a result), written below the live line rather than into it. */
+  print(text: string): void;
   /** Ends the last stage; the times of all. */
   end(): StageTime[];
 }
@@ -69,6 +71,11 @@ export function progress(opts: { quiet?: boolean; verbose?: boolean } = {}): Pro
       step = msg;
       if (live) draw();
       else if (opts.verbose) line(`${stamp()}   ${msg}`);
+    },
+    print(text) {
+      clear();
+      process.stdout.write(text.endsWith('\n') ? text : `${text}\n`);
+      draw();
     },
     end() {
       close();
