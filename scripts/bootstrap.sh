@@ -36,7 +36,7 @@ fi
 # Node packages, pinned by the lock file.
 if [[ ! -d node_modules || package-lock.json -nt node_modules/.package-lock.json ]]; then
   say "npm ci"
-  npm ci --no-audit --no-fund --loglevel=error >/dev/null
+  npm ci --no-audit --no-fund --no-progress --loglevel=error >/dev/null
 fi
 
 # TypeScript.
