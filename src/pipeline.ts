@@ -45,8 +45,8 @@ export async function profileStages(
   o: ProfileOptions,
   p: Progress,
 ): Promise<{ profile: Profile; pairS: number }> {
-  const loads = [...r.workload.loads].sort((a, b) => a - b);
-  p.stage('profile', `tracing at ${loads.join(', ')} requests/s, then the Valgrind sweep`);
+  const [lo, hi] = [Math.min(...r.workload.loads), Math.max(...r.workload.loads)];
+  p.stage('profile', `tracing at ${lo === hi ? lo : `${lo} and ${hi}`} requests/s, then the Valgrind sweep`);
   const found = await profileTarget(r.workload, r.spec, { ...o, progress: p.step });
   p.stage('skeleton', "the clone's skeleton alone under Valgrind");
   const t = Date.now();
@@ -62,7 +62,7 @@ export async function validateStage(
   r: ResolvedWorkload & { spec: LaunchSpec },
   name: string,
   cloneDir: string,
-  o: { platforms: Platform[]; noCpu?: boolean },
+  o: { platforms: Platform[]; noCpu?: boolean; seed?: number },
   p: Progress,
 ): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
   p.stage('validate', `original and clone side by side, on ${o.platforms.map((x) => x.name).join(', ')}`);
@@ -71,6 +71,7 @@ export async function validateStage(
     progress: p.step,
     noCpu: o.noCpu,
     platforms: o.platforms,
+    seed: o.seed,
   });
 }
 

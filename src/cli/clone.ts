@@ -2,7 +2,7 @@ import type { Command } from 'commander';
 import { join } from 'node:path';
 import { clonePipeline } from '../pipeline.js';
 import { progress } from '../report/progress.js';
-import { comparisonTable, profileSummary, tuningSummary } from '../report/table.js';
+import { comparisonTable, profileSummary, tuningSummary, verdictLine } from '../report/table.js';
 import { collect, defaultOut, parsePort, platformsOf, resolveWorkload, serviceName } from './common.js';
 
 export function registerClone(program: Command): void {
@@ -61,11 +61,15 @@ export function registerClone(program: Command): void {
           },
           p,
         );
-        process.stdout.write(comparisonTable(comparison) + '\n');
+        process.stdout.write(comparisonTable(comparison) + '\n\n');
         const total = stages.reduce((a, s) => a + s.seconds, 0);
+        const times = stages.map((s) => `${s.stage} ${s.seconds.toFixed(0)}`).join(', ');
+        const holds = comparison.verdict?.holds ?? false;
+        if (comparison.verdict) process.stdout.write(verdictLine(comparison.verdict) + '\n');
         process.stdout.write(
-          `\ndone in ${total.toFixed(0)} s (${stages.map((s) => `${s.stage} ${s.seconds.toFixed(0)}`).join(', ')}); clone in ${join(out, 'clone')}\n`,
+          `${holds ? 'done' : 'ran, and the clone misses its targets,'} in ${total.toFixed(0)} s (${times}); clone in ${join(out, 'clone')}\n`,
         );
+        if (!holds) process.exitCode = 3;
       },
     );
 }

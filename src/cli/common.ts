@@ -52,3 +52,9 @@ export function parsePort(v: string): number {
     throw new TwinError(`--port ${v} is not a port number (1-65535)`);
   return n;
 }
+
+export function parseSeed(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) throw new TwinError(`--seed ${v} is not a whole number`);
+  return n;
+}

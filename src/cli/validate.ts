@@ -3,8 +3,8 @@ import { join } from 'node:path';
 import { writeJsonFile } from '../model/index.js';
 import { validateStage } from '../pipeline.js';
 import { progress } from '../report/progress.js';
-import { comparisonTable } from '../report/table.js';
-import { collect, platformsOf, resolveWorkload } from './common.js';
+import { comparisonTable, verdictLine } from '../report/table.js';
+import { collect, parseSeed, platformsOf, resolveWorkload } from './common.js';
 
 export function registerValidate(program: Command): void {
   program
@@ -20,6 +20,9 @@ export function registerValidate(program: Command): void {
       collect,
     )
     .option('--no-cpu', 'skip the Valgrind runs')
+    .option('--seed <n>', 'load seed of both sides (default 2; profiling and tuning send 1)', (v) =>
+      parseSeed(v),
+    )
     .option('-q, --quiet', 'no progress lines')
     .option('-v, --verbose', 'every step as a line of its own')
     .argument('[command...]', "original's command line after --, replacing the workload's")
@@ -35,6 +38,7 @@ export function registerValidate(program: Command): void {
           quiet?: boolean;
           verbose?: boolean;
           platform?: string[];
+          seed?: number;
         },
       ) => {
         const platforms = platformsOf(o.platform);
@@ -43,7 +47,7 @@ export function registerValidate(program: Command): void {
           resolveWorkload(o.workload, command),
           o.name,
           o.clone,
-          { platforms, noCpu: !o.cpu },
+          { platforms, noCpu: !o.cpu, seed: o.seed },
           p,
         );
         p.end();
@@ -51,7 +55,9 @@ export function registerValidate(program: Command): void {
           writeJsonFile(o.json, comparison);
           writeJsonFile(join(o.clone, 'measurements.json'), measurements);
         }
-        process.stdout.write(comparisonTable(comparison) + '\n');
+        process.stdout.write(comparisonTable(comparison) + '\n\n');
+        if (comparison.verdict) process.stdout.write(verdictLine(comparison.verdict) + '\n');
+        if (!comparison.verdict?.holds) process.exitCode = 3;
       },
     );
 }

@@ -11,6 +11,7 @@ import { observe, SETTLE_S, type Observation } from '../collect/observe.js';
 import { measureCpu, measureMix } from '../collect/cpu.js';
 import { PROFILE_SEED } from '../collect/loadgen.js';
 import { compare, mergeRounds, pairedRatio } from './compare.js';
+import { verdictOf } from './verdict.js';
 
 function byName(o: Observation, sent: number): Record<string, number> {
   const m: Record<string, number> = {};
@@ -42,7 +43,8 @@ export function loadPoint(o: Observation, rate: number): LoadPoint {
   };
 }
 
-/** Validation's load seed: other requests and keys than those profiling and tuning sent. */
+/** Validation's load seed by default: other requests and keys than those profiling and
+ *  tuning sent. */
 export const VALIDATION_SEED = 2;
 
 export interface ValidateOptions {
@@ -51,6 +53,8 @@ export interface ValidateOptions {
   progress?: (msg: string) => void;
   /** Skip the Valgrind runs (no CPU counter rows). */
   noCpu?: boolean;
+  /** The load seed of both sides' runs (default VALIDATION_SEED). */
+  seed?: number;
 }
 
 /** The rounds at least of the lowest load, whose CPU time per request is the one compared.
@@ -91,6 +95,7 @@ export async function validate(
 ): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
   const say = opts.progress ?? (() => {});
   const platforms = opts.platforms;
+  const seed = opts.seed ?? VALIDATION_SEED;
   const loads = [...w.loads].sort((a, b) => a - b);
   const targets: { who: 'original' | 'clone'; target: RunningTarget }[] = [];
   const points: Record<'original' | 'clone', LoadPoint[]> = { original: [], clone: [] };
@@ -110,7 +115,7 @@ export async function validate(
             trace: round === 0,
             preload: first,
             settleS: round === 0 ? SETTLE_S : 0,
-            seed: VALIDATION_SEED,
+            seed,
           });
           rounds[who].push(loadPoint(o, rate));
         }
@@ -131,7 +136,7 @@ export async function validate(
       ['clone', clone],
     ] as const) {
       say(`${who} under callgrind: the instruction mix`);
-      mix[who] = await measureMix(spec, w, VALIDATION_SEED);
+      mix[who] = await measureMix(spec, w, seed);
     }
     for (const platform of platforms) {
       for (const [who, spec] of [
@@ -139,7 +144,7 @@ export async function validate(
         ['clone', clone],
       ] as const) {
         say(`${who} under Valgrind (${platform.name}: L2 and LLC runs)`);
-        cpu[who].push(await measureCpu(spec, w, platform, true, VALIDATION_SEED));
+        cpu[who].push(await measureCpu(spec, w, platform, true, seed));
       }
     }
   }
@@ -153,7 +158,11 @@ export async function validate(
   }));
   const comparison = compare(name, platforms.map((p) => p.name).join(','), measurements[0], measurements[1]);
   return {
-    comparison: { ...comparison, run: { loadSeed: VALIDATION_SEED, tuningSeed: PROFILE_SEED, stages: [] } },
+    comparison: {
+      ...comparison,
+      run: { loadSeed: seed, tuningSeed: PROFILE_SEED, stages: [] },
+      verdict: verdictOf(comparison),
+    },
     measurements,
   };
 }

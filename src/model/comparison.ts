@@ -20,6 +20,15 @@ export const ComparisonRun = z.object({
 });
 export type ComparisonRun = z.infer<typeof ComparisonRun>;
 
+/** Whether the clone meets the fidelity targets: how many figures were judged, and each
+ *  that misses with its error and its bound. */
+export const Verdict = z.object({
+  holds: z.boolean(),
+  judged: z.number().int().nonnegative(),
+  failing: z.array(z.string()),
+});
+export type Verdict = z.infer<typeof Verdict>;
+
 /** Original and clone measured in the same run, side by side. */
 export const Comparison = z.object({
   schemaVersion: z.literal(COMPARISON_SCHEMA_VERSION),
@@ -28,5 +37,6 @@ export const Comparison = z.object({
   platform: z.string(),
   rows: z.array(ComparisonRow),
   run: ComparisonRun.optional(),
+  verdict: Verdict.optional(),
 });
 export type Comparison = z.infer<typeof Comparison>;

@@ -5,6 +5,7 @@ import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.j
 import { observe, SETTLE_S, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
 import { measurePortable } from '../collect/cpu.js';
+import { requireSteadyCurves } from './curves.js';
 import { REPEATED_POINTS, SWEEP } from '../collect/sweep.js';
 
 /** Calls the clone's skeleton makes by itself: never replayed. */
@@ -167,6 +168,7 @@ export async function profileTarget(
     `measuring instructions, cache-size sweep and instruction mix under Valgrind (${SWEEP.length + REPEATED_POINTS.length + 1} pairs of runs of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests)`,
   );
   const original = await measurePortable(spec, w, { mix: true, repeat: REPEATED_POINTS, mixApart: true });
+  requireSteadyCurves(original, w.valgrindRequests);
   const profile: Profile = {
     schemaVersion: PROFILE_SCHEMA_VERSION,
     kind: 'twin-profile',

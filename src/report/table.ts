@@ -1,4 +1,4 @@
-import type { Comparison, Profile } from '../model/index.js';
+import type { Comparison, Profile, Verdict } from '../model/index.js';
 
 function fmt(x: number | null): string {
   if (x === null || Number.isNaN(x)) return '-';
@@ -147,4 +147,20 @@ export function profileSummary(p: Profile): string {
     ),
     ...cpuLines(p),
   ].join('\n');
+}
+
+/** The verdict as one terminal line of at most `width` columns: each failing figure with its
+ *  error (the comparison's verdict has the bounds too), as many as fit. */
+export function verdictLine(v: Verdict, width = 120): string {
+  if (v.holds) return `verdict: holds (${v.judged} figures within their targets)`;
+  const shown = v.failing.map((f) => f.replace(/ \([^)]*\)$/, ''));
+  let line = `verdict: misses ${v.failing.length} of ${v.judged} targets: `;
+  for (const [k, f] of shown.entries()) {
+    const more = `, and ${shown.length - k} more in the comparison`;
+    const piece = `${k ? ', ' : ''}${f}`;
+    const last = k + 1 === shown.length;
+    if (k > 0 && line.length + piece.length + (last ? 0 : more.length) > width) return line + more;
+    line += piece;
+  }
+  return line;
 }

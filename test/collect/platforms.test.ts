@@ -3,7 +3,9 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadPlatform, platformNames } from '../../src/collect/platforms.js';
+import { execFileSync } from 'node:child_process';
+import { Platform, parseWith } from '../../src/model/index.js';
+import { loadPlatform, platformNames, randomPlatform } from '../../src/collect/platforms.js';
 
 test('the shipped platforms load, with power-of-two set counts', () => {
   assert.deepEqual(platformNames(), ['graviton2', 'haswell-ep', 'skylake-sp']);
@@ -26,6 +28,40 @@ LLC: { size: 33554432, assoc: 16, line: 64 }
   assert.throws(() => loadPlatform(f), /power of two .* at L2$/);
   assert.throws(
     () => loadPlatform('pentium'),
-    /no platform pentium: give a file or one of graviton2, haswell-ep, skylake-sp/,
+    /no platform pentium: give a file, random:SEED:K or one of graviton2, haswell-ep, skylake-sp/,
   );
+});
+
+test('random geometries: within their ranges, valid for Valgrind, the same for a seed, another for the next', () => {
+  const kib = 1024;
+  for (let seed = 1; seed <= 40; seed++)
+    for (let k = 0; k < 5; k++) {
+      const p = parseWith(Platform, randomPlatform(seed, k), 'random platform');
+      for (const l1 of [p.I1, p.D1]) {
+        assert.ok(
+          l1.size >= 16 * kib && l1.size <= 128 * kib && l1.assoc >= 2 && l1.assoc <= 16,
+          JSON.stringify(l1),
+        );
+      }
+      assert.ok(p.L2.size >= 256 * kib && p.L2.size <= 2048 * kib && p.L2.assoc >= 4 && p.L2.assoc <= 16);
+      assert.ok(
+        p.LLC.size >= 4096 * kib && p.LLC.size <= 65536 * kib && p.LLC.assoc >= 8 && p.LLC.assoc <= 16,
+      );
+    }
+  assert.deepEqual(loadPlatform('random:7:2'), randomPlatform(7, 2));
+  assert.notDeepEqual(randomPlatform(7, 2), randomPlatform(7, 3));
+  assert.notDeepEqual(randomPlatform(7, 2), randomPlatform(8, 2));
+  // Over many draws, associativities that are no power of two come up, and Valgrind takes them.
+  const odd = Array.from({ length: 40 }, (_, k) => randomPlatform(3, k)).find((p) => p.D1.assoc % 2 === 1)!;
+  const g = (c: { size: number; assoc: number; line: number }) => `${c.size},${c.assoc},${c.line}`;
+  execFileSync('valgrind', [
+    '--tool=cachegrind',
+    '--cache-sim=yes',
+    `--I1=${g(odd.I1)}`,
+    `--D1=${g(odd.D1)}`,
+    `--LL=${g(odd.LLC)}`,
+    '--cachegrind-out-file=/dev/null',
+    '--log-file=/dev/null',
+    'true',
+  ]);
 });

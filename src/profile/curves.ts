@@ -1,0 +1,43 @@
+import { L1_CURVE_MAX, TwinError, type CurvePoint, type PortableCpu } from '../model/index.js';
+
+/** How far a miss count may rise with cache size before it breaks the law of an LRU cache
+ *  (misses never rise with size): a share of the smaller size's count, and an absolute
+ *  allowance in misses per 1,000 instructions for counts near zero (Valgrind's pairs move
+ *  by about 1% from run to run; a few stray misses are no curve). */
+const RISE_SHARE = 0.1;
+const RISE_MPKI = 0.05;
+
+const kib = (b: number) => (b >= 1 << 20 ? `${b >> 20} MiB` : `${b >> 10} KiB`);
+
+/** The first place where a curve's misses rise with size by more than the noise allows, or
+ *  null. The L1 points are checked for data and code apart; the last-level points as one
+ *  unified cache's (code and data summed: apart, code misses rise where data evict it). */
+export function curveRise(c: PortableCpu): string | null {
+  const abs = (RISE_MPKI * c.insnsPerReq) / 1000;
+  const rise = (what: string, pts: CurvePoint[]) => {
+    const s = [...pts].sort((a, b) => a.bytes - b.bytes);
+    for (let k = 1; k < s.length; k++) {
+      const [a, b] = [s[k - 1], s[k]];
+      if (b.missesPerReq > a.missesPerReq * (1 + RISE_SHARE) + abs)
+        return `its ${what} misses rise from ${a.missesPerReq.toFixed(2)} a request at ${kib(a.bytes)} to ${b.missesPerReq.toFixed(2)} at ${kib(b.bytes)}`;
+    }
+    return null;
+  };
+  const l1 = (pts: CurvePoint[]) => pts.filter((p) => p.bytes <= L1_CURVE_MAX);
+  const code = new Map(c.codeCurve.map((p) => [p.bytes, p.missesPerReq]));
+  const unified = c.dataCurve
+    .filter((p) => p.bytes > L1_CURVE_MAX)
+    .map((p) => ({ bytes: p.bytes, missesPerReq: p.missesPerReq + (code.get(p.bytes) ?? 0) }));
+  return rise('data', l1(c.dataCurve)) ?? rise('code', l1(c.codeCurve)) ?? rise('last-level', unified);
+}
+
+/** Refuses a profile whose miss curves break the law: the target did not reach a steady
+ *  state over the measured requests (its data set still growing, or a cold start that the
+ *  pair of runs did not cancel), and a clone built to such a curve would match nothing. */
+export function requireSteadyCurves(c: PortableCpu, requests: number): void {
+  const why = curveRise(c);
+  if (why)
+    throw new TwinError(
+      `the target did not settle under Valgrind: ${why} (a miss curve cannot rise with cache size); raise valgrindRequests above ${requests} or preload its data set`,
+    );
+}
