@@ -24,7 +24,8 @@ export interface TargetResult {
   seconds: { total: number; profiling: number | null; tuning: number | null; validation: number | null };
   tuningIterations: number;
   trims: number;
-  verdict: { holds: boolean; failing: string[] };
+  /** Null in results of a bench that predates the verdict. */
+  verdict: { holds: boolean; failing: string[] } | null;
   rows: Row[];
 }
 
@@ -105,8 +106,9 @@ function targetResult(v: unknown, path: string): TargetResult | TargetError {
   const target = string(o.target, `${path}.target`);
   if (o.error !== undefined) return { target, error: string(o.error, `${path}.error`) };
   const s = object(o.seconds, `${path}.seconds`);
-  const verdict = object(o.verdict, `${path}.verdict`);
-  if (typeof verdict.holds !== 'boolean') fail(`${path}.verdict.holds`, 'true or false', verdict.holds);
+  const verdict = o.verdict === undefined ? null : object(o.verdict, `${path}.verdict`);
+  if (verdict && typeof verdict.holds !== 'boolean')
+    fail(`${path}.verdict.holds`, 'true or false', verdict.holds);
   return {
     target,
     seconds: {
@@ -117,8 +119,8 @@ function targetResult(v: unknown, path: string): TargetResult | TargetError {
     },
     tuningIterations: number(o.tuningIterations, `${path}.tuningIterations`),
     trims: number(o.trims, `${path}.trims`),
-    verdict: {
-      holds: verdict.holds,
+    verdict: verdict && {
+      holds: verdict.holds as boolean,
       failing: array(verdict.failing, `${path}.verdict.failing`).map((f, i) =>
         failing(f, `${path}.verdict.failing[${i}]`),
       ),
@@ -297,14 +299,18 @@ export function render(results: BenchResults): string {
   const day = new Date(results.date).toISOString().slice(0, 10);
   const done = results.results.filter((r): r is TargetResult => !isError(r));
   const broken = results.results.filter(isError);
-  const held = done.filter((r) => r.verdict.holds).map((r) => r.target);
-  const missed = done.filter((r) => !r.verdict.holds);
+  const held = done.filter((r) => r.verdict?.holds).map((r) => r.target);
+  const missed = done.filter((r) => r.verdict && !r.verdict.holds);
+  const unjudged = done.filter((r) => !r.verdict).map((r) => r.target);
   const verdict = [
     held.length ? `Fidelity targets met by ${held.join(', ')}.` : '',
     ...missed.map(
       (r) =>
-        `${r.target} misses ${r.verdict.failing.length ? listed(r.verdict.failing.map((f) => `\`${f}\``)) : 'a target'}.`,
+        `${r.target} misses ${r.verdict!.failing.length ? listed(r.verdict!.failing.map((f) => `\`${f}\``)) : 'a target'}.`,
     ),
+    unjudged.length
+      ? `No verdict recorded for ${unjudged.join(', ')}: read the cells against the targets.`
+      : '',
     ...broken.map((r) => `${r.target} was not measured: ${r.error}`),
   ].filter(Boolean);
   return [
