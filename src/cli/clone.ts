@@ -66,8 +66,9 @@ export function registerClone(program: Command): void {
         const times = stages.map((s) => `${s.stage} ${s.seconds.toFixed(0)}`).join(', ');
         const holds = comparison.verdict?.holds ?? false;
         if (comparison.verdict) process.stdout.write(verdictLine(comparison.verdict) + '\n');
+        process.stdout.write(`clone in ${join(out, 'clone')}; ${times} s\n`);
         process.stdout.write(
-          `${holds ? 'done' : 'ran, and the clone misses its targets,'} in ${total.toFixed(0)} s (${times}); clone in ${join(out, 'clone')}\n`,
+          `${holds ? 'done' : 'not done: the clone misses its targets'} in ${total.toFixed(0)} s\n`,
         );
         if (!holds) process.exitCode = 3;
       },

@@ -39,6 +39,7 @@ test(
     const line = r.stdout.split('\n').find((l) => l.startsWith('verdict: '));
     assert.match(line ?? '', c.verdict.holds ? /^verdict: holds/ : /^verdict: misses \d+ of \d+ targets: \S/);
     assert.equal(/^done in/m.test(r.stdout), c.verdict.holds);
+    assert.ok(r.stdout.split('\n').every((l) => l.length <= 120));
     const row = (m: string) => c.rows.find((x: { metric: string }) => x.metric === m);
     assert.equal(row('errors.count').clone, 0);
     assert.equal(row('threads.count').clone, row('threads.count').original);
