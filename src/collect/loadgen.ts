@@ -112,3 +112,9 @@ export async function runLoad(w: Workload, port: number, o: LoadOptions): Promis
     rmSync(dir, { recursive: true, force: true });
   }
 }
+
+/** Sets every key of the workload once (twin-load --preload), the same data set whatever the
+ *  load seed. */
+export async function preload(w: Workload, port: number, timeoutMs?: number): Promise<void> {
+  await runLoad(w, port, { rate: 1, duration: 0.001, warmup: 0, preload: true, maxRequests: 1, timeoutMs });
+}

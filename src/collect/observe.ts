@@ -1,5 +1,5 @@
 import type { Workload } from '../model/index.js';
-import { runLoad, type LoadResult } from './loadgen.js';
+import { preload, runLoad, type LoadResult } from './loadgen.js';
 import { markSockets, startTracer, type SyscallTrace } from './bpftrace.js';
 import { cpuNs, socketFds, tasks } from './proc.js';
 import { median } from '../util/stats.js';
@@ -41,15 +41,7 @@ export async function observe(
   rate: number,
   opts: { trace: boolean; preload: boolean; settleS?: number; threadCpu?: boolean; seed?: number },
 ): Promise<Observation> {
-  if (opts.preload && w.preload)
-    await runLoad(w, target.port, {
-      rate: 1,
-      duration: 0.001,
-      warmup: 0,
-      preload: true,
-      maxRequests: 1,
-      seed: opts.seed,
-    });
+  if (opts.preload && w.preload) await preload(w, target.port);
   // Servers adapt to their load (background threads that poll more often when busy, caches
   // that warm): an untraced run at the same rate first lets them settle.
   if (opts.settleS) await runLoad(w, target.port, { rate, duration: opts.settleS, warmup: 0, seed: 7 });

@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TwinError, type Workload } from '../model/index.js';
 import { addTotals, geom, parseCachegrind, type CgTotals } from './cachegrind.js';
-import { PROFILE_SEED, runLoad, totalErrors } from './loadgen.js';
+import { PROFILE_SEED, preload, runLoad, totalErrors } from './loadgen.js';
 import type { Geometry } from './sweep.js';
 import { launchTarget, type LaunchSpec } from './target.js';
 
@@ -70,16 +70,7 @@ async function valgrindRun(
       startSlowdown: 6,
     });
     try {
-      if (w.preload)
-        await runLoad(w, target.port, {
-          rate: 1,
-          duration: 0.001,
-          warmup: 0,
-          preload: true,
-          maxRequests: 1,
-          timeoutMs: 30000,
-          seed,
-        });
+      if (w.preload) await preload(w, target.port, 30000);
       // One request at a time: a target that falls behind its schedule under Valgrind would
       // otherwise take requests in bursts, and its counts would follow the machine's speed.
       const r = await runLoad(w, target.port, {

@@ -8,20 +8,7 @@ export const MIX_ITER = 128;
 
 /** The classes the mix loop supplies (no divide: none of the shipped targets divides
  *  measurably, and a divide's latency would dominate the loop). */
-export const MIX_CLASSES: InsnClass[] = [
-  'alu',
-  'mul',
-  'fp',
-  'load',
-  'store',
-  'loadop',
-  'cond',
-  'jump',
-  'indirect',
-  'callret',
-  'string',
-  'other',
-];
+export const MIX_CLASSES: InsnClass[] = INSN_CLASSES.filter((c) => c !== 'div');
 
 /** One iteration of the mix loop: how many instructions of each class it holds (generate/body.ts
  *  lays them out), and how many iterations a request runs. */
