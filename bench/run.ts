@@ -1,16 +1,18 @@
 /**
- * npm run bench [-- [--random N] [--seed S] TARGET…]: clones each example target end to end,
+ * npm run bench [-- [--random N] [--seed S] [--load-seed L] [--out FILE] TARGET…]: clones each
+ * example target end to end,
  * validating on the three shipped platforms and on N cache geometries (5 by default) drawn
  * from seed S (drawn from the clock unless given, and printed): caches no one tuned to. Writes
  * bench/results.json: each stage's seconds (from the
  * comparison's own record), the tuning iterations and trims, and every comparison row with
  * its original and clone figures and their ratio, all measured in this run, with the commit
- * and machine. `npm run readme` then rewrites the README's fidelity table from it.
+ * and machine. `npm run readme` then rewrites the README's fidelity table from it. `--load-seed`
+ * sets validation's load seed (default: twin's, held out from tuning's); `--out` writes elsewhere.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { arch, cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
@@ -25,6 +27,9 @@ const flag = (name: string, fallback: number) => {
 };
 const random = flag('--random', 5);
 const seed = flag('--seed', Date.now() % 1_000_000);
+const loadSeed = flag('--load-seed', -1);
+const outIdx = args.indexOf('--out');
+const outFile = outIdx < 0 ? join(ROOT, 'bench/results.json') : resolve(args.splice(outIdx, 2)[1]);
 const PLATFORMS = [
   'skylake-sp',
   'haswell-ep',
@@ -57,6 +62,7 @@ for (const target of targets) {
     '--out',
     out,
   ];
+  if (loadSeed >= 0) args.push('--seed', String(loadSeed));
   const r = spawnSync(process.execPath, [...args, ...PLATFORMS.flatMap((p) => ['--platform', p])], {
     encoding: 'utf8',
   });
@@ -111,7 +117,6 @@ const json = JSON.stringify(
   null,
   2,
 );
-const file = join(ROOT, 'bench/results.json');
-writeFileSync(`${file}.tmp`, json + '\n');
-renameSync(`${file}.tmp`, file);
+writeFileSync(`${outFile}.tmp`, json + '\n');
+renameSync(`${outFile}.tmp`, outFile);
 process.stdout.write(json + '\n');

@@ -83,6 +83,8 @@ export interface CloneOptions extends ProfileOptions {
   tuneIterations: number;
   /** Seconds the whole run may take: tuning stops in time for validation. */
   timeBudget: number;
+  /** Validation's load seed (default: `VALIDATION_SEED`, held out from tuning's). */
+  seed?: number;
   /** Prints a result (the profile's summary, the tuning summary) as soon as it is known. */
   show: (what: 'profile' | 'tuned', profile: Profile) => void;
 }

@@ -3,7 +3,15 @@ import { join } from 'node:path';
 import { clonePipeline } from '../pipeline.js';
 import { progress } from '../report/progress.js';
 import { comparisonTable, profileSummary, tuningSummary, verdictLine } from '../report/table.js';
-import { collect, defaultOut, parsePort, platformsOf, resolveWorkload, serviceName } from './common.js';
+import {
+  collect,
+  defaultOut,
+  parsePort,
+  parseSeed,
+  platformsOf,
+  resolveWorkload,
+  serviceName,
+} from './common.js';
 
 export function registerClone(program: Command): void {
   program
@@ -22,6 +30,9 @@ export function registerClone(program: Command): void {
       (v) => Number(v),
       870,
     )
+    .option('--seed <n>', "validation's load seed (default 2; profiling and tuning send 1)", (v) =>
+      parseSeed(v),
+    )
     .option('-q, --quiet', 'no progress lines')
     .option('-v, --verbose', 'every step as a line of its own')
     .argument('[command...]', "target command line after --, replacing the workload's")
@@ -39,6 +50,7 @@ export function registerClone(program: Command): void {
           platform?: string[];
           tuneIterations: number;
           timeBudget: number;
+          seed?: number;
         },
       ) => {
         const platforms = platformsOf(o.platform);
@@ -57,6 +69,7 @@ export function registerClone(program: Command): void {
             platforms,
             tuneIterations: o.tuneIterations,
             timeBudget: o.timeBudget,
+            seed: o.seed,
             show,
           },
           p,
