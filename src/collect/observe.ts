@@ -1,12 +1,42 @@
-import type { Workload } from '../model/index.js';
+import { TwinError, type Workload } from '../model/index.js';
 import { preload, runLoad, type LoadResult } from './loadgen.js';
 import { markSockets, startTracer, type SyscallTrace } from './bpftrace.js';
-import { cpuNs, socketFds, tasks } from './proc.js';
+import { cpuNs, rssBytes, socketFds, tasks } from './proc.js';
 import { median } from '../util/stats.js';
 import type { RunningTarget } from './target.js';
 
-/** Seconds of untraced load at a rate before it is traced. */
-export const SETTLE_S = 3;
+/** Seconds of each untraced warm-up window at a rate before it is measured. */
+export const SETTLE_WINDOW_S = 2;
+
+/** A warm-up window is steady when the target's resident memory grew by at most this share
+ *  of it, or by at most `SETTLE_FLOOR` bytes (an allocator's page-level jitter): a data set
+ *  still filling grows with every new item, one at rest reuses its memory. */
+const SETTLE_SHARE = 0.01;
+const SETTLE_FLOOR = 256 * 1024;
+
+const mib = (b: number) => (b / 2 ** 20).toFixed(1);
+
+/** Untraced windows of load at `rate` until one leaves the target's memory steady (at least
+ *  two, the first taking the connections' set-up), at most `w.settle` seconds: past that, one
+ *  line says the target did not settle and what to change. Servers adapt to their load too
+ *  (background threads that poll more often when busy), which the windows give them time for.
+ *  Returns the seconds it took. */
+export async function settle(target: RunningTarget, w: Workload, rate: number): Promise<number> {
+  const t0 = Date.now();
+  let rss = rssBytes(target.pids());
+  for (let k = 0; ; k++) {
+    await runLoad(w, target.port, { rate, duration: SETTLE_WINDOW_S, warmup: 0, seed: 7 + k });
+    const now = rssBytes(target.pids());
+    const grew = now - rss;
+    rss = now;
+    const seconds = (Date.now() - t0) / 1000;
+    if (k >= 1 && grew <= Math.max(SETTLE_FLOOR, SETTLE_SHARE * now)) return seconds;
+    if (seconds + SETTLE_WINDOW_S > w.settle)
+      throw new TwinError(
+        `the target did not settle in ${w.settle} s at ${rate} requests/s: its memory grew ${mib(grew)} MiB in the last ${SETTLE_WINDOW_S} s (to ${mib(now)} MiB); preload its data set (\`preload\`, \`keys\`) or allow more warm-up (\`settle\` in the workload)`,
+      );
+  }
+}
 
 /** Seconds of the untraced run after it that times each thread (`threadCpu`), a second at a
  *  time: a thread's CPU time a second is its median over those seconds, since a background
@@ -28,6 +58,8 @@ export interface Observation {
   untraced: LoadResult | null;
   /** Wall seconds of the traced window. */
   windowS: number;
+  /** Seconds of warm-up load it took the target to settle (with `settle`; else 0). */
+  settledS: number;
   /** The target's processes, main process first, with their threads at the end of the run. */
   processes: { pid: number; tids: number[] }[];
 }
@@ -39,12 +71,10 @@ export async function observe(
   target: RunningTarget,
   w: Workload,
   rate: number,
-  opts: { trace: boolean; preload: boolean; settleS?: number; threadCpu?: boolean; seed?: number },
+  opts: { trace: boolean; preload: boolean; settle?: boolean; threadCpu?: boolean; seed?: number },
 ): Promise<Observation> {
   if (opts.preload && w.preload) await preload(w, target.port);
-  // Servers adapt to their load (background threads that poll more often when busy, caches
-  // that warm): an untraced run at the same rate first lets them settle.
-  if (opts.settleS) await runLoad(w, target.port, { rate, duration: opts.settleS, warmup: 0, seed: 7 });
+  const settledS = opts.settle ? await settle(target, w, rate) : 0;
   const pids = target.pids();
   const tracer = opts.trace ? await startTracer(pids) : null;
   const t0 = Date.now();
@@ -75,6 +105,7 @@ export async function observe(
       threadNsPerSec: new Map(),
       untraced: null,
       windowS,
+      settledS,
       processes,
     };
   // Each thread's CPU time over each whole second of the run, its median kept (per second).
@@ -107,6 +138,7 @@ export async function observe(
     threadNsPerSec,
     untraced,
     windowS,
+    settledS,
     processes,
   };
 }

@@ -72,6 +72,14 @@ export function cpuNs(pids: number[]): { ns: number; threads: number; byThread: 
   return { ns, threads: byThread.size, byThread };
 }
 
+/** Resident bytes of a set of processes, summed (the second field of /proc/PID/statm, in
+ *  pages; the page size is 4 KiB on every x86-64 Linux). */
+export function rssBytes(pids: number[]): number {
+  let pages = 0;
+  for (const p of pids) pages += Number(readOr(`/proc/${p}/statm`)?.split(' ')[1] ?? 0);
+  return pages * 4096;
+}
+
 /** File descriptors of `pid` that are sockets, now (links of /proc/PID/fd). */
 export function socketFds(pid: number): Set<number> {
   const out = new Set<number>();

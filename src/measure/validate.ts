@@ -7,7 +7,7 @@ import {
   type Workload,
 } from '../model/index.js';
 import { launchTarget, type LaunchSpec, type RunningTarget } from '../collect/target.js';
-import { observe, SETTLE_S, type Observation } from '../collect/observe.js';
+import { observe, SETTLE_WINDOW_S, type Observation } from '../collect/observe.js';
 import { measureCpu, measureMix } from '../collect/cpu.js';
 import { PROFILE_SEED } from '../collect/loadgen.js';
 import { compare, mergeRounds, pairedRatio } from './compare.js';
@@ -79,7 +79,7 @@ export function validationSeconds(w: Workload, platforms: number, pairS: number)
   const round = 1 + w.duration;
   const timed = loads.reduce((s, rate) => {
     const n = rate === loads[0] ? Math.max(w.rounds, LOWEST_LOAD_ROUNDS) : w.rounds;
-    return s + 2 * (SETTLE_S + round + TRACED_ROUND_S + (n - 1) * (round + UNTRACED_ROUND_S));
+    return s + 2 * (2 * SETTLE_WINDOW_S + round + TRACED_ROUND_S + (n - 1) * (round + UNTRACED_ROUND_S));
   }, 0);
   return timed + 2 * (2 * platforms + 1) * pairS;
 }
@@ -114,7 +114,7 @@ export async function validate(
           const o = await observe(target, w, rate, {
             trace: round === 0,
             preload: first,
-            settleS: round === 0 ? SETTLE_S : 0,
+            settle: round === 0,
             seed,
           });
           rounds[who].push(loadPoint(o, rate));

@@ -164,6 +164,8 @@ export const Profile = z.object({
     loadRps: z.number().positive(),
     requests: z.number().int().nonnegative(),
     connections: z.number().int().positive(),
+    /** Seconds of warm-up load before the target's memory was steady at `loadRps`. */
+    settledS: z.number().nonnegative().optional(),
   }),
   skeleton: Skeleton,
   requests: z.array(RequestType).min(1),

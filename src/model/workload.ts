@@ -81,6 +81,9 @@ export const Workload = z.object({
   loads: z.array(z.number().positive()).min(1),
   /** Seconds of measured load per point (after a one-second warm-up). */
   duration: Duration.default(5),
+  /** Most seconds of warm-up load at a rate before it is measured: windows of load run until
+   *  the target's memory is steady; a target still growing past this is refused. */
+  settle: Duration.default(30),
   /** Validation alternates original and clone this many times per load point and reports
    *  medians: these machines are shared and noisy. */
   rounds: z.number().int().positive().default(3),

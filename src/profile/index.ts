@@ -2,7 +2,7 @@ import { cpus, arch, release } from 'node:os';
 import { PROFILE_SCHEMA_VERSION, Profile, TwinError, parseWith, type Workload } from '../model/index.js';
 import { totalErrors, type LoadResult } from '../collect/loadgen.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
-import { observe, SETTLE_S, type Observation } from '../collect/observe.js';
+import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
 import { measurePortable } from '../collect/cpu.js';
 import { requireSteadyCurves } from './curves.js';
@@ -139,7 +139,7 @@ export async function profileTarget(
   let o: Observation;
   let busy: Observation | undefined;
   try {
-    o = await observe(target, w, rate, { trace: true, preload: true, settleS: SETTLE_S, threadCpu: true });
+    o = await observe(target, w, rate, { trace: true, preload: true, settle: true, threadCpu: true });
     const top = Math.max(...w.loads);
     if (top > rate) {
       // A second traced run at the highest load tells which background threads wake more
@@ -148,7 +148,7 @@ export async function profileTarget(
       busy = await observe(target, w, top, {
         trace: true,
         preload: false,
-        settleS: SETTLE_S,
+        settle: true,
         threadCpu: true,
       });
     }
@@ -179,6 +179,7 @@ export async function profileTarget(
       loadRps: rate,
       requests: o.load.sent,
       connections: w.connections,
+      settledS: Math.round(o.settledS * 10) / 10,
     },
     skeleton,
     requests: requestTypes([o.load, o.untraced, busy?.load, busy?.untraced].filter((l) => !!l)),

@@ -137,7 +137,7 @@ export function profileSummary(p: Profile): string {
   const bg = sk.background.filter((b) => b.sleep !== 'idle').length;
   const until = sk.recvUntilEagain ? ' until EAGAIN' : '';
   return [
-    `${p.service.name} (${p.service.protocol}), profiled at ${p.source.loadRps} requests/s`,
+    `${p.service.name} (${p.service.protocol}), profiled at ${p.source.loadRps} requests/s${p.source.settledS === undefined ? '' : `, steady after ${fmt(p.source.settledS)} s`}`,
     `skeleton: ${sk.networkModel}, ${sk.io}, ${sk.workers} worker(s), ${sk.processes} process(es); ${sk.recvCall}${until} / ${sk.sendCall}`,
     `threads: ${sk.threads.length} (${sk.background.length} background, ${bg} periodic)`,
     `per request: ${fmt(p.kernel.syscallsPerReq)} system calls, ${fmt(p.perRequest.netBytesPerReq)} network bytes, ${fmt(p.perRequest.cpuUsPerReq)} CPU us, ${fmt(p.body.original.insnsPerReq)} instructions`,

@@ -12,7 +12,11 @@
  * the body is a hash of the path through the planted table, seeded from the
  * planted strings -- but none of them is ever sent. The privacy test asserts
  * that Twin's profile of this server, and the clone generated from it, carry
- * none of them. */
+ * none of them.
+ *
+ * With -g KIB, every request also keeps KIB of freshly written memory: a target
+ * whose memory never stops growing, which Twin must refuse to profile
+ * (test/profile/settle.test.ts). */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -39,6 +43,10 @@ const char planted_secret_thread_name_b6c[] = "plntd-loop-x7q";
 
 uint32_t planted_secret_table_k4z[256];
 uint64_t planted_secret_requests_served_t1g;
+
+/* -g: bytes each request keeps, and the list that keeps them. */
+static size_t grow_bytes;
+static void *grown;
 
 /* ---- connections ---- */
 
@@ -112,6 +120,15 @@ size_t planted_secret_handler_q9x(const char *path, size_t path_len, char *body,
     if (len > 0)
         body[len - 1] = '\n';
     planted_secret_requests_served_t1g++;
+    if (grow_bytes) {
+        /* Kept on a list, so the allocation is neither freed nor optimized away. */
+        void **m = malloc(grow_bytes);
+        if (m) {
+            memset(m, 1, grow_bytes);
+            *m = grown;
+            grown = m;
+        }
+    }
     return len;
 }
 
@@ -272,11 +289,13 @@ static int listen_on(int port)
 int main(int argc, char **argv)
 {
     int port = 0, opt;
-    while ((opt = getopt(argc, argv, "p:")) != -1) {
+    while ((opt = getopt(argc, argv, "p:g:")) != -1) {
         if (opt == 'p')
             port = atoi(optarg);
+        else if (opt == 'g')
+            grow_bytes = (size_t)atoi(optarg) * 1024u;
         else {
-            fprintf(stderr, "usage: %s -p PORT\n", argv[0]);
+            fprintf(stderr, "usage: %s -p PORT [-g KIB]\n", argv[0]);
             return 2;
         }
     }
