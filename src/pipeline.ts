@@ -13,10 +13,9 @@ import {
   type Profile,
   type Workload,
 } from './model/index.js';
-import { SWEEP } from './collect/sweep.js';
 import { cloneLaunchSpec, type LaunchSpec } from './collect/target.js';
 import { buildClone } from './generate/build.js';
-import { validate, validationSeconds } from './measure/validate.js';
+import { validate } from './measure/validate.js';
 import { profileTarget } from './profile/index.js';
 import type { Progress, StageTime } from './report/progress.js';
 import { tune, withSkeleton } from './tune/index.js';
@@ -35,25 +34,14 @@ export interface ProfileOptions {
   attachPid?: number;
 }
 
-/** Validation's estimated time (`validationSeconds`) times this margin is kept for it. */
-const VALIDATION_MARGIN = 1.05;
-
 /** The original's profile: traced and under Valgrind, then the clone's skeleton alone (what
- *  the body need not supply). Returns it with the seconds a pair of Valgrind runs took. */
-export async function profileStages(
-  r: ResolvedWorkload,
-  o: ProfileOptions,
-  p: Progress,
-): Promise<{ profile: Profile; pairS: number }> {
+ *  the body need not supply). */
+export async function profileStages(r: ResolvedWorkload, o: ProfileOptions, p: Progress): Promise<Profile> {
   const [lo, hi] = [Math.min(...r.workload.loads), Math.max(...r.workload.loads)];
   p.stage('profile', `tracing at ${lo === hi ? lo : `${lo} and ${hi}`} requests/s, then the Valgrind sweep`);
   const found = await profileTarget(r.workload, r.spec, { ...o, progress: p.step });
   p.stage('skeleton', "the clone's skeleton alone under Valgrind");
-  const t = Date.now();
-  const profile = await withSkeleton(found, r.workload, p.step);
-  // The skeleton's sweep is SWEEP.length pairs, two runs at a time: what a pair of validation
-  // takes, its build included as a margin.
-  return { profile, pairS: (Date.now() - t) / 1000 / SWEEP.length };
+  return withSkeleton(found, r.workload, p.step);
 }
 
 /** Original and clone side by side: the clone built, both measured at every load point and,
@@ -80,9 +68,7 @@ export interface CloneOptions extends ProfileOptions {
   /** Where the comparison goes (default: `out`/comparison.json). */
   json?: string;
   platforms: Platform[];
-  tuneIterations: number;
-  /** Seconds the whole run may take: tuning stops in time for validation. */
-  timeBudget: number;
+  tuneIterations?: number;
   /** Validation's load seed (default: `VALIDATION_SEED`, held out from tuning's). */
   seed?: number;
   /** Prints a result (the profile's summary, the tuning summary) as soon as it is known. */
@@ -96,19 +82,13 @@ export async function clonePipeline(
   o: CloneOptions,
   p: Progress,
 ): Promise<{ profile: Profile; comparison: Comparison; stages: StageTime[] }> {
-  const t0 = Date.now();
-  const { profile, pairS } = await profileStages(r, o, p);
+  const profile = await profileStages(r, o, p);
   writeJsonFile(join(o.out, 'profile.json'), profile);
   o.show('profile', profile);
   p.stage('tune', 'generating, building and measuring the clone');
-  const deadline =
-    t0 +
-    o.timeBudget * 1000 -
-    VALIDATION_MARGIN * 1000 * validationSeconds(r.workload, o.platforms.length, pairS);
   const tuned = await tune(profile, r.workload, join(o.out, 'clone'), {
     progress: p.step,
     maxIterations: o.tuneIterations,
-    deadline,
   });
   writeJsonFile(join(o.out, 'profile.json'), tuned);
   o.show('tuned', tuned);

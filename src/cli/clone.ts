@@ -1,11 +1,13 @@
 import type { Command } from 'commander';
 import { join } from 'node:path';
 import { clonePipeline } from '../pipeline.js';
+import { TUNE_ITERATIONS } from '../tune/index.js';
 import { progress } from '../report/progress.js';
 import { comparisonTable, profileSummary, tuningSummary, verdictLine } from '../report/table.js';
 import {
   collect,
   defaultOut,
+  iterationsOf,
   parsePort,
   parseSeed,
   platformsOf,
@@ -23,13 +25,7 @@ export function registerClone(program: Command): void {
     .option('--name <name>', 'service name recorded in the profile')
     .option('--port <n>', 'port for the target while profiled', (v) => parsePort(v))
     .option('--platform <name|file>', 'simulated platform to validate on, repeatable', collect)
-    .option('--tune-iterations <n>', 'most tuning iterations', (v) => Number(v), 8)
-    .option(
-      '--time-budget <s>',
-      'seconds the whole clone may take: tuning stops in time for validation',
-      (v) => Number(v),
-      870,
-    )
+    .option('--tune-iterations <n>', 'most tuning iterations', (v) => iterationsOf(v), TUNE_ITERATIONS)
     .option('--seed <n>', "validation's load seed (default 2; profiling and tuning send 1)", (v) =>
       parseSeed(v),
     )
@@ -49,7 +45,6 @@ export function registerClone(program: Command): void {
           verbose?: boolean;
           platform?: string[];
           tuneIterations: number;
-          timeBudget: number;
           seed?: number;
         },
       ) => {
@@ -68,7 +63,6 @@ export function registerClone(program: Command): void {
             json: o.json,
             platforms,
             tuneIterations: o.tuneIterations,
-            timeBudget: o.timeBudget,
             seed: o.seed,
             show,
           },

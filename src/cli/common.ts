@@ -53,6 +53,12 @@ export function parsePort(v: string): number {
   return n;
 }
 
+export function iterationsOf(v: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new TwinError(`${v} iterations: give a whole number, at least 1`);
+  return n;
+}
+
 export function parseSeed(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new TwinError(`--seed ${v} is not a whole number`);

@@ -40,7 +40,7 @@ export function registerProfile(program: Command): void {
       ) => {
         const r = resolveWorkload(o.workload, command, o.pid !== undefined);
         const p = progress({ quiet: o.quiet || o.json, verbose: o.verbose });
-        const { profile } = await profileStages(
+        const profile = await profileStages(
           r,
           { name: serviceName(o.name, r.workload), port: o.port, attachPid: o.pid },
           p,

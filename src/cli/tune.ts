@@ -2,8 +2,8 @@ import type { Command } from 'commander';
 import { readProfile, writeJsonFile } from '../model/index.js';
 import { progress } from '../report/progress.js';
 import { tuningSummary } from '../report/table.js';
-import { tune } from '../tune/index.js';
-import { resolveWorkload } from './common.js';
+import { tune, TUNE_ITERATIONS } from '../tune/index.js';
+import { iterationsOf, resolveWorkload } from './common.js';
 
 export function registerTune(program: Command): void {
   program
@@ -15,7 +15,7 @@ export function registerTune(program: Command): void {
     .requiredOption('-w, --workload <file>', 'workload file')
     .requiredOption('-c, --clone <dir>', 'clone folder to (re)generate')
     .option('-o, --out <file>', 'tuned profile to write')
-    .option('--iterations <n>', 'most iterations', (v) => Number(v), 8)
+    .option('--iterations <n>', 'most iterations', (v) => iterationsOf(v), TUNE_ITERATIONS)
     .option('-q, --quiet', 'no progress lines')
     .option('-v, --verbose', 'every step as a line of its own')
     .action(

@@ -7,7 +7,7 @@ import {
   type Workload,
 } from '../model/index.js';
 import { launchTarget, type LaunchSpec, type RunningTarget } from '../collect/target.js';
-import { observe, SETTLE_WINDOW_S, type Observation } from '../collect/observe.js';
+import { observe, type Observation } from '../collect/observe.js';
 import { measureCpu, measureMix } from '../collect/cpu.js';
 import { PROFILE_SEED } from '../collect/loadgen.js';
 import { compare, mergeRounds, pairedRatio } from './compare.js';
@@ -63,26 +63,6 @@ export interface ValidateOptions {
  *  and a median of five is not yet steady. Only the first round is traced, so the rest cost
  *  little beyond their load. */
 export const LOWEST_LOAD_ROUNDS = 9;
-
-/** Seconds a traced round costs beyond its load: bpftrace's start and stop, with a little to
- *  spare. */
-const TRACED_ROUND_S = 5;
-
-/** Seconds an untraced round costs beyond its load (twin-load's start and report). */
-const UNTRACED_ROUND_S = 0.5;
-
-/** About how long `validate` takes: each load point's rounds on both sides (the first traced,
- *  after the settling run), then each side's Valgrind pairs (two per platform, and the mix's)
- *  at `pairS` seconds a pair (two runs at a time, as profiling ran them). */
-export function validationSeconds(w: Workload, platforms: number, pairS: number): number {
-  const loads = [...w.loads].sort((a, b) => a - b);
-  const round = 1 + w.duration;
-  const timed = loads.reduce((s, rate) => {
-    const n = rate === loads[0] ? Math.max(w.rounds, LOWEST_LOAD_ROUNDS) : w.rounds;
-    return s + 2 * (2 * SETTLE_WINDOW_S + round + TRACED_ROUND_S + (n - 1) * (round + UNTRACED_ROUND_S));
-  }, 0);
-  return timed + 2 * (2 * platforms + 1) * pairS;
-}
 
 /** Original and clone in the same run: both started, then each load point driven on one and
  *  then the other, under the same twin-load settings; then both under Valgrind. */

@@ -22,8 +22,12 @@ import {
 import { branchRate, partTotals, type Measured } from './measured.js';
 import { withSkeleton } from './skeleton.js';
 import { CODE_SIZE_STEPS, nextConflict, nextSide } from './solve.js';
-import { TRIM_SHARE, TRIMS } from './trim-rules.js';
 import { trimKept } from './trims.js';
+
+/** Most tuning iterations by default. Tuning is bounded by iterations, never by the clock, so
+ *  a clone's tuning does not depend on the machine's speed or the workload's durations. Under a
+ *  deadline the benches ran five or six (bench/HISTORY.md). */
+export const TUNE_ITERATIONS = 6;
 
 export interface TuneOptions {
   maxIterations?: number;
@@ -33,9 +37,6 @@ export interface TuneOptions {
   mpkiTolerance?: number;
   /** Absolute error, in misses per 1,000 instructions, at which a small miss count is on target. */
   mpkiAbsolute?: number;
-  /** When tuning must end (ms since the epoch): no iteration starts that, at the pace of the
-   *  last, would end after it. */
-  deadline?: number;
   progress?: (msg: string) => void;
 }
 
@@ -51,7 +52,7 @@ export interface TuneOptions {
  *  goes into the profile. */
 export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptions = {}): Promise<Profile> {
   const say = opts.progress ?? (() => {});
-  const max = opts.maxIterations ?? 8;
+  const max = opts.maxIterations ?? TUNE_ITERATIONS;
   const tol = opts.tolerance ?? 0.02;
   const mpkiTol = opts.mpkiTolerance ?? 0.05;
   const abs = opts.mpkiAbsolute ?? 0.05;
@@ -194,18 +195,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     errors: Record<string, number> | null;
     at: Measured | null;
   } = { score: Infinity, knobs: cur.knobs, errors: null, at: null };
-  let lastMs = 0;
   for (let it = 0; it < max; it++) {
-    // An iteration starts only if the trims could still follow it.
-    if (
-      opts.deadline !== undefined &&
-      it > 0 &&
-      Date.now() + lastMs * (1 + TRIMS * TRIM_SHARE) > opts.deadline
-    ) {
-      say('tuning: out of time, keeping the best');
-      break;
-    }
-    const started = Date.now();
     const plan = generateClone(cur, dir);
     const binary = buildClone(dir);
     const { cpu: m, parts } = await measureParts(cloneLaunchSpec(binary, w), w, (fn) =>
@@ -242,7 +232,6 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       `tuning ${it + 1}: ${Math.round(m.insnsPerReq)}/${Math.round(want.insns)} insns (${(error * 100).toFixed(1)}%), ${off}${gap ? `, mix ${gap.pp.toFixed(1)} pp` : ''}`,
     );
     const errors = signedErrors(want, got, mpkiTol, absPerReq);
-    lastMs = Date.now() - started;
     if (score < best.score) {
       // Better: the gains follow how the errors moved since the last better one.
       for (const g of Object.keys(GROUPS) as Group[])
@@ -305,8 +294,6 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       w,
       dir,
       say,
-      opts.deadline,
-      lastMs * TRIM_SHARE,
     );
   cur = { ...cur, knobs, tuning: history };
   generateClone(cur, dir); // the profile beside the sources carries its history

@@ -3,12 +3,6 @@ import { AIM, toleranceErrors } from './figures.js';
 /** At most this many trims of the kept iteration. */
 export const TRIMS = 2;
 
-/** What a trim takes, as a share of an iteration: two pairs of runs where an iteration has
- *  six (two runs at a time), and a build. Tuning keeps time for all of them: a kept
- *  iteration left with one trim or none validates as far off as tuning left it (see
- *  docs/tuner.md, trims). */
-export const TRIM_SHARE = 0.5;
-
 /** A trim aims closer than tuning does: the instruction count and the branch misses answer
  *  to the budget and the random branches almost alone, a trim costs a third of an iteration's runs,
  *  and a figure left near the edge crosses it when original or clone move a little in

@@ -79,8 +79,6 @@ export async function trimKept(
   w: Workload,
   dir: string,
   say: (msg: string) => void,
-  deadline?: number,
-  trimMs = 30000,
 ): Promise<Profile['knobs']> {
   const keys = Object.keys(
     pointFigures(
@@ -113,10 +111,8 @@ export async function trimKept(
   const perPlanned = mixCost(at.part(MIX_PART)?.insnsPerReq ?? 0, mixInsns(at.plan));
   const { rate } = branchRate(at);
   const branchTol = TRIM_AIM * tolOf('branch');
-  let lastMs = trimMs;
   /** A trial's knobs built and measured at the trim points, reported and kept in the history. */
   const trial = async (knobs: Profile['knobs'], more: boolean, label: string) => {
-    const started = Date.now();
     generateClone({ ...base, knobs }, dir);
     const binary = buildClone(dir);
     const tp = pointFigures(
@@ -146,7 +142,6 @@ export async function trimKept(
       kept: keep,
       knobs,
     });
-    lastMs = Date.now() - started;
     return { tp, s, keep };
   };
   for (let t = 0; t < TRIMS; t++) {
@@ -192,7 +187,6 @@ export async function trimKept(
       branchTol,
     );
     if (!trimmed && moves.every((m) => !m.part && m.conflict === null)) break;
-    if (deadline !== undefined && Date.now() + lastMs > deadline) break;
     const next = { ...(trimmed ?? now) };
     const knobsT: Profile['knobs'] = { ...knobs, hardBranchesPerReq: next.hard };
     for (const m of moves) {
@@ -236,11 +230,7 @@ export async function trimKept(
     // A trim refused for its instructions or branch misses alone (with those as kept, it would
     // be kept) is repaired: from its knobs, the budget and the random branches alone set by
     // what it measured, judged as it was.
-    if (
-      !r.keep &&
-      refusedForCounts(pick(got), r.tp, wanted, tols, more) &&
-      !(deadline !== undefined && Date.now() + lastMs > deadline)
-    ) {
+    if (!r.keep && refusedForCounts(pick(got), r.tp, wanted, tols, more)) {
       const fix = trimStep(
         { insns: r.tp.insns, branch: r.tp.branch },
         { insns: want.insns, branch: want.branch },

@@ -1,8 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { LOWEST_LOAD_ROUNDS, validationSeconds } from '../../src/measure/validate.js';
 import { mergeRounds, pairedRatio } from '../../src/measure/compare.js';
-import { Workload, type LoadPoint } from '../../src/model/index.js';
+import type { LoadPoint } from '../../src/model/index.js';
 
 /** A round at 500 requests/s: traced rounds carry system calls, untraced ones null. */
 function round(
@@ -55,21 +54,6 @@ test('with every round traced, all rounds are timed and system calls are weighte
   assert.equal(m.syscallsByName.read, 3.3333);
   assert.equal(m.syscallsByName.close, 0.5);
   assert.ok(Math.abs(m.syscallsPerReq! - (2 * 1000 + 5 * 3000 + 3 * 2000) / 6000) < 1e-12);
-});
-
-test("validation's time: each load's rounds on both sides, the first traced, then two Valgrind pairs a platform and the mix's on each side", () => {
-  const w = Workload.parse({
-    command: 'x --port {port}',
-    protocol: 'memcached',
-    requests: [{ op: 'get', share: 1 }],
-    loads: [2000, 500],
-    duration: 5,
-    rounds: 3,
-  });
-  // 500/s: 9 rounds, the first traced after the settling run: 2 × (3 + 6 + 5 + 8 × 6.5) = 132;
-  // 2000/s: 3 rounds: 2 × (3 + 6 + 5 + 2 × 6.5) = 54; Valgrind: 2 × (2 × 3 + 1) pairs of 8 s.
-  assert.equal(validationSeconds(w, 3, 8), 132 + 54 + 112);
-  assert.equal(LOWEST_LOAD_ROUNDS, 9);
 });
 
 test("the paired CPU ratio is the median of the clone's over the original's, round by round, over the untraced rounds", () => {
