@@ -155,6 +155,19 @@ test('a workload with its command as a list and its duration with a unit is acce
   );
 });
 
+test('a tuning bound that is no whole number of iterations', () => {
+  const f = join(tmp, 'iters.json');
+  writeFileSync(f, profileText);
+  assertOneLine(
+    twin(['tune', f, '-w', workload('iters.yaml', short()), '-c', join(tmp, 'c'), '--iterations', '0']),
+    /0 iterations: give a whole number, at least 1/,
+  );
+  assertOneLine(
+    twin(['clone', '-q', '-w', workload('iters.yaml', short()), '--tune-iterations', 'many']),
+    /many iterations/,
+  );
+});
+
 test('a target that exits at start', () => {
   const out = join(tmp, 'exits.json');
   const r = twin([
