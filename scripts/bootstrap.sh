@@ -47,7 +47,8 @@ if [[ ! -f dist/src/cli/index.js ]] || [[ -n "$(find src test bench tsconfig.jso
   touch dist/.built
 fi
 
-# C: the load generator and the clone runtime.
+# C: the load generator, the clone runtime and the reuse tool (a Valgrind tool of Twin's own).
 make -s -C loadgen >/dev/null
 make -s -C runtime >/dev/null
+make -s -C reuse >/dev/null
 ((quiet)) || say "ready"

@@ -8,7 +8,7 @@ fix=0
 command -v clang-format >/dev/null || { echo "lint: clang-format not found: run scripts/bootstrap.sh (as root)" >&2; exit 2; }
 [[ -x node_modules/.bin/prettier ]] || { echo "lint: prettier not installed: run npm ci" >&2; exit 2; }
 ts=(src bench test)
-mapfile -t c < <(git ls-files 'runtime/*.c' 'runtime/*.h' 'loadgen/*.c' 'loadgen/*.h' 'test/*.c')
+mapfile -t c < <(git ls-files 'runtime/*.c' 'runtime/*.h' 'loadgen/*.c' 'loadgen/*.h' 'reuse/*.c' 'test/*.c')
 if ((fix)); then
   node_modules/.bin/prettier --log-level warn --write "${ts[@]/%//**/*.ts}"
   clang-format -i "${c[@]}"

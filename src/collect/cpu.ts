@@ -25,6 +25,7 @@ import {
 } from './callgrind.js';
 import { PROFILE_SEED } from './loadgen.js';
 import { insnMix } from './mix.js';
+import { combineReuse, parseReuse, scaleReuse, type ReuseCounts } from './reuse.js';
 import { MIX_POINT, portableFrom, SWEEP, sweepGeometry } from './sweep.js';
 import type { LaunchSpec } from './target.js';
 import { differentialTasks, runPairs } from './valgrind.js';
@@ -62,6 +63,16 @@ export async function measureCpu(
   const llc = subTotals(runs[1].totals, runs[0].totals);
   const l2 = withL2 ? subTotals(runs[3].totals, runs[2].totals) : undefined;
   return countersFrom(llc, 2 * w.valgrindRequests, platform.name, l2, platform);
+}
+
+/** Every LRU geometry's misses per request of a target: a pair of twinreuse runs, the
+ *  larger's counts less the smaller's, each process's summed. */
+export async function measureReuse(spec: LaunchSpec, w: Workload, seed = PROFILE_SEED): Promise<ReuseCounts> {
+  requireTool('valgrind', 'valgrind');
+  const g = sweepGeometry(SWEEP[0]);
+  const [small, large] = await runPairs(differentialTasks(spec, w, g, 'twinreuse', seed));
+  const sum = (texts: string[]) => texts.map(parseReuse).reduce((a, b) => combineReuse(a, b));
+  return scaleReuse(combineReuse(sum(large.texts), sum(small.texts), -1), 2 * w.valgrindRequests);
 }
 
 /** The dynamic instruction mix of a target: a pair of callgrind runs. */

@@ -1,9 +1,10 @@
-import { readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TwinError, type Workload } from '../model/index.js';
-import { addTotals, geom, parseCachegrind, type CgTotals } from './cachegrind.js';
+import { addTotals, geom, parseCachegrind, ZERO_TOTALS, type CgTotals } from './cachegrind.js';
 import { PROFILE_SEED, preload, runLoad, totalErrors } from './loadgen.js';
+import { parseReuse, REUSE_LIB } from './reuse.js';
 import type { Geometry } from './sweep.js';
 import { launchTarget, type LaunchSpec } from './target.js';
 
@@ -15,8 +16,9 @@ import { launchTarget, type LaunchSpec } from './target.js';
 export const VG_TRANSLATION = ['--vex-guest-chase=no'];
 
 /** cachegrind: totals; callgrind: per-instruction costs and jumps as well (for the mix);
- *  functions: callgrind's per-function costs (for the clone's parts). */
-export type Tool = 'cachegrind' | 'callgrind' | 'functions';
+ *  functions: callgrind's per-function costs (for the clone's parts); twinreuse: every LRU
+ *  geometry's misses (the geometry given is not used). */
+export type Tool = 'cachegrind' | 'callgrind' | 'functions' | 'twinreuse';
 
 /** What one Valgrind run gives: the event totals summed over the target's processes, each
  *  process's instructions, and with callgrind the output files' texts (read for the
@@ -25,6 +27,24 @@ export interface VgRun {
   totals: CgTotals;
   processIr: number[];
   texts: string[];
+}
+
+/** Valgrind with one of its own tools simulating geometry `g`, output files in `dir`. */
+function valgrindWith(tool: Exclude<Tool, 'twinreuse'>, g: Geometry, dir: string): string[] {
+  return [
+    'valgrind',
+    `--tool=${tool === 'cachegrind' ? 'cachegrind' : 'callgrind'}`,
+    '--cache-sim=yes',
+    '--branch-sim=yes',
+    `--I1=${geom(g.I1)}`,
+    `--D1=${geom(g.D1)}`,
+    `--LL=${geom(g.LL)}`,
+    ...(tool === 'cachegrind'
+      ? [`--cachegrind-out-file=${dir}/out.%p`]
+      : tool === 'callgrind'
+        ? ['--dump-instr=yes', '--collect-jumps=yes', `--callgrind-out-file=${dir}/out.%p`]
+        : [`--callgrind-out-file=${dir}/out.%p`]),
+  ];
 }
 
 /** One Valgrind run: start the target under the tool, preload, send `requests` requests,
@@ -38,24 +58,22 @@ async function valgrindRun(
   tool: Tool,
   seed: number,
 ): Promise<VgRun> {
+  if (tool === 'twinreuse' && !existsSync(join(REUSE_LIB, 'twinreuse-amd64-linux')))
+    throw new TwinError('twinreuse is not built: run scripts/bootstrap.sh');
   const outDir = mkdtempSync(join(tmpdir(), 'twin-vg-'));
   // Without address-space randomization (setarch -R): where a server's data lies sets which
   // of a 4-way cache's sets they crowd, and that should not move from run to run.
+  const twinreuse = [
+    'env',
+    `VALGRIND_LIB=${REUSE_LIB}`,
+    'valgrind',
+    '--tool=twinreuse',
+    `--out-file=${outDir}/out.%p`,
+  ];
   const wrapper = [
     'setarch',
     '-R',
-    'valgrind',
-    `--tool=${tool === 'cachegrind' ? 'cachegrind' : 'callgrind'}`,
-    '--cache-sim=yes',
-    '--branch-sim=yes',
-    `--I1=${geom(g.I1)}`,
-    `--D1=${geom(g.D1)}`,
-    `--LL=${geom(g.LL)}`,
-    ...(tool === 'cachegrind'
-      ? [`--cachegrind-out-file=${outDir}/out.%p`]
-      : tool === 'callgrind'
-        ? ['--dump-instr=yes', '--collect-jumps=yes', `--callgrind-out-file=${outDir}/out.%p`]
-        : [`--callgrind-out-file=${outDir}/out.%p`]),
+    ...(tool === 'twinreuse' ? twinreuse : valgrindWith(tool, g, outDir)),
     ...VG_TRANSLATION,
     '--trace-children=yes',
     '--log-file=/dev/null',
@@ -98,6 +116,10 @@ async function valgrindRun(
     if (!files.length)
       throw new TwinError(`${tool} wrote no output: the target may have been killed before it exited`);
     const texts = files.map((f) => readFileSync(join(outDir, f), 'utf8'));
+    if (tool === 'twinreuse') {
+      const ir = texts.map((t) => parseReuse(t).instructions);
+      return { totals: { ...ZERO_TOTALS, Ir: ir.reduce((a, b) => a + b, 0) }, processIr: ir, texts };
+    }
     const each = texts.map(parseCachegrind);
     return {
       totals: each.reduce(addTotals),

@@ -1,0 +1,323 @@
+/* twinreuse: a Valgrind tool that measures a program's cache behaviour for
+ * every LRU cache geometry at once.
+ *
+ * Every instruction fetch and data access is reduced to its 64-byte line and
+ * fed to three streams: code lines (what an L1 instruction cache sees), data
+ * lines (an L1 data cache) and both together (a unified last level). For each
+ * stream and each power-of-two set count S in its range, the tool keeps every
+ * set's 16 most recently used lines in order, as a 16-way LRU cache of S sets
+ * would, and counts at which position each access finds its line (0 = most
+ * recent) or that it is not among the 16. An LRU cache of S sets and A ways
+ * (A <= 16) hits exactly the accesses found at positions below A: one run gives
+ * the misses of every such geometry, from 1 KiB to 64 MiB (Mattson's stack
+ * algorithm, by set).
+ *
+ * Two simplifications, both measured against cachegrind (test/collect):
+ *  - an access repeating the stream's last line is a hit at position 0 for
+ *    every geometry and is counted without a search; within a superblock, an
+ *    instruction in the line of the one before it is not reported at all;
+ *  - an access that straddles two lines is one access, which misses where
+ *    either line misses (as cachegrind counts it);
+ *  - the unified stream sees the accesses the split streams searched, in
+ *    order: it is the full stream, not the one an L1 would filter.
+ *
+ * Usage: valgrind --tool=twinreuse --out-file=PATH program...
+ * (VALGRIND_LIB naming a folder with this tool beside Valgrind's own files).
+ * PATH may hold %p, the process ID. The file:
+ *   twinreuse 1
+ *   instructions N
+ *   stream NAME LO HI           (NAME is I, D or U; log2 of the set counts)
+ *   S C0 C1 ... C15 MISS         (one line per log2 set count S)
+ */
+#include "pub_tool_basics.h"
+#include "pub_tool_libcassert.h"
+#include "pub_tool_libcbase.h"
+#include "pub_tool_libcfile.h"
+#include "pub_tool_libcprint.h"
+#include "pub_tool_machine.h"
+#include "pub_tool_mallocfree.h"
+#include "pub_tool_options.h"
+#include "pub_tool_tooliface.h"
+#include "pub_tool_vki.h"
+
+#define WAYS      16
+#define LINE_BITS 6
+#define MAX_K     18
+
+typedef struct {
+    const HChar *name;
+    Int lo, hi;         /* log2 of the smallest and largest set count */
+    Addr last;          /* the line of the last access */
+    ULong same;         /* accesses that repeated the last line */
+    Addr *tags[MAX_K];  /* per set count: sets x WAYS lines, most recent first */
+    UChar *used[MAX_K]; /* per set count: lines held in each set */
+    ULong hist[MAX_K][WAYS + 1];
+} Stream;
+
+static Stream streams[3] = {
+    { .name = "I", .lo = 2, .hi = 11 },
+    { .name = "D", .lo = 2, .hi = 11 },
+    { .name = "U", .lo = 6, .hi = 17 },
+};
+#define CODE    (&streams[0])
+#define DATA    (&streams[1])
+#define UNIFIED (&streams[2])
+
+static const HChar *clo_out_file = "twinreuse.out.%p";
+
+/* Instructions executed, for the pair method's checks. */
+static ULong instructions;
+
+static void stream_init(Stream *s)
+{
+    s->last = (Addr)-1;
+    for (Int k = s->lo; k <= s->hi; k++) {
+        SizeT sets = (SizeT)1 << k;
+        s->tags[k] = VG_(malloc)("twinreuse.tags", sets * WAYS * sizeof(Addr));
+        s->used[k] = VG_(calloc)("twinreuse.used", sets, 1);
+    }
+}
+
+/* One line brought to the front of its set at every set count; `pos` gets its
+ * position there before (WAYS: not held). */
+static void stream_touch(Stream *s, Addr line, UChar *pos)
+{
+    for (Int k = s->lo; k <= s->hi; k++) {
+        UWord set = line & (((UWord)1 << k) - 1);
+        Addr *t = s->tags[k] + set * WAYS;
+        UInt n = s->used[k][set];
+        UInt p = 0;
+        while (p < n && t[p] != line)
+            p++;
+        pos[k] = (UChar)p;
+        if (p == n) { /* not held: the least recent drops if the set is full */
+            pos[k] = WAYS;
+            if (n < WAYS)
+                s->used[k][set] = (UChar)++n;
+            p = n - 1;
+        }
+        for (; p > 0; p--)
+            t[p] = t[p - 1];
+        t[0] = line;
+    }
+}
+
+/* One access to the lines `first` to `last` (two where it straddles them): as
+ * cachegrind counts it, one access that misses where either line misses. */
+static void stream_access(Stream *s, Addr first, Addr last)
+{
+    if (first == last && first == s->last) {
+        s->same++;
+        return;
+    }
+    UChar pos[MAX_K], other[MAX_K];
+    stream_touch(s, first, pos);
+    for (Addr line = first + 1; line <= last; line++) {
+        stream_touch(s, line, other);
+        for (Int k = s->lo; k <= s->hi; k++)
+            if (other[k] > pos[k])
+                pos[k] = other[k];
+    }
+    s->last = last;
+    for (Int k = s->lo; k <= s->hi; k++)
+        s->hist[k][pos[k]]++;
+}
+
+static void access_lines(Stream *split, Addr a, UWord size)
+{
+    Addr first = a >> LINE_BITS, last = (a + (size ? size - 1 : 0)) >> LINE_BITS;
+    Bool repeat = first == last && first == split->last;
+    stream_access(split, first, last);
+    if (!repeat)
+        stream_access(UNIFIED, first, last);
+}
+
+static VG_REGPARM(2) void on_code(Addr a, UWord size)
+{
+    access_lines(CODE, a, size);
+}
+
+static VG_REGPARM(2) void on_data(Addr a, UWord size)
+{
+    access_lines(DATA, a, size);
+}
+
+/* ---- instrumentation ---- */
+
+/* `*counter += 1`, inline. */
+static void add_one(IRSB *sb, ULong *counter)
+{
+    IRExpr *at = mkIRExpr_HWord((HWord)counter);
+    IRTemp old = newIRTemp(sb->tyenv, Ity_I64), sum = newIRTemp(sb->tyenv, Ity_I64);
+    addStmtToIRSB(sb, IRStmt_WrTmp(old, IRExpr_Load(Iend_LE, Ity_I64, at)));
+    addStmtToIRSB(
+        sb, IRStmt_WrTmp(sum, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(old), IRExpr_Const(IRConst_U64(1)))));
+    addStmtToIRSB(sb, IRStmt_Store(Iend_LE, at, IRExpr_RdTmp(sum)));
+}
+
+static void add_call(IRSB *sb, Bool code, IRExpr *addr, Int size, IRExpr *guard)
+{
+    void *fn = code ? (void *)on_code : (void *)on_data;
+    IRExpr **args = mkIRExprVec_2(addr, mkIRExpr_HWord((HWord)size));
+    IRDirty *di = unsafeIRDirty_0_N(2, code ? "on_code" : "on_data", VG_(fnptr_to_fnentry)(fn), args);
+    if (guard)
+        di->guard = guard;
+    addStmtToIRSB(sb, IRStmt_Dirty(di));
+}
+
+static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestLayout *layout,
+                           const VexGuestExtents *vge, const VexArchInfo *archinfo_host, IRType gWordTy,
+                           IRType hWordTy)
+{
+    (void)closure;
+    (void)layout;
+    (void)vge;
+    (void)archinfo_host;
+    (void)hWordTy;
+    if (gWordTy != hWordTy)
+        VG_(tool_panic)("host and guest word sizes differ");
+    IRSB *out = deepCopyIRSBExceptStmts(in);
+    IRTypeEnv *env = in->tyenv;
+    Addr last_line = (Addr)-1;
+    Int i = 0;
+    for (; i < in->stmts_used && in->stmts[i]->tag != Ist_IMark; i++)
+        addStmtToIRSB(out, in->stmts[i]);
+    for (; i < in->stmts_used; i++) {
+        IRStmt *st = in->stmts[i];
+        if (!st || st->tag == Ist_NoOp)
+            continue;
+        switch (st->tag) {
+        case Ist_IMark: {
+            Addr a = (Addr)st->Ist.IMark.addr + (Addr)st->Ist.IMark.delta;
+            UInt len = st->Ist.IMark.len ? st->Ist.IMark.len : 1;
+            Addr first = a >> LINE_BITS, end = (a + len - 1) >> LINE_BITS;
+            /* The line of the instruction before it, in this superblock: a hit. */
+            if (first != last_line || end != last_line)
+                add_call(out, True, mkIRExpr_HWord((HWord)a), (Int)len, NULL);
+            last_line = end;
+            add_one(out, &instructions);
+            break;
+        }
+        case Ist_WrTmp: {
+            IRExpr *e = st->Ist.WrTmp.data;
+            if (e->tag == Iex_Load)
+                add_call(out, False, e->Iex.Load.addr, sizeofIRType(e->Iex.Load.ty), NULL);
+            break;
+        }
+        case Ist_Store:
+            add_call(out, False, st->Ist.Store.addr, sizeofIRType(typeOfIRExpr(env, st->Ist.Store.data)),
+                     NULL);
+            break;
+        case Ist_StoreG: {
+            IRStoreG *sg = st->Ist.StoreG.details;
+            add_call(out, False, sg->addr, sizeofIRType(typeOfIRExpr(env, sg->data)), sg->guard);
+            break;
+        }
+        case Ist_LoadG: {
+            IRLoadG *lg = st->Ist.LoadG.details;
+            IRType wide = Ity_INVALID, narrow = Ity_INVALID;
+            typeOfIRLoadGOp(lg->cvt, &wide, &narrow);
+            add_call(out, False, lg->addr, sizeofIRType(narrow), lg->guard);
+            break;
+        }
+        case Ist_Dirty: {
+            IRDirty *d = st->Ist.Dirty.details;
+            if (d->mFx != Ifx_None && d->mAddr)
+                add_call(out, False, d->mAddr, d->mSize, NULL);
+            break;
+        }
+        case Ist_CAS: {
+            IRCAS *c = st->Ist.CAS.details;
+            Int size = sizeofIRType(typeOfIRExpr(env, c->dataLo)) * (c->dataHi ? 2 : 1);
+            add_call(out, False, c->addr, size, NULL);
+            break;
+        }
+        case Ist_LLSC: {
+            IRType ty = st->Ist.LLSC.storedata ? typeOfIRExpr(env, st->Ist.LLSC.storedata)
+                                               : typeOfIRTemp(env, st->Ist.LLSC.result);
+            add_call(out, False, st->Ist.LLSC.addr, sizeofIRType(ty), NULL);
+            break;
+        }
+        default:
+            break;
+        }
+        addStmtToIRSB(out, st);
+    }
+    return out;
+}
+
+/* ---- output ---- */
+
+static void put(Int fd, const HChar *s)
+{
+    VG_(write)(fd, s, (Int)VG_(strlen)(s));
+}
+
+static void tr_fini(Int exitcode)
+{
+    (void)exitcode;
+    const HChar *path = VG_(expand_file_name)("--out-file", clo_out_file);
+    Int fd = VG_(fd_open)(path, VKI_O_CREAT | VKI_O_TRUNC | VKI_O_WRONLY, VKI_S_IRUSR | VKI_S_IWUSR);
+    if (fd < 0) {
+        VG_(umsg)("twinreuse: cannot write %s\n", path);
+        return;
+    }
+    HChar buf[64];
+    put(fd, "twinreuse 1\n");
+    VG_(sprintf)(buf, "instructions %llu\n", instructions);
+    put(fd, buf);
+    for (Int s = 0; s < 3; s++) {
+        Stream *st = &streams[s];
+        VG_(sprintf)(buf, "stream %s %d %d\n", st->name, st->lo, st->hi);
+        put(fd, buf);
+        for (Int k = st->lo; k <= st->hi; k++) {
+            VG_(sprintf)(buf, "%d", k);
+            put(fd, buf);
+            for (Int p = 0; p <= WAYS; p++) {
+                VG_(sprintf)(buf, " %llu", st->hist[k][p] + (p == 0 ? st->same : 0));
+                put(fd, buf);
+            }
+            put(fd, "\n");
+        }
+    }
+    VG_(close)(fd);
+}
+
+/* ---- options and registration ---- */
+
+static Bool tr_option(const HChar *arg)
+{
+    if VG_STR_CLO (arg, "--out-file", clo_out_file) {
+    } else
+        return False;
+    return True;
+}
+
+static void tr_usage(void)
+{
+    VG_(printf)("    --out-file=<file>   where the counts go [twinreuse.out.%%p]\n");
+}
+
+static void tr_debug_usage(void)
+{
+}
+
+static void tr_post_clo_init(void)
+{
+    for (Int s = 0; s < 3; s++)
+        stream_init(&streams[s]);
+}
+
+static void tr_pre_clo_init(void)
+{
+    VG_(details_name)("twinreuse");
+    VG_(details_version)(NULL);
+    VG_(details_description)("misses of every LRU cache geometry in one run");
+    VG_(details_copyright_author)("");
+    VG_(details_bug_reports_to)("");
+    VG_(details_avg_translation_sizeB)(500);
+    VG_(basic_tool_funcs)(tr_post_clo_init, tr_instrument, tr_fini);
+    VG_(needs_command_line_options)(tr_option, tr_usage, tr_debug_usage);
+}
+
+VG_DETERMINE_INTERFACE_VERSION(tr_pre_clo_init)

@@ -1,0 +1,90 @@
+import { fileURLToPath } from 'node:url';
+import { join } from 'node:path';
+import { TwinError, type Platform } from '../model/index.js';
+
+/** The folder VALGRIND_LIB names for twinreuse, Twin's own Valgrind tool (reuse/twinreuse.c):
+ *  the tool beside links to Valgrind's own files. */
+export const REUSE_LIB = join(fileURLToPath(new URL('../../../', import.meta.url)), 'reuse/build/lib');
+
+/** The three streams the tool follows: code lines (an L1 instruction cache's), data lines (an
+ *  L1 data cache's), and both in order (a unified last level, unfiltered by the L1s). */
+export type ReuseStream = 'I' | 'D' | 'U';
+
+/** Ways the tool follows in every set: positions 0 to WAYS - 1, and WAYS for a line not held. */
+export const REUSE_WAYS = 16;
+
+/** What twinreuse counted in one run, or a difference or sum of runs: for each stream and
+ *  each log2 set count k from `lo` to `hi`, `counts[k - lo][p]` accesses found their line at
+ *  LRU position p of its set (p = REUSE_WAYS: not among the set's 16 most recent). */
+export interface ReuseCounts {
+  instructions: number;
+  streams: Record<ReuseStream, { lo: number; hi: number; counts: number[][] }>;
+}
+
+/** Parses the tool's output file (see reuse/twinreuse.c). */
+export function parseReuse(text: string): ReuseCounts {
+  const lines = text.split('\n').filter(Boolean);
+  if (lines[0] !== 'twinreuse 1') throw new TwinError('twinreuse wrote an output of another version');
+  const insns = /^instructions (\d+)$/.exec(lines[1] ?? '');
+  if (!insns) throw new TwinError('twinreuse wrote no instruction count');
+  const streams: Partial<ReuseCounts['streams']> = {};
+  let cur: ReuseCounts['streams'][ReuseStream] | null = null;
+  for (const line of lines.slice(2)) {
+    const f = line.split(' ');
+    if (f[0] === 'stream') {
+      cur = { lo: Number(f[2]), hi: Number(f[3]), counts: [] };
+      streams[f[1] as ReuseStream] = cur;
+      continue;
+    }
+    const row = f.slice(1).map(Number);
+    if (!cur || Number(f[0]) !== cur.lo + cur.counts.length || row.length !== REUSE_WAYS + 1)
+      throw new TwinError(`twinreuse wrote an unreadable line: ${line.slice(0, 40)}`);
+    cur.counts.push(row);
+  }
+  for (const s of STREAMS)
+    if (!streams[s] || streams[s]!.counts.length !== streams[s]!.hi - streams[s]!.lo + 1)
+      throw new TwinError(`twinreuse wrote no complete stream ${s}`);
+  return { instructions: Number(insns[1]), streams: streams as ReuseCounts['streams'] };
+}
+
+const STREAMS = ['I', 'D', 'U'] as const;
+
+/** The counts with each stream's rows mapped by `f` (row, stream, row index). */
+function mapRows(a: ReuseCounts, f: (row: number[], s: ReuseStream, k: number) => number[]) {
+  return Object.fromEntries(
+    STREAMS.map((s) => [s, { ...a.streams[s], counts: a.streams[s].counts.map((row, k) => f(row, s, k)) }]),
+  ) as ReuseCounts['streams'];
+}
+
+/** a + f·b, bin by bin (f = -1: the difference of a pair's runs). */
+export function combineReuse(a: ReuseCounts, b: ReuseCounts, f = 1): ReuseCounts {
+  return {
+    instructions: a.instructions + f * b.instructions,
+    streams: mapRows(a, (row, s, k) => row.map((c, p) => c + f * b.streams[s].counts[k][p])),
+  };
+}
+
+/** Every count divided by `n` (per request). */
+export function scaleReuse(a: ReuseCounts, n: number): ReuseCounts {
+  return { instructions: a.instructions / n, streams: mapRows(a, (row) => row.map((c) => c / n)) };
+}
+
+/** Misses of an LRU cache of `size` bytes, `assoc` ways and 64-byte lines on a stream: the
+ *  accesses not found among the `assoc` most recent lines of their set. Null where the
+ *  geometry lies outside what the tool followed (more than 16 ways, a set count out of range
+ *  or not a power of two). */
+export function reuseMisses(r: ReuseCounts, stream: ReuseStream, size: number, assoc: number): number | null {
+  const sets = size / 64 / assoc;
+  const k = Math.log2(sets);
+  const s = r.streams[stream];
+  if (!Number.isInteger(k) || k < s.lo || k > s.hi || assoc < 1 || assoc > REUSE_WAYS) return null;
+  const row = s.counts[k - s.lo];
+  return row.slice(assoc).reduce((a, c) => a + c, 0);
+}
+
+/** A platform's misses from the counts, as cachegrind reports them: its L1s on the code and
+ *  data streams, its L2 and LLC on the unified one. */
+export function platformMisses(r: ReuseCounts, p: Platform) {
+  const at = (s: ReuseStream, c: Platform['I1']) => reuseMisses(r, s, c.size, c.assoc);
+  return { I1: at('I', p.I1), D1: at('D', p.D1), L2: at('U', p.L2), LLC: at('U', p.LLC) };
+}

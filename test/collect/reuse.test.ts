@@ -1,0 +1,127 @@
+/* twinreuse, Twin's own Valgrind tool: every LRU geometry's misses from one run.
+ *
+ * The parser is tested on a captured output: the tool run on a program that walks a 48 KiB
+ * ring of lines ten times (for (p < 10) for (i < 768) a[64 i] += …), whose data lines fill
+ * 12 ways of 64 sets exactly. The tool is then checked against cachegrind, Valgrind's own
+ * cache simulator, on a real program (sort) at the shipped platforms and at geometries drawn
+ * at random: the same misses to within a fraction of a percent at the L1s. */
+import { test, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import {
+  combineReuse,
+  parseReuse,
+  platformMisses,
+  REUSE_LIB,
+  reuseMisses,
+  scaleReuse,
+} from '../../src/collect/reuse.js';
+import { parseCachegrind } from '../../src/collect/cachegrind.js';
+import { loadPlatform, randomPlatform } from '../../src/collect/platforms.js';
+
+const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+const walk = parseReuse(readFileSync(join(ROOT, 'test/collect/fixtures/twinreuse-walk.txt'), 'utf8'));
+const work = mkdtempSync(join(tmpdir(), 'twin-reuse-'));
+after(() => rmSync(work, { recursive: true, force: true }));
+
+test("the tool's output parses: instructions, and each stream's set counts", () => {
+  assert.equal(walk.instructions, 176537);
+  assert.deepEqual(
+    Object.fromEntries(Object.entries(walk.streams).map(([s, v]) => [s, [v.lo, v.hi, v.counts.length]])),
+    { I: [2, 11, 10], D: [2, 11, 10], U: [6, 17, 12] },
+  );
+  assert.throws(() => parseReuse('twinreuse 2\n'), /another version/);
+  assert.throws(() => parseReuse('twinreuse 1\ninstructions 5\nstream I 2 3\n2 1 2\n'), /unreadable/);
+});
+
+test('a 48 KiB ring of lines fits 12 ways of 64 sets and misses at every pass with 11', () => {
+  const at = (kib: number, ways: number) => reuseMisses(walk, 'D', kib * 1024, ways)!;
+  const passes = 10;
+  const lines = 768;
+  // 12 ways: the ring's first pass (and the program's start-up) alone: the later passes hit.
+  assert.ok(at(48, 12) < 0.5 * (passes - 1) * lines, `${at(48, 12)} misses at 48 KiB, 12 ways`);
+  // 11 ways: every pass after the first misses every line as well.
+  assert.ok(at(44, 11) >= (passes - 1) * lines + at(48, 12), `${at(44, 11)} misses at 44 KiB, 11 ways`);
+  // Twice the sets, 6 ways (48 KiB again): the ring fits as well.
+  assert.ok(Math.abs(at(48, 6) - at(48, 12)) < 0.1 * lines);
+  // Misses never rise with ways at a set count, nor with sets at a number of ways.
+  for (const s of ['I', 'D', 'U'] as const) {
+    const { lo, hi } = walk.streams[s];
+    for (let k = lo; k <= hi; k++)
+      for (let a = 1; a < 16; a++) {
+        const m = (kk: number, aa: number) => reuseMisses(walk, s, 64 * aa * 2 ** kk, aa)!;
+        assert.ok(m(k, a + 1) <= m(k, a));
+        if (k < hi) assert.ok(m(k + 1, a) <= m(k, a) * 1.05 + 16, `${s} ${k} ${a}`);
+      }
+  }
+});
+
+test('geometries the tool did not follow give null; pairs subtract and scale bin by bin', () => {
+  assert.equal(reuseMisses(walk, 'D', 48 * 1024, 32), null);
+  assert.equal(reuseMisses(walk, 'D', 3 * 64 * 16, 16), null);
+  assert.equal(reuseMisses(walk, 'U', 1024, 16), null);
+  const zero = combineReuse(walk, walk, -1);
+  assert.equal(reuseMisses(zero, 'U', 1 << 20, 16), 0);
+  const twice = combineReuse(walk, walk);
+  assert.equal(reuseMisses(scaleReuse(twice, 2), 'I', 32768, 8), reuseMisses(walk, 'I', 32768, 8));
+});
+
+test(
+  'the tool counts what cachegrind counts, at the shipped platforms and at random ones',
+  { timeout: 300_000 },
+  () => {
+    // A real program on deterministic input: sort of 20,000 lines of pseudo-random text.
+    let x = 12345;
+    const letter = () => String.fromCharCode(97 + ((x = (Math.imul(x, 1103515245) + 12345) >>> 0) % 26));
+    const input = join(work, 'in.txt');
+    const lines = Array.from({ length: 20000 }, () => Array.from({ length: 40 }, letter).join(''));
+    writeFileSync(input, lines.join('\n') + '\n');
+    const prog = ['/usr/bin/sort', '-o', join(work, 'out.txt'), input];
+    const vg = (args: string[], env = process.env) => {
+      const r = spawnSync('valgrind', [...args, ...prog], { encoding: 'utf8', env });
+      assert.equal(r.status, 0, `valgrind failed: ${r.stderr}`);
+    };
+    vg(['--tool=twinreuse', `--out-file=${join(work, 'tr.out')}`], {
+      ...process.env,
+      VALGRIND_LIB: REUSE_LIB,
+    });
+    const counts = parseReuse(readFileSync(join(work, 'tr.out'), 'utf8'));
+    const platforms = [
+      loadPlatform('skylake-sp'),
+      loadPlatform('graviton2'),
+      randomPlatform(7, 0),
+      randomPlatform(7, 1),
+    ];
+    for (const p of platforms) {
+      const predicted = platformMisses(counts, p);
+      for (const [level, ll] of [
+        ['L2', p.L2],
+        ['LLC', p.LLC],
+      ] as const) {
+        const out = join(work, `cg.${p.name}.${level}`);
+        vg([
+          '--tool=cachegrind',
+          '--cache-sim=yes',
+          `--cachegrind-out-file=${out}`,
+          `--I1=${p.I1.size},${p.I1.assoc},64`,
+          `--D1=${p.D1.size},${p.D1.assoc},64`,
+          `--LL=${ll.size},${ll.assoc},64`,
+        ]);
+        const t = parseCachegrind(readFileSync(out, 'utf8'));
+        const close = (what: string, got: number | null, want: number, share: number) =>
+          assert.ok(
+            got !== null && Math.abs(got - want) <= share * want + 20,
+            `${p.name} ${what}: twinreuse ${got}, cachegrind ${want}`,
+          );
+        close('I1', predicted.I1, t.I1mr, 0.005);
+        close('D1', predicted.D1, t.D1mr + t.D1mw, 0.005);
+        // The tool's last level sees every access, not the L1s' misses alone.
+        close(level, predicted[level], t.ILmr + t.DLmr + t.DLmw, 0.03);
+      }
+    }
+  },
+);
