@@ -28,7 +28,7 @@ import { insnMix } from './mix.js';
 import { combineReuse, parseReuse, scaleReuse, type ReuseCounts } from './reuse.js';
 import { MIX_POINT, portableFrom, SWEEP, sweepGeometry } from './sweep.js';
 import type { LaunchSpec } from './target.js';
-import { differentialTasks, runPairs } from './valgrind.js';
+import { differentialTasks, middleTask, pool, runPairs } from './valgrind.js';
 
 /** The measurements made of Valgrind runs: a platform's counters, the instruction mix, the
  *  size sweep of the portable profile, some sweep points alone, a clone's parts. */
@@ -132,7 +132,14 @@ export async function measurePoints(spec: LaunchSpec, w: Workload, points: numbe
 export async function measurePortable(
   spec: LaunchSpec,
   w: Workload,
-  opts: { mix?: boolean; codeSets?: boolean; repeat?: number[]; mixApart?: boolean } = {},
+  opts: {
+    mix?: boolean;
+    codeSets?: boolean;
+    repeat?: number[];
+    mixApart?: boolean;
+    /** Filled with the first sweep point's two halves of the measured requests (n each). */
+    halves?: CgTotals[];
+  } = {},
 ): Promise<PortableCpu> {
   requireTool('valgrind', 'valgrind');
   const tasks = SWEEP.flatMap((s, k) =>
@@ -148,6 +155,10 @@ export async function measurePortable(
   if (opts.mix && opts.mixApart)
     tasks.push(...differentialTasks(spec, w, sweepGeometry(SWEEP[MIX_POINT]), 'callgrind'));
   const runs = await runPairs(tasks);
+  if (opts.halves) {
+    const [mid] = await pool([middleTask(spec, w, sweepGeometry(SWEEP[0]))]);
+    opts.halves.push(subTotals(mid.totals, runs[0].totals), subTotals(runs[1].totals, mid.totals));
+  }
   const diff2 = (i: number) => subTotals(runs[2 * i + 1].totals, runs[2 * i].totals);
   const points = SWEEP.map((_, k) =>
     again.includes(k) ? meanTotals([diff2(k), diff2(SWEEP.length + again.indexOf(k))]) : diff2(k),

@@ -167,6 +167,12 @@ export function differentialTasks(
   ];
 }
 
+/** One run of 2n requests: with a pair's runs of n and 3n, the two halves of the measured
+ *  requests apart (the pair method's linearity). */
+export function middleTask(spec: LaunchSpec, w: Workload, g: Geometry, seed = PROFILE_SEED) {
+  return () => valgrindRun(spec, w, g, 2 * w.valgrindRequests, VG_RATE, 'cachegrind', seed);
+}
+
 /** A process served requests in a run when its instructions pass the run's smallest
  *  process's by this share of the run's work for its requests. */
 const ACTIVE_SHARE = 0.05;

@@ -1,4 +1,5 @@
 import { L1_CURVE_MAX, TwinError, type CurvePoint, type PortableCpu } from '../model/index.js';
+import type { CgTotals } from '../collect/cachegrind.js';
 
 /** How far a miss count may rise with cache size before it breaks the law of an LRU cache
  *  (misses never rise with size): both a share of the smaller size's count and an absolute
@@ -41,5 +42,45 @@ export function requireSteadyCurves(c: PortableCpu, requests: number): void {
   if (why)
     throw new TwinError(
       `the target did not settle under Valgrind: ${why} (a miss curve cannot rise with cache size); raise valgrindRequests above ${requests} or preload its data set`,
+    );
+}
+
+/** How far the second half of the measured requests' instructions may differ from the
+ *  first's. Each half is n requests of one pair, so it spreads more than a pair's 2n:
+ *  memcached's pairs move by 2 to 3% from one to the next. */
+const HALF_INSNS = 0.1;
+
+/** The pair method assumes every measured request costs alike: the first sweep point's
+ *  requests n to 2n against 2n to 3n (a run of 2n between the pair's). A target whose work
+ *  or misses per request still move (a data set filling, caches warming) breaks it: the
+ *  difference of the pair would describe a moment, not the server. Returns why, or null.
+ *  Misses are judged as the curve law judges a rise: past both a share and an absolute
+ *  change in misses per 1,000 instructions. */
+export function halvesDiffer(h: CgTotals[], requests: number): string | null {
+  const [a, b] = h;
+  if (!a || !b || a.Ir <= 0) return null;
+  const per = (x: number) => (x / (requests / 2)).toFixed(1);
+  if (Math.abs(b.Ir / a.Ir - 1) > HALF_INSNS)
+    return `its instructions a request moved from ${per(a.Ir)} to ${per(b.Ir)} between the first and second half of the measured requests`;
+  const abs = (RISE_MPKI * a.Ir) / 1000;
+  const levels: [string, (t: CgTotals) => number][] = [
+    ['data L1', (t) => t.D1mr + t.D1mw],
+    ['code L1', (t) => t.I1mr],
+    ['last-level', (t) => t.DLmr + t.DLmw + t.ILmr],
+  ];
+  for (const [what, f] of levels) {
+    const [x, y] = [f(a), f(b)];
+    if (Math.abs(y - x) > abs && Math.abs(y - x) > RISE_SHARE * Math.min(x, y))
+      return `its ${what} misses a request moved from ${per(x)} to ${per(y)} between the first and second half of the measured requests`;
+  }
+  return null;
+}
+
+/** Refuses a target whose measured requests do not cost alike (`halvesDiffer`). */
+export function requireLinear(h: CgTotals[], requests: number): void {
+  const why = halvesDiffer(h, requests);
+  if (why)
+    throw new TwinError(
+      `the target did not settle under Valgrind: ${why}; raise valgrindRequests above ${requests / 2} or preload its data set`,
     );
 }

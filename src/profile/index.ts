@@ -5,7 +5,8 @@ import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.j
 import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
 import { measurePortable } from '../collect/cpu.js';
-import { requireSteadyCurves } from './curves.js';
+import { requireLinear, requireSteadyCurves } from './curves.js';
+import type { CgTotals } from '../collect/cachegrind.js';
 import { REPEATED_POINTS, SWEEP } from '../collect/sweep.js';
 
 /** Calls the clone's skeleton makes by itself: never replayed. */
@@ -165,9 +166,18 @@ export async function profileTarget(
   const skeleton = inferSkeleton(o, busy);
   const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
   say(
-    `measuring instructions, cache-size sweep and instruction mix under Valgrind (${SWEEP.length + REPEATED_POINTS.length + 1} pairs of runs of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests)`,
+    `measuring instructions, cache-size sweep and instruction mix under Valgrind (${SWEEP.length + REPEATED_POINTS.length + 1} pairs of runs of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests, and one of ${2 * w.valgrindRequests})`,
   );
-  const original = await measurePortable(spec, w, { mix: true, repeat: REPEATED_POINTS, mixApart: true });
+  const halves: CgTotals[] = [];
+  const original = await measurePortable(spec, w, {
+    mix: true,
+    repeat: REPEATED_POINTS,
+    mixApart: true,
+    halves,
+  });
+  const perHalf = halves.map((h) => (h.Ir / w.valgrindRequests).toFixed(0)).join(' and ');
+  say(`the halves of the measured requests: ${perHalf} instructions a request`);
+  requireLinear(halves, 2 * w.valgrindRequests);
   requireSteadyCurves(original, w.valgrindRequests);
   const profile: Profile = {
     schemaVersion: PROFILE_SCHEMA_VERSION,

@@ -3,7 +3,8 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { TwinError, type PortableCpu } from '../../src/model/index.js';
-import { curveRise, requireSteadyCurves } from '../../src/profile/curves.js';
+import { curveRise, halvesDiffer, requireLinear, requireSteadyCurves } from '../../src/profile/curves.js';
+import { ZERO_TOTALS } from '../../src/collect/cachegrind.js';
 
 const fixture = (t: string): PortableCpu =>
   JSON.parse(
@@ -34,4 +35,32 @@ test('a curve that rises with size is refused in one line naming where and what 
   const d = structuredClone(fixture('memcached'));
   d.dataCurve = d.dataCurve.map((p) => (p.bytes === 32 << 20 ? { ...p, missesPerReq: 0.2 } : p));
   assert.equal(curveRise(d), null);
+});
+
+test('a target whose measured requests do not cost alike is refused; one that does passes', () => {
+  // Halves of 2,000 requests each, as memcached's at 8 KiB: 9,200 instructions a request,
+  // 110 data misses, 25 code misses, 4 last-level misses a request.
+  const half = (ir: number, d1: number, ll: number) => ({
+    ...ZERO_TOTALS,
+    Ir: ir * 2000,
+    D1mr: d1 * 2000,
+    I1mr: 25 * 2000,
+    DLmr: ll * 2000,
+  });
+  const steady = [half(9200, 110, 4), half(9400, 104, 4.2)];
+  assert.equal(halvesDiffer(steady, 4000), null);
+  // A data set still filling: the second half misses at the last level far less.
+  const filling = [half(9200, 110, 40), half(9300, 108, 12)];
+  assert.match(halvesDiffer(filling, 4000) ?? '', /last-level misses a request moved from 40\.0 to 12\.0/);
+  // Work that grows with the requests served.
+  const growing = [half(9200, 110, 4), half(11000, 110, 4)];
+  assert.match(halvesDiffer(growing, 4000) ?? '', /instructions a request moved from 9200\.0 to 11000\.0/);
+  assert.throws(
+    () => requireLinear(growing, 4000),
+    (e: Error) =>
+      e instanceof TwinError &&
+      /did not settle under Valgrind: .* raise valgrindRequests above 2000/.test(e.message),
+  );
+  // A small count's change below 0.5 misses per 1,000 instructions is noise.
+  assert.equal(halvesDiffer([half(9200, 110, 0.4), half(9200, 110, 0.1)], 4000), null);
 });
