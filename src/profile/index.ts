@@ -166,7 +166,7 @@ export async function profileTarget(
   const skeleton = inferSkeleton(o, busy);
   const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
   say(
-    `measuring instructions, cache-size sweep and instruction mix under Valgrind (${SWEEP.length + REPEATED_POINTS.length + 1} pairs of runs of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests, and one of ${2 * w.valgrindRequests})`,
+    `under Valgrind: instructions, cache sweep, mix (${SWEEP.length + REPEATED_POINTS.length + 1} pairs of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests, a run of ${2 * w.valgrindRequests})`,
   );
   const halves: CgTotals[] = [];
   const original = await measurePortable(spec, w, {

@@ -114,7 +114,9 @@ function cpuLines(p: Profile): string[] {
     `code misses a request: ${at(o.codeCurve)}; branch mispredictions ${fmt(o.branchMissesPerReq)}`,
     `instruction mix: ${mix}`,
     ...(p.body.skeleton
-      ? [`the clone's skeleton alone: ${fmt(p.body.skeleton.insnsPerReq)} instructions a request`]
+      ? [
+          `the clone's skeleton alone: ${fmt(p.body.skeleton.insnsPerReq)} instructions a request, ${((100 * p.body.skeleton.insnsPerReq) / o.insnsPerReq).toFixed(0)}% of the original's`,
+        ]
       : []),
   ];
 }
