@@ -54,8 +54,8 @@ const HALF_INSNS = 0.1;
  *  requests n to 2n against 2n to 3n (a run of 2n between the pair's). A target whose work
  *  or misses per request still move (a data set filling, caches warming) breaks it: the
  *  difference of the pair would describe a moment, not the server. Returns why, or null.
- *  Misses are judged as the curve law judges a rise: past both a share and an absolute
- *  change in misses per 1,000 instructions. */
+ *  The last level's misses are judged as the curve law judges a rise: past both a share and
+ *  an absolute change in misses per 1,000 instructions. */
 export function halvesDiffer(h: CgTotals[], requests: number): string | null {
   const [a, b] = h;
   if (!a || !b || a.Ir <= 0) return null;
@@ -63,16 +63,12 @@ export function halvesDiffer(h: CgTotals[], requests: number): string | null {
   if (Math.abs(b.Ir / a.Ir - 1) > HALF_INSNS)
     return `its instructions a request moved from ${per(a.Ir)} to ${per(b.Ir)} between the first and second half of the measured requests`;
   const abs = (RISE_MPKI * a.Ir) / 1000;
-  const levels: [string, (t: CgTotals) => number][] = [
-    ['data L1', (t) => t.D1mr + t.D1mw],
-    ['code L1', (t) => t.I1mr],
-    ['last-level', (t) => t.DLmr + t.DLmw + t.ILmr],
-  ];
-  for (const [what, f] of levels) {
-    const [x, y] = [f(a), f(b)];
-    if (Math.abs(y - x) > abs && Math.abs(y - x) > RISE_SHARE * Math.min(x, y))
-      return `its ${what} misses a request moved from ${per(x)} to ${per(y)} between the first and second half of the measured requests`;
-  }
+  // The last level's misses (code and data): a data set still filling misses there cold. An
+  // L1's misses at 8 KiB move by a fifth from half to half in memcached's steady runs, with
+  // its background thread's time-driven work, and tell nothing the last level does not.
+  const [x, y] = [a.DLmr + a.DLmw + a.ILmr, b.DLmr + b.DLmw + b.ILmr];
+  if (Math.abs(y - x) > abs && Math.abs(y - x) > RISE_SHARE * Math.min(x, y))
+    return `its last-level misses a request moved from ${per(x)} to ${per(y)} between the first and second half of the measured requests`;
   return null;
 }
 
