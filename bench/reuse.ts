@@ -8,9 +8,9 @@
  * pair to pair, against which the errors read. Seconds are wall time, two runs at a time.
  * Writes bench/reuse.json.
  */
-import { mkdtempSync, renameSync, writeFileSync } from 'node:fs';
-import { arch, cpus, tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { renameSync, writeFileSync } from 'node:fs';
+import { arch, cpus } from 'node:os';
+import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { readYamlFile, Workload, type Platform } from '../src/model/index.js';
@@ -43,7 +43,8 @@ const results = [];
 for (const target of targets) {
   const file = join(ROOT, `examples/${target}/workload.yaml`);
   const w = readYamlFile(Workload, file, 'workload');
-  const spec = launchSpecFor(w, mkdtempSync(join(tmpdir(), `twin-reuse-${target}-`)));
+  // Templates and files are read from the workload's folder, as the CLI reads them.
+  const spec = launchSpecFor(w, dirname(file));
   let t = Date.now();
   const reuse = await measureReuse(spec, w);
   const reuseS = (Date.now() - t) / 1000;
