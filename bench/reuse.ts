@@ -4,8 +4,8 @@
  * geometry) on each example target. For every platform (the three shipped and N drawn from
  * seed S, 3 by default), a cachegrind pair with its L2 as last level and one with its LLC;
  * each cache's misses per 1,000 instructions from twinreuse's pair beside them, with the
- * relative error. A second cachegrind pair at the first platform gives the original's own spread from
- * pair to pair, against which the errors read. Seconds are wall time, two runs at a time.
+ * relative error. A second cachegrind pair at the first platform gives the original's own
+ * spread from pair to pair, against which the errors read. Seconds are wall time, two runs at a time.
  * Writes bench/reuse.json.
  */
 import { renameSync, writeFileSync } from 'node:fs';
@@ -13,6 +13,7 @@ import { arch, cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { execFileSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import { numberFlag, targetsOf } from './args.js';
 import { readYamlFile, Workload, type Platform } from '../src/model/index.js';
 import { measureCpu, measureReuse } from '../src/collect/cpu.js';
 import { loadPlatform, randomPlatform } from '../src/collect/platforms.js';
@@ -21,20 +22,14 @@ import { launchSpecFor } from '../src/collect/target.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const args = process.argv.slice(2);
-const flag = (name: string, fallback: number) => {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = Number(args.splice(i, 2)[1]);
-  if (!Number.isInteger(v) || v < 0) throw new Error(`bench: ${name} takes a whole number`);
-  return v;
-};
+const flag = (name: string, fallback: number) => numberFlag(args, name, fallback);
 const random = flag('--random', 3);
 const seed = flag('--seed', Date.now() % 1_000_000);
 const platforms: Platform[] = [
   ...['skylake-sp', 'haswell-ep', 'graviton2'].map(loadPlatform),
   ...Array.from({ length: random }, (_, k) => randomPlatform(seed, k)),
 ];
-const targets = args.length ? args : ['memcached', 'redis', 'nginx'];
+const targets = targetsOf(args);
 const say = (s: string) => process.stderr.write(`[bench:reuse] ${s}\n`);
 say(`platforms: ${platforms.map((p) => p.name).join(' ')} (random geometries from seed ${seed})`);
 

@@ -1,9 +1,8 @@
 /**
  * npm run bench [-- [--random N] [--seed S] [--load-seed L] [--out FILE] TARGET…]: clones each
- * example target end to end,
- * validating on the three shipped platforms and on N cache geometries (5 by default) drawn
- * from seed S (drawn from the clock unless given, and printed): caches no one tuned to. Writes
- * bench/results.json: each stage's seconds (from the
+ * example target end to end, validating on the three shipped platforms and on N cache
+ * geometries (5 by default) drawn from seed S (drawn from the clock unless given, and
+ * printed): caches no one tuned to. Writes bench/results.json: each stage's seconds (from the
  * comparison's own record), the tuning iterations and trims, and every comparison row with
  * its original and clone figures and their ratio, all measured in this run, with the commit
  * and machine. `npm run readme` then rewrites the README's fidelity table from it. `--load-seed`
@@ -14,17 +13,12 @@ import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { arch, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { numberFlag, targetsOf } from './args.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const TWIN = join(ROOT, 'dist/src/cli/index.js');
 const args = process.argv.slice(2);
-const flag = (name: string, fallback: number) => {
-  const i = args.indexOf(name);
-  if (i < 0) return fallback;
-  const v = Number(args.splice(i, 2)[1]);
-  if (!Number.isInteger(v) || v < 0) throw new Error(`bench: ${name} takes a whole number`);
-  return v;
-};
+const flag = (name: string, fallback: number) => numberFlag(args, name, fallback);
 const random = flag('--random', 5);
 const seed = flag('--seed', Date.now() % 1_000_000);
 const loadSeed = flag('--load-seed', -1);
@@ -36,7 +30,7 @@ const PLATFORMS = [
   'graviton2',
   ...Array.from({ length: random }, (_, k) => `random:${seed}:${k}`),
 ];
-const targets = args.length ? args : ['memcached', 'redis', 'nginx'];
+const targets = targetsOf(args);
 process.stderr.write(`[bench] platforms: ${PLATFORMS.join(' ')} (random geometries from seed ${seed})\n`);
 
 interface Row {
