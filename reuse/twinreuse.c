@@ -21,13 +21,26 @@
  *  - the unified stream sees the accesses the split streams searched, in
  *    order: it is the full stream, not the one an L1 would filter.
  *
+ * Every count is kept per thread as well, with the thread's system calls: a
+ * server's threads that serve requests (those that read and write) can be told
+ * from its background threads, whose work under Valgrind follows the clock and
+ * not the requests. The streams and the caches stay shared, as one core's are.
+ * With --threads=serving, only threads that have read or written feed the
+ * streams: a background thread's accesses neither count nor evict, since how
+ * many it makes under Valgrind follows Valgrind's pace.
+ *
  * Usage: valgrind --tool=twinreuse --out-file=PATH program...
  * (VALGRIND_LIB naming a folder with this tool beside Valgrind's own files).
  * PATH may hold %p, the process ID. The file:
- *   twinreuse 1
- *   instructions N
- *   stream NAME LO HI           (NAME is I, D or U; log2 of the set counts)
+ *   twinreuse 2
+ *   instructions N               (all threads)
+ *   thread T instructions N io K syscalls S
+ *                                (each thread that ran: Valgrind's thread
+ *                                number, its instructions, its read and
+ *                                write calls of every kind, all its calls)
+ *   stream NAME LO HI            (NAME is I, D or U; log2 of the set counts)
  *   S C0 C1 ... C15 MISS         (one line per log2 set count S)
+ * Each thread's streams follow its thread line.
  */
 #include "pub_tool_basics.h"
 #include "pub_tool_libcassert.h"
@@ -39,19 +52,23 @@
 #include "pub_tool_options.h"
 #include "pub_tool_tooliface.h"
 #include "pub_tool_vki.h"
+#include "pub_tool_vkiscnums.h"
 
 #define WAYS      16
 #define LINE_BITS 6
 #define MAX_K     18
+/* Threads counted apart; a thread numbered beyond is counted with slot 0. */
+#define SLOTS 128
 
 typedef struct {
     const HChar *name;
     Int lo, hi;         /* log2 of the smallest and largest set count */
     Addr last;          /* the line of the last access */
-    ULong same;         /* accesses that repeated the last line */
     Addr *tags[MAX_K];  /* per set count: sets x WAYS lines, most recent first */
     UChar *used[MAX_K]; /* per set count: lines held in each set */
-    ULong hist[MAX_K][WAYS + 1];
+    /* Per thread: accesses that repeated the last line, and positions found. */
+    ULong same[SLOTS];
+    ULong hist[SLOTS][MAX_K][WAYS + 1];
 } Stream;
 
 static Stream streams[3] = {
@@ -64,9 +81,66 @@ static Stream streams[3] = {
 #define UNIFIED (&streams[2])
 
 static const HChar *clo_out_file = "twinreuse.out.%p";
+static Bool clo_serving = False;
 
-/* Instructions executed, for the pair method's checks. */
-static ULong instructions;
+/* Per thread: instructions executed, read and write calls, all calls. */
+static ULong instructions[SLOTS], io_calls[SLOTS], syscalls[SLOTS];
+/* The running thread's slot, and its instruction counter (incremented inline). */
+static Int cur;
+static ULong *cur_insns = &instructions[0];
+/* Whether the running thread's accesses feed the streams. */
+static Bool feeding = True;
+
+static void on_thread_run(ThreadId tid, ULong blocks)
+{
+    (void)blocks;
+    cur = tid < SLOTS ? (Int)tid : 0;
+    cur_insns = &instructions[cur];
+    feeding = !clo_serving || io_calls[cur] > 0;
+}
+
+/* The calls that move a request's bytes, whatever the file descriptor. */
+static Bool is_io(UInt no)
+{
+    switch (no) {
+    case __NR_read:
+    case __NR_write:
+    case __NR_readv:
+    case __NR_writev:
+    case __NR_recvfrom:
+    case __NR_sendto:
+    case __NR_recvmsg:
+    case __NR_sendmsg:
+    case __NR_recvmmsg:
+    case __NR_sendmmsg:
+    case __NR_sendfile:
+        return True;
+    default:
+        return False;
+    }
+}
+
+static void on_syscall(ThreadId tid, UInt no, UWord *args, UInt n)
+{
+    (void)args;
+    (void)n;
+    Int slot = tid < SLOTS ? (Int)tid : 0;
+    syscalls[slot]++;
+    if (is_io(no)) {
+        io_calls[slot]++;
+        if (slot == cur)
+            feeding = True;
+    }
+}
+
+static void after_syscall(ThreadId tid, UInt no, UWord *args, UInt n, SysRes res)
+{
+    (void)tid;
+    (void)no;
+    (void)args;
+    (void)n;
+    (void)res;
+}
 
 static void stream_init(Stream *s)
 {
@@ -107,7 +181,7 @@ static void stream_touch(Stream *s, Addr line, UChar *pos)
 static void stream_access(Stream *s, Addr first, Addr last)
 {
     if (first == last && first == s->last) {
-        s->same++;
+        s->same[cur]++;
         return;
     }
     UChar pos[MAX_K], other[MAX_K];
@@ -120,7 +194,7 @@ static void stream_access(Stream *s, Addr first, Addr last)
     }
     s->last = last;
     for (Int k = s->lo; k <= s->hi; k++)
-        s->hist[k][pos[k]]++;
+        s->hist[cur][k][pos[k]]++;
 }
 
 static void access_lines(Stream *split, Addr a, UWord size)
@@ -134,25 +208,28 @@ static void access_lines(Stream *split, Addr a, UWord size)
 
 static VG_REGPARM(2) void on_code(Addr a, UWord size)
 {
-    access_lines(CODE, a, size);
+    if (feeding)
+        access_lines(CODE, a, size);
 }
 
 static VG_REGPARM(2) void on_data(Addr a, UWord size)
 {
-    access_lines(DATA, a, size);
+    if (feeding)
+        access_lines(DATA, a, size);
 }
 
 /* ---- instrumentation ---- */
 
-/* `*counter += 1`, inline. */
-static void add_one(IRSB *sb, ULong *counter)
+/* `**counter += 1`, inline: the counter the pointer names when it runs. */
+static void add_one(IRSB *sb, ULong **counter)
 {
-    IRExpr *at = mkIRExpr_HWord((HWord)counter);
+    IRTemp at = newIRTemp(sb->tyenv, Ity_I64);
     IRTemp old = newIRTemp(sb->tyenv, Ity_I64), sum = newIRTemp(sb->tyenv, Ity_I64);
-    addStmtToIRSB(sb, IRStmt_WrTmp(old, IRExpr_Load(Iend_LE, Ity_I64, at)));
+    addStmtToIRSB(sb, IRStmt_WrTmp(at, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)counter))));
+    addStmtToIRSB(sb, IRStmt_WrTmp(old, IRExpr_Load(Iend_LE, Ity_I64, IRExpr_RdTmp(at))));
     addStmtToIRSB(
         sb, IRStmt_WrTmp(sum, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(old), IRExpr_Const(IRConst_U64(1)))));
-    addStmtToIRSB(sb, IRStmt_Store(Iend_LE, at, IRExpr_RdTmp(sum)));
+    addStmtToIRSB(sb, IRStmt_Store(Iend_LE, IRExpr_RdTmp(at), IRExpr_RdTmp(sum)));
 }
 
 static void add_call(IRSB *sb, Bool code, IRExpr *addr, Int size, IRExpr *guard)
@@ -195,7 +272,7 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
             if (first != last_line || end != last_line)
                 add_call(out, True, mkIRExpr_HWord((HWord)a), (Int)len, NULL);
             last_line = end;
-            add_one(out, &instructions);
+            add_one(out, &cur_insns);
             break;
         }
         case Ist_WrTmp: {
@@ -253,6 +330,25 @@ static void put(Int fd, const HChar *s)
     VG_(write)(fd, s, (Int)VG_(strlen)(s));
 }
 
+static void put_streams(Int fd, Int slot)
+{
+    HChar buf[64];
+    for (Int s = 0; s < 3; s++) {
+        Stream *st = &streams[s];
+        VG_(sprintf)(buf, "stream %s %d %d\n", st->name, st->lo, st->hi);
+        put(fd, buf);
+        for (Int k = st->lo; k <= st->hi; k++) {
+            VG_(sprintf)(buf, "%d", k);
+            put(fd, buf);
+            for (Int p = 0; p <= WAYS; p++) {
+                VG_(sprintf)(buf, " %llu", st->hist[slot][k][p] + (p == 0 ? st->same[slot] : 0));
+                put(fd, buf);
+            }
+            put(fd, "\n");
+        }
+    }
+}
+
 static void tr_fini(Int exitcode)
 {
     (void)exitcode;
@@ -262,23 +358,21 @@ static void tr_fini(Int exitcode)
         VG_(umsg)("twinreuse: cannot write %s\n", path);
         return;
     }
-    HChar buf[64];
-    put(fd, "twinreuse 1\n");
-    VG_(sprintf)(buf, "instructions %llu\n", instructions);
+    HChar buf[128];
+    ULong total = 0;
+    for (Int t = 0; t < SLOTS; t++)
+        total += instructions[t];
+    put(fd, "twinreuse 2\n");
+    VG_(sprintf)(buf, "instructions %llu\n", total);
     put(fd, buf);
-    for (Int s = 0; s < 3; s++) {
-        Stream *st = &streams[s];
-        VG_(sprintf)(buf, "stream %s %d %d\n", st->name, st->lo, st->hi);
+    for (Int t = 0; t < SLOTS; t++) {
+        if (!instructions[t] && !syscalls[t])
+            continue;
+        VG_(sprintf)
+        (buf, "thread %d instructions %llu io %llu syscalls %llu\n", t, instructions[t], io_calls[t],
+         syscalls[t]);
         put(fd, buf);
-        for (Int k = st->lo; k <= st->hi; k++) {
-            VG_(sprintf)(buf, "%d", k);
-            put(fd, buf);
-            for (Int p = 0; p <= WAYS; p++) {
-                VG_(sprintf)(buf, " %llu", st->hist[k][p] + (p == 0 ? st->same : 0));
-                put(fd, buf);
-            }
-            put(fd, "\n");
-        }
+        put_streams(fd, t);
     }
     VG_(close)(fd);
 }
@@ -287,7 +381,15 @@ static void tr_fini(Int exitcode)
 
 static Bool tr_option(const HChar *arg)
 {
+    const HChar *threads = NULL;
     if VG_STR_CLO (arg, "--out-file", clo_out_file) {
+    } else if VG_STR_CLO (arg, "--threads", threads) {
+        if (VG_(strcmp)(threads, "serving") == 0)
+            clo_serving = True;
+        else if (VG_(strcmp)(threads, "all") == 0)
+            clo_serving = False;
+        else
+            return False;
     } else
         return False;
     return True;
@@ -296,6 +398,9 @@ static Bool tr_option(const HChar *arg)
 static void tr_usage(void)
 {
     VG_(printf)("    --out-file=<file>   where the counts go [twinreuse.out.%%p]\n");
+    VG_(printf)
+    ("    --threads=all|serving  which threads feed the streams: all, or those\n"
+     "                        that have read or written [all]\n");
 }
 
 static void tr_debug_usage(void)
@@ -318,6 +423,8 @@ static void tr_pre_clo_init(void)
     VG_(details_avg_translation_sizeB)(500);
     VG_(basic_tool_funcs)(tr_post_clo_init, tr_instrument, tr_fini);
     VG_(needs_command_line_options)(tr_option, tr_usage, tr_debug_usage);
+    VG_(needs_syscall_wrapper)(on_syscall, after_syscall);
+    VG_(track_start_client_code)(on_thread_run);
 }
 
 VG_DETERMINE_INTERFACE_VERSION(tr_pre_clo_init)

@@ -25,7 +25,14 @@ import {
 } from './callgrind.js';
 import { PROFILE_SEED } from './loadgen.js';
 import { insnMix } from './mix.js';
-import { combineReuse, parseReuse, scaleReuse, type ReuseCounts } from './reuse.js';
+import {
+  combineReuse,
+  parseReuse,
+  scaleReuse,
+  servingReuse,
+  type ReuseCounts,
+  type ReuseRun,
+} from './reuse.js';
 import { MIX_POINT, portableFrom, SWEEP, sweepGeometry } from './sweep.js';
 import type { LaunchSpec } from './target.js';
 import { differentialTasks, middleTask, pool, runPairs } from './valgrind.js';
@@ -66,16 +73,23 @@ export async function measureCpu(
 }
 
 /** Every LRU geometry's misses per request of a target: a pair of twinreuse runs, the
- *  larger's counts less the smaller's, each process's summed. */
-export async function measureReuse(spec: LaunchSpec, w: Workload, seed = PROFILE_SEED): Promise<ReuseCounts> {
+ *  larger's counts less the smaller's, each process's summed. With `threads: 'serving'`,
+ *  only the threads that read or write feed the caches and count (`servingReuse`). */
+export async function measureReuse(
+  spec: LaunchSpec,
+  w: Workload,
+  threads: 'all' | 'serving' = 'all',
+  seed = PROFILE_SEED,
+): Promise<ReuseCounts> {
   requireTool('valgrind', 'valgrind');
   const g = sweepGeometry(SWEEP[0]);
-  const [small, large] = await runPairs(differentialTasks(spec, w, g, 'twinreuse', seed));
-  const sum = (texts: string[]) => texts.map(parseReuse).reduce((a, b) => combineReuse(a, b));
+  const tool = threads === 'all' ? 'twinreuse' : 'twinreuse-serving';
+  const [small, large] = await runPairs(differentialTasks(spec, w, g, tool, seed));
+  const each = (r: ReuseRun) => (threads === 'all' ? r : servingReuse(r));
+  const sum = (texts: string[]) => texts.map((t) => each(parseReuse(t))).reduce((a, b) => combineReuse(a, b));
   return scaleReuse(combineReuse(sum(large.texts), sum(small.texts), -1), 2 * w.valgrindRequests);
 }
 
-/** The dynamic instruction mix of a target: a pair of callgrind runs. */
 export async function measureMix(spec: LaunchSpec, w: Workload, seed = PROFILE_SEED): Promise<InsnMix> {
   requireTool('valgrind', 'valgrind');
   const g = sweepGeometry(SWEEP[MIX_POINT]);

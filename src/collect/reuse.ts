@@ -21,17 +21,39 @@ export interface ReuseCounts {
   streams: Record<ReuseStream, { lo: number; hi: number; counts: number[][] }>;
 }
 
+/** One thread of a run: its counts (the accesses it made, in the cache all threads share),
+ *  its read and write calls of every kind (`io`) and all its system calls. */
+export interface ReuseThread extends ReuseCounts {
+  id: number;
+  io: number;
+  syscalls: number;
+}
+
+/** A run's counts over all its threads, and each thread's. */
+export interface ReuseRun extends ReuseCounts {
+  threads: ReuseThread[];
+}
+
 /** Parses the tool's output file (see reuse/twinreuse.c). */
-export function parseReuse(text: string): ReuseCounts {
+export function parseReuse(text: string): ReuseRun {
   const lines = text.split('\n').filter(Boolean);
-  if (lines[0] !== 'twinreuse 1') throw new TwinError('twinreuse wrote an output of another version');
+  if (lines[0] !== 'twinreuse 2') throw new TwinError('twinreuse wrote an output of another version');
   const insns = /^instructions (\d+)$/.exec(lines[1] ?? '');
   if (!insns) throw new TwinError('twinreuse wrote no instruction count');
-  const streams: Partial<ReuseCounts['streams']> = {};
+  const threads: ReuseThread[] = [];
+  let streams: Partial<ReuseCounts['streams']> = {};
   let cur: ReuseCounts['streams'][ReuseStream] | null = null;
   for (const line of lines.slice(2)) {
     const f = line.split(' ');
-    if (f[0] === 'stream') {
+    const t = /^thread (\d+) instructions (\d+) io (\d+) syscalls (\d+)$/.exec(line);
+    if (t) {
+      streams = {};
+      cur = null;
+      const [id, instructions, io, syscalls] = t.slice(1).map(Number);
+      threads.push({ id, instructions, io, syscalls, streams: streams as ReuseCounts['streams'] });
+      continue;
+    }
+    if (f[0] === 'stream' && threads.length) {
       cur = { lo: Number(f[2]), hi: Number(f[3]), counts: [] };
       streams[f[1] as ReuseStream] = cur;
       continue;
@@ -41,10 +63,25 @@ export function parseReuse(text: string): ReuseCounts {
       throw new TwinError(`twinreuse wrote an unreadable line: ${line.slice(0, 40)}`);
     cur.counts.push(row);
   }
-  for (const s of STREAMS)
-    if (!streams[s] || streams[s]!.counts.length !== streams[s]!.hi - streams[s]!.lo + 1)
-      throw new TwinError(`twinreuse wrote no complete stream ${s}`);
-  return { instructions: Number(insns[1]), streams: streams as ReuseCounts['streams'] };
+  if (!threads.length) throw new TwinError('twinreuse wrote no thread');
+  for (const th of threads)
+    for (const s of STREAMS)
+      if (!th.streams[s] || th.streams[s].counts.length !== th.streams[s].hi - th.streams[s].lo + 1)
+        throw new TwinError(`twinreuse wrote no complete stream ${s} for thread ${th.id}`);
+  const all = threads.map((th) => th as ReuseCounts).reduce((a, b) => combineReuse(a, b));
+  return { instructions: Number(insns[1]), streams: all.streams, threads };
+}
+
+/** The counts of a run's threads that serve requests: those that read or write. A thread
+ *  that never does is a background thread, whose work under Valgrind follows the clock (a
+ *  timer's period, a sleep) and not the requests; its time on a real machine is measured
+ *  apart (`schedstat`). A thread's whole count goes in, start-up included: the pair's
+ *  difference cancels it. */
+export function servingReuse(r: ReuseRun): ReuseCounts {
+  const serving = r.threads.filter((t) => t.io > 0);
+  return (serving.length ? serving : r.threads)
+    .map((t): ReuseCounts => ({ instructions: t.instructions, streams: t.streams }))
+    .reduce((a, b) => combineReuse(a, b));
 }
 
 const STREAMS = ['I', 'D', 'U'] as const;

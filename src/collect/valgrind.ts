@@ -17,8 +17,10 @@ export const VG_TRANSLATION = ['--vex-guest-chase=no'];
 
 /** cachegrind: totals; callgrind: per-instruction costs and jumps as well (for the mix);
  *  functions: callgrind's per-function costs (for the clone's parts); twinreuse: every LRU
- *  geometry's misses (the geometry given is not used). */
-export type Tool = 'cachegrind' | 'callgrind' | 'functions' | 'twinreuse';
+ *  geometry's misses (the geometry given is not used), over all threads' accesses or
+ *  (twinreuse-serving) those of the threads that read or write. */
+export type Tool = 'cachegrind' | 'callgrind' | 'functions' | 'twinreuse' | 'twinreuse-serving';
+const isReuse = (t: Tool) => t === 'twinreuse' || t === 'twinreuse-serving';
 
 /** What one Valgrind run gives: the event totals summed over the target's processes, each
  *  process's instructions, and with callgrind the output files' texts (read for the
@@ -30,7 +32,7 @@ export interface VgRun {
 }
 
 /** Valgrind with one of its own tools simulating geometry `g`, output files in `dir`. */
-function valgrindWith(tool: Exclude<Tool, 'twinreuse'>, g: Geometry, dir: string): string[] {
+function valgrindWith(tool: 'cachegrind' | 'callgrind' | 'functions', g: Geometry, dir: string): string[] {
   return [
     'valgrind',
     `--tool=${tool === 'cachegrind' ? 'cachegrind' : 'callgrind'}`,
@@ -58,7 +60,7 @@ async function valgrindRun(
   tool: Tool,
   seed: number,
 ): Promise<VgRun> {
-  if (tool === 'twinreuse' && !existsSync(join(REUSE_LIB, 'twinreuse-amd64-linux')))
+  if (isReuse(tool) && !existsSync(join(REUSE_LIB, 'twinreuse-amd64-linux')))
     throw new TwinError('twinreuse is not built: run scripts/bootstrap.sh');
   const outDir = mkdtempSync(join(tmpdir(), 'twin-vg-'));
   // Without address-space randomization (setarch -R): where a server's data lies sets which
@@ -69,11 +71,12 @@ async function valgrindRun(
     'valgrind',
     '--tool=twinreuse',
     `--out-file=${outDir}/out.%p`,
+    `--threads=${tool === 'twinreuse-serving' ? 'serving' : 'all'}`,
   ];
   const wrapper = [
     'setarch',
     '-R',
-    ...(tool === 'twinreuse' ? twinreuse : valgrindWith(tool, g, outDir)),
+    ...(tool === 'twinreuse' || tool === 'twinreuse-serving' ? twinreuse : valgrindWith(tool, g, outDir)),
     ...VG_TRANSLATION,
     '--trace-children=yes',
     '--log-file=/dev/null',
@@ -116,7 +119,7 @@ async function valgrindRun(
     if (!files.length)
       throw new TwinError(`${tool} wrote no output: the target may have been killed before it exited`);
     const texts = files.map((f) => readFileSync(join(outDir, f), 'utf8'));
-    if (tool === 'twinreuse') {
+    if (isReuse(tool)) {
       const ir = texts.map((t) => parseReuse(t).instructions);
       return { totals: { ...ZERO_TOTALS, Ir: ir.reduce((a, b) => a + b, 0) }, processIr: ir, texts };
     }

@@ -19,6 +19,7 @@ import {
   REUSE_LIB,
   reuseMisses,
   scaleReuse,
+  servingReuse,
 } from '../../src/collect/reuse.js';
 import { parseCachegrind } from '../../src/collect/cachegrind.js';
 import { loadPlatform, randomPlatform } from '../../src/collect/platforms.js';
@@ -29,13 +30,24 @@ const work = mkdtempSync(join(tmpdir(), 'twin-reuse-'));
 after(() => rmSync(work, { recursive: true, force: true }));
 
 test("the tool's output parses: instructions, and each stream's set counts", () => {
-  assert.equal(walk.instructions, 176537);
+  assert.equal(walk.instructions, 162574);
+  assert.deepEqual(
+    walk.threads.map((t) => [t.id, t.instructions, t.io, t.syscalls]),
+    [[1, 162574, 2, 58]],
+  );
   assert.deepEqual(
     Object.fromEntries(Object.entries(walk.streams).map(([s, v]) => [s, [v.lo, v.hi, v.counts.length]])),
     { I: [2, 11, 10], D: [2, 11, 10], U: [6, 17, 12] },
   );
-  assert.throws(() => parseReuse('twinreuse 2\n'), /another version/);
-  assert.throws(() => parseReuse('twinreuse 1\ninstructions 5\nstream I 2 3\n2 1 2\n'), /unreadable/);
+  assert.throws(() => parseReuse('twinreuse 1\n'), /another version/);
+  assert.throws(() => parseReuse('twinreuse 2\ninstructions 5\n'), /no thread/);
+  assert.throws(
+    () =>
+      parseReuse(
+        'twinreuse 2\ninstructions 5\nthread 1 instructions 5 io 0 syscalls 0\nstream I 2 3\n2 1 2\n',
+      ),
+    /unreadable/,
+  );
 });
 
 test('a 48 KiB ring of lines fits 12 ways of 64 sets and misses at every pass with 11', () => {
@@ -125,3 +137,60 @@ test(
     }
   },
 );
+
+test('each thread is counted apart, and with --threads=serving a thread that never reads or writes feeds no cache', () => {
+  // The main thread writes a byte 200 times; a second thread walks 1 MiB ten times, with
+  // no system call, as a server's timed background thread does its work.
+  const src = join(work, 'threads.c');
+  writeFileSync(
+    src,
+    `#include <pthread.h>
+#include <fcntl.h>
+#include <unistd.h>
+static char ring[1 << 20];
+static void *walk(void *arg) {
+  for (int p = 0; p < 10; p++)
+    for (int i = 0; i < (1 << 20); i += 64) ring[i] += (char)p;
+  return arg;
+}
+int main(void) {
+  pthread_t t;
+  int fd = open("/dev/null", O_WRONLY);
+  pthread_create(&t, 0, walk, 0);
+  for (int i = 0; i < 200; i++) write(fd, ring, 1);
+  pthread_join(t, 0);
+  return ring[64] == 99;
+}
+`,
+  );
+  const exe = join(work, 'threads');
+  const cc = spawnSync('gcc', ['-O1', '-pthread', '-o', exe, src], { encoding: 'utf8' });
+  assert.equal(cc.status, 0, cc.stderr);
+  const run = (threads: string) => {
+    const out = join(work, `threads.${threads}`);
+    const r = spawnSync('valgrind', ['--tool=twinreuse', `--threads=${threads}`, `--out-file=${out}`, exe], {
+      encoding: 'utf8',
+      env: { ...process.env, VALGRIND_LIB: REUSE_LIB },
+    });
+    assert.equal(r.status, 0, `valgrind failed: ${r.stderr}`);
+    return parseReuse(readFileSync(out, 'utf8'));
+  };
+  const all = run('all');
+  const serving = run('serving');
+  const walker = (r: ReturnType<typeof parseReuse>) => r.threads.find((t) => t.id === 2)!;
+  const main = (r: ReturnType<typeof parseReuse>) => r.threads.find((t) => t.id === 1)!;
+  assert.equal(all.threads.length, 2);
+  assert.equal(walker(all).io, 0);
+  assert.ok(main(all).io >= 200, `main thread: ${main(all).io} read and write calls`);
+  // The walk misses every line of every pass in a 32 KiB L1: 16,384 lines ten times.
+  const walkLines = 10 * (1 << 14);
+  assert.ok(reuseMisses(walker(all), 'D', 32768, 8)! >= walkLines);
+  // Served alone, the walker still counts its instructions, but no access.
+  assert.ok(Math.abs(walker(serving).instructions / walker(all).instructions - 1) < 0.01);
+  assert.equal(reuseMisses(walker(serving), 'D', 32768, 8), 0);
+  assert.equal(reuseMisses(walker(serving), 'U', 1 << 20, 16), 0);
+  assert.ok(reuseMisses(serving, 'D', 32768, 8)! < walkLines / 10);
+  // The sum over threads is the run's; the serving threads' sum is the main thread's.
+  assert.equal(all.instructions, main(all).instructions + walker(all).instructions);
+  assert.equal(servingReuse(all).instructions, main(all).instructions);
+});
