@@ -25,8 +25,14 @@
  * server's threads that serve requests (those that read and write) can be told
  * from its background threads, whose work under Valgrind follows the clock and
  * not the requests. The streams and the caches stay shared, as one core's are.
+ * Branches are predicted per thread, as on a core of its own: conditional
+ * ones by a gshare predictor (16,384 two-bit counters indexed by the branch's
+ * address and the outcomes of the thread's last 8 conditional branches),
+ * indirect ones (jumps and calls through a register or memory) by a
+ * table of 512 last targets indexed by the branch's address.
+ *
  * With --threads=serving, only threads that have read or written feed the
- * streams: a background thread's accesses neither count nor evict, since how
+ * streams and the predictors: a background thread's accesses neither count nor evict, since how
  * many it makes under Valgrind follows Valgrind's pace.
  *
  * Usage: valgrind --tool=twinreuse --out-file=PATH program...
@@ -34,11 +40,15 @@
  * PATH may hold %p, the process ID. The file:
  *   twinreuse 2
  *   instructions N               (all threads)
- *   thread T instructions N io K syscalls S
+ *   thread T instructions N io K syscalls S cond C CM indirect B BM
  *                                (each thread that ran: Valgrind's thread
  *                                number, its instructions, its read and
- *                                write calls of every kind, all its calls)
- *   stream NAME LO HI            (NAME is I, D or U; log2 of the set counts)
+ *                                write calls of every kind, all its calls,
+ *                                its conditional branches and indirect
+ *                                branches with their mispredictions)
+ *   stream NAME LO HI            (NAME is I, D, U or UI, the unified
+ *                                stream's code accesses; log2 of the set
+ *                                counts)
  *   S C0 C1 ... C15 MISS         (one line per log2 set count S)
  * Each thread's streams follow its thread line.
  */
@@ -66,9 +76,10 @@ typedef struct {
     Addr last;          /* the line of the last access */
     Addr *tags[MAX_K];  /* per set count: sets x WAYS lines, most recent first */
     UChar *used[MAX_K]; /* per set count: lines held in each set */
-    /* Per thread: accesses that repeated the last line, and positions found. */
-    ULong same[SLOTS];
-    ULong hist[SLOTS][MAX_K][WAYS + 1];
+    /* Per thread and kind of access (data 0, code 1): accesses that repeated
+     * the last line, and positions found. */
+    ULong same[SLOTS][2];
+    ULong hist[SLOTS][2][MAX_K][WAYS + 1];
 } Stream;
 
 static Stream streams[3] = {
@@ -85,6 +96,15 @@ static Bool clo_serving = False;
 
 /* Per thread: instructions executed, read and write calls, all calls. */
 static ULong instructions[SLOTS], io_calls[SLOTS], syscalls[SLOTS];
+
+/* Per thread: branches and their mispredictions, and the predictors' state. */
+#define BP_BITS  14
+#define BP_HIST  8
+#define BTB_BITS 9
+static ULong cond_n[SLOTS], cond_miss[SLOTS], ind_n[SLOTS], ind_miss[SLOTS];
+static UChar bp_counter[SLOTS][1 << BP_BITS];
+static UWord bp_history[SLOTS];
+static Addr btb[SLOTS][1 << BTB_BITS];
 /* The running thread's slot, and its instruction counter (incremented inline). */
 static Int cur;
 static ULong *cur_insns = &instructions[0];
@@ -178,10 +198,10 @@ static void stream_touch(Stream *s, Addr line, UChar *pos)
 
 /* One access to the lines `first` to `last` (two where it straddles them): as
  * cachegrind counts it, one access that misses where either line misses. */
-static void stream_access(Stream *s, Addr first, Addr last)
+static void stream_access(Stream *s, Addr first, Addr last, Int kind)
 {
     if (first == last && first == s->last) {
-        s->same[cur]++;
+        s->same[cur][kind]++;
         return;
     }
     UChar pos[MAX_K], other[MAX_K];
@@ -194,28 +214,56 @@ static void stream_access(Stream *s, Addr first, Addr last)
     }
     s->last = last;
     for (Int k = s->lo; k <= s->hi; k++)
-        s->hist[cur][k][pos[k]]++;
+        s->hist[cur][kind][k][pos[k]]++;
 }
 
-static void access_lines(Stream *split, Addr a, UWord size)
+static void access_lines(Stream *split, Addr a, UWord size, Int kind)
 {
     Addr first = a >> LINE_BITS, last = (a + (size ? size - 1 : 0)) >> LINE_BITS;
     Bool repeat = first == last && first == split->last;
-    stream_access(split, first, last);
+    stream_access(split, first, last, kind);
     if (!repeat)
-        stream_access(UNIFIED, first, last);
+        stream_access(UNIFIED, first, last, kind);
 }
 
 static VG_REGPARM(2) void on_code(Addr a, UWord size)
 {
     if (feeding)
-        access_lines(CODE, a, size);
+        access_lines(CODE, a, size, 1);
 }
 
 static VG_REGPARM(2) void on_data(Addr a, UWord size)
 {
     if (feeding)
-        access_lines(DATA, a, size);
+        access_lines(DATA, a, size, 0);
+}
+
+static VG_REGPARM(2) void on_cond(Addr a, UWord taken)
+{
+    if (!feeding)
+        return;
+    UWord h = bp_history[cur];
+    UWord i = (a ^ (h << (BP_BITS - BP_HIST))) & ((1 << BP_BITS) - 1);
+    UChar *c = &bp_counter[cur][i];
+    cond_n[cur]++;
+    if ((*c >= 2) != (taken != 0))
+        cond_miss[cur]++;
+    if (taken && *c < 3)
+        (*c)++;
+    else if (!taken && *c > 0)
+        (*c)--;
+    bp_history[cur] = ((h << 1) | (taken != 0)) & ((1 << BP_HIST) - 1);
+}
+
+static VG_REGPARM(2) void on_indirect(Addr a, Addr target)
+{
+    if (!feeding)
+        return;
+    Addr *slot = &btb[cur][a & ((1 << BTB_BITS) - 1)];
+    ind_n[cur]++;
+    if (*slot != target)
+        ind_miss[cur]++;
+    *slot = target;
 }
 
 /* ---- instrumentation ---- */
@@ -256,6 +304,8 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
     IRSB *out = deepCopyIRSBExceptStmts(in);
     IRTypeEnv *env = in->tyenv;
     Addr last_line = (Addr)-1;
+    Addr ia = 0;   /* the current instruction's address */
+    UInt ilen = 0; /* and length */
     Int i = 0;
     for (; i < in->stmts_used && in->stmts[i]->tag != Ist_IMark; i++)
         addStmtToIRSB(out, in->stmts[i]);
@@ -268,6 +318,8 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
             Addr a = (Addr)st->Ist.IMark.addr + (Addr)st->Ist.IMark.delta;
             UInt len = st->Ist.IMark.len ? st->Ist.IMark.len : 1;
             Addr first = a >> LINE_BITS, end = (a + len - 1) >> LINE_BITS;
+            ia = a;
+            ilen = len;
             /* The line of the instruction before it, in this superblock: a hit. */
             if (first != last_line || end != last_line)
                 add_call(out, True, mkIRExpr_HWord((HWord)a), (Int)len, NULL);
@@ -309,6 +361,26 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
             add_call(out, False, c->addr, size, NULL);
             break;
         }
+        case Ist_Exit: {
+            /* A conditional branch; its exit may be the guest's fall-through, when the
+             * guest branch is taken with the guard false. */
+            if (st->Ist.Exit.jk != Ijk_Boring || !ia)
+                break;
+            Bool inverted = (Addr)st->Ist.Exit.dst->Ico.U64 == ia + ilen;
+            IRTemp g = newIRTemp(out->tyenv, Ity_I64);
+            addStmtToIRSB(out, IRStmt_WrTmp(g, IRExpr_Unop(Iop_1Uto64, st->Ist.Exit.guard)));
+            IRExpr *taken = IRExpr_RdTmp(g);
+            if (inverted) {
+                IRTemp t = newIRTemp(out->tyenv, Ity_I64);
+                addStmtToIRSB(out,
+                              IRStmt_WrTmp(t, IRExpr_Binop(Iop_Xor64, taken, IRExpr_Const(IRConst_U64(1)))));
+                taken = IRExpr_RdTmp(t);
+            }
+            IRExpr **args = mkIRExprVec_2(mkIRExpr_HWord((HWord)ia), taken);
+            addStmtToIRSB(out, IRStmt_Dirty(unsafeIRDirty_0_N(2, "on_cond",
+                                                              VG_(fnptr_to_fnentry)((void *)on_cond), args)));
+            break;
+        }
         case Ist_LLSC: {
             IRType ty = st->Ist.LLSC.storedata ? typeOfIRExpr(env, st->Ist.LLSC.storedata)
                                                : typeOfIRTemp(env, st->Ist.LLSC.result);
@@ -320,6 +392,13 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
         }
         addStmtToIRSB(out, st);
     }
+    /* An indirect branch ends the superblock: a jump or call to a computed target (a return
+     * is left to a return stack, as cachegrind leaves it). */
+    if (ia && in->next->tag != Iex_Const && (in->jumpkind == Ijk_Boring || in->jumpkind == Ijk_Call)) {
+        IRExpr **args = mkIRExprVec_2(mkIRExpr_HWord((HWord)ia), in->next);
+        addStmtToIRSB(out, IRStmt_Dirty(unsafeIRDirty_0_N(2, "on_indirect",
+                                                          VG_(fnptr_to_fnentry)((void *)on_indirect), args)));
+    }
     return out;
 }
 
@@ -330,23 +409,34 @@ static void put(Int fd, const HChar *s)
     VG_(write)(fd, s, (Int)VG_(strlen)(s));
 }
 
-static void put_streams(Int fd, Int slot)
+/* One stream's positions for a thread, of the kinds `kinds` (bit 0 data, bit 1 code). */
+static void put_stream(Int fd, const Stream *st, const HChar *name, Int slot, Int kinds)
 {
     HChar buf[64];
-    for (Int s = 0; s < 3; s++) {
-        Stream *st = &streams[s];
-        VG_(sprintf)(buf, "stream %s %d %d\n", st->name, st->lo, st->hi);
+    VG_(sprintf)(buf, "stream %s %d %d\n", name, st->lo, st->hi);
+    put(fd, buf);
+    for (Int k = st->lo; k <= st->hi; k++) {
+        VG_(sprintf)(buf, "%d", k);
         put(fd, buf);
-        for (Int k = st->lo; k <= st->hi; k++) {
-            VG_(sprintf)(buf, "%d", k);
+        for (Int p = 0; p <= WAYS; p++) {
+            ULong n = 0;
+            for (Int kind = 0; kind < 2; kind++)
+                if (kinds & (1 << kind))
+                    n += st->hist[slot][kind][k][p] + (p == 0 ? st->same[slot][kind] : 0);
+            VG_(sprintf)(buf, " %llu", n);
             put(fd, buf);
-            for (Int p = 0; p <= WAYS; p++) {
-                VG_(sprintf)(buf, " %llu", st->hist[slot][k][p] + (p == 0 ? st->same[slot] : 0));
-                put(fd, buf);
-            }
-            put(fd, "\n");
         }
+        put(fd, "\n");
     }
+}
+
+/* A thread's streams: I, D, U (all accesses) and UI (U's code accesses). */
+static void put_streams(Int fd, Int slot)
+{
+    put_stream(fd, CODE, "I", slot, 3);
+    put_stream(fd, DATA, "D", slot, 3);
+    put_stream(fd, UNIFIED, "U", slot, 3);
+    put_stream(fd, UNIFIED, "UI", slot, 2);
 }
 
 static void tr_fini(Int exitcode)
@@ -358,7 +448,7 @@ static void tr_fini(Int exitcode)
         VG_(umsg)("twinreuse: cannot write %s\n", path);
         return;
     }
-    HChar buf[128];
+    HChar buf[192];
     ULong total = 0;
     for (Int t = 0; t < SLOTS; t++)
         total += instructions[t];
@@ -369,8 +459,8 @@ static void tr_fini(Int exitcode)
         if (!instructions[t] && !syscalls[t])
             continue;
         VG_(sprintf)
-        (buf, "thread %d instructions %llu io %llu syscalls %llu\n", t, instructions[t], io_calls[t],
-         syscalls[t]);
+        (buf, "thread %d instructions %llu io %llu syscalls %llu cond %llu %llu indirect %llu %llu\n", t,
+         instructions[t], io_calls[t], syscalls[t], cond_n[t], cond_miss[t], ind_n[t], ind_miss[t]);
         put(fd, buf);
         put_streams(fd, t);
     }

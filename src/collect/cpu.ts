@@ -6,15 +6,7 @@ import {
   type Workload,
 } from '../model/index.js';
 import { requireTool } from './bpftrace.js';
-import {
-  addTotals,
-  CG_EVENTS,
-  countersFrom,
-  meanTotals,
-  subTotals,
-  ZERO_TOTALS,
-  type CgTotals,
-} from './cachegrind.js';
+import { addTotals, CG_EVENTS, countersFrom, subTotals, ZERO_TOTALS, type CgTotals } from './cachegrind.js';
 import {
   codeSets,
   functionCosts,
@@ -29,13 +21,14 @@ import {
   combineReuse,
   parseReuse,
   scaleReuse,
+  reuseTotals,
   servingReuse,
   type ReuseCounts,
   type ReuseRun,
 } from './reuse.js';
-import { MIX_POINT, portableFrom, SWEEP, sweepGeometry } from './sweep.js';
+import { MIX_POINT, portableFrom, SWEEP, sweepGeometry, type Geometry } from './sweep.js';
 import type { LaunchSpec } from './target.js';
-import { differentialTasks, middleTask, pool, runPairs } from './valgrind.js';
+import { differentialTasks, middleTask, pool, runPairs, type VgRun } from './valgrind.js';
 
 /** The measurements made of Valgrind runs: a platform's counters, the instruction mix, the
  *  size sweep of the portable profile, some sweep points alone, a clone's parts. */
@@ -72,9 +65,17 @@ export async function measureCpu(
   return countersFrom(llc, 2 * w.valgrindRequests, platform.name, l2, platform);
 }
 
-/** Every LRU geometry's misses per request of a target: a pair of twinreuse runs, the
- *  larger's counts less the smaller's, each process's summed. With `threads: 'serving'`,
- *  only the threads that read or write feed the caches and count (`servingReuse`). */
+/** The counts of `requests` requests from a twinreuse pair: the larger run's less the
+ *  smaller's, each process's summed; of every thread, or of those that serve requests. */
+function reusePair(small: VgRun, large: VgRun, threads: 'all' | 'serving'): ReuseCounts {
+  const each = (r: ReuseRun) => (threads === 'all' ? r : servingReuse(r));
+  const sum = (texts: string[]) => texts.map((t) => each(parseReuse(t))).reduce((a, b) => combineReuse(a, b));
+  return combineReuse(sum(large.texts), sum(small.texts), -1);
+}
+
+/** Every LRU geometry's misses per request of a target: a pair of twinreuse runs. With
+ *  `threads: 'serving'`, only the threads that read or write feed the caches and count
+ *  (`servingReuse`). */
 export async function measureReuse(
   spec: LaunchSpec,
   w: Workload,
@@ -85,9 +86,7 @@ export async function measureReuse(
   const g = sweepGeometry(SWEEP[0]);
   const tool = threads === 'all' ? 'twinreuse' : 'twinreuse-serving';
   const [small, large] = await runPairs(differentialTasks(spec, w, g, tool, seed));
-  const each = (r: ReuseRun) => (threads === 'all' ? r : servingReuse(r));
-  const sum = (texts: string[]) => texts.map((t) => each(parseReuse(t))).reduce((a, b) => combineReuse(a, b));
-  return scaleReuse(combineReuse(sum(large.texts), sum(small.texts), -1), 2 * w.valgrindRequests);
+  return scaleReuse(reusePair(small, large, threads), 2 * w.valgrindRequests);
 }
 
 export async function measureMix(spec: LaunchSpec, w: Workload, seed = PROFILE_SEED): Promise<InsnMix> {
@@ -128,59 +127,95 @@ function mixFrom(large: string[], small: string[], requests: number): InsnMix {
 const callgrindDiff = (large: string[], small: string[]) =>
   subtractRuns(mergeRuns(large.map(parseCallgrind)), mergeRuns(small.map(parseCallgrind)));
 
-/** Some sweep points alone (a cachegrind pair each, two runs at a time): each one's
- *  differential totals, of 2n requests. */
-export async function measurePoints(spec: LaunchSpec, w: Workload, points: number[]): Promise<CgTotals[]> {
-  requireTool('valgrind', 'valgrind');
-  const runs = await runPairs(points.flatMap((k) => differentialTasks(spec, w, sweepGeometry(SWEEP[k]))));
-  return points.map((_, i) => subTotals(runs[2 * i + 1].totals, runs[2 * i].totals));
+/** The totals of 2n requests of a target's serving threads at some geometries, from the mean
+ *  of twinreuse pairs' counts: instructions, every cache, branches. A server's background
+ *  threads never read or write; under Valgrind their work follows the clock, not the requests
+ *  (memcached's timed threads ran 60% of its instructions a request there), and their time on
+ *  a real machine is measured apart. */
+function servingAt(reuse: VgRun[], geometries: Geometry[]): CgTotals[] {
+  const pairs = Array.from({ length: reuse.length / 2 }, (_, i) =>
+    reusePair(reuse[2 * i], reuse[2 * i + 1], 'serving'),
+  );
+  const counts = scaleReuse(
+    pairs.reduce((a, b) => combineReuse(a, b)),
+    pairs.length,
+  );
+  return geometries.map((g) => reuseTotals(counts, g));
 }
 
-/** Measures a target's portable CPU profile: the sweep, two runs at a time, the `repeat`
- *  points twice (their mean); with `mix`, the instruction mix from the callgrind pair, and
- *  with `codeSets` the hot code per set. That pair is the mix point's own, unless `mixApart`:
- *  then it is a pair besides, and every point comes from cachegrind, as validation's runs.
- *  An original needs that: callgrind slows a server more than cachegrind, and its work per
- *  request may shift (fewer instructions and mispredictions than cachegrind's pairs of the
- *  same geometry, even with both translating alike: VG_TRANSLATION). */
+const sweepAt = (points: number[]) => points.map((k) => sweepGeometry(SWEEP[k]));
+const ALL_POINTS = SWEEP.map((_, k) => k);
+
+/** The tasks of `pairs` twinreuse pairs of the serving threads. */
+const reuseTasks = (spec: LaunchSpec, w: Workload, pairs: number, seed = PROFILE_SEED) =>
+  Array.from({ length: pairs }, () =>
+    differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-serving', seed),
+  ).flat();
+
+/** Per-request counters of a target's serving threads on each platform: `pairs` twinreuse pairs
+ *  (the mean of their counts) give every platform's caches and the branches at once. */
+export async function measurePlatforms(
+  spec: LaunchSpec,
+  w: Workload,
+  platforms: Platform[],
+  seed = PROFILE_SEED,
+  pairs = 2,
+): Promise<CpuCounters[]> {
+  requireTool('valgrind', 'valgrind');
+  const runs = await runPairs(reuseTasks(spec, w, pairs, seed));
+  const requests = 2 * w.valgrindRequests;
+  return platforms.map((p) => {
+    const at = (LL: Platform['LLC']): Geometry => ({ I1: p.I1, D1: p.D1, LL });
+    const [llc, l2] = servingAt(runs, [at(p.LLC), at(p.L2)]);
+    return countersFrom(llc, requests, p.name, l2, p);
+  });
+}
+
+/** Some sweep points alone: their serving threads' totals of 2n requests, from a twinreuse
+ *  pair. */
+export async function measurePoints(spec: LaunchSpec, w: Workload, points: number[]): Promise<CgTotals[]> {
+  requireTool('valgrind', 'valgrind');
+  return servingAt(await runPairs(reuseTasks(spec, w, 1)), sweepAt(points));
+}
+
+/** Measures a target's portable CPU profile: every sweep point from `pairs` twinreuse pairs of
+ *  its serving threads (their mean; one by default); with `mix`, the instruction mix from a
+ *  callgrind pair besides, and with `codeSets` the hot code per set. The mix and the hot code
+ *  are of every thread: callgrind cannot tell them apart. */
 export async function measurePortable(
   spec: LaunchSpec,
   w: Workload,
   opts: {
     mix?: boolean;
     codeSets?: boolean;
-    repeat?: number[];
-    mixApart?: boolean;
+    pairs?: number;
     /** Filled with the first sweep point's two halves of the measured requests (n each). */
     halves?: CgTotals[];
   } = {},
 ): Promise<PortableCpu> {
   requireTool('valgrind', 'valgrind');
-  const tasks = SWEEP.flatMap((s, k) =>
-    differentialTasks(
-      spec,
-      w,
-      sweepGeometry(s),
-      opts.mix && !opts.mixApart && k === MIX_POINT ? 'callgrind' : 'cachegrind',
-    ),
-  );
-  const again = opts.repeat ?? [];
-  tasks.push(...again.flatMap((k) => differentialTasks(spec, w, sweepGeometry(SWEEP[k]))));
-  if (opts.mix && opts.mixApart)
-    tasks.push(...differentialTasks(spec, w, sweepGeometry(SWEEP[MIX_POINT]), 'callgrind'));
-  const runs = await runPairs(tasks);
+  const pairs = opts.pairs ?? 1;
+  const runs = await runPairs([
+    ...reuseTasks(spec, w, pairs),
+    ...(opts.mix ? differentialTasks(spec, w, sweepGeometry(SWEEP[MIX_POINT]), 'callgrind') : []),
+  ]);
+  const reuse = runs.slice(0, 2 * pairs);
   if (opts.halves) {
-    const [mid] = await pool([middleTask(spec, w, sweepGeometry(SWEEP[0]))]);
-    opts.halves.push(subTotals(mid.totals, runs[0].totals), subTotals(runs[1].totals, mid.totals));
+    const g = sweepGeometry(SWEEP[0]);
+    const [mid] = await pool([middleTask(spec, w, g, 'twinreuse-serving')]);
+    opts.halves.push(
+      reuseTotals(reusePair(reuse[0], mid, 'serving'), g),
+      reuseTotals(reusePair(mid, reuse[1], 'serving'), g),
+    );
   }
-  const diff2 = (i: number) => subTotals(runs[2 * i + 1].totals, runs[2 * i].totals);
-  const points = SWEEP.map((_, k) =>
-    again.includes(k) ? meanTotals([diff2(k), diff2(SWEEP.length + again.indexOf(k))]) : diff2(k),
-  );
-  const mixAt = opts.mixApart ? SWEEP.length + again.length : MIX_POINT;
   const requests = 2 * w.valgrindRequests;
-  const diff = opts.mix ? callgrindDiff(runs[2 * mixAt + 1].texts, runs[2 * mixAt].texts) : null;
-  const out = portableFrom(points, requests, diff ? insnMix(diff, requests) : null);
+  const [ms, ml] = runs.slice(2 * pairs);
+  const diff = opts.mix ? callgrindDiff(ml.texts, ms.texts) : null;
+  const out = portableFrom(
+    servingAt(reuse, sweepAt(ALL_POINTS)),
+    requests,
+    diff ? insnMix(diff, requests) : null,
+  );
   return diff && opts.codeSets ? { ...out, codeSets: codeSets(diff, requests) } : out;
 }
 
@@ -219,27 +254,24 @@ function partsFrom(
 
 /** The portable profile of a clone with what each of its body's parts costs at each sweep
  *  point (per request): the same sweep, every run under callgrind's per-function counts, the
- *  mix point's per instruction as well, for the clone's instruction mix. */
+ *  mix point's per instruction as well, for the clone's instruction mix. The clone's totals
+ *  are its serving threads' (`servingAt`, a twinreuse pair besides), as an original's are;
+ *  its parts run on those threads alone. */
 export async function measureParts(
   spec: LaunchSpec,
   w: Workload,
   wanted: (fn: string) => boolean,
 ): Promise<{ cpu: PortableCpu; parts: PartCosts[] }> {
   requireTool('valgrind', 'valgrind');
-  const runs = await runPairs(
-    SWEEP.flatMap((s, k) =>
+  const runs = await runPairs([
+    ...SWEEP.flatMap((s, k) =>
       differentialTasks(spec, w, sweepGeometry(s), k === MIX_POINT ? 'callgrind' : 'functions'),
     ),
-  );
+    ...reuseTasks(spec, w, 1),
+  ]);
   const requests = 2 * w.valgrindRequests;
-  const points = SWEEP.map((_, k) => subTotals(runs[2 * k + 1].totals, runs[2 * k].totals));
+  const mix = [runs[2 * MIX_POINT], runs[2 * MIX_POINT + 1]];
+  const points = servingAt(runs.slice(2 * SWEEP.length), sweepAt(ALL_POINTS));
   const parts = SWEEP.map((_, k) => partsFrom(runs[2 * k + 1].texts, runs[2 * k].texts, requests, wanted));
-  return {
-    cpu: portableFrom(
-      points,
-      requests,
-      mixFrom(runs[2 * MIX_POINT + 1].texts, runs[2 * MIX_POINT].texts, requests),
-    ),
-    parts,
-  };
+  return { cpu: portableFrom(points, requests, mixFrom(mix[1].texts, mix[0].texts, requests)), parts };
 }

@@ -1,14 +1,17 @@
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { TwinError, type Platform } from '../model/index.js';
+import { ZERO_TOTALS, type CgTotals } from './cachegrind.js';
+import type { Geometry } from './sweep.js';
 
 /** The folder VALGRIND_LIB names for twinreuse, Twin's own Valgrind tool (reuse/twinreuse.c):
  *  the tool beside links to Valgrind's own files. */
 export const REUSE_LIB = join(fileURLToPath(new URL('../../../', import.meta.url)), 'reuse/build/lib');
 
 /** The three streams the tool follows: code lines (an L1 instruction cache's), data lines (an
- *  L1 data cache's), and both in order (a unified last level, unfiltered by the L1s). */
-export type ReuseStream = 'I' | 'D' | 'U';
+ *  L1 data cache's), and both in order (a unified last level, unfiltered by the L1s); UI is
+ *  the unified stream's code accesses, the rest of U its data accesses. */
+export type ReuseStream = 'I' | 'D' | 'U' | 'UI';
 
 /** Ways the tool follows in every set: positions 0 to WAYS - 1, and WAYS for a line not held. */
 export const REUSE_WAYS = 16;
@@ -18,6 +21,8 @@ export const REUSE_WAYS = 16;
  *  LRU position p of its set (p = REUSE_WAYS: not among the set's 16 most recent). */
 export interface ReuseCounts {
   instructions: number;
+  /** Conditional and indirect branches, and their mispredictions (reuse/twinreuse.c). */
+  branches: { cond: number; condMisses: number; indirect: number; indirectMisses: number };
   streams: Record<ReuseStream, { lo: number; hi: number; counts: number[][] }>;
 }
 
@@ -45,12 +50,24 @@ export function parseReuse(text: string): ReuseRun {
   let cur: ReuseCounts['streams'][ReuseStream] | null = null;
   for (const line of lines.slice(2)) {
     const f = line.split(' ');
-    const t = /^thread (\d+) instructions (\d+) io (\d+) syscalls (\d+)$/.exec(line);
+    const t =
+      /^thread (\d+) instructions (\d+) io (\d+) syscalls (\d+) cond (\d+) (\d+) indirect (\d+) (\d+)$/.exec(
+        line,
+      );
     if (t) {
       streams = {};
       cur = null;
-      const [id, instructions, io, syscalls] = t.slice(1).map(Number);
-      threads.push({ id, instructions, io, syscalls, streams: streams as ReuseCounts['streams'] });
+      const [id, instructions, io, syscalls, cond, condMisses, indirect, indirectMisses] = t
+        .slice(1)
+        .map(Number);
+      threads.push({
+        id,
+        instructions,
+        io,
+        syscalls,
+        branches: { cond, condMisses, indirect, indirectMisses },
+        streams: streams as ReuseCounts['streams'],
+      });
       continue;
     }
     if (f[0] === 'stream' && threads.length) {
@@ -69,7 +86,7 @@ export function parseReuse(text: string): ReuseRun {
       if (!th.streams[s] || th.streams[s].counts.length !== th.streams[s].hi - th.streams[s].lo + 1)
         throw new TwinError(`twinreuse wrote no complete stream ${s} for thread ${th.id}`);
   const all = threads.map((th) => th as ReuseCounts).reduce((a, b) => combineReuse(a, b));
-  return { instructions: Number(insns[1]), streams: all.streams, threads };
+  return { instructions: Number(insns[1]), branches: all.branches, streams: all.streams, threads };
 }
 
 /** The counts of a run's threads that serve requests: those that read or write. A thread
@@ -80,11 +97,11 @@ export function parseReuse(text: string): ReuseRun {
 export function servingReuse(r: ReuseRun): ReuseCounts {
   const serving = r.threads.filter((t) => t.io > 0);
   return (serving.length ? serving : r.threads)
-    .map((t): ReuseCounts => ({ instructions: t.instructions, streams: t.streams }))
+    .map((t): ReuseCounts => ({ instructions: t.instructions, branches: t.branches, streams: t.streams }))
     .reduce((a, b) => combineReuse(a, b));
 }
 
-const STREAMS = ['I', 'D', 'U'] as const;
+const STREAMS = ['I', 'D', 'U', 'UI'] as const;
 
 /** The counts with each stream's rows mapped by `f` (row, stream, row index). */
 function mapRows(a: ReuseCounts, f: (row: number[], s: ReuseStream, k: number) => number[]) {
@@ -93,17 +110,33 @@ function mapRows(a: ReuseCounts, f: (row: number[], s: ReuseStream, k: number) =
   ) as ReuseCounts['streams'];
 }
 
+/** The branch counts mapped by `f` (count, name). */
+function mapBranches(a: ReuseCounts, f: (x: number, k: keyof ReuseCounts['branches']) => number) {
+  const b = a.branches;
+  return {
+    cond: f(b.cond, 'cond'),
+    condMisses: f(b.condMisses, 'condMisses'),
+    indirect: f(b.indirect, 'indirect'),
+    indirectMisses: f(b.indirectMisses, 'indirectMisses'),
+  };
+}
+
 /** a + f·b, bin by bin (f = -1: the difference of a pair's runs). */
 export function combineReuse(a: ReuseCounts, b: ReuseCounts, f = 1): ReuseCounts {
   return {
     instructions: a.instructions + f * b.instructions,
+    branches: mapBranches(a, (x, k) => x + f * b.branches[k]),
     streams: mapRows(a, (row, s, k) => row.map((c, p) => c + f * b.streams[s].counts[k][p])),
   };
 }
 
 /** Every count divided by `n` (per request). */
 export function scaleReuse(a: ReuseCounts, n: number): ReuseCounts {
-  return { instructions: a.instructions / n, streams: mapRows(a, (row) => row.map((c) => c / n)) };
+  return {
+    instructions: a.instructions / n,
+    branches: mapBranches(a, (x) => x / n),
+    streams: mapRows(a, (row) => row.map((c) => c / n)),
+  };
 }
 
 /** Misses of an LRU cache of `size` bytes, `assoc` ways and 64-byte lines on a stream: the
@@ -124,4 +157,32 @@ export function reuseMisses(r: ReuseCounts, stream: ReuseStream, size: number, a
 export function platformMisses(r: ReuseCounts, p: Platform) {
   const at = (s: ReuseStream, c: Platform['I1']) => reuseMisses(r, s, c.size, c.assoc);
   return { I1: at('I', p.I1), D1: at('D', p.D1), L2: at('U', p.L2), LLC: at('U', p.LLC) };
+}
+
+/** The counts at one geometry in cachegrind's terms: instructions, each L1's misses, the last
+ *  level's code and data misses, data accesses (all as reads), branches and mispredictions. Counts that
+ *  are a pair's difference can come out below zero where both runs miss alike (a last level
+ *  a server's code fits): as cachegrind's totals are, they are taken as zero. A geometry the
+ *  tool did not follow is an error. */
+export function reuseTotals(r: ReuseCounts, g: Geometry): CgTotals {
+  const at = (s: ReuseStream, c: Geometry['I1']) => {
+    const m = reuseMisses(r, s, c.size, c.assoc);
+    if (m === null) throw new TwinError(`twinreuse follows no cache of ${c.size} bytes and ${c.assoc} ways`);
+    return Math.max(0, m);
+  };
+  const codeLL = at('UI', g.LL);
+  const d = r.streams.D;
+  return {
+    ...ZERO_TOTALS,
+    Ir: r.instructions,
+    I1mr: at('I', g.I1),
+    D1mr: at('D', g.D1),
+    ILmr: codeLL,
+    DLmr: Math.max(0, at('U', g.LL) - codeLL),
+    Dr: d.counts[0].reduce((a, c) => a + c, 0),
+    Bc: r.branches.cond,
+    Bcm: Math.max(0, r.branches.condMisses),
+    Bi: r.branches.indirect,
+    Bim: Math.max(0, r.branches.indirectMisses),
+  };
 }

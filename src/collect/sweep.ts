@@ -73,8 +73,7 @@ export function portableFrom(points: CgTotals[], requests: number, mix: Portable
   };
 }
 
-/** The sweep points an original's profile measures twice: the 32 KiB 8-way L1s with the
- *  256 KiB 8-way level (skylake-sp's and haswell-ep's L1s, haswell-ep's L2) and the 4-way
- *  64 KiB L1s (graviton2's). A clone is tuned to them; one pair of the original is a sample
- *  that moves from run to run by several percent, and the mean of two moves less. */
-export const REPEATED_POINTS = [MIX_POINT, SWEEP.findIndex((s) => s.l1Assoc)];
+/** The sweep points a clone is scored on most closely, and which a trim measures: the 32 KiB
+ *  8-way L1s with the 256 KiB 8-way level (skylake-sp's and haswell-ep's L1s, haswell-ep's
+ *  L2) and the 4-way 64 KiB L1s (graviton2's). */
+export const KEY_POINTS = [MIX_POINT, SWEEP.findIndex((s) => s.l1Assoc)];

@@ -172,8 +172,8 @@ export function differentialTasks(
 
 /** One run of 2n requests: with a pair's runs of n and 3n, the two halves of the measured
  *  requests apart (the pair method's linearity). */
-export function middleTask(spec: LaunchSpec, w: Workload, g: Geometry, seed = PROFILE_SEED) {
-  return () => valgrindRun(spec, w, g, 2 * w.valgrindRequests, VG_RATE, 'cachegrind', seed);
+export function middleTask(spec: LaunchSpec, w: Workload, g: Geometry, tool: Tool, seed = PROFILE_SEED) {
+  return () => valgrindRun(spec, w, g, 2 * w.valgrindRequests, VG_RATE, tool, seed);
 }
 
 /** A process served requests in a run when its instructions pass the run's smallest

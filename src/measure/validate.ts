@@ -8,7 +8,7 @@ import {
 } from '../model/index.js';
 import { launchTarget, type LaunchSpec, type RunningTarget } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
-import { measureCpu, measureMix } from '../collect/cpu.js';
+import { measureMix, measurePlatforms } from '../collect/cpu.js';
 import { PROFILE_SEED } from '../collect/loadgen.js';
 import { compare, mergeRounds, pairedRatio } from './compare.js';
 import { verdictOf } from './verdict.js';
@@ -118,14 +118,12 @@ export async function validate(
       say(`${who} under callgrind: the instruction mix`);
       mix[who] = await measureMix(spec, w, seed);
     }
-    for (const platform of platforms) {
-      for (const [who, spec] of [
-        ['original', original],
-        ['clone', clone],
-      ] as const) {
-        say(`${who} under Valgrind (${platform.name}: L2 and LLC runs)`);
-        cpu[who].push(await measureCpu(spec, w, platform, true, seed));
-      }
+    for (const [who, spec] of [
+      ['original', original],
+      ['clone', clone],
+    ] as const) {
+      say(`${who} under Valgrind: every platform's caches (twinreuse), the branches (cachegrind)`);
+      cpu[who] = await measurePlatforms(spec, w, platforms, seed);
     }
   }
   const measurements: Measurement[] = (['original', 'clone'] as const).map((who) => ({

@@ -7,7 +7,6 @@ import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skelet
 import { measurePortable } from '../collect/cpu.js';
 import { requireLinear, requireSteadyCurves } from './curves.js';
 import type { CgTotals } from '../collect/cachegrind.js';
-import { REPEATED_POINTS, SWEEP } from '../collect/sweep.js';
 
 /** Calls the clone's skeleton makes by itself: never replayed. */
 const SKELETON_CALLS = new Set([
@@ -35,6 +34,9 @@ const SOCKET_IO = new Set([
 ]);
 /** Replay rates below this many calls per request are dropped (connection set-up and such). */
 const MIN_RATE = 0.01;
+/** The twinreuse pairs an original is measured with, their counts' mean: a clone is tuned to
+ *  them, and the mean of two moves less than one pair from run to run. */
+const ORIGINAL_PAIRS = 2;
 
 export interface ProfileOptions {
   name: string;
@@ -166,15 +168,10 @@ export async function profileTarget(
   const skeleton = inferSkeleton(o, busy);
   const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
   say(
-    `under Valgrind: instructions, cache sweep, mix (${SWEEP.length + REPEATED_POINTS.length + 1} pairs of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests, a run of ${2 * w.valgrindRequests})`,
+    `under Valgrind: every cache (${ORIGINAL_PAIRS} twinreuse pairs), branches and mix (a callgrind pair), of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests, and a run of ${2 * w.valgrindRequests}`,
   );
   const halves: CgTotals[] = [];
-  const original = await measurePortable(spec, w, {
-    mix: true,
-    repeat: REPEATED_POINTS,
-    mixApart: true,
-    halves,
-  });
+  const original = await measurePortable(spec, w, { mix: true, pairs: ORIGINAL_PAIRS, halves });
   const perHalf = halves.map((h) => (h.Ir / w.valgrindRequests).toFixed(0)).join(' and ');
   say(`the halves of the measured requests: ${perHalf} instructions a request`);
   requireLinear(halves, 2 * w.valgrindRequests);

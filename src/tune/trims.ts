@@ -1,7 +1,7 @@
 import type { Profile, Workload } from '../model/index.js';
 import { cloneLaunchSpec } from '../collect/target.js';
 import { ZERO_TOTALS } from '../collect/cachegrind.js';
-import { REPEATED_POINTS, SWEEP } from '../collect/sweep.js';
+import { KEY_POINTS, SWEEP } from '../collect/sweep.js';
 import { measurePoints } from '../collect/cpu.js';
 import { buildClone } from '../generate/build.js';
 import { generateClone } from '../generate/index.js';
@@ -26,7 +26,7 @@ import {
 /** The sweep points a trim measures, a cachegrind pair each: the 32 KiB 8-way L1s with the
  *  256 KiB level behind them, the 4-way 64 KiB L1s with 1 MiB behind them (those the profile
  *  measures twice). They give every scored L1 figure and the two smaller last levels'. */
-const TRIM_POINTS = REPEATED_POINTS;
+const TRIM_POINTS = KEY_POINTS;
 
 /** One side's parts (data rings or code segments, and the side's conflict part) as a trim
  *  sees them: their loads a request now and their measured misses per load at every tuned

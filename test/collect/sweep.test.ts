@@ -2,10 +2,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pairAgrees } from '../../src/collect/valgrind.js';
 import { meanTotals, ZERO_TOTALS } from '../../src/collect/cachegrind.js';
-import { REPEATED_POINTS, SWEEP } from '../../src/collect/sweep.js';
+import { KEY_POINTS, SWEEP } from '../../src/collect/sweep.js';
 
 test("the points measured twice are the shipped platforms' L1s: 32 KiB 8-way (with haswell-ep's L2 behind) and 64 KiB 4-way", () => {
-  const points = REPEATED_POINTS.map((k) => SWEEP[k]);
+  const points = KEY_POINTS.map((k) => SWEEP[k]);
   assert.deepEqual(
     points.map((s) => [s.l1, s.l1Assoc ?? 8]),
     [
