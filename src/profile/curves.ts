@@ -45,22 +45,26 @@ export function requireSteadyCurves(c: PortableCpu, requests: number): void {
     );
 }
 
+/** How far the instructions a request of the two halves may differ: a serving thread's work
+ *  is the same request after request (memcached's halves: 3,126 and 3,098). */
+const HALVES_INSNS = 0.1;
+
 /** The pair method assumes every measured request costs alike: the first sweep point's
  *  requests n to 2n against 2n to 3n (a run of 2n between the pair's). A target whose work
  *  or misses per request still move (a data set filling, caches warming) breaks it: the
  *  difference of the pair would describe a moment, not the server. Returns why, or null.
- *  The last level's misses are judged, as the curve law judges a rise: past both a share
- *  and an absolute change in misses per 1,000 instructions. */
+ *  Instructions are judged by a share; the last level's misses as the curve law judges a
+ *  rise: past both a share and an absolute change in misses per 1,000 instructions. */
 export function halvesDiffer(h: CgTotals[], requests: number): string | null {
   const [a, b] = h;
   if (!a || !b || a.Ir <= 0) return null;
   const per = (x: number) => (x / (requests / 2)).toFixed(1);
+  if (Math.abs(b.Ir - a.Ir) > HALVES_INSNS * Math.min(a.Ir, b.Ir))
+    return `its instructions a request moved from ${(a.Ir / (requests / 2)).toFixed(0)} to ${(b.Ir / (requests / 2)).toFixed(0)} between the first and second half of the measured requests`;
   const abs = (RISE_MPKI * a.Ir) / 1000;
-  // The last level's misses (code and data): a data set still filling misses there cold.
-  // Instructions and an L1's misses are not judged: each half is the difference of two
-  // separate runs, and a background thread's time-driven work moves them from run to run
-  // (memcached's halves of steady runs: 8,640 and 10,499 instructions a request; 189 and
-  // 150 data misses at 8 KiB).
+  // The last level's misses (code and data): a data set still filling misses there cold. An
+  // L1's are not judged: each half is the difference of two separate runs, and they move
+  // from run to run (memcached's 8 KiB data misses: 189 and 150 a request).
   const [x, y] = [a.DLmr + a.DLmw + a.ILmr, b.DLmr + b.DLmw + b.ILmr];
   if (Math.abs(y - x) > abs && Math.abs(y - x) > RISE_SHARE * Math.min(x, y))
     return `its last-level misses a request moved from ${per(x)} to ${per(y)} between the first and second half of the measured requests`;
