@@ -39,6 +39,8 @@ export interface BenchResults {
   date: string;
   commit: string;
   machine: { cpus: number; arch: string };
+  /** The seed the random geometries were drawn from, where the bench drew some. */
+  randomSeed?: number;
   results: (TargetResult | TargetError)[];
 }
 
@@ -158,6 +160,7 @@ export function parseResults(text: string, name = 'results.json'): BenchResults 
       date,
       commit: string(o.commit, 'commit'),
       machine: { cpus: number(machine.cpus, 'machine.cpus'), arch: string(machine.arch, 'machine.arch') },
+      ...(o.randomSeed === undefined ? {} : { randomSeed: number(o.randomSeed, 'randomSeed') }),
       results,
     };
   } catch (e) {
@@ -207,13 +210,28 @@ export function platformsOf(rows: Row[]): string[] {
   return seen;
 }
 
-/** The clone's CPU time per request over the original's, paired round by round, at the
- *  lowest load that has one. */
+/** The clone's CPU time per request over the original's, paired round by round, at each
+ *  load, lowest first. */
 export function pairedRatioCell(rows: Row[]): string {
   const paired = rows
     .filter((r) => r.metric === 'cpu.paired_ratio' && r.load !== null && r.clone !== null)
     .sort((a, b) => a.load! - b.load!);
-  return paired.length ? paired[0].clone!.toFixed(2) : '–';
+  return paired.length ? paired.map((r) => r.clone!.toFixed(2)).join(' ') : '–';
+}
+
+/** Random geometries (`random-SEED-K`) are folded into one row: a README reads a summary. */
+const isRandom = (platform: string) => platform.startsWith('random-');
+
+/** One cache over the random geometries: the mean of the relative errors' sizes and, in
+ *  after a slash, the worst, over those where the original misses at least SMALL_MPKI; else how
+ *  many of them both sides miss less. */
+export function randomCell(pairs: { original: number | null; clone: number | null }[]): string {
+  const big = pairs.filter((x) => x.original !== null && x.clone !== null && x.original >= SMALL_MPKI);
+  if (!big.length) return pairs.length ? `all < ${SMALL_MPKI}` : '–';
+  const errs = big.map((x) => (x.clone! - x.original!) / x.original!);
+  const mean = (100 * errs.reduce((a, e) => a + Math.abs(e), 0)) / errs.length;
+  const worst = errs.reduce((a, e) => (Math.abs(e) > Math.abs(a) ? e : a), 0);
+  return `${mean.toFixed(mean >= 100 ? 0 : 1)}/${relativeCell(1, 1 + worst)}`;
 }
 
 /** The largest gap between the two sides' share of one instruction class, in percentage
@@ -238,30 +256,54 @@ function markdownTable(headers: string[], rows: string[][], leftColumns: number)
   return [line(headers), rule, ...rows.map(line)];
 }
 
-/** The fidelity table: one row per target and platform. */
+/** The fidelity table: one row per target and shipped platform, and one for the random
+ *  geometries together (`randomCell`). */
 export function fidelityTable(results: BenchResults): string[] {
   const rows: string[][] = [];
   for (const r of results.results) {
     if (isError(r)) continue;
     const value = (metric: string) => r.rows.find((x) => x.metric === metric && x.load === null) ?? null;
-    const platforms = platformsOf(r.rows);
-    platforms.forEach((p, i) => {
-      const insns = value(`sim.${p}.insns.per_req`);
+    const cell = (p: string, c: string) => {
+      const x = value(`sim.${p}.${c}.mpki`);
+      return { original: x?.original ?? null, clone: x?.clone ?? null };
+    };
+    const insnsCell = (p: string) => {
+      const x = value(`sim.${p}.insns.per_req`);
+      return relativeCell(x?.original ?? null, x?.clone ?? null);
+    };
+    const random = platformsOf(r.rows).filter(isRandom);
+    const rowsOf = [
+      ...platformsOf(r.rows)
+        .filter((p) => !isRandom(p))
+        .map((p) => [
+          p,
+          insnsCell(p),
+          ...CACHES.map((c) => {
+            const x = cell(p, c);
+            return mpkiCell(x.original, x.clone);
+          }),
+        ]),
+      ...(random.length
+        ? [
+            [
+              `${random.length} random`,
+              insnsCell(random[0]),
+              ...CACHES.map((c) => (c === 'branch' ? '' : randomCell(random.map((p) => cell(p, c))))),
+            ],
+          ]
+        : []),
+    ];
+    rowsOf.forEach((row, i) =>
       rows.push([
         i === 0 ? r.target : '',
-        p,
-        relativeCell(insns?.original ?? null, insns?.clone ?? null),
-        ...CACHES.map((c) => {
-          const x = value(`sim.${p}.${c}.mpki`);
-          return mpkiCell(x?.original ?? null, x?.clone ?? null);
-        }),
+        ...row,
         i === 0 ? pairedRatioCell(r.rows) : '',
         i === 0 ? mixGapCell(r.rows) : '',
-      ]);
-    });
+      ]),
+    );
   }
   return markdownTable(
-    ['target', 'platform', 'insns/req', 'I1', 'D1', 'L2', 'LLC', 'branch', 'CPU ratio', 'mix gap, pp'],
+    ['target', 'platform', 'insns/req', 'I1', 'D1', 'L2', 'LLC', 'branch', 'CPU ratios', 'mix gap'],
     rows,
     2,
   );
@@ -319,10 +361,10 @@ export function render(results: BenchResults): string {
     '',
     ...fidelityTable(results),
     '',
-    "Cells: the clone's error relative to the original; `original→clone` in misses per 1,000",
-    "instructions where the original misses less than once per 1,000. CPU ratio: the clone's CPU",
-    "time per request over the original's, paired round by round, at the target's lowest load.",
-    "Mix gap: the largest difference of one instruction class's share, in percentage points.",
+    "Cells: the clone's error relative to the original; `original→clone` in misses per 1,000 instructions",
+    `where the original misses less than once per 1,000. Random geometries (seed ${results.randomSeed ?? 'unrecorded'},`,
+    "never tuned on): the mean size of the errors / the worst. CPU ratios: the clone's CPU time a request",
+    "over the original's, paired round by round, at each load. Mix gap: the largest gap in a class's share, pp.",
     ...(verdict.length ? ['', ...verdict.map((v) => `- ${v}`)] : []),
     '',
     ...timeTable(results),

@@ -40,7 +40,7 @@ const README = [
   '',
 ].join('\n');
 
-test('the table gives relative errors, original→clone below 1 MPKI, and the paired ratio at the lowest load', () => {
+test('the table gives relative errors, original→clone below 1 MPKI, and the paired ratio at each load', () => {
   const block = render(parseResults(fixtureText));
   const [, , insns, i1, d1, l2, llc, branch, ratio, mix] = cells(block, 'memcached', 'skylake-sp');
   assert.equal(insns, '+1.0%');
@@ -49,8 +49,8 @@ test('the table gives relative errors, original→clone below 1 MPKI, and the pa
   assert.equal(l2, '+5.0%');
   assert.equal(llc, '0.0123→0.01');
   assert.equal(branch, '0.0%');
-  // Loads 500 (1.04) and 100 (0.97): the lowest is 100.
-  assert.equal(ratio, '0.97');
+  // Loads 500 (1.04) and 100 (0.97), lowest first.
+  assert.equal(ratio, '0.97 1.04');
   assert.equal(mix, '2.0 (alu)');
   // A target's other platforms leave the per-target columns blank.
   const g = cells(block, 'memcached', 'graviton2');
@@ -59,6 +59,15 @@ test('the table gives relative errors, original→clone below 1 MPKI, and the pa
   assert.equal(g[4], '+5.0%');
   assert.deepEqual(g.slice(8), ['', '']);
   assert.equal(cells(block, 'nginx', 'skylake-sp')[4], '+20.0%');
+});
+
+test('random geometries fold into one row: the mean size of the errors and the worst', () => {
+  const block = render(parseResults(fixtureText));
+  // I1: +20% and -25%; D1 and L2 below 1 MPKI on both.
+  const r = cells(block, 'memcached', '2 random');
+  assert.deepEqual(r.slice(2, 8), ['+1.0%', '22.5/-25.0%', 'all < 1', 'all < 1', 'all < 1', '']);
+  assert.throws(() => cells(block, 'memcached', 'random-7-0'), /no row/);
+  assert.match(block, /Random geometries \(seed 7,/);
 });
 
 test('the section names the commit and date, the stage times, the failed and missed targets', () => {

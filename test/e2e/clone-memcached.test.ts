@@ -49,12 +49,11 @@ test(
     // one run to the next): a third of its calls per request, so this short run allows 15%;
     // the demo's three rounds per load point are held to 10%.
     assert.ok(rel('syscalls.per_req') < 0.15, `syscalls ${JSON.stringify(row('syscalls.per_req'))}`);
-    // Its LRU maintainer's time-driven work is about two thirds of its instructions under
-    // Valgrind: in this short run (500 requests a run) memcached's own instructions per request
-    // came to 6,300 to 7,935 over eight runs, the profile's to 7,075 to 7,527. The tuner meets
-    // the profile's; 20% holds that spread, and fails a clone whose body is missing (its
-    // skeleton alone: about 2,400).
-    assert.ok(rel('insns.per_req') < 0.2, `instructions ${JSON.stringify(row('insns.per_req'))}`);
+    // The serving threads' instructions (its timed LRU threads' work under Valgrind follows
+    // the clock and is left out): memcached's moved by 0.2% from pair to pair, and tuned
+    // iterations came within 1.8 to 5.8% of them. 10% fails a clone whose body is missing
+    // (its skeleton alone: 71% of the original's).
+    assert.ok(rel('insns.per_req') < 0.1, `instructions ${JSON.stringify(row('insns.per_req'))}`);
   },
 );
 
