@@ -222,8 +222,8 @@ export function pairedRatioCell(rows: Row[]): string {
 /** Random geometries (`random-SEED-K`) are folded into one row: a README reads a summary. */
 const isRandom = (platform: string) => platform.startsWith('random-');
 
-/** One cache over the random geometries: the mean of the relative errors' sizes and, in
- *  after a slash, the worst, over those where the original misses at least SMALL_MPKI; else how
+/** One cache over the random geometries: the mean of the relative errors' sizes and, after
+ *  a slash, the worst, over those where the original misses at least SMALL_MPKI; else how
  *  many of them both sides miss less. */
 export function randomCell(pairs: { original: number | null; clone: number | null }[]): string {
   const big = pairs.filter((x) => x.original !== null && x.clone !== null && x.original >= SMALL_MPKI);

@@ -89,9 +89,3 @@ export function countersFrom(
 }
 
 export const geom = (g: Platform['I1']) => `${g.size},${g.assoc},${g.line}`;
-
-/** Event totals of several samples of one point: their mean. */
-export function meanTotals(ts: CgTotals[]): CgTotals {
-  const sum = ts.reduce(addTotals, ZERO_TOTALS);
-  return Object.fromEntries(CG_EVENTS.map((e) => [e, sum[e] / ts.length])) as CgTotals;
-}

@@ -89,6 +89,7 @@ export async function measureReuse(
   return scaleReuse(reusePair(small, large, threads), 2 * w.valgrindRequests);
 }
 
+/** The dynamic instruction mix of a target: a pair of callgrind runs. */
 export async function measureMix(spec: LaunchSpec, w: Workload, seed = PROFILE_SEED): Promise<InsnMix> {
   requireTool('valgrind', 'valgrind');
   const g = sweepGeometry(SWEEP[MIX_POINT]);

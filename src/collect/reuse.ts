@@ -160,10 +160,10 @@ export function platformMisses(r: ReuseCounts, p: Platform) {
 }
 
 /** The counts at one geometry in cachegrind's terms: instructions, each L1's misses, the last
- *  level's code and data misses, data accesses (all as reads), branches and mispredictions. Counts that
- *  are a pair's difference can come out below zero where both runs miss alike (a last level
- *  a server's code fits): as cachegrind's totals are, they are taken as zero. A geometry the
- *  tool did not follow is an error. */
+ *  level's code and data misses, data accesses (all as reads), branches and mispredictions.
+ *  Counts that are a pair's difference can come out below zero where both runs miss alike (a
+ *  last level a server's code fits): as cachegrind's totals are, they are taken as zero. A
+ *  geometry the tool did not follow is an error. */
 export function reuseTotals(r: ReuseCounts, g: Geometry): CgTotals {
   const at = (s: ReuseStream, c: Geometry['I1']) => {
     const m = reuseMisses(r, s, c.size, c.assoc);

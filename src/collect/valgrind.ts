@@ -20,7 +20,8 @@ export const VG_TRANSLATION = ['--vex-guest-chase=no'];
  *  geometry's misses (the geometry given is not used), over all threads' accesses or
  *  (twinreuse-serving) those of the threads that read or write. */
 export type Tool = 'cachegrind' | 'callgrind' | 'functions' | 'twinreuse' | 'twinreuse-serving';
-const isReuse = (t: Tool) => t === 'twinreuse' || t === 'twinreuse-serving';
+const isReuse = (t: Tool): t is 'twinreuse' | 'twinreuse-serving' =>
+  t === 'twinreuse' || t === 'twinreuse-serving';
 
 /** What one Valgrind run gives: the event totals summed over the target's processes, each
  *  process's instructions, and with callgrind the output files' texts (read for the
@@ -32,7 +33,11 @@ export interface VgRun {
 }
 
 /** Valgrind with one of its own tools simulating geometry `g`, output files in `dir`. */
-function valgrindWith(tool: 'cachegrind' | 'callgrind' | 'functions', g: Geometry, dir: string): string[] {
+function valgrindWith(
+  tool: Exclude<Tool, 'twinreuse' | 'twinreuse-serving'>,
+  g: Geometry,
+  dir: string,
+): string[] {
   return [
     'valgrind',
     `--tool=${tool === 'cachegrind' ? 'cachegrind' : 'callgrind'}`,
@@ -76,7 +81,7 @@ async function valgrindRun(
   const wrapper = [
     'setarch',
     '-R',
-    ...(tool === 'twinreuse' || tool === 'twinreuse-serving' ? twinreuse : valgrindWith(tool, g, outDir)),
+    ...(isReuse(tool) ? twinreuse : valgrindWith(tool, g, outDir)),
     ...VG_TRANSLATION,
     '--trace-children=yes',
     '--log-file=/dev/null',

@@ -122,7 +122,7 @@ export async function validate(
       ['original', original],
       ['clone', clone],
     ] as const) {
-      say(`${who} under Valgrind: every platform's caches (twinreuse), the branches (cachegrind)`);
+      say(`${who} under Valgrind: every platform's caches and the branches (twinreuse)`);
       cpu[who] = await measurePlatforms(spec, w, platforms, seed);
     }
   }

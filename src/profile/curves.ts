@@ -58,9 +58,9 @@ const HALVES_INSNS = 0.1;
 export function halvesDiffer(h: CgTotals[], requests: number): string | null {
   const [a, b] = h;
   if (!a || !b || a.Ir <= 0) return null;
-  const per = (x: number) => (x / (requests / 2)).toFixed(1);
+  const per = (x: number, digits = 1) => (x / (requests / 2)).toFixed(digits);
   if (Math.abs(b.Ir - a.Ir) > HALVES_INSNS * Math.min(a.Ir, b.Ir))
-    return `its instructions a request moved from ${(a.Ir / (requests / 2)).toFixed(0)} to ${(b.Ir / (requests / 2)).toFixed(0)} between the first and second half of the measured requests`;
+    return `its instructions a request moved from ${per(a.Ir, 0)} to ${per(b.Ir, 0)} between the first and second half of the measured requests`;
   const abs = (RISE_MPKI * a.Ir) / 1000;
   // The last level's misses (code and data): a data set still filling misses there cold. An
   // L1's are not judged: each half is the difference of two separate runs, and they move

@@ -1,10 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { pairAgrees } from '../../src/collect/valgrind.js';
-import { meanTotals, ZERO_TOTALS } from '../../src/collect/cachegrind.js';
+import { ZERO_TOTALS } from '../../src/collect/cachegrind.js';
 import { KEY_POINTS, SWEEP } from '../../src/collect/sweep.js';
 
-test("the points measured twice are the shipped platforms' L1s: 32 KiB 8-way (with haswell-ep's L2 behind) and 64 KiB 4-way", () => {
+test("the key points a clone is scored on and trimmed at are the shipped platforms' L1s: 32 KiB 8-way (with haswell-ep's L2 behind) and 64 KiB 4-way", () => {
   const points = KEY_POINTS.map((k) => SWEEP[k]);
   assert.deepEqual(
     points.map((s) => [s.l1, s.l1Assoc ?? 8]),
@@ -14,14 +14,6 @@ test("the points measured twice are the shipped platforms' L1s: 32 KiB 8-way (wi
     ],
   );
   assert.deepEqual([points[0].ll, points[0].llAssoc], [256 << 10, 8]);
-});
-
-test('two samples of a point are their mean, event by event', () => {
-  const m = meanTotals([
-    { ...ZERO_TOTALS, Ir: 1000, I1mr: 30, D1mr: 7 },
-    { ...ZERO_TOTALS, Ir: 1100, I1mr: 34, D1mr: 8 },
-  ]);
-  assert.deepEqual([m.Ir, m.I1mr, m.D1mr, m.Bcm], [1050, 32, 7.5, 0]);
 });
 
 // Instructions of nginx's processes (master, two workers) in pairs of cachegrind runs of 2,000
