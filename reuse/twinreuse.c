@@ -35,6 +35,12 @@
  * streams and the predictors: a background thread's accesses neither count nor evict, since how
  * many it makes under Valgrind follows Valgrind's pace.
  *
+ * With --parts=PREFIX, every function whose name begins with PREFIX is a part:
+ * its instructions, its code fetches, the data accesses its instructions make
+ * and its branches are counted apart as well, in the caches and predictors the
+ * whole program shares (a generated program's parts, measured at every
+ * geometry in one run). Only threads that feed the streams count.
+ *
  * Usage: valgrind --tool=twinreuse --out-file=PATH program...
  * (VALGRIND_LIB naming a folder with this tool beside Valgrind's own files).
  * PATH may hold %p, the process ID. The file:
@@ -50,9 +56,12 @@
  *                                stream's code accesses; log2 of the set
  *                                counts)
  *   S C0 C1 ... C15 MISS         (one line per log2 set count S)
- * Each thread's streams follow its thread line.
+ *   part NAME instructions N cond C CM indirect B BM
+ *                                (with --parts: each part that ran)
+ * Each thread's and part's streams follow its line.
  */
 #include "pub_tool_basics.h"
+#include "pub_tool_debuginfo.h"
 #include "pub_tool_libcassert.h"
 #include "pub_tool_libcbase.h"
 #include "pub_tool_libcfile.h"
@@ -69,6 +78,8 @@
 #define MAX_K     18
 /* Threads counted apart; a thread numbered beyond is counted with slot 0. */
 #define SLOTS 128
+/* Parts counted apart, part 0 being none; a part beyond is counted as none. */
+#define PARTS 128
 
 typedef struct {
     const HChar *name;
@@ -80,6 +91,9 @@ typedef struct {
      * the last line, and positions found. */
     ULong same[SLOTS][2];
     ULong hist[SLOTS][2][MAX_K][WAYS + 1];
+    /* The same per part (allocated with --parts). */
+    ULong (*part_same)[2];
+    ULong (*part_hist)[2][MAX_K][WAYS + 1];
 } Stream;
 
 static Stream streams[3] = {
@@ -93,6 +107,17 @@ static Stream streams[3] = {
 
 static const HChar *clo_out_file = "twinreuse.out.%p";
 static Bool clo_serving = False;
+static const HChar *clo_parts = NULL;
+
+/* The parts met so far (names from 1), and per part: instructions (counted
+ * inline through part_ptr, which points at a discarded count while the running
+ * thread does not feed the streams) and branches with their mispredictions. */
+static HChar *part_name[PARTS];
+static Int n_parts = 1;
+static ULong part_insns[PARTS], part_cond[PARTS], part_cond_miss[PARTS], part_ind[PARTS],
+    part_ind_miss[PARTS];
+static ULong discarded;
+static ULong *part_ptr[PARTS];
 
 /* Per thread: instructions executed, read and write calls, all calls. */
 static ULong instructions[SLOTS], io_calls[SLOTS], syscalls[SLOTS];
@@ -111,12 +136,21 @@ static ULong *cur_insns = &instructions[0];
 /* Whether the running thread's accesses feed the streams. */
 static Bool feeding = True;
 
+static void set_feeding(Bool f)
+{
+    feeding = f;
+    for (Int p = 0; p < PARTS; p++)
+        part_ptr[p] = f && p ? &part_insns[p] : &discarded;
+}
+
 static void on_thread_run(ThreadId tid, ULong blocks)
 {
     (void)blocks;
     cur = tid < SLOTS ? (Int)tid : 0;
     cur_insns = &instructions[cur];
-    feeding = !clo_serving || io_calls[cur] > 0;
+    Bool f = !clo_serving || io_calls[cur] > 0;
+    if (f != feeding)
+        set_feeding(f);
 }
 
 /* The calls that move a request's bytes, whatever the file descriptor. */
@@ -148,8 +182,8 @@ static void on_syscall(ThreadId tid, UInt no, UWord *args, UInt n)
     syscalls[slot]++;
     if (is_io(no)) {
         io_calls[slot]++;
-        if (slot == cur)
-            feeding = True;
+        if (slot == cur && !feeding)
+            set_feeding(True);
     }
 }
 
@@ -169,6 +203,10 @@ static void stream_init(Stream *s)
         SizeT sets = (SizeT)1 << k;
         s->tags[k] = VG_(malloc)("twinreuse.tags", sets * WAYS * sizeof(Addr));
         s->used[k] = VG_(calloc)("twinreuse.used", sets, 1);
+    }
+    if (clo_parts) {
+        s->part_same = VG_(calloc)("twinreuse.part_same", PARTS, sizeof *s->part_same);
+        s->part_hist = VG_(calloc)("twinreuse.part_hist", PARTS, sizeof *s->part_hist);
     }
 }
 
@@ -198,10 +236,12 @@ static void stream_touch(Stream *s, Addr line, UChar *pos)
 
 /* One access to the lines `first` to `last` (two where it straddles them): as
  * cachegrind counts it, one access that misses where either line misses. */
-static void stream_access(Stream *s, Addr first, Addr last, Int kind)
+static void stream_access(Stream *s, Addr first, Addr last, Int kind, Int part)
 {
     if (first == last && first == s->last) {
         s->same[cur][kind]++;
+        if (part)
+            s->part_same[part][kind]++;
         return;
     }
     UChar pos[MAX_K], other[MAX_K];
@@ -215,30 +255,33 @@ static void stream_access(Stream *s, Addr first, Addr last, Int kind)
     s->last = last;
     for (Int k = s->lo; k <= s->hi; k++)
         s->hist[cur][kind][k][pos[k]]++;
+    if (part)
+        for (Int k = s->lo; k <= s->hi; k++)
+            s->part_hist[part][kind][k][pos[k]]++;
 }
 
-static void access_lines(Stream *split, Addr a, UWord size, Int kind)
+static void access_lines(Stream *split, Addr a, UWord size, Int kind, Int part)
 {
     Addr first = a >> LINE_BITS, last = (a + (size ? size - 1 : 0)) >> LINE_BITS;
     Bool repeat = first == last && first == split->last;
-    stream_access(split, first, last, kind);
+    stream_access(split, first, last, kind, part);
     if (!repeat)
-        stream_access(UNIFIED, first, last, kind);
+        stream_access(UNIFIED, first, last, kind, part);
 }
 
-static VG_REGPARM(2) void on_code(Addr a, UWord size)
+static VG_REGPARM(3) void on_code(Addr a, UWord size, UWord part)
 {
     if (feeding)
-        access_lines(CODE, a, size, 1);
+        access_lines(CODE, a, size, 1, (Int)part);
 }
 
-static VG_REGPARM(2) void on_data(Addr a, UWord size)
+static VG_REGPARM(3) void on_data(Addr a, UWord size, UWord part)
 {
     if (feeding)
-        access_lines(DATA, a, size, 0);
+        access_lines(DATA, a, size, 0, (Int)part);
 }
 
-static VG_REGPARM(2) void on_cond(Addr a, UWord taken)
+static VG_REGPARM(3) void on_cond(Addr a, UWord taken, UWord part)
 {
     if (!feeding)
         return;
@@ -246,8 +289,11 @@ static VG_REGPARM(2) void on_cond(Addr a, UWord taken)
     UWord i = (a ^ (h << (BP_BITS - BP_HIST))) & ((1 << BP_BITS) - 1);
     UChar *c = &bp_counter[cur][i];
     cond_n[cur]++;
-    if ((*c >= 2) != (taken != 0))
+    part_cond[part]++;
+    if ((*c >= 2) != (taken != 0)) {
         cond_miss[cur]++;
+        part_cond_miss[part]++;
+    }
     if (taken && *c < 3)
         (*c)++;
     else if (!taken && *c > 0)
@@ -255,15 +301,35 @@ static VG_REGPARM(2) void on_cond(Addr a, UWord taken)
     bp_history[cur] = ((h << 1) | (taken != 0)) & ((1 << BP_HIST) - 1);
 }
 
-static VG_REGPARM(2) void on_indirect(Addr a, Addr target)
+static VG_REGPARM(3) void on_indirect(Addr a, Addr target, UWord part)
 {
     if (!feeding)
         return;
     Addr *slot = &btb[cur][a & ((1 << BTB_BITS) - 1)];
     ind_n[cur]++;
-    if (*slot != target)
+    part_ind[part]++;
+    if (*slot != target) {
         ind_miss[cur]++;
+        part_ind_miss[part]++;
+    }
     *slot = target;
+}
+
+/* The part of the function holding `a`: its number, a new one the first time
+ * (0: no part, or more parts than counted). */
+static Int part_of(Addr a)
+{
+    const HChar *fn;
+    if (!clo_parts || !VG_(get_fnname)(VG_(current_DiEpoch)(), a, &fn) ||
+        VG_(strncmp)(fn, clo_parts, VG_(strlen)(clo_parts)) != 0)
+        return 0;
+    for (Int p = 1; p < n_parts; p++)
+        if (VG_(strcmp)(part_name[p], fn) == 0)
+            return p;
+    if (n_parts == PARTS)
+        return 0;
+    part_name[n_parts] = VG_(strdup)("twinreuse.part_name", fn);
+    return n_parts++;
 }
 
 /* ---- instrumentation ---- */
@@ -280,11 +346,11 @@ static void add_one(IRSB *sb, ULong **counter)
     addStmtToIRSB(sb, IRStmt_Store(Iend_LE, IRExpr_RdTmp(at), IRExpr_RdTmp(sum)));
 }
 
-static void add_call(IRSB *sb, Bool code, IRExpr *addr, Int size, IRExpr *guard)
+static void add_call(IRSB *sb, Bool code, IRExpr *addr, Int size, IRExpr *guard, Int part)
 {
     void *fn = code ? (void *)on_code : (void *)on_data;
-    IRExpr **args = mkIRExprVec_2(addr, mkIRExpr_HWord((HWord)size));
-    IRDirty *di = unsafeIRDirty_0_N(2, code ? "on_code" : "on_data", VG_(fnptr_to_fnentry)(fn), args);
+    IRExpr **args = mkIRExprVec_3(addr, mkIRExpr_HWord((HWord)size), mkIRExpr_HWord((HWord)part));
+    IRDirty *di = unsafeIRDirty_0_N(3, code ? "on_code" : "on_data", VG_(fnptr_to_fnentry)(fn), args);
     if (guard)
         di->guard = guard;
     addStmtToIRSB(sb, IRStmt_Dirty(di));
@@ -306,6 +372,7 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
     Addr last_line = (Addr)-1;
     Addr ia = 0;   /* the current instruction's address */
     UInt ilen = 0; /* and length */
+    Int part = 0;  /* and part */
     Int i = 0;
     for (; i < in->stmts_used && in->stmts[i]->tag != Ist_IMark; i++)
         addStmtToIRSB(out, in->stmts[i]);
@@ -320,45 +387,48 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
             Addr first = a >> LINE_BITS, end = (a + len - 1) >> LINE_BITS;
             ia = a;
             ilen = len;
+            part = part_of(a);
             /* The line of the instruction before it, in this superblock: a hit. */
             if (first != last_line || end != last_line)
-                add_call(out, True, mkIRExpr_HWord((HWord)a), (Int)len, NULL);
+                add_call(out, True, mkIRExpr_HWord((HWord)a), (Int)len, NULL, part);
             last_line = end;
             add_one(out, &cur_insns);
+            if (part)
+                add_one(out, &part_ptr[part]);
             break;
         }
         case Ist_WrTmp: {
             IRExpr *e = st->Ist.WrTmp.data;
             if (e->tag == Iex_Load)
-                add_call(out, False, e->Iex.Load.addr, sizeofIRType(e->Iex.Load.ty), NULL);
+                add_call(out, False, e->Iex.Load.addr, sizeofIRType(e->Iex.Load.ty), NULL, part);
             break;
         }
         case Ist_Store:
             add_call(out, False, st->Ist.Store.addr, sizeofIRType(typeOfIRExpr(env, st->Ist.Store.data)),
-                     NULL);
+                     NULL, part);
             break;
         case Ist_StoreG: {
             IRStoreG *sg = st->Ist.StoreG.details;
-            add_call(out, False, sg->addr, sizeofIRType(typeOfIRExpr(env, sg->data)), sg->guard);
+            add_call(out, False, sg->addr, sizeofIRType(typeOfIRExpr(env, sg->data)), sg->guard, part);
             break;
         }
         case Ist_LoadG: {
             IRLoadG *lg = st->Ist.LoadG.details;
             IRType wide = Ity_INVALID, narrow = Ity_INVALID;
             typeOfIRLoadGOp(lg->cvt, &wide, &narrow);
-            add_call(out, False, lg->addr, sizeofIRType(narrow), lg->guard);
+            add_call(out, False, lg->addr, sizeofIRType(narrow), lg->guard, part);
             break;
         }
         case Ist_Dirty: {
             IRDirty *d = st->Ist.Dirty.details;
             if (d->mFx != Ifx_None && d->mAddr)
-                add_call(out, False, d->mAddr, d->mSize, NULL);
+                add_call(out, False, d->mAddr, d->mSize, NULL, part);
             break;
         }
         case Ist_CAS: {
             IRCAS *c = st->Ist.CAS.details;
             Int size = sizeofIRType(typeOfIRExpr(env, c->dataLo)) * (c->dataHi ? 2 : 1);
-            add_call(out, False, c->addr, size, NULL);
+            add_call(out, False, c->addr, size, NULL, part);
             break;
         }
         case Ist_Exit: {
@@ -376,15 +446,15 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
                               IRStmt_WrTmp(t, IRExpr_Binop(Iop_Xor64, taken, IRExpr_Const(IRConst_U64(1)))));
                 taken = IRExpr_RdTmp(t);
             }
-            IRExpr **args = mkIRExprVec_2(mkIRExpr_HWord((HWord)ia), taken);
-            addStmtToIRSB(out, IRStmt_Dirty(unsafeIRDirty_0_N(2, "on_cond",
+            IRExpr **args = mkIRExprVec_3(mkIRExpr_HWord((HWord)ia), taken, mkIRExpr_HWord((HWord)part));
+            addStmtToIRSB(out, IRStmt_Dirty(unsafeIRDirty_0_N(3, "on_cond",
                                                               VG_(fnptr_to_fnentry)((void *)on_cond), args)));
             break;
         }
         case Ist_LLSC: {
             IRType ty = st->Ist.LLSC.storedata ? typeOfIRExpr(env, st->Ist.LLSC.storedata)
                                                : typeOfIRTemp(env, st->Ist.LLSC.result);
-            add_call(out, False, st->Ist.LLSC.addr, sizeofIRType(ty), NULL);
+            add_call(out, False, st->Ist.LLSC.addr, sizeofIRType(ty), NULL, part);
             break;
         }
         default:
@@ -395,8 +465,8 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
     /* An indirect branch ends the superblock: a jump or call to a computed target (a return
      * is left to a return stack, as cachegrind leaves it). */
     if (ia && in->next->tag != Iex_Const && (in->jumpkind == Ijk_Boring || in->jumpkind == Ijk_Call)) {
-        IRExpr **args = mkIRExprVec_2(mkIRExpr_HWord((HWord)ia), in->next);
-        addStmtToIRSB(out, IRStmt_Dirty(unsafeIRDirty_0_N(2, "on_indirect",
+        IRExpr **args = mkIRExprVec_3(mkIRExpr_HWord((HWord)ia), in->next, mkIRExpr_HWord((HWord)part));
+        addStmtToIRSB(out, IRStmt_Dirty(unsafeIRDirty_0_N(3, "on_indirect",
                                                           VG_(fnptr_to_fnentry)((void *)on_indirect), args)));
     }
     return out;
@@ -409,8 +479,10 @@ static void put(Int fd, const HChar *s)
     VG_(write)(fd, s, (Int)VG_(strlen)(s));
 }
 
-/* One stream's positions for a thread, of the kinds `kinds` (bit 0 data, bit 1 code). */
-static void put_stream(Int fd, const Stream *st, const HChar *name, Int slot, Int kinds)
+/* One stream's positions, of the kinds `kinds` (bit 0 data, bit 1 code), from
+ * its repeats and positions for one thread or part. */
+static void put_stream(Int fd, const Stream *st, const HChar *name, const ULong *same,
+                       ULong (*hist)[MAX_K][WAYS + 1], Int kinds)
 {
     HChar buf[64];
     VG_(sprintf)(buf, "stream %s %d %d\n", name, st->lo, st->hi);
@@ -422,7 +494,7 @@ static void put_stream(Int fd, const Stream *st, const HChar *name, Int slot, In
             ULong n = 0;
             for (Int kind = 0; kind < 2; kind++)
                 if (kinds & (1 << kind))
-                    n += st->hist[slot][kind][k][p] + (p == 0 ? st->same[slot][kind] : 0);
+                    n += hist[kind][k][p] + (p == 0 ? same[kind] : 0);
             VG_(sprintf)(buf, " %llu", n);
             put(fd, buf);
         }
@@ -430,13 +502,22 @@ static void put_stream(Int fd, const Stream *st, const HChar *name, Int slot, In
     }
 }
 
-/* A thread's streams: I, D, U (all accesses) and UI (U's code accesses). */
-static void put_streams(Int fd, Int slot)
+/* A thread's or (part >= 0) a part's streams: I, D, U (all accesses) and UI
+ * (U's code accesses). */
+static void put_streams(Int fd, Int slot, Int part)
 {
-    put_stream(fd, CODE, "I", slot, 3);
-    put_stream(fd, DATA, "D", slot, 3);
-    put_stream(fd, UNIFIED, "U", slot, 3);
-    put_stream(fd, UNIFIED, "UI", slot, 2);
+    static const HChar *names[] = { "I", "D", "U" };
+    for (Int s = 0; s < 3; s++) {
+        Stream *st = &streams[s];
+        if (part >= 0)
+            put_stream(fd, st, names[s], st->part_same[part], st->part_hist[part], 3);
+        else
+            put_stream(fd, st, names[s], st->same[slot], st->hist[slot], 3);
+    }
+    if (part >= 0)
+        put_stream(fd, UNIFIED, "UI", UNIFIED->part_same[part], UNIFIED->part_hist[part], 2);
+    else
+        put_stream(fd, UNIFIED, "UI", UNIFIED->same[slot], UNIFIED->hist[slot], 2);
 }
 
 static void tr_fini(Int exitcode)
@@ -462,7 +543,14 @@ static void tr_fini(Int exitcode)
         (buf, "thread %d instructions %llu io %llu syscalls %llu cond %llu %llu indirect %llu %llu\n", t,
          instructions[t], io_calls[t], syscalls[t], cond_n[t], cond_miss[t], ind_n[t], ind_miss[t]);
         put(fd, buf);
-        put_streams(fd, t);
+        put_streams(fd, t, -1);
+    }
+    for (Int p = 1; p < n_parts; p++) {
+        VG_(sprintf)
+        (buf, "part %.100s instructions %llu cond %llu %llu indirect %llu %llu\n", part_name[p],
+         part_insns[p], part_cond[p], part_cond_miss[p], part_ind[p], part_ind_miss[p]);
+        put(fd, buf);
+        put_streams(fd, 0, p);
     }
     VG_(close)(fd);
 }
@@ -473,6 +561,7 @@ static Bool tr_option(const HChar *arg)
 {
     const HChar *threads = NULL;
     if VG_STR_CLO (arg, "--out-file", clo_out_file) {
+    } else if VG_STR_CLO (arg, "--parts", clo_parts) {
     } else if VG_STR_CLO (arg, "--threads", threads) {
         if (VG_(strcmp)(threads, "serving") == 0)
             clo_serving = True;
@@ -491,6 +580,7 @@ static void tr_usage(void)
     VG_(printf)
     ("    --threads=all|serving  which threads feed the streams: all, or those\n"
      "                        that have read or written [all]\n");
+    VG_(printf)("    --parts=<prefix>    count the functions named <prefix>... apart [none]\n");
 }
 
 static void tr_debug_usage(void)
@@ -499,6 +589,7 @@ static void tr_debug_usage(void)
 
 static void tr_post_clo_init(void)
 {
+    set_feeding(True);
     for (Int s = 0; s < 3; s++)
         stream_init(&streams[s]);
 }

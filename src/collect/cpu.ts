@@ -6,18 +6,12 @@ import {
   type Workload,
 } from '../model/index.js';
 import { requireTool } from './bpftrace.js';
-import { addTotals, CG_EVENTS, countersFrom, subTotals, ZERO_TOTALS, type CgTotals } from './cachegrind.js';
-import {
-  codeSets,
-  functionCosts,
-  parseCallgrind,
-  subtractRuns,
-  type CallgrindRun,
-  type InsnCost,
-} from './callgrind.js';
+import { countersFrom, subTotals, type CgTotals } from './cachegrind.js';
+import { codeSets, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from './callgrind.js';
 import { PROFILE_SEED } from './loadgen.js';
 import { insnMix } from './mix.js';
 import {
+  combineParts,
   combineReuse,
   parseReuse,
   scaleReuse,
@@ -223,41 +217,11 @@ export async function measurePortable(
 /** Event totals per request of each named function of a target, at one sweep point. */
 export type PartCosts = Map<string, CgTotals>;
 
-/** The per-function costs of `requests` requests: the run of 3n less the run of n, for the
- *  functions `wanted` says are of interest. */
-function partsFrom(
-  large: string[],
-  small: string[],
-  requests: number,
-  wanted: (fn: string) => boolean,
-): PartCosts {
-  const sum = (texts: string[]) => {
-    const out = new Map<string, CgTotals>();
-    for (const t of texts) {
-      const { events, functions } = functionCosts(t);
-      for (const [fn, v] of functions) {
-        if (!wanted(fn)) continue;
-        const add = Object.fromEntries(CG_EVENTS.map((e) => [e, v[events.indexOf(e)] ?? 0])) as CgTotals;
-        const into = out.get(fn);
-        out.set(fn, into ? addTotals(into, add) : add);
-      }
-    }
-    return out;
-  };
-  const s = sum(small);
-  return new Map(
-    [...sum(large)].map(([fn, t]) => {
-      const d = subTotals(t, s.get(fn) ?? ZERO_TOTALS);
-      return [fn, Object.fromEntries(CG_EVENTS.map((e) => [e, d[e] / requests])) as CgTotals];
-    }),
-  );
-}
-
 /** The portable profile of a clone with what each of its body's parts costs at each sweep
- *  point (per request): the same sweep, every run under callgrind's per-function counts, the
- *  mix point's per instruction as well, for the clone's instruction mix. The clone's totals
- *  are its serving threads' (`servingAt`, a twinreuse pair besides), as an original's are;
- *  its parts run on those threads alone. */
+ *  point (per request): a twinreuse pair of its serving threads, each function named twin_...
+ *  counted apart in the caches and predictors the whole clone shares, gives its totals, as an
+ *  original's are measured, and every part's at every point at once; a callgrind pair at the
+ *  mix point gives its instruction mix (of every thread, as an original's). */
 export async function measureParts(
   spec: LaunchSpec,
   w: Workload,
@@ -265,14 +229,22 @@ export async function measureParts(
 ): Promise<{ cpu: PortableCpu; parts: PartCosts[] }> {
   requireTool('valgrind', 'valgrind');
   const runs = await runPairs([
-    ...SWEEP.flatMap((s, k) =>
-      differentialTasks(spec, w, sweepGeometry(s), k === MIX_POINT ? 'callgrind' : 'functions'),
-    ),
-    ...reuseTasks(spec, w, 1),
+    ...differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-parts'),
+    ...differentialTasks(spec, w, sweepGeometry(SWEEP[MIX_POINT]), 'callgrind'),
   ]);
   const requests = 2 * w.valgrindRequests;
-  const mix = [runs[2 * MIX_POINT], runs[2 * MIX_POINT + 1]];
-  const points = servingAt(runs.slice(2 * SWEEP.length), sweepAt(ALL_POINTS));
-  const parts = SWEEP.map((_, k) => partsFrom(runs[2 * k + 1].texts, runs[2 * k].texts, requests, wanted));
-  return { cpu: portableFrom(points, requests, mixFrom(mix[1].texts, mix[0].texts, requests)), parts };
+  const [small, large, ms, ml] = runs;
+  const partsOf = (r: VgRun) =>
+    r.texts.map((t) => parseReuse(t).parts).reduce((a, b) => combineParts(a, b), new Map());
+  const each = combineParts(partsOf(large), partsOf(small), -1);
+  const parts = sweepAt(ALL_POINTS).map(
+    (g): PartCosts =>
+      new Map(
+        [...each]
+          .filter(([fn]) => wanted(fn))
+          .map(([fn, c]) => [fn, reuseTotals(scaleReuse(c, requests), g)]),
+      ),
+  );
+  const points = servingAt([small, large], sweepAt(ALL_POINTS));
+  return { cpu: portableFrom(points, requests, mixFrom(ml.texts, ms.texts, requests)), parts };
 }

@@ -34,9 +34,12 @@ export interface ReuseThread extends ReuseCounts {
   syscalls: number;
 }
 
-/** A run's counts over all its threads, and each thread's. */
+/** A run's counts over all its threads, and each thread's; with `--parts`, each part's (a
+ *  function whose name has the prefix given: its own instructions, accesses and branches, on
+ *  the threads that fed the caches). */
 export interface ReuseRun extends ReuseCounts {
   threads: ReuseThread[];
+  parts: Map<string, ReuseCounts>;
 }
 
 /** Parses the tool's output file (see reuse/twinreuse.c). */
@@ -46,6 +49,7 @@ export function parseReuse(text: string): ReuseRun {
   const insns = /^instructions (\d+)$/.exec(lines[1] ?? '');
   if (!insns) throw new TwinError('twinreuse wrote no instruction count');
   const threads: ReuseThread[] = [];
+  const parts = new Map<string, ReuseCounts>();
   let streams: Partial<ReuseCounts['streams']> = {};
   let cur: ReuseCounts['streams'][ReuseStream] | null = null;
   for (const line of lines.slice(2)) {
@@ -70,6 +74,18 @@ export function parseReuse(text: string): ReuseRun {
       });
       continue;
     }
+    const part = /^part (\S+) instructions (\d+) cond (\d+) (\d+) indirect (\d+) (\d+)$/.exec(line);
+    if (part && threads.length) {
+      streams = {};
+      cur = null;
+      const [instructions, cond, condMisses, indirect, indirectMisses] = part.slice(2).map(Number);
+      parts.set(part[1], {
+        instructions,
+        branches: { cond, condMisses, indirect, indirectMisses },
+        streams: streams as ReuseCounts['streams'],
+      });
+      continue;
+    }
     if (f[0] === 'stream' && threads.length) {
       cur = { lo: Number(f[2]), hi: Number(f[3]), counts: [] };
       streams[f[1] as ReuseStream] = cur;
@@ -81,12 +97,15 @@ export function parseReuse(text: string): ReuseRun {
     cur.counts.push(row);
   }
   if (!threads.length) throw new TwinError('twinreuse wrote no thread');
-  for (const th of threads)
+  const whole = (what: string, c: ReuseCounts) => {
     for (const s of STREAMS)
-      if (!th.streams[s] || th.streams[s].counts.length !== th.streams[s].hi - th.streams[s].lo + 1)
-        throw new TwinError(`twinreuse wrote no complete stream ${s} for thread ${th.id}`);
+      if (!c.streams[s] || c.streams[s].counts.length !== c.streams[s].hi - c.streams[s].lo + 1)
+        throw new TwinError(`twinreuse wrote no complete stream ${s} for ${what}`);
+  };
+  for (const th of threads) whole(`thread ${th.id}`, th);
+  for (const [name, c] of parts) whole(`part ${name}`, c);
   const all = threads.map((th) => th as ReuseCounts).reduce((a, b) => combineReuse(a, b));
-  return { instructions: Number(insns[1]), branches: all.branches, streams: all.streams, threads };
+  return { instructions: Number(insns[1]), branches: all.branches, streams: all.streams, threads, parts };
 }
 
 /** The counts of a run's threads that serve requests: those that read or write. A thread
@@ -128,6 +147,24 @@ export function combineReuse(a: ReuseCounts, b: ReuseCounts, f = 1): ReuseCounts
     branches: mapBranches(a, (x, k) => x + f * b.branches[k]),
     streams: mapRows(a, (row, s, k) => row.map((c, p) => c + f * b.streams[s].counts[k][p])),
   };
+}
+
+/** The empty counts of streams shaped as `like`'s. */
+export const emptyReuse = (like: ReuseCounts): ReuseCounts => combineReuse(like, like, -1);
+
+/** Each part's counts in `a` + f·`b` (a part that ran in one only counts as nothing in the
+ *  other). */
+export function combineParts(
+  a: Map<string, ReuseCounts>,
+  b: Map<string, ReuseCounts>,
+  f = 1,
+): Map<string, ReuseCounts> {
+  const out = new Map<string, ReuseCounts>();
+  for (const name of new Set([...a.keys(), ...b.keys()])) {
+    const [x, y] = [a.get(name), b.get(name)];
+    out.set(name, combineReuse(x ?? emptyReuse(y!), y ?? emptyReuse(x!), f));
+  }
+  return out;
 }
 
 /** Every count divided by `n` (per request). */

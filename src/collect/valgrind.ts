@@ -16,12 +16,15 @@ import { launchTarget, type LaunchSpec } from './target.js';
 export const VG_TRANSLATION = ['--vex-guest-chase=no'];
 
 /** cachegrind: totals; callgrind: per-instruction costs and jumps as well (for the mix);
- *  functions: callgrind's per-function costs (for the clone's parts); twinreuse: every LRU
- *  geometry's misses (the geometry given is not used), over all threads' accesses or
- *  (twinreuse-serving) those of the threads that read or write. */
-export type Tool = 'cachegrind' | 'callgrind' | 'functions' | 'twinreuse' | 'twinreuse-serving';
-const isReuse = (t: Tool): t is 'twinreuse' | 'twinreuse-serving' =>
-  t === 'twinreuse' || t === 'twinreuse-serving';
+ *  twinreuse: every LRU geometry's misses (the geometry given is not used), over all threads'
+ *  accesses or (twinreuse-serving) those of the threads that read or write; twinreuse-parts:
+ *  as twinreuse-serving, with each function named twin_... (a clone's parts) counted apart. */
+export type Tool = 'cachegrind' | 'callgrind' | ReuseTool;
+type ReuseTool = 'twinreuse' | 'twinreuse-serving' | 'twinreuse-parts';
+const isReuse = (t: Tool): t is ReuseTool => t.startsWith('twinreuse');
+
+/** The prefix of the functions a clone's body is made of (src/generate). */
+export const PART_PREFIX = 'twin_';
 
 /** What one Valgrind run gives: the event totals summed over the target's processes, each
  *  process's instructions, and with callgrind the output files' texts (read for the
@@ -33,11 +36,7 @@ export interface VgRun {
 }
 
 /** Valgrind with one of its own tools simulating geometry `g`, output files in `dir`. */
-function valgrindWith(
-  tool: Exclude<Tool, 'twinreuse' | 'twinreuse-serving'>,
-  g: Geometry,
-  dir: string,
-): string[] {
+function valgrindWith(tool: Exclude<Tool, ReuseTool>, g: Geometry, dir: string): string[] {
   return [
     'valgrind',
     `--tool=${tool === 'cachegrind' ? 'cachegrind' : 'callgrind'}`,
@@ -48,9 +47,7 @@ function valgrindWith(
     `--LL=${geom(g.LL)}`,
     ...(tool === 'cachegrind'
       ? [`--cachegrind-out-file=${dir}/out.%p`]
-      : tool === 'callgrind'
-        ? ['--dump-instr=yes', '--collect-jumps=yes', `--callgrind-out-file=${dir}/out.%p`]
-        : [`--callgrind-out-file=${dir}/out.%p`]),
+      : ['--dump-instr=yes', '--collect-jumps=yes', `--callgrind-out-file=${dir}/out.%p`]),
   ];
 }
 
@@ -76,7 +73,8 @@ async function valgrindRun(
     'valgrind',
     '--tool=twinreuse',
     `--out-file=${outDir}/out.%p`,
-    `--threads=${tool === 'twinreuse-serving' ? 'serving' : 'all'}`,
+    `--threads=${tool === 'twinreuse' ? 'all' : 'serving'}`,
+    ...(tool === 'twinreuse-parts' ? [`--parts=${PART_PREFIX}`] : []),
   ];
   const wrapper = [
     'setarch',

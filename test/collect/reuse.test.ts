@@ -13,6 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import {
+  combineParts,
   combineReuse,
   parseReuse,
   platformMisses,
@@ -202,4 +203,68 @@ int main(void) {
   // The sum over threads is the run's; the serving threads' sum is the main thread's.
   assert.equal(all.instructions, main(all).instructions + walker(all).instructions);
   assert.equal(servingReuse(all).instructions, main(all).instructions);
+});
+
+test('with --parts, each function of the prefix is counted apart, on the threads that feed the caches', () => {
+  // twin_walk walks a 48 KiB ring of lines ten times and twin_spin runs an ALU loop, on the
+  // thread that writes; twin_bg, on a thread that never does, walks 1 MiB.
+  const src = join(work, 'parts.c');
+  writeFileSync(
+    src,
+    `#include <pthread.h>
+#include <fcntl.h>
+#include <unistd.h>
+static char ring[48 << 10], big[1 << 20];
+__attribute__((noinline)) void twin_walk(void) {
+  for (int p = 0; p < 10; p++)
+    for (int i = 0; i < (48 << 10); i += 64) ring[i] += (char)p;
+}
+__attribute__((noinline)) long twin_spin(long n) {
+  long x = 1;
+  for (long i = 0; i < n; i++) x = x * 3 + i;
+  return x;
+}
+__attribute__((noinline)) void *twin_bg(void *arg) {
+  for (int i = 0; i < (1 << 20); i += 64) big[i]++;
+  return arg;
+}
+int main(void) {
+  pthread_t t;
+  int fd = open("/dev/null", O_WRONLY);
+  write(fd, ring, 1);
+  pthread_create(&t, 0, twin_bg, 0);
+  pthread_join(t, 0);
+  twin_walk();
+  return twin_spin(100000) == 7;
+}
+`,
+  );
+  const exe = join(work, 'parts');
+  const cc = spawnSync('gcc', ['-O1', '-g', '-pthread', '-o', exe, src], { encoding: 'utf8' });
+  assert.equal(cc.status, 0, cc.stderr);
+  const out = join(work, 'parts.out');
+  const r = spawnSync(
+    'valgrind',
+    ['--tool=twinreuse', '--threads=serving', '--parts=twin_', `--out-file=${out}`, exe],
+    { encoding: 'utf8', env: { ...process.env, VALGRIND_LIB: REUSE_LIB } },
+  );
+  assert.equal(r.status, 0, `valgrind failed: ${r.stderr}`);
+  const run = parseReuse(readFileSync(out, 'utf8'));
+  const walkPart = run.parts.get('twin_walk')!;
+  const spin = run.parts.get('twin_spin')!;
+  assert.ok(walkPart && spin, `parts: ${[...run.parts.keys()]}`);
+  // The walk: 7,680 stores, each a miss in a 32 KiB L1 (768 lines in turn), none in 64 KiB.
+  const walks = 10 * 768;
+  assert.ok(Math.abs(reuseMisses(walkPart, 'D', 32768, 8)! - walks) <= 10);
+  assert.ok(reuseMisses(walkPart, 'D', 65536, 8)! <= 768 + 10);
+  // Its loop's conditional branch runs once a store; the ALU loop's instructions are its own.
+  assert.ok(Math.abs(walkPart.branches.cond - walks - 10) <= 20, `${walkPart.branches.cond} branches`);
+  assert.ok(spin.instructions >= 3 * 100000 && spin.instructions < 6 * 100000, `${spin.instructions}`);
+  assert.equal(reuseMisses(spin, 'D', 32768, 8), 0);
+  // The background thread's part neither counts nor feeds the caches.
+  assert.equal(run.parts.get('twin_bg')?.instructions ?? 0, 0);
+  // A part's counts are the run's too: differences of parts add up as the streams do.
+  const twice = combineParts(run.parts, run.parts);
+  assert.equal(twice.get('twin_walk')!.instructions, 2 * walkPart.instructions);
+  assert.equal(combineParts(run.parts, run.parts, -1).get('twin_spin')!.instructions, 0);
 });
