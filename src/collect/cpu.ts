@@ -122,21 +122,36 @@ function mixFrom(large: string[], small: string[], requests: number): InsnMix {
 const callgrindDiff = (large: string[], small: string[]) =>
   subtractRuns(mergeRuns(large.map(parseCallgrind)), mergeRuns(small.map(parseCallgrind)));
 
-/** The totals of 2n requests of a target's serving threads at some geometries, from the mean
- *  of twinreuse pairs' counts: instructions, every cache, branches. A server's background
- *  threads never read or write; under Valgrind their work follows the clock, not the requests
- *  (memcached's timed threads ran 60% of its instructions a request there), and their time on
- *  a real machine is measured apart. */
-function servingAt(reuse: VgRun[], geometries: Geometry[]): CgTotals[] {
+/** The counts of 2n requests of a target's serving threads, the mean of twinreuse pairs':
+ *  instructions, every cache, branches. A server's background threads never read or write;
+ *  under Valgrind their work follows the clock, not the requests (memcached's timed threads
+ *  ran 60% of its instructions a request there), and their time on a real machine is measured
+ *  apart. */
+function servingCounts(reuse: VgRun[]): ReuseCounts {
   const pairs = Array.from({ length: reuse.length / 2 }, (_, i) =>
     reusePair(reuse[2 * i], reuse[2 * i + 1], 'serving'),
   );
-  const counts = scaleReuse(
+  return scaleReuse(
     pairs.reduce((a, b) => combineReuse(a, b)),
     pairs.length,
   );
-  return geometries.map((g) => reuseTotals(counts, g));
 }
+
+/** The serving threads' totals of 2n requests at some geometries (`servingCounts`). */
+const servingAt = (reuse: VgRun[], geometries: Geometry[]): CgTotals[] => {
+  const counts = servingCounts(reuse);
+  return geometries.map((g) => reuseTotals(counts, g));
+};
+
+/** The portable profile of `requests` requests from their counts: the sweep's points, and
+ *  every geometry's misses per request. */
+const portableOf = (counts: ReuseCounts, requests: number, mix: PortableCpu['mix']): PortableCpu =>
+  portableFrom(
+    sweepAt(ALL_POINTS).map((g) => reuseTotals(counts, g)),
+    requests,
+    mix,
+    scaleReuse(counts, requests).streams,
+  );
 
 const sweepAt = (points: number[]) => points.map((k) => sweepGeometry(SWEEP[k]));
 const ALL_POINTS = SWEEP.map((_, k) => k);
@@ -206,27 +221,21 @@ export async function measurePortable(
   const requests = 2 * w.valgrindRequests;
   const [ms, ml] = runs.slice(2 * pairs);
   const diff = opts.mix ? callgrindDiff(ml.texts, ms.texts) : null;
-  const out = portableFrom(
-    servingAt(reuse, sweepAt(ALL_POINTS)),
-    requests,
-    diff ? insnMix(diff, requests) : null,
-  );
+  const out = portableOf(servingCounts(reuse), requests, diff ? insnMix(diff, requests) : null);
   return diff && opts.codeSets ? { ...out, codeSets: codeSets(diff, requests) } : out;
 }
 
-/** Event totals per request of each named function of a target, at one sweep point. */
-export type PartCosts = Map<string, CgTotals>;
-
-/** The portable profile of a clone with what each of its body's parts costs at each sweep
- *  point (per request): a twinreuse pair of its serving threads, each function named twin_...
- *  counted apart in the caches and predictors the whole clone shares, gives its totals, as an
- *  original's are measured, and every part's at every point at once; a callgrind pair at the
- *  mix point gives its instruction mix (of every thread, as an original's). */
+/** The portable profile of a clone with each of its body's parts' (per request): a twinreuse
+ *  pair of its serving threads, each function named twin_... counted apart in the caches and
+ *  predictors the whole clone shares, gives its totals, as an original's are measured, and
+ *  every part's at every geometry at once; a callgrind pair at the mix point gives its
+ *  instruction mix (of every thread, as an original's). A part is named by `partOf` its
+ *  function's name (null: none; several functions may make one part). */
 export async function measureParts(
   spec: LaunchSpec,
   w: Workload,
-  wanted: (fn: string) => boolean,
-): Promise<{ cpu: PortableCpu; parts: PartCosts[] }> {
+  partOf: (fn: string) => string | null,
+): Promise<{ cpu: PortableCpu; parts: Map<string, PortableCpu> }> {
   requireTool('valgrind', 'valgrind');
   const runs = await runPairs([
     ...differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-parts'),
@@ -236,15 +245,14 @@ export async function measureParts(
   const [small, large, ms, ml] = runs;
   const partsOf = (r: VgRun) =>
     r.texts.map((t) => parseReuse(t).parts).reduce((a, b) => combineParts(a, b), new Map());
-  const each = combineParts(partsOf(large), partsOf(small), -1);
-  const parts = sweepAt(ALL_POINTS).map(
-    (g): PartCosts =>
-      new Map(
-        [...each]
-          .filter(([fn]) => wanted(fn))
-          .map(([fn, c]) => [fn, reuseTotals(scaleReuse(c, requests), g)]),
-      ),
-  );
-  const points = servingAt([small, large], sweepAt(ALL_POINTS));
-  return { cpu: portableFrom(points, requests, mixFrom(ml.texts, ms.texts, requests)), parts };
+  const byPart = new Map<string, ReuseCounts>();
+  for (const [fn, c] of combineParts(partsOf(large), partsOf(small), -1)) {
+    const name = partOf(fn);
+    if (!name) continue;
+    const into = byPart.get(name);
+    byPart.set(name, into ? combineReuse(into, c) : c);
+  }
+  const parts = new Map([...byPart].map(([name, c]) => [name, portableOf(c, requests, null)]));
+  const mix = mixFrom(ml.texts, ms.texts, requests);
+  return { cpu: portableOf(servingCounts([small, large]), requests, mix), parts };
 }

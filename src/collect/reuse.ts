@@ -1,6 +1,6 @@
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
-import { TwinError, type Platform } from '../model/index.js';
+import { tableMisses, TwinError, type Platform } from '../model/index.js';
 import { ZERO_TOTALS, type CgTotals } from './cachegrind.js';
 import type { Geometry } from './sweep.js';
 
@@ -181,12 +181,7 @@ export function scaleReuse(a: ReuseCounts, n: number): ReuseCounts {
  *  geometry lies outside what the tool followed (more than 16 ways, a set count out of range
  *  or not a power of two). */
 export function reuseMisses(r: ReuseCounts, stream: ReuseStream, size: number, assoc: number): number | null {
-  const sets = size / 64 / assoc;
-  const k = Math.log2(sets);
-  const s = r.streams[stream];
-  if (!Number.isInteger(k) || k < s.lo || k > s.hi || assoc < 1 || assoc > REUSE_WAYS) return null;
-  const row = s.counts[k - s.lo];
-  return row.slice(assoc).reduce((a, c) => a + c, 0);
+  return tableMisses(r.streams[stream], size, assoc);
 }
 
 /** A platform's misses from the counts, as cachegrind reports them: its L1s on the code and

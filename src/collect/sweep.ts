@@ -1,4 +1,4 @@
-import type { CurvePoint, Platform, PortableCpu } from '../model/index.js';
+import type { CurvePoint, Platform, PortableCpu, ReuseTable } from '../model/index.js';
 import { median } from '../util/stats.js';
 import type { CgTotals } from './cachegrind.js';
 
@@ -39,7 +39,12 @@ export const sweepGeometry = (s: (typeof SWEEP)[number]): Geometry => ({
 /** The portable profile of a target from differential totals at each sweep point. Each point's
  *  misses are taken per instruction and scaled by the median instruction count, so that one
  *  run's extra background work does not bend the curve. */
-export function portableFrom(points: CgTotals[], requests: number, mix: PortableCpu['mix']): PortableCpu {
+export function portableFrom(
+  points: CgTotals[],
+  requests: number,
+  mix: PortableCpu['mix'],
+  reuse?: ReuseTable,
+): PortableCpu {
   const per = (x: number) => x / requests;
   const insns = median(points.map((t) => per(t.Ir)));
   const scaled = (t: CgTotals, misses: number) => (t.Ir > 0 ? (misses / t.Ir) * insns : 0);
@@ -70,6 +75,7 @@ export function portableFrom(points: CgTotals[], requests: number, mix: Portable
     indirectPerReq: median(points.map((t) => per(t.Bi))),
     branchMissesPerReq: median(points.map((t) => scaled(t, t.Bcm + t.Bim))),
     mix,
+    ...(reuse ? { reuse } : {}),
   };
 }
 

@@ -70,6 +70,94 @@ export const L1_CURVE_MAX = 128 << 10;
 /** A curve's L1 points (see L1_CURVE_MAX). */
 export const l1Points = (c: CurvePoint[]): CurvePoint[] => c.filter((p) => p.bytes <= L1_CURVE_MAX);
 
+/** One access stream's LRU positions, per request: for each log2 set count k from `lo` to
+ *  `hi`, `counts[k - lo][p]` accesses found their 64-byte line at position p of its set's
+ *  recency order (0: the most recent), p = 16 not among the 16 most recent. An LRU cache of
+ *  2^k sets and A ways (A <= 16) misses the accesses at positions A and up. A difference of
+ *  two runs: a count may fall below zero by noise. */
+export const ReuseStreamTable = z.object({
+  lo: z.number().int().nonnegative(),
+  hi: z.number().int().nonnegative(),
+  counts: z.array(z.array(z.number()).length(17)),
+});
+export type ReuseStreamTable = z.infer<typeof ReuseStreamTable>;
+
+/** The LRU stack distances of a target's accesses by set count: every cache geometry's misses
+ *  per request (1 KiB to 64 MiB, 1 to 16 ways), of code fetches (I), data accesses (D), both in
+ *  one stream (U, a unified last level) and U's code accesses (UI). Counts only. */
+export const ReuseTable = z.object({
+  I: ReuseStreamTable,
+  D: ReuseStreamTable,
+  U: ReuseStreamTable,
+  UI: ReuseStreamTable,
+});
+export type ReuseTable = z.infer<typeof ReuseTable>;
+
+/** Misses per request of an LRU cache of `size` bytes and `assoc` ways (64-byte lines) on one
+ *  stream of a table (of a difference, possibly below 0); null where the table does not hold that geometry (more than
+ *  16 ways, a set count out of its range or not a power of two). */
+export function tableMisses(t: ReuseStreamTable, size: number, assoc: number): number | null {
+  const k = Math.log2(size / 64 / assoc);
+  if (!Number.isInteger(k) || k < t.lo || k > t.hi || assoc < 1 || assoc > 16) return null;
+  return t.counts[k - t.lo].slice(assoc).reduce((a, c) => a + c, 0);
+}
+
+/** The geometries of a reuse curve (KiB and ways): sizes about 1.2 to 1.5 times apart, each at
+ *  12 to 16 ways, where a cache's misses are those of the reuse distances (an LRU cache of
+ *  every line, to within a few percent) and not of how lines share sets. Set counts must be
+ *  powers of two, so sizes between two powers of two take 10, 12 or 14 ways. L1s are followed
+ *  from 8 to 128 KiB, last levels from 256 KiB to 64 MiB. */
+export const REUSE_CURVE_L1: [number, number][] = [
+  [8, 16],
+  [12, 12],
+  [16, 16],
+  [20, 10],
+  [24, 12],
+  [28, 14],
+  [32, 16],
+  [40, 10],
+  [48, 12],
+  [64, 16],
+  [96, 12],
+  [128, 16],
+];
+export const REUSE_CURVE_LL: [number, number][] = [
+  [256, 16],
+  [384, 12],
+  [512, 16],
+  [768, 12],
+  [1024, 16],
+  [2048, 16],
+  [4096, 16],
+  [8192, 16],
+  [16384, 16],
+  [32768, 16],
+  [65536, 16],
+];
+
+/** A table's reuse curves (misses per request at REUSE_CURVE_L1 and _LL, at least 0): code
+ *  fetches at the L1 sizes (`code`); data accesses at the L1 sizes and, at the last levels,
+ *  the unified stream's data accesses (`data`), as a unified cache misses them; and the
+ *  unified stream's code accesses at the last levels (`codeLL`). */
+export function reuseCurves(t: ReuseTable): { data: CurvePoint[]; code: CurvePoint[]; codeLL: CurvePoint[] } {
+  const at = (s: ReuseStreamTable, [kib, ways]: [number, number]) => ({
+    bytes: kib << 10,
+    missesPerReq: Math.max(0, tableMisses(s, kib << 10, ways) ?? 0),
+  });
+  const codeLL = REUSE_CURVE_LL.map((g) => at(t.UI, g));
+  return {
+    data: [
+      ...REUSE_CURVE_L1.map((g) => at(t.D, g)),
+      ...REUSE_CURVE_LL.map((g, k) => ({
+        bytes: g[0] << 10,
+        missesPerReq: Math.max(0, at(t.U, g).missesPerReq - codeLL[k].missesPerReq),
+      })),
+    ],
+    code: REUSE_CURVE_L1.map((g) => at(t.I, g)),
+    codeLL,
+  };
+}
+
 /** Sets of a 4 KiB period of 64-byte lines. */
 export const CODE_SETS = 64;
 
@@ -101,5 +189,7 @@ export const PortableCpu = z.object({
    *  hot code per set of a 4 KiB period, the 64 sets of a 32 KiB 8-way L1, each line counted
    *  by its executions per request up to 1. The chain's segments are laid out around it. */
   codeSets: z.array(z.number().nonnegative()).length(CODE_SETS).optional(),
+  /** Every LRU geometry's misses (twinreuse's positions), of the same requests as the curves. */
+  reuse: ReuseTable.optional(),
 });
 export type PortableCpu = z.infer<typeof PortableCpu>;

@@ -1,7 +1,12 @@
-import { l1Points, L1_CURVE_MAX, type Profile, type Workload } from '../model/index.js';
+import {
+  l1Points,
+  L1_CURVE_MAX,
+  reuseCurves,
+  type PortableCpu,
+  type Profile,
+  type Workload,
+} from '../model/index.js';
 import { cloneLaunchSpec } from '../collect/target.js';
-import { ZERO_TOTALS } from '../collect/cachegrind.js';
-import { portableFrom } from '../collect/sweep.js';
 import { measureParts } from '../collect/cpu.js';
 import { buildClone } from '../generate/build.js';
 import { generateClone } from '../generate/index.js';
@@ -19,9 +24,9 @@ import {
   sameKnobs,
   type Group,
 } from './gains.js';
-import { branchRate, partTotals, type Measured } from './measured.js';
+import { branchRate, partOf, type Measured } from './measured.js';
 import { withSkeleton } from './skeleton.js';
-import { CODE_SIZE_STEPS, nextConflict, nextSide } from './solve.js';
+import { CODE_SIZE_STEPS, nextConflict, nextSide, type ShapeCurves } from './solve.js';
 import { trimKept } from './trims.js';
 
 /** Most tuning iterations by default. Tuning is bounded by iterations, never by the clock, so
@@ -90,6 +95,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
           }
         : q,
     );
+    // The reuse curves, where the original, the clone and its skeleton have them.
+    const shapes = shapeCurves(original, m, cur.body.skeleton ?? undefined, dataParts, codeParts);
     const data = nextSide(
       t.dataBins,
       plan.rings,
@@ -101,6 +108,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       mpkiTol,
       gains.data,
       t.hotData,
+      false,
+      shapes?.data,
     );
     const code = nextSide(
       t.codeBins,
@@ -114,6 +123,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       gains.code,
       t.hotCode,
       steps >= CODE_SIZE_STEPS,
+      shapes?.code,
     );
     // The random branches: what the rest of the clone mispredicts is not theirs to supply.
     const { own, rate } = branchRate({ plan, part });
@@ -198,18 +208,8 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   for (let it = 0; it < max; it++) {
     const plan = generateClone(cur, dir);
     const binary = buildClone(dir);
-    const { cpu: m, parts } = await measureParts(cloneLaunchSpec(binary, w), w, (fn) =>
-      fn.startsWith('twin_'),
-    );
-    const byPart = parts.map(partTotals);
-    const part = (fn: string) =>
-      byPart.some((q) => q.has(fn))
-        ? portableFrom(
-            byPart.map((q) => q.get(fn) ?? ZERO_TOTALS),
-            1,
-            null,
-          )
-        : null;
+    const { cpu: m, parts } = await measureParts(cloneLaunchSpec(binary, w), w, partOf);
+    const part = (fn: string) => parts.get(fn) ?? null;
     const got = tunePoints(m);
     const error = (m.insnsPerReq - want.insns) / want.insns;
     const { score, worst } = offTarget(want, got, tol, mpkiTol, abs);
@@ -299,4 +299,43 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   generateClone(cur, dir); // the profile beside the sources carries its history
   buildClone(dir);
   return cur;
+}
+
+/** Both sides' reuse curves for the solve (see nextSide), where the original, the clone, its
+ *  skeleton (if measured) and its parts have reuse tables: at a last level the data rings are
+ *  wanted to miss what the original's code and data miss there less what the clone's code
+ *  does, as on the sweep's curve. */
+function shapeCurves(
+  original: PortableCpu,
+  m: PortableCpu,
+  skeleton: PortableCpu | undefined,
+  dataParts: (PortableCpu | null)[],
+  codeParts: (PortableCpu | null)[],
+): { data: ShapeCurves; code: ShapeCurves } | null {
+  if (!original.reuse || !m.reuse || (skeleton && !skeleton.reuse)) return null;
+  const o = reuseCurves(original.reuse);
+  const c = reuseCurves(m.reuse);
+  const s = skeleton?.reuse ? reuseCurves(skeleton.reuse) : null;
+  const curves = (q: PortableCpu | null) => (q?.reuse ? reuseCurves(q.reuse) : null);
+  return {
+    data: {
+      want: o.data.map((q) =>
+        q.bytes > L1_CURVE_MAX
+          ? {
+              bytes: q.bytes,
+              missesPerReq: Math.max(0, q.missesPerReq + at(o.codeLL, q.bytes) - at(c.codeLL, q.bytes)),
+            }
+          : q,
+      ),
+      got: c.data,
+      skeleton: s?.data ?? [],
+      parts: dataParts.map((q) => curves(q)?.data ?? null),
+    },
+    code: {
+      want: o.code,
+      got: c.code,
+      skeleton: s?.code ?? [],
+      parts: codeParts.map((q) => curves(q)?.code ?? null),
+    },
+  };
 }

@@ -1,6 +1,5 @@
 import type { PortableCpu, Profile } from '../model/index.js';
-import { addTotals, ZERO_TOTALS } from '../collect/cachegrind.js';
-import type { PartCosts } from '../collect/cpu.js';
+import { PART_PREFIX } from '../collect/valgrind.js';
 import { BRANCH_PART } from '../synth/layout.js';
 import { hardMissRate, HARD_P, type BodyPlan } from '../synth/body.js';
 
@@ -23,14 +22,7 @@ export function branchRate({ plan, part }: Pick<Measured, 'plan' | 'part'>): { o
   };
 }
 
-/** Each part's costs at one sweep point: its function's and, for a code segment, its blocks'
- *  (see generate/body.ts), with callgrind's recursion contexts of them (`name'2`, where a block
- *  calls a return). */
-export function partTotals(q: PartCosts): PartCosts {
-  const out: PartCosts = new Map();
-  for (const [name, t] of q) {
-    const fn = name.replace(/'\d+$/, '').replace(/_blocks$/, '');
-    out.set(fn, addTotals(out.get(fn) ?? ZERO_TOTALS, t));
-  }
-  return out;
-}
+/** The part a function of the clone belongs to: a code segment's blocks (`twin_code_3_blocks`,
+ *  see generate/body.ts) are its function's; a function not of the body's prefix, none. */
+export const partOf = (fn: string): string | null =>
+  fn.startsWith(PART_PREFIX) ? fn.replace(/_blocks$/, '') : null;

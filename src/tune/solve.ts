@@ -76,11 +76,26 @@ export function solveLoads(
   return a;
 }
 
+/** Curves of one side on the reuse curve's geometries (see reuseCurves): what is wanted,
+ *  what the clone got, its skeleton's alone, and each part's. */
+export interface ShapeCurves {
+  want: CurvePoint[];
+  got: CurvePoint[];
+  skeleton: CurvePoint[];
+  parts: (CurvePoint[] | null)[];
+}
+
+/** How much more a reuse-curve point may be off in the solve than a scored one: the points
+ *  between the sweep's sizes, and past their ways, shape the rings and segments between the
+ *  scored points without holding them as closely. */
+export const SHAPE_SLACK = 3;
+
 /** One side's (data or code) next rings from a measured iteration: sizes moved by their
- *  median distances, loads solved against the wanted curve. What the rest of the clone misses
- *  (the measured total less the parts') is the skeleton's own misses (measured alone) and the
- *  misses the parts cause it by evicting its lines (and the body's hot lines): at each size,
- *  taken in proportion to the lines the parts bring in per request, their misses at the
+ *  median distances, loads solved against the wanted curve (and, given `shape`, the reuse
+ *  curve as well, each point with SHAPE_SLACK times its tolerance). What the rest of the clone
+ *  misses (the measured total less the parts') is the skeleton's own misses (measured alone)
+ *  and the misses the parts cause it by evicting its lines (and the body's hot lines): at each
+ *  size, taken in proportion to the lines the parts bring in per request, their misses at the
  *  smallest size, so that fewer ring loads mean fewer of those too. */
 export function nextSide(
   bins: ReuseBin[],
@@ -94,41 +109,63 @@ export function nextSide(
   gain: number,
   f: Interference,
   keepSizes = false,
+  shape?: ShapeCurves,
 ) {
-  const w = monotone(want);
-  const g = monotone(got);
-  const sizes = w.map((p) => p.bytes);
-  const partsAt = sizes.map((b) => partCurves.reduce((s, c) => s + at(c, b), 0));
-  const skel = sizes.map((b) => Math.min(at(skeleton, b), g.find((q) => q.bytes === b)?.missesPerReq ?? 0));
+  // The rows of the solve: the wanted curve's sizes, then the reuse curve's.
+  const rowsOf = (w: CurvePoint[], g: CurvePoint[], skel: CurvePoint[], parts: (CurvePoint[] | null)[]) =>
+    monotone(w).map((p) => ({
+      bytes: p.bytes,
+      want: p.missesPerReq,
+      got: at(monotone(g), p.bytes),
+      parts: parts.map((c) => at(c, p.bytes)),
+      skel: Math.min(at(skel, p.bytes), at(monotone(g), p.bytes)),
+      tol: Math.max(tol * p.missesPerReq, absPerReq),
+    }));
+  const rows = [
+    ...rowsOf(want, got, skeleton, partCurves).map((r) => ({
+      ...r,
+      tol: r.tol * (scoredSize(r.bytes) ? 1 : UNSCORED_SLACK),
+    })),
+    ...(shape ? rowsOf(shape.want, shape.got, shape.skeleton, shape.parts) : []).map((r) => ({
+      ...r,
+      tol: r.tol * SHAPE_SLACK,
+    })),
+  ];
+  const partsAt = rows.map((r) => r.parts.reduce((s, x) => s + x, 0));
   // The parts' lines brought in per request: their misses at the smallest size.
   const traffic = partsAt[0] ?? 0;
-  const evicted = g.map((p, j) =>
-    traffic > 0 ? Math.max(0, p.missesPerReq - partsAt[j] - skel[j]) / traffic : 0,
-  );
+  const evicted = rows.map((r, j) => (traffic > 0 ? Math.max(0, r.got - partsAt[j] - r.skel) / traffic : 0));
+  // Where a part reuses: from its reuse curve where there is one (finer, and free of the
+  // 8-way points' set conflicts), else from its sweep curve.
+  const distanceCurve = (k: number) => shape?.parts[k] ?? partCurves[k];
   const lines = keepSizes
     ? rings.map((r) => r.lines)
     : resize(
         rings.map((r) => r.lines),
         bins,
         rings.map((r, k) =>
-          r.lines && partCurves[k] ? medianDistance(partCurves[k]!, r.loadsPerReq) : null,
+          r.lines && distanceCurve(k) ? medianDistance(distanceCurve(k)!, r.loadsPerReq) : null,
         ),
         gain,
       );
   // A part keeps its measured miss fractions where its size stands; where it moves, its bin's
   // step; an absent part, its sizes kept, none.
-  const step = (k: number) => sizes.map((b) => (!keepSizes && b <= bins[k].lo * LINE ? 1 : 0));
-  const columns = rings.map((r, k) =>
-    (r.lines && lines[k] === r.lines && partCurves[k] && r.loadsPerReq > 0
-      ? sizes.map((b) => Math.min(1, at(partCurves[k], b) / r.loadsPerReq))
-      : step(k)
-    ).map((f, j, col) => f + evicted[j] * col[0]),
-  );
+  const measured = (k: number) => rings[k].lines && lines[k] === rings[k].lines && rings[k].loadsPerReq > 0;
+  const columns = rings.map((r, k) => {
+    const col = rows.map((row) =>
+      measured(k) && partCurves[k]
+        ? Math.min(1, row.parts[k] / r.loadsPerReq)
+        : !keepSizes && row.bytes <= bins[k].lo * LINE
+          ? 1
+          : 0,
+    );
+    return col.map((x, j) => x + evicted[j] * col[0]);
+  });
   const solved = solveLoads(
-    w.map((p) => p.missesPerReq),
-    skel,
+    rows.map((r) => r.want),
+    rows.map((r) => r.skel),
     columns,
-    w.map((p) => Math.max(tol * p.missesPerReq, absPerReq) * (scoredSize(p.bytes) ? 1 : UNSCORED_SLACK)),
+    rows.map((r) => r.tol),
     rings.map((r) => r.loadsPerReq),
   );
   // A trust region: the model (measured columns, eviction in proportion) holds near the
