@@ -1,4 +1,4 @@
-import { l1Points, reuseCurves, type CurvePoint, type PortableCpu, type Profile } from '../model/index.js';
+import { l1Points, type CurvePoint, type PortableCpu, type Profile } from '../model/index.js';
 import {
   blockCounts,
   blockUnits,
@@ -95,19 +95,12 @@ export function bodyTarget(p: Profile): BodyTarget {
       ...(m.length ? { curve: m, accesses, own } : {}),
     };
   };
-  // The bins come from the reuse curves where both sides have them (what the clone's rings,
-  // random cycles, reproduce: reuse distances, not the 8-way points' set conflicts), else
-  // from the sweep's curves.
-  const dense = o.reuse && (!s || s.reuse) ? [reuseCurves(o.reuse), s && reuseCurves(s.reuse!)] : null;
-  const [data, code, skelData, skelCode] = dense
-    ? [dense[0]!.data, dense[0]!.code, dense[1]?.data, dense[1]?.code]
-    : [o.dataCurve, l1Points(o.codeCurve), s?.dataCurve, s?.codeCurve];
   return {
     insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
-    dataBins: binsFromCurve(curveLess(data, skelData)),
+    dataBins: binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)),
     // Code reuse from the L1 points alone: a last-level point's extra code misses are data
     // evicting code, which no code segment should supply (the data rings and the tuner do).
-    codeBins: binsFromCurve(curveLess(code, skelCode)),
+    codeBins: binsFromCurve(curveLess(l1Points(o.codeCurve), s?.codeCurve)),
     branchMissesPerReq: Math.max(0, o.branchMissesPerReq - (s?.branchMissesPerReq ?? 0)),
     conflictPerReq: Math.max(0, conflictExcess(o) - (s ? conflictExcess(s) : 0)),
     codeConflictPerReq: Math.max(0, conflictExcess(o, 'code') - (s ? conflictExcess(s, 'code') : 0)),
