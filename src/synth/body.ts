@@ -1,4 +1,4 @@
-import { l1Points, type CurvePoint, type PortableCpu, type Profile } from '../model/index.js';
+import { l1Points, reuseCurves, type CurvePoint, type PortableCpu, type Profile } from '../model/index.js';
 import {
   blockCounts,
   blockUnits,
@@ -11,6 +11,7 @@ import {
 import {
   binsFromCurve,
   monotone,
+  withMedians,
   synthesizeRings,
   LINE,
   type Interference,
@@ -95,12 +96,19 @@ export function bodyTarget(p: Profile): BodyTarget {
       ...(m.length ? { curve: m, accesses, own } : {}),
     };
   };
+  // Where both sides have reuse tables, each bin's ring aims at the median distance of the
+  // bin's accesses on the reuse curve (free of the 8-way points' set conflicts, and finer):
+  // memcached's accesses between 256 KiB and 1 MiB are mostly reused within 384 KiB, and a ring
+  // in the bin's middle missed at 1 MiB what the original never does there.
+  const fine = o.reuse && (!s || s.reuse) ? [reuseCurves(o.reuse), s?.reuse && reuseCurves(s.reuse)] : null;
+  const medians = (bins: ReuseBin[], side: 'data' | 'code') =>
+    fine ? withMedians(bins, curveLess(fine[0]![side], fine[1]?.[side])) : bins;
   return {
     insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
-    dataBins: binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)),
+    dataBins: medians(binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)), 'data'),
     // Code reuse from the L1 points alone: a last-level point's extra code misses are data
     // evicting code, which no code segment should supply (the data rings and the tuner do).
-    codeBins: binsFromCurve(curveLess(l1Points(o.codeCurve), s?.codeCurve)),
+    codeBins: medians(binsFromCurve(curveLess(l1Points(o.codeCurve), s?.codeCurve)), 'code'),
     branchMissesPerReq: Math.max(0, o.branchMissesPerReq - (s?.branchMissesPerReq ?? 0)),
     conflictPerReq: Math.max(0, conflictExcess(o) - (s ? conflictExcess(s) : 0)),
     codeConflictPerReq: Math.max(0, conflictExcess(o, 'code') - (s ? conflictExcess(s, 'code') : 0)),

@@ -174,7 +174,8 @@ export const MIX_SLOT = 64 * Math.ceil((9 * (MIX_ITER + 16) + 160) / 64);
 /** The bytes of clone_body's slot, by what it calls: each ring walk's and each segment's call
  *  with its rate as an immediate (each within the 96 and 128 bytes allowed here; sixteen rings
  *  and eight segments took 2,513 bytes), with room to spare. */
-export const bodySlot = (rings: number, segs: number) => 64 * Math.ceil((1024 + 96 * rings + 128 * segs) / 64);
+export const bodySlot = (rings: number, segs: number) =>
+  64 * Math.ceil((1024 + 96 * rings + 128 * segs) / 64);
 
 /** The chain of a profile's plan: its segments laid out as in the plan before tuning (the
  *  profile's knobs of the code side reset), among the skeleton's hot code sets. */

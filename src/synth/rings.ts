@@ -3,11 +3,13 @@ import type { CurvePoint } from '../model/index.js';
 /** Cache lines are 64 bytes on every shipped platform; curves and rings count in lines. */
 export const LINE = 64;
 
-/** Accesses per request whose LRU stack distance, in lines, is in (lo, hi]; hi null: no bound. */
+/** Accesses per request whose LRU stack distance, in lines, is in (lo, hi]; hi null: no bound.
+ *  `median`: the distance by which half of them are reused, where a finer curve tells it. */
 export interface ReuseBin {
   lo: number;
   hi: number | null;
   perReq: number;
+  median?: number;
 }
 
 /** Misses per request made non-increasing in cache size (a larger LRU cache never misses
@@ -29,10 +31,49 @@ export function binsFromCurve(curve: CurvePoint[]): ReuseBin[] {
   }));
 }
 
-/** The distance a bin's ring aims at: the geometric middle of the bin (as far as possible from
- *  both edges, where set-associative caches blur a step), twice the bound of the open bin. */
+/** The distance a bin's ring aims at: the median distance of the bin's accesses where a finer
+ *  curve gave it, else the geometric middle of the bin (as far as possible from both edges,
+ *  where set-associative caches blur a step); twice the bound of the open bin. */
 export function binTarget(b: ReuseBin): number {
-  return b.hi === null ? 2 * b.lo : Math.sqrt(b.lo * b.hi);
+  return b.hi === null ? 2 * b.lo : (b.median ?? Math.sqrt(b.lo * b.hi));
+}
+
+/** Misses per request of a curve at `bytes`, interpolated between its points in log size and
+ *  log misses (linearly where a point has none), held at its ends. */
+export function curveAt(curve: CurvePoint[], bytes: number): number {
+  const c = monotone(curve);
+  if (!c.length) return 0;
+  if (bytes <= c[0].bytes) return c[0].missesPerReq;
+  for (let j = 0; j + 1 < c.length; j++) {
+    const [a, b] = [c[j], c[j + 1]];
+    if (bytes > b.bytes) continue;
+    const x = Math.log(bytes / a.bytes) / Math.log(b.bytes / a.bytes);
+    return a.missesPerReq > 0 && b.missesPerReq > 0
+      ? a.missesPerReq * (b.missesPerReq / a.missesPerReq) ** x
+      : a.missesPerReq + x * (b.missesPerReq - a.missesPerReq);
+  }
+  return c[c.length - 1].missesPerReq;
+}
+
+/** Each closed bin with the median distance of its accesses on a finer curve (`fine`, of the
+ *  same accesses): the size, between the bin's bounds, by which the fine curve has fallen half
+ *  the way from its misses at the bin's lower bound to those at its upper one. A bin whose
+ *  accesses the fine curve does not see keeps its middle. */
+export function withMedians(bins: ReuseBin[], fine: CurvePoint[]): ReuseBin[] {
+  return bins.map((b) => {
+    if (b.hi === null) return b;
+    const [lo, hi] = [b.lo * LINE, b.hi * LINE];
+    const [mlo, mhi] = [curveAt(fine, lo), curveAt(fine, hi)];
+    if (!(mlo - mhi > 1e-6)) return b;
+    const half = (mlo + mhi) / 2;
+    let [a, z] = [Math.log(lo), Math.log(hi)];
+    for (let i = 0; i < 40; i++) {
+      const mid = (a + z) / 2;
+      if (curveAt(fine, Math.exp(mid)) > half) a = mid;
+      else z = mid;
+    }
+    return { ...b, median: Math.exp((a + z) / 2) / LINE };
+  });
 }
 
 /** A pointer-chase ring: `lines` lines walked in one cycle, `loadsPerReq` loads per request
