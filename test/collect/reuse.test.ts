@@ -24,6 +24,7 @@ import {
 } from '../../src/collect/reuse.js';
 import { parseCachegrind } from '../../src/collect/cachegrind.js';
 import { loadPlatform, randomPlatform } from '../../src/collect/platforms.js';
+import { REUSE_CURVE_L1, REUSE_CURVE_LL, reuseCurves, tableMisses } from '../../src/model/index.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const walk = parseReuse(readFileSync(join(ROOT, 'test/collect/fixtures/twinreuse-walk.txt'), 'utf8'));
@@ -267,4 +268,16 @@ int main(void) {
   const twice = combineParts(run.parts, run.parts);
   assert.equal(twice.get('twin_walk')!.instructions, 2 * walkPart.instructions);
   assert.equal(combineParts(run.parts, run.parts, -1).get('twin_spin')!.instructions, 0);
+});
+
+test('the reuse curve of a table: the 48 KiB ring misses every pass below its size, and the curve never rises', () => {
+  const c = reuseCurves(walk.streams);
+  const d = (kib: number) => c.data.find((p) => p.bytes === kib << 10)!.missesPerReq;
+  assert.ok(d(40) >= 9 * 768, `${d(40)} misses at 40 KiB`);
+  assert.ok(d(48) < 0.5 * 9 * 768, `${d(48)} misses at 48 KiB`);
+  assert.equal(c.data.length, REUSE_CURVE_L1.length + REUSE_CURVE_LL.length);
+  assert.equal(c.code.length, REUSE_CURVE_L1.length);
+  for (const curve of [c.data.slice(0, REUSE_CURVE_L1.length), c.code])
+    curve.slice(1).forEach((p, k) => assert.ok(p.missesPerReq <= curve[k].missesPerReq * 1.05 + 16));
+  assert.equal(tableMisses(walk.streams.D, 48 << 10, 12), reuseMisses(walk, 'D', 48 << 10, 12));
 });

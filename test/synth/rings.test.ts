@@ -7,12 +7,16 @@ import { addCounts, bodyPlan, plannedCounts } from '../../src/synth/body.js';
 import { INSN_CLASSES, Profile, type InsnClass } from '../../src/model/index.js';
 import {
   binsFromCurve,
+  binTarget,
+  curveAt,
   footprint,
+  LINE,
   histogramOf,
   ringDistance,
   ringTrace,
   stackDistances,
   synthesizeRings,
+  withMedians,
   type Interference,
 } from '../../src/synth/rings.js';
 
@@ -210,4 +214,22 @@ test('the plan leaves out of its blocks and mix loop what the clone ran beyond i
   // Unplanned, the same overhead is off by as much.
   const plain = addCounts(plannedCounts(p, bodyPlan(p)), { alu: 300 });
   assert.ok(Math.abs((plain.alu ?? 0) - want.alu) / o.insnsPerReq > 0.04);
+});
+
+test("a bin's ring aims at the median distance of its accesses on a finer curve", () => {
+  // Between 16 and 32 KiB the sweep sees 80 misses; the finer curve shows 70 of them gone by
+  // 20 KiB: half of the bin's accesses are reused within about 18 KiB, not at its middle (22.6).
+  const sweep = [16, 32, 64].map((k, i) => ({ bytes: k << 10, missesPerReq: [100, 20, 0][i] }));
+  const fine = [16, 20, 24, 28, 32, 64].map((k, i) => ({
+    bytes: k << 10,
+    missesPerReq: [100, 30, 25, 22, 20, 0][i],
+  }));
+  const [b, , open] = withMedians(binsFromCurve(sweep), fine);
+  const kib = (lines: number) => (lines * LINE) / 1024;
+  assert.ok(kib(binTarget(b)) > 16 && kib(binTarget(b)) < 19, `${kib(binTarget(b))} KiB`);
+  assert.equal(curveAt(fine, 24 << 10), 25);
+  // A bin the finer curve sees nothing of keeps its middle.
+  const [flat] = withMedians(binsFromCurve(sweep), [{ bytes: 8 << 10, missesPerReq: 5 }]);
+  assert.equal(binTarget(flat), Math.sqrt(flat.lo * flat.hi!));
+  assert.equal(open.median, undefined);
 });

@@ -625,3 +625,35 @@ test('a trim checks the tuned figures its sweep points give, named as the tuner 
   );
   for (const k of Object.keys(f)) assert.ok(named.includes(k), k);
 });
+
+test('the reuse curve decides between parts the scored point cannot tell apart', () => {
+  // Two segments, sizes kept, each missing 0.5 a block at 32 KiB, and 10 blocks each: the
+  // scored point wants 5 misses rather than 10, which either can give up. At 24 KiB (a
+  // reuse-curve point) only the first misses (0.8 a block), and the original misses 8 there as
+  // the clone does: the first keeps its blocks and the second gives them up (halving, the most
+  // one step moves). Without the reuse curve the first gave them up, as good a fit there.
+  const segs = [
+    { lines: 300, loadsPerReq: 10 },
+    { lines: 400, loadsPerReq: 10 },
+  ];
+  const main = [(c: number[]) => ({ bytes: 32 << 10, missesPerReq: c[0] * 0.5 + c[1] * 0.5 })];
+  const partCurves = segs.map((r, k) =>
+    main.map((f) => f(k === 0 ? [r.loadsPerReq, 0] : [0, r.loadsPerReq])),
+  );
+  const got = main.map((f) => f([10, 10]));
+  const want = [{ bytes: 32 << 10, missesPerReq: 5 }];
+  const bins = binsFromCurve(SIZES.map((bytes, k) => ({ bytes, missesPerReq: 100 - k }))).slice(0, 2);
+  const shape = {
+    want: [{ bytes: 24 << 10, missesPerReq: 8 }],
+    got: [{ bytes: 24 << 10, missesPerReq: 8 }],
+    skeleton: [],
+    parts: [[{ bytes: 24 << 10, missesPerReq: 8 }], [{ bytes: 24 << 10, missesPerReq: 0 }]],
+  };
+  const f = { hotLines: 0, hotFootprint: 0 };
+  const side = (sh?: typeof shape) =>
+    nextSide(bins, segs, partCurves, want, got, [], 0.01, 0.05, 1, f, true, sh);
+  const without = side();
+  const withShape = side(shape);
+  assert.ok(without.loads[0] < 6, `${without.loads}`);
+  assert.ok(withShape.loads[0] > 9 && withShape.loads[1] < 5.5, `${withShape.loads}`);
+});
