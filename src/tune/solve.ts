@@ -88,7 +88,7 @@ export interface ShapeCurves {
 /** How much more a reuse-curve point may be off in the solve than a scored one: the points
  *  between the sweep's sizes, and past their ways, shape the rings and segments between the
  *  scored points without holding them as closely. */
-export const SHAPE_SLACK = 3;
+export const SHAPE_SLACK = 10;
 
 /** One side's (data or code) next rings from a measured iteration: sizes moved by their
  *  median distances, loads solved against the wanted curve (and, given `shape`, the reuse
