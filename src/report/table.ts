@@ -1,4 +1,4 @@
-import type { Comparison, Profile, Verdict } from '../model/index.js';
+import { reuseCurves, type Comparison, type Profile, type Verdict } from '../model/index.js';
 
 function fmt(x: number | null): string {
   if (x === null || Number.isNaN(x)) return '-';
@@ -109,9 +109,17 @@ function cpuLines(p: Profile): string[] {
         .map(([k, v]) => `${k} ${(v * 100).toFixed(1)}%`)
         .join(', ')
     : 'not measured';
+  // The reuse curve (12 to 16 ways) between and past the L1 sizes above.
+  const fine = o.reuse ? reuseCurves(o.reuse) : null;
+  const reuseAt = (c: { bytes: number; missesPerReq: number }[]) =>
+    c
+      .filter((x) => [16, 24, 32, 48, 64, 128, 512].includes(x.bytes >> 10))
+      .map((x) => `${x.bytes >> 10}K ${fmt(x.missesPerReq)}`)
+      .join(', ');
   return [
     `data misses a request: ${at(o.dataCurve)}`,
     `code misses a request: ${at(o.codeCurve)}; branch mispredictions ${fmt(o.branchMissesPerReq)}`,
+    ...(fine ? [`reuse curve, data: ${reuseAt(fine.data)}`, `reuse curve, code: ${reuseAt(fine.code)}`] : []),
     `instruction mix: ${mix}`,
     ...(p.body.skeleton
       ? [

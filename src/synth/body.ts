@@ -83,6 +83,27 @@ export const SPLIT_CUTS = 3;
 /** Lines of the conflict ring: more than a 4-way set holds, fewer than an 8-way set. */
 export const CONFLICT_LINES = 5;
 
+/** How far apart a side's 8-way point and its reuse curve may be at the scored L1 size (32 KiB)
+ *  for the reuse curve to describe it: memcached's data misses there are 24.3 a request at 8
+ *  ways and 19.0 on the reuse curve (1.28 times), nginx's 45.5 and 8.7 (5.2 times: its lines
+ *  crowd some sets, page-aligned buffers' first lines). */
+const REUSE_AGREES = 1.5;
+
+/** Whether a side's misses are its reuse distances' (the reuse curve at 12 to 16 ways), to
+ *  within REUSE_AGREES at the scored L1 size, so that rings and segments, whose lines spread
+ *  evenly over the sets, are placed by it; where the target's lines crowd some sets instead,
+ *  its 8-way points say more of what a ring must do there than the reuse curve. */
+export function followsReuse(o: PortableCpu, side: 'data' | 'code'): boolean {
+  if (!o.reuse) return false;
+  const bytes = 32 << 10;
+  const eight = at(side === 'data' ? o.dataCurve : o.codeCurve, bytes);
+  const reuse = at(reuseCurves(o.reuse)[side], bytes);
+  const floor = (0.05 * o.insnsPerReq) / 1000;
+  return Math.max(eight, reuse, floor) <= REUSE_AGREES * Math.max(Math.min(eight, reuse), floor);
+}
+
+const at = (c: CurvePoint[], bytes: number) => c.find((q) => q.bytes === bytes)?.missesPerReq ?? 0;
+
 export function bodyTarget(p: Profile): BodyTarget {
   const o: PortableCpu = p.body.original;
   const s = p.body.skeleton;
@@ -111,7 +132,7 @@ export function bodyTarget(p: Profile): BodyTarget {
   const allowed = (whole: CurvePoint[]) => (bytes: number) =>
     Math.max(0.05 * curveAt(whole, bytes), (0.05 * o.insnsPerReq) / 1000);
   const medians = (bins: ReuseBin[], side: 'data' | 'code') =>
-    fine
+    fine && followsReuse(o, side)
       ? splitBins(bins, curveLess(fine[0]![side], fine[1]?.[side]), allowed(fine[0]![side]), SPLIT_CUTS)
       : bins;
   return {

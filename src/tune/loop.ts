@@ -10,7 +10,7 @@ import { cloneLaunchSpec } from '../collect/target.js';
 import { measureParts } from '../collect/cpu.js';
 import { buildClone } from '../generate/build.js';
 import { generateClone } from '../generate/index.js';
-import { bodyPlan, bodyTarget, type BodyPlan } from '../synth/body.js';
+import { bodyPlan, bodyTarget, followsReuse, type BodyPlan } from '../synth/body.js';
 import { BRANCH_PART, MIX_PART, partName } from '../synth/layout.js';
 import { BIG_BUDGET, blockInsns, mixInsns, nextBudget, overhead } from './budget.js';
 import { AIM, at, kib, mixGap, offTarget, signedErrors, tunePoints } from './figures.js';
@@ -304,21 +304,23 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
 /** Both sides' reuse curves for the solve (see nextSide), where the original, the clone, its
  *  skeleton (if measured) and its parts have reuse tables: at a last level the data rings are
  *  wanted to miss what the original's code and data miss there less what the clone's code
- *  does, as on the sweep's curve. */
+ *  does, as on the sweep's curve. A side whose misses are not its reuse distances'
+ *  (`followsReuse`) has none. */
 function shapeCurves(
   original: PortableCpu,
   m: PortableCpu,
   skeleton: PortableCpu | undefined,
   dataParts: (PortableCpu | null)[],
   codeParts: (PortableCpu | null)[],
-): { data: ShapeCurves; code: ShapeCurves } | null {
+): { data?: ShapeCurves; code?: ShapeCurves } | null {
   if (!original.reuse || !m.reuse || (skeleton && !skeleton.reuse)) return null;
   const o = reuseCurves(original.reuse);
   const c = reuseCurves(m.reuse);
   const s = skeleton?.reuse ? reuseCurves(skeleton.reuse) : null;
   const curves = (q: PortableCpu | null) => (q?.reuse ? reuseCurves(q.reuse) : null);
+  const side = (k: 'data' | 'code', v: ShapeCurves) => (followsReuse(original, k) ? v : undefined);
   return {
-    data: {
+    data: side('data', {
       want: o.data.map((q) =>
         q.bytes > L1_CURVE_MAX
           ? {
@@ -330,12 +332,12 @@ function shapeCurves(
       got: c.data,
       skeleton: s?.data ?? [],
       parts: dataParts.map((q) => curves(q)?.data ?? null),
-    },
-    code: {
+    }),
+    code: side('code', {
       want: o.code,
       got: c.code,
       skeleton: s?.code ?? [],
       parts: codeParts.map((q) => curves(q)?.code ?? null),
-    },
+    }),
   };
 }
