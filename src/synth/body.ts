@@ -10,9 +10,8 @@ import {
 } from './mix.js';
 import {
   binsFromCurve,
-  curveAt,
   monotone,
-  splitBins,
+  withMedians,
   synthesizeRings,
   LINE,
   type Interference,
@@ -77,9 +76,6 @@ export function conflictExcess(c: PortableCpu, side: 'data' | 'code' = 'data'): 
   return Math.max(0, (side === 'data' ? c.conflict.dataMissesPerReq : c.conflict.codeMissesPerReq) - at);
 }
 
-/** Most bins cut in two a side where one ring or segment cannot follow the reuse curve. */
-export const SPLIT_CUTS = 3;
-
 /** Lines of the conflict ring: more than a 4-way set holds, fewer than an 8-way set. */
 export const CONFLICT_LINES = 5;
 
@@ -126,15 +122,8 @@ export function bodyTarget(p: Profile): BodyTarget {
   // memcached's accesses between 256 KiB and 1 MiB are mostly reused within 384 KiB, and a ring
   // in the bin's middle missed at 1 MiB what the original never does there.
   const fine = o.reuse && (!s || s.reuse) ? [reuseCurves(o.reuse), s?.reuse && reuseCurves(s.reuse)] : null;
-  // A bin one ring cannot follow within the fidelity targets (5%, or 0.05 misses per 1,000
-  // instructions) is cut, at most SPLIT_CUTS times a side: every part costs the body a call and,
-  // a code segment, two mispredictions a request, which memcached's body has none to spare of.
-  const allowed = (whole: CurvePoint[]) => (bytes: number) =>
-    Math.max(0.05 * curveAt(whole, bytes), (0.05 * o.insnsPerReq) / 1000);
   const medians = (bins: ReuseBin[], side: 'data' | 'code') =>
-    fine && followsReuse(o, side)
-      ? splitBins(bins, curveLess(fine[0]![side], fine[1]?.[side]), allowed(fine[0]![side]), SPLIT_CUTS)
-      : bins;
+    fine && followsReuse(o, side) ? withMedians(bins, curveLess(fine[0]![side], fine[1]?.[side])) : bins;
   return {
     insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
     dataBins: medians(binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)), 'data'),

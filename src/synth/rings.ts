@@ -76,60 +76,6 @@ export function withMedians(bins: ReuseBin[], fine: CurvePoint[]): ReuseBin[] {
   });
 }
 
-/** The smallest size a bin is cut at: no server core has a smaller L1 (below it the curve's
- *  misses are the largest, and would take every cut). */
-const CUT_FROM = 16 << 10;
-/** The least share of a side's accesses either half of a cut must hold: a part for fewer costs
- *  more than it gives (a code segment mispredicts its entry and exit, two a request, where
- *  memcached's whole body may mispredict one more than it does). */
-const CUT_SHARE = 0.02;
-
-/** The bins cut where one ring cannot follow the finer curve. A ring reuses its loads at about
- *  one distance: within its bin its misses fall as a step at its median. Where the fine curve
- *  at a size between a bin's bounds lies further from that step than `allowed(bytes)` misses
- *  a request, the bin is cut there in two (the fine point furthest off, in misses, over all
- *  bins, from CUT_FROM, each half with CUT_SHARE of the accesses at least), each with its share of the accesses (by the fine curve) and its
- *  own median; at most `cuts` cuts. */
-export function splitBins(
-  bins: ReuseBin[],
-  fine: CurvePoint[],
-  allowed: (bytes: number) => number,
-  cuts: number,
-): ReuseBin[] {
-  let out = withMedians(bins, fine);
-  const total = bins.reduce((a, b) => a + b.perReq, 0);
-  for (let n = 0; n < cuts; n++) {
-    let worst = { err: 0, k: -1, at: 0 };
-    out.forEach((b, k) => {
-      if (b.hi === null || b.median === undefined) return;
-      const [lo, hi] = [b.lo * LINE, b.hi * LINE];
-      const [flo, fhi] = [curveAt(fine, lo), curveAt(fine, hi)];
-      for (const p of monotone(fine)) {
-        if (p.bytes <= lo || p.bytes >= hi || p.bytes < CUT_FROM) continue;
-        const fx = curveAt(fine, p.bytes);
-        const step = p.bytes < b.median * LINE ? flo - fhi : 0;
-        const err = Math.abs(step - (fx - fhi));
-        const least = (Math.min(flo - fx, fx - fhi) / (flo - fhi)) * b.perReq;
-        if (err > allowed(p.bytes) && err > worst.err && least >= CUT_SHARE * total)
-          worst = { err, k, at: p.bytes };
-      }
-    });
-    if (worst.k < 0) break;
-    const b = out[worst.k];
-    const [flo, fx, fhi] = [b.lo * LINE, worst.at, b.hi! * LINE].map((x) => curveAt(fine, x));
-    const left = (b.perReq * (flo - fx)) / (flo - fhi);
-    const parts = withMedians(
-      [
-        { lo: b.lo, hi: worst.at / LINE, perReq: left },
-        { lo: worst.at / LINE, hi: b.hi, perReq: b.perReq - left },
-      ],
-      fine,
-    );
-    out = [...out.slice(0, worst.k), ...parts, ...out.slice(worst.k + 1)];
-  }
-  return out;
-}
-
 /** A pointer-chase ring: `lines` lines walked in one cycle, `loadsPerReq` loads per request
  *  continuing where the previous request stopped. */
 export interface Ring {

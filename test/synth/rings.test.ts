@@ -15,7 +15,6 @@ import {
   ringDistance,
   ringTrace,
   stackDistances,
-  splitBins,
   synthesizeRings,
   withMedians,
   type Interference,
@@ -233,27 +232,4 @@ test("a bin's ring aims at the median distance of its accesses on a finer curve"
   const [flat] = withMedians(binsFromCurve(sweep), [{ bytes: 8 << 10, missesPerReq: 5 }]);
   assert.equal(binTarget(flat), Math.sqrt(flat.lo * flat.hi!));
   assert.equal(open.median, undefined);
-});
-
-test('a bin one ring cannot follow is cut where the finer curve is furthest from its step', () => {
-  // 100 accesses between 16 and 32 KiB, reused evenly over the bin (25 by each of 20, 24, 28
-  // and 32 KiB): one ring at the median (24 KiB) misses 50 too many at 20 KiB and 50 too few
-  // at 28: the bin is cut there, each half with its own median.
-  const sweep = [8, 16, 32, 64].map((k, i) => ({ bytes: k << 10, missesPerReq: [300, 100, 0, 0][i] }));
-  const fine = [8, 12, 16, 20, 24, 28, 32, 64].map((k, i) => ({
-    bytes: k << 10,
-    missesPerReq: [300, 200, 100, 75, 50, 25, 0, 0][i],
-  }));
-  const bins = binsFromCurve(sweep);
-  const one = splitBins(bins, fine, () => 5, 1);
-  assert.equal(one.length, bins.length + 1);
-  const cut = one.filter((b) => b.lo >= (16 << 10) / LINE && b.hi !== null && b.hi <= (32 << 10) / LINE);
-  assert.equal(cut.length, 2);
-  assert.ok(Math.abs(cut[0].perReq + cut[1].perReq - 100) < 1e-9);
-  // The 8-16 KiB bin is never cut (below CUT_FROM), however far off at 12 KiB.
-  assert.ok(one.some((b) => b.lo === (8 << 10) / LINE && b.hi === (16 << 10) / LINE));
-  // No cut where the step is within what is allowed, nor where a half would be too light.
-  assert.equal(splitBins(bins, fine, () => 100, 3).length, bins.length);
-  const lopsided = fine.map((p) => (p.bytes === 20 << 10 ? { ...p, missesPerReq: 99.5 } : p));
-  assert.ok(splitBins(bins, lopsided, () => 5, 1).every((b) => b.hi !== (20 << 10) / LINE));
 });
