@@ -41,6 +41,12 @@
  * whole program shares (a generated program's parts, measured at every
  * geometry in one run). Only threads that feed the streams count.
  *
+ * With --instrs=yes, each instruction's executions on the threads that feed
+ * the streams are counted, and a conditional branch's times taken: what
+ * callgrind's --dump-instr gives, of the serving threads alone, for the
+ * instruction mix (the instructions are classified from their object's
+ * disassembly).
+ *
  * Usage: valgrind --tool=twinreuse --out-file=PATH program...
  * (VALGRIND_LIB naming a folder with this tool beside Valgrind's own files).
  * PATH may hold %p, the process ID. The file:
@@ -58,6 +64,12 @@
  *   S C0 C1 ... C15 MISS         (one line per log2 set count S)
  *   part NAME instructions N cond C CM indirect B BM
  *                                (with --parts: each part that ran)
+ *   object NAME                  (with --instrs: an object's file name, or
+ *                                ??? for code of none; its instructions follow)
+ *   i ADDR EXECS COND TAKEN      (an instruction's address in its object, in
+ *                                hex as objdump prints it; its executions, and
+ *                                as a conditional branch its executions and
+ *                                times taken)
  * Each thread's and part's streams follow its line.
  */
 #include "pub_tool_basics.h"
@@ -108,6 +120,24 @@ static Stream streams[3] = {
 static const HChar *clo_out_file = "twinreuse.out.%p";
 static Bool clo_serving = False;
 static const HChar *clo_parts = NULL;
+static Bool clo_instrs = False;
+
+/* Every instruction translated, by address: its object and address there, and
+ * its executions (counted inline, adding feed_one: 1 while the running thread
+ * feeds the streams, else 0) and as a conditional branch its executions and
+ * times taken on the threads that feed. */
+typedef struct Insn {
+    struct Insn *next;
+    Addr a, rel;
+    Int obj;
+    ULong execs, cond, taken;
+} Insn;
+#define INSN_BITS 16
+static Insn *insns[1 << INSN_BITS];
+#define OBJECTS 256
+static HChar *obj_name[OBJECTS];
+static Int n_objs;
+static ULong feed_one = 1;
 
 /* The parts met so far (names from 1), and per part: instructions (counted
  * inline through part_ptr, which points at a discarded count while the running
@@ -139,6 +169,7 @@ static Bool feeding = True;
 static void set_feeding(Bool f)
 {
     feeding = f;
+    feed_one = f ? 1 : 0;
     for (Int p = 0; p < PARTS; p++)
         part_ptr[p] = f && p ? &part_insns[p] : &discarded;
 }
@@ -281,10 +312,13 @@ static VG_REGPARM(3) void on_data(Addr a, UWord size, UWord part)
         access_lines(DATA, a, size, 0, (Int)part);
 }
 
-static VG_REGPARM(3) void on_cond(Addr a, UWord taken, UWord part)
+static VG_REGPARM(3) void on_cond(Insn *in, UWord taken, UWord part)
 {
     if (!feeding)
         return;
+    Addr a = in->a;
+    in->cond++;
+    in->taken += taken != 0;
     UWord h = bp_history[cur];
     UWord i = (a ^ (h << (BP_BITS - BP_HIST))) & ((1 << BP_BITS) - 1);
     UChar *c = &bp_counter[cur][i];
@@ -332,7 +366,51 @@ static Int part_of(Addr a)
     return n_parts++;
 }
 
+/* The object named `name`: its number, a new one the first time (-1: more
+ * objects than counted). */
+static Int object_of(const HChar *name)
+{
+    for (Int o = 0; o < n_objs; o++)
+        if (VG_(strcmp)(obj_name[o], name) == 0)
+            return o;
+    if (n_objs == OBJECTS)
+        return -1;
+    obj_name[n_objs] = VG_(strdup)("twinreuse.obj_name", name);
+    return n_objs++;
+}
+
+/* The record of the instruction at `a`, made the first time it is translated,
+ * with its object and its address there (less the object's load bias, as
+ * objdump prints it). */
+static Insn *insn_at(Addr a)
+{
+    UWord h = (a ^ (a >> INSN_BITS)) & ((1 << INSN_BITS) - 1);
+    for (Insn *in = insns[h]; in; in = in->next)
+        if (in->a == a)
+            return in;
+    Insn *in = VG_(calloc)("twinreuse.insn", 1, sizeof(Insn));
+    DebugInfo *di = VG_(find_DebugInfo)(VG_(current_DiEpoch)(), a);
+    in->a = a;
+    in->obj = di ? object_of(VG_(DebugInfo_get_filename)(di)) : -1;
+    in->rel = in->obj >= 0 ? a - (Addr)VG_(DebugInfo_get_text_bias)(di) : a;
+    in->next = insns[h];
+    insns[h] = in;
+    return in;
+}
+
 /* ---- instrumentation ---- */
+
+/* `*counter += feed_one`, inline. */
+static void add_fed(IRSB *sb, ULong *counter)
+{
+    IRTemp inc = newIRTemp(sb->tyenv, Ity_I64);
+    IRTemp old = newIRTemp(sb->tyenv, Ity_I64), sum = newIRTemp(sb->tyenv, Ity_I64);
+    addStmtToIRSB(sb, IRStmt_WrTmp(inc, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)&feed_one))));
+    addStmtToIRSB(sb, IRStmt_WrTmp(old, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)counter))));
+    addStmtToIRSB(sb,
+                  IRStmt_WrTmp(sum, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(old), IRExpr_RdTmp(inc))));
+    addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mkIRExpr_HWord((HWord)counter), IRExpr_RdTmp(sum)));
+}
 
 /* `**counter += 1`, inline: the counter the pointer names when it runs. */
 static void add_one(IRSB *sb, ULong **counter)
@@ -373,6 +451,7 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
     Addr ia = 0;   /* the current instruction's address */
     UInt ilen = 0; /* and length */
     Int part = 0;  /* and part */
+    Insn *rec = NULL; /* and record */
     Int i = 0;
     for (; i < in->stmts_used && in->stmts[i]->tag != Ist_IMark; i++)
         addStmtToIRSB(out, in->stmts[i]);
@@ -388,6 +467,9 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
             ia = a;
             ilen = len;
             part = part_of(a);
+            rec = insn_at(a);
+            if (clo_instrs)
+                add_fed(out, &rec->execs);
             /* The line of the instruction before it, in this superblock: a hit. */
             if (first != last_line || end != last_line)
                 add_call(out, True, mkIRExpr_HWord((HWord)a), (Int)len, NULL, part);
@@ -434,7 +516,7 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
         case Ist_Exit: {
             /* A conditional branch; its exit may be the guest's fall-through, when the
              * guest branch is taken with the guard false. */
-            if (st->Ist.Exit.jk != Ijk_Boring || !ia)
+            if (st->Ist.Exit.jk != Ijk_Boring || !rec)
                 break;
             Bool inverted = (Addr)st->Ist.Exit.dst->Ico.U64 == ia + ilen;
             IRTemp g = newIRTemp(out->tyenv, Ity_I64);
@@ -446,7 +528,7 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
                               IRStmt_WrTmp(t, IRExpr_Binop(Iop_Xor64, taken, IRExpr_Const(IRConst_U64(1)))));
                 taken = IRExpr_RdTmp(t);
             }
-            IRExpr **args = mkIRExprVec_3(mkIRExpr_HWord((HWord)ia), taken, mkIRExpr_HWord((HWord)part));
+            IRExpr **args = mkIRExprVec_3(mkIRExpr_HWord((HWord)rec), taken, mkIRExpr_HWord((HWord)part));
             addStmtToIRSB(out, IRStmt_Dirty(unsafeIRDirty_0_N(3, "on_cond",
                                                               VG_(fnptr_to_fnentry)((void *)on_cond), args)));
             break;
@@ -520,6 +602,29 @@ static void put_streams(Int fd, Int slot, Int part)
         put_stream(fd, UNIFIED, "UI", UNIFIED->same[slot], UNIFIED->hist[slot], 2);
 }
 
+/* Each object's instructions that ran on the threads that fed (object -1, code
+ * of no object, as ???). */
+static void put_instrs(Int fd)
+{
+    HChar buf[160];
+    for (Int o = -1; o < n_objs; o++) {
+        Bool named = False;
+        for (Int h = 0; h < (1 << INSN_BITS); h++)
+            for (Insn *in = insns[h]; in; in = in->next) {
+                if (in->obj != o || !in->execs)
+                    continue;
+                if (!named) {
+                    put(fd, "object ");
+                    put(fd, o < 0 ? "???" : obj_name[o]);
+                    put(fd, "\n");
+                    named = True;
+                }
+                VG_(sprintf)(buf, "i %lx %llu %llu %llu\n", in->rel, in->execs, in->cond, in->taken);
+                put(fd, buf);
+            }
+    }
+}
+
 static void tr_fini(Int exitcode)
 {
     (void)exitcode;
@@ -552,6 +657,8 @@ static void tr_fini(Int exitcode)
         put(fd, buf);
         put_streams(fd, 0, p);
     }
+    if (clo_instrs)
+        put_instrs(fd);
     VG_(close)(fd);
 }
 
@@ -562,6 +669,7 @@ static Bool tr_option(const HChar *arg)
     const HChar *threads = NULL;
     if VG_STR_CLO (arg, "--out-file", clo_out_file) {
     } else if VG_STR_CLO (arg, "--parts", clo_parts) {
+    } else if VG_BOOL_CLO (arg, "--instrs", clo_instrs) {
     } else if VG_STR_CLO (arg, "--threads", threads) {
         if (VG_(strcmp)(threads, "serving") == 0)
             clo_serving = True;
@@ -581,6 +689,7 @@ static void tr_usage(void)
     ("    --threads=all|serving  which threads feed the streams: all, or those\n"
      "                        that have read or written [all]\n");
     VG_(printf)("    --parts=<prefix>    count the functions named <prefix>... apart [none]\n");
+    VG_(printf)("    --instrs=yes|no     count each instruction's executions [no]\n");
 }
 
 static void tr_debug_usage(void)

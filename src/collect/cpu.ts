@@ -7,20 +7,21 @@ import {
 } from '../model/index.js';
 import { requireTool } from './bpftrace.js';
 import { countersFrom, subTotals, type CgTotals } from './cachegrind.js';
-import { codeSets, parseCallgrind, subtractRuns, type CallgrindRun, type InsnCost } from './callgrind.js';
+import { codeSets } from './callgrind.js';
 import { PROFILE_SEED } from './loadgen.js';
 import { insnMix } from './mix.js';
 import {
+  combineCode,
   combineParts,
   combineReuse,
-  parseReuse,
   scaleReuse,
   reuseTotals,
   servingReuse,
+  type InsnCounts,
   type ReuseCounts,
   type ReuseRun,
 } from './reuse.js';
-import { MIX_POINT, portableFrom, SWEEP, sweepGeometry, type Geometry } from './sweep.js';
+import { portableFrom, SWEEP, sweepGeometry, type Geometry } from './sweep.js';
 import type { LaunchSpec } from './target.js';
 import { differentialTasks, middleTask, pool, runPairs, type VgRun } from './valgrind.js';
 
@@ -63,8 +64,24 @@ export async function measureCpu(
  *  smaller's, each process's summed; of every thread, or of those that serve requests. */
 function reusePair(small: VgRun, large: VgRun, threads: 'all' | 'serving'): ReuseCounts {
   const each = (r: ReuseRun) => (threads === 'all' ? r : servingReuse(r));
-  const sum = (texts: string[]) => texts.map((t) => each(parseReuse(t))).reduce((a, b) => combineReuse(a, b));
-  return combineReuse(sum(large.texts), sum(small.texts), -1);
+  const sum = (run: VgRun) => run.reuse.map(each).reduce((a, b) => combineReuse(a, b));
+  return combineReuse(sum(large), sum(small), -1);
+}
+
+/** The instructions the requests of twinreuse pairs ran on the serving threads (their sum over
+ *  the pairs' differences, every process's added), and the requests they are of. */
+function servingCode(runs: VgRun[], w: Workload): { code: InsnCounts; requests: number } {
+  const sum = (run: VgRun) => run.reuse.map((r) => r.code).reduce((a, b) => combineCode(a, b), new Map());
+  let code: InsnCounts = new Map();
+  for (let i = 0; i + 1 < runs.length; i += 2)
+    code = combineCode(code, combineCode(sum(runs[i + 1]), sum(runs[i]), -1));
+  return { code, requests: (runs.length / 2) * 2 * w.valgrindRequests };
+}
+
+/** The serving threads' instruction mix of twinreuse pairs run with `--instrs`. */
+function mixOf(runs: VgRun[], w: Workload): InsnMix {
+  const { code, requests } = servingCode(runs, w);
+  return insnMix({ events: [], totals: {}, objects: code }, requests);
 }
 
 /** Every LRU geometry's misses per request of a target: a pair of twinreuse runs. With
@@ -82,45 +99,6 @@ export async function measureReuse(
   const [small, large] = await runPairs(differentialTasks(spec, w, g, tool, seed));
   return scaleReuse(reusePair(small, large, threads), 2 * w.valgrindRequests);
 }
-
-/** The dynamic instruction mix of a target: a pair of callgrind runs. */
-export async function measureMix(spec: LaunchSpec, w: Workload, seed = PROFILE_SEED): Promise<InsnMix> {
-  requireTool('valgrind', 'valgrind');
-  const g = sweepGeometry(SWEEP[MIX_POINT]);
-  const [small, large] = await runPairs(differentialTasks(spec, w, g, 'callgrind', seed));
-  return mixFrom(large.texts, small.texts, 2 * w.valgrindRequests);
-}
-
-/** The files of one run's processes as one (the same program's objects add up). */
-function mergeRuns(runs: CallgrindRun[]): CallgrindRun {
-  const objects = new Map<string, Map<number, InsnCost>>();
-  for (const r of runs)
-    for (const [path, costs] of r.objects) {
-      const into = objects.get(path) ?? new Map<number, InsnCost>();
-      objects.set(path, into);
-      for (const [addr, c] of costs) {
-        const o = into.get(addr);
-        into.set(
-          addr,
-          o
-            ? { ir: o.ir + c.ir, bc: o.bc + c.bc, taken: o.taken + c.taken, execs: o.execs + c.execs }
-            : { ...c },
-        );
-      }
-    }
-  const events = runs[0]?.events ?? [];
-  const totals = Object.fromEntries(events.map((e) => [e, runs.reduce((s, r) => s + (r.totals[e] ?? 0), 0)]));
-  return { events, totals, objects };
-}
-
-/** The instruction mix of `requests` requests: the callgrind run of 3n requests less the run
- *  of n, instruction by instruction. */
-function mixFrom(large: string[], small: string[], requests: number): InsnMix {
-  return insnMix(callgrindDiff(large, small), requests);
-}
-
-const callgrindDiff = (large: string[], small: string[]) =>
-  subtractRuns(mergeRuns(large.map(parseCallgrind)), mergeRuns(small.map(parseCallgrind)));
 
 /** The counts of 2n requests of a target's serving threads, the mean of twinreuse pairs':
  *  instructions, every cache, branches. A server's background threads never read or write;
@@ -162,23 +140,25 @@ const reuseTasks = (spec: LaunchSpec, w: Workload, pairs: number, seed = PROFILE
     differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-serving', seed),
   ).flat();
 
-/** Per-request counters of a target's serving threads on each platform: `pairs` twinreuse pairs
- *  (the mean of their counts) give every platform's caches and the branches at once. */
+/** Per-request counters of a target's serving threads on each platform, and their instruction
+ *  mix: `pairs` twinreuse pairs (the mean of their counts) give every platform's caches, the
+ *  branches and the mix at once. */
 export async function measurePlatforms(
   spec: LaunchSpec,
   w: Workload,
   platforms: Platform[],
   seed = PROFILE_SEED,
   pairs = 2,
-): Promise<CpuCounters[]> {
+): Promise<{ counters: CpuCounters[]; mix: InsnMix }> {
   requireTool('valgrind', 'valgrind');
   const runs = await runPairs(reuseTasks(spec, w, pairs, seed));
   const requests = 2 * w.valgrindRequests;
-  return platforms.map((p) => {
+  const counters = platforms.map((p) => {
     const at = (LL: Platform['LLC']): Geometry => ({ I1: p.I1, D1: p.D1, LL });
     const [llc, l2] = servingAt(runs, [at(p.LLC), at(p.L2)]);
     return countersFrom(llc, requests, p.name, l2, p);
   });
+  return { counters, mix: mixOf(runs, w) };
 }
 
 /** Some sweep points alone: their serving threads' totals of 2n requests, from a twinreuse
@@ -189,9 +169,8 @@ export async function measurePoints(spec: LaunchSpec, w: Workload, points: numbe
 }
 
 /** Measures a target's portable CPU profile: every sweep point from `pairs` twinreuse pairs of
- *  its serving threads (their mean; one by default); with `mix`, the instruction mix from a
- *  callgrind pair besides, and with `codeSets` the hot code per set. The mix and the hot code
- *  are of every thread: callgrind cannot tell them apart. */
+ *  its serving threads (their mean; one by default); with `mix`, their instruction mix, and
+ *  with `codeSets` their hot code per set. */
 export async function measurePortable(
   spec: LaunchSpec,
   w: Workload,
@@ -205,11 +184,7 @@ export async function measurePortable(
 ): Promise<PortableCpu> {
   requireTool('valgrind', 'valgrind');
   const pairs = opts.pairs ?? 1;
-  const runs = await runPairs([
-    ...reuseTasks(spec, w, pairs),
-    ...(opts.mix ? differentialTasks(spec, w, sweepGeometry(SWEEP[MIX_POINT]), 'callgrind') : []),
-  ]);
-  const reuse = runs.slice(0, 2 * pairs);
+  const reuse = await runPairs(reuseTasks(spec, w, pairs));
   if (opts.halves) {
     const g = sweepGeometry(SWEEP[0]);
     const [mid] = await pool([middleTask(spec, w, g, 'twinreuse-serving')]);
@@ -218,18 +193,16 @@ export async function measurePortable(
       reuseTotals(reusePair(mid, reuse[1], 'serving'), g),
     );
   }
-  const requests = 2 * w.valgrindRequests;
-  const [ms, ml] = runs.slice(2 * pairs);
-  const diff = opts.mix ? callgrindDiff(ml.texts, ms.texts) : null;
-  const out = portableOf(servingCounts(reuse), requests, diff ? insnMix(diff, requests) : null);
-  return diff && opts.codeSets ? { ...out, codeSets: codeSets(diff, requests) } : out;
+  const out = portableOf(servingCounts(reuse), 2 * w.valgrindRequests, opts.mix ? mixOf(reuse, w) : null);
+  if (!opts.codeSets) return out;
+  const { code, requests } = servingCode(reuse, w);
+  return { ...out, codeSets: codeSets({ events: [], totals: {}, objects: code }, requests) };
 }
 
 /** The portable profile of a clone with each of its body's parts' (per request): a twinreuse
  *  pair of its serving threads, each function named twin_... counted apart in the caches and
  *  predictors the whole clone shares, gives its totals, as an original's are measured, and
- *  every part's at every geometry at once; a callgrind pair at the mix point gives its
- *  instruction mix (of every thread, as an original's). A part is named by `partOf` its
+ *  every part's at every geometry at once, and its instruction mix. A part is named by `partOf` its
  *  function's name (null: none; several functions may make one part). */
 export async function measureParts(
   spec: LaunchSpec,
@@ -237,14 +210,10 @@ export async function measureParts(
   partOf: (fn: string) => string | null,
 ): Promise<{ cpu: PortableCpu; parts: Map<string, PortableCpu> }> {
   requireTool('valgrind', 'valgrind');
-  const runs = await runPairs([
-    ...differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-parts'),
-    ...differentialTasks(spec, w, sweepGeometry(SWEEP[MIX_POINT]), 'callgrind'),
-  ]);
+  const runs = await runPairs(differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-parts'));
   const requests = 2 * w.valgrindRequests;
-  const [small, large, ms, ml] = runs;
-  const partsOf = (r: VgRun) =>
-    r.texts.map((t) => parseReuse(t).parts).reduce((a, b) => combineParts(a, b), new Map());
+  const [small, large] = runs;
+  const partsOf = (r: VgRun) => r.reuse.map((x) => x.parts).reduce((a, b) => combineParts(a, b), new Map());
   const byPart = new Map<string, ReuseCounts>();
   for (const [fn, c] of combineParts(partsOf(large), partsOf(small), -1)) {
     const name = partOf(fn);
@@ -253,6 +222,5 @@ export async function measureParts(
     byPart.set(name, into ? combineReuse(into, c) : c);
   }
   const parts = new Map([...byPart].map(([name, c]) => [name, portableOf(c, requests, null)]));
-  const mix = mixFrom(ml.texts, ms.texts, requests);
-  return { cpu: portableOf(servingCounts([small, large]), requests, mix), parts };
+  return { cpu: portableOf(servingCounts(runs), requests, mixOf(runs, w)), parts };
 }

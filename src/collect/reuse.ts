@@ -2,6 +2,7 @@ import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { tableMisses, TwinError, type Platform } from '../model/index.js';
 import { ZERO_TOTALS, type CgTotals } from './cachegrind.js';
+import type { InsnCost } from './callgrind.js';
 import type { Geometry } from './sweep.js';
 
 /** The folder VALGRIND_LIB names for twinreuse, Twin's own Valgrind tool (reuse/twinreuse.c):
@@ -40,7 +41,13 @@ export interface ReuseThread extends ReuseCounts {
 export interface ReuseRun extends ReuseCounts {
   threads: ReuseThread[];
   parts: Map<string, ReuseCounts>;
+  /** With `--instrs`: each instruction's counts on the threads that fed the caches, by object
+   *  and address in it (as objdump prints it); else empty. */
+  code: InsnCounts;
 }
+
+/** Per-instruction counts by object file and object-relative address. */
+export type InsnCounts = Map<string, Map<number, InsnCost>>;
 
 /** Parses the tool's output file (see reuse/twinreuse.c). */
 export function parseReuse(text: string): ReuseRun {
@@ -52,8 +59,22 @@ export function parseReuse(text: string): ReuseRun {
   const parts = new Map<string, ReuseCounts>();
   let streams: Partial<ReuseCounts['streams']> = {};
   let cur: ReuseCounts['streams'][ReuseStream] | null = null;
+  const code: InsnCounts = new Map();
+  let object: Map<number, InsnCost> | null = null;
   for (const line of lines.slice(2)) {
     const f = line.split(' ');
+    if (f[0] === 'i' && object && f.length === 5) {
+      const [execs, bc, taken] = f.slice(2).map(Number);
+      object.set(parseInt(f[1], 16), { ir: execs, bc, taken, execs });
+      continue;
+    }
+    if (f[0] === 'object') {
+      const name = line.slice('object '.length);
+      object = code.get(name) ?? new Map<number, InsnCost>();
+      code.set(name, object);
+      cur = null;
+      continue;
+    }
     const t =
       /^thread (\d+) instructions (\d+) io (\d+) syscalls (\d+) cond (\d+) (\d+) indirect (\d+) (\d+)$/.exec(
         line,
@@ -105,7 +126,35 @@ export function parseReuse(text: string): ReuseRun {
   for (const th of threads) whole(`thread ${th.id}`, th);
   for (const [name, c] of parts) whole(`part ${name}`, c);
   const all = threads.map((th) => th as ReuseCounts).reduce((a, b) => combineReuse(a, b));
-  return { instructions: Number(insns[1]), branches: all.branches, streams: all.streams, threads, parts };
+  return {
+    instructions: Number(insns[1]),
+    branches: all.branches,
+    streams: all.streams,
+    threads,
+    parts,
+    code,
+  };
+}
+
+/** a + f·b per object and instruction; with f < 0 clamped at zero (a pair's difference: what
+ *  the larger run's extra requests ran, start-up cancelled). */
+export function combineCode(a: InsnCounts, b: InsnCounts, f = 1): InsnCounts {
+  const out: InsnCounts = new Map();
+  const keys = (x: InsnCost) => [x.ir, x.bc, x.taken, x.execs];
+  for (const path of new Set([...a.keys(), ...b.keys()])) {
+    const [x, y] = [a.get(path) ?? new Map<number, InsnCost>(), b.get(path) ?? new Map<number, InsnCost>()];
+    const into = new Map<number, InsnCost>();
+    for (const addr of new Set([...x.keys(), ...y.keys()])) {
+      const u = x.get(addr);
+      const v = y.get(addr);
+      const [ir, bc, taken, execs] = (u ? keys(u) : [0, 0, 0, 0]).map((n, i) =>
+        Math.max(0, n + f * (v ? keys(v)[i] : 0)),
+      );
+      if (ir > 0 || bc > 0) into.set(addr, { ir, bc, taken, execs });
+    }
+    out.set(path, into);
+  }
+  return out;
 }
 
 /** The counts of a run's threads that serve requests: those that read or write. A thread

@@ -27,8 +27,8 @@ export const SWEEP: { l1: number; ll: number; l1Assoc?: number; llAssoc?: number
   // The conflict point: a 4-way L1 of a size the curve has at 8 ways.
   { l1: 64 << 10, ll: 1 << 20, l1Assoc: 4 },
 ];
-/** The sweep point whose runs use callgrind, for the instruction mix as well as the misses. */
-export const MIX_POINT = 2;
+/** The sweep point of skylake-sp's L1s and haswell-ep's L2: 32 KiB, 8 ways; 256 KiB, 8 ways. */
+const SKYLAKE_POINT = 2;
 
 export const sweepGeometry = (s: (typeof SWEEP)[number]): Geometry => ({
   I1: { size: s.l1, assoc: s.l1Assoc ?? 8, line: 64 },
@@ -82,4 +82,4 @@ export function portableFrom(
 /** The sweep points a clone is scored on most closely, and which a trim measures: the 32 KiB
  *  8-way L1s with the 256 KiB 8-way level (skylake-sp's and haswell-ep's L1s, haswell-ep's
  *  L2) and the 4-way 64 KiB L1s (graviton2's). */
-export const KEY_POINTS = [MIX_POINT, SWEEP.findIndex((s) => s.l1Assoc)];
+export const KEY_POINTS = [SKYLAKE_POINT, SWEEP.findIndex((s) => s.l1Assoc)];

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { TwinError, type Workload } from '../model/index.js';
 import { addTotals, geom, parseCachegrind, ZERO_TOTALS, type CgTotals } from './cachegrind.js';
 import { PROFILE_SEED, preload, runLoad, totalErrors } from './loadgen.js';
-import { parseReuse, REUSE_LIB } from './reuse.js';
+import { parseReuse, REUSE_LIB, type ReuseRun } from './reuse.js';
 import type { Geometry } from './sweep.js';
 import { launchTarget, type LaunchSpec } from './target.js';
 
@@ -27,12 +27,13 @@ const isReuse = (t: Tool): t is ReuseTool => t.startsWith('twinreuse');
 export const PART_PREFIX = 'twin_';
 
 /** What one Valgrind run gives: the event totals summed over the target's processes, each
- *  process's instructions, and with callgrind the output files' texts (read for the
- *  instruction mix, then dropped). */
+ *  process's instructions, with callgrind the output files' texts, and with twinreuse each
+ *  process's counts. */
 export interface VgRun {
   totals: CgTotals;
   processIr: number[];
   texts: string[];
+  reuse: ReuseRun[];
 }
 
 /** Valgrind with one of its own tools simulating geometry `g`, output files in `dir`. */
@@ -75,6 +76,8 @@ async function valgrindRun(
     `--out-file=${outDir}/out.%p`,
     `--threads=${tool === 'twinreuse' ? 'all' : 'serving'}`,
     ...(tool === 'twinreuse-parts' ? [`--parts=${PART_PREFIX}`] : []),
+    // The serving threads' instruction mix comes from the same run.
+    ...(tool === 'twinreuse' ? [] : ['--instrs=yes']),
   ];
   const wrapper = [
     'setarch',
@@ -123,14 +126,21 @@ async function valgrindRun(
       throw new TwinError(`${tool} wrote no output: the target may have been killed before it exited`);
     const texts = files.map((f) => readFileSync(join(outDir, f), 'utf8'));
     if (isReuse(tool)) {
-      const ir = texts.map((t) => parseReuse(t).instructions);
-      return { totals: { ...ZERO_TOTALS, Ir: ir.reduce((a, b) => a + b, 0) }, processIr: ir, texts };
+      const reuse = texts.map(parseReuse);
+      const ir = reuse.map((r) => r.instructions);
+      return {
+        totals: { ...ZERO_TOTALS, Ir: ir.reduce((a, b) => a + b, 0) },
+        processIr: ir,
+        texts: [],
+        reuse,
+      };
     }
     const each = texts.map(parseCachegrind);
     return {
       totals: each.reduce(addTotals),
       processIr: each.map((t) => t.Ir),
       texts: tool === 'cachegrind' ? [] : texts,
+      reuse: [],
     };
   } finally {
     rmSync(outDir, { recursive: true, force: true });

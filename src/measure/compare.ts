@@ -92,8 +92,7 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
   // side's Valgrind pairs. The simulated caches change neither what runs nor the simulated
   // branch predictor, while a server's timed background work (a maintenance thread woken on
   // a timer, much of its instructions at Valgrind's pace) moves each pair's figures by a few
-  // percent. Every platform's row shows the pooled figures. The mix's callgrind pair is not
-  // among them: callgrind slows a server more, and its work per request shifts.
+  // percent. Every platform's row shows the pooled figures.
   const pairs = (m: Measurement): Measurement['cpu'][number]['pairs'] =>
     m.cpu.flatMap((x) =>
       x.pairs.length ? x.pairs : [{ insnsPerReq: x.insnsPerReq, branchMpki: x.branchMpki }],

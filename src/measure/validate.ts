@@ -8,7 +8,7 @@ import {
 } from '../model/index.js';
 import { launchTarget, type LaunchSpec, type RunningTarget } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
-import { measureMix, measurePlatforms } from '../collect/cpu.js';
+import { measurePlatforms } from '../collect/cpu.js';
 import { PROFILE_SEED } from '../collect/loadgen.js';
 import { compare, mergeRounds, pairedRatio } from './compare.js';
 import { verdictOf } from './verdict.js';
@@ -115,15 +115,10 @@ export async function validate(
       ['original', original],
       ['clone', clone],
     ] as const) {
-      say(`${who} under callgrind: the instruction mix`);
-      mix[who] = await measureMix(spec, w, seed);
-    }
-    for (const [who, spec] of [
-      ['original', original],
-      ['clone', clone],
-    ] as const) {
-      say(`${who} under Valgrind: every platform's caches and the branches (twinreuse)`);
-      cpu[who] = await measurePlatforms(spec, w, platforms, seed);
+      say(`${who} under Valgrind: every platform's caches, the branches and the mix (twinreuse)`);
+      const m = await measurePlatforms(spec, w, platforms, seed);
+      cpu[who] = m.counters;
+      mix[who] = m.mix;
     }
   }
   const measurements: Measurement[] = (['original', 'clone'] as const).map((who) => ({

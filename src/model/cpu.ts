@@ -30,10 +30,10 @@ const share = z.number().min(0).max(1);
 export const Histogram = z.array(z.object({ upTo: z.number().nullable(), share }));
 export type Histogram = z.infer<typeof Histogram>;
 
-/** The dynamic instruction mix and the shape of the code, per request, from callgrind and
- *  the binaries' disassembly. Carries counts and shares only: no address, symbol or byte. */
+/** The dynamic instruction mix and the shape of the code, per request, of the serving
+ *  threads (twinreuse's per-instruction counts) and the binaries' disassembly. Carries counts and shares only: no address, symbol or byte. */
 export const InsnMix = z.object({
-  /** Instructions counted per request (all processes of the target). */
+  /** Instructions counted per request (the serving threads of all the target's processes). */
   insnsPerReq: z.number().nonnegative(),
   /** Share of the dynamic instructions in each class. */
   shares: z.record(InsnClass, share),

@@ -32,7 +32,7 @@ export const Measurement = z.object({
   points: z.array(LoadPoint),
   /** Valgrind's counters, one entry per simulated platform. */
   cpu: z.array(CpuCounters),
-  /** The dynamic instruction mix (callgrind), where measured. */
+  /** The dynamic instruction mix of the serving threads (twinreuse), where measured. */
   mix: InsnMix.nullable().default(null),
 });
 export type Measurement = z.infer<typeof Measurement>;

@@ -168,7 +168,7 @@ export async function profileTarget(
   const skeleton = inferSkeleton(o, busy);
   const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
   say(
-    `under Valgrind: every cache and the branches (${ORIGINAL_PAIRS} twinreuse pairs), the mix (a callgrind pair), of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests, and a run of ${2 * w.valgrindRequests}`,
+    `under Valgrind: every cache, the branches and the mix (${ORIGINAL_PAIRS} twinreuse pairs), of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests, and a run of ${2 * w.valgrindRequests}`,
   );
   const halves: CgTotals[] = [];
   const original = await measurePortable(spec, w, { mix: true, pairs: ORIGINAL_PAIRS, halves });

@@ -15,6 +15,7 @@ import {
 } from '../../src/collect/callgrind.js';
 import { disassemble, parseObjdump } from '../../src/collect/objdump.js';
 import { insnMix } from '../../src/collect/mix.js';
+import { combineCode, parseReuse, REUSE_LIB } from '../../src/collect/reuse.js';
 
 const fixture = (f: string) =>
   readFileSync(new URL(`../../../test/collect/fixtures/${f}`, import.meta.url), 'utf8');
@@ -472,6 +473,52 @@ test('insnMix end to end: gcc, callgrind, objdump on a program whose loop domina
       callgrind(10_000, join(dir, 'cg.1n')),
     );
     const loopOnly = insnMix(diff, 20_000);
+    assert.ok(Math.abs(loopOnly.shares.mul * loopOnly.insnsPerReq - 1) < 1e-9);
+    assert.equal(loopOnly.unknownShare, 0);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('twinreuse --instrs counts each instruction as callgrind does: the same mix of the same program', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'twin-instrs-'));
+  try {
+    writeFileSync(join(dir, 'loop.c'), LOOP_C);
+    const exe = join(dir, 'twinloop');
+    execFileSync('gcc', ['-O2', '-o', exe, join(dir, 'loop.c')], { stdio: 'ignore' });
+    const chase = '--vex-guest-chase=no';
+    const n = 50_000;
+    const cg = join(dir, 'cg.out');
+    const callgrind = parseCallgrind(
+      valgrind(
+        ['--tool=callgrind', '--dump-instr=yes', '--collect-jumps=yes', '--branch-sim=yes', chase].concat([
+          `--callgrind-out-file=${cg}`,
+          exe,
+          String(n),
+        ]),
+        cg,
+      ),
+    );
+    const twinreuse = (iterations: number) => {
+      const out = join(dir, `tr.${iterations}`);
+      const args = ['--tool=twinreuse', '--instrs=yes', chase, `--out-file=${out}`, exe, String(iterations)];
+      const r = spawnSync('valgrind', args, {
+        env: { ...process.env, VALGRIND_LIB: REUSE_LIB },
+        timeout: 60_000,
+      });
+      assert.ok(existsSync(out), `twinreuse wrote no output: ${String(r.stderr).slice(-300)}`);
+      return parseReuse(readFileSync(out, 'utf8'));
+    };
+    const run = twinreuse(n);
+    const [a, b] = [insnMix({ events: [], totals: {}, objects: run.code }, 1), insnMix(callgrind, 1)];
+    // Callgrind charges a PLT stub's instructions to its caller; every count else is the same.
+    assert.ok(Math.abs(a.insnsPerReq / b.insnsPerReq - 1) < 1e-3, `${a.insnsPerReq} ${b.insnsPerReq}`);
+    for (const c of INSN_CLASSES) assert.ok(Math.abs(a.shares[c] - b.shares[c]) < 1e-3, c);
+    a.takenRates.forEach((h, i) => assert.ok(Math.abs(h.share - b.takenRates[i].share) < 5e-3, `taken ${i}`));
+    a.bbSizes.forEach((h, i) => assert.ok(Math.abs(h.share - b.bbSizes[i].share) < 5e-3, `block ${i}`));
+    // A pair's difference is the loop alone: exactly one imul an iteration.
+    const loop = combineCode(twinreuse(3 * 10_000).code, twinreuse(10_000).code, -1);
+    const loopOnly = insnMix({ events: [], totals: {}, objects: loop }, 20_000);
     assert.ok(Math.abs(loopOnly.shares.mul * loopOnly.insnsPerReq - 1) < 1e-9);
     assert.equal(loopOnly.unknownShare, 0);
   } finally {
