@@ -407,8 +407,7 @@ static void add_fed(IRSB *sb, ULong *counter)
     IRTemp old = newIRTemp(sb->tyenv, Ity_I64), sum = newIRTemp(sb->tyenv, Ity_I64);
     addStmtToIRSB(sb, IRStmt_WrTmp(inc, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)&feed_one))));
     addStmtToIRSB(sb, IRStmt_WrTmp(old, IRExpr_Load(Iend_LE, Ity_I64, mkIRExpr_HWord((HWord)counter))));
-    addStmtToIRSB(sb,
-                  IRStmt_WrTmp(sum, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(old), IRExpr_RdTmp(inc))));
+    addStmtToIRSB(sb, IRStmt_WrTmp(sum, IRExpr_Binop(Iop_Add64, IRExpr_RdTmp(old), IRExpr_RdTmp(inc))));
     addStmtToIRSB(sb, IRStmt_Store(Iend_LE, mkIRExpr_HWord((HWord)counter), IRExpr_RdTmp(sum)));
 }
 
@@ -448,9 +447,9 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
     IRSB *out = deepCopyIRSBExceptStmts(in);
     IRTypeEnv *env = in->tyenv;
     Addr last_line = (Addr)-1;
-    Addr ia = 0;   /* the current instruction's address */
-    UInt ilen = 0; /* and length */
-    Int part = 0;  /* and part */
+    Addr ia = 0;      /* the current instruction's address */
+    UInt ilen = 0;    /* and length */
+    Int part = 0;     /* and part */
     Insn *rec = NULL; /* and record */
     Int i = 0;
     for (; i < in->stmts_used && in->stmts[i]->tag != Ist_IMark; i++)

@@ -42,6 +42,7 @@ void conn_set_init(conn_set *s, const replay_plan *plan, replay_thread *rt, int 
     s->proto = proto_get(plan->cfg->protocol);
     s->rt = rt;
     s->epfd = epfd;
+    s->out.gather = s->cfg->send_call == TWIN_SEND_SENDMSG || s->cfg->send_call == TWIN_SEND_WRITEV;
 }
 
 /* The connection's input buffer, the spare last given back if any. */
@@ -134,24 +135,27 @@ static int conn_want(conn_set *s, conn *c, uint32_t events)
  * a send leaves of the thread's output moves to the connection's. */
 static int conn_flush(conn_set *s, conn *c)
 {
-    proto_buf *b = c->out.len ? &c->out : &s->out;
+    proto_buf *b = c->out.wire ? &c->out : &s->out;
     size_t off = b == &c->out ? c->out_off : 0;
-    if (off < b->len) {
+    if (off < b->wire) {
+        struct iovec iov[PROTO_IOV_MAX];
+        int cnt = proto_buf_pieces(b, off, iov, PROTO_IOV_MAX);
         ssize_t n;
         do
-            n = net_send(s->cfg->send_call, c->fd, b->data + off, b->len - off);
+            n = net_send(s->cfg->send_call, c->fd, iov, cnt);
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
-            s->out.len = 0;
+            proto_buf_clear(&s->out);
             return CONN_DEAD;
         }
         if (n > 0)
             off += (size_t)n;
     }
-    if (off < b->len) {
+    if (off < b->wire) {
         if (b == &s->out) {
-            int ok = proto_buf_append(&c->out, s->out.data + off, s->out.len - off);
-            s->out.len = 0;
+            c->out.gather = s->out.gather;
+            int ok = proto_buf_append_tail(&c->out, &s->out, off);
+            proto_buf_clear(&s->out);
             if (ok != TWIN_OK)
                 return CONN_DEAD;
             off = 0;
@@ -159,7 +163,7 @@ static int conn_flush(conn_set *s, conn *c)
         c->out_off = off;
         return conn_want(s, c, EPOLLOUT) == TWIN_OK ? CONN_PENDING : CONN_DEAD;
     }
-    b->len = 0;
+    proto_buf_clear(b);
     c->out_off = 0;
     if (c->closing)
         return CONN_DEAD;
@@ -221,7 +225,7 @@ static int conn_serve(conn_set *s, conn *c)
         }
         if (req.close)
             c->closing = 1;
-        if (s->out.len >= CONN_OUT_BATCH && off < c->in_len && !c->closing) {
+        if (s->out.wire >= CONN_OUT_BATCH && off < c->in_len && !c->closing) {
             int r = conn_flush(s, c);
             if (r == CONN_DEAD)
                 return SERVE_GONE;
@@ -257,7 +261,7 @@ static int conn_serve_on(conn_set *s, conn *c)
     if (r != SERVE_STALLED) {
         if (r != SERVE_GONE)
             s->errors++;
-        s->out.len = 0;
+        proto_buf_clear(&s->out);
         conn_close(s, c);
     }
     return 0;
@@ -297,7 +301,7 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
         ssize_t n = net_recv(s->cfg->recv_call, c->fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (n > 0) {
             c->in_len += (size_t)n;
-            more = s->cfg->recv_until_eagain && ++recvs < CONN_MAX_RECVS && s->out.len < CONN_OUT_HIGH;
+            more = s->cfg->recv_until_eagain && ++recvs < CONN_MAX_RECVS && s->out.wire < CONN_OUT_HIGH;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

@@ -90,20 +90,19 @@ ssize_t net_recv(twin_recv_call call, int fd, void *buf, size_t n)
     }
 }
 
-ssize_t net_send(twin_send_call call, int fd, const void *buf, size_t n)
+ssize_t net_send(twin_send_call call, int fd, const struct iovec *iov, int cnt)
 {
-    struct iovec iov = { .iov_base = (void *)buf, .iov_len = n };
     switch (call) {
     case TWIN_SEND_SENDTO:
-        return sendto(fd, buf, n, MSG_NOSIGNAL, NULL, 0);
+        return sendto(fd, iov[0].iov_base, iov[0].iov_len, MSG_NOSIGNAL, NULL, 0);
     case TWIN_SEND_SENDMSG: {
-        struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+        struct msghdr msg = { .msg_iov = (struct iovec *)iov, .msg_iovlen = (size_t)cnt };
         return sendmsg(fd, &msg, MSG_NOSIGNAL);
     }
     case TWIN_SEND_WRITEV:
-        return writev(fd, &iov, 1);
+        return writev(fd, iov, cnt);
     case TWIN_SEND_WRITE:
     default:
-        return write(fd, buf, n);
+        return write(fd, iov[0].iov_base, iov[0].iov_len);
     }
 }

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "twin.h"
 
@@ -18,6 +19,8 @@ int net_listen(const char *host, int port, char *err, size_t errlen);
 
 int net_set_nonblock(int fd, int on);
 ssize_t net_recv(twin_recv_call call, int fd, void *buf, size_t n);
-ssize_t net_send(twin_send_call call, int fd, const void *buf, size_t n);
+/* Sends `cnt` pieces in one call: sendmsg and writev gather them; write and
+ * sendto send the first alone. */
+ssize_t net_send(twin_send_call call, int fd, const struct iovec *iov, int cnt);
 
 #endif

@@ -7,7 +7,7 @@
 
 #include "dist.h"
 
-/* Response payloads are copied from this buffer: pseudo-random, alphanumeric
+/* Response payloads are sent or copied from this buffer: pseudo-random, alphanumeric
  * so that any reply type (even a RESP simple string) can carry it. */
 #define PROTO_PAYLOAD_BYTES 65536
 static char proto_payload[PROTO_PAYLOAD_BYTES];
@@ -57,7 +57,113 @@ int proto_buf_append(proto_buf *b, const void *p, size_t n)
         return TWIN_ERR;
     memcpy(b->data + b->len, p, n);
     b->len += n;
+    b->wire += n;
     return TWIN_OK;
+}
+
+/* `n` payload bytes from byte `from` of the payload, by reference. */
+static int proto_buf_ref(proto_buf *b, size_t from, size_t n)
+{
+    if (!n)
+        return TWIN_OK;
+    proto_ref *last = b->n_refs ? &b->refs[b->n_refs - 1] : NULL;
+    if (last && last->at == b->len &&
+        (last->from + last->n) % PROTO_PAYLOAD_BYTES == from % PROTO_PAYLOAD_BYTES) {
+        last->n += n;
+        b->wire += n;
+        return TWIN_OK;
+    }
+    if (b->n_refs == b->refs_cap) {
+        size_t cap = b->refs_cap ? 2 * b->refs_cap : 16;
+        proto_ref *r = realloc(b->refs, cap * sizeof *r);
+        if (!r)
+            return TWIN_ERR;
+        b->refs = r;
+        b->refs_cap = cap;
+    }
+    b->refs[b->n_refs++] = (proto_ref){ .at = b->len, .from = from % PROTO_PAYLOAD_BYTES, .n = n };
+    b->wire += n;
+    return TWIN_OK;
+}
+
+/* Calls `piece` on each piece of the wire bytes from `off` on: data (ref NULL)
+ * or payload (its reference, and the first of its bytes), until it returns
+ * nonzero. */
+static int proto_buf_walk(const proto_buf *b, size_t off,
+                          int (*piece)(void *ctx, const char *p, size_t n, const proto_ref *ref, size_t skip),
+                          void *ctx)
+{
+    size_t pos = 0, at = 0; /* wire and data bytes before the next piece */
+    for (size_t r = 0; r <= b->n_refs; r++) {
+        size_t end = r < b->n_refs ? b->refs[r].at : b->len;
+        if (end > at) {
+            if (off < pos + (end - at)) {
+                size_t skip = off > pos ? off - pos : 0;
+                int rc = piece(ctx, b->data + at + skip, end - at - skip, NULL, 0);
+                if (rc)
+                    return rc;
+            }
+            pos += end - at;
+            at = end;
+        }
+        if (r < b->n_refs) {
+            const proto_ref *ref = &b->refs[r];
+            if (off < pos + ref->n) {
+                size_t skip = off > pos ? off - pos : 0;
+                int rc = piece(ctx, NULL, ref->n - skip, ref, skip);
+                if (rc)
+                    return rc;
+            }
+            pos += ref->n;
+        }
+    }
+    return 0;
+}
+
+typedef struct {
+    struct iovec *iov;
+    int n, max;
+} pieces_ctx;
+
+static int add_piece(void *ctx, const char *p, size_t n, const proto_ref *ref, size_t skip)
+{
+    pieces_ctx *c = ctx;
+    size_t from = ref ? (ref->from + skip) % PROTO_PAYLOAD_BYTES : 0;
+    while (n && c->n < c->max) {
+        size_t chunk = ref ? PROTO_PAYLOAD_BYTES - from : n;
+        if (chunk > n)
+            chunk = n;
+        c->iov[c->n++] =
+            (struct iovec){ .iov_base = ref ? proto_payload + from : (void *)p, .iov_len = chunk };
+        n -= chunk;
+        from = 0;
+    }
+    return c->n == c->max;
+}
+
+int proto_buf_pieces(const proto_buf *b, size_t off, struct iovec *iov, int max)
+{
+    pieces_ctx c = { .iov = iov, .n = 0, .max = max };
+    proto_buf_walk(b, off, add_piece, &c);
+    return c.n;
+}
+
+static int copy_piece(void *ctx, const char *p, size_t n, const proto_ref *ref, size_t skip)
+{
+    proto_buf *into = ctx;
+    if (ref)
+        return proto_buf_ref(into, ref->from + skip, n) != TWIN_OK;
+    return proto_buf_append(into, p, n) != TWIN_OK;
+}
+
+int proto_buf_append_tail(proto_buf *b, const proto_buf *src, size_t off)
+{
+    return proto_buf_walk(src, off, copy_piece, b) ? TWIN_ERR : TWIN_OK;
+}
+
+void proto_buf_clear(proto_buf *b)
+{
+    b->len = b->n_refs = b->wire = 0;
 }
 
 int proto_buf_appends(proto_buf *b, const char *s)
@@ -78,12 +184,15 @@ int proto_buf_append_u64(proto_buf *b, uint64_t v)
 
 int proto_buf_append_payload(proto_buf *b, size_t n)
 {
+    if (b->gather)
+        return proto_buf_ref(b, 0, n);
     if (proto_buf_reserve(b, n) != TWIN_OK)
         return TWIN_ERR;
     while (n) {
         size_t chunk = n < PROTO_PAYLOAD_BYTES ? n : PROTO_PAYLOAD_BYTES;
         memcpy(b->data + b->len, proto_payload, chunk);
         b->len += chunk;
+        b->wire += chunk;
         n -= chunk;
     }
     return TWIN_OK;
@@ -92,8 +201,10 @@ int proto_buf_append_payload(proto_buf *b, size_t n)
 void proto_buf_free(proto_buf *b)
 {
     free(b->data);
+    free(b->refs);
     b->data = NULL;
-    b->len = b->cap = 0;
+    b->refs = NULL;
+    b->len = b->cap = b->n_refs = b->refs_cap = b->wire = 0;
 }
 
 size_t proto_digits(uint64_t v)

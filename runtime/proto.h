@@ -14,6 +14,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/uio.h>
 
 #include "twin.h"
 
@@ -24,11 +25,29 @@
  * an HTTP request with its body); larger ones are answered with an error. */
 #define PROTO_MAX_REQUEST (8u << 20)
 
+/* `n` payload bytes, from byte `from` of the payload on, that go on the wire
+ * before data[at]. */
+typedef struct {
+    size_t at, from, n;
+} proto_ref;
+
+/* Bytes to send: `data`, with payload by reference where `gather` (a send call
+ * that gathers pieces, sendmsg or writev, sends it from where it lies, as a
+ * server sends a value from its store), else copied in (write and sendto send
+ * one buffer: a server using them copied its reply together). `wire` is all
+ * the bytes to send, data and references. */
 typedef struct {
     char *data;
     size_t len;
     size_t cap;
+    proto_ref *refs;
+    size_t n_refs, refs_cap;
+    size_t wire;
+    int gather;
 } proto_buf;
+
+/* At most this many pieces go to one gathering send. */
+#define PROTO_IOV_MAX 64
 
 typedef enum {
     PROTO_REQ_SIZED, /* a request answered with a reply of the sampled size */
@@ -71,6 +90,11 @@ int proto_buf_append(proto_buf *b, const void *p, size_t n);
 int proto_buf_appends(proto_buf *b, const char *s);
 int proto_buf_append_u64(proto_buf *b, uint64_t v);
 int proto_buf_append_payload(proto_buf *b, size_t n);
+/* Appends what `src` holds from its wire byte `off` on. */
+int proto_buf_append_tail(proto_buf *b, const proto_buf *src, size_t off);
+/* The pieces of the wire bytes from `off` on, at most `max`; how many. */
+int proto_buf_pieces(const proto_buf *b, size_t off, struct iovec *iov, int max);
+void proto_buf_clear(proto_buf *b);
 void proto_buf_free(proto_buf *b);
 
 size_t proto_digits(uint64_t v);

@@ -66,6 +66,41 @@ static void fail(const char *what, const char *proto, const char *buf, size_t le
     exit(1);
 }
 
+/* The wire bytes of `b` from `off` on, gathered piece by piece; their count. */
+static size_t flatten(const proto_buf *b, size_t off, char *to)
+{
+    size_t n = 0;
+    for (;;) {
+        struct iovec iov[PROTO_IOV_MAX];
+        int cnt = proto_buf_pieces(b, off + n, iov, PROTO_IOV_MAX);
+        if (!cnt)
+            return n;
+        for (int i = 0; i < cnt; i++) {
+            memcpy(to + n, iov[i].iov_base, iov[i].iov_len);
+            n += iov[i].iov_len;
+        }
+    }
+}
+
+/* A reply's pieces are its wire bytes, and its tail from any offset moves to
+ * another buffer whole, references kept as references. */
+static void check_pieces(const proto_buf *out, const char *proto)
+{
+    char *all = malloc(out->wire + 1), *tail = malloc(out->wire + 1);
+    if (flatten(out, 0, all) != out->wire)
+        fail("pieces of another length than the reply", proto, "", 0);
+    size_t off = out->wire ? pick((uint32_t)out->wire) : 0;
+    proto_buf moved = { 0 };
+    if (proto_buf_append_tail(&moved, out, off) != TWIN_OK || moved.wire != out->wire - off ||
+        flatten(&moved, 0, tail) != moved.wire || memcmp(tail, all + off, moved.wire) != 0)
+        fail("a reply's tail moved otherwise", proto, "", 0);
+    if (out->gather && moved.len > out->len)
+        fail("a reference copied", proto, "", 0);
+    proto_buf_free(&moved);
+    free(all);
+    free(tail);
+}
+
 static int inside(const char *p, size_t n, const char *buf, size_t len)
 {
     return !p || (p >= buf && p + n <= buf + len);
@@ -98,11 +133,14 @@ static void run(const fuzz_case *fc, const char *input, size_t len)
                 !inside(req.key, req.key_len, buf + off, (size_t)n))
                 fail("pointer outside the request", fc->ops->name, buf, len);
             uint32_t size = pick(4) ? pick(600) : pick(200000);
-            out.len = 0;
+            proto_buf_clear(&out);
+            out.gather = (int)pick(2);
             if (req.kind != PROTO_REQ_NONE && fc->ops->respond(&req, (int)pick(2), size, &out) != TWIN_OK)
                 fail("respond failed", fc->ops->name, buf, len);
-            if (req.kind == PROTO_REQ_SIZED && !req.head && size >= 300 && out.len != size)
+            if (req.kind == PROTO_REQ_SIZED && !req.head && size >= 300 && out.wire != size)
                 fail("sized reply of the wrong size", fc->ops->name, buf, len);
+            if (pick(16) == 0)
+                check_pieces(&out, fc->ops->name);
             off += (size_t)n;
             if (off == avail)
                 break;
