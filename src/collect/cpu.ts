@@ -23,7 +23,7 @@ import {
 } from './reuse.js';
 import { portableFrom, SWEEP, sweepGeometry, type Geometry } from './sweep.js';
 import type { LaunchSpec } from './target.js';
-import { differentialTasks, middleTask, pool, runPairs, type VgRun } from './valgrind.js';
+import { differentialTasks, middleTask, runPairs, type VgRun } from './valgrind.js';
 
 /** The measurements made of Valgrind runs: a platform's counters, the instruction mix, the
  *  size sweep of the portable profile, some sweep points alone, a clone's parts. */
@@ -140,25 +140,28 @@ const reuseTasks = (spec: LaunchSpec, w: Workload, pairs: number, seed = PROFILE
     differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-serving', seed),
   ).flat();
 
-/** Per-request counters of a target's serving threads on each platform, and their instruction
- *  mix: `pairs` twinreuse pairs (the mean of their counts) give every platform's caches, the
- *  branches and the mix at once. */
+/** Per-request counters of each target's serving threads on each platform, and their
+ *  instruction mix: `pairs` twinreuse pairs a target (the mean of their counts) give every
+ *  platform's caches, the branches and the mix at once. The targets' runs share one pool. */
 export async function measurePlatforms(
-  spec: LaunchSpec,
+  specs: LaunchSpec[],
   w: Workload,
   platforms: Platform[],
   seed = PROFILE_SEED,
   pairs = 2,
-): Promise<{ counters: CpuCounters[]; mix: InsnMix }> {
+): Promise<{ counters: CpuCounters[]; mix: InsnMix }[]> {
   requireTool('valgrind', 'valgrind');
-  const runs = await runPairs(reuseTasks(spec, w, pairs, seed));
+  const all = await runPairs(specs.flatMap((spec) => reuseTasks(spec, w, pairs, seed)));
   const requests = 2 * w.valgrindRequests;
-  const counters = platforms.map((p) => {
-    const at = (LL: Platform['LLC']): Geometry => ({ I1: p.I1, D1: p.D1, LL });
-    const [llc, l2] = servingAt(runs, [at(p.LLC), at(p.L2)]);
-    return countersFrom(llc, requests, p.name, l2, p);
+  return specs.map((_, k) => {
+    const runs = all.slice(2 * pairs * k, 2 * pairs * (k + 1));
+    const counters = platforms.map((p) => {
+      const at = (LL: Platform['LLC']): Geometry => ({ I1: p.I1, D1: p.D1, LL });
+      const [llc, l2] = servingAt(runs, [at(p.LLC), at(p.L2)]);
+      return countersFrom(llc, requests, p.name, l2, p);
+    });
+    return { counters, mix: mixOf(runs, w) };
   });
-  return { counters, mix: mixOf(runs, w) };
 }
 
 /** Some sweep points alone: their serving threads' totals of 2n requests, from a twinreuse
@@ -184,10 +187,12 @@ export async function measurePortable(
 ): Promise<PortableCpu> {
   requireTool('valgrind', 'valgrind');
   const pairs = opts.pairs ?? 1;
-  const reuse = await runPairs(reuseTasks(spec, w, pairs));
+  const g = sweepGeometry(SWEEP[0]);
+  const middle = opts.halves ? [middleTask(spec, w, g, 'twinreuse-serving')] : [];
+  const runs = await runPairs([...reuseTasks(spec, w, pairs), ...middle], middle.length);
+  const reuse = runs.slice(0, 2 * pairs);
   if (opts.halves) {
-    const g = sweepGeometry(SWEEP[0]);
-    const [mid] = await pool([middleTask(spec, w, g, 'twinreuse-serving')]);
+    const mid = runs[2 * pairs];
     opts.halves.push(
       reuseTotals(reusePair(reuse[0], mid, 'serving'), g),
       reuseTotals(reusePair(mid, reuse[1], 'serving'), g),

@@ -148,18 +148,28 @@ async function valgrindRun(
 }
 
 /** Runs tasks, `width` at a time (Valgrind runs one target thread at a time: two runs keep
- *  two cores busy). */
-export async function pool<T>(tasks: (() => Promise<T>)[], width = 2): Promise<T[]> {
+ *  two cores busy), starting them in `order` (default: as given). */
+export async function pool<T>(tasks: (() => Promise<T>)[], width = 2, order?: number[]): Promise<T[]> {
   const out: T[] = new Array(tasks.length);
+  const queue = order ?? tasks.map((_, i) => i);
   let next = 0;
   const worker = async () => {
-    while (next < tasks.length) {
-      const i = next++;
+    while (next < queue.length) {
+      const i = queue[next++];
       out[i] = await tasks[i]();
     }
   };
   await Promise.all(Array.from({ length: Math.min(width, tasks.length) }, worker));
   return out;
+}
+
+/** The order that starts the longest runs first: a pair's 3n runs, then the others (`extra`
+ *  runs of 2n before the n runs), so that two cores finish together. */
+function longestFirst(pairs: number, extra: number): number[] {
+  const large = Array.from({ length: pairs }, (_, i) => 2 * i + 1);
+  const small = Array.from({ length: pairs }, (_, i) => 2 * i);
+  const more = Array.from({ length: extra }, (_, i) => 2 * pairs + i);
+  return [...large, ...more, ...small];
 }
 
 /** A brisk rate keeps the time-driven work of background threads small beside the requests'. */
@@ -213,16 +223,22 @@ export function pairAgrees(
   return activeProcesses(small.processIr, n) === activeProcesses(large.processIr, 3 * n);
 }
 
-/** Runs pairs of tasks (n and 3n requests, one pair after another), two runs at a time, and
- *  runs a pair again, up to PAIR_RETRIES times, while its runs disagree. */
-export async function runPairs(tasks: (() => Promise<VgRun>)[]): Promise<VgRun[]> {
-  const runs = await pool(tasks);
+/** Runs pairs of tasks (n and 3n requests), and `extra` tasks after them in the list, two runs
+ *  at a time, the longest first, and runs a pair again, up to PAIR_RETRIES times, while its runs
+ *  disagree. */
+export async function runPairs(tasks: (() => Promise<VgRun>)[], extra = 0): Promise<VgRun[]> {
+  const pairs = (tasks.length - extra) / 2;
+  const runs = await pool(tasks, 2, longestFirst(pairs, extra));
   for (let k = 0; k < PAIR_RETRIES; k++) {
-    const bad = Array.from({ length: tasks.length / 2 }, (_, i) => i).filter(
+    const bad = Array.from({ length: pairs }, (_, i) => i).filter(
       (i) => !pairAgrees(runs[2 * i], runs[2 * i + 1]),
     );
     if (!bad.length) break;
-    const again = await pool(bad.flatMap((i) => [tasks[2 * i], tasks[2 * i + 1]]));
+    const again = await pool(
+      bad.flatMap((i) => [tasks[2 * i], tasks[2 * i + 1]]),
+      2,
+      longestFirst(bad.length, 0),
+    );
     bad.forEach((i, j) => {
       runs[2 * i] = again[2 * j];
       runs[2 * i + 1] = again[2 * j + 1];

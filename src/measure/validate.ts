@@ -111,15 +111,9 @@ export async function validate(
   const cpu: Record<'original' | 'clone', Measurement['cpu']> = { original: [], clone: [] };
   const mix: Record<'original' | 'clone', Measurement['mix']> = { original: null, clone: null };
   if (!opts.noCpu) {
-    for (const [who, spec] of [
-      ['original', original],
-      ['clone', clone],
-    ] as const) {
-      say(`${who} under Valgrind: every platform's caches, the branches and the mix (twinreuse)`);
-      const m = await measurePlatforms(spec, w, platforms, seed);
-      cpu[who] = m.counters;
-      mix[who] = m.mix;
-    }
+    say("original and clone under Valgrind: every platform's caches, the branches and the mix (twinreuse)");
+    const [o, c] = await measurePlatforms([original, clone], w, platforms, seed);
+    [cpu.original, mix.original, cpu.clone, mix.clone] = [o.counters, o.mix, c.counters, c.mix];
   }
   const measurements: Measurement[] = (['original', 'clone'] as const).map((who) => ({
     schemaVersion: MEASUREMENT_SCHEMA_VERSION,

@@ -238,18 +238,6 @@ export function bodyPlan(p: Profile): BodyPlan {
     stride: c.bytes / c.assoc,
     loadsPerReq: floor(k.codeConflictBlocks ?? t.codeConflictPerReq, 0.01),
   };
-  // The blocks may take at most 90% of the budget: the rest is for rings, branches and mix.
-  const blocks = chainBlocks(segments, codeConflict);
-  // (Sized from the target's budget, not the tuned one: the tuner moves the budget to correct
-  // the instruction count, and block sizes that followed it would jump by whole operations.)
-  const target = t.insnsPerReq * k.insnScale;
-  // A block runs its operations (a fifth more for tests and returns) and about three more.
-  const blockOps =
-    blocks > 0
-      ? Math.max(1, Math.min(BLOCK_ALU, Math.floor(((0.9 * target) / blocks - 3) / 1.2)))
-      : BLOCK_ALU;
-  // The blocks' operations take the classes still wanted after the other fixed parts; the mix
-  // loop supplies the rest.
   const o = p.body.original;
   const sk = p.body.skeleton;
   // What the plan does not count, as measured, counts as a fixed part.
@@ -257,13 +245,25 @@ export function bodyPlan(p: Profile): BodyPlan {
     fixedCounts(rings, hardBranchesPerReq, HARD_P, conflict.loadsPerReq),
     k.mixOverhead ?? {},
   );
+  const total = (c: ClassCounts) => Object.values(c).reduce((a, b) => a + (b ?? 0), 0);
+  // The blocks may take at most 90% of what the fixed parts leave of the budget: the rest is
+  // for branches and mix. (Sized from the target's budget, not the tuned one: the tuner moves
+  // the budget to correct the instruction count, and block sizes that followed it would jump
+  // by whole operations.)
+  const blocks = chainBlocks(segments, codeConflict);
+  const room = Math.max(0, t.insnsPerReq * k.insnScale - total(fixedParts));
+  // A block runs its operations (a fifth more for tests and returns) and about three more.
+  const blockOps =
+    blocks > 0 ? Math.max(1, Math.min(BLOCK_ALU, Math.floor(((0.9 * room) / blocks - 3) / 1.2))) : BLOCK_ALU;
+  // The blocks' operations take the classes still wanted after the other fixed parts; the mix
+  // loop supplies the rest.
   const blockUnitsOf = blockUnits(
     mixTargets(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixedParts),
     blockOps,
     blocks,
   );
   const fixed = addCounts(fixedParts, blockCounts(blockUnitsOf), blocks);
-  const used = Object.values(fixed).reduce((a, b) => a + (b ?? 0), 0);
+  const used = total(fixed);
   return {
     insnsPerReq,
     rings,

@@ -229,7 +229,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const gap = mixGap(original, m);
     const off = `x${score.toFixed(2)} by ${worst} ${got[worst]?.toFixed(2)}/${want[worst].toFixed(2)}`;
     say(
-      `tuning ${it + 1}: ${Math.round(m.insnsPerReq)}/${Math.round(want.insns)} insns (${(error * 100).toFixed(1)}%), ${off}${gap ? `, mix ${gap.pp.toFixed(1)} pp` : ''}`,
+      `tuning ${it + 1}: ${Math.round(m.insnsPerReq)}/${Math.round(want.insns)} insns (${(error * 100).toFixed(1)}%), ${off}${gap ? `, mix ${gap.pp.toFixed(1)} pp (${gap.cls})` : ''}`,
     );
     const errors = signedErrors(want, got, mpkiTol, absPerReq);
     if (score < best.score) {
