@@ -12,7 +12,9 @@ import {
 } from '../synth/layout.js';
 import { emitBranches, emitMix, emitRingWalk } from './asm.js';
 
-const milli = (x: number) => Math.round(x * 1000);
+/** A part's rate a request, in 1,024ths (runtime/body.h: whole units by a shift, not a
+ *  division). */
+const rate = (x: number) => Math.round(x * 1024);
 
 /** The body of clone.c. The rings and the chain's cursors are the process's, shared by its
  *  serving threads (laid out once, by the first of them); each thread keeps its own state at
@@ -28,20 +30,20 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
   const arr = (xs: number[]) => `{ ${(xs.length ? xs : [0]).map((x) => `${x}u`).join(', ')} }`;
   const ringCalls = rings.map(
     (r, i) =>
-      `    ${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${milli(r.loadsPerReq % 1)}u), filler);`,
+      `    ${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${rate(r.loadsPerReq % 1)}u), filler);`,
   );
   const segCalls = segs.map(
     (
       s,
       i,
-    ) => `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${milli(s.loadsPerReq)}u)) != 0)
+    ) => `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${rate(s.loadsPerReq)}u)) != 0)
         ${s.name}(__atomic_fetch_add(&seg_cur[${i}], n, __ATOMIC_RELAXED) % ${s.lines}u, n, filler + 16);`,
   );
   return `#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 
-/* Body parts per request, in thousandths (carried from request to request): mix-loop
+/* Body parts per request, in 1,024ths (carried from request to request): mix-loop
  * iterations, PRNG steps of the random branches, loads of each data ring (one per
  * reuse-distance bin), blocks of each code segment (one per footprint bin). Each part is a function of its own (twin_data_<bin>, twin_code_<bin>, twin_branch, twin_mix),
  * never inlined, so that a per-function profile of the clone says what each part costs. */
@@ -66,8 +68,8 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
  * sees the misses its knobs make, not those of code shifted across line boundaries. */
 #define LINE_START __attribute__((aligned(64)))
 #define SLOT_END(fn, bytes) __asm__(".pushsection .text\\n\\t.org " #fn " + " #bytes ", 0xcc\\n\\t.popsection")
-static const uint64_t hard_milli = ${milli(plan.hardBranchesPerReq / branchesPerStep(plan.hardP))}u; /* PRNG steps */
-static const uint64_t mix_milli = ${milli(plan.mix.itersPerReq)}u;
+static const uint64_t hard_rate = ${rate(plan.hardBranchesPerReq / branchesPerStep(plan.hardP))}u; /* PRNG steps */
+static const uint64_t mix_rate = ${rate(plan.mix.itersPerReq)}u;
 static const UNUSED uint64_t ring_lines[] = ${arr(rings.map((r) => r.lines))};
 
 /* Shared by the serving threads: each ring's cursor, each segment's position. */
@@ -78,7 +80,7 @@ static uint64_t ring_cur[N_RINGS ? N_RINGS : 1], conflict_cur;
 #define CONFLICT_STRIDE ${plan.conflict.stride}u
 #define CONFLICT_OFFSET ${conflictOffset(plan.conflict.stride, 'data')}u
 #define CONFLICT_BURST ${CONFLICT_BURST}u
-static const uint64_t conflict_milli = ${milli(plan.conflict.loadsPerReq)}u;
+static const uint64_t conflict_rate = ${rate(plan.conflict.loadsPerReq)}u;
 static UNUSED uint64_t seg_cur[N_SEGS ? N_SEGS : 1];
 static pthread_once_t rings_once = PTHREAD_ONCE_INIT;
 
@@ -93,9 +95,9 @@ static void body_ring_init(uint64_t *ring, uint64_t lines, uint64_t *rng);
 static void body_no_memory(void);
 static void body_rings_init(void);
 static void clone_body_init(twin_body_ctx *ctx);
-static uint64_t body_units(uint64_t *acc, uint64_t milli);
-static UNUSED uint64_t body_frac(uint64_t *acc, uint64_t milli);
-static uint64_t body_burst(uint64_t *acc, uint64_t milli);
+static uint64_t body_units(uint64_t *acc, uint64_t rate);
+static UNUSED uint64_t body_frac(uint64_t *acc, uint64_t rate);
+static uint64_t body_burst(uint64_t *acc, uint64_t rate);
 static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx);
 
 ${rings.map((r) => `${emitRingWalk(r.name, r.loadsPerReq)}SLOT_END(${r.name}, ${RING_SLOT});\n`).join('\n')}
@@ -126,11 +128,11 @@ static LINE_START void clone_body(uint32_t op, twin_body_ctx *ctx)
         clone_body_init(ctx);
     uint64_t n;
 ${[...segCalls, ...ringCalls].join('\n')}
-    if (conflict_milli && (n = body_burst(&st[ST_ACC_CONFLICT], conflict_milli)) != 0)
+    if (conflict_rate && (n = body_burst(&st[ST_ACC_CONFLICT], conflict_rate)) != 0)
         ${partName('data', 'conflict')}(&conflict_cur, n);
     (void)n;
-    st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], hard_milli), &ctx->sink);
-    ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], mix_milli), ctx);
+    st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], hard_rate), &ctx->sink);
+    ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], mix_rate), ctx);
 }
 SLOT_END(clone_body, ${bodySlot(rings.length, segs.length)});
 
