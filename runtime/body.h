@@ -2,7 +2,7 @@
  *
  * clone.c defines, before including this: N_RINGS, CONFLICT_LINES, CONFLICT_STRIDE,
  * CONFLICT_OFFSET, CONFLICT_BURST, STATE_BYTES, FILLER_BYTES, UNUSED, the state-word enum
- * (ST_INIT, ST_PRNG, ...), n_rings, ring_lines, ring_cur, conflict_cur, conflict_milli and
+ * (ST_INIT, ST_PRNG, ...), n_rings, ring_lines, ring_cur, conflict_cur, conflict_rate and
  * rings_once, and declares these helpers. They come after the parts in the object (the build
  * keeps the order written), so that no knob moves a part's code. */
 #ifndef TWIN_BODY_H
@@ -52,7 +52,7 @@ static void body_rings_init(void)
         __atomic_store_n(&ring_cur[i], (uint64_t)(uintptr_t)r, __ATOMIC_RELAXED);
         r += ring_lines[i] * 8;
     }
-    if (conflict_milli) {
+    if (conflict_rate) {
         char *c = aligned_alloc(CONFLICT_STRIDE, (uint64_t)CONFLICT_LINES * CONFLICT_STRIDE);
         if (!c)
             body_no_memory();
@@ -75,37 +75,38 @@ static void clone_body_init(twin_body_ctx *ctx)
     st[ST_INIT] = 1;
 }
 
-/* Whole units of a part this request: the per-request rate in thousandths, with the
- * remainder carried to the next request. */
-static uint64_t body_units(uint64_t *acc, uint64_t milli)
+/* Whole units of a part this request: the per-request rate in 1,024ths, with the
+ * remainder carried to the next request (a shift and a mask: the calls between the
+ * body's parts are instructions the mix does not choose). */
+static uint64_t body_units(uint64_t *acc, uint64_t rate)
 {
     uint64_t n;
-    *acc += milli;
-    n = *acc / 1000;
-    *acc %= 1000;
+    *acc += rate;
+    n = *acc >> 10;
+    *acc &= 1023u;
     return n;
 }
 
 /* Whether this request takes one more unit of a part whose rate has a fraction (in
- * thousandths): as body_units, without a branch. */
-static UNUSED uint64_t body_frac(uint64_t *acc, uint64_t milli)
+ * 1,024ths): as body_units, without a branch. */
+static UNUSED uint64_t body_frac(uint64_t *acc, uint64_t rate)
 {
     uint64_t more;
-    *acc += milli;
-    more = *acc >= 1000;
-    *acc -= 1000 & -more;
+    *acc += rate;
+    more = *acc >> 10;
+    *acc &= 1023u;
     return more;
 }
 
 /* Whole units of a conflict part, run in bursts of at least CONFLICT_BURST: the
- * rate carried in thousandths until a burst is due. Its lines miss a cache of few
+ * rate carried in 1,024ths until a burst is due. Its lines miss a cache of few
  * ways on every use; in one of more ways, only where a request's other lines
  * evicted them since their last burst, and bursts make that rare. */
-static uint64_t body_burst(uint64_t *acc, uint64_t milli)
+static uint64_t body_burst(uint64_t *acc, uint64_t rate)
 {
-    if (*acc + milli >= CONFLICT_BURST * 1000u)
-        return body_units(acc, milli);
-    *acc += milli;
+    if (*acc + rate >= CONFLICT_BURST * 1024u)
+        return body_units(acc, rate);
+    *acc += rate;
     return 0;
 }
 

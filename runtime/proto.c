@@ -180,15 +180,6 @@ void proto_buf_clear(proto_buf *b)
     b->len = b->n_refs = b->wire = 0;
 }
 
-__attribute__((optimize("no-tree-loop-distribute-patterns"))) int proto_buf_appends(proto_buf *b,
-                                                                                    const char *s)
-{
-    size_t n = 0;
-    while (s[n])
-        n++;
-    return proto_buf_append(b, s, n);
-}
-
 int proto_buf_append_u64(proto_buf *b, uint64_t v)
 {
     char tmp[24];
@@ -269,20 +260,4 @@ int proto_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out)
         return TWIN_ERR;
     *out = v;
     return TWIN_OK;
-}
-
-/* Compared byte by byte, letters in either case: most tokens differ from a word
- * at their first byte, and a parser asks for several words a request. */
-int proto_token_is(const char *tok, size_t len, const char *word)
-{
-    for (size_t i = 0; i < len; i++) {
-        unsigned char c = (unsigned char)tok[i], w = (unsigned char)word[i];
-        if (c >= 'A' && c <= 'Z')
-            c = (unsigned char)(c + ('a' - 'A'));
-        if (w >= 'A' && w <= 'Z')
-            w = (unsigned char)(w + ('a' - 'A'));
-        if (!w || c != w)
-            return 0;
-    }
-    return word[len] == 0;
 }

@@ -87,7 +87,13 @@ const proto_ops *proto_get(twin_protocol protocol);
 
 int proto_buf_reserve(proto_buf *b, size_t n);
 int proto_buf_append(proto_buf *b, const void *p, size_t n);
-int proto_buf_appends(proto_buf *b, const char *s);
+/* 0, or a compile-time error where `s` is a pointer rather than an array: its size is
+ * then not the string's. */
+#define PROTO_ARRAY(s)                                                                                       \
+    (0 * sizeof(char[1 - 2 * __builtin_types_compatible_p(__typeof__(s), __typeof__(&(s)[0]))]))
+
+/* Appends a literal (or a character array holding a string). */
+#define proto_buf_appends(b, s) proto_buf_append((b), (s), sizeof(s) - 1 + PROTO_ARRAY(s))
 int proto_buf_append_u64(proto_buf *b, uint64_t v);
 int proto_buf_append_payload(proto_buf *b, size_t n);
 /* Appends what `src` holds from its wire byte `off` on. */
@@ -107,7 +113,28 @@ int proto_fit(uint32_t total, size_t fixed, size_t *n, size_t *pad);
 /* Parses a decimal without sign; TWIN_ERR on anything else or above max. */
 int proto_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
 
-/* Case-insensitive comparison of a counted token with a literal. */
-int proto_token_is(const char *tok, size_t len, const char *word);
+/* A letter in lower case, any other byte as it is, without a branch. */
+static inline unsigned proto_fold(unsigned char c)
+{
+    return c | ((unsigned)(c - 'A') < 26u) << 5;
+}
+
+/* Case-insensitive comparison of a counted token with a word of `wl` bytes,
+ * without a branch on the bytes: a parser asks for several words a request,
+ * and a compare that stops at the first byte that differs mispredicts where
+ * the requests' tokens differ. */
+static inline int proto_token_eq(const char *tok, size_t len, const char *word, size_t wl)
+{
+    if (len != wl)
+        return 0;
+    unsigned diff = 0;
+    for (size_t i = 0; i < wl; i++)
+        diff |= proto_fold((unsigned char)tok[i]) ^ proto_fold((unsigned char)word[i]);
+    return diff == 0;
+}
+
+/* The same with a literal, whose length the compiler knows (the compare unrolled). */
+#define proto_token_is(tok, len, word)                                                                       \
+    proto_token_eq((tok), (len), (word), sizeof(word) - 1 + PROTO_ARRAY(word))
 
 #endif

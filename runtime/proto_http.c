@@ -37,7 +37,7 @@ static int http_value_has(const char *v, size_t len, const char *word)
 {
     size_t wl = strlen(word);
     for (size_t i = 0; i + wl <= len; i++)
-        if (proto_token_is(v + i, wl, word))
+        if (proto_token_eq(v + i, wl, word, wl))
             return 1;
     return 0;
 }
@@ -125,9 +125,11 @@ static int http_respond(const proto_req *req, int named, uint32_t size, proto_bu
 {
     static const char status[] = "HTTP/1.1 200 OK\r\nServer: twin";
     static const char middle[] = "\r\nContent-Type: application/octet-stream\r\nContent-Length: ";
-    const char *connection =
-        req->close ? "\r\nConnection: close\r\n\r\n" : "\r\nConnection: keep-alive\r\n\r\n";
-    size_t fixed = sizeof status - 1 + sizeof middle - 1 + strlen(connection);
+    static const char close[] = "\r\nConnection: close\r\n\r\n";
+    static const char keep[] = "\r\nConnection: keep-alive\r\n\r\n";
+    const char *connection = req->close ? close : keep;
+    size_t connection_len = req->close ? sizeof close - 1 : sizeof keep - 1;
+    size_t fixed = sizeof status - 1 + sizeof middle - 1 + connection_len;
     size_t n = 0, pad = 0;
     (void)named;
 
@@ -141,7 +143,7 @@ static int http_respond(const proto_req *req, int named, uint32_t size, proto_bu
     proto_buf_append(out, "----", pad);
     proto_buf_appends(out, middle);
     proto_buf_append_u64(out, n);
-    proto_buf_appends(out, connection);
+    proto_buf_append(out, connection, connection_len);
     return req->head ? TWIN_OK : proto_buf_append_payload(out, n);
 }
 

@@ -162,7 +162,10 @@ static int mc_respond(const proto_req *req, int named, uint32_t size, proto_buf 
         return TWIN_ERR;
     proto_buf_appends(out, "VALUE ");
     proto_buf_append(out, req->key, req->key_len);
-    proto_buf_appends(out, pad ? " 00 " : " 0 ");
+    if (pad)
+        proto_buf_appends(out, " 00 ");
+    else
+        proto_buf_appends(out, " 0 ");
     proto_buf_append_u64(out, n);
     proto_buf_appends(out, "\r\n");
     proto_buf_append_payload(out, n);
