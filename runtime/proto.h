@@ -113,23 +113,27 @@ int proto_fit(uint32_t total, size_t fixed, size_t *n, size_t *pad);
 /* Parses a decimal without sign; TWIN_ERR on anything else or above max. */
 int proto_parse_u64(const char *s, size_t len, uint64_t max, uint64_t *out);
 
-/* A letter in lower case, any other byte as it is, without a branch. */
-static inline unsigned proto_fold(unsigned char c)
+/* Whether a byte is a letter. */
+static inline unsigned proto_letter(unsigned char c)
 {
-    return c | ((unsigned)(c - 'A') < 26u) << 5;
+    return (unsigned)((c | 0x20u) - 'a') < 26u;
 }
 
 /* Case-insensitive comparison of a counted token with a word of `wl` bytes,
  * without a branch on the bytes: a parser asks for several words a request,
  * and a compare that stops at the first byte that differs mispredicts where
- * the requests' tokens differ. */
+ * the requests' tokens differ. A word's letters match either case of the
+ * token's: its bytes are constants where it is a literal, and each test is an
+ * or and an xor. (A letter differs from its other case in bit 5 alone.) */
 static inline int proto_token_eq(const char *tok, size_t len, const char *word, size_t wl)
 {
     if (len != wl)
         return 0;
     unsigned diff = 0;
-    for (size_t i = 0; i < wl; i++)
-        diff |= proto_fold((unsigned char)tok[i]) ^ proto_fold((unsigned char)word[i]);
+    for (size_t i = 0; i < wl; i++) {
+        unsigned char w = (unsigned char)word[i], case_bit = proto_letter(w) ? 0x20 : 0;
+        diff |= (((unsigned char)tok[i] | case_bit) ^ (w | case_bit));
+    }
     return diff == 0;
 }
 
