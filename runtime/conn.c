@@ -133,16 +133,17 @@ static int conn_want(conn_set *s, conn *c, uint32_t events)
 /* One send call for everything pending: the connection's own output, left by
  * a send that could not finish, or else the thread's, this batch's replies. What
  * a send leaves of the thread's output moves to the connection's. */
+static __thread struct iovec conn_iov[PROTO_IOV_MAX]; /* the pieces of a send */
+
 static int conn_flush(conn_set *s, conn *c)
 {
     proto_buf *b = c->out.wire ? &c->out : &s->out;
     size_t off = b == &c->out ? c->out_off : 0;
     if (off < b->wire) {
-        struct iovec iov[PROTO_IOV_MAX];
-        int cnt = proto_buf_pieces(b, off, iov, PROTO_IOV_MAX);
+        int cnt = proto_buf_pieces(b, off, conn_iov, PROTO_IOV_MAX);
         ssize_t n;
         do
-            n = net_send(s->cfg->send_call, c->fd, iov, cnt);
+            n = net_send(s->cfg->send_call, c->fd, conn_iov, cnt);
         while (n < 0 && errno == EINTR);
         if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
             proto_buf_clear(&s->out);

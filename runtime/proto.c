@@ -184,11 +184,6 @@ int proto_buf_append_tail(proto_buf *b, const proto_buf *src, size_t off)
     return proto_buf_walk(src, off, copy_piece, b) ? TWIN_ERR : TWIN_OK;
 }
 
-void proto_buf_clear(proto_buf *b)
-{
-    b->len = b->n_refs = b->wire = 0;
-}
-
 int proto_buf_append_u64(proto_buf *b, uint64_t v)
 {
     char tmp[24];

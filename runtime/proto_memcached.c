@@ -146,15 +146,11 @@ static long mc_parse(const char *buf, size_t len, proto_req *req)
     return (long)line_len;
 }
 
-static int mc_respond(const proto_req *req, int named, uint32_t size, proto_buf *out)
+/* A sized reply: VALUE <key> <flags> <n>\r\n<n bytes>\r\nEND\r\n. */
+static __attribute__((noinline)) int mc_value(const proto_req *req, uint32_t size, proto_buf *out)
 {
-    (void)named;
-    if (req->kind != PROTO_REQ_SIZED)
-        return proto_buf_append(out, req->reply, req->reply_len);
-
-    /* VALUE <key> <flags> <n>\r\n<n bytes>\r\nEND\r\n: 18 fixed bytes with a
-     * one-digit flags field; the one unreachable total at each power of ten
-     * is met with a leading zero in the flags. */
+    /* 18 fixed bytes with a one-digit flags field; the one unreachable total at each power
+     * of ten is met with a leading zero in the flags. */
     size_t n, pad;
     if (proto_fit(size, 18 + req->key_len, &n, &pad) != TWIN_OK)
         return proto_buf_appends(out, "END\r\n");
@@ -170,6 +166,14 @@ static int mc_respond(const proto_req *req, int named, uint32_t size, proto_buf 
     proto_buf_appends(out, "\r\n");
     proto_buf_append_payload(out, n);
     return proto_buf_appends(out, "\r\nEND\r\n");
+}
+
+static int mc_respond(const proto_req *req, int named, uint32_t size, proto_buf *out)
+{
+    (void)named;
+    if (req->kind != PROTO_REQ_SIZED)
+        return proto_buf_append(out, req->reply, req->reply_len);
+    return mc_value(req, size, out);
 }
 
 const proto_ops proto_memcached = {

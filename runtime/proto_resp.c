@@ -169,12 +169,9 @@ static long resp_parse(const char *buf, size_t len, proto_req *req)
     return resp_parse_inline(buf, len, req);
 }
 
-static int resp_respond(const proto_req *req, int named, uint32_t size, proto_buf *out)
+/* A sized reply: $<n>\r\n<n bytes>\r\n, 5 fixed bytes. */
+static __attribute__((noinline)) int resp_bulk(uint32_t size, proto_buf *out)
 {
-    if (req->kind != PROTO_REQ_SIZED && !(req->kind == PROTO_REQ_OTHER && named))
-        return proto_buf_append(out, req->reply, req->reply_len);
-
-    /* $<n>\r\n<n bytes>\r\n: 5 fixed bytes. */
     size_t n, pad;
     if (size <= 5 || proto_fit(size, 5, &n, &pad) != TWIN_OK)
         return proto_buf_appends(out, "$-1\r\n");
@@ -190,6 +187,13 @@ static int resp_respond(const proto_req *req, int named, uint32_t size, proto_bu
     proto_buf_appends(out, "\r\n");
     proto_buf_append_payload(out, n);
     return proto_buf_appends(out, "\r\n");
+}
+
+static int resp_respond(const proto_req *req, int named, uint32_t size, proto_buf *out)
+{
+    if (req->kind != PROTO_REQ_SIZED && !(req->kind == PROTO_REQ_OTHER && named))
+        return proto_buf_append(out, req->reply, req->reply_len);
+    return resp_bulk(size, out);
 }
 
 const proto_ops proto_resp = {

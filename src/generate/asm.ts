@@ -110,7 +110,7 @@ const BLOCK_SNIPPET: Partial<Record<InsnClass, (i: number, block: string) => str
 
 /** The operations of `blocks` code blocks: each class's share spread evenly over all of them
  *  (a block holds about the sum of `units`, at most `most`), as asm string pieces per block,
- *  the string pointer's reset first where there is string work. */
+ *  the string pointer's reset first in a block with string work. */
 export function blockOps(
   units: ClassCounts,
   blocks: number,
@@ -118,14 +118,15 @@ export function blockOps(
 ): ((label: string) => string)[] {
   const tags = Object.fromEntries(Object.keys(BLOCK_SNIPPET).map((c) => [c, (i: number) => `${c} ${i}`]));
   const seq = interleave(tags, (c) => Math.round((units[c] ?? 0) * blocks));
-  const reset = (units.string ?? 0) > 0 ? ['"movq %[m], %[si]\\n\\t"'] : [];
+  const reset = '"movq %[m], %[si]\\n\\t"';
   return Array.from({ length: blocks }, (_, b) => {
     const mine = seq
       .slice(Math.floor((b * seq.length) / blocks), Math.floor(((b + 1) * seq.length) / blocks))
       .slice(0, most);
+    const strings = mine.some((t) => t.startsWith('string ')) ? [reset] : [];
     return (label: string) =>
       [
-        ...reset,
+        ...strings,
         ...mine.map((t) => {
           const [c, i] = t.split(' ');
           return `"${BLOCK_SNIPPET[c as InsnClass]!(Number(i), label)}\\n\\t"`;

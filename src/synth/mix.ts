@@ -66,12 +66,13 @@ export const BLOCK_CLASSES: InsnClass[] = [
 ];
 
 /** What one code block executes, by class, given its operations: a test per conditional
- *  branch, a return per call, the string pointer's reset where it has string operations, and
+ *  branch, a return per call, the string pointer's reset in the blocks with string operations
+ *  (spread evenly, a share of the blocks as large as their string operations a block), and
  *  the way to the next block: a test and a conditional branch the test makes always taken
  *  (a jump would add a class servers run little of, one per 64 bytes). */
 export function blockCounts(units: ClassCounts): ClassCounts {
   const out: ClassCounts = { ...units };
-  out.alu = (out.alu ?? 0) + (units.cond ?? 0) + ((units.string ?? 0) > 0 ? 1 : 0) + 1;
+  out.alu = (out.alu ?? 0) + (units.cond ?? 0) + Math.min(1, units.string ?? 0) + 1;
   out.callret = 2 * (units.callret ?? 0);
   out.cond = (out.cond ?? 0) + 1;
   return out;
@@ -89,7 +90,7 @@ export function blockUnits(want: ClassCounts, n: number, blocks = 0): ClassCount
   if (blocks > 0) {
     u.cond = Math.max(0, per('cond') - 1);
     u.callret = per('callret') / 2;
-    u.alu = Math.max(0, per('alu') - 1 - u.cond - (u.string! > 0 ? 1 : 0));
+    u.alu = Math.max(0, per('alu') - 1 - u.cond - Math.min(1, u.string!));
   }
   const total = BLOCK_CLASSES.reduce((a, c) => a + u[c]!, 0);
   if (total <= 0) return { alu: n };
