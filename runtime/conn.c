@@ -154,7 +154,6 @@ static int conn_flush(conn_set *s, conn *c)
     }
     if (off < b->wire) {
         if (b == &s->out) {
-            c->out.gather = s->out.gather;
             int ok = proto_buf_append_tail(&c->out, &s->out, off);
             proto_buf_clear(&s->out);
             if (ok != TWIN_OK)

@@ -109,40 +109,6 @@ static int proto_buf_ref(proto_buf *b, size_t from, size_t n)
     return TWIN_OK;
 }
 
-/* Calls `piece` on each piece of the wire bytes from `off` on: data (ref NULL)
- * or payload (its reference, and the first of its bytes), until it returns
- * nonzero. */
-static int proto_buf_walk(const proto_buf *b, size_t off,
-                          int (*piece)(void *ctx, const char *p, size_t n, const proto_ref *ref, size_t skip),
-                          void *ctx)
-{
-    size_t pos = 0, at = 0; /* wire and data bytes before the next piece */
-    for (size_t r = 0; r <= b->n_refs; r++) {
-        size_t end = r < b->n_refs ? b->refs[r].at : b->len;
-        if (end > at) {
-            if (off < pos + (end - at)) {
-                size_t skip = off > pos ? off - pos : 0;
-                int rc = piece(ctx, b->data + at + skip, end - at - skip, NULL, 0);
-                if (rc)
-                    return rc;
-            }
-            pos += end - at;
-            at = end;
-        }
-        if (r < b->n_refs) {
-            const proto_ref *ref = &b->refs[r];
-            if (off < pos + ref->n) {
-                size_t skip = off > pos ? off - pos : 0;
-                int rc = piece(ctx, NULL, ref->n - skip, ref, skip);
-                if (rc)
-                    return rc;
-            }
-            pos += ref->n;
-        }
-    }
-    return 0;
-}
-
 int proto_buf_pieces(const proto_buf *b, size_t off, struct iovec *iov, int max)
 {
     int n = 0;
@@ -171,17 +137,21 @@ int proto_buf_pieces(const proto_buf *b, size_t off, struct iovec *iov, int max)
     return n;
 }
 
-static int copy_piece(void *ctx, const char *p, size_t n, const proto_ref *ref, size_t skip)
-{
-    proto_buf *into = ctx;
-    if (ref)
-        return proto_buf_ref(into, ref->from + skip, n) != TWIN_OK;
-    return proto_buf_append(into, p, n) != TWIN_OK;
-}
-
 int proto_buf_append_tail(proto_buf *b, const proto_buf *src, size_t off)
 {
-    return proto_buf_walk(src, off, copy_piece, b) ? TWIN_ERR : TWIN_OK;
+    struct iovec iov[PROTO_IOV_MAX];
+    for (int cnt; (cnt = proto_buf_pieces(src, off, iov, PROTO_IOV_MAX)) > 0;)
+        for (int i = 0; i < cnt; i++) {
+            /* A piece in the payload buffer is a reference, and stays one. */
+            const char *p = iov[i].iov_base;
+            int ok = p >= proto_payload && p < proto_payload + PROTO_PAYLOAD_BYTES
+                         ? proto_buf_ref(b, (size_t)(p - proto_payload), iov[i].iov_len)
+                         : proto_buf_append(b, p, iov[i].iov_len);
+            if (ok != TWIN_OK)
+                return TWIN_ERR;
+            off += iov[i].iov_len;
+        }
+    return TWIN_OK;
 }
 
 int proto_buf_append_u64(proto_buf *b, uint64_t v)

@@ -1,4 +1,5 @@
 import { CODE_SETS, TwinError } from '../model/index.js';
+import { combineCode } from './reuse.js';
 
 /** What callgrind counted at one instruction, summed over every function context it ran in. */
 export interface InsnCost {
@@ -235,28 +236,10 @@ export function functionCosts(text: string): { events: string[]; functions: Map<
 /** `large - small` per object and address, clamped at 0: what `large`'s extra requests cost,
  *  with the start-up both runs share cancelled. */
 export function subtractRuns(large: CallgrindRun, small: CallgrindRun): CallgrindRun {
-  const objects = new Map<string, Map<number, InsnCost>>();
-  for (const [path, costs] of large.objects) {
-    const minus = small.objects.get(path);
-    const out = new Map<number, InsnCost>();
-    for (const [addr, l] of costs) {
-      const s = minus?.get(addr);
-      const d: InsnCost = s
-        ? {
-            ir: Math.max(0, l.ir - s.ir),
-            bc: Math.max(0, l.bc - s.bc),
-            taken: Math.max(0, l.taken - s.taken),
-            execs: Math.max(0, l.execs - s.execs),
-          }
-        : { ...l };
-      if (d.ir > 0 || d.bc > 0 || d.taken > 0 || d.execs > 0) out.set(addr, d);
-    }
-    objects.set(path, out);
-  }
   const totals = Object.fromEntries(
     large.events.map((e) => [e, Math.max(0, (large.totals[e] ?? 0) - (small.totals[e] ?? 0))]),
   );
-  return { events: [...large.events], totals, objects };
+  return { events: [...large.events], totals, objects: combineCode(large.objects, small.objects, -1) };
 }
 
 /** Hot code per set of a 4 KiB period (see PortableCpu.codeSets): each line's executions per

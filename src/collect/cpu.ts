@@ -78,11 +78,9 @@ function servingCode(runs: VgRun[], w: Workload): { code: InsnCounts; requests: 
   return { code, requests: (runs.length / 2) * 2 * w.valgrindRequests };
 }
 
-/** The serving threads' instruction mix of twinreuse pairs run with `--instrs`. */
-function mixOf(runs: VgRun[], w: Workload): InsnMix {
-  const { code, requests } = servingCode(runs, w);
-  return insnMix({ events: [], totals: {}, objects: code }, requests);
-}
+/** The instruction mix of the serving threads' instructions (`servingCode`). */
+const mixOf = ({ code, requests }: ReturnType<typeof servingCode>): InsnMix =>
+  insnMix({ events: [], totals: {}, objects: code }, requests);
 
 /** Every LRU geometry's misses per request of a target: a pair of twinreuse runs. With
  *  `threads: 'serving'`, only the threads that read or write feed the caches and count
@@ -160,7 +158,7 @@ export async function measurePlatforms(
       const [llc, l2] = servingAt(runs, [at(p.LLC), at(p.L2)]);
       return countersFrom(llc, requests, p.name, l2, p);
     });
-    return { counters, mix: mixOf(runs, w) };
+    return { counters, mix: mixOf(servingCode(runs, w)) };
   });
 }
 
@@ -198,10 +196,10 @@ export async function measurePortable(
       reuseTotals(reusePair(mid, reuse[1], 'serving'), g),
     );
   }
-  const out = portableOf(servingCounts(reuse), 2 * w.valgrindRequests, opts.mix ? mixOf(reuse, w) : null);
-  if (!opts.codeSets) return out;
-  const { code, requests } = servingCode(reuse, w);
-  return { ...out, codeSets: codeSets({ events: [], totals: {}, objects: code }, requests) };
+  const code = opts.mix || opts.codeSets ? servingCode(reuse, w) : null;
+  const out = portableOf(servingCounts(reuse), 2 * w.valgrindRequests, opts.mix && code ? mixOf(code) : null);
+  if (!opts.codeSets || !code) return out;
+  return { ...out, codeSets: codeSets({ events: [], totals: {}, objects: code.code }, code.requests) };
 }
 
 /** The portable profile of a clone with each of its body's parts' (per request): a twinreuse
@@ -227,5 +225,5 @@ export async function measureParts(
     byPart.set(name, into ? combineReuse(into, c) : c);
   }
   const parts = new Map([...byPart].map(([name, c]) => [name, portableOf(c, requests, null)]));
-  return { cpu: portableOf(servingCounts(runs), requests, mixOf(runs, w)), parts };
+  return { cpu: portableOf(servingCounts(runs), requests, mixOf(servingCode(runs, w))), parts };
 }

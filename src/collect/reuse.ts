@@ -136,23 +136,22 @@ export function parseReuse(text: string): ReuseRun {
   };
 }
 
-/** a + f·b per object and instruction; with f < 0 clamped at zero (a pair's difference: what
- *  the larger run's extra requests ran, start-up cancelled). */
+/** a + f·b per object and instruction, each count clamped at zero (f = -1: a pair's difference,
+ *  what the larger run's extra requests ran, start-up cancelled); objects left with nothing
+ *  counted are left out. */
 export function combineCode(a: InsnCounts, b: InsnCounts, f = 1): InsnCounts {
   const out: InsnCounts = new Map();
-  const keys = (x: InsnCost) => [x.ir, x.bc, x.taken, x.execs];
+  const none = new Map<number, InsnCost>();
+  const counts = (x: InsnCost | undefined) => (x ? [x.ir, x.bc, x.taken, x.execs] : [0, 0, 0, 0]);
   for (const path of new Set([...a.keys(), ...b.keys()])) {
-    const [x, y] = [a.get(path) ?? new Map<number, InsnCost>(), b.get(path) ?? new Map<number, InsnCost>()];
+    const [x, y] = [a.get(path) ?? none, b.get(path) ?? none];
     const into = new Map<number, InsnCost>();
     for (const addr of new Set([...x.keys(), ...y.keys()])) {
-      const u = x.get(addr);
-      const v = y.get(addr);
-      const [ir, bc, taken, execs] = (u ? keys(u) : [0, 0, 0, 0]).map((n, i) =>
-        Math.max(0, n + f * (v ? keys(v)[i] : 0)),
-      );
-      if (ir > 0 || bc > 0) into.set(addr, { ir, bc, taken, execs });
+      const v = counts(y.get(addr));
+      const [ir, bc, taken, execs] = counts(x.get(addr)).map((n, i) => Math.max(0, n + f * v[i]));
+      if (ir > 0 || bc > 0 || taken > 0 || execs > 0) into.set(addr, { ir, bc, taken, execs });
     }
-    out.set(path, into);
+    if (into.size) out.set(path, into);
   }
   return out;
 }

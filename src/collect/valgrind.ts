@@ -15,11 +15,10 @@ import { launchTarget, type LaunchSpec } from './target.js';
  *  is validated under the other on the same counts. */
 export const VG_TRANSLATION = ['--vex-guest-chase=no'];
 
-/** cachegrind: totals; callgrind: per-instruction costs and jumps as well (for the mix);
- *  twinreuse: every LRU geometry's misses (the geometry given is not used), over all threads'
+/** cachegrind: totals; twinreuse: every LRU geometry's misses (the geometry given is not used), over all threads'
  *  accesses or (twinreuse-serving) those of the threads that read or write; twinreuse-parts:
  *  as twinreuse-serving, with each function named twin_... (a clone's parts) counted apart. */
-export type Tool = 'cachegrind' | 'callgrind' | ReuseTool;
+export type Tool = 'cachegrind' | ReuseTool;
 type ReuseTool = 'twinreuse' | 'twinreuse-serving' | 'twinreuse-parts';
 const isReuse = (t: Tool): t is ReuseTool => t.startsWith('twinreuse');
 
@@ -27,28 +26,24 @@ const isReuse = (t: Tool): t is ReuseTool => t.startsWith('twinreuse');
 export const PART_PREFIX = 'twin_';
 
 /** What one Valgrind run gives: the event totals summed over the target's processes, each
- *  process's instructions, with callgrind the output files' texts, and with twinreuse each
- *  process's counts. */
+ *  process's instructions, and with twinreuse each process's counts. */
 export interface VgRun {
   totals: CgTotals;
   processIr: number[];
-  texts: string[];
   reuse: ReuseRun[];
 }
 
-/** Valgrind with one of its own tools simulating geometry `g`, output files in `dir`. */
-function valgrindWith(tool: Exclude<Tool, ReuseTool>, g: Geometry, dir: string): string[] {
+/** cachegrind simulating geometry `g`, output files in `dir`. */
+function cachegrindWith(g: Geometry, dir: string): string[] {
   return [
     'valgrind',
-    `--tool=${tool === 'cachegrind' ? 'cachegrind' : 'callgrind'}`,
+    '--tool=cachegrind',
     '--cache-sim=yes',
     '--branch-sim=yes',
     `--I1=${geom(g.I1)}`,
     `--D1=${geom(g.D1)}`,
     `--LL=${geom(g.LL)}`,
-    ...(tool === 'cachegrind'
-      ? [`--cachegrind-out-file=${dir}/out.%p`]
-      : ['--dump-instr=yes', '--collect-jumps=yes', `--callgrind-out-file=${dir}/out.%p`]),
+    `--cachegrind-out-file=${dir}/out.%p`,
   ];
 }
 
@@ -82,7 +77,7 @@ async function valgrindRun(
   const wrapper = [
     'setarch',
     '-R',
-    ...(isReuse(tool) ? twinreuse : valgrindWith(tool, g, outDir)),
+    ...(isReuse(tool) ? twinreuse : cachegrindWith(g, outDir)),
     ...VG_TRANSLATION,
     '--trace-children=yes',
     '--log-file=/dev/null',
@@ -131,7 +126,6 @@ async function valgrindRun(
       return {
         totals: { ...ZERO_TOTALS, Ir: ir.reduce((a, b) => a + b, 0) },
         processIr: ir,
-        texts: [],
         reuse,
       };
     }
@@ -139,7 +133,6 @@ async function valgrindRun(
     return {
       totals: each.reduce(addTotals),
       processIr: each.map((t) => t.Ir),
-      texts: tool === 'cachegrind' ? [] : texts,
       reuse: [],
     };
   } finally {

@@ -435,12 +435,18 @@ function valgrind(args: string[], out: string): string {
   return readFileSync(out, 'utf8');
 }
 
+/** The loop program built in `dir`; its path. */
+function buildLoop(dir: string): string {
+  writeFileSync(join(dir, 'loop.c'), LOOP_C);
+  const exe = join(dir, 'twinloop');
+  execFileSync('gcc', ['-O2', '-o', exe, join(dir, 'loop.c')], { stdio: 'ignore' });
+  return exe;
+}
+
 test('insnMix end to end: gcc, callgrind, objdump on a program whose loop dominates', () => {
   const dir = mkdtempSync(join(tmpdir(), 'twin-mix-'));
   try {
-    writeFileSync(join(dir, 'loop.c'), LOOP_C);
-    const exe = join(dir, 'twinloop');
-    execFileSync('gcc', ['-O2', '-o', exe, join(dir, 'loop.c')], { stdio: 'ignore' });
+    const exe = buildLoop(dir);
     const callgrind = (n: number, out: string) => {
       const args = [
         '--tool=callgrind',
@@ -483,9 +489,7 @@ test('insnMix end to end: gcc, callgrind, objdump on a program whose loop domina
 test('twinreuse --instrs counts each instruction as callgrind does: the same mix of the same program', () => {
   const dir = mkdtempSync(join(tmpdir(), 'twin-instrs-'));
   try {
-    writeFileSync(join(dir, 'loop.c'), LOOP_C);
-    const exe = join(dir, 'twinloop');
-    execFileSync('gcc', ['-O2', '-o', exe, join(dir, 'loop.c')], { stdio: 'ignore' });
+    const exe = buildLoop(dir);
     const chase = '--vex-guest-chase=no';
     const n = 50_000;
     const cg = join(dir, 'cg.out');
