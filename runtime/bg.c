@@ -73,6 +73,26 @@ typedef struct {
     uint32_t check_wakes;       /* wake-ups since */
 } bg_burner;
 
+/* The wake-ups and CPU nanoseconds a second at `rate` requests a second: along the
+ * profiled points where there are two or more, else the lines; at least 0. */
+static void bg_at(const twin_bg_thread *spec, double rate, double *hz, double *cpu)
+{
+    if (spec->n_loads >= 2) {
+        uint32_t k = 0;
+        while (k + 2 < spec->n_loads && rate > spec->by_load[k + 1].rps)
+            k++;
+        const twin_bg_load *a = &spec->by_load[k], *b = &spec->by_load[k + 1];
+        double f = b->rps > a->rps ? (rate - a->rps) / (b->rps - a->rps) : 0.0;
+        *hz = a->hz + f * (b->hz - a->hz);
+        *cpu = a->cpu_ns_per_sec + f * (b->cpu_ns_per_sec - a->cpu_ns_per_sec);
+    } else {
+        *hz = (spec->period_us ? 1e6 / spec->period_us : 0.0) + spec->wakes_per_req * rate;
+        *cpu = spec->cpu_ns_per_sec + spec->cpu_ns_per_req * rate;
+    }
+    *hz = *hz < 0 ? 0 : *hz;
+    *cpu = *cpu < 0 ? 0 : *cpu;
+}
+
 /* One wake-up's share of the awake CPU time. */
 static void bg_burn(const twin_bg_thread *spec, double req_rate, bg_burner *b)
 {
@@ -80,8 +100,9 @@ static void bg_burn(const twin_bg_thread *spec, double req_rate, bg_burner *b)
     b->check_wakes++;
     if (now - b->check_t >= BG_CPU_CHECK_NS) {
         int64_t cpu = bg_clock_ns(CLOCK_THREAD_CPUTIME_ID);
-        double want =
-            (spec->cpu_ns_per_sec + spec->cpu_ns_per_req * req_rate) * (double)(now - b->check_t) / 1e9;
+        double hz, per_sec;
+        bg_at(spec, req_rate, &hz, &per_sec);
+        double want = per_sec * (double)(now - b->check_t) / 1e9;
         double per_wake = want / b->check_wakes;
         double next = (double)b->spin_ns + (want - (double)(cpu - b->check_cpu)) / b->check_wakes;
         b->spin_ns = next < 0 ? 0 : next > 2 * per_wake ? (int64_t)(2 * per_wake) : (int64_t)next;
@@ -118,9 +139,9 @@ static void *bg_main(void *arg)
      * though each sleep overshoots a little (timer slack, scheduling). The clock is read
      * through the vDSO: no system call of its own. */
     int64_t period_ns = (int64_t)us * 1000;
-    const double base_hz = spec->period_us ? 1e6 / spec->period_us : 0.0;
-    const int coupled = spec->wakes_per_req > 0 && bg.served;
-    const int burns = spec->cpu_ns_per_sec > 0 || spec->cpu_ns_per_req > 0;
+    const int by_load = spec->n_loads >= 2;
+    const int coupled = (spec->wakes_per_req > 0 || by_load) && bg.served;
+    const int burns = spec->cpu_ns_per_sec > 0 || spec->cpu_ns_per_req > 0 || by_load;
     const int tracks = (coupled || spec->cpu_ns_per_req > 0) && bg.served;
     int64_t t_prev = bg_clock_ns(CLOCK_MONOTONIC);
     int64_t deadline = t_prev + period_ns;
@@ -143,7 +164,8 @@ static void *bg_main(void *arg)
         }
         if (coupled) {
             /* The wake rate follows the request rate. */
-            double hz = base_hz + spec->wakes_per_req * req_rate;
+            double hz, cpu;
+            bg_at(spec, req_rate, &hz, &cpu);
             int64_t next = hz > 10.0 ? (int64_t)(1e9 / hz) : 100000000;
             deadline += next - period_ns;
             period_ns = next;

@@ -1,9 +1,9 @@
 /* body.h -- the fixed helpers of a generated body, included by clone.c after its parts.
  *
- * clone.c defines, before including this: N_RINGS, CONFLICT_LINES, CONFLICT_STRIDE,
- * CONFLICT_OFFSET, CONFLICT_BURST, STATE_BYTES, FILLER_BYTES, UNUSED, the state-word enum
- * (ST_INIT, ST_PRNG, ...), n_rings, ring_lines, ring_cur, conflict_cur, conflict_rate and
- * rings_once, and declares these helpers. They come after the parts in the object (the build
+ * clone.c defines, before including this: N_RINGS, N_CROWD, CONFLICT_BURST, STATE_BYTES,
+ * FILLER_BYTES, UNUSED, the state-word enum (ST_INIT, ST_PRNG, ...), n_rings, ring_lines,
+ * ring_cur, n_crowd, crowd_lines, crowd_stride, crowd_offset, crowd_cur and rings_once, and declares
+ * these helpers. They come after the parts in the object (the build
  * keeps the order written), so that no knob moves a part's code. */
 #ifndef TWIN_BODY_H
 #define TWIN_BODY_H
@@ -52,14 +52,15 @@ static void body_rings_init(void)
         __atomic_store_n(&ring_cur[i], (uint64_t)(uintptr_t)r, __ATOMIC_RELAXED);
         r += ring_lines[i] * 8;
     }
-    if (conflict_rate) {
-        char *c = aligned_alloc(CONFLICT_STRIDE, (uint64_t)CONFLICT_LINES * CONFLICT_STRIDE);
+    for (unsigned g = 0; g < n_crowd; g++) {
+        uint64_t n = crowd_lines[g], s = crowd_stride[g];
+        char *c = aligned_alloc(s, n * s), *at;
         if (!c)
             body_no_memory();
-        for (uint64_t i = 0; i < CONFLICT_LINES; i++)
-            *(uint64_t *)(c + CONFLICT_OFFSET + i * CONFLICT_STRIDE) =
-                (uint64_t)(uintptr_t)(c + CONFLICT_OFFSET + (i + 1) % CONFLICT_LINES * CONFLICT_STRIDE);
-        __atomic_store_n(&conflict_cur, (uint64_t)(uintptr_t)(c + CONFLICT_OFFSET), __ATOMIC_RELAXED);
+        at = c + crowd_offset[g];
+        for (uint64_t i = 0; i < n; i++)
+            *(uint64_t *)(at + i * s) = (uint64_t)(uintptr_t)(at + (i + 1) % n * s);
+        __atomic_store_n(&crowd_cur[g], (uint64_t)(uintptr_t)at, __ATOMIC_RELAXED);
     }
 }
 
@@ -102,7 +103,7 @@ static UNUSED uint64_t body_frac(uint64_t *acc, uint64_t rate)
  * rate carried in 1,024ths until a burst is due. Its lines miss a cache of few
  * ways on every use; in one of more ways, only where a request's other lines
  * evicted them since their last burst, and bursts make that rare. */
-static uint64_t body_burst(uint64_t *acc, uint64_t rate)
+static UNUSED uint64_t body_burst(uint64_t *acc, uint64_t rate)
 {
     if (*acc + rate >= CONFLICT_BURST * 1024u)
         return body_units(acc, rate);

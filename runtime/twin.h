@@ -116,13 +116,21 @@ typedef enum {
     TWIN_SLEEP_SELECT           /* select(0, ..., period) */
 } twin_sleep;
 
+/* A background thread's wake-ups and CPU nanoseconds a second at one profiled
+ * request rate. */
+typedef struct {
+    double rps, hz, cpu_ns_per_sec;
+} twin_bg_load;
+
 /* A background thread: wakes every period_us with `sleep`, then issues
  * `calls_per_wake` extra cheap system calls (getppid). Where the original's
  * thread woke more often under load (adaptive sleeps), `wakes_per_req` adds
  * that many wake-ups per request served by the whole clone: the wake rate is
  * 1e6/period_us + wakes_per_req * (requests per second). Awake, it spends
  * cpu_ns_per_sec + cpu_ns_per_req * (requests per second) nanoseconds of CPU
- * time a second, its wake-ups' kernel time included (0: no more than those). */
+ * time a second, its wake-ups' kernel time included (0: no more than those).
+ * With two or more `by_load` points (ascending rates), both follow those
+ * instead: linearly between two points, along the nearest two beyond them. */
 typedef struct {
     twin_sleep sleep;
     uint32_t period_us;
@@ -130,6 +138,8 @@ typedef struct {
     double wakes_per_req;
     double cpu_ns_per_sec;
     double cpu_ns_per_req;
+    uint32_t n_loads;
+    const twin_bg_load *by_load;
 } twin_bg_thread;
 
 /* Per-thread state the body may use. */

@@ -37,8 +37,8 @@ export interface ProfileOptions {
 /** The original's profile: traced and under Valgrind, then the clone's skeleton alone (what
  *  the body need not supply). */
 export async function profileStages(r: ResolvedWorkload, o: ProfileOptions, p: Progress): Promise<Profile> {
-  const [lo, hi] = [Math.min(...r.workload.loads), Math.max(...r.workload.loads)];
-  p.stage('profile', `tracing at ${lo === hi ? lo : `${lo} and ${hi}`} requests/s, then the Valgrind sweep`);
+  const loads = [...new Set(r.workload.loads)].sort((a, b) => a - b).join(', ');
+  p.stage('profile', `tracing at ${loads} requests/s, then the Valgrind sweep`);
   const found = await profileTarget(r.workload, r.spec, { ...o, progress: p.step });
   p.stage('skeleton', "the clone's skeleton alone under Valgrind");
   return withSkeleton(found, r.workload, p.step);

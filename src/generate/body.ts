@@ -3,7 +3,7 @@ import {
   bodySlot,
   BRANCH_PART,
   CONFLICT_BURST,
-  conflictOffset,
+  crowdOffset,
   MIX_PART,
   MIX_SLOT,
   partName,
@@ -38,6 +38,10 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
       i,
     ) => `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${rate(s.loadsPerReq)}u)) != 0)
         ${s.name}(__atomic_fetch_add(&seg_cur[${i}], n, __ATOMIC_RELAXED) % ${s.lines}u, n, filler + 16);`,
+  );
+  const crowdCalls = plan.crowd.map(
+    (g, j) => `    if ((n = body_burst(&st[ST_ACC_CROWD + ${j}], ${rate(g.loadsPerReq)}u)) != 0)
+        ${partName('data', 'conflict')}(&crowd_cur[${j}], n);`,
   );
   return `#include <pthread.h>
 #include <stdio.h>
@@ -74,18 +78,22 @@ static const UNUSED uint64_t ring_lines[] = ${arr(rings.map((r) => r.lines))};
 
 /* Shared by the serving threads: each ring's cursor, each segment's position. */
 static const unsigned n_rings = N_RINGS;
-static uint64_t ring_cur[N_RINGS ? N_RINGS : 1], conflict_cur;
-/* The conflict ring: lines one set period apart, all in one set of a low-associativity L1. */
-#define CONFLICT_LINES ${plan.conflict.lines}u
-#define CONFLICT_STRIDE ${plan.conflict.stride}u
-#define CONFLICT_OFFSET ${conflictOffset(plan.conflict.stride, 'data')}u
+static uint64_t ring_cur[N_RINGS ? N_RINGS : 1];
+/* The crowd groups: each its lines one stride apart, in a few sets of every cache of few
+ * enough sets; each group a few lines further into its stride than the last, in sets of
+ * its own. */
+#define N_CROWD ${plan.crowd.length}u
+static const unsigned n_crowd = N_CROWD;
 #define CONFLICT_BURST ${CONFLICT_BURST}u
-static const uint64_t conflict_rate = ${rate(plan.conflict.loadsPerReq)}u;
+static const UNUSED uint64_t crowd_lines[] = ${arr(plan.crowd.map((g) => g.lines))};
+static const UNUSED uint64_t crowd_stride[] = ${arr(plan.crowd.map((g) => g.stride))};
+static const UNUSED uint64_t crowd_offset[] = ${arr(plan.crowd.map((g, j) => crowdOffset(g.stride, j)))};
+static uint64_t crowd_cur[N_CROWD ? N_CROWD : 1];
 static UNUSED uint64_t seg_cur[N_SEGS ? N_SEGS : 1];
 static pthread_once_t rings_once = PTHREAD_ONCE_INIT;
 
 /* State words at the start of a thread's body memory. */
-enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_MIX, ST_ACC_CONFLICT, ST_ACC_RING, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1) };
+enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_MIX, ST_ACC_RING, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1), ST_ACC_CROWD = ST_ACC_SEG + (N_SEGS ? N_SEGS : 1) };
 
 ${segs.map((s) => `void ${s.name}(uint64_t entry, uint64_t k, uint64_t *mem);`).join('\n')}
 
@@ -97,12 +105,12 @@ static void body_rings_init(void);
 static void clone_body_init(twin_body_ctx *ctx);
 static uint64_t body_units(uint64_t *acc, uint64_t rate);
 static UNUSED uint64_t body_frac(uint64_t *acc, uint64_t rate);
-static uint64_t body_burst(uint64_t *acc, uint64_t rate);
+static UNUSED uint64_t body_burst(uint64_t *acc, uint64_t rate);
 static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx);
 
 ${rings.map((r) => `${emitRingWalk(r.name, r.loadsPerReq)}SLOT_END(${r.name}, ${RING_SLOT});\n`).join('\n')}
-/* The conflict ring: n loads round its cycle, counted (a burst's one loop exit). */
-static PART void ${partName('data', 'conflict')}(uint64_t *cur, uint64_t n)
+/* A crowd group: n loads round its cycle, counted (a burst's one loop exit). */
+static PART UNUSED void ${partName('data', 'conflict')}(uint64_t *cur, uint64_t n)
 {
     uint64_t p;
     __asm__ volatile(
@@ -128,13 +136,12 @@ static LINE_START void clone_body(uint32_t op, twin_body_ctx *ctx)
         clone_body_init(ctx);
     uint64_t n;
 ${[...segCalls, ...ringCalls].join('\n')}
-    if (conflict_rate && (n = body_burst(&st[ST_ACC_CONFLICT], conflict_rate)) != 0)
-        ${partName('data', 'conflict')}(&conflict_cur, n);
+${crowdCalls.join('\n')}
     (void)n;
     st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], hard_rate), &ctx->sink);
     ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], mix_rate), ctx);
 }
-SLOT_END(clone_body, ${bodySlot(rings.length, segs.length)});
+SLOT_END(clone_body, ${bodySlot(rings.length + plan.crowd.length, segs.length)});
 
 ${emitMix(plan.mix.units)}SLOT_END(${MIX_PART}, ${MIX_SLOT});
 #include "body.h"`;

@@ -154,12 +154,20 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   );
   out.push('};', '');
   const bg = backgroundThreads(p);
+  bg.forEach((b, i) => {
+    if (!b.byLoad.length) return;
+    out.push(`static const twin_bg_load bg_load_${i}[] = {`);
+    for (const q of b.byLoad)
+      out.push(`    { ${q.rps.toFixed(1)}, ${q.hz.toFixed(2)}, ${q.cpuNsPerSec.toFixed(0)}.0 },`);
+    out.push('};');
+  });
   out.push(`static const twin_bg_thread background[${Math.max(1, bg.length)}] = {`);
-  if (!bg.length) out.push('    { TWIN_SLEEP_IDLE, 0, 0, 0.0, 0.0, 0.0 },');
-  for (const b of bg)
+  if (!bg.length) out.push('    { TWIN_SLEEP_IDLE, 0, 0, 0.0, 0.0, 0.0, 0, NULL },');
+  bg.forEach((b, i) =>
     out.push(
-      `    { ${SLEEP[b.sleep]}, ${b.periodUs}u, ${b.callsPerWake}u, ${b.wakesPerReq.toFixed(5)}, ${b.cpuNsPerSec.toFixed(0)}.0, ${b.cpuNsPerReq.toFixed(0)}.0 },`,
-    );
+      `    { ${SLEEP[b.sleep]}, ${b.periodUs}u, ${b.callsPerWake}u, ${b.wakesPerReq.toFixed(5)}, ${b.cpuNsPerSec.toFixed(0)}.0, ${b.cpuNsPerReq.toFixed(0)}.0, ${b.byLoad.length}u, ${b.byLoad.length ? `bg_load_${i}` : 'NULL'} },`,
+    ),
+  );
   out.push('};', '');
   const fileBytes = Math.max(1 << 20, ...p.kernel.replay.flatMap((r) => (r.sizes ?? []).map(([s]) => s * 4)));
   out.push(

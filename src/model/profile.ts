@@ -40,6 +40,20 @@ export const BackgroundThread = z.object({
   /** CPU time the thread spends awake, ns a second: cpuNsPerSec + cpuNsPerReq * requests/s. */
   cpuNsPerSec: z.number().nonnegative().default(0),
   cpuNsPerReq: z.number().nonnegative().default(0),
+  /** Its wake-ups and CPU time a second at each profiled load, by request rate: where there
+   *  are two or more, the clone follows them (linearly between two, and along the nearest
+   *  two beyond them, at least 0) rather than the lines above. A thread that adapts its
+   *  sleeps wakes more often under load, but not in proportion: memcached's woke 883, 1,824
+   *  and 2,447 times a second at 500, 2,000 and 5,000 requests a second. */
+  byLoad: z
+    .array(
+      z.object({
+        rps: z.number().nonnegative(),
+        hz: z.number().nonnegative(),
+        cpuNsPerSec: z.number().nonnegative(),
+      }),
+    )
+    .default([]),
 });
 
 /** A background thread that blocks for good. */
@@ -50,6 +64,7 @@ export const IDLE_BACKGROUND: z.infer<typeof BackgroundThread> = {
   wakesPerReq: 0,
   cpuNsPerSec: 0,
   cpuNsPerReq: 0,
+  byLoad: [],
 };
 
 /** Process and thread model, network model. */
@@ -116,9 +131,19 @@ export const Knobs = z.object({
   dataLines: z.array(z.number().nonnegative()).nullable().default(null),
   /** Blocks of each code segment (null, or 0: solved likewise). */
   codeLines: z.array(z.number().nonnegative()).nullable().default(null),
-  /** Loads per request of the conflict ring, lines that share one set of a low-associativity
-   *  L1 (null: from the profile's conflict misses). */
-  conflictLoads: z.number().nonnegative().nullable().default(null),
+  /** Crowd groups: lines one stride apart, sharing sets of every cache of few enough sets, that
+   *  make the misses of caches of few ways the target's layout makes (null: fitted to the
+   *  profile's reuse table). */
+  crowd: z
+    .array(
+      z.object({
+        lines: z.number().int().min(2),
+        stride: z.number().int().positive(),
+        loadsPerReq: z.number().nonnegative(),
+      }),
+    )
+    .nullable()
+    .default(null),
   /** Blocks per request of the code conflict segment (null: from the profile). */
   codeConflictBlocks: z.number().nonnegative().nullable().default(null),
   /** Branches per request on a pseudo-random bit (null: from the branch mispredictions). */

@@ -140,20 +140,14 @@ export async function profileTarget(
       ? await attachTarget(opts.attachPid, opts.port!)
       : await launchTarget(spec, opts.port);
   let o: Observation;
-  let busy: Observation | undefined;
+  const more: Observation[] = [];
   try {
     o = await observe(target, w, rate, { trace: true, preload: true, settle: true, threadCpu: true });
-    const top = Math.max(...w.loads);
-    if (top > rate) {
-      // A second traced run at the highest load tells which background threads wake more
-      // often when busy.
-      say(`tracing it again at ${top} requests/s`);
-      busy = await observe(target, w, top, {
-        trace: true,
-        preload: false,
-        settle: true,
-        threadCpu: true,
-      });
+    // Traced runs at the other loads tell how the background threads' wake-ups and CPU time
+    // follow the load (threads that poll more often when busy, but not in proportion).
+    for (const r of [...new Set(w.loads)].filter((x) => x > rate).sort((a, b) => a - b)) {
+      say(`tracing it again at ${r} requests/s`);
+      more.push(await observe(target, w, r, { trace: true, preload: false, settle: true, threadCpu: true }));
     }
   } finally {
     await target.stop();
@@ -165,7 +159,7 @@ export async function profileTarget(
     );
   if (o.load.requests === 0)
     throw new TwinError('the target answered no request while profiled: check the workload');
-  const skeleton = inferSkeleton(o, busy);
+  const skeleton = inferSkeleton(o, more);
   const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall);
   say(
     `under Valgrind: every cache, the branches and the mix (${ORIGINAL_PAIRS} twinreuse pairs), of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests, and a run of ${2 * w.valgrindRequests}`,
@@ -189,7 +183,7 @@ export async function profileTarget(
       settledS: Math.round(o.settledS * 10) / 10,
     },
     skeleton,
-    requests: requestTypes([o.load, o.untraced, busy?.load, busy?.untraced].filter((l) => !!l)),
+    requests: requestTypes([o, ...more].flatMap((x) => [x.load, x.untraced ?? []].flat())),
     kernel,
     perRequest: {
       cpuUsPerReq: o.cpuNs / 1000 / Math.max(1, o.load.sent),
@@ -204,7 +198,7 @@ export async function profileTarget(
       codeBlocks: null,
       dataLines: null,
       codeLines: null,
-      conflictLoads: null,
+      crowd: null,
       codeConflictBlocks: null,
       hardBranchesPerReq: null,
       mixOverhead: null,

@@ -72,7 +72,7 @@ function dominant(
 }
 
 /** The process and thread model and the network model, from which threads did what. */
-export function inferSkeleton(o: Observation, busy?: Observation): Skeleton {
+export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleton {
   const trace = o.trace ?? { byThread: new Map(), io: [] };
   const acts = threadActivity(o);
   const serving = servingThreads(acts);
@@ -125,10 +125,20 @@ export function inferSkeleton(o: Observation, busy?: Observation): Skeleton {
   // The clone's main process holds main + (pool: workers) + background threads.
   const mainThreads = acts.filter((t) => t.pid === mainPid);
   const others = mainThreads.filter((t) => t.tid !== t.pid && !servingTids.has(t.tid));
-  const busyActs = busy ? new Map(threadActivity(busy).map((t) => [t.tid, t])) : null;
+  // Each background thread at every load it was traced at, lowest first.
+  const all = [{ x: o, acts }, ...more.map((x) => ({ x, acts: threadActivity(x) }))].sort(
+    (a, b) => rateOf(a.x) - rateOf(b.x),
+  );
   const background = others.map((t) => {
-    const b = busyActs?.get(t.tid);
-    return b && busy ? coupledBackground(t, o, b, busy) : backgroundOf(t, o.windowS);
+    const seen = all.flatMap(({ x, acts }) => {
+      const a = acts.find((q) => q.tid === t.tid);
+      return a ? [{ a, x }] : [];
+    });
+    if (seen.length < 2) return backgroundOf(t, o.windowS);
+    const [lo, hi] = [seen[0], seen[seen.length - 1]];
+    const b = coupledBackground(lo.a, lo.x, hi.a, hi.x);
+    if (b.sleep === 'idle') return b;
+    return { ...b, byLoad: seen.map(({ a, x }) => backgroundAt(a, x.windowS, x.load.sent)) };
   });
 
   return {
@@ -143,6 +153,9 @@ export function inferSkeleton(o: Observation, busy?: Observation): Skeleton {
     background,
   };
 }
+
+/** Requests a second an observation's traced window saw. */
+const rateOf = (o: Observation) => o.load.sent / Math.max(o.windowS, 1e-3);
 
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
@@ -164,6 +177,7 @@ export function backgroundOf(t: ThreadActivity, windowS: number): Skeleton['back
     wakesPerReq: 0,
     cpuNsPerSec: Math.round(t.cpuNsPerSec),
     cpuNsPerReq: 0,
+    byLoad: [],
   };
 }
 
@@ -196,6 +210,19 @@ export function coupledBackground(
     wakesPerReq: Math.round(slope * 1e5) / 1e5,
     cpuNsPerSec: Math.round(cpu.base),
     cpuNsPerReq: Math.round(cpu.slope),
+    byLoad: [],
+  };
+}
+
+/** A background thread at one load (`sent` requests in `windowS` seconds): the request rate,
+ *  its wake-ups a second and its CPU time a second. */
+export function backgroundAt(t: ThreadActivity, windowS: number, sent: number) {
+  const q = backgroundOf(t, windowS);
+  const hz = q.sleep === 'idle' || q.periodUs === 0 ? 0 : 1e6 / q.periodUs;
+  return {
+    rps: round(sent / Math.max(windowS, 1e-3), 1),
+    hz: round(hz, 2),
+    cpuNsPerSec: Math.round(t.cpuNsPerSec),
   };
 }
 

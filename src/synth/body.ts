@@ -8,7 +8,9 @@ import {
   type ClassCounts,
   type MixLoop,
 } from './mix.js';
+import { cellMisses, crowdCells, fitCrowd, randomMisses, type Cell, type CrowdGroup } from './crowd.js';
 import {
+  binTarget,
   binsFromCurve,
   monotone,
   withMedians,
@@ -141,6 +143,7 @@ export function bodyTarget(p: Profile): BodyTarget {
 /** Instructions per request of the fixed parts besides the code blocks, by class: a ring load
  *  is a load; the random branches as below. */
 export function fixedCounts(rings: Ring[], hard: number, p: number, conflictLoads = 0): ClassCounts {
+  // (conflictLoads: the crowd groups' loads and the code conflict's, all counted loops.)
   const loads = rings.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0) + conflictLoads;
   // The conflict ring's loads are a counted loop: a step and an exit test each.
   const c = conflictLoads;
@@ -158,9 +161,8 @@ export interface BodyPlan {
   rings: Ring[];
   /** Code segments of the chain, one per footprint bin: `lines` blocks of 64 bytes, `loadsPerReq` run per request. */
   segments: Ring[];
-  /** The conflict ring: CONFLICT_LINES lines `stride` bytes apart (one set of the profile's
-   *  low-associativity L1), walked `loadsPerReq` times per request. */
-  conflict: { lines: number; stride: number; loadsPerReq: number };
+  /** The crowd groups (see crowd.ts), each walked `loadsPerReq` times per request. */
+  crowd: CrowdGroup[];
   /** The same for code: CONFLICT_LINES code blocks one set period apart, run per request. */
   codeConflict: { lines: number; stride: number; loadsPerReq: number };
   /** Operations in each code block besides the test and branch to the next, by class
@@ -193,7 +195,7 @@ export function plannedCounts(p: Profile, q: BodyPlan): ClassCounts {
     ? Object.fromEntries(Object.entries(sk.mix.shares).map(([c, v]) => [c, v * sk.insnsPerReq]))
     : {};
   const blocks = chainBlocks(q.segments, q.codeConflict);
-  const fixed = fixedCounts(q.rings, q.hardBranchesPerReq, q.hardP, q.conflict.loadsPerReq);
+  const fixed = fixedCounts(q.rings, q.hardBranchesPerReq, q.hardP, crowdLoads(q.crowd));
   return addCounts(
     addCounts(addCounts(skeleton, blockCounts(q.blockUnits), blocks), fixed),
     mixCounts(q.mix),
@@ -205,6 +207,43 @@ const chainBlocks = (segments: Ring[], codeConflict: Ring) =>
   [...segments, codeConflict].reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
 
 const floor = (x: number, min: number) => (x >= min ? x : 0);
+
+/** Loads per request of the crowd groups together. */
+export const crowdLoads = (groups: CrowdGroup[]) => groups.reduce((s, g) => s + g.loadsPerReq, 0);
+
+/** Misses per request that matter at a table's cell: the larger of the original's there and
+ *  ERROR_FLOOR_MPKI misses per 1,000 of its instructions (a fit weighs each cell by one over
+ *  this, so that it follows relative errors and not the largest counts alone). */
+const ERROR_FLOOR_MPKI = 2;
+
+/** The crowd groups a profile's plan starts from: fitted to what the original misses at the
+ *  L1s of few ways (crowdCells) less what the skeleton misses there, as measured, and what the
+ *  rings will, as random cycles at their bins' distances. Without reuse tables: one group for
+ *  the profile's low-associativity point, five lines one set period of that L1 apart. */
+export function crowdFor(p: Profile, rings: Ring[], t: BodyTarget): CrowdGroup[] {
+  const o = p.body.original;
+  const s = p.body.skeleton;
+  if (!o.reuse || (s && !s.reuse))
+    return [
+      { lines: CONFLICT_LINES, stride: o.conflict.bytes / o.conflict.assoc, loadsPerReq: t.conflictPerReq },
+    ];
+  const cells = crowdCells(o.reuse.D);
+  const ringMisses = (c: Cell) =>
+    rings.reduce(
+      (a, r, i) => a + (r.lines ? randomMisses(binTarget(t.dataBins[i]), r.loadsPerReq, c.sets, c.ways) : 0),
+      0,
+    );
+  const want = cells.map(
+    (c) => cellMisses(o.reuse!.D, c) - (s ? cellMisses(s.reuse!.D, c) : 0) - ringMisses(c),
+  );
+  return fitCrowd(cells, want, crowdWeights(o, cells));
+}
+
+/** Each cell's weight in a crowd fit (see ERROR_FLOOR_MPKI). */
+export function crowdWeights(o: PortableCpu, cells: Cell[]): number[] {
+  const floor = (ERROR_FLOOR_MPKI * o.insnsPerReq) / 1000;
+  return cells.map((c) => 1 / Math.max(floor, o.reuse ? cellMisses(o.reuse.D, c) : 0));
+}
 
 /** Instructions of body work per request: the tuned knob, or the target's count, times the
  *  what-if scale. */
@@ -228,11 +267,9 @@ export function bodyPlan(p: Profile): BodyPlan {
   const hardBranchesPerReq = floor(k.hardBranchesPerReq ?? t.branchMissesPerReq / hardMissRate(HARD_P), 0.01);
   const insnsPerReq = bodyInsnsPerReq(p, t);
   const c = p.body.original.conflict;
-  const conflict = {
-    lines: CONFLICT_LINES,
-    stride: c.bytes / c.assoc,
-    loadsPerReq: floor(k.conflictLoads ?? t.conflictPerReq, 0.01),
-  };
+  const crowd = (k.crowd ?? crowdFor(p, rings, t))
+    .map((g) => ({ ...g, loadsPerReq: floor(g.loadsPerReq, 0.01) }))
+    .filter((g) => g.loadsPerReq > 0);
   const codeConflict = {
     lines: CONFLICT_LINES,
     stride: c.bytes / c.assoc,
@@ -242,7 +279,7 @@ export function bodyPlan(p: Profile): BodyPlan {
   const sk = p.body.skeleton;
   // What the plan does not count, as measured, counts as a fixed part.
   const fixedParts = addCounts(
-    fixedCounts(rings, hardBranchesPerReq, HARD_P, conflict.loadsPerReq),
+    fixedCounts(rings, hardBranchesPerReq, HARD_P, crowdLoads(crowd)),
     k.mixOverhead ?? {},
   );
   const total = (c: ClassCounts) => Object.values(c).reduce((a, b) => a + (b ?? 0), 0);
@@ -268,7 +305,7 @@ export function bodyPlan(p: Profile): BodyPlan {
     insnsPerReq,
     rings,
     segments,
-    conflict,
+    crowd,
     codeConflict,
     blockUnits: blockUnitsOf,
     hardBranchesPerReq,

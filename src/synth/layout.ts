@@ -23,6 +23,11 @@ export const CONFLICT_BURST = 256;
 export const conflictOffset = (stride: number, side: 'data' | 'code') =>
   ((side === 'data' ? 37 : 19) % Math.max(1, stride / 64)) * 64;
 
+/** Where crowd group j's lines lie in their stride: as the data conflict offset, three lines
+ *  further for each group before it, so that no two groups share a set of any cache of 8 sets
+ *  or more. */
+export const crowdOffset = (stride: number, j: number) => ((37 + 3 * j) % Math.max(1, stride / 64)) * 64;
+
 export interface ChainSegment {
   name: string;
   lines: number;

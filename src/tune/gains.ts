@@ -29,7 +29,7 @@ export const GROUP_KNOBS: Record<Group, (keyof Profile['knobs'])[]> = {
   data: ['dataLoads', 'dataLines'],
   code: ['codeBlocks', 'codeLines'],
   branch: ['hardBranchesPerReq'],
-  conflict: ['conflictLoads'],
+  conflict: ['crowd'],
   codeConflict: ['codeConflictBlocks'],
 };
 

@@ -10,7 +10,7 @@ import { cloneLaunchSpec } from '../collect/target.js';
 import { measureParts } from '../collect/cpu.js';
 import { buildClone } from '../generate/build.js';
 import { generateClone } from '../generate/index.js';
-import { bodyPlan, bodyTarget, followsReuse, type BodyPlan } from '../synth/body.js';
+import { bodyPlan, bodyTarget, crowdLoads, followsReuse, type BodyPlan } from '../synth/body.js';
 import { BRANCH_PART, MIX_PART, partName } from '../synth/layout.js';
 import { BIG_BUDGET, blockInsns, mixInsns, nextBudget, overhead } from './budget.js';
 import { AIM, at, kib, mixGap, offTarget, signedErrors, tunePoints } from './figures.js';
@@ -26,7 +26,7 @@ import {
 } from './gains.js';
 import { branchRate, partOf, type Measured } from './measured.js';
 import { withSkeleton } from './skeleton.js';
-import { CODE_SIZE_STEPS, nextConflict, nextSide, type ShapeCurves } from './solve.js';
+import { CODE_SIZE_STEPS, nextConflict, nextCrowd, nextSide, type ShapeCurves } from './solve.js';
 import { trimKept } from './trims.js';
 
 /** Most tuning iterations by default. Tuning is bounded by iterations, never by the clock, so
@@ -74,7 +74,6 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   want.insns *= scale;
   const absPerReq = (abs * want.insns) / 1000;
   const history = [...cur.tuning];
-  const conflictKey = `D@${kib(original.conflict.bytes)}/${original.conflict.assoc}w`;
   const codeConflictKey = `I@${kib(original.conflict.bytes)}/${original.conflict.assoc}w`;
   /** The next knobs from a measured iteration, at the current gains, `steps` taken before. */
   const step = ({ profile: cur, plan, m, part, got }: Measured, steps: number): Profile => {
@@ -136,16 +135,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
         dataLines: data.lines,
         codeBlocks: code.loads,
         codeLines: code.lines,
-        conflictLoads: nextConflict(
-          plan.rings,
-          dataParts,
-          data.loads,
-          part(partName('data', 'conflict')),
-          plan.conflict.loadsPerReq,
-          want[conflictKey] - got[conflictKey],
-          gains.conflict,
-          (q) => q.conflict.dataMissesPerReq,
-        ),
+        crowd: nextCrowd(original, m, part(partName('data', 'conflict')), plan.crowd, gains.conflict),
         codeConflictBlocks: nextConflict(
           plan.segments,
           codeParts,
@@ -165,7 +155,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const counts = (q: BodyPlan) => [
       ...q.rings.map((r) => r.loadsPerReq),
       ...q.segments.map((r) => r.loadsPerReq),
-      q.conflict.loadsPerReq,
+      crowdLoads(q.crowd),
       q.codeConflict.loadsPerReq,
       q.hardBranchesPerReq,
     ];

@@ -18,7 +18,7 @@ export function skeletonOnly(p: Profile): Profile {
       bodyInsnsPerReq: 0,
       dataLoads: t.dataBins.map(() => 0),
       codeBlocks: t.codeBins.map(() => 0),
-      conflictLoads: 0,
+      crowd: [],
       codeConflictBlocks: 0,
       hardBranchesPerReq: 0,
       mixOverhead: null,

@@ -9,6 +9,15 @@ import {
   type Ring,
 } from '../synth/rings.js';
 import { at, scoredSize, UNSCORED_SLACK } from './figures.js';
+import {
+  cellMisses,
+  crowdCells,
+  fitCrowd,
+  groupMissShare,
+  type Cell,
+  type CrowdGroup,
+} from '../synth/crowd.js';
+import { crowdWeights } from '../synth/body.js';
 
 /** Where a part's accesses reuse: the cache size (in lines) at which half its accesses miss,
  *  interpolated in log size between the sweep's points; past either end, half or twice the
@@ -222,3 +231,31 @@ export function nextConflict(
  *  With the sizes kept, each segment's measured misses per block hold for the next step
  *  (see docs/tuner.md, one iteration). */
 export const CODE_SIZE_STEPS = 2;
+
+/** The next crowd groups: fitted again to what the original misses at the crowd cells less
+ *  what the clone measured there besides its groups (the whole clone's misses less the groups'
+ *  own, as measured), then a `gain` of the way from the groups now to the fit. */
+export function nextCrowd(
+  original: PortableCpu,
+  clone: PortableCpu,
+  groups: PortableCpu | null,
+  now: CrowdGroup[],
+  gain: number,
+): CrowdGroup[] {
+  const [o, c] = [original.reuse?.D, clone.reuse?.D];
+  if (!o || !c) return now;
+  const cells = crowdCells(o);
+  const own = (cell: Cell) =>
+    groups?.reuse
+      ? cellMisses(groups.reuse.D, cell)
+      : now.reduce((a, g) => a + g.loadsPerReq * groupMissShare(g.lines, g.stride, cell.sets, cell.ways), 0);
+  const want = cells.map((cell) => cellMisses(o, cell) - cellMisses(c, cell) + own(cell));
+  const fit = fitCrowd(cells, want, crowdWeights(original, cells));
+  const key = (g: CrowdGroup) => `${g.lines}/${g.stride}`;
+  const moves = new Map<string, { g: CrowdGroup; from: number; to: number }>();
+  for (const g of now) moves.set(key(g), { g, from: g.loadsPerReq, to: 0 });
+  for (const g of fit) moves.set(key(g), { g, from: moves.get(key(g))?.from ?? 0, to: g.loadsPerReq });
+  return [...moves.values()]
+    .map(({ g, from, to }) => ({ lines: g.lines, stride: g.stride, loadsPerReq: from + gain * (to - from) }))
+    .filter((g) => g.loadsPerReq >= 0.01);
+}

@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { backgroundOf, coupledBackground, line, type ThreadActivity } from '../../src/profile/skeleton.js';
+import {
+  backgroundAt,
+  backgroundOf,
+  coupledBackground,
+  line,
+  type ThreadActivity,
+} from '../../src/profile/skeleton.js';
 import type { Observation } from '../../src/collect/observe.js';
 
 // memcached's LRU maintainer in two 10 s windows on this machine: 7,755 clock_nanosleep wake-ups
@@ -33,4 +39,22 @@ test('the CPU line keeps both terms at least zero and goes through the lowest lo
   const steep = line(500, 10, 1000, 100); // would cross zero before 500: through the origin
   assert.equal(steep.base, 0);
   assert.equal(steep.base + 500 * steep.slope, 10);
+});
+
+test("a background thread's points by load keep each load's wake-ups and CPU time", () => {
+  // memcached's background threads together at 500, 2,000 and 5,000 requests a second woke
+  // 883, 1,824 and 2,447 times a second: not a line (a line through the ends gives 1,404 at
+  // 2,000), so the clone follows the points.
+  const pts = [
+    [5000, 8830, 14.5],
+    [20000, 18240, 30],
+    [50000, 24470, 54.9],
+  ].map(([sent, wakes, ms]) => backgroundAt(thread(wakes, ms), 10, sent));
+  assert.deepEqual(
+    pts.map((p) => p.rps),
+    [500, 2000, 5000],
+  );
+  // Within a wake-up period's rounding to whole microseconds.
+  [883, 1824, 2447].forEach((hz, k) => assert.ok(Math.abs(pts[k].hz - hz) / hz < 0.002, `${pts[k].hz}`));
+  assert.equal(pts[1].cpuNsPerSec, 30e6);
 });

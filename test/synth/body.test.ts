@@ -14,6 +14,7 @@ import { parseCachegrind, type CgTotals } from '../../src/collect/cachegrind.js'
 import { functionCosts, parseCallgrind, subtractRuns } from '../../src/collect/callgrind.js';
 import { insnMix } from '../../src/collect/mix.js';
 import { solveMix } from '../../src/synth/mix.js';
+import { groupMissShare } from '../../src/synth/crowd.js';
 import { INSN_CLASSES, type InsnMix } from '../../src/model/index.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -28,7 +29,7 @@ const base: BodyPlan = {
     { lines: 65536, loadsPerReq: 30 },
   ],
   segments: [{ lines: 2048, loadsPerReq: 40 }],
-  conflict: { lines: 5, stride: 16384, loadsPerReq: 0 },
+  crowd: [],
   codeConflict: { lines: 5, stride: 16384, loadsPerReq: 0 },
   blockUnits: { alu: 4, load: 2, store: 1, loadop: 1, cond: 1, callret: 1 },
   hardBranchesPerReq: 200,
@@ -256,28 +257,32 @@ test(
 );
 
 test(
-  'the conflict ring and segment miss a 4-way L1 on every use and hit an 8-way one of the same size',
+  'crowd groups miss the caches of few ways their model says, the conflict segment a 4-way L1 on every use, and neither an 8-way one',
   { timeout: 120_000 },
   () => {
+    const crowd = [
+      { lines: 5, stride: 16384, loadsPerReq: 30 },
+      { lines: 3, stride: 131072, loadsPerReq: 20 },
+    ];
     const plan: BodyPlan = {
       ...base,
       rings: [],
       segments: [],
       hardBranchesPerReq: 0,
       mix: { units: {}, itersPerReq: 0 },
-      conflict: { lines: 5, stride: 16384, loadsPerReq: 50 },
+      crowd,
       codeConflict: { lines: 5, stride: 16384, loadsPerReq: 20 },
     };
     const bin = build(plan, 'conflict');
-    const per = (assoc: number) => {
+    const per = (assoc: number, size = 65536) => {
       const out = (n: number) => {
-        const f = join(tmp, `cg.conflict.${assoc}.${n}`);
+        const f = join(tmp, `cg.conflict.${size}.${assoc}.${n}`);
         execFileSync('valgrind', [
           ...VG_TRANSLATION,
           '--tool=cachegrind',
           '--cache-sim=yes',
-          `--I1=65536,${assoc},64`,
-          `--D1=65536,${assoc},64`,
+          `--I1=65536,${assoc === 2 ? 4 : assoc},64`,
+          `--D1=${size},${assoc},64`,
           '--LL=33554432,16,64',
           `--cachegrind-out-file=${f}`,
           '--log-file=/dev/null',
@@ -290,7 +295,17 @@ test(
       const b = out(600);
       return { d: (b.D1mr - a.D1mr) / 400, i: (b.I1mr - a.I1mr) / 400 };
     };
-    near(per(4).d, 50, '4-way D1 misses (every conflict load)');
+    const model = (size: number, assoc: number) =>
+      crowd.reduce(
+        (a, g) => a + g.loadsPerReq * groupMissShare(g.lines, g.stride, size / 64 / assoc, assoc),
+        0,
+      );
+    // 64 KiB 4-way: the 5 lines 16 KiB apart share a set; 128 KiB 2-way: they spread over
+    // four sets (two in one), and the 3 lines 128 KiB apart share one.
+    assert.equal(model(65536, 4), 30);
+    assert.equal(model(131072, 2), 20);
+    near(per(4).d, 30, '4-way D1 misses');
+    near(per(2, 131072).d, 20, '128 KiB 2-way D1 misses');
     near(per(8).d, 0, '8-way D1 misses');
     near(per(4).i, 20, '4-way I1 misses (every conflict block)');
     near(per(8).i, 0, '8-way I1 misses');

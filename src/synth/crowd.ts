@@ -1,0 +1,193 @@
+import type { ReuseStreamTable } from '../model/index.js';
+import { LINE } from './rings.js';
+
+/** A crowd group: `lines` lines `stride` bytes apart (a power of two), walked in turn. In a
+ *  cache of S sets they lie in min(lines, S x 64 / stride) sets, so each use finds its line
+ *  behind the group's other lines of that set: a cache of fewer ways misses every use, one of
+ *  more ways none. Groups of several sizes and strides reproduce how a target's own layout
+ *  crowds some sets (objects at one offset of page-aligned blocks, thread arenas aligned
+ *  alike), which a reuse distance does not say and a random ring does not do. */
+export interface CrowdGroup {
+  lines: number;
+  stride: number;
+  loadsPerReq: number;
+}
+
+/** Share of a group's uses that miss an LRU cache of `sets` sets and `ways` ways (bursts of
+ *  uses: what else the request touches does not come between them). Line i of the group lies
+ *  in set i mod m of the m sets its stride reaches. */
+export function groupMissShare(lines: number, stride: number, sets: number, ways: number): number {
+  const period = stride / LINE;
+  const m = sets <= period ? 1 : Math.min(lines, sets / period);
+  const lo = Math.floor(lines / m);
+  const fuller = lines - lo * m; // sets holding lo + 1 lines
+  let missed = 0;
+  if (lo + 1 > ways) missed += fuller * (lo + 1);
+  if (lo > ways) missed += (m - fuller) * lo;
+  return missed / lines;
+}
+
+/** Misses per request of a random ring of lines reused at stack distance `distance` (lines),
+ *  `loads` a request, in a cache of `sets` sets and `ways` ways: its lines fall in the sets at
+ *  random, so the lines between two uses that share the used line's set are Poisson with mean
+ *  distance / sets, and a use misses where they are `ways` or more. */
+export function randomMisses(distance: number, loads: number, sets: number, ways: number): number {
+  const lambda = distance / sets;
+  let term = Math.exp(-lambda);
+  let below = 0;
+  for (let k = 0; k < ways; k++) {
+    below += term;
+    term *= lambda / (k + 1);
+  }
+  return loads * Math.max(0, 1 - below);
+}
+
+/** One geometry of the data table a crowd fit follows. */
+export interface Cell {
+  sets: number;
+  ways: number;
+}
+
+/** The L1 geometries crowd groups are fitted to: 2 to 7 ways (at 8 ways and more the rings,
+ *  tuned to the 8-way points, answer for the misses), 8 KiB to 256 KiB, set counts a table
+ *  holds (powers of two). */
+export function crowdCells(t: ReuseStreamTable): Cell[] {
+  const cells: Cell[] = [];
+  for (let k = t.lo; k <= t.hi; k++)
+    for (let ways = 2; ways < CROWD_WAYS; ways++) {
+      const bytes = 2 ** k * ways * LINE;
+      if (bytes >= 8 << 10 && bytes <= 256 << 10) cells.push({ sets: 2 ** k, ways });
+    }
+  return cells;
+}
+
+/** Misses per request of a table at a cell. */
+export function cellMisses(t: ReuseStreamTable, c: Cell): number {
+  const row = t.counts[Math.log2(c.sets) - t.lo];
+  return row ? row.slice(c.ways).reduce((a, b) => a + b, 0) : 0;
+}
+
+/** The ways from which a group misses no more: a group has CROWD_WAYS lines at most, so that
+ *  it leaves the 8-way points the rings are tuned to alone. */
+export const CROWD_WAYS = 8;
+
+/** The group shapes a fit chooses from: 2 to CROWD_WAYS lines, strides from 1 KiB to 128 KiB
+ *  (one set of every L1 of 2,048 sets or fewer). */
+export const CROWD_SHAPES: { lines: number; stride: number }[] = [];
+for (let lines = 2; lines <= CROWD_WAYS; lines++)
+  for (let s = 10; s <= 17; s++) CROWD_SHAPES.push({ lines, stride: 2 ** s });
+
+/** Most groups a clone runs. */
+export const CROWD_GROUPS = 6;
+
+/** Groups (at most CROWD_GROUPS, each at least `min` loads a request) whose misses at `cells`
+ *  come nearest `want` (misses per request wanted of them at each cell), each cell weighted by
+ *  `weight` (1 / the size of an error that matters there): non-negative least squares, then
+ *  again over the largest groups alone. */
+export function fitCrowd(cells: Cell[], want: number[], weight: number[], min = 0.05): CrowdGroup[] {
+  const column = (g: { lines: number; stride: number }) =>
+    cells.map((c, i) => weight[i] * groupMissShare(g.lines, g.stride, c.sets, c.ways));
+  const b = want.map((v, i) => v * weight[i]);
+  // Shapes whose misses are the same at every cell are one column (the smallest stride kept).
+  const seen = new Set<string>();
+  const shapes = CROWD_SHAPES.filter((g) => {
+    const key = column(g).join(',');
+    if (seen.has(key) || column(g).every((v) => v === 0)) return false;
+    seen.add(key);
+    return true;
+  });
+  let x = nnls(shapes.map(column), b);
+  const top = x
+    .map((v, j) => ({ v, j }))
+    .filter((e) => e.v >= min)
+    .sort((p, q) => q.v - p.v)
+    .slice(0, CROWD_GROUPS)
+    .map((e) => e.j);
+  if (!top.length) return [];
+  x = nnls(
+    top.map((j) => column(shapes[j])),
+    b,
+  );
+  return top
+    .map((j, k) => ({ ...shapes[j], loadsPerReq: x[k] }))
+    .filter((g) => g.loadsPerReq >= min)
+    .sort((p, q) => p.stride - q.stride || p.lines - q.lines);
+}
+
+/** Non-negative least squares (Lawson and Hanson): the x >= 0 minimising |A x - b|, A given by
+ *  its columns. */
+export function nnls(columns: number[][], b: number[]): number[] {
+  const n = columns.length;
+  const m = b.length;
+  const x = new Array<number>(n).fill(0);
+  const passive = new Set<number>();
+  const residual = () => b.map((v, i) => v - columns.reduce((s, c, j) => s + c[i] * x[j], 0));
+  const gradient = (r: number[]) => columns.map((c) => c.reduce((s, v, i) => s + v * r[i], 0));
+  const scale = Math.max(1e-12, ...b.map(Math.abs));
+  for (let outer = 0; outer < 3 * n; outer++) {
+    const w = gradient(residual());
+    let best = -1;
+    for (let j = 0; j < n; j++)
+      if (!passive.has(j) && w[j] > 1e-10 * scale && (best < 0 || w[j] > w[best])) best = j;
+    if (best < 0) break;
+    passive.add(best);
+    for (let inner = 0; inner < 3 * n; inner++) {
+      const P = [...passive];
+      const z = leastSquares(
+        P.map((j) => columns[j]),
+        b,
+        m,
+      );
+      if (z.every((v) => v > 0)) {
+        P.forEach((j, k) => (x[j] = z[k]));
+        break;
+      }
+      // Step toward z until a variable reaches zero; it leaves the passive set.
+      let alpha = 1;
+      P.forEach((j, k) => {
+        if (z[k] <= 0) alpha = Math.min(alpha, x[j] / (x[j] - z[k]));
+      });
+      P.forEach((j, k) => {
+        x[j] += alpha * (z[k] - x[j]);
+        if (x[j] <= 1e-12) {
+          x[j] = 0;
+          passive.delete(j);
+        }
+      });
+    }
+  }
+  return x;
+}
+
+/** Unconstrained least squares over a few columns, by the normal equations (Gaussian
+ *  elimination with partial pivoting; a tiny ridge keeps equal columns solvable). */
+function leastSquares(cols: number[][], b: number[], m: number): number[] {
+  const k = cols.length;
+  const a = cols.map((ci) => cols.map((cj) => dot(ci, cj, m)));
+  const y = cols.map((c) => dot(c, b, m));
+  for (let i = 0; i < k; i++) a[i][i] += 1e-9 * (a[i][i] || 1);
+  for (let i = 0; i < k; i++) {
+    let p = i;
+    for (let r = i + 1; r < k; r++) if (Math.abs(a[r][i]) > Math.abs(a[p][i])) p = r;
+    [a[i], a[p]] = [a[p], a[i]];
+    [y[i], y[p]] = [y[p], y[i]];
+    for (let r = i + 1; r < k; r++) {
+      const f = a[r][i] / a[i][i];
+      for (let c = i; c < k; c++) a[r][c] -= f * a[i][c];
+      y[r] -= f * y[i];
+    }
+  }
+  const z = new Array<number>(k).fill(0);
+  for (let i = k - 1; i >= 0; i--) {
+    let s = y[i];
+    for (let c = i + 1; c < k; c++) s -= a[i][c] * z[c];
+    z[i] = s / a[i][i];
+  }
+  return z;
+}
+
+const dot = (u: number[], v: number[], m: number) => {
+  let s = 0;
+  for (let i = 0; i < m; i++) s += u[i] * v[i];
+  return s;
+};

@@ -1,0 +1,79 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import {
+  CROWD_SHAPES,
+  crowdCells,
+  fitCrowd,
+  groupMissShare,
+  nnls,
+  randomMisses,
+  type CrowdGroup,
+} from '../../src/synth/crowd.js';
+
+test('a group misses where its lines in a set outnumber the ways', () => {
+  // 4 lines 128 KiB apart share one set of every cache of 2,048 sets or fewer.
+  for (const sets of [64, 512, 2048]) {
+    assert.equal(groupMissShare(4, 131072, sets, 3), 1);
+    assert.equal(groupMissShare(4, 131072, sets, 4), 0);
+  }
+  // 6 lines 4 KiB apart: one set of 64 sets; over 256 sets, four sets of 2, 2, 1, 1 lines.
+  assert.equal(groupMissShare(6, 4096, 64, 5), 1);
+  assert.equal(groupMissShare(6, 4096, 256, 1), 4 / 6);
+  assert.equal(groupMissShare(6, 4096, 256, 2), 0);
+  assert.equal(groupMissShare(5, 4096, 256, 1), 2 / 5);
+});
+
+test('random lines miss as the Poisson tail of their distance over the sets', () => {
+  assert.ok(randomMisses(10, 1, 1 << 20, 1) < 1e-4);
+  assert.ok(randomMisses(1e6, 1, 64, 16) > 0.999);
+  // More ways miss less; the tail at one way is 1 - e^-lambda.
+  assert.ok(Math.abs(randomMisses(64, 1, 64, 1) - (1 - Math.exp(-1))) < 1e-12);
+  assert.ok(randomMisses(64, 1, 64, 2) < randomMisses(64, 1, 64, 1));
+});
+
+test('non-negative least squares solves an exact system and keeps a negative direction at zero', () => {
+  const cols = [
+    [1, 0, 0],
+    [0, 1, 0],
+    [1, 1, 1],
+  ];
+  const x = nnls(cols, [3, 4, 2]);
+  assert.ok(x.every((v) => v >= 0));
+  const r = [0, 1, 2].map((i) => cols.reduce((s, c, j) => s + c[i] * x[j], 0));
+  assert.deepEqual(
+    r.map((v) => Math.round(v * 1e6) / 1e6),
+    [3, 4, 2],
+  );
+  assert.deepEqual(nnls([[1, 1]], [-1, -2]), [0]);
+});
+
+test('a fit recovers planted groups from their misses at the crowd cells', () => {
+  const table = { lo: 2, hi: 11, counts: [] as number[][] };
+  const cells = crowdCells(table);
+  const planted: CrowdGroup[] = [
+    { lines: 4, stride: 131072, loadsPerReq: 17 },
+    { lines: 6, stride: 4096, loadsPerReq: 9 },
+  ];
+  const misses = (gs: CrowdGroup[]) =>
+    cells.map((c) =>
+      gs.reduce((a, g) => a + g.loadsPerReq * groupMissShare(g.lines, g.stride, c.sets, c.ways), 0),
+    );
+  const want = misses(planted);
+  const fit = fitCrowd(
+    cells,
+    want,
+    cells.map(() => 1),
+  );
+  const got = misses(fit);
+  for (let i = 0; i < cells.length; i++) assert.ok(Math.abs(got[i] - want[i]) < 1e-3, `cell ${i}`);
+  assert.ok(CROWD_SHAPES.every((g) => g.lines <= 8));
+  // Nothing wanted: no group.
+  assert.deepEqual(
+    fitCrowd(
+      cells,
+      cells.map(() => 0),
+      cells.map(() => 1),
+    ),
+    [],
+  );
+});
