@@ -18,7 +18,7 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const n = seg.lines;
   const align = Math.log2(seg.stride ?? 64);
   // The conflict segment's blocks, one set period apart, start a way into it.
-  const pad = seg.stride ? `\\n\\t.skip ${conflictOffset(seg.stride, 'code')}, 0xcc` : '';
+  const pad = seg.stride ? `\\n\\t.skip ${conflictOffset(seg.stride)}, 0xcc` : '';
   // Every other segment's blocks lie at their own lines of the L1s' set periods (see
   // segmentLayout), whatever the sizes of the segments before it.
   const slots = seg.slots ?? [];

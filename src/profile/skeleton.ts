@@ -154,8 +154,9 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
   };
 }
 
-/** Requests a second an observation's traced window saw. */
-const rateOf = (o: Observation) => o.load.sent / Math.max(o.windowS, 1e-3);
+/** Requests a second: `sent` in `windowS` seconds. */
+const rateIn = (sent: number, windowS: number) => sent / Math.max(windowS, 1e-3);
+const rateOf = (o: Observation) => rateIn(o.load.sent, o.windowS);
 
 function round(x: number, digits: number): number {
   const f = 10 ** digits;
@@ -220,7 +221,7 @@ export function backgroundAt(t: ThreadActivity, windowS: number, sent: number) {
   const q = backgroundOf(t, windowS);
   const hz = q.sleep === 'idle' || q.periodUs === 0 ? 0 : 1e6 / q.periodUs;
   return {
-    rps: round(sent / Math.max(windowS, 1e-3), 1),
+    rps: round(rateIn(sent, windowS), 1),
     hz: round(hz, 2),
     cpuNsPerSec: Math.round(t.cpuNsPerSec),
   };

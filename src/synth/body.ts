@@ -142,11 +142,10 @@ export function bodyTarget(p: Profile): BodyTarget {
 
 /** Instructions per request of the fixed parts besides the code blocks, by class: a ring load
  *  is a load; the random branches as below. */
-export function fixedCounts(rings: Ring[], hard: number, p: number, conflictLoads = 0): ClassCounts {
-  // (conflictLoads: the crowd groups' loads and the code conflict's, all counted loops.)
-  const loads = rings.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0) + conflictLoads;
-  // The conflict ring's loads are a counted loop: a step and an exit test each.
-  const c = conflictLoads;
+export function fixedCounts(rings: Ring[], hard: number, p: number, crowdLoads = 0): ClassCounts {
+  const loads = rings.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0) + crowdLoads;
+  // The crowd groups' loads are a counted loop: a step and an exit test each.
+  const c = crowdLoads;
   // At p = 1/2: per eight branches a multiply and an add, eight bit tests, four increments,
   // the loop's step and exit test; else per branch the PRNG step, a shift, a compare, the
   // increment taken 1 - p of the time, the loop's step and exit test.

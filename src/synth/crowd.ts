@@ -1,4 +1,4 @@
-import type { ReuseStreamTable } from '../model/index.js';
+import { tableMisses, type ReuseStreamTable } from '../model/index.js';
 import { LINE } from './rings.js';
 
 /** A crowd group: `lines` lines `stride` bytes apart (a power of two), walked in turn. In a
@@ -42,6 +42,10 @@ export function randomMisses(distance: number, loads: number, sets: number, ways
   return loads * Math.max(0, 1 - below);
 }
 
+/** The ways from which a group misses no more: a group has CROWD_WAYS lines at most, so that
+ *  it leaves the 8-way points the rings are tuned to alone. */
+export const CROWD_WAYS = 8;
+
 /** One geometry of the data table a crowd fit follows. */
 export interface Cell {
   sets: number;
@@ -61,15 +65,9 @@ export function crowdCells(t: ReuseStreamTable): Cell[] {
   return cells;
 }
 
-/** Misses per request of a table at a cell. */
-export function cellMisses(t: ReuseStreamTable, c: Cell): number {
-  const row = t.counts[Math.log2(c.sets) - t.lo];
-  return row ? row.slice(c.ways).reduce((a, b) => a + b, 0) : 0;
-}
-
-/** The ways from which a group misses no more: a group has CROWD_WAYS lines at most, so that
- *  it leaves the 8-way points the rings are tuned to alone. */
-export const CROWD_WAYS = 8;
+/** Misses per request of a table at a cell (0 where the table does not hold it). */
+export const cellMisses = (t: ReuseStreamTable, c: Cell) =>
+  tableMisses(t, c.sets * c.ways * LINE, c.ways) ?? 0;
 
 /** The group shapes a fit chooses from: 2 to CROWD_WAYS lines, strides from 1 KiB to 128 KiB
  *  (one set of every L1 of 2,048 sets or fewer). */
@@ -90,13 +88,16 @@ export function fitCrowd(cells: Cell[], want: number[], weight: number[], min = 
   const b = want.map((v, i) => v * weight[i]);
   // Shapes whose misses are the same at every cell are one column (the smallest stride kept).
   const seen = new Set<string>();
-  const shapes = CROWD_SHAPES.filter((g) => {
-    const key = column(g).join(',');
-    if (seen.has(key) || column(g).every((v) => v === 0)) return false;
+  const shapes = CROWD_SHAPES.map((g) => ({ ...g, col: column(g) })).filter(({ col }) => {
+    const key = col.join(',');
+    if (seen.has(key) || col.every((v) => v === 0)) return false;
     seen.add(key);
     return true;
   });
-  let x = nnls(shapes.map(column), b);
+  let x = nnls(
+    shapes.map((s) => s.col),
+    b,
+  );
   const top = x
     .map((v, j) => ({ v, j }))
     .filter((e) => e.v >= min)
@@ -105,11 +106,11 @@ export function fitCrowd(cells: Cell[], want: number[], weight: number[], min = 
     .map((e) => e.j);
   if (!top.length) return [];
   x = nnls(
-    top.map((j) => column(shapes[j])),
+    top.map((j) => shapes[j].col),
     b,
   );
   return top
-    .map((j, k) => ({ ...shapes[j], loadsPerReq: x[k] }))
+    .map((j, k) => ({ lines: shapes[j].lines, stride: shapes[j].stride, loadsPerReq: x[k] }))
     .filter((g) => g.loadsPerReq >= min)
     .sort((p, q) => p.stride - q.stride || p.lines - q.lines);
 }

@@ -15,17 +15,15 @@ export const MIX_PART = 'twin_mix';
 /** The fewest units a conflict part (ring or segment) runs at a time (see body_burst). */
 export const CONFLICT_BURST = 256;
 
-/** Where in its set period a conflict ring's lines (or the code conflict segment's blocks) lie:
- *  not at the start, where page-aligned memory and code (stacks, buffers, aligned allocations,
+/** Where in its set period the code conflict segment's blocks lie: not at the start, where page-aligned memory and code (stacks, buffers, aligned allocations,
  *  section starts) crowd set 0 of every cache whose set period is a page or less and would
- *  evict them in 8-way caches too; and data and code apart, so that they share no set of a
- *  unified last level either. */
-export const conflictOffset = (stride: number, side: 'data' | 'code') =>
-  ((side === 'data' ? 37 : 19) % Math.max(1, stride / 64)) * 64;
+ *  evict them in 8-way caches too; and apart from the crowd groups' lines (crowdOffset), so
+ *  that code and data share no set of a unified last level either. */
+export const conflictOffset = (stride: number) => (19 % Math.max(1, stride / 64)) * 64;
 
-/** Where crowd group j's lines lie in their stride: as the data conflict offset, three lines
+/** Where crowd group j's lines lie in their stride: likewise a way in, at line 37, three lines
  *  further for each group before it, so that no two groups share a set of any cache of 8 sets
- *  or more. */
+ *  or more, nor one with the code conflict segment of 32 sets or more. */
 export const crowdOffset = (stride: number, j: number) => ((37 + 3 * j) % Math.max(1, stride / 64)) * 64;
 
 export interface ChainSegment {
@@ -142,7 +140,7 @@ export function chainSegments(
     n.loadsPerReq > 0
       ? [
           {
-            set: conflictOffset(n.stride, 'code') / 64,
+            set: conflictOffset(n.stride) / 64,
             lines: n.lines * Math.min(1, n.loadsPerReq / n.lines),
           },
         ]

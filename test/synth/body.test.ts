@@ -281,7 +281,7 @@ test(
           ...VG_TRANSLATION,
           '--tool=cachegrind',
           '--cache-sim=yes',
-          `--I1=65536,${assoc === 2 ? 4 : assoc},64`,
+          `--I1=65536,${assoc},64`,
           `--D1=${size},${assoc},64`,
           '--LL=33554432,16,64',
           `--cachegrind-out-file=${f}`,
