@@ -227,3 +227,13 @@ export async function measureParts(
   const parts = new Map([...byPart].map(([name, c]) => [name, portableOf(c, requests, null)]));
   return { cpu: portableOf(servingCounts(runs), requests, mixOf(servingCode(runs, w))), parts };
 }
+
+/** The portable profile of each of some workloads on one target (a twinreuse pair of its
+ *  serving threads each, their runs in one pool): a request type measured alone. */
+export async function measureEach(spec: LaunchSpec, ws: Workload[]): Promise<PortableCpu[]> {
+  requireTool('valgrind', 'valgrind');
+  const all = await runPairs(ws.flatMap((w) => reuseTasks(spec, w, 1)));
+  return ws.map((w, k) =>
+    portableOf(servingCounts(all.slice(2 * k, 2 * k + 2)), 2 * w.valgrindRequests, null),
+  );
+}

@@ -24,25 +24,50 @@ const rate = (x: number) => Math.round(x * 1024);
 export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
   const rings = plan.rings.flatMap((r, bin) =>
     Math.round(r.lines) > 0
-      ? [{ name: partName('data', bin), lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq }]
+      ? [{ name: partName('data', bin), bin, lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq }]
       : [],
   );
   const arr = (xs: number[]) => `{ ${(xs.length ? xs : [0]).map((x) => `${x}u`).join(', ')} }`;
-  const ringCalls = rings.map(
-    (r, i) =>
-      `    ${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${rate(r.loadsPerReq % 1)}u), filler);`,
-  );
+  // Each request type's multiples of the parts' rates, in 1,024ths (a rate times a multiple,
+  // shifted back); without types, the rates themselves.
+  const perOp = plan.ops.length > 0;
+  const table = (name: string, row: (o: BodyPlan['ops'][number]) => number[]) =>
+    `static const uint64_t ${name}[N_OPS][${Math.max(1, row(plan.ops[0]).length)}] = { ${plan.ops
+      .map((o) => arr(row(o).map(rate)))
+      .join(', ')} };`;
+  const scaled = (r: string, tbl: string) => (perOp ? `OP_RATE(${r}, ${tbl})` : r);
+  const ringCalls = rings.map((r, i) => {
+    const call = `${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${rate(r.loadsPerReq % 1)}u), filler);`;
+    return perOp
+      ? `    for (n = body_units(&st[ST_ACC_CALL + ${i}], op_ring[o][${i}]); n; n--)
+        ${call}`
+      : `    ${call}`;
+  });
   const segCalls = segs.map(
     (
       s,
       i,
-    ) => `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${rate(s.loadsPerReq)}u)) != 0)
+    ) => `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${scaled(`${rate(s.loadsPerReq)}u`, s.stride ? 'op_crowd[o]' : `op_seg[o][${i}]`)})) != 0)
         ${s.name}(__atomic_fetch_add(&seg_cur[${i}], n, __ATOMIC_RELAXED) % ${s.lines}u, n, filler + 16);`,
   );
   const crowdCalls = plan.crowd.map(
-    (g, j) => `    if ((n = body_burst(&st[ST_ACC_CROWD + ${j}], ${rate(g.loadsPerReq)}u)) != 0)
+    (
+      g,
+      j,
+    ) => `    if ((n = body_burst(&st[ST_ACC_CROWD + ${j}], ${scaled(`${rate(g.loadsPerReq)}u`, 'op_crowd[o]')})) != 0)
         ${partName('data', 'conflict')}(&crowd_cur[${j}], n);`,
   );
+  const opTables = perOp
+    ? [
+        `#define N_OPS ${plan.ops.length}u`,
+        '#define OP_RATE(r, m) (((r) * (m)) >> 10)',
+        table('op_ring', (o) => rings.map((r) => o.rings[r.bin] ?? 1)),
+        table('op_seg', (o) => segs.map((s) => (s.bin === undefined ? o.crowd : (o.segments[s.bin] ?? 1)))),
+        `static const UNUSED uint64_t op_crowd[N_OPS] = ${arr(plan.ops.map((o) => rate(o.crowd)))};`,
+        `static const uint64_t op_hard[N_OPS] = ${arr(plan.ops.map((o) => rate(o.hard)))};`,
+        `static const uint64_t op_mix[N_OPS] = ${arr(plan.ops.map((o) => rate(o.mix)))};`,
+      ].join('\n')
+    : '#define N_OPS 1u /* every request type runs the same body */';
   return `#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -91,9 +116,12 @@ static const UNUSED uint64_t crowd_offset[] = ${arr(plan.crowd.map((g, j) => cro
 static uint64_t crowd_cur[N_CROWD ? N_CROWD : 1];
 static UNUSED uint64_t seg_cur[N_SEGS ? N_SEGS : 1];
 static pthread_once_t rings_once = PTHREAD_ONCE_INIT;
+${opTables}
 
-/* State words at the start of a thread's body memory. */
-enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_MIX, ST_ACC_RING, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1), ST_ACC_CROWD = ST_ACC_SEG + (N_SEGS ? N_SEGS : 1) };
+/* State words at the start of a thread's body memory: fractions carried for each part's
+ * rate, and for each ring the calls of its walk (request types' multiples). */
+enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_MIX, ST_ACC_RING, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1), ST_ACC_CROWD = ST_ACC_SEG + (N_SEGS ? N_SEGS : 1), ST_ACC_CALL = ST_ACC_CROWD + (N_CROWD ? N_CROWD : 1), ST_END = ST_ACC_CALL + (N_RINGS ? N_RINGS : 1) };
+_Static_assert(ST_END * 8 <= STATE_BYTES, "the body's state words outgrow STATE_BYTES");
 
 ${segs.map((s) => `void ${s.name}(uint64_t entry, uint64_t k, uint64_t *mem);`).join('\n')}
 
@@ -127,7 +155,8 @@ static PART UNUSED void ${partName('data', 'conflict')}(uint64_t *cur, uint64_t 
 ${emitBranches(plan.hardP)}
 static LINE_START void clone_body(uint32_t op, twin_body_ctx *ctx)
 {
-    (void)op; /* every request type has the same body: the profile's counters are overall */
+    const uint32_t o = op < N_OPS ? op : 0;
+    (void)o;
     if (ctx->mem_bytes < STATE_BYTES + FILLER_BYTES || ctx->mem == NULL)
         return;
     uint64_t *st = ctx->mem;
@@ -138,10 +167,10 @@ static LINE_START void clone_body(uint32_t op, twin_body_ctx *ctx)
 ${[...segCalls, ...ringCalls].join('\n')}
 ${crowdCalls.join('\n')}
     (void)n;
-    st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], hard_rate), &ctx->sink);
-    ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], mix_rate), ctx);
+    st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], ${scaled('hard_rate', 'op_hard[o]')}), &ctx->sink);
+    ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], ${scaled('mix_rate', 'op_mix[o]')}), ctx);
 }
-SLOT_END(clone_body, ${bodySlot(rings.length + plan.crowd.length, segs.length)});
+SLOT_END(clone_body, ${bodySlot(rings.length + plan.crowd.length, segs.length, perOp)});
 
 ${emitMix(plan.mix.units)}SLOT_END(${MIX_PART}, ${MIX_SLOT});
 #include "body.h"`;

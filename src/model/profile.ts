@@ -88,11 +88,25 @@ export const SyscallRate = z.object({
   sizes: SizeBins.optional(),
 });
 
+/** A request type's user-space work measured alone (a workload of that type only, the same
+ *  sweep): how the body's parts divide between the types, so that a clone serving another mix
+ *  does each type's share of the work. */
+export const AloneCpu = PortableCpu.pick({
+  insnsPerReq: true,
+  dataCurve: true,
+  codeCurve: true,
+  conflict: true,
+  branchMissesPerReq: true,
+});
+export type AloneCpu = z.infer<typeof AloneCpu>;
+
 export const RequestType = z.object({
   op: z.string().regex(/^[A-Za-z]+$/),
   share: z.number().min(0).max(1),
   requestBytesMean: z.number().nonnegative(),
   responseSizes: SizeBins.min(1),
+  /** Where the workload has more than one type (absent: every type does the same work). */
+  alone: AloneCpu.optional(),
 });
 export type RequestType = z.infer<typeof RequestType>;
 

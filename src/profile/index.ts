@@ -1,10 +1,18 @@
 import { cpus, arch, release } from 'node:os';
-import { PROFILE_SCHEMA_VERSION, Profile, TwinError, parseWith, type Workload } from '../model/index.js';
+import {
+  PROFILE_SCHEMA_VERSION,
+  Profile,
+  TwinError,
+  parseWith,
+  type AloneCpu,
+  type PortableCpu,
+  type Workload,
+} from '../model/index.js';
 import { totalErrors, type LoadResult } from '../collect/loadgen.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
-import { measurePortable } from '../collect/cpu.js';
+import { measureEach, measurePortable } from '../collect/cpu.js';
 import { requireLinear, requireSteadyCurves } from './curves.js';
 import type { CgTotals } from '../collect/cachegrind.js';
 
@@ -119,6 +127,22 @@ export function requestTypes(loads: LoadResult[]): Profile['requests'] {
   }));
 }
 
+/** The workload of one request type: its entries alone, their shares as they were. */
+export function aloneWorkload(w: Workload, op: string): Workload {
+  const requests = w.requests.filter((r) => r.op.toLowerCase() === op.toLowerCase());
+  if (!requests.length) throw new TwinError(`no request of the workload is a ${op}: check its requests`);
+  return { ...w, requests };
+}
+
+/** What a request type's body share is computed from (Profile's AloneCpu). */
+const aloneCpu = (c: PortableCpu): AloneCpu => ({
+  insnsPerReq: c.insnsPerReq,
+  dataCurve: c.dataCurve,
+  codeCurve: c.codeCurve,
+  conflict: c.conflict,
+  branchMissesPerReq: c.branchMissesPerReq,
+});
+
 /** Profiles a target under a workload: one traced real run at the lowest load, then two
  *  Valgrind runs for the CPU counters. */
 export async function profileTarget(
@@ -170,6 +194,15 @@ export async function profileTarget(
   say(`the halves of the measured requests: ${perHalf} instructions a request`);
   requireLinear(halves, 2 * w.valgrindRequests);
   requireSteadyCurves(original, w.valgrindRequests);
+  const requests = requestTypes([o, ...more].flatMap((x) => [x.load, x.untraced ?? []].flat()));
+  if (requests.length > 1) {
+    say(`under Valgrind: each of ${requests.map((r) => r.op).join(', ')} alone (a twinreuse pair each)`);
+    const alone = await measureEach(
+      spec,
+      requests.map((r) => aloneWorkload(w, r.op)),
+    );
+    requests.forEach((r, i) => (r.alone = aloneCpu(alone[i])));
+  }
   const profile: Profile = {
     schemaVersion: PROFILE_SCHEMA_VERSION,
     kind: 'twin-profile',
@@ -183,7 +216,7 @@ export async function profileTarget(
       settledS: Math.round(o.settledS * 10) / 10,
     },
     skeleton,
-    requests: requestTypes([o, ...more].flatMap((x) => [x.load, x.untraced ?? []].flat())),
+    requests,
     kernel,
     perRequest: {
       cpuUsPerReq: o.cpuNs / 1000 / Math.max(1, o.load.sent),

@@ -8,9 +8,12 @@ import {
   type ClassCounts,
   type MixLoop,
 } from './mix.js';
+import { opScales, type OpScale } from './ops.js';
 import { cellMisses, crowdCells, fitCrowd, randomMisses, type Cell, type CrowdGroup } from './crowd.js';
 import {
   binTarget,
+  conflictExcess,
+  curveLess,
   binsFromCurve,
   monotone,
   withMedians,
@@ -61,21 +64,6 @@ export interface BodyTarget {
   /** Interference from outside the body: lines per request and the footprint they come from. */
   hotData: Interference;
   hotCode: Interference;
-}
-
-/** A curve less another, point by point (the skeleton's measured at the same sizes), floored at 0. */
-export function curveLess(a: CurvePoint[], b: CurvePoint[] | undefined): CurvePoint[] {
-  return a.map((p) => ({
-    bytes: p.bytes,
-    missesPerReq: Math.max(0, p.missesPerReq - (b?.find((q) => q.bytes === p.bytes)?.missesPerReq ?? 0)),
-  }));
-}
-
-/** Conflict misses: those of the low-associativity point over the 8-way curve's at its size. */
-export function conflictExcess(c: PortableCpu, side: 'data' | 'code' = 'data'): number {
-  const curve = side === 'data' ? c.dataCurve : c.codeCurve;
-  const at = curve.find((q) => q.bytes === c.conflict.bytes)?.missesPerReq ?? 0;
-  return Math.max(0, (side === 'data' ? c.conflict.dataMissesPerReq : c.conflict.codeMissesPerReq) - at);
 }
 
 /** Lines of the conflict ring: more than a 4-way set holds, fewer than an 8-way set. */
@@ -175,6 +163,10 @@ export interface BodyPlan {
   mix: MixLoop;
   /** Per serving thread: state and filler. */
   memBytes: number;
+  /** Each request type's multiples of the parts, in the profile's order of types (empty: every
+   *  type runs the same body), with the mix loop's solved so that its instructions are the
+   *  type's. */
+  ops: (OpScale & { mix: number })[];
 }
 
 /** `a` plus `times` x `b`, class by class. */
@@ -300,6 +292,36 @@ export function bodyPlan(p: Profile): BodyPlan {
   );
   const fixed = addCounts(fixedParts, blockCounts(blockUnitsOf), blocks);
   const used = total(fixed);
+  const mix = solveMix(
+    o.mix,
+    o.insnsPerReq,
+    sk?.mix ?? null,
+    sk?.insnsPerReq ?? 0,
+    fixed,
+    insnsPerReq - used,
+  );
+  // A type's mix loop takes what its other parts leave of its instructions.
+  const perBlock = total(blockCounts(blockUnitsOf));
+  const mixInsns = total(mixCounts(mix));
+  const ops = opScales(p).map((s) => {
+    const fixedOf =
+      total(k.mixOverhead ?? {}) +
+      total(
+        fixedCounts(
+          rings.map((r, i) => ({ ...r, loadsPerReq: r.loadsPerReq * (s.rings[i] ?? 1) })),
+          hardBranchesPerReq * s.hard,
+          HARD_P,
+          crowdLoads(crowd) * s.crowd,
+        ),
+      ) +
+      perBlock *
+        (segments.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * (s.segments[i] ?? 1) : 0), 0) +
+          codeConflict.loadsPerReq * s.crowd);
+    return { ...s, mix: mixInsns > 0 ? Math.max(0, insnsPerReq * s.insns - fixedOf) / mixInsns : 1 };
+  });
+  const shares = p.requests.map((r) => r.share);
+  const mean = ops.reduce((a, s, i) => a + shares[i] * s.mix, 0) / shares.reduce((a, b) => a + b, 0);
+  if (mean > 0) for (const s of ops) s.mix /= mean;
   return {
     insnsPerReq,
     rings,
@@ -309,7 +331,8 @@ export function bodyPlan(p: Profile): BodyPlan {
     blockUnits: blockUnitsOf,
     hardBranchesPerReq,
     hardP: HARD_P,
-    mix: solveMix(o.mix, o.insnsPerReq, sk?.mix ?? null, sk?.insnsPerReq ?? 0, fixed, insnsPerReq - used),
+    mix,
     memBytes: STATE_BYTES + FILLER_BYTES,
+    ops,
   };
 }

@@ -28,6 +28,8 @@ export const crowdOffset = (stride: number, j: number) => ((37 + 3 * j) % Math.m
 
 export interface ChainSegment {
   name: string;
+  /** The footprint bin of a segment (none: the conflict segment). */
+  bin?: number;
   lines: number;
   loadsPerReq: number;
   /** The conflict segment: its few blocks one set period apart, a cycle walked k blocks a
@@ -154,6 +156,7 @@ export function chainSegments(
   return [
     ...bins.map((s, k) => ({
       name: partName('code', s.bin),
+      bin: s.bin,
       lines: s.lines,
       loadsPerReq: s.loadsPerReq,
       slots: slots[k],
@@ -176,9 +179,10 @@ export const MIX_SLOT = 64 * Math.ceil((9 * (MIX_ITER + 16) + 160) / 64);
 
 /** The bytes of clone_body's slot, by what it calls: each ring walk's and each segment's call
  *  with its rate as an immediate (each within the 96 and 128 bytes allowed here; sixteen rings
- *  and eight segments took 2,513 bytes), with room to spare. */
-export const bodySlot = (rings: number, segs: number) =>
-  64 * Math.ceil((1024 + 96 * rings + 128 * segs) / 64);
+ *  and eight segments took 2,513 bytes), with room to spare; with request types' multiples
+ *  (`perOp`), each call's rate from a table and each ring walk in a loop of calls. */
+export const bodySlot = (rings: number, segs: number, perOp = false) =>
+  64 * Math.ceil((1024 + (perOp ? 160 : 96) * rings + (perOp ? 176 : 128) * segs) / 64);
 
 /** The chain of a profile's plan: its segments laid out as in the plan before tuning (the
  *  profile's knobs of the code side reset), among the skeleton's hot code sets. */

@@ -1,4 +1,4 @@
-import type { CurvePoint } from '../model/index.js';
+import type { CurvePoint, PortableCpu } from '../model/index.js';
 
 /** Cache lines are 64 bytes on every shipped platform; curves and rings count in lines. */
 export const LINE = 64;
@@ -327,4 +327,22 @@ export function histogramOf(
     if (k >= 0) counts[k]++;
   }
   return counts.map((c) => c / requests);
+}
+
+/** A curve less another, point by point (the skeleton's measured at the same sizes), floored at 0. */
+export function curveLess(a: CurvePoint[], b: CurvePoint[] | undefined): CurvePoint[] {
+  return a.map((p) => ({
+    bytes: p.bytes,
+    missesPerReq: Math.max(0, p.missesPerReq - (b?.find((q) => q.bytes === p.bytes)?.missesPerReq ?? 0)),
+  }));
+}
+
+/** Conflict misses: those of the low-associativity point over the 8-way curve's at its size. */
+export function conflictExcess(
+  c: Pick<PortableCpu, 'dataCurve' | 'codeCurve' | 'conflict'>,
+  side: 'data' | 'code' = 'data',
+): number {
+  const curve = side === 'data' ? c.dataCurve : c.codeCurve;
+  const at = curve.find((q) => q.bytes === c.conflict.bytes)?.missesPerReq ?? 0;
+  return Math.max(0, (side === 'data' ? c.conflict.dataMissesPerReq : c.conflict.codeMissesPerReq) - at);
 }

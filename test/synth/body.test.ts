@@ -36,6 +36,7 @@ const base: BodyPlan = {
   hardP: 0.5,
   mix: { units: { alu: 10, load: 4 }, itersPerReq: 5 },
   memBytes: STATE_BYTES + FILLER_BYTES,
+  ops: [],
 };
 
 function build(plan: BodyPlan, name: string): string {
@@ -47,6 +48,7 @@ ${emitBody(plan, chainSegments(plan))}
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 1;
+    uint32_t op = argc > 2 ? (uint32_t)atoi(argv[2]) : 0;
     twin_body_ctx ctx = { 0 };
     if (posix_memalign((void **)&ctx.mem, 4096, ${plan.memBytes}u) != 0)
         return 1;
@@ -54,7 +56,7 @@ int main(int argc, char **argv)
     ctx.mem_bytes = ${plan.memBytes}u;
     ctx.rng = 88172645463325252ull;
     for (long i = 0; i < n; i++)
-        clone_body(0, &ctx);
+        clone_body(op, &ctx);
     return (int)(ctx.sink & 1) * 0;
 }
 `;
@@ -79,8 +81,8 @@ int main(int argc, char **argv)
 }
 
 /** Cachegrind totals of `n` bodies on Skylake-SP L1s, with the last level at `ll` bytes. */
-function run(bin: string, n: number, ll: number): CgTotals {
-  const out = join(tmp, `cg.${bin.split('/').pop()}.${n}.${ll}`);
+function run(bin: string, n: number, ll: number, op = 0): CgTotals {
+  const out = join(tmp, `cg.${bin.split('/').pop()}.${n}.${ll}.${op}`);
   execFileSync('valgrind', [
     ...VG_TRANSLATION,
     '--tool=cachegrind',
@@ -93,15 +95,16 @@ function run(bin: string, n: number, ll: number): CgTotals {
     '--log-file=/dev/null',
     bin,
     String(n),
+    String(op),
   ]);
   return parseCachegrind(readFileSync(out, 'utf8'));
 }
 
 /** Cachegrind events per body, by the difference of 200 and 600 bodies: set-up and the first
  *  walk through the rings cancel. */
-function perBody(bin: string, ll: number) {
-  const a = run(bin, 200, ll);
-  const b = run(bin, 600, ll);
+function perBody(bin: string, ll: number, op = 0) {
+  const a = run(bin, 200, ll, op);
+  const b = run(bin, 600, ll, op);
   return (k: keyof CgTotals) => (b[k] - a[k]) / 400;
 }
 
@@ -120,6 +123,47 @@ test(
     near(l2('DLmr'), base.rings[1].loadsPerReq, 'L2 misses (loads of the ring past L2)');
     const llc = perBody(bin, 32 << 20); // LL = a 32 MiB LLC: both rings fit
     near(llc('DLmr'), 0, 'LLC misses (no ring past the LLC)');
+  },
+);
+
+test(
+  "a request type's multiples scale each part's misses and the mix loop's instructions",
+  { timeout: 120_000 },
+  () => {
+    // Type 0 runs half of every part, type 1 one and a half times: three times type 0's.
+    const half = {
+      op: 'get',
+      rings: [0.5, 0.5],
+      segments: [0.5],
+      crowd: 0.5,
+      hard: 0.5,
+      insns: 0.5,
+      mix: 0.5,
+    };
+    const more = {
+      op: 'set',
+      rings: [1.5, 1.5],
+      segments: [1.5],
+      crowd: 1.5,
+      hard: 1.5,
+      insns: 1.5,
+      mix: 1.5,
+    };
+    const plan = { ...base, ops: [half, more] };
+    const bin = build(plan, 'ops');
+    const [a, b] = [0, 1].map((op) => perBody(bin, 1 << 20, op));
+    const ratio = (k: keyof CgTotals) => b(k) / Math.max(1e-9, a(k));
+    const [loads, big] = [base.rings[0].loadsPerReq + base.rings[1].loadsPerReq, base.rings[1].loadsPerReq];
+    for (const [m, at, t] of [
+      [0.5, a, 'type 0'],
+      [1.5, b, 'type 1'],
+    ] as const) {
+      near(at('D1mr'), m * loads, `${t} D1 misses (every ring load)`);
+      near(at('DLmr'), m * big, `${t} L2 misses (loads of the ring past L2)`);
+      near(at('I1mr'), m * base.segments[0].loadsPerReq, `${t} I1 misses (one per code block)`);
+      near(at('Bcm') + at('Bim'), (m * base.hardBranchesPerReq) / 2, `${t} mispredictions`);
+    }
+    assert.ok(ratio('Ir') > 2.5 && ratio('Ir') < 3.2, `instructions: ${b('Ir')} and ${a('Ir')}`);
   },
 );
 
