@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve as resolvePath } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
-import { TwinError, type Workload } from '../model/index.js';
+import { TwinError, expandFiles, type Workload } from '../model/index.js';
 import { spawnTracked, stopChild, exited } from './children.js';
 import { processTree } from './proc.js';
 
@@ -37,7 +37,13 @@ export interface RunningTarget {
 export function launchSpecFor(w: Workload, dir: string, command?: string): LaunchSpec {
   const cmd = command ?? w.command;
   if (!cmd) throw new TwinError('no target command: give one after -- or set `command` in the workload file');
-  return { command: cmd, dir, templates: w.templates, files: w.files, startTimeoutS: w.startTimeout };
+  return {
+    command: cmd,
+    dir,
+    templates: w.templates,
+    files: expandFiles(w.files),
+    startTimeoutS: w.startTimeout,
+  };
 }
 
 export async function freePort(): Promise<number> {

@@ -32,7 +32,7 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
   // shifted back); without types, the rates themselves.
   const perOp = plan.ops.length > 0;
   const table = (name: string, row: (o: BodyPlan['ops'][number]) => number[]) =>
-    `static const uint64_t ${name}[N_OPS][${Math.max(1, row(plan.ops[0]).length)}] = { ${plan.ops
+    `static const UNUSED uint64_t ${name}[N_OPS][${Math.max(1, row(plan.ops[0]).length)}] = { ${plan.ops
       .map((o) => arr(row(o).map(rate)))
       .join(', ')} };`;
   const scaled = (r: string, tbl: string) => (perOp ? `OP_RATE(${r}, ${tbl})` : r);

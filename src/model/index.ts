@@ -6,3 +6,4 @@ export * from './profile.js';
 export * from './measurement.js';
 export * from './comparison.js';
 export * from './cpu.js';
+export * from './files.js';

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { Protocol } from './common.js';
+import { FileEntry } from './files.js';
 
 const ValueSize = z.union([
   z.number().int().nonnegative(),
@@ -59,18 +60,9 @@ export const Workload = z.object({
   /** Files of the workload's folder copied into the run folder with {port}, {dir} and {run}
    *  replaced (a server's configuration). */
   templates: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/)).default([]),
-  /** Files Twin makes in the run folder before the start, of pseudo-random printable bytes. */
-  files: z
-    .array(
-      z.object({
-        path: z
-          .string()
-          .regex(/^[A-Za-z0-9_./-]+$/)
-          .refine((p) => !p.startsWith('/') && !p.includes('..'), 'a relative path inside the run folder'),
-        size: z.number().int().nonnegative(),
-      }),
-    )
-    .default([]),
+  /** Files Twin makes in the run folder before the start, of pseudo-random printable bytes:
+   *  one per entry, or a numbered set with sizes drawn (FileEntry). */
+  files: z.array(FileEntry).default([]),
   connections: z.number().int().positive().default(8),
   threads: z.number().int().positive().default(2),
   keys: z.number().int().positive().default(1000),

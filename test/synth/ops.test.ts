@@ -1,11 +1,15 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { Profile, type AloneCpu, type PortableCpu } from '../../src/model/index.js';
 import { bodyPlan, fixedCounts, crowdLoads, HARD_P } from '../../src/synth/body.js';
 import { blockCounts, mixCounts } from '../../src/synth/mix.js';
+import { generateClone } from '../../src/generate/index.js';
+import { buildClone } from '../../src/generate/build.js';
+import { skeletonOnly } from '../../src/tune/skeleton.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const fixture = Profile.parse(
@@ -86,3 +90,19 @@ test("request types' multiples average to one under the profiled mix, and each t
     `set/get body instructions ${got.toFixed(2)}, want ${want.toFixed(2)}`,
   );
 });
+
+test(
+  "a clone of request types' multiples builds, and so does its skeleton alone",
+  { timeout: 60_000 },
+  () => {
+    const tmp = mkdtempSync(join(tmpdir(), 'twin-ops-'));
+    for (const [name, p] of [
+      ['body', withAlone],
+      ['skeleton', skeletonOnly(withAlone)],
+    ] as const) {
+      const dir = join(tmp, name);
+      assert.equal(generateClone(p, dir).ops.length, 2);
+      buildClone(dir);
+    }
+  },
+);
