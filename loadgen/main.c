@@ -22,7 +22,8 @@
 static const char main_usage[] =
     "usage: twin-load --host H --port P --protocol memcached|resp|http --rate R --duration S\n"
     "                 [--warmup S] [--connections N] [--threads T] [--dist poisson|constant]\n"
-    "                 [--keys K] [--key-size B] [--req OP,SHARE,VMIN,VMAX[,PATH]]...\n"
+    "                 [--keys K] [--key-size B] [--key-dist uniform|zipf:S]\n"
+    "                 [--req OP,SHARE,VMIN,VMAX[,PATH]]...\n"
     "                 [--preload] [--max-requests N] [--max-inflight N] [--seed N]\n"
     "                 [--timeout-ms MS] [--out FILE]\n";
 
@@ -77,12 +78,10 @@ static void main_req(workload_spec *w, const char *arg)
     if (n < 4)
         main_usage_error("--req: expected OP,SHARE,VMIN,VMAX[,PATH], got '%s'", arg);
     workload_op *op = &w->ops[w->n_ops++];
-    if (strcmp(field[0], "get") == 0)
-        op->verb = PROTO_GET;
-    else if (strcmp(field[0], "set") == 0)
-        op->verb = PROTO_SET;
-    else
-        main_usage_error("--req: unknown op '%s' (get or set)", field[0]);
+    int verb = proto_verb_find(field[0]);
+    if (verb < 0)
+        main_usage_error("--req: unknown op '%s' (get, set, incr, lpush, lrange, hset or hget)", field[0]);
+    op->verb = (proto_verb)verb;
     op->share = main_double("req share", field[1], 1e-9, 1e12);
     op->value_min = (uint32_t)main_uint("req vmin", field[2], 0, WORKLOAD_MAX_VALUE);
     op->value_max = (uint32_t)main_uint("req vmax", field[3], op->value_min, WORKLOAD_MAX_VALUE);
@@ -92,6 +91,22 @@ static void main_req(workload_spec *w, const char *arg)
             main_usage_error("--req: path must start with / and hold no spaces, got '%s'", field[4]);
         op->path = arg + (field[4] - buf);
     }
+}
+
+/* uniform or zipf:S, S a positive real. */
+static void main_key_dist(workload_spec *w, const char *arg)
+{
+    char *end;
+    w->zipf_s = 0;
+    if (strcmp(arg, "uniform") == 0)
+        return;
+    if (strncmp(arg, "zipf:", 5) == 0) {
+        errno = 0;
+        w->zipf_s = strtod(arg + 5, &end);
+        if (!errno && end != arg + 5 && !*end && isfinite(w->zipf_s) && w->zipf_s > 0)
+            return;
+    }
+    main_usage_error("--key-dist: expected uniform or zipf:S with S > 0, got '%s'", arg);
 }
 
 static void main_parse(int argc, char **argv, load_config *cfg, const char **out)
@@ -108,6 +123,7 @@ static void main_parse(int argc, char **argv, load_config *cfg, const char **out
         O_DIST,
         O_KEYS,
         O_KEY_SIZE,
+        O_KEY_DIST,
         O_REQ,
         O_PRELOAD,
         O_MAX_REQUESTS,
@@ -129,6 +145,7 @@ static void main_parse(int argc, char **argv, load_config *cfg, const char **out
         { "dist", required_argument, NULL, O_DIST },
         { "keys", required_argument, NULL, O_KEYS },
         { "key-size", required_argument, NULL, O_KEY_SIZE },
+        { "key-dist", required_argument, NULL, O_KEY_DIST },
         { "req", required_argument, NULL, O_REQ },
         { "preload", no_argument, NULL, O_PRELOAD },
         { "max-requests", required_argument, NULL, O_MAX_REQUESTS },
@@ -196,6 +213,9 @@ static void main_parse(int argc, char **argv, load_config *cfg, const char **out
         case O_KEY_SIZE:
             cfg->work.key_size = (size_t)main_uint("key-size", optarg, 5, WORKLOAD_MAX_KEY);
             break;
+        case O_KEY_DIST:
+            main_key_dist(&cfg->work, optarg);
+            break;
         case O_REQ:
             main_req(&cfg->work, optarg);
             break;
@@ -242,8 +262,12 @@ static void main_parse(int argc, char **argv, load_config *cfg, const char **out
     if (cfg->work.n_ops == 0)
         main_req(&cfg->work, "get,1,0,0");
     for (size_t i = 0; i < cfg->work.n_ops; i++)
-        if (cfg->work.ops[i].verb == PROTO_SET && !cfg->proto->has_set)
-            main_usage_error("--req: %s has no set", cfg->proto->name);
+        if (!(cfg->proto->verbs & PROTO_VERB(cfg->work.ops[i].verb)))
+            main_usage_error("--req: %s has no %s", cfg->proto->name,
+                             proto_verb_names[cfg->work.ops[i].verb]);
+    if (cfg->work.zipf_s > 0 && cfg->work.keys > WORKLOAD_MAX_ZIPF)
+        main_usage_error("--key-dist zipf: at most %u keys, got %llu", WORKLOAD_MAX_ZIPF,
+                         (unsigned long long)cfg->work.keys);
     if (cfg->threads > cfg->connections)
         cfg->threads = cfg->connections;
     cfg->work.host = cfg->host;
@@ -278,7 +302,6 @@ static void main_num(FILE *f, double v)
 
 static void main_json(FILE *f, const load_config *cfg, const stats *s)
 {
-    static const char *const verbs[] = { "get", "set" };
     const hist *h = &s->latency_ns;
     fprintf(f, "{\"protocol\":\"%s\",\"target_rps\":", cfg->proto->name);
     main_num(f, cfg->rate);
@@ -309,7 +332,7 @@ static void main_json(FILE *f, const load_config *cfg, const stats *s)
         fprintf(f,
                 "%s{\"op\":\"%s\",\"count\":%llu,\"req_bytes\":%llu,\"resp_bytes\":%llu,"
                 "\"resp_sizes\":[",
-                i ? "," : "", verbs[cfg->work.ops[i].verb], (unsigned long long)o->count,
+                i ? "," : "", proto_verb_names[cfg->work.ops[i].verb], (unsigned long long)o->count,
                 (unsigned long long)o->req_bytes, (unsigned long long)o->resp_bytes);
         stats_size *sizes;
         size_t n = stats_size_list(&o->resp_sizes, &sizes);
@@ -370,6 +393,10 @@ int main(int argc, char **argv)
     main_parse(argc, argv, &cfg, &out);
     main_resolve(&cfg);
     main_raise_fd_limit();
+    if (workload_key_dist_init(&cfg.work) < 0) {
+        fprintf(stderr, "twin-load: out of memory for the key distribution\n");
+        return 1;
+    }
 
     load_status st = cfg.preload ? preload_run(&cfg, err, sizeof err) : LOAD_OK;
     stats result = { 0 };
@@ -378,6 +405,7 @@ int main(int argc, char **argv)
     if (st != LOAD_OK) {
         fprintf(stderr, "twin-load: %s\n", err);
         stats_free(&result);
+        workload_key_dist_free(&cfg.work);
         return st == LOAD_ERR_CONNECT ? 2 : 1;
     }
     int rc = 0;
@@ -386,5 +414,6 @@ int main(int argc, char **argv)
         rc = 1;
     }
     stats_free(&result);
+    workload_key_dist_free(&cfg.work);
     return rc;
 }

@@ -17,6 +17,10 @@
  * holds (validation's held-out seed checks the clone on the requests, not on a new data set). */
 #define PRELOAD_SEED 1
 
+/* Values LPUSHed to each key's list when the mix has LPUSH or LRANGE, so that LRANGE finds
+ * data from the start (a list keeps growing under LPUSH). */
+#define PRELOAD_LIST_LEN 5
+
 /* 1 when fd is ready for events, 0 after timeout_ms, -1 on error. */
 static int preload_poll(int fd, short events, int timeout_ms)
 {
@@ -62,22 +66,40 @@ static load_status preload_one(const load_config *cfg, conn *c, const proto_requ
         }
     }
     if (r != PROTO_OK) {
-        snprintf(err, errlen, "preload: %s response to a set of %.*s",
-                 r == PROTO_BAD ? "unparseable" : "error", (int)req->key_len, req->key);
+        snprintf(err, errlen, "preload: %s response to a%s %s of %.*s",
+                 r == PROTO_BAD ? "unparseable" : "error", req->verb == PROTO_SET ? "" : "n",
+                 proto_verb_names[req->verb], (int)req->key_len, req->key);
         return LOAD_ERR_RUN;
     }
     conn_in_consume(c, len);
     return LOAD_OK;
 }
 
+/* The first op of the mix with verb, or NULL. */
+static const workload_op *preload_op(const load_config *cfg, proto_verb verb)
+{
+    for (size_t i = 0; i < cfg->work.n_ops; i++)
+        if (cfg->work.ops[i].verb == verb)
+            return &cfg->work.ops[i];
+    return NULL;
+}
+
+/* One write of key i: its value size from the first op of the verb in the mix, else 100 bytes. */
+static load_status preload_write(const load_config *cfg, workload *w, conn *c, proto_verb verb, uint64_t i,
+                                 unsigned count, char *err, size_t errlen)
+{
+    const workload_op *op = preload_op(cfg, verb);
+    proto_request req;
+    workload_set(w, verb, i, op ? workload_value_size(op, i) : 100, count, &req);
+    return preload_one(cfg, c, &req, err, errlen);
+}
+
 load_status preload_run(const load_config *cfg, char *err, size_t errlen)
 {
-    if (!cfg->proto->has_set)
+    if (!(cfg->proto->verbs & PROTO_VERB(PROTO_SET)))
         return LOAD_OK;
-    const workload_op *set = NULL;
-    for (size_t i = 0; i < cfg->work.n_ops && !set; i++)
-        if (cfg->work.ops[i].verb == PROTO_SET)
-            set = &cfg->work.ops[i];
+    int lists = preload_op(cfg, PROTO_LPUSH) || preload_op(cfg, PROTO_LRANGE);
+    int hashes = preload_op(cfg, PROTO_HSET) || preload_op(cfg, PROTO_HGET);
 
     load_status status = LOAD_OK;
     workload w;
@@ -93,12 +115,11 @@ load_status preload_run(const load_config *cfg, char *err, size_t errlen)
         goto done;
     }
     for (uint64_t i = 0; i < cfg->work.keys && status == LOAD_OK; i++) {
-        size_t size = 100;
-        if (set)
-            size = workload_value_size(set, i);
-        proto_request req;
-        workload_set(&w, i, size, &req);
-        status = preload_one(cfg, &c, &req, err, errlen);
+        status = preload_write(cfg, &w, &c, PROTO_SET, i, 1, err, errlen);
+        if (status == LOAD_OK && lists)
+            status = preload_write(cfg, &w, &c, PROTO_LPUSH, i, PRELOAD_LIST_LEN, err, errlen);
+        if (status == LOAD_OK && hashes)
+            status = preload_write(cfg, &w, &c, PROTO_HSET, i, WORKLOAD_FIELDS, err, errlen);
     }
 
 done:

@@ -1,4 +1,5 @@
-/* preload.h -- sets every key once before the load, so that GETs hit. */
+/* preload.h -- sets every key once before the load, so that GETs hit (and
+ * fills its list and hash when the mix reads or writes those). */
 #ifndef PRELOAD_H
 #define PRELOAD_H
 
@@ -8,6 +9,9 @@
 
 /* Sets keys 0..keys-1 in order, one request at a time on one connection,
  * with values drawn from the first SET in the mix (100 bytes when none).
+ * When the mix has LPUSH or LRANGE, each key's list also gets a few values
+ * sized by the first LPUSH, and with HSET or HGET its hash every field,
+ * sized by the first HSET (100 bytes when none).
  * Does nothing for protocols without SET. Any failure or error response
  * stops it: LOAD_ERR_CONNECT when the server cannot be reached, else
  * LOAD_ERR_RUN, with one line in err. */

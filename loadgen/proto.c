@@ -5,6 +5,8 @@
 
 static const proto_type *const proto_all[] = { &proto_memcached, &proto_resp, &proto_http };
 
+const char *const proto_verb_names[PROTO_VERBS] = { "get", "set", "incr", "lpush", "lrange", "hset", "hget" };
+
 const proto_type *proto_find(const char *name)
 {
     for (size_t i = 0; i < sizeof proto_all / sizeof proto_all[0]; i++)
@@ -13,9 +15,18 @@ const proto_type *proto_find(const char *name)
     return NULL;
 }
 
+int proto_verb_find(const char *name)
+{
+    for (int v = 0; v < PROTO_VERBS; v++)
+        if (strcmp(proto_verb_names[v], name) == 0)
+            return v;
+    return -1;
+}
+
 size_t proto_request_bound(const proto_request *req)
 {
-    size_t n = 128 + req->key_len + req->value_len;
+    size_t count = req->count ? req->count : 1;
+    size_t n = 128 + req->key_len + count * (req->value_len + 48);
     if (req->path)
         n += strlen(req->path);
     if (req->host)

@@ -11,17 +11,32 @@
 
 #include <stddef.h>
 
+/* GET and SET are every protocol's read and write (HTTP has GET alone); the
+ * rest are redis data-structure commands, RESP only. */
 typedef enum {
     PROTO_GET = 0,
-    PROTO_SET = 1
+    PROTO_SET,
+    PROTO_INCR,
+    PROTO_LPUSH,
+    PROTO_LRANGE,
+    PROTO_HSET,
+    PROTO_HGET,
+    PROTO_VERBS
 } proto_verb;
+
+#define PROTO_VERB(v) (1u << (v))
+
+/* Lower-case names, as --req and the JSON result spell them. */
+extern const char *const proto_verb_names[PROTO_VERBS];
 
 typedef struct {
     proto_verb verb;
     const char *key; /* memcached, RESP */
     size_t key_len;
-    const char *value; /* SET only */
+    const char *value; /* SET, LPUSH, HSET */
     size_t value_len;
+    unsigned field;   /* HSET, HGET: the hash field f<field> */
+    unsigned count;   /* LPUSH values and HSET fields (f<field> on) sent at once; 0 counts as 1 */
     const char *path; /* HTTP request target */
     const char *host; /* HTTP Host header */
 } proto_request;
@@ -35,7 +50,7 @@ typedef enum {
 
 typedef struct {
     const char *name;
-    int has_set; /* whether the SET verb exists */
+    unsigned verbs; /* PROTO_VERB bits of the verbs it can send */
     /* Writes req into out, which holds at least proto_request_bound(req)
      * bytes; returns the number of bytes written. */
     size_t (*format)(char *out, const proto_request *req);
@@ -52,6 +67,9 @@ extern const proto_type proto_http;
 
 /* The protocol called name, or NULL. */
 const proto_type *proto_find(const char *name);
+
+/* The verb called name, or -1. */
+int proto_verb_find(const char *name);
 
 /* An upper bound on any protocol's encoding of req. */
 size_t proto_request_bound(const proto_request *req);

@@ -182,7 +182,7 @@ static proto_result http_parse(const char *buf, size_t len, size_t *resp_len)
 
 const proto_type proto_http = {
     .name = "http",
-    .has_set = 0,
+    .verbs = PROTO_VERB(PROTO_GET),
     .format = http_format,
     .parse = http_parse,
 };

@@ -131,7 +131,7 @@ static proto_result mc_parse(const char *buf, size_t len, size_t *resp_len)
 
 const proto_type proto_memcached = {
     .name = "memcached",
-    .has_set = 1,
+    .verbs = PROTO_VERB(PROTO_GET) | PROTO_VERB(PROTO_SET),
     .format = mc_format,
     .parse = mc_parse,
 };

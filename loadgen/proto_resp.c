@@ -1,4 +1,5 @@
-/* proto_resp.c -- RESP (the redis protocol, version 2): GET and SET.
+/* proto_resp.c -- RESP (the redis protocol, version 2): GET and SET, and the
+ * data-structure commands INCR, LPUSH, LRANGE, HSET and HGET.
  *
  * A response is one value: simple string (+), error (-), integer (:), bulk
  * string ($, with $-1 for nil) or array (*, with *-1 for nil) of values.
@@ -14,24 +15,72 @@
 #define RESP_MAX_ARRAY (1ull << 24)
 #define RESP_MAX_BULK  (1ull << 40)
 
+/* Each data structure lives under its own key prefix, so that no command meets
+ * a key of another type (INCR of a string value, LPUSH of a hash: -WRONGTYPE). */
+static const char *const resp_prefix[PROTO_VERBS] = {
+    [PROTO_GET] = "",      [PROTO_SET] = "",    [PROTO_INCR] = "c:", [PROTO_LPUSH] = "l:",
+    [PROTO_LRANGE] = "l:", [PROTO_HSET] = "h:", [PROTO_HGET] = "h:",
+};
+
+/* Appends one bulk string: $<n>\r\n<prefix><s>\r\n. */
+static size_t resp_bulk(char *out, const char *prefix, const char *s, size_t len)
+{
+    size_t p = strlen(prefix);
+    size_t n = (size_t)sprintf(out, "$%zu\r\n", p + len);
+    memcpy(out + n, prefix, p);
+    memcpy(out + n + p, s, len);
+    n += p + len;
+    memcpy(out + n, "\r\n", 2);
+    return n + 2;
+}
+
+static size_t resp_bulk_str(char *out, const char *s)
+{
+    return resp_bulk(out, "", s, strlen(s));
+}
+
+/* GET k, SET k v, INCR c:k, LPUSH l:k v..., LRANGE l:k 0 9, HSET h:k f<n> v...,
+ * HGET h:k f<n>; with count > 1, LPUSH sends count values and HSET count fields
+ * from f<field> on (preloading), the same value each. */
 static size_t resp_format(char *out, const proto_request *req)
 {
-    size_t n = 0;
-    if (req->verb == PROTO_GET) {
-        n += (size_t)sprintf(out, "*2\r\n$3\r\nGET\r\n$%zu\r\n", req->key_len);
-    } else {
-        n += (size_t)sprintf(out, "*3\r\n$3\r\nSET\r\n$%zu\r\n", req->key_len);
-    }
-    memcpy(out + n, req->key, req->key_len);
-    n += req->key_len;
-    memcpy(out + n, "\r\n", 2);
-    n += 2;
-    if (req->verb == PROTO_SET) {
-        n += (size_t)sprintf(out + n, "$%zu\r\n", req->value_len);
-        memcpy(out + n, req->value, req->value_len);
-        n += req->value_len;
-        memcpy(out + n, "\r\n", 2);
-        n += 2;
+    static const char *const upper[PROTO_VERBS] = { "GET", "SET", "INCR", "LPUSH", "LRANGE", "HSET", "HGET" };
+    proto_verb v = req->verb;
+    unsigned count = req->count ? req->count : 1;
+    size_t args = v == PROTO_GET || v == PROTO_INCR   ? 2
+                  : v == PROTO_SET || v == PROTO_HGET ? 3
+                  : v == PROTO_LRANGE                 ? 4
+                  : v == PROTO_LPUSH                  ? 2 + count
+                                                      : 2 + 2 * (size_t)count;
+    size_t n = (size_t)sprintf(out, "*%zu\r\n", args);
+    n += resp_bulk_str(out + n, upper[v]);
+    n += resp_bulk(out + n, resp_prefix[v], req->key, req->key_len);
+    char field[16];
+    switch (v) {
+    case PROTO_SET:
+        n += resp_bulk(out + n, "", req->value, req->value_len);
+        break;
+    case PROTO_LPUSH:
+        for (unsigned i = 0; i < count; i++)
+            n += resp_bulk(out + n, "", req->value, req->value_len);
+        break;
+    case PROTO_LRANGE:
+        n += resp_bulk_str(out + n, "0");
+        n += resp_bulk_str(out + n, "9");
+        break;
+    case PROTO_HSET:
+        for (unsigned i = 0; i < count; i++) {
+            snprintf(field, sizeof field, "f%u", req->field + i);
+            n += resp_bulk_str(out + n, field);
+            n += resp_bulk(out + n, "", req->value, req->value_len);
+        }
+        break;
+    case PROTO_HGET:
+        snprintf(field, sizeof field, "f%u", req->field);
+        n += resp_bulk_str(out + n, field);
+        break;
+    default:
+        break;
     }
     return n;
 }
@@ -69,11 +118,14 @@ static proto_result resp_value(const char *buf, size_t off, size_t len, int dept
     case '-':
         *end = next;
         return PROTO_SERVER_ERROR;
-    case ':':
+    case ':': /* a signed 64-bit integer: up to 19 digits, its value unused */
         if (n > 0 && body[0] == '-')
             body++, n--;
-        if (proto_parse_uint(body, n, &v) < 0)
+        if (n == 0 || n > 19)
             return PROTO_BAD;
+        for (size_t i = 0; i < n; i++)
+            if (body[i] < '0' || body[i] > '9')
+                return PROTO_BAD;
         *end = next;
         return PROTO_OK;
     case '$':
@@ -116,7 +168,9 @@ static proto_result resp_parse(const char *buf, size_t len, size_t *resp_len)
 
 const proto_type proto_resp = {
     .name = "resp",
-    .has_set = 1,
+    .verbs = PROTO_VERB(PROTO_GET) | PROTO_VERB(PROTO_SET) | PROTO_VERB(PROTO_INCR) |
+             PROTO_VERB(PROTO_LPUSH) | PROTO_VERB(PROTO_LRANGE) | PROTO_VERB(PROTO_HSET) |
+             PROTO_VERB(PROTO_HGET),
     .format = resp_format,
     .parse = resp_parse,
 };

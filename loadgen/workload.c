@@ -1,6 +1,7 @@
 /* workload.c -- request mix, keys and values (see workload.h). */
 #include "workload.h"
 
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,65 @@ size_t workload_min_key_size(uint64_t keys)
     for (uint64_t top = keys > 0 ? keys - 1 : 0; top >= 10; top /= 10)
         digits++;
     return 4 + digits;
+}
+
+int workload_key_dist_init(workload_spec *spec)
+{
+    spec->zipf_cdf = NULL;
+    if (spec->zipf_s <= 0)
+        return 0;
+    spec->zipf_cdf = malloc(spec->keys * sizeof *spec->zipf_cdf);
+    if (!spec->zipf_cdf)
+        return -1;
+    double sum = 0;
+    for (uint64_t i = 0; i < spec->keys; i++) {
+        sum += pow((double)(i + 1), -spec->zipf_s);
+        spec->zipf_cdf[i] = sum;
+    }
+    for (uint64_t i = 0; i < spec->keys; i++)
+        spec->zipf_cdf[i] /= sum;
+    spec->zipf_cdf[spec->keys - 1] = 1; /* every draw below 1 lands on a key */
+    return 0;
+}
+
+void workload_key_dist_free(workload_spec *spec)
+{
+    free(spec->zipf_cdf);
+    spec->zipf_cdf = NULL;
+}
+
+uint64_t workload_draw_key(const workload_spec *spec, rng *r)
+{
+    if (!spec->zipf_cdf)
+        return rng_below(r, spec->keys);
+    double u = rng_unit(r);
+    uint64_t lo = 0, hi = spec->keys - 1; /* the first i with cdf[i] > u */
+    while (lo < hi) {
+        uint64_t mid = lo + (hi - lo) / 2;
+        if (spec->zipf_cdf[mid] > u)
+            hi = mid;
+        else
+            lo = mid + 1;
+    }
+    return lo;
+}
+
+char *workload_path(char *out, size_t len, const char *path, uint64_t key)
+{
+    char digits[24];
+    int nd = snprintf(digits, sizeof digits, "%llu", (unsigned long long)key);
+    size_t n = 0;
+    while (*path && n + 1 < len) {
+        if (strncmp(path, "{key}", 5) == 0 && n + (size_t)nd + 1 < len) {
+            memcpy(out + n, digits, (size_t)nd);
+            n += (size_t)nd;
+            path += 5;
+        } else {
+            out[n++] = *path++;
+        }
+    }
+    out[n] = '\0';
+    return out;
 }
 
 int workload_init(workload *w, const workload_spec *spec, uint64_t seed, uint64_t stream)
@@ -84,17 +144,23 @@ size_t workload_next(workload *w, proto_request *req)
     req->verb = o->verb;
     req->path = o->path;
     req->host = spec->host;
-    uint64_t key = rng_below(&w->rng, spec->keys);
+    uint64_t key = workload_draw_key(spec, &w->rng);
     workload_key(w, key, req);
-    if (o->verb == PROTO_SET)
+    if (o->verb == PROTO_SET || o->verb == PROTO_LPUSH || o->verb == PROTO_HSET)
         workload_value(w, workload_value_size(o, key), req);
+    if (o->verb == PROTO_HSET || o->verb == PROTO_HGET)
+        req->field = (unsigned)rng_below(&w->rng, WORKLOAD_FIELDS);
+    if (o->path && strstr(o->path, "{key}"))
+        req->path = workload_path(w->path, sizeof w->path, o->path, key);
     return op;
 }
 
-void workload_set(workload *w, uint64_t i, size_t value_size, proto_request *req)
+void workload_set(workload *w, proto_verb verb, uint64_t i, size_t value_size, unsigned count,
+                  proto_request *req)
 {
     memset(req, 0, sizeof *req);
-    req->verb = PROTO_SET;
+    req->verb = verb;
+    req->count = count;
     req->host = w->spec->host;
     workload_key(w, i, req);
     workload_value(w, value_size, req);

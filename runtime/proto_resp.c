@@ -4,8 +4,10 @@
  * the total is 5 or less; a simple string for the one total at each power of
  * ten that a bulk length cannot reach). SET answers +OK, PING +PONG, QUIT +OK
  * and closes. Other verbs answer a sized bulk string when they name one of
- * the clone's ops, else -ERR. Malformed input gets -ERR Protocol error and
- * the connection is closed, as redis does. */
+ * the clone's ops, else -ERR; below 6 bytes, where no bulk but the nil fits,
+ * they answer an integer of total - 3 digits (:1, :10), as INCR, LPUSH and
+ * HSET do. Malformed input gets -ERR Protocol error and the connection is
+ * closed, as redis does. */
 #define _GNU_SOURCE
 #include <string.h>
 
@@ -189,10 +191,22 @@ static __attribute__((noinline)) int resp_bulk(uint32_t size, proto_buf *out)
     return proto_buf_appends(out, "\r\n");
 }
 
+/* A sized integer reply: ":1" and zeros, no leading zero (hiredis refuses
+ * one); 4 bytes, the smallest reply, for totals below. */
+static int resp_integer(uint32_t size, proto_buf *out)
+{
+    proto_buf_appends(out, ":1");
+    for (uint32_t n = 4; n < size; n++)
+        proto_buf_appends(out, "0");
+    return proto_buf_appends(out, "\r\n");
+}
+
 static int resp_respond(const proto_req *req, int named, uint32_t size, proto_buf *out)
 {
     if (req->kind != PROTO_REQ_SIZED && !(req->kind == PROTO_REQ_OTHER && named))
         return proto_buf_append(out, req->reply, req->reply_len);
+    if (req->kind == PROTO_REQ_OTHER && size < 6)
+        return resp_integer(size, out);
     return resp_bulk(size, out);
 }
 

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # End-to-end tests of twin-load: builds, runs the unit tests, then drives
 # the delay server in each protocol and checks rate, latency and errors,
-# the connect-failure exit, real memcached and redis when installed, and a
-# short run under valgrind when installed. Exits non-zero on the first
+# the connect-failure exit, the usage errors of ops a protocol lacks, real
+# memcached and redis when installed (redis also with its data-structure
+# commands), and a short run under valgrind when installed. Exits non-zero on the first
 # failure; prints each check as it passes.
 set -euo pipefail
 
@@ -69,7 +70,11 @@ free_port() {
 
 errors_total() { json "$1" 'sum(d["errors"].values())'; }
 
-mix_for() { [[ $1 == http ]] && echo "--req get,1,0,0,/" || echo "--req get,9,0,0 --req set,1,10,100"; }
+# HTTP paths name the drawn key ({key}), drawn Zipf: the delay server answers any path.
+mix_for() {
+    [[ $1 == http ]] && echo "--req get,1,0,0,/site/{key}.html --key-dist zipf:0.99" ||
+        echo "--req get,9,0,0 --req set,1,10,100"
+}
 
 # --- build ------------------------------------------------------------------
 make -C "$here" clean >/dev/null
@@ -141,6 +146,18 @@ grep -q "^twin-load: cannot connect to 127.0.0.1:$closed: " "$work/closed.err" |
 [[ ! -s $work/closed.out ]] || fail "closed port: wrote to stdout"
 ok "closed port: exit 2, '$(cat "$work/closed.err")'"
 
+# --- ops a protocol lacks ----------------------------------------------------------
+for args in "memcached lpush" "memcached incr" "http hset" "http set"; do
+    read -r proto op <<<"$args"
+    set +e
+    "$load" --port 1 --protocol "$proto" --rate 1 --duration 1 --req "$op,1,1,1" 2>"$work/noop.err"
+    rc=$?
+    set -e
+    [[ $rc == 2 && $(cat "$work/noop.err") == "twin-load: --req: $proto has no $op" ]] ||
+        fail "$proto $op: exit $rc, '$(cat "$work/noop.err")'"
+done
+ok "memcached and http refuse incr, lpush, hset, set: exit 2, '$(cat "$work/noop.err")'"
+
 # --- real servers -----------------------------------------------------------------
 real_run() { # NAME PROTOCOL PORT
     local out=$work/$1.json
@@ -176,7 +193,21 @@ if [[ -x /usr/bin/redis-server ]]; then
     pids+=($!)
     wait_port "$rport"
     real_run redis resp "$rport"
+    # Every data-structure command against real redis: no -WRONGTYPE nor other error,
+    # and after the preload no empty LRANGE (*0, 4 bytes) nor nil HGET ($-1, 5 bytes).
+    out=$work/redis-structures.json
+    ops=(get set incr lpush lrange hset hget)
+    "$load" --port "$rport" --protocol resp --preload --keys 300 --key-dist zipf:0.99 \
+        --req get,2,0,0 --req set,1,10,100 --req incr,1,0,0 --req lpush,1,10,50 --req lrange,2,0,0 \
+        --req hset,1,10,50 --req hget,2,0,0 --rate 200 --duration 2 --out "$out" ||
+        fail "redis structures: twin-load exited $?"
     stop_last
+    [[ $(errors_total "$out") == 0 ]] || fail "redis structures: errors: $(json "$out" 'd["errors"]')"
+    [[ $(json "$out" '",".join(o["op"] for o in d["ops"] if o["count"] > 0)') == "$(IFS=,; echo "${ops[*]}")" ]] ||
+        fail "redis structures: ops $(json "$out" '[(o["op"], o["count"]) for o in d["ops"]]')"
+    empty=$(json "$out" 'sum(c for o in d["ops"] for s, c in o["resp_sizes"] if (o["op"], s) in (("lrange", 4), ("hget", 5)))')
+    [[ $empty == 0 ]] || fail "redis structures: $empty empty LRANGE or nil HGET replies after --preload"
+    ok "redis ${ops[*]}, zipf:0.99, with --preload: $(json "$out" 'd["requests"]') requests, every op answered, 0 errors"
 else
     echo "skip: redis-server not installed"
 fi

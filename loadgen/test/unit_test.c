@@ -1,10 +1,13 @@
 /* unit_test.c -- response boundary tests for every protocol plug-in, the
- * histogram's bucket bounds, and the folding of response sizes.
+ * exact bytes of every RESP command, the key distributions and HTTP path
+ * templates, the histogram's bucket bounds, and the folding of response
+ * sizes.
  *
  * Each case is a byte stream and the expected result for its first
  * response. Every proper prefix of a stream whose first response is whole
  * must parse as PROTO_INCOMPLETE (with a length hint no larger than the
  * response), which is what a response split across reads looks like. */
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,6 +15,7 @@
 #include "../hist.h"
 #include "../proto.h"
 #include "../stats.h"
+#include "../workload.h"
 
 typedef struct {
     const proto_type *proto;
@@ -51,8 +55,20 @@ static const proto_case proto_cases[] = {
     { &proto_resp, "*-1\r\n", PROTO_OK, 5 },
     { &proto_resp, "*0\r\n", PROTO_OK, 4 },
     { &proto_resp, "*2\r\n-ERR a\r\n+OK\r\n", PROTO_OK, 17 },
+    { &proto_resp, ":7\r\n", PROTO_OK, 4 },                    /* INCR, LPUSH, HSET */
+    { &proto_resp, ":0001\r\n", PROTO_OK, 7 },                 /* leading zeros */
+    { &proto_resp, ":9223372036854775807\r\n", PROTO_OK, 22 }, /* 19 digits */
+    { &proto_resp, ":-9223372036854775808\r\n", PROTO_OK, 23 },
+    { &proto_resp, "*3\r\n$2\r\nab\r\n$0\r\n\r\n$3\r\nxyz\r\n:1\r\n", PROTO_OK, 27 }, /* LRANGE */
+    { &proto_resp, "*3\r\n$-1\r\n*-1\r\n*2\r\n*1\r\n+x\r\n*0\r\n", PROTO_OK, 30 },    /* nested, nil */
+    { &proto_resp, "*1\r\n*1\r\n*1\r\n:-5\r\n$-1\r\n", PROTO_OK, 17 },
+    { &proto_resp, "-WRONGTYPE Operation against a key holding the wrong kind of value\r\n",
+      PROTO_SERVER_ERROR, 68 },
     { &proto_resp, "$3\r\nabcd\r\n", PROTO_BAD, 0 },
     { &proto_resp, ":x\r\n", PROTO_BAD, 0 },
+    { &proto_resp, ":\r\n", PROTO_BAD, 0 },
+    { &proto_resp, ":12345678901234567890\r\n", PROTO_BAD, 0 }, /* 20 digits: no 64-bit integer */
+    { &proto_resp, "*2\r\n:1\r\n?\r\n", PROTO_BAD, 0 },
     { &proto_resp, "!3\r\nabc\r\n", PROTO_BAD, 0 },
     /* HTTP */
     { &proto_http, "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789", PROTO_OK, 49 },
@@ -97,6 +113,169 @@ static int proto_check(const proto_case *c)
         }
     }
     return 0;
+}
+
+/* The exact bytes of each RESP command, and memcached's and HTTP's requests. */
+static int format_check(void)
+{
+    static const struct {
+        const proto_type *proto;
+        proto_request req;
+        const char *want;
+    } cases[] = {
+        { &proto_resp,
+          { .verb = PROTO_GET, .key = "key:07", .key_len = 6 },
+          "*2\r\n$3\r\nGET\r\n$6\r\nkey:07\r\n" },
+        { &proto_resp,
+          { .verb = PROTO_SET, .key = "key:07", .key_len = 6, .value = "abc", .value_len = 3 },
+          "*3\r\n$3\r\nSET\r\n$6\r\nkey:07\r\n$3\r\nabc\r\n" },
+        { &proto_resp,
+          { .verb = PROTO_INCR, .key = "key:07", .key_len = 6 },
+          "*2\r\n$4\r\nINCR\r\n$8\r\nc:key:07\r\n" },
+        { &proto_resp,
+          { .verb = PROTO_LPUSH, .key = "key:07", .key_len = 6, .value = "abc", .value_len = 3 },
+          "*3\r\n$5\r\nLPUSH\r\n$8\r\nl:key:07\r\n$3\r\nabc\r\n" },
+        { &proto_resp,
+          { .verb = PROTO_LPUSH, .key = "key:07", .key_len = 6, .value = "ab", .value_len = 2, .count = 3 },
+          "*5\r\n$5\r\nLPUSH\r\n$8\r\nl:key:07\r\n$2\r\nab\r\n$2\r\nab\r\n$2\r\nab\r\n" },
+        { &proto_resp,
+          { .verb = PROTO_LRANGE, .key = "key:07", .key_len = 6 },
+          "*4\r\n$6\r\nLRANGE\r\n$8\r\nl:key:07\r\n$1\r\n0\r\n$1\r\n9\r\n" },
+        { &proto_resp,
+          { .verb = PROTO_HSET, .key = "key:07", .key_len = 6, .value = "abc", .value_len = 3, .field = 4 },
+          "*4\r\n$4\r\nHSET\r\n$8\r\nh:key:07\r\n$2\r\nf4\r\n$3\r\nabc\r\n" },
+        { &proto_resp,
+          { .verb = PROTO_HSET, .key = "key:07", .key_len = 6, .value = "v", .value_len = 1, .count = 2 },
+          "*6\r\n$4\r\nHSET\r\n$8\r\nh:key:07\r\n$2\r\nf0\r\n$1\r\nv\r\n$2\r\nf1\r\n$1\r\nv\r\n" },
+        { &proto_resp,
+          { .verb = PROTO_HGET, .key = "key:07", .key_len = 6, .field = 9 },
+          "*3\r\n$4\r\nHGET\r\n$8\r\nh:key:07\r\n$2\r\nf9\r\n" },
+        { &proto_memcached, { .verb = PROTO_GET, .key = "key:07", .key_len = 6 }, "get key:07\r\n" },
+        { &proto_memcached,
+          { .verb = PROTO_SET, .key = "key:07", .key_len = 6, .value = "abc", .value_len = 3 },
+          "set key:07 0 0 3\r\nabc\r\n" },
+        { &proto_http,
+          { .verb = PROTO_GET, .path = "/site/137.html", .host = "h" },
+          "GET /site/137.html HTTP/1.1\r\nHost: h\r\n\r\n" },
+    };
+    int failed = 0;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const proto_request *req = &cases[i].req;
+        size_t bound = proto_request_bound(req);
+        char *out = malloc(bound);
+        size_t n = cases[i].proto->format(out, req);
+        size_t want = strlen(cases[i].want);
+        if (n != want || n > bound || memcmp(out, cases[i].want, n) != 0) {
+            printf("FAIL format %s %s: got %zu bytes '%.*s', want '%s'\n", cases[i].proto->name,
+                   proto_verb_names[req->verb], n, (int)n, out, cases[i].want);
+            failed = 1;
+        }
+        free(out);
+    }
+    return failed;
+}
+
+/* Zipf(1) over 100 keys puts 1/H(100) = 19.3% of the draws on key 0 and 1/(k+1) of
+ * that on key k; uniform puts 1% on each key and keeps drawing what rng_below draws
+ * (the request sequences of uniform workloads are unchanged). */
+static int key_dist_check(void)
+{
+    enum {
+        KEYS = 100,
+        DRAWS = 100000
+    };
+    int failed = 0;
+    workload_spec spec = { .keys = KEYS, .zipf_s = 1 };
+    if (workload_key_dist_init(&spec) < 0)
+        return 1;
+    double h = 0;
+    for (int k = 1; k <= KEYS; k++)
+        h += 1.0 / k;
+    unsigned count[KEYS] = { 0 };
+    rng r;
+    rng_seed(&r, 1, 2);
+    for (int i = 0; i < DRAWS; i++) {
+        uint64_t k = workload_draw_key(&spec, &r);
+        if (k >= KEYS) {
+            printf("FAIL zipf: drew key %llu of %d\n", (unsigned long long)k, KEYS);
+            return 1;
+        }
+        count[k]++;
+    }
+    for (int k = 0; k < 5; k++) {
+        double want = DRAWS / h / (k + 1);
+        if (fabs(count[k] - want) > 0.03 * want) {
+            printf("FAIL zipf:1 key %d drawn %u times, want %.0f (within 3%%)\n", k, count[k], want);
+            failed = 1;
+        }
+    }
+    workload_key_dist_free(&spec);
+
+    spec.zipf_s = 0;
+    memset(count, 0, sizeof count);
+    rng a, b;
+    rng_seed(&a, 1, 2);
+    rng_seed(&b, 1, 2);
+    for (int i = 0; i < DRAWS; i++) {
+        uint64_t k = workload_draw_key(&spec, &a);
+        if (k != rng_below(&b, KEYS)) {
+            printf("FAIL uniform: draw %d is not rng_below's\n", i);
+            return 1;
+        }
+        count[k]++;
+    }
+    for (int k = 0; k < KEYS; k++)
+        if (count[k] < DRAWS / KEYS * 0.85 || count[k] > DRAWS / KEYS * 1.15) {
+            printf("FAIL uniform: key %d drawn %u times of %d\n", k, count[k], DRAWS);
+            failed = 1;
+        }
+    return failed;
+}
+
+/* {key} in an HTTP path becomes the drawn key number; other paths stay as they are. */
+static int path_check(void)
+{
+    char out[64];
+    int failed = 0;
+    static const struct {
+        const char *path;
+        uint64_t key;
+        const char *want;
+    } cases[] = {
+        { "/site/{key}.html", 137, "/site/137.html" },
+        { "/{key}/{key}", 0, "/0/0" },
+        { "/a/b?x=1", 5, "/a/b?x=1" },
+        { "/{ke}/{key", 5, "/{ke}/{key" },
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (strcmp(workload_path(out, sizeof out, cases[i].path, cases[i].key), cases[i].want) != 0) {
+            printf("FAIL path '%s' with key %llu: got '%s'\n", cases[i].path,
+                   (unsigned long long)cases[i].key, out);
+            failed = 1;
+        }
+    if (strcmp(workload_path(out, 8, "/abcdefghij", 1), "/abcdef") != 0) {
+        printf("FAIL path cut short: got '%s'\n", out);
+        failed = 1;
+    }
+
+    /* Through the workload: each request's path names its own key. */
+    workload_spec spec = { .keys = 1000, .key_size = 8, .host = "h", .n_ops = 1 };
+    spec.ops[0] = (workload_op){ .verb = PROTO_GET, .share = 1, .path = "/site/{key}.html" };
+    workload w;
+    if (workload_init(&w, &spec, 1, 2) < 0)
+        return 1;
+    for (int i = 0; i < 100 && !failed; i++) {
+        proto_request req;
+        workload_next(&w, &req);
+        char want[64];
+        snprintf(want, sizeof want, "/site/%llu.html", strtoull(req.key + 4, NULL, 10));
+        if (strcmp(req.path, want) != 0) {
+            printf("FAIL path of key %.*s: '%s', want '%s'\n", (int)req.key_len, req.key, req.path, want);
+            failed = 1;
+        }
+    }
+    workload_free(&w);
+    return failed;
 }
 
 static int hist_check(void)
@@ -162,8 +341,13 @@ int main(void)
     size_t n = sizeof proto_cases / sizeof proto_cases[0];
     for (size_t i = 0; i < n; i++)
         failed += proto_check(&proto_cases[i]);
+    failed += format_check();
+    failed += key_dist_check();
+    failed += path_check();
     failed += hist_check();
     failed += stats_check();
-    printf("unit-test: %zu parser cases, histogram bounds, size folding: %s\n", n, failed ? "FAILED" : "ok");
+    printf("unit-test: %zu parser cases, request formats, key distributions, path templates, histogram "
+           "bounds, size folding: %s\n",
+           n, failed ? "FAILED" : "ok");
     return failed ? 1 : 0;
 }

@@ -139,6 +139,52 @@ else
     echo "skip proto_fuzz (no sanitizer runtime)"
 fi
 
+# --- RESP sized replies of ops other than GET ------------------------------------
+# INCR, LPUSH and HSET answer integers of 4 and 5 bytes (:1, :10), which no bulk
+# string but the nil fits: a named op answers an integer there, without a leading
+# zero (hiredis refuses one), and a bulk or simple string of exactly the size above.
+cat >"$TMP/resp_sized.c" <<'EOF_C'
+#include <stdio.h>
+#include <string.h>
+
+#include "proto.h"
+
+static int reply(const char *cmd, int named, uint32_t size, proto_buf *out)
+{
+    proto_req req;
+    proto_buf_clear(out);
+    if (proto_resp.parse(cmd, strlen(cmd), &req) != (long)strlen(cmd) ||
+        proto_resp.respond(&req, named, size, out) != TWIN_OK)
+        return -1;
+    return 0;
+}
+
+int main(void)
+{
+    static const char incr[] = "*2\r\n$4\r\nINCR\r\n$3\r\nc:k\r\n", get[] = "*2\r\n$3\r\nGET\r\n$1\r\nk\r\n";
+    static const char *const small[] = { ":1\r\n", ":1\r\n", ":1\r\n", ":1\r\n", ":1\r\n", ":10\r\n" };
+    proto_buf out = { 0 };
+    proto_init();
+    for (uint32_t size = 0; size < 400; size++) {
+        if (reply(incr, 1, size, &out) < 0)
+            return printf("INCR of %u bytes: no reply\n", size), 1;
+        if (size < 6 ? out.len != strlen(small[size]) || memcmp(out.data, small[size], out.len) != 0
+                     : out.wire != size || (out.data[0] != '$' && out.data[0] != '+'))
+            return printf("INCR of %u bytes: %zu bytes '%.*s'\n", size, out.wire, (int)out.len, out.data), 1;
+    }
+    if (reply(get, 1, 4, &out) < 0 || out.len != 5 || memcmp(out.data, "$-1\r\n", 5) != 0)
+        return printf("GET of 4 bytes: '%.*s'\n", (int)out.len, out.data), 1;
+    if (reply(incr, 0, 4, &out) < 0 || memcmp(out.data, "-ERR unknown command", 20) != 0)
+        return printf("unnamed INCR: '%.*s'\n", (int)out.len, out.data), 1;
+    proto_buf_free(&out);
+    return 0;
+}
+EOF_C
+cc -std=gnu11 -Wall -Wextra -Werror -I"$RT" "$TMP/resp_sized.c" -L"$BUILD" -ltwinrt -pthread -o "$TMP/resp_sized" ||
+    die "resp_sized: build"
+"$TMP/resp_sized" || die "resp_sized: sized replies of ops other than GET"
+ok "resp: sized replies of named ops other than GET: integers :1, :10 below 6 bytes, exact sizes above"
+
 # --- memcached, worker pool ------------------------------------------------
 name=example_clone
 port=$(free_port)

@@ -75,6 +75,8 @@ export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string)
     String(w.keys),
     '--key-size',
     String(w.keySize),
+    '--key-dist',
+    w.keyDist,
     '--dist',
     o.dist ?? 'poisson',
     '--seed',

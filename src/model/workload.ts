@@ -9,11 +9,26 @@ const ValueSize = z.union([
     .refine((v) => v.min <= v.max, { message: 'min must not exceed max' }),
 ]);
 
+/** Redis data-structure commands, besides every protocol's get and set: twin-load sends them on
+ *  keys of their own type (`c:`, `l:`, `h:` prefixes), so a mix of them never meets WRONGTYPE. */
+export const RESP_ONLY_OPS = ['incr', 'lpush', 'lrange', 'hset', 'hget'] as const;
+
 export const RequestMix = z.object({
-  op: z.enum(['get', 'set']),
+  op: z.enum(['get', 'set', ...RESP_ONLY_OPS]),
   share: z.number().positive({ message: 'share must be a positive number' }),
   valueSize: ValueSize.optional(),
   path: z.string().startsWith('/').optional(),
+});
+
+/** Key popularity: `uniform`, or `zipf:S`, Zipf with exponent S > 0 over the key numbers, key 0
+ *  the most popular (0.99 is the usual cache workload's skew). */
+export const KeyDist = z.string().superRefine((v, ctx) => {
+  const m = /^zipf:((?:\d+(?:\.\d*)?|\.\d+)(?:[eE][-+]?\d+)?)$/.exec(v);
+  if (v !== 'uniform' && !(m && Number(m[1]) > 0 && Number.isFinite(Number(m[1]))))
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(v)} is no key distribution: give uniform or zipf:S with S > 0 (zipf:0.99)`,
+    });
 });
 
 /** Seconds: a number, or a string with a unit (`500ms`, `10s`, `2m`). */
@@ -47,8 +62,8 @@ export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./{}-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
-/** The target and the load it is profiled and validated under (examples/<target>/workload.yaml). */
-export const Workload = z.object({
+/** The fields of a workload file; Workload adds the checks across fields. */
+const WorkloadFields = z.object({
   name: z
     .string()
     .regex(/^[A-Za-z0-9_.-]+$/)
@@ -67,6 +82,9 @@ export const Workload = z.object({
   threads: z.number().int().positive().default(2),
   keys: z.number().int().positive().default(1000),
   keySize: z.number().int().min(8).max(250).default(16),
+  /** Which keys requests ask for: hot keys decide what a server's caches hold, so a skewed
+   *  workload is profiled and validated skewed. */
+  keyDist: KeyDist.default('uniform'),
   preload: z.boolean().default(true),
   requests: z.array(RequestMix).min(1),
   /** Load points, requests/s; the first (lowest) is also the profiling load. */
@@ -83,6 +101,19 @@ export const Workload = z.object({
   valgrindRequests: z.number().int().positive().default(2000),
   /** Seconds to wait for the target to accept connections. */
   startTimeout: z.number().positive().default(10),
+});
+
+/** The target and the load it is profiled and validated under (examples/<target>/workload.yaml). */
+export const Workload = WorkloadFields.superRefine((w, ctx) => {
+  // twin-load speaks the data-structure commands in RESP alone: refused here, not at the first load.
+  w.requests.forEach((r, i) => {
+    if (w.protocol !== 'resp' && (RESP_ONLY_OPS as readonly string[]).includes(r.op))
+      ctx.addIssue({
+        code: 'custom',
+        message: `op ${r.op} is a redis (resp) command: protocol ${w.protocol} has no ${r.op}`,
+        path: ['requests', i, 'op'],
+      });
+  });
 });
 export type Workload = z.infer<typeof Workload>;
 export type RequestMix = z.infer<typeof RequestMix>;

@@ -117,3 +117,55 @@ test('a workload takes its command as a string or a list, its duration in second
     /the command is empty: give a string or a list of arguments at command/,
   );
 });
+
+test('redis data-structure ops: a resp workload takes them, another protocol is refused naming op and protocol', () => {
+  const ops = ['get', 'set', 'incr', 'lpush', 'lrange', 'hset', 'hget'];
+  const w = parseWith(
+    Workload,
+    { protocol: 'resp', requests: ops.map((op) => ({ op, share: 1, valueSize: 10 })), loads: [100] },
+    'w',
+  );
+  assert.deepEqual(
+    w.requests.map((r) => r.op),
+    ops,
+  );
+  assert.throws(
+    () =>
+      parseWith(
+        Workload,
+        {
+          protocol: 'memcached',
+          requests: [
+            { op: 'get', share: 1 },
+            { op: 'lpush', share: 1 },
+          ],
+          loads: [100],
+        },
+        'w',
+      ),
+    (e: Error) =>
+      e instanceof TwinError &&
+      /op lpush .*protocol memcached has no lpush at requests\.1\.op/.test(e.message) &&
+      !e.message.includes('\n'),
+  );
+  assert.throws(
+    () => parseWith(Workload, { protocol: 'http', requests: [{ op: 'hget', share: 1 }], loads: [1] }, 'w'),
+    /http has no hget/,
+  );
+});
+
+test('keyDist: uniform by default, zipf:S with S > 0, anything else refused', () => {
+  const base = { protocol: 'resp', requests: [{ op: 'get', share: 1 }], loads: [100] };
+  assert.equal(parseWith(Workload, base, 'w').keyDist, 'uniform');
+  assert.equal(parseWith(Workload, { ...base, keyDist: 'zipf:0.99' }, 'w').keyDist, 'zipf:0.99');
+  assert.equal(parseWith(Workload, { ...base, keyDist: 'zipf:1.2e0' }, 'w').keyDist, 'zipf:1.2e0');
+  for (const keyDist of ['zipf:-1', 'zipf:0', 'zipf:', 'zipf:1x', 'pareto', 'Uniform'])
+    assert.throws(
+      () => parseWith(Workload, { ...base, keyDist }, 'w'),
+      (e: Error) =>
+        e instanceof TwinError &&
+        e.message.includes(`${JSON.stringify(keyDist)} is no key distribution`) &&
+        /at keyDist/.test(e.message),
+      keyDist,
+    );
+});
