@@ -36,13 +36,16 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
       .map((o) => arr(row(o).map(rate)))
       .join(', ')} };`;
   const scaled = (r: string, tbl: string) => (perOp ? `OP_RATE(${r}, ${tbl})` : r);
-  const ringCalls = rings.map((r, i) => {
-    const call = `${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${rate(r.loadsPerReq % 1)}u), filler);`;
-    return perOp
-      ? `    for (n = body_units(&st[ST_ACC_CALL + ${i}], op_ring[o][${i}]); n; n--)
-        ${call}`
-      : `    ${call}`;
-  });
+  const ringCall = (r: (typeof rings)[number], i: number) =>
+    `${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${rate(r.loadsPerReq % 1)}u), filler);`;
+  // With request types, the rings are walked in passes, a type's passes a request its table's.
+  const ringCalls = perOp
+    ? [
+        `    for (n = body_units(&st[ST_ACC_PASS], op_pass[o]); n; n--) {`,
+        ...rings.map((r, i) => `        ${ringCall(r, i)}`),
+        '    }',
+      ]
+    : rings.map((r, i) => `    ${ringCall(r, i)}`);
   const segCalls = segs.map(
     (
       s,
@@ -61,7 +64,7 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
     ? [
         `#define N_OPS ${plan.ops.length}u`,
         '#define OP_RATE(r, m) (((r) * (m)) >> 10)',
-        table('op_ring', (o) => rings.map((r) => o.rings[r.bin] ?? 1)),
+        `static const UNUSED uint64_t op_pass[N_OPS] = ${arr(plan.ops.map((o) => rate(o.passes)))};`,
         table('op_seg', (o) => segs.map((s) => (s.bin === undefined ? o.crowd : (o.segments[s.bin] ?? 1)))),
         `static const UNUSED uint64_t op_crowd[N_OPS] = ${arr(plan.ops.map((o) => rate(o.crowd)))};`,
         `static const uint64_t op_hard[N_OPS] = ${arr(plan.ops.map((o) => rate(o.hard)))};`,
@@ -119,8 +122,8 @@ static pthread_once_t rings_once = PTHREAD_ONCE_INIT;
 ${opTables}
 
 /* State words at the start of a thread's body memory: fractions carried for each part's
- * rate, and for each ring the calls of its walk (request types' multiples). */
-enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_MIX, ST_ACC_RING, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1), ST_ACC_CROWD = ST_ACC_SEG + (N_SEGS ? N_SEGS : 1), ST_ACC_CALL = ST_ACC_CROWD + (N_CROWD ? N_CROWD : 1), ST_END = ST_ACC_CALL + (N_RINGS ? N_RINGS : 1) };
+ * rate, and for the passes through the rings (request types' multiples). */
+enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_MIX, ST_ACC_RING, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1), ST_ACC_CROWD = ST_ACC_SEG + (N_SEGS ? N_SEGS : 1), ST_ACC_PASS = ST_ACC_CROWD + (N_CROWD ? N_CROWD : 1), ST_END };
 _Static_assert(ST_END * 8 <= STATE_BYTES, "the body's state words outgrow STATE_BYTES");
 
 ${segs.map((s) => `void ${s.name}(uint64_t entry, uint64_t k, uint64_t *mem);`).join('\n')}

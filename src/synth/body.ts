@@ -164,9 +164,9 @@ export interface BodyPlan {
   /** Per serving thread: state and filler. */
   memBytes: number;
   /** Each request type's multiples of the parts, in the profile's order of types (empty: every
-   *  type runs the same body), with the mix loop's solved so that its instructions are the
-   *  type's. */
-  ops: (OpScale & { mix: number })[];
+   *  type runs the same body), with its passes through the rings and its mix loop's multiple,
+   *  solved so that its instructions are the type's. */
+  ops: (OpScale & { passes: number; mix: number })[];
 }
 
 /** `a` plus `times` x `b`, class by class. */
@@ -303,12 +303,21 @@ export function bodyPlan(p: Profile): BodyPlan {
   // A type's mix loop takes what its other parts leave of its instructions.
   const perBlock = total(blockCounts(blockUnitsOf));
   const mixInsns = total(mixCounts(mix));
+  // The rings are walked in passes, all of them a pass, a type's passes the mean of its
+  // multiples over the rings (weighed by their loads): a loop of calls per ring would
+  // mispredict its exit on most requests (a pass count that varies by type), ten rings ten
+  // times as often as one loop.
+  const ringLoads = rings.reduce((a, r) => a + (r.lines ? r.loadsPerReq : 0), 0);
   const ops = opScales(p).map((s) => {
+    const passes =
+      ringLoads > 0
+        ? rings.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * (s.rings[i] ?? 1) : 0), 0) / ringLoads
+        : 1;
     const fixedOf =
       total(k.mixOverhead ?? {}) +
       total(
         fixedCounts(
-          rings.map((r, i) => ({ ...r, loadsPerReq: r.loadsPerReq * (s.rings[i] ?? 1) })),
+          rings.map((r) => ({ ...r, loadsPerReq: r.loadsPerReq * passes })),
           hardBranchesPerReq * s.hard,
           HARD_P,
           crowdLoads(crowd) * s.crowd,
@@ -317,7 +326,7 @@ export function bodyPlan(p: Profile): BodyPlan {
       perBlock *
         (segments.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * (s.segments[i] ?? 1) : 0), 0) +
           codeConflict.loadsPerReq * s.crowd);
-    return { ...s, mix: mixInsns > 0 ? Math.max(0, insnsPerReq * s.insns - fixedOf) / mixInsns : 1 };
+    return { ...s, passes, mix: mixInsns > 0 ? Math.max(0, insnsPerReq * s.insns - fixedOf) / mixInsns : 1 };
   });
   const shares = p.requests.map((r) => r.share);
   const mean = ops.reduce((a, s, i) => a + shares[i] * s.mix, 0) / shares.reduce((a, b) => a + b, 0);

@@ -138,6 +138,7 @@ test(
       crowd: 0.5,
       hard: 0.5,
       insns: 0.5,
+      passes: 0.5,
       mix: 0.5,
     };
     const more = {
@@ -147,6 +148,7 @@ test(
       crowd: 1.5,
       hard: 1.5,
       insns: 1.5,
+      passes: 1.5,
       mix: 1.5,
     };
     const plan = { ...base, ops: [half, more] };

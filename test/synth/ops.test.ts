@@ -57,6 +57,7 @@ test("request types' multiples average to one under the profiled mix, and each t
     ['hard', (i: number) => plan.ops[i].hard],
     ['crowd', (i: number) => plan.ops[i].crowd],
     ['insns', (i: number) => plan.ops[i].insns],
+    ['passes', (i: number) => plan.ops[i].passes],
   ] as const)
     assert.ok(Math.abs(mean(f) - 1) < 1e-9, `${what}: mean ${mean(f)}`);
   plan.rings.forEach((r, b) => {
@@ -71,7 +72,7 @@ test("request types' multiples average to one under the profiled mix, and each t
   const insns = (s: (typeof plan.ops)[number]) => {
     const total = (c: Record<string, number | undefined>) =>
       Object.values(c).reduce((a, b) => a! + (b ?? 0), 0)!;
-    const rings = plan.rings.map((r, i) => ({ ...r, loadsPerReq: r.loadsPerReq * s.rings[i] }));
+    const rings = plan.rings.map((r) => ({ ...r, loadsPerReq: r.loadsPerReq * s.passes }));
     const blocks =
       plan.segments.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * s.segments[i] : 0), 0) +
       plan.codeConflict.loadsPerReq * s.crowd;
