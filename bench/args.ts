@@ -1,5 +1,11 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
 /** The benches' command line: `--NAME N` flags taken out of `args` as whole numbers, and the
- *  example targets that remain (all three by default). */
+ *  example targets that remain (every example by default). */
 export function numberFlag(args: string[], name: string, fallback: number): number {
   const i = args.indexOf(name);
   if (i < 0) return fallback;
@@ -8,4 +14,9 @@ export function numberFlag(args: string[], name: string, fallback: number): numb
   return v;
 }
 
-export const targetsOf = (args: string[]) => (args.length ? args : ['memcached', 'redis', 'nginx']);
+export const targetsOf = (args: string[]) =>
+  args.length
+    ? args
+    : readdirSync(join(ROOT, 'examples'))
+        .filter((d) => existsSync(join(ROOT, 'examples', d, 'workload.yaml')))
+        .sort();

@@ -9,7 +9,7 @@
  * sets validation's load seed (default: twin's, held out from tuning's); `--out` writes elsewhere.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { arch, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -67,12 +67,36 @@ for (const target of targets) {
     results.push({ target, error: r.stderr.trim().split('\n').pop() });
     continue;
   }
-  const profile = JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8'));
-  const comparison = JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8'));
-  const stage = (name: string) =>
-    comparison.run.stages.find((s: { stage: string }) => s.stage === name)?.seconds ?? 0;
-  const trims = profile.tuning.filter((t: { trim?: boolean }) => t.trim).length;
-  const rows = comparison.rows as Row[];
+  results.push(resultOf(target, out, total));
+  // A workload other than the profiled one (mix, connections), validated on the clone as it
+  // is, without re-profiling: on the first shipped platform.
+  const shift = join(ROOT, `examples/${target}/shift.yaml`);
+  if (existsSync(shift)) {
+    const t1 = Date.now();
+    const v = [
+      TWIN,
+      'validate',
+      '-q',
+      '-w',
+      shift,
+      '-c',
+      join(out, 'clone'),
+      '--json',
+      join(out, 'shift.json'),
+    ];
+    if (loadSeed >= 0) v.push('--seed', String(loadSeed));
+    const s = spawnSync(process.execPath, [...v, '--platform', PLATFORMS[0]], { encoding: 'utf8' });
+    const seconds = (Date.now() - t1) / 1000;
+    process.stderr.write(`[bench] ${target}, mix shift: ${seconds.toFixed(0)} s, exit ${s.status}\n`);
+    if (s.status !== 0 && s.status !== 3)
+      results.push({ target: `${target}, mix shift`, error: s.stderr.trim().split('\n').pop() });
+    else results.push(shiftResult(`${target}, mix shift`, join(out, 'shift.json'), seconds));
+  }
+}
+
+/** A comparison's rows and their ratios (clone over original). */
+function rowsOf(comparison: { rows: Row[] }) {
+  const rows = comparison.rows;
   const ratios = Object.fromEntries(
     rows
       .filter((x) => x.original && x.clone !== null)
@@ -81,7 +105,31 @@ for (const target of targets) {
         Math.round((x.clone! / x.original!) * 1e4) / 1e4,
       ]),
   );
-  results.push({
+  return { rows, ratios };
+}
+
+/** A validation of another workload: no profiling or tuning of its own. */
+function shiftResult(target: string, file: string, seconds: number) {
+  const comparison = JSON.parse(readFileSync(file, 'utf8'));
+  return {
+    target,
+    seconds: { total: seconds, profiling: 0, tuning: 0, validation: seconds },
+    tuningIterations: 0,
+    trims: 0,
+    verdict: comparison.verdict,
+    loadSeed: comparison.run.loadSeed,
+    tuningSeed: comparison.run.tuningSeed,
+    ...rowsOf(comparison),
+  };
+}
+
+function resultOf(target: string, out: string, total: number) {
+  const profile = JSON.parse(readFileSync(join(out, 'profile.json'), 'utf8'));
+  const comparison = JSON.parse(readFileSync(join(out, 'comparison.json'), 'utf8'));
+  const stage = (name: string) =>
+    comparison.run.stages.find((s: { stage: string }) => s.stage === name)?.seconds ?? 0;
+  const trims = profile.tuning.filter((t: { trim?: boolean }) => t.trim).length;
+  return {
     target,
     seconds: {
       total,
@@ -95,10 +143,10 @@ for (const target of targets) {
     verdict: comparison.verdict,
     loadSeed: comparison.run.loadSeed,
     tuningSeed: comparison.run.tuningSeed,
-    rows,
-    ratios,
-  });
+    ...rowsOf(comparison),
+  };
 }
+
 const json = JSON.stringify(
   {
     date: new Date().toISOString(),

@@ -100,6 +100,9 @@ load_status preload_run(const load_config *cfg, char *err, size_t errlen)
         return LOAD_OK;
     int lists = preload_op(cfg, PROTO_LPUSH) || preload_op(cfg, PROTO_LRANGE);
     int hashes = preload_op(cfg, PROTO_HSET) || preload_op(cfg, PROTO_HGET);
+    /* A counter's first INCR makes it; preloaded, every INCR of the load is one of a counter
+     * that exists, as in a steady state. */
+    int counters = preload_op(cfg, PROTO_INCR) != NULL;
 
     load_status status = LOAD_OK;
     workload w;
@@ -120,6 +123,8 @@ load_status preload_run(const load_config *cfg, char *err, size_t errlen)
             status = preload_write(cfg, &w, &c, PROTO_LPUSH, i, PRELOAD_LIST_LEN, err, errlen);
         if (status == LOAD_OK && hashes)
             status = preload_write(cfg, &w, &c, PROTO_HSET, i, WORKLOAD_FIELDS, err, errlen);
+        if (status == LOAD_OK && counters)
+            status = preload_write(cfg, &w, &c, PROTO_INCR, i, 1, err, errlen);
     }
 
 done:

@@ -1,5 +1,6 @@
 /* preload.h -- sets every key once before the load, so that GETs hit (and
- * fills its list and hash when the mix reads or writes those). */
+ * fills its list and hash, and makes its counter, when the mix reads or writes
+ * those). */
 #ifndef PRELOAD_H
 #define PRELOAD_H
 
