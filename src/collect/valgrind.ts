@@ -93,6 +93,19 @@ async function valgrindRun(
     });
     try {
       if (w.preload) await preload(w, target.port, 30000);
+      // A data set that only the load itself fills (no preload) is warmed by it, on a sequence
+      // of its own, so that a pair's difference is of requests in a steady state.
+      if (w.valgrindWarmup > 0)
+        await runLoad(w, target.port, {
+          rate,
+          duration: VG_SLACK * (w.valgrindWarmup / rate) + 10,
+          warmup: 0,
+          maxRequests: w.valgrindWarmup,
+          maxInflight: 1,
+          dist: 'constant',
+          timeoutMs: 30000,
+          seed: seed + WARMUP_SEED_OFFSET,
+        });
       // One request at a time: a target that falls behind its schedule under Valgrind would
       // otherwise take requests in bursts, and its counts would follow the machine's speed.
       const r = await runLoad(w, target.port, {
@@ -167,6 +180,8 @@ function longestFirst(pairs: number, extra: number): number[] {
 
 /** A brisk rate keeps the time-driven work of background threads small beside the requests'. */
 const VG_RATE = 1000;
+/** The warm-up's load seed, this far from the measured requests'. */
+const WARMUP_SEED_OFFSET = 7919;
 /** How much longer than its schedule a Valgrind run may take to send its requests. */
 const VG_SLACK = 8;
 

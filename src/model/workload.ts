@@ -99,6 +99,9 @@ const WorkloadFields = z.object({
   rounds: z.number().int().positive().default(3),
   /** Requests the Valgrind runs send (two runs: this many and three times as many). */
   valgrindRequests: z.number().int().positive().default(2000),
+  /** Requests sent before each Valgrind run's measured ones, for a data set that only the
+   *  load fills (no preload): their count is what the target takes to settle. */
+  valgrindWarmup: z.number().int().nonnegative().default(0),
   /** Seconds to wait for the target to accept connections. */
   startTimeout: z.number().positive().default(10),
 });

@@ -41,7 +41,7 @@ export function requireSteadyCurves(c: PortableCpu, requests: number): void {
   const why = curveRise(c);
   if (why)
     throw new TwinError(
-      `the target did not settle under Valgrind: ${why} (a miss curve cannot rise with cache size); raise valgrindRequests above ${requests} or preload its data set`,
+      `the target did not settle under Valgrind: ${why} (a miss curve cannot rise with cache size); raise valgrindRequests above ${requests}, preload its data set or warm it (valgrindWarmup)`,
     );
 }
 
@@ -76,6 +76,6 @@ export function requireLinear(h: CgTotals[], requests: number): void {
   const why = halvesDiffer(h, requests);
   if (why)
     throw new TwinError(
-      `the target did not settle under Valgrind: ${why}; raise valgrindRequests above ${requests / 2} or preload its data set`,
+      `the target did not settle under Valgrind: ${why}; raise valgrindRequests above ${requests / 2}, preload its data set or warm it (valgrindWarmup)`,
     );
 }
