@@ -151,6 +151,12 @@ export function profileSummary(p: Profile): string {
     `skeleton: ${sk.networkModel}, ${sk.io}, ${sk.workers} worker(s), ${sk.processes} process(es); ${sk.recvCall}${until} / ${sk.sendCall}`,
     `threads: ${sk.threads.length} (${sk.background.length} background, ${bg} periodic)`,
     `per request: ${fmt(p.kernel.syscallsPerReq)} system calls, ${fmt(p.perRequest.netBytesPerReq)} network bytes, ${fmt(p.perRequest.cpuUsPerReq)} CPU us, ${fmt(p.body.original.insnsPerReq)} instructions`,
+    ...(p.requests.some((r) => r.alone)
+      ? wrapList(
+          'request types, instructions a request alone:',
+          p.requests.map((r) => `${r.op} ${fmt(r.alone?.insnsPerReq ?? 0)} (${(100 * r.share).toFixed(0)}%)`),
+        )
+      : []),
     ...wrapList(
       'replayed calls:',
       p.kernel.replay.length ? p.kernel.replay.map((r) => `${r.name} ${fmt(r.perReq)}`) : ['none'],

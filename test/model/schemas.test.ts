@@ -64,6 +64,16 @@ test('workloads: defaults filled, unknown protocol and negative share refused wi
   );
   assert.equal(w.connections, 8);
   assert.equal(w.duration, 5);
+  assert.equal(w.valgrindWarmup, 0);
+  assert.throws(
+    () =>
+      parseWith(
+        Workload,
+        { protocol: 'resp', requests: [{ op: 'get', share: 1 }], loads: [1], valgrindWarmup: -5 },
+        'workload',
+      ),
+    /at valgrindWarmup/,
+  );
   assert.throws(
     () =>
       parseWith(Workload, { protocol: 'smtp', requests: [{ op: 'get', share: 1 }], loads: [1] }, 'workload'),
