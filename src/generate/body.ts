@@ -122,7 +122,7 @@ static pthread_once_t rings_once = PTHREAD_ONCE_INIT;
 ${opTables}
 
 /* State words at the start of a thread's body memory: fractions carried for each part's
- * rate, and for the passes through the rings (request types' multiples). */
+ * rate, and for the passes through the rings (each request type its own count). */
 enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_MIX, ST_ACC_RING, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1), ST_ACC_CROWD = ST_ACC_SEG + (N_SEGS ? N_SEGS : 1), ST_ACC_PASS = ST_ACC_CROWD + (N_CROWD ? N_CROWD : 1), ST_END };
 _Static_assert(ST_END * 8 <= STATE_BYTES, "the body's state words outgrow STATE_BYTES");
 
