@@ -31,10 +31,6 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
   // Each request type's multiples of the parts' rates, in 1,024ths (a rate times a multiple,
   // shifted back); without types, the rates themselves.
   const perOp = plan.ops.length > 0;
-  const table = (name: string, row: (o: BodyPlan['ops'][number]) => number[]) =>
-    `static const UNUSED uint64_t ${name}[N_OPS][${Math.max(1, row(plan.ops[0]).length)}] = { ${plan.ops
-      .map((o) => arr(row(o).map(rate)))
-      .join(', ')} };`;
   const scaled = (r: string, tbl: string) => (perOp ? `OP_RATE(${r}, ${tbl})` : r);
   const ringCall = (r: (typeof rings)[number], i: number) =>
     `${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${rate(r.loadsPerReq % 1)}u), filler);`;
@@ -65,7 +61,9 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
         `#define N_OPS ${plan.ops.length}u`,
         '#define OP_RATE(r, m) (((r) * (m)) >> 10)',
         `static const UNUSED uint64_t op_pass[N_OPS] = ${arr(plan.ops.map((o) => rate(o.passes)))};`,
-        table('op_seg', (o) => segs.map((s) => (s.bin === undefined ? o.crowd : (o.segments[s.bin] ?? 1)))),
+        `static const UNUSED uint64_t op_seg[N_OPS][${Math.max(1, segs.length)}] = { ${plan.ops
+          .map((o) => arr(segs.map((s) => rate(s.bin === undefined ? o.crowd : (o.segments[s.bin] ?? 1)))))
+          .join(', ')} };`,
         `static const UNUSED uint64_t op_crowd[N_OPS] = ${arr(plan.ops.map((o) => rate(o.crowd)))};`,
         `static const uint64_t op_hard[N_OPS] = ${arr(plan.ops.map((o) => rate(o.hard)))};`,
         `static const uint64_t op_mix[N_OPS] = ${arr(plan.ops.map((o) => rate(o.mix)))};`,

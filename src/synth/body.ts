@@ -236,6 +236,27 @@ export function crowdWeights(o: PortableCpu, cells: Cell[]): number[] {
   return cells.map((c) => 1 / Math.max(floor, o.reuse ? cellMisses(o.reuse.D, c) : 0));
 }
 
+/** Instructions a request of a type's parts besides its mix loop: every part at the type's
+ *  multiple (the rings by its passes), and the measured overhead, which no type changes. */
+export function typeFixedInsns(
+  q: Pick<BodyPlan, 'rings' | 'segments' | 'crowd' | 'codeConflict' | 'hardBranchesPerReq'> & {
+    perBlock: number;
+  },
+  s: Pick<OpScale, 'segments' | 'crowd' | 'hard'> & { passes: number },
+  overhead: ClassCounts | null = null,
+): number {
+  const total = (c: ClassCounts) => Object.values(c).reduce((a, b) => a + (b ?? 0), 0);
+  const rings = q.rings.map((r) => ({ ...r, loadsPerReq: r.loadsPerReq * s.passes }));
+  const blocks =
+    q.segments.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * (s.segments[i] ?? 1) : 0), 0) +
+    q.codeConflict.loadsPerReq * s.crowd;
+  return (
+    total(overhead ?? {}) +
+    total(fixedCounts(rings, q.hardBranchesPerReq * s.hard, HARD_P, crowdLoads(q.crowd) * s.crowd)) +
+    q.perBlock * blocks
+  );
+}
+
 /** Instructions of body work per request: the tuned knob, or the target's count, times the
  *  what-if scale. */
 export function bodyInsnsPerReq(p: Profile, t: BodyTarget = bodyTarget(p)): number {
@@ -313,19 +334,11 @@ export function bodyPlan(p: Profile): BodyPlan {
       ringLoads > 0
         ? rings.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * (s.rings[i] ?? 1) : 0), 0) / ringLoads
         : 1;
-    const fixedOf =
-      total(k.mixOverhead ?? {}) +
-      total(
-        fixedCounts(
-          rings.map((r) => ({ ...r, loadsPerReq: r.loadsPerReq * passes })),
-          hardBranchesPerReq * s.hard,
-          HARD_P,
-          crowdLoads(crowd) * s.crowd,
-        ),
-      ) +
-      perBlock *
-        (segments.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * (s.segments[i] ?? 1) : 0), 0) +
-          codeConflict.loadsPerReq * s.crowd);
+    const fixedOf = typeFixedInsns(
+      { rings, segments, crowd, codeConflict, hardBranchesPerReq, perBlock },
+      { ...s, passes },
+      k.mixOverhead,
+    );
     return { ...s, passes, mix: mixInsns > 0 ? Math.max(0, insnsPerReq * s.insns - fixedOf) / mixInsns : 1 };
   });
   const shares = p.requests.map((r) => r.share);

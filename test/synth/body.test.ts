@@ -131,26 +131,17 @@ test(
   { timeout: 120_000 },
   () => {
     // Type 0 runs half of every part, type 1 one and a half times: three times type 0's.
-    const half = {
-      op: 'get',
-      rings: [0.5, 0.5],
-      segments: [0.5],
-      crowd: 0.5,
-      hard: 0.5,
-      insns: 0.5,
-      passes: 0.5,
-      mix: 0.5,
-    };
-    const more = {
-      op: 'set',
-      rings: [1.5, 1.5],
-      segments: [1.5],
-      crowd: 1.5,
-      hard: 1.5,
-      insns: 1.5,
-      passes: 1.5,
-      mix: 1.5,
-    };
+    const type = (op: string, m: number) => ({
+      op,
+      rings: [m, m],
+      segments: [m],
+      crowd: m,
+      hard: m,
+      insns: m,
+      passes: m,
+      mix: m,
+    });
+    const [half, more] = [type('get', 0.5), type('set', 1.5)];
     const plan = { ...base, ops: [half, more] };
     const bin = build(plan, 'ops');
     const [a, b] = [0, 1].map((op) => perBody(bin, 1 << 20, op));

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { Profile, type AloneCpu, type PortableCpu } from '../../src/model/index.js';
-import { bodyPlan, fixedCounts, crowdLoads, HARD_P } from '../../src/synth/body.js';
+import { bodyPlan, typeFixedInsns } from '../../src/synth/body.js';
 import { blockCounts, mixCounts } from '../../src/synth/mix.js';
 import { generateClone } from '../../src/generate/index.js';
 import { buildClone } from '../../src/generate/build.js';
@@ -69,20 +69,12 @@ test("request types' multiples average to one under the profiled mix, and each t
   assert.ok(set.hard > get.hard && set.insns > get.insns);
   // Each type's body instructions (every part at its multiple, the mix loop's solved) stand to
   // one another as the types' own work less the skeleton's.
-  const insns = (s: (typeof plan.ops)[number]) => {
-    const total = (c: Record<string, number | undefined>) =>
-      Object.values(c).reduce((a, b) => a! + (b ?? 0), 0)!;
-    const rings = plan.rings.map((r) => ({ ...r, loadsPerReq: r.loadsPerReq * s.passes }));
-    const blocks =
-      plan.segments.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * s.segments[i] : 0), 0) +
-      plan.codeConflict.loadsPerReq * s.crowd;
-    return (
-      total(withAlone.knobs.mixOverhead ?? {}) +
-      total(fixedCounts(rings, plan.hardBranchesPerReq * s.hard, HARD_P, crowdLoads(plan.crowd) * s.crowd)) +
-      blocks * total(blockCounts(plan.blockUnits)) +
-      s.mix * total(mixCounts(plan.mix))
-    );
-  };
+  const total = (c: Record<string, number | undefined>) =>
+    Object.values(c).reduce((x, y) => x! + (y ?? 0), 0)!;
+  const perBlock = total(blockCounts(plan.blockUnits));
+  const insns = (s: (typeof plan.ops)[number]) =>
+    typeFixedInsns({ ...plan, perBlock }, s, withAlone.knobs.mixOverhead) +
+    s.mix * total(mixCounts(plan.mix));
   const sk = withAlone.body.skeleton!.insnsPerReq;
   const want = (1.6 * o.insnsPerReq - sk) / (0.9 * o.insnsPerReq - sk);
   const got = insns(set) / insns(get);
