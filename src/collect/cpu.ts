@@ -60,12 +60,26 @@ export async function measureCpu(
   return countersFrom(llc, 2 * w.valgrindRequests, platform.name, l2, platform);
 }
 
-/** The counts of `requests` requests from a twinreuse pair: the larger run's less the
- *  smaller's, each process's summed; of every thread, or of those that serve requests. */
-function reusePair(small: VgRun, large: VgRun, threads: 'all' | 'serving'): ReuseCounts {
+/** The first sweep point's two halves of a profile's measured requests (n each: the mean of
+ *  the runs of 2n against the mean of the runs of n and of 3n, `runs` of each), and the
+ *  differences between repeats of the same run (n, 2n and 3n), whose spread is the runs' own
+ *  noise. */
+export interface Linearity {
+  halves: CgTotals[];
+  repeats: CgTotals[];
+  runs: number;
+}
+
+/** A run's counts, each process's summed; of every thread, or of those that serve requests. */
+function runCounts(run: VgRun, threads: 'all' | 'serving'): ReuseCounts {
   const each = (r: ReuseRun) => (threads === 'all' ? r : servingReuse(r));
-  const sum = (run: VgRun) => run.reuse.map(each).reduce((a, b) => combineReuse(a, b));
-  return combineReuse(sum(large), sum(small), -1);
+  return run.reuse.map(each).reduce((a, b) => combineReuse(a, b));
+}
+
+/** The counts of `requests` requests from a twinreuse pair: the larger run's less the
+ *  smaller's. */
+function reusePair(small: VgRun, large: VgRun, threads: 'all' | 'serving'): ReuseCounts {
+  return combineReuse(runCounts(large, threads), runCounts(small, threads), -1);
 }
 
 /** The instructions the requests of twinreuse pairs ran on the serving threads (their sum over
@@ -179,22 +193,38 @@ export async function measurePortable(
     mix?: boolean;
     codeSets?: boolean;
     pairs?: number;
-    /** Filled with the first sweep point's two halves of the measured requests (n each). */
-    halves?: CgTotals[];
+    /** Filled with the first sweep point's two halves of the measured requests (n each), and,
+     *  with two pairs or more, the repeats' differences that tell the runs' own noise. */
+    linearity?: Linearity;
   } = {},
 ): Promise<PortableCpu> {
   requireTool('valgrind', 'valgrind');
   const pairs = opts.pairs ?? 1;
   const g = sweepGeometry(SWEEP[0]);
-  const middle = opts.halves ? [middleTask(spec, w, g, 'twinreuse-serving')] : [];
+  // With the halves, a run of 2n a pair: the pool's two workers then run n + 2n + 3n each.
+  const middle = opts.linearity
+    ? Array.from({ length: pairs }, () => middleTask(spec, w, g, 'twinreuse-serving'))
+    : [];
   const runs = await runPairs([...reuseTasks(spec, w, pairs), ...middle], middle.length);
   const reuse = runs.slice(0, 2 * pairs);
-  if (opts.halves) {
-    const mid = runs[2 * pairs];
-    opts.halves.push(
-      reuseTotals(reusePair(reuse[0], mid, 'serving'), g),
-      reuseTotals(reusePair(mid, reuse[1], 'serving'), g),
+  if (opts.linearity) {
+    // Pair i's runs of n, 2n and 3n requests (k = 0, 1, 2).
+    const run = (k: 0 | 1 | 2, i: number) =>
+      runCounts([reuse[2 * i], runs[2 * pairs + i], reuse[2 * i + 1]][k], 'serving');
+    const mean = (k: 0 | 1 | 2) =>
+      scaleReuse(
+        Array.from({ length: pairs }, (_, i) => run(k, i)).reduce((a, b) => combineReuse(a, b)),
+        pairs,
+      );
+    opts.linearity.runs = pairs;
+    opts.linearity.halves.push(
+      reuseTotals(combineReuse(mean(1), mean(0), -1), g),
+      reuseTotals(combineReuse(mean(2), mean(1), -1), g),
     );
+    // A run's own noise: the same run repeated (the first pair's against the second's).
+    if (pairs >= 2)
+      for (const k of [0, 1, 2] as const)
+        opts.linearity.repeats.push(reuseTotals(combineReuse(run(k, 0), run(k, 1), -1), g));
   }
   const code = opts.mix || opts.codeSets ? servingCode(reuse, w) : null;
   const out = portableOf(servingCounts(reuse), 2 * w.valgrindRequests, opts.mix && code ? mixOf(code) : null);

@@ -1,5 +1,6 @@
 import { L1_CURVE_MAX, TwinError, type CurvePoint, type PortableCpu } from '../model/index.js';
 import type { CgTotals } from '../collect/cachegrind.js';
+import type { Linearity } from '../collect/cpu.js';
 
 /** How far a miss count may rise with cache size before it breaks the law of an LRU cache
  *  (misses never rise with size): both a share of the smaller size's count and an absolute
@@ -48,32 +49,60 @@ export function requireSteadyCurves(c: PortableCpu, requests: number): void {
 /** How far the instructions a request of the two halves may differ: a serving thread's work
  *  is the same request after request (memcached's halves: 3,126 and 3,098). */
 const HALVES_INSNS = 0.1;
+/** How many of the runs' own standard deviations the halves must differ by besides. The
+ *  halves' difference is the runs of n and 3n less twice the run of 2n, each a mean of P
+ *  repeats, so its deviation is sqrt(6 / P) runs'; the runs' is read off three repeats (n, 2n,
+ *  3n), a t statistic of three degrees of freedom, which passes 4 one time in 36 by chance
+ *  alone. A single-threaded server's timed work (redis's cron, on its serving thread) moves a
+ *  run's instructions by about half a million, and a half's by 5%: with one run of each, its
+ *  halves differed by 10.4% in a steady run. */
+const HALVES_SIGMAS = 4;
+
+/** A figure of a run's totals. */
+type Figure = (t: CgTotals) => number;
+
+/** The runs' own standard deviation of a figure, from the differences between repeats of the
+ *  same run (each the difference of two runs: twice a run's variance); 0 without repeats. */
+function runNoise(repeats: CgTotals[], f: Figure): number {
+  if (!repeats.length) return 0;
+  return Math.sqrt(repeats.reduce((s, r) => s + f(r) ** 2, 0) / (2 * repeats.length));
+}
 
 /** The pair method assumes every measured request costs alike: the first sweep point's
  *  requests n to 2n against 2n to 3n (a run of 2n between the pair's). A target whose work
  *  or misses per request still move (a data set filling, caches warming) breaks it: the
  *  difference of the pair would describe a moment, not the server. Returns why, or null.
- *  Instructions are judged by a share; the last level's misses as the curve law judges a
- *  rise: past both a share and an absolute change in misses per 1,000 instructions. */
-export function halvesDiffer(h: CgTotals[], requests: number): string | null {
+ *  A figure moves only past the runs' own noise (`repeats`, HALVES_SIGMAS); instructions
+ *  besides by a share, the last level's misses as the curve law judges a rise: past both a
+ *  share and an absolute change in misses per 1,000 instructions. */
+export function halvesDiffer(
+  h: CgTotals[],
+  requests: number,
+  repeats: CgTotals[] = [],
+  runs = 1,
+): string | null {
   const [a, b] = h;
   if (!a || !b || a.Ir <= 0) return null;
   const per = (x: number, digits = 1) => (x / (requests / 2)).toFixed(digits);
-  if (Math.abs(b.Ir - a.Ir) > HALVES_INSNS * Math.min(a.Ir, b.Ir))
+  const noisy = (f: Figure) =>
+    Math.abs(f(b) - f(a)) <= HALVES_SIGMAS * Math.sqrt(6 / runs) * runNoise(repeats, f);
+  const ir: Figure = (t) => t.Ir;
+  if (Math.abs(b.Ir - a.Ir) > HALVES_INSNS * Math.min(a.Ir, b.Ir) && !noisy(ir))
     return `its instructions a request moved from ${per(a.Ir, 0)} to ${per(b.Ir, 0)} between the first and second half of the measured requests`;
   const abs = (RISE_MPKI * a.Ir) / 1000;
   // The last level's misses (code and data): a data set still filling misses there cold. An
   // L1's are not judged: each half is the difference of two separate runs, and they move
   // from run to run (memcached's 8 KiB data misses: 189 and 150 a request).
-  const [x, y] = [a.DLmr + a.DLmw + a.ILmr, b.DLmr + b.DLmw + b.ILmr];
-  if (Math.abs(y - x) > abs && Math.abs(y - x) > RISE_SHARE * Math.min(x, y))
+  const ll: Figure = (t) => t.DLmr + t.DLmw + t.ILmr;
+  const [x, y] = [ll(a), ll(b)];
+  if (Math.abs(y - x) > abs && Math.abs(y - x) > RISE_SHARE * Math.min(x, y) && !noisy(ll))
     return `its last-level misses a request moved from ${per(x)} to ${per(y)} between the first and second half of the measured requests`;
   return null;
 }
 
 /** Refuses a target whose measured requests do not cost alike (`halvesDiffer`). */
-export function requireLinear(h: CgTotals[], requests: number): void {
-  const why = halvesDiffer(h, requests);
+export function requireLinear(l: Linearity, requests: number): void {
+  const why = halvesDiffer(l.halves, requests, l.repeats, l.runs);
   if (why)
     throw new TwinError(
       `the target did not settle under Valgrind: ${why}; raise valgrindRequests above ${requests / 2}, preload its data set or warm it (valgrindWarmup)`,

@@ -12,9 +12,8 @@ import { totalErrors, type LoadResult } from '../collect/loadgen.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
-import { measureEach, measurePortable } from '../collect/cpu.js';
+import { measureEach, measurePortable, type Linearity } from '../collect/cpu.js';
 import { requireLinear, requireSteadyCurves } from './curves.js';
-import type { CgTotals } from '../collect/cachegrind.js';
 
 /** Calls the clone's skeleton makes by itself: never replayed. */
 const SKELETON_CALLS = new Set([
@@ -188,11 +187,11 @@ export async function profileTarget(
   say(
     `under Valgrind: every cache, the branches and the mix (${ORIGINAL_PAIRS} twinreuse pairs), of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests, and a run of ${2 * w.valgrindRequests}`,
   );
-  const halves: CgTotals[] = [];
-  const original = await measurePortable(spec, w, { mix: true, pairs: ORIGINAL_PAIRS, halves });
-  const perHalf = halves.map((h) => (h.Ir / w.valgrindRequests).toFixed(0)).join(' and ');
+  const linearity: Linearity = { halves: [], repeats: [], runs: 1 };
+  const original = await measurePortable(spec, w, { mix: true, pairs: ORIGINAL_PAIRS, linearity });
+  const perHalf = linearity.halves.map((h) => (h.Ir / w.valgrindRequests).toFixed(0)).join(' and ');
   say(`the halves of the measured requests: ${perHalf} instructions a request`);
-  requireLinear(halves, 2 * w.valgrindRequests);
+  requireLinear(linearity, 2 * w.valgrindRequests);
   requireSteadyCurves(original, w.valgrindRequests);
   const requests = requestTypes([o, ...more].flatMap((x) => [x.load, x.untraced ?? []].flat()));
   if (requests.length > 1) {

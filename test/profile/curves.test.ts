@@ -61,11 +61,33 @@ test('a target whose measured requests do not cost alike is refused; one that do
   const filling = [half(3120, 110, 40), half(3130, 108, 12)];
   assert.match(halvesDiffer(filling, 4000) ?? '', /last-level misses a request moved from 40\.0 to 12\.0/);
   assert.throws(
-    () => requireLinear(filling, 4000),
+    () => requireLinear({ halves: filling, repeats: [], runs: 1 }, 4000),
     (e: Error) =>
       e instanceof TwinError &&
       /did not settle under Valgrind: .* raise valgrindRequests above 2000/.test(e.message),
   );
   // A small count's change below 0.5 misses per 1,000 instructions is noise.
   assert.equal(halvesDiffer([half(3120, 110, 0.4), half(3120, 110, 0.1)], 4000), null);
+});
+
+test("halves apart by no more than the runs' own noise pass; a drift past it is refused", () => {
+  // redis-server's serving thread (one thread: requests and its timed cron) in two repeats of
+  // runs of 2,000, 4,000 and 6,000 requests of examples/redis-structures (instructions).
+  const runs = [
+    [116_815_585, 132_987_593, 147_316_819],
+    [116_531_014, 132_254_778, 147_522_664],
+  ];
+  const totals = (ir: number) => ({ ...ZERO_TOTALS, Ir: ir });
+  const mean = (k: number) => (runs[0][k] + runs[1][k]) / 2;
+  const repeats = [0, 1, 2].map((k) => totals(runs[0][k] - runs[1][k]));
+  // The first repeat alone: its halves differ by 11% (16.2 and 14.3 million instructions).
+  const first = [totals(runs[0][1] - runs[0][0]), totals(runs[0][2] - runs[0][1])];
+  assert.match(halvesDiffer(first, 4000) ?? '', /instructions a request moved from 8086 to 7165/);
+  // Within four of its runs' deviations (0.33 million a run) they pass, as do the means'.
+  assert.equal(halvesDiffer(first, 4000, repeats, 1), null);
+  const means = [totals(mean(1) - mean(0)), totals(mean(2) - mean(1))];
+  assert.equal(halvesDiffer(means, 4000, repeats, 2), null);
+  // Work a request that grows a fifth from half to half stands out of that noise.
+  const drift = [totals(15_000_000), totals(18_000_000)];
+  assert.match(halvesDiffer(drift, 4000, repeats, 2) ?? '', /moved from 7500 to 9000/);
 });
