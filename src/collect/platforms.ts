@@ -1,7 +1,7 @@
 import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Platform, TwinError, readYamlFile } from '../model/index.js';
+import { L1_SIZES, Platform, TwinError, readYamlFile } from '../model/index.js';
 
 export const PLATFORMS_DIR = fileURLToPath(new URL('../../../platforms/', import.meta.url));
 export const DEFAULT_PLATFORM = 'skylake-sp';
@@ -59,8 +59,8 @@ export function randomPlatform(seed: number, k: number): Platform {
   const next = draws(BigInt(seed) * 1000003n + BigInt(k));
   return {
     name: `random-${seed}-${k}`,
-    I1: drawCache(next, 16 << 10, 128 << 10, [2, 16]),
-    D1: drawCache(next, 16 << 10, 128 << 10, [2, 16]),
+    I1: drawCache(next, L1_SIZES.lo, L1_SIZES.hi, [2, 16]),
+    D1: drawCache(next, L1_SIZES.lo, L1_SIZES.hi, [2, 16]),
     L2: drawCache(next, 256 << 10, 2 << 20, [4, 16]),
     LLC: drawCache(next, 4 << 20, 64 << 20, [8, 16]),
   };

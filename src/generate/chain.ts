@@ -1,5 +1,5 @@
 import { BLOCK_ALU } from '../synth/body.js';
-import { conflictOffset, PERIOD_LINES, SET_PERIOD, type ChainSegment } from '../synth/layout.js';
+import { PERIOD_LINES, SET_PERIOD, type ChainSegment } from '../synth/layout.js';
 import type { ClassCounts } from '../synth/mix.js';
 import { blockOps } from './asm.js';
 
@@ -17,8 +17,8 @@ import { blockOps } from './asm.js';
 function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   const n = seg.lines;
   const align = Math.log2(seg.stride ?? 64);
-  // The conflict segment's blocks, one set period apart, start a way into it.
-  const pad = seg.stride ? `\\n\\t.skip ${conflictOffset(seg.stride)}, 0xcc` : '';
+  // A crowd group's blocks, one stride apart, start `offset` bytes into it.
+  const pad = seg.stride ? `\\n\\t.skip ${seg.offset ?? 0}, 0xcc` : '';
   // Every other segment's blocks lie at their own lines of the L1s' set periods (see
   // segmentLayout), whatever the sizes of the segments before it.
   const slots = seg.slots ?? [];

@@ -67,6 +67,9 @@ export type CurvePoint = z.infer<typeof CurvePoint>;
  *  point can exceed the L1 point below it. */
 export const L1_CURVE_MAX = 128 << 10;
 
+/** The L1 sizes a clone is built to hold on (the random platforms' L1s are drawn from them). */
+export const L1_SIZES = { lo: 16 << 10, hi: 128 << 10 };
+
 /** A curve's L1 points (see L1_CURVE_MAX). */
 export const l1Points = (c: CurvePoint[]): CurvePoint[] => c.filter((p) => p.bytes <= L1_CURVE_MAX);
 

@@ -129,6 +129,14 @@ export const Body = z.object({
 });
 
 /** What-if and tuning knobs; a what-if study is an edited profile. */
+const CrowdGroups = z.array(
+  z.object({
+    lines: z.number().int().min(2),
+    stride: z.number().int().positive(),
+    loadsPerReq: z.number().nonnegative(),
+  }),
+);
+
 export const Knobs = z.object({
   /** Instructions of generated body work per request (null: the original's less the skeleton's). */
   bodyInsnsPerReq: z.number().nonnegative().nullable().default(null),
@@ -148,18 +156,10 @@ export const Knobs = z.object({
   /** Crowd groups: lines one stride apart, sharing sets of every cache of few enough sets, that
    *  make the misses of caches of few ways the target's layout makes (null: fitted to the
    *  profile's reuse table). */
-  crowd: z
-    .array(
-      z.object({
-        lines: z.number().int().min(2),
-        stride: z.number().int().positive(),
-        loadsPerReq: z.number().nonnegative(),
-      }),
-    )
-    .nullable()
-    .default(null),
-  /** Blocks per request of the code conflict segment (null: from the profile). */
-  codeConflictBlocks: z.number().nonnegative().nullable().default(null),
+  crowd: CrowdGroups.nullable().default(null),
+  /** The same for code: groups of code blocks one stride apart, each `loadsPerReq` blocks run
+   *  a request (null: fitted to the profile's code reuse table). */
+  codeCrowd: CrowdGroups.nullable().default(null),
   /** Branches per request on a pseudo-random bit (null: from the branch mispredictions). */
   hardBranchesPerReq: z.number().nonnegative().nullable().default(null),
   /** Instructions per request by class that the body's plan does not count (its parts' calls

@@ -231,7 +231,7 @@ export async function profileTarget(
       dataLines: null,
       codeLines: null,
       crowd: null,
-      codeConflictBlocks: null,
+      codeCrowd: null,
       hardBranchesPerReq: null,
       mixOverhead: null,
     },

@@ -150,8 +150,9 @@ export interface BodyPlan {
   segments: Ring[];
   /** The crowd groups (see crowd.ts), each walked `loadsPerReq` times per request. */
   crowd: CrowdGroup[];
-  /** The same for code: CONFLICT_LINES code blocks one set period apart, run per request. */
-  codeConflict: { lines: number; stride: number; loadsPerReq: number };
+  /** The same for code: groups of code blocks one stride apart, each `loadsPerReq` blocks run
+   *  a request (see crowd.ts). */
+  codeCrowd: CrowdGroup[];
   /** Operations in each code block besides the test and branch to the next, by class
    *  (fractions: the chain spreads each class over its blocks). */
   blockUnits: ClassCounts;
@@ -185,7 +186,7 @@ export function plannedCounts(p: Profile, q: BodyPlan): ClassCounts {
   const skeleton: ClassCounts = sk?.mix
     ? Object.fromEntries(Object.entries(sk.mix.shares).map(([c, v]) => [c, v * sk.insnsPerReq]))
     : {};
-  const blocks = chainBlocks(q.segments, q.codeConflict);
+  const blocks = chainBlocks(q.segments, q.codeCrowd);
   const fixed = fixedCounts(q.rings, q.hardBranchesPerReq, q.hardP, crowdLoads(q.crowd));
   return addCounts(
     addCounts(addCounts(skeleton, blockCounts(q.blockUnits), blocks), fixed),
@@ -193,9 +194,9 @@ export function plannedCounts(p: Profile, q: BodyPlan): ClassCounts {
   );
 }
 
-/** Code blocks the chain runs per request: its segments' and the code conflict segment's. */
-const chainBlocks = (segments: Ring[], codeConflict: Ring) =>
-  [...segments, codeConflict].reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0);
+/** Code blocks the chain runs per request: its segments' and its crowd groups'. */
+const chainBlocks = (segments: Ring[], codeCrowd: CrowdGroup[]) =>
+  segments.reduce((s, r) => s + (r.lines ? r.loadsPerReq : 0), 0) + crowdLoads(codeCrowd);
 
 const floor = (x: number, min: number) => (x >= min ? x : 0);
 
@@ -207,39 +208,46 @@ export const crowdLoads = (groups: CrowdGroup[]) => groups.reduce((s, g) => s + 
  *  this, so that it follows relative errors and not the largest counts alone). */
 const ERROR_FLOOR_MPKI = 2;
 
-/** The crowd groups a profile's plan starts from: fitted to what the original misses at the
- *  L1s of few ways (crowdCells) less what the skeleton misses there, as measured, and what the
- *  rings will, as random cycles at their bins' distances. Without reuse tables: one group for
- *  the profile's low-associativity point, five lines one set period of that L1 apart. */
-export function crowdFor(p: Profile, rings: Ring[], t: BodyTarget): CrowdGroup[] {
+/** The crowd groups of a side a profile's plan starts from: fitted to what the original misses
+ *  at the L1s of few ways (crowdCells) less what the skeleton misses there, as measured, and
+ *  what the side's rings or code segments will, as random cycles at their bins' distances.
+ *  Without reuse tables: one group for the profile's low-associativity point, five lines one
+ *  set period of that L1 apart. */
+export function crowdFor(p: Profile, side: 'data' | 'code', rings: Ring[], t: BodyTarget): CrowdGroup[] {
   const o = p.body.original;
   const s = p.body.skeleton;
+  const stream = side === 'data' ? 'D' : 'I';
   if (!o.reuse || (s && !s.reuse))
     return [
-      { lines: CONFLICT_LINES, stride: o.conflict.bytes / o.conflict.assoc, loadsPerReq: t.conflictPerReq },
+      {
+        lines: CONFLICT_LINES,
+        stride: o.conflict.bytes / o.conflict.assoc,
+        loadsPerReq: side === 'data' ? t.conflictPerReq : t.codeConflictPerReq,
+      },
     ];
-  const cells = crowdCells(o.reuse.D);
+  const cells = crowdCells(o.reuse[stream]);
+  const bins = side === 'data' ? t.dataBins : t.codeBins;
   const ringMisses = (c: Cell) =>
     rings.reduce(
-      (a, r, i) => a + (r.lines ? randomMisses(binTarget(t.dataBins[i]), r.loadsPerReq, c.sets, c.ways) : 0),
+      (a, r, i) => a + (r.lines ? randomMisses(binTarget(bins[i]), r.loadsPerReq, c.sets, c.ways) : 0),
       0,
     );
   const want = cells.map(
-    (c) => cellMisses(o.reuse!.D, c) - (s ? cellMisses(s.reuse!.D, c) : 0) - ringMisses(c),
+    (c) => cellMisses(o.reuse![stream], c) - (s ? cellMisses(s.reuse![stream], c) : 0) - ringMisses(c),
   );
-  return fitCrowd(cells, want, crowdWeights(o, cells));
+  return fitCrowd(cells, want, crowdWeights(o, cells, stream));
 }
 
 /** Each cell's weight in a crowd fit (see ERROR_FLOOR_MPKI). */
-export function crowdWeights(o: PortableCpu, cells: Cell[]): number[] {
+export function crowdWeights(o: PortableCpu, cells: Cell[], stream: 'D' | 'I' = 'D'): number[] {
   const floor = (ERROR_FLOOR_MPKI * o.insnsPerReq) / 1000;
-  return cells.map((c) => 1 / Math.max(floor, o.reuse ? cellMisses(o.reuse.D, c) : 0));
+  return cells.map((c) => 1 / Math.max(floor, o.reuse ? cellMisses(o.reuse[stream], c) : 0));
 }
 
 /** Instructions a request of a type's parts besides its mix loop: every part at the type's
  *  multiple (the rings by its passes), and the measured overhead, which no type changes. */
 export function typeFixedInsns(
-  q: Pick<BodyPlan, 'rings' | 'segments' | 'crowd' | 'codeConflict' | 'hardBranchesPerReq'> & {
+  q: Pick<BodyPlan, 'rings' | 'segments' | 'crowd' | 'codeCrowd' | 'hardBranchesPerReq'> & {
     perBlock: number;
   },
   s: Pick<OpScale, 'segments' | 'crowd' | 'hard'> & { passes: number },
@@ -249,7 +257,7 @@ export function typeFixedInsns(
   const rings = q.rings.map((r) => ({ ...r, loadsPerReq: r.loadsPerReq * s.passes }));
   const blocks =
     q.segments.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * (s.segments[i] ?? 1) : 0), 0) +
-    q.codeConflict.loadsPerReq * s.crowd;
+    crowdLoads(q.codeCrowd) * s.crowd;
   return (
     total(overhead ?? {}) +
     total(fixedCounts(rings, q.hardBranchesPerReq * s.hard, HARD_P, crowdLoads(q.crowd) * s.crowd)) +
@@ -278,15 +286,10 @@ export function bodyPlan(p: Profile): BodyPlan {
   const segments = sized(synthesizeRings(loads(t.codeBins, k.codeBlocks), t.hotCode), k.codeLines);
   const hardBranchesPerReq = floor(k.hardBranchesPerReq ?? t.branchMissesPerReq / hardMissRate(HARD_P), 0.01);
   const insnsPerReq = bodyInsnsPerReq(p, t);
-  const c = p.body.original.conflict;
-  const crowd = (k.crowd ?? crowdFor(p, rings, t))
-    .map((g) => ({ ...g, loadsPerReq: floor(g.loadsPerReq, 0.01) }))
-    .filter((g) => g.loadsPerReq > 0);
-  const codeConflict = {
-    lines: CONFLICT_LINES,
-    stride: c.bytes / c.assoc,
-    loadsPerReq: floor(k.codeConflictBlocks ?? t.codeConflictPerReq, 0.01),
-  };
+  const groups = (g: CrowdGroup[]) =>
+    g.map((x) => ({ ...x, loadsPerReq: floor(x.loadsPerReq, 0.01) })).filter((x) => x.loadsPerReq > 0);
+  const crowd = groups(k.crowd ?? crowdFor(p, 'data', rings, t));
+  const codeCrowd = groups(k.codeCrowd ?? crowdFor(p, 'code', segments, t));
   const o = p.body.original;
   const sk = p.body.skeleton;
   // What the plan does not count, as measured, counts as a fixed part.
@@ -299,7 +302,7 @@ export function bodyPlan(p: Profile): BodyPlan {
   // for branches and mix. (Sized from the target's budget, not the tuned one: the tuner moves
   // the budget to correct the instruction count, and block sizes that followed it would jump
   // by whole operations.)
-  const blocks = chainBlocks(segments, codeConflict);
+  const blocks = chainBlocks(segments, codeCrowd);
   const room = Math.max(0, t.insnsPerReq * k.insnScale - total(fixedParts));
   // A block runs its operations (a fifth more for tests and returns) and about three more.
   const blockOps =
@@ -335,7 +338,7 @@ export function bodyPlan(p: Profile): BodyPlan {
         ? rings.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * (s.rings[i] ?? 1) : 0), 0) / ringLoads
         : 1;
     const fixedOf = typeFixedInsns(
-      { rings, segments, crowd, codeConflict, hardBranchesPerReq, perBlock },
+      { rings, segments, crowd, codeCrowd, hardBranchesPerReq, perBlock },
       { ...s, passes },
       k.mixOverhead,
     );
@@ -349,7 +352,7 @@ export function bodyPlan(p: Profile): BodyPlan {
     rings,
     segments,
     crowd,
-    codeConflict,
+    codeCrowd,
     blockUnits: blockUnitsOf,
     hardBranchesPerReq,
     hardP: HARD_P,

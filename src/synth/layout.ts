@@ -12,30 +12,32 @@ export const BRANCH_PART = 'twin_branch';
 
 export const MIX_PART = 'twin_mix';
 
-/** The fewest units a conflict part (ring or segment) runs at a time (see body_burst). */
+/** The fewest units a crowd group (data or code) runs at a time (see body_burst). */
 export const CONFLICT_BURST = 256;
 
-/** Where in its set period the code conflict segment's blocks lie: not at the start, where page-aligned memory and code (stacks, buffers, aligned allocations,
- *  section starts) crowd set 0 of every cache whose set period is a page or less and would
- *  evict them in 8-way caches too; and apart from the crowd groups' lines (crowdOffset), so
- *  that code and data share no set of a unified last level either. */
-export const conflictOffset = (stride: number) => (19 % Math.max(1, stride / 64)) * 64;
+/** Where code crowd group j's blocks lie in their stride: not at its start, where page-aligned
+ *  memory and code (stacks, buffers, aligned allocations, section starts) crowd set 0 of every
+ *  cache whose set period is a page or less and would evict them in 8-way caches too; at line
+ *  19, three lines further for each group before it, so that no two share a set of any cache
+ *  of 8 sets or more; and apart from the data groups' lines (crowdOffset), so that code and
+ *  data share no set of a unified last level either. */
+export const codeCrowdOffset = (stride: number, j: number) => ((19 + 3 * j) % Math.max(1, stride / 64)) * 64;
 
-/** Where crowd group j's lines lie in their stride: likewise a way in, at line 37, three lines
- *  further for each group before it, so that no two groups share a set of any cache of 8 sets
- *  or more, nor one with the code conflict segment of 32 sets or more. */
+/** Where data crowd group j's lines lie in their stride: likewise a way in, at line 37, three
+ *  lines further for each group before it (the code groups' lines are 19 to 34). */
 export const crowdOffset = (stride: number, j: number) => ((37 + 3 * j) % Math.max(1, stride / 64)) * 64;
 
 export interface ChainSegment {
   name: string;
-  /** The footprint bin of a segment (none: the conflict segment). */
+  /** The footprint bin of a segment (none: a code crowd group). */
   bin?: number;
   lines: number;
   loadsPerReq: number;
-  /** The conflict segment: its few blocks one set period apart, a cycle walked k blocks a
-   *  request from a shared position, so that every request cycles through the same few lines
-   *  of one cache set. */
+  /** A code crowd group: its few blocks one stride apart, `offset` bytes into it, a cycle
+   *  walked k blocks a request from a shared position, so that every request cycles through
+   *  the same few lines of a few cache sets. */
   stride?: number;
+  offset?: number;
   /** Where each of a segment's blocks lies in the 16 KiB set period, in lines, in walk order
    *  (see segmentLayout): each after the last, the lines between them left out. */
   slots?: number[];
@@ -67,7 +69,7 @@ const COLD = 0.5;
  *  the first line from the last block's on (from the least filled line, for the first) whose
  *  sets in the two L1s have a way left (ROOM), counting the skeleton's measured hot code
  *  (`outside`, CODE_SETS sets, spread evenly over the 256 sets of the 16 KiB period), the
- *  code conflict segment's lines (`occupied`) and the blocks already placed (each as warm as
+ *  code crowd groups' lines (`occupied`) and the blocks already placed (each as warm as
  *  its segment: WARM_RUNS); where no line within 64 has, or the segment is cold (COLD), in
  *  the next line. Each is laid out at its `segs` lines, then cut to, or grown after them to,
  *  its `lines`. Laid end to
@@ -123,8 +125,8 @@ export function segmentLayout(
   return out.map((slots, k) => slots.slice(0, Math.max(0, Math.round(lines[k]))));
 }
 
-/** The chain's segments: the footprint bins' and, when it runs, the code conflict segment,
- *  each footprint segment's blocks at their lines of the 16 KiB period (segmentLayout). The
+/** The chain's segments: the footprint bins' and the code crowd groups, each footprint
+ *  segment's blocks at their lines of the 16 KiB period (segmentLayout). The
  *  segments are laid out as in `nominal` (the plan before tuning, where it has the segment),
  *  each then cut to its lines or grown after them, so that the tuner's moves of one segment's
  *  lines or of any blocks a request move no other block. */
@@ -136,21 +138,21 @@ export function chainSegments(
   const bins = plan.segments
     .map((r, bin) => ({ bin, lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq }))
     .filter((s) => s.lines > 0);
-  // The conflict segment's blocks all lie in one set, by its stride.
-  const n = nominal.codeConflict;
-  const conflict =
-    n.loadsPerReq > 0
-      ? [
-          {
-            set: conflictOffset(n.stride) / 64,
-            lines: n.lines * Math.min(1, n.loadsPerReq / n.lines),
-          },
-        ]
-      : [];
+  // The crowd groups' blocks lie at their lines, each as warm as its group runs (as planned
+  // before tuning, so that the tuner's moves of the groups move no segment's block).
+  const placed = (groups: BodyPlan['codeCrowd']) =>
+    groups.map((g, j) => ({ ...g, offset: codeCrowdOffset(g.stride, j) }));
+  const crowd = placed(plan.codeCrowd);
+  const occupied = placed(nominal.codeCrowd).flatMap((g) =>
+    Array.from({ length: g.lines }, (_, i) => ({
+      set: (g.offset + i * g.stride) / 64,
+      lines: Math.min(1, g.loadsPerReq / g.lines),
+    })),
+  );
   const slots = segmentLayout(
     bins.map((s) => (Math.round(nominal.segments[s.bin]?.lines ?? 0) > 0 ? nominal.segments[s.bin] : s)),
     skeletonSets,
-    conflict,
+    occupied,
     bins.map((s) => s.lines),
   );
   return [
@@ -161,9 +163,7 @@ export function chainSegments(
       loadsPerReq: s.loadsPerReq,
       slots: slots[k],
     })),
-    ...(plan.codeConflict.loadsPerReq > 0
-      ? [{ name: partName('code', 'conflict'), ...plan.codeConflict }]
-      : []),
+    ...crowd.map((g, j) => ({ name: `${partName('code', 'conflict')}_${j}`, ...g })),
   ];
 }
 
@@ -189,7 +189,7 @@ export const bodySlot = (rings: number, segs: number, perOp = false) =>
 export function chainOf(p: Profile, plan: BodyPlan): ChainSegment[] {
   const nominal = bodyPlan({
     ...p,
-    knobs: { ...p.knobs, codeBlocks: null, codeLines: null, codeConflictBlocks: null },
+    knobs: { ...p.knobs, codeBlocks: null, codeLines: null, codeCrowd: null },
   });
   return chainSegments(plan, p.body.skeleton?.codeSets, nominal);
 }

@@ -10,7 +10,7 @@ export interface OpScale {
   /** One per data reuse bin (the rings'), one per code footprint bin (the segments'). */
   rings: number[];
   segments: number[];
-  /** The crowd groups and the code conflict segment. */
+  /** The crowd groups, data's and code's. */
   crowd: number;
   hard: number;
   /** Instructions of body work: the mix loop's multiple is solved from it (bodyPlan). */

@@ -13,7 +13,7 @@ export const GROUPS: Record<Group, (k: string) => boolean> = {
 
 /** The figures each group's step answers for when an iteration does worse: its own, and for
  *  the rings and segments the low-associativity point as well, which their loads and sizes
- *  move as much as the conflict part does: with the conflict part alone blamed, the next
+ *  move as much as the crowd groups do: with the groups alone blamed, the next
  *  iteration would run the same segments again (see docs/tuner.md, gains and blame). */
 export const BLAME: Record<Group, (k: string) => boolean> = {
   ...GROUPS,
@@ -30,7 +30,7 @@ export const GROUP_KNOBS: Record<Group, (keyof Profile['knobs'])[]> = {
   code: ['codeBlocks', 'codeLines'],
   branch: ['hardBranchesPerReq'],
   conflict: ['crowd'],
-  codeConflict: ['codeConflictBlocks'],
+  codeConflict: ['codeCrowd'],
 };
 
 /** A group's next gain: halved (to a quarter at least) when the error that was its worst has

@@ -26,7 +26,7 @@ import {
 } from './gains.js';
 import { branchRate, partOf, type Measured } from './measured.js';
 import { withSkeleton } from './skeleton.js';
-import { CODE_SIZE_STEPS, nextConflict, nextCrowd, nextSide, type ShapeCurves } from './solve.js';
+import { CODE_SIZE_STEPS, nextCrowd, nextSide, type ShapeCurves } from './solve.js';
 import { trimKept } from './trims.js';
 
 /** Most tuning iterations by default. Tuning is bounded by iterations, never by the clock, so
@@ -74,7 +74,6 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   want.insns *= scale;
   const absPerReq = (abs * want.insns) / 1000;
   const history = [...cur.tuning];
-  const codeConflictKey = `I@${kib(original.conflict.bytes)}/${original.conflict.assoc}w`;
   /** The next knobs from a measured iteration, at the current gains, `steps` taken before. */
   const step = ({ profile: cur, plan, m, part, got }: Measured, steps: number): Profile => {
     const t = bodyTarget(cur);
@@ -136,15 +135,13 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
         codeBlocks: code.loads,
         codeLines: code.lines,
         crowd: nextCrowd(original, m, part(partName('data', 'conflict')), plan.crowd, gains.conflict),
-        codeConflictBlocks: nextConflict(
-          plan.segments,
-          codeParts,
-          code.loads,
+        codeCrowd: nextCrowd(
+          original,
+          m,
           part(partName('code', 'conflict')),
-          plan.codeConflict.loadsPerReq,
-          want[codeConflictKey] - got[codeConflictKey],
+          plan.codeCrowd,
           gains.codeConflict,
-          (q) => q.conflict.codeMissesPerReq,
+          'I',
         ),
         hardBranchesPerReq: plan.hardBranchesPerReq + gains.branch * (hard - plan.hardBranchesPerReq),
         mixOverhead: overhead(cur, plan, m) ?? cur.knobs.mixOverhead,
@@ -156,7 +153,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       ...q.rings.map((r) => r.loadsPerReq),
       ...q.segments.map((r) => r.loadsPerReq),
       crowdLoads(q.crowd),
-      q.codeConflict.loadsPerReq,
+      crowdLoads(q.codeCrowd),
       q.hardBranchesPerReq,
     ];
     const names = [

@@ -1,6 +1,6 @@
 import type { PortableCpu, Profile } from '../model/index.js';
 import { PART_PREFIX } from '../collect/valgrind.js';
-import { BRANCH_PART } from '../synth/layout.js';
+import { BRANCH_PART, partName } from '../synth/layout.js';
 import { hardMissRate, HARD_P, type BodyPlan } from '../synth/body.js';
 
 /** One measured iteration: its profile and plan, the clone's figures, each part's. */
@@ -23,6 +23,11 @@ export function branchRate({ plan, part }: Pick<Measured, 'plan' | 'part'>): { o
 }
 
 /** The part a function of the clone belongs to: a code segment's blocks (`twin_code_3_blocks`,
- *  see generate/body.ts) are its function's; a function not of the body's prefix, none. */
-export const partOf = (fn: string): string | null =>
-  fn.startsWith(PART_PREFIX) ? fn.replace(/_blocks$/, '') : null;
+ *  see generate/body.ts) are its function's; every code crowd group's (`twin_code_conflict_2`)
+ *  make one part, as the data groups' walk does; a function not of the body's prefix, none. */
+export function partOf(fn: string): string | null {
+  if (!fn.startsWith(PART_PREFIX)) return null;
+  const f = fn.replace(/_blocks$/, '');
+  const crowd = partName('code', 'conflict');
+  return f.startsWith(`${crowd}_`) ? crowd : f;
+}

@@ -19,7 +19,7 @@ export function skeletonOnly(p: Profile): Profile {
       dataLoads: t.dataBins.map(() => 0),
       codeBlocks: t.codeBins.map(() => 0),
       crowd: [],
-      codeConflictBlocks: 0,
+      codeCrowd: [],
       hardBranchesPerReq: 0,
       mixOverhead: null,
     },

@@ -199,32 +199,6 @@ export function nextSide(
   };
 }
 
-/** The next loads of a conflict ring (or segment): what the low-associativity point lacks,
- *  less what the other parts' next loads will add there at their measured misses per load
- *  (the code solve moves segments that miss that cache too, and the conflict segment would
- *  not follow), at the conflict part's own measured misses per load. */
-export function nextConflict(
-  rings: Ring[],
-  parts: (PortableCpu | null)[],
-  nextLoads: number[],
-  own: PortableCpu | null,
-  now: number,
-  missing: number,
-  gain: number,
-  miss: (q: PortableCpu) => number,
-): number {
-  const moved = rings.reduce(
-    (s, r, k) =>
-      s +
-      (parts[k] && r.lines && r.loadsPerReq > 0
-        ? (miss(parts[k]!) / r.loadsPerReq) * (nextLoads[k] - r.loadsPerReq)
-        : 0),
-    0,
-  );
-  const rate = own && now >= 1 ? Math.min(1, Math.max(0.5, miss(own) / now)) : 1;
-  return Math.max(0, now + (gain * missing - moved) / rate);
-}
-
 /** The steps that may resize the code segments; later ones move only their blocks a request.
  *  A segment resized takes other lines in the L1's sets (their layout is planned from the
  *  sizes), and near the 32 KiB cliff that reshapes what misses more than the step meant to.
@@ -232,25 +206,27 @@ export function nextConflict(
  *  (see docs/tuner.md, one iteration). */
 export const CODE_SIZE_STEPS = 2;
 
-/** The next crowd groups: fitted again to what the original misses at the crowd cells less
- *  what the clone measured there besides its groups (the whole clone's misses less the groups'
- *  own, as measured), then a `gain` of the way from the groups now to the fit. */
+/** The next crowd groups of a side (the data's, or the code's: `stream`): fitted again to what
+ *  the original misses at the crowd cells less what the clone measured there besides its groups
+ *  (the whole clone's misses less the groups' own, as measured), then a `gain` of the way from
+ *  the groups now to the fit. */
 export function nextCrowd(
   original: PortableCpu,
   clone: PortableCpu,
   groups: PortableCpu | null,
   now: CrowdGroup[],
   gain: number,
+  stream: 'D' | 'I' = 'D',
 ): CrowdGroup[] {
-  const [o, c] = [original.reuse?.D, clone.reuse?.D];
+  const [o, c] = [original.reuse?.[stream], clone.reuse?.[stream]];
   if (!o || !c) return now;
   const cells = crowdCells(o);
   const own = (cell: Cell) =>
     groups?.reuse
-      ? cellMisses(groups.reuse.D, cell)
+      ? cellMisses(groups.reuse[stream], cell)
       : now.reduce((a, g) => a + g.loadsPerReq * groupMissShare(g.lines, g.stride, cell.sets, cell.ways), 0);
   const want = cells.map((cell) => cellMisses(o, cell) - cellMisses(c, cell) + own(cell));
-  const fit = fitCrowd(cells, want, crowdWeights(original, cells));
+  const fit = fitCrowd(cells, want, crowdWeights(original, cells, stream));
   const key = (g: CrowdGroup) => `${g.lines}/${g.stride}`;
   const moves = new Map<string, { g: CrowdGroup; from: number; to: number }>();
   for (const g of now) moves.set(key(g), { g, from: g.loadsPerReq, to: 0 });

@@ -142,23 +142,3 @@ export function partTrim(
   });
   return best;
 }
-
-/** A trim's next loads of a conflict part for its 4-way figure `key`, or null where that
- *  figure, with what the other parts' moves carry there (`moved`), is within TRIM_AIM of its
- *  tolerance: what is missing at the part's measured misses per load (within a half and one;
- *  one where it ran less than once a request). */
-export function conflictTrim(
-  key: string,
-  got: Record<string, number>,
-  want: Record<string, number>,
-  part: TrimPart,
-  moved: number,
-  tolOf: (k: string) => number,
-): number | null {
-  if (got[key] === undefined || want[key] === undefined) return null;
-  const missing = want[key] - got[key] - moved;
-  if (Math.abs(missing) <= TRIM_AIM * tolOf(key)) return null;
-  const rate = part.loads >= 1 && part.perLoad[key] > 0 ? Math.min(1, Math.max(0.5, part.perLoad[key])) : 1;
-  const next = Math.max(0, part.loads + missing / rate);
-  return Math.abs(next - part.loads) < 1e-9 ? null : next;
-}

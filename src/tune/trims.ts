@@ -11,7 +11,6 @@ import { BIG_BUDGET, blockInsns, mixCost, mixInsns, nextBudget } from './budget.
 import { kib, offTarget, pointFigures, scored, tunePoints } from './figures.js';
 import { branchRate, type Measured } from './measured.js';
 import {
-  conflictTrim,
   partTrim,
   refusedForCounts,
   TRIM_AIM,
@@ -36,7 +35,7 @@ const TRIM_POINTS = KEY_POINTS;
  *  often a block. */
 function trimSide(at: Measured, side: 'data' | 'code') {
   const plan = side === 'data' ? at.plan.rings : at.plan.segments;
-  const conflict = side === 'data' ? { loadsPerReq: crowdLoads(at.plan.crowd) } : at.plan.codeConflict;
+  const conflict = { loadsPerReq: crowdLoads(side === 'data' ? at.plan.crowd : at.plan.codeCrowd) };
   const perLoad = (fn: string, loads: number): Record<string, number> => {
     const q = at.part(fn);
     return q && loads > 0
@@ -60,8 +59,7 @@ function trimSide(at: Measured, side: 'data' | 'code') {
 /** The kept iteration's knobs trimmed: the random branches until the branch misses, with
  *  what the parts' moves carry, are within TRIM_AIM of their tolerance; on each side, a data ring or code segment where
  *  the 32 KiB L1's misses are not, or, for the rings, a last level's the trim sees
- *  (`partTrim`, the move that leaves the figures closest); each side's conflict part where
- *  its 4-way point is not (`conflictTrim`); and with each, the mix loop's budget, for the
+ *  (`partTrim`, the move that leaves the figures closest); and with each, the mix loop's budget, for the
  *  instructions missing and what the parts add or take (`nextBudget`). The budget and the random
  *  branches move the curves little: the mix loop runs on registers and a few hot lines, the
  *  random branches in a loop of their own. But a step of all the knobs may have moved both
@@ -105,7 +103,6 @@ export async function trimKept(
   // lines fit them): a trim of the 32 KiB misses alone may leave a last level off, which a
   // platform with that level as its L2 then shows.
   const lastLevels = keys.filter((k) => k.startsWith('L@'));
-  const four = `@${kib(at.profile.body.original.conflict.bytes)}/${at.profile.body.original.conflict.assoc}w`;
   let got = { ...at.got };
   let best = score(pick(got));
   const perPlanned = mixCost(at.part(MIX_PART)?.insnsPerReq ?? 0, mixInsns(at.plan));
@@ -146,7 +143,9 @@ export async function trimKept(
   };
   for (let t = 0; t < TRIMS; t++) {
     // Each side: one part for the 32 KiB L1 (the data side's for a last level the trim sees
-    // as well), its conflict part for the 4-way one.
+    // as well). The crowd groups, data's and code's, are fitted to every low-associativity L1
+    // at once: moved for the 4-way point alone, they would leave the others (a 128 KiB 2-way
+    // L1 missed 22% more); they stay as the kept iteration has them.
     const moves = (['data', 'code'] as const).map((side) => {
       const s = sides[side];
       const letter = side === 'data' ? 'D' : 'I';
@@ -156,32 +155,11 @@ export async function trimKept(
       const part = aims
         .map((key) => partTrim(key, got, want, s.parts, tolOf, unseen, keys, gain(key)))
         .reduce<ReturnType<typeof partTrim>>((a, b) => (b && (!a || b.cost < a.cost) ? b : a), null);
-      // The crowd groups are fitted to every low-associativity L1 at once: moved for the 4-way
-      // point alone, they would leave the others (a 128 KiB 2-way L1 missed 22% more).
-      const conflict =
-        side === 'data'
-          ? null
-          : conflictTrim(
-              `${letter}${four}`,
-              got,
-              want,
-              s.conflict,
-              part?.moved[`${letter}${four}`] ?? 0,
-              tolOf,
-            );
-      return { side, part, conflict };
+      return { side, part };
     });
     // The random branches answer for what the moves leave: each moved part's branch misses
     // at its measured rate a load, or a trim that cuts a part overshoots the branch misses.
-    const movedBranch = moves.reduce(
-      (a, m) =>
-        a +
-        (m.part?.moved.branch ?? 0) +
-        (m.conflict !== null
-          ? (m.conflict - sides[m.side].conflict.loads) * (sides[m.side].conflict.perLoad.branch ?? 0)
-          : 0),
-      0,
-    );
+    const movedBranch = moves.reduce((a, m) => a + (m.part?.moved.branch ?? 0), 0);
     const trimmed = trimStep(
       { insns: got.insns, branch: got.branch + movedBranch },
       { insns: want.insns, branch: want.branch },
@@ -191,7 +169,7 @@ export async function trimKept(
       TRIM_AIM * tols.tol,
       branchTol,
     );
-    if (!trimmed && moves.every((m) => !m.part && m.conflict === null)) break;
+    if (!trimmed && moves.every((m) => !m.part)) break;
     const next = { ...(trimmed ?? now) };
     const knobsT: Profile['knobs'] = { ...knobs, hardBranchesPerReq: next.hard };
     for (const m of moves) {
@@ -199,7 +177,6 @@ export async function trimKept(
         knobsT[m.side === 'data' ? 'dataLoads' : 'codeBlocks'] = sides[m.side].parts.map((q, k) =>
           k === m.part!.k ? m.part!.loads : q.loads,
         );
-      if (m.conflict !== null) knobsT.codeConflictBlocks = m.conflict;
     }
     // The budget: what is missing, less what the parts add or take at their measured cost a
     // load, the mix loop at its measured cost a planned instruction. Every code block's cost
@@ -209,10 +186,10 @@ export async function trimKept(
     const plan = bodyPlan({ ...base, knobs });
     const trialPlan = bodyPlan({ ...base, knobs: { ...knobsT, bodyInsnsPerReq: BIG_BUDGET / scale } });
     const rescale = blockInsns(plan) > 0 ? blockInsns(trialPlan) / blockInsns(plan) : 1;
-    const allParts = moves.flatMap(({ side, part, conflict }) =>
+    const allParts = moves.flatMap(({ side, part }) =>
       [
         ...sides[side].parts.map((q, k) => ({ q, next: part?.k === k ? part.loads : q.loads })),
-        { q: sides[side].conflict, next: conflict ?? sides[side].conflict.loads },
+        { q: sides[side].conflict, next: sides[side].conflict.loads },
       ].map(({ q, next }) => ({
         kind: side,
         ir: (q.perLoad.insns ?? 0) * q.loads,
@@ -259,7 +236,6 @@ export async function trimKept(
     // The parts now run as trimmed; the figures no run saw move as their moves say.
     for (const m of moves) {
       if (m.part) sides[m.side].parts[m.part.k].loads = m.part.loads;
-      if (m.conflict !== null) sides[m.side].conflict.loads = m.conflict;
     }
     const carried = { ...got };
     for (const m of moves)

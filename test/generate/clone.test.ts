@@ -165,16 +165,20 @@ test(
   },
 );
 
-test('the chain runs the code conflict segment the tuned plan has, whatever the plan before tuning had', () => {
+test('the chain runs the code crowd groups the tuned plan has, whatever the plan before tuning had', () => {
   const p = parseWith(
     Profile,
     JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-memcached.json'), 'utf8')),
     'profile',
   );
   const base = bodyPlan(p);
-  const off = { ...base, codeConflict: { ...base.codeConflict, loadsPerReq: 0 } };
-  const on = { ...base, codeConflict: { ...base.codeConflict, loadsPerReq: 3 } };
-  assert.equal(chainSegments(on, undefined, off).find((s) => s.stride)?.loadsPerReq, 3);
+  const off = { ...base, codeCrowd: [] };
+  const on = { ...base, codeCrowd: [{ lines: 5, stride: 16384, loadsPerReq: 3 }] };
+  const tuned = chainSegments(on, undefined, off).filter((s) => s.stride);
+  assert.deepEqual(
+    tuned.map((s) => [s.name, s.loadsPerReq, s.offset]),
+    [['twin_code_conflict_0', 3, 19 * 64]],
+  );
   assert.equal(
     chainSegments(off, undefined, on).find((s) => s.stride),
     undefined,

@@ -30,7 +30,7 @@ const base: BodyPlan = {
   ],
   segments: [{ lines: 2048, loadsPerReq: 40 }],
   crowd: [],
-  codeConflict: { lines: 5, stride: 16384, loadsPerReq: 0 },
+  codeCrowd: [],
   blockUnits: { alu: 4, load: 2, store: 1, loadop: 1, cond: 1, callret: 1 },
   hardBranchesPerReq: 200,
   hardP: 0.5,
@@ -308,7 +308,7 @@ test(
       hardBranchesPerReq: 0,
       mix: { units: {}, itersPerReq: 0 },
       crowd,
-      codeConflict: { lines: 5, stride: 16384, loadsPerReq: 20 },
+      codeCrowd: crowd,
     };
     const bin = build(plan, 'conflict');
     const per = (assoc: number, size = 65536) => {
@@ -318,7 +318,7 @@ test(
           ...VG_TRANSLATION,
           '--tool=cachegrind',
           '--cache-sim=yes',
-          `--I1=65536,${assoc},64`,
+          `--I1=${size},${assoc},64`,
           `--D1=${size},${assoc},64`,
           '--LL=33554432,16,64',
           `--cachegrind-out-file=${f}`,
@@ -344,7 +344,9 @@ test(
     near(per(4).d, 30, '4-way D1 misses');
     near(per(2, 131072).d, 20, '128 KiB 2-way D1 misses');
     near(per(8).d, 0, '8-way D1 misses');
-    near(per(4).i, 20, '4-way I1 misses (every conflict block)');
+    // The code groups, blocks at the same strides, miss the I1s alike.
+    near(per(4).i, 30, '4-way I1 misses');
+    near(per(2, 131072).i, 20, '128 KiB 2-way I1 misses');
     near(per(8).i, 0, '8-way I1 misses');
   },
 );

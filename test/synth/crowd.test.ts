@@ -1,7 +1,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import type { PortableCpu } from '../../src/model/index.js';
+import { nextCrowd } from '../../src/tune/solve.js';
 import {
   CROWD_SHAPES,
+  cellMisses,
   crowdCells,
   fitCrowd,
   groupMissShare,
@@ -76,4 +79,42 @@ test('a fit recovers planted groups from their misses at the crowd cells', () =>
     ),
     [],
   );
+});
+
+test("the code side's groups are fitted to the code table, as the data side's to the data table", () => {
+  // A reuse table of a group of 5 lines 16 KiB apart, 12 uses a request in bursts: in a cache of
+  // S sets its lines lie in m = min(5, S x 64 / 16 KiB) sets, and a use finds its line behind
+  // the others of its set (at LRU position n - 1 of a set of n of its lines).
+  const lo = 2;
+  const hi = 11;
+  const table = (uses: number) => ({
+    lo,
+    hi,
+    counts: Array.from({ length: hi - lo + 1 }, (_, i) => {
+      const m = Math.min(5, Math.max(1, (2 ** (lo + i) * 64) / 16384));
+      const n = Math.floor(5 / m);
+      const fuller = 5 - n * m; // sets of n + 1 lines
+      const row = new Array<number>(17).fill(0);
+      row[n] += (uses * fuller * (n + 1)) / 5;
+      if (n > 0) row[n - 1] += (uses * (m - fuller) * n) / 5;
+      return row;
+    }),
+  });
+  const empty = { lo, hi, counts: Array.from({ length: hi - lo + 1 }, () => new Array<number>(17).fill(0)) };
+  const cpu = (I: typeof empty, D: typeof empty) =>
+    ({ insnsPerReq: 5000, reuse: { I, D, U: empty, UI: empty } }) as unknown as PortableCpu;
+  const original = cpu(table(12), empty);
+  const clone = cpu(empty, empty);
+  const code = nextCrowd(original, clone, null, [], 1, 'I');
+  const cells = crowdCells(table(12));
+  const misses = (gs: CrowdGroup[]) =>
+    cells.map((c) =>
+      gs.reduce((a, g) => a + g.loadsPerReq * groupMissShare(g.lines, g.stride, c.sets, c.ways), 0),
+    );
+  const want = cells.map((c) => cellMisses(table(12), c));
+  misses(code).forEach((v, i) =>
+    assert.ok(Math.abs(v - want[i]) < 0.05, `cell ${i}: ${v} against ${want[i]}`),
+  );
+  // The data side sees no crowding in its own table.
+  assert.deepEqual(nextCrowd(original, clone, null, [], 1, 'D'), []);
 });

@@ -3,7 +3,6 @@ import assert from 'node:assert/strict';
 import { AIM, offTarget, pointFigures, tunePoints } from '../../src/tune/figures.js';
 import { adaptGain, BLAME, GROUPS, groupWorse, sameKnobs } from '../../src/tune/gains.js';
 import {
-  conflictTrim,
   partTrim,
   refusedForCounts,
   trimKeeps,
@@ -12,8 +11,9 @@ import {
   TRIM_NOISE,
   type TrimPart,
 } from '../../src/tune/trim-rules.js';
-import { medianDistance, nextConflict, nextSide, resize, solveLoads } from '../../src/tune/solve.js';
+import { medianDistance, nextSide, resize, solveLoads } from '../../src/tune/solve.js';
 import { nextBudget } from '../../src/tune/budget.js';
+import { partOf } from '../../src/tune/measured.js';
 import { ZERO_TOTALS, type CgTotals } from '../../src/collect/cachegrind.js';
 import { SWEEP } from '../../src/collect/sweep.js';
 import { binsFromCurve, binTarget, LINE } from '../../src/synth/rings.js';
@@ -300,23 +300,6 @@ test('a trim that would carry a figure its runs do not see off is not tried', ()
   assert.ok(Math.abs(move.moved['L@16M'] - (-0.65 / (6 / 40)) * (2 / 40)) < 1e-9, `${move.moved['L@16M']}`);
 });
 
-test('a trim moves the conflict part by what the 4-way point lacks once the other moves are made', () => {
-  // Nginx's clone: its code 4-way point 237 misses a request against 252.5; the conflict
-  // segment 45.5 blocks a request, 0.9 misses a block.
-  const part: TrimPart = { loads: 45.5, perLoad: { 'I@64K/4w': 0.9 } };
-  const tolOf = () => 10;
-  const next = conflictTrim('I@64K/4w', { 'I@64K/4w': 237 }, { 'I@64K/4w': 252.5 }, part, 0, tolOf)!;
-  assert.ok(Math.abs(next - (45.5 + 15.5 / 0.9)) < 1e-9, `${next}`);
-  // A segment trim that takes the point 12 misses up leaves 3.5 for it: within what is allowed.
-  assert.equal(conflictTrim('I@64K/4w', { 'I@64K/4w': 237 }, { 'I@64K/4w': 252.5 }, part, 12, tolOf), null);
-  // Never below none; one miss a block where it did not run once a request.
-  assert.equal(conflictTrim('I@64K/4w', { 'I@64K/4w': 300 }, { 'I@64K/4w': 252.5 }, part, 0, tolOf), 0);
-  assert.equal(
-    conflictTrim('I@64K/4w', { 'I@64K/4w': 230 }, { 'I@64K/4w': 252.5 }, { loads: 0, perLoad: {} }, 0, tolOf),
-    22.5,
-  );
-});
-
 test('the next budget leaves the mix loop what the other parts, at their measured costs, leave of the target', () => {
   // A model clone: fixed parts at 12 instructions a block and 3 a branch, a mix loop that
   // runs 10% more instructions than planned, 500 more instructions a request than elsewhere.
@@ -423,37 +406,22 @@ test("the sweep's L1 sizes are the curves' L1 points, its last levels all above 
   assert.ok(SWEEP.every((s) => s.ll > L1_CURVE_MAX));
 });
 
-test("a conflict segment makes up for what the other parts' next loads take from the low-associativity point", () => {
-  const cpu = (conflict: number) =>
-    ({
-      conflict: { bytes: 64 << 10, assoc: 4, dataMissesPerReq: 0, codeMissesPerReq: conflict },
-    }) as unknown as PortableCpu;
-  const code = (q: PortableCpu) => q.conflict.codeMissesPerReq;
-  // A segment of 10 blocks a request misses the 4-way cache 8 times; the solve halves it. The
-  // conflict segment, 20 blocks missing 19, must add 4 misses' worth: 4/0.95 blocks.
-  const next = nextConflict([{ lines: 700, loadsPerReq: 10 }], [cpu(8)], [5], cpu(19), 20, 0, 1, code);
-  assert.ok(Math.abs(next - (20 + 4 / 0.95)) < 1e-9, `${next}`);
-  // On target with nothing moving: unchanged; what is missing, at the gain.
-  assert.equal(nextConflict([{ lines: 700, loadsPerReq: 10 }], [cpu(8)], [10], cpu(20), 20, 0, 1, code), 20);
-  assert.equal(nextConflict([], [], [], cpu(20), 20, 3, 0.5, code), 21.5);
-});
-
 test('knobs that differ by less than a part in a thousand are the same step', () => {
-  const k = { dataLines: [100, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } };
+  const k = { dataLines: [100, 2000], hardBranchesPerReq: 0, mixOverhead: { alu: 1.2 } };
   assert.equal(
-    sameKnobs(k, { dataLines: [100.05, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } }),
+    sameKnobs(k, { dataLines: [100.05, 2000], hardBranchesPerReq: 0, mixOverhead: { alu: 1.2 } }),
     true,
   );
   assert.equal(
-    sameKnobs(k, { dataLines: [101, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2 } }),
+    sameKnobs(k, { dataLines: [101, 2000], hardBranchesPerReq: 0, mixOverhead: { alu: 1.2 } }),
     false,
   );
   assert.equal(
-    sameKnobs(k, { dataLines: [100, 2000], codeConflictBlocks: 0, mixOverhead: { alu: 1.2, mul: 1 } }),
+    sameKnobs(k, { dataLines: [100, 2000], hardBranchesPerReq: 0, mixOverhead: { alu: 1.2, mul: 1 } }),
     false,
   );
   assert.equal(
-    sameKnobs(k, { dataLines: [100, 2000], codeConflictBlocks: 1e-6, mixOverhead: { alu: 1.2 } }),
+    sameKnobs(k, { dataLines: [100, 2000], hardBranchesPerReq: 1e-6, mixOverhead: { alu: 1.2 } }),
     false,
   );
 });
@@ -656,4 +624,14 @@ test('the reuse curve decides between parts the scored point cannot tell apart',
   const withShape = side(shape);
   assert.ok(without.loads[0] < 6, `${without.loads}`);
   assert.ok(withShape.loads[0] > 9 && withShape.loads[1] < 5.5, `${withShape.loads}`);
+});
+
+test("a clone's functions are its body's parts: a segment's blocks its own, every code group one part", () => {
+  assert.equal(partOf('twin_code_3_blocks'), 'twin_code_3');
+  assert.equal(partOf('twin_code_3'), 'twin_code_3');
+  assert.equal(partOf('twin_code_conflict_0_blocks'), 'twin_code_conflict');
+  assert.equal(partOf('twin_code_conflict_4'), 'twin_code_conflict');
+  assert.equal(partOf('twin_data_conflict'), 'twin_data_conflict');
+  assert.equal(partOf('twin_data_12'), 'twin_data_12');
+  assert.equal(partOf('main'), null);
 });
