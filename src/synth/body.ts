@@ -9,7 +9,15 @@ import {
   type MixLoop,
 } from './mix.js';
 import { opScales, type OpScale } from './ops.js';
-import { cellMisses, crowdCells, fitCrowd, randomMisses, type Cell, type CrowdGroup } from './crowd.js';
+import {
+  cellMisses,
+  crowdCells,
+  crowdSizes,
+  fitCrowd,
+  randomMisses,
+  type Cell,
+  type CrowdGroup,
+} from './crowd.js';
 import {
   binTarget,
   conflictExcess,
@@ -225,7 +233,7 @@ export function crowdFor(p: Profile, side: 'data' | 'code', rings: Ring[], t: Bo
         loadsPerReq: side === 'data' ? t.conflictPerReq : t.codeConflictPerReq,
       },
     ];
-  const cells = crowdCells(o.reuse[stream]);
+  const cells = crowdCells(o.reuse[stream], crowdSizes(stream));
   const bins = side === 'data' ? t.dataBins : t.codeBins;
   const ringMisses = (c: Cell) =>
     rings.reduce(

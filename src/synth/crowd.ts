@@ -52,17 +52,23 @@ export interface Cell {
   ways: number;
 }
 
+/** The sizes of L1 a side's crowd fit follows. Code: the L1 sizes a clone is built for
+ *  (L1_SIZES); fitted from 8 KiB to 256 KiB, memcached's code groups went to the 8 to 16 KiB
+ *  caches' tens of misses per 1,000 instructions and left its 32 KiB 4-way L1 at 2.1 against
+ *  5.2. Data: 8 KiB to 256 KiB, as the benches measured it before code had groups (narrowed,
+ *  nginx's data fit goes from 105 loads a request of groups 2 and 4 KiB apart to 0.6; not
+ *  yet measured so). */
+export const crowdSizes = (stream: 'D' | 'I') => (stream === 'I' ? L1_SIZES : { lo: 8 << 10, hi: 256 << 10 });
+
 /** The L1 geometries crowd groups are fitted to: 2 to 7 ways (at 8 ways and more the rings,
- *  tuned to the 8-way points, answer for the misses), the L1 sizes a clone is built for
- *  (L1_SIZES), set counts a table holds (powers of two). Fitted from 8 KiB to 256 KiB,
- *  memcached's code groups went to the 8 to 16 KiB caches' tens of misses per 1,000
- *  instructions and left its 64 KiB 4-way L1 at half its misses. */
-export function crowdCells(t: ReuseStreamTable): Cell[] {
+ *  tuned to the 8-way points, answer for the misses), `sizes`, set counts a table holds (powers
+ *  of two). */
+export function crowdCells(t: ReuseStreamTable, sizes = L1_SIZES): Cell[] {
   const cells: Cell[] = [];
   for (let k = t.lo; k <= t.hi; k++)
     for (let ways = 2; ways < CROWD_WAYS; ways++) {
       const bytes = 2 ** k * ways * LINE;
-      if (bytes >= L1_SIZES.lo && bytes <= L1_SIZES.hi) cells.push({ sets: 2 ** k, ways });
+      if (bytes >= sizes.lo && bytes <= sizes.hi) cells.push({ sets: 2 ** k, ways });
     }
   return cells;
 }

@@ -12,6 +12,7 @@ import { at, scoredSize, UNSCORED_SLACK } from './figures.js';
 import {
   cellMisses,
   crowdCells,
+  crowdSizes,
   fitCrowd,
   groupMissShare,
   type Cell,
@@ -220,7 +221,7 @@ export function nextCrowd(
 ): CrowdGroup[] {
   const [o, c] = [original.reuse?.[stream], clone.reuse?.[stream]];
   if (!o || !c) return now;
-  const cells = crowdCells(o);
+  const cells = crowdCells(o, crowdSizes(stream));
   const own = (cell: Cell) =>
     groups?.reuse
       ? cellMisses(groups.reuse[stream], cell)
