@@ -13,7 +13,7 @@ import { generateClone } from '../generate/index.js';
 import { bodyPlan, bodyTarget, crowdLoads, followsReuse, type BodyPlan } from '../synth/body.js';
 import { BRANCH_PART, MIX_PART, partName } from '../synth/layout.js';
 import { BIG_BUDGET, blockInsns, mixInsns, nextBudget, overhead } from './budget.js';
-import { AIM, at, kib, mixGap, offTarget, signedErrors, tunePoints } from './figures.js';
+import { AIM, at, mixGap, offTarget, signedErrors, tunePoints } from './figures.js';
 import {
   adaptGain,
   BLAME,
