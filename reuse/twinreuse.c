@@ -31,6 +31,11 @@
  * indirect ones (jumps and calls through a register or memory) by a
  * table of 512 last targets indexed by the branch's address.
  *
+ * Of the unified stream's data accesses, those next to one of the last few
+ * data lines (see RECENT) are counted apart as well: how many of the misses at
+ * each geometry a prefetcher would see coming, which the positions alone do
+ * not tell.
+ *
  * With --threads=serving, only threads that have read or written feed the
  * streams and the predictors: a background thread's accesses neither count nor evict, since how
  * many it makes under Valgrind follows Valgrind's pace.
@@ -50,7 +55,7 @@
  * Usage: valgrind --tool=twinreuse --out-file=PATH program...
  * (VALGRIND_LIB naming a folder with this tool beside Valgrind's own files).
  * PATH may hold %p, the process ID. The file:
- *   twinreuse 2
+ *   twinreuse 3
  *   instructions N               (all threads)
  *   thread T instructions N io K syscalls S cond C CM indirect B BM
  *                                (each thread that ran: Valgrind's thread
@@ -58,8 +63,9 @@
  *                                write calls of every kind, all its calls,
  *                                its conditional branches and indirect
  *                                branches with their mispredictions)
- *   stream NAME LO HI            (NAME is I, D, U or UI, the unified
- *                                stream's code accesses; log2 of the set
+ *   stream NAME LO HI            (NAME is I, D, U, UI, the unified
+ *                                stream's code accesses, or US, its
+ *                                sequential data accesses; log2 of the set
  *                                counts)
  *   S C0 C1 ... C15 MISS         (one line per log2 set count S)
  *   part NAME instructions N cond C CM indirect B BM
@@ -92,6 +98,14 @@
 #define SLOTS 128
 /* Parts counted apart, part 0 being none; a part beyond is counted as none. */
 #define PARTS 128
+/* Kinds of access counted apart: data, code, and sequential data (SEQ). */
+#define KINDS 3
+#define SEQ   2
+/* A data access is sequential where its line is next to (one above or below)
+ * one of the last RECENT distinct data lines: a copy or a scan, interleaved
+ * with another (a copy's source and destination), which a core's prefetchers
+ * follow and its TLB holds, unlike a pointer chase over the same lines. */
+#define RECENT 4
 
 typedef struct {
     const HChar *name;
@@ -99,13 +113,14 @@ typedef struct {
     Addr last;          /* the line of the last access */
     Addr *tags[MAX_K];  /* per set count: sets x WAYS lines, most recent first */
     UChar *used[MAX_K]; /* per set count: lines held in each set */
-    /* Per thread and kind of access (data 0, code 1): accesses that repeated
-     * the last line, and positions found. */
-    ULong same[SLOTS][2];
-    ULong hist[SLOTS][2][MAX_K][WAYS + 1];
+    /* Per thread and kind of access (data 0, code 1, and, of the unified
+     * stream, SEQ: data accesses next to a recent data line, counted in data
+     * as well): accesses that repeated the last line, and positions found. */
+    ULong same[SLOTS][KINDS];
+    ULong hist[SLOTS][KINDS][MAX_K][WAYS + 1];
     /* The same per part (allocated with --parts). */
-    ULong (*part_same)[2];
-    ULong (*part_hist)[2][MAX_K][WAYS + 1];
+    ULong (*part_same)[KINDS];
+    ULong (*part_hist)[KINDS][MAX_K][WAYS + 1];
 } Stream;
 
 static Stream streams[3] = {
@@ -267,7 +282,7 @@ static void stream_touch(Stream *s, Addr line, UChar *pos)
 
 /* One access to the lines `first` to `last` (two where it straddles them): as
  * cachegrind counts it, one access that misses where either line misses. */
-static void stream_access(Stream *s, Addr first, Addr last, Int kind, Int part)
+static void stream_access(Stream *s, Addr first, Addr last, Int kind, Int part, Bool seq)
 {
     if (first == last && first == s->last) {
         s->same[cur][kind]++;
@@ -289,15 +304,43 @@ static void stream_access(Stream *s, Addr first, Addr last, Int kind, Int part)
     if (part)
         for (Int k = s->lo; k <= s->hi; k++)
             s->part_hist[part][kind][k][pos[k]]++;
+    if (seq) {
+        for (Int k = s->lo; k <= s->hi; k++)
+            s->hist[cur][SEQ][k][pos[k]]++;
+        if (part)
+            for (Int k = s->lo; k <= s->hi; k++)
+                s->part_hist[part][SEQ][k][pos[k]]++;
+    }
+}
+
+/* The last RECENT distinct data lines, most recent first. */
+static Addr recent[RECENT] = { (Addr)-1, (Addr)-1, (Addr)-1, (Addr)-1 };
+
+/* Whether a data access to `line` is sequential (see RECENT); then `line`
+ * becomes the most recent. */
+static Bool data_sequential(Addr line)
+{
+    Bool seq = False;
+    Int at = RECENT - 1;
+    for (Int i = 0; i < RECENT; i++) {
+        if (recent[i] + 1 == line || line + 1 == recent[i])
+            seq = True;
+        if (recent[i] == line)
+            at = i;
+    }
+    for (; at > 0; at--)
+        recent[at] = recent[at - 1];
+    recent[0] = line;
+    return seq;
 }
 
 static void access_lines(Stream *split, Addr a, UWord size, Int kind, Int part)
 {
     Addr first = a >> LINE_BITS, last = (a + (size ? size - 1 : 0)) >> LINE_BITS;
     Bool repeat = first == last && first == split->last;
-    stream_access(split, first, last, kind, part);
+    stream_access(split, first, last, kind, part, False);
     if (!repeat)
-        stream_access(UNIFIED, first, last, kind, part);
+        stream_access(UNIFIED, first, last, kind, part, kind == 0 && data_sequential(first));
 }
 
 static VG_REGPARM(3) void on_code(Addr a, UWord size, UWord part)
@@ -573,7 +616,7 @@ static void put_stream(Int fd, const Stream *st, const HChar *name, const ULong 
         put(fd, buf);
         for (Int p = 0; p <= WAYS; p++) {
             ULong n = 0;
-            for (Int kind = 0; kind < 2; kind++)
+            for (Int kind = 0; kind < KINDS; kind++)
                 if (kinds & (1 << kind))
                     n += hist[kind][k][p] + (p == 0 ? same[kind] : 0);
             VG_(sprintf)(buf, " %llu", n);
@@ -583,8 +626,8 @@ static void put_stream(Int fd, const Stream *st, const HChar *name, const ULong 
     }
 }
 
-/* A thread's or (part >= 0) a part's streams: I, D, U (all accesses) and UI
- * (U's code accesses). */
+/* A thread's or (part >= 0) a part's streams: I, D, U (all accesses), UI
+ * (U's code accesses) and US (U's sequential data accesses). */
 static void put_streams(Int fd, Int slot, Int part)
 {
     static const HChar *names[] = { "I", "D", "U" };
@@ -595,10 +638,13 @@ static void put_streams(Int fd, Int slot, Int part)
         else
             put_stream(fd, st, names[s], st->same[slot], st->hist[slot], 3);
     }
-    if (part >= 0)
+    if (part >= 0) {
         put_stream(fd, UNIFIED, "UI", UNIFIED->part_same[part], UNIFIED->part_hist[part], 2);
-    else
+        put_stream(fd, UNIFIED, "US", UNIFIED->part_same[part], UNIFIED->part_hist[part], 1 << SEQ);
+    } else {
         put_stream(fd, UNIFIED, "UI", UNIFIED->same[slot], UNIFIED->hist[slot], 2);
+        put_stream(fd, UNIFIED, "US", UNIFIED->same[slot], UNIFIED->hist[slot], 1 << SEQ);
+    }
 }
 
 /* Each object's instructions that ran on the threads that fed (object -1, code
@@ -637,7 +683,7 @@ static void tr_fini(Int exitcode)
     ULong total = 0;
     for (Int t = 0; t < SLOTS; t++)
         total += instructions[t];
-    put(fd, "twinreuse 2\n");
+    put(fd, "twinreuse 3\n");
     VG_(sprintf)(buf, "instructions %llu\n", total);
     put(fd, buf);
     for (Int t = 0; t < SLOTS; t++) {

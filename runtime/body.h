@@ -2,34 +2,13 @@
  *
  * clone.c defines, before including this: N_RINGS, N_CROWD, CONFLICT_BURST, STATE_BYTES,
  * FILLER_BYTES, UNUSED, the state-word enum (ST_INIT, ST_PRNG, ...), n_rings, ring_lines,
- * ring_cur, n_crowd, crowd_lines, crowd_stride, crowd_offset, crowd_cur and rings_once, and declares
- * these helpers. They come after the parts in the object (the build
- * keeps the order written), so that no knob moves a part's code. */
+ * ring_run, ring_cur, n_crowd, crowd_lines, crowd_stride, crowd_offset, crowd_cur and rings_once, and
+ * declares these helpers. They come after the parts in the object (the build keeps the order written), so
+ * that no knob moves a part's code. */
 #ifndef TWIN_BODY_H
 #define TWIN_BODY_H
 
-static uint64_t body_rand(uint64_t *x)
-{
-    *x ^= *x << 13;
-    *x ^= *x >> 7;
-    *x ^= *x << 17;
-    return *x;
-}
-
-/* One cycle through every line of the ring (Sattolo's algorithm), then each line's first
- * word becomes a pointer to the next line of the cycle. */
-static void body_ring_init(uint64_t *ring, uint64_t lines, uint64_t *rng)
-{
-    for (uint64_t i = 0; i < lines; i++)
-        ring[i * 8] = i;
-    for (uint64_t i = lines - 1; i > 0; i--) {
-        uint64_t j = body_rand(rng) % i, t = ring[i * 8];
-        ring[i * 8] = ring[j * 8];
-        ring[j * 8] = t;
-    }
-    for (uint64_t i = 0; i < lines; i++)
-        ring[i * 8] = (uint64_t)(uintptr_t)&ring[ring[i * 8] * 8];
-}
+#include "ring.h"
 
 /* The walks follow pointers without a test: without their memory the body cannot run. */
 static void body_no_memory(void)
@@ -48,7 +27,7 @@ static void body_rings_init(void)
     if (lines && !r)
         body_no_memory();
     for (unsigned i = 0; i < n_rings; i++) {
-        body_ring_init(r, ring_lines[i], &rng);
+        body_ring_init(r, ring_lines[i], ring_run[i], &rng);
         __atomic_store_n(&ring_cur[i], (uint64_t)(uintptr_t)r, __ATOMIC_RELAXED);
         r += ring_lines[i] * 8;
     }

@@ -11,8 +11,9 @@ export const REUSE_LIB = join(fileURLToPath(new URL('../../../', import.meta.url
 
 /** The three streams the tool follows: code lines (an L1 instruction cache's), data lines (an
  *  L1 data cache's), and both in order (a unified last level, unfiltered by the L1s); UI is
- *  the unified stream's code accesses, the rest of U its data accesses. */
-export type ReuseStream = 'I' | 'D' | 'U' | 'UI';
+ *  the unified stream's code accesses, the rest of U its data accesses, and US those of its
+ *  data accesses next to a recent data line (sequential: a copy's, a scan's). */
+export type ReuseStream = 'I' | 'D' | 'U' | 'UI' | 'US';
 
 /** Ways the tool follows in every set: positions 0 to WAYS - 1, and WAYS for a line not held. */
 export const REUSE_WAYS = 16;
@@ -52,7 +53,7 @@ export type InsnCounts = Map<string, Map<number, InsnCost>>;
 /** Parses the tool's output file (see reuse/twinreuse.c). */
 export function parseReuse(text: string): ReuseRun {
   const lines = text.split('\n').filter(Boolean);
-  if (lines[0] !== 'twinreuse 2') throw new TwinError('twinreuse wrote an output of another version');
+  if (lines[0] !== 'twinreuse 3') throw new TwinError('twinreuse wrote an output of another version');
   const insns = /^instructions (\d+)$/.exec(lines[1] ?? '');
   if (!insns) throw new TwinError('twinreuse wrote no instruction count');
   const threads: ReuseThread[] = [];
@@ -168,7 +169,7 @@ export function servingReuse(r: ReuseRun): ReuseCounts {
     .reduce((a, b) => combineReuse(a, b));
 }
 
-const STREAMS = ['I', 'D', 'U', 'UI'] as const;
+const STREAMS = ['I', 'D', 'U', 'UI', 'US'] as const;
 
 /** The counts with each stream's rows mapped by `f` (row, stream, row index). */
 function mapRows(a: ReuseCounts, f: (row: number[], s: ReuseStream, k: number) => number[]) {

@@ -101,6 +101,8 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
 static const uint64_t hard_rate = ${rate(plan.hardBranchesPerReq / branchesPerStep(plan.hardP))}u; /* PRNG steps */
 static const uint64_t mix_rate = ${rate(plan.mix.itersPerReq)}u;
 static const UNUSED uint64_t ring_lines[] = ${arr(rings.map((r) => r.lines))};
+/* Lines each ring walks in order before a jump (runtime/ring.h). */
+static const UNUSED uint64_t ring_run[] = ${arr(rings.map((r) => plan.ringRuns[r.bin] ?? 1))};
 
 /* Shared by the serving threads: each ring's cursor, each segment's position. */
 static const unsigned n_rings = N_RINGS;
@@ -128,7 +130,7 @@ ${segs.map((s) => `void ${s.name}(uint64_t entry, uint64_t k, uint64_t *mem);`).
 
 /* The helpers, defined after the parts they serve (see the layout above). */
 static uint64_t body_rand(uint64_t *x);
-static void body_ring_init(uint64_t *ring, uint64_t lines, uint64_t *rng);
+static void body_ring_init(uint64_t *ring, uint64_t lines, uint64_t run, uint64_t *rng);
 static void body_no_memory(void);
 static void body_rings_init(void);
 static void clone_body_init(twin_body_ctx *ctx);

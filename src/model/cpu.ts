@@ -87,12 +87,15 @@ export type ReuseStreamTable = z.infer<typeof ReuseStreamTable>;
 
 /** The LRU stack distances of a target's accesses by set count: every cache geometry's misses
  *  per request (1 KiB to 64 MiB, 1 to 16 ways), of code fetches (I), data accesses (D), both in
- *  one stream (U, a unified last level) and U's code accesses (UI). Counts only. */
+ *  one stream (U, a unified last level), U's code accesses (UI) and U's sequential data
+ *  accesses (US: next to one of the last few data lines, as a copy's or a scan's are, which a
+ *  core's prefetchers see coming). Counts only. */
 export const ReuseTable = z.object({
   I: ReuseStreamTable,
   D: ReuseStreamTable,
   U: ReuseStreamTable,
   UI: ReuseStreamTable,
+  US: ReuseStreamTable.optional(),
 });
 export type ReuseTable = z.infer<typeof ReuseTable>;
 

@@ -9,6 +9,7 @@ import {
   type MixLoop,
 } from './mix.js';
 import { opScales, type OpScale } from './ops.js';
+import { ringRuns } from './runs.js';
 import {
   cellMisses,
   crowdCells,
@@ -154,6 +155,8 @@ export interface BodyPlan {
   insnsPerReq: number;
   /** Data rings, shared by the serving threads of a process, one per reuse bin (0 lines: unused). */
   rings: Ring[];
+  /** Lines each ring walks in order before a jump (see runs.ts; 1: a random cycle). */
+  ringRuns: number[];
   /** Code segments of the chain, one per footprint bin: `lines` blocks of 64 bytes, `loadsPerReq` run per request. */
   segments: Ring[];
   /** The crowd groups (see crowd.ts), each walked `loadsPerReq` times per request. */
@@ -358,6 +361,7 @@ export function bodyPlan(p: Profile): BodyPlan {
   return {
     insnsPerReq,
     rings,
+    ringRuns: ringRuns(o.reuse, t.dataBins),
     segments,
     crowd,
     codeCrowd,

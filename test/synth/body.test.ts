@@ -21,13 +21,15 @@ const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'twin-body-'));
 
 // Per request: 40 code blocks of a 128 KiB chain, 200 random branches, 100 loads of a ring of
-// 128 KiB (past L1d, within L2), 30 of a ring of 4 MiB (past a 1 MiB L2, within the LLC).
+// 128 KiB (past L1d, within L2), 30 of a ring of 4 MiB (past a 1 MiB L2, within the LLC) walked
+// in runs of 16 lines.
 const base: BodyPlan = {
   insnsPerReq: 0,
   rings: [
     { lines: 2048, loadsPerReq: 100 },
     { lines: 65536, loadsPerReq: 30 },
   ],
+  ringRuns: [1, 16],
   segments: [{ lines: 2048, loadsPerReq: 40 }],
   crowd: [],
   codeCrowd: [],
