@@ -186,6 +186,9 @@ export const TuningStep = z.object({
    *  on target), and the figure that sets it. */
   score: z.number().nonnegative().optional(),
   worst: z.string().optional(),
+  /** The root mean square of the step's errors in units of their tolerances: how far off the
+   *  clone is as a whole, by which the tuner keeps its best iteration. */
+  rms: z.number().nonnegative().optional(),
   /** A trim: whether it was kept. */
   kept: z.boolean().optional(),
   /** The knobs this step ran with: any step of the history can be generated again. */

@@ -72,12 +72,13 @@ export function tuningTable(p: Profile): string {
 }
 
 /** The tuning history in a few columns (at most 100): per step, its instructions against the
- *  target, its largest error in tolerances (at most 1 is on target) and the figure that sets
- *  it. `twin inspect --tuning` prints every figure. */
+ *  target, its largest error in tolerances (at most 1 is on target), the figure that sets it
+ *  and the errors' root mean square (the kept iteration's is the least). `twin inspect
+ *  --tuning` prints every figure. */
 export function tuningSummary(p: Profile): string {
   if (!p.tuning.length) return 'no tuning history';
   const trims = p.tuning.filter((t) => t.trim);
-  const head = `tuning: ${p.tuning.length - trims.length} iterations, ${trims.length} trims (${trims.filter((t) => t.kept).length} kept); x: largest error in tolerances`;
+  const head = `tuning: ${p.tuning.length - trims.length} iterations, ${trims.length} trims (${trims.filter((t) => t.kept).length} kept); x: largest error, rms: root mean square (in tolerances)`;
   const rows = p.tuning.map((t) => {
     const w = t.worst ? t.points[t.worst] : undefined;
     return [
@@ -88,9 +89,10 @@ export function tuningSummary(p: Profile): string {
       t.score === undefined ? '-' : `x${t.score.toFixed(2)}`,
       t.worst ?? '-',
       w ? `${fmt(w.clone)}/${fmt(w.original)}` : '-',
+      t.rms === undefined ? '-' : t.rms.toFixed(2),
     ];
   });
-  return `${head}\n${renderTable(['step', 'kind', 'insns/req', 'error', 'x', 'worst', 'clone/original'], rows)}`;
+  return `${head}\n${renderTable(['step', 'kind', 'insns/req', 'error', 'x', 'worst', 'clone/original', 'rms'], rows)}`;
 }
 
 /** The portable CPU profile in a few lines: misses per request at some cache sizes, and the

@@ -65,19 +65,19 @@ export function signedErrors(
 
 /** How far off target the clone is: the largest of its errors, each divided by what is
  *  allowed (instructions: `tol` relative; misses: `mpkiTol` relative or `abs` misses per 1,000
- *  of the original's instructions, whichever is larger), and the figure that sets it. At most
- *  1 is on target. */
+ *  of the original's instructions, whichever is larger), and the figure that sets it (at most
+ *  1 is on target); and the root mean square of those errors, how far off it is as a whole. */
 export function offTarget(
   orig: Record<string, number>,
   clone: Record<string, number>,
   tol: number,
   mpkiTol: number,
   abs: number,
-): { score: number; worst: string } {
+): { score: number; worst: string; rms: number } {
   let r = { score: -1, worst: 'insns' };
-  for (const [k, e] of Object.entries(toleranceErrors(orig, clone, tol, mpkiTol, abs)))
-    if (e > r.score) r = { score: e, worst: k };
-  return r;
+  const errors = Object.entries(toleranceErrors(orig, clone, tol, mpkiTol, abs));
+  for (const [k, e] of errors) if (e > r.score) r = { score: e, worst: k };
+  return { ...r, rms: Math.sqrt(errors.reduce((a, [, e]) => a + e * e, 0) / Math.max(1, errors.length)) };
 }
 
 /** Each figure's error, unsigned, in units of what is allowed: the instructions' first. */

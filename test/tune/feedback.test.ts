@@ -168,6 +168,24 @@ test('the tuner scores the worst figure against its tolerance, small counts by a
   assert.ok(Math.abs(four.score - 2) < 1e-9, `score ${four.score}`);
 });
 
+test('the root mean square of the errors ranks a clone off in one figure above one off in all', () => {
+  const orig = { insns: 10000, branch: 40, 'D@32K': 60, 'I@32K': 20, 'L@256K': 10 };
+  // One figure 3 tolerances off, the rest on the mark; against every figure 2.5 off.
+  const one = offTarget(orig, { ...orig, 'D@32K': 69 }, 0.02, 0.05, 0.05);
+  const all = offTarget(
+    orig,
+    { insns: 10500, branch: 45, 'D@32K': 67.5, 'I@32K': 22.5, 'L@256K': 11.25 },
+    0.02,
+    0.05,
+    0.05,
+  );
+  assert.ok(Math.abs(one.score - 3) < 1e-9 && Math.abs(all.score - 2.5) < 1e-9);
+  // Five figures: sqrt(9 / 5) against 2.5.
+  assert.ok(Math.abs(one.rms - Math.sqrt(9 / 5)) < 1e-9, `rms ${one.rms}`);
+  assert.ok(Math.abs(all.rms - 2.5) < 1e-9, `rms ${all.rms}`);
+  assert.ok(one.rms < all.rms && one.score > all.score);
+});
+
 test("a group's gain halves when its worst error overshoots, and recovers while errors shrink slowly", () => {
   const data = (k: string) => k.startsWith('D@');
   // D@32K was 4x over; now 3x under: an overshoot.
