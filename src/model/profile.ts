@@ -186,8 +186,9 @@ export const TuningStep = z.object({
    *  on target), and the figure that sets it. */
   score: z.number().nonnegative().optional(),
   worst: z.string().optional(),
-  /** The root mean square of the step's errors in units of their tolerances: how far off the
-   *  clone is as a whole, by which the tuner keeps its best iteration. */
+  /** The root mean square of the step's errors in units of their tolerances (its scored
+   *  figures', and each L1's over every L1 geometry as one figure): how far off the clone is as
+   *  a whole, by which the tuner keeps its best iteration. */
   rms: z.number().nonnegative().optional(),
   /** A trim: whether it was kept. */
   kept: z.boolean().optional(),

@@ -1,4 +1,4 @@
-import { L1_CURVE_MAX, type CurvePoint, type PortableCpu } from '../model/index.js';
+import { L1_CURVE_MAX, L1_SIZES, tableMisses, type CurvePoint, type PortableCpu } from '../model/index.js';
 import type { CgTotals } from '../collect/cachegrind.js';
 import { SWEEP } from '../collect/sweep.js';
 import { MIX_CLASSES } from '../synth/mix.js';
@@ -77,8 +77,43 @@ export function offTarget(
   let r = { score: -1, worst: 'insns' };
   const errors = Object.entries(toleranceErrors(orig, clone, tol, mpkiTol, abs));
   for (const [k, e] of errors) if (e > r.score) r = { score: e, worst: k };
-  return { ...r, rms: Math.sqrt(errors.reduce((a, [, e]) => a + e * e, 0) / Math.max(1, errors.length)) };
+  return { ...r, rms: rmsOf(errors.map(([, e]) => e)) };
 }
+
+/** Every L1 geometry a platform may have: 16 to 128 KiB (L1_SIZES), 2 to 16 ways, a power of
+ *  two of sets (what random platforms draw from). */
+export const L1_GEOMETRIES: { size: number; ways: number }[] = [];
+for (let ways = 2; ways <= 16; ways++)
+  for (let sets = 1; sets * ways * 64 <= L1_SIZES.hi; sets *= 2)
+    if (sets * ways * 64 >= L1_SIZES.lo) L1_GEOMETRIES.push({ size: sets * ways * 64, ways });
+
+/** Each L1's error over every L1 geometry (`I@L1s`, `D@L1s`): the root mean square, over
+ *  L1_GEOMETRIES, of the clone's misses' errors read off the reuse tables, in tolerances (as
+ *  offTarget's); none where either side has no table. Not a scored figure (the tuner fits no
+ *  part to a geometry but the crowd cells): what the keep rule weighs beside them, since a
+ *  clone is validated on L1s no one named. */
+export function l1Errors(
+  orig: PortableCpu,
+  clone: PortableCpu,
+  mpkiTol: number,
+  abs: number,
+): Record<string, number> {
+  if (!orig.reuse || !clone.reuse) return {};
+  const floor = (abs * orig.insnsPerReq) / 1000;
+  const side = (s: 'I' | 'D') => {
+    const sq = L1_GEOMETRIES.map(({ size, ways }) => {
+      const o = Math.max(0, tableMisses(orig.reuse![s], size, ways) ?? 0);
+      const c = Math.max(0, tableMisses(clone.reuse![s], size, ways) ?? 0);
+      return ((c - o) / Math.max(mpkiTol * o, floor)) ** 2;
+    });
+    return Math.sqrt(sq.reduce((a, b) => a + b, 0) / sq.length);
+  };
+  return { 'I@L1s': side('I'), 'D@L1s': side('D') };
+}
+
+/** The root mean square of some errors. */
+export const rmsOf = (errors: number[]) =>
+  Math.sqrt(errors.reduce((a, e) => a + e * e, 0) / Math.max(1, errors.length));
 
 /** Each figure's error, unsigned, in units of what is allowed: the instructions' first. */
 export function toleranceErrors(

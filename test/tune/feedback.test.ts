@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { AIM, offTarget, pointFigures, tunePoints } from '../../src/tune/figures.js';
+import { AIM, L1_GEOMETRIES, l1Errors, offTarget, pointFigures, tunePoints } from '../../src/tune/figures.js';
 import { adaptGain, BLAME, GROUPS, groupWorse, sameKnobs } from '../../src/tune/gains.js';
 import {
   partTrim,
@@ -184,6 +184,31 @@ test('the root mean square of the errors ranks a clone off in one figure above o
   assert.ok(Math.abs(one.rms - Math.sqrt(9 / 5)) < 1e-9, `rms ${one.rms}`);
   assert.ok(Math.abs(all.rms - 2.5) < 1e-9, `rms ${all.rms}`);
   assert.ok(one.rms < all.rms && one.score > all.score);
+});
+
+test("each L1's error over every geometry a platform may draw is one figure, in tolerances", () => {
+  // Every access misses every cache: 10 a request; the clone's code misses 11 (10% more, twice
+  // the 5% allowed where 0.05 per 1,000 of 10,000 instructions is 0.5), its data the same.
+  const table = (n: number) => ({
+    lo: 2,
+    hi: 11,
+    counts: Array.from({ length: 10 }, () => [...new Array<number>(16).fill(0), n]),
+  });
+  const cpu = (i: number, d: number) =>
+    ({
+      insnsPerReq: 10000,
+      reuse: { I: table(i), D: table(d), U: table(0), UI: table(0) },
+    }) as unknown as Parameters<typeof l1Errors>[0];
+  assert.deepEqual(l1Errors(cpu(10, 10), cpu(10, 10), 0.05, 0.05), { 'I@L1s': 0, 'D@L1s': 0 });
+  const e = l1Errors(cpu(10, 10), cpu(11, 10), 0.05, 0.05);
+  assert.ok(Math.abs(e['I@L1s'] - 2) < 1e-9 && e['D@L1s'] === 0, JSON.stringify(e));
+  assert.deepEqual(l1Errors({ ...cpu(10, 10), reuse: undefined }, cpu(11, 10), 0.05, 0.05), {});
+  // The geometries: 16 to 128 KiB, 2 to 16 ways, powers of two of sets.
+  assert.ok(
+    L1_GEOMETRIES.every((g) => g.size >= 16 << 10 && g.size <= 128 << 10 && g.ways >= 2 && g.ways <= 16),
+  );
+  assert.ok(L1_GEOMETRIES.some((g) => g.size === 96 << 10 && g.ways === 6));
+  assert.ok(L1_GEOMETRIES.every((g) => Number.isInteger(Math.log2(g.size / 64 / g.ways))));
 });
 
 test("a group's gain halves when its worst error overshoots, and recovers while errors shrink slowly", () => {
