@@ -190,6 +190,9 @@ export const TuningStep = z.object({
    *  figures', and each L1's over every L1 geometry as one figure): how far off the clone is as
    *  a whole, by which the tuner keeps its best iteration. */
   rms: z.number().nonnegative().optional(),
+  /** Each L1's error over every L1 geometry a platform may have (`I@L1s`, `D@L1s`: the root
+   *  mean square of the reuse tables' errors, in tolerances), as `rms` counts them. */
+  l1: z.record(z.string(), z.number().nonnegative()).optional(),
   /** A trim: whether it was kept. */
   kept: z.boolean().optional(),
   /** The knobs this step ran with: any step of the history can be generated again. */

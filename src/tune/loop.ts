@@ -228,6 +228,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       score,
       worst,
       rms,
+      l1,
       knobs: cur.knobs,
     });
     const gap = mixGap(original, m);
