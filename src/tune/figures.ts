@@ -66,18 +66,20 @@ export function signedErrors(
 /** How far off target the clone is: the largest of its errors, each divided by what is
  *  allowed (instructions: `tol` relative; misses: `mpkiTol` relative or `abs` misses per 1,000
  *  of the original's instructions, whichever is larger), and the figure that sets it (at most
- *  1 is on target); and the root mean square of those errors, how far off it is as a whole. */
+ *  1 is on target); and the root mean square of those errors and of `more` (errors in the same
+ *  units that set no score, as l1Errors'), how far off it is as a whole. */
 export function offTarget(
   orig: Record<string, number>,
   clone: Record<string, number>,
   tol: number,
   mpkiTol: number,
   abs: number,
+  more: Record<string, number> = {},
 ): { score: number; worst: string; rms: number } {
   let r = { score: -1, worst: 'insns' };
   const errors = Object.entries(toleranceErrors(orig, clone, tol, mpkiTol, abs));
   for (const [k, e] of errors) if (e > r.score) r = { score: e, worst: k };
-  return { ...r, rms: rmsOf(errors.map(([, e]) => e)) };
+  return { ...r, rms: rmsOf([...errors.map(([, e]) => e), ...Object.values(more)]) };
 }
 
 /** Every L1 geometry a platform may have: 16 to 128 KiB (L1_SIZES), 2 to 16 ways, a power of

@@ -13,17 +13,7 @@ import { generateClone } from '../generate/index.js';
 import { bodyPlan, bodyTarget, crowdLoads, followsReuse, type BodyPlan } from '../synth/body.js';
 import { BRANCH_PART, MIX_PART, partName } from '../synth/layout.js';
 import { BIG_BUDGET, blockInsns, mixInsns, nextBudget, overhead } from './budget.js';
-import {
-  AIM,
-  at,
-  l1Errors,
-  mixGap,
-  offTarget,
-  rmsOf,
-  signedErrors,
-  tunePoints,
-  toleranceErrors,
-} from './figures.js';
+import { AIM, at, l1Errors, mixGap, offTarget, signedErrors, tunePoints } from './figures.js';
 import {
   adaptGain,
   BLAME,
@@ -209,13 +199,9 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const part = (fn: string) => parts.get(fn) ?? null;
     const got = tunePoints(m);
     const error = (m.insnsPerReq - want.insns) / want.insns;
-    const { score, worst } = offTarget(want, got, tol, mpkiTol, abs);
     // Kept by how far off it is as a whole: the scored figures and every L1 geometry's misses.
     const l1 = l1Errors(original, m, mpkiTol, abs);
-    const rms = rmsOf([
-      ...Object.values(toleranceErrors(want, got, tol, mpkiTol, abs)),
-      ...Object.values(l1),
-    ]);
+    const { score, worst, rms } = offTarget(want, got, tol, mpkiTol, abs, l1);
     history.push({
       iteration: history.length,
       bodyInsnsPerReq: plan.insnsPerReq / scale,

@@ -184,6 +184,10 @@ test('the root mean square of the errors ranks a clone off in one figure above o
   assert.ok(Math.abs(one.rms - Math.sqrt(9 / 5)) < 1e-9, `rms ${one.rms}`);
   assert.ok(Math.abs(all.rms - 2.5) < 1e-9, `rms ${all.rms}`);
   assert.ok(one.rms < all.rms && one.score > all.score);
+  // Errors that set no score count in the root mean square alone: six figures, sqrt(25 / 6).
+  const more = offTarget(orig, { ...orig, 'D@32K': 69 }, 0.02, 0.05, 0.05, { 'I@L1s': 4 });
+  assert.equal(more.worst, 'D@32K');
+  assert.ok(Math.abs(more.score - 3) < 1e-9 && Math.abs(more.rms - Math.sqrt(25 / 6)) < 1e-9, `${more.rms}`);
 });
 
 test("each L1's error over every geometry a platform may draw is one figure, in tolerances", () => {
