@@ -8,6 +8,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "conn_mem.h"
 #include "net.h"
 
 #define CONN_IN_START 16384
@@ -80,6 +81,8 @@ conn *conn_open(conn_set *s, int fd)
         goto err;
     c->fd = fd;
     c->events = EPOLLIN;
+    if (s->cfg->body_conn_lines && !(c->body_mem = conn_body_mem(s->cfg->body_conn_lines)))
+        goto err;
     struct epoll_event ev = { .events = c->events, .data.ptr = c };
     if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
         goto err;
@@ -89,6 +92,8 @@ conn *conn_open(conn_set *s, int fd)
     s->head = c;
     return c;
 err:
+    if (c)
+        free(c->body_mem);
     free(c);
     close(fd);
     s->errors++;
@@ -107,6 +112,7 @@ void conn_close(conn_set *s, conn *c)
     c->in_len = 0;
     conn_give_in(s, c);
     proto_buf_free(&c->out);
+    free(c->body_mem);
     free(c);
 }
 
@@ -216,6 +222,7 @@ static int conn_serve(conn_set *s, conn *c)
             int named;
             uint32_t op = replay_op_of(s->plan, req.verb, req.verb_len, &named);
             sock.events = c->events;
+            s->rt->body.conn_mem = c->body_mem;
             replay_request(s->rt, op, &sock);
             uint32_t size = replay_resp_size(s->rt, op);
             if (!req.noreply && s->proto->respond(&req, named, size, &s->out) != TWIN_OK)

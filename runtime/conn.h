@@ -27,6 +27,7 @@ typedef struct conn {
     int closing;    /* close once out is sent */
     struct conn *prev;
     struct conn *next;
+    uint64_t *body_mem; /* the body's lines of this connection (twin_body_ctx) */
 } conn;
 
 #define CONN_SPARES 8

@@ -148,6 +148,9 @@ typedef struct {
     size_t mem_bytes;
     uint64_t rng;  /* xorshift state, nonzero */
     uint64_t sink; /* results the body must keep alive */
+    /* The served connection's own lines (body_conn_lines of them, a cycle of
+     * pointers, its cursor in the first line's second word); NULL without. */
+    uint64_t *conn_mem;
 } twin_body_ctx;
 
 typedef struct {
@@ -163,6 +166,9 @@ typedef struct {
     uint32_t n_bg;
     uint64_t data_file_bytes; /* size of the clone's data file (0: 1 MiB) */
     size_t body_mem_bytes;    /* per worker thread, for the body */
+    /* Lines of state each connection has for the body (0: none): read by every
+     * request on it, so reused once the other connections have sent theirs. */
+    uint32_t body_conn_lines;
     void (*body)(uint32_t op, twin_body_ctx *ctx);
     /* Called once per serving thread (or process) at its start, before its first
      * request, to lay out the body's memory; may be NULL. */

@@ -16,6 +16,23 @@ import { emitBranches, emitMix, emitRingWalk } from './asm.js';
  *  division). */
 const rate = (x: number) => Math.round(x * 1024);
 
+/** A part that walks n loads round a cycle of pointers from the cursor at `cur`, and leaves
+ *  the cursor where it stopped. */
+const cycleWalk = (name: string) => `static PART UNUSED void ${name}(uint64_t *cur, uint64_t n)
+{
+    uint64_t p;
+    __asm__ volatile(
+        "movq (%[cur]), %[p]\\n"
+        "1:\\n\\t"
+        "movq (%[p]), %[p]\\n\\t"
+        "subq $1, %[n]\\n\\t"
+        "jnz 1b\\n\\t"
+        "movq %[p], (%[cur])\\n\\t"
+        : [p] "=&r"(p), [n] "+r"(n)
+        : [cur] "r"(cur)
+        : "cc", "memory");
+}`;
+
 /** The body of clone.c. The rings and the chain's cursors are the process's, shared by its
  *  serving threads (laid out once, by the first of them); each thread keeps its own state at
  *  the start of its body memory (PRNG, fractional-count accumulators) and its filler region.
@@ -56,6 +73,8 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
     ) => `    if ((n = body_burst(&st[ST_ACC_CROWD + ${j}], ${scaled(`${rate(g.loadsPerReq)}u`, 'op_crowd[o]')})) != 0)
         ${partName('data', 'conflict')}(&crowd_cur[${j}], n);`,
   );
+  const connCall = `    if (ctx->conn_mem && (n = body_units(&st[ST_ACC_CONN], ${rate(plan.conn.loadsPerReq)}u)) != 0)
+        ${partName('data', 'conn')}(ctx->conn_mem + 1, n);`;
   const opTables = perOp
     ? [
         `#define N_OPS ${plan.ops.length}u`,
@@ -123,7 +142,7 @@ ${opTables}
 
 /* State words at the start of a thread's body memory: fractions carried for each part's
  * rate, and for the passes through the rings (each request type its own count). */
-enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_MIX, ST_ACC_RING, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1), ST_ACC_CROWD = ST_ACC_SEG + (N_SEGS ? N_SEGS : 1), ST_ACC_PASS = ST_ACC_CROWD + (N_CROWD ? N_CROWD : 1), ST_END };
+enum { ST_INIT, ST_PRNG, ST_ACC_HARD, ST_ACC_MIX, ST_ACC_RING, ST_ACC_SEG = ST_ACC_RING + (N_RINGS ? N_RINGS : 1), ST_ACC_CROWD = ST_ACC_SEG + (N_SEGS ? N_SEGS : 1), ST_ACC_PASS = ST_ACC_CROWD + (N_CROWD ? N_CROWD : 1), ST_ACC_CONN, ST_END };
 _Static_assert(ST_END * 8 <= STATE_BYTES, "the body's state words outgrow STATE_BYTES");
 
 ${segs.map((s) => `void ${s.name}(uint64_t entry, uint64_t k, uint64_t *mem);`).join('\n')}
@@ -141,20 +160,9 @@ static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx);
 
 ${rings.map((r) => `${emitRingWalk(r.name, r.loadsPerReq)}SLOT_END(${r.name}, ${RING_SLOT});\n`).join('\n')}
 /* A crowd group: n loads round its cycle, counted (a burst's one loop exit). */
-static PART UNUSED void ${partName('data', 'conflict')}(uint64_t *cur, uint64_t n)
-{
-    uint64_t p;
-    __asm__ volatile(
-        "movq (%[cur]), %[p]\\n"
-        "1:\\n\\t"
-        "movq (%[p]), %[p]\\n\\t"
-        "subq $1, %[n]\\n\\t"
-        "jnz 1b\\n\\t"
-        "movq %[p], (%[cur])\\n\\t"
-        : [p] "=&r"(p), [n] "+r"(n)
-        : [cur] "r"(cur)
-        : "cc", "memory");
-}
+${cycleWalk(partName('data', 'conflict'))}
+/* The served connection's lines (runtime/conn.c lays them out), walked the same way. */
+${cycleWalk(partName('data', 'conn'))}
 ${emitBranches(plan.hardP)}
 static LINE_START void clone_body(uint32_t op, twin_body_ctx *ctx)
 {
@@ -169,6 +177,7 @@ static LINE_START void clone_body(uint32_t op, twin_body_ctx *ctx)
     uint64_t n;
 ${[...segCalls, ...ringCalls].join('\n')}
 ${crowdCalls.join('\n')}
+${connCall}
     (void)n;
     st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], ${scaled('hard_rate', 'op_hard[o]')}), &ctx->sink);
     ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], ${scaled('mix_rate', 'op_mix[o]')}), ctx);

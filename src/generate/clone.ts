@@ -184,6 +184,7 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     `    .n_bg = ${bg.length}u,`,
     `    .data_file_bytes = ${fileBytes}u,`,
     `    .body_mem_bytes = ${plan.memBytes}u,`,
+    `    .body_conn_lines = ${plan.conn.lines}u,`,
     `    .body = clone_body,`,
     `    .body_init = clone_body_init,`,
     '};',

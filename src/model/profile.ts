@@ -126,6 +126,10 @@ export const Body = z.object({
   /** The same measured on the clone's own skeleton (an empty body) under the same workload:
    *  what the body need not supply. */
   skeleton: PortableCpu.nullable(),
+  /** The original measured again under its workload with more connections (`connections` of
+   *  them): the work that follows the connection count, state a request reads on its own
+   *  connection and reuses once the others have sent theirs. */
+  moreConnections: z.object({ connections: z.number().int().positive(), cpu: AloneCpu }).optional(),
 });
 
 /** What-if and tuning knobs; a what-if study is an edited profile. */

@@ -126,6 +126,13 @@ export function requestTypes(loads: LoadResult[]): Profile['requests'] {
   }));
 }
 
+/** How many times the workload's connections the original is measured on again, to tell
+ *  what of its work follows the connection count: four times moves a per-connection line's
+ *  reuse distance (the lines of about as many requests as there are connections) past at
+ *  least one of the curve's sizes, an octave apart, even where a footprint grows more slowly
+ *  than the requests in it. */
+export const CONNECTION_FACTOR = 4;
+
 /** The workload of one request type: its entries alone, their shares as they were. */
 export function aloneWorkload(w: Workload, op: string): Workload {
   const requests = w.requests.filter((r) => r.op.toLowerCase() === op.toLowerCase());
@@ -194,14 +201,14 @@ export async function profileTarget(
   requireLinear(linearity, 2 * w.valgrindRequests);
   requireSteadyCurves(original, w.valgrindRequests);
   const requests = requestTypes([o, ...more].flatMap((x) => [x.load, x.untraced ?? []].flat()));
-  if (requests.length > 1) {
-    say(`under Valgrind: each of ${requests.map((r) => r.op).join(', ')} alone (a twinreuse pair each)`);
-    const alone = await measureEach(
-      spec,
-      requests.map((r) => aloneWorkload(w, r.op)),
-    );
-    requests.forEach((r, i) => (r.alone = aloneCpu(alone[i])));
-  }
+  const types = requests.length > 1 ? requests : [];
+  const wider = { ...w, connections: w.connections * CONNECTION_FACTOR };
+  say(
+    `under Valgrind: ${types.map((r) => `${r.op} alone, `).join('')}the mix on ${wider.connections} connections (a twinreuse pair each)`,
+  );
+  const each = await measureEach(spec, [...types.map((r) => aloneWorkload(w, r.op)), wider]);
+  types.forEach((r, i) => (r.alone = aloneCpu(each[i])));
+  const moreConnections = { connections: wider.connections, cpu: aloneCpu(each[types.length]) };
   const profile: Profile = {
     schemaVersion: PROFILE_SCHEMA_VERSION,
     kind: 'twin-profile',
@@ -222,7 +229,7 @@ export async function profileTarget(
       netBytesPerReq: (o.load.bytes.sent + o.load.bytes.received) / Math.max(1, o.load.requests),
       latencyP50Us: o.load.latency_us.p50,
     },
-    body: { original, skeleton: null },
+    body: { original, skeleton: null, moreConnections },
     knobs: {
       bodyInsnsPerReq: null,
       insnScale: 1,

@@ -9,6 +9,7 @@ import {
   type MixLoop,
 } from './mix.js';
 import { opScales, type OpScale } from './ops.js';
+import { connPart, withoutConn, type ConnPart } from './conn.js';
 import { ringRuns } from './runs.js';
 import {
   cellMisses,
@@ -73,6 +74,8 @@ export interface BodyTarget {
   /** Interference from outside the body: lines per request and the footprint they come from. */
   hotData: Interference;
   hotCode: Interference;
+  /** The accesses to per-connection state (taken out of dataBins). */
+  conn: ConnPart;
 }
 
 /** Lines of the conflict ring: more than a 4-way set holds, fewer than an 8-way set. */
@@ -123,9 +126,12 @@ export function bodyTarget(p: Profile): BodyTarget {
   const fine = o.reuse && (!s || s.reuse) ? [reuseCurves(o.reuse), s?.reuse && reuseCurves(s.reuse)] : null;
   const medians = (bins: ReuseBin[], side: 'data' | 'code') =>
     fine && followsReuse(o, side) ? withMedians(bins, curveLess(fine[0]![side], fine[1]?.[side])) : bins;
+  const dataBins = medians(binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)), 'data');
+  const conn = connPart(p, dataBins);
   return {
     insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
-    dataBins: medians(binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)), 'data'),
+    dataBins: withoutConn(dataBins, conn),
+    conn,
     // Code reuse from the L1 points alone: a last-level point's extra code misses are data
     // evicting code, which no code segment should supply (the data rings and the tuner do).
     codeBins: medians(binsFromCurve(curveLess(l1Points(o.codeCurve), s?.codeCurve)), 'code'),
@@ -161,6 +167,8 @@ export interface BodyPlan {
   segments: Ring[];
   /** The crowd groups (see crowd.ts), each walked `loadsPerReq` times per request. */
   crowd: CrowdGroup[];
+  /** Lines of each connection's own, and loads a request over them (see conn.ts). */
+  conn: { lines: number; loadsPerReq: number };
   /** The same for code: groups of code blocks one stride apart, each `loadsPerReq` blocks run
    *  a request (see crowd.ts). */
   codeCrowd: CrowdGroup[];
@@ -198,7 +206,7 @@ export function plannedCounts(p: Profile, q: BodyPlan): ClassCounts {
     ? Object.fromEntries(Object.entries(sk.mix.shares).map(([c, v]) => [c, v * sk.insnsPerReq]))
     : {};
   const blocks = chainBlocks(q.segments, q.codeCrowd);
-  const fixed = fixedCounts(q.rings, q.hardBranchesPerReq, q.hardP, crowdLoads(q.crowd));
+  const fixed = fixedCounts(q.rings, q.hardBranchesPerReq, q.hardP, crowdLoads(q.crowd) + q.conn.loadsPerReq);
   return addCounts(
     addCounts(addCounts(skeleton, blockCounts(q.blockUnits), blocks), fixed),
     mixCounts(q.mix),
@@ -258,7 +266,7 @@ export function crowdWeights(o: PortableCpu, cells: Cell[], stream: 'D' | 'I' = 
 /** Instructions a request of a type's parts besides its mix loop: every part at the type's
  *  multiple (the rings by its passes), and the measured overhead, which no type changes. */
 export function typeFixedInsns(
-  q: Pick<BodyPlan, 'rings' | 'segments' | 'crowd' | 'codeCrowd' | 'hardBranchesPerReq'> & {
+  q: Pick<BodyPlan, 'rings' | 'segments' | 'crowd' | 'codeCrowd' | 'hardBranchesPerReq' | 'conn'> & {
     perBlock: number;
   },
   s: Pick<OpScale, 'segments' | 'crowd' | 'hard'> & { passes: number },
@@ -271,7 +279,14 @@ export function typeFixedInsns(
     crowdLoads(q.codeCrowd) * s.crowd;
   return (
     total(overhead ?? {}) +
-    total(fixedCounts(rings, q.hardBranchesPerReq * s.hard, HARD_P, crowdLoads(q.crowd) * s.crowd)) +
+    total(
+      fixedCounts(
+        rings,
+        q.hardBranchesPerReq * s.hard,
+        HARD_P,
+        crowdLoads(q.crowd) * s.crowd + q.conn.loadsPerReq,
+      ),
+    ) +
     q.perBlock * blocks
   );
 }
@@ -301,11 +316,12 @@ export function bodyPlan(p: Profile): BodyPlan {
     g.map((x) => ({ ...x, loadsPerReq: floor(x.loadsPerReq, 0.01) })).filter((x) => x.loadsPerReq > 0);
   const crowd = groups(k.crowd ?? crowdFor(p, 'data', rings, t));
   const codeCrowd = groups(k.codeCrowd ?? crowdFor(p, 'code', segments, t));
+  const conn = { lines: t.conn.lines, loadsPerReq: t.conn.loadsPerReq };
   const o = p.body.original;
   const sk = p.body.skeleton;
   // What the plan does not count, as measured, counts as a fixed part.
   const fixedParts = addCounts(
-    fixedCounts(rings, hardBranchesPerReq, HARD_P, crowdLoads(crowd)),
+    fixedCounts(rings, hardBranchesPerReq, HARD_P, crowdLoads(crowd) + conn.loadsPerReq),
     k.mixOverhead ?? {},
   );
   const total = (c: ClassCounts) => Object.values(c).reduce((a, b) => a + (b ?? 0), 0);
@@ -349,7 +365,7 @@ export function bodyPlan(p: Profile): BodyPlan {
         ? rings.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * (s.rings[i] ?? 1) : 0), 0) / ringLoads
         : 1;
     const fixedOf = typeFixedInsns(
-      { rings, segments, crowd, codeCrowd, hardBranchesPerReq, perBlock },
+      { rings, segments, crowd, codeCrowd, hardBranchesPerReq, perBlock, conn },
       { ...s, passes },
       k.mixOverhead,
     );
@@ -365,6 +381,7 @@ export function bodyPlan(p: Profile): BodyPlan {
     segments,
     crowd,
     codeCrowd,
+    conn,
     blockUnits: blockUnitsOf,
     hardBranchesPerReq,
     hardP: HARD_P,

@@ -6,7 +6,7 @@ import { MIX_ITER } from './mix.js';
  *  the clone (callgrind's) tells what each part costs: `twin_data_<bin>` walks the data ring
  *  of a reuse bin, `twin_code_<bin>` runs the code segment of a footprint bin, `..._conflict`
  *  the conflict ring and segment. */
-export const partName = (side: 'data' | 'code', bin: number | 'conflict') => `twin_${side}_${bin}`;
+export const partName = (side: 'data' | 'code', bin: number | 'conflict' | 'conn') => `twin_${side}_${bin}`;
 
 export const BRANCH_PART = 'twin_branch';
 

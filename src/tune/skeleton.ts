@@ -13,6 +13,8 @@ export function skeletonOnly(p: Profile): Profile {
   const t = bodyTarget(p);
   return {
     ...p,
+    // No part per connection either.
+    body: { ...p.body, moreConnections: undefined },
     knobs: {
       ...p.knobs,
       bodyInsnsPerReq: 0,

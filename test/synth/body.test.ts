@@ -33,6 +33,7 @@ const base: BodyPlan = {
   segments: [{ lines: 2048, loadsPerReq: 40 }],
   crowd: [],
   codeCrowd: [],
+  conn: { lines: 0, loadsPerReq: 0 },
   blockUnits: { alu: 4, load: 2, store: 1, loadop: 1, cond: 1, callret: 1 },
   hardBranchesPerReq: 200,
   hardP: 0.5,
@@ -46,19 +47,27 @@ function build(plan: BodyPlan, name: string): string {
 #include <stdlib.h>
 #include <string.h>
 #include "twin.h"
+#include "conn_mem.h"
 ${emitBody(plan, chainSegments(plan))}
 int main(int argc, char **argv)
 {
     long n = argc > 1 ? atol(argv[1]) : 1;
     uint32_t op = argc > 2 ? (uint32_t)atoi(argv[2]) : 0;
+    long conns = argc > 3 ? atol(argv[3]) : 0;
+    uint64_t **conn = calloc(conns ? conns : 1, sizeof *conn);
+    for (long c = 0; c < conns; c++)
+        if (!conn || !(conn[c] = conn_body_mem(${plan.conn.lines || 1}u)))
+            return 1;
     twin_body_ctx ctx = { 0 };
     if (posix_memalign((void **)&ctx.mem, 4096, ${plan.memBytes}u) != 0)
         return 1;
     memset(ctx.mem, 0, ${plan.memBytes}u);
     ctx.mem_bytes = ${plan.memBytes}u;
     ctx.rng = 88172645463325252ull;
-    for (long i = 0; i < n; i++)
+    for (long i = 0; i < n; i++) {
+        ctx.conn_mem = conns ? conn[i % conns] : NULL;
         clone_body(op, &ctx);
+    }
     return (int)(ctx.sink & 1) * 0;
 }
 `;
@@ -83,8 +92,8 @@ int main(int argc, char **argv)
 }
 
 /** Cachegrind totals of `n` bodies on Skylake-SP L1s, with the last level at `ll` bytes. */
-function run(bin: string, n: number, ll: number, op = 0): CgTotals {
-  const out = join(tmp, `cg.${bin.split('/').pop()}.${n}.${ll}.${op}`);
+function run(bin: string, n: number, ll: number, op = 0, conns = 0): CgTotals {
+  const out = join(tmp, `cg.${bin.split('/').pop()}.${n}.${ll}.${op}.${conns}`);
   execFileSync('valgrind', [
     ...VG_TRANSLATION,
     '--tool=cachegrind',
@@ -98,15 +107,16 @@ function run(bin: string, n: number, ll: number, op = 0): CgTotals {
     bin,
     String(n),
     String(op),
+    String(conns),
   ]);
   return parseCachegrind(readFileSync(out, 'utf8'));
 }
 
 /** Cachegrind events per body, by the difference of 200 and 600 bodies: set-up and the first
  *  walk through the rings cancel. */
-function perBody(bin: string, ll: number, op = 0) {
-  const a = run(bin, 200, ll, op);
-  const b = run(bin, 600, ll, op);
+function perBody(bin: string, ll: number, op = 0, conns = 0) {
+  const a = run(bin, 200, ll, op, conns);
+  const b = run(bin, 600, ll, op, conns);
   return (k: keyof CgTotals) => (b[k] - a[k]) / 400;
 }
 
@@ -125,6 +135,21 @@ test(
     near(l2('DLmr'), base.rings[1].loadsPerReq, 'L2 misses (loads of the ring past L2)');
     const llc = perBody(bin, 32 << 20); // LL = a 32 MiB LLC: both rings fit
     near(llc('DLmr'), 0, 'LLC misses (no ring past the LLC)');
+  },
+);
+
+test(
+  "a connection's lines are reused once the other connections have sent: their misses follow the connection count",
+  { timeout: 120_000 },
+  () => {
+    // Eight lines a connection, each request on the next connection, no rings: on 4
+    // connections their 32 lines stay in a 32 KiB L1d; on 256 (2,048 lines, 128 KiB) each
+    // request finds its connection's lines evicted.
+    const bin = build({ ...base, rings: [], ringRuns: [], conn: { lines: 8, loadsPerReq: 8 } }, 'conn');
+    const few = perBody(bin, 32 << 20, 0, 4);
+    const many = perBody(bin, 32 << 20, 0, 256);
+    near(few('D1mr'), 0, 'D1 misses on 4 connections');
+    near(many('D1mr') - few('D1mr'), 8, 'D1 misses more on 256 connections (one a line)');
   },
 );
 
