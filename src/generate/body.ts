@@ -73,8 +73,8 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
     ) => `    if ((n = body_burst(&st[ST_ACC_CROWD + ${j}], ${scaled(`${rate(g.loadsPerReq)}u`, 'op_crowd[o]')})) != 0)
         ${partName('data', 'conflict')}(&crowd_cur[${j}], n);`,
   );
-  const connCall = `    if (ctx->conn_mem && (n = body_units(&st[ST_ACC_CONN], ${rate(plan.conn.loadsPerReq)}u)) != 0)
-        ${partName('data', 'conn')}(ctx->conn_mem + 1, n);`;
+  const connCall = `    if (ctx->conn_mem)
+        ${partName('data', 'conn')}(ctx->conn_mem + 1, body_frac(&st[ST_ACC_CONN], ${rate(plan.conn.loadsPerReq % 1)}u), filler);`;
   const opTables = perOp
     ? [
         `#define N_OPS ${plan.ops.length}u`,
@@ -161,8 +161,8 @@ static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx);
 ${rings.map((r) => `${emitRingWalk(r.name, r.loadsPerReq)}SLOT_END(${r.name}, ${RING_SLOT});\n`).join('\n')}
 /* A crowd group: n loads round its cycle, counted (a burst's one loop exit). */
 ${cycleWalk(partName('data', 'conflict'))}
-/* The served connection's lines (runtime/conn.c lays them out), walked the same way. */
-${cycleWalk(partName('data', 'conn'))}
+/* The served connection's lines (runtime/conn.c lays them out), walked as a ring is. */
+${emitRingWalk(partName('data', 'conn'), plan.conn.loadsPerReq)}SLOT_END(${partName('data', 'conn')}, ${RING_SLOT});
 ${emitBranches(plan.hardP)}
 static LINE_START void clone_body(uint32_t op, twin_body_ctx *ctx)
 {

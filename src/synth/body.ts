@@ -206,7 +206,7 @@ export function plannedCounts(p: Profile, q: BodyPlan): ClassCounts {
     ? Object.fromEntries(Object.entries(sk.mix.shares).map(([c, v]) => [c, v * sk.insnsPerReq]))
     : {};
   const blocks = chainBlocks(q.segments, q.codeCrowd);
-  const fixed = fixedCounts(q.rings, q.hardBranchesPerReq, q.hardP, crowdLoads(q.crowd) + q.conn.loadsPerReq);
+  const fixed = fixedCounts([...q.rings, q.conn], q.hardBranchesPerReq, q.hardP, crowdLoads(q.crowd));
   return addCounts(
     addCounts(addCounts(skeleton, blockCounts(q.blockUnits), blocks), fixed),
     mixCounts(q.mix),
@@ -280,12 +280,7 @@ export function typeFixedInsns(
   return (
     total(overhead ?? {}) +
     total(
-      fixedCounts(
-        rings,
-        q.hardBranchesPerReq * s.hard,
-        HARD_P,
-        crowdLoads(q.crowd) * s.crowd + q.conn.loadsPerReq,
-      ),
+      fixedCounts([...rings, q.conn], q.hardBranchesPerReq * s.hard, HARD_P, crowdLoads(q.crowd) * s.crowd),
     ) +
     q.perBlock * blocks
   );
@@ -321,7 +316,7 @@ export function bodyPlan(p: Profile): BodyPlan {
   const sk = p.body.skeleton;
   // What the plan does not count, as measured, counts as a fixed part.
   const fixedParts = addCounts(
-    fixedCounts(rings, hardBranchesPerReq, HARD_P, crowdLoads(crowd) + conn.loadsPerReq),
+    fixedCounts([...rings, conn], hardBranchesPerReq, HARD_P, crowdLoads(crowd)),
     k.mixOverhead ?? {},
   );
   const total = (c: ClassCounts) => Object.values(c).reduce((a, b) => a + (b ?? 0), 0);
