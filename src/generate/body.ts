@@ -16,23 +16,6 @@ import { emitBranches, emitMix, emitRingWalk } from './asm.js';
  *  division). */
 const rate = (x: number) => Math.round(x * 1024);
 
-/** A part that walks n loads round a cycle of pointers from the cursor at `cur`, and leaves
- *  the cursor where it stopped. */
-const cycleWalk = (name: string) => `static PART UNUSED void ${name}(uint64_t *cur, uint64_t n)
-{
-    uint64_t p;
-    __asm__ volatile(
-        "movq (%[cur]), %[p]\\n"
-        "1:\\n\\t"
-        "movq (%[p]), %[p]\\n\\t"
-        "subq $1, %[n]\\n\\t"
-        "jnz 1b\\n\\t"
-        "movq %[p], (%[cur])\\n\\t"
-        : [p] "=&r"(p), [n] "+r"(n)
-        : [cur] "r"(cur)
-        : "cc", "memory");
-}`;
-
 /** The body of clone.c. The rings and the chain's cursors are the process's, shared by its
  *  serving threads (laid out once, by the first of them); each thread keeps its own state at
  *  the start of its body memory (PRNG, fractional-count accumulators) and its filler region.
@@ -160,7 +143,20 @@ static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx);
 
 ${rings.map((r) => `${emitRingWalk(r.name, r.loadsPerReq)}SLOT_END(${r.name}, ${RING_SLOT});\n`).join('\n')}
 /* A crowd group: n loads round its cycle, counted (a burst's one loop exit). */
-${cycleWalk(partName('data', 'conflict'))}
+static PART UNUSED void ${partName('data', 'conflict')}(uint64_t *cur, uint64_t n)
+{
+    uint64_t p;
+    __asm__ volatile(
+        "movq (%[cur]), %[p]\\n"
+        "1:\\n\\t"
+        "movq (%[p]), %[p]\\n\\t"
+        "subq $1, %[n]\\n\\t"
+        "jnz 1b\\n\\t"
+        "movq %[p], (%[cur])\\n\\t"
+        : [p] "=&r"(p), [n] "+r"(n)
+        : [cur] "r"(cur)
+        : "cc", "memory");
+}
 /* The served connection's lines (runtime/conn.c lays them out), walked as a ring is. */
 ${emitRingWalk(partName('data', 'conn'), plan.conn.loadsPerReq)}SLOT_END(${partName('data', 'conn')}, ${RING_SLOT});
 ${emitBranches(plan.hardP)}

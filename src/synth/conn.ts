@@ -16,7 +16,7 @@ export const NO_CONN: ConnPart = { lines: 0, loadsPerReq: 0, bin: null };
 
 /** How much more a size's misses must be with more connections to count: a share of the
  *  original's misses there (two pair-method measurements differ by a few percent at the same
- *  workload), and at least ERROR_FLOOR_MPKI misses per 1,000 instructions. */
+ *  workload), and at least CONN_FLOOR_MPKI misses per 1,000 instructions. */
 const CONN_SHARE = 0.1;
 const CONN_FLOOR_MPKI = 0.5;
 
