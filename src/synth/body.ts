@@ -1,4 +1,11 @@
-import { l1Points, reuseCurves, type CurvePoint, type PortableCpu, type Profile } from '../model/index.js';
+import {
+  l1Points,
+  L1_CURVE_MAX,
+  reuseCurves,
+  type CurvePoint,
+  type PortableCpu,
+  type Profile,
+} from '../model/index.js';
 import {
   blockCounts,
   blockUnits,
@@ -126,7 +133,21 @@ export function bodyTarget(p: Profile): BodyTarget {
   const fine = o.reuse && (!s || s.reuse) ? [reuseCurves(o.reuse), s?.reuse && reuseCurves(s.reuse)] : null;
   const medians = (bins: ReuseBin[], side: 'data' | 'code') =>
     fine && followsReuse(o, side) ? withMedians(bins, curveLess(fine[0]![side], fine[1]?.[side])) : bins;
-  const dataBins = medians(binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)), 'data');
+  // A side whose 8-way misses are mostly its lines crowding some sets (not its reuse curve's):
+  // the rings follow the reuse curve at the L1 sizes, and the crowd groups the crowding, in
+  // groups of up to CROWD_WAYS lines a set, which miss at 8 ways and not at 16.
+  const l1Reuse = (c: CurvePoint[], r: CurvePoint[] | undefined) =>
+    c.map((q) => {
+      const x = q.bytes <= L1_CURVE_MAX ? r?.find((y) => y.bytes === q.bytes) : undefined;
+      return x ? { bytes: q.bytes, missesPerReq: x.missesPerReq } : q;
+    });
+  const [fo, fs] = fine ?? [];
+  const dataBins =
+    fo && !followsReuse(o, 'data')
+      ? binsFromCurve(
+          curveLess(l1Reuse(o.dataCurve, fo.data), s ? l1Reuse(s.dataCurve, fs?.data) : undefined),
+        )
+      : medians(binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)), 'data');
   const conn = connPart(p, dataBins);
   return {
     insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
