@@ -1,11 +1,4 @@
-import {
-  l1Points,
-  L1_CURVE_MAX,
-  reuseCurves,
-  type CurvePoint,
-  type PortableCpu,
-  type Profile,
-} from '../model/index.js';
+import { l1Points, reuseCurves, type CurvePoint, type PortableCpu, type Profile } from '../model/index.js';
 import {
   blockCounts,
   blockUnits,
@@ -32,6 +25,7 @@ import {
   conflictExcess,
   curveLess,
   binsFromCurve,
+  l1Reuse,
   monotone,
   withMedians,
   synthesizeRings,
@@ -136,11 +130,6 @@ export function bodyTarget(p: Profile): BodyTarget {
   // A side whose 8-way misses are mostly its lines crowding some sets (not its reuse curve's):
   // the rings follow the reuse curve at the L1 sizes, and the crowd groups the crowding, in
   // groups of up to CROWD_WAYS lines a set, which miss at 8 ways and not at 16.
-  const l1Reuse = (c: CurvePoint[], r: CurvePoint[] | undefined) =>
-    c.map((q) => {
-      const x = q.bytes <= L1_CURVE_MAX ? r?.find((y) => y.bytes === q.bytes) : undefined;
-      return x ? { bytes: q.bytes, missesPerReq: x.missesPerReq } : q;
-    });
   const [fo, fs] = fine ?? [];
   const dataBins =
     fo && !followsReuse(o, 'data')

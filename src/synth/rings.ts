@@ -1,4 +1,4 @@
-import type { CurvePoint, PortableCpu } from '../model/index.js';
+import { L1_CURVE_MAX, type CurvePoint, type PortableCpu } from '../model/index.js';
 
 /** Cache lines are 64 bytes on every shipped platform; curves and rings count in lines. */
 export const LINE = 64;
@@ -328,6 +328,14 @@ export function histogramOf(
   }
   return counts.map((c) => c / requests);
 }
+
+/** A curve with its L1 points (L1_CURVE_MAX and below) taken from another where it has them:
+ *  an 8-way sweep with the reuse curve's L1 misses. */
+export const l1Reuse = (c: CurvePoint[], r: CurvePoint[] | undefined): CurvePoint[] =>
+  c.map((q) => {
+    const x = q.bytes <= L1_CURVE_MAX ? r?.find((y) => y.bytes === q.bytes) : undefined;
+    return x ? { bytes: q.bytes, missesPerReq: x.missesPerReq } : q;
+  });
 
 /** A curve less another, point by point (the skeleton's measured at the same sizes), floored at 0. */
 export function curveLess(a: CurvePoint[], b: CurvePoint[] | undefined): CurvePoint[] {
