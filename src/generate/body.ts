@@ -42,13 +42,24 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
         '    }',
       ]
     : rings.map((r, i) => `    ${ringCall(r, i)}`);
-  const segCalls = segs.map(
-    (
-      s,
-      i,
-    ) => `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${scaled(`${rate(s.loadsPerReq)}u`, s.stride ? 'op_crowd[o]' : `op_seg[o][${i}]`)})) != 0)
-        ${s.name}(__atomic_fetch_add(&seg_cur[${i}], n, __ATOMIC_RELAXED) % ${s.lines}u, n, filler + 16);`,
-  );
+  // A segment's call: its blocks a request (a pass's share of them) from its table's multiple.
+  const segCall = (s: ChainSegment, i: number, passes = 1) =>
+    `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${scaled(`${rate(s.loadsPerReq / passes)}u`, s.stride ? 'op_crowd[o]' : `op_seg[o][${i}]`)})) != 0)
+        ${s.name}(__atomic_fetch_add(&seg_cur[${i}], n, __ATOMIC_RELAXED) % ${s.lines}u, n, filler + 16);`;
+  // The footprint segments in their rounds (each round those of several passes first), then
+  // the crowd groups.
+  const rounds = Math.max(1, ...segs.flatMap((s) => s.rounds ?? []).map((k) => k + 1));
+  const multi = (s: ChainSegment) => (s.rounds?.length ?? 1) > 1;
+  const order = segs
+    .map((s, i) => ({ s, i }))
+    .filter(({ s }) => s.rounds)
+    .sort((a, b) => Number(multi(b.s)) - Number(multi(a.s)) || a.i - b.i);
+  const segCalls = [
+    ...Array.from({ length: rounds }, (_, k) =>
+      order.filter(({ s }) => s.rounds!.includes(k)).map(({ s, i }) => segCall(s, i, s.rounds!.length)),
+    ).flat(),
+    ...segs.flatMap((s, i) => (s.rounds ? [] : [segCall(s, i)])),
+  ];
   const crowdCalls = plan.crowd.map(
     (
       g,
@@ -178,7 +189,7 @@ ${connCall}
     st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], ${scaled('hard_rate', 'op_hard[o]')}), &ctx->sink);
     ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], ${scaled('mix_rate', 'op_mix[o]')}), ctx);
 }
-SLOT_END(clone_body, ${bodySlot(rings.length + plan.crowd.length, segs.length, perOp)});
+SLOT_END(clone_body, ${bodySlot(rings.length + plan.crowd.length, segCalls.length, perOp)});
 
 ${emitMix(plan.mix.units)}SLOT_END(${MIX_PART}, ${MIX_SLOT});
 #include "body.h"`;

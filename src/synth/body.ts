@@ -29,11 +29,14 @@ import {
   monotone,
   withMedians,
   synthesizeRings,
+  outside as outsideLines,
   LINE,
   type Interference,
   type Ring,
   type ReuseBin,
 } from './rings.js';
+import { followsReuse } from './sides.js';
+import { chainRounds, codePasses } from './passes.js';
 
 /* Instructions per unit of each part of the generated body (see generate/body.ts). */
 
@@ -67,6 +70,8 @@ export interface BodyTarget {
   insnsPerReq: number;
   dataBins: ReuseBin[];
   codeBins: ReuseBin[];
+  /** The most passes a request a code segment is walked in (see bins.ts). */
+  codePasses: number;
   branchMissesPerReq: number;
   /** Data misses per request a low-associativity L1 adds over its 8-way curve point, beyond
    *  the skeleton's. */
@@ -81,27 +86,6 @@ export interface BodyTarget {
 
 /** Lines of the conflict ring: more than a 4-way set holds, fewer than an 8-way set. */
 export const CONFLICT_LINES = 5;
-
-/** How far apart a side's 8-way point and its reuse curve may be at the scored L1 size (32 KiB)
- *  for the reuse curve to describe it: memcached's data misses there are 24.3 a request at 8
- *  ways and 19.0 on the reuse curve (1.28 times), nginx's 45.5 and 8.7 (5.2 times: its lines
- *  crowd some sets, page-aligned buffers' first lines). */
-const REUSE_AGREES = 1.5;
-
-/** Whether a side's misses are its reuse distances' (the reuse curve at 12 to 16 ways), to
- *  within REUSE_AGREES at the scored L1 size, so that rings and segments, whose lines spread
- *  evenly over the sets, are placed by it; where the target's lines crowd some sets instead,
- *  its 8-way points say more of what a ring must do there than the reuse curve. */
-export function followsReuse(o: PortableCpu, side: 'data' | 'code'): boolean {
-  if (!o.reuse) return false;
-  const bytes = 32 << 10;
-  const eight = at(side === 'data' ? o.dataCurve : o.codeCurve, bytes);
-  const reuse = at(reuseCurves(o.reuse)[side], bytes);
-  const floor = (0.05 * o.insnsPerReq) / 1000;
-  return Math.max(eight, reuse, floor) <= REUSE_AGREES * Math.max(Math.min(eight, reuse), floor);
-}
-
-const at = (c: CurvePoint[], bytes: number) => c.find((q) => q.bytes === bytes)?.missesPerReq ?? 0;
 
 export function bodyTarget(p: Profile): BodyTarget {
   const o: PortableCpu = p.body.original;
@@ -138,14 +122,17 @@ export function bodyTarget(p: Profile): BodyTarget {
         )
       : medians(binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)), 'data');
   const conn = connPart(p, dataBins);
+  const branchMissesPerReq = Math.max(0, o.branchMissesPerReq - (s?.branchMissesPerReq ?? 0));
+  // Code reuse from the L1 points alone: a last-level point's extra code misses are data
+  // evicting code, which no code segment should supply (the data rings and the tuner do).
+  const codeBins = medians(binsFromCurve(curveLess(l1Points(o.codeCurve), s?.codeCurve)), 'code');
   return {
     insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
     dataBins: withoutConn(dataBins, conn),
     conn,
-    // Code reuse from the L1 points alone: a last-level point's extra code misses are data
-    // evicting code, which no code segment should supply (the data rings and the tuner do).
-    codeBins: medians(binsFromCurve(curveLess(l1Points(o.codeCurve), s?.codeCurve)), 'code'),
-    branchMissesPerReq: Math.max(0, o.branchMissesPerReq - (s?.branchMissesPerReq ?? 0)),
+    codeBins,
+    codePasses: codePasses(branchMissesPerReq, codeBins),
+    branchMissesPerReq,
     conflictPerReq: Math.max(0, conflictExcess(o) - (s ? conflictExcess(s) : 0)),
     codeConflictPerReq: Math.max(0, conflictExcess(o, 'code') - (s ? conflictExcess(s, 'code') : 0)),
     hotData: outside(s?.dataCurve, s?.dataRefsPerReq, FILLER_BYTES / LINE),
@@ -175,6 +162,8 @@ export interface BodyPlan {
   ringRuns: number[];
   /** Code segments of the chain, one per footprint bin: `lines` blocks of 64 bytes, `loadsPerReq` run per request. */
   segments: Ring[];
+  /** The rounds of the chain each segment is walked in, a pass in each (see chainRounds). */
+  segmentRounds: number[][];
   /** The crowd groups (see crowd.ts), each walked `loadsPerReq` times per request. */
   crowd: CrowdGroup[];
   /** Lines of each connection's own, and loads a request over them (see conn.ts). */
@@ -314,7 +303,10 @@ export function bodyPlan(p: Profile): BodyPlan {
   const sized = (rs: Ring[], knob: number[] | null) =>
     rs.map((r, i) => (r.lines && knob?.[i] ? { ...r, lines: Math.max(2, Math.round(knob[i])) } : r));
   const rings = sized(synthesizeRings(loads(t.dataBins, k.dataLoads), t.hotData), k.dataLines);
-  const segments = sized(synthesizeRings(loads(t.codeBins, k.codeBlocks), t.hotCode), k.codeLines);
+  const segments = sized(
+    synthesizeRings(loads(t.codeBins, k.codeBlocks), t.hotCode, t.codePasses),
+    k.codeLines,
+  );
   const hardBranchesPerReq = floor(k.hardBranchesPerReq ?? t.branchMissesPerReq / hardMissRate(HARD_P), 0.01);
   const insnsPerReq = bodyInsnsPerReq(p, t);
   const groups = (g: CrowdGroup[]) =>
@@ -384,6 +376,7 @@ export function bodyPlan(p: Profile): BodyPlan {
     rings,
     ringRuns: ringRuns(o.reuse, t.dataBins),
     segments,
+    segmentRounds: chainRounds(segments, t.codePasses, outsideLines(t.hotCode, 1)),
     crowd,
     codeCrowd,
     conn,

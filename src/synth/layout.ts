@@ -41,6 +41,9 @@ export interface ChainSegment {
   /** Where each of a segment's blocks lies in the 16 KiB set period, in lines, in walk order
    *  (see segmentLayout): each after the last, the lines between them left out. */
   slots?: number[];
+  /** The rounds of the chain a footprint segment is walked in, its blocks a request spread
+   *  over them (see chainRounds); none: once a request, after the rounds (a crowd group). */
+  rounds?: number[];
 }
 
 /** The largest set period of the sweep's L1s (128 KiB, 8 ways). */
@@ -162,6 +165,7 @@ export function chainSegments(
       lines: s.lines,
       loadsPerReq: s.loadsPerReq,
       slots: slots[k],
+      rounds: plan.segmentRounds[s.bin] ?? [0],
     })),
     ...crowd.map((g, j) => ({ name: `${partName('code', 'conflict')}_${j}`, ...g })),
   ];
@@ -178,9 +182,10 @@ export const RING_SLOT = 320;
 export const MIX_SLOT = 64 * Math.ceil((9 * (MIX_ITER + 16) + 160) / 64);
 
 /** The bytes of clone_body's slot, by what it calls: each ring walk's and each segment's call
- *  with its rate as an immediate (each within the 96 and 128 bytes allowed here; sixteen rings
- *  and eight segments took 2,513 bytes), with room to spare; with request types' multiples
- *  (`perOp`), each call's rate from a table and each ring walk in a loop of calls. */
+ *  (a segment walked in passes is called once a pass) with its rate as an immediate (each
+ *  within the 96 and 128 bytes allowed here; sixteen rings and eight segments took 2,513
+ *  bytes), with room to spare; with request types' multiples (`perOp`), each call's rate from
+ *  a table and each ring walk in a loop of calls. */
 export const bodySlot = (rings: number, segs: number, perOp = false) =>
   64 * Math.ceil((1024 + (perOp ? 160 : 96) * rings + (perOp ? 176 : 128) * segs) / 64);
 

@@ -1,4 +1,5 @@
 import { L1_CURVE_MAX, type CurvePoint, type PortableCpu } from '../model/index.js';
+import { chainRounds, passesOf } from './passes.js';
 
 /** Cache lines are 64 bytes on every shipped platform; curves and rings count in lines. */
 export const LINE = 64;
@@ -141,32 +142,38 @@ export function footprint(curve: CurvePoint[], requests: number, accesses = Infi
 }
 
 /** Distinct outside lines in `interval` requests. */
-const outside = (f: Interference, interval: number) =>
+export const outside = (f: Interference, interval: number) =>
   f.curve
     ? footprint(f.curve, interval, f.accesses) + (f.own ?? 0) * Math.min(1, interval)
     : Math.min(f.hotLines * interval, Math.max(f.hotFootprint, f.hotLines));
 
 /** The LRU stack distance of ring i's loads, with the interference correction: a ring of L
- *  lines with a loads per request reuses a line every L/a requests; in that time every ring j
- *  touches min(L_j, a_j L/a) lines, and the requests their outside lines. A ring walked
- *  more than once in a request (L < a) reuses most lines within the walk, at its own size, and
- *  L of its a loads across requests, with the others' lines between: its distance is then the
- *  geometric mean of the two, weighted by their shares of the loads. */
-export function ringDistance(rings: Ring[], i: number, f: Interference): number {
+ *  lines with a loads per request walked in p passes (passesOf) reuses a line every L/a
+ *  requests, or every pass where a pass walks more than its lines (a/p > L); in that time every
+ *  ring j touches min(L_j, a_j x interval) lines, and the requests their outside lines. A pass
+ *  that walks more than its lines reuses most within the pass, at its own size, and L of its
+ *  a/p loads across passes, with the others' lines between: its distance is then the geometric
+ *  mean of the two, weighted by their shares of the loads. With one pass (data rings) the
+ *  interval is at least a request. */
+export function ringDistance(rings: Ring[], i: number, f: Interference, maxPasses = 1): number {
   const r = rings[i];
   if (r.loadsPerReq <= 0) return Infinity;
-  const interval = Math.max(1, r.lines / r.loadsPerReq);
-  let across = outside(f, interval);
+  const passes = passesOf(r, maxPasses);
+  const interval = Math.max(1 / passes, r.lines / r.loadsPerReq);
+  // The outside runs in one piece between two requests: a window of part of a request holds
+  // it in that part of the windows.
+  let across = interval < 1 ? interval * outside(f, 1) : outside(f, interval);
   for (const o of rings) across += Math.min(o.lines, o.loadsPerReq * interval);
-  if (r.lines >= r.loadsPerReq) return across;
-  const share = r.lines / r.loadsPerReq;
+  const perPass = r.loadsPerReq / passes;
+  if (r.lines >= perPass) return across;
+  const share = r.lines / perPass;
   return Math.exp((1 - share) * Math.log(r.lines) + share * Math.log(across));
 }
 
 /** The size of ring i whose distance, interference included, is nearest `want` (by bisection:
  *  past the jump from walking within a request to reuse across requests, the distance is
  *  increasing in the size; a target inside the jump is met by the in-request walk). */
-export function sizeFor(rings: Ring[], i: number, f: Interference, want: number): number {
+export function sizeFor(rings: Ring[], i: number, f: Interference, want: number, maxPasses = 1): number {
   let lo = 2;
   let hi = Math.max(4, Math.ceil(want));
   const at = (L: number) =>
@@ -174,6 +181,7 @@ export function sizeFor(rings: Ring[], i: number, f: Interference, want: number)
       rings.map((r, j) => (j === i ? { ...r, lines: L } : r)),
       i,
       f,
+      maxPasses,
     );
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
@@ -186,7 +194,7 @@ export function sizeFor(rings: Ring[], i: number, f: Interference, want: number)
 /** Ring sizes for a histogram: one ring per bin with loads, its size solved (by bisection,
  *  then over all rings until sizes settle) so that its distance, interference included, is the
  *  bin's target. Bins with fewer than `minPerReq` accesses get no ring (size 0). */
-export function synthesizeRings(bins: ReuseBin[], f: Interference, minPerReq = 0.01): Ring[] {
+export function synthesizeRings(bins: ReuseBin[], f: Interference, maxPasses = 1, minPerReq = 0.01): Ring[] {
   const rings: Ring[] = bins.map((b) =>
     b.perReq >= minPerReq
       ? { lines: Math.max(2, Math.round(binTarget(b))), loadsPerReq: b.perReq }
@@ -196,7 +204,7 @@ export function synthesizeRings(bins: ReuseBin[], f: Interference, minPerReq = 0
     let moved = false;
     bins.forEach((b, i) => {
       if (!rings[i].lines) return;
-      const L = sizeFor(rings, i, f, binTarget(b));
+      const L = sizeFor(rings, i, f, binTarget(b), maxPasses);
       if (L !== rings[i].lines) moved = true;
       rings[i] = { ...rings[i], lines: L };
     });
@@ -209,14 +217,16 @@ export function synthesizeRings(bins: ReuseBin[], f: Interference, minPerReq = 0
  *  reuses its lines after more of everything else, so it shrinks by what its longer round
  *  adds (and grows where it is walked more), its distance under the interference model as it
  *  was with its size and loads before. */
-export function keepDistances(before: Ring[], loads: number[], f: Interference): number[] {
-  const want = before.map((r, i) => (r.lines && r.loadsPerReq > 0 ? ringDistance(before, i, f) : NaN));
+export function keepDistances(before: Ring[], loads: number[], f: Interference, maxPasses = 1): number[] {
+  const want = before.map((r, i) =>
+    r.lines && r.loadsPerReq > 0 ? ringDistance(before, i, f, maxPasses) : NaN,
+  );
   const after: Ring[] = before.map((r, i) => ({ lines: r.lines, loadsPerReq: r.lines ? loads[i] : 0 }));
   for (let pass = 0; pass < 10; pass++) {
     let moved = false;
     after.forEach((r, i) => {
       if (!r.lines || r.loadsPerReq <= 0 || !Number.isFinite(want[i])) return;
-      const L = sizeFor(after, i, f, want[i]);
+      const L = sizeFor(after, i, f, want[i], maxPasses);
       if (L !== r.lines) moved = true;
       after[i] = { ...r, lines: L };
     });
@@ -255,13 +265,16 @@ export function stackDistances(trace: ArrayLike<number>): Float64Array {
 }
 
 /** The access trace the generated body makes, for `requests` requests: each request touches
- *  its outside lines (the next `hotLines` of the outside footprint, in turn), then walks each
- *  ring in turn from its cursor (fractional loads carried to the next request, as the
- *  generated code does). `ring[t]` says whether access t is a ring's. */
+ *  its outside lines (the next `hotLines` of the outside footprint, in turn), then walks the
+ *  rings from their cursors (fractional loads carried to the next request, as the generated
+ *  code does): in rounds, each ring in its passes' rounds (chainRounds, passesOf with
+ *  `maxPasses`), its loads a request spread over its passes. `ring[t]` says whether access t
+ *  is a ring's. */
 export function ringTrace(
   rings: Ring[],
   f: Interference,
   requests: number,
+  maxPasses = 1,
 ): { trace: number[]; ring: boolean[] } {
   const trace: number[] = [];
   const ring: boolean[] = [];
@@ -269,11 +282,18 @@ export function ringTrace(
   const pool = Math.max(hot, Math.round(f.hotFootprint));
   let next = 0;
   let base = pool; // lines 0.. are the outside footprint
-  const walks = rings.map((r) => {
+  const passes = rings.map((r) => passesOf(r, maxPasses));
+  const rounds = Math.max(1, ...passes);
+  const at = chainRounds(rings, maxPasses, hot);
+  // Within a round, the parts of several passes first.
+  const order = rings
+    .map((_, i) => i)
+    .sort((a, b) => Number(passes[a] <= 1) - Number(passes[b] <= 1) || a - b);
+  const walks = rings.map((r, i) => {
     const order = cycle(r.lines, 7919 + r.lines);
     const start = base;
     base += r.lines;
-    return { order, start, pos: 0, acc: 0 };
+    return { order, start, pos: 0, acc: 0, at: new Set(at[i]) };
   });
   for (let q = 0; q < requests; q++) {
     for (let h = 0; h < hot; h++) {
@@ -281,16 +301,19 @@ export function ringTrace(
       ring.push(false);
       next = (next + 1) % pool;
     }
-    walks.forEach((s, i) => {
-      s.acc += rings[i].loadsPerReq;
-      const n = Math.floor(s.acc);
-      s.acc -= n;
-      for (let k = 0; k < n && rings[i].lines; k++) {
-        trace.push(s.start + s.order[s.pos]);
-        ring.push(true);
-        s.pos = s.order[s.pos];
+    for (let round = 0; round < rounds; round++)
+      for (const i of order) {
+        const s = walks[i];
+        if (!s.at.has(round)) continue;
+        s.acc += rings[i].loadsPerReq / passes[i];
+        const n = Math.floor(s.acc);
+        s.acc -= n;
+        for (let k = 0; k < n && rings[i].lines; k++) {
+          trace.push(s.start + s.order[s.pos]);
+          ring.push(true);
+          s.pos = s.order[s.pos];
+        }
       }
-    });
   }
   return { trace, ring };
 }

@@ -10,7 +10,8 @@ import { cloneLaunchSpec } from '../collect/target.js';
 import { measureParts } from '../collect/cpu.js';
 import { buildClone } from '../generate/build.js';
 import { generateClone } from '../generate/index.js';
-import { bodyPlan, bodyTarget, crowdLoads, followsReuse, type BodyPlan } from '../synth/body.js';
+import { bodyPlan, bodyTarget, crowdLoads, type BodyPlan } from '../synth/body.js';
+import { followsReuse } from '../synth/sides.js';
 import { BRANCH_PART, MIX_PART, partName } from '../synth/layout.js';
 import { BIG_BUDGET, blockInsns, mixInsns, nextBudget, overhead } from './budget.js';
 import { AIM, at, l1Errors, mixGap, offTarget, signedErrors, tunePoints } from './figures.js';
@@ -122,6 +123,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       t.hotCode,
       steps >= CODE_SIZE_STEPS,
       shapes?.code,
+      t.codePasses,
     );
     // The random branches: what the rest of the clone mispredicts is not theirs to supply.
     const { own, rate } = branchRate({ plan, part });

@@ -9,6 +9,7 @@ import {
   type Ring,
 } from '../synth/rings.js';
 import { at, scoredSize, UNSCORED_SLACK } from './figures.js';
+import { passesOf } from '../synth/passes.js';
 import {
   cellMisses,
   crowdCells,
@@ -120,6 +121,7 @@ export function nextSide(
   f: Interference,
   keepSizes = false,
   shape?: ShapeCurves,
+  maxPasses = 1,
 ) {
   // The rows of the solve: the wanted curve's sizes, then the reuse curve's.
   const rowsOf = (w: CurvePoint[], g: CurvePoint[], skel: CurvePoint[], parts: (CurvePoint[] | null)[]) =>
@@ -153,8 +155,13 @@ export function nextSide(
     : resize(
         rings.map((r) => r.lines),
         bins,
+        // A segment walked in passes reuses its lines at two or more distances (within a
+        // request and across the outside), whose median says little of its mean: its size is
+        // the model's, from its loads (keepDistances below).
         rings.map((r, k) =>
-          r.lines && distanceCurve(k) ? medianDistance(distanceCurve(k)!, r.loadsPerReq) : null,
+          r.lines && distanceCurve(k) && passesOf(r, maxPasses) === 1
+            ? medianDistance(distanceCurve(k)!, r.loadsPerReq)
+            : null,
         ),
         gain,
       );
@@ -195,6 +202,7 @@ export function nextSide(
       rings.map((r, k) => ({ lines: lines[k], loadsPerReq: r.lines ? r.loadsPerReq : 0 })),
       loads,
       f,
+      maxPasses,
     ),
     loads,
   };

@@ -31,6 +31,7 @@ const base: BodyPlan = {
   ],
   ringRuns: [1, 16],
   segments: [{ lines: 2048, loadsPerReq: 40 }],
+  segmentRounds: [[0]],
   crowd: [],
   codeCrowd: [],
   conn: { lines: 0, loadsPerReq: 0 },

@@ -19,6 +19,7 @@ import {
   withMedians,
   type Interference,
 } from '../../src/synth/rings.js';
+import { chainRounds, CODE_PASSES, codePasses } from '../../src/synth/passes.js';
 
 test('stack distances: exact LRU on a small trace', () => {
   const d = stackDistances([1, 2, 3, 1, 1, 2, 4, 3]);
@@ -88,6 +89,88 @@ for (const f of [
     });
   });
 }
+
+// Code segments walked more than once a request: in passes spread over the chain's rounds
+// (chainRounds), a segment's lines are reused at the modelled distance on average, and where
+// each pass walks the whole cycle (the first case), every one of them; walked in one pass, half
+// of that segment's accesses come back at its own size and the rest after the whole request,
+// neither near the mean.
+for (const c of [
+  {
+    segs: [
+      { lines: 60, loadsPerReq: 120 },
+      { lines: 100, loadsPerReq: 100 },
+    ],
+    hot: 100,
+    whole: true,
+  },
+  {
+    segs: [
+      { lines: 40, loadsPerReq: 100 },
+      { lines: 150, loadsPerReq: 150 },
+      { lines: 30, loadsPerReq: 45 },
+    ],
+    hot: 150,
+  },
+  {
+    segs: [
+      { lines: 90, loadsPerReq: 120 },
+      { lines: 300, loadsPerReq: 200 },
+    ],
+    hot: 60,
+  },
+]) {
+  const f: Interference = { hotLines: c.hot, hotFootprint: c.hot };
+  const requests = 400;
+  /** The mean distance of segment k's accesses, and the model's. */
+  const distances = (maxPasses: number, k: number) => {
+    const warm = 50;
+    const skip = ringTrace(c.segs, f, warm, maxPasses).trace.length;
+    const { trace } = ringTrace(c.segs, f, warm + requests, maxPasses);
+    const d = stackDistances(trace);
+    // The segment's lines are numbered after the outside's and the segments' before it.
+    const lo = c.hot + c.segs.slice(0, k).reduce((a, s) => a + s.lines, 0);
+    const model = ringDistance(c.segs, k, f, CODE_PASSES);
+    let [sum, near, all] = [0, 0, 0];
+    for (let t = skip; t < trace.length; t++) {
+      if (trace[t] < lo || trace[t] >= lo + c.segs[k].lines) continue;
+      all++;
+      sum += d[t];
+      if (Math.abs(d[t] - model) <= 0.1 * model) near++;
+    }
+    return { mean: sum / all, model, near: near / all };
+  };
+  const label = c.segs.map((s) => `${s.lines}/${s.loadsPerReq}`).join(', ');
+  test(`a segment walked in passes reuses its lines at the modelled distance on average (${label}; ${c.hot} outside lines)`, () => {
+    const rounds = chainRounds(c.segs, CODE_PASSES, c.hot);
+    assert.ok(rounds[0].length >= 2, `the first segment in ${rounds[0].length} passes`);
+    const passes = distances(CODE_PASSES, 0);
+    const err = Math.abs(passes.mean - passes.model) / passes.model;
+    assert.ok(err <= 0.1, `mean ${passes.mean.toFixed(0)} lines, model ${passes.model.toFixed(0)}`);
+    if (c.whole) {
+      const one = distances(1, 0);
+      assert.ok(passes.near >= 0.9 && one.near <= 0.1, `within 10%: ${passes.near}, in one pass ${one.near}`);
+    }
+  });
+}
+
+test('code segments take passes only where the body mispredicts enough to pay for them', () => {
+  const bins = [4, 8, 16, 32].map((k) => ({ lo: k * 16, hi: k * 32, perReq: 10 }));
+  // Four segments cost 16 mispredictions a request; each pass past the first, two a segment.
+  assert.equal(codePasses(6, bins), 1, "memcached's body: 6 a request");
+  assert.equal(codePasses(11, bins), 1, "redis's: 11");
+  assert.equal(codePasses(28, bins), 2);
+  assert.equal(codePasses(40, bins), CODE_PASSES);
+  assert.equal(codePasses(160, bins), CODE_PASSES, "nginx's: 160");
+  assert.equal(codePasses(160, []), 1);
+  // Walked in one pass, a segment is called once a request.
+  const segs = [
+    { lines: 40, loadsPerReq: 100 },
+    { lines: 150, loadsPerReq: 150 },
+  ];
+  assert.deepEqual(chainRounds(segs, codePasses(6, bins), 100), [[0], [0]]);
+  assert.ok(chainRounds(segs, codePasses(160, bins), 100)[0].length >= 2);
+});
 
 test('without the interference correction the same histogram is missed', () => {
   const f: Interference = { hotLines: 40, hotFootprint: 40 };

@@ -1,0 +1,67 @@
+import type { ReuseBin, Ring } from './rings.js';
+
+/** Mispredictions a code segment costs a request: its entry's indirect jump, its exit, and
+ *  the predictor's aliasing among its blocks' branches (the bench's clones: 2 to 6 a segment,
+ *  the larger segments more). */
+export const SEGMENT_MISPREDICTS = 4;
+
+/** The most passes a request a code segment is walked in. A segment walked in one pass and more
+ *  than once a request reuses most of its lines at its own size, back to back; in passes with
+ *  the other parts between, at its size and the lines the others touch in the part of a
+ *  request between its passes: any distance between its size and the request's footprint (see
+ *  docs/body.md, code passes). Each pass past the first is a call more: its entry and its exit
+ *  two mispredictions more. */
+export const CODE_PASSES = 4;
+
+/** The passes the code segments of `bins` may take where the body is to mispredict
+ *  `branchPerReq` times a request: what the segments leave of it, two mispredictions a pass
+ *  past a segment's first; one where they leave too little for a second. memcached's body is
+ *  to mispredict 6 times a request, redis's 11, nginx's 160. */
+export function codePasses(branchPerReq: number, bins: ReuseBin[]): number {
+  const segments = bins.filter((b) => b.perReq >= 0.01).length;
+  if (!segments) return 1;
+  const spare = branchPerReq - SEGMENT_MISPREDICTS * segments;
+  return Math.max(1, Math.min(CODE_PASSES, 1 + Math.floor(spare / (2 * segments))));
+}
+
+/** The passes a part of L lines and a loads a request is walked in, at most `maxPasses`:
+ *  enough that no pass walks past its own start (a <= passes x L), one where it is walked less
+ *  than once a request. Data rings are walked in one pass (maxPasses 1); the code segments in
+ *  up to CODE_PASSES, spread over the body (see chainRounds). */
+export function passesOf(r: Ring, maxPasses = 1): number {
+  if (!(r.lines > 0) || r.loadsPerReq <= r.lines) return 1;
+  return Math.max(1, Math.min(maxPasses, Math.ceil(r.loadsPerReq / r.lines)));
+}
+
+/** The rounds (0 .. R - 1, R the most passes of any part) in which each part is walked: a part
+ *  of p passes in rounds spread evenly over them; each part of one pass in the round whose
+ *  lines so far are fewest (the largest parts first, by the lines they touch a request), the
+ *  lines outside the parts (`outsideLines` a request, run between a request's last round and
+ *  the next one's first) counted in the last round. A round walks its parts of several passes
+ *  first, then those of one: the lines between two passes of a part are then about even
+ *  whichever passes they are (see docs/body.md, code passes). */
+export function chainRounds(rings: Ring[], maxPasses = 1, outsideLines = 0): number[][] {
+  const passes = rings.map((r) => passesOf(r, maxPasses));
+  const rounds = Math.max(1, ...passes);
+  const load = new Array<number>(rounds).fill(0);
+  load[rounds - 1] += outsideLines;
+  const touched = (r: Ring) => (r.lines > 0 ? Math.min(r.lines, r.loadsPerReq) : 0);
+  const out: number[][] = rings.map(() => []);
+  rings.forEach((r, i) => {
+    if (passes[i] <= 1) return;
+    for (let j = 0; j < passes[i]; j++) {
+      const k = Math.floor((j * rounds) / passes[i]);
+      out[i].push(k);
+      load[k] += touched(r) / passes[i];
+    }
+  });
+  const single = rings.map((_, i) => i).filter((i) => passes[i] <= 1);
+  single.sort((a, b) => touched(rings[b]) - touched(rings[a]) || a - b);
+  for (const i of single) {
+    let k = 0;
+    for (let j = 1; j < rounds; j++) if (load[j] < load[k] - 1e-9) k = j;
+    out[i].push(k);
+    load[k] += touched(rings[i]);
+  }
+  return out;
+}
