@@ -10,6 +10,7 @@ import {
   RING_SLOT,
   type ChainSegment,
 } from '../synth/layout.js';
+import { passOrder } from '../synth/passes.js';
 import { emitBranches, emitMix, emitRingWalk } from './asm.js';
 
 /** A part's rate a request, in 1,024ths (runtime/body.h: whole units by a shift, not a
@@ -46,18 +47,13 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
   const segCall = (s: ChainSegment, i: number, passes = 1) =>
     `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${scaled(`${rate(s.loadsPerReq / passes)}u`, s.stride ? 'op_crowd[o]' : `op_seg[o][${i}]`)})) != 0)
         ${s.name}(__atomic_fetch_add(&seg_cur[${i}], n, __ATOMIC_RELAXED) % ${s.lines}u, n, filler + 16);`;
-  // The footprint segments in their rounds (each round those of several passes first), then
-  // the crowd groups.
-  const rounds = Math.max(1, ...segs.flatMap((s) => s.rounds ?? []).map((k) => k + 1));
-  const multi = (s: ChainSegment) => (s.rounds?.length ?? 1) > 1;
-  const order = segs
-    .map((s, i) => ({ s, i }))
-    .filter(({ s }) => s.rounds)
-    .sort((a, b) => Number(multi(b.s)) - Number(multi(a.s)) || a.i - b.i);
+  // The footprint segments in their rounds (passOrder), then the crowd groups.
+  const footprint = segs.flatMap((s, i) => (s.rounds ? [i] : []));
   const segCalls = [
-    ...Array.from({ length: rounds }, (_, k) =>
-      order.filter(({ s }) => s.rounds!.includes(k)).map(({ s, i }) => segCall(s, i, s.rounds!.length)),
-    ).flat(),
+    ...passOrder(footprint.map((i) => segs[i].rounds!)).map(([j]) => {
+      const i = footprint[j];
+      return segCall(segs[i], i, segs[i].rounds!.length);
+    }),
     ...segs.flatMap((s, i) => (s.rounds ? [] : [segCall(s, i)])),
   ];
   const crowdCalls = plan.crowd.map(

@@ -70,7 +70,7 @@ export interface BodyTarget {
   insnsPerReq: number;
   dataBins: ReuseBin[];
   codeBins: ReuseBin[];
-  /** The most passes a request a code segment is walked in (see bins.ts). */
+  /** The most passes a request a code segment is walked in (see passes.ts). */
   codePasses: number;
   branchMissesPerReq: number;
   /** Data misses per request a low-associativity L1 adds over its 8-way curve point, beyond

@@ -65,3 +65,17 @@ export function chainRounds(rings: Ring[], maxPasses = 1, outsideLines = 0): num
   }
   return out;
 }
+
+/** The order of a request's passes, as [part, round] pairs, from each part's rounds
+ *  (chainRounds): round by round, in each the parts of several passes first, then those of
+ *  one, each in index order. The generated body calls its segments in this order, and
+ *  ringTrace, its model, walks them so. */
+export function passOrder(rounds: number[][]): [number, number][] {
+  const total = Math.max(1, ...rounds.flat().map((k) => k + 1));
+  const parts = rounds
+    .map((_, i) => i)
+    .sort((a, b) => Number(rounds[a].length <= 1) - Number(rounds[b].length <= 1) || a - b);
+  const out: [number, number][] = [];
+  for (let k = 0; k < total; k++) for (const i of parts) if (rounds[i].includes(k)) out.push([i, k]);
+  return out;
+}

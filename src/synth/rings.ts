@@ -1,5 +1,5 @@
 import { L1_CURVE_MAX, type CurvePoint, type PortableCpu } from '../model/index.js';
-import { chainRounds, passesOf } from './passes.js';
+import { chainRounds, passesOf, passOrder } from './passes.js';
 
 /** Cache lines are 64 bytes on every shipped platform; curves and rings count in lines. */
 export const LINE = 64;
@@ -283,17 +283,12 @@ export function ringTrace(
   let next = 0;
   let base = pool; // lines 0.. are the outside footprint
   const passes = rings.map((r) => passesOf(r, maxPasses));
-  const rounds = Math.max(1, ...passes);
-  const at = chainRounds(rings, maxPasses, hot);
-  // Within a round, the parts of several passes first.
-  const order = rings
-    .map((_, i) => i)
-    .sort((a, b) => Number(passes[a] <= 1) - Number(passes[b] <= 1) || a - b);
-  const walks = rings.map((r, i) => {
+  const calls = passOrder(chainRounds(rings, maxPasses, hot));
+  const walks = rings.map((r) => {
     const order = cycle(r.lines, 7919 + r.lines);
     const start = base;
     base += r.lines;
-    return { order, start, pos: 0, acc: 0, at: new Set(at[i]) };
+    return { order, start, pos: 0, acc: 0 };
   });
   for (let q = 0; q < requests; q++) {
     for (let h = 0; h < hot; h++) {
@@ -301,19 +296,17 @@ export function ringTrace(
       ring.push(false);
       next = (next + 1) % pool;
     }
-    for (let round = 0; round < rounds; round++)
-      for (const i of order) {
-        const s = walks[i];
-        if (!s.at.has(round)) continue;
-        s.acc += rings[i].loadsPerReq / passes[i];
-        const n = Math.floor(s.acc);
-        s.acc -= n;
-        for (let k = 0; k < n && rings[i].lines; k++) {
-          trace.push(s.start + s.order[s.pos]);
-          ring.push(true);
-          s.pos = s.order[s.pos];
-        }
+    for (const [i] of calls) {
+      const s = walks[i];
+      s.acc += rings[i].loadsPerReq / passes[i];
+      const n = Math.floor(s.acc);
+      s.acc -= n;
+      for (let k = 0; k < n && rings[i].lines; k++) {
+        trace.push(s.start + s.order[s.pos]);
+        ring.push(true);
+        s.pos = s.order[s.pos];
       }
+    }
   }
   return { trace, ring };
 }
