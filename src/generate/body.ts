@@ -10,7 +10,7 @@ import {
   RING_SLOT,
   type ChainSegment,
 } from '../synth/layout.js';
-import { passOrder } from '../synth/passes.js';
+import { passOrder, wholeWalks } from '../synth/passes.js';
 import { emitBranches, emitMix, emitRingWalk } from './asm.js';
 
 /** A part's rate a request, in 1,024ths (runtime/body.h: whole units by a shift, not a
@@ -43,9 +43,13 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
         '    }',
       ]
     : rings.map((r, i) => `    ${ringCall(r, i)}`);
-  // A segment's call: its blocks a request (a pass's share of them) from its table's multiple.
+  // A segment's call: its blocks a request (a pass's share of them) from its table's multiple;
+  // where a pass's share is a whole walk or more, whole walks from its first block (wholeWalks).
   const segCall = (s: ChainSegment, i: number, passes = 1) =>
-    `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${scaled(`${rate(s.loadsPerReq / passes)}u`, s.stride ? 'op_crowd[o]' : `op_seg[o][${i}]`)})) != 0)
+    wholeWalks(s, passes)
+      ? `    for (n = body_units(&st[ST_ACC_SEG + ${i}], ${scaled(`${rate(s.loadsPerReq / passes / s.lines)}u`, `op_seg[o][${i}]`)}); n; n--)
+        ${s.name}(0, ${s.lines}u, filler + 16);`
+      : `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${scaled(`${rate(s.loadsPerReq / passes)}u`, s.stride ? 'op_crowd[o]' : `op_seg[o][${i}]`)})) != 0)
         ${s.name}(__atomic_fetch_add(&seg_cur[${i}], n, __ATOMIC_RELAXED) % ${s.lines}u, n, filler + 16);`;
   // The footprint segments in their rounds (passOrder), then the crowd groups.
   const footprint = segs.flatMap((s, i) => (s.rounds ? [i] : []));

@@ -2,6 +2,7 @@ import { BLOCK_ALU } from '../synth/body.js';
 import { PERIOD_LINES, SET_PERIOD, type ChainSegment } from '../synth/layout.js';
 import type { ClassCounts } from '../synth/mix.js';
 import { blockOps } from './asm.js';
+import { wholeWalks } from '../synth/passes.js';
 
 /** One segment of the code chain in one asm statement: a cycle of code blocks of 64 bytes (or
  *  one per `stride`), each block its operations, then a count down of `k` and a branch to the
@@ -30,10 +31,11 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
     seg.stride || i === 0 || slots[i] === undefined
       ? 0
       : (slots[i] - slots[i - 1] - 1 + 2 * PERIOD_LINES) % PERIOD_LINES;
+  const whole = wholeWalks(seg, seg.rounds?.length ?? 1);
   const out = [
     `void ${seg.name}(uint64_t entry, uint64_t k, uint64_t *mem)`,
     '{',
-    '    uint64_t a = entry, b = 0, e, t, si, ax;',
+    `    uint64_t a = entry, b = 0, e, t, si, ax${whole ? ', cx = 0' : ''};`,
     '    __asm__ volatile(',
     // Calls in the blocks push below the red zone.
     '        "subq $128, %%rsp\\n\\t"',
@@ -49,10 +51,21 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
     `        ".pushsection .text.twin_chain,\\"ax\\",@progbits\\n\\t${head}\\n\\t.type ${seg.name}_blocks, @function\\n${seg.name}_blocks:\\n\\t"`,
   ];
   const ops = blockOps(units, n, BLOCK_ALU - 2);
-  // A counted walk round the cycle from the entry, its jump out taken once, at the end.
+  // A counted walk round the cycle from the entry, its jump out taken once, at the end. A
+  // segment walked whole (wholeWalks) counts nothing: each block goes on by a conditional
+  // branch that tests a zero register (jrcxz, no ALU instruction; a jump where the next block
+  // lies out of its reach, past a line between), and the last leaves by a jump: every block's
+  // branch has the same few low address bits and the same history of taken branches, so a
+  // predictor indexed by them (cachegrind's) would mispredict an exit there.
+  const next = (i: number) =>
+    !whole
+      ? `"subq $1, %[k]\\n\\t" "jnz .Lb%=_${(i + 1) % n}\\n\\t"`
+      : i === n - 1
+        ? ''
+        : `"${gap(i + 1) <= 1 ? 'jrcxz' : 'jmp'} .Lb%=_${i + 1}\\n\\t"`;
   for (let i = 0; i < n; i++)
     out.push(
-      `        ".p2align ${align}, 0xcc${pad}${gap(i) ? `\\n\\t.skip ${gap(i) * 64}, 0xcc` : ''}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} "subq $1, %[k]\\n\\t" "jnz .Lb%=_${(i + 1) % n}\\n\\t" "jmp .Lend%=\\n\\t"`,
+      `        ".p2align ${align}, 0xcc${pad}${gap(i) ? `\\n\\t.skip ${gap(i) * 64}, 0xcc` : ''}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} ${next(i)}"jmp .Lend%=\\n\\t"`,
     );
   out.push(`        ".size ${seg.name}_blocks, . - ${seg.name}_blocks\\n\\t"`);
   out.push('        ".popsection\\n\\t.pushsection .rodata\\n\\t.p2align 2\\n.Ltab%=:\\n\\t"');
@@ -64,13 +77,14 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
     '        "ret\\n"',
     '        ".Lend%=:\\n\\t"',
     '        "addq $128, %%rsp\\n\\t"',
-    '        : [a] "+r"(a), [b2] "+r"(b), [e] "=&r"(e), [t] "=&r"(t), [k] "+r"(k), [si] "=&S"(si), [ax] "=&a"(ax)',
+    `        : [a] "+r"(a), [b2] "+r"(b), [e] "=&r"(e), [t] "=&r"(t), [k] "+r"(k), [si] "=&S"(si), [ax] "=&a"(ax)${whole ? ', [cx] "+c"(cx)' : ''}`,
     '        : [s] "r"(entry), [m] "r"(mem)',
     '        : "cc", "memory");',
     '    (void)a;',
     '    (void)b;',
     '    (void)si;',
     '    (void)ax;',
+    ...(whole ? ['    (void)cx;'] : []),
     '}',
     '',
   );

@@ -1,5 +1,6 @@
 import { l1Points, reuseCurves, type CurvePoint, type PortableCpu, type Profile } from '../model/index.js';
 import {
+  addCounts,
   blockCounts,
   blockUnits,
   mixCounts,
@@ -8,6 +9,7 @@ import {
   type ClassCounts,
   type MixLoop,
 } from './mix.js';
+export { addCounts } from './mix.js';
 import { opScales, type OpScale } from './ops.js';
 import { connPart, withoutConn, type ConnPart } from './conn.js';
 import { ringRuns } from './runs.js';
@@ -36,7 +38,7 @@ import {
   type ReuseBin,
 } from './rings.js';
 import { followsReuse } from './sides.js';
-import { chainRounds, codePasses } from './passes.js';
+import { chainRounds, codePasses, wholeBlocks } from './passes.js';
 
 /* Instructions per unit of each part of the generated body (see generate/body.ts). */
 
@@ -188,14 +190,6 @@ export interface BodyPlan {
   ops: (OpScale & { passes: number; mix: number })[];
 }
 
-/** `a` plus `times` x `b`, class by class. */
-export function addCounts(a: ClassCounts, b: ClassCounts, times = 1): ClassCounts {
-  const out: ClassCounts = { ...a };
-  for (const [cls, n] of Object.entries(b))
-    out[cls as keyof ClassCounts] = (out[cls as keyof ClassCounts] ?? 0) + (n ?? 0) * times;
-  return out;
-}
-
 /** The instructions per request by class a plan counts on: the skeleton's, the code blocks',
  *  the other fixed parts' and the mix loop's, without the measured overhead (what a measured
  *  clone runs beyond these is the next overhead). */
@@ -205,7 +199,11 @@ export function plannedCounts(p: Profile, q: BodyPlan): ClassCounts {
     ? Object.fromEntries(Object.entries(sk.mix.shares).map(([c, v]) => [c, v * sk.insnsPerReq]))
     : {};
   const blocks = chainBlocks(q.segments, q.codeCrowd);
-  const fixed = fixedCounts([...q.rings, q.conn], q.hardBranchesPerReq, q.hardP, crowdLoads(q.crowd));
+  const fixed = addCounts(
+    fixedCounts([...q.rings, q.conn], q.hardBranchesPerReq, q.hardP, crowdLoads(q.crowd)),
+    { alu: -1 },
+    wholeBlocks(q.segments, q.segmentRounds),
+  );
   return addCounts(
     addCounts(addCounts(skeleton, blockCounts(q.blockUnits), blocks), fixed),
     mixCounts(q.mix),
@@ -265,7 +263,10 @@ export function crowdWeights(o: PortableCpu, cells: Cell[], stream: 'D' | 'I' = 
 /** Instructions a request of a type's parts besides its mix loop: every part at the type's
  *  multiple (the rings by its passes), and the measured overhead, which no type changes. */
 export function typeFixedInsns(
-  q: Pick<BodyPlan, 'rings' | 'segments' | 'crowd' | 'codeCrowd' | 'hardBranchesPerReq' | 'conn'> & {
+  q: Pick<
+    BodyPlan,
+    'rings' | 'segments' | 'segmentRounds' | 'crowd' | 'codeCrowd' | 'hardBranchesPerReq' | 'conn'
+  > & {
     perBlock: number;
   },
   s: Pick<OpScale, 'segments' | 'crowd' | 'hard'> & { passes: number },
@@ -281,7 +282,8 @@ export function typeFixedInsns(
     total(
       fixedCounts([...rings, q.conn], q.hardBranchesPerReq * s.hard, HARD_P, crowdLoads(q.crowd) * s.crowd),
     ) +
-    q.perBlock * blocks
+    q.perBlock * blocks -
+    wholeBlocks(q.segments, q.segmentRounds, s.segments)
   );
 }
 
@@ -317,9 +319,14 @@ export function bodyPlan(p: Profile): BodyPlan {
   const o = p.body.original;
   const sk = p.body.skeleton;
   // What the plan does not count, as measured, counts as a fixed part.
+  const segmentRounds = chainRounds(segments, t.codePasses, outsideLines(t.hotCode, 1));
   const fixedParts = addCounts(
-    fixedCounts([...rings, conn], hardBranchesPerReq, HARD_P, crowdLoads(crowd)),
-    k.mixOverhead ?? {},
+    addCounts(
+      fixedCounts([...rings, conn], hardBranchesPerReq, HARD_P, crowdLoads(crowd)),
+      k.mixOverhead ?? {},
+    ),
+    { alu: -1 },
+    wholeBlocks(segments, segmentRounds),
   );
   const total = (c: ClassCounts) => Object.values(c).reduce((a, b) => a + (b ?? 0), 0);
   // The blocks may take at most 90% of what the fixed parts leave of the budget: the rest is
@@ -362,7 +369,7 @@ export function bodyPlan(p: Profile): BodyPlan {
         ? rings.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * (s.rings[i] ?? 1) : 0), 0) / ringLoads
         : 1;
     const fixedOf = typeFixedInsns(
-      { rings, segments, crowd, codeCrowd, hardBranchesPerReq, perBlock, conn },
+      { rings, segments, segmentRounds, crowd, codeCrowd, hardBranchesPerReq, perBlock, conn },
       { ...s, passes },
       k.mixOverhead,
     );
@@ -376,7 +383,7 @@ export function bodyPlan(p: Profile): BodyPlan {
     rings,
     ringRuns: ringRuns(o.reuse, t.dataBins),
     segments,
-    segmentRounds: chainRounds(segments, t.codePasses, outsideLines(t.hotCode, 1)),
+    segmentRounds,
     crowd,
     codeCrowd,
     conn,

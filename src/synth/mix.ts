@@ -127,3 +127,11 @@ export function mixCounts(m: MixLoop): ClassCounts {
   const it = iterationCounts(m.units);
   return Object.fromEntries(INSN_CLASSES.map((c) => [c, (it[c] ?? 0) * m.itersPerReq]));
 }
+
+/** `a` plus `times` x `b`, class by class. */
+export function addCounts(a: ClassCounts, b: ClassCounts, times = 1): ClassCounts {
+  const out: ClassCounts = { ...a };
+  for (const [cls, n] of Object.entries(b))
+    out[cls as keyof ClassCounts] = (out[cls as keyof ClassCounts] ?? 0) + (n ?? 0) * times;
+  return out;
+}

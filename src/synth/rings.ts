@@ -1,5 +1,5 @@
 import { L1_CURVE_MAX, type CurvePoint, type PortableCpu } from '../model/index.js';
-import { chainRounds, passesOf, passOrder } from './passes.js';
+import { chainRounds, passesOf, passOrder, wholeWalks } from './passes.js';
 
 /** Cache lines are 64 bytes on every shipped platform; curves and rings count in lines. */
 export const LINE = 64;
@@ -268,13 +268,15 @@ export function stackDistances(trace: ArrayLike<number>): Float64Array {
  *  its outside lines (the next `hotLines` of the outside footprint, in turn), then walks the
  *  rings from their cursors (fractional loads carried to the next request, as the generated
  *  code does): in rounds, each ring in its passes' rounds (chainRounds, passesOf with
- *  `maxPasses`), its loads a request spread over its passes. `ring[t]` says whether access t
- *  is a ring's. */
+ *  `maxPasses`), its loads a request spread over its passes; with `whole` (code segments),
+ *  a pass of a whole walk or more in whole walks from a fixed line (wholeWalks), as the
+ *  generated chain does. `ring[t]` says whether access t is a ring's. */
 export function ringTrace(
   rings: Ring[],
   f: Interference,
   requests: number,
   maxPasses = 1,
+  whole = false,
 ): { trace: number[]; ring: boolean[] } {
   const trace: number[] = [];
   const ring: boolean[] = [];
@@ -298,10 +300,14 @@ export function ringTrace(
     }
     for (const [i] of calls) {
       const s = walks[i];
-      s.acc += rings[i].loadsPerReq / passes[i];
-      const n = Math.floor(s.acc);
-      s.acc -= n;
-      for (let k = 0; k < n && rings[i].lines; k++) {
+      const r = rings[i];
+      const walked = whole && wholeWalks(r, passes[i]);
+      s.acc += r.loadsPerReq / passes[i] / (walked ? r.lines : 1);
+      const w = Math.floor(s.acc);
+      s.acc -= w;
+      if (walked) s.pos = 0;
+      const n = walked ? w * r.lines : w;
+      for (let k = 0; k < n && r.lines; k++) {
         trace.push(s.start + s.order[s.pos]);
         ring.push(true);
         s.pos = s.order[s.pos];

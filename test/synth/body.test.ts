@@ -235,6 +235,64 @@ test('a per-function callgrind profile of the body says what each part costs', {
 });
 
 test(
+  'a segment walked a whole walk or more a request is walked whole: its blocks as planned, its entry and exit never mispredicted',
+  { timeout: 120_000 },
+  () => {
+    // Two 64 KiB segments (past a 32 KiB L1i: each block a miss): 1,100 blocks a request of the
+    // first, whole walks of its 1,024 lines (1.07 a request, carried); 100 of the second from
+    // its cursor.
+    const plan: BodyPlan = {
+      ...base,
+      rings: [],
+      segments: [
+        { lines: 1024, loadsPerReq: 1100 },
+        { lines: 1024, loadsPerReq: 100 },
+      ],
+      segmentRounds: [[0], [0]],
+      hardBranchesPerReq: 0,
+    };
+    const bin = build(plan, 'whole');
+    // The whole walk counts nothing down: its blocks go on by jrcxz on a zero register.
+    const [wholeText, cursorText] = emitChain(chainSegments(plan), plan.blockUnits)
+      .split('void twin_code_1(')
+      .slice(1);
+    assert.ok(!/subq \$1, %\[k\]/.test(wholeText) && /jrcxz/.test(wholeText), 'the whole walk counts down');
+    assert.ok(
+      /subq \$1, %\[k\]/.test(cursorText) && !/jrcxz/.test(cursorText),
+      'the walk from a cursor counts nothing',
+    );
+    const runs = [200, 600].map((n) => {
+      const out = join(tmp, `cf.whole.${n}`);
+      execFileSync('valgrind', [
+        ...VG_TRANSLATION,
+        '--tool=callgrind',
+        '--cache-sim=yes',
+        '--branch-sim=yes',
+        '--I1=32768,8,64',
+        '--D1=32768,8,64',
+        '--LL=1048576,16,64',
+        `--callgrind-out-file=${out}`,
+        '--log-file=/dev/null',
+        bin,
+        String(n),
+      ]);
+      return functionCosts(readFileSync(out, 'utf8'));
+    });
+    const per = (fn: string, e: string) => {
+      const k = runs[0].events.indexOf(e);
+      return ((runs[1].functions.get(fn)?.[k] ?? 0) - (runs[0].functions.get(fn)?.[k] ?? 0)) / 400;
+    };
+    const seg = (i: number, e: string) => per(`twin_code_${i}`, e) + per(`twin_code_${i}_blocks`, e);
+    near(seg(0, 'I1mr'), 1100, 'I1 misses of the segment walked whole');
+    near(seg(1, 'I1mr'), 100, 'I1 misses of the segment walked from its cursor');
+    const whole = seg(0, 'Bcm') + seg(0, 'Bim');
+    const cursor = seg(1, 'Bcm') + seg(1, 'Bim');
+    assert.ok(whole < 0.3, `the whole walks mispredicted ${whole.toFixed(2)} times a body`);
+    assert.ok(cursor >= 1, `the walk from its cursor mispredicted ${cursor.toFixed(2)} times a body`);
+  },
+);
+
+test(
   'random branches taken with probability p mispredict as a 2-bit counter on random bits does, under cachegrind',
   { timeout: 120_000 },
   () => {
