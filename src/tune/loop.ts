@@ -124,6 +124,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       steps >= CODE_SIZE_STEPS,
       shapes?.code,
       t.codePasses,
+      true,
     );
     // The random branches: what the rest of the clone mispredicts is not theirs to supply.
     const { own, rate } = branchRate({ plan, part });

@@ -145,6 +145,38 @@ test("a step that keeps the code segments' sizes moves only their loads, by thei
   );
 });
 
+test('a code segment walked more than once a request keeps its size where its median distance is only a guess', () => {
+  // 50 lines walked 80 times a request: 60% of its uses hit at the curve's first size (16 KiB),
+  // a median below every size measured; walked 30 times (f = 0.7 there), its median is known.
+  const sizes = [16, 32, 64].map((k) => k << 10);
+  const bins = binsFromCurve(SIZES.map((bytes, k) => ({ bytes, missesPerReq: 100 - k }))).slice(0, 1);
+  const side = (loads: number, f: number[], walkedKeep: boolean) => {
+    const segs = [{ lines: 50, loadsPerReq: loads }];
+    const curve = sizes.map((bytes, j) => ({ bytes, missesPerReq: loads * f[j] }));
+    return nextSide(
+      bins,
+      segs,
+      [curve],
+      curve,
+      curve,
+      [],
+      0.1,
+      0.05,
+      1,
+      { hotLines: 0, hotFootprint: 0 },
+      false,
+      undefined,
+      1,
+      walkedKeep,
+    ).lines[0];
+  };
+  const guessed = [0.4, 0.1, 0];
+  assert.notEqual(side(80, guessed, false), 50, 'resized by the guess without walkedKeep');
+  assert.equal(side(80, guessed, true), 50);
+  const known = [0.7, 0.6, 0.5];
+  assert.notEqual(side(30, known, true), 50, 'a known median still resizes');
+});
+
 test('the tuner scores the worst figure against its tolerance, small counts by an absolute floor', () => {
   const orig = { insns: 10000, branch: 40, 'D@32K': 60, 'D@8K': 100, 'I@128K': 5 };
   // 10% more D1 misses at 32K: twice the 5% allowed; 8K and 128K are not scored (no server
