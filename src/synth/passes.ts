@@ -90,14 +90,14 @@ export function passOrder(rounds: number[][]): [number, number][] {
 export const wholeWalks = (s: { lines: number; loadsPerReq: number; stride?: number }, passes = 1) =>
   !s.stride && s.lines > 0 && s.loadsPerReq / passes >= s.lines;
 
-/** Blocks a request of the segments walked whole (by each segment's multiple in `scale`, a
- *  request type's): a block of a whole walk goes on to the next without counting down (see
+/** Blocks a request of the segments walked whole, at their lines as the chain lays them out
+ *  (whole lines; by each segment's multiple in `scale`, a request type's): a block of a whole walk goes on to the next without counting down (see
  *  generate/chain.ts), an ALU instruction fewer than a block of a walk from a cursor. */
 export const wholeBlocks = (segments: Ring[], rounds: number[][], scale: number[] = []) =>
   segments.reduce(
     (a, r, i) =>
       a +
-      (Math.round(r.lines) > 0 && wholeWalks(r, rounds[i]?.length ?? 1)
+      (wholeWalks({ lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq }, rounds[i]?.length ?? 1)
         ? r.loadsPerReq * (scale[i] ?? 1)
         : 0),
     0,
