@@ -121,6 +121,32 @@ function perBody(bin: string, ll: number, op = 0, conns = 0) {
   return (k: keyof CgTotals) => (b[k] - a[k]) / 400;
 }
 
+/** Callgrind events per body of each function, by the difference of 200 and 600 bodies (the
+ *  Skylake-SP L1s, a 1 MiB last level): `per(fn, event)`. */
+function perFunction(bin: string) {
+  const runs = [200, 600].map((n) => {
+    const out = join(tmp, `cf.${bin.split('/').pop()}.${n}`);
+    execFileSync('valgrind', [
+      ...VG_TRANSLATION,
+      '--tool=callgrind',
+      '--cache-sim=yes',
+      '--branch-sim=yes',
+      '--I1=32768,8,64',
+      '--D1=32768,8,64',
+      '--LL=1048576,16,64',
+      `--callgrind-out-file=${out}`,
+      '--log-file=/dev/null',
+      bin,
+      String(n),
+    ]);
+    return functionCosts(readFileSync(out, 'utf8'));
+  });
+  return (fn: string, e = 'I1mr') => {
+    const k = runs[0].events.indexOf(e);
+    return ((runs[1].functions.get(fn)?.[k] ?? 0) - (runs[0].functions.get(fn)?.[k] ?? 0)) / 400;
+  };
+}
+
 const near = (got: number, want: number, what: string) =>
   assert.ok(Math.abs(got - want) <= 0.1 * want + 1, `${what}: ${got.toFixed(1)} per body, expected ${want}`);
 
@@ -202,27 +228,7 @@ test('a code segment holds its lines whatever its blocks a request', () => {
 
 test('a per-function callgrind profile of the body says what each part costs', { timeout: 120_000 }, () => {
   const bin = build(base, 'parts');
-  const runs = [200, 600].map((n) => {
-    const out = join(tmp, `cf.parts.${n}`);
-    execFileSync('valgrind', [
-      ...VG_TRANSLATION,
-      '--tool=callgrind',
-      '--cache-sim=yes',
-      '--branch-sim=yes',
-      '--I1=32768,8,64',
-      '--D1=32768,8,64',
-      '--LL=1048576,16,64',
-      `--callgrind-out-file=${out}`,
-      '--log-file=/dev/null',
-      bin,
-      String(n),
-    ]);
-    return functionCosts(readFileSync(out, 'utf8'));
-  });
-  const per = (fn: string, e = 'I1mr') => {
-    const k = runs[0].events.indexOf(e);
-    return ((runs[1].functions.get(fn)?.[k] ?? 0) - (runs[0].functions.get(fn)?.[k] ?? 0)) / 400;
-  };
+  const per = perFunction(bin);
   near(per('twin_data_0', 'Dr'), 100, 'loads of the 128 KiB ring');
   near(per('twin_data_0', 'D1mr'), 100, 'D1 misses of the 128 KiB ring');
   near(per('twin_data_0', 'DLmr'), 0, 'L2 misses of the 128 KiB ring');
@@ -261,27 +267,7 @@ test(
       /subq \$1, %\[k\]/.test(cursorText) && !/jrcxz/.test(cursorText),
       'the walk from a cursor counts nothing',
     );
-    const runs = [200, 600].map((n) => {
-      const out = join(tmp, `cf.whole.${n}`);
-      execFileSync('valgrind', [
-        ...VG_TRANSLATION,
-        '--tool=callgrind',
-        '--cache-sim=yes',
-        '--branch-sim=yes',
-        '--I1=32768,8,64',
-        '--D1=32768,8,64',
-        '--LL=1048576,16,64',
-        `--callgrind-out-file=${out}`,
-        '--log-file=/dev/null',
-        bin,
-        String(n),
-      ]);
-      return functionCosts(readFileSync(out, 'utf8'));
-    });
-    const per = (fn: string, e: string) => {
-      const k = runs[0].events.indexOf(e);
-      return ((runs[1].functions.get(fn)?.[k] ?? 0) - (runs[0].functions.get(fn)?.[k] ?? 0)) / 400;
-    };
+    const per = perFunction(bin);
     const seg = (i: number, e: string) => per(`twin_code_${i}`, e) + per(`twin_code_${i}_blocks`, e);
     near(seg(0, 'I1mr'), 1100, 'I1 misses of the segment walked whole');
     near(seg(1, 'I1mr'), 100, 'I1 misses of the segment walked from its cursor');
