@@ -16,6 +16,7 @@ typedef struct {
     uint64_t intended_ns; /* when the schedule meant to send it */
     uint64_t sent_ns;     /* when it was handed to the socket */
     uint32_t req_bytes;
+    uint32_t key;     /* the key's number, UINT32_MAX past it */
     uint16_t op;      /* index in the request mix */
     uint8_t measured; /* intended inside the measured window */
 } conn_pending;

@@ -186,7 +186,7 @@ static int load_parse(load_thread *t, conn *c, uint64_t now)
             load_done(t);
             if (p->measured) {
                 uint64_t latency = now > p->intended_ns ? now - p->intended_ns : 0;
-                stats_record(&t->stats, p->op, latency, p->req_bytes, len);
+                stats_record(&t->stats, p->op, p->key, latency, p->req_bytes, len);
                 if (r == PROTO_SERVER_ERROR)
                     t->stats.errors[STATS_ERR_SERVER]++;
             }
@@ -297,6 +297,7 @@ static void load_send(load_thread *t, uint64_t intended, uint64_t now)
     conn_pending p = { .intended_ns = intended,
                        .sent_ns = now,
                        .op = (uint16_t)op,
+                       .key = req.key_num < UINT32_MAX ? (uint32_t)req.key_num : UINT32_MAX,
                        .measured = (uint8_t)measured,
                        .req_bytes = (uint32_t)t->cfg->proto->format(out, &req) };
     if (conn_push(c, &p) < 0) {
@@ -443,7 +444,7 @@ static load_status load_thread_init(load_thread *t, const load_config *cfg, int 
     t->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
     if (!t->conns || t->epfd < 0 || t->timerfd < 0 || t->wakefd < 0 ||
         workload_init(&t->work, &cfg->work, cfg->seed, 2 * (uint64_t)i + 2) < 0 ||
-        stats_init(&t->stats, cfg->work.n_ops) < 0) {
+        stats_init(&t->stats, cfg->work.n_ops, cfg->work.keys) < 0) {
         snprintf(err, errlen, "cannot set up thread %d: %s", i, strerror(errno ? errno : ENOMEM));
         return LOAD_ERR_RUN;
     }
@@ -477,7 +478,7 @@ load_status load_run(const load_config *cfg, stats *result, char *err, size_t er
     load_thread *threads = calloc((size_t)cfg->threads, sizeof *threads);
     pthread_t *tids = calloc((size_t)cfg->threads, sizeof *tids);
     int made = 0, started = 0;
-    if (stats_init(result, cfg->work.n_ops) < 0 || !threads || !tids) {
+    if (stats_init(result, cfg->work.n_ops, cfg->work.keys) < 0 || !threads || !tids) {
         snprintf(err, errlen, "out of memory");
         status = LOAD_ERR_RUN;
         goto done;

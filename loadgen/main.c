@@ -340,7 +340,15 @@ static void main_json(FILE *f, const load_config *cfg, const stats *s)
             fprintf(f, "%s[%llu,%llu]", k ? "," : "", (unsigned long long)sizes[k].size,
                     (unsigned long long)sizes[k].count);
         free(sizes);
-        fputs("]}", f);
+        fputc(']', f);
+        if (o->key_sizes) { /* 0: not measured, -1: more than one size */
+            fputs(",\"key_sizes\":[", f);
+            for (uint64_t k = 0; k < s->n_keys; k++)
+                fprintf(f, k ? ",%lld" : "%lld",
+                        o->key_sizes[k] == STATS_KEY_VARIED ? -1LL : (long long)o->key_sizes[k]);
+            fputc(']', f);
+        }
+        fputc('}', f);
     }
     fputs("]}\n", f);
 }

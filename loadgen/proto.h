@@ -10,6 +10,7 @@
 #define PROTO_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* GET and SET are every protocol's read and write (HTTP has GET alone); the
  * rest are redis data-structure commands, RESP only. */
@@ -39,6 +40,7 @@ typedef struct {
     unsigned count;   /* LPUSH values and HSET fields (f<field> on) sent at once; 0 counts as 1 */
     const char *path; /* HTTP request target */
     const char *host; /* HTTP Host header */
+    uint64_t key_num; /* the key's number (the one in key and path) */
 } proto_request;
 
 typedef enum {

@@ -10,7 +10,7 @@ const char *const stats_error_names[STATS_ERR_COUNT] = {
     "connect", "closed", "timeout", "protocol", "server",
 };
 
-int stats_init(stats *s, size_t n_ops)
+int stats_init(stats *s, size_t n_ops, uint64_t keys)
 {
     memset(s, 0, sizeof *s);
     hist_init(&s->latency_ns);
@@ -18,9 +18,12 @@ int stats_init(stats *s, size_t n_ops)
     if (!s->ops)
         return -1;
     s->n_ops = n_ops;
+    s->n_keys = keys <= STATS_KEY_SIZES_MAX ? keys : 0;
     for (size_t i = 0; i < n_ops; i++) {
         s->ops[i].resp_sizes.slots = calloc(STATS_SLOTS, sizeof(stats_size));
-        if (!s->ops[i].resp_sizes.slots) {
+        if (s->n_keys)
+            s->ops[i].key_sizes = calloc(s->n_keys, sizeof(uint32_t));
+        if (!s->ops[i].resp_sizes.slots || (s->n_keys && !s->ops[i].key_sizes)) {
             stats_free(s);
             return -1;
         }
@@ -33,6 +36,7 @@ void stats_free(stats *s)
     for (size_t i = 0; s->ops && i < s->n_ops; i++) {
         free(s->ops[i].resp_sizes.slots);
         free(s->ops[i].resp_sizes.folded);
+        free(s->ops[i].key_sizes);
     }
     free(s->ops);
     s->ops = NULL;
@@ -64,7 +68,15 @@ void stats_size_add(stats_sizes *z, uint64_t size, uint64_t count)
     z->folded[hist_bucket(size)] += count;
 }
 
-void stats_record(stats *s, size_t op, uint64_t latency_ns, uint64_t req_bytes, uint64_t resp_bytes)
+void stats_key_size(uint32_t *sizes, uint64_t k, uint32_t size)
+{
+    if (!size || sizes[k] == STATS_KEY_VARIED)
+        return;
+    sizes[k] = !sizes[k] || sizes[k] == size ? size : STATS_KEY_VARIED;
+}
+
+void stats_record(stats *s, size_t op, uint64_t key, uint64_t latency_ns, uint64_t req_bytes,
+                  uint64_t resp_bytes)
 {
     stats_op *o = &s->ops[op];
     hist_record(&s->latency_ns, latency_ns);
@@ -74,6 +86,8 @@ void stats_record(stats *s, size_t op, uint64_t latency_ns, uint64_t req_bytes, 
     o->req_bytes += req_bytes;
     o->resp_bytes += resp_bytes;
     stats_size_add(&o->resp_sizes, resp_bytes, 1);
+    if (o->key_sizes && key < s->n_keys)
+        stats_key_size(o->key_sizes, key, resp_bytes < STATS_KEY_VARIED ? (uint32_t)resp_bytes : 0);
 }
 
 int stats_merge(stats *into, const stats *from)
@@ -91,6 +105,8 @@ int stats_merge(stats *into, const stats *from)
         a->count += b->count;
         a->req_bytes += b->req_bytes;
         a->resp_bytes += b->resp_bytes;
+        for (uint64_t k = 0; a->key_sizes && b->key_sizes && k < into->n_keys && k < from->n_keys; k++)
+            stats_key_size(a->key_sizes, k, b->key_sizes[k]);
         for (size_t k = 0; k < STATS_SLOTS; k++)
             if (b->resp_sizes.slots[k].count)
                 stats_size_add(&a->resp_sizes, b->resp_sizes.slots[k].size, b->resp_sizes.slots[k].count);

@@ -37,11 +37,20 @@ typedef struct {
     uint64_t *folded; /* HIST_BUCKETS counts, allocated on first overflow */
 } stats_sizes;
 
+/* Keys whose responses are told apart by size: up to this many (the key number
+ * below it); a workload of more keys gets no per-key sizes. */
+#define STATS_KEY_SIZES_MAX 65536u
+/* A key answered with more than one size. */
+#define STATS_KEY_VARIED UINT32_MAX
+
 typedef struct {
     uint64_t count;     /* responses */
     uint64_t req_bytes; /* request bytes of those responses' requests */
     uint64_t resp_bytes;
     stats_sizes resp_sizes;
+    /* n_keys entries (NULL when n_keys is 0): each key's response size, 0 while
+     * none was measured, STATS_KEY_VARIED once two differed. */
+    uint32_t *key_sizes;
 } stats_op;
 
 typedef struct {
@@ -53,14 +62,19 @@ typedef struct {
     uint64_t bytes_received; /* measured responses */
     stats_op *ops;
     size_t n_ops;
+    uint64_t n_keys; /* of each op's key_sizes */
 } stats;
 
-/* 0, or -1 when out of memory. */
-int stats_init(stats *s, size_t n_ops);
+/* 0, or -1 when out of memory. Sizes are kept per key where 0 < keys <=
+ * STATS_KEY_SIZES_MAX. */
+int stats_init(stats *s, size_t n_ops, uint64_t keys);
 void stats_free(stats *s);
 
-/* One measured response to a request of op. */
-void stats_record(stats *s, size_t op, uint64_t latency_ns, uint64_t req_bytes, uint64_t resp_bytes);
+/* One measured response to a request of op for key number `key`. */
+void stats_record(stats *s, size_t op, uint64_t key, uint64_t latency_ns, uint64_t req_bytes,
+                  uint64_t resp_bytes);
+/* Key k's response of `size` bytes into a per-key table. */
+void stats_key_size(uint32_t *sizes, uint64_t k, uint32_t size);
 void stats_size_add(stats_sizes *z, uint64_t size, uint64_t count);
 /* 0, or -1 when out of memory. */
 int stats_merge(stats *into, const stats *from);

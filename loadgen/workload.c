@@ -110,6 +110,7 @@ static void workload_key(workload *w, uint64_t i, proto_request *req)
     snprintf(w->key, sizeof w->key, "key:%0*llu", digits, (unsigned long long)i);
     req->key = w->key;
     req->key_len = w->spec->key_size;
+    req->key_num = i;
 }
 
 static void workload_value(workload *w, size_t size, proto_request *req)

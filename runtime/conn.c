@@ -224,7 +224,7 @@ static int conn_serve(conn_set *s, conn *c)
             sock.events = c->events;
             s->rt->body.conn_mem = c->body_mem;
             replay_request(s->rt, op, &sock);
-            uint32_t size = replay_resp_size(s->rt, op);
+            uint32_t size = replay_resp_size(s->rt, op, req.key, req.key_len);
             if (!req.noreply && s->proto->respond(&req, named, size, &s->out) != TWIN_OK)
                 return TWIN_ERR;
         } else if (req.reply_len && proto_buf_append(&s->out, req.reply, req.reply_len) != TWIN_OK) {

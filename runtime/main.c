@@ -25,12 +25,13 @@
 #define MAIN_STACK_PERIOD ((uintptr_t)2 << 20)
 #define MAIN_STACK_OFFSET ((uintptr_t)1 << 20)
 
-#define MAIN_USAGE "usage: --port N [--host ADDR] [--dir DIR]"
+#define MAIN_USAGE "usage: --port N [--host ADDR] [--dir DIR] [--key-at N]"
 
 typedef struct {
     int port;
     const char *host;
     const char *dir;
+    long key_at; /* -1: answer no key by its number */
 } main_opts;
 
 /* Accepts "--flag value" and "--flag=value". */
@@ -48,9 +49,10 @@ static const char *main_value(int argc, char **argv, int *i, const char *flag)
 
 static int main_parse(int argc, char **argv, main_opts *o, char *err, size_t errlen)
 {
-    const char *port = NULL, *v;
+    const char *port = NULL, *key_at = NULL, *v;
     o->host = "127.0.0.1";
     o->dir = NULL;
+    o->key_at = -1;
     for (int i = 1; i < argc; i++) {
         if ((v = main_value(argc, argv, &i, "--port")))
             port = v;
@@ -58,6 +60,8 @@ static int main_parse(int argc, char **argv, main_opts *o, char *err, size_t err
             o->host = v;
         else if ((v = main_value(argc, argv, &i, "--dir")))
             o->dir = v;
+        else if ((v = main_value(argc, argv, &i, "--key-at")))
+            key_at = v;
         else {
             snprintf(err, errlen, "unknown or incomplete flag '%s'; " MAIN_USAGE, argv[i]);
             return TWIN_ERR;
@@ -75,6 +79,15 @@ static int main_parse(int argc, char **argv, main_opts *o, char *err, size_t err
         return TWIN_ERR;
     }
     o->port = (int)p;
+    if (key_at) {
+        errno = 0;
+        long at = strtol(key_at, &end, 10);
+        if (errno || *end || end == key_at || at < 0 || at > 4096) {
+            snprintf(err, errlen, "bad --key-at '%s'; give where the key's number starts, 0 to 4096", key_at);
+            return TWIN_ERR;
+        }
+        o->key_at = at;
+    }
     if (!o->host[0] || (o->dir && !o->dir[0])) {
         snprintf(err, errlen, "empty --host or --dir; " MAIN_USAGE);
         return TWIN_ERR;
@@ -99,6 +112,7 @@ static __attribute__((noinline)) int main_run(const twin_config *cfg, int argc, 
         fprintf(stderr, "clone: bad configuration: %s; regenerate the clone\n", err);
         return 2;
     }
+    plan.key_at = o.key_at;
 
     /* Stop signals are taken synchronously (signalfd, sigwaitinfo) by the
      * thread that owns shutdown; every thread started from here inherits

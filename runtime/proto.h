@@ -60,7 +60,7 @@ typedef struct {
     proto_kind kind;
     const char *verb;
     size_t verb_len;
-    const char *key; /* memcached and RESP: the first key, else NULL */
+    const char *key; /* memcached and RESP: the first key; HTTP: the target; else NULL */
     size_t key_len;
     const char *reply; /* FIXED and NONE replies; with PROTO_BAD, the error reply */
     size_t reply_len;

@@ -116,6 +116,8 @@ static long http_parse(const char *buf, size_t len, proto_req *req)
         return PROTO_MORE;
     }
     req->kind = PROTO_REQ_SIZED;
+    req->key = target;
+    req->key_len = (size_t)(tend - target);
     req->head = proto_token_is(req->verb, req->verb_len, "HEAD");
     req->close = close || (http10 && !keep_alive);
     return (long)total;

@@ -48,7 +48,8 @@ static int replay_check(const twin_config *cfg, char *err, size_t errlen)
     }
     for (uint32_t i = 0; i < cfg->n_ops; i++) {
         const twin_op *o = &cfg->ops[i];
-        if (!o->name || !o->name[0] || (o->n_resp_sizes && !o->resp_sizes) || (o->n_steps && !o->steps)) {
+        if (!o->name || !o->name[0] || (o->n_resp_sizes && !o->resp_sizes) || (o->n_steps && !o->steps) ||
+            (o->n_key_sizes && !o->key_sizes)) {
             snprintf(err, errlen, "op %u: missing name, sizes or steps", i);
             return TWIN_ERR;
         }
@@ -79,6 +80,7 @@ int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t e
     if (replay_check(cfg, err, errlen) != TWIN_OK)
         return TWIN_ERR;
     p->cfg = cfg;
+    p->key_at = -1;
     p->scratch_bytes = REPLAY_DEFAULT_SIZE;
     p->ops = calloc(cfg->n_ops, sizeof *p->ops);
     if (!p->ops)
@@ -208,8 +210,17 @@ uint32_t replay_op_of(const replay_plan *p, const char *verb, size_t len, int *n
     return 0;
 }
 
-uint32_t replay_resp_size(replay_thread *t, uint32_t op)
+uint32_t replay_resp_size(replay_thread *t, uint32_t op, const char *key, size_t key_len)
 {
+    const twin_op *o = &t->plan->cfg->ops[op];
+    size_t at = (size_t)t->plan->key_at;
+    if (o->n_key_sizes && t->plan->key_at >= 0 && key && key_len > at && key[at] >= '0' && key[at] <= '9') {
+        uint64_t k = 0;
+        for (size_t i = at; i < key_len && key[i] >= '0' && key[i] <= '9' && k < o->n_key_sizes; i++)
+            k = 10 * k + (uint64_t)(key[i] - '0');
+        if (k < o->n_key_sizes && o->key_sizes[k])
+            return o->key_sizes[k];
+    }
     return dist_sample_weyl(&t->plan->ops[op].resp, &t->weyl[op % REPLAY_WEYL_OPS]);
 }
 

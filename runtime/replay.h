@@ -36,6 +36,7 @@ typedef struct {
     size_t scratch_bytes; /* the largest size a file step reads or writes */
     const files_set *files;
     uint64_t *served; /* requests served by every thread and process (shared memory) */
+    long key_at;      /* where a key or path holds the key's number (--key-at), -1 nowhere */
 } replay_plan;
 
 /* The connection a request came on, for the socket steps. */
@@ -79,6 +80,9 @@ uint32_t replay_op_of(const replay_plan *p, const char *verb, size_t len, int *n
 /* Runs the op's steps, then its body. */
 void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock);
 
-uint32_t replay_resp_size(replay_thread *t, uint32_t op);
+/* The size of the response to a request of op for `key` (memcached and RESP: the
+ * key; HTTP: the request target): the op's size for the key's number where the
+ * plan knows where it lies and the op has one, else the next of its sizes. */
+uint32_t replay_resp_size(replay_thread *t, uint32_t op, const char *key, size_t key_len);
 
 #endif

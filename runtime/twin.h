@@ -104,6 +104,11 @@ typedef struct {
     uint32_t n_resp_sizes;
     const twin_syscall_step *steps;
     uint32_t n_steps;
+    /* The response's size by the key's number (the clone's --key-at tells where
+     * the load writes it in the key or path); 0 or past the table: from
+     * resp_sizes. May be NULL. */
+    const uint32_t *key_sizes;
+    uint32_t n_key_sizes;
 } twin_op;
 
 typedef enum {

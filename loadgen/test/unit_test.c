@@ -305,7 +305,7 @@ static int hist_check(void)
 static int stats_check(void)
 {
     stats s;
-    if (stats_init(&s, 1) < 0)
+    if (stats_init(&s, 1, 0) < 0)
         return 1;
     uint64_t total = 0;
     for (uint64_t size = 1; size <= 5000; size++) {
@@ -313,7 +313,7 @@ static int stats_check(void)
         total += size % 3 + 1;
     }
     stats merged;
-    if (stats_init(&merged, 1) < 0 || stats_merge(&merged, &s) < 0)
+    if (stats_init(&merged, 1, 0) < 0 || stats_merge(&merged, &s) < 0)
         return 1;
     stats_size *list;
     size_t n = stats_size_list(&merged.ops[0].resp_sizes, &list);
@@ -335,6 +335,34 @@ static int stats_check(void)
     return bad || seen != total;
 }
 
+/* Each key's one size, kept over threads; a key answered with two sizes, on one
+ * thread or across two, is marked varied; a workload past the bound keeps none. */
+static int key_sizes_check(void)
+{
+    stats a, b, merged, big;
+    if (stats_init(&a, 1, 4) < 0 || stats_init(&b, 1, 4) < 0 || stats_init(&merged, 1, 4) < 0 ||
+        stats_init(&big, 1, (uint64_t)STATS_KEY_SIZES_MAX + 1) < 0)
+        return 1;
+    stats_record(&a, 0, 0, 1000, 10, 100);
+    stats_record(&a, 0, 0, 1000, 10, 100);
+    stats_record(&a, 0, 1, 1000, 10, 200);
+    stats_record(&a, 0, 1, 1000, 10, 201);
+    stats_record(&a, 0, 2, 1000, 10, 300);
+    stats_record(&b, 0, 2, 1000, 10, 301);
+    stats_record(&b, 0, 9, 1000, 10, 900); /* past the keys: not kept */
+    int bad = stats_merge(&merged, &a) < 0 || stats_merge(&merged, &b) < 0;
+    const uint32_t *k = merged.ops[0].key_sizes;
+    bad = bad || !k || k[0] != 100 || k[1] != STATS_KEY_VARIED || k[2] != STATS_KEY_VARIED || k[3] != 0;
+    bad = bad || big.ops[0].key_sizes != NULL || big.n_keys != 0;
+    if (bad)
+        printf("FAIL key sizes\n");
+    stats_free(&a);
+    stats_free(&b);
+    stats_free(&merged);
+    stats_free(&big);
+    return bad;
+}
+
 int main(void)
 {
     int failed = 0;
@@ -346,8 +374,9 @@ int main(void)
     failed += path_check();
     failed += hist_check();
     failed += stats_check();
+    failed += key_sizes_check();
     printf("unit-test: %zu parser cases, request formats, key distributions, path templates, histogram "
-           "bounds, size folding: %s\n",
+           "bounds, size folding, key sizes: %s\n",
            n, failed ? "FAILED" : "ok");
     return failed ? 1 : 0;
 }

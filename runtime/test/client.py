@@ -465,9 +465,22 @@ def counts(path, count, expected):
               f"want {float(rate):.2f}")
 
 
+def keyed(port, pairs):
+    """Each PATH=SIZE: three GETs of PATH, each answered with SIZE bytes on the wire
+    (the size of the key the path names, not a sample)."""
+    c = Conn(port)
+    for pair in pairs:
+        path, _, size = pair.rpartition("=")
+        for _ in range(3):
+            c.send(Http.req("GET", path))
+            raw = read_reply(Http, c)
+            check(len(raw) == int(size), f"GET {path}: {len(raw)} bytes, want {size}")
+    c.close()
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["check", "serial", "children", "counts"])
+    ap.add_argument("mode", choices=["check", "serial", "children", "counts", "keyed"])
     ap.add_argument("args", nargs="*")
     ap.add_argument("--proto", choices=sorted(PROTOS))
     ap.add_argument("--port", type=int)
@@ -481,6 +494,8 @@ def main():
             print(" ".join(str(x) for x in children(int(a.args[0]))))
         elif a.mode == "counts":
             counts(a.args[0], a.count, a.args[1:])
+        elif a.mode == "keyed":
+            keyed(a.port, a.args)
         elif a.mode == "serial":
             serial(PROTOS[a.proto], a.port, a.count, a.verbs.split(","), a.gate)
         else:

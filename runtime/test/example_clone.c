@@ -21,8 +21,8 @@ static const twin_syscall_step set_steps[] = {
 };
 
 static const twin_op ops[] = {
-    { "get", get_sizes, 2, get_steps, 2 },
-    { "set", set_sizes, 1, set_steps, 3 },
+    { "get", get_sizes, 2, get_steps, 2, NULL, 0 },
+    { "set", set_sizes, 1, set_steps, 3, NULL, 0 },
 };
 
 static const twin_bg_thread bg[] = {

@@ -18,8 +18,12 @@ static const twin_syscall_step get_steps[] = {
     { TWIN_SC_MADVISE, 0.1, NULL, 0 },     { TWIN_SC_GENERIC, 3.0, NULL, 0 },
 };
 
+/* Keys 1 and 2 (run with --key-at 5: /file1.html, /file2.html) by their sizes;
+ * key 0 and the rest from get_sizes. */
+static const uint32_t get_key_sizes[] = { 0, 1000, 100000 };
+
 static const twin_op ops[] = {
-    { "GET", get_sizes, 5, get_steps, 12 },
+    { "GET", get_sizes, 5, get_steps, 12, get_key_sizes, 3 },
 };
 
 static const twin_bg_thread bg[] = {

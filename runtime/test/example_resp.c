@@ -21,8 +21,8 @@ static const twin_syscall_step set_steps[] = {
 };
 
 static const twin_op ops[] = {
-    { "GET", get_sizes, 4, get_steps, 3 },
-    { "SET", set_sizes, 1, set_steps, 5 },
+    { "GET", get_sizes, 4, get_steps, 3, NULL, 0 },
+    { "SET", set_sizes, 1, set_steps, 5, NULL, 0 },
 };
 
 static const twin_bg_thread bg[] = {

@@ -231,7 +231,7 @@ stop_clone $name "$CLONE_PID" "$dir" INT
 name=example_http
 port=$(free_port)
 dir=$TMP/work-$name
-start_clone $name "$port" --dir "$dir"
+start_clone $name "$port" --dir "$dir" --key-at 5
 [[ $(threads "$CLONE_PID") == 4 ]] || die "$name: main process has $(threads "$CLONE_PID") threads, want 1 + 3 background"
 kids=$("${CLIENT[@]}" children "$CLONE_PID")
 STARTED+=($kids)
@@ -252,6 +252,9 @@ ok "$name: main process idle at $ms ms of CPU a second (the select thread's 20)"
 "${CLIENT[@]}" check --proto http --port "$port" --sizes GET=217,250,1000,10000,100000 ||
     die "$name: protocol checks"
 ok "$name: HTTP replies, pipelining, split requests, malformed input"
+"${CLIENT[@]}" keyed --port "$port" /file1.html=1000 /file2.html=100000 ||
+    die "$name: replies by key number"
+ok "$name: keys 1 and 2 answered with their sizes (--key-at 5), every time"
 check_port_in_use $name "$port"
 measure $name http GET "$port" \
     "recvmsg=2 writev=1 epoll_wait=1 openat=1 fstat=1 pread64=1 close=1 newfstatat=0.5 statx=0.5 setsockopt=0.2 getsockopt=0.2 ioctl=0.2 fcntl=0.2 madvise=0.1 getppid=3 epoll_ctl=0 accept4=0" \

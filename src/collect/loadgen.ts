@@ -24,6 +24,9 @@ export const LoadResult = z.object({
       req_bytes: z.number(),
       resp_bytes: z.number(),
       resp_sizes: z.array(z.tuple([z.number(), z.number()])),
+      /** Each key number's response size: 0 not measured, -1 more than one size. Absent
+       *  past twin-load's bound on keys. */
+      key_sizes: z.array(z.number().int().min(-1)).optional(),
     }),
   ),
 });
@@ -95,6 +98,16 @@ export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string)
   if (o.maxRequests) args.push('--max-requests', String(o.maxRequests));
   if (o.maxInflight) args.push('--max-inflight', String(o.maxInflight));
   return args;
+}
+
+/** Where twin-load writes the key number in a request's key (memcached and RESP: after
+ *  "key:") or path (HTTP: where the path's {key} lies, one place for all request types),
+ *  for the clone to find it and answer a key with its size; null where it has none. */
+export function keyNumberAt(w: Workload): number | null {
+  if (w.protocol !== 'http') return 'key:'.length;
+  const at = new Set(w.requests.map((r) => r.path?.indexOf('{key}') ?? -1));
+  const [only] = at;
+  return at.size === 1 && only >= 0 ? only : null;
 }
 
 /** Runs twin-load against 127.0.0.1:port and returns its result. */

@@ -6,6 +6,7 @@ import type { ChildProcess } from 'node:child_process';
 import { TwinError, expandFiles, type Workload } from '../model/index.js';
 import { spawnTracked, stopChild, exited } from './children.js';
 import { processTree } from './proc.js';
+import { keyNumberAt } from './loadgen.js';
 
 /** How to start a target: a shell command line with {port}, {dir} and {run} placeholders. */
 export interface LaunchSpec {
@@ -200,8 +201,9 @@ export async function attachTarget(pid: number, port: number): Promise<RunningTa
 
 /** How to start a built clone, as a target like any other. */
 export function cloneLaunchSpec(binary: string, w: Workload): LaunchSpec {
+  const at = keyNumberAt(w);
   return {
-    command: `'${resolvePath(binary)}' --port {port} --dir {run}`,
+    command: `'${resolvePath(binary)}' --port {port} --dir {run}${at === null ? '' : ` --key-at ${at}`}`,
     dir: '.',
     templates: [],
     files: [],

@@ -146,12 +146,20 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   out.push('};', '');
   const respSizes = p.requests.map((r, i) => binsArray(`resp_sizes_${i}`, r.responseSizes));
   for (const t of respSizes) out.push(t.decl);
+  p.requests.forEach((r, i) => {
+    if (!r.keySizes) return;
+    out.push(`static const uint32_t key_sizes_${i}[${r.keySizes.length}] = {`);
+    for (let k = 0; k < r.keySizes.length; k += 16)
+      out.push(`    ${r.keySizes.slice(k, k + 16).join(', ')},`);
+    out.push('};');
+  });
   out.push(`static const twin_op ops[${p.requests.length}] = {`);
-  p.requests.forEach((r, i) =>
+  p.requests.forEach((r, i) => {
+    const keys = r.keySizes ? `key_sizes_${i}, ${r.keySizes.length}` : 'NULL, 0';
     out.push(
-      `    { "${r.op}", resp_sizes_${i}, ${respSizes[i].length}, replay_steps, ${p.kernel.replay.length} },`,
-    ),
-  );
+      `    { "${r.op}", resp_sizes_${i}, ${respSizes[i].length}, replay_steps, ${p.kernel.replay.length}, ${keys} },`,
+    );
+  });
   out.push('};', '');
   const bg = backgroundThreads(p);
   bg.forEach((b, i) => {

@@ -105,6 +105,11 @@ export const RequestType = z.object({
   share: z.number().min(0).max(1),
   requestBytesMean: z.number().nonnegative(),
   responseSizes: SizeBins.min(1),
+  /** Where the original answered each key with one size (a static file, a stored value): the
+   *  size by the key's number as the load writes it (0 where none was measured), so that the
+   *  clone answers a request sequence it never saw with the original's bytes. Sizes by key
+   *  number only: no key, path or value. */
+  keySizes: z.array(z.number().int().nonnegative()).optional(),
   /** Where the workload has more than one type (absent: every type does the same work). */
   alone: AloneCpu.optional(),
 });

@@ -109,21 +109,50 @@ export function kernelWork(o: Observation, skeletonRecv: string, skeletonSend: s
 export function requestTypes(loads: LoadResult[]): Profile['requests'] {
   const ops = loads.flatMap((l) => l.ops);
   const total = ops.reduce((a, op) => a + op.count, 0);
-  const byOp = new Map<string, { count: number; reqBytes: number; sizes: Map<number, number> }>();
+  type Entry = { count: number; reqBytes: number; sizes: Map<number, number>; keys: number[][] | null };
+  const byOp = new Map<string, Entry>();
   for (const op of ops) {
     if (op.count === 0) continue;
     let e = byOp.get(op.op);
-    if (!e) byOp.set(op.op, (e = { count: 0, reqBytes: 0, sizes: new Map() }));
+    if (!e) byOp.set(op.op, (e = { count: 0, reqBytes: 0, sizes: new Map(), keys: [] }));
     e.count += op.count;
     e.reqBytes += op.req_bytes;
     for (const [s, c] of op.resp_sizes) e.sizes.set(s, (e.sizes.get(s) ?? 0) + c);
+    e.keys = e.keys && op.key_sizes ? [...e.keys, op.key_sizes] : null;
   }
-  return [...byOp.entries()].map(([op, e]) => ({
-    op,
-    share: e.count / total,
-    requestBytesMean: e.reqBytes / e.count,
-    responseSizes: [...e.sizes.entries()].sort((a, b) => a[0] - b[0]),
-  }));
+  return [...byOp.entries()].map(([op, e]) => {
+    const keySizes = e.keys && staticKeySizes(e.keys);
+    return {
+      op,
+      share: e.count / total,
+      requestBytesMean: e.reqBytes / e.count,
+      responseSizes: [...e.sizes.entries()].sort((a, b) => a[0] - b[0]),
+      ...(keySizes ? { keySizes } : {}),
+    };
+  });
+}
+
+/** The share of a request type's measured keys that may have answered with more than one
+ *  size (an error reply, a value set anew in between) for its sizes still to count by key. */
+export const VARIED_KEYS = 0.01;
+
+/** Each key's one size over runs of twin-load (its `key_sizes`: 0 not measured, -1 more
+ *  than one size), 0 where it varied; null where over VARIED_KEYS of the measured keys
+ *  varied (the size follows the request sequence, not the key) or none was measured. */
+export function staticKeySizes(runs: number[][]): number[] | null {
+  const n = Math.max(0, ...runs.map((r) => r.length));
+  const out = new Array<number>(n).fill(0);
+  let varied = 0;
+  let seen = 0;
+  for (let k = 0; k < n; k++) {
+    const sizes = new Set(runs.map((r) => r[k] ?? 0).filter((s) => s !== 0));
+    if (!sizes.size) continue;
+    seen++;
+    const [only] = sizes;
+    if (sizes.size > 1 || only < 0) varied++;
+    else out[k] = only;
+  }
+  return seen > 0 && varied <= VARIED_KEYS * seen ? out : null;
 }
 
 /** How many times the workload's connections the original is measured on again, to tell

@@ -105,6 +105,51 @@ for (const name of Object.keys(workloads)) {
   );
 }
 
+test(
+  "a clone answers each key with the size its profile gives the key's number (memcached's key, an HTTP path), and the rest from the distribution",
+  { timeout: 60_000 },
+  async () => {
+    const cases: [string, Workload][] = [
+      ['memcached', workloads.memcached],
+      [
+        'nginx',
+        parseWith(
+          Workload,
+          { ...(raw.nginx as object), requests: [{ op: 'get', share: 1, path: '/p/{key}.html' }] },
+          'w',
+        ),
+      ],
+    ];
+    for (const [name, w] of cases) {
+      const p = parseWith(
+        Profile,
+        JSON.parse(readFileSync(join(ROOT, `test/fixtures/profile-${name}.json`), 'utf8')),
+        'profile',
+      );
+      const get = p.requests.find((q) => q.op === 'get')!;
+      // Even keys by their numbers, sizes the distribution never has; odd ones sampled.
+      get.keySizes = Array.from({ length: 60 }, (_, k) => (k % 2 ? 0 : 3000 + 7 * k));
+      const dir = join(tmp, `${name}-keys`);
+      generateClone(p, dir);
+      const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
+      try {
+        const r = await runLoad(w, target.port, { rate: 300, duration: 1, warmup: 0.2, preload: w.preload });
+        assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
+        const sizes = r.ops.find((o) => o.op === 'get')!.key_sizes!;
+        const even = sizes.flatMap((s, k) => (k % 2 === 0 && k < 60 && s !== 0 ? [[k, s]] : []));
+        assert.ok(even.length > 10, `${name}: ${even.length} even keys measured`);
+        for (const [k, s] of even) assert.equal(s, 3000 + 7 * k, `${name}: key ${k}`);
+        const odd = sizes.filter((s, k) => (k % 2 === 1 || k >= 60) && s > 0);
+        assert.ok(
+          odd.every((s) => get.responseSizes.some(([t]) => t === s) || get.responseSizes.length > 64),
+        );
+      } finally {
+        await target.stop();
+      }
+    }
+  },
+);
+
 test('capping a size distribution keeps its mean', () => {
   const bins: [number, number][] = Array.from({ length: 1000 }, (_, i) => [100 + i, 1 + (i % 7)]);
   const mean = (b: [number, number][]) =>

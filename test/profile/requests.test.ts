@@ -1,0 +1,61 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { staticKeySizes, requestTypes, VARIED_KEYS } from '../../src/profile/index.js';
+import { keyNumberAt, type LoadResult } from '../../src/collect/loadgen.js';
+import { Workload, parseWith } from '../../src/model/index.js';
+
+test('a key keeps its one size over runs; one that varied, or was never measured, has none', () => {
+  assert.deepEqual(
+    staticKeySizes([
+      [100, 0, 300, 400],
+      [100, 200, 301, 0],
+    ]),
+    null, // one varied key of four is past VARIED_KEYS
+  );
+  const many = Array.from({ length: 200 }, (_, k) => 1000 + k);
+  const other = many.map((s, k) => (k === 7 ? s + 1 : k === 9 ? -1 : k % 3 ? s : 0));
+  const out = staticKeySizes([many, other])!;
+  assert.ok(2 <= VARIED_KEYS * 200, 'two varied keys of 200 are within the bound');
+  assert.equal(out.length, 200);
+  assert.equal(out[7], 0);
+  assert.equal(out[9], 0);
+  assert.equal(out[3], 1003);
+  assert.equal(out[6], 1006, 'measured in one run only');
+  assert.equal(staticKeySizes([[0, 0, 0]]), null);
+});
+
+test('request types keep sizes by key only where every run of twin-load measured them', () => {
+  const run = (keys?: number[]): LoadResult => ({
+    protocol: 'http',
+    target_rps: 1,
+    achieved_rps: 1,
+    duration_s: 1,
+    requests: 3,
+    sent: 3,
+    errors: {},
+    latency_us: { mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1 },
+    bytes: { sent: 1, received: 1 },
+    ops: [{ op: 'get', count: 3, req_bytes: 30, resp_bytes: 600, resp_sizes: [[200, 3]], key_sizes: keys }],
+  });
+  assert.deepEqual(requestTypes([run([200, 200]), run([0, 200])])[0].keySizes, [200, 200]);
+  assert.equal(requestTypes([run([200, 200]), run()])[0].keySizes, undefined);
+});
+
+test("where the load writes a key's number: after memcached's and RESP's prefix, at an HTTP path's {key}", () => {
+  const w = (protocol: string, paths: string[]) =>
+    parseWith(
+      Workload,
+      {
+        protocol,
+        connections: 1,
+        keys: 10,
+        requests: paths.map((path) => ({ op: 'get', share: 1 / paths.length, ...(path ? { path } : {}) })),
+        loads: [1],
+      },
+      'w',
+    );
+  assert.equal(keyNumberAt(w('memcached', [''])), 4);
+  assert.equal(keyNumberAt(w('http', ['/site/{key}.html'])), 6);
+  assert.equal(keyNumberAt(w('http', ['/index.html'])), null);
+  assert.equal(keyNumberAt(w('http', ['/a/{key}', '/bb/{key}'])), null);
+});
