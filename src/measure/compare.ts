@@ -57,14 +57,38 @@ export function mergeRounds(ps: LoadPoint[]): LoadPoint {
  *  over the rounds whose timed figures count (the untraced ones, or all if every round was
  *  traced); null without such a pair. */
 export function pairedRatio(original: LoadPoint[], clone: LoadPoint[]): number | null {
+  const ratios = pairedRatios(original, clone);
+  return ratios.length ? median(ratios) : null;
+}
+
+/** The clone's CPU time per request over the original's, round by round, over the rounds
+ *  whose timed figures count. */
+export function pairedRatios(original: LoadPoint[], clone: LoadPoint[]): number[] {
   const all = !original.some(untraced);
-  const ratios = original.flatMap((o, i) => {
+  return original.flatMap((o, i) => {
     const c = clone[i];
     return c && (all || (untraced(o) && untraced(c))) && o.cpuUsPerReq > 0 && c.cpuUsPerReq > 0
       ? [c.cpuUsPerReq / o.cpuUsPerReq]
       : [];
   });
-  return ratios.length ? median(ratios) : null;
+}
+
+/** The lowest and the highest the median of `total` values can still come out at, given
+ *  `known` of them, whatever the others: the others all below the known ones, or all above. */
+export function medianBounds(known: number[], total: number): [number, number] {
+  const a = [...known].sort((x, y) => x - y);
+  const rest = total - a.length;
+  const ranks = total % 2 ? [(total + 1) / 2] : [total / 2, total / 2 + 1];
+  const nth = (i: number) => (i < 1 ? -Infinity : i > a.length ? Infinity : a[i - 1]);
+  const mean = (xs: number[]) => xs.reduce((x, y) => x + y, 0) / xs.length;
+  return [mean(ranks.map((j) => nth(j - rest))), mean(ranks.map(nth))];
+}
+
+/** Whether the median of `total` values, `known` of them measured, is already on one side of
+ *  a band's verdict (inside it, or wholly above or below) whatever the others come out at. */
+export function medianDecided(known: number[], total: number, [lo, hi]: readonly [number, number]): boolean {
+  const [low, high] = medianBounds(known, total);
+  return (low >= lo && high <= hi) || low > hi || high < lo;
 }
 
 /** The side-by-side rows of two measurements. */

@@ -10,8 +10,8 @@ import { launchTarget, type LaunchSpec, type RunningTarget } from '../collect/ta
 import { observe, type Observation } from '../collect/observe.js';
 import { measurePlatforms } from '../collect/cpu.js';
 import { PROFILE_SEED } from '../collect/loadgen.js';
-import { compare, mergeRounds, pairedRatio } from './compare.js';
-import { verdictOf } from './verdict.js';
+import { compare, medianDecided, mergeRounds, pairedRatio, pairedRatios } from './compare.js';
+import { TARGETS, verdictOf } from './verdict.js';
 
 function byName(o: Observation, sent: number): Record<string, number> {
   const m: Record<string, number> = {};
@@ -61,7 +61,9 @@ export interface ValidateOptions {
  *  There much of a server's CPU is its timed background threads', and workers split each
  *  round's connections anew, so the clone/original ratio moves widely from round to round
  *  and a median of five is not yet steady. Only the first round is traced, so the rest cost
- *  little beyond their load. */
+ *  little beyond their load. The rounds stop early once the median of all of them could no
+ *  longer change sides of the paired ratio's bound, whatever the rounds left came out at
+ *  (medianDecided): the verdict is the one all the rounds would give. */
 export const LOWEST_LOAD_ROUNDS = 9;
 
 /** Original and clone in the same run: both started, then each load point driven on one and
@@ -100,6 +102,11 @@ export async function validate(
           rounds[who].push(loadPoint(o, rate));
         }
         first = false;
+        const ratios = pairedRatios(rounds.original, rounds.clone);
+        if (round < n - 1 && n > w.rounds && medianDecided(ratios, n - 1, TARGETS.pairedRatio)) {
+          say(`the paired CPU ratio is decided after ${round + 1} rounds of ${n}`);
+          break;
+        }
       }
       for (const who of ['original', 'clone'] as const) points[who].push(mergeRounds(rounds[who]));
       const ratio = pairedRatio(rounds.original, rounds.clone);

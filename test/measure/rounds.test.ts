@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mergeRounds, pairedRatio } from '../../src/measure/compare.js';
+import { medianBounds, medianDecided, mergeRounds, pairedRatio } from '../../src/measure/compare.js';
 import type { LoadPoint } from '../../src/model/index.js';
 
 /** A round at 500 requests/s: traced rounds carry system calls, untraced ones null. */
@@ -82,4 +82,31 @@ test("the paired CPU ratio is the median of the clone's over the original's, rou
     1.15,
   );
   assert.equal(pairedRatio([], []), null);
+});
+
+test("the median's bounds follow from the values measured, the rest anywhere; a decided median keeps its side", () => {
+  // Eight values, five known: the median lies between the mean of the first two known and
+  // the mean of the last two.
+  const [lo5, hi5] = medianBounds([1.0, 0.9, 1.1, 0.95, 1.05], 8);
+  assert.ok(Math.abs(lo5 - 0.925) < 1e-12 && Math.abs(hi5 - 1.075) < 1e-12, `${lo5} ${hi5}`);
+  // Four known of eight: three below them all would leave the median unbounded below.
+  assert.equal(medianBounds([1, 1, 1, 1], 8)[0], -Infinity);
+  assert.deepEqual(medianBounds([3, 1, 2], 3), [2, 2]);
+  const band = [0.85, 1.15] as const;
+  assert.ok(medianDecided([1.0, 0.9, 1.1, 0.95, 1.05], 8, band));
+  assert.ok(!medianDecided([1.0, 0.7, 1.1, 0.95, 1.05], 8, band), '0.7 and 0.95 may yet be the middle');
+  assert.ok(medianDecided([1.3, 1.25, 1.2, 1.4, 1.22], 8, band), 'above the band whatever comes');
+  assert.ok(!medianDecided([1.0, 1.0, 1.0, 1.0], 8, band));
+  // Property: wherever the rest fall, the median of all lies within the bounds.
+  let seed = 7;
+  const rnd = () => ((seed = (seed * 48271) % 2147483647) / 2147483647) * 0.6 + 0.7;
+  for (let t = 0; t < 500; t++) {
+    const all = Array.from({ length: 8 }, rnd);
+    const known = all.slice(0, 5);
+    const [lo, hi] = medianBounds(known, 8);
+    const sorted = [...all].sort((a, b) => a - b);
+    const med = (sorted[3] + sorted[4]) / 2;
+    assert.ok(med >= lo - 1e-12 && med <= hi + 1e-12);
+    if (medianDecided(known, 8, band)) assert.equal(med >= 0.85 && med <= 1.15, lo >= 0.85 && hi <= 1.15);
+  }
 });
