@@ -121,7 +121,8 @@ export function requestTypes(loads: LoadResult[]): Profile['requests'] {
     e.keys = e.keys && op.key_sizes ? [...e.keys, op.key_sizes] : null;
   }
   return [...byOp.entries()].map(([op, e]) => {
-    const keySizes = e.keys && staticKeySizes(e.keys);
+    // One size for every response (a fixed reply) needs no table.
+    const keySizes = e.keys && e.sizes.size > 1 && staticKeySizes(e.keys);
     return {
       op,
       share: e.count / total,

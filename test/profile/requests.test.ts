@@ -24,8 +24,14 @@ test('a key keeps its one size over runs; one that varied, or was never measured
   assert.equal(staticKeySizes([[0, 0, 0]]), null);
 });
 
-test('request types keep sizes by key only where every run of twin-load measured them', () => {
-  const run = (keys?: number[]): LoadResult => ({
+test('request types keep sizes by key only where every run of twin-load measured them, and replies are not all one size', () => {
+  const run = (
+    keys?: number[],
+    sizes: [number, number][] = [
+      [200, 2],
+      [300, 1],
+    ],
+  ): LoadResult => ({
     protocol: 'http',
     target_rps: 1,
     achieved_rps: 1,
@@ -35,10 +41,12 @@ test('request types keep sizes by key only where every run of twin-load measured
     errors: {},
     latency_us: { mean: 1, p50: 1, p90: 1, p99: 1, p999: 1, max: 1 },
     bytes: { sent: 1, received: 1 },
-    ops: [{ op: 'get', count: 3, req_bytes: 30, resp_bytes: 600, resp_sizes: [[200, 3]], key_sizes: keys }],
+    ops: [{ op: 'get', count: 3, req_bytes: 30, resp_bytes: 700, resp_sizes: sizes, key_sizes: keys }],
   });
-  assert.deepEqual(requestTypes([run([200, 200]), run([0, 200])])[0].keySizes, [200, 200]);
-  assert.equal(requestTypes([run([200, 200]), run()])[0].keySizes, undefined);
+  assert.deepEqual(requestTypes([run([200, 300]), run([0, 300])])[0].keySizes, [200, 300]);
+  assert.equal(requestTypes([run([200, 300]), run()])[0].keySizes, undefined);
+  // A fixed reply (one size for all) needs no table.
+  assert.equal(requestTypes([run([8, 8], [[8, 3]])])[0].keySizes, undefined);
 });
 
 test("where the load writes a key's number: after memcached's and RESP's prefix, at an HTTP path's {key}", () => {
