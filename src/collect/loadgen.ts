@@ -100,11 +100,17 @@ export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string)
   return args;
 }
 
-/** Where twin-load writes the key number in a request's key (memcached and RESP: after
- *  "key:") or path (HTTP: where the path's {key} lies, one place for all request types),
- *  for the clone to find it and answer a key with its size; null where it has none. */
+/** Where twin-load writes the key number in a request's key (memcached and RESP: its last
+ *  digits, as many as the largest key's, after "key:" and the zeros that pad the number to
+ *  the key's size) or path (HTTP: where the path's {key} lies, one place for all request
+ *  types), for the clone to find it and answer a key with its size; null where it has none.
+ *  The clone reads the digits from there on: each costs instructions of every request, so
+ *  none of the padding. */
 export function keyNumberAt(w: Workload): number | null {
-  if (w.protocol !== 'http') return 'key:'.length;
+  if (w.protocol !== 'http') {
+    const digits = String(Math.max(0, w.keys - 1)).length;
+    return 'key:'.length + Math.max(0, w.keySize - 'key:'.length - digits);
+  }
   const at = new Set(w.requests.map((r) => r.path?.indexOf('{key}') ?? -1));
   const [only] = at;
   return at.size === 1 && only >= 0 ? only : null;

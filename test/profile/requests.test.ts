@@ -49,7 +49,7 @@ test('request types keep sizes by key only where every run of twin-load measured
   assert.equal(requestTypes([run([8, 8], [[8, 3]])])[0].keySizes, undefined);
 });
 
-test("where the load writes a key's number: after memcached's and RESP's prefix, at an HTTP path's {key}", () => {
+test("where the load writes a key's number: memcached's and RESP's last digits, an HTTP path's {key}", () => {
   const w = (protocol: string, paths: string[]) =>
     parseWith(
       Workload,
@@ -62,7 +62,13 @@ test("where the load writes a key's number: after memcached's and RESP's prefix,
       },
       'w',
     );
-  assert.equal(keyNumberAt(w('memcached', [''])), 4);
+  // "key:000000000009": 16 characters, the number's one digit last.
+  assert.equal(keyNumberAt(w('memcached', [''])), 15);
+  assert.equal(
+    keyNumberAt({ ...w('resp', ['']), keys: 100000, keySize: 8 }),
+    4,
+    'a number wider than the padding',
+  );
   assert.equal(keyNumberAt(w('http', ['/site/{key}.html'])), 6);
   assert.equal(keyNumberAt(w('http', ['/index.html'])), null);
   assert.equal(keyNumberAt(w('http', ['/a/{key}', '/bb/{key}'])), null);
