@@ -91,8 +91,9 @@ export const wholeWalks = (s: { lines: number; loadsPerReq: number; stride?: num
   !s.stride && s.lines > 0 && s.loadsPerReq / passes >= s.lines;
 
 /** Blocks a request of the segments walked whole, at their lines as the chain lays them out
- *  (whole lines; by each segment's multiple in `scale`, a request type's): a block of a whole walk goes on to the next without counting down (see
- *  generate/chain.ts), an ALU instruction fewer than a block of a walk from a cursor. */
+ *  (whole lines; by each segment's multiple in `scale`, a request type's): a block of a whole
+ *  walk goes on to the next without counting down (see generate/chain.ts), an ALU instruction
+ *  fewer than a block of a walk from a cursor. */
 export const wholeBlocks = (segments: Ring[], rounds: number[][], scale: number[] = []) =>
   segments.reduce(
     (a, r, i) =>
