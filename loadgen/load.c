@@ -14,6 +14,7 @@
 #include "load.h"
 
 #include <errno.h>
+#include <inttypes.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
@@ -266,9 +267,30 @@ static uint64_t load_gap(load_thread *t)
     return (uint64_t)(-log1p(-rng_unit(&t->schedule)) * t->gap_ns);
 }
 
+/* At a mark, the server idle (one request at a time, all answered): says so on stdout and
+ * waits for a line on stdin (whoever drives the run reads the server's counts meanwhile). */
+static void load_mark(const load_config *cfg, uint64_t k)
+{
+    for (int i = 0; i < cfg->n_marks; i++)
+        if (cfg->marks[i] == k) {
+            printf("mark %" PRIu64 "\n", k);
+            fflush(stdout);
+            for (;;) { /* until a line, or stdin's end */
+                char c;
+                ssize_t got = read(STDIN_FILENO, &c, 1);
+                if ((got == 1 && c == '\n') || (got < 0 && errno != EINTR) || got == 0)
+                    return;
+            }
+        }
+}
+
 static int load_ticket(const load_config *cfg)
 {
-    return cfg->max_requests == 0 || atomic_fetch_add(&load_tickets, 1) < cfg->max_requests;
+    uint64_t k = atomic_fetch_add(&load_tickets, 1);
+    if (cfg->max_requests && k >= cfg->max_requests)
+        return 0;
+    load_mark(cfg, k);
+    return 1;
 }
 
 static void load_send(load_thread *t, uint64_t intended, uint64_t now)

@@ -18,6 +18,8 @@
 #include "stats.h"
 #include "workload.h"
 
+#define LOAD_MAX_MARKS 8
+
 typedef struct {
     const proto_type *proto;
     struct sockaddr_storage addr;
@@ -38,6 +40,10 @@ typedef struct {
                               (one at a time when it is 1) */
     uint64_t seed;
     int timeout_ms;
+    /* --mark-at: before request marks[i] (0-based) goes out, every one before it answered
+     * (needs --max-inflight 1), "mark K" on stdout, then a line on stdin lets it go */
+    uint64_t marks[LOAD_MAX_MARKS];
+    int n_marks;
 } load_config;
 
 typedef enum {

@@ -25,7 +25,7 @@ static const char main_usage[] =
     "                 [--keys K] [--key-size B] [--key-dist uniform|zipf:S]\n"
     "                 [--req OP,SHARE,VMIN,VMAX[,PATH]]...\n"
     "                 [--preload] [--max-requests N] [--max-inflight N] [--seed N]\n"
-    "                 [--timeout-ms MS] [--out FILE]\n";
+    "                 [--timeout-ms MS] [--mark-at K]... [--out FILE]\n";
 
 __attribute__((format(printf, 1, 2), noreturn)) static void main_usage_error(const char *fmt, ...)
 {
@@ -128,6 +128,7 @@ static void main_parse(int argc, char **argv, load_config *cfg, const char **out
         O_PRELOAD,
         O_MAX_REQUESTS,
         O_MAX_INFLIGHT,
+        O_MARK_AT,
         O_SEED,
         O_TIMEOUT,
         O_OUT,
@@ -150,6 +151,7 @@ static void main_parse(int argc, char **argv, load_config *cfg, const char **out
         { "preload", no_argument, NULL, O_PRELOAD },
         { "max-requests", required_argument, NULL, O_MAX_REQUESTS },
         { "max-inflight", required_argument, NULL, O_MAX_INFLIGHT },
+        { "mark-at", required_argument, NULL, O_MARK_AT },
         { "seed", required_argument, NULL, O_SEED },
         { "timeout-ms", required_argument, NULL, O_TIMEOUT },
         { "out", required_argument, NULL, O_OUT },
@@ -228,6 +230,11 @@ static void main_parse(int argc, char **argv, load_config *cfg, const char **out
         case O_MAX_INFLIGHT:
             cfg->max_inflight = main_uint("max-inflight", optarg, 1, UINT64_MAX);
             break;
+        case O_MARK_AT:
+            if (cfg->n_marks == LOAD_MAX_MARKS)
+                main_usage_error("at most %d --mark-at", LOAD_MAX_MARKS);
+            cfg->marks[cfg->n_marks++] = main_uint("mark-at", optarg, 0, UINT64_MAX);
+            break;
         case O_SEED:
             cfg->seed = main_uint("seed", optarg, 0, UINT64_MAX);
             break;
@@ -270,6 +277,8 @@ static void main_parse(int argc, char **argv, load_config *cfg, const char **out
                          (unsigned long long)cfg->work.keys);
     if (cfg->threads > cfg->connections)
         cfg->threads = cfg->connections;
+    if (cfg->n_marks && cfg->max_inflight != 1)
+        main_usage_error("--mark-at needs --max-inflight 1 (the server idle at a mark)");
     cfg->work.host = cfg->host;
 }
 

@@ -79,6 +79,7 @@
  * Each thread's and part's streams follow its line.
  */
 #include "pub_tool_basics.h"
+#include "pub_tool_clreq.h"
 #include "pub_tool_debuginfo.h"
 #include "pub_tool_libcassert.h"
 #include "pub_tool_libcbase.h"
@@ -670,14 +671,13 @@ static void put_instrs(Int fd)
     }
 }
 
-static void tr_fini(Int exitcode)
+/* Every count so far to `path`: at exit, and at each `snapshot` monitor command. */
+static Bool write_counts(const HChar *path)
 {
-    (void)exitcode;
-    const HChar *path = VG_(expand_file_name)("--out-file", clo_out_file);
     Int fd = VG_(fd_open)(path, VKI_O_CREAT | VKI_O_TRUNC | VKI_O_WRONLY, VKI_S_IRUSR | VKI_S_IWUSR);
     if (fd < 0) {
         VG_(umsg)("twinreuse: cannot write %s\n", path);
-        return;
+        return False;
     }
     HChar buf[192];
     ULong total = 0;
@@ -705,6 +705,28 @@ static void tr_fini(Int exitcode)
     if (clo_instrs)
         put_instrs(fd);
     VG_(close)(fd);
+    return True;
+}
+
+static void tr_fini(Int exitcode)
+{
+    (void)exitcode;
+    write_counts(VG_(expand_file_name)("--out-file", clo_out_file));
+}
+
+/* `vgdb --pid=P snapshot FILE` writes every count so far to FILE, as at exit (vgdb wakes a
+ * process blocked in a system call): two snapshots of one run are a window's counts by their
+ * difference, with no start-up, warm-up or exit in it. */
+static Bool tr_client_request(ThreadId tid, UWord *arg, UWord *ret)
+{
+    (void)tid;
+    if (arg[0] != VG_USERREQ__GDB_MONITOR_COMMAND)
+        return False;
+    const HChar *cmd = (const HChar *)arg[1];
+    if (VG_(strncmp)(cmd, "snapshot ", 9) != 0 || !cmd[9])
+        return False;
+    *ret = write_counts(cmd + 9) ? 1 : 0;
+    return True;
 }
 
 /* ---- options and registration ---- */
@@ -759,6 +781,7 @@ static void tr_pre_clo_init(void)
     VG_(basic_tool_funcs)(tr_post_clo_init, tr_instrument, tr_fini);
     VG_(needs_command_line_options)(tr_option, tr_usage, tr_debug_usage);
     VG_(needs_syscall_wrapper)(on_syscall, after_syscall);
+    VG_(needs_client_requests)(tr_client_request);
     VG_(track_start_client_code)(on_thread_run);
 }
 

@@ -132,6 +132,29 @@ elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
 within 0.6 "$elapsed" 9 || fail "max-inflight 1: 300 requests of 2 ms took $elapsed s"
 ok "max-inflight 1: 300 requests of 2 ms, one at a time, in $elapsed s"
 
+# --- marks ------------------------------------------------------------------------
+# Before requests 100 and 200 of 300, one at a time, twin-load says "mark K" and waits for
+# a line: answered after 0.5 s each, the run takes at least 1 s more than without.
+start_delay_server http 0
+out=$work/marks.json
+t0=$(date +%s.%N)
+"$load" --port "$port" --protocol http --rate 2000 --duration 10 --warmup 0 --connections 4 \
+    --threads 2 --max-inflight 1 --max-requests 300 --dist constant --req get,1,0,0,/ \
+    --mark-at 100 --mark-at 200 --out "$out" < <(sleep 0.5; echo; sleep 0.5; echo) >"$work/marks.out" ||
+    fail "marks: twin-load exited $?"
+t1=$(date +%s.%N)
+stop_last
+elapsed=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.3f", b - a }')
+[[ $(tr '\n' ' ' <"$work/marks.out") == "mark 100 mark 200 " ]] || fail "marks: said '$(cat "$work/marks.out")'"
+[[ $(json "$out" 'd["sent"]') == 300 ]] || fail "marks: sent $(json "$out" 'd["sent"]'), want 300"
+within 1 "$elapsed" 9 || fail "marks: two marks held 0.5 s each, yet the run took $elapsed s"
+set +e
+"$load" --port "$port" --protocol http --rate 100 --duration 1 --mark-at 5 2>"$work/marks.err"
+rc=$?
+set -e
+[[ $rc == 2 ]] && grep -q "needs --max-inflight 1" "$work/marks.err" || fail "marks without --max-inflight 1: exit $rc"
+ok "marks: 'mark 100', 'mark 200', each held until a line came ($elapsed s); refused without --max-inflight 1"
+
 # --- nothing listening ----------------------------------------------------------
 free_port
 closed=$port

@@ -23,7 +23,7 @@ import {
 } from './reuse.js';
 import { portableFrom, SWEEP, sweepGeometry, type Geometry } from './sweep.js';
 import type { LaunchSpec } from './target.js';
-import { differentialTasks, middleTask, runPairs, type VgRun } from './valgrind.js';
+import { differentialTasks, runPairs, type VgRun } from './valgrind.js';
 
 /** The measurements made of Valgrind runs: a platform's counters, the instruction mix, the
  *  size sweep of the portable profile, some sweep points alone, a clone's parts. */
@@ -37,26 +37,11 @@ export async function measureCpu(
   seed = PROFILE_SEED,
 ): Promise<CpuCounters> {
   requireTool('valgrind', 'valgrind');
-  const tasks = differentialTasks(
-    spec,
-    w,
-    { I1: platform.I1, D1: platform.D1, LL: platform.LLC },
-    'cachegrind',
-    seed,
-  );
-  if (withL2)
-    tasks.push(
-      ...differentialTasks(
-        spec,
-        w,
-        { I1: platform.I1, D1: platform.D1, LL: platform.L2 },
-        'cachegrind',
-        seed,
-      ),
-    );
-  const runs = await runPairs(tasks);
-  const llc = subTotals(runs[1].totals, runs[0].totals);
-  const l2 = withL2 ? subTotals(runs[3].totals, runs[2].totals) : undefined;
+  const at = (LL: Platform['LLC']) =>
+    differentialTasks(spec, w, { I1: platform.I1, D1: platform.D1, LL }, 'cachegrind', seed);
+  const [a, b] = await runPairs(withL2 ? [at(platform.LLC), at(platform.L2)] : [at(platform.LLC)]);
+  const llc = subTotals(a[1].totals, a[0].totals);
+  const l2 = withL2 ? subTotals(b[1].totals, b[0].totals) : undefined;
   return countersFrom(llc, 2 * w.valgrindRequests, platform.name, l2, platform);
 }
 
@@ -108,7 +93,7 @@ export async function measureReuse(
   requireTool('valgrind', 'valgrind');
   const g = sweepGeometry(SWEEP[0]);
   const tool = threads === 'all' ? 'twinreuse' : 'twinreuse-serving';
-  const [small, large] = await runPairs(differentialTasks(spec, w, g, tool, seed));
+  const [[small, large]] = await runPairs([differentialTasks(spec, w, g, tool, seed)]);
   return scaleReuse(reusePair(small, large, threads), 2 * w.valgrindRequests);
 }
 
@@ -146,11 +131,11 @@ const portableOf = (counts: ReuseCounts, requests: number, mix: PortableCpu['mix
 const sweepAt = (points: number[]) => points.map((k) => sweepGeometry(SWEEP[k]));
 const ALL_POINTS = SWEEP.map((_, k) => k);
 
-/** The tasks of `pairs` twinreuse pairs of the serving threads. */
-const reuseTasks = (spec: LaunchSpec, w: Workload, pairs: number, seed = PROFILE_SEED) =>
+/** `pairs` twinreuse pairs of the serving threads (with `middle`, each with its run of 2n). */
+const reuseTasks = (spec: LaunchSpec, w: Workload, pairs: number, seed = PROFILE_SEED, middle = false) =>
   Array.from({ length: pairs }, () =>
-    differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-serving', seed),
-  ).flat();
+    differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-serving', seed, middle),
+  );
 
 /** Per-request counters of each target's serving threads on each platform, and their
  *  instruction mix: `pairs` twinreuse pairs a target (the mean of their counts) give every
@@ -166,7 +151,7 @@ export async function measurePlatforms(
   const all = await runPairs(specs.flatMap((spec) => reuseTasks(spec, w, pairs, seed)));
   const requests = 2 * w.valgrindRequests;
   return specs.map((_, k) => {
-    const runs = all.slice(2 * pairs * k, 2 * pairs * (k + 1));
+    const runs = all.slice(pairs * k, pairs * (k + 1)).flat();
     const counters = platforms.map((p) => {
       const at = (LL: Platform['LLC']): Geometry => ({ I1: p.I1, D1: p.D1, LL });
       const [llc, l2] = servingAt(runs, [at(p.LLC), at(p.L2)]);
@@ -180,7 +165,7 @@ export async function measurePlatforms(
  *  pair. */
 export async function measurePoints(spec: LaunchSpec, w: Workload, points: number[]): Promise<CgTotals[]> {
   requireTool('valgrind', 'valgrind');
-  return servingAt(await runPairs(reuseTasks(spec, w, 1)), sweepAt(points));
+  return servingAt((await runPairs(reuseTasks(spec, w, 1))).flat(), sweepAt(points));
 }
 
 /** Measures a target's portable CPU profile: every sweep point from `pairs` twinreuse pairs of
@@ -201,16 +186,12 @@ export async function measurePortable(
   requireTool('valgrind', 'valgrind');
   const pairs = opts.pairs ?? 1;
   const g = sweepGeometry(SWEEP[0]);
-  // With the halves, a run of 2n a pair: the pool's two workers then run n + 2n + 3n each.
-  const middle = opts.linearity
-    ? Array.from({ length: pairs }, () => middleTask(spec, w, g, 'twinreuse-serving'))
-    : [];
-  const runs = await runPairs([...reuseTasks(spec, w, pairs), ...middle], middle.length);
-  const reuse = runs.slice(0, 2 * pairs);
+  // With the halves, each pair's run of 2n besides.
+  const runs = await runPairs(reuseTasks(spec, w, pairs, PROFILE_SEED, !!opts.linearity));
+  const reuse = runs.flatMap((r) => [r[0], r[1]]);
   if (opts.linearity) {
     // Pair i's runs of n, 2n and 3n requests (k = 0, 1, 2).
-    const run = (k: 0 | 1 | 2, i: number) =>
-      runCounts([reuse[2 * i], runs[2 * pairs + i], reuse[2 * i + 1]][k], 'serving');
+    const run = (k: 0 | 1 | 2, i: number) => runCounts([runs[i][0], runs[i][2], runs[i][1]][k], 'serving');
     const mean = (k: 0 | 1 | 2) =>
       scaleReuse(
         Array.from({ length: pairs }, (_, i) => run(k, i)).reduce((a, b) => combineReuse(a, b)),
@@ -243,7 +224,7 @@ export async function measureParts(
   partOf: (fn: string) => string | null,
 ): Promise<{ cpu: PortableCpu; parts: Map<string, PortableCpu> }> {
   requireTool('valgrind', 'valgrind');
-  const runs = await runPairs(differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-parts'));
+  const [runs] = await runPairs([differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-parts')]);
   const requests = 2 * w.valgrindRequests;
   const [small, large] = runs;
   const partsOf = (r: VgRun) => r.reuse.map((x) => x.parts).reduce((a, b) => combineParts(a, b), new Map());
@@ -263,7 +244,5 @@ export async function measureParts(
 export async function measureEach(spec: LaunchSpec, ws: Workload[]): Promise<PortableCpu[]> {
   requireTool('valgrind', 'valgrind');
   const all = await runPairs(ws.flatMap((w) => reuseTasks(spec, w, 1)));
-  return ws.map((w, k) =>
-    portableOf(servingCounts(all.slice(2 * k, 2 * k + 2)), 2 * w.valgrindRequests, null),
-  );
+  return ws.map((w, k) => portableOf(servingCounts(all[k]), 2 * w.valgrindRequests, null));
 }

@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { createInterface } from 'node:readline';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -54,6 +55,10 @@ export interface LoadOptions {
   dist?: 'poisson' | 'constant';
   seed?: number;
   timeoutMs?: number;
+  /** Before each of these requests (0-based) goes out, all before it answered (needs
+   *  `maxInflight` 1), `onMark` runs while the load waits. */
+  marks?: number[];
+  onMark?: (k: number) => Promise<void>;
 }
 
 export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string): string[] {
@@ -97,6 +102,7 @@ export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string)
   if (o.preload) args.push('--preload');
   if (o.maxRequests) args.push('--max-requests', String(o.maxRequests));
   if (o.maxInflight) args.push('--max-inflight', String(o.maxInflight));
+  for (const k of o.marks ?? []) args.push('--mark-at', String(k));
   return args;
 }
 
@@ -122,10 +128,30 @@ export async function runLoad(w: Workload, port: number, o: LoadOptions): Promis
   const dir = mkdtempSync(join(tmpdir(), 'twin-load-'));
   const out = join(dir, 'result.json');
   try {
-    const child = spawn(TWIN_LOAD, loadArgs(w, port, o, out), { stdio: ['ignore', 'ignore', 'pipe'] });
+    const marked = (o.marks?.length ?? 0) > 0;
+    const child = spawn(TWIN_LOAD, loadArgs(w, port, o, out), {
+      stdio: [marked ? 'pipe' : 'ignore', marked ? 'pipe' : 'ignore', 'pipe'],
+    });
     let err = '';
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.stderr!.on('data', (d: Buffer) => (err += d.toString()));
+    // At each mark twin-load waits for a line: sent once onMark is done (a failure ends the
+    // load, and is thrown once it has exited).
+    let failed: unknown = null;
+    child.stdin?.on('error', () => {}); // twin-load gone: its exit tells
+    if (marked)
+      createInterface({ input: child.stdout! }).on('line', (line) => {
+        const k = Number(/^mark (\d+)$/.exec(line)?.[1] ?? NaN);
+        if (!Number.isFinite(k)) return;
+        (o.onMark ?? (async () => {}))(k).then(
+          () => child.stdin!.write('\n'),
+          (e: unknown) => {
+            failed = e;
+            child.kill('SIGKILL');
+          },
+        );
+      });
     const code: number = await new Promise((resolve) => child.on('exit', (c) => resolve(c ?? 1)));
+    if (failed) throw failed;
     if (code !== 0)
       throw new TwinError(`twin-load failed: ${err.trim().split('\n').pop() ?? `status ${code}`}`);
     return parseWith(LoadResult, JSON.parse(readFileSync(out, 'utf8')), 'twin-load result');

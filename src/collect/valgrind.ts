@@ -1,4 +1,6 @@
+import { execFile } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { TwinError, type Workload } from '../model/index.js';
@@ -47,8 +49,43 @@ function cachegrindWith(g: Geometry, dir: string): string[] {
   ];
 }
 
+/** Every count so far of each of a twinreuse run's processes, written by the tool to
+ *  `dir`/snap.`k`.PID (`vgdb` wakes a process blocked in a system call). A process not under
+ *  Valgrind writes none; runCounts checks that each one the tool ran did. */
+async function snapshot(pids: number[], dir: string, k: number): Promise<void> {
+  await Promise.all(
+    pids.map((pid) =>
+      run('vgdb', [`--pid=${pid}`, 'snapshot', join(dir, `snap.${k}.${pid}`)], { timeout: 30000 }).catch(
+        () => {},
+      ),
+    ),
+  );
+}
+
+/** Each process's counts from a run's files named `prefix`PID (twinreuse), or their totals
+ *  (cachegrind). */
+function readRun(dir: string, prefix: string, tool: Tool, pids?: string[]): VgRun {
+  const files = pids
+    ? pids.map((p) => `${prefix}${p}`)
+    : readdirSync(dir).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)));
+  const missing = files.filter((f) => !existsSync(join(dir, f)));
+  if (!files.length || missing.length)
+    throw new TwinError(
+      `${tool} wrote no counts for a process: the target may have been killed before it exited`,
+    );
+  const texts = files.map((f) => readFileSync(join(dir, f), 'utf8'));
+  if (isReuse(tool)) {
+    const reuse = texts.map(parseReuse);
+    const ir = reuse.map((r) => r.instructions);
+    return { totals: { ...ZERO_TOTALS, Ir: ir.reduce((a, b) => a + b, 0) }, processIr: ir, reuse };
+  }
+  const each = texts.map(parseCachegrind);
+  return { totals: each.reduce(addTotals), processIr: each.map((t) => t.Ir), reuse: [] };
+}
+
 /** One Valgrind run: start the target under the tool, preload, send `requests` requests,
- *  stop it. */
+ *  stop it. Its counts at exit; with `marks` (twinreuse), its counts after each mark's
+ *  requests and after the last request instead, one run each, all of one process. */
 async function valgrindRun(
   spec: LaunchSpec,
   w: Workload,
@@ -57,7 +94,8 @@ async function valgrindRun(
   rate: number,
   tool: Tool,
   seed: number,
-): Promise<VgRun> {
+  marks: number[] = [],
+): Promise<VgRun[]> {
   if (isReuse(tool) && !existsSync(join(REUSE_LIB, 'twinreuse-amd64-linux')))
     throw new TwinError('twinreuse is not built: run scripts/bootstrap.sh');
   const outDir = mkdtempSync(join(tmpdir(), 'twin-vg-'));
@@ -94,14 +132,16 @@ async function valgrindRun(
     try {
       if (w.preload) await preload(w, target.port, 30000);
       // A data set that only the load itself fills (no preload) is warmed by it, on a sequence
-      // of its own, so that a pair's difference is of requests in a steady state.
+      // of its own, so that a pair's difference is of requests in a steady state. Its requests
+      // leave the data set in place and are not counted, so they go as fast as the target
+      // takes them, one in flight a connection: churn's 10,000 in 7 s, 13 one at a time.
       if (w.valgrindWarmup > 0)
         await runLoad(w, target.port, {
-          rate,
+          rate: WARMUP_RATE,
           duration: VG_SLACK * (w.valgrindWarmup / rate) + 10,
           warmup: 0,
           maxRequests: w.valgrindWarmup,
-          maxInflight: 1,
+          maxInflight: w.connections,
           dist: 'constant',
           timeoutMs: 30000,
           seed: seed + WARMUP_SEED_OFFSET,
@@ -110,14 +150,17 @@ async function valgrindRun(
       // otherwise take requests in bursts, and its counts would follow the machine's speed.
       const r = await runLoad(w, target.port, {
         rate,
-        duration: VG_SLACK * (requests / rate) + 10,
+        duration: VG_SLACK * (requests / rate) + 10 + SNAPSHOT_S * marks.length,
         warmup: 0,
         maxRequests: requests,
         maxInflight: 1,
         dist: 'constant',
         timeoutMs: 30000,
         seed,
+        marks,
+        onMark: (k) => snapshot(target.pids(), outDir, marks.indexOf(k)),
       });
+      if (marks.length) await snapshot(target.pids(), outDir, marks.length);
       if (totalErrors(r) > r.sent * 0.01)
         throw new TwinError(
           `under Valgrind the target failed ${totalErrors(r)} of ${r.sent} requests: lower valgrindRequests or check the target`,
@@ -129,25 +172,16 @@ async function valgrindRun(
     } finally {
       await target.stop();
     }
-    const files = readdirSync(outDir).filter((f) => f.startsWith('out.'));
-    if (!files.length)
-      throw new TwinError(`${tool} wrote no output: the target may have been killed before it exited`);
-    const texts = files.map((f) => readFileSync(join(outDir, f), 'utf8'));
-    if (isReuse(tool)) {
-      const reuse = texts.map(parseReuse);
-      const ir = reuse.map((r) => r.instructions);
-      return {
-        totals: { ...ZERO_TOTALS, Ir: ir.reduce((a, b) => a + b, 0) },
-        processIr: ir,
-        reuse,
-      };
-    }
-    const each = texts.map(parseCachegrind);
-    return {
-      totals: each.reduce(addTotals),
-      processIr: each.map((t) => t.Ir),
-      reuse: [],
-    };
+    const atExit = readRun(outDir, 'out.', tool);
+    if (!marks.length) return [atExit];
+    // Every process the tool ran, as its exit counts name them, snapshotted at every mark.
+    const pids = readdirSync(outDir)
+      .filter((f) => /^out\.\d+$/.test(f))
+      .map((f) => f.slice(4));
+    return marks
+      .map((_, k) => k)
+      .concat(marks.length)
+      .map((k) => readRun(outDir, `snap.${k}.`, tool, pids));
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }
@@ -169,42 +203,44 @@ export async function pool<T>(tasks: (() => Promise<T>)[], width = 2, order?: nu
   return out;
 }
 
-/** The order that starts the longest runs first: a pair's 3n runs, then the others (`extra`
- *  runs of 2n before the n runs), so that two cores finish together. */
-function longestFirst(pairs: number, extra: number): number[] {
-  const large = Array.from({ length: pairs }, (_, i) => 2 * i + 1);
-  const small = Array.from({ length: pairs }, (_, i) => 2 * i);
-  const more = Array.from({ length: extra }, (_, i) => 2 * pairs + i);
-  return [...large, ...more, ...small];
-}
+const run = promisify(execFile);
+/** Seconds a snapshot may add to a run's load. */
+const SNAPSHOT_S = 5;
 
 /** A brisk rate keeps the time-driven work of background threads small beside the requests'. */
 const VG_RATE = 1000;
+/** The warm-up's rate: as fast as a target under Valgrind answers. */
+const WARMUP_RATE = 20 * VG_RATE;
 /** The warm-up's load seed, this far from the measured requests'. */
 const WARMUP_SEED_OFFSET = 7919;
 /** How much longer than its schedule a Valgrind run may take to send its requests. */
 const VG_SLACK = 8;
 
-/** The two runs of a differential measurement: n and 3n requests; their difference is 2n
- *  requests' work, start-up and shutdown cancelled out. */
+/** A Valgrind process for the pool: its runs' counts. */
+export type VgTask = () => Promise<VgRun[]>;
+
+/** A differential measurement: runs of n and 3n requests, whose difference is 2n requests'
+ *  work, start-up, warm-up and shutdown cancelled out; with `middle`, a run of 2n besides
+ *  (the pair method's linearity). Under twinreuse the runs are one process's counts after n,
+ *  2n and 3n requests (snapshots): its one start-up and warm-up where each run took its own,
+ *  and the runs' difference nothing but the same requests on the same connections. Under
+ *  cachegrind, a process each. runPairs gives the runs as [n, 3n, 2n]. */
 export function differentialTasks(
   spec: LaunchSpec,
   w: Workload,
   g: Geometry,
   tool: Tool = 'cachegrind',
   seed = PROFILE_SEED,
-) {
+  middle = false,
+): VgTask[] {
   const n = w.valgrindRequests;
-  return [
-    () => valgrindRun(spec, w, g, n, VG_RATE, tool, seed),
-    () => valgrindRun(spec, w, g, 3 * n, VG_RATE, tool, seed),
-  ];
-}
-
-/** One run of 2n requests: with a pair's runs of n and 3n, the two halves of the measured
- *  requests apart (the pair method's linearity). */
-export function middleTask(spec: LaunchSpec, w: Workload, g: Geometry, tool: Tool, seed = PROFILE_SEED) {
-  return () => valgrindRun(spec, w, g, 2 * w.valgrindRequests, VG_RATE, tool, seed);
+  const go =
+    (requests: number, marks: number[] = []) =>
+    () =>
+      valgrindRun(spec, w, g, requests, VG_RATE, tool, seed, marks);
+  if (!isReuse(tool)) return [go(n), go(3 * n), ...(middle ? [go(2 * n)] : [])];
+  const once = go(3 * n, middle ? [n, 2 * n] : [n]);
+  return [async () => ((r) => (middle ? [r[0], r[2], r[1]] : r))(await once())];
 }
 
 /** A process served requests in a run when its instructions pass the run's smallest
@@ -231,26 +267,35 @@ export function pairAgrees(
   return activeProcesses(small.processIr, n) === activeProcesses(large.processIr, 3 * n);
 }
 
-/** Runs pairs of tasks (n and 3n requests), and `extra` tasks after them in the list, two runs
- *  at a time, the longest first, and runs a pair again, up to PAIR_RETRIES times, while its runs
- *  disagree. */
-export async function runPairs(tasks: (() => Promise<VgRun>)[], extra = 0): Promise<VgRun[]> {
-  const pairs = (tasks.length - extra) / 2;
-  const runs = await pool(tasks, 2, longestFirst(pairs, extra));
+/** Each measurement's runs, its processes two at a time, the longest first (a run of 3n, then
+ *  2n, then n) so that two cores finish together. */
+async function runAll(measurements: VgTask[][]): Promise<VgRun[][]> {
+  const tasks = measurements.flatMap((m, i) =>
+    m.map((go, j) => ({ go, i, size: m.length > 1 ? [1, 3, 2][j] : 3 })),
+  );
+  const order = tasks.map((_, k) => k).sort((a, b) => tasks[b].size - tasks[a].size);
+  const done = await pool(
+    tasks.map((t) => t.go),
+    2,
+    order,
+  );
+  const runs: VgRun[][] = measurements.map(() => []);
+  tasks.forEach((t, k) => runs[t.i].push(...done[k]));
+  return runs;
+}
+
+/** Runs differential measurements (differentialTasks), and a measurement of a process a run
+ *  again, up to PAIR_RETRIES times, while its runs of n and 3n disagree. Each measurement's
+ *  runs, as [n, 3n, 2n]. */
+export async function runPairs(measurements: VgTask[][]): Promise<VgRun[][]> {
+  const runs = await runAll(measurements);
   for (let k = 0; k < PAIR_RETRIES; k++) {
-    const bad = Array.from({ length: pairs }, (_, i) => i).filter(
-      (i) => !pairAgrees(runs[2 * i], runs[2 * i + 1]),
-    );
+    const bad = measurements
+      .map((_, i) => i)
+      .filter((i) => measurements[i].length > 1 && !pairAgrees(runs[i][0], runs[i][1]));
     if (!bad.length) break;
-    const again = await pool(
-      bad.flatMap((i) => [tasks[2 * i], tasks[2 * i + 1]]),
-      2,
-      longestFirst(bad.length, 0),
-    );
-    bad.forEach((i, j) => {
-      runs[2 * i] = again[2 * j];
-      runs[2 * i + 1] = again[2 * j + 1];
-    });
+    const again = await runAll(bad.map((i) => measurements[i]));
+    bad.forEach((i, j) => (runs[i] = again[j]));
   }
   return runs;
 }

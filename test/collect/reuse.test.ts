@@ -7,7 +7,7 @@
  * at random: the same misses to within a fraction of a percent at the L1s. */
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -342,4 +342,60 @@ int main(int argc, char **argv) {
     const share = reuseMisses(two, 'US', 1 << 20, 16)! / data;
     assert.ok(share >= lo && share <= hi, `${mode}: ${share.toFixed(3)} of the misses sequential`);
   }
+});
+
+test('a snapshot (vgdb ... snapshot FILE) holds the counts so far: two of one run differ by the work between them alone, none of the start-up', async () => {
+  // Five passes of a 48 KiB ring, "ready", a line read, five passes more. The snapshot is
+  // taken while the program waits in read(): between it and the exit lie five warm passes,
+  // all hits in 16 ways of 64 sets (the ring's 12 and
+  // what printf and read touch), all misses in 11.
+  const src = join(work, 'snap.c');
+  writeFileSync(
+    src,
+    `#include <stdio.h>
+#include <unistd.h>
+static char a[768 * 64];
+volatile char sink;
+static void walk(void) { for (int p = 0; p < 5; p++) for (int i = 0; i < 768; i++) a[64 * i] += (char)p; }
+int main(void) {
+  char c;
+  walk();
+  printf("ready\\n");
+  fflush(stdout);
+  if (read(0, &c, 1) != 1) return 1;
+  walk();
+  sink = a[64];
+  return 0;
+}
+`,
+  );
+  const exe = join(work, 'snap');
+  const cc = spawnSync('gcc', ['-O1', '-o', exe, src], { encoding: 'utf8' });
+  assert.equal(cc.status, 0, cc.stderr);
+  const [out, snap] = [join(work, 'snap.exit'), join(work, 'snap.mid')];
+  const child = spawn('valgrind', ['--tool=twinreuse', `--out-file=${out}`, exe], {
+    env: { ...process.env, VALGRIND_LIB: REUSE_LIB },
+    stdio: ['pipe', 'pipe', 'ignore'],
+  });
+  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
+  await new Promise<void>((r) =>
+    child.stdout.on('data', (d: Buffer) => d.toString().includes('ready') && r()),
+  );
+  const v = spawnSync('vgdb', [`--pid=${child.pid}`, 'snapshot', snap], { encoding: 'utf8' });
+  assert.equal(v.status, 0, `vgdb failed: ${v.stderr}`);
+  child.stdin.end('\n');
+  assert.equal(await exited, 0);
+  const [mid, end] = [snap, out].map((f) => parseReuse(readFileSync(f, 'utf8')));
+  assert.ok(mid.instructions < end.instructions);
+  const window = combineReuse(end, mid, -1);
+  const at = (r: typeof window, kib: number, ways: number) => reuseMisses(r, 'D', kib * 1024, ways)!;
+  // Before the snapshot lie the ring's first pass and the start-up, cold at 16 ways; after it
+  // no pass of the ring misses there (the exit's own lines do), every one misses at 11.
+  const [whole, after] = [at(end, 64, 16), at(window, 64, 16)];
+  assert.ok(whole - after >= 768, `${whole} misses at 64 KiB, 16 ways, in all, ${after} after the snapshot`);
+  assert.ok(after < 768 / 4, `${after} misses at 64 KiB, 16 ways, after the snapshot`);
+  assert.ok(
+    at(window, 44, 11) >= 5 * 768,
+    `${at(window, 44, 11)} misses at 44 KiB, 11 ways, after the snapshot`,
+  );
 });
