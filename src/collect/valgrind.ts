@@ -51,7 +51,7 @@ function cachegrindWith(g: Geometry, dir: string): string[] {
 
 /** Every count so far of each of a twinreuse run's processes, written by the tool to
  *  `dir`/snap.`k`.PID (`vgdb` wakes a process blocked in a system call). A process not under
- *  Valgrind writes none; runCounts checks that each one the tool ran did. */
+ *  Valgrind, or gone, writes none (valgrindRun reads a gone one's counts at exit). */
 async function snapshot(pids: number[], dir: string, k: number): Promise<void> {
   await Promise.all(
     pids.map((pid) =>
@@ -62,12 +62,11 @@ async function snapshot(pids: number[], dir: string, k: number): Promise<void> {
   );
 }
 
-/** Each process's counts from a run's files named `prefix`PID (twinreuse), or their totals
- *  (cachegrind). */
-function readRun(dir: string, prefix: string, tool: Tool, pids?: string[]): VgRun {
-  const files = pids
-    ? pids.map((p) => `${prefix}${p}`)
-    : readdirSync(dir).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)));
+/** Each process's counts from a run's files (twinreuse), or their totals (cachegrind): those
+ *  named `prefix`PID, or the files given. */
+function readRun(dir: string, prefix: string, tool: Tool, given?: string[]): VgRun {
+  const files =
+    given ?? readdirSync(dir).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)));
   const missing = files.filter((f) => !existsSync(join(dir, f)));
   if (!files.length || missing.length)
     throw new TwinError(
@@ -174,14 +173,24 @@ async function valgrindRun(
     }
     const atExit = readRun(outDir, 'out.', tool);
     if (!marks.length) return [atExit];
-    // Every process the tool ran, as its exit counts name them, snapshotted at every mark.
+    // Every process the tool ran, as its exit counts name them, at every mark: its snapshot,
+    // or where it had ended before the mark (none then or later), its counts at exit.
     const pids = readdirSync(outDir)
       .filter((f) => /^out\.\d+$/.test(f))
       .map((f) => f.slice(4));
-    return marks
-      .map((_, k) => k)
-      .concat(marks.length)
-      .map((k) => readRun(outDir, `snap.${k}.`, tool, pids));
+    const ks = [...marks.keys(), marks.length];
+    const at = (k: number, pid: string) =>
+      ks.slice(k).some((j) => existsSync(join(outDir, `snap.${j}.${pid}`)))
+        ? `snap.${k}.${pid}`
+        : `out.${pid}`;
+    return ks.map((k) =>
+      readRun(
+        outDir,
+        '',
+        tool,
+        pids.map((p) => at(k, p)),
+      ),
+    );
   } finally {
     rmSync(outDir, { recursive: true, force: true });
   }

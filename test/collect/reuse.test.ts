@@ -19,10 +19,15 @@ import {
   platformMisses,
   REUSE_LIB,
   reuseMisses,
+  reuseTotals,
   scaleReuse,
   servingReuse,
 } from '../../src/collect/reuse.js';
 import { parseCachegrind } from '../../src/collect/cachegrind.js';
+import { measureReuse } from '../../src/collect/cpu.js';
+import { SWEEP, sweepGeometry } from '../../src/collect/sweep.js';
+import { launchSpecFor } from '../../src/collect/target.js';
+import { resolveWorkload } from '../../src/cli/common.js';
 import { loadPlatform, randomPlatform } from '../../src/collect/platforms.js';
 import { REUSE_CURVE_L1, REUSE_CURVE_LL, reuseCurves, tableMisses } from '../../src/model/index.js';
 
@@ -397,5 +402,24 @@ int main(void) {
   assert.ok(
     at(window, 44, 11) >= 5 * 768,
     `${at(window, 44, 11)} misses at 44 KiB, 11 ways, after the snapshot`,
+  );
+});
+
+test("a twinreuse pair of a real server is one process's snapshots, and a process gone before them counts at exit", async () => {
+  // memcached started by a shell that first runs a child of its own (`true`, under Valgrind
+  // too, gone before the first mark): its counts come at exit in both runs, and the pair's
+  // difference is memcached's requests alone, as without it.
+  const w = resolveWorkload(join(ROOT, 'test/fixtures/memcached-short.yaml'), []).workload;
+  const cmd = w.command!;
+  const spec = (command: string) => launchSpecFor(w, work, command);
+  const [plain, shell] = [
+    await measureReuse(spec(cmd), w, 'serving'),
+    await measureReuse(spec(`sh -c '/bin/true; exec ${cmd}'`), w, 'serving'),
+  ];
+  const insns = (c: typeof plain) => reuseTotals(c, sweepGeometry(SWEEP[0])).Ir;
+  assert.ok(insns(plain) > 1000, `${insns(plain)} instructions a request`);
+  assert.ok(
+    Math.abs(insns(shell) / insns(plain) - 1) < 0.02,
+    `${insns(shell)} instructions a request with the shell's child, ${insns(plain)} without`,
   );
 });
