@@ -62,13 +62,10 @@ async function snapshot(pids: number[], dir: string, k: number): Promise<void> {
   );
 }
 
-/** Each process's counts from a run's files (twinreuse), or their totals (cachegrind): those
- *  named `prefix`PID, or the files given. */
-function readRun(dir: string, prefix: string, tool: Tool, given?: string[]): VgRun {
-  const files =
-    given ?? readdirSync(dir).filter((f) => f.startsWith(prefix) && /^\d+$/.test(f.slice(prefix.length)));
-  const missing = files.filter((f) => !existsSync(join(dir, f)));
-  if (!files.length || missing.length)
+/** Each process's counts from a run's files in `dir` (twinreuse), or their totals
+ *  (cachegrind). */
+function readRun(dir: string, files: string[], tool: Tool): VgRun {
+  if (!files.length || files.some((f) => !existsSync(join(dir, f))))
     throw new TwinError(
       `${tool} wrote no counts for a process: the target may have been killed before it exited`,
     );
@@ -171,13 +168,20 @@ async function valgrindRun(
     } finally {
       await target.stop();
     }
-    const atExit = readRun(outDir, 'out.', tool);
-    if (!marks.length) return [atExit];
-    // Every process the tool ran, as its exit counts name them, at every mark: its snapshot,
-    // or where it had ended before the mark (none then or later), its counts at exit.
+    // Every process the tool ran, as its exit counts name them.
     const pids = readdirSync(outDir)
       .filter((f) => /^out\.\d+$/.test(f))
       .map((f) => f.slice(4));
+    if (!marks.length)
+      return [
+        readRun(
+          outDir,
+          pids.map((p) => `out.${p}`),
+          tool,
+        ),
+      ];
+    // At every mark, each process's snapshot, or where it had ended before the mark (none
+    // then or later), its counts at exit.
     const ks = [...marks.keys(), marks.length];
     const at = (k: number, pid: string) =>
       ks.slice(k).some((j) => existsSync(join(outDir, `snap.${j}.${pid}`)))
@@ -186,9 +190,8 @@ async function valgrindRun(
     return ks.map((k) =>
       readRun(
         outDir,
-        '',
-        tool,
         pids.map((p) => at(k, p)),
+        tool,
       ),
     );
   } finally {
@@ -248,8 +251,13 @@ export function differentialTasks(
     () =>
       valgrindRun(spec, w, g, requests, VG_RATE, tool, seed, marks);
   if (!isReuse(tool)) return [go(n), go(3 * n), ...(middle ? [go(2 * n)] : [])];
-  const once = go(3 * n, middle ? [n, 2 * n] : [n]);
-  return [async () => ((r) => (middle ? [r[0], r[2], r[1]] : r))(await once())];
+  const snapshots = go(3 * n, middle ? [n, 2 * n] : [n]);
+  return [
+    async () => {
+      const r = await snapshots(); // after n, (2n,) 3n
+      return middle ? [r[0], r[2], r[1]] : r;
+    },
+  ];
 }
 
 /** A process served requests in a run when its instructions pass the run's smallest

@@ -352,8 +352,8 @@ int main(int argc, char **argv) {
 test('a snapshot (vgdb ... snapshot FILE) holds the counts so far: two of one run differ by the work between them alone, none of the start-up', async () => {
   // Five passes of a 48 KiB ring, "ready", a line read, five passes more. The snapshot is
   // taken while the program waits in read(): between it and the exit lie five warm passes,
-  // all hits in 16 ways of 64 sets (the ring's 12 and
-  // what printf and read touch), all misses in 11.
+  // all hits in 16 ways of 64 sets (the ring's 12 and what printf and read touch), all misses
+  // in 11.
   const src = join(work, 'snap.c');
   writeFileSync(
     src,
