@@ -67,17 +67,6 @@ static uint64_t body_units(uint64_t *acc, uint64_t rate)
     return n;
 }
 
-/* Whether this request takes one more unit of a part whose rate has a fraction (in
- * 1,024ths): as body_units, without a branch. */
-static UNUSED uint64_t body_frac(uint64_t *acc, uint64_t rate)
-{
-    uint64_t more;
-    *acc += rate;
-    more = *acc >> 10;
-    *acc &= 1023u;
-    return more;
-}
-
 /* Whole units of a conflict part, run in bursts of at least CONFLICT_BURST: the
  * rate carried in 1,024ths until a burst is due. Its lines miss a cache of few
  * ways on every use; in one of more ways, only where a request's other lines

@@ -136,11 +136,14 @@ export function blockOps(
 }
 
 /** A ring walk as one asm statement with no control flow: the whole loads first, in line (in
- *  a loop of 16 only past 64 of them), then, where `sel` is set, one more through conditional
- *  moves (else the load reads `dummy`, an L1-resident word), so that a fraction of a load per
- *  request costs no branch; the cursor is read and written back in the asm. */
+ *  a loop of 16 only past 64 of them), then one more through conditional moves where the
+ *  fraction carried in `acc` (65,536ths) passes a whole (else the load reads `dummy`, an
+ *  L1-resident word), so that a fraction of a load per request costs no branch; the cursor
+ *  is read and written back in the asm. The fraction is added by the walk itself and its
+ *  carry selects: no instructions of the caller's work out whether this request takes one. */
 export function emitRingWalk(name: string, loadsPerReq: number): string {
   const whole = Math.floor(loadsPerReq + 1e-9);
+  const frac = Math.min(0xffff, Math.round((loadsPerReq - whole) * 0x10000));
   const loop = whole > 64 ? Math.floor(whole / 16) : 0;
   const inline = whole - 16 * loop;
   const ld = '"movq (%[p]), %[p]\\n\\t"';
@@ -157,19 +160,19 @@ export function emitRingWalk(name: string, loadsPerReq: number): string {
       : []),
     ...Array.from({ length: inline }, () => ld),
     '"movq %[d], %[q]\\n\\t"',
-    '"testq %[sel], %[sel]\\n\\t"',
-    '"cmovnzq %[p], %[q]\\n\\t"',
+    `"addw $${frac}, (%[acc])\\n\\t"`,
+    '"cmovcq %[p], %[q]\\n\\t"',
     '"movq (%[q]), %[q]\\n\\t"',
-    '"cmovnzq %[q], %[p]\\n\\t"',
+    '"cmovcq %[q], %[p]\\n\\t"',
     '"movq %[p], (%[cur])\\n\\t"',
   ];
-  return `static PART LINE_START void ${name}(uint64_t *cur, uint64_t sel, uint64_t *dummy)
+  return `static PART LINE_START void ${name}(uint64_t *cur, uint64_t *acc, uint64_t *dummy)
 {
     uint64_t p, q, c;
     __asm__ volatile(
         ${lines.join('\n        ')}
         : [p] "=&r"(p), [q] "=&r"(q), [c] "=&r"(c)
-        : [cur] "r"(cur), [sel] "r"(sel), [d] "r"(dummy)
+        : [cur] "r"(cur), [acc] "r"(acc), [d] "r"(dummy)
         : "cc", "memory");
     (void)q;
     (void)c;

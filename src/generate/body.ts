@@ -31,10 +31,17 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
   const arr = (xs: number[]) => `{ ${(xs.length ? xs : [0]).map((x) => `${x}u`).join(', ')} }`;
   // Each request type's multiples of the parts' rates, in 1,024ths (a rate times a multiple,
   // shifted back); without types, the rates themselves.
+  // Each type's products are worked out here, a row of \`op_rate\` a type, so that a request
+  // reads its rates rather than multiplying them: the body's own instructions go to its parts.
   const perOp = plan.ops.length > 0;
-  const scaled = (r: string, tbl: string) => (perOp ? `OP_RATE(${r}, ${tbl})` : r);
+  const opRates: number[][] = plan.ops.map(() => []);
+  const scaled = (r: number, multiple: (o: BodyPlan['ops'][number]) => number) => {
+    if (!perOp) return `${r}u`;
+    plan.ops.forEach((o, j) => opRates[j].push(Math.floor((r * rate(multiple(o))) / 1024)));
+    return `R[${opRates[0].length - 1}]`;
+  };
   const ringCall = (r: (typeof rings)[number], i: number) =>
-    `${r.name}(&ring_cur[${i}], body_frac(&st[ST_ACC_RING + ${i}], ${rate(r.loadsPerReq % 1)}u), filler);`;
+    `${r.name}(&ring_cur[${i}], &st[ST_ACC_RING + ${i}], filler);`;
   // With request types, the rings are walked in passes, a type's passes a request its table's.
   const ringCalls = perOp
     ? [
@@ -45,11 +52,13 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
     : rings.map((r, i) => `    ${ringCall(r, i)}`);
   // A segment's call: its blocks a request (a pass's share of them) from its table's multiple;
   // where a pass's share is a whole walk or more, whole walks from its first block (wholeWalks).
+  const segMultiple = (s: ChainSegment) => (o: BodyPlan['ops'][number]) =>
+    s.bin === undefined ? o.crowd : (o.segments[s.bin] ?? 1);
   const segCall = (s: ChainSegment, i: number, passes = 1) =>
     wholeWalks(s, passes)
-      ? `    for (n = body_units(&st[ST_ACC_SEG + ${i}], ${scaled(`${rate(s.loadsPerReq / passes / s.lines)}u`, `op_seg[o][${i}]`)}); n; n--)
+      ? `    for (n = body_units(&st[ST_ACC_SEG + ${i}], ${scaled(rate(s.loadsPerReq / passes / s.lines), segMultiple(s))}); n; n--)
         ${s.name}(0, ${s.lines}u, filler + 16);`
-      : `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${scaled(`${rate(s.loadsPerReq / passes)}u`, s.stride ? 'op_crowd[o]' : `op_seg[o][${i}]`)})) != 0)
+      : `    if ((n = ${s.stride ? 'body_burst' : 'body_units'}(&st[ST_ACC_SEG + ${i}], ${scaled(rate(s.loadsPerReq / passes), segMultiple(s))})) != 0)
         ${s.name}(__atomic_fetch_add(&seg_cur[${i}], n, __ATOMIC_RELAXED) % ${s.lines}u, n, filler + 16);`;
   // The footprint segments in their rounds (passOrder), then the crowd groups.
   const footprint = segs.flatMap((s, i) => (s.rounds ? [i] : []));
@@ -64,22 +73,23 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
     (
       g,
       j,
-    ) => `    if ((n = body_burst(&st[ST_ACC_CROWD + ${j}], ${scaled(`${rate(g.loadsPerReq)}u`, 'op_crowd[o]')})) != 0)
+    ) => `    if ((n = body_burst(&st[ST_ACC_CROWD + ${j}], ${scaled(rate(g.loadsPerReq), (o) => o.crowd)})) != 0)
         ${partName('data', 'conflict')}(&crowd_cur[${j}], n);`,
   );
   const connCall = `    if (ctx->conn_mem)
-        ${partName('data', 'conn')}(ctx->conn_mem + 1, body_frac(&st[ST_ACC_CONN], ${rate(plan.conn.loadsPerReq % 1)}u), filler);`;
+        ${partName('data', 'conn')}(ctx->conn_mem + 1, &st[ST_ACC_CONN], filler);`;
+  const hardRate = rate(plan.hardBranchesPerReq / branchesPerStep(plan.hardP));
+  const mixRate = rate(plan.mix.itersPerReq);
+  const lastCalls = [
+    `    st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], ${scaled(hardRate, (o) => o.hard)}), &ctx->sink);`,
+    `    ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], ${scaled(mixRate, (o) => o.mix)}), ctx);`,
+  ];
   const opTables = perOp
     ? [
         `#define N_OPS ${plan.ops.length}u`,
-        '#define OP_RATE(r, m) (((r) * (m)) >> 10)',
         `static const UNUSED uint64_t op_pass[N_OPS] = ${arr(plan.ops.map((o) => rate(o.passes)))};`,
-        `static const UNUSED uint64_t op_seg[N_OPS][${Math.max(1, segs.length)}] = { ${plan.ops
-          .map((o) => arr(segs.map((s) => rate(s.bin === undefined ? o.crowd : (o.segments[s.bin] ?? 1)))))
-          .join(', ')} };`,
-        `static const UNUSED uint64_t op_crowd[N_OPS] = ${arr(plan.ops.map((o) => rate(o.crowd)))};`,
-        `static const uint64_t op_hard[N_OPS] = ${arr(plan.ops.map((o) => rate(o.hard)))};`,
-        `static const uint64_t op_mix[N_OPS] = ${arr(plan.ops.map((o) => rate(o.mix)))};`,
+        `/* Each type's rate of each part in turn, in 1,024ths: the part's rate times the type's multiple. */`,
+        `static const uint64_t op_rate[N_OPS][${opRates[0].length}] = { ${opRates.map(arr).join(', ')} };`,
       ].join('\n')
     : '#define N_OPS 1u /* every request type runs the same body */';
   return `#include <pthread.h>
@@ -111,8 +121,6 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
  * sees the misses its knobs make, not those of code shifted across line boundaries. */
 #define LINE_START __attribute__((aligned(64)))
 #define SLOT_END(fn, bytes) __asm__(".pushsection .text\\n\\t.org " #fn " + " #bytes ", 0xcc\\n\\t.popsection")
-static const uint64_t hard_rate = ${rate(plan.hardBranchesPerReq / branchesPerStep(plan.hardP))}u; /* PRNG steps */
-static const uint64_t mix_rate = ${rate(plan.mix.itersPerReq)}u;
 static const UNUSED uint64_t ring_lines[] = ${arr(rings.map((r) => r.lines))};
 /* Lines each ring walks in order before a jump (runtime/ring.h). */
 static const UNUSED uint64_t ring_run[] = ${arr(rings.map((r) => plan.ringRuns[r.bin] ?? 1))};
@@ -148,7 +156,6 @@ static void body_no_memory(void);
 static void body_rings_init(void);
 static void clone_body_init(twin_body_ctx *ctx);
 static uint64_t body_units(uint64_t *acc, uint64_t rate);
-static UNUSED uint64_t body_frac(uint64_t *acc, uint64_t rate);
 static UNUSED uint64_t body_burst(uint64_t *acc, uint64_t rate);
 static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx);
 
@@ -174,7 +181,7 @@ ${emitBranches(plan.hardP)}
 static LINE_START void clone_body(uint32_t op, twin_body_ctx *ctx)
 {
     const uint32_t o = op < N_OPS ? op : 0;
-    (void)o;
+    (void)o;${perOp ? '\n    const uint64_t *R = op_rate[o];' : ''}
     if (ctx->mem_bytes < STATE_BYTES + FILLER_BYTES || ctx->mem == NULL)
         return;
     uint64_t *st = ctx->mem;
@@ -186,8 +193,7 @@ ${[...segCalls, ...ringCalls].join('\n')}
 ${crowdCalls.join('\n')}
 ${connCall}
     (void)n;
-    st[ST_PRNG] = ${BRANCH_PART}(st[ST_PRNG], body_units(&st[ST_ACC_HARD], ${scaled('hard_rate', 'op_hard[o]')}), &ctx->sink);
-    ${MIX_PART}(filler, body_units(&st[ST_ACC_MIX], ${scaled('mix_rate', 'op_mix[o]')}), ctx);
+${lastCalls.join('\n')}
 }
 SLOT_END(clone_body, ${bodySlot(rings.length + plan.crowd.length, segCalls.length, perOp)});
 
