@@ -93,8 +93,10 @@ static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx)
 /** A code block's operations, 3 to 5 bytes each: ALU work on two registers, loads, stores and
  *  load-ops in the thread's L1-resident filler region, multiplies, a test and a conditional
  *  branch back to the block's start that the test makes never taken (it clears OF), a call
- *  to a return in the segment's function, `lodsq` from the filler (its pointer set at the
- *  block's start); interleaved. */
+ *  to a return at the block's end (`<block>r`, in the block's own line: a return elsewhere
+ *  is a line that every block calling it shares, which in a crowd group's set made one more
+ *  line than its ways), `lodsq` from the filler (its pointer set at the block's start);
+ *  interleaved. */
 const BLOCK_SNIPPET: Partial<Record<InsnClass, (i: number, block: string) => string>> = {
   alu: (i) =>
     ['addq $1, %[a]', 'xorq %[a], %[b2]', 'rolq $3, %[a]', 'addq %[b2], %[a]', 'subq $7, %[b2]'][i % 5],
@@ -104,7 +106,7 @@ const BLOCK_SNIPPET: Partial<Record<InsnClass, (i: number, block: string) => str
   loadop: (i) => `addq ${-64 + 8 * (i % 8)}(%[m]), %[a]`,
   mul: () => 'imulq %[b2], %[a]',
   cond: (_, block) => `testq %[a], %[a]\\n\\tjo ${block}`,
-  callret: () => 'call .Lret%=',
+  callret: (_, block) => `call ${block}r`,
   string: () => 'lodsq',
 };
 

@@ -65,7 +65,7 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
         : `"${gap(i + 1) <= 1 ? 'jrcxz' : 'jmp'} .Lb%=_${i + 1}\\n\\t"`;
   for (let i = 0; i < n; i++)
     out.push(
-      `        ".p2align ${align}, 0xcc${pad}${gap(i) ? `\\n\\t.skip ${gap(i) * 64}, 0xcc` : ''}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} ${next(i)}"jmp .Lend%=\\n\\t"`,
+      `        ".p2align ${align}, 0xcc${pad}${gap(i) ? `\\n\\t.skip ${gap(i) * 64}, 0xcc` : ''}\\n.Lb%=_${i}:\\n\\t" ${ops[i](`.Lb%=_${i}`)} ${next(i)}"jmp .Lend%=\\n.Lb%=_${i}r:\\n\\tret\\n\\t"`,
     );
   out.push(`        ".size ${seg.name}_blocks, . - ${seg.name}_blocks\\n\\t"`);
   out.push('        ".popsection\\n\\t.pushsection .rodata\\n\\t.p2align 2\\n.Ltab%=:\\n\\t"');
@@ -73,8 +73,6 @@ function emitSegment(seg: ChainSegment, units: ClassCounts): string[] {
   out.push(
     '        ".long .Lend%= - .\\n\\t"',
     '        ".popsection\\n"',
-    '        ".Lret%=:\\n\\t"',
-    '        "ret\\n"',
     '        ".Lend%=:\\n\\t"',
     '        "addq $128, %%rsp\\n\\t"',
     `        : [a] "+r"(a), [b2] "+r"(b), [e] "=&r"(e), [t] "=&r"(t), [k] "+r"(k), [si] "=&S"(si), [ax] "=&a"(ax)${whole ? ', [cx] "+c"(cx)' : ''}`,
