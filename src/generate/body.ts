@@ -29,10 +29,10 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
       : [],
   );
   const arr = (xs: number[]) => `{ ${(xs.length ? xs : [0]).map((x) => `${x}u`).join(', ')} }`;
-  // Each request type's multiples of the parts' rates, in 1,024ths (a rate times a multiple,
-  // shifted back); without types, the rates themselves.
-  // Each type's products are worked out here, a row of \`op_rate\` a type, so that a request
-  // reads its rates rather than multiplying them: the body's own instructions go to its parts.
+  // A part's rate a request, in 1,024ths: with request types, each type's (the rate times the
+  // type's multiple, shifted back) worked out here into a row of `op_rate` a type, indexed in
+  // the order the calls are written, so that a request reads its rates rather than multiplying
+  // them (the body's own instructions go to its parts); without types, the rate itself.
   const perOp = plan.ops.length > 0;
   const opRates: number[][] = plan.ops.map(() => []);
   const scaled = (r: number, multiple: (o: BodyPlan['ops'][number]) => number) => {
@@ -97,8 +97,9 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
 #include <stdlib.h>
 
 /* Body parts per request, in 1,024ths (carried from request to request): mix-loop
- * iterations, PRNG steps of the random branches, loads of each data ring (one per
- * reuse-distance bin), blocks of each code segment (one per footprint bin). Each part is a function of its own (twin_data_<bin>, twin_code_<bin>, twin_branch, twin_mix),
+ * iterations, PRNG steps of the random branches, blocks of each code segment (one per
+ * footprint bin); loads of each data ring (one per reuse-distance bin) whole, and a
+ * fraction carried in 65,536ths by the walk itself. Each part is a function of its own (twin_data_<bin>, twin_code_<bin>, twin_branch, twin_mix),
  * never inlined, so that a per-function profile of the clone says what each part costs. */
 #define N_RINGS ${rings.length}u
 #define N_SEGS ${segs.length}u
