@@ -133,8 +133,11 @@ const ALL_POINTS = SWEEP.map((_, k) => k);
 
 /** `pairs` twinreuse pairs of the serving threads (with `middle`, each with its run of 2n). */
 const reuseTasks = (spec: LaunchSpec, w: Workload, pairs: number, seed = PROFILE_SEED, middle = false) =>
-  Array.from({ length: pairs }, () =>
-    differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-serving', seed, middle),
+  Array.from({ length: pairs }, (_, k) =>
+    differentialTasks(spec, w, sweepGeometry(SWEEP[0]), 'twinreuse-serving', seed, middle, {
+      k,
+      of: pairs,
+    }),
   );
 
 /** Per-request counters of each target's serving threads on each platform, and their

@@ -79,6 +79,40 @@ function readRun(dir: string, files: string[], tool: Tool): VgRun {
   return { totals: each.reduce(addTotals), processIr: each.map((t) => t.Ir), reuse: [] };
 }
 
+/** Placement k of a measurement's `of` pairs. */
+export interface Placement {
+  k: number;
+  of: number;
+}
+const ONE: Placement = { k: 0, of: 1 };
+
+/** The span of stack placements: a 64 KiB L2 way (1 MiB 16-way) and every L1's. */
+const PLACEMENT_SPAN = 65536;
+/** Of the span, placement k of `of` starts this far in: placements spread evenly over the
+ *  span and over a 4 KiB L1 way both (with two, 4 KiB and 36 KiB modulo 64 KiB: 2 KiB apart
+ *  modulo 4 KiB, 34 KiB modulo 64 KiB). */
+export const placementOffset = (k: number, of: number) =>
+  (16 * Math.round((k * (PLACEMENT_SPAN + 4096)) / of / 16)) % PLACEMENT_SPAN;
+
+/** Shell lines that set where a target's stack begins, whatever environment Twin runs in:
+ *  without address-space randomization the kernel places the stack below the environment's
+ *  strings, so the environment's size sets which cache sets a server's stack frames fall
+ *  in. TWIN_STACK_PAD fills the environment (its strings and their pointers) to a size
+ *  fixed by `placement` (k of `of`): the same under npm as from a shell, and each of a
+ *  measurement's pairs at another offset, so that their mean is over more than one draw. */
+export function stackPlacement({ k, of }: Placement = ONE): string {
+  const at = PLACEMENT_SPAN + placementOffset(k, of);
+  return [
+    'unset TWIN_STACK_PAD',
+    // Bytes of the environment's strings (NULs included) and of their pointers.
+    'twin_b=$(( $(env -0 | wc -c) + 8 * $(env -0 | tr -cd "\\0" | wc -c) + 8 ))',
+    `twin_n=$(( ${at} - twin_b % ${PLACEMENT_SPAN} - 24 ))`,
+    `[ "$twin_n" -ge 0 ] || twin_n=$(( twin_n + ${PLACEMENT_SPAN} ))`,
+    'export TWIN_STACK_PAD=$(head -c "$twin_n" /dev/zero | tr "\\0" x)',
+    'unset twin_b twin_n',
+  ].join('\n');
+}
+
 /** One Valgrind run: start the target under the tool, preload, send `requests` requests,
  *  stop it. Its counts at exit; with `marks` (twinreuse), its counts after each mark's
  *  requests and after the last request instead, one run each, all of one process. */
@@ -91,6 +125,7 @@ async function valgrindRun(
   tool: Tool,
   seed: number,
   marks: number[] = [],
+  placement = ONE,
 ): Promise<VgRun[]> {
   if (isReuse(tool) && !existsSync(join(REUSE_LIB, 'twinreuse-amd64-linux')))
     throw new TwinError('twinreuse is not built: run scripts/bootstrap.sh');
@@ -122,7 +157,7 @@ async function valgrindRun(
     const target = await launchTarget({
       ...spec,
       wrapper,
-      preamble: 'ulimit -Sn 1036 -Hn 1036 2>/dev/null',
+      preamble: `ulimit -Sn 1036 -Hn 1036 2>/dev/null\n${stackPlacement(placement)}`,
       startSlowdown: 6,
     });
     try {
@@ -236,7 +271,8 @@ export type VgTask = () => Promise<VgRun[]>;
  *  (the pair method's linearity). Under twinreuse the runs are one process's counts after n,
  *  2n and 3n requests (snapshots): its one start-up and warm-up where each run took its own,
  *  and the runs' difference nothing but the same requests on the same connections. Under
- *  cachegrind, a process each. runPairs gives the runs as [n, 3n, 2n]. */
+ *  cachegrind, a process each. runPairs gives the runs as [n, 3n, 2n]. `placement` is k of a
+ *  measurement's pairs (stackPlacement). */
 export function differentialTasks(
   spec: LaunchSpec,
   w: Workload,
@@ -244,12 +280,13 @@ export function differentialTasks(
   tool: Tool = 'cachegrind',
   seed = PROFILE_SEED,
   middle = false,
+  placement = ONE,
 ): VgTask[] {
   const n = w.valgrindRequests;
   const go =
     (requests: number, marks: number[] = []) =>
     () =>
-      valgrindRun(spec, w, g, requests, VG_RATE, tool, seed, marks);
+      valgrindRun(spec, w, g, requests, VG_RATE, tool, seed, marks, placement);
   if (!isReuse(tool)) return [go(n), go(3 * n), ...(middle ? [go(2 * n)] : [])];
   const snapshots = go(3 * n, middle ? [n, 2 * n] : [n]);
   return [
