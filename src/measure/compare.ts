@@ -161,18 +161,23 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
     const p = `sim.${oc.platform}`;
     // This platform's caches, as its own pairs simulated them (the LLC pair, then the L2 pair).
     const [llc, l2] = oc.pairs;
+    type Placed = NonNullable<Cpu['placements']>[number];
     const pooledRow = (
       metric: string,
       level: Cache,
       geometry: string | undefined,
-      f: (m: Cpu) => number | null,
-    ) =>
+      f: (m: Cpu | Placed) => number | null,
+    ) => {
+      // The original's pairs, each its stack at another placement: their lowest and highest.
+      const each = (oc.placements ?? []).flatMap((x) => (f(x) === null ? [] : [f(x)!]));
       rows.push({
         metric,
         load: null,
         original: cacheMpki(o, level, geometry, f(oc)),
         clone: cacheMpki(c, level, geometry, f(cc)),
+        ...(each.length > 1 ? { originalRange: [Math.min(...each), Math.max(...each)] } : {}),
       });
+    };
     pooledRow(`${p}.I1.mpki`, 'I1', llc?.caches?.I1, (m) => m.I1Mpki);
     pooledRow(`${p}.D1.mpki`, 'D1', llc?.caches?.D1, (m) => m.D1Mpki);
     pooledRow(`${p}.L2.mpki`, 'LL', l2?.caches?.LL, (m) => m.L2Mpki);

@@ -8,7 +8,7 @@ import {
 } from '../model/index.js';
 import { launchTarget, type LaunchSpec, type RunningTarget } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
-import { measurePlatforms } from '../collect/cpu.js';
+import { measurePlatforms, ORIGINAL_PAIRS } from '../collect/cpu.js';
 import { PROFILE_SEED } from '../collect/loadgen.js';
 import { compare, medianDecided, mergeRounds, pairedRatio, pairedRatios } from './compare.js';
 import { TARGETS, verdictOf } from './verdict.js';
@@ -119,7 +119,7 @@ export async function validate(
   const mix: Record<'original' | 'clone', Measurement['mix']> = { original: null, clone: null };
   if (!opts.noCpu) {
     say("original and clone under Valgrind: every platform's caches, the branches and the mix (twinreuse)");
-    const [o, c] = await measurePlatforms([original, clone], w, platforms, seed);
+    const [o, c] = await measurePlatforms([original, clone], w, platforms, seed, [ORIGINAL_PAIRS, 2]);
     [cpu.original, mix.original, cpu.clone, mix.clone] = [o.counters, o.mix, c.counters, c.mix];
   }
   const measurements: Measurement[] = (['original', 'clone'] as const).map((who) => ({

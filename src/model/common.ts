@@ -67,6 +67,19 @@ export const CpuCounters = z.object({
       }),
     )
     .default([]),
+  /** Each twinreuse pair's own caches on this platform, misses per 1,000 instructions: pair k
+   *  of n started the target's stack at placement k of n (src/collect/valgrind.ts), so their
+   *  spread is how far the figures follow where the stack lies. */
+  placements: z
+    .array(
+      z.object({
+        I1Mpki: z.number().nonnegative(),
+        D1Mpki: z.number().nonnegative(),
+        L2Mpki: z.number().nonnegative().nullable(),
+        LLCMpki: z.number().nonnegative(),
+      }),
+    )
+    .optional(),
 });
 export type CpuCounters = z.infer<typeof CpuCounters>;
 

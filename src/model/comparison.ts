@@ -8,6 +8,9 @@ export const ComparisonRow = z.object({
   load: z.number().nullable(),
   original: z.number().nullable(),
   clone: z.number().nullable(),
+  /** A cache's row: the lowest and the highest the original measured, pair by pair, its stack
+   *  at another placement in each. */
+  originalRange: z.tuple([z.number(), z.number()]).optional(),
 });
 export type ComparisonRow = z.infer<typeof ComparisonRow>;
 

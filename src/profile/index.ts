@@ -12,7 +12,7 @@ import { totalErrors, type LoadResult } from '../collect/loadgen.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
-import { measureEach, measurePortable, type Linearity } from '../collect/cpu.js';
+import { measureEach, measurePortable, ORIGINAL_PAIRS, type Linearity } from '../collect/cpu.js';
 import { requireLinear, requireSteadyCurves } from './curves.js';
 
 /** Calls the clone's skeleton makes by itself: never replayed. */
@@ -41,9 +41,6 @@ const SOCKET_IO = new Set([
 ]);
 /** Replay rates below this many calls per request are dropped (connection set-up and such). */
 const MIN_RATE = 0.01;
-/** The twinreuse pairs an original is measured with, their counts' mean: a clone is tuned to
- *  them, and the mean of two moves less than one pair from run to run. */
-const ORIGINAL_PAIRS = 2;
 
 export interface ProfileOptions {
   name: string;

@@ -39,11 +39,24 @@ export function comparisonTable(c: Comparison): string {
       fmt(r.original),
       fmt(r.clone),
       pp ?? (e === null ? '-' : `${(e * 100).toFixed(1)}%`),
+      r.originalRange ? r.originalRange.map(fmt).join('-') : '',
     ];
   });
+  // The original's lowest and highest over its pairs, each its stack at another placement.
+  const ranged = c.rows.some((r) => r.originalRange);
   return (
     `${c.target} on ${c.platform}: original vs clone, same run\n` +
-    renderTable(['metric', 'load rps', 'original', 'clone', 'error'], rows)
+    renderTable(
+      [
+        'metric',
+        'load rps',
+        'original',
+        'clone',
+        'error',
+        ...(ranged ? ['original by stack placement'] : []),
+      ],
+      ranged ? rows : rows.map((r) => r.slice(0, -1)),
+    )
   );
 }
 

@@ -99,3 +99,19 @@ test("a cache's misses per 1,000 are the median of every pair that simulated tha
   assert.equal(row('sim.b.L2.mpki').original, 4);
   assert.equal(row('sim.c.L2.mpki').original, 2);
 });
+
+test("a cache's row carries the original's lowest and highest over its pairs' stack placements, where it has two or more", () => {
+  const placed = (d1: number[]) => {
+    const m = measured('original', [['a', 100000, 100000]]);
+    m.cpu[0].placements = d1.map((D1Mpki) => ({ I1Mpki: 10, D1Mpki, L2Mpki: null, LLCMpki: 0 }));
+    return m;
+  };
+  const rows = compare('t', 'a', placed([4.9, 1.2, 2.0, 3.1]), placed([2.5])).rows;
+  const row = (m: string) => rows.find((r) => r.metric === m)!;
+  assert.deepEqual(row('sim.a.D1.mpki').originalRange, [1.2, 4.9]);
+  assert.deepEqual(row('sim.a.I1.mpki').originalRange, [10, 10]);
+  // No L2 simulated in any pair: no range; nor where the clone alone has placements.
+  assert.equal(row('sim.a.L2.mpki').originalRange, undefined);
+  const one = compare('t', 'a', placed([2.0]), placed([4.9, 1.2])).rows;
+  assert.equal(one.find((r) => r.metric === 'sim.a.D1.mpki')!.originalRange, undefined);
+});
