@@ -15,6 +15,7 @@ import { connPart, withoutConn, type ConnPart } from './conn.js';
 import { ringRuns } from './runs.js';
 import {
   cellMisses,
+  crowdBackground,
   crowdCells,
   crowdSizes,
   fitCrowd,
@@ -251,7 +252,7 @@ export function crowdFor(p: Profile, side: 'data' | 'code', rings: Ring[], t: Bo
   const want = cells.map(
     (c) => cellMisses(o.reuse![stream], c) - (s ? cellMisses(s.reuse![stream], c) : 0) - ringMisses(c),
   );
-  return fitCrowd(cells, want, crowdWeights(o, cells, stream));
+  return fitCrowd(cells, want, crowdWeights(o, cells, stream), undefined, crowdBackground(o, cells, stream));
 }
 
 /** Each cell's weight in a crowd fit (see ERROR_FLOOR_MPKI). */

@@ -12,8 +12,7 @@ export const BRANCH_PART = 'twin_branch';
 
 export const MIX_PART = 'twin_mix';
 
-/** The fewest units a crowd group (data or code) runs at a time (see body_burst). */
-export const CONFLICT_BURST = 256;
+export { CONFLICT_BURST } from './crowd.js';
 
 /** Where code crowd group j's blocks lie in their stride: not at its start, where page-aligned
  *  memory and code (stacks, buffers, aligned allocations, section starts) crowd set 0 of every

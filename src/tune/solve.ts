@@ -14,8 +14,11 @@ import {
   cellMisses,
   crowdCells,
   crowdSizes,
+  CONFLICT_BURST,
+  crowdBackground,
   fitCrowd,
-  groupMissShare,
+  groupMissesPerUse,
+  groupRefills,
   type Cell,
   type CrowdGroup,
 } from '../synth/crowd.js';
@@ -240,12 +243,25 @@ export function nextCrowd(
   const [o, c] = [original.reuse?.[stream], clone.reuse?.[stream]];
   if (!o || !c) return now;
   const cells = crowdCells(o, crowdSizes(stream));
-  const own = (cell: Cell) =>
+  const background = crowdBackground(original, cells, stream);
+  // The groups' own misses, as measured, and the rest's that their bursts push out (in the
+  // rest's, as measured, and in the fit's model of a group).
+  const own = (cell: Cell, i: number) =>
     groups?.reuse
-      ? cellMisses(groups.reuse[stream], cell)
-      : now.reduce((a, g) => a + g.loadsPerReq * groupMissShare(g.lines, g.stride, cell.sets, cell.ways), 0);
-  const want = cells.map((cell) => cellMisses(o, cell) - cellMisses(c, cell) + own(cell));
-  const fit = fitCrowd(cells, want, crowdWeights(original, cells, stream));
+      ? cellMisses(groups.reuse[stream], cell) +
+        now.reduce(
+          (a, g) =>
+            a +
+            (g.loadsPerReq * groupRefills(g.lines, g.stride, cell.sets, cell.ways, background[i]).rest) /
+              CONFLICT_BURST,
+          0,
+        )
+      : now.reduce(
+          (a, g) => a + g.loadsPerReq * groupMissesPerUse(g.lines, g.stride, cell, background[i]),
+          0,
+        );
+  const want = cells.map((cell, i) => cellMisses(o, cell) - cellMisses(c, cell) + own(cell, i));
+  const fit = fitCrowd(cells, want, crowdWeights(original, cells, stream), undefined, background);
   const key = (g: CrowdGroup) => `${g.lines}/${g.stride}`;
   const moves = new Map<string, { g: CrowdGroup; from: number; to: number }>();
   for (const g of now) moves.set(key(g), { g, from: g.loadsPerReq, to: 0 });

@@ -8,7 +8,9 @@ import {
   cellMisses,
   crowdCells,
   fitCrowd,
+  CONFLICT_BURST,
   groupMissShare,
+  groupRefills,
   nnls,
   randomMisses,
   type CrowdGroup,
@@ -120,4 +122,56 @@ test("the code side's groups are fitted to the code table, as the data side's to
   );
   // The data side sees no crowding in its own table.
   assert.deepEqual(nextCrowd(original, clone, null, [], 1, 'D'), []);
+});
+
+/** Misses of one set of an LRU cache of `ways` ways over `requests` requests: each request
+ *  uses `background` lines of the rest in turn, and every `every` requests a burst of
+ *  CONFLICT_BURST uses goes round the group's `g` lines of the set (none with g = 0). */
+function setMisses(ways: number, background: number, g: number, every: number, requests: number) {
+  const stack: number[] = [];
+  let misses = 0;
+  const use = (line: number) => {
+    const at = stack.indexOf(line);
+    if (at < 0 || at >= ways) misses++;
+    if (at >= 0) stack.splice(at, 1);
+    stack.unshift(line);
+  };
+  for (let r = 0; r < requests; r++) {
+    for (let k = 0; k < background; k++) use(k);
+    if (g && r % every === every - 1) for (let u = 0; u < CONFLICT_BURST; u++) use(1000 + (u % g));
+  }
+  return misses;
+}
+
+test("a group's bursts cost its own lines' refills and the rest's they push out, as an LRU set simulated", () => {
+  // One set (a group of g lines 128 KiB apart), b lines of the rest reused every request,
+  // a burst every 4 requests: the misses the group adds, per burst, against the model, within
+  // a line and a half either way.
+  const requests = 400;
+  const bursts = requests / 4;
+  for (const [ways, b, g] of [
+    [11, 8, 2],
+    [11, 8, 3],
+    [11, 8, 4],
+    [11, 8, 5],
+    [14, 10, 7],
+    [14, 10, 4],
+    [14, 10, 5],
+    [8, 12, 4],
+    [16, 10, 4],
+    [4, 2, 3],
+  ]) {
+    const added = (setMisses(ways, b, g, 4, requests) - setMisses(ways, b, 0, 4, requests)) / bursts;
+    const r = groupRefills(g, 131072, 64, ways, b);
+    assert.ok(Math.abs(added - (r.own + r.rest)) <= 1.5, `${ways}/${b}/${g}: ${added} vs ${r.own}+${r.rest}`);
+  }
+  // A group that overflows the set alone misses every use; its refills are not counted again.
+  assert.deepEqual(groupRefills(9, 131072, 64, 8, 3), { own: 0, rest: 0 });
+  // Over four sets (16 lines 2 KiB apart in 128 sets), each set its four lines and 10 of the
+  // rest, 11 ways: every set's 11 lines.
+  const four = groupRefills(16, 2048, 128, 11, 10);
+  assert.ok(Math.abs(four.own + four.rest - 44) < 1e-9);
+  // Half the sets one line fuller: half way between.
+  const half = groupRefills(4, 131072, 64, 11, 7.5);
+  assert.ok(Math.abs(half.own + half.rest - 11 / 2) < 1e-9);
 });
