@@ -164,11 +164,15 @@ export function fitCrowd(
   const column = (g: { lines: number; stride: number }) =>
     cells.map((c, i) => weight[i] * groupMissesPerUse(g.lines, g.stride, c, background[i]));
   const b = want.map((v, i) => v * weight[i]);
-  // Shapes whose misses are the same at every cell are one column (the smallest stride kept).
+  // Shapes whose misses are the same at every cell are one column (the smallest stride kept);
+  // a shape that crowds no cell's sets is none (its refills alone would make it a costly
+  // way to add a few misses everywhere: two lines 32 KiB apart, 465 loads a request).
   const seen = new Set<string>();
-  const shapes = CROWD_SHAPES.map((g) => ({ ...g, col: column(g) })).filter(({ col }) => {
+  const crowds = (g: { lines: number; stride: number }) =>
+    cells.some((c) => groupMissShare(g.lines, g.stride, c.sets, c.ways) > 0);
+  const shapes = CROWD_SHAPES.map((g) => ({ ...g, col: column(g) })).filter(({ col, ...g }) => {
     const key = col.join(',');
-    if (seen.has(key) || col.every((v) => v === 0)) return false;
+    if (seen.has(key) || !crowds(g)) return false;
     seen.add(key);
     return true;
   });

@@ -175,3 +175,21 @@ test("a group's bursts cost its own lines' refills and the rest's they push out,
   const half = groupRefills(4, 131072, 64, 11, 7.5);
   assert.ok(Math.abs(half.own + half.rest - 11 / 2) < 1e-9);
 });
+
+test('a fit takes no group that crowds no cell, whatever its refills would add', () => {
+  // A few misses wanted everywhere, the rest's lines overflowing every set: two lines one set
+  // period apart would add two misses a burst at every cell, and crowd none.
+  const cells = [16, 32, 64, 128].flatMap((sets) => [2, 4, 8].map((ways) => ({ sets, ways })));
+  const fit = fitCrowd(
+    cells,
+    cells.map(() => 3),
+    cells.map(() => 1),
+    0.05,
+    cells.map((c) => 2 * c.ways),
+  );
+  for (const g of fit)
+    assert.ok(
+      cells.some((c) => groupMissShare(g.lines, g.stride, c.sets, c.ways) > 0),
+      `${g.lines} x ${g.stride}`,
+    );
+});
