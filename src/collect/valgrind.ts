@@ -106,6 +106,7 @@ export function stackPlacement({ k, of }: Placement = ONE): string {
     'unset TWIN_STACK_PAD',
     // Bytes of the environment's strings (NULs included) and of their pointers.
     'twin_b=$(( $(env -0 | wc -c) + 8 * $(env -0 | tr -cd "\\0" | wc -c) + 8 ))',
+    // The pad's own: 'TWIN_STACK_PAD=' and its NUL (16 bytes), and its pointer (8).
     `twin_n=$(( ${at} - twin_b % ${PLACEMENT_SPAN} - 24 ))`,
     `[ "$twin_n" -ge 0 ] || twin_n=$(( twin_n + ${PLACEMENT_SPAN} ))`,
     'export TWIN_STACK_PAD=$(head -c "$twin_n" /dev/zero | tr "\\0" x)',

@@ -1,8 +1,8 @@
 import { branchesPerStep, FILLER_BYTES, STATE_BYTES, type BodyPlan } from '../synth/body.js';
+import { CONFLICT_BURST } from '../synth/crowd.js';
 import {
   bodySlot,
   BRANCH_PART,
-  CONFLICT_BURST,
   crowdOffset,
   MIX_PART,
   MIX_SLOT,

@@ -23,14 +23,22 @@ export interface CrowdGroup {
  *  uses: what else the request touches does not come between them). Line i of the group lies
  *  in set i mod m of the m sets its stride reaches. */
 export function groupMissShare(lines: number, stride: number, sets: number, ways: number): number {
+  let missed = 0;
+  for (const [g, n] of groupSets(lines, stride, sets)) if (g > ways) missed += n * g;
+  return missed / lines;
+}
+
+/** How a group's lines fill the sets its stride reaches in a cache of `sets` sets: [lines a
+ *  set, sets holding that many], the fuller sets first (line i lies in set i mod m of m). */
+function groupSets(lines: number, stride: number, sets: number): [number, number][] {
   const period = stride / LINE;
   const m = sets <= period ? 1 : Math.min(lines, sets / period);
   const lo = Math.floor(lines / m);
-  const fuller = lines - lo * m; // sets holding lo + 1 lines
-  let missed = 0;
-  if (lo + 1 > ways) missed += fuller * (lo + 1);
-  if (lo > ways) missed += (m - fuller) * lo;
-  return missed / lines;
+  const fuller = lines - lo * m;
+  return [
+    [lo + 1, fuller],
+    [lo, m - fuller],
+  ];
 }
 
 /** The fewest units a crowd group (data or code) runs at a time (see body_burst). */
@@ -54,10 +62,6 @@ export function groupRefills(
   ways: number,
   background: number,
 ): { own: number; rest: number } {
-  const period = stride / LINE;
-  const m = sets <= period ? 1 : Math.min(lines, sets / period);
-  const lo = Math.floor(lines / m);
-  const fuller = lines - lo * m;
   const perSet = (g: number, b: number) => {
     if (g > ways || g + b <= ways) return { own: 0, rest: 0 };
     if (b >= ways) return { own: g, rest: 0 };
@@ -67,10 +71,7 @@ export function groupRefills(
   const b0 = Math.floor(background);
   const f = background - b0;
   const out = { own: 0, rest: 0 };
-  for (const [g, n] of [
-    [lo + 1, fuller],
-    [lo, m - fuller],
-  ])
+  for (const [g, n] of groupSets(lines, stride, sets))
     for (const [b, share] of [
       [b0, 1 - f],
       [b0 + 1, f],

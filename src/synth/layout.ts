@@ -12,8 +12,6 @@ export const BRANCH_PART = 'twin_branch';
 
 export const MIX_PART = 'twin_mix';
 
-export { CONFLICT_BURST } from './crowd.js';
-
 /** Where code crowd group j's blocks lie in their stride: not at its start, where page-aligned
  *  memory and code (stacks, buffers, aligned allocations, section starts) crowd set 0 of every
  *  cache whose set period is a page or less and would evict them in 8-way caches too; at line

@@ -248,22 +248,14 @@ export function nextCrowd(
   if (!o || !c) return now;
   const cells = crowdCells(o, crowdSizes(stream));
   const background = crowdBackground(original, cells, stream);
-  // The groups' own misses, as measured, and the rest's that their bursts push out (in the
-  // rest's, as measured, and in the fit's model of a group).
+  // The groups' own misses, as measured (else as modelled), and the rest's that their bursts
+  // push out (in the rest's, as measured, and in the fit's model of a group).
+  const sum = (f: (g: CrowdGroup) => number) => now.reduce((a, g) => a + g.loadsPerReq * f(g), 0);
   const own = (cell: Cell, i: number) =>
     groups?.reuse
       ? cellMisses(groups.reuse[stream], cell) +
-        now.reduce(
-          (a, g) =>
-            a +
-            (g.loadsPerReq * groupRefills(g.lines, g.stride, cell.sets, cell.ways, background[i]).rest) /
-              CONFLICT_BURST,
-          0,
-        )
-      : now.reduce(
-          (a, g) => a + g.loadsPerReq * groupMissesPerUse(g.lines, g.stride, cell, background[i]),
-          0,
-        );
+        sum((g) => groupRefills(g.lines, g.stride, cell.sets, cell.ways, background[i]).rest / CONFLICT_BURST)
+      : sum((g) => groupMissesPerUse(g.lines, g.stride, cell, background[i]));
   const want = cells.map((cell, i) => cellMisses(o, cell) - cellMisses(c, cell) + own(cell, i));
   const fit = fitCrowd(cells, want, crowdWeights(original, cells, stream), undefined, background);
   const key = (g: CrowdGroup) => `${g.lines}/${g.stride}`;
