@@ -67,7 +67,8 @@ function trimSide(at: Measured, side: 'data' | 'code') {
  *  simulated predictor's table with the random branches). Each trim is checked with the two
  *  pairs of TRIM_POINTS (a third of an iteration's runs) and kept only if its figures there
  *  are closer as a whole (`trimKeeps`), or repaired once where its instructions or branch
- *  misses alone refused it; each trial goes into `base`'s history with its figures. */
+ *  misses alone refused it, or tried once without its parts' moves where those refused it;
+ *  each trial goes into `base`'s history with its figures. */
 export async function trimKept(
   at: Measured,
   want: Record<string, number>,
@@ -141,12 +142,41 @@ export async function trimKept(
     });
     return { tp, s, keep };
   };
+  type Move = { side: 'data' | 'code'; part: ReturnType<typeof partTrim> };
+  /** A trial's budget: what is missing, less what the parts add or take at their measured
+   *  cost a load, the mix loop at its measured cost a planned instruction. Every code block's
+   *  cost follows the next plan's (its operations are the chain's share of the mix, spread
+   *  over all its blocks), moved or not: a budget for the moved parts alone misses the
+   *  instruction target when a segment's blocks move. */
+  const budgetFor = (knobsT: Profile['knobs'], moves: Move[]) => {
+    const plan = bodyPlan({ ...base, knobs });
+    const trialPlan = bodyPlan({ ...base, knobs: { ...knobsT, bodyInsnsPerReq: BIG_BUDGET / scale } });
+    const rescale = blockInsns(plan) > 0 ? blockInsns(trialPlan) / blockInsns(plan) : 1;
+    const allParts = moves.flatMap(({ side, part }) =>
+      [
+        ...sides[side].parts.map((q, k) => ({ q, next: part?.k === k ? part.loads : q.loads })),
+        { q: sides[side].conflict, next: sides[side].conflict.loads },
+      ].map(({ q, next }) => ({
+        kind: side,
+        ir: (q.perLoad.insns ?? 0) * q.loads,
+        now: q.loads,
+        next,
+        rescale: side === 'code' ? rescale : 1,
+      })),
+    );
+    return nextBudget(
+      allParts,
+      { ir: perPlanned * mixInsns(plan), planned: mixInsns(plan) },
+      want.insns - got.insns,
+      BIG_BUDGET - mixInsns(trialPlan),
+    );
+  };
   for (let t = 0; t < TRIMS; t++) {
     // Each side: one part for the 32 KiB L1 (the data side's for a last level the trim sees
     // as well). The crowd groups, data's and code's, are fitted to every low-associativity L1
     // at once: moved for the 4-way point alone, they would leave the others (a 128 KiB 2-way
     // L1 missed 22% more); they stay as the kept iteration has them.
-    const moves = (['data', 'code'] as const).map((side) => {
+    const moves: Move[] = (['data', 'code'] as const).map((side) => {
       const s = sides[side];
       const letter = side === 'data' ? 'D' : 'I';
       const aims = [`${letter}${l1}`, ...(side === 'data' ? lastLevels : [])];
@@ -178,32 +208,7 @@ export async function trimKept(
           k === m.part!.k ? m.part!.loads : q.loads,
         );
     }
-    // The budget: what is missing, less what the parts add or take at their measured cost a
-    // load, the mix loop at its measured cost a planned instruction. Every code block's cost
-    // follows the next plan's (its operations are the chain's share of the mix, spread over
-    // all its blocks), moved or not: a budget for the moved parts alone misses the
-    // instruction target when a segment's blocks move.
-    const plan = bodyPlan({ ...base, knobs });
-    const trialPlan = bodyPlan({ ...base, knobs: { ...knobsT, bodyInsnsPerReq: BIG_BUDGET / scale } });
-    const rescale = blockInsns(plan) > 0 ? blockInsns(trialPlan) / blockInsns(plan) : 1;
-    const allParts = moves.flatMap(({ side, part }) =>
-      [
-        ...sides[side].parts.map((q, k) => ({ q, next: part?.k === k ? part.loads : q.loads })),
-        { q: sides[side].conflict, next: sides[side].conflict.loads },
-      ].map(({ q, next }) => ({
-        kind: side,
-        ir: (q.perLoad.insns ?? 0) * q.loads,
-        now: q.loads,
-        next,
-        rescale: side === 'code' ? rescale : 1,
-      })),
-    );
-    next.budget = nextBudget(
-      allParts,
-      { ir: perPlanned * mixInsns(plan), planned: mixInsns(plan) },
-      want.insns - got.insns,
-      BIG_BUDGET - mixInsns(trialPlan),
-    );
+    next.budget = budgetFor(knobsT, moves);
     knobsT.bodyInsnsPerReq = next.budget / scale;
     const more = t + 1 < TRIMS;
     let r = await trial(knobsT, more, 'trimming');
@@ -231,7 +236,32 @@ export async function trimKept(
         kept = { knobs: knobsR, now: fix };
       }
     }
+    // A trim refused for what its parts' moves did to the curves is tried once more without
+    // them: the budget and the random branches alone, which move the curves little, so that
+    // a kept iteration's instructions and branch misses are not left off for a part's move.
+    let movedParts = true;
+    if (!r.keep && moves.some((m) => m.part)) {
+      const counts = trimStep(
+        { insns: got.insns, branch: got.branch },
+        { insns: want.insns, branch: want.branch },
+        now,
+        perPlanned,
+        rate,
+        TRIM_AIM * tols.tol,
+        branchTol,
+      );
+      if (counts) {
+        const still = moves.map(({ side }) => ({ side, part: null }));
+        const knobsC: Profile['knobs'] = { ...knobs, hardBranchesPerReq: counts.hard };
+        counts.budget = budgetFor(knobsC, still);
+        knobsC.bodyInsnsPerReq = counts.budget / scale;
+        r = await trial(knobsC, false, 'trimming the counts alone');
+        kept = { knobs: knobsC, now: counts };
+        movedParts = false;
+      }
+    }
     if (!r.keep) break;
+    if (!movedParts) for (const m of moves) m.part = null;
     const { tp, s } = r;
     // The parts now run as trimmed; the figures no run saw move as their moves say.
     for (const m of moves) {
@@ -244,6 +274,8 @@ export async function trimKept(
     now = kept.now;
     got = { ...carried, ...tp };
     best = s;
+    // The parts' moves were refused: the next trim would try the same again.
+    if (!movedParts) break;
   }
   return knobs;
 }
