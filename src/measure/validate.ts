@@ -1,5 +1,6 @@
 import {
   MEASUREMENT_SCHEMA_VERSION,
+  TARGETS,
   type Comparison,
   type LoadPoint,
   type Measurement,
@@ -11,7 +12,7 @@ import { observe, type Observation } from '../collect/observe.js';
 import { measurePlatforms, ORIGINAL_PAIRS } from '../collect/cpu.js';
 import { PROFILE_SEED } from '../collect/loadgen.js';
 import { compare, medianDecided, mergeRounds, pairedRatio, pairedRatios } from './compare.js';
-import { TARGETS, verdictOf } from './verdict.js';
+import { verdictOf } from './verdict.js';
 
 function byName(o: Observation, sent: number): Record<string, number> {
   const m: Record<string, number> = {};

@@ -5,5 +5,6 @@ export * from './workload.js';
 export * from './profile.js';
 export * from './measurement.js';
 export * from './comparison.js';
+export * from './targets.js';
 export * from './cpu.js';
 export * from './files.js';

@@ -196,12 +196,15 @@ export const TuningStep = z.object({
   score: z.number().nonnegative().optional(),
   worst: z.string().optional(),
   /** The root mean square of the step's errors in units of their tolerances (its scored
-   *  figures', and each L1's over every L1 geometry as one figure): how far off the clone is as
-   *  a whole, by which the tuner keeps its best iteration. */
+   *  figures', each L1's over every L1 geometry as one figure, and its mix's furthest class):
+   *  how far off the clone is as a whole, by which the tuner keeps its best iteration. */
   rms: z.number().nonnegative().optional(),
   /** Each L1's error over every L1 geometry a platform may have (`I@L1s`, `D@L1s`: the root
    *  mean square of the reuse tables' errors, in tolerances), as `rms` counts them. */
   l1: z.record(z.string(), z.number().nonnegative()).optional(),
+  /** The instruction-mix class furthest from the original's share, in percentage points, as
+   *  `rms` counts it (over the verdict's tolerance, TARGETS.mixPp). */
+  mixPp: z.number().nonnegative().optional(),
   /** A trim: whether it was kept. */
   kept: z.boolean().optional(),
   /** The knobs this step ran with: any step of the history can be generated again. */

@@ -2,6 +2,7 @@ import {
   l1Points,
   L1_CURVE_MAX,
   reuseCurves,
+  TARGETS,
   type PortableCpu,
   type Profile,
   type Workload,
@@ -202,9 +203,16 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     const part = (fn: string) => parts.get(fn) ?? null;
     const got = tunePoints(m);
     const error = (m.insnsPerReq - want.insns) / want.insns;
-    // Kept by how far off it is as a whole: the scored figures and every L1 geometry's misses.
+    // Kept by how far off it is as a whole: the scored figures, every L1 geometry's misses and
+    // the mix's furthest class, which the verdict judges too (memcached's bench clone at
+    // 232f766 came out 2.1 points over in conditional branches, the tolerance 2, and the keep
+    // rule had not seen its mix).
     const l1 = l1Errors(original, m, mpkiTol, abs);
-    const { score, worst, rms } = offTarget(want, got, tol, mpkiTol, abs, l1);
+    const gap = mixGap(original, m);
+    const { score, worst, rms } = offTarget(want, got, tol, mpkiTol, abs, {
+      ...l1,
+      ...(gap ? { mix: gap.pp / TARGETS.mixPp } : {}),
+    });
     history.push({
       iteration: history.length,
       bodyInsnsPerReq: plan.insnsPerReq / scale,
@@ -218,9 +226,9 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       worst,
       rms,
       l1,
+      ...(gap ? { mixPp: gap.pp } : {}),
       knobs: cur.knobs,
     });
-    const gap = mixGap(original, m);
     const l1s = Object.entries(l1).map(([k, e]) => `${k} ${e.toFixed(1)}`);
     const off = `x${score.toFixed(2)} by ${worst} ${got[worst]?.toFixed(2)}/${want[worst].toFixed(2)}, rms ${[rms.toFixed(2), ...l1s].join(' ')}`;
     say(

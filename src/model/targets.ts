@@ -1,0 +1,16 @@
+/** The fidelity targets a comparison is judged by (docs/reference.md, fidelity targets). */
+export const TARGETS = {
+  /** Each cache level's misses per 1,000 instructions over the platforms: the mean and the
+   *  worst relative error; absolute where the original's figure is below `small`. */
+  cacheMean: 0.05,
+  cacheWorst: 0.1,
+  small: 1,
+  smallAbs: 0.1,
+  branch: 0.05,
+  insns: 0.03,
+  /** Each instruction class's share, in percentage points. */
+  mixPp: 2,
+  pairedRatio: [0.85, 1.15] as const,
+  syscalls: 0.05,
+  bytes: 0.01,
+};
