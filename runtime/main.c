@@ -126,7 +126,7 @@ static __attribute__((noinline)) int main_run(const twin_config *cfg, int argc, 
     signal(SIGPIPE, SIG_IGN);
     proto_init();
 
-    listen_fd = net_listen(o.host, o.port, err, sizeof err);
+    listen_fd = net_bind(o.host, o.port, err, sizeof err);
     if (listen_fd < 0) {
         fprintf(stderr, "clone: %s\n", err);
         replay_plan_free(&plan);

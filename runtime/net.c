@@ -14,7 +14,7 @@
 
 #define NET_BACKLOG 1024
 
-int net_listen(const char *host, int port, char *err, size_t errlen)
+int net_bind(const char *host, int port, char *err, size_t errlen)
 {
     struct addrinfo hints, *res = NULL;
     char service[16];
@@ -52,10 +52,6 @@ int net_listen(const char *host, int port, char *err, size_t errlen)
         snprintf(err, errlen, "cannot bind %s:%d: %s; check --host and --port", host, port, strerror(e));
         goto err;
     }
-    if (listen(fd, NET_BACKLOG) < 0) {
-        snprintf(err, errlen, "listen on port %d: %s", port, strerror(errno));
-        goto err;
-    }
     freeaddrinfo(res);
     return fd;
 err:
@@ -63,6 +59,11 @@ err:
         close(fd);
     freeaddrinfo(res);
     return TWIN_ERR;
+}
+
+int net_open(int fd)
+{
+    return listen(fd, NET_BACKLOG) < 0 ? TWIN_ERR : TWIN_OK;
 }
 
 int net_set_nonblock(int fd, int on)

@@ -12,10 +12,13 @@
 
 #define NET_ERR_IN_USE -2
 
-/* Binds and listens on host:port, non-blocking and close-on-exec. Returns
- * the fd, NET_ERR_IN_USE when the port is taken, or TWIN_ERR; err gets a
- * message in both error cases. */
-int net_listen(const char *host, int port, char *err, size_t errlen);
+/* Binds a socket to host:port, non-blocking and close-on-exec (net_open then
+ * listens on it). Returns the fd, NET_ERR_IN_USE when the port is taken, or
+ * TWIN_ERR; err gets a message in both error cases. */
+int net_bind(const char *host, int port, char *err, size_t errlen);
+/* Starts listening on a socket net_bind bound: once the server can serve (its workers set
+ * up), so that a client that finds the port open finds it ready. */
+int net_open(int fd);
 
 int net_set_nonblock(int fd, int on);
 ssize_t net_recv(twin_recv_call call, int fd, void *buf, size_t n);
