@@ -714,3 +714,21 @@ test("a clone's functions are its body's parts: a segment's blocks its own, ever
   assert.equal(partOf('twin_data_12'), 'twin_data_12');
   assert.equal(partOf('main'), null);
 });
+
+test('a ring whose accesses miss past its curve keeps its size where its bin lies past the curve too', () => {
+  // The open bin past 32 MiB: its target twice its bound, 64 MiB. Every load of its ring
+  // misses at 32 MiB, so its median lies somewhere past the curve: read as the curve's end, it
+  // doubled the ring at every step (nginx-site: 992,402 lines to 2.4 and 3.3 million).
+  const sizes = [8, 16, 32].map((k) => k << 20);
+  const bins = binsFromCurve(sizes.map((bytes, k) => ({ bytes, missesPerReq: 3 - k })));
+  const open = bins.length - 1;
+  assert.equal(bins[open].hi, null);
+  const rings = bins.map((_, k) => ({ lines: k === open ? 1_000_000 : 0, loadsPerReq: k === open ? 1 : 0 }));
+  const curve = sizes.map((bytes) => ({ bytes, missesPerReq: 1 }));
+  const curves = rings.map((_, k) => (k === open ? curve : null));
+  const next = nextSide(bins, rings, curves, curve, curve, [], 0.01, 0.05, 1, {
+    hotLines: 0,
+    hotFootprint: 0,
+  });
+  assert.equal(next.lines[open], 1_000_000);
+});
