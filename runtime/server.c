@@ -329,9 +329,8 @@ static int server_event_loop(const replay_plan *plan, int listen_fd, const char 
     return rc;
 }
 
-/* A prefork process: one epoll loop on the shared listening socket. */
-/* A worker process: its loop (and its body's memory) set up, one byte on `ready`, then it
- * serves. */
+/* A prefork process: one epoll loop on the shared listening socket, set up (its body's memory
+ * too) before it writes one byte on `ready` and serves. */
 static void server_child(const replay_plan *plan, int listen_fd, uint32_t index, pid_t parent,
                          pid_t *siblings, int ready)
 {

@@ -175,7 +175,8 @@ export function nextSide(
         rings.map((r, k) => {
           const c = distanceCurve(k);
           if (!r.lines || !c || passesOf(r, maxPasses) !== 1) return null;
-          const first = monotone(c)[0];
+          const m = monotone(c);
+          const first = m[0];
           if (walkedKeep && r.loadsPerReq > r.lines && first && first.missesPerReq < 0.5 * r.loadsPerReq)
             return null;
           // Past the curve's largest size a median says only that it lies beyond: where the
@@ -183,7 +184,7 @@ export function nextSide(
           // as can be told. nginx-site's ring for the accesses past 32 MiB (992,402 lines,
           // median taken at 32 MiB against 64) grew to 2.4 and 3.3 million lines, a set-up
           // of hundreds of MiB in each worker process.
-          const end = (monotone(c).at(-1)?.bytes ?? Infinity) / LINE;
+          const end = (m.at(-1)?.bytes ?? Infinity) / LINE;
           const d = medianDistance(c, r.loadsPerReq);
           return d >= end && binTarget(bins[k]) >= end ? null : d;
         }),

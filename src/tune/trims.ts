@@ -142,13 +142,57 @@ export async function trimKept(
     });
     return { tp, s, keep };
   };
-  type Move = { side: 'data' | 'code'; part: ReturnType<typeof partTrim> };
-  /** A trial's budget: what is missing, less what the parts add or take at their measured
-   *  cost a load, the mix loop at its measured cost a planned instruction. Every code block's
-   *  cost follows the next plan's (its operations are the chain's share of the mix, spread
-   *  over all its blocks), moved or not: a budget for the moved parts alone misses the
-   *  instruction target when a segment's blocks move. */
-  const budgetFor = (knobsT: Profile['knobs'], moves: Move[]) => {
+  /** The counts' step from figures `from` (trimStep at the trims' aims). */
+  const countsStep = (from: Record<string, number>, at: { budget: number; hard: number }) =>
+    trimStep(
+      { insns: from.insns, branch: from.branch },
+      { insns: want.insns, branch: want.branch },
+      at,
+      perPlanned,
+      rate,
+      TRIM_AIM * tols.tol,
+      branchTol,
+    );
+  /** Knobs with a counts' step's random branches and budget. */
+  const withCounts = (k: Profile['knobs'], c: { budget: number; hard: number }): Profile['knobs'] => ({
+    ...k,
+    hardBranchesPerReq: c.hard,
+    bodyInsnsPerReq: c.budget / scale,
+  });
+  for (let t = 0; t < TRIMS; t++) {
+    // Each side: one part for the 32 KiB L1 (the data side's for a last level the trim sees
+    // as well). The crowd groups, data's and code's, are fitted to every low-associativity L1
+    // at once: moved for the 4-way point alone, they would leave the others (a 128 KiB 2-way
+    // L1 missed 22% more); they stay as the kept iteration has them.
+    const moves = (['data', 'code'] as const).map((side) => {
+      const s = sides[side];
+      const letter = side === 'data' ? 'D' : 'I';
+      const aims = [`${letter}${l1}`, ...(side === 'data' ? lastLevels : [])];
+      const gain = (key: string) =>
+        side === 'code' ? CODE_TRIM_GAIN : key.startsWith('L@') ? LEVEL_TRIM_GAIN : 1;
+      const part = aims
+        .map((key) => partTrim(key, got, want, s.parts, tolOf, unseen, keys, gain(key)))
+        .reduce<ReturnType<typeof partTrim>>((a, b) => (b && (!a || b.cost < a.cost) ? b : a), null);
+      return { side, part };
+    });
+    // The random branches answer for what the moves leave: each moved part's branch misses
+    // at its measured rate a load, or a trim that cuts a part overshoots the branch misses.
+    const movedBranch = moves.reduce((a, m) => a + (m.part?.moved.branch ?? 0), 0);
+    const trimmed = countsStep({ insns: got.insns, branch: got.branch + movedBranch }, now);
+    if (!trimmed && moves.every((m) => !m.part)) break;
+    const next = { ...(trimmed ?? now) };
+    const knobsT: Profile['knobs'] = { ...knobs, hardBranchesPerReq: next.hard };
+    for (const m of moves) {
+      if (m.part)
+        knobsT[m.side === 'data' ? 'dataLoads' : 'codeBlocks'] = sides[m.side].parts.map((q, k) =>
+          k === m.part!.k ? m.part!.loads : q.loads,
+        );
+    }
+    // The budget: what is missing, less what the parts add or take at their measured cost a
+    // load, the mix loop at its measured cost a planned instruction. Every code block's cost
+    // follows the next plan's (its operations are the chain's share of the mix, spread over
+    // all its blocks), moved or not: a budget for the moved parts alone misses the
+    // instruction target when a segment's blocks move.
     const plan = bodyPlan({ ...base, knobs });
     const trialPlan = bodyPlan({ ...base, knobs: { ...knobsT, bodyInsnsPerReq: BIG_BUDGET / scale } });
     const rescale = blockInsns(plan) > 0 ? blockInsns(trialPlan) / blockInsns(plan) : 1;
@@ -164,51 +208,12 @@ export async function trimKept(
         rescale: side === 'code' ? rescale : 1,
       })),
     );
-    return nextBudget(
+    next.budget = nextBudget(
       allParts,
       { ir: perPlanned * mixInsns(plan), planned: mixInsns(plan) },
       want.insns - got.insns,
       BIG_BUDGET - mixInsns(trialPlan),
     );
-  };
-  for (let t = 0; t < TRIMS; t++) {
-    // Each side: one part for the 32 KiB L1 (the data side's for a last level the trim sees
-    // as well). The crowd groups, data's and code's, are fitted to every low-associativity L1
-    // at once: moved for the 4-way point alone, they would leave the others (a 128 KiB 2-way
-    // L1 missed 22% more); they stay as the kept iteration has them.
-    const moves: Move[] = (['data', 'code'] as const).map((side) => {
-      const s = sides[side];
-      const letter = side === 'data' ? 'D' : 'I';
-      const aims = [`${letter}${l1}`, ...(side === 'data' ? lastLevels : [])];
-      const gain = (key: string) =>
-        side === 'code' ? CODE_TRIM_GAIN : key.startsWith('L@') ? LEVEL_TRIM_GAIN : 1;
-      const part = aims
-        .map((key) => partTrim(key, got, want, s.parts, tolOf, unseen, keys, gain(key)))
-        .reduce<ReturnType<typeof partTrim>>((a, b) => (b && (!a || b.cost < a.cost) ? b : a), null);
-      return { side, part };
-    });
-    // The random branches answer for what the moves leave: each moved part's branch misses
-    // at its measured rate a load, or a trim that cuts a part overshoots the branch misses.
-    const movedBranch = moves.reduce((a, m) => a + (m.part?.moved.branch ?? 0), 0);
-    const trimmed = trimStep(
-      { insns: got.insns, branch: got.branch + movedBranch },
-      { insns: want.insns, branch: want.branch },
-      now,
-      perPlanned,
-      rate,
-      TRIM_AIM * tols.tol,
-      branchTol,
-    );
-    if (!trimmed && moves.every((m) => !m.part)) break;
-    const next = { ...(trimmed ?? now) };
-    const knobsT: Profile['knobs'] = { ...knobs, hardBranchesPerReq: next.hard };
-    for (const m of moves) {
-      if (m.part)
-        knobsT[m.side === 'data' ? 'dataLoads' : 'codeBlocks'] = sides[m.side].parts.map((q, k) =>
-          k === m.part!.k ? m.part!.loads : q.loads,
-        );
-    }
-    next.budget = budgetFor(knobsT, moves);
     knobsT.bodyInsnsPerReq = next.budget / scale;
     const more = t + 1 < TRIMS;
     let r = await trial(knobsT, more, 'trimming');
@@ -217,56 +222,26 @@ export async function trimKept(
     // be kept) is repaired: from its knobs, the budget and the random branches alone set by
     // what it measured, judged as it was.
     if (!r.keep && refusedForCounts(pick(got), r.tp, wanted, tols, more)) {
-      const fix = trimStep(
-        { insns: r.tp.insns, branch: r.tp.branch },
-        { insns: want.insns, branch: want.branch },
-        next,
-        perPlanned,
-        rate,
-        TRIM_AIM * tols.tol,
-        branchTol,
-      );
+      const fix = countsStep(r.tp, next);
       if (fix) {
-        const knobsR: Profile['knobs'] = {
-          ...knobsT,
-          hardBranchesPerReq: fix.hard,
-          bodyInsnsPerReq: fix.budget / scale,
-        };
+        const knobsR = withCounts(knobsT, fix);
         r = await trial(knobsR, more, 'repairing the trim');
         kept = { knobs: knobsR, now: fix };
       }
     }
     // A trim refused for what its parts' moves did to the curves is tried once more without
-    // them: the budget and the random branches alone, which move the curves little, so that
-    // a kept iteration's instructions and branch misses are not left off for a part's move.
-    let movedParts = true;
+    // them, the random branches alone and the budget as it stands unless the instructions are
+    // off (recomputed, it moved by a few instructions whatever, and the code blocks' loads
+    // with it: memcached-churn's trial, its branch misses within 5% where they were 4.4%
+    // over, was refused for the 256 KiB level's 2.9% more misses). It ends the trims, kept or
+    // not: the next would try the same moves again.
     if (!r.keep && moves.some((m) => m.part)) {
-      const counts = trimStep(
-        { insns: got.insns, branch: got.branch },
-        { insns: want.insns, branch: want.branch },
-        now,
-        perPlanned,
-        rate,
-        TRIM_AIM * tols.tol,
-        branchTol,
-      );
-      // The budget as it stands unless the instructions are off (trimStep): recomputed, it
-      // moved by a few instructions whatever, and the code blocks' loads with it, and
-      // memcached-churn's trial, its branch misses within 5% where they were 4.4% over, was
-      // refused for the 256 KiB level's 2.9% more misses.
-      if (counts) {
-        const knobsC: Profile['knobs'] = {
-          ...knobs,
-          hardBranchesPerReq: counts.hard,
-          bodyInsnsPerReq: counts.budget / scale,
-        };
-        r = await trial(knobsC, false, 'trimming the counts alone');
-        kept = { knobs: knobsC, now: counts };
-        movedParts = false;
-      }
+      const counts = countsStep(got, now);
+      if (counts && (await trial(withCounts(knobs, counts), false, 'trimming the counts alone')).keep)
+        knobs = withCounts(knobs, counts);
+      break;
     }
     if (!r.keep) break;
-    if (!movedParts) for (const m of moves) m.part = null;
     const { tp, s } = r;
     // The parts now run as trimmed; the figures no run saw move as their moves say.
     for (const m of moves) {
@@ -279,8 +254,6 @@ export async function trimKept(
     now = kept.now;
     got = { ...carried, ...tp };
     best = s;
-    // The parts' moves were refused: the next trim would try the same again.
-    if (!movedParts) break;
   }
   return knobs;
 }
