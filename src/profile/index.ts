@@ -266,6 +266,7 @@ export async function profileTarget(
       codeLines: null,
       crowd: null,
       codeCrowd: null,
+      connLoads: null,
       hardBranchesPerReq: null,
       mixOverhead: null,
     },

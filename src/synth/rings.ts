@@ -216,10 +216,17 @@ export function synthesizeRings(bins: ReuseBin[], f: Interference, maxPasses = 1
 /** Sizes for new loads per request that keep each ring's distance: a ring walked less often
  *  reuses its lines after more of everything else, so it shrinks by what its longer round
  *  adds (and grows where it is walked more), its distance under the interference model as it
- *  was with its size and loads before. */
-export function keepDistances(before: Ring[], loads: number[], f: Interference, maxPasses = 1): number[] {
+ *  was with its size and loads before. A `fixed` ring keeps its size (its distance is not its
+ *  size's) and counts for the others' distances. */
+export function keepDistances(
+  before: Ring[],
+  loads: number[],
+  f: Interference,
+  maxPasses = 1,
+  fixed: boolean[] = [],
+): number[] {
   const want = before.map((r, i) =>
-    r.lines && r.loadsPerReq > 0 ? ringDistance(before, i, f, maxPasses) : NaN,
+    r.lines && r.loadsPerReq > 0 && !fixed[i] ? ringDistance(before, i, f, maxPasses) : NaN,
   );
   const after: Ring[] = before.map((r, i) => ({ lines: r.lines, loadsPerReq: r.lines ? loads[i] : 0 }));
   for (let pass = 0; pass < 10; pass++) {

@@ -130,6 +130,8 @@ export function nextSide(
   shape?: ShapeCurves,
   maxPasses = 1,
   walkedKeep = false,
+  /** Parts whose size stays (their distance is not their size's): their loads are solved. */
+  fixed: boolean[] = [],
 ) {
   // The rows of the solve: the wanted curve's sizes, then the reuse curve's.
   const rowsOf = (w: CurvePoint[], g: CurvePoint[], skel: CurvePoint[], parts: (CurvePoint[] | null)[]) =>
@@ -174,7 +176,7 @@ export function nextSide(
         // 109 times a request at 32 KiB against the original's 15.
         rings.map((r, k) => {
           const c = distanceCurve(k);
-          if (!r.lines || !c || passesOf(r, maxPasses) !== 1) return null;
+          if (!r.lines || !c || fixed[k] || passesOf(r, maxPasses) !== 1) return null;
           const m = monotone(c);
           const first = m[0];
           if (walkedKeep && r.loadsPerReq > r.lines && first && first.missesPerReq < 0.5 * r.loadsPerReq)
@@ -228,6 +230,7 @@ export function nextSide(
       loads,
       f,
       maxPasses,
+      fixed,
     ),
     loads,
   };

@@ -732,3 +732,45 @@ test('a ring whose accesses miss past its curve keeps its size where its bin lie
   });
   assert.equal(next.lines[open], 1_000_000);
 });
+
+test('a part whose distance is not its size (the part per connection) keeps its size, its loads solved with the rings', () => {
+  // A ring of the 8-16 KiB bin and the connections' part, each 10 loads a request; the part's
+  // accesses miss up to 32 KiB, where the original's hit: only it can give up the 32 KiB misses,
+  // and the ring takes back the 8 KiB ones. Resized by its distance, the part halved its lines.
+  const sizes = [8, 16, 32, 64].map((k) => k << 10);
+  const bins = binsFromCurve(sizes.map((bytes, k) => ({ bytes, missesPerReq: 40 - 10 * k })));
+  const parts = [
+    { lines: 150, loadsPerReq: 10 },
+    { lines: 800, loadsPerReq: 10 },
+  ];
+  const miss = [
+    [10, 0, 0, 0],
+    [10, 10, 10, 0],
+  ];
+  const curves = miss.map((m) => sizes.map((bytes, j) => ({ bytes, missesPerReq: m[j] })));
+  const got = sizes.map((bytes, j) => ({ bytes, missesPerReq: miss[0][j] + miss[1][j] }));
+  const want = sizes.map((bytes, j) => ({ bytes, missesPerReq: [20, 10, 0, 0][j] }));
+  const f = { hotLines: 0, hotFootprint: 0 };
+  const side = (fixed: boolean[]) =>
+    nextSide(
+      [bins[0], bins[1]],
+      parts,
+      curves,
+      want,
+      got,
+      [],
+      0.01,
+      0.05,
+      1,
+      f,
+      false,
+      undefined,
+      1,
+      false,
+      fixed,
+    );
+  const kept = side([false, true]);
+  assert.equal(kept.lines[1], 800);
+  assert.ok(kept.loads[1] <= 5.01 && kept.loads[0] > 12, `${kept.loads}`);
+  assert.ok(side([false, false]).lines[1] < 500);
+});
