@@ -79,12 +79,14 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
   /** The next knobs from a measured iteration, at the current gains, `steps` taken before. */
   const step = ({ profile: cur, plan, m, part, got }: Measured, steps: number): Profile => {
     const t = bodyTarget(cur);
-    // The part per connection is solved with the rings, its loads only: its distance is set
-    // by the connections, not by its size (a ring of its lines over every connection, for the
-    // distances of the others). Left out of the solve, its misses were counted as the rest's,
-    // which fewer ring loads would lessen: memcached-churn's clone, its part missing 9 times
-    // a request at 256 KiB where the original misses 7.2 in all between 256 KiB and 1 MiB,
-    // stayed 16 to 22% over there at every step.
+    // The part per connection stays as it is, its loads the rise the profile measured with
+    // more connections (what a clone run with other connections follows) and its distance the
+    // connections', not its size's; its measured misses are the rest's, and it counts for the
+    // rings' distances as a ring of its lines over every connection. Counted as the rings'
+    // evictions, which fewer ring loads were modelled to lessen, its misses held
+    // memcached-churn's clone 14 to 22% over at 32, 128 and 256 KiB at every step: its part
+    // missed 9 times a request at 256 KiB, where the original misses 7.2 in all between 256
+    // KiB and 1 MiB.
     const conn = plan.conn.lines ? part(partName('data', 'conn')) : null;
     const dataParts = [...plan.rings.map((_, k) => part(partName('data', k))), ...(conn ? [conn] : [])];
     const dataRings = [
@@ -150,7 +152,6 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
         ...cur.knobs,
         dataLoads: data.loads.slice(0, plan.rings.length),
         dataLines: data.lines.slice(0, plan.rings.length),
-        connLoads: conn ? data.loads[plan.rings.length] : cur.knobs.connLoads,
         codeBlocks: code.loads,
         codeLines: code.lines,
         crowd: nextCrowd(original, m, part(partName('data', 'conflict')), plan.crowd, gains.conflict),

@@ -130,7 +130,8 @@ export function nextSide(
   shape?: ShapeCurves,
   maxPasses = 1,
   walkedKeep = false,
-  /** Parts whose size stays (their distance is not their size's): their loads are solved. */
+  /** Parts that stay as they are (the part per connection: its distance is the connections',
+   *  its loads the connections' rise): their measured misses are the rest's. */
   fixed: boolean[] = [],
 ) {
   // The rows of the solve: the wanted curve's sizes, then the reuse curve's.
@@ -153,10 +154,16 @@ export function nextSide(
       tol: r.tol * SHAPE_SLACK,
     })),
   ];
-  const partsAt = rows.map((r) => r.parts.reduce((s, x) => s + x, 0));
+  const sum = (r: (typeof rows)[number], keep: boolean) =>
+    r.parts.reduce((s, x, k) => (!!fixed[k] === keep ? s + x : s), 0);
+  const partsAt = rows.map((r) => sum(r, false));
+  // A fixed part's own misses, as measured, are the rest's: its loads stay.
+  const fixedAt = rows.map((r) => sum(r, true));
   // The parts' lines brought in per request: their misses at the smallest size.
-  const traffic = partsAt[0] ?? 0;
-  const evicted = rows.map((r, j) => (traffic > 0 ? Math.max(0, r.got - partsAt[j] - r.skel) / traffic : 0));
+  const traffic = (partsAt[0] ?? 0) + (fixedAt[0] ?? 0);
+  const evicted = rows.map((r, j) =>
+    traffic > 0 ? Math.max(0, r.got - partsAt[j] - fixedAt[j] - r.skel) / traffic : 0,
+  );
   // Where a part reuses: from its reuse curve where there is one (finer, and free of the
   // 8-way points' set conflicts), else from its sweep curve.
   const distanceCurve = (k: number) => shape?.parts[k] ?? partCurves[k];
@@ -196,6 +203,7 @@ export function nextSide(
   // step; an absent part, its sizes kept, none.
   const measured = (k: number) => rings[k].lines && lines[k] === rings[k].lines && rings[k].loadsPerReq > 0;
   const columns = rings.map((r, k) => {
+    if (fixed[k]) return rows.map(() => 0);
     const col = rows.map((row) =>
       measured(k) && partCurves[k]
         ? Math.min(1, row.parts[k] / r.loadsPerReq)
@@ -207,7 +215,7 @@ export function nextSide(
   });
   const solved = solveLoads(
     rows.map((r) => r.want),
-    rows.map((r) => r.skel),
+    rows.map((r, j) => r.skel + fixedAt[j] + evicted[j] * (fixedAt[0] ?? 0)),
     columns,
     rows.map((r) => r.tol),
     rings.map((r) => r.loadsPerReq),

@@ -733,27 +733,30 @@ test('a ring whose accesses miss past its curve keeps its size where its bin lie
   assert.equal(next.lines[open], 1_000_000);
 });
 
-test('a part whose distance is not its size (the part per connection) keeps its size, its loads solved with the rings', () => {
-  // A ring of the 8-16 KiB bin and the connections' part, each 10 loads a request; the part's
-  // accesses miss up to 32 KiB, where the original's hit: only it can give up the 32 KiB misses,
-  // and the ring takes back the 8 KiB ones. Resized by its distance, the part halved its lines.
+test('a part that stays (the part per connection) keeps its size and loads, the rings solved around its misses', () => {
+  // Rings of the 8-16 and 16-32 KiB bins and the connections' part, 10 loads a request each;
+  // the part misses up to 32 KiB. 16 KiB is 5 misses over: only the second ring can give them
+  // up (the part stays), and the first takes back the 8 KiB ones. Resized by its distance, the
+  // part halved its lines.
   const sizes = [8, 16, 32, 64].map((k) => k << 10);
   const bins = binsFromCurve(sizes.map((bytes, k) => ({ bytes, missesPerReq: 40 - 10 * k })));
   const parts = [
     { lines: 150, loadsPerReq: 10 },
+    { lines: 300, loadsPerReq: 10 },
     { lines: 800, loadsPerReq: 10 },
   ];
   const miss = [
     [10, 0, 0, 0],
+    [10, 10, 0, 0],
     [10, 10, 10, 0],
   ];
   const curves = miss.map((m) => sizes.map((bytes, j) => ({ bytes, missesPerReq: m[j] })));
-  const got = sizes.map((bytes, j) => ({ bytes, missesPerReq: miss[0][j] + miss[1][j] }));
-  const want = sizes.map((bytes, j) => ({ bytes, missesPerReq: [20, 10, 0, 0][j] }));
+  const got = sizes.map((bytes, j) => ({ bytes, missesPerReq: miss.reduce((s, m) => s + m[j], 0) }));
+  const want = sizes.map((bytes, j) => ({ bytes, missesPerReq: [30, 15, 10, 0][j] }));
   const f = { hotLines: 0, hotFootprint: 0 };
   const side = (fixed: boolean[]) =>
     nextSide(
-      [bins[0], bins[1]],
+      [bins[0], bins[1], bins[1]],
       parts,
       curves,
       want,
@@ -769,8 +772,9 @@ test('a part whose distance is not its size (the part per connection) keeps its 
       false,
       fixed,
     );
-  const kept = side([false, true]);
-  assert.equal(kept.lines[1], 800);
-  assert.ok(kept.loads[1] <= 5.01 && kept.loads[0] > 12, `${kept.loads}`);
-  assert.ok(side([false, false]).lines[1] < 500);
+  const kept = side([false, false, true]);
+  assert.equal(kept.lines[2], 800);
+  assert.equal(kept.loads[2], 10);
+  assert.ok(Math.abs(kept.loads[1] - 5) < 0.1 && Math.abs(kept.loads[0] - 15) < 0.1, `${kept.loads}`);
+  assert.ok(side([false, false, false]).lines[2] < 500);
 });
