@@ -169,9 +169,6 @@ export const Knobs = z.object({
   /** The same for code: groups of code blocks one stride apart, each `loadsPerReq` blocks run
    *  a request (null: fitted to the profile's code reuse table). */
   codeCrowd: CrowdGroups.nullable().default(null),
-  /** Loads per request over the served connection's own lines, a line each (null: the rise
-   *  the profile measured with more connections; none where it measured none). */
-  connLoads: z.number().nonnegative().nullable().default(null),
   /** Branches per request on a pseudo-random bit (null: from the branch mispredictions). */
   hardBranchesPerReq: z.number().nonnegative().nullable().default(null),
   /** Instructions per request by class that the body's plan does not count (its parts' calls

@@ -266,7 +266,6 @@ export async function profileTarget(
       codeLines: null,
       crowd: null,
       codeCrowd: null,
-      connLoads: null,
       hardBranchesPerReq: null,
       mixOverhead: null,
     },

@@ -11,7 +11,7 @@ import {
 } from './mix.js';
 export { addCounts } from './mix.js';
 import { opScales, type OpScale } from './ops.js';
-import { connOf, connPart, withoutConn, type ConnPart } from './conn.js';
+import { connPart, withoutConn, type ConnPart } from './conn.js';
 import { ringRuns } from './runs.js';
 import {
   cellMisses,
@@ -316,7 +316,7 @@ export function bodyPlan(p: Profile): BodyPlan {
     g.map((x) => ({ ...x, loadsPerReq: floor(x.loadsPerReq, 0.01) })).filter((x) => x.loadsPerReq > 0);
   const crowd = groups(k.crowd ?? crowdFor(p, 'data', rings, t));
   const codeCrowd = groups(k.codeCrowd ?? crowdFor(p, 'code', segments, t));
-  const conn = connOf(t.conn, k.connLoads);
+  const conn = { lines: t.conn.lines, loadsPerReq: t.conn.loadsPerReq };
   const o = p.body.original;
   const sk = p.body.skeleton;
   // What the plan does not count, as measured, counts as a fixed part.

@@ -53,10 +53,3 @@ export function connPart(p: Pick<Profile, 'body'>, bins: ReuseBin[]): ConnPart {
 export function withoutConn(bins: ReuseBin[], c: ConnPart): ReuseBin[] {
   return bins.map((b, i) => (i === c.bin ? { ...b, perReq: Math.max(0, b.perReq - c.loadsPerReq) } : b));
 }
-
-/** The part per connection at `loads` a request (the tuner's knob; null: the target's), a
- *  line each; none where the profile found none, or below half a load. */
-export function connOf(c: ConnPart, loads: number | null): { lines: number; loadsPerReq: number } {
-  const l = c.lines ? (loads ?? c.loadsPerReq) : 0;
-  return l >= 0.5 ? { lines: Math.round(l), loadsPerReq: l } : { lines: 0, loadsPerReq: 0 };
-}

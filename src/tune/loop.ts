@@ -171,7 +171,6 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     // each part at its measured cost per unit and its next count.
     const counts = (q: BodyPlan) => [
       ...q.rings.map((r) => r.loadsPerReq),
-      q.conn.loadsPerReq,
       ...q.segments.map((r) => r.loadsPerReq),
       crowdLoads(q.crowd),
       crowdLoads(q.codeCrowd),
@@ -179,7 +178,6 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     ];
     const names = [
       ...plan.rings.map((_, k) => partName('data', k)),
-      partName('data', 'conn'),
       ...plan.segments.map((_, k) => partName('code', k)),
       partName('data', 'conflict'),
       partName('code', 'conflict'),
@@ -187,7 +185,6 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
     ];
     const kinds = [
       ...plan.rings.map(() => 'data'),
-      'data',
       ...plan.segments.map(() => 'code'),
       'data',
       'code',
