@@ -1,4 +1,4 @@
-import { l1Points, reuseCurves, type CurvePoint, type PortableCpu, type Profile } from '../model/index.js';
+import { type CurvePoint, type PortableCpu, type Profile } from '../model/index.js';
 import {
   addCounts,
   blockCounts,
@@ -26,11 +26,7 @@ import {
 import {
   binTarget,
   conflictExcess,
-  curveLess,
-  binsFromCurve,
-  l1Reuse,
   monotone,
-  withMedians,
   synthesizeRings,
   outside as outsideLines,
   LINE,
@@ -38,7 +34,7 @@ import {
   type Ring,
   type ReuseBin,
 } from './rings.js';
-import { followsReuse } from './sides.js';
+import { sideBins } from './sides.js';
 import { chainRounds, codePasses, wholeBlocks } from './passes.js';
 
 /* Instructions per unit of each part of the generated body (see generate/body.ts). */
@@ -107,28 +103,9 @@ export function bodyTarget(p: Profile): BodyTarget {
       ...(m.length ? { curve: m, accesses, own } : {}),
     };
   };
-  // Where both sides have reuse tables, each bin's ring aims at the median distance of the
-  // bin's accesses on the reuse curve (free of the 8-way points' set conflicts, and finer):
-  // memcached's accesses between 256 KiB and 1 MiB are mostly reused within 384 KiB, and a ring
-  // in the bin's middle missed at 1 MiB what the original never does there.
-  const fine = o.reuse && (!s || s.reuse) ? [reuseCurves(o.reuse), s?.reuse && reuseCurves(s.reuse)] : null;
-  const medians = (bins: ReuseBin[], side: 'data' | 'code') =>
-    fine && followsReuse(o, side) ? withMedians(bins, curveLess(fine[0]![side], fine[1]?.[side])) : bins;
-  // A side whose 8-way misses are mostly its lines crowding some sets (not its reuse curve's):
-  // the rings follow the reuse curve at the L1 sizes, and the crowd groups the crowding, in
-  // groups of up to CROWD_WAYS lines a set, which miss at 8 ways and not at 16.
-  const [fo, fs] = fine ?? [];
-  const dataBins =
-    fo && !followsReuse(o, 'data')
-      ? binsFromCurve(
-          curveLess(l1Reuse(o.dataCurve, fo.data), s ? l1Reuse(s.dataCurve, fs?.data) : undefined),
-        )
-      : medians(binsFromCurve(curveLess(o.dataCurve, s?.dataCurve)), 'data');
+  const { dataBins, codeBins } = sideBins(o, s);
   const conn = connPart(p, dataBins);
   const branchMissesPerReq = Math.max(0, o.branchMissesPerReq - (s?.branchMissesPerReq ?? 0));
-  // Code reuse from the L1 points alone: a last-level point's extra code misses are data
-  // evicting code, which no code segment should supply (the data rings and the tuner do).
-  const codeBins = medians(binsFromCurve(curveLess(l1Points(o.codeCurve), s?.codeCurve)), 'code');
   return {
     insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
     dataBins: withoutConn(dataBins, conn),
@@ -299,12 +276,16 @@ export function bodyInsnsPerReq(p: Profile, t: BodyTarget = bodyTarget(p)): numb
 export function bodyPlan(p: Profile): BodyPlan {
   const t = bodyTarget(p);
   const k = p.knobs;
+  // A knob per bin, where it has one per bin (a profile tuned with other bins has not).
+  const per = (knob: number[] | null, n: number) => (knob?.length === n ? knob : null);
   const loads = (bins: ReuseBin[], knob: number[] | null) =>
-    bins.map((b, i) => ({ ...b, perReq: floor(knob?.[i] ?? b.perReq, 0.01) }));
+    bins.map((b, i) => ({ ...b, perReq: floor(per(knob, bins.length)?.[i] ?? b.perReq, 0.01) }));
   // Rings and chain are the process's, their cursors shared by its threads: one walker each.
   // Sizes the tuner has set stand; the others are solved.
   const sized = (rs: Ring[], knob: number[] | null) =>
-    rs.map((r, i) => (r.lines && knob?.[i] ? { ...r, lines: Math.max(2, Math.round(knob[i])) } : r));
+    rs.map((r, i) =>
+      r.lines && per(knob, rs.length)?.[i] ? { ...r, lines: Math.max(2, Math.round(knob![i])) } : r,
+    );
   const rings = sized(synthesizeRings(loads(t.dataBins, k.dataLoads), t.hotData), k.dataLines);
   const segments = sized(
     synthesizeRings(loads(t.codeBins, k.codeBlocks), t.hotCode, t.codePasses),
@@ -364,7 +345,7 @@ export function bodyPlan(p: Profile): BodyPlan {
   // mispredict its exit on most requests (a pass count that varies by type), ten rings ten
   // times as often as one loop.
   const ringLoads = rings.reduce((a, r) => a + (r.lines ? r.loadsPerReq : 0), 0);
-  const ops = opScales(p).map((s) => {
+  const ops = opScales(p, t.dataBins).map((s) => {
     const passes =
       ringLoads > 0
         ? rings.reduce((a, r, i) => a + (r.lines ? r.loadsPerReq * (s.rings[i] ?? 1) : 0), 0) / ringLoads

@@ -1,5 +1,5 @@
 import { l1Points, type AloneCpu, type PortableCpu, type Profile } from '../model/index.js';
-import { binsFromCurve, conflictExcess, curveLess } from './rings.js';
+import { binsFromCurve, conflictExcess, curveLess, type ReuseBin } from './rings.js';
 
 /** How much of each of the body's parts a request type runs, as multiples of the profiled
  *  mix's mean: a type that misses twice the mean in a reuse bin walks that bin's ring twice as
@@ -31,8 +31,10 @@ function bodyParts(a: AloneCpu, s: PortableCpu | null) {
 
 /** Each request type's multiples (none where the profile has one type, or no type measured
  *  alone). A multiple is a type's amount over the mix's share-weighted mean, at most one over
- *  the type's share (all of the part in that type), 1 where no type has any of the part. */
-export function opScales(p: Profile): OpScale[] {
+ *  the type's share (all of the part in that type), 1 where no type has any of the part. A
+ *  ring of `dataBins` takes the multiple of the curve's bin it lies in (a last-level bin may
+ *  be cut in several, see splitBins). */
+export function opScales(p: Profile, dataBins: ReuseBin[]): OpScale[] {
   const types = p.requests;
   if (types.length < 2 || types.some((r) => !r.alone)) return [];
   const parts = types.map((r) => bodyParts(r.alone!, p.body.skeleton));
@@ -42,7 +44,9 @@ export function opScales(p: Profile): OpScale[] {
     return parts.map((x, i) => (mean > 0 ? Math.min(amount(x) / mean, 1 / shares[i]) : 1));
   };
   const perBin = (side: 'data' | 'code') => parts[0][side].map((_, b) => scale((x) => x[side][b] ?? 0));
-  const [data, code] = [perBin('data'), perBin('code')];
+  const [coarse, code] = [perBin('data'), perBin('code')];
+  const edges = binsFromCurve(p.body.original.dataCurve).map((b) => b.lo);
+  const data = dataBins.map((b) => coarse[Math.max(0, edges.filter((lo) => lo <= b.lo).length - 1)] ?? []);
   const [insns, hard, crowd] = [scale((x) => x.insns), scale((x) => x.hard), scale((x) => x.crowd)];
   return types.map((t, i) => ({
     op: t.op,

@@ -20,6 +20,7 @@ import {
   type Interference,
 } from '../../src/synth/rings.js';
 import { chainRounds, CODE_PASSES, codePasses } from '../../src/synth/passes.js';
+import { splitBins } from '../../src/synth/sides.js';
 
 test('stack distances: exact LRU on a small trace', () => {
   const d = stackDistances([1, 2, 3, 1, 1, 2, 4, 3]);
@@ -344,4 +345,49 @@ test("a bin's ring aims at the median distance of its accesses on a finer curve"
   const [flat] = withMedians(binsFromCurve(sweep), [{ bytes: 8 << 10, missesPerReq: 5 }]);
   assert.equal(binTarget(flat), Math.sqrt(flat.lo * flat.hi!));
   assert.equal(open.median, undefined);
+});
+
+test('a last-level bin is cut where one step would be off by more than allowed', () => {
+  // memcached-churn's shape: 29.7 misses a request at 4 MiB, 28 at 8, 8 at 12, 0.9 at 16.
+  const sweep = [256, 4096, 16384, 32768].map((k, i) => ({
+    bytes: k << 10,
+    missesPerReq: [40, 29.7, 0.9, 0.2][i],
+  }));
+  const fine = [256, 4096, 6144, 8192, 12288, 16384, 32768].map((k, i) => ({
+    bytes: k << 10,
+    missesPerReq: [40, 29.7, 29.2, 28, 8, 0.9, 0.2][i],
+  }));
+  const allowed = (m: number) => Math.max(0.1 * m, 0.3);
+  const bins = binsFromCurve(sweep);
+  const cut = splitBins(bins, fine, (256 << 10) / LINE, allowed);
+  const mib = (lines: number | null) => (lines === null ? null : (lines * LINE) / 2 ** 20);
+  // 4 to 8 MiB holds 1.7 accesses and stays whole; 8-12 and 12-16 become rings of their own.
+  assert.deepEqual(
+    cut.map((b) => [mib(b.lo), mib(b.hi)]),
+    [
+      [0.25, 4],
+      [4, 8],
+      [8, 12],
+      [12, 16],
+      [16, 32],
+      [32, null],
+    ],
+  );
+  const sum = (bs: typeof bins) => bs.reduce((a, b) => a + b.perReq, 0);
+  assert.ok(Math.abs(sum(cut) - sum(bins)) < 1e-9);
+  // Every finer point inside a piece is within what is allowed of either of the piece's steps.
+  const stepAt = (bytes: number, atUpper: boolean) =>
+    cut.reduce((a, b) => a + ((atUpper ? (b.hi ?? Infinity) : b.lo) * LINE > bytes ? b.perReq : 0), 0);
+  const inside = fine.filter((q) =>
+    cut.some((b) => b.hi !== null && q.bytes > b.lo * LINE && q.bytes < b.hi * LINE),
+  );
+  assert.ok(inside.some((q) => q.bytes === 6144 << 10));
+  for (const q of inside)
+    for (const atUpper of [false, true]) {
+      const off = Math.abs(stepAt(q.bytes, atUpper) - q.missesPerReq);
+      assert.ok(off <= allowed(q.missesPerReq) + 1e-9, `${q.bytes >> 20} MiB off by ${off.toFixed(2)}`);
+    }
+  // Bins below the size it starts at are left alone; a wider tolerance joins them all again.
+  assert.deepEqual(splitBins(bins, fine, (8192 << 10) / LINE, allowed), bins);
+  assert.equal(splitBins(bins, fine, (256 << 10) / LINE, () => 100).length, bins.length);
 });
