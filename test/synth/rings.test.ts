@@ -391,3 +391,24 @@ test('a last-level bin is cut where one step would be off by more than allowed',
   assert.deepEqual(splitBins(bins, fine, (8192 << 10) / LINE, allowed), bins);
   assert.equal(splitBins(bins, fine, (256 << 10) / LINE, () => 100).length, bins.length);
 });
+
+test('knobs tuned with other bins are left unused: the plan is the untuned one', () => {
+  const p = Profile.parse(
+    JSON.parse(
+      readFileSync(
+        fileURLToPath(new URL('../../../test/fixtures/profile-redis.json', import.meta.url)),
+        'utf8',
+      ),
+    ),
+  );
+  const plain = bodyPlan(p);
+  const n = plain.rings.length;
+  const other = {
+    ...p,
+    knobs: { ...p.knobs, dataLoads: Array(n + 2).fill(50), dataLines: Array(n + 2).fill(9) },
+  };
+  assert.deepEqual(bodyPlan(other).rings, plain.rings);
+  // With one a bin, they are used.
+  const same = { ...p, knobs: { ...p.knobs, dataLoads: Array(n).fill(50), dataLines: Array(n).fill(9) } };
+  assert.ok(bodyPlan(same).rings.every((r) => r.lines === 0 || r.lines === 9));
+});
