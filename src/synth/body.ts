@@ -277,15 +277,15 @@ export function bodyPlan(p: Profile): BodyPlan {
   const t = bodyTarget(p);
   const k = p.knobs;
   // A knob per bin, where it has one per bin (a profile tuned with other bins has not).
-  const per = (knob: number[] | null, n: number) => (knob?.length === n ? knob : null);
+  const per = (knob: number[] | null, n: number) => (knob?.length === n ? knob : []);
   const loads = (bins: ReuseBin[], knob: number[] | null) =>
-    bins.map((b, i) => ({ ...b, perReq: floor(per(knob, bins.length)?.[i] ?? b.perReq, 0.01) }));
+    bins.map((b, i) => ({ ...b, perReq: floor(per(knob, bins.length)[i] ?? b.perReq, 0.01) }));
   // Rings and chain are the process's, their cursors shared by its threads: one walker each.
   // Sizes the tuner has set stand; the others are solved.
-  const sized = (rs: Ring[], knob: number[] | null) =>
-    rs.map((r, i) =>
-      r.lines && per(knob, rs.length)?.[i] ? { ...r, lines: Math.max(2, Math.round(knob![i])) } : r,
-    );
+  const sized = (rs: Ring[], knob: number[] | null) => {
+    const set = per(knob, rs.length);
+    return rs.map((r, i) => (r.lines && set[i] ? { ...r, lines: Math.max(2, Math.round(set[i])) } : r));
+  };
   const rings = sized(synthesizeRings(loads(t.dataBins, k.dataLoads), t.hotData), k.dataLines);
   const segments = sized(
     synthesizeRings(loads(t.codeBins, k.codeBlocks), t.hotCode, t.codePasses),

@@ -298,8 +298,9 @@ test('footprint theory: the distinct lines of a window of requests follow from t
   }
 });
 
-test('the plan leaves out of its blocks and mix loop what the clone ran beyond its counts, class by class', () => {
-  const p = Profile.parse(
+/** The redis fixture's profile. */
+const redisProfile = () =>
+  Profile.parse(
     JSON.parse(
       readFileSync(
         fileURLToPath(new URL('../../../test/fixtures/profile-redis.json', import.meta.url)),
@@ -307,6 +308,9 @@ test('the plan leaves out of its blocks and mix loop what the clone ran beyond i
       ),
     ),
   );
+
+test('the plan leaves out of its blocks and mix loop what the clone ran beyond its counts, class by class', () => {
+  const p = redisProfile();
   const o = p.body.original;
   const want = Object.fromEntries(INSN_CLASSES.map((c) => [c, o.mix!.shares[c] * o.insnsPerReq]));
   // Planned counts plus overhead against the original's, in percentage points of its instructions.
@@ -393,14 +397,7 @@ test('a last-level bin is cut where one step would be off by more than allowed',
 });
 
 test('knobs tuned with other bins are left unused: the plan is the untuned one', () => {
-  const p = Profile.parse(
-    JSON.parse(
-      readFileSync(
-        fileURLToPath(new URL('../../../test/fixtures/profile-redis.json', import.meta.url)),
-        'utf8',
-      ),
-    ),
-  );
+  const p = redisProfile();
   const plain = bodyPlan(p);
   const n = plain.rings.length;
   const other = {
@@ -410,5 +407,6 @@ test('knobs tuned with other bins are left unused: the plan is the untuned one',
   assert.deepEqual(bodyPlan(other).rings, plain.rings);
   // With one a bin, they are used.
   const same = { ...p, knobs: { ...p.knobs, dataLoads: Array(n).fill(50), dataLines: Array(n).fill(9) } };
-  assert.ok(bodyPlan(same).rings.every((r) => r.lines === 0 || r.lines === 9));
+  const sized = bodyPlan(same).rings;
+  assert.ok(sized.some((r) => r.lines === 9) && sized.every((r) => r.lines === 0 || r.lines === 9));
 });
