@@ -11,9 +11,10 @@ const curve = (m: number[]): CurvePoint[] => m.map((x, i) => ({ bytes: 8 * KIB *
 
 /** A profile body whose original misses `base` at 8, 16, ... KiB, and `wide` with more
  *  connections (none: not measured). */
-function body(base: number[], wide?: number[]): Pick<Profile, 'body'> {
+function body(base: number[], wide?: number[], connections = 8): Pick<Profile, 'body' | 'source'> {
   const cpu = { insnsPerReq: 3000, dataCurve: curve(base) } as unknown as PortableCpu;
   return {
+    source: { connections } as Profile['source'],
     body: {
       original: cpu,
       skeleton: null,
@@ -69,4 +70,14 @@ test('the part takes no more than its bin holds', () => {
   assert.equal(c.bin, 1);
   assert.equal(c.loadsPerReq, 2, 'the 16-32 KiB bin holds 2 accesses a request');
   assert.equal(withoutConn(bins, c)[1].perReq, 0);
+});
+
+test('none where a round of every connection touches more than the bin holds', () => {
+  // The same rise as the first test's: on 8 connections a round touches about 30 KiB (within
+  // the 16-32 KiB bin); on 24, past it.
+  const base = [80, 53, 24, 9, 5, 2];
+  const wide = [80.5, 53.6, 32.2, 14, 5.2, 2];
+  const bins = binsFromCurve(curve(base));
+  assert.equal(connPart(body(base, wide, 8), bins).bin, 1);
+  assert.deepEqual(connPart(body(base, wide, 24), bins), NO_CONN);
 });
