@@ -49,10 +49,10 @@ export const SET_PERIOD = 16384;
 /** The lines of the 16 KiB set period (SET_PERIOD): the sets of a 64 KiB 4-way L1. */
 export const PERIOD_LINES = SET_PERIOD / 64;
 
-/** The mean gap, in lines, between a warm segment's blocks: each block lies a random number of
- *  lines (geometric, this mean) after the last, as a program's hot code lies in its text among
- *  colder lines (see docs/body.md, code layout). */
-export const CODE_GAP = 1;
+/** How many ways of the two L1s the segments may fill in a set, with what is already there:
+ *  the 32 KiB 8-way L1's (a set of the 4 KiB period) and the 64 KiB 4-way one's (a set of the
+ *  16 KiB period), each less half a way, the skeleton's measure being a sum of lines' runs. */
+const ROOM = { coarse: 8 - 0.5, fine: 4 - 0.5 };
 
 /** A line run once in this many requests or more often holds its way between two runs of the
  *  other lines of its set: it counts as a whole line in that set; a colder one, in proportion. */
@@ -64,32 +64,30 @@ const WARM_RUNS = 4;
  *  layout). */
 const COLD = 0.5;
 
-/** A draw in [0, 1) for block j of the segment keyed `key`: the same whatever the segment's
- *  length or the other segments, so that growing a segment moves none of its blocks. */
-function draw(key: number, j: number): number {
-  let h = (Math.imul(key + 1, 0x9e3779b1) ^ Math.imul(j + 7, 0x85ebca6b)) >>> 0;
-  h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
-  h = Math.imul(h ^ (h >>> 12), 0x297a2d39) >>> 0;
-  return ((h ^ (h >>> 15)) >>> 0) / 2 ** 32;
-}
-
-/** A geometric gap of mean CODE_GAP from a draw u. */
-const gapOf = (u: number) => Math.floor(Math.log(1 - u) / Math.log(CODE_GAP / (1 + CODE_GAP)));
-
 /** Where each block of each segment lies in the 16 KiB set period, in lines, in walk order.
- *  Hottest segment first (its blocks a request over its lines, at most 1), its first block in
- *  the line whose set of 64 the skeleton's measured hot code (`outside`, CODE_SETS sets) and
- *  the blocks placed before fill least (each as warm as its segment: WARM_RUNS), each block
- *  after it a random gap (CODE_GAP) after the last, block j of segment `keys[k]` drawing alike
- *  whatever the lengths; a cold segment (COLD) end to end. Each is laid out at its `segs`
- *  lines, then cut to, or grown after them to, its `lines`. */
+ *  Hottest segment first (its blocks a request over its lines, at most 1), each block goes in
+ *  the first line from the last block's on (from the least filled line, for the first) whose
+ *  sets in the two L1s have a way left (ROOM), counting the skeleton's measured hot code
+ *  (`outside`, CODE_SETS sets, spread evenly over the 256 sets of the 16 KiB period), the
+ *  code crowd groups' lines (`occupied`) and the blocks already placed (each as warm as
+ *  its segment: WARM_RUNS); where no line within 64 has, or the segment is cold (COLD), in
+ *  the next line. Each is laid out at its `segs` lines, then cut to, or grown after them to,
+ *  its `lines`. Laid end to
+ *  end from a start, segments overflow the sets the skeleton already fills, and each move of
+ *  a segment's lines moves which sets overflow (see docs/body.md, code layout). */
 export function segmentLayout(
   segs: { lines: number; loadsPerReq: number }[],
   outside?: number[],
+  occupied: { set: number; lines: number }[] = [],
   lines: number[] = segs.map((q) => q.lines),
-  keys: number[] = segs.map((_, k) => k),
 ): number[][] {
-  const sets = outside?.length === CODE_SETS ? [...outside] : new Array<number>(CODE_SETS).fill(0);
+  const fine = new Array<number>(PERIOD_LINES).fill(0);
+  for (const o of occupied) fine[o.set % PERIOD_LINES] += o.lines;
+  const skeleton = outside?.length === CODE_SETS ? outside : new Array<number>(CODE_SETS).fill(0);
+  const coarse = [...skeleton];
+  fine.forEach((x, i) => (coarse[i % CODE_SETS] += x));
+  const perFine = PERIOD_LINES / CODE_SETS;
+  const fineLoad = (l: number) => fine[l] + skeleton[l % CODE_SETS] / perFine;
   const heat = (q: { lines: number; loadsPerReq: number }) =>
     Math.min(1, q.loadsPerReq / Math.max(1, q.lines));
   const out: number[][] = segs.map(() => []);
@@ -97,13 +95,28 @@ export function segmentLayout(
   /** `n` more blocks of segment k, each after its last. */
   const place = (k: number, n: number) => {
     const w = Math.min(1, heat(segs[k]) * WARM_RUNS);
-    for (let i = 0; i < n; i++) {
-      const j = out[k].length;
-      let l = 0;
-      if (j === 0) for (let x = 1; x < CODE_SETS; x++) l = sets[x] < sets[l] - 1e-9 ? x : l;
-      else l = (out[k][j - 1] + 1 + (w < COLD ? 0 : gapOf(draw(keys[k], j)))) % PERIOD_LINES;
+    const fits = (l: number) => coarse[l % CODE_SETS] + w <= ROOM.coarse && fineLoad(l) + w <= ROOM.fine;
+    for (let j = 0; j < n; j++) {
+      const from = out[k].length ? (out[k][out[k].length - 1] + 1) % PERIOD_LINES : -1;
+      let l = from;
+      if (from < 0) {
+        // The first block: the least filled line.
+        l = 0;
+        const load = (x: number) => coarse[x % CODE_SETS] / ROOM.coarse + fineLoad(x) / ROOM.fine;
+        for (let x = 1; x < PERIOD_LINES; x++) if (load(x) < load(l) - 1e-9) l = x;
+      } else if (w >= COLD) {
+        // A warm block: the first line with room within one 4 KiB period on (every set of the
+        // 32 KiB L1 once); none with room, the next line.
+        for (let d = 0; d < CODE_SETS; d++) {
+          if (fits((from + d) % PERIOD_LINES)) {
+            l = (from + d) % PERIOD_LINES;
+            break;
+          }
+        }
+      }
       out[k].push(l);
-      sets[l % CODE_SETS] += w;
+      coarse[l % CODE_SETS] += w;
+      fine[l] += w;
     }
   };
   // Each segment as laid out at `segs`' lines; then, where it has more lines, the rest after them.
@@ -125,11 +138,22 @@ export function chainSegments(
   const bins = plan.segments
     .map((r, bin) => ({ bin, lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq }))
     .filter((s) => s.lines > 0);
+  // The crowd groups' blocks lie at their lines, each as warm as its group runs (as planned
+  // before tuning, so that the tuner's moves of the groups move no segment's block).
+  const placed = (groups: BodyPlan['codeCrowd']) =>
+    groups.map((g, j) => ({ ...g, offset: codeCrowdOffset(g.stride, j) }));
+  const crowd = placed(plan.codeCrowd);
+  const occupied = placed(nominal.codeCrowd).flatMap((g) =>
+    Array.from({ length: g.lines }, (_, i) => ({
+      set: (g.offset + i * g.stride) / 64,
+      lines: Math.min(1, g.loadsPerReq / g.lines),
+    })),
+  );
   const slots = segmentLayout(
     bins.map((s) => (Math.round(nominal.segments[s.bin]?.lines ?? 0) > 0 ? nominal.segments[s.bin] : s)),
     skeletonSets,
+    occupied,
     bins.map((s) => s.lines),
-    bins.map((s) => s.bin),
   );
   return [
     ...bins.map((s, k) => ({
@@ -140,11 +164,7 @@ export function chainSegments(
       slots: slots[k],
       rounds: plan.segmentRounds[s.bin] ?? [0],
     })),
-    ...plan.codeCrowd.map((g, j) => ({
-      name: `${partName('code', 'conflict')}_${j}`,
-      ...g,
-      offset: codeCrowdOffset(g.stride, j),
-    })),
+    ...crowd.map((g, j) => ({ name: `${partName('code', 'conflict')}_${j}`, ...g })),
   ];
 }
 

@@ -10,7 +10,7 @@ import { generateClone } from '../../src/generate/index.js';
 import { buildClone } from '../../src/generate/build.js';
 import { capBins } from '../../src/generate/clone.js';
 import { bodyPlan } from '../../src/synth/body.js';
-import { CODE_GAP, chainSegments, segmentLayout } from '../../src/synth/layout.js';
+import { chainSegments, segmentLayout } from '../../src/synth/layout.js';
 import { emitChain } from '../../src/generate/chain.js';
 import { cloneLaunchSpec } from '../../src/collect/target.js';
 import { launchTarget } from '../../src/collect/target.js';
@@ -230,13 +230,12 @@ test('the chain runs the code crowd groups the tuned plan has, whatever the plan
   );
 });
 
-test("code segments lie with random gaps, starting where the skeleton's hot code is thinnest", () => {
-  const count = (layout: number[][], period: number) => {
+test("code segments fill the sets the skeleton's hot code leaves room in, and no more", () => {
+  const count = (layout: number[][], weights: number[], period: number) => {
     const sets = new Array<number>(period).fill(0);
-    layout.forEach((slots) => slots.forEach((l) => (sets[l % period] += 1)));
+    layout.forEach((slots, k) => slots.forEach((l) => (sets[l % period] += weights[k])));
     return sets;
   };
-  const gaps = (slots: number[]) => slots.slice(1).map((l, j) => (l - slots[j] - 1 + 256) % 256);
   // The skeleton holds 7 hot lines in each of sets 0 to 15 and 2 in each of the others.
   const outside = Array.from({ length: 64 }, (_, i) => (i < 16 ? 7 : 2));
   const segs = [
@@ -246,30 +245,33 @@ test("code segments lie with random gaps, starting where the skeleton's hot code
   ];
   const layout = segmentLayout(segs, outside);
   layout.forEach((slots, k) => assert.equal(slots.length, segs[k].lines, `segment ${k} holds its lines`));
-  // The hottest segment starts in the first of the sets the skeleton fills least.
-  assert.equal(layout[0][0] % 64, 16);
+  // The warm segments (a line run every other request or more often) leave sets 0 to 15 alone,
+  // and no set of the 32 KiB 8-way L1 holds more than its ways.
+  const warm = count(layout.slice(0, 2), [1, 1], 64);
+  assert.deepEqual(warm.slice(0, 16), new Array(16).fill(0));
+  assert.ok(
+    warm.every((x, i) => x + outside[i] <= 8),
+    `sets ${warm.map((x, i) => x + outside[i]).join(' ')}`,
+  );
+  // Nor one of the 64 KiB 4-way L1's 256 more than its 4 (the skeleton spread evenly).
+  assert.ok(count(layout.slice(0, 2), [1, 1], 256).every((x, i) => x + outside[i % 64] / 4 <= 4));
   // The cold one (a line run once in a hundred requests) is laid end to end.
   const cold = layout[2];
   assert.ok(
     cold.every((l, j) => j === 0 || l === (cold[j - 1] + 1) % 256),
     'the cold segment has no gaps',
   );
-  // A warm segment's gaps are CODE_GAP lines on the mean, and its sets hold what chance gives
-  // them: one line in two of its span taken, a set of 64 holds its mean with a binomial spread
-  // (variance half the mean), where laid end to end each would hold the same.
-  const [long] = segmentLayout([{ lines: 2048, loadsPerReq: 4096 }]);
-  const g = gaps(long);
-  const mean = g.reduce((a, b) => a + b, 0) / g.length;
-  assert.ok(Math.abs(mean - CODE_GAP) < 0.15 * CODE_GAP, `mean gap ${mean}`);
-  assert.ok(g.every((x) => x < 64));
-  const sets = count([long.slice(0, 448)], 64);
-  const v = sets.reduce((a, x) => a + (x - 7) ** 2, 0) / 64;
-  assert.ok(v > 0.2 * 7 && v < 1.2 * 7, `variance ${v} of ${sets.join(' ')}`);
-  // Block j lies where it did whatever the segment's length: grown, a segment keeps its blocks.
-  const [short] = segmentLayout([{ lines: 100, loadsPerReq: 200 }]);
-  const [grown] = segmentLayout([{ lines: 100, loadsPerReq: 200 }], undefined, [160]);
-  assert.deepEqual(grown.slice(0, 100), short);
-  assert.equal(grown.length, 160);
+  // No block lies more than a 4 KiB period past the last; where every set is full, a warm
+  // segment is laid end to end too (redis's clone: one that skipped to the least filled line
+  // spread 2,652 lines over 17.8 MB).
+  const gaps = (slots: number[]) => slots.slice(1).map((l, j) => (l - slots[j] - 1 + 256) % 256);
+  assert.ok(layout.every((slots) => gaps(slots).every((g) => g < 64)));
+  const [full] = segmentLayout([{ lines: 300, loadsPerReq: 300 }], new Array(64).fill(9));
+  assert.deepEqual(gaps(full), new Array(299).fill(0));
+  // The conflict segment's set counts as occupied: a hot segment of 7 x 64 lines, with 4 lines
+  // there, leaves that set with one line of its own less.
+  const [c] = segmentLayout([{ lines: 7 * 64, loadsPerReq: 7 * 64 }], undefined, [{ set: 19, lines: 4 }]);
+  assert.equal(count([c], [1], 64)[19], 3);
   // Each block after another, in walk order: the emitted chain holds its gaps.
   const chain = emitChain([{ name: 'twin_code_0', lines: 3, loadsPerReq: 3, slots: [5, 9, 10] }]);
   assert.match(
