@@ -84,7 +84,7 @@ conn *conn_open(conn_set *s, int fd)
     if (s->cfg->body_conn_lines && !(c->body_mem = conn_body_mem(s->cfg->body_conn_lines)))
         goto err;
     struct epoll_event ev = { .events = c->events, .data.ptr = c };
-    if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+    if (s->epfd >= 0 && epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
         goto err;
     c->next = s->head;
     if (s->head)
@@ -127,8 +127,10 @@ void conn_close_all(conn_set *s)
 
 static int conn_want(conn_set *s, conn *c, uint32_t events)
 {
-    if (c->events == events)
+    if (c->events == events || s->epfd < 0) {
+        c->events = events;
         return TWIN_OK;
+    }
     struct epoll_event ev = { .events = events, .data.ptr = c };
     if (epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev) < 0)
         return TWIN_ERR;
@@ -308,7 +310,8 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
         ssize_t n = net_recv(s->cfg->recv_call, c->fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (n > 0) {
             c->in_len += (size_t)n;
-            more = s->cfg->recv_until_eagain && ++recvs < CONN_MAX_RECVS && s->out.wire < CONN_OUT_HIGH;
+            more = s->cfg->recv_until_eagain && s->epfd >= 0 && ++recvs < CONN_MAX_RECVS &&
+                   s->out.wire < CONN_OUT_HIGH;
         } else if (n < 0 && errno == EINTR) {
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {

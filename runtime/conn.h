@@ -6,7 +6,11 @@
  * the configured send. With recv_until_eagain it then receives again until
  * EAGAIN. A send that cannot finish switches the connection to EPOLLOUT
  * (and stops reading it) until its output is gone: the only epoll_ctl a
- * connection costs after it is added, besides the profile's own. */
+ * connection costs after it is added, besides the profile's own.
+ *
+ * Without an epoll set (epfd -1) a connection is blocking and served by a
+ * thread of its own: conn_event on it receives once (waiting for data),
+ * serves and sends in full; recv_until_eagain is not applied. */
 #ifndef CONN_H
 #define CONN_H
 
@@ -38,7 +42,7 @@ typedef struct {
     const replay_plan *plan;
     const proto_ops *proto;
     replay_thread *rt;
-    int epfd;
+    int epfd; /* -1: blocking connections, no epoll set */
     conn *head;
     /* This batch's replies: one buffer per thread, so that the lines replies are
      * written to stay few and hot, as they are where an original sends from its

@@ -25,13 +25,14 @@
 #define MAIN_STACK_PERIOD ((uintptr_t)2 << 20)
 #define MAIN_STACK_OFFSET ((uintptr_t)1 << 20)
 
-#define MAIN_USAGE "usage: --port N [--host ADDR] [--dir DIR] [--key-at N]"
+#define MAIN_USAGE "usage: --port N [--host ADDR] [--dir DIR] [--key-at N] [--workers N]"
 
 typedef struct {
     int port;
     const char *host;
     const char *dir;
-    long key_at; /* -1: answer no key by its number */
+    long key_at;  /* -1: answer no key by its number */
+    long workers; /* 0: the configured count */
 } main_opts;
 
 /* Accepts "--flag value" and "--flag=value". */
@@ -49,10 +50,11 @@ static const char *main_value(int argc, char **argv, int *i, const char *flag)
 
 static int main_parse(int argc, char **argv, main_opts *o, char *err, size_t errlen)
 {
-    const char *port = NULL, *key_at = NULL, *v;
+    const char *port = NULL, *key_at = NULL, *workers = NULL, *v;
     o->host = "127.0.0.1";
     o->dir = NULL;
     o->key_at = -1;
+    o->workers = 0;
     for (int i = 1; i < argc; i++) {
         if ((v = main_value(argc, argv, &i, "--port")))
             port = v;
@@ -62,6 +64,8 @@ static int main_parse(int argc, char **argv, main_opts *o, char *err, size_t err
             o->dir = v;
         else if ((v = main_value(argc, argv, &i, "--key-at")))
             key_at = v;
+        else if ((v = main_value(argc, argv, &i, "--workers")))
+            workers = v;
         else {
             snprintf(err, errlen, "unknown or incomplete flag '%s'; " MAIN_USAGE, argv[i]);
             return TWIN_ERR;
@@ -88,6 +92,16 @@ static int main_parse(int argc, char **argv, main_opts *o, char *err, size_t err
         }
         o->key_at = at;
     }
+    if (workers) {
+        errno = 0;
+        long w = strtol(workers, &end, 10);
+        if (errno || *end || end == workers || w < 1 || w > 4096) {
+            snprintf(err, errlen, "bad --workers '%s'; give the worker threads or processes, 1 to 4096",
+                     workers);
+            return TWIN_ERR;
+        }
+        o->workers = w;
+    }
     if (!o->host[0] || (o->dir && !o->dir[0])) {
         snprintf(err, errlen, "empty --host or --dir; " MAIN_USAGE);
         return TWIN_ERR;
@@ -108,7 +122,11 @@ static __attribute__((noinline)) int main_run(const twin_config *cfg, int argc, 
         fprintf(stderr, "clone: %s\n", err);
         return 2;
     }
-    if (replay_plan_init(&plan, cfg, err, sizeof err) != TWIN_OK) {
+    /* --workers: a configuration change (another pool size) needs no new profile */
+    twin_config conf = *cfg;
+    if (o.workers)
+        conf.workers = (uint32_t)o.workers;
+    if (replay_plan_init(&plan, &conf, err, sizeof err) != TWIN_OK) {
         fprintf(stderr, "clone: bad configuration: %s; regenerate the clone\n", err);
         return 2;
     }

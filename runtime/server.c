@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "bg.h"
+#include "blocking.h"
 #include "conn.h"
 #include "net.h"
 
@@ -51,7 +52,7 @@ static int server_add(int epfd, int fd, uint32_t events, uint64_t tag)
     return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? TWIN_ERR : TWIN_OK;
 }
 
-static int server_signal_fd(void)
+int server_signal_fd(void)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -215,7 +216,7 @@ static void *server_worker_main(void *arg)
 }
 
 /* The port opened and said so: every worker is set up. */
-static int server_ready(int listen_fd, const char *host, int port, char *err, size_t errlen)
+int server_ready(int listen_fd, const char *host, int port, char *err, size_t errlen)
 {
     if (net_open(listen_fd) != TWIN_OK) {
         snprintf(err, errlen, "listen on port %d: %s", port, strerror(errno));
@@ -331,16 +332,12 @@ static int server_event_loop(const replay_plan *plan, int listen_fd, const char 
 
 /* A prefork process: one epoll loop on the shared listening socket, set up (its body's memory
  * too) before it writes one byte on `ready` and serves. */
-static void server_child(const replay_plan *plan, int listen_fd, uint32_t index, pid_t parent,
-                         pid_t *siblings, int ready)
+static void server_child(const replay_plan *plan, int listen_fd, uint32_t index, int ready, int go)
 {
     char err[256];
     server_loop l;
-    free(siblings); /* the parent's table */
+    close(go); /* an epoll loop waits for the port itself */
     server_loop_clear(&l);
-    prctl(PR_SET_PDEATHSIG, SIGTERM);
-    if (getppid() != parent)
-        _exit(0);
     l.listen_fd = listen_fd;
     l.signal_fd = server_signal_fd();
     if (l.signal_fd < 0 || server_loop_init(&l, plan, index + 1, 0, err, sizeof err) != TWIN_OK) {
@@ -369,12 +366,15 @@ static void server_reap(pid_t *pids, uint32_t n)
     }
 }
 
+/* `workers` processes, each running `child` (which never returns), and the background threads
+ * in this one, which waits for a stop signal or a child that exits. A child writes one byte on
+ * `ready` once set up; `go` reads end of file once the port is open. */
 static int server_prefork(const replay_plan *plan, int listen_fd, const char *host, int port, char *err,
-                          size_t errlen)
+                          size_t errlen, server_child_fn child)
 {
     uint32_t n = plan->cfg->workers ? plan->cfg->workers : 1;
     pid_t parent = getpid(), *pids = calloc(n, sizeof *pids);
-    int rc = TWIN_ERR, ready[2] = { -1, -1 };
+    int rc = TWIN_ERR, ready[2] = { -1, -1 }, go[2] = { -1, -1 };
     sigset_t set;
 
     if (!pids) {
@@ -385,7 +385,7 @@ static int server_prefork(const replay_plan *plan, int listen_fd, const char *ho
      * of hundreds of MiB, under Valgrind for seconds) before it serves, and requests the others
      * served meanwhile counted a set-up still running in their measure (nginx-site's clone:
      * 14,428 or 25,807 instructions a request, from one binary). */
-    if (pipe2(ready, O_CLOEXEC) != 0) {
+    if (pipe2(ready, O_CLOEXEC) != 0 || pipe2(go, O_CLOEXEC) != 0) {
         snprintf(err, errlen, "pipe: %s", strerror(errno));
         goto out;
     }
@@ -397,8 +397,13 @@ static int server_prefork(const replay_plan *plan, int listen_fd, const char *ho
             goto out;
         }
         if (pid == 0) {
+            free(pids); /* the parent's table */
             close(ready[0]);
-            server_child(plan, listen_fd, i, parent, pids, ready[1]);
+            close(go[1]);
+            prctl(PR_SET_PDEATHSIG, SIGTERM);
+            if (getppid() != parent)
+                _exit(0);
+            child(plan, listen_fd, i, ready[1], go[0]);
         }
         pids[i] = pid;
     }
@@ -422,6 +427,8 @@ static int server_prefork(const replay_plan *plan, int listen_fd, const char *ho
         bg_stop();
         goto out;
     }
+    close(go[1]);
+    go[1] = -1;
 
     sigemptyset(&set);
     sigaddset(&set, SIGTERM);
@@ -451,9 +458,12 @@ static int server_prefork(const replay_plan *plan, int listen_fd, const char *ho
     }
     bg_stop();
 out:
-    for (int k = 0; k < 2; k++)
+    for (int k = 0; k < 2; k++) {
         if (ready[k] >= 0)
             close(ready[k]);
+        if (go[k] >= 0)
+            close(go[k]);
+    }
     server_reap(pids, n);
     free(pids);
     return rc;
@@ -471,7 +481,18 @@ int server_run(const replay_plan *plan, int listen_fd, const char *host, int por
         rc = server_event_loop(plan, listen_fd, host, port, err, errlen);
         break;
     case TWIN_NET_PREFORK:
-        rc = server_prefork(plan, listen_fd, host, port, err, errlen);
+        rc = server_prefork(plan, listen_fd, host, port, err, errlen, server_child);
+        break;
+    case TWIN_NET_PROCESS_POOL:
+        /* each process waits in accept: the socket blocks, as such a pool's does */
+        net_set_nonblock(listen_fd, 0);
+        rc = server_prefork(plan, listen_fd, host, port, err, errlen, blocking_pool_child);
+        break;
+    case TWIN_NET_THREAD_PER_CONN:
+        rc = blocking_thread_per_conn(plan, listen_fd, host, port, err, errlen);
+        break;
+    case TWIN_NET_PROCESS_PER_CONN:
+        rc = blocking_process_per_conn(plan, listen_fd, host, port, err, errlen);
         break;
     default:
         snprintf(err, errlen, "unknown network model");

@@ -1,9 +1,10 @@
-/* server.h -- the three network models of twin.h (worker pool, event loop,
- * prefork) over one listening socket.
+/* server.h -- the network models of twin.h over one listening socket.
  *
  * Threads: WORKER_POOL runs the acceptor in the calling thread plus
  * `workers` serving threads; EVENT_LOOP serves in the calling thread;
- * PREFORK forks `workers` single-threaded processes and waits. Background
+ * PREFORK and PROCESS_POOL fork `workers` single-threaded processes and
+ * wait; THREAD_PER_CONN and PROCESS_PER_CONN accept in the calling thread
+ * and start a thread or a process for each connection (blocking.h). Background
  * threads run in the calling process in every model. SIGTERM and SIGINT
  * must be blocked in the calling thread before server_run (every thread
  * inherits the mask); they stop it. */
@@ -11,6 +12,7 @@
 #define SERVER_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 #include "replay.h"
 
@@ -18,5 +20,14 @@
  * ready. TWIN_ERR with a message in err if it could not start or a worker
  * process died. */
 int server_run(const replay_plan *plan, int listen_fd, const char *host, int port, char *err, size_t errlen);
+
+/* Opens the port (listen) and prints "listening on HOST:PORT". */
+int server_ready(int listen_fd, const char *host, int port, char *err, size_t errlen);
+/* A non-blocking signalfd for SIGTERM and SIGINT. */
+int server_signal_fd(void);
+
+/* A worker process of a pool: set up, it writes one byte on `ready`; it may serve once `go`
+ * reads end of file (the port open). It never returns. */
+typedef void (*server_child_fn)(const replay_plan *plan, int listen_fd, uint32_t index, int ready, int go);
 
 #endif

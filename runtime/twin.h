@@ -33,7 +33,19 @@ typedef enum {
     /* main process listens, forks `workers` processes that each run an epoll
      * loop on the shared listening socket (nginx-like); the main process
      * waits for its children. */
-    TWIN_NET_PREFORK = 2
+    TWIN_NET_PREFORK = 2,
+    /* main thread accepts with blocking calls and starts a thread per
+     * connection that serves it with blocking receives (Thrift's
+     * TThreadedServer, MariaDB); `workers` is ignored. */
+    TWIN_NET_THREAD_PER_CONN = 3,
+    /* main process forks `workers` processes that each accept on the shared
+     * listening socket and serve one connection at a time with blocking
+     * receives (Apache prefork, PHP-FPM). */
+    TWIN_NET_PROCESS_POOL = 4,
+    /* main process accepts and forks a process per connection that serves it
+     * with blocking receives and exits with it (PostgreSQL); `workers` is
+     * ignored. */
+    TWIN_NET_PROCESS_PER_CONN = 5
 } twin_net_model;
 
 /* The system call a connection handler receives with. */
@@ -161,7 +173,7 @@ typedef struct {
 typedef struct {
     twin_protocol protocol;
     twin_net_model net_model;
-    uint32_t workers; /* worker threads (pool) or processes (prefork) */
+    uint32_t workers; /* worker threads (pool) or processes (prefork, process pool) */
     twin_recv_call recv_call;
     int recv_until_eagain; /* after serving a read, receive again until EAGAIN */
     twin_send_call send_call;

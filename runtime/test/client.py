@@ -426,6 +426,23 @@ def serial(p, port, count, verbs, gate):
     c.close()
 
 
+def hold(p, port, conns, verb, gate):
+    """Opens `conns` connections, each answered once, and holds them open until gate.go."""
+    cs = []
+    for i in range(conns):
+        c = Conn(port)
+        c.send(p.request(verb, i))
+        read_reply(p, c)
+        cs.append(c)
+    open(gate + ".ready", "w").close()
+    deadline = time.time() + 30
+    while not os.path.exists(gate + ".go"):
+        check(time.time() < deadline, "no go signal")
+        time.sleep(0.01)
+    for c in cs:
+        c.close()
+
+
 def children(pid):
     out = []
     for d in os.listdir("/proc"):
@@ -480,7 +497,7 @@ def keyed(port, pairs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["check", "serial", "children", "counts", "keyed"])
+    ap.add_argument("mode", choices=["check", "serial", "hold", "children", "counts", "keyed"])
     ap.add_argument("args", nargs="*")
     ap.add_argument("--proto", choices=sorted(PROTOS))
     ap.add_argument("--port", type=int)
@@ -488,6 +505,7 @@ def main():
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--verbs", default="")
     ap.add_argument("--gate")
+    ap.add_argument("--conns", type=int, default=1)
     a = ap.parse_intermixed_args()
     try:
         if a.mode == "children":
@@ -496,6 +514,8 @@ def main():
             counts(a.args[0], a.count, a.args[1:])
         elif a.mode == "keyed":
             keyed(a.port, a.args)
+        elif a.mode == "hold":
+            hold(PROTOS[a.proto], a.port, a.conns, a.verbs, a.gate)
         elif a.mode == "serial":
             serial(PROTOS[a.proto], a.port, a.count, a.verbs.split(","), a.gate)
         else:

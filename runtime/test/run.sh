@@ -3,6 +3,8 @@
 #   example_clone  memcached  WORKER_POOL (4 workers)  read until EAGAIN, sendmsg
 #   example_resp   RESP       EVENT_LOOP               recvfrom once, write
 #   example_http   HTTP/1.1   PREFORK (2 processes)    recvmsg until EAGAIN, writev
+#   example_blocking memcached, blocking reads, sendmsg: THREAD_PER_CONN,
+#                  PROCESS_POOL (3 processes, 2 with --workers 2), PROCESS_PER_CONN
 # For each: protocol checks (client.py), thread and process counts, system
 # calls per request under `strace -f -c`, SIGTERM (exit 0, no files, no
 # children), a second instance on the same port (exit 2, one line). Then one
@@ -108,8 +110,11 @@ measure() {
     wait_file "$gate.connected" 10
     sleep 0.3 # the connection reaches the thread that serves it
     for p in "$@"; do
-        args+=(-p "$p")
-        want=$((want + 1))
+        [[ $p == kids:* ]] && p=$("${CLIENT[@]}" children "${p#kids:}") # started by the connection
+        for q in $p; do
+            args+=(-p "$q")
+            want=$((want + 1))
+        done
     done
     strace -f -c -o "$TMP/$name.strace" "${args[@]}" 2>"$TMP/$name.strace.err" &
     local tracer=$!
@@ -123,7 +128,7 @@ measure() {
     touch "$gate.go"
     wait "$client" || die "$name: serial client failed"
     sleep 0.3
-    kill -INT "$tracer"
+    kill -INT "$tracer" 2>/dev/null # (gone already if what it traced has exited)
     wait "$tracer"
     echo "     $name: system calls per request ($STRACE_REQUESTS requests, verbs $verbs):"
     "${CLIENT[@]}" counts "$TMP/$name.strace" --count "$STRACE_REQUESTS" $expect ||
@@ -261,6 +266,89 @@ measure $name http GET "$port" \
     $kids
 stop_clone $name "$CLONE_PID" "$dir"
 
+# --- blocking servers: a thread per connection, a process pool, a process per connection ---
+# hold_conns PORT N: N connections, each answered once, held open until release_conns.
+hold_conns() {
+    HOLD_GATE=$TMP/hold.$1.$2
+    "${CLIENT[@]}" hold --proto memcached --port "$1" --conns "$2" --verbs get --gate "$HOLD_GATE" &
+    HOLD_PID=$!
+    STARTED+=("$HOLD_PID")
+    wait_file "$HOLD_GATE.ready" 10
+    sleep 0.2 # the last connection's thread or process is running
+}
+release_conns() {
+    touch "$HOLD_GATE.go"
+    wait "$HOLD_PID" || die "hold client failed"
+}
+# per request, alternating get and set: one blocking read (no EAGAIN read, no
+# wait), one sendmsg; get pread64 1; set write 1, fdatasync 0.5.
+BLOCKING_CALLS="read=1 sendmsg=1 pread64=0.5 write=0.5 fdatasync=0.25 epoll_wait=0 poll=0 accept4=0"
+name=example_blocking
+
+export TWIN_TEST_NET=3 # a thread per connection
+port=$(free_port)
+dir=$TMP/work-tpc
+start_clone $name "$port" --dir "$dir"
+[[ $(threads "$CLONE_PID") == 2 ]] || die "thread per connection: $(threads "$CLONE_PID") threads idle, want 1 + 1 background"
+hold_conns "$port" 5
+[[ $(threads "$CLONE_PID") == 7 ]] || die "thread per connection: $(threads "$CLONE_PID") threads on 5 connections, want 1 + 1 background + 5"
+release_conns
+sleep 0.3
+[[ $(threads "$CLONE_PID") == 2 ]] || die "thread per connection: $(threads "$CLONE_PID") threads after the connections closed, want 2"
+ok "thread per connection: 2 threads idle, 7 on 5 connections, 2 again once they close"
+"${CLIENT[@]}" check --proto memcached --port "$port" --sizes get=1030,100 --sizes set=8 ||
+    die "thread per connection: protocol checks"
+ok "thread per connection: memcached replies, pipelining, split requests, malformed input"
+measure tpc memcached get,set "$port" "$BLOCKING_CALLS" "$CLONE_PID"
+hold_conns "$port" 3 # open connections must not hold the stop up
+stop_clone $name "$CLONE_PID" "$dir"
+release_conns
+
+export TWIN_TEST_NET=4 # a pool of processes
+for workers in 3 2; do
+    port=$(free_port)
+    dir=$TMP/work-pool$workers
+    flags=()
+    [[ $workers == 3 ]] || flags=(--workers "$workers")
+    start_clone $name "$port" --dir "$dir" "${flags[@]}"
+    kids=$("${CLIENT[@]}" children "$CLONE_PID")
+    STARTED+=($kids)
+    [[ $(wc -w <<<"$kids") == "$workers" ]] || die "process pool: $(wc -w <<<"$kids") processes, want $workers ${flags[*]}"
+    [[ $(threads "$CLONE_PID") == 2 ]] || die "process pool: main process has $(threads "$CLONE_PID") threads, want 1 + 1 background"
+    hold_conns "$port" "$workers"
+    [[ $("${CLIENT[@]}" children "$CLONE_PID") == "$kids" ]] || die "process pool: processes changed under $workers connections"
+    release_conns
+    ok "process pool: $workers processes of 1 thread${flags:+ (${flags[*]})}, the same under $workers connections"
+    [[ $workers == 2 ]] || stop_clone $name "$CLONE_PID" "$dir"
+done
+"${CLIENT[@]}" check --proto memcached --port "$port" --sizes get=1030,100 --sizes set=8 ||
+    die "process pool: protocol checks"
+ok "process pool: memcached replies, pipelining, split requests, malformed input"
+measure pool memcached get,set "$port" "$BLOCKING_CALLS" $kids
+stop_clone $name "$CLONE_PID" "$dir"
+
+export TWIN_TEST_NET=5 # a process per connection
+port=$(free_port)
+dir=$TMP/work-ppc
+start_clone $name "$port" --dir "$dir"
+[[ -z $("${CLIENT[@]}" children "$CLONE_PID") ]] || die "process per connection: worker processes before any connection"
+hold_conns "$port" 4
+kids=$("${CLIENT[@]}" children "$CLONE_PID")
+STARTED+=($kids)
+[[ $(wc -w <<<"$kids") == 4 ]] || die "process per connection: $(wc -w <<<"$kids") processes on 4 connections, want 4"
+release_conns
+sleep 0.3
+[[ -z $("${CLIENT[@]}" children "$CLONE_PID") ]] || die "process per connection: processes left once the connections closed"
+ok "process per connection: none idle, 4 on 4 connections, none once they close"
+"${CLIENT[@]}" check --proto memcached --port "$port" --sizes get=1030,100 --sizes set=8 ||
+    die "process per connection: protocol checks"
+ok "process per connection: memcached replies, pipelining, split requests, malformed input"
+measure ppc memcached get,set "$port" "$BLOCKING_CALLS" "kids:$CLONE_PID"
+hold_conns "$port" 2
+stop_clone $name "$CLONE_PID" "$dir"
+release_conns
+unset TWIN_TEST_NET
+
 # --- the main thread's stack, whatever the environment ------------------------
 # Blocked in a system call, a thread's stack pointer is in /proc/PID/syscall. With
 # environments 3000 bytes apart it must lie at one offset in the 2 MiB set period.
@@ -282,9 +370,9 @@ ok "$name: the main thread's stack at one offset in 2 MiB (${sps[0]}) with envir
 
 # --- valgrind memcheck ------------------------------------------------------------
 if command -v valgrind >/dev/null; then
-    for name in example_clone example_resp example_http; do
+    for name in example_clone example_resp example_http example_blocking; do
         case $name in
-        example_clone) check=(--proto memcached --sizes get=1030,100 --sizes set=8) ;;
+        example_clone | example_blocking) check=(--proto memcached --sizes get=1030,100 --sizes set=8) ;;
         example_resp) check=(--proto resp --sizes GET=5,16,107,4000 --sizes SET=5) ;;
         example_http) check=(--proto http --sizes GET=217,250,1000,10000,100000) ;;
         esac

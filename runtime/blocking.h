@@ -1,0 +1,26 @@
+/* blocking.h -- the network models whose connections block: a thread per
+ * connection, a pool of processes that each accept and serve one connection
+ * at a time, a process per connection. A connection is served by conn.c
+ * without an epoll set: one receive that waits for data, the complete
+ * requests served, their replies sent in full. */
+#ifndef BLOCKING_H
+#define BLOCKING_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "replay.h"
+
+/* THREAD_PER_CONN: accepts in the calling thread until SIGTERM or SIGINT;
+ * then shuts every open connection down and waits for its thread. */
+int blocking_thread_per_conn(const replay_plan *plan, int listen_fd, const char *host, int port, char *err,
+                             size_t errlen);
+/* PROCESS_PER_CONN: accepts in the calling thread and forks a process for
+ * each connection; on SIGTERM or SIGINT ends them and waits. */
+int blocking_process_per_conn(const replay_plan *plan, int listen_fd, const char *host, int port, char *err,
+                              size_t errlen);
+/* A process of PROCESS_POOL (a server_child_fn): accepts on the shared,
+ * blocking listening socket and serves each connection to its end. */
+void blocking_pool_child(const replay_plan *plan, int listen_fd, uint32_t index, int ready, int go);
+
+#endif

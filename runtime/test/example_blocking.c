@@ -1,0 +1,56 @@
+/* example_blocking.c -- an example clone config of a blocking server: memcached
+ * text protocol, the network model from TWIN_TEST_NET (3 a thread per
+ * connection, 4 a pool of processes, 5 a process per connection), 3 workers,
+ * blocking reads and sendmsg, 1 background thread. */
+#include <stdint.h>
+#include <stdlib.h>
+
+#include "twin.h"
+
+static const twin_bin get_sizes[] = { { 1030, 3 }, { 100, 1 } };
+static const twin_bin set_sizes[] = { { 8, 1 } };
+static const twin_bin pread_sizes[] = { { 4096, 1 } };
+static const twin_bin log_sizes[] = { { 128, 1 } };
+
+static const twin_syscall_step get_steps[] = {
+    { TWIN_SC_PREAD, 1.0, pread_sizes, 1 },
+};
+static const twin_syscall_step set_steps[] = {
+    { TWIN_SC_WRITE_LOG, 1.0, log_sizes, 1 },
+    { TWIN_SC_FDATASYNC, 0.5, NULL, 0 },
+};
+
+static const twin_op ops[] = {
+    { "get", get_sizes, 2, get_steps, 1, NULL, 0 },
+    { "set", set_sizes, 1, set_steps, 2, NULL, 0 },
+};
+
+static const twin_bg_thread bg[] = {
+    { TWIN_SLEEP_CLOCK_NANOSLEEP, 100000, 1, 0.0, 0.0, 0.0, 0, NULL },
+};
+
+static void body(uint32_t op, twin_body_ctx *ctx)
+{
+    ctx->mem[op % (ctx->mem_bytes / sizeof(uint64_t))] += ctx->rng++;
+}
+
+int main(int argc, char **argv)
+{
+    const char *net = getenv("TWIN_TEST_NET");
+    twin_config config = {
+        .protocol = TWIN_PROTO_MEMCACHED,
+        .net_model = net ? (twin_net_model)atoi(net) : TWIN_NET_THREAD_PER_CONN,
+        .workers = 3,
+        .recv_call = TWIN_RECV_READ,
+        .recv_until_eagain = 0,
+        .send_call = TWIN_SEND_SENDMSG,
+        .ops = ops,
+        .n_ops = 2,
+        .bg = bg,
+        .n_bg = 1,
+        .data_file_bytes = 1 << 20,
+        .body_mem_bytes = 64 << 10,
+        .body = body,
+    };
+    return twin_main(&config, argc, argv);
+}
