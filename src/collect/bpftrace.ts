@@ -22,18 +22,21 @@ const READY = 'twin-tracing';
 
 /** The bpftrace program: every system call by process, thread and number; the byte count of
  *  each I/O call by thread and file descriptor (which descriptors are sockets is read from
- *  /proc while the load runs). Tracepoints only. */
+ *  /proc while the load runs). The processes traced are the given ones and every process they
+ *  fork while traced (a server that forks a process per connection). Tracepoints only. */
 export function bpftraceScript(pids: number[]): string {
-  const f = pids.map((p) => `pid == ${p}`).join(' || ');
+  const f = '@watch[pid]';
   const enter = IO_CALLS.map((c) => `tracepoint:syscalls:sys_enter_${c}`).join(',');
   const exit = IO_CALLS.map((c) => `tracepoint:syscalls:sys_exit_${c}`).join(',');
   return [
     // BEGIN runs once every probe is attached: the signal that tracing has started.
-    `BEGIN { printf("${READY}\\n"); }`,
+    `BEGIN { ${pids.map((p) => `@watch[${p}] = 1; `).join('')}printf("${READY}\\n"); }`,
+    // A new thread's id joins the set too, harmlessly: the filters test process ids.
+    `tracepoint:sched:sched_process_fork /@watch[args->parent_pid]/ { @watch[args->child_pid] = 1; }`,
     `tracepoint:raw_syscalls:sys_enter /${f}/ { @sc[pid, tid, args->id] = count(); }`,
     `${enter} /${f}/ { @fd[tid] = (uint64)args->fd; }`,
     `${exit} /${f}/ { @io[tid, probe, @fd[tid], args->ret] = count(); }`,
-    `END { clear(@fd); }`,
+    `END { clear(@fd); clear(@watch); }`,
     '',
   ].join('\n');
 }

@@ -62,6 +62,34 @@ export interface Observation {
   settledS: number;
   /** The target's processes, main process first, with their threads at the end of the run. */
   processes: { pid: number; tids: number[] }[];
+  /** The same half-way through the traced run, its connections open: the threads and processes
+   *  a server starts for each connection, which may be gone by its end. */
+  during: { pid: number; tids: number[] }[];
+}
+
+/** How often the CPU time of the target's threads is read while a load runs. */
+const CPU_SAMPLE_MS = 200;
+
+/** CPU time of the target's threads from now until `stop`: each thread's time read every
+ *  CPU_SAMPLE_MS and once at the end, the last reading of a thread that has ended kept (a
+ *  server's thread or process for one connection ends with it, as a load closes them). */
+function cpuTracker(pidsNow: () => number[]): { stop(): number } {
+  const last = new Map<number, number>();
+  const sample = () => {
+    for (const [t, ns] of cpuNs(pidsNow()).byThread) last.set(t, ns);
+  };
+  sample();
+  const base = new Map(last);
+  const timer = setInterval(sample, CPU_SAMPLE_MS);
+  return {
+    stop() {
+      clearInterval(timer);
+      sample();
+      let ns = 0;
+      for (const [t, v] of last) ns += v - (base.get(t) ?? 0);
+      return ns;
+    },
+  };
 }
 
 /** Preloads (untraced), then traces the target's system calls while twin-load drives it at
@@ -78,21 +106,31 @@ export async function observe(
   const pids = target.pids();
   const tracer = opts.trace ? await startTracer(pids) : null;
   const t0 = Date.now();
-  const cpu0 = cpuNs(pids);
-  // Which descriptors are sockets: read while the load's connections are open, half-way.
+  const cpu = cpuTracker(() => target.pids());
+  // Which descriptors are sockets, and which processes and threads serve: read while the
+  // load's connections are open, half-way.
   const sockets = new Map<number, Set<number>>();
+  let during: Observation['during'] = [];
   const snap = setTimeout(
-    () => pids.forEach((p) => sockets.set(p, socketFds(p))),
+    () => {
+      const now = target.pids();
+      now.forEach((p) => sockets.set(p, socketFds(p)));
+      during = now.map((pid) => ({ pid, tids: tasks(pid) })).filter((p) => p.tids.length > 0);
+    },
     (1 + w.duration / 2) * 1000,
   );
   let load;
+  let cpuSum = 0;
   try {
     load = await runLoad(w, target.port, { rate, duration: w.duration, warmup: 1, seed: opts.seed });
   } finally {
     clearTimeout(snap);
+    cpuSum = cpu.stop();
   }
-  const cpu1 = cpuNs(pids);
   const processes = pids.map((pid) => ({ pid, tids: tasks(pid) }));
+  if (during.length === 0) during = processes;
+  // Threads counted with the connections open (a thread per connection ends with it).
+  const threads = during.reduce((a, p) => a + p.tids.length, 0);
   const trace = tracer ? await tracer.stop() : null;
   if (trace) markSockets(trace, sockets);
   const windowS = trace ? trace.windowS : (Date.now() - t0) / 1000;
@@ -100,13 +138,14 @@ export async function observe(
     return {
       load,
       trace,
-      cpuNs: cpu1.ns - cpu0.ns,
-      threads: cpu1.threads,
+      cpuNs: cpuSum,
+      threads,
       threadNsPerSec: new Map(),
       untraced: null,
       windowS,
       settledS,
       processes,
+      during,
     };
   // Each thread's CPU time over each whole second of the run, its median kept (per second).
   const samples = [{ at: Date.now(), cpu: cpuNs(pids).byThread }];
@@ -133,12 +172,13 @@ export async function observe(
   return {
     load,
     trace,
-    cpuNs: cpu1.ns - cpu0.ns,
-    threads: cpu1.threads,
+    cpuNs: cpuSum,
+    threads,
     threadNsPerSec,
     untraced,
     windowS,
     settledS,
     processes,
+    during,
   };
 }

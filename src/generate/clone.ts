@@ -48,6 +48,9 @@ const NET = {
   'worker-pool': 'TWIN_NET_WORKER_POOL',
   'event-loop': 'TWIN_NET_EVENT_LOOP',
   prefork: 'TWIN_NET_PREFORK',
+  'thread-per-connection': 'TWIN_NET_THREAD_PER_CONN',
+  'process-pool': 'TWIN_NET_PROCESS_POOL',
+  'process-per-connection': 'TWIN_NET_PROCESS_PER_CONN',
 } as const;
 const RECV = { read: 'TWIN_RECV_READ', recvfrom: 'TWIN_RECV_RECV', recvmsg: 'TWIN_RECV_RECVMSG' } as const;
 const SEND = {
@@ -97,11 +100,17 @@ function binsArray(name: string, bins: SizeBins): { decl: string; length: number
 }
 
 /** Background threads of the clone's main process: as many as the original had beside its
- *  main thread (and, in a worker pool, its workers). */
+ *  main thread (and, in a worker pool, its workers; with a thread per connection, those). */
 export function backgroundThreads(p: Profile): Profile['skeleton']['background'] {
   const sk = p.skeleton;
-  const main = sk.threads.filter((t) => t.process === 0).length;
-  const want = Math.max(0, main - 1 - (sk.networkModel === 'worker-pool' ? sk.workers : 0));
+  const main = sk.threads.filter((t) => t.process === 0);
+  const own =
+    sk.networkModel === 'worker-pool'
+      ? sk.workers
+      : sk.networkModel === 'thread-per-connection'
+        ? main.filter((t) => t.role === 'worker').length
+        : 0;
+  const want = Math.max(0, main.length - 1 - own);
   const bg = sk.background.slice(0, want);
   while (bg.length < want) bg.push({ ...IDLE_BACKGROUND });
   return bg;

@@ -7,7 +7,14 @@ export const PROFILE_SCHEMA_VERSION = 2;
 export const ThreadRole = z.enum(['main', 'acceptor', 'worker', 'event-loop', 'background']);
 export type ThreadRole = z.infer<typeof ThreadRole>;
 
-export const NetworkModel = z.enum(['worker-pool', 'event-loop', 'prefork']);
+export const NetworkModel = z.enum([
+  'worker-pool',
+  'event-loop',
+  'prefork',
+  'thread-per-connection',
+  'process-pool',
+  'process-per-connection',
+]);
 export type NetworkModel = z.infer<typeof NetworkModel>;
 
 export const RecvCall = z.enum(['read', 'recvfrom', 'recvmsg']);

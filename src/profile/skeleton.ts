@@ -28,11 +28,15 @@ export interface ThreadActivity {
   cpuNsPerSec: number;
 }
 
+/** Every thread seen at the end of the run or half-way through it (its connections open). */
 export function threadActivity(o: Observation): ThreadActivity[] {
   const trace: SyscallTrace = o.trace ?? { byThread: new Map(), io: [] };
   const out: ThreadActivity[] = [];
-  for (const { pid, tids } of o.processes) {
+  const seen = new Set<number>();
+  for (const { pid, tids } of [...o.processes, ...(o.during ?? [])]) {
     for (const tid of tids) {
+      if (seen.has(tid)) continue;
+      seen.add(tid);
       const calls = trace.byThread.get(tid)?.calls ?? new Map<string, number>();
       const total = [...calls.values()].reduce((a, b) => a + b, 0);
       const socketIo = trace.io.filter((e) => e.tid === tid && e.socket).reduce((a, e) => a + e.count, 0);
@@ -43,10 +47,13 @@ export function threadActivity(o: Observation): ThreadActivity[] {
   return out;
 }
 
-/** Serving threads: those that carry at least 2% of the socket I/O. */
+/** Serving threads: those that carry at least 2% of the socket I/O, or a quarter of the
+ *  mean of the threads that carry any (a thread per connection, on many connections). */
 export function servingThreads(acts: ThreadActivity[]): ThreadActivity[] {
   const io = acts.reduce((a, t) => a + t.socketIo, 0);
-  return acts.filter((t) => io > 0 && t.socketIo >= 0.02 * io);
+  const carrying = acts.filter((t) => t.socketIo > 0).length;
+  const bar = Math.min(0.02 * io, (0.25 * io) / Math.max(1, carrying));
+  return acts.filter((t) => io > 0 && t.socketIo >= bar);
 }
 
 /** Bins of socket I/O sizes (successful calls) of the given threads and calls. */
@@ -77,22 +84,8 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
   const acts = threadActivity(o);
   const serving = servingThreads(acts);
   const servingTids = new Set(serving.map((t) => t.tid));
-  const servingPids = new Set(serving.map((t) => t.pid));
   const mainPid = o.processes[0].pid;
   const requests = Math.max(1, o.load.sent);
-
-  let networkModel: Skeleton['networkModel'];
-  let workers: number;
-  if (servingPids.size > 1 || (servingPids.size === 1 && !servingPids.has(mainPid))) {
-    networkModel = 'prefork';
-    workers = Math.max(1, o.processes.length - 1);
-  } else if (serving.length <= 1) {
-    networkModel = 'event-loop';
-    workers = 1;
-  } else {
-    networkModel = 'worker-pool';
-    workers = serving.length;
-  }
 
   const waitCalls = WAITS.map((n) => serving.reduce((a, t) => a + (t.calls.get(n) ?? 0), 0));
   const waitIdx = waitCalls.findIndex((c) => c > 0);
@@ -105,6 +98,7 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
           ? 'poll'
           : 'select';
 
+  const { networkModel, workers } = networkModelOf(o, acts, serving, io);
   const recv = dominant(trace, servingTids, RECV);
   const send = dominant(trace, servingTids, SEND);
   const recvCall = (recv.name === 'readv' ? 'read' : recv.name || 'read') as Skeleton['recvCall'];
@@ -112,12 +106,14 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
 
   const role = (t: ThreadActivity): Skeleton['threads'][number]['role'] => {
     if (servingTids.has(t.tid)) return networkModel === 'event-loop' ? 'event-loop' : 'worker';
+    if (t.accepts > 0 && t.tid !== t.pid) return 'acceptor';
     if (t.tid === t.pid) return 'main';
     if (t.accepts > 0) return 'acceptor';
     return 'background';
   };
+  const pidsSeen = [...new Set(acts.map((t) => t.pid))];
   const threads = acts.map((t) => ({
-    process: o.processes.findIndex((p) => p.pid === t.pid),
+    process: pidsSeen.indexOf(t.pid),
     role: role(t),
     syscallsPerSec: round(t.total / Math.max(o.windowS, 1e-3), 3),
   }));
@@ -142,7 +138,7 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
   });
 
   return {
-    processes: o.processes.length,
+    processes: pidsSeen.length,
     threads,
     networkModel,
     io,
@@ -152,6 +148,33 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
     sendCall,
     background,
   };
+}
+
+/** The process and thread model, from which threads and processes carry the connections and
+ *  how they wait. Blocking serving threads (no wait call) in the main process are a thread per
+ *  connection; blocking serving processes other than the main one are a process per
+ *  connection where the main process accepts (it forks for each), else a pool that accepts
+ *  itself. `workers`: the pool's threads or processes (1 where it is a count per connection). */
+export function networkModelOf(
+  o: Observation,
+  acts: ThreadActivity[],
+  serving: ThreadActivity[],
+  io: Skeleton['io'],
+): { networkModel: Skeleton['networkModel']; workers: number } {
+  const mainPid = o.processes[0].pid;
+  const servingPids = new Set(serving.map((t) => t.pid));
+  const mainAccepts = acts.some((t) => t.pid === mainPid && t.accepts > 0);
+  const children = new Set(acts.filter((t) => t.pid !== mainPid).map((t) => t.pid)).size;
+  if (servingPids.size > 1 || (servingPids.size === 1 && !servingPids.has(mainPid))) {
+    if (io !== 'blocking') return { networkModel: 'prefork', workers: Math.max(1, children) };
+    if (mainAccepts) return { networkModel: 'process-per-connection', workers: 1 };
+    return { networkModel: 'process-pool', workers: Math.max(1, children) };
+  }
+  const mainServes = serving.some((t) => t.tid === mainPid);
+  if (io === 'blocking' && serving.length > 0 && (serving.length > 1 || !mainServes))
+    return { networkModel: 'thread-per-connection', workers: 1 };
+  if (serving.length <= 1) return { networkModel: 'event-loop', workers: 1 };
+  return { networkModel: 'worker-pool', workers: serving.length };
 }
 
 /** Requests a second: `sent` in `windowS` seconds. */
