@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -18,19 +19,31 @@
 
 #include "bg.h"
 #include "conn.h"
+#include "net.h"
 #include "server.h"
 
 /* How long a stop waits for connection threads to end. */
 #define BLOCKING_STOP_MS 5000
 
-/* Serves one blocking connection until the peer closes it; closes fd. */
+/* Serves one connection until the peer closes it; closes fd. It waits in a
+ * blocking receive, or with wait_poll in poll(2) on a non-blocking socket. */
 static void blocking_serve(const replay_plan *plan, replay_thread *rt, int fd)
 {
     conn_set s;
     conn_set_init(&s, plan, rt, -1);
-    if (conn_open(&s, fd))
-        while (s.head)
+    s.blocking = !plan->cfg->wait_poll;
+    if (!s.blocking)
+        net_set_nonblock(fd, 1);
+    if (conn_open(&s, fd)) {
+        while (s.head) {
+            if (!s.blocking) {
+                struct pollfd p = { .fd = fd, .events = s.head->events & EPOLLOUT ? POLLOUT : POLLIN };
+                if (poll(&p, 1, -1) < 0 && errno != EINTR)
+                    break;
+            }
             conn_event(&s, s.head, EPOLLIN);
+        }
+    }
     conn_close_all(&s);
 }
 
@@ -183,6 +196,26 @@ static void blocking_child_signals(void)
     pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
+/* Processes of the pool serving a connection now (shared by the pool's processes). */
+static uint32_t *blocking_busy;
+
+int blocking_pool_init(void)
+{
+    blocking_busy =
+        mmap(NULL, sizeof *blocking_busy, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+    if (blocking_busy == MAP_FAILED) {
+        blocking_busy = NULL;
+        return TWIN_ERR;
+    }
+    *blocking_busy = 0;
+    return TWIN_OK;
+}
+
+uint32_t blocking_pool_busy(void)
+{
+    return blocking_busy ? __atomic_load_n(blocking_busy, __ATOMIC_RELAXED) : 0;
+}
+
 void blocking_pool_child(const replay_plan *plan, int listen_fd, uint32_t index, int ready, int go)
 {
     char err[256], b;
@@ -200,9 +233,13 @@ void blocking_pool_child(const replay_plan *plan, int listen_fd, uint32_t index,
     close(go);
     for (;;) {
         int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd >= 0)
+        if (fd >= 0) {
+            if (blocking_busy)
+                __atomic_add_fetch(blocking_busy, 1, __ATOMIC_RELAXED);
             blocking_serve(plan, &rt, fd);
-        else if (errno == EMFILE || errno == ENFILE)
+            if (blocking_busy)
+                __atomic_sub_fetch(blocking_busy, 1, __ATOMIC_RELAXED);
+        } else if (errno == EMFILE || errno == ENFILE)
             poll(NULL, 0, 10);
     }
 }

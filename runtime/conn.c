@@ -310,7 +310,7 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
         ssize_t n = net_recv(s->cfg->recv_call, c->fd, c->in + c->in_len, c->in_cap - c->in_len);
         if (n > 0) {
             c->in_len += (size_t)n;
-            more = s->cfg->recv_until_eagain && s->epfd >= 0 && ++recvs < CONN_MAX_RECVS &&
+            more = s->cfg->recv_until_eagain && !s->blocking && ++recvs < CONN_MAX_RECVS &&
                    s->out.wire < CONN_OUT_HIGH;
         } else if (n < 0 && errno == EINTR) {
             continue;

@@ -8,9 +8,10 @@
  * (and stops reading it) until its output is gone: the only epoll_ctl a
  * connection costs after it is added, besides the profile's own.
  *
- * Without an epoll set (epfd -1) a connection is blocking and served by a
- * thread of its own: conn_event on it receives once (waiting for data),
- * serves and sends in full; recv_until_eagain is not applied. */
+ * Without an epoll set (epfd -1) a connection is served by a thread of its
+ * own, which waits for it (blocking.c): conn_event on a blocking socket
+ * receives once (waiting for data), serves and sends in full;
+ * recv_until_eagain is applied to a non-blocking one only. */
 #ifndef CONN_H
 #define CONN_H
 
@@ -42,7 +43,8 @@ typedef struct {
     const replay_plan *plan;
     const proto_ops *proto;
     replay_thread *rt;
-    int epfd; /* -1: blocking connections, no epoll set */
+    int epfd;     /* -1: a connection of its own thread, no epoll set */
+    int blocking; /* its socket blocks: receive once */
     conn *head;
     /* This batch's replies: one buffer per thread, so that the lines replies are
      * written to stay few and hot, as they are where an original sends from its

@@ -366,14 +366,45 @@ static void server_reap(pid_t *pids, uint32_t n)
     }
 }
 
+/* Forks worker process i, running `child`; its pid goes in pids[i]. */
+static int server_fork(const replay_plan *plan, int listen_fd, uint32_t i, pid_t parent, pid_t *pids,
+                       const int ready[2], const int go[2], server_child_fn child)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return TWIN_ERR;
+    if (pid == 0) {
+        free(pids); /* the parent's table */
+        if (ready[0] >= 0)
+            close(ready[0]);
+        if (go[1] >= 0)
+            close(go[1]);
+        prctl(PR_SET_PDEATHSIG, SIGTERM);
+        if (getppid() != parent)
+            _exit(0);
+        child(plan, listen_fd, i, ready[1], go[0]);
+    }
+    pids[i] = pid;
+    return TWIN_OK;
+}
+
 /* `workers` processes, each running `child` (which never returns), and the background threads
  * in this one, which waits for a stop signal or a child that exits. A child writes one byte on
- * `ready` once set up; `go` reads end of file once the port is open. */
+ * `ready` once set up; `go` reads end of file once the port is open. With `spare`, a process
+ * pool keeps that many processes idle beside the busy ones, up to pool_max, as Apache's prefork
+ * and PHP-FPM's dynamic pools do: once a second, while it has fewer idle, it forks 1, then 2,
+ * 4... a second, up to POOL_MAX_SPAWN, and back to 1 once it has enough. The growth
+ * overshoots when connections come at once as theirs does (8 at the start and 16 connections:
+ * 23 processes after four seconds). */
+#define POOL_TICK_MS   1000
+#define POOL_MAX_SPAWN 32
+
 static int server_prefork(const replay_plan *plan, int listen_fd, const char *host, int port, char *err,
-                          size_t errlen, server_child_fn child)
+                          size_t errlen, server_child_fn child, uint32_t spare)
 {
     uint32_t n = plan->cfg->workers ? plan->cfg->workers : 1;
-    pid_t parent = getpid(), *pids = calloc(n, sizeof *pids);
+    uint32_t cap = spare && plan->cfg->pool_max > n ? plan->cfg->pool_max : n;
+    pid_t parent = getpid(), *pids = calloc(cap, sizeof *pids);
     int rc = TWIN_ERR, ready[2] = { -1, -1 }, go[2] = { -1, -1 };
     sigset_t set;
 
@@ -391,21 +422,10 @@ static int server_prefork(const replay_plan *plan, int listen_fd, const char *ho
     }
     fflush(NULL);
     for (uint32_t i = 0; i < n; i++) {
-        pid_t pid = fork();
-        if (pid < 0) {
+        if (server_fork(plan, listen_fd, i, parent, pids, ready, go, child) != TWIN_OK) {
             snprintf(err, errlen, "fork: %s", strerror(errno));
             goto out;
         }
-        if (pid == 0) {
-            free(pids); /* the parent's table */
-            close(ready[0]);
-            close(go[1]);
-            prctl(PR_SET_PDEATHSIG, SIGTERM);
-            if (getppid() != parent)
-                _exit(0);
-            child(plan, listen_fd, i, ready[1], go[0]);
-        }
-        pids[i] = pid;
     }
     close(ready[1]);
     ready[1] = -1;
@@ -435,9 +455,24 @@ static int server_prefork(const replay_plan *plan, int listen_fd, const char *ho
     sigaddset(&set, SIGINT);
     sigaddset(&set, SIGCHLD);
     rc = TWIN_OK;
+    const struct timespec tick = { POOL_TICK_MS / 1000, (POOL_TICK_MS % 1000) * 1000000L };
+    uint32_t rate = 1;
     for (int running = 1; running;) {
-        int sig = sigwaitinfo(&set, NULL);
-        if (sig == SIGCHLD) {
+        int sig = spare ? sigtimedwait(&set, NULL, &tick) : sigwaitinfo(&set, NULL);
+        if (sig < 0 && errno == EAGAIN) {
+            /* forked after the port opened: set up, it serves at once */
+            uint32_t busy = blocking_pool_busy(), k = 0;
+            if (n - (busy < n ? busy : n) >= spare) {
+                rate = 1;
+                continue;
+            }
+            while (k < rate && n < cap &&
+                   server_fork(plan, listen_fd, n, parent, pids, ready, go, child) == TWIN_OK) {
+                n++;
+                k++;
+            }
+            rate = rate * 2 < POOL_MAX_SPAWN ? rate * 2 : POOL_MAX_SPAWN;
+        } else if (sig == SIGCHLD) {
             int status;
             pid_t pid;
             while ((pid = waitpid(-1, &status, WNOHANG)) > 0) {
@@ -481,12 +516,17 @@ int server_run(const replay_plan *plan, int listen_fd, const char *host, int por
         rc = server_event_loop(plan, listen_fd, host, port, err, errlen);
         break;
     case TWIN_NET_PREFORK:
-        rc = server_prefork(plan, listen_fd, host, port, err, errlen, server_child);
+        rc = server_prefork(plan, listen_fd, host, port, err, errlen, server_child, 0);
         break;
     case TWIN_NET_PROCESS_POOL:
         /* each process waits in accept: the socket blocks, as such a pool's does */
         net_set_nonblock(listen_fd, 0);
-        rc = server_prefork(plan, listen_fd, host, port, err, errlen, blocking_pool_child);
+        if (blocking_pool_init() != TWIN_OK) {
+            snprintf(err, errlen, "mmap: %s", strerror(errno));
+            break;
+        }
+        rc = server_prefork(plan, listen_fd, host, port, err, errlen, blocking_pool_child,
+                            plan->cfg->pool_spare);
         break;
     case TWIN_NET_THREAD_PER_CONN:
         rc = blocking_thread_per_conn(plan, listen_fd, host, port, err, errlen);

@@ -174,6 +174,14 @@ typedef struct {
     twin_protocol protocol;
     twin_net_model net_model;
     uint32_t workers; /* worker threads (pool) or processes (prefork, process pool) */
+    /* PROCESS_POOL: idle processes kept beside the busy ones (forked as
+     * connections take them), up to pool_max processes; 0: a fixed pool. */
+    uint32_t pool_spare;
+    uint32_t pool_max;
+    /* Blocking models: a connection waits for its next request in poll(2) on
+     * its socket, received from until EAGAIN (Apache's keep-alive), instead of
+     * in a blocking receive. */
+    int wait_poll;
     twin_recv_call recv_call;
     int recv_until_eagain; /* after serving a read, receive again until EAGAIN */
     twin_send_call send_call;

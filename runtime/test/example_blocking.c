@@ -1,7 +1,9 @@
 /* example_blocking.c -- an example clone config of a blocking server: memcached
  * text protocol, the network model from TWIN_TEST_NET (3 a thread per
  * connection, 4 a pool of processes, 5 a process per connection), 3 workers,
- * blocking reads and sendmsg, 1 background thread. */
+ * blocking reads and sendmsg, 1 background thread. TWIN_TEST_SPARE=N: a pool
+ * that keeps N processes idle, up to 8; TWIN_TEST_POLL=1: connections wait in
+ * poll(2) and receive until EAGAIN. */
 #include <stdint.h>
 #include <stdlib.h>
 
@@ -36,13 +38,17 @@ static void body(uint32_t op, twin_body_ctx *ctx)
 
 int main(int argc, char **argv)
 {
-    const char *net = getenv("TWIN_TEST_NET");
+    const char *net = getenv("TWIN_TEST_NET"), *spare = getenv("TWIN_TEST_SPARE"),
+               *wait = getenv("TWIN_TEST_POLL");
     twin_config config = {
         .protocol = TWIN_PROTO_MEMCACHED,
         .net_model = net ? (twin_net_model)atoi(net) : TWIN_NET_THREAD_PER_CONN,
         .workers = 3,
+        .pool_spare = spare ? (uint32_t)atoi(spare) : 0,
+        .pool_max = 8,
+        .wait_poll = wait != NULL,
         .recv_call = TWIN_RECV_READ,
-        .recv_until_eagain = 0,
+        .recv_until_eagain = wait != NULL,
         .send_call = TWIN_SEND_SENDMSG,
         .ops = ops,
         .n_ops = 2,

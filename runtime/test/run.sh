@@ -327,6 +327,33 @@ ok "process pool: memcached replies, pipelining, split requests, malformed input
 measure pool memcached get,set "$port" "$BLOCKING_CALLS" $kids
 stop_clone $name "$CLONE_PID" "$dir"
 
+# A pool that keeps one process idle (2 at the start, up to 8), whose connections wait in poll
+# and receive until EAGAIN, as Apache's prefork does between keep-alive requests.
+export TWIN_TEST_SPARE=1 TWIN_TEST_POLL=1
+port=$(free_port)
+dir=$TMP/work-spare
+start_clone $name "$port" --dir "$dir" --workers 2
+[[ $(wc -w <<<"$("${CLIENT[@]}" children "$CLONE_PID")") == 2 ]] || die "growing pool: not 2 processes at the start"
+hold_conns "$port" 4
+# once a second: 1 forked (3 busy, 1 waiting), then 2 (4 busy, 1 idle), then none
+for _ in $(seq 50); do
+    (($(wc -w <<<"$("${CLIENT[@]}" children "$CLONE_PID")") >= 5)) && break
+    sleep 0.1
+done
+sleep 1.2
+kids=$("${CLIENT[@]}" children "$CLONE_PID")
+STARTED+=($kids)
+[[ $(wc -w <<<"$kids") == 5 ]] || die "growing pool: $(wc -w <<<"$kids") processes on 4 connections, want 4 busy + 1 idle"
+release_conns
+ok "growing pool: 2 processes idle, 5 on 4 connections (1 then 2 forked a second, one kept idle)"
+"${CLIENT[@]}" check --proto memcached --port "$port" --sizes get=1030,100 --sizes set=8 ||
+    die "growing pool: protocol checks"
+ok "growing pool: memcached replies, pipelining, split requests, malformed input"
+measure spare memcached get,set "$port" \
+    "poll=1 read=2 sendmsg=1 pread64=0.5 write=0.5 fdatasync=0.25 epoll_wait=0 accept4=0" $kids
+stop_clone $name "$CLONE_PID" "$dir"
+unset TWIN_TEST_SPARE TWIN_TEST_POLL
+
 export TWIN_TEST_NET=5 # a process per connection
 port=$(free_port)
 dir=$TMP/work-ppc

@@ -62,8 +62,8 @@ export interface Observation {
   settledS: number;
   /** The target's processes, main process first, with their threads at the end of the run. */
   processes: { pid: number; tids: number[] }[];
-  /** The same half-way through the traced run, its connections open: the threads and processes
-   *  a server starts for each connection, which may be gone by its end. */
+  /** The same late in the traced run (at 80% of it), its connections open: the threads and
+   *  processes a server starts for each connection, which may be gone by its end. */
   during: { pid: number; tids: number[] }[];
 }
 
@@ -108,7 +108,7 @@ export async function observe(
   const t0 = Date.now();
   const cpu = cpuTracker(() => target.pids());
   // Which descriptors are sockets, and which processes and threads serve: read while the
-  // load's connections are open, half-way.
+  // load's connections are open, late enough that a pool forking for them has caught up.
   const sockets = new Map<number, Set<number>>();
   let during: Observation['during'] = [];
   const snap = setTimeout(
@@ -117,7 +117,7 @@ export async function observe(
       now.forEach((p) => sockets.set(p, socketFds(p)));
       during = now.map((pid) => ({ pid, tids: tasks(pid) })).filter((p) => p.tids.length > 0);
     },
-    (1 + w.duration / 2) * 1000,
+    (1 + w.duration * 0.8) * 1000,
   );
   let load;
   let cpuSum = 0;

@@ -1,5 +1,5 @@
 import { createServer, connect } from 'node:net';
-import { mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readFileSync, writeFileSync, mkdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname, resolve as resolvePath } from 'node:path';
 import type { ChildProcess } from 'node:child_process';
@@ -101,6 +101,9 @@ export function makeFileBytes(size: number, seed: number): Buffer {
 
 function prepareRunDir(spec: LaunchSpec, port: number): { runDir: string; vars: Record<string, string> } {
   const runDir = mkdtempSync(join(tmpdir(), 'twin-run-'));
+  // Readable by every user: a server that drops its privileges (Apache's `User www-data`) reads
+  // its files as that user. The files are Twin's own: templates and random bytes.
+  chmodSync(runDir, 0o755);
   const vars = { port: String(port), dir: spec.dir, run: runDir };
   for (const t of spec.templates) {
     let text: string;

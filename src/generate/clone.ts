@@ -99,6 +99,9 @@ function binsArray(name: string, bins: SizeBins): { decl: string; length: number
   };
 }
 
+/** The most processes a pool that grows may fork. */
+const POOL_MAX = 1024;
+
 /** Background threads of the clone's main process: as many as the original had beside its
  *  main thread (and, in a worker pool, its workers; with a thread per connection, those). */
 export function backgroundThreads(p: Profile): Profile['skeleton']['background'] {
@@ -192,6 +195,10 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     `    .protocol = ${PROTO[p.service.protocol]},`,
     `    .net_model = ${NET[sk.networkModel]},`,
     `    .workers = ${sk.workers}u,`,
+    `    .pool_spare = ${sk.spare}u,`,
+    // The original's cap on its pool is not seen unless the profiled load reached it.
+    `    .pool_max = ${sk.spare ? POOL_MAX : sk.workers}u,`,
+    `    .wait_poll = ${sk.io === 'poll' || sk.io === 'select' ? 1 : 0},`,
     `    .recv_call = ${RECV[sk.recvCall]},`,
     `    .recv_until_eagain = ${sk.recvUntilEagain ? 1 : 0},`,
     `    .send_call = ${SEND[sk.sendCall]},`,

@@ -81,6 +81,9 @@ export const Skeleton = z.object({
   networkModel: NetworkModel,
   io: z.enum(['epoll', 'poll', 'select', 'blocking']),
   workers: z.number().int().positive(),
+  /** A process pool's idle processes kept beside its busy ones (it forks as connections take
+   *  them); 0: a pool of `workers` that does not grow. */
+  spare: z.number().int().nonnegative().default(0),
   recvCall: RecvCall,
   recvUntilEagain: z.boolean(),
   sendCall: SendCall,

@@ -98,7 +98,7 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
           ? 'poll'
           : 'select';
 
-  const { networkModel, workers } = networkModelOf(o, acts, serving, io);
+  const { networkModel, workers, spare } = networkModelOf(o, acts, serving, io);
   const recv = dominant(trace, servingTids, RECV);
   const send = dominant(trace, servingTids, SEND);
   const recvCall = (recv.name === 'readv' ? 'read' : recv.name || 'read') as Skeleton['recvCall'];
@@ -143,6 +143,7 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
     networkModel,
     io,
     workers,
+    spare,
     recvCall,
     recvUntilEagain: recv.count / requests >= 1.5,
     sendCall,
@@ -151,30 +152,50 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
 }
 
 /** The process and thread model, from which threads and processes carry the connections and
- *  how they wait. Blocking serving threads (no wait call) in the main process are a thread per
- *  connection; blocking serving processes other than the main one are a process per
- *  connection where the main process accepts (it forks for each), else a pool that accepts
- *  itself. `workers`: the pool's threads or processes (1 where it is a count per connection). */
+ *  how they wait. Serving threads block where they make no wait call, or wait in `poll` or
+ *  `select` on one socket each (Apache's prefork between keep-alive requests). Blocking serving
+ *  threads in the main process are a thread per connection; blocking serving processes other
+ *  than the main one are a process per connection where the main process accepts (it forks for
+ *  each), else a pool that accepts itself. `workers`: the pool's threads or processes (a
+ *  process pool's before the load; 1 where it is a count per connection); `spare`: the idle
+ *  processes a pool that grew under the load kept beside its busy ones. */
 export function networkModelOf(
   o: Observation,
   acts: ThreadActivity[],
   serving: ThreadActivity[],
   io: Skeleton['io'],
-): { networkModel: Skeleton['networkModel']; workers: number } {
+): { networkModel: Skeleton['networkModel']; workers: number; spare: number } {
   const mainPid = o.processes[0].pid;
   const servingPids = new Set(serving.map((t) => t.pid));
   const mainAccepts = acts.some((t) => t.pid === mainPid && t.accepts > 0);
   const children = new Set(acts.filter((t) => t.pid !== mainPid).map((t) => t.pid)).size;
+  const blocking = io === 'blocking' || (io !== 'epoll' && serving.every((t) => socketsOf(o, t.tid) <= 1));
+  const fixed = (networkModel: Skeleton['networkModel'], workers: number) => ({
+    networkModel,
+    workers,
+    spare: 0,
+  });
   if (servingPids.size > 1 || (servingPids.size === 1 && !servingPids.has(mainPid))) {
-    if (io !== 'blocking') return { networkModel: 'prefork', workers: Math.max(1, children) };
-    if (mainAccepts) return { networkModel: 'process-per-connection', workers: 1 };
-    return { networkModel: 'process-pool', workers: Math.max(1, children) };
+    if (!blocking) return fixed('prefork', Math.max(1, children));
+    if (mainAccepts) return fixed('process-per-connection', 1);
+    const before = Math.max(1, o.processes.filter((p) => p.pid !== mainPid).length);
+    const idle = children - servingPids.size;
+    return {
+      networkModel: 'process-pool',
+      workers: before,
+      spare: children > before ? Math.max(0, idle) : 0,
+    };
   }
   const mainServes = serving.some((t) => t.tid === mainPid);
-  if (io === 'blocking' && serving.length > 0 && (serving.length > 1 || !mainServes))
-    return { networkModel: 'thread-per-connection', workers: 1 };
-  if (serving.length <= 1) return { networkModel: 'event-loop', workers: 1 };
-  return { networkModel: 'worker-pool', workers: serving.length };
+  if (blocking && serving.length > 0 && (serving.length > 1 || !mainServes))
+    return fixed('thread-per-connection', 1);
+  if (serving.length <= 1) return fixed('event-loop', 1);
+  return fixed('worker-pool', serving.length);
+}
+
+/** The distinct sockets a thread received from or sent on. */
+function socketsOf(o: Observation, tid: number): number {
+  return new Set((o.trace?.io ?? []).filter((e) => e.tid === tid && e.socket).map((e) => e.fd)).size;
 }
 
 /** Requests a second: `sent` in `windowS` seconds. */

@@ -15,28 +15,39 @@ const BUILD = join(ROOT, 'runtime/build');
 
 // The runtime's example servers, one of each network model, run as targets: traced under load
 // (bpftrace, as profiling does), the skeleton inferred from what their threads and processes did.
-const CASES = [
-  { name: 'example_clone', proto: 'memcached', model: 'worker-pool', workers: 4, background: 2 },
-  { name: 'example_resp', proto: 'resp', model: 'event-loop', workers: 1, background: 2 },
-  { name: 'example_http', proto: 'http', model: 'prefork', workers: 2, background: 3 },
-  {
-    name: 'example_blocking',
-    net: 3,
-    proto: 'memcached',
-    model: 'thread-per-connection',
-    workers: 1,
+const CASES: {
+  name: string;
+  env?: string;
+  proto: 'memcached' | 'resp' | 'http';
+  model: string;
+  io: string;
+  workers: number;
+  spare?: number;
+  background: number;
+}[] = [
+  { name: 'example_clone', proto: 'memcached', model: 'worker-pool', io: 'epoll', workers: 4, background: 2 },
+  { name: 'example_resp', proto: 'resp', model: 'event-loop', io: 'epoll', workers: 1, background: 2 },
+  { name: 'example_http', proto: 'http', model: 'prefork', io: 'epoll', workers: 2, background: 3 },
+  ...[
+    { env: 'TWIN_TEST_NET=3', model: 'thread-per-connection', io: 'blocking', workers: 1 },
+    { env: 'TWIN_TEST_NET=4', model: 'process-pool', io: 'blocking', workers: 3 },
+    // 2 processes at the start, one kept idle: 5 on 4 connections, waiting in poll.
+    {
+      env: 'TWIN_TEST_NET=4 TWIN_TEST_SPARE=1 TWIN_TEST_POLL=1',
+      flags: '--workers 2',
+      model: 'process-pool',
+      io: 'poll',
+      workers: 2,
+      spare: 1,
+    },
+    { env: 'TWIN_TEST_NET=5', model: 'process-per-connection', io: 'blocking', workers: 1 },
+  ].map((c) => ({
+    ...c,
+    name: `example_blocking${c.flags ? ` ${c.flags}` : ''}`,
+    proto: 'memcached' as const,
     background: 1,
-  },
-  { name: 'example_blocking', net: 4, proto: 'memcached', model: 'process-pool', workers: 3, background: 1 },
-  {
-    name: 'example_blocking',
-    net: 5,
-    proto: 'memcached',
-    model: 'process-per-connection',
-    workers: 1,
-    background: 1,
-  },
-] as const;
+  })),
+];
 
 const CONNECTIONS = 4;
 
@@ -47,7 +58,7 @@ test(
     const make = spawnSync('make', ['-s', '-C', join(ROOT, 'runtime')], { encoding: 'utf8' });
     assert.equal(make.status, 0, make.stderr);
     for (const c of CASES) {
-      const env = 'net' in c ? `env TWIN_TEST_NET=${c.net} ` : '';
+      const env = c.env ? `env ${c.env} ` : '';
       const w = Workload.parse({
         command: `${env}${join(BUILD, c.name)} --port {port}`,
         protocol: c.proto,
@@ -70,7 +81,8 @@ test(
         const what = `${c.name}${env ? ` (${env.trim()})` : ''}: ${JSON.stringify({ ...sk, threads: sk.threads.map((t) => t.role) })}`;
         assert.equal(sk.networkModel, c.model, what);
         assert.equal(sk.workers, c.workers, what);
-        if (c.model.endsWith('per-connection')) assert.equal(sk.io, 'blocking', what);
+        assert.equal(sk.io, c.io, what);
+        assert.equal(sk.spare, c.spare ?? 0, what);
         // The clone of it makes as many background threads as the original had.
         const bg = backgroundThreads({ skeleton: sk } as Profile);
         assert.equal(bg.length, c.background, what);
