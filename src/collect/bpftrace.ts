@@ -44,16 +44,20 @@ export function bpftraceScript(pids: number[]): string {
 export interface SyscallTrace {
   /** Calls by thread id, then by system call name. */
   byThread: Map<number, { pid: number; calls: Map<string, number> }>;
-  /** I/O call results: thread, call name, file descriptor, on a socket? (set by
-   *  markSockets), bytes (negative: an error). */
-  io: { tid: number; call: string; fd: number; socket: boolean; bytes: number; count: number }[];
+  /** I/O call results: thread, call name, file descriptor, on a socket? on a regular file?
+   *  (set by markFds), bytes (negative: an error). */
+  io: { tid: number; call: string; fd: number; socket: boolean; file: boolean; bytes: number; count: number }[];
 }
 
-/** Marks the I/O records whose descriptor was a socket of its process. */
-export function markSockets(t: SyscallTrace, sockets: Map<number, Set<number>>): void {
+/** Marks the I/O records whose descriptor was a socket of its process, and those on a regular
+ *  file: neither a socket nor a pipe, event fd or device when read, or not open then (a file
+ *  a server opens for a request and closes). */
+export function markFds(t: SyscallTrace, fds: Map<number, { sockets: Set<number>; others: Set<number> }>): void {
   for (const e of t.io) {
     const pid = t.byThread.get(e.tid)?.pid;
-    e.socket = pid !== undefined && (sockets.get(pid)?.has(e.fd) ?? false);
+    const c = pid === undefined ? undefined : fds.get(pid);
+    e.socket = c?.sockets.has(e.fd) ?? false;
+    e.file = c !== undefined && !e.socket && !c.others.has(e.fd);
   }
 }
 
@@ -88,6 +92,7 @@ export function parseBpftraceJson(text: string): SyscallTrace {
             call,
             fd: Number(parts[2]),
             socket: false,
+            file: false,
             bytes: Number(parts[3]),
             count,
           });

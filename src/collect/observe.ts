@@ -1,7 +1,7 @@
 import { TwinError, type Workload } from '../model/index.js';
 import { preload, runLoad, type LoadResult } from './loadgen.js';
-import { markSockets, startTracer, type SyscallTrace } from './bpftrace.js';
-import { cpuNs, rssBytes, socketFds, tasks } from './proc.js';
+import { markFds, startTracer, type SyscallTrace } from './bpftrace.js';
+import { cpuNs, fdClasses, rssBytes, tasks } from './proc.js';
 import { median } from '../util/stats.js';
 import type { RunningTarget } from './target.js';
 
@@ -109,12 +109,12 @@ export async function observe(
   const cpu = cpuTracker(() => target.pids());
   // Which descriptors are sockets, and which processes and threads serve: read while the
   // load's connections are open, late enough that a pool forking for them has caught up.
-  const sockets = new Map<number, Set<number>>();
+  const fds = new Map<number, ReturnType<typeof fdClasses>>();
   let during: Observation['during'] = [];
   const snap = setTimeout(
     () => {
       const now = target.pids();
-      now.forEach((p) => sockets.set(p, socketFds(p)));
+      now.forEach((p) => fds.set(p, fdClasses(p)));
       during = now.map((pid) => ({ pid, tids: tasks(pid) })).filter((p) => p.tids.length > 0);
     },
     (1 + w.duration * 0.8) * 1000,
@@ -132,7 +132,7 @@ export async function observe(
   // Threads counted with the connections open (a thread per connection ends with it).
   const threads = during.reduce((a, p) => a + p.tids.length, 0);
   const trace = tracer ? await tracer.stop() : null;
-  if (trace) markSockets(trace, sockets);
+  if (trace) markFds(trace, fds);
   const windowS = trace ? trace.windowS : (Date.now() - t0) / 1000;
   if (!opts.threadCpu)
     return {

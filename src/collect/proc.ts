@@ -80,9 +80,16 @@ export function rssBytes(pids: number[]): number {
   return pages * 4096;
 }
 
-/** File descriptors of `pid` that are sockets, now (links of /proc/PID/fd). */
-export function socketFds(pid: number): Set<number> {
-  const out = new Set<number>();
+/** The real user id a process runs as (null: gone). */
+export function uidOf(pid: number): number | null {
+  const m = /^Uid:\s+(\d+)/m.exec(readOr(`/proc/${pid}/status`) ?? '');
+  return m ? Number(m[1]) : null;
+}
+
+/** File descriptors of `pid` now (links of /proc/PID/fd): its sockets, and those that are
+ *  neither sockets nor regular files (pipes, event and timer fds, devices). */
+export function fdClasses(pid: number): { sockets: Set<number>; others: Set<number> } {
+  const out = { sockets: new Set<number>(), others: new Set<number>() };
   let fds: string[] = [];
   try {
     fds = readdirSync(`/proc/${pid}/fd`);
@@ -91,7 +98,9 @@ export function socketFds(pid: number): Set<number> {
   }
   for (const fd of fds) {
     try {
-      if (readlinkSync(`/proc/${pid}/fd/${fd}`).startsWith('socket:')) out.add(Number(fd));
+      const link = readlinkSync(`/proc/${pid}/fd/${fd}`);
+      if (link.startsWith('socket:')) out.sockets.add(Number(fd));
+      else if (!link.startsWith('/') || link.startsWith('/dev/')) out.others.add(Number(fd));
     } catch {
       /* closed meanwhile */
     }

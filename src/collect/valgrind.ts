@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, mkdtempSync, rmSync } from 'node:fs';
 import { promisify } from 'node:util';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -8,7 +8,8 @@ import { addTotals, geom, parseCachegrind, ZERO_TOTALS, type CgTotals } from './
 import { PROFILE_SEED, preload, runLoad, totalErrors } from './loadgen.js';
 import { parseReuse, REUSE_LIB, type ReuseRun } from './reuse.js';
 import type { Geometry } from './sweep.js';
-import { launchTarget, type LaunchSpec } from './target.js';
+import { launchTarget, type LaunchSpec, type RunningTarget } from './target.js';
+import { uidOf } from './proc.js';
 
 /** How every Valgrind run translates the target: superblocks end at a jump rather than
  *  follow it. Callgrind allows no other way; cachegrind, left to follow jumps, counts some
@@ -49,15 +50,21 @@ function cachegrindWith(g: Geometry, dir: string): string[] {
   ];
 }
 
+/** The names of the FIFOs vgdb talks to each process through, in a run's own folder (removed
+ *  with it, also where a process was killed). */
+const VGDB_PIPES = 'vgdb-pipe';
+
 /** Every count so far of each of a twinreuse run's processes, written by the tool to
  *  `dir`/snap.`k`.PID (`vgdb` wakes a process blocked in a system call). A process not under
  *  Valgrind, or gone, writes none (valgrindRun reads a gone one's counts at exit). */
 async function snapshot(pids: number[], dir: string, k: number): Promise<void> {
   await Promise.all(
     pids.map((pid) =>
-      run('vgdb', [`--pid=${pid}`, 'snapshot', join(dir, `snap.${k}.${pid}`)], { timeout: 30000 }).catch(
-        () => {},
-      ),
+      run(
+        'vgdb',
+        [`--vgdb-prefix=${join(dir, VGDB_PIPES)}`, `--pid=${pid}`, 'snapshot', join(dir, `snap.${k}.${pid}`)],
+        { timeout: 30000 },
+      ).catch(() => {}),
     ),
   );
 }
@@ -131,6 +138,9 @@ async function valgrindRun(
   if (isReuse(tool) && !existsSync(join(REUSE_LIB, 'twinreuse-amd64-linux')))
     throw new TwinError('twinreuse is not built: run scripts/bootstrap.sh');
   const outDir = mkdtempSync(join(tmpdir(), 'twin-vg-'));
+  let separate = false;
+  // Written by every process the tool runs, those that dropped their privileges too.
+  chmodSync(outDir, 0o777);
   // Without address-space randomization (setarch -R): where a server's data lies sets which
   // of a 4-way cache's sets they crowd, and that should not move from run to run.
   const twinreuse = [
@@ -151,6 +161,7 @@ async function valgrindRun(
     ...VG_TRANSLATION,
     '--trace-children=yes',
     '--log-file=/dev/null',
+    `--vgdb-prefix=${join(outDir, VGDB_PIPES)}`,
   ];
   try {
     // Valgrind keeps file descriptors of its own above the hard limit; servers that raise
@@ -178,29 +189,7 @@ async function valgrindRun(
           timeoutMs: 30000,
           seed: seed + WARMUP_SEED_OFFSET,
         });
-      // One request at a time: a target that falls behind its schedule under Valgrind would
-      // otherwise take requests in bursts, and its counts would follow the machine's speed.
-      const r = await runLoad(w, target.port, {
-        rate,
-        duration: VG_SLACK * (requests / rate) + 10 + SNAPSHOT_S * marks.length,
-        warmup: 0,
-        maxRequests: requests,
-        maxInflight: 1,
-        dist: 'constant',
-        timeoutMs: 30000,
-        seed,
-        marks,
-        onMark: (k) => snapshot(target.pids(), outDir, marks.indexOf(k)),
-      });
-      if (marks.length) await snapshot(target.pids(), outDir, marks.length);
-      if (totalErrors(r) > r.sent * 0.01)
-        throw new TwinError(
-          `under Valgrind the target failed ${totalErrors(r)} of ${r.sent} requests: lower valgrindRequests or check the target`,
-        );
-      if (r.sent < requests)
-        throw new TwinError(
-          `under Valgrind the target answered ${r.sent} of ${requests} requests in the time allowed: lower valgrindRequests or check the target`,
-        );
+      await measured(target);
     } finally {
       await target.stop();
     }
@@ -208,14 +197,20 @@ async function valgrindRun(
     const pids = readdirSync(outDir)
       .filter((f) => /^out\.\d+$/.test(f))
       .map((f) => f.slice(4));
-    if (!marks.length)
-      return [
-        readRun(
-          outDir,
-          pids.map((p) => `out.${p}`),
-          tool,
-        ),
-      ];
+    const atExit = () =>
+      readRun(
+        outDir,
+        pids.map((p) => `out.${p}`),
+        tool,
+      );
+    if (!marks.length) return [atExit()];
+    if (separate) {
+      // The counts at each mark from a run that ends there, and this run's at its end.
+      const runs: VgRun[] = [];
+      for (const n of marks)
+        runs.push(...(await valgrindRun(spec, w, g, n, rate, tool, seed, [], placement)));
+      return [...runs, atExit()];
+    }
     // At every mark, each process's snapshot, or where it had ended before the mark (none
     // then or later), its counts at exit.
     const ks = [...marks.keys(), marks.length];
@@ -232,6 +227,40 @@ async function valgrindRun(
     );
   } finally {
     rmSync(outDir, { recursive: true, force: true });
+  }
+
+  /** The measured requests, one at a time: a target that falls behind its schedule under
+   *  Valgrind would otherwise take requests in bursts, and its counts would follow the
+   *  machine's speed. */
+  async function measured(target: RunningTarget): Promise<void> {
+    const r = await runLoad(w, target.port, {
+      rate,
+      duration: VG_SLACK * (requests / rate) + 10 + SNAPSHOT_S * marks.length,
+      warmup: 0,
+      maxRequests: requests,
+      maxInflight: 1,
+      dist: 'constant',
+      timeoutMs: 30000,
+      seed,
+      marks,
+      onMark: async (k) => {
+        // vgdb cannot reach a process that dropped its privileges (Apache's children, as
+        // www-data: its snapshots time out); such a target's counts at a mark come from a
+        // run that ends there. By the first mark its processes have.
+        const me = process.getuid?.() ?? 0;
+        separate ||= target.pids().some((p) => (uidOf(p) ?? me) !== me);
+        if (!separate) await snapshot(target.pids(), outDir, marks.indexOf(k));
+      },
+    });
+    if (marks.length && !separate) await snapshot(target.pids(), outDir, marks.length);
+    if (totalErrors(r) > r.sent * 0.01)
+      throw new TwinError(
+        `under Valgrind the target failed ${totalErrors(r)} of ${r.sent} requests: lower valgrindRequests or check the target`,
+      );
+    if (r.sent < requests)
+      throw new TwinError(
+        `under Valgrind the target answered ${r.sent} of ${requests} requests in the time allowed: lower valgrindRequests or check the target`,
+      );
   }
 }
 

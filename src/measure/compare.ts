@@ -1,6 +1,7 @@
 import {
   INSN_CLASSES,
   COMPARISON_SCHEMA_VERSION,
+  TARGETS,
   TwinError,
   type Comparison,
   type ComparisonRow,
@@ -50,6 +51,17 @@ export function mergeRounds(ps: LoadPoint[]): LoadPoint {
       [...names].map((n) => [n, Math.round(perReq((p) => p.syscallsByName[n] ?? 0) * 1e4) / 1e4]),
     ),
     threads: Math.round(med((p) => p.threads)),
+    ...(ps.every((p) => p.processes !== undefined)
+      ? { processes: Math.round(med((p) => p.processes!)) }
+      : {}),
+    disk:
+      traced.length && traced.every((p) => p.disk)
+        ? {
+            readBytesPerReq: perReq((p) => p.disk!.readBytesPerReq),
+            writeBytesPerReq: perReq((p) => p.disk!.writeBytesPerReq),
+            syncsPerReq: perReq((p) => p.disk!.syncsPerReq),
+          }
+        : null,
   };
 }
 
@@ -110,6 +122,15 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
     add('net.bytes_per_req', (p) => p.netBytesPerReq);
     add('syscalls.per_req', (p) => p.syscallsPerReq);
     add('threads.count', (p) => p.threads);
+    if (po.processes !== undefined) add('processes.count', (p) => p.processes ?? null);
+    if (po.disk) {
+      add('disk.read_bytes_per_req', (p) => p.disk?.readBytesPerReq ?? null);
+      add('disk.write_bytes_per_req', (p) => p.disk?.writeBytesPerReq ?? null);
+      add('disk.fsyncs_per_req', (p) => p.disk?.syncsPerReq ?? null);
+    }
+    // Each call the original makes at least TARGETS.syscallRowMin times a request.
+    for (const [name, n] of Object.entries(po.syscallsByName).sort())
+      if (n >= TARGETS.syscallRowMin) add(`syscalls.${name}.per_req`, (p) => p.syscallsByName[name] ?? 0);
     add('errors.count', (p) => Object.values(p.errors).reduce((a, b) => a + b, 0));
   });
   // Instructions per request and branch mispredictions per 1,000: the medians of all of a

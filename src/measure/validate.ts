@@ -24,6 +24,29 @@ function byName(o: Observation, sent: number): Record<string, number> {
   );
 }
 
+const FILE_READS = new Set(['read', 'pread64', 'readv']);
+const FILE_WRITES = new Set(['write', 'pwrite64', 'writev']);
+const SYNCS = ['fsync', 'fdatasync', 'sync_file_range'];
+
+/** Bytes read from and written to regular files a request, and the calls that force them to
+ *  the disk (fsync, fdatasync, sync_file_range), from the tracer; null untraced. */
+export function diskPerReq(o: Observation, sent: number): LoadPoint['disk'] {
+  if (!o.trace) return null;
+  const bytes = (calls: Set<string>) =>
+    o
+      .trace!.io.filter((e) => e.file && e.bytes > 0 && calls.has(e.call))
+      .reduce((a, e) => a + e.bytes * e.count, 0);
+  const syncs = [...o.trace.byThread.values()].reduce(
+    (a, t) => a + SYNCS.reduce((x, n) => x + (t.calls.get(n) ?? 0), 0),
+    0,
+  );
+  return {
+    readBytesPerReq: bytes(FILE_READS) / sent,
+    writeBytesPerReq: bytes(FILE_WRITES) / sent,
+    syncsPerReq: syncs / sent,
+  };
+}
+
 export function loadPoint(o: Observation, rate: number): LoadPoint {
   const sent = Math.max(1, o.load.sent);
   const calls = o.trace
@@ -41,6 +64,8 @@ export function loadPoint(o: Observation, rate: number): LoadPoint {
     syscallsPerReq: calls === null ? null : calls / sent,
     syscallsByName: byName(o, sent),
     threads: o.threads,
+    processes: o.during.length,
+    disk: diskPerReq(o, sent),
   };
 }
 

@@ -21,11 +21,12 @@ export function verdictOf(c: Comparison): Verdict {
     if (m === 'cpu.paired_ratio') {
       const [lo, hi] = TARGETS.pairedRatio;
       check(r.clone! >= lo && r.clone! <= hi, `${at(r)} ${r.clone!.toFixed(2)} (${lo}-${hi})`);
-    } else if (m === 'syscalls.per_req' && r.original! > 0)
+    } else if (/^syscalls\.(.+\.)?per_req$/.test(m) && r.original! > 0)
       check(Math.abs(rel(r)) <= TARGETS.syscalls, `${at(r)} ${pct(rel(r))} (±${100 * TARGETS.syscalls}%)`);
     else if (m === 'net.bytes_per_req' && r.original! > 0)
       check(Math.abs(rel(r)) <= TARGETS.bytes, `${at(r)} ${pct(rel(r))} (±${100 * TARGETS.bytes}%)`);
-    else if (m === 'threads.count') check(r.clone === r.original, `${at(r)} ${r.clone} vs ${r.original}`);
+    else if (m === 'threads.count' || m === 'processes.count')
+      check(r.clone === r.original, `${at(r)} ${r.clone} vs ${r.original}`);
     else if (m === 'errors.count') check(r.clone! <= r.original!, `${at(r)} ${r.clone} vs ${r.original}`);
     else if (m === 'insns.per_req' && r.original! > 0)
       check(Math.abs(rel(r)) <= TARGETS.insns, `${m} ${pct(rel(r))} (±${100 * TARGETS.insns}%)`);

@@ -18,6 +18,19 @@ export const LoadPoint = z.object({
   /** Calls per request by name, all threads of all processes. */
   syscallsByName: z.record(z.string(), z.number().nonnegative()).default({}),
   threads: z.number().int().nonnegative(),
+  /** Regular files' bytes read and written a request, and the calls that force them to the disk
+   *  (fsync, fdatasync, sync_file_range), from the tracer (null untraced; absent in older
+   *  measurements). */
+  disk: z
+    .object({
+      readBytesPerReq: z.number().nonnegative(),
+      writeBytesPerReq: z.number().nonnegative(),
+      syncsPerReq: z.number().nonnegative(),
+    })
+    .nullable()
+    .optional(),
+  /** Processes, counted with the load's connections open (absent in older measurements). */
+  processes: z.number().int().nonnegative().optional(),
   /** The clone's side only: the median, over the rounds timed, of its CPU time per request
    *  over the original's in the same round (the two alternate, so each ratio's runs met the
    *  same machine: on shared cores the same target's rounds move widely, both sides alike). */

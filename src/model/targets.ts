@@ -12,5 +12,10 @@ export const TARGETS = {
   mixPp: 2,
   pairedRatio: [0.85, 1.15] as const,
   syscalls: 0.05,
+  /** Calls a request at least this often get a row and a bound of their own
+   *  (`syscalls.<name>.per_req`). */
+  syscallRowMin: 0.1,
   bytes: 0.01,
+  /** Bytes written to files and the calls that force them to the disk, a request. */
+  disk: 0.02,
 };

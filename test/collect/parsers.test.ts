@@ -2,7 +2,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { markSockets, parseBpftraceJson } from '../../src/collect/bpftrace.js';
+import { markFds, parseBpftraceJson } from '../../src/collect/bpftrace.js';
 import { parseCachegrind, countersFrom } from '../../src/collect/cachegrind.js';
 import { parseStat, parseSchedstat, processTree, cpuNs } from '../../src/collect/proc.js';
 import { parseUnistd, syscallName } from '../../src/collect/syscalls.js';
@@ -19,13 +19,14 @@ test('bpftrace JSON of a real memcached run: calls by thread and name, socket I/
   assert.equal(w.calls.get('sendmsg'), 3);
   assert.equal(w.calls.get('epoll_wait'), 6);
   assert.equal(t.byThread.get(17921)!.calls.get('clock_nanosleep'), 41);
-  // /proc/17913/fd said 23 and 24 were sockets while the client was connected.
-  markSockets(t, new Map([[17913, new Set([23, 24])]]));
+  // /proc/17913/fd said 23 and 24 were sockets while the client was connected, 6 a pipe.
+  markFds(t, new Map([[17913, { sockets: new Set([23, 24]), others: new Set([6]) }]]));
   const sock = t.io.filter((e) => e.socket && e.tid === 17915);
   assert.equal(sock.find((e) => e.call === 'read' && e.bytes === 25)?.count, 3);
   assert.equal(sock.find((e) => e.call === 'sendmsg')?.bytes, 31);
-  // The 8-byte read of the notification pipe (fd 6) is not on a socket.
-  assert.equal(t.io.find((e) => e.call === 'read' && e.bytes === 8 && e.tid === 17915)?.socket, false);
+  // The 8-byte read of the notification pipe (fd 6) is on neither a socket nor a file.
+  const pipe = t.io.find((e) => e.call === 'read' && e.bytes === 8 && e.tid === 17915)!;
+  assert.deepEqual([pipe.socket, pipe.file], [false, false]);
 });
 
 test('bpftrace output without results is an error, a malformed line too', () => {

@@ -115,3 +115,38 @@ test("a cache's row carries the original's lowest and highest over its pairs' st
   const one = compare('t', 'a', placed([2.0]), placed([4.9, 1.2])).rows;
   assert.equal(one.find((r) => r.metric === 'sim.a.D1.mpki')!.originalRange, undefined);
 });
+
+test('each system call the original makes at least 0.1 times a request gets a row; processes are counted', () => {
+  const point = (byName: Record<string, number>, processes: number) => ({
+    targetRps: 500,
+    throughputRps: 500,
+    requests: 5000,
+    sent: 5000,
+    errors: {},
+    latency: { mean: 120, p50: 100, p90: 150, p99: 200, p999: 300, max: 400 },
+    cpuUsPerReq: 50,
+    netBytesPerReq: 300,
+    syscallsPerReq: Object.values(byName).reduce((a, b) => a + b, 0),
+    syscallsByName: byName,
+    threads: 3,
+    processes,
+  });
+  const m = (target: string, byName: Record<string, number>, processes: number): Measurement => ({
+    ...measured(target, []),
+    points: [point(byName, processes)],
+  });
+  const rows = compare(
+    't',
+    'a',
+    m('original', { read: 2, poll: 1, fcntl: 0.05 }, 9),
+    m('clone', { read: 2, poll: 1.1, futex: 0.3 }, 9),
+  ).rows;
+  const names = rows.filter((r) => /^syscalls\..+\.per_req$/.test(r.metric)).map((r) => r.metric);
+  // fcntl below 0.1 a request and futex, which the original does not make, have none.
+  assert.deepEqual(names, ['syscalls.poll.per_req', 'syscalls.read.per_req']);
+  assert.equal(rows.find((r) => r.metric === 'syscalls.poll.per_req')!.clone, 1.1);
+  assert.deepEqual(
+    rows.filter((r) => r.metric === 'processes.count').map((r) => [r.original, r.clone]),
+    [[9, 9]],
+  );
+});

@@ -24,7 +24,9 @@ const good = () => [
   row('cpu.paired_ratio', 1, 1.1, 500),
   row('net.bytes_per_req', 340, 342, 500),
   row('syscalls.per_req', 4.5, 4.6, 500),
+  row('syscalls.read.per_req', 2, 2.05, 500),
   row('threads.count', 10, 10, 500),
+  row('processes.count', 9, 9, 500),
   row('errors.count', 0, 0, 500),
   row('latency.p99_us', 800, 1600, 500),
   row('insns.per_req', 9000, 9200),
@@ -41,8 +43,8 @@ test('a comparison within every target holds; latency is not judged without a sa
   assert.deepEqual(v.failing, []);
   assert.equal(v.holds, true);
   // Every row above but latency, the D1 level's mean and worst, the branch figure once.
-  assert.equal(v.judged, 11);
-  assert.match(verdictLine(v), /^verdict: holds \(11 figures/);
+  assert.equal(v.judged, 13);
+  assert.match(verdictLine(v), /^verdict: holds \(13 figures/);
 });
 
 test('each target misses on its own bound: paired ratio, bytes, threads, instructions, mix, a cache level', () => {
@@ -50,6 +52,8 @@ test('each target misses on its own bound: paired ratio, bytes, threads, instruc
     [row('cpu.paired_ratio', 1, 1.2, 500), /cpu\.paired_ratio@500 1\.20 \(0\.85-1\.15\)/],
     [row('net.bytes_per_req', 340, 344, 500), /net\.bytes_per_req@500 \+1\.2%/],
     [row('threads.count', 10, 8, 500), /threads\.count@500 8 vs 10/],
+    [row('processes.count', 9, 17, 500), /processes\.count@500 17 vs 9/],
+    [row('syscalls.read.per_req', 2, 2.2, 500), /syscalls\.read\.per_req@500 \+10\.0%/],
     [row('insns.per_req', 9000, 8600), /insns\.per_req -4\.4%/],
     [row('mix.fp.share', 0.004, 0.03), /mix\.fp\.share 2\.6 pp/],
     [row('sim.b.D1.mpki', 6, 6.7), /D1\.mpki worst \+11\.7%/],
