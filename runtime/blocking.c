@@ -244,6 +244,108 @@ void blocking_pool_child(const replay_plan *plan, int listen_fd, uint32_t index,
     }
 }
 
+/* --- processes of threads behind a listener --------------------------------- */
+
+#define QUEUE_MAX 1024
+
+typedef struct {
+    const replay_plan *plan;
+    pthread_mutex_t mu;
+    pthread_cond_t more;
+    int fds[QUEUE_MAX]; /* accepted connections no thread has taken */
+    uint32_t head, len;
+    uint64_t seed;
+    int listen_fd;
+} pt_queue;
+
+static void *pt_listener(void *arg);
+
+static void *pt_worker(void *arg)
+{
+    pt_queue *q = arg;
+    char err[256];
+    replay_thread rt;
+    pthread_mutex_lock(&q->mu);
+    uint64_t seed = q->seed++;
+    pthread_mutex_unlock(&q->mu);
+    if (replay_thread_init(&rt, q->plan, seed, err, sizeof err) != TWIN_OK) {
+        fprintf(stderr, "clone: serving thread: %s\n", err);
+        _exit(1);
+    }
+    for (;;) {
+        pthread_mutex_lock(&q->mu);
+        while (q->len == 0)
+            pthread_cond_wait(&q->more, &q->mu);
+        int fd = q->fds[q->head];
+        q->head = (q->head + 1) % QUEUE_MAX;
+        q->len--;
+        pthread_mutex_unlock(&q->mu);
+        blocking_serve(q->plan, &rt, fd);
+    }
+    return NULL;
+}
+
+void blocking_threads_child(const replay_plan *plan, int listen_fd, uint32_t index, int ready, int go)
+{
+    static pt_queue q;
+    uint32_t n = plan->cfg->threads ? plan->cfg->threads : 1;
+    char b;
+    blocking_child_signals();
+    q.plan = plan;
+    q.seed = (uint64_t)(index + 1) << 20;
+    pthread_mutex_init(&q.mu, NULL);
+    pthread_cond_init(&q.more, NULL);
+    for (uint32_t i = 0; i < n; i++) {
+        pthread_t t;
+        int e = pthread_create(&t, NULL, pt_worker, &q);
+        if (e != 0) {
+            fprintf(stderr, "clone: worker process %u: cannot start a thread: %s\n", index, strerror(e));
+            _exit(1);
+        }
+    }
+    while (write(ready, "", 1) < 0 && errno == EINTR)
+        ;
+    close(ready);
+    while (read(go, &b, 1) < 0 && errno == EINTR)
+        ;
+    close(go);
+    /* A listener thread accepts; this one waits for the end, as Apache's does. */
+    q.listen_fd = listen_fd;
+    pthread_t t;
+    int e = pthread_create(&t, NULL, pt_listener, &q);
+    if (e != 0) {
+        fprintf(stderr, "clone: worker process %u: cannot start its listener: %s\n", index, strerror(e));
+        _exit(1);
+    }
+    for (;;)
+        pause();
+}
+
+static void *pt_listener(void *arg)
+{
+    pt_queue *q = arg;
+    for (;;) {
+        int fd = accept4(q->listen_fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EMFILE || errno == ENFILE)
+                poll(NULL, 0, 10);
+            continue;
+        }
+        pthread_mutex_lock(&q->mu);
+        if (q->len < QUEUE_MAX) {
+            q->fds[(q->head + q->len) % QUEUE_MAX] = fd;
+            q->len++;
+            pthread_cond_signal(&q->more);
+        } else {
+            close(fd);
+        }
+        pthread_mutex_unlock(&q->mu);
+    }
+    return NULL;
+}
+
+/* --- a process per connection ---------------------------------------------- */
+
 typedef struct {
     pid_t *pids;
     uint32_t n, cap;

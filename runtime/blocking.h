@@ -22,6 +22,10 @@ int blocking_process_per_conn(const replay_plan *plan, int listen_fd, const char
 /* A process of PROCESS_POOL (a server_child_fn): accepts on the shared,
  * blocking listening socket and serves each connection to its end. */
 void blocking_pool_child(const replay_plan *plan, int listen_fd, uint32_t index, int ready, int go);
+/* A process of PROCESS_THREADS (a server_child_fn): a listener thread
+ * accepts on the shared, blocking listening socket and queues each
+ * connection for the first of cfg->threads serving threads to take. */
+void blocking_threads_child(const replay_plan *plan, int listen_fd, uint32_t index, int ready, int go);
 /* The pool's count of busy processes, in memory its processes share: made
  * before they are forked; then how many serve a connection now. */
 int blocking_pool_init(void);

@@ -37,7 +37,7 @@ static int replay_sized(twin_syscall call)
 
 static int replay_check(const twin_config *cfg, char *err, size_t errlen)
 {
-    if ((unsigned)cfg->protocol > TWIN_PROTO_HTTP || (unsigned)cfg->net_model > TWIN_NET_PROCESS_PER_CONN ||
+    if ((unsigned)cfg->protocol > TWIN_PROTO_HTTP || (unsigned)cfg->net_model > TWIN_NET_PROCESS_THREADS ||
         (unsigned)cfg->recv_call > TWIN_RECV_RECVMSG || (unsigned)cfg->send_call > TWIN_SEND_WRITEV) {
         snprintf(err, errlen, "unknown protocol, network model, receive or send call");
         return TWIN_ERR;

@@ -528,6 +528,10 @@ int server_run(const replay_plan *plan, int listen_fd, const char *host, int por
         rc = server_prefork(plan, listen_fd, host, port, err, errlen, blocking_pool_child,
                             plan->cfg->pool_spare);
         break;
+    case TWIN_NET_PROCESS_THREADS:
+        net_set_nonblock(listen_fd, 0);
+        rc = server_prefork(plan, listen_fd, host, port, err, errlen, blocking_threads_child, 0);
+        break;
     case TWIN_NET_THREAD_PER_CONN:
         rc = blocking_thread_per_conn(plan, listen_fd, host, port, err, errlen);
         break;

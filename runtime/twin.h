@@ -45,7 +45,12 @@ typedef enum {
     /* main process accepts and forks a process per connection that serves it
      * with blocking receives and exits with it (PostgreSQL); `workers` is
      * ignored. */
-    TWIN_NET_PROCESS_PER_CONN = 5
+    TWIN_NET_PROCESS_PER_CONN = 5,
+    /* main process forks `workers` processes, each a listener thread that
+     * accepts on the shared listening socket and `threads` threads that each
+     * serve one connection at a time with blocking receives (Apache's worker
+     * MPM). */
+    TWIN_NET_PROCESS_THREADS = 6
 } twin_net_model;
 
 /* The system call a connection handler receives with. */
@@ -178,6 +183,8 @@ typedef struct {
      * connections take them), up to pool_max processes; 0: a fixed pool. */
     uint32_t pool_spare;
     uint32_t pool_max;
+    /* PROCESS_THREADS: serving threads in each process (0: 1). */
+    uint32_t threads;
     /* Blocking models: a connection waits for its next request in poll(2) on
      * its socket, received from until EAGAIN (Apache's keep-alive), instead of
      * in a blocking receive. */

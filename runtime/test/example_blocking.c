@@ -1,6 +1,7 @@
 /* example_blocking.c -- an example clone config of a blocking server: memcached
  * text protocol, the network model from TWIN_TEST_NET (3 a thread per
- * connection, 4 a pool of processes, 5 a process per connection), 3 workers,
+ * connection, 4 a pool of processes, 5 a process per connection, 6 processes
+ * of 4 threads behind a listener), 3 workers,
  * blocking reads and sendmsg, 1 background thread. TWIN_TEST_SPARE=N: a pool
  * that keeps N processes idle, up to 8; TWIN_TEST_POLL=1: connections wait in
  * poll(2) and receive until EAGAIN. */
@@ -46,6 +47,7 @@ int main(int argc, char **argv)
         .workers = 3,
         .pool_spare = spare ? (uint32_t)atoi(spare) : 0,
         .pool_max = 8,
+        .threads = 4,
         .wait_poll = wait != NULL,
         .recv_call = TWIN_RECV_READ,
         .recv_until_eagain = wait != NULL,

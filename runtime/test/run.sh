@@ -374,6 +374,28 @@ measure ppc memcached get,set "$port" "$BLOCKING_CALLS" "kids:$CLONE_PID"
 hold_conns "$port" 2
 stop_clone $name "$CLONE_PID" "$dir"
 release_conns
+
+export TWIN_TEST_NET=6 # processes of threads behind a listener
+port=$(free_port)
+dir=$TMP/work-pt
+start_clone $name "$port" --dir "$dir" --workers 2
+kids=$("${CLIENT[@]}" children "$CLONE_PID")
+STARTED+=($kids)
+[[ $(wc -w <<<"$kids") == 2 ]] || die "processes of threads: $(wc -w <<<"$kids") processes, want 2"
+for k in $kids; do
+    [[ $(threads "$k") == 6 ]] || die "processes of threads: process $k has $(threads "$k") threads, want 1 + listener + 4"
+done
+hold_conns "$port" 6
+for k in $kids; do
+    [[ $(threads "$k") == 6 ]] || die "processes of threads: process $k has $(threads "$k") threads on 6 connections, want 6"
+done
+release_conns
+ok "processes of threads: 2 processes of 6 threads (1 + listener + 4), the same on 6 connections"
+"${CLIENT[@]}" check --proto memcached --port "$port" --sizes get=1030,100 --sizes set=8 ||
+    die "processes of threads: protocol checks"
+ok "processes of threads: memcached replies, pipelining, split requests, malformed input"
+measure pt memcached get,set "$port" "$BLOCKING_CALLS futex=0" $kids
+stop_clone $name "$CLONE_PID" "$dir"
 unset TWIN_TEST_NET
 
 # --- the main thread's stack, whatever the environment ------------------------

@@ -46,13 +46,24 @@ export interface SyscallTrace {
   byThread: Map<number, { pid: number; calls: Map<string, number> }>;
   /** I/O call results: thread, call name, file descriptor, on a socket? on a regular file?
    *  (set by markFds), bytes (negative: an error). */
-  io: { tid: number; call: string; fd: number; socket: boolean; file: boolean; bytes: number; count: number }[];
+  io: {
+    tid: number;
+    call: string;
+    fd: number;
+    socket: boolean;
+    file: boolean;
+    bytes: number;
+    count: number;
+  }[];
 }
 
 /** Marks the I/O records whose descriptor was a socket of its process, and those on a regular
  *  file: neither a socket nor a pipe, event fd or device when read, or not open then (a file
  *  a server opens for a request and closes). */
-export function markFds(t: SyscallTrace, fds: Map<number, { sockets: Set<number>; others: Set<number> }>): void {
+export function markFds(
+  t: SyscallTrace,
+  fds: Map<number, { sockets: Set<number>; others: Set<number> }>,
+): void {
   for (const e of t.io) {
     const pid = t.byThread.get(e.tid)?.pid;
     const c = pid === undefined ? undefined : fds.get(pid);

@@ -62,6 +62,9 @@ export interface Observation {
   settledS: number;
   /** The target's processes, main process first, with their threads at the end of the run. */
   processes: { pid: number; tids: number[] }[];
+  /** How many processes the target had when this observation began, before its warm-up: a
+   *  pool's size at rest where it is the first. */
+  processesBefore: number;
   /** The same late in the traced run (at 80% of it), its connections open: the threads and
    *  processes a server starts for each connection, which may be gone by its end. */
   during: { pid: number; tids: number[] }[];
@@ -101,6 +104,7 @@ export async function observe(
   rate: number,
   opts: { trace: boolean; preload: boolean; settle?: boolean; threadCpu?: boolean; seed?: number },
 ): Promise<Observation> {
+  const processesBefore = target.pids().length;
   if (opts.preload && w.preload) await preload(w, target.port);
   const settledS = opts.settle ? await settle(target, w, rate) : 0;
   const pids = target.pids();
@@ -145,6 +149,7 @@ export async function observe(
       windowS,
       settledS,
       processes,
+      processesBefore,
       during,
     };
   // Each thread's CPU time over each whole second of the run, its median kept (per second).
@@ -179,6 +184,7 @@ export async function observe(
     windowS,
     settledS,
     processes,
+    processesBefore,
     during,
   };
 }

@@ -51,6 +51,7 @@ const NET = {
   'thread-per-connection': 'TWIN_NET_THREAD_PER_CONN',
   'process-pool': 'TWIN_NET_PROCESS_POOL',
   'process-per-connection': 'TWIN_NET_PROCESS_PER_CONN',
+  'process-threads': 'TWIN_NET_PROCESS_THREADS',
 } as const;
 const RECV = { read: 'TWIN_RECV_READ', recvfrom: 'TWIN_RECV_RECV', recvmsg: 'TWIN_RECV_RECVMSG' } as const;
 const SEND = {
@@ -196,6 +197,7 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     `    .net_model = ${NET[sk.networkModel]},`,
     `    .workers = ${sk.workers}u,`,
     `    .pool_spare = ${sk.spare}u,`,
+    `    .threads = ${sk.threadsPerProcess}u,`,
     // The original's cap on its pool is not seen unless the profiled load reached it.
     `    .pool_max = ${sk.spare ? POOL_MAX : sk.workers}u,`,
     `    .wait_poll = ${sk.io === 'poll' || sk.io === 'select' ? 1 : 0},`,

@@ -14,6 +14,7 @@ export const NetworkModel = z.enum([
   'thread-per-connection',
   'process-pool',
   'process-per-connection',
+  'process-threads',
 ]);
 export type NetworkModel = z.infer<typeof NetworkModel>;
 
@@ -84,6 +85,9 @@ export const Skeleton = z.object({
   /** A process pool's idle processes kept beside its busy ones (it forks as connections take
    *  them); 0: a pool of `workers` that does not grow. */
   spare: z.number().int().nonnegative().default(0),
+  /** Processes of threads: the serving threads of each process (beside its main thread and its
+   *  listener); 0 in the other models. */
+  threadsPerProcess: z.number().int().nonnegative().default(0),
   recvCall: RecvCall,
   recvUntilEagain: z.boolean(),
   sendCall: SendCall,

@@ -98,7 +98,7 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
           ? 'poll'
           : 'select';
 
-  const { networkModel, workers, spare } = networkModelOf(o, acts, serving, io);
+  const { networkModel, workers, spare, threadsPerProcess } = networkModelOf(o, acts, serving, io);
   const recv = dominant(trace, servingTids, RECV);
   const send = dominant(trace, servingTids, SEND);
   const recvCall = (recv.name === 'readv' ? 'read' : recv.name || 'read') as Skeleton['recvCall'];
@@ -144,6 +144,7 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
     io,
     workers,
     spare,
+    threadsPerProcess,
     recvCall,
     recvUntilEagain: recv.count / requests >= 1.5,
     sendCall,
@@ -157,33 +158,39 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
  *  threads in the main process are a thread per connection; blocking serving processes other
  *  than the main one are a process per connection where the main process accepts (it forks for
  *  each), else a pool that accepts itself. `workers`: the pool's threads or processes (a
- *  process pool's before the load; 1 where it is a count per connection); `spare`: the idle
- *  processes a pool that grew under the load kept beside its busy ones. */
+ *  process pool's before any load, where `o` is the first observation; 1 where it is a count
+ *  per connection); `spare`: the idle processes a pool that grew under the load kept beside
+ *  its busy ones. */
 export function networkModelOf(
   o: Observation,
   acts: ThreadActivity[],
   serving: ThreadActivity[],
   io: Skeleton['io'],
-): { networkModel: Skeleton['networkModel']; workers: number; spare: number } {
+): { networkModel: Skeleton['networkModel']; workers: number; spare: number; threadsPerProcess: number } {
   const mainPid = o.processes[0].pid;
   const servingPids = new Set(serving.map((t) => t.pid));
   const mainAccepts = acts.some((t) => t.pid === mainPid && t.accepts > 0);
   const children = new Set(acts.filter((t) => t.pid !== mainPid).map((t) => t.pid)).size;
   const blocking = io === 'blocking' || (io !== 'epoll' && serving.every((t) => socketsOf(o, t.tid) <= 1));
-  const fixed = (networkModel: Skeleton['networkModel'], workers: number) => ({
+  const fixed = (networkModel: Skeleton['networkModel'], workers: number, threadsPerProcess = 0) => ({
     networkModel,
     workers,
     spare: 0,
+    threadsPerProcess,
   });
   if (servingPids.size > 1 || (servingPids.size === 1 && !servingPids.has(mainPid))) {
     if (!blocking) return fixed('prefork', Math.max(1, children));
     if (mainAccepts) return fixed('process-per-connection', 1);
-    const before = Math.max(1, o.processes.filter((p) => p.pid !== mainPid).length);
+    // Serving processes of several threads: a main thread and a listener beside the rest.
+    const most = Math.max(...[...servingPids].map((p) => acts.filter((t) => t.pid === p).length));
+    if (most > 1) return fixed('process-threads', Math.max(1, children), Math.max(1, most - 2));
+    const before = Math.max(1, (o.processesBefore ?? o.processes.length) - 1);
     const idle = children - servingPids.size;
     return {
       networkModel: 'process-pool',
       workers: before,
       spare: children > before ? Math.max(0, idle) : 0,
+      threadsPerProcess: 0,
     };
   }
   const mainServes = serving.some((t) => t.tid === mainPid);
@@ -193,9 +200,14 @@ export function networkModelOf(
   return fixed('worker-pool', serving.length);
 }
 
-/** The distinct sockets a thread received from or sent on. */
+/** The sockets that carry a tenth or more of a thread's socket I/O calls (a connection it
+ *  served for a moment, as the one that found the port open, does not count). */
 function socketsOf(o: Observation, tid: number): number {
-  return new Set((o.trace?.io ?? []).filter((e) => e.tid === tid && e.socket).map((e) => e.fd)).size;
+  const calls = new Map<number, number>();
+  for (const e of o.trace?.io ?? [])
+    if (e.tid === tid && e.socket) calls.set(e.fd, (calls.get(e.fd) ?? 0) + e.count);
+  const total = [...calls.values()].reduce((a, b) => a + b, 0);
+  return [...calls.values()].filter((n) => n >= 0.1 * total).length;
 }
 
 /** Requests a second: `sent` in `windowS` seconds. */

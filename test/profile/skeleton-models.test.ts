@@ -23,6 +23,7 @@ const CASES: {
   io: string;
   workers: number;
   spare?: number;
+  perProcess?: number;
   background: number;
 }[] = [
   { name: 'example_clone', proto: 'memcached', model: 'worker-pool', io: 'epoll', workers: 4, background: 2 },
@@ -41,6 +42,15 @@ const CASES: {
       spare: 1,
     },
     { env: 'TWIN_TEST_NET=5', model: 'process-per-connection', io: 'blocking', workers: 1 },
+    // 2 processes of a main thread, a listener and 4 serving threads.
+    {
+      env: 'TWIN_TEST_NET=6',
+      flags: '--workers 2',
+      model: 'process-threads',
+      io: 'blocking',
+      workers: 2,
+      perProcess: 4,
+    },
   ].map((c) => ({
     ...c,
     name: `example_blocking${c.flags ? ` ${c.flags}` : ''}`,
@@ -83,6 +93,7 @@ test(
         assert.equal(sk.workers, c.workers, what);
         assert.equal(sk.io, c.io, what);
         assert.equal(sk.spare, c.spare ?? 0, what);
+        assert.equal(sk.threadsPerProcess, c.perProcess ?? 0, what);
         // The clone of it makes as many background threads as the original had.
         const bg = backgroundThreads({ skeleton: sk } as Profile);
         assert.equal(bg.length, c.background, what);
