@@ -50,7 +50,7 @@ export async function validateStage(
   r: ResolvedWorkload & { spec: LaunchSpec },
   name: string,
   cloneDir: string,
-  o: { platforms: Platform[]; noCpu?: boolean; seed?: number },
+  o: { platforms: Platform[]; noCpu?: boolean; seed?: number; saturation?: boolean },
   p: Progress,
 ): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
   p.stage('validate', `original and clone side by side, on ${o.platforms.map((x) => x.name).join(', ')}`);
@@ -58,6 +58,7 @@ export async function validateStage(
   return validate(r.workload, name, r.spec, cloneLaunchSpec(binary, r.workload), {
     progress: p.step,
     noCpu: o.noCpu,
+    saturation: o.saturation,
     platforms: o.platforms,
     seed: o.seed,
   });

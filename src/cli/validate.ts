@@ -20,6 +20,7 @@ export function registerValidate(program: Command): void {
       collect,
     )
     .option('--no-cpu', 'skip the Valgrind runs')
+    .option('--saturation', "find each side's saturation throughput (p99 under the workload's saturationP99)")
     .option('--seed <n>', 'load seed of both sides (default 2; profiling and tuning send 1)', (v) =>
       parseSeed(v),
     )
@@ -39,6 +40,7 @@ export function registerValidate(program: Command): void {
           verbose?: boolean;
           platform?: string[];
           seed?: number;
+          saturation?: boolean;
         },
       ) => {
         const platforms = platformsOf(o.platform);
@@ -47,7 +49,7 @@ export function registerValidate(program: Command): void {
           resolveWorkload(o.workload, command),
           o.name,
           o.clone,
-          { platforms, noCpu: !o.cpu, seed: o.seed },
+          { platforms, noCpu: !o.cpu, seed: o.seed, saturation: o.saturation },
           p,
         );
         p.end();

@@ -133,6 +133,8 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
       if (n >= TARGETS.syscallRowMin) add(`syscalls.${name}.per_req`, (p) => p.syscallsByName[name] ?? 0);
     add('errors.count', (p) => Object.values(p.errors).reduce((a, b) => a + b, 0));
   });
+  if (o.saturationRps !== undefined && c.saturationRps !== undefined)
+    rows.push({ metric: 'saturation_rps', load: null, original: o.saturationRps, clone: c.saturationRps });
   // Instructions per request and branch mispredictions per 1,000: the medians of all of a
   // side's Valgrind pairs. The simulated caches change neither what runs nor the simulated
   // branch predictor, while a server's timed background work (a maintenance thread woken on

@@ -13,6 +13,7 @@ import { measurePlatforms, ORIGINAL_PAIRS } from '../collect/cpu.js';
 import { PROFILE_SEED } from '../collect/loadgen.js';
 import { compare, medianDecided, mergeRounds, pairedRatio, pairedRatios } from './compare.js';
 import { verdictOf } from './verdict.js';
+import { saturation } from './saturation.js';
 
 function byName(o: Observation, sent: number): Record<string, number> {
   const m: Record<string, number> = {};
@@ -81,6 +82,8 @@ export interface ValidateOptions {
   noCpu?: boolean;
   /** The load seed of both sides' runs (default VALIDATION_SEED). */
   seed?: number;
+  /** Find each side's saturation throughput besides (saturation.ts). */
+  saturation?: boolean;
 }
 
 /** The rounds at least of the lowest load, whose CPU time per request is the one compared.
@@ -107,6 +110,7 @@ export async function validate(
   const loads = [...w.loads].sort((a, b) => a - b);
   const targets: { who: 'original' | 'clone'; target: RunningTarget }[] = [];
   const points: Record<'original' | 'clone', LoadPoint[]> = { original: [], clone: [] };
+  const saturated: Partial<Record<'original' | 'clone', number>> = {};
   try {
     targets.push({ who: 'original', target: await launchTarget(original) });
     targets.push({ who: 'clone', target: await launchTarget(clone) });
@@ -138,6 +142,11 @@ export async function validate(
       const ratio = pairedRatio(rounds.original, rounds.clone);
       if (ratio !== null) points.clone[points.clone.length - 1].cpuRatio = ratio;
     }
+    if (opts.saturation)
+      for (const { who, target } of targets) {
+        say(`${who}: the highest rate served with p99 under ${w.saturationP99} us`);
+        saturated[who] = (await saturation(target, w, seed, (m) => say(`${who} at ${m}`))).rps;
+      }
   } finally {
     for (const { target } of targets) await target.stop();
   }
@@ -155,6 +164,7 @@ export async function validate(
     points: points[who],
     cpu: cpu[who],
     mix: mix[who],
+    ...(saturated[who] !== undefined ? { saturationRps: saturated[who] } : {}),
   }));
   const comparison = compare(name, platforms.map((p) => p.name).join(','), measurements[0], measurements[1]);
   return {

@@ -6,8 +6,8 @@ const known = (r: ComparisonRow) => r.original !== null && r.clone !== null;
 const at = (r: ComparisonRow) => (r.load === null ? r.metric : `${r.metric}@${r.load}`);
 
 /** Whether a comparison meets the fidelity targets, and the figures that miss, each with
- *  its error and its bound. Latency is not judged until a comparison has the original's
- *  saturation throughput (the bounds hold up to 80% of it). */
+ *  its error and its bound. Latency is judged only where a comparison has the original's
+ *  saturation throughput, at loads up to 80% of it. */
 export function verdictOf(c: Comparison): Verdict {
   const failing: string[] = [];
   let judged = 0;
@@ -16,8 +16,16 @@ export function verdictOf(c: Comparison): Verdict {
     if (!ok) failing.push(what);
   };
   const rows = c.rows.filter(known);
+  // Latency is judged up to a share of the original's saturation throughput, where known.
+  const sat = rows.find((r) => r.metric === 'saturation_rps')?.original ?? null;
   for (const r of rows) {
     const m = r.metric;
+    if (sat !== null && r.load !== null && r.load <= TARGETS.latencyUpTo * sat && r.original! > 0) {
+      const bound = m === 'latency.p50_us' ? TARGETS.p50 : m === 'latency.p99_us' ? TARGETS.p99 : null;
+      if (bound !== null) check(Math.abs(rel(r)) <= bound, `${at(r)} ${pct(rel(r))} (±${100 * bound}%)`);
+    }
+    if (m === 'saturation_rps' && r.original! > 0)
+      check(Math.abs(rel(r)) <= TARGETS.saturation, `${m} ${pct(rel(r))} (±${100 * TARGETS.saturation}%)`);
     if (m === 'cpu.paired_ratio') {
       const [lo, hi] = TARGETS.pairedRatio;
       check(r.clone! >= lo && r.clone! <= hi, `${at(r)} ${r.clone!.toFixed(2)} (${lo}-${hi})`);

@@ -47,5 +47,7 @@ export const Measurement = z.object({
   cpu: z.array(CpuCounters),
   /** The dynamic instruction mix of the serving threads (twinreuse), where measured. */
   mix: InsnMix.nullable().default(null),
+  /** The highest rate served with the p99 under the workload's bound (`--saturation`). */
+  saturationRps: z.number().nonnegative().optional(),
 });
 export type Measurement = z.infer<typeof Measurement>;

@@ -16,6 +16,11 @@ export const TARGETS = {
    *  (`syscalls.<name>.per_req`). */
   syscallRowMin: 0.1,
   bytes: 0.01,
+  /** Saturation throughput; latency at loads up to `latencyUpTo` of the original's. */
+  saturation: 0.1,
+  latencyUpTo: 0.8,
+  p50: 0.1,
+  p99: 0.2,
   /** Bytes written to files and the calls that force them to the disk, a request. */
   disk: 0.02,
 };

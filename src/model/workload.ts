@@ -32,6 +32,20 @@ export const KeyDist = z.string().superRefine((v, ctx) => {
 });
 
 /** Seconds: a number, or a string with a unit (`500ms`, `10s`, `2m`). */
+/** A latency in microseconds: a number, or a number with a unit (us, ms, s). */
+export const LatencyBound = z.union([z.number().positive(), z.string()]).transform((v, ctx) => {
+  if (typeof v === 'number') return v;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(us|ms|s)\s*$/.exec(v);
+  if (!m || Number(m[1]) <= 0) {
+    ctx.addIssue({
+      code: 'custom',
+      message: `${JSON.stringify(v)} is no latency: give microseconds (10000) or a number with a unit (500us, 10ms, 1s)`,
+    });
+    return z.NEVER;
+  }
+  return Number(m[1]) * { us: 1, ms: 1e3, s: 1e6 }[m[2] as 'us' | 'ms' | 's'];
+});
+
 export const Duration = z.union([z.number(), z.string()]).transform((v, ctx) => {
   const m = typeof v === 'string' ? /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m)\s*$/.exec(v) : null;
   const s =
@@ -102,6 +116,9 @@ const WorkloadFields = z.object({
   /** Requests sent before each Valgrind run's measured ones, for a data set that only the
    *  load fills (no preload): their count is what the target takes to settle. */
   valgrindWarmup: z.number().int().nonnegative().default(0),
+  /** `twin validate --saturation`: the p99 latency a rate must keep to count as served, in
+   *  microseconds (a number) or with a unit (500us, 10ms). */
+  saturationP99: LatencyBound.default(10000),
   /** Seconds to wait for the target to accept connections. */
   startTimeout: z.number().positive().default(10),
 });
