@@ -50,12 +50,12 @@ export async function validateStage(
   r: ResolvedWorkload & { spec: LaunchSpec },
   name: string,
   cloneDir: string,
-  o: { platforms: Platform[]; noCpu?: boolean; seed?: number; saturation?: boolean },
+  o: { platforms: Platform[]; noCpu?: boolean; seed?: number; saturation?: boolean; workers?: number },
   p: Progress,
 ): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
   p.stage('validate', `original and clone side by side, on ${o.platforms.map((x) => x.name).join(', ')}`);
   const binary = buildClone(cloneDir);
-  return validate(r.workload, name, r.spec, cloneLaunchSpec(binary, r.workload), {
+  return validate(r.workload, name, r.spec, cloneLaunchSpec(binary, r.workload, o.workers), {
     progress: p.step,
     noCpu: o.noCpu,
     saturation: o.saturation,

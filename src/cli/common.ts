@@ -59,6 +59,13 @@ export function iterationsOf(v: string): number {
   return n;
 }
 
+/** A whole number of 1 or more, for the named flag. */
+export function parsePositive(v: string, flag: string): number {
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 1) throw new TwinError(`${flag} ${v} is not a whole number of 1 or more`);
+  return n;
+}
+
 export function parseSeed(v: string): number {
   const n = Number(v);
   if (!Number.isInteger(n) || n < 0) throw new TwinError(`--seed ${v} is not a whole number`);

@@ -4,7 +4,7 @@ import { writeJsonFile } from '../model/index.js';
 import { validateStage } from '../pipeline.js';
 import { progress } from '../report/progress.js';
 import { comparisonTable, verdictLine } from '../report/table.js';
-import { collect, parseSeed, platformsOf, resolveWorkload } from './common.js';
+import { collect, parsePositive, parseSeed, platformsOf, resolveWorkload } from './common.js';
 
 export function registerValidate(program: Command): void {
   program
@@ -20,6 +20,9 @@ export function registerValidate(program: Command): void {
       collect,
     )
     .option('--no-cpu', 'skip the Valgrind runs')
+    .option('--workers <n>', "the clone's pool of threads or processes (./clone --workers N)", (v) =>
+      parsePositive(v, '--workers'),
+    )
     .option('--saturation', "find each side's saturation throughput (p99 under the workload's saturationP99)")
     .option('--seed <n>', 'load seed of both sides (default 2; profiling and tuning send 1)', (v) =>
       parseSeed(v),
@@ -41,6 +44,7 @@ export function registerValidate(program: Command): void {
           platform?: string[];
           seed?: number;
           saturation?: boolean;
+          workers?: number;
         },
       ) => {
         const platforms = platformsOf(o.platform);
@@ -49,7 +53,7 @@ export function registerValidate(program: Command): void {
           resolveWorkload(o.workload, command),
           o.name,
           o.clone,
-          { platforms, noCpu: !o.cpu, seed: o.seed, saturation: o.saturation },
+          { platforms, noCpu: !o.cpu, seed: o.seed, saturation: o.saturation, workers: o.workers },
           p,
         );
         p.end();

@@ -203,10 +203,11 @@ export async function attachTarget(pid: number, port: number): Promise<RunningTa
 }
 
 /** How to start a built clone, as a target like any other. */
-export function cloneLaunchSpec(binary: string, w: Workload): LaunchSpec {
+/** How to start a built clone; `workers` sets its pool's threads or processes. */
+export function cloneLaunchSpec(binary: string, w: Workload, workers?: number): LaunchSpec {
   const at = keyNumberAt(w);
   return {
-    command: `'${resolvePath(binary)}' --port {port} --dir {run}${at === null ? '' : ` --key-at ${at}`}`,
+    command: `'${resolvePath(binary)}' --port {port} --dir {run}${at === null ? '' : ` --key-at ${at}`}${workers ? ` --workers ${workers}` : ''}`,
     dir: '.',
     templates: [],
     files: [],
