@@ -70,7 +70,8 @@ int files_open(files_set *f, const char *dir, uint64_t data_bytes, char *err, si
         }
     }
     if (files_path(f->data_path, f->dir, "data0") != TWIN_OK ||
-        files_path(f->log_path, f->dir, "log0") != TWIN_OK) {
+        files_path(f->log_path, f->dir, "log0") != TWIN_OK ||
+        files_path(f->missing_path, f->dir, "missing0") != TWIN_OK) {
         snprintf(err, errlen, "--dir is too long");
         goto err;
     }

@@ -12,6 +12,7 @@ typedef struct {
     char dir[PATH_MAX];
     char data_path[PATH_MAX];
     char log_path[PATH_MAX];
+    char missing_path[PATH_MAX]; /* never made: an open of it fails */
     uint64_t data_bytes;
     int log_fd;
     int made_dir; /* the folder is ours: remove it too */

@@ -15,8 +15,11 @@ static const twin_bin set_sizes[] = { { 8, 1 } };
 static const twin_bin pread_sizes[] = { { 4096, 1 } };
 static const twin_bin log_sizes[] = { { 128, 1 } };
 
+/* two opens and one close: one of the opens finds no file (once 16 are open) */
 static const twin_syscall_step get_steps[] = {
     { TWIN_SC_PREAD, 1.0, pread_sizes, 1 },
+    { TWIN_SC_OPENAT, 2.0, NULL, 0 },
+    { TWIN_SC_CLOSE, 1.0, NULL, 0 },
 };
 static const twin_syscall_step set_steps[] = {
     { TWIN_SC_WRITE_LOG, 1.0, log_sizes, 1 },
@@ -24,7 +27,7 @@ static const twin_syscall_step set_steps[] = {
 };
 
 static const twin_op ops[] = {
-    { "get", get_sizes, 2, get_steps, 1, NULL, 0 },
+    { "get", get_sizes, 2, get_steps, 3, NULL, 0 },
     { "set", set_sizes, 1, set_steps, 2, NULL, 0 },
 };
 

@@ -281,8 +281,10 @@ release_conns() {
     wait "$HOLD_PID" || die "hold client failed"
 }
 # per request, alternating get and set: one blocking read (no EAGAIN read, no
-# wait), one sendmsg; get pread64 1; set write 1, fdatasync 0.5.
-BLOCKING_CALLS="read=1 sendmsg=1 pread64=0.5 write=0.5 fdatasync=0.25 epoll_wait=0 poll=0 accept4=0"
+# wait), one sendmsg; get pread64 1, openat 2, close 1 (an open for each close, the other
+# fails; a thread or process that serves one connection also closes the 16 it holds at its
+# end); set write 1, fdatasync 0.5.
+BLOCKING_CALLS="read=1 sendmsg=1 pread64=0.5 openat=1 write=0.5 fdatasync=0.25 epoll_wait=0 poll=0 accept4=0"
 name=example_blocking
 
 export TWIN_TEST_NET=3 # a thread per connection
@@ -324,7 +326,7 @@ done
 "${CLIENT[@]}" check --proto memcached --port "$port" --sizes get=1030,100 --sizes set=8 ||
     die "process pool: protocol checks"
 ok "process pool: memcached replies, pipelining, split requests, malformed input"
-measure pool memcached get,set "$port" "$BLOCKING_CALLS" $kids
+measure pool memcached get,set "$port" "$BLOCKING_CALLS close=0.5" $kids
 stop_clone $name "$CLONE_PID" "$dir"
 
 # A pool that keeps one process idle (2 at the start, up to 8), whose connections wait in poll
@@ -350,7 +352,7 @@ ok "growing pool: 2 processes idle, 5 on 4 connections (1 then 2 forked a second
     die "growing pool: protocol checks"
 ok "growing pool: memcached replies, pipelining, split requests, malformed input"
 measure spare memcached get,set "$port" \
-    "poll=1 read=2 sendmsg=1 pread64=0.5 write=0.5 fdatasync=0.25 epoll_wait=0 accept4=0" $kids
+    "poll=1 read=2 sendmsg=1 pread64=0.5 openat=1 close=0.5 write=0.5 fdatasync=0.25 epoll_wait=0 accept4=0" $kids
 stop_clone $name "$CLONE_PID" "$dir"
 unset TWIN_TEST_SPARE TWIN_TEST_POLL
 
@@ -394,7 +396,7 @@ ok "processes of threads: 2 processes of 6 threads (1 + listener + 4), the same 
 "${CLIENT[@]}" check --proto memcached --port "$port" --sizes get=1030,100 --sizes set=8 ||
     die "processes of threads: protocol checks"
 ok "processes of threads: memcached replies, pipelining, split requests, malformed input"
-measure pt memcached get,set "$port" "$BLOCKING_CALLS futex=0" $kids
+measure pt memcached get,set "$port" "$BLOCKING_CALLS close=0.5 futex=0" $kids
 stop_clone $name "$CLONE_PID" "$dir"
 unset TWIN_TEST_NET
 
