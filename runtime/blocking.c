@@ -80,7 +80,7 @@ static int blocking_accept(int listen_fd, int signal_fd, void (*reap)(void *), v
     }
 }
 
-/* --- a thread per connection ---------------------------------------------- */
+/* A thread per connection. */
 
 typedef struct tpc_conn {
     struct tpc_server *srv;
@@ -181,7 +181,7 @@ int blocking_thread_per_conn(const replay_plan *plan, int listen_fd, const char 
     return rc;
 }
 
-/* --- processes ------------------------------------------------------------- */
+/* Processes that each serve one connection at a time. */
 
 /* Stop signals end a worker process at once: it holds nothing to clean. */
 static void blocking_child_signals(void)
@@ -244,7 +244,7 @@ void blocking_pool_child(const replay_plan *plan, int listen_fd, uint32_t index,
     }
 }
 
-/* --- processes of threads behind a listener --------------------------------- */
+/* Processes of threads behind a listener. */
 
 #define QUEUE_MAX 1024
 
@@ -344,7 +344,7 @@ static void *pt_listener(void *arg)
     return NULL;
 }
 
-/* --- a process per connection ---------------------------------------------- */
+/* A process per connection. */
 
 typedef struct {
     pid_t *pids;
