@@ -95,6 +95,23 @@ function cpuTracker(pidsNow: () => number[]): { stop(): number } {
   };
 }
 
+/** A count once it has held for STEADY_READS reads STEADY_MS apart (at most STEADY_MAX reads):
+ *  a server forks its pool after its port opens (apache2's prefork had 7 of its 8 once). */
+const STEADY_MS = 100;
+const STEADY_READS = 5;
+const STEADY_MAX = 50;
+
+async function steadyCount(count: () => number): Promise<number> {
+  let last = count();
+  for (let same = 1, k = 0; same < STEADY_READS && k < STEADY_MAX; k++) {
+    await new Promise((r) => setTimeout(r, STEADY_MS));
+    const n = count();
+    same = n === last ? same + 1 : 1;
+    last = n;
+  }
+  return last;
+}
+
 /** Preloads (untraced), then traces the target's system calls while twin-load drives it at
  *  `rate`. CPU time comes from schedstat before and after; with `threadCpu`, each thread's
  *  from an untraced run besides. */
@@ -104,7 +121,7 @@ export async function observe(
   rate: number,
   opts: { trace: boolean; preload: boolean; settle?: boolean; threadCpu?: boolean; seed?: number },
 ): Promise<Observation> {
-  const processesBefore = target.pids().length;
+  const processesBefore = await steadyCount(() => target.pids().length);
   if (opts.preload && w.preload) await preload(w, target.port);
   const settledS = opts.settle ? await settle(target, w, rate) : 0;
   const pids = target.pids();
