@@ -28,7 +28,7 @@ export interface ThreadActivity {
   cpuNsPerSec: number;
 }
 
-/** Every thread seen at the end of the run or half-way through it (its connections open). */
+/** Every thread seen at the end of the run or at 80% of it (its connections open). */
 export function threadActivity(o: Observation): ThreadActivity[] {
   const trace: SyscallTrace = o.trace ?? { byThread: new Map(), io: [] };
   const out: ThreadActivity[] = [];
