@@ -12,7 +12,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/select.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -21,10 +23,13 @@
  * missed, so bg_stop repeats it until the thread is joined. */
 #define BG_WAKE_SIGNAL   SIGUSR1
 #define BG_JOIN_RETRY_NS 20000000L
+/* Without close_range(2), a background process closes the fds below this. */
+#define BG_CLOSE_FDS 1024
 
 typedef struct {
     const twin_bg_thread *spec;
     pthread_t thread;
+    pid_t pid; /* of its process (own_process), else 0 */
     uint32_t futex_word;
 } bg_slot;
 
@@ -230,6 +235,61 @@ static void *bg_main(void *arg)
     return NULL;
 }
 
+/* A background process holds none of the main process's fds: not the port, nor the workers'
+ * pipes (whose readers wait for their end of file). */
+static void bg_close_fds(void)
+{
+#ifdef SYS_close_range
+    if (syscall(SYS_close_range, 3, ~0u, 0) == 0)
+        return;
+#endif
+    for (int fd = 3; fd < BG_CLOSE_FDS; fd++)
+        close(fd);
+}
+
+/* A background process: ends with the main process, or on its SIGTERM; runs the thread's loop
+ * in its main thread. */
+static void bg_process(bg_slot *slot, pid_t parent)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    prctl(PR_SET_PDEATHSIG, SIGTERM);
+    if (getppid() != parent)
+        _exit(0);
+    bg_close_fds();
+    bg_main(slot);
+    _exit(0);
+}
+
+/* Forks the background processes (before the background threads start). */
+static int bg_fork(const twin_config *cfg, char *err, size_t errlen)
+{
+    pid_t parent = getpid();
+    fflush(NULL);
+    for (uint32_t i = 0; i < cfg->n_bg; i++) {
+        if (!cfg->bg[i].own_process)
+            continue;
+        bg_slot *slot = &bg.slots[bg.n];
+        slot->spec = &cfg->bg[i];
+        slot->pid = fork();
+        if (slot->pid == 0)
+            bg_process(slot, parent);
+        if (slot->pid < 0) {
+            slot->pid = 0;
+            snprintf(err, errlen, "cannot start background process: %s", strerror(errno));
+            return TWIN_ERR;
+        }
+        bg.n++;
+    }
+    return TWIN_OK;
+}
+
 int bg_start(const twin_config *cfg, const uint64_t *served, char *err, size_t errlen)
 {
     bg.served = served;
@@ -249,9 +309,16 @@ int bg_start(const twin_config *cfg, const uint64_t *served, char *err, size_t e
         snprintf(err, errlen, "out of memory for background threads");
         return TWIN_ERR;
     }
+    if (bg_fork(cfg, err, errlen) != TWIN_OK) {
+        bg_stop();
+        return TWIN_ERR;
+    }
     for (uint32_t i = 0; i < cfg->n_bg; i++) {
-        bg.slots[i].spec = &cfg->bg[i];
-        rc = pthread_create(&bg.slots[i].thread, NULL, bg_main, &bg.slots[i]);
+        if (cfg->bg[i].own_process)
+            continue;
+        bg_slot *slot = &bg.slots[bg.n];
+        slot->spec = &cfg->bg[i];
+        rc = pthread_create(&slot->thread, NULL, bg_main, slot);
         if (rc != 0) {
             snprintf(err, errlen, "cannot start background thread: %s", strerror(rc));
             bg_stop();
@@ -269,6 +336,18 @@ void bg_stop(void)
     pthread_cond_broadcast(&bg.cv);
     pthread_mutex_unlock(&bg.mu);
     for (uint32_t i = 0; i < bg.n; i++) {
+        bg_slot *slot = &bg.slots[i];
+        if (slot->pid > 0 && waitpid(slot->pid, NULL, WNOHANG) != 0)
+            slot->pid = -1; /* it ended, reaped now or by a model's wait for its workers */
+        else if (slot->pid > 0)
+            kill(slot->pid, SIGTERM);
+    }
+    for (uint32_t i = 0; i < bg.n; i++) {
+        if (bg.slots[i].pid != 0) {
+            while (bg.slots[i].pid > 0 && waitpid(bg.slots[i].pid, NULL, 0) < 0 && errno == EINTR)
+                ;
+            continue;
+        }
         for (;;) {
             struct timespec deadline;
             pthread_kill(bg.slots[i].thread, BG_WAKE_SIGNAL);

@@ -1,6 +1,7 @@
 /* bg.h -- the background threads of a clone (timers, maintenance threads):
  * each wakes every period with its kind of sleep, then issues its extra
- * calls. They run in the main process only. */
+ * calls. They run in the main process, or each in a process of its own that
+ * the main process forks (twin_bg_thread's own_process). */
 #ifndef BG_H
 #define BG_H
 
@@ -8,10 +9,14 @@
 
 #include "twin.h"
 
-/* Starts cfg->n_bg threads; on error none is left running. */
-/* `served` counts requests served (for load-coupled wake-ups); may be NULL. */
+/* Starts cfg->n_bg threads, forking the processes first; on error none is
+ * left running. `served` counts requests served (for load-coupled
+ * wake-ups), in memory shared with every process (MAP_SHARED); may be NULL.
+ * Called from the main thread: a background process ends when the thread
+ * that forked it does (PR_SET_PDEATHSIG). */
 int bg_start(const twin_config *cfg, const uint64_t *served, char *err, size_t errlen);
-/* Wakes and joins them. */
+/* Wakes and joins the threads; ends the processes (SIGTERM) and waits for
+ * them. Safe without a bg_start. */
 void bg_stop(void);
 
 #endif

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -17,7 +16,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "bg.h"
 #include "conn.h"
 #include "net.h"
 #include "server.h"
@@ -25,26 +23,54 @@
 /* How long a stop waits for connection threads to end. */
 #define BLOCKING_STOP_MS 5000
 
-/* Serves one connection until the peer closes it; closes fd. It waits in a
- * blocking receive, or with wait_poll in poll(2) on a non-blocking socket. */
-static void blocking_serve(const replay_plan *plan, replay_thread *rt, int fd)
+/* A blocking receive waits for data; with wait_poll, poll(2) waits before each receive; with
+ * wait_epoll, the connection's own epoll set (conn_open adds the socket to it, conn_event
+ * switches it to EPOLLOUT while a send waits) is waited in only when a receive found nothing. */
+void blocking_serve(replay_thread *rt, const replay_plan *plan, int fd)
 {
+    const twin_config *cfg = plan->cfg;
+    int epfd = -1, idle = 0;
     conn_set s;
-    conn_set_init(&s, plan, rt, -1);
-    s.blocking = !plan->cfg->wait_poll;
+    if (cfg->wait_epoll && (epfd = epoll_create1(EPOLL_CLOEXEC)) < 0) {
+        close(fd);
+        return;
+    }
+    conn_set_init(&s, plan, rt, epfd);
+    s.blocking = !cfg->wait_poll && !cfg->wait_epoll;
     if (!s.blocking)
         net_set_nonblock(fd, 1);
     if (conn_open(&s, fd)) {
         while (s.head) {
-            if (!s.blocking) {
+            if (cfg->wait_poll) {
                 struct pollfd p = { .fd = fd, .events = s.head->events & EPOLLOUT ? POLLOUT : POLLIN };
                 if (poll(&p, 1, -1) < 0 && errno != EINTR)
                     break;
+            } else if (epfd >= 0 && (idle || s.head->events & EPOLLOUT)) {
+                struct epoll_event ev;
+                if (epoll_wait(epfd, &ev, 1, -1) < 0) {
+                    if (errno == EINTR)
+                        continue;
+                    break;
+                }
             }
-            conn_event(&s, s.head, EPOLLIN);
+            idle = conn_event(&s, s.head, EPOLLIN) == CONN_IDLE;
         }
     }
     conn_close_all(&s);
+    if (epfd >= 0)
+        close(epfd);
+}
+
+void blocking_child_signals(void)
+{
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGCHLD);
+    signal(SIGTERM, SIG_DFL);
+    signal(SIGINT, SIG_DFL);
+    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 }
 
 /* Waits for a connection or a stop signal (signal_fd readable): the new
@@ -103,7 +129,7 @@ static void *tpc_main(void *arg)
     char err[256];
     replay_thread rt;
     if (replay_thread_init(&rt, srv->plan, c->seed, err, sizeof err) == TWIN_OK) {
-        blocking_serve(srv->plan, &rt, c->fd);
+        blocking_serve(&rt, srv->plan, c->fd);
         replay_thread_free(&rt);
     } else {
         fprintf(stderr, "clone: connection thread: %s\n", err);
@@ -137,9 +163,7 @@ int blocking_thread_per_conn(const replay_plan *plan, int listen_fd, const char 
     pthread_cond_init(&srv.gone, NULL);
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-    int rc = bg_start(plan->cfg, plan->served, err, errlen);
-    if (rc == TWIN_OK && (rc = server_ready(listen_fd, host, port, err, errlen)) != TWIN_OK)
-        bg_stop();
+    int rc = server_ready(plan, listen_fd, host, port, err, errlen);
     if (rc == TWIN_OK) {
         for (int fd; (fd = blocking_accept(listen_fd, signal_fd, NULL, NULL)) >= 0;) {
             tpc_conn *c = calloc(1, sizeof *c);
@@ -174,174 +198,10 @@ int blocking_thread_per_conn(const replay_plan *plan, int listen_fd, const char 
         while (srv.head && pthread_cond_timedwait(&srv.gone, &srv.mu, &until) == 0)
             ;
         pthread_mutex_unlock(&srv.mu);
-        bg_stop();
     }
     pthread_attr_destroy(&attr);
     close(signal_fd);
     return rc;
-}
-
-/* Processes that each serve one connection at a time. */
-
-/* Stop signals end a worker process at once: it holds nothing to clean. */
-static void blocking_child_signals(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGCHLD);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-}
-
-/* Processes of the pool serving a connection now (shared by the pool's processes). */
-static uint32_t *blocking_busy;
-
-int blocking_pool_init(void)
-{
-    blocking_busy =
-        mmap(NULL, sizeof *blocking_busy, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
-    if (blocking_busy == MAP_FAILED) {
-        blocking_busy = NULL;
-        return TWIN_ERR;
-    }
-    *blocking_busy = 0;
-    return TWIN_OK;
-}
-
-uint32_t blocking_pool_busy(void)
-{
-    return blocking_busy ? __atomic_load_n(blocking_busy, __ATOMIC_RELAXED) : 0;
-}
-
-void blocking_pool_child(const replay_plan *plan, int listen_fd, uint32_t index, int ready, int go)
-{
-    char err[256], b;
-    replay_thread rt;
-    blocking_child_signals();
-    if (replay_thread_init(&rt, plan, index + 1, err, sizeof err) != TWIN_OK) {
-        fprintf(stderr, "clone: worker process %u: %s\n", index, err);
-        _exit(1);
-    }
-    while (write(ready, "", 1) < 0 && errno == EINTR)
-        ;
-    close(ready);
-    while (read(go, &b, 1) < 0 && errno == EINTR)
-        ;
-    close(go);
-    for (;;) {
-        int fd = accept4(listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd >= 0) {
-            if (blocking_busy)
-                __atomic_add_fetch(blocking_busy, 1, __ATOMIC_RELAXED);
-            blocking_serve(plan, &rt, fd);
-            if (blocking_busy)
-                __atomic_sub_fetch(blocking_busy, 1, __ATOMIC_RELAXED);
-        } else if (errno == EMFILE || errno == ENFILE)
-            poll(NULL, 0, 10);
-    }
-}
-
-/* Processes of threads behind a listener. */
-
-#define QUEUE_MAX 1024
-
-typedef struct {
-    const replay_plan *plan;
-    pthread_mutex_t mu;
-    pthread_cond_t more;
-    int fds[QUEUE_MAX]; /* accepted connections no thread has taken */
-    uint32_t head, len;
-    uint64_t seed;
-    int listen_fd;
-} pt_queue;
-
-static void *pt_listener(void *arg);
-
-static void *pt_worker(void *arg)
-{
-    pt_queue *q = arg;
-    char err[256];
-    replay_thread rt;
-    pthread_mutex_lock(&q->mu);
-    uint64_t seed = q->seed++;
-    pthread_mutex_unlock(&q->mu);
-    if (replay_thread_init(&rt, q->plan, seed, err, sizeof err) != TWIN_OK) {
-        fprintf(stderr, "clone: serving thread: %s\n", err);
-        _exit(1);
-    }
-    for (;;) {
-        pthread_mutex_lock(&q->mu);
-        while (q->len == 0)
-            pthread_cond_wait(&q->more, &q->mu);
-        int fd = q->fds[q->head];
-        q->head = (q->head + 1) % QUEUE_MAX;
-        q->len--;
-        pthread_mutex_unlock(&q->mu);
-        blocking_serve(q->plan, &rt, fd);
-    }
-    return NULL;
-}
-
-void blocking_threads_child(const replay_plan *plan, int listen_fd, uint32_t index, int ready, int go)
-{
-    static pt_queue q;
-    uint32_t n = plan->cfg->threads ? plan->cfg->threads : 1;
-    char b;
-    blocking_child_signals();
-    q.plan = plan;
-    q.seed = (uint64_t)(index + 1) << 20;
-    pthread_mutex_init(&q.mu, NULL);
-    pthread_cond_init(&q.more, NULL);
-    for (uint32_t i = 0; i < n; i++) {
-        pthread_t t;
-        int e = pthread_create(&t, NULL, pt_worker, &q);
-        if (e != 0) {
-            fprintf(stderr, "clone: worker process %u: cannot start a thread: %s\n", index, strerror(e));
-            _exit(1);
-        }
-    }
-    while (write(ready, "", 1) < 0 && errno == EINTR)
-        ;
-    close(ready);
-    while (read(go, &b, 1) < 0 && errno == EINTR)
-        ;
-    close(go);
-    /* A listener thread accepts; this one waits for the end, as Apache's does. */
-    q.listen_fd = listen_fd;
-    pthread_t t;
-    int e = pthread_create(&t, NULL, pt_listener, &q);
-    if (e != 0) {
-        fprintf(stderr, "clone: worker process %u: cannot start its listener: %s\n", index, strerror(e));
-        _exit(1);
-    }
-    for (;;)
-        pause();
-}
-
-static void *pt_listener(void *arg)
-{
-    pt_queue *q = arg;
-    for (;;) {
-        int fd = accept4(q->listen_fd, NULL, NULL, SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno == EMFILE || errno == ENFILE)
-                poll(NULL, 0, 10);
-            continue;
-        }
-        pthread_mutex_lock(&q->mu);
-        if (q->len < QUEUE_MAX) {
-            q->fds[(q->head + q->len) % QUEUE_MAX] = fd;
-            q->len++;
-            pthread_cond_signal(&q->more);
-        } else {
-            close(fd);
-        }
-        pthread_mutex_unlock(&q->mu);
-    }
-    return NULL;
 }
 
 /* A process per connection. */
@@ -379,10 +239,17 @@ int blocking_process_per_conn(const replay_plan *plan, int listen_fd, const char
         snprintf(err, errlen, "signalfd: %s", strerror(errno));
         return TWIN_ERR;
     }
-    int rc = bg_start(plan->cfg, plan->served, err, errlen);
-    if (rc == TWIN_OK && (rc = server_ready(listen_fd, host, port, err, errlen)) != TWIN_OK)
-        bg_stop();
+    /* Each connection's process starts from a copy of this one, its body memory set up once:
+     * setting it up in every process cost as much as a request's work many times over (a
+     * database's footprint, 200 ms a connection). */
+    replay_thread tmpl;
+    if (replay_thread_init(&tmpl, plan, seed, err, errlen) != TWIN_OK) {
+        close(signal_fd);
+        return TWIN_ERR;
+    }
+    int rc = server_ready(plan, listen_fd, host, port, err, errlen);
     if (rc != TWIN_OK) {
+        replay_thread_free(&tmpl);
         close(signal_fd);
         return rc;
     }
@@ -399,31 +266,31 @@ int blocking_process_per_conn(const replay_plan *plan, int listen_fd, const char
         pid_t pid = fork();
         if (pid == 0) {
             char cerr[256];
-            replay_thread rt;
+            replay_thread rt = tmpl;
             close(signal_fd);
             close(listen_fd);
             blocking_child_signals();
             prctl(PR_SET_PDEATHSIG, SIGTERM);
             if (getppid() != parent)
                 _exit(0);
-            if (replay_thread_init(&rt, plan, seed, cerr, sizeof cerr) != TWIN_OK) {
+            if (replay_thread_forked(&rt, seed, cerr, sizeof cerr) != TWIN_OK) {
                 fprintf(stderr, "clone: connection process: %s\n", cerr);
                 _exit(1);
             }
-            blocking_serve(plan, &rt, fd);
+            blocking_serve(&rt, plan, fd);
             _exit(0);
         }
         if (pid > 0)
             kids.pids[kids.n++] = pid;
         seed++;
     }
-    bg_stop();
     for (uint32_t i = 0; i < kids.n; i++)
         kill(kids.pids[i], SIGTERM);
     for (uint32_t i = 0; i < kids.n; i++)
         while (waitpid(kids.pids[i], NULL, 0) < 0 && errno == EINTR)
             ;
     free(kids.pids);
+    replay_thread_free(&tmpl);
     close(signal_fd);
     return TWIN_OK;
 }

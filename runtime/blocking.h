@@ -1,8 +1,10 @@
 /* blocking.h -- the network models whose connections block: a thread per
- * connection, a pool of processes that each accept and serve one connection
- * at a time, a process per connection. A connection is served by conn.c
- * without an epoll set: one receive that waits for data, the complete
- * requests served, their replies sent in full. */
+ * connection, a process per connection (blocking.c), a pool of processes
+ * that each accept and serve one connection at a time, processes of threads
+ * behind a listener (blocking_pool.c). A connection is served by conn.c by
+ * the thread that took it: one receive that waits for data (or a wait in
+ * poll, or in an epoll set of its own: twin_config's wait_poll, wait_epoll),
+ * the complete requests served, their replies sent in full. */
 #ifndef BLOCKING_H
 #define BLOCKING_H
 
@@ -10,6 +12,12 @@
 #include <stdint.h>
 
 #include "replay.h"
+
+/* Serves one connection until the peer closes it; closes fd. */
+void blocking_serve(replay_thread *rt, const replay_plan *plan, int fd);
+/* In a forked serving process: stop signals end it at once (it holds nothing
+ * to clean). */
+void blocking_child_signals(void);
 
 /* THREAD_PER_CONN: accepts in the calling thread until SIGTERM or SIGINT;
  * then shuts every open connection down and waits for its thread. */

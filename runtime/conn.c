@@ -145,8 +145,12 @@ static __thread struct iovec conn_iov[PROTO_IOV_MAX]; /* the pieces of a send */
 
 static int conn_flush(conn_set *s, conn *c)
 {
-    proto_buf *b = c->out.wire ? &c->out : &s->out;
-    size_t off = b == &c->out ? c->out_off : 0;
+    proto_buf *b = &s->out;
+    size_t off = 0;
+    if (c->out.wire) {
+        b = &c->out;
+        off = c->out_off;
+    }
     if (off < b->wire) {
         int cnt = proto_buf_pieces(b, off, conn_iov, PROTO_IOV_MAX);
         ssize_t n;
@@ -220,6 +224,7 @@ static int conn_serve(conn_set *s, conn *c)
             break;
         }
         off += (size_t)n;
+        s->requests++;
         if (req.kind != PROTO_REQ_NONE) {
             int named;
             uint32_t op = replay_op_of(s->plan, req.verb, req.verb_len, &named);
@@ -276,9 +281,10 @@ static int conn_serve_on(conn_set *s, conn *c)
     return 0;
 }
 
-void conn_event(conn_set *s, conn *c, uint32_t events)
+int conn_event(conn_set *s, conn *c, uint32_t events)
 {
-    int more = 1, recvs = 0, r;
+    int more = 1, recvs = 0, eagain = 0, r;
+    uint64_t requests = s->requests;
     (void)events; /* level-triggered: the interest set says what to do */
     if (c->events & EPOLLOUT) {
         r = conn_flush(s, c);
@@ -288,14 +294,14 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
         if (r != CONN_FLUSHED || c->in_len == 0) {
             if (r != CONN_DEAD)
                 conn_give_in(s, c);
-            return;
+            return 0;
         }
         more = 0;
     }
     if (conn_take_in(s, c) != TWIN_OK) {
         s->errors++;
         conn_close(s, c);
-        return;
+        return 0;
     }
     /* Receive (until EAGAIN if so configured), serve the batch, send once.
      * The EAGAIN receive comes before the send, so that a client waiting
@@ -303,7 +309,7 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
     while (more && !c->closing) {
         if (c->in_len == c->in_cap) { /* make room: serve what is complete */
             if (!conn_serve_on(s, c))
-                return;
+                return 0;
             if (c->closing)
                 break;
         }
@@ -316,17 +322,20 @@ void conn_event(conn_set *s, conn *c, uint32_t events)
             continue;
         } else if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
             more = 0;
+            eagain = 1;
         } else { /* end of stream or a socket error: answer what came, then close */
             if (!conn_serve_on(s, c))
-                return;
+                return 0;
             c->closing = 1;
             more = 0;
         }
     }
     if (!conn_serve_on(s, c))
-        return;
-    if (conn_flush(s, c) == CONN_DEAD)
+        return 0;
+    if (conn_flush(s, c) == CONN_DEAD) {
         conn_close(s, c);
-    else
-        conn_give_in(s, c);
+        return 0;
+    }
+    conn_give_in(s, c);
+    return eagain && s->requests == requests ? CONN_IDLE : 0;
 }

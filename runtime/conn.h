@@ -11,7 +11,9 @@
  * Without an epoll set (epfd -1) a connection is served by a thread of its
  * own, which waits for it (blocking.c): conn_event on a blocking socket
  * receives once (waiting for data), serves and sends in full;
- * recv_until_eagain is applied to a non-blocking one only. */
+ * recv_until_eagain is applied to a non-blocking one only. Such a thread may
+ * also wait in an epoll set of the connection's own (wait_epoll), given as
+ * epfd: conn_event's result tells it when to. */
 #ifndef CONN_H
 #define CONN_H
 
@@ -43,7 +45,7 @@ typedef struct {
     const replay_plan *plan;
     const proto_ops *proto;
     replay_thread *rt;
-    int epfd;     /* -1: a connection of its own thread, no epoll set */
+    int epfd;     /* the loop's set, or the connection's own; -1: none (a blocking model) */
     int blocking; /* its socket blocks: receive once */
     conn *head;
     /* This batch's replies: one buffer per thread, so that the lines replies are
@@ -56,13 +58,20 @@ typedef struct {
      * on, as where an original reads into a buffer it frees once served. */
     char *spare[CONN_SPARES];
     uint32_t n_spare;
-    uint64_t errors; /* connections dropped on an error */
+    uint64_t errors;   /* connections dropped on an error */
+    uint64_t requests; /* complete requests served */
 } conn_set;
+
+/* conn_event's result when its last receive found nothing (EAGAIN) and it
+ * served no request: the connection waits for input. */
+#define CONN_IDLE 1
 
 void conn_set_init(conn_set *s, const replay_plan *plan, replay_thread *rt, int epfd);
 /* Takes a new non-blocking connection; closes fd on failure. */
 conn *conn_open(conn_set *s, int fd);
-void conn_event(conn_set *s, conn *c, uint32_t events);
+/* Receives, serves and sends (or sends what waited); CONN_IDLE, or 0 (also
+ * once it has closed the connection). */
+int conn_event(conn_set *s, conn *c, uint32_t events);
 void conn_close(conn_set *s, conn *c);
 void conn_close_all(conn_set *s);
 

@@ -29,6 +29,8 @@ const proto_ops *proto_get(twin_protocol protocol)
         return &proto_resp;
     case TWIN_PROTO_HTTP:
         return &proto_http;
+    case TWIN_PROTO_POSTGRES:
+        return &proto_postgres;
     }
     return NULL;
 }
@@ -163,6 +165,16 @@ int proto_buf_append_u64(proto_buf *b, uint64_t v)
         v /= 10;
     } while (v);
     return proto_buf_append(b, tmp + i, sizeof tmp - i);
+}
+
+int proto_buf_append_fill(proto_buf *b, char c, size_t n)
+{
+    if (proto_buf_reserve(b, n) != TWIN_OK)
+        return TWIN_ERR;
+    memset(b->data + b->len, c, n);
+    b->len += n;
+    b->wire += n;
+    return TWIN_OK;
 }
 
 int proto_buf_append_payload(proto_buf *b, size_t n)

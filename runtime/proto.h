@@ -1,11 +1,12 @@
 /* proto.h -- request parsing and response building, one small vtable per
- * protocol (proto_memcached.c, proto_resp.c, proto_http.c).
+ * protocol (proto_memcached.c, proto_resp.c, proto_http.c, proto_pg.c).
  *
  * parse() looks at the unconsumed bytes of a connection and returns the
  * length of the first complete request, PROTO_MORE when more bytes are
  * needed, or PROTO_BAD for input that cannot be a request. It never blocks,
  * never allocates and never reads past len. Pointers it stores in the
- * proto_req point into buf and live until the caller compacts its buffer.
+ * proto_req point into buf and live until the caller compacts its buffer
+ * (or, for a verb the protocol names itself, at a constant).
  *
  * respond() appends the reply to one request. A sized reply is exactly
  * `size` bytes on the wire whenever the protocol's syntax allows it. */
@@ -64,10 +65,11 @@ typedef struct {
     size_t key_len;
     const char *reply; /* FIXED and NONE replies; with PROTO_BAD, the error reply */
     size_t reply_len;
-    int noreply; /* memcached noreply: serve, answer nothing */
-    int close;   /* close the connection after this reply */
-    int head;    /* HTTP HEAD: headers only */
-    size_t need; /* with PROTO_MORE: the request's full length if known */
+    int noreply;     /* memcached noreply: serve, answer nothing */
+    int close;       /* close the connection after this reply */
+    int head;        /* HTTP HEAD: headers only */
+    size_t need;     /* with PROTO_MORE: the request's full length if known */
+    uint32_t fields; /* PostgreSQL: a SELECT's columns; else 0 */
 } proto_req;
 
 typedef struct {
@@ -80,6 +82,7 @@ typedef struct {
 extern const proto_ops proto_memcached;
 extern const proto_ops proto_resp;
 extern const proto_ops proto_http;
+extern const proto_ops proto_postgres;
 
 /* Fills the payload buffer; call once before any thread serves. */
 void proto_init(void);
@@ -95,6 +98,8 @@ int proto_buf_append(proto_buf *b, const void *p, size_t n);
 /* Appends a literal (or a character array holding a string). */
 #define proto_buf_appends(b, s) proto_buf_append((b), (s), sizeof(s) - 1 + PROTO_ARRAY(s))
 int proto_buf_append_u64(proto_buf *b, uint64_t v);
+/* Appends `n` copies of the byte `c`. */
+int proto_buf_append_fill(proto_buf *b, char c, size_t n);
 int proto_buf_append_payload(proto_buf *b, size_t n);
 /* Appends what `src` holds from its wire byte `off` on. */
 int proto_buf_append_tail(proto_buf *b, const proto_buf *src, size_t off);

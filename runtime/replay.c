@@ -3,43 +3,28 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <linux/futex.h>
 #include <math.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/epoll.h>
-#include <sys/ioctl.h>
 #include <sys/mman.h>
-#include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
-#include <time.h>
 #include <unistd.h>
 
 #define REPLAY_DEFAULT_SIZE 4096
-#define REPLAY_MAX_IO       (64u << 20)   /* a file step reads or writes at most this */
-#define REPLAY_LOG_CAP      (64ull << 20) /* the log file wraps to offset 0 past this */
+#define REPLAY_MAX_IO       (64u << 20) /* a file step reads or writes at most this */
 #define REPLAY_MAX_PER_REQ  1e6
-
-/* Bytes written to the log by WRITE_LOG in this process, to wrap it. */
-static _Atomic uint64_t replay_log_written;
-
-static int replay_sized(twin_syscall call)
-{
-    return call == TWIN_SC_PREAD || call == TWIN_SC_READ_FILE || call == TWIN_SC_WRITE_LOG ||
-           call == TWIN_SC_PWRITE;
-}
 
 static int replay_check(const twin_config *cfg, char *err, size_t errlen)
 {
-    if ((unsigned)cfg->protocol > TWIN_PROTO_HTTP || (unsigned)cfg->net_model > TWIN_NET_PROCESS_THREADS ||
-        (unsigned)cfg->recv_call > TWIN_RECV_RECVMSG || (unsigned)cfg->send_call > TWIN_SEND_WRITEV) {
+    if ((unsigned)cfg->protocol > TWIN_PROTO_POSTGRES ||
+        (unsigned)cfg->net_model > TWIN_NET_PROCESS_THREADS || (unsigned)cfg->recv_call > TWIN_RECV_RECVMSG ||
+        (unsigned)cfg->send_call > TWIN_SEND_WRITEV) {
         snprintf(err, errlen, "unknown protocol, network model, receive or send call");
+        return TWIN_ERR;
+    }
+    if (cfg->wait_poll && cfg->wait_epoll) {
+        snprintf(err, errlen, "wait_poll and wait_epoll both set; a connection waits in one");
         return TWIN_ERR;
     }
     if (cfg->n_ops == 0 || !cfg->ops) {
@@ -139,6 +124,27 @@ void replay_plan_free(replay_plan *p)
     p->served = NULL;
 }
 
+static void replay_seed(replay_thread *t, uint64_t seed)
+{
+    t->rng = dist_seed(seed);
+    t->body.rng = dist_seed(seed ^ 0x626f6479ULL);
+    for (int i = 0; i < REPLAY_WEYL_OPS; i++)
+        t->weyl[i] = dist_seed(seed + 7919u * (uint64_t)(i + 1));
+}
+
+int replay_thread_forked(replay_thread *t, uint64_t seed, char *err, size_t errlen)
+{
+    replay_seed(t, seed);
+    if (t->data_fd >= 0)
+        close(t->data_fd);
+    t->data_fd = open(t->plan->files->data_path, O_RDONLY | O_CLOEXEC);
+    if (t->data_fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", t->plan->files->data_path, strerror(errno));
+        return TWIN_ERR;
+    }
+    return TWIN_OK;
+}
+
 int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, char *err, size_t errlen)
 {
     const twin_config *cfg = p->cfg;
@@ -147,10 +153,7 @@ int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, ch
     memset(t, 0, sizeof *t);
     t->plan = p;
     t->data_fd = -1;
-    t->rng = dist_seed(seed);
-    t->body.rng = dist_seed(seed ^ 0x626f6479ULL);
-    for (int i = 0; i < REPLAY_WEYL_OPS; i++)
-        t->weyl[i] = dist_seed(seed + 7919u * (uint64_t)(i + 1));
+    replay_seed(t, seed);
     t->acc = calloc(p->n_acc ? p->n_acc : 1, sizeof *t->acc);
     if (!t->acc || posix_memalign(&mem, 4096, p->scratch_bytes) != 0)
         goto nomem;
@@ -222,163 +225,6 @@ uint32_t replay_resp_size(replay_thread *t, uint32_t op, const char *key, size_t
             return o->key_sizes[k];
     }
     return dist_sample_weyl(&t->plan->ops[op].resp, &t->weyl[op % REPLAY_WEYL_OPS]);
-}
-
-static uint64_t replay_offset(replay_thread *t, uint64_t space, size_t size)
-{
-    if (space <= size)
-        return 0;
-    return (dist_next(&t->rng) % (space - size + 1)) & ~(uint64_t)4095;
-}
-
-/* One system call of the step's kind. Failures are expected for some (close
- * of -1, munmap of nothing) and harmless for the rest: they still cost the
- * call, which is what is being reproduced. */
-static void replay_step(replay_thread *t, twin_syscall call, const dist_table *sizes, const replay_sock *sock)
-{
-    const files_set *f = t->plan->files;
-    int sock_fd = sock ? sock->fd : -1;
-    size_t size = 0;
-    ssize_t r = 0;
-
-    if (replay_sized(call) || call == TWIN_SC_MMAP) {
-        size = dist_sample(sizes, &t->rng);
-        if (call != TWIN_SC_MMAP && size > t->plan->scratch_bytes)
-            size = t->plan->scratch_bytes;
-    }
-    switch (call) {
-    case TWIN_SC_OPENAT:
-        /* More opens than closes: the rest fail, as a server's opens of files that are not
-         * there do (Apache: 4 opens a request, 1 close), each close making room for one. */
-        if (t->n_open == REPLAY_MAX_OPEN) {
-            r = openat(AT_FDCWD, f->missing_path, O_RDONLY | O_CLOEXEC);
-            break;
-        }
-        r = openat(AT_FDCWD, f->data_path, O_RDONLY | O_CLOEXEC);
-        if (r >= 0)
-            t->open_fds[t->n_open++] = (int)r;
-        break;
-    case TWIN_SC_CLOSE:
-        r = close(t->n_open ? t->open_fds[--t->n_open] : -1);
-        break;
-    case TWIN_SC_FSTAT: {
-        struct stat st;
-        r = syscall(SYS_fstat, t->data_fd, &st);
-        break;
-    }
-    case TWIN_SC_NEWFSTATAT: {
-        struct stat st;
-        r = syscall(SYS_newfstatat, AT_FDCWD, f->data_path, &st, 0);
-        break;
-    }
-    case TWIN_SC_STATX: {
-        struct statx stx;
-        r = syscall(SYS_statx, AT_FDCWD, f->data_path, 0, STATX_BASIC_STATS, &stx);
-        break;
-    }
-    case TWIN_SC_PREAD:
-        r = pread(t->data_fd, t->scratch, size, (off_t)replay_offset(t, f->data_bytes, size));
-        break;
-    case TWIN_SC_READ_FILE:
-        if (t->read_off > 0 && t->read_off + size > f->data_bytes) {
-            lseek(t->data_fd, 0, SEEK_SET);
-            t->read_off = 0;
-        }
-        r = read(t->data_fd, t->scratch, size);
-        if (r > 0)
-            t->read_off += (uint64_t)r;
-        break;
-    case TWIN_SC_WRITE_LOG: {
-        r = write(f->log_fd, t->scratch, size);
-        uint64_t before = atomic_fetch_add(&replay_log_written, size);
-        if ((before + size) / REPLAY_LOG_CAP != before / REPLAY_LOG_CAP)
-            lseek(f->log_fd, 0, SEEK_SET);
-        break;
-    }
-    case TWIN_SC_PWRITE:
-        r = pwrite(f->log_fd, t->scratch, size, (off_t)replay_offset(t, REPLAY_LOG_CAP, size));
-        break;
-    case TWIN_SC_FSYNC:
-        r = fsync(f->log_fd);
-        break;
-    case TWIN_SC_FDATASYNC:
-        r = fdatasync(f->log_fd);
-        break;
-    case TWIN_SC_LSEEK:
-        r = lseek(t->data_fd, 0, SEEK_CUR);
-        break;
-    case TWIN_SC_FUTEX:
-        r = syscall(SYS_futex, &t->futex_word, FUTEX_WAKE_PRIVATE, 1, NULL, NULL, 0);
-        break;
-    case TWIN_SC_EPOLL_CTL: {
-        struct epoll_event ev = { .events = sock ? sock->events : 0 };
-        ev.data.ptr = sock ? sock->ptr : NULL;
-        r = epoll_ctl(sock ? sock->epfd : -1, EPOLL_CTL_MOD, sock_fd, &ev);
-        break;
-    }
-    case TWIN_SC_SETSOCKOPT: {
-        int one = 1;
-        r = setsockopt(sock_fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-        break;
-    }
-    case TWIN_SC_GETSOCKOPT: {
-        int e = 0;
-        socklen_t len = sizeof e;
-        r = getsockopt(sock_fd, SOL_SOCKET, SO_ERROR, &e, &len);
-        break;
-    }
-    case TWIN_SC_IOCTL: {
-        int pending = 0;
-        r = ioctl(sock_fd, FIONREAD, &pending);
-        break;
-    }
-    case TWIN_SC_FCNTL:
-        r = fcntl(sock_fd, F_GETFL);
-        break;
-    case TWIN_SC_CLOCK_GETTIME: {
-        struct timespec ts;
-        r = syscall(SYS_clock_gettime, CLOCK_MONOTONIC, &ts);
-        break;
-    }
-    case TWIN_SC_GETPID:
-        r = syscall(SYS_getpid);
-        break;
-    case TWIN_SC_MMAP: {
-        if (t->n_maps == REPLAY_MAX_MAPS) { /* more maps than unmaps: drop the oldest */
-            munmap(t->maps[0], t->map_len[0]);
-            memmove(t->maps, t->maps + 1, sizeof t->maps[0] * (REPLAY_MAX_MAPS - 1));
-            memmove(t->map_len, t->map_len + 1, sizeof t->map_len[0] * (REPLAY_MAX_MAPS - 1));
-            t->n_maps--;
-        }
-        void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-        if (m != MAP_FAILED) {
-            t->maps[t->n_maps] = m;
-            t->map_len[t->n_maps++] = size;
-        } else {
-            r = -1;
-        }
-        break;
-    }
-    case TWIN_SC_MUNMAP:
-        if (t->n_maps) {
-            t->n_maps--;
-            r = munmap(t->maps[t->n_maps], t->map_len[t->n_maps]);
-        } else {
-            r = munmap((void *)(uintptr_t)1, 4096); /* unaligned: EINVAL */
-        }
-        break;
-    case TWIN_SC_MADVISE:
-        if (t->body.mem && t->body.mem_bytes >= 4096)
-            r = madvise(t->body.mem, t->body.mem_bytes & ~(size_t)4095, MADV_NORMAL);
-        else
-            r = madvise(t->scratch, 4096, MADV_NORMAL);
-        break;
-    case TWIN_SC_GENERIC:
-    default:
-        r = syscall(SYS_getppid);
-        break;
-    }
-    t->errors += (uint64_t)(r < 0);
 }
 
 void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock)

@@ -71,6 +71,9 @@ void replay_plan_free(replay_plan *p);
 
 /* seed tells threads (and prefork processes) apart; any value. */
 int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, char *err, size_t errlen);
+/* A copy of a thread's state made by fork: its own random streams from `seed`, and its own
+ * descriptor of the data file (a forked one shares its offset with the parent's). */
+int replay_thread_forked(replay_thread *t, uint64_t seed, char *err, size_t errlen);
 void replay_thread_free(replay_thread *t);
 
 /* The op serving a verb: the first whose name matches case-insensitively,
@@ -79,6 +82,11 @@ uint32_t replay_op_of(const replay_plan *p, const char *verb, size_t len, int *n
 
 /* Runs the op's steps, then its body. */
 void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock);
+
+/* Of replay_request (replay_step.c): one system call of a step's kind, and
+ * whether that kind reads or writes a sampled size. */
+void replay_step(replay_thread *t, twin_syscall call, const dist_table *sizes, const replay_sock *sock);
+int replay_sized(twin_syscall call);
 
 /* The size of the response to a request of op for `key` (memcached and RESP: the
  * key; HTTP: the request target): the op's size for the key's number where the

@@ -3,11 +3,13 @@
  * Threads: WORKER_POOL runs the acceptor in the calling thread plus
  * `workers` serving threads; EVENT_LOOP serves in the calling thread;
  * PREFORK and PROCESS_POOL fork `workers` single-threaded processes and
- * wait; THREAD_PER_CONN and PROCESS_PER_CONN accept in the calling thread
- * and start a thread or a process for each connection (blocking.h). Background
- * threads run in the calling process in every model. SIGTERM and SIGINT
- * must be blocked in the calling thread before server_run (every thread
- * inherits the mask); they stop it. */
+ * wait (prefork.h); THREAD_PER_CONN and PROCESS_PER_CONN accept in the
+ * calling thread and start a thread or a process for each connection
+ * (blocking.h). In every model the background threads start (bg.h) once the
+ * model is set up, just before the port opens: threads of the calling
+ * process, or processes it forks. SIGTERM and SIGINT must be blocked in the
+ * calling thread before server_run (every thread inherits the mask); they
+ * stop it. */
 #ifndef SERVER_H
 #define SERVER_H
 
@@ -21,8 +23,12 @@
  * process died. */
 int server_run(const replay_plan *plan, int listen_fd, const char *host, int port, char *err, size_t errlen);
 
-/* Opens the port (listen) and prints "listening on HOST:PORT". */
-int server_ready(int listen_fd, const char *host, int port, char *err, size_t errlen);
+/* The model is set up (every worker): starts the background threads and
+ * processes, opens the port (listen) and prints "listening on HOST:PORT".
+ * Called by each model once, from the main thread; server_run stops the
+ * background threads when the model returns. */
+int server_ready(const replay_plan *plan, int listen_fd, const char *host, int port, char *err,
+                 size_t errlen);
 /* A non-blocking signalfd for SIGTERM and SIGINT. */
 int server_signal_fd(void);
 

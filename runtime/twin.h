@@ -20,7 +20,8 @@
 typedef enum {
     TWIN_PROTO_MEMCACHED = 0, /* memcached text: get, set */
     TWIN_PROTO_RESP = 1,      /* RESP arrays: GET, SET (and PING) */
-    TWIN_PROTO_HTTP = 2       /* HTTP/1.1 GET, keep-alive */
+    TWIN_PROTO_HTTP = 2,      /* HTTP/1.1 GET, keep-alive */
+    TWIN_PROTO_POSTGRES = 3   /* PostgreSQL v3 simple query */
 } twin_protocol;
 
 typedef enum {
@@ -114,7 +115,8 @@ typedef struct {
 } twin_syscall_step;
 
 /* One request type. `name` is the protocol verb the load sends (memcached
- * "get"/"set", RESP "GET"/"SET", HTTP "GET"), compared case-insensitively. */
+ * "get"/"set", RESP "GET"/"SET", HTTP "GET", PostgreSQL a query's first word
+ * or "startup" for the start-up message), compared case-insensitively. */
 typedef struct {
     const char *name;
     const twin_bin *resp_sizes; /* total bytes of the response on the wire */
@@ -162,6 +164,11 @@ typedef struct {
     double cpu_ns_per_req;
     uint32_t n_loads;
     const twin_bg_load *by_load;
+    /* Runs in a process of its own, forked by the main process before it
+     * serves, rather than as a thread of the main process (a database's
+     * writers beside its process per connection). Its load coupling counts
+     * the requests every process serves. */
+    int own_process;
 } twin_bg_thread;
 
 /* Per-thread state the body may use. */
@@ -189,12 +196,19 @@ typedef struct {
      * its socket, received from until EAGAIN (Apache's keep-alive), instead of
      * in a blocking receive. */
     int wait_poll;
+    /* Blocking models: a connection's socket is non-blocking and its thread or
+     * process receives first: it receives again as soon as it has sent, and
+     * only when a receive finds nothing (EAGAIN) and no request is complete
+     * waits in epoll_wait on a set of its own holding that socket
+     * (PostgreSQL's backends); recv_until_eagain applies as elsewhere. Not
+     * with wait_poll; neither: a blocking receive. */
+    int wait_epoll;
     twin_recv_call recv_call;
     int recv_until_eagain; /* after serving a read, receive again until EAGAIN */
     twin_send_call send_call;
     const twin_op *ops; /* a request of no listed type is served as ops[0] */
     uint32_t n_ops;
-    const twin_bg_thread *bg; /* created in the main process */
+    const twin_bg_thread *bg; /* created by the main process */
     uint32_t n_bg;
     uint64_t data_file_bytes; /* size of the clone's data file (0: 1 MiB) */
     size_t body_mem_bytes;    /* per worker thread, for the body */

@@ -9,7 +9,7 @@ say() { echo "[bootstrap] $*" >&2; }
 
 # Debian packages: the tracers, the simulator, the compiler, the C formatter, and the real
 # targets of the examples.
-PKGS=(bpftrace valgrind strace gcc make libc6-dev linux-libc-dev binutils clang-format memcached redis-server nginx-light apache2 iproute2 python3)
+PKGS=(bpftrace valgrind strace gcc make libc6-dev linux-libc-dev binutils clang-format memcached redis-server nginx-light apache2 postgresql-15 iproute2 python3)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

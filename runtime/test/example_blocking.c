@@ -4,9 +4,14 @@
  * of 4 threads behind a listener), 3 workers,
  * blocking reads and sendmsg, 1 background thread. TWIN_TEST_SPARE=N: a pool
  * that keeps N processes idle, up to 8; TWIN_TEST_POLL=1: connections wait in
- * poll(2) and receive until EAGAIN. */
+ * poll(2) and receive until EAGAIN; TWIN_TEST_POLL=epoll: they receive first
+ * with recvfrom, once, and wait in an epoll set of their own, replies sent
+ * with sendto (PostgreSQL's backends). TWIN_TEST_BGPROC=N (up to 4): N more
+ * background threads, each in a process of its own, in turn: epoll_wait
+ * every 200 ms, nanosleep every 100 ms and once more a request served. */
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "twin.h"
 
@@ -32,7 +37,11 @@ static const twin_op ops[] = {
 };
 
 static const twin_bg_thread bg[] = {
-    { TWIN_SLEEP_CLOCK_NANOSLEEP, 100000, 1, 0.0, 0.0, 0.0, 0, NULL },
+    { TWIN_SLEEP_CLOCK_NANOSLEEP, 100000, 1, 0.0, 0.0, 0.0, 0, NULL, 0 },
+    { TWIN_SLEEP_EPOLL_WAIT, 200000, 0, 0.0, 0.0, 0.0, 0, NULL, 1 },
+    { TWIN_SLEEP_NANOSLEEP, 100000, 1, 1.0, 0.0, 0.0, 0, NULL, 1 },
+    { TWIN_SLEEP_EPOLL_WAIT, 200000, 0, 0.0, 0.0, 0.0, 0, NULL, 1 },
+    { TWIN_SLEEP_NANOSLEEP, 100000, 1, 1.0, 0.0, 0.0, 0, NULL, 1 },
 };
 
 static void body(uint32_t op, twin_body_ctx *ctx)
@@ -43,7 +52,9 @@ static void body(uint32_t op, twin_body_ctx *ctx)
 int main(int argc, char **argv)
 {
     const char *net = getenv("TWIN_TEST_NET"), *spare = getenv("TWIN_TEST_SPARE"),
-               *wait = getenv("TWIN_TEST_POLL");
+               *wait = getenv("TWIN_TEST_POLL"), *bgproc = getenv("TWIN_TEST_BGPROC");
+    int epoll = wait && strcmp(wait, "epoll") == 0;
+    uint32_t n_bgproc = bgproc ? (uint32_t)atoi(bgproc) : 0;
     twin_config config = {
         .protocol = TWIN_PROTO_MEMCACHED,
         .net_model = net ? (twin_net_model)atoi(net) : TWIN_NET_THREAD_PER_CONN,
@@ -51,14 +62,15 @@ int main(int argc, char **argv)
         .pool_spare = spare ? (uint32_t)atoi(spare) : 0,
         .pool_max = 8,
         .threads = 4,
-        .wait_poll = wait != NULL,
-        .recv_call = TWIN_RECV_READ,
-        .recv_until_eagain = wait != NULL,
-        .send_call = TWIN_SEND_SENDMSG,
+        .wait_poll = wait != NULL && !epoll,
+        .wait_epoll = epoll,
+        .recv_call = epoll ? TWIN_RECV_RECV : TWIN_RECV_READ,
+        .recv_until_eagain = wait != NULL && !epoll,
+        .send_call = epoll ? TWIN_SEND_SENDTO : TWIN_SEND_SENDMSG,
         .ops = ops,
         .n_ops = 2,
         .bg = bg,
-        .n_bg = 1,
+        .n_bg = 1 + (n_bgproc < 4 ? n_bgproc : 4),
         .data_file_bytes = 1 << 20,
         .body_mem_bytes = 64 << 10,
         .body = body,

@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# run.sh -- end-to-end tests of the clone runtime, on its three example clones:
+# run.sh -- end-to-end tests of the clone runtime, on its example clones:
 #   example_clone  memcached  WORKER_POOL (4 workers)  read until EAGAIN, sendmsg
 #   example_resp   RESP       EVENT_LOOP               recvfrom once, write
 #   example_http   HTTP/1.1   PREFORK (2 processes)    recvmsg until EAGAIN, writev
+#   example_pg     PostgreSQL EVENT_LOOP               recvfrom until EAGAIN, sendto;
+#                  also driven by pgbench and psql
 #   example_blocking memcached, blocking reads, sendmsg: THREAD_PER_CONN,
-#                  PROCESS_POOL (3 processes, 2 with --workers 2), PROCESS_PER_CONN
+#                  PROCESS_POOL (3 processes, 2 with --workers 2), PROCESS_PER_CONN;
+#                  PROCESS_PER_CONN receiving first with recvfrom, waiting in epoll,
+#                  sendto, with 2 background processes (PostgreSQL's shape)
 # For each: protocol checks (client.py), thread and process counts, system
 # calls per request under `strace -f -c`, SIGTERM (exit 0, no files, no
 # children), a second instance on the same port (exit 2, one line). Then one
@@ -98,13 +102,15 @@ check_port_in_use() {
 }
 
 # measure NAME PROTO VERBS PORT EXPECT PID...: serial requests on one
-# connection while strace counts the calls of the serving processes.
+# connection while strace counts the calls of the serving processes
+# (kids:PID: the children of PID but those in $NOT_KIDS). $SERIAL_FLAGS go
+# to the client (--pause S, --depth D).
 measure() {
     local name=$1 proto=$2 verbs=$3 port=$4 expect=$5
     shift 5
-    local gate=$TMP/$name.gate args=() p want=0
+    local gate=$TMP/$name.gate args=() p q want=0
     "${CLIENT[@]}" serial --proto "$proto" --port "$port" --count "$STRACE_REQUESTS" \
-        --verbs "$verbs" --gate "$gate" &
+        --verbs "$verbs" --gate "$gate" ${SERIAL_FLAGS:-} &
     local client=$!
     STARTED+=("$client")
     wait_file "$gate.connected" 10
@@ -112,6 +118,7 @@ measure() {
     for p in "$@"; do
         [[ $p == kids:* ]] && p=$("${CLIENT[@]}" children "${p#kids:}") # started by the connection
         for q in $p; do
+            [[ " ${NOT_KIDS:-} " == *" $q "* ]] && continue
             args+=(-p "$q")
             want=$((want + 1))
         done
@@ -190,6 +197,123 @@ cc -std=gnu11 -Wall -Wextra -Werror -I"$RT" "$TMP/resp_sized.c" -L"$BUILD" -ltwi
 "$TMP/resp_sized" || die "resp_sized: sized replies of ops other than GET"
 ok "resp: sized replies of named ops other than GET: integers :1, :10 below 6 bytes, exact sizes above"
 
+# --- PostgreSQL reply sizes ------------------------------------------------------------
+# Each verb class against sampled sizes: rows, row counts and the start-up exactly the size
+# from their minimum up (a row count within libpq's 30000-byte message), other tags their
+# own size; every reply whole messages ending in ReadyForQuery, the padded numbers 1.
+cat >"$TMP/pg_sized.c" <<'EOF_C'
+#define _GNU_SOURCE
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "proto.h"
+
+static const struct {
+    const char *sql;
+    uint32_t min;
+    char kind; /* r: rows, n: a row count, t: a tag */
+    char status;
+} cases[] = {
+    { "SELECT abalance FROM pgbench_accounts WHERE aid = 1;", 59, 'r', 'I' },
+    { "select count(*) from pgbench_branches", 59, 'r', 'I' },
+    { "select o.n, p.partstrat, pg_catalog.count(i.inhparent) from c join n on (n.oid = c.ns) group by 1, 2",
+      107, 'r', 'I' },
+    { "  -- a, b\n (SELECT 'a,b', \"c,d\", f(1, 2), x FROM t)", 131, 'r', 'I' },
+    { "show work_mem", 59, 'r', 'I' },
+    { "insert into t values (1, 2)", 22, 'n', 'I' },
+    { "UPDATE t SET a = 1, b = 2", 20, 'n', 'I' },
+    { "delete from t", 20, 'n', 'I' },
+    { "BEGIN;", 17, 't', 'T' },
+    { "start transaction", 17, 't', 'T' },
+    { "END;", 18, 't', 'I' },
+    { "commit", 18, 't', 'I' },
+    { "rollback", 20, 't', 'I' },
+    { "abort", 20, 't', 'I' },
+    { "vacuum t", 18, 't', 'I' },
+    { "set x = 1", 15, 't', 'I' },
+    { "startup", 237, 's', 'I' },
+};
+
+static uint32_t be32(const char *p)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    return (uint32_t)u[0] << 24 | (uint32_t)u[1] << 16 | (uint32_t)u[2] << 8 | u[3];
+}
+
+/* Walks the reply; what is wrong with it, or NULL. */
+static const char *check(const char *r, size_t n, char kind, char status)
+{
+    size_t at = 0, last = 0;
+    int one = kind == 't' || kind == 's';
+    while (at + 5 <= n) {
+        const char *m = r + at, *body = m + 5;
+        uint32_t len = be32(m + 1);
+        if (len < 4 || at + 1 + len > n || (len > 30000 && *m != 'T' && *m != 'D'))
+            return "a message of a bad length";
+        if (*m == 'D' && kind == 'r') {
+            uint32_t vl = be32(body + 2);
+            one = vl >= 1 && len - 4 >= 6 + vl && strspn(body + 6, "0") == vl - 1 && body[6 + vl - 1] == '1';
+        } else if (*m == 'C' && kind == 'n') {
+            const char *end = memchr(body, 0, len - 4), *sp = memrchr(body, ' ', (size_t)(end - body));
+            one = sp && strspn(sp + 1, "0") == (size_t)(end - sp - 2) && end[-1] == '1';
+        } else if (*m == 'S' && kind == 's' && strcmp(body, "server_version") == 0) {
+            one = one && strncmp(body + 15, "15.0", 4) == 0 && (body[19] == 0 || body[19] == ' ');
+        }
+        last = at;
+        at += 1 + len;
+    }
+    if (at != n || r[last] != 'Z' || n - last != 6 || r[n - 1] != status)
+        return "not ended by ReadyForQuery";
+    return one ? NULL : "no padded 1 (or server_version 15.0)";
+}
+
+int main(void)
+{
+    static const char startup[] = "\0\0\0\x42\0\x03\0\0user\0postgres\0database\0postgres\0"
+                                  "application_name\0pgbench\0";
+    static const uint32_t big[] = { 29990, 29999, 30000, 30001, 30006, 30007, 60013, 100000 };
+    char msg[256];
+    proto_buf out = { 0 };
+    proto_init();
+    for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+        size_t ql = strlen(cases[c].sql) + 1, ml = sizeof startup;
+        if (cases[c].kind != 's') {
+            memcpy(msg, "Q\0\0\0", 4);
+            msg[4] = (char)(ql + 4);
+            memcpy(msg + 5, cases[c].sql, ql);
+            ml = ql + 5;
+        } else {
+            memcpy(msg, startup, ml);
+        }
+        proto_req req;
+        if (proto_postgres.parse(msg, ml, &req) != (long)ml || req.kind != PROTO_REQ_SIZED)
+            return printf("%s: not parsed as one sized request\n", cases[c].sql), 1;
+        for (uint32_t i = 0; i < 3000 + sizeof big / sizeof *big; i++) {
+            uint32_t size = i < 3000 ? i : big[i - 3000], want = cases[c].min;
+            if (cases[c].kind != 't' && size > want)
+                want = size;
+            if (cases[c].kind == 'n' && want > 30006)
+                want = 30006;
+            proto_buf_clear(&out);
+            if (proto_postgres.respond(&req, (int)(i & 1), size, &out) != TWIN_OK)
+                return printf("%s: no reply of %u bytes\n", cases[c].sql, size), 1;
+            const char *bad = check(out.data, out.len, cases[c].kind, cases[c].status);
+            if (out.wire != want || bad)
+                return printf("%s: reply for %u bytes of %zu, want %u: %s\n", cases[c].sql, size, out.wire, want,
+                              bad ? bad : "size"),
+                       1;
+        }
+    }
+    proto_buf_free(&out);
+    return 0;
+}
+EOF_C
+cc -std=gnu11 -Wall -Wextra -Werror -I"$RT" "$TMP/pg_sized.c" -L"$BUILD" -ltwinrt -pthread -o "$TMP/pg_sized" ||
+    die "pg_sized: build"
+"$TMP/pg_sized" || die "pg_sized: reply sizes"
+ok "postgres: reply sizes: rows from 59 bytes (107 with 3 columns), INSERT 0 N from 22, UPDATE/DELETE N from 20, start-up from 237, exact above; BEGIN 17, COMMIT 18, ROLLBACK 20"
+
 # --- memcached, worker pool ------------------------------------------------
 name=example_clone
 port=$(free_port)
@@ -264,6 +388,41 @@ check_port_in_use $name "$port"
 measure $name http GET "$port" \
     "recvmsg=2 writev=1 epoll_wait=1 openat=1 fstat=1 pread64=1 close=1 newfstatat=0.5 statx=0.5 setsockopt=0.2 getsockopt=0.2 ioctl=0.2 fcntl=0.2 madvise=0.1 getppid=3 epoll_ctl=0 accept4=0" \
     $kids
+stop_clone $name "$CLONE_PID" "$dir"
+
+# --- PostgreSQL, event loop: pgbench and psql against the clone -----------------------
+name=example_pg
+command -v pgbench >/dev/null && command -v psql >/dev/null ||
+    die "$name: pgbench and psql are needed to test the PostgreSQL protocol (apt-get install postgresql-client)"
+PG_SIZES=(--sizes select=70,72 --sizes startup=417 --sizes begin=17 --sizes update=20 --sizes insert=22 --sizes end=18)
+port=$(free_port)
+dir=$TMP/work-$name
+start_clone $name "$port" --dir "$dir"
+[[ $(threads "$CLONE_PID") == 2 ]] || die "$name: $(threads "$CLONE_PID") threads, want 1 + 1 background"
+ok "$name: 2 threads (event loop + 1 background)"
+"${CLIENT[@]}" check --proto pg --port "$port" "${PG_SIZES[@]}" || die "$name: protocol checks"
+ok "$name: start-up, row sets, tags, pipelining, split messages, the extended protocol refused"
+# TPC-B-like (BEGIN, 3 UPDATEs, SELECT, INSERT, END) and select-only, 2 clients of 200 each.
+for script in tpcb-like select-only; do
+    flags=()
+    [[ $script == select-only ]] && flags=(-S)
+    PGSSLMODE=prefer timeout 120 pgbench -h 127.0.0.1 -p "$port" -U postgres -n -M simple -c 2 -j 1 -t 200 "${flags[@]}" postgres \
+        >"$TMP/pgbench.out" 2>&1 || die "$name: pgbench $script exited $?: $(tail -5 "$TMP/pgbench.out")"
+    grep -qx "number of transactions actually processed: 400/400" "$TMP/pgbench.out" &&
+        grep -q "^number of failed transactions: 0 " "$TMP/pgbench.out" ||
+        die "$name: pgbench $script: $(grep -E '^number of (transactions|failed)' "$TMP/pgbench.out")"
+    ok "$name: pgbench $script: 400/400 transactions, 0 failed, $(grep -o '^tps = [0-9]*' "$TMP/pgbench.out")"
+done
+out=$(PGSSLMODE=prefer timeout 30 psql -X -h 127.0.0.1 -p "$port" -U postgres -d postgres -Atc 'select 1' 2>&1) ||
+    die "$name: psql exited $?: $out"
+[[ $out =~ ^0*1$ ]] || die "$name: psql printed '$out', want a zero-padded 1"
+ok "$name: psql -c 'select 1' printed $out"
+check_port_in_use $name "$port"
+# per request, in turn SELECT (a page read), UPDATE (a page written), END (a flush):
+# recvfrom twice (the query, EAGAIN), sendto once, one wait.
+measure $name pg select,update,end "$port" \
+    "recvfrom=2 sendto=1 epoll_wait=1 pread64=0.333 pwrite64=0.333 fdatasync=0.333 write=0 read=0 epoll_ctl=0 accept4=0" \
+    "$CLONE_PID"
 stop_clone $name "$CLONE_PID" "$dir"
 
 # --- blocking servers: a thread per connection, a process pool, a process per connection ---
@@ -377,6 +536,92 @@ hold_conns "$port" 2
 stop_clone $name "$CLONE_PID" "$dir"
 release_conns
 
+# A process per connection that receives first and waits in an epoll set of the connection's
+# own only when a receive finds nothing, beside a background thread and 2 background
+# processes (PostgreSQL's backends, checkpointer and WAL writer): one sleeps in epoll_wait
+# every 200 ms, the other in nanosleep every 100 ms and once more a request served, wherever
+# it was served.
+export TWIN_TEST_POLL=epoll TWIN_TEST_BGPROC=2
+what="process per connection, epoll"
+port=$(free_port)
+dir=$TMP/work-ppc-epoll
+start_clone $name "$port" --dir "$dir"
+bgs=$("${CLIENT[@]}" children "$CLONE_PID")
+STARTED+=($bgs)
+[[ $(wc -w <<<"$bgs") == 2 ]] || die "$what: $(wc -w <<<"$bgs") processes before any connection, want 2 background"
+[[ $(threads "$CLONE_PID") == 2 ]] || die "$what: main process has $(threads "$CLONE_PID") threads, want 1 + 1 background"
+hold_conns "$port" 4
+kids=$("${CLIENT[@]}" children "$CLONE_PID")
+STARTED+=($kids)
+[[ $(wc -w <<<"$kids") == 6 ]] || die "$what: $(wc -w <<<"$kids") processes beside the main one on 4 connections, want 2 + 4"
+for k in $kids; do
+    [[ $(threads "$k") == 1 ]] || die "$what: process $k has $(threads "$k") threads, want 1"
+done
+[[ $(threads "$CLONE_PID") == 2 ]] || die "$what: main process has $(threads "$CLONE_PID") threads on 4 connections, want 2"
+release_conns
+sleep 0.3
+[[ $("${CLIENT[@]}" children "$CLONE_PID") == "$bgs" ]] ||
+    die "$what: processes beside the main one once the connections closed: $("${CLIENT[@]}" children "$CLONE_PID"), want $bgs"
+ok "$what: 1 + 2 + 4 processes on 4 connections (the main one of 2 threads: 1 + 1 background; 2 background and 4 connection processes of 1 thread), 1 + 2 once they close"
+"${CLIENT[@]}" check --proto memcached --port "$port" --sizes get=1030,100 --sizes set=8 ||
+    die "$what: protocol checks"
+ok "$what: memcached replies, pipelining, split requests, malformed input"
+# A background process's wake-ups: the one with an epoll set sleeps in epoll_wait.
+wakes() { awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$1/status"; }
+for k in $bgs; do
+    if ls -l "/proc/$k/fd" | grep -q 'anon_inode:\[eventpoll\]'; then bg_fixed=$k; else bg_coupled=$k; fi
+done
+w0=($(wakes "$bg_fixed") $(wakes "$bg_coupled"))
+t0=$(date +%s%N)
+# One request at a time, 5 ms apart: recvfrom (EAGAIN), epoll_wait, recvfrom, sendto.
+NOT_KIDS=$bgs SERIAL_FLAGS="--pause 0.005" measure ppc-epoll memcached get,set "$port" \
+    "epoll_wait=1 recvfrom=2 sendto=1 pread64=0.5 openat=1 write=0.5 fdatasync=0.25 epoll_ctl=0 read=0 sendmsg=0 poll=0 accept4=0" \
+    "kids:$CLONE_PID"
+t1=$(date +%s%N)
+w1=($(wakes "$bg_fixed") $(wakes "$bg_coupled"))
+secs=$(((t1 - t0) / 1000000))
+fixed=$((w1[0] - w0[0])) coupled=$((w1[1] - w0[1]))
+# 5 and 10 a second, the second's 1 a request counted in the connection's process
+((fixed <= 6 * secs / 1000 + 5)) || die "$what: the epoll_wait background process woke $fixed times in $secs ms, want 5 a second"
+((coupled - 10 * secs / 1000 >= STRACE_REQUESTS / 2)) ||
+    die "$what: the load-coupled background process woke $coupled times in $secs ms for $STRACE_REQUESTS requests served in another process, want 10 a second + about 1 a request"
+ok "$what: background processes woke $fixed and $coupled times in $secs ms of $STRACE_REQUESTS requests (5 a second; 10 a second + 1 a request served by the connection's process)"
+# Pipelined, 8 requests ahead: a receive finds the next request waiting, seldom a wait.
+NOT_KIDS=$bgs SERIAL_FLAGS="--depth 8" measure ppc-epoll-pipelined memcached get,set "$port" \
+    "epoll_wait<=0.2 recvfrom<=1.2 sendto<=1 pread64=0.5 openat=1 write=0.5 fdatasync=0.25 epoll_ctl=0 read=0 sendmsg=0" \
+    "kids:$CLONE_PID"
+hold_conns "$port" 2
+stop_clone $name "$CLONE_PID" "$dir" # the background processes are among the children checked
+release_conns
+for k in $bgs; do
+    [[ -e /proc/$k ]] && die "$what: background process $k still there after SIGTERM"
+done
+ok "$what: SIGTERM -> exit 0, its 2 background processes and 2 connection processes gone"
+# Killed, the main process takes its background and connection processes along.
+port=$(free_port)
+dir=$TMP/work-ppc-kill
+start_clone $name "$port" --dir "$dir"
+hold_conns "$port" 2
+kids=$("${CLIENT[@]}" children "$CLONE_PID")
+STARTED+=($kids)
+[[ $(wc -w <<<"$kids") == 4 ]] || die "$what: $(wc -w <<<"$kids") processes beside the main one on 2 connections, want 2 + 2"
+t0=$(date +%s%N)
+disown "$CLONE_PID" # (no "Killed" line from the shell)
+kill -KILL "$CLONE_PID"
+left=$kids
+while [[ -n $left ]]; do
+    left=$(for k in $left; do
+        [[ -e /proc/$k && $(sed 's/.*) //' "/proc/$k/stat" 2>/dev/null | cut -d' ' -f1) != Z ]] && echo "$k"
+    done)
+    (($(date +%s%N) - t0 < 1000000000)) || die "$what: processes $left left 1 s after SIGKILL of the main process"
+    sleep 0.01
+done
+ms=$((($(date +%s%N) - t0) / 1000000))
+release_conns
+rm -rf "$dir"
+ok "$what: SIGKILL of the main process: its 2 background and 2 connection processes gone in $ms ms"
+unset TWIN_TEST_POLL TWIN_TEST_BGPROC
+
 export TWIN_TEST_NET=6 # processes of threads behind a listener
 port=$(free_port)
 dir=$TMP/work-pt
@@ -421,21 +666,25 @@ ok "$name: the main thread's stack at one offset in 2 MiB (${sps[0]}) with envir
 
 # --- valgrind memcheck ------------------------------------------------------------
 if command -v valgrind >/dev/null; then
-    for name in example_clone example_resp example_http example_blocking; do
+    for run in example_clone example_resp example_http example_pg example_blocking example_blocking:epoll; do
+        name=${run%:*} env=()
+        # a process per connection waiting in epoll, beside 2 background processes
+        [[ $run == *:epoll ]] && env=(env TWIN_TEST_NET=5 TWIN_TEST_POLL=epoll TWIN_TEST_BGPROC=2)
         case $name in
         example_clone | example_blocking) check=(--proto memcached --sizes get=1030,100 --sizes set=8) ;;
         example_resp) check=(--proto resp --sizes GET=5,16,107,4000 --sizes SET=5) ;;
         example_http) check=(--proto http --sizes GET=217,250,1000,10000,100000) ;;
+        example_pg) check=(--proto pg "${PG_SIZES[@]}") ;;
         esac
         port=$(free_port)
         dir=$TMP/vg-$name
-        WRAP=(valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,possible
+        WRAP=("${env[@]}" valgrind -q --error-exitcode=1 --leak-check=full --errors-for-leak-kinds=definite,possible
             --trace-children=no --child-silent-after-fork=no)
         START_TIMEOUT=60 start_clone $name "$port" --dir "$dir"
         "${CLIENT[@]}" check "${check[@]}" --port "$port" || die "$name under valgrind: protocol checks"
         STOP_TIMEOUT=60 stop_clone $name "$CLONE_PID" "$dir"
         [[ ! -s $TMP/$name.err ]] || die "$name under valgrind: $(head -30 "$TMP/$name.err")"
-        ok "$name under valgrind memcheck: no errors, no definite or possible leaks"
+        ok "$run under valgrind memcheck: no errors, no definite or possible leaks"
     done
     WRAP=()
 else

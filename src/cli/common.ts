@@ -2,6 +2,7 @@ import { basename, dirname, resolve } from 'node:path';
 import { shellQuote, TwinError, Workload, readYamlFile, type Platform } from '../model/index.js';
 import { DEFAULT_PLATFORM, loadPlatform } from '../collect/platforms.js';
 import { launchSpecFor, type LaunchSpec } from '../collect/target.js';
+import { requireTool } from '../collect/bpftrace.js';
 import type { ResolvedWorkload } from '../pipeline.js';
 
 export function resolveWorkload(
@@ -22,6 +23,8 @@ export function resolveWorkload(
 ): ResolvedWorkload {
   if (!file) throw new TwinError('no workload: give --workload FILE (see examples/*/workload.yaml)');
   const workload = readYamlFile(Workload, file, 'workload');
+  // The driver before anything starts: a run that cannot drive its target ends at once.
+  if (workload.driver.name === 'pgbench') requireTool('pgbench', 'postgresql-15');
   const cmd = command.length ? command.map(shellQuote).join(' ') : undefined;
   // Attached, the target runs already; its command is needed only for the Valgrind runs.
   const spec =

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { z } from 'zod';
 import { Latency, TwinError, parseWith, type Workload } from '../model/index.js';
+import { runPgbench } from './pgbench.js';
 
 /** The JSON twin-load writes. */
 export const LoadResult = z.object({
@@ -30,6 +31,8 @@ export const LoadResult = z.object({
       key_sizes: z.array(z.number().int().min(-1)).optional(),
     }),
   ),
+  /** A driver of the target's own (pgbench): what it reported of its transactions. */
+  driver: z.object({ tps: z.number(), latencyMeanMs: z.number() }).optional(),
 });
 export type LoadResult = z.infer<typeof LoadResult>;
 
@@ -113,6 +116,7 @@ export function loadArgs(w: Workload, port: number, o: LoadOptions, out: string)
  *  The clone reads the digits from there on: each costs instructions of every request, so
  *  none of the padding. */
 export function keyNumberAt(w: Workload): number | null {
+  if (w.protocol === 'postgres') return null;
   if (w.protocol !== 'http') {
     const digits = String(Math.max(0, w.keys - 1)).length;
     return 'key:'.length + Math.max(0, w.keySize - 'key:'.length - digits);
@@ -124,6 +128,7 @@ export function keyNumberAt(w: Workload): number | null {
 
 /** Runs twin-load against 127.0.0.1:port and returns its result. */
 export async function runLoad(w: Workload, port: number, o: LoadOptions): Promise<LoadResult> {
+  if (w.driver.name === 'pgbench') return runPgbench(w, port, o);
   if (!existsSync(TWIN_LOAD)) throw new TwinError(`twin-load is not built: run scripts/bootstrap.sh`);
   const dir = mkdtempSync(join(tmpdir(), 'twin-load-'));
   const out = join(dir, 'result.json');

@@ -95,6 +95,23 @@ function cpuTracker(pidsNow: () => number[]): { stop(): number } {
   };
 }
 
+const SOCKET_RECV = new Set(['read', 'readv', 'recvfrom', 'recvmsg']);
+const SOCKET_SEND = new Set(['write', 'writev', 'sendto', 'sendmsg']);
+
+/** The target's socket bytes as a load's: received (the load's sent) and sent, scaled from
+ *  every request of the traced run to the measured ones. */
+export function socketBytes(trace: SyscallTrace, load: LoadResult): LoadResult['bytes'] {
+  let inBytes = 0;
+  let outBytes = 0;
+  for (const e of trace.io) {
+    if (!e.socket || e.bytes <= 0) continue;
+    if (SOCKET_RECV.has(e.call)) inBytes += e.bytes * e.count;
+    else if (SOCKET_SEND.has(e.call)) outBytes += e.bytes * e.count;
+  }
+  const share = load.requests / Math.max(1, load.sent);
+  return { sent: inBytes * share, received: outBytes * share };
+}
+
 /** A count once it has held for STEADY_READS reads STEADY_MS apart (at most STEADY_MAX reads):
  *  a server forks its pool after its port opens (apache2's prefork had 7 of its 8 once). */
 const STEADY_MS = 100;
@@ -140,7 +157,7 @@ export async function observe(
     },
     (1 + w.duration * 0.8) * 1000,
   );
-  let load;
+  let load: LoadResult;
   let cpuSum = 0;
   try {
     load = await runLoad(w, target.port, { rate, duration: w.duration, warmup: 1, seed: opts.seed });
@@ -154,6 +171,8 @@ export async function observe(
   const threads = during.reduce((a, p) => a + p.tids.length, 0);
   const trace = tracer ? await tracer.stop() : null;
   if (trace) markFds(trace, fds);
+  // A driver of the target's own counts no bytes: the tracer's, over the whole traced run.
+  if (trace && w.driver.name !== 'twin-load') load = { ...load, bytes: socketBytes(trace, load) };
   const windowS = trace ? trace.windowS : (Date.now() - t0) / 1000;
   if (!opts.threadCpu)
     return {

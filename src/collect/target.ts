@@ -7,6 +7,7 @@ import { TwinError, expandFiles, type Workload } from '../model/index.js';
 import { spawnTracked, stopChild, exited } from './children.js';
 import { processTree } from './proc.js';
 import { keyNumberAt } from './loadgen.js';
+import { pgReady } from './pgwire.js';
 
 /** How to start a target: a shell command line with {port}, {dir} and {run} placeholders. */
 export interface LaunchSpec {
@@ -20,6 +21,13 @@ export interface LaunchSpec {
   wrapper?: string[];
   /** Lines run by the shell before exec (e.g. ulimit). */
   preamble?: string;
+  /** The workload's set-up: shell lines run before the target, not under the wrapper. */
+  setup?: string;
+  /** Whether the target, its port open, takes requests (a database recovering at start answers
+   *  its first connections with an error); absent: an open port is enough. */
+  ready?: (port: number, timeoutMs: number) => Promise<boolean>;
+  /** The signal that stops it (default SIGTERM). */
+  stopSignal?: NodeJS.Signals;
   /** Extra time allowed for the start (Valgrind is slow). */
   startSlowdown?: number;
 }
@@ -40,10 +48,14 @@ export function launchSpecFor(w: Workload, dir: string, command?: string): Launc
   if (!cmd) throw new TwinError('no target command: give one after -- or set `command` in the workload file');
   return {
     command: cmd,
-    dir,
+    // Absolute: the command runs in the run folder.
+    dir: resolvePath(dir),
     templates: w.templates,
     files: expandFiles(w.files),
     startTimeoutS: w.startTimeout,
+    ...(w.setup ? { setup: w.setup } : {}),
+    ...(w.protocol === 'postgres' ? { ready: pgReady } : {}),
+    ...(w.stopSignal !== 'SIGTERM' ? { stopSignal: w.stopSignal } : {}),
   };
 }
 
@@ -124,6 +136,9 @@ function prepareRunDir(spec: LaunchSpec, port: number): { runDir: string; vars: 
   return { runDir, vars };
 }
 
+/** How long a readiness check may wait for its answer (times the start's slowdown). */
+const READY_MS = 5000;
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Starts the target on a free (or given) port and waits until it accepts connections. */
@@ -133,7 +148,11 @@ export async function launchTarget(spec: LaunchSpec, fixedPort?: number): Promis
   const { runDir, vars } = prepareRunDir(spec, port);
   const cmd = substitute(spec.command, vars);
   const wrapped = spec.wrapper?.length ? `${spec.wrapper.join(' ')} ${cmd}` : cmd;
-  const line = `${spec.preamble ?? ''}\nexec ${wrapped}`;
+  // A set-up that fails ends the start with its own error output's last line.
+  const setup = spec.setup
+    ? `{ ${substitute(spec.setup, vars)}\n} >&2 || { echo "the workload's setup failed (status $?)" >&2; exit 1; }\n`
+    : '';
+  const line = `${spec.preamble ?? ''}\n${setup}exec ${wrapped}`;
   const child = spawnTracked('bash', ['-c', line], { cwd: runDir, stdio: ['ignore', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr?.on('data', (d: Buffer) => {
@@ -155,7 +174,7 @@ export async function launchTarget(spec: LaunchSpec, fixedPort?: number): Promis
     stderrTail,
     pids: () => (child.pid ? processTree(child.pid) : []),
     stop: async () => {
-      await stopChild(child, 'SIGTERM', 10000 * (spec.startSlowdown ?? 1));
+      await stopChild(child, spec.stopSignal ?? 'SIGTERM', 10000 * (spec.startSlowdown ?? 1));
       rmSync(runDir, { recursive: true, force: true });
       return { code: child.exitCode, signal: child.signalCode };
     },
@@ -174,7 +193,9 @@ export async function launchTarget(spec: LaunchSpec, fixedPort?: number): Promis
         `the target exited at start (${child.exitCode !== null ? `status ${child.exitCode}` : child.signalCode})${why ? `: ${why}` : ''}; check its command line`,
       );
     }
-    if (await portOpen(port, 200)) return target;
+    // A start-up answered under Valgrind takes seconds: the process it forks starts slowly.
+    const ready = () => !spec.ready || spec.ready(port, READY_MS * (spec.startSlowdown ?? 1));
+    if ((await portOpen(port, 200)) && (await ready())) return target;
     if (Date.now() > deadline) {
       await target.stop();
       throw new TwinError(

@@ -138,7 +138,9 @@ async function valgrindRun(
   if (isReuse(tool) && !existsSync(join(REUSE_LIB, 'twinreuse-amd64-linux')))
     throw new TwinError('twinreuse is not built: run scripts/bootstrap.sh');
   const outDir = mkdtempSync(join(tmpdir(), 'twin-vg-'));
-  let separate = false;
+  // A driver of the target's own cannot pause at a mark: counts at a mark come from a run that
+  // ends there.
+  let separate = w.driver.name !== 'twin-load';
   // Written by every process the tool runs, those that dropped their privileges too.
   chmodSync(outDir, 0o777);
   // Without address-space randomization (setarch -R): where a server's data lies sets which
@@ -242,7 +244,7 @@ async function valgrindRun(
       dist: 'constant',
       timeoutMs: 30000,
       seed,
-      marks,
+      marks: separate ? [] : marks,
       onMark: async (k) => {
         // vgdb cannot reach a process that dropped its privileges (Apache's children, as
         // www-data: its snapshots time out); such a target's counts at a mark come from a

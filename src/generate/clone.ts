@@ -1,4 +1,4 @@
-import { IDLE_BACKGROUND, type Profile, type SizeBins } from '../model/index.js';
+import { IDLE_BACKGROUND, OWN_CONNECTION, type Profile, type SizeBins } from '../model/index.js';
 import type { BodyPlan } from '../synth/body.js';
 import type { ChainSegment } from '../synth/layout.js';
 import { emitBody } from './body.js';
@@ -43,6 +43,7 @@ const PROTO = {
   memcached: 'TWIN_PROTO_MEMCACHED',
   resp: 'TWIN_PROTO_RESP',
   http: 'TWIN_PROTO_HTTP',
+  postgres: 'TWIN_PROTO_POSTGRES',
 } as const;
 const NET = {
   'worker-pool': 'TWIN_NET_WORKER_POOL',
@@ -104,7 +105,8 @@ function binsArray(name: string, bins: SizeBins): { decl: string; length: number
 const POOL_MAX = 1024;
 
 /** Background threads of the clone's main process: as many as the original had beside its
- *  main thread (and, in a worker pool, its workers; with a thread per connection, those). */
+ *  main thread (and, in a worker pool, its workers; with a thread per connection, those);
+ *  then those of processes of their own. */
 export function backgroundThreads(p: Profile): Profile['skeleton']['background'] {
   const sk = p.skeleton;
   const main = sk.threads.filter((t) => t.process === 0);
@@ -115,9 +117,9 @@ export function backgroundThreads(p: Profile): Profile['skeleton']['background']
         ? main.filter((t) => t.role === 'worker').length
         : 0;
   const want = Math.max(0, main.length - 1 - own);
-  const bg = sk.background.slice(0, want);
+  const bg = sk.background.filter((b) => !b.ownProcess).slice(0, want);
   while (bg.length < want) bg.push({ ...IDLE_BACKGROUND });
-  return bg;
+  return [...bg, ...sk.background.filter((b) => b.ownProcess)];
 }
 
 /** Rings or code segments as `loads per request x size in lines`. */
@@ -183,10 +185,10 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     out.push('};');
   });
   out.push(`static const twin_bg_thread background[${Math.max(1, bg.length)}] = {`);
-  if (!bg.length) out.push('    { TWIN_SLEEP_IDLE, 0, 0, 0.0, 0.0, 0.0, 0, NULL },');
+  if (!bg.length) out.push('    { TWIN_SLEEP_IDLE, 0, 0, 0.0, 0.0, 0.0, 0, NULL, 0 },');
   bg.forEach((b, i) =>
     out.push(
-      `    { ${SLEEP[b.sleep]}, ${b.periodUs}u, ${b.callsPerWake}u, ${b.wakesPerReq.toFixed(5)}, ${b.cpuNsPerSec.toFixed(0)}.0, ${b.cpuNsPerReq.toFixed(0)}.0, ${b.byLoad.length}u, ${b.byLoad.length ? `bg_load_${i}` : 'NULL'} },`,
+      `    { ${SLEEP[b.sleep]}, ${b.periodUs}u, ${b.callsPerWake}u, ${b.wakesPerReq.toFixed(5)}, ${b.cpuNsPerSec.toFixed(0)}.0, ${b.cpuNsPerReq.toFixed(0)}.0, ${b.byLoad.length}u, ${b.byLoad.length ? `bg_load_${i}` : 'NULL'}, ${b.ownProcess ? 1 : 0} },`,
     ),
   );
   out.push('};', '');
@@ -201,6 +203,9 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     // The original's cap on its pool is not seen unless the profiled load reached it.
     `    .pool_max = ${sk.spare ? POOL_MAX : sk.workers}u,`,
     `    .wait_poll = ${sk.io === 'poll' || sk.io === 'select' ? 1 : 0},`,
+    // A connection's own thread or process that waits in epoll receives first (PostgreSQL's
+    // backends); the event loops and worker pools wait in epoll by design.
+    `    .wait_epoll = ${sk.io === 'epoll' && OWN_CONNECTION.has(sk.networkModel) ? 1 : 0},`,
     `    .recv_call = ${RECV[sk.recvCall]},`,
     `    .recv_until_eagain = ${sk.recvUntilEagain ? 1 : 0},`,
     `    .send_call = ${SEND[sk.sendCall]},`,

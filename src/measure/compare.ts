@@ -30,6 +30,8 @@ export function mergeRounds(ps: LoadPoint[]): LoadPoint {
     tracedSent > 0 ? sum(traced, (p) => f(p) * p.sent) / tracedSent : 0;
   const names = new Set(traced.flatMap((p) => Object.keys(p.syscallsByName)));
   const requests = sum(ps, (p) => p.requests);
+  const counted = ps.some((p) => p.netBytesPerReq > 0) ? ps.filter((p) => p.netBytesPerReq > 0) : ps;
+  const driven = timed.filter((p) => p.driver);
   return {
     targetRps: ps[0].targetRps,
     throughputRps: med((p) => p.throughputRps),
@@ -45,12 +47,26 @@ export function mergeRounds(ps: LoadPoint[]): LoadPoint {
       max: Math.max(...timed.map((p) => p.latency.max)),
     },
     cpuUsPerReq: med((p) => p.cpuUsPerReq),
-    netBytesPerReq: sum(ps, (p) => p.netBytesPerReq * p.requests) / Math.max(1, requests),
+    // Over the rounds that counted bytes (a driver of the target's own counts none untraced).
+    netBytesPerReq:
+      sum(counted, (p) => p.netBytesPerReq * p.requests) /
+      Math.max(
+        1,
+        sum(counted, (p) => p.requests),
+      ),
     syscallsPerReq: traced.length ? perReq((p) => p.syscallsPerReq!) : null,
     syscallsByName: Object.fromEntries(
       [...names].map((n) => [n, Math.round(perReq((p) => p.syscallsByName[n] ?? 0) * 1e4) / 1e4]),
     ),
     threads: Math.round(med((p) => p.threads)),
+    ...(driven.length
+      ? {
+          driver: {
+            tps: median(driven.map((p) => p.driver!.tps)),
+            latencyMeanUs: median(driven.map((p) => p.driver!.latencyMeanUs)),
+          },
+        }
+      : {}),
     ...(ps.every((p) => p.processes !== undefined)
       ? { processes: Math.round(med((p) => p.processes!)) }
       : {}),
@@ -131,6 +147,11 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
     // Each call the original makes at least TARGETS.syscallRowMin times a request.
     for (const [name, n] of Object.entries(po.syscallsByName).sort())
       if (n >= TARGETS.syscallRowMin) add(`syscalls.${name}.per_req`, (p) => p.syscallsByName[name] ?? 0);
+    // The driver's own figures (pgbench's transactions a second and mean latency).
+    if (po.driver) {
+      add('driver.tps', (p) => p.driver?.tps ?? null);
+      add('driver.latency_mean_us', (p) => p.driver?.latencyMeanUs ?? null);
+    }
     add('errors.count', (p) => Object.values(p.errors).reduce((a, b) => a + b, 0));
   });
   if (o.saturationRps !== undefined && c.saturationRps !== undefined)

@@ -67,6 +67,9 @@ export function loadPoint(o: Observation, rate: number): LoadPoint {
     threads: o.threads,
     processes: o.during.length,
     disk: diskPerReq(o, sent),
+    ...(o.load.driver
+      ? { driver: { tps: o.load.driver.tps, latencyMeanUs: 1000 * o.load.driver.latencyMeanMs } }
+      : {}),
   };
 }
 

@@ -31,6 +31,10 @@ export function verdictOf(c: Comparison): Verdict {
       check(r.clone! >= lo && r.clone! <= hi, `${at(r)} ${r.clone!.toFixed(2)} (${lo}-${hi})`);
     } else if (/^syscalls\.(.+\.)?per_req$/.test(m) && r.original! > 0)
       check(Math.abs(rel(r)) <= TARGETS.syscalls, `${at(r)} ${pct(rel(r))} (±${100 * TARGETS.syscalls}%)`);
+    else if ((m === 'disk.write_bytes_per_req' || m === 'disk.fsyncs_per_req') && r.original! > 0)
+      check(Math.abs(rel(r)) <= TARGETS.disk, `${at(r)} ${pct(rel(r))} (±${100 * TARGETS.disk}%)`);
+    else if (m.startsWith('driver.') && r.original! > 0)
+      check(Math.abs(rel(r)) <= TARGETS.driver, `${at(r)} ${pct(rel(r))} (±${100 * TARGETS.driver}%)`);
     else if (m === 'net.bytes_per_req' && r.original! > 0)
       check(Math.abs(rel(r)) <= TARGETS.bytes, `${at(r)} ${pct(rel(r))} (±${100 * TARGETS.bytes}%)`);
     else if (m === 'threads.count' || m === 'processes.count')

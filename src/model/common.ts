@@ -4,7 +4,7 @@ import { z } from 'zod';
 export const SizeBins = z.array(z.tuple([z.number().int().nonnegative(), z.number().nonnegative()]));
 export type SizeBins = z.infer<typeof SizeBins>;
 
-export const Protocol = z.enum(['memcached', 'resp', 'http']);
+export const Protocol = z.enum(['memcached', 'resp', 'http', 'postgres']);
 export type Protocol = z.infer<typeof Protocol>;
 
 const pow2 = (n: number) => Number.isInteger(n) && n > 0 && (n & (n - 1)) === 0;

@@ -29,6 +29,9 @@ export const LoadPoint = z.object({
     })
     .nullable()
     .optional(),
+  /** What a driver of the target's own reported (pgbench: transactions a second and their mean
+   *  latency in microseconds). */
+  driver: z.object({ tps: z.number().nonnegative(), latencyMeanUs: z.number().nonnegative() }).optional(),
   /** Processes, counted with the load's connections open (absent in older measurements). */
   processes: z.number().int().nonnegative().optional(),
   /** The clone's side only: the median, over the rounds timed, of its CPU time per request

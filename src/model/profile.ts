@@ -18,6 +18,13 @@ export const NetworkModel = z.enum([
 ]);
 export type NetworkModel = z.infer<typeof NetworkModel>;
 
+/** The models whose connections each have a thread or process of their own. */
+export const OWN_CONNECTION: ReadonlySet<NetworkModel> = new Set([
+  'thread-per-connection',
+  'process-pool',
+  'process-per-connection',
+]);
+
 export const RecvCall = z.enum(['read', 'recvfrom', 'recvmsg']);
 export const SendCall = z.enum(['write', 'sendto', 'sendmsg', 'writev']);
 export const SleepCall = z.enum([
@@ -62,6 +69,9 @@ export const BackgroundThread = z.object({
       }),
     )
     .default([]),
+  /** It runs in a process of its own, forked by the main process at the start (a database's
+   *  checkpointer, background writer, WAL writer beside its process per connection). */
+  ownProcess: z.boolean().default(false),
 });
 
 /** A background thread that blocks for good. */
@@ -73,6 +83,7 @@ export const IDLE_BACKGROUND: z.infer<typeof BackgroundThread> = {
   cpuNsPerSec: 0,
   cpuNsPerReq: 0,
   byLoad: [],
+  ownProcess: false,
 };
 
 /** Process and thread model, network model. */

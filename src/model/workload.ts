@@ -76,6 +76,21 @@ export function shellQuote(s: string): string {
   return /^[A-Za-z0-9_@%+=:,./{}-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
 }
 
+/** A driver's arguments: a list, or a string split at white space. */
+const DriverArgs = z
+  .union([z.string(), z.array(z.union([z.string(), z.number()]))])
+  .transform((v) => (typeof v === 'string' ? v.split(/\s+/).filter(Boolean) : v.map(String)));
+
+/** What drives the load: twin-load (the default), or a server's own benchmark with its arguments
+ *  (`pgbench`, which Twin gives the host, port, rate, clients, duration and log). */
+export const Driver = z
+  .union([
+    z.enum(['twin-load', 'pgbench']),
+    z.object({ name: z.enum(['twin-load', 'pgbench']), args: DriverArgs.default([]) }).strict(),
+  ])
+  .transform((v) => (typeof v === 'string' ? { name: v, args: [] } : v));
+export type Driver = z.infer<typeof Driver>;
+
 /** The fields of a workload file; Workload adds the checks across fields. */
 const WorkloadFields = z.object({
   name: z
@@ -85,7 +100,12 @@ const WorkloadFields = z.object({
   /** The target's command line, a string or a list: `{port}` becomes the port Twin picks,
    *  `{dir}` the file's folder, `{run}` a fresh run folder. */
   command: Command.optional(),
+  /** Shell lines run in the run folder before each start of the target, with the same
+   *  placeholders, never under a wrapper (Valgrind): a data set the target needs made afresh
+   *  (a database's cluster and tables). */
+  setup: Command.optional(),
   protocol: Protocol,
+  driver: Driver.default({ name: 'twin-load', args: [] }),
   /** Files of the workload's folder copied into the run folder with {port}, {dir} and {run}
    *  replaced (a server's configuration). */
   templates: z.array(z.string().regex(/^[A-Za-z0-9_.-]+$/)).default([]),
@@ -100,7 +120,8 @@ const WorkloadFields = z.object({
    *  workload is profiled and validated skewed. */
   keyDist: KeyDist.default('uniform'),
   preload: z.boolean().default(true),
-  requests: z.array(RequestMix).min(1),
+  /** twin-load's request mix (a driver of its own sends its own requests: none here). */
+  requests: z.array(RequestMix).default([]),
   /** Load points, requests/s; the first (lowest) is also the profiling load. */
   loads: z.array(z.number().positive()).min(1),
   /** Seconds of measured load per point (after a one-second warm-up). */
@@ -119,12 +140,54 @@ const WorkloadFields = z.object({
   /** `twin validate --saturation`: the p99 latency a rate must keep to count as served, in
    *  microseconds (a number) or with a unit (500us, 10ms). */
   saturationP99: LatencyBound.default(10000),
+  /** The signal that stops the target: SIGTERM, or another where SIGTERM makes it do work a
+   *  run should not count (PostgreSQL's checkpoint at a smart or fast shutdown: SIGQUIT). */
+  stopSignal: z.enum(['SIGTERM', 'SIGINT', 'SIGQUIT']).default('SIGTERM'),
   /** Seconds to wait for the target to accept connections. */
   startTimeout: z.number().positive().default(10),
 });
 
 /** The target and the load it is profiled and validated under (examples/<target>/workload.yaml). */
 export const Workload = WorkloadFields.superRefine((w, ctx) => {
+  const own = w.driver.name !== 'twin-load';
+  if (!own && !w.requests.length)
+    ctx.addIssue({
+      code: 'custom',
+      message: 'give at least one request (twin-load sends them)',
+      path: ['requests'],
+    });
+  if (own && w.requests.length)
+    ctx.addIssue({
+      code: 'custom',
+      message: `driver ${w.driver.name} sends requests of its own: leave \`requests\` out`,
+      path: ['requests'],
+    });
+  if ((w.protocol === 'postgres') !== (w.driver.name === 'pgbench'))
+    ctx.addIssue({
+      code: 'custom',
+      message:
+        'protocol postgres goes with driver pgbench, and pgbench with protocol postgres (twin-load speaks memcached, resp and http)',
+      path: ['driver'],
+    });
+  const mode = w.driver.args.findIndex(
+    (a) => a === '-M' || a === '--protocol' || /^(-M|--protocol=)./.test(a),
+  );
+  if (w.driver.name === 'pgbench' && mode >= 0) {
+    const a = w.driver.args[mode];
+    const v = a === '-M' || a === '--protocol' ? w.driver.args[mode + 1] : a.replace(/^(-M|--protocol=)/, '');
+    if (v !== 'simple')
+      ctx.addIssue({
+        code: 'custom',
+        message: `pgbench's query mode ${v ?? '(none)'}: the clone speaks the simple query protocol alone (give -M simple, or leave -M out)`,
+        path: ['driver', 'args'],
+      });
+  }
+  if (own && w.preload)
+    ctx.addIssue({
+      code: 'custom',
+      message: `driver ${w.driver.name} loads no data set: set \`preload: false\` (the target's set-up makes its data)`,
+      path: ['preload'],
+    });
   // twin-load speaks the data-structure commands in RESP alone: refused here, not at the first load.
   w.requests.forEach((r, i) => {
     if (w.protocol !== 'resp' && (RESP_ONLY_OPS as readonly string[]).includes(r.op))

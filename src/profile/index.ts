@@ -9,6 +9,7 @@ import {
   type Workload,
 } from '../model/index.js';
 import { totalErrors, type LoadResult } from '../collect/loadgen.js';
+import { recordReplies } from '../collect/pgwire.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
@@ -117,17 +118,20 @@ export function requestTypes(loads: LoadResult[]): Profile['requests'] {
     for (const [s, c] of op.resp_sizes) e.sizes.set(s, (e.sizes.get(s) ?? 0) + c);
     e.keys = e.keys && op.key_sizes ? [...e.keys, op.key_sizes] : null;
   }
-  return [...byOp.entries()].map(([op, e]) => {
-    // One size for every response (a fixed reply) needs no table.
-    const keySizes = e.keys && e.sizes.size > 1 && staticKeySizes(e.keys);
-    return {
-      op,
-      share: e.count / total,
-      requestBytesMean: e.reqBytes / e.count,
-      responseSizes: [...e.sizes.entries()].sort((a, b) => a[0] - b[0]),
-      ...(keySizes ? { keySizes } : {}),
-    };
-  });
+  // A type no run saw the replies of (a driver's own counts no sizes) is left out.
+  return [...byOp.entries()]
+    .filter(([, e]) => e.sizes.size > 0)
+    .map(([op, e]) => {
+      // One size for every response (a fixed reply) needs no table.
+      const keySizes = e.keys && e.sizes.size > 1 && staticKeySizes(e.keys);
+      return {
+        op,
+        share: e.count / total,
+        requestBytesMean: e.reqBytes / e.count,
+        responseSizes: [...e.sizes.entries()].sort((a, b) => a[0] - b[0]),
+        ...(keySizes ? { keySizes } : {}),
+      };
+    });
 }
 
 /** The share of a request type's measured keys that may have answered with more than one
@@ -152,6 +156,9 @@ export function staticKeySizes(runs: number[][]): number[] | null {
   }
   return seen > 0 && varied <= VARIED_KEYS * seen ? out : null;
 }
+
+/** Seconds of the relayed run that tallies a pgbench workload's replies. */
+const RELAY_S = 3;
 
 /** How many times the workload's connections the original is measured on again, to tell
  *  what of its work follows the connection count: four times moves a per-connection line's
@@ -198,6 +205,7 @@ export async function profileTarget(
       : await launchTarget(spec, opts.port);
   let o: Observation;
   const more: Observation[] = [];
+  const relayed: LoadResult[] = [];
   try {
     o = await observe(target, w, rate, { trace: true, preload: true, settle: true, threadCpu: true });
     // Traced runs at the other loads tell how the background threads' wake-ups and CPU time
@@ -205,6 +213,11 @@ export async function profileTarget(
     for (const r of [...new Set(w.loads)].filter((x) => x > rate).sort((a, b) => a - b)) {
       say(`tracing it again at ${r} requests/s`);
       more.push(await observe(target, w, r, { trace: true, preload: false, settle: true, threadCpu: true }));
+    }
+    // pgbench counts no bytes: each statement kind's replies, tallied on the way.
+    if (w.driver.name === 'pgbench') {
+      say(`tallying each statement kind's replies through a relay (${RELAY_S} s)`);
+      relayed.push(await recordReplies(w, target.port, rate, RELAY_S));
     }
   } finally {
     await target.stop();
@@ -227,8 +240,12 @@ export async function profileTarget(
   say(`the halves of the measured requests: ${perHalf} instructions a request`);
   requireLinear(linearity, 2 * w.valgrindRequests);
   requireSteadyCurves(original, w.valgrindRequests);
-  const requests = requestTypes([o, ...more].flatMap((x) => [x.load, x.untraced ?? []].flat()));
-  const types = requests.length > 1 ? requests : [];
+  const requests = requestTypes([
+    ...[o, ...more].flatMap((x) => [x.load, x.untraced ?? []].flat()),
+    ...relayed,
+  ]);
+  // Types measured alone need a load that sends one type alone: twin-load's.
+  const types = requests.length > 1 && w.driver.name === 'twin-load' ? requests : [];
   const wider = { ...w, connections: w.connections * CONNECTION_FACTOR };
   say(
     `under Valgrind: ${types.map((r) => `${r.op} alone, `).join('')}the mix on ${wider.connections} connections (a twinreuse pair each)`,

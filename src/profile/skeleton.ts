@@ -1,4 +1,4 @@
-import { IDLE_BACKGROUND, type SizeBins, type Skeleton } from '../model/index.js';
+import { IDLE_BACKGROUND, OWN_CONNECTION, type SizeBins, type Skeleton } from '../model/index.js';
 import type { SyscallTrace } from '../collect/bpftrace.js';
 import type { Observation } from '../collect/observe.js';
 
@@ -100,6 +100,8 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
 
   const { networkModel, workers, spare, threadsPerProcess } = networkModelOf(o, acts, serving, io);
   const recv = dominant(trace, servingTids, RECV);
+  const receivesFirst = io === 'epoll' && OWN_CONNECTION.has(networkModel);
+  const waits = waitIdx < 0 ? 0 : waitCalls[waitIdx];
   const send = dominant(trace, servingTids, SEND);
   const recvCall = (recv.name === 'readv' ? 'read' : recv.name || 'read') as Skeleton['recvCall'];
   const sendCall = (send.name || 'write') as Skeleton['sendCall'];
@@ -118,14 +120,28 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
     syscallsPerSec: round(t.total / Math.max(o.windowS, 1e-3), 3),
   }));
 
-  // The clone's main process holds main + (pool: workers) + background threads.
+  // The clone's main process holds main + (pool: workers) + background threads. Beside a
+  // process per connection, the processes that serve none and were there before the load (a
+  // database's checkpointer and WAL writer) are background threads in processes of their own.
   const mainThreads = acts.filter((t) => t.pid === mainPid);
-  const others = mainThreads.filter((t) => t.tid !== t.pid && !servingTids.has(t.tid));
+  const servingPids = new Set(serving.map((t) => t.pid));
+  const own = new Set(
+    networkModel === 'process-per-connection'
+      ? o.processes
+          .filter((p) => p.pid !== mainPid && p.tids.length > 0 && !servingPids.has(p.pid))
+          .map((p) => p.pid)
+      : [],
+  );
+  const others = [
+    ...mainThreads.filter((t) => t.tid !== t.pid && !servingTids.has(t.tid)),
+    ...acts.filter((t) => own.has(t.pid) && !servingTids.has(t.tid)),
+  ];
   // Each background thread at every load it was traced at, lowest first.
   const all = [{ x: o, acts }, ...more.map((x) => ({ x, acts: threadActivity(x) }))].sort(
     (a, b) => rateOf(a.x) - rateOf(b.x),
   );
-  const background = others.map((t) => {
+  const background = others.map((t) => ({ ...backgroundAcross(t), ownProcess: own.has(t.pid) }));
+  function backgroundAcross(t: ThreadActivity): Skeleton['background'][number] {
     const seen = all.flatMap(({ x, acts }) => {
       const a = acts.find((q) => q.tid === t.tid);
       return a ? [{ a, x }] : [];
@@ -135,7 +151,7 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
     const b = coupledBackground(lo.a, lo.x, hi.a, hi.x);
     if (b.sleep === 'idle') return b;
     return { ...b, byLoad: seen.map(({ a, x }) => backgroundAt(a, x.windowS, x.load.sent)) };
-  });
+  }
 
   return {
     processes: pidsSeen.length,
@@ -146,7 +162,9 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
     spare,
     threadsPerProcess,
     recvCall,
-    recvUntilEagain: recv.count / requests >= 1.5,
+    // A connection's own thread or process that waits in epoll receives first: its receives
+    // that found nothing are those before each wait, not a receive until EAGAIN.
+    recvUntilEagain: (recv.count - (receivesFirst ? waits : 0)) / requests >= 1.5,
     sendCall,
     background,
   };
@@ -179,8 +197,12 @@ export function networkModelOf(
     threadsPerProcess,
   });
   if (servingPids.size > 1 || (servingPids.size === 1 && !servingPids.has(mainPid))) {
+    // The main process accepts and each serving process has one connection: forked for it,
+    // whether it blocks or waits in epoll (PostgreSQL's backends).
+    const oneEach = serving.every((t) => socketsOf(o, t.tid) <= 1);
+    if (mainAccepts && !servingPids.has(mainPid) && (blocking || oneEach))
+      return fixed('process-per-connection', 1);
     if (!blocking) return fixed('prefork', Math.max(1, children));
-    if (mainAccepts) return fixed('process-per-connection', 1);
     // Serving processes of several threads: a main thread and a listener beside the rest.
     const most = Math.max(...[...servingPids].map((p) => acts.filter((t) => t.pid === p).length));
     if (most > 1) return fixed('process-threads', Math.max(1, children), Math.max(1, most - 2));
@@ -232,6 +254,7 @@ export function backgroundOf(t: ThreadActivity, windowS: number): Skeleton['back
     periodUs: Math.max(1, Math.round((windowS * 1e6) / wakes)),
     callsPerWake: Math.round((t.total - wakes) / wakes),
     wakesPerReq: 0,
+    ownProcess: false,
     cpuNsPerSec: Math.round(t.cpuNsPerSec),
     cpuNsPerReq: 0,
     byLoad: [],
@@ -264,6 +287,7 @@ export function coupledBackground(
     sleep,
     periodUs: base >= 0.1 ? Math.round(1e6 / base) : 0,
     callsPerWake: a.sleep !== 'idle' ? a.callsPerWake : b.callsPerWake,
+    ownProcess: false,
     wakesPerReq: Math.round(slope * 1e5) / 1e5,
     cpuNsPerSec: Math.round(cpu.base),
     cpuNsPerReq: Math.round(cpu.slope),

@@ -217,3 +217,71 @@ for (const tool of ['bpftrace', 'valgrind']) {
     assert.deepEqual(processesWith(`-p ${port} `), []);
   });
 }
+
+// The runtime's example server of the PostgreSQL protocol: a target that takes pgbench's connections.
+const EXAMPLE_PG = join(ROOT, 'runtime/build/example_pg');
+const postgres = (args: string, command = `${EXAMPLE_PG} --port {port}`) => `command: ${command}
+protocol: postgres
+driver: { name: pgbench, args: "${args}" }
+preload: false
+connections: 2
+loads: [100]
+duration: 1
+settle: 4
+startTimeout: 60
+`;
+
+test('driver pgbench not installed', { timeout: 120_000 }, () => {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const out = join(tmp, 'no-pgbench.json');
+  const env = { ...process.env, PATH: pathWithout('pgbench') };
+  assert.throws(() => execFileSync('sh', ['-c', 'command -v pgbench'], { env }));
+  const r = twin(
+    ['profile', '-q', '-w', workload('no-pgbench.yaml', postgres('-S')), '-o', out, '--port', String(port)],
+    env,
+  );
+  assertOneLine(r, /pgbench is missing/);
+  assert.ok(!existsSync(out));
+  assert.deepEqual(processesWith(`example_pg --port ${port}`), []);
+});
+
+test('a pgbench log that does not parse', { timeout: 120_000 }, () => {
+  assert.ok(existsSync(EXAMPLE_PG), 'runtime/build/example_pg is not built: make -C runtime');
+  // A pgbench that knows its scripts and writes a log of another shape.
+  const bin = join(tmp, 'fake-pgbench');
+  mkdirSync(bin, { recursive: true });
+  writeFileSync(
+    join(bin, 'pgbench'),
+    [
+      '#!/bin/sh',
+      'for a; do case $a in',
+      "  --show-script=*) echo 'SELECT 1;' >&2; exit 0 ;;",
+      '  --log-prefix=*) p=${a#--log-prefix=} ;;',
+      'esac; done',
+      'echo "0 1 no-latency 0 1796552062 12" > "$p.1"',
+      'echo "tps = 1.0"',
+    ].join('\n'),
+    { mode: 0o755 },
+  );
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const out = join(tmp, 'bad-log.json');
+  const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
+  const r = twin(
+    ['profile', '-q', '-w', workload('bad-log.yaml', postgres('-S')), '-o', out, '--port', String(port)],
+    env,
+  );
+  assertOneLine(r, /pgbench's log log\.1 line 1 does not parse/);
+  assert.ok(!existsSync(out));
+  assert.deepEqual(processesWith(`example_pg --port ${port}`), []);
+});
+
+test('a database that refuses the connection', { timeout: 180_000 }, () => {
+  const port = 20000 + Math.floor(Math.random() * 20000);
+  const out = join(tmp, 'refused.json');
+  const pg = `setpriv --reuid=postgres --regid=postgres --clear-groups -- /usr/lib/postgresql/15/bin/postgres -D {run}/pg -p {port} -k {run}/sock -c listen_addresses=127.0.0.1`;
+  const text = `setup: sh ${join(ROOT, 'examples/postgres-select/setup.sh')} {run} {port}\n${postgres('-S -U nosuchrole postgres', pg)}`;
+  const r = twin(['profile', '-q', '-w', workload('refused.yaml', text), '-o', out, '--port', String(port)]);
+  assertOneLine(r, /pgbench failed \(status 1\): .*role "nosuchrole" does not exist/);
+  assert.ok(!existsSync(out));
+  assert.deepEqual(processesWith(`-p ${port} `), []);
+});

@@ -15,6 +15,7 @@ import { emitChain } from '../../src/generate/chain.js';
 import { cloneLaunchSpec } from '../../src/collect/target.js';
 import { launchTarget } from '../../src/collect/target.js';
 import { runLoad, totalErrors } from '../../src/collect/loadgen.js';
+import { recordReplies } from '../../src/collect/pgwire.js';
 import { cpuNs } from '../../src/collect/proc.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
@@ -279,3 +280,63 @@ test("code segments fill the sets the skeleton's hot code leaves room in, and no
     /\.skip 320, 0xcc[^]*\.Lb%=_0:[^]*\.skip 192, 0xcc\\n\.Lb%=_1:[^]*\.p2align 6, 0xcc\\n\.Lb%=_2:/,
   );
 });
+
+test(
+  'a clone generated from a real PostgreSQL profile (pgbench TPC-B-like) serves pgbench: each statement kind at its profiled sizes, its processes at rest and under load',
+  { timeout: 120_000 },
+  async () => {
+    const p = parseWith(
+      Profile,
+      JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-postgres.json'), 'utf8')),
+      'profile',
+    );
+    const dir = join(tmp, 'postgres');
+    generateClone(p, dir);
+    const w = parseWith(
+      Workload,
+      {
+        protocol: 'postgres',
+        driver: { name: 'pgbench', args: ['-U', 'postgres', 'postgres'] },
+        preload: false,
+        connections: 4,
+        loads: [700],
+        duration: 1,
+      },
+      'postgres',
+    );
+    const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
+    try {
+      // At rest: the main process and the background processes (checkpointer, WAL writer...).
+      const own = p.skeleton.background.filter((b) => b.ownProcess).length;
+      assert.ok(own > 0);
+      assert.equal(target.pids().length, 1 + own);
+      // Through the relay: every statement kind answered at sizes the original answered with.
+      const relayed = await recordReplies(w, target.port, 700, 1);
+      assert.equal(totalErrors(relayed), 0, JSON.stringify(relayed.errors));
+      for (const op of relayed.ops) {
+        const want = p.requests.find((q) => q.op === op.op);
+        assert.ok(want, `${op.op}: a kind the original never answered`);
+        for (const [s] of op.resp_sizes)
+          assert.ok(
+            want.responseSizes.some(([t]) => t === s) || (op.op === 'select' && op.resp_sizes.length > 1),
+            `${op.op}: size ${s} never profiled`,
+          );
+      }
+      for (const k of ['startup', 'begin', 'update', 'select', 'insert', 'end'])
+        assert.ok(
+          relayed.ops.some((o) => o.op === k && o.count > 0),
+          k,
+        );
+      // A process for each of pgbench's connections while they are open.
+      let during = 0;
+      const look = setTimeout(() => (during = target.pids().length), 1500);
+      const r = await runLoad(w, target.port, { rate: 700, duration: 2, warmup: 0.5 });
+      clearTimeout(look);
+      assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
+      assert.ok(r.requests > 500 && r.driver && r.driver.tps > 50, JSON.stringify(r.driver));
+      assert.equal(during, 1 + own + w.connections);
+    } finally {
+      await target.stop();
+    }
+  },
+);

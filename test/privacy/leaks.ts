@@ -13,7 +13,7 @@ export const MIN_LENGTH = 8;
 /** What any program of this kind carries, and so proves nothing about the original, by reason.
  *  Each entry was a hit of the search on an original Twin never saw (Debian's memcached,
  *  redis-server, nginx) or on the test's own server; a new hit fails the test until a person
- *  decides it belongs to one of these reasons. Names the C library exports (`optarg`,
+ *  decides it belongs to one of these reasons (PostgreSQL's postgres was added with its protocol). Names the C library exports (`optarg`,
  *  `stderr`, `getpeername`, `shutdown`…) are allowed by `isLibcName`, read from the machine's
  *  libc itself, not listed here. */
 export const ALLOWED_BY_REASON: Readonly<Record<string, readonly string[]>> = {
@@ -43,6 +43,29 @@ export const ALLOWED_BY_REASON: Readonly<Record<string, readonly string[]>> = {
     'Protocol error: invalid multibulk length',
     'Protocol error: too big inline request',
   ],
+  // The PostgreSQL v3 protocol's: the parameters a server reports at start-up (libpq reads
+  // them; their values are the protocol's defaults, not the original's settings), its
+  // transaction command tags, and the protocol's name, which the profile names.
+  postgres: [
+    'postgres',
+    'DateStyle',
+    'ISO, MDY',
+    'IntervalStyle',
+    'TimeZone',
+    'integer_datetimes',
+    'datetime',
+    'server_encoding',
+    'encoding',
+    'server_version',
+    'standard_conforming_strings',
+    'ROLLBACK',
+    'rollback',
+    'statement',
+    'POSTGRES',
+    'PostgreSQL',
+    'ReadyForQuery',
+    'no encryption',
+  ],
   // The platform's: the loopback address, the null device, digit and letter alphabets.
   platform: ['127.0.0.1', '/dev/null', '0123456789', 'abcdefghijklmnopqrstuvwxyz'],
   // Names gcc's crt files (crt1.o, crti.o, crtbegin.o) and the GNU linker put into every
@@ -69,7 +92,18 @@ export const ALLOWED_BY_REASON: Readonly<Record<string, readonly string[]>> = {
   ],
   // C itself, in Twin's C sources and in the originals' assertion texts: keywords, a cast, a
   // call every server makes, and a source file name (an unstripped clone lists its files).
-  c: ['volatile', 'continue', '(double)', 'len == 0', 'SIGPIPE, SIG_IGN', 'server.c'],
+  c: [
+    'volatile',
+    'continue',
+    '(double)',
+    'len == 0',
+    'SIGPIPE, SIG_IGN',
+    'server.c',
+    'EADDRINUSE',
+    'ECONNABORTED',
+    'SO_REUSEADDR',
+    'TCP_NODELAY',
+  ],
   // Plain English words that Twin's comments, flags (-fno-toplevel-reorder), profile fields
   // ("protocol") and messages ("worker process %u exited") use and that happen to be whole
   // strings of redis-server's or nginx's .rodata.
@@ -84,6 +118,33 @@ export const ALLOWED_BY_REASON: Readonly<Record<string, readonly string[]>> = {
     'everything',
     '<number>',
     'worker process',
+    // Whole strings of postgres's .rodata: the runtime's messages and comments, the profile's
+    // fields (`conflict`, `moreConnections`), the generated Makefile's and chain's comments.
+    'configuration',
+    'conflict',
+    'connection',
+    'finalize',
+    'function',
+    'functions',
+    'generated',
+    'location',
+    'missing name',
+    'out of memory',
+    'attribute',
+    'character',
+    'children',
+    'comments',
+    'database',
+    'description',
+    'including',
+    'inherits',
+    'insensitive',
+    'parameter',
+    'position',
+    'prepared',
+    'references',
+    'remainder',
+    'sequence',
   ],
 };
 

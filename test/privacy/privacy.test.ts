@@ -153,13 +153,18 @@ for (const [target, fixture] of [
   ['memcached', 'memcached'],
   ['redis-server', 'redis'],
   ['nginx', 'nginx'],
+  ['/usr/lib/postgresql/15/bin/postgres', 'postgres'],
 ] as const) {
   test(
     `neither the fixture profile nor the clone carries ${target}'s strings or symbols`,
     { timeout: 120_000 },
     () => {
       // Debian's binaries are stripped: their .rodata strings and dynamic symbols.
-      const original = requireTool(target, 'npm run bootstrap installs it');
+      const original = target.startsWith('/')
+        ? existsSync(target)
+          ? target
+          : assert.fail(`${target} is not installed: npm run bootstrap installs it`)
+        : requireTool(target, 'npm run bootstrap installs it');
       const strings = originalStrings(original);
       assert.ok(strings.length >= 300, `only ${strings.length} strings found in ${original}`);
       const fixtureProfile = join(ROOT, `test/fixtures/profile-${fixture}.json`);

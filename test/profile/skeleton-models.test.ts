@@ -25,6 +25,7 @@ const CASES: {
   spare?: number;
   perProcess?: number;
   background: number;
+  ownProcesses?: number;
 }[] = [
   { name: 'example_clone', proto: 'memcached', model: 'worker-pool', io: 'epoll', workers: 4, background: 2 },
   { name: 'example_resp', proto: 'resp', model: 'event-loop', io: 'epoll', workers: 1, background: 2 },
@@ -42,6 +43,16 @@ const CASES: {
       spare: 1,
     },
     { env: 'TWIN_TEST_NET=5', model: 'process-per-connection', io: 'blocking', workers: 1 },
+    // PostgreSQL's shape: a process per connection waiting in epoll on its socket, receiving
+    // first, and two background processes beside the main one's background thread.
+    {
+      env: 'TWIN_TEST_NET=5 TWIN_TEST_POLL=epoll TWIN_TEST_BGPROC=2',
+      model: 'process-per-connection',
+      io: 'epoll',
+      workers: 1,
+      background: 3,
+      ownProcesses: 2,
+    },
     // 2 processes of a main thread, a listener and 4 serving threads.
     {
       env: 'TWIN_TEST_NET=6',
@@ -56,13 +67,14 @@ const CASES: {
     name: `example_blocking${c.flags ? ` ${c.flags}` : ''}`,
     proto: 'memcached' as const,
     background: 1,
+    ...c,
   })),
 ];
 
 const CONNECTIONS = 4;
 
 test(
-  'the network model, its workers and the background threads, inferred from six servers of the six models',
+  'the network model, its workers and the background threads and processes, inferred from the example servers of the seven models',
   { timeout: 240_000 },
   async () => {
     const make = spawnSync('make', ['-s', '-C', join(ROOT, 'runtime')], { encoding: 'utf8' });
@@ -97,10 +109,15 @@ test(
         // The clone of it makes as many background threads as the original had.
         const bg = backgroundThreads({ skeleton: sk } as Profile);
         assert.equal(bg.length, c.background, what);
+        assert.equal(bg.filter((b) => b.ownProcess).length, c.ownProcesses ?? 0, what);
+        // Receiving first (it receives once a request) is no receive until EAGAIN.
+        if (c.io === 'epoll' && c.model === 'process-per-connection')
+          assert.equal(sk.recvUntilEagain, false, what);
         // A thread or a process for each connection, seen while they were open.
         const serving = sk.threads.filter((t) => t.role === 'worker' || t.role === 'event-loop').length;
         if (c.model.endsWith('per-connection')) assert.equal(serving, CONNECTIONS, what);
-        if (c.model === 'process-per-connection') assert.equal(sk.processes, 1 + CONNECTIONS, what);
+        if (c.model === 'process-per-connection')
+          assert.equal(sk.processes, 1 + (c.ownProcesses ?? 0) + CONNECTIONS, what);
       } finally {
         await target.stop();
       }
