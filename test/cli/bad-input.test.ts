@@ -279,7 +279,7 @@ test('a database that refuses the connection', { timeout: 180_000 }, () => {
   const port = 20000 + Math.floor(Math.random() * 20000);
   const out = join(tmp, 'refused.json');
   const pg = `setpriv --reuid=postgres --regid=postgres --clear-groups -- /usr/lib/postgresql/15/bin/postgres -D {run}/pg -p {port} -k {run}/sock -c listen_addresses=127.0.0.1`;
-  const text = `setup: sh ${join(ROOT, 'examples/postgres-select/setup.sh')} {run} {port}\n${postgres('-S -U nosuchrole postgres', pg)}`;
+  const text = `setup: sh ${join(ROOT, 'examples/postgres-tpcb/setup.sh')} {run} {port}\n${postgres('-S -U nosuchrole postgres', pg)}`;
   const r = twin(['profile', '-q', '-w', workload('refused.yaml', text), '-o', out, '--port', String(port)]);
   assertOneLine(r, /pgbench failed \(status 1\): .*role "nosuchrole" does not exist/);
   assert.ok(!existsSync(out));
