@@ -76,7 +76,9 @@
  *                                hex as objdump prints it; its executions, and
  *                                as a conditional branch its executions and
  *                                times taken)
- * Each thread's and part's streams follow its line.
+ * Each thread's and part's streams follow its line. A forked process's counts
+ * are of its own work: they begin at zero (its caches and predictors as its
+ * parent left them).
  */
 #include "pub_tool_basics.h"
 #include "pub_tool_clreq.h"
@@ -84,6 +86,7 @@
 #include "pub_tool_libcassert.h"
 #include "pub_tool_libcbase.h"
 #include "pub_tool_libcfile.h"
+#include "pub_tool_libcproc.h"
 #include "pub_tool_libcprint.h"
 #include "pub_tool_machine.h"
 #include "pub_tool_mallocfree.h"
@@ -729,6 +732,43 @@ static Bool tr_client_request(ThreadId tid, UWord *arg, UWord *ret)
     return True;
 }
 
+/* A forked process counts its own work alone: it begins with every count at
+ * zero, where it would inherit its parent's (the caches and predictors it
+ * inherits as they are). Summed over a run's processes, the parent's work
+ * before a fork would count once more for each child: PostgreSQL forks a
+ * backend for every connection, and one more readiness probe in a run of a
+ * pair would add the postmaster's start-up to its requests' work. A thread
+ * feeds the streams again once it reads or writes (with --threads=serving). */
+static void on_fork_child(ThreadId tid)
+{
+    (void)tid;
+    VG_(memset)(instructions, 0, sizeof instructions);
+    VG_(memset)(io_calls, 0, sizeof io_calls);
+    VG_(memset)(syscalls, 0, sizeof syscalls);
+    VG_(memset)(cond_n, 0, sizeof cond_n);
+    VG_(memset)(cond_miss, 0, sizeof cond_miss);
+    VG_(memset)(ind_n, 0, sizeof ind_n);
+    VG_(memset)(ind_miss, 0, sizeof ind_miss);
+    for (Int s = 0; s < 3; s++) {
+        Stream *st = &streams[s];
+        VG_(memset)(st->same, 0, sizeof st->same);
+        VG_(memset)(st->hist, 0, sizeof st->hist);
+        if (st->part_same) {
+            VG_(memset)(st->part_same, 0, PARTS * sizeof *st->part_same);
+            VG_(memset)(st->part_hist, 0, PARTS * sizeof *st->part_hist);
+        }
+    }
+    VG_(memset)(part_insns, 0, sizeof part_insns);
+    VG_(memset)(part_cond, 0, sizeof part_cond);
+    VG_(memset)(part_cond_miss, 0, sizeof part_cond_miss);
+    VG_(memset)(part_ind, 0, sizeof part_ind);
+    VG_(memset)(part_ind_miss, 0, sizeof part_ind_miss);
+    for (Int b = 0; b < (1 << INSN_BITS); b++)
+        for (Insn *i = insns[b]; i; i = i->next)
+            i->execs = i->cond = i->taken = 0;
+    set_feeding(!clo_serving);
+}
+
 /* ---- options and registration ---- */
 
 static Bool tr_option(const HChar *arg)
@@ -783,6 +823,7 @@ static void tr_pre_clo_init(void)
     VG_(needs_syscall_wrapper)(on_syscall, after_syscall);
     VG_(needs_client_requests)(tr_client_request);
     VG_(track_start_client_code)(on_thread_run);
+    VG_(atfork)(NULL, NULL, on_fork_child);
 }
 
 VG_DETERMINE_INTERFACE_VERSION(tr_pre_clo_init)

@@ -18,6 +18,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "server.h"
+
 /* A thread is woken for shutdown by SIGUSR1 (installed without SA_RESTART,
  * so its sleep returns EINTR); a signal that lands just before the sleep is
  * missed, so bg_stop repeats it until the thread is joined. */
@@ -251,14 +253,7 @@ static void bg_close_fds(void)
  * in its main thread. */
 static void bg_process(bg_slot *slot, pid_t parent)
 {
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGCHLD);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+    server_child_signals();
     prctl(PR_SET_PDEATHSIG, SIGTERM);
     if (getppid() != parent)
         _exit(0);

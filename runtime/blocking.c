@@ -61,18 +61,6 @@ void blocking_serve(replay_thread *rt, const replay_plan *plan, int fd)
         close(epfd);
 }
 
-void blocking_child_signals(void)
-{
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGTERM);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGCHLD);
-    signal(SIGTERM, SIG_DFL);
-    signal(SIGINT, SIG_DFL);
-    pthread_sigmask(SIG_UNBLOCK, &set, NULL);
-}
-
 /* Waits for a connection or a stop signal (signal_fd readable): the new
  * connection's fd (blocking), or -1 to stop. SIGCHLD, when signal_fd takes
  * it, calls reap. */
@@ -269,7 +257,7 @@ int blocking_process_per_conn(const replay_plan *plan, int listen_fd, const char
             replay_thread rt = tmpl;
             close(signal_fd);
             close(listen_fd);
-            blocking_child_signals();
+            server_child_signals();
             prctl(PR_SET_PDEATHSIG, SIGTERM);
             if (getppid() != parent)
                 _exit(0);

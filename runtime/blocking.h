@@ -15,9 +15,6 @@
 
 /* Serves one connection until the peer closes it; closes fd. */
 void blocking_serve(replay_thread *rt, const replay_plan *plan, int fd);
-/* In a forked serving process: stop signals end it at once (it holds nothing
- * to clean). */
-void blocking_child_signals(void);
 
 /* THREAD_PER_CONN: accepts in the calling thread until SIGTERM or SIGINT;
  * then shuts every open connection down and waits for its thread. */

@@ -14,6 +14,8 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "server.h"
+
 /* Processes of the pool serving a connection now (shared by the pool's processes). */
 static uint32_t *blocking_busy;
 
@@ -38,7 +40,7 @@ void blocking_pool_child(const replay_plan *plan, int listen_fd, uint32_t index,
 {
     char err[256], b;
     replay_thread rt;
-    blocking_child_signals();
+    server_child_signals();
     if (replay_thread_init(&rt, plan, index + 1, err, sizeof err) != TWIN_OK) {
         fprintf(stderr, "clone: worker process %u: %s\n", index, err);
         _exit(1);
@@ -108,7 +110,7 @@ void blocking_threads_child(const replay_plan *plan, int listen_fd, uint32_t ind
     static pt_queue q;
     uint32_t n = plan->cfg->threads ? plan->cfg->threads : 1;
     char b;
-    blocking_child_signals();
+    server_child_signals();
     q.plan = plan;
     q.seed = (uint64_t)(index + 1) << 20;
     pthread_mutex_init(&q.mu, NULL);

@@ -31,6 +31,9 @@ int server_ready(const replay_plan *plan, int listen_fd, const char *host, int p
                  size_t errlen);
 /* A non-blocking signalfd for SIGTERM and SIGINT. */
 int server_signal_fd(void);
+/* In a forked process that serves or runs in the background: stop signals end
+ * it at once (it holds nothing to clean). */
+void server_child_signals(void);
 
 /* A worker process of a pool: set up, it writes one byte on `ready`; it may serve once `go`
  * reads end of file (the port open). It never returns. */

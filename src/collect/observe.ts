@@ -1,4 +1,4 @@
-import { TwinError, type Workload } from '../model/index.js';
+import { SOCKET_RECV_CALLS, SOCKET_SEND_CALLS, TwinError, type Workload } from '../model/index.js';
 import { preload, runLoad, type LoadResult } from './loadgen.js';
 import { markFds, startTracer, type SyscallTrace } from './bpftrace.js';
 import { cpuNs, fdClasses, rssBytes, tasks } from './proc.js';
@@ -95,9 +95,6 @@ function cpuTracker(pidsNow: () => number[]): { stop(): number } {
   };
 }
 
-const SOCKET_RECV = new Set(['read', 'readv', 'recvfrom', 'recvmsg']);
-const SOCKET_SEND = new Set(['write', 'writev', 'sendto', 'sendmsg']);
-
 /** The target's socket bytes as a load's: received (the load's sent) and sent, scaled from
  *  every request of the traced run to the measured ones. */
 export function socketBytes(trace: SyscallTrace, load: LoadResult): LoadResult['bytes'] {
@@ -105,8 +102,8 @@ export function socketBytes(trace: SyscallTrace, load: LoadResult): LoadResult['
   let outBytes = 0;
   for (const e of trace.io) {
     if (!e.socket || e.bytes <= 0) continue;
-    if (SOCKET_RECV.has(e.call)) inBytes += e.bytes * e.count;
-    else if (SOCKET_SEND.has(e.call)) outBytes += e.bytes * e.count;
+    if (SOCKET_RECV_CALLS.has(e.call)) inBytes += e.bytes * e.count;
+    else if (SOCKET_SEND_CALLS.has(e.call)) outBytes += e.bytes * e.count;
   }
   const share = load.requests / Math.max(1, load.sent);
   return { sent: inBytes * share, received: outBytes * share };

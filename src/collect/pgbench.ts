@@ -2,7 +2,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { TwinError, type Workload } from '../model/index.js';
+import { pgbenchMode, TwinError, type Workload } from '../model/index.js';
 import type { LoadOptions, LoadResult } from './loadgen.js';
 
 /** One of the scripts pgbench's arguments choose: its SQL statements' kinds (each one's first
@@ -184,7 +184,6 @@ export function pgbenchResult(
  *  unless the workload names one, its clients and threads, the rate in transactions a second,
  *  the duration (or transactions a client), the per-transaction log; then the workload's. */
 export function pgbenchArgs(w: Workload, port: number, o: LoadOptions, perTx: number, log: string): string[] {
-  const mode = w.driver.args.some((a) => a === '-M' || a.startsWith('--protocol') || /^-M./.test(a));
   // One at a time where the caller bounds the requests in flight so (the Valgrind runs).
   const clients = Math.min(w.connections, o.maxInflight ?? Infinity);
   const length = o.maxRequests
@@ -196,7 +195,7 @@ export function pgbenchArgs(w: Workload, port: number, o: LoadOptions, perTx: nu
     '-p',
     String(port),
     '-n',
-    ...(mode ? [] : ['-M', 'simple']),
+    ...(pgbenchMode(w.driver.args) === null ? ['-M', 'simple'] : []),
     '-c',
     String(clients),
     '-j',

@@ -25,6 +25,10 @@ export const OWN_CONNECTION: ReadonlySet<NetworkModel> = new Set([
   'process-per-connection',
 ]);
 
+/** The calls that read a socket, and those that write one, as a trace names them. */
+export const SOCKET_RECV_CALLS: ReadonlySet<string> = new Set(['read', 'readv', 'recvfrom', 'recvmsg']);
+export const SOCKET_SEND_CALLS: ReadonlySet<string> = new Set(['write', 'writev', 'sendto', 'sendmsg']);
+
 export const RecvCall = z.enum(['read', 'recvfrom', 'recvmsg']);
 export const SendCall = z.enum(['write', 'sendto', 'sendmsg', 'writev']);
 export const SleepCall = z.enum([

@@ -148,6 +148,15 @@ const WorkloadFields = z.object({
 });
 
 /** The target and the load it is profiled and validated under (examples/<target>/workload.yaml). */
+/** The query mode pgbench's arguments name (`-M m`, `-Mm`, `--protocol m`, `--protocol=m`):
+ *  '' where the flag ends the arguments, null where none is named. */
+export function pgbenchMode(args: string[]): string | null {
+  const k = args.findIndex((a) => a === '-M' || a === '--protocol' || /^(-M|--protocol=)./.test(a));
+  if (k < 0) return null;
+  const a = args[k];
+  return a === '-M' || a === '--protocol' ? (args[k + 1] ?? '') : a.replace(/^(-M|--protocol=)/, '');
+}
+
 export const Workload = WorkloadFields.superRefine((w, ctx) => {
   const own = w.driver.name !== 'twin-load';
   if (!own && !w.requests.length)
@@ -169,19 +178,13 @@ export const Workload = WorkloadFields.superRefine((w, ctx) => {
         'protocol postgres goes with driver pgbench, and pgbench with protocol postgres (twin-load speaks memcached, resp and http)',
       path: ['driver'],
     });
-  const mode = w.driver.args.findIndex(
-    (a) => a === '-M' || a === '--protocol' || /^(-M|--protocol=)./.test(a),
-  );
-  if (w.driver.name === 'pgbench' && mode >= 0) {
-    const a = w.driver.args[mode];
-    const v = a === '-M' || a === '--protocol' ? w.driver.args[mode + 1] : a.replace(/^(-M|--protocol=)/, '');
-    if (v !== 'simple')
-      ctx.addIssue({
-        code: 'custom',
-        message: `pgbench's query mode ${v ?? '(none)'}: the clone speaks the simple query protocol alone (give -M simple, or leave -M out)`,
-        path: ['driver', 'args'],
-      });
-  }
+  const mode = pgbenchMode(w.driver.args);
+  if (w.driver.name === 'pgbench' && mode !== null && mode !== 'simple')
+    ctx.addIssue({
+      code: 'custom',
+      message: `pgbench's query mode ${mode || '(none)'}: the clone speaks the simple query protocol alone (give -M simple, or leave -M out)`,
+      path: ['driver', 'args'],
+    });
   if (own && w.preload)
     ctx.addIssue({
       code: 'custom',

@@ -1,9 +1,14 @@
-import { IDLE_BACKGROUND, OWN_CONNECTION, type SizeBins, type Skeleton } from '../model/index.js';
+import {
+  IDLE_BACKGROUND,
+  OWN_CONNECTION,
+  SOCKET_RECV_CALLS,
+  SOCKET_SEND_CALLS,
+  type SizeBins,
+  type Skeleton,
+} from '../model/index.js';
 import type { SyscallTrace } from '../collect/bpftrace.js';
 import type { Observation } from '../collect/observe.js';
 
-const RECV = new Set(['read', 'readv', 'recvfrom', 'recvmsg']);
-const SEND = new Set(['write', 'writev', 'sendto', 'sendmsg']);
 const WAITS = ['epoll_wait', 'epoll_pwait', 'epoll_pwait2', 'poll', 'ppoll', 'select', 'pselect6'];
 const SLEEPS: Record<string, Skeleton['background'][number]['sleep']> = {
   nanosleep: 'nanosleep',
@@ -69,7 +74,7 @@ export function ioSizes(trace: SyscallTrace, tids: Set<number>, calls: Set<strin
 function dominant(
   trace: SyscallTrace,
   tids: Set<number>,
-  family: Set<string>,
+  family: ReadonlySet<string>,
 ): { name: string; count: number } {
   const m = new Map<string, number>();
   for (const e of trace.io)
@@ -99,10 +104,10 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
           : 'select';
 
   const { networkModel, workers, spare, threadsPerProcess } = networkModelOf(o, acts, serving, io);
-  const recv = dominant(trace, servingTids, RECV);
+  const recv = dominant(trace, servingTids, SOCKET_RECV_CALLS);
   const receivesFirst = io === 'epoll' && OWN_CONNECTION.has(networkModel);
   const waits = waitIdx < 0 ? 0 : waitCalls[waitIdx];
-  const send = dominant(trace, servingTids, SEND);
+  const send = dominant(trace, servingTids, SOCKET_SEND_CALLS);
   const recvCall = (recv.name === 'readv' ? 'read' : recv.name || 'read') as Skeleton['recvCall'];
   const sendCall = (send.name || 'write') as Skeleton['sendCall'];
 

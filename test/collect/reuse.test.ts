@@ -8,7 +8,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -209,6 +209,60 @@ int main(void) {
   // The sum over threads is the run's; the serving threads' sum is the main thread's.
   assert.equal(all.instructions, main(all).instructions + walker(all).instructions);
   assert.equal(servingReuse(all).instructions, main(all).instructions);
+});
+
+test("a forked process counts its own work alone, not its parent's before the fork", () => {
+  // The parent walks 1 MiB twenty times, then forks a child that walks it once: summed over a
+  // run's processes, the parent's walk must count once (a server that forks a process per
+  // connection would otherwise count its start-up again in each).
+  const src = join(work, 'fork.c');
+  writeFileSync(
+    src,
+    `#include <sys/wait.h>
+#include <unistd.h>
+static char ring[1 << 20];
+static void walk(int passes) {
+  for (int p = 0; p < passes; p++)
+    for (int i = 0; i < (1 << 20); i += 64) ring[i] += (char)p;
+}
+int main(void) {
+  walk(20);
+  pid_t c = fork();
+  if (c == 0) {
+    walk(1);
+    write(1, ring, 0);
+    _exit(0);
+  }
+  waitpid(c, 0, 0);
+  return ring[64] == 99;
+}
+`,
+  );
+  const exe = join(work, 'fork');
+  const cc = spawnSync('gcc', ['-O1', '-o', exe, src], { encoding: 'utf8' });
+  assert.equal(cc.status, 0, cc.stderr);
+  const r = spawnSync(
+    'valgrind',
+    ['--tool=twinreuse', '--trace-children=yes', `--out-file=${join(work, 'fork.%p')}`, exe],
+    { encoding: 'utf8', env: { ...process.env, VALGRIND_LIB: REUSE_LIB } },
+  );
+  assert.equal(r.status, 0, `valgrind failed: ${r.stderr}`);
+  const runs = readdirSync(work)
+    .filter((f) => /^fork\.\d+$/.test(f))
+    .map((f) => parseReuse(readFileSync(join(work, f), 'utf8')))
+    .sort((a, b) => b.instructions - a.instructions);
+  assert.equal(runs.length, 2);
+  const [parent, child] = runs;
+  // The child's one pass of 16,384 lines, not the parent's twenty before it.
+  assert.ok(
+    child.instructions < parent.instructions / 10,
+    `${child.instructions} against ${parent.instructions}`,
+  );
+  assert.ok(child.instructions > 1 << 14, `child: ${child.instructions} instructions`);
+  assert.ok(
+    child.threads[0].io >= 1 && child.threads[0].io < 5,
+    `child: ${child.threads[0].io} read and write calls`,
+  );
 });
 
 test('with --parts, each function of the prefix is counted apart, on the threads that feed the caches', () => {
