@@ -2,6 +2,7 @@
 #include "bg.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/futex.h>
 #include <poll.h>
 #include <pthread.h>
@@ -18,6 +19,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "dist.h"
+#include "replay.h"
 #include "server.h"
 
 /* A thread is woken for shutdown by SIGUSR1 (installed without SA_RESTART,
@@ -42,6 +45,7 @@ static struct {
     pthread_mutex_t mu;
     pthread_cond_t cv;
     const uint64_t *served;
+    const replay_plan *plan;
 } bg = { .mu = PTHREAD_MUTEX_INITIALIZER, .cv = PTHREAD_COND_INITIALIZER };
 
 /* The wake signal only interrupts a sleep; the handler notes it (an empty
@@ -100,6 +104,73 @@ static void bg_at(const twin_bg_thread *spec, double rate, double *hz, double *c
     *cpu = *cpu < 0 ? 0 : *cpu;
 }
 
+/* A thread's disk calls: a replay thread of its own (scratch buffer, data file), each call's
+ * sizes and accumulator, and the requests served when it last made them. */
+typedef struct {
+    const twin_bg_thread *spec;
+    replay_thread rt;
+    dist_table *sizes;
+    double *acc;
+    uint64_t served;
+} bg_disk;
+
+static void bg_disk_free(bg_disk *d)
+{
+    if (d->sizes)
+        for (uint32_t i = 0; i < d->spec->n_disk; i++)
+            dist_free(&d->sizes[i]);
+    free(d->sizes);
+    free(d->acc);
+    replay_thread_free(&d->rt);
+    memset(d, 0, sizeof *d);
+}
+
+/* 0 where the thread has no disk calls, or they cannot be set up (said on stderr: the thread
+ * goes on without them). */
+static int bg_disk_init(bg_disk *d, const twin_bg_thread *spec, uint64_t seed)
+{
+    char err[256];
+    memset(d, 0, sizeof *d);
+    d->spec = spec;
+    if (!spec->n_disk || !bg.plan || !bg.served)
+        return 0;
+    if (replay_thread_files(&d->rt, bg.plan, seed, err, sizeof err) != TWIN_OK) {
+        fprintf(stderr, "twin: a background thread makes no disk calls: %s\n", err);
+        return 0;
+    }
+    d->sizes = calloc(spec->n_disk, sizeof *d->sizes);
+    d->acc = calloc(spec->n_disk, sizeof *d->acc);
+    for (uint32_t i = 0; d->sizes && d->acc && i < spec->n_disk; i++) {
+        const twin_syscall_step *s = &spec->disk[i];
+        if (dist_init(&d->sizes[i], s->sizes, s->n_sizes, 4096) != TWIN_OK) {
+            d->acc[i] = -1;
+            break;
+        }
+        /* at a pseudo-random phase, as a serving thread's (replay_phase) */
+        d->acc[i] = (double)(dist_next(&d->rt.rng) >> 11) * 0x1p-53;
+    }
+    if (!d->sizes || !d->acc || d->acc[spec->n_disk - 1] < 0) {
+        fprintf(stderr, "twin: a background thread makes no disk calls: out of memory\n");
+        bg_disk_free(d);
+        return 0;
+    }
+    d->served = __atomic_load_n(bg.served, __ATOMIC_RELAXED);
+    return 1;
+}
+
+/* On a wake-up: each disk call's share of the requests served since the last. */
+static void bg_disk_run(bg_disk *d)
+{
+    uint64_t served = __atomic_load_n(bg.served, __ATOMIC_RELAXED);
+    double n = (double)(served - d->served);
+    d->served = served;
+    for (uint32_t i = 0; i < d->spec->n_disk; i++) {
+        d->acc[i] += d->spec->disk[i].per_req * n;
+        for (; d->acc[i] >= 1.0 && !atomic_load(&bg.stop); d->acc[i] -= 1.0)
+            replay_step(&d->rt, d->spec->disk[i].call, &d->sizes[i], NULL);
+    }
+}
+
 /* One wake-up's share of the awake CPU time. */
 static void bg_burn(const twin_bg_thread *spec, double req_rate, bg_burner *b)
 {
@@ -141,6 +212,8 @@ static void *bg_main(void *arg)
     }
     if (spec->sleep == TWIN_SLEEP_EPOLL_WAIT)
         epfd = epoll_create1(EPOLL_CLOEXEC);
+    bg_disk disk;
+    int disks = bg_disk_init(&disk, spec, (uint64_t)(slot - bg.slots) * 0x9e3779b97f4a7c15ULL + 0xb6);
 
     /* Wake-ups keep to a grid of absolute deadlines, so the rate is the profiled one even
      * though each sleep overshoots a little (timer slack, scheduling). The clock is read
@@ -229,12 +302,16 @@ static void *bg_main(void *arg)
             break;
         for (uint32_t i = 0; i < spec->calls_per_wake; i++)
             syscall(SYS_getppid);
+        if (disks)
+            bg_disk_run(&disk);
         if (burns)
             bg_burn(spec, req_rate, &burner);
     }
+    if (disks)
+        bg_disk_free(&disk);
     if (epfd >= 0)
         close(epfd);
-    return NULL;
+    return arg;
 }
 
 /* A background process holds none of the main process's fds: not the port, nor the workers'
@@ -258,6 +335,15 @@ static void bg_process(bg_slot *slot, pid_t parent)
     if (getppid() != parent)
         _exit(0);
     bg_close_fds();
+    /* Its disk calls write the clone's log file, at the descriptor the plan names. */
+    if (slot->spec->n_disk && bg.plan) {
+        const files_set *f = bg.plan->files;
+        int fd = open(f->log_path, O_WRONLY | O_CLOEXEC);
+        if (fd >= 0 && fd != f->log_fd) {
+            dup2(fd, f->log_fd);
+            close(fd);
+        }
+    }
     bg_main(slot);
     _exit(0);
 }
@@ -285,9 +371,11 @@ static int bg_fork(const twin_config *cfg, char *err, size_t errlen)
     return TWIN_OK;
 }
 
-int bg_start(const twin_config *cfg, const uint64_t *served, char *err, size_t errlen)
+int bg_start(const replay_plan *plan, char *err, size_t errlen)
 {
-    bg.served = served;
+    const twin_config *cfg = plan->cfg;
+    bg.plan = plan;
+    bg.served = plan->served;
     struct sigaction sa;
     int rc;
 

@@ -15,6 +15,12 @@
 #define REPLAY_MAX_IO       (64u << 20) /* a file step reads or writes at most this */
 #define REPLAY_MAX_PER_REQ  1e6
 
+static int replay_step_ok(const twin_syscall_step *s)
+{
+    return (unsigned)s->call < TWIN_SC_COUNT_ && isfinite(s->per_req) && s->per_req >= 0 &&
+           s->per_req <= REPLAY_MAX_PER_REQ && (!s->n_sizes || s->sizes);
+}
+
 static int replay_check(const twin_config *cfg, char *err, size_t errlen)
 {
     if ((unsigned)cfg->protocol > TWIN_PROTO_POSTGRES ||
@@ -38,24 +44,26 @@ static int replay_check(const twin_config *cfg, char *err, size_t errlen)
             snprintf(err, errlen, "op %u: missing name, sizes or steps", i);
             return TWIN_ERR;
         }
-        for (uint32_t j = 0; j < o->n_steps; j++) {
-            const twin_syscall_step *s = &o->steps[j];
-            if ((unsigned)s->call >= TWIN_SC_COUNT_ || !isfinite(s->per_req) || s->per_req < 0 ||
-                s->per_req > REPLAY_MAX_PER_REQ || (s->n_sizes && !s->sizes)) {
+        for (uint32_t j = 0; j < o->n_steps; j++)
+            if (!replay_step_ok(&o->steps[j])) {
                 snprintf(err, errlen, "op %s step %u: bad call, rate or sizes", o->name, j);
                 return TWIN_ERR;
             }
-        }
     }
     if (cfg->n_bg && !cfg->bg) {
         snprintf(err, errlen, "n_bg is %u but bg is missing", cfg->n_bg);
         return TWIN_ERR;
     }
-    for (uint32_t i = 0; i < cfg->n_bg; i++)
-        if ((unsigned)cfg->bg[i].sleep > TWIN_SLEEP_SELECT) {
-            snprintf(err, errlen, "background thread %u: unknown sleep", i);
+    for (uint32_t i = 0; i < cfg->n_bg; i++) {
+        const twin_bg_thread *b = &cfg->bg[i];
+        int ok = (unsigned)b->sleep <= TWIN_SLEEP_SELECT && (!b->n_disk || b->disk);
+        for (uint32_t j = 0; ok && j < b->n_disk; j++)
+            ok = replay_step_ok(&b->disk[j]);
+        if (!ok) {
+            snprintf(err, errlen, "background thread %u: unknown sleep, or a bad disk call", i);
             return TWIN_ERR;
         }
+    }
     return TWIN_OK;
 }
 
@@ -89,6 +97,13 @@ int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t e
                 p->scratch_bytes = ro->sizes[j].max;
         }
     }
+    for (uint32_t i = 0; i < cfg->n_bg; i++)
+        for (uint32_t j = 0; j < cfg->bg[i].n_disk; j++) {
+            const twin_syscall_step *s = &cfg->bg[i].disk[j];
+            for (uint32_t k = 0; k < s->n_sizes; k++)
+                if (replay_sized(s->call) && s->sizes[k].size > p->scratch_bytes)
+                    p->scratch_bytes = s->sizes[k].size;
+        }
     if (p->scratch_bytes > REPLAY_MAX_IO)
         p->scratch_bytes = REPLAY_MAX_IO;
     p->scratch_bytes = (p->scratch_bytes + 4095) & ~(size_t)4095;
@@ -156,31 +171,23 @@ int replay_thread_forked(replay_thread *t, uint64_t seed, char *err, size_t errl
     return TWIN_OK;
 }
 
-int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, char *err, size_t errlen)
+int replay_thread_files(replay_thread *t, const replay_plan *p, uint64_t seed, char *err, size_t errlen)
 {
-    const twin_config *cfg = p->cfg;
+    static const replay_thread empty = { .data_fd = -1 };
     void *mem = NULL;
 
-    memset(t, 0, sizeof *t);
+    *t = empty;
     t->plan = p;
-    t->data_fd = -1;
     replay_seed(t, seed);
     t->acc = calloc(p->n_acc ? p->n_acc : 1, sizeof *t->acc);
-    if (!t->acc || posix_memalign(&mem, 4096, p->scratch_bytes) != 0)
-        goto nomem;
+    if (!t->acc || posix_memalign(&mem, 4096, p->scratch_bytes) != 0) {
+        snprintf(err, errlen, "out of memory for a serving thread");
+        replay_thread_free(t);
+        return TWIN_ERR;
+    }
     replay_phase(t);
     t->scratch = mem;
     memset(t->scratch, 0, p->scratch_bytes);
-    if (cfg->body_mem_bytes) {
-        size_t bytes = (cfg->body_mem_bytes + 63) & ~(size_t)63;
-        if (posix_memalign(&mem, 4096, bytes) != 0)
-            goto nomem;
-        memset(mem, 0, bytes);
-        t->body.mem = mem;
-        t->body.mem_bytes = cfg->body_mem_bytes;
-    }
-    if (cfg->body_init)
-        cfg->body_init(&t->body);
     t->data_fd = open(p->files->data_path, O_RDONLY | O_CLOEXEC);
     if (t->data_fd < 0) {
         snprintf(err, errlen, "cannot open %s: %s", p->files->data_path, strerror(errno));
@@ -188,10 +195,29 @@ int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, ch
         return TWIN_ERR;
     }
     return TWIN_OK;
-nomem:
-    snprintf(err, errlen, "out of memory for a serving thread");
-    replay_thread_free(t);
-    return TWIN_ERR;
+}
+
+int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, char *err, size_t errlen)
+{
+    const twin_config *cfg = p->cfg;
+    void *mem = NULL;
+
+    if (replay_thread_files(t, p, seed, err, errlen) != TWIN_OK)
+        return TWIN_ERR;
+    if (cfg->body_mem_bytes) {
+        size_t bytes = (cfg->body_mem_bytes + 63) & ~(size_t)63;
+        if (posix_memalign(&mem, 4096, bytes) != 0) {
+            snprintf(err, errlen, "out of memory for a serving thread");
+            replay_thread_free(t);
+            return TWIN_ERR;
+        }
+        memset(mem, 0, bytes);
+        t->body.mem = mem;
+        t->body.mem_bytes = cfg->body_mem_bytes;
+    }
+    if (cfg->body_init)
+        cfg->body_init(&t->body);
+    return TWIN_OK;
 }
 
 void replay_thread_free(replay_thread *t)

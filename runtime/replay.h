@@ -71,6 +71,8 @@ void replay_plan_free(replay_plan *p);
 
 /* seed tells threads (and prefork processes) apart; any value. */
 int replay_thread_init(replay_thread *t, const replay_plan *p, uint64_t seed, char *err, size_t errlen);
+/* The same without a body: what a background thread's disk calls use (scratch, data file). */
+int replay_thread_files(replay_thread *t, const replay_plan *p, uint64_t seed, char *err, size_t errlen);
 /* A copy of a thread's state made by fork: its own random streams from `seed`, and its own
  * descriptor of the data file (a forked one shares its offset with the parent's). */
 int replay_thread_forked(replay_thread *t, uint64_t seed, char *err, size_t errlen);

@@ -108,6 +108,9 @@ void replay_step(replay_thread *t, twin_syscall call, const dist_table *sizes, c
     case TWIN_SC_FDATASYNC:
         r = fdatasync(f->log_fd);
         break;
+    case TWIN_SC_SYNC_FILE_RANGE:
+        r = sync_file_range(f->log_fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+        break;
     case TWIN_SC_LSEEK:
         r = lseek(t->data_fd, 0, SEEK_CUR);
         break;

@@ -228,7 +228,7 @@ static void *server_worker_main(void *arg)
 
 int server_ready(const replay_plan *plan, int listen_fd, const char *host, int port, char *err, size_t errlen)
 {
-    if (bg_start(plan->cfg, plan->served, err, errlen) != TWIN_OK)
+    if (bg_start(plan, err, errlen) != TWIN_OK)
         return TWIN_ERR;
     if (net_open(listen_fd) != TWIN_OK) {
         snprintf(err, errlen, "listen on port %d: %s", port, strerror(errno));

@@ -74,30 +74,31 @@ typedef enum {
  * per-thread accumulator carries the fraction, so 0.25 means every fourth
  * request). Files are the clone's own (made at start in its work folder). */
 typedef enum {
-    TWIN_SC_OPENAT = 0,    /* open the data file read-only; fd kept for the request */
-    TWIN_SC_CLOSE,         /* close the fd opened by OPENAT, or close(-1) if none */
-    TWIN_SC_FSTAT,         /* fstat on the data file */
-    TWIN_SC_NEWFSTATAT,    /* fstatat on the data file's path */
-    TWIN_SC_STATX,         /* statx on the data file's path */
-    TWIN_SC_PREAD,         /* pread64 of `size` bytes from the data file */
-    TWIN_SC_READ_FILE,     /* read of `size` bytes from the data file (rewinds at EOF) */
-    TWIN_SC_WRITE_LOG,     /* write of `size` bytes to the log file */
-    TWIN_SC_PWRITE,        /* pwrite64 of `size` bytes to the log file */
-    TWIN_SC_FSYNC,         /* fsync of the log file */
-    TWIN_SC_FDATASYNC,     /* fdatasync of the log file */
-    TWIN_SC_LSEEK,         /* lseek on the data file */
-    TWIN_SC_FUTEX,         /* FUTEX_WAKE on a private word nobody waits on */
-    TWIN_SC_EPOLL_CTL,     /* EPOLL_CTL_MOD of the connection with its own events */
-    TWIN_SC_SETSOCKOPT,    /* TCP_NODELAY=1 on the connection */
-    TWIN_SC_GETSOCKOPT,    /* SO_ERROR on the connection */
-    TWIN_SC_IOCTL,         /* FIONREAD on the connection */
-    TWIN_SC_FCNTL,         /* F_GETFL on the connection */
-    TWIN_SC_CLOCK_GETTIME, /* syscall(SYS_clock_gettime) (never the vDSO) */
-    TWIN_SC_GETPID,        /* syscall(SYS_getpid) */
-    TWIN_SC_MMAP,          /* anonymous mmap of `size` bytes, unmapped by MUNMAP */
-    TWIN_SC_MUNMAP,        /* munmap of the last MMAP, or of nothing (EINVAL) */
-    TWIN_SC_MADVISE,       /* madvise(MADV_NORMAL) on the thread's body memory */
-    TWIN_SC_GENERIC,       /* any other call: syscall(SYS_getppid), keeps the count */
+    TWIN_SC_OPENAT = 0,      /* open the data file read-only; fd kept for the request */
+    TWIN_SC_CLOSE,           /* close the fd opened by OPENAT, or close(-1) if none */
+    TWIN_SC_FSTAT,           /* fstat on the data file */
+    TWIN_SC_NEWFSTATAT,      /* fstatat on the data file's path */
+    TWIN_SC_STATX,           /* statx on the data file's path */
+    TWIN_SC_PREAD,           /* pread64 of `size` bytes from the data file */
+    TWIN_SC_READ_FILE,       /* read of `size` bytes from the data file (rewinds at EOF) */
+    TWIN_SC_WRITE_LOG,       /* write of `size` bytes to the log file */
+    TWIN_SC_PWRITE,          /* pwrite64 of `size` bytes to the log file */
+    TWIN_SC_FSYNC,           /* fsync of the log file */
+    TWIN_SC_FDATASYNC,       /* fdatasync of the log file */
+    TWIN_SC_SYNC_FILE_RANGE, /* sync_file_range(SYNC_FILE_RANGE_WRITE) of the log file, whole */
+    TWIN_SC_LSEEK,           /* lseek on the data file */
+    TWIN_SC_FUTEX,           /* FUTEX_WAKE on a private word nobody waits on */
+    TWIN_SC_EPOLL_CTL,       /* EPOLL_CTL_MOD of the connection with its own events */
+    TWIN_SC_SETSOCKOPT,      /* TCP_NODELAY=1 on the connection */
+    TWIN_SC_GETSOCKOPT,      /* SO_ERROR on the connection */
+    TWIN_SC_IOCTL,           /* FIONREAD on the connection */
+    TWIN_SC_FCNTL,           /* F_GETFL on the connection */
+    TWIN_SC_CLOCK_GETTIME,   /* syscall(SYS_clock_gettime) (never the vDSO) */
+    TWIN_SC_GETPID,          /* syscall(SYS_getpid) */
+    TWIN_SC_MMAP,            /* anonymous mmap of `size` bytes, unmapped by MUNMAP */
+    TWIN_SC_MUNMAP,          /* munmap of the last MMAP, or of nothing (EINVAL) */
+    TWIN_SC_MADVISE,         /* madvise(MADV_NORMAL) on the thread's body memory */
+    TWIN_SC_GENERIC,         /* any other call: syscall(SYS_getppid), keeps the count */
     TWIN_SC_COUNT_
 } twin_syscall;
 
@@ -147,7 +148,7 @@ typedef struct {
 } twin_bg_load;
 
 /* A background thread: wakes every period_us with `sleep`, then issues
- * `calls_per_wake` extra cheap system calls (getppid). Where the original's
+ * `calls_per_wake` extra cheap system calls (getppid) and its disk calls. Where the original's
  * thread woke more often under load (adaptive sleeps), `wakes_per_req` adds
  * that many wake-ups per request served by the whole clone: the wake rate is
  * 1e6/period_us + wakes_per_req * (requests per second). Awake, it spends
@@ -169,6 +170,11 @@ typedef struct {
      * writers beside its process per connection). Its load coupling counts
      * the requests every process serves. */
     int own_process;
+    /* Its disk calls (file reads and writes, syncs), each `per_req` a request
+     * served by the whole clone, made on its wake-ups: a WAL writer's writes
+     * and syncs. May be NULL. */
+    const twin_syscall_step *disk;
+    uint32_t n_disk;
 } twin_bg_thread;
 
 /* Per-thread state the body may use. */

@@ -8,7 +8,8 @@
  * with recvfrom, once, and wait in an epoll set of their own, replies sent
  * with sendto (PostgreSQL's backends). TWIN_TEST_BGPROC=N (up to 4): N more
  * background threads, each in a process of its own, in turn: epoll_wait
- * every 200 ms, nanosleep every 100 ms and once more a request served. */
+ * every 200 ms, nanosleep every 100 ms and once more a request served (with a
+ * WAL writer's disk calls). */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -36,12 +37,19 @@ static const twin_op ops[] = {
     { "set", set_sizes, 1, set_steps, 2, NULL, 0 },
 };
 
+/* a WAL writer's: half a write of 8 KiB and a quarter of an fdatasync a request served */
+static const twin_bin wal_sizes[] = { { 8192, 1 } };
+static const twin_syscall_step wal_steps[] = {
+    { TWIN_SC_PWRITE, 0.5, wal_sizes, 1 },
+    { TWIN_SC_FDATASYNC, 0.25, NULL, 0 },
+};
+
 static const twin_bg_thread bg[] = {
-    { TWIN_SLEEP_CLOCK_NANOSLEEP, 100000, 1, 0.0, 0.0, 0.0, 0, NULL, 0 },
-    { TWIN_SLEEP_EPOLL_WAIT, 200000, 0, 0.0, 0.0, 0.0, 0, NULL, 1 },
-    { TWIN_SLEEP_NANOSLEEP, 100000, 1, 1.0, 0.0, 0.0, 0, NULL, 1 },
-    { TWIN_SLEEP_EPOLL_WAIT, 200000, 0, 0.0, 0.0, 0.0, 0, NULL, 1 },
-    { TWIN_SLEEP_NANOSLEEP, 100000, 1, 1.0, 0.0, 0.0, 0, NULL, 1 },
+    { TWIN_SLEEP_CLOCK_NANOSLEEP, 100000, 1, 0.0, 0.0, 0.0, 0, NULL, 0, NULL, 0 },
+    { TWIN_SLEEP_EPOLL_WAIT, 200000, 0, 0.0, 0.0, 0.0, 0, NULL, 1, NULL, 0 },
+    { TWIN_SLEEP_NANOSLEEP, 100000, 1, 1.0, 0.0, 0.0, 0, NULL, 1, wal_steps, 2 },
+    { TWIN_SLEEP_EPOLL_WAIT, 200000, 0, 0.0, 0.0, 0.0, 0, NULL, 1, NULL, 0 },
+    { TWIN_SLEEP_NANOSLEEP, 100000, 1, 1.0, 0.0, 0.0, 0, NULL, 1, wal_steps, 2 },
 };
 
 static void body(uint32_t op, twin_body_ctx *ctx)

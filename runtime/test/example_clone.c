@@ -26,8 +26,8 @@ static const twin_op ops[] = {
 };
 
 static const twin_bg_thread bg[] = {
-    { TWIN_SLEEP_CLOCK_NANOSLEEP, 100000, 1, 0.0, 0.0, 0.0, 0, NULL, 0 },
-    { TWIN_SLEEP_IDLE, 0, 0, 0.0, 0.0, 0.0, 0, NULL, 0 },
+    { TWIN_SLEEP_CLOCK_NANOSLEEP, 100000, 1, 0.0, 0.0, 0.0, 0, NULL, 0, NULL, 0 },
+    { TWIN_SLEEP_IDLE, 0, 0, 0.0, 0.0, 0.0, 0, NULL, 0, NULL, 0 },
 };
 
 /* A trivial body: a short walk over the thread's memory. */

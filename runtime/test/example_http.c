@@ -27,9 +27,10 @@ static const twin_op ops[] = {
 };
 
 static const twin_bg_thread bg[] = {
-    { TWIN_SLEEP_EPOLL_WAIT, 100000, 1, 0.0, 0.0, 0.0, 0, NULL, 0 },
-    { TWIN_SLEEP_SELECT, 20000, 0, 0.0, 20e6, 0.0, 0, NULL, 0 }, /* 50 wakes/s, 20 ms of CPU a second */
-    { TWIN_SLEEP_NANOSLEEP, 100000, 1, 0.0, 0.0, 0.0, 0, NULL, 0 },
+    { TWIN_SLEEP_EPOLL_WAIT, 100000, 1, 0.0, 0.0, 0.0, 0, NULL, 0, NULL, 0 },
+    { TWIN_SLEEP_SELECT, 20000, 0, 0.0, 20e6, 0.0, 0, NULL, 0, NULL,
+      0 }, /* 50 wakes/s, 20 ms of CPU a second */
+    { TWIN_SLEEP_NANOSLEEP, 100000, 1, 0.0, 0.0, 0.0, 0, NULL, 0, NULL, 0 },
 };
 
 static void body(uint32_t op, twin_body_ctx *ctx)

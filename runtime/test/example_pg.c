@@ -34,7 +34,7 @@ static const twin_op ops[] = {
 };
 
 static const twin_bg_thread bg[] = {
-    { TWIN_SLEEP_NANOSLEEP, 200000, 1, 0.0, 0.0, 0.0, 0, NULL, 0 },
+    { TWIN_SLEEP_NANOSLEEP, 200000, 1, 0.0, 0.0, 0.0, 0, NULL, 0, NULL, 0 },
 };
 
 static const twin_config config = {

@@ -26,8 +26,8 @@ static const twin_op ops[] = {
 };
 
 static const twin_bg_thread bg[] = {
-    { TWIN_SLEEP_FUTEX, 100000, 2, 0.0, 0.0, 0.0, 0, NULL, 0 },
-    { TWIN_SLEEP_POLL, 50000, 0, 0.0, 0.0, 0.0, 0, NULL, 0 },
+    { TWIN_SLEEP_FUTEX, 100000, 2, 0.0, 0.0, 0.0, 0, NULL, 0, NULL, 0 },
+    { TWIN_SLEEP_POLL, 50000, 0, 0.0, 0.0, 0.0, 0, NULL, 0, NULL, 0 },
 };
 
 static const twin_config config = {

@@ -572,6 +572,8 @@ for k in $bgs; do
     if ls -l "/proc/$k/fd" | grep -q 'anon_inode:\[eventpoll\]'; then bg_fixed=$k; else bg_coupled=$k; fi
 done
 w0=($(wakes "$bg_fixed") $(wakes "$bg_coupled"))
+wchar() { awk '/^wchar/ { print $2 }' "/proc/$1/io"; }
+b0=$(wchar "$bg_coupled")
 t0=$(date +%s%N)
 # One request at a time, 5 ms apart: recvfrom (EAGAIN), epoll_wait, recvfrom, sendto.
 NOT_KIDS=$bgs SERIAL_FLAGS="--pause 0.005" measure ppc-epoll memcached get,set "$port" \
@@ -586,6 +588,12 @@ fixed=$((w1[0] - w0[0])) coupled=$((w1[1] - w0[1]))
 ((coupled - 10 * secs / 1000 >= STRACE_REQUESTS / 2)) ||
     die "$what: the load-coupled background process woke $coupled times in $secs ms for $STRACE_REQUESTS requests served in another process, want 10 a second + about 1 a request"
 ok "$what: background processes woke $fixed and $coupled times in $secs ms of $STRACE_REQUESTS requests (5 a second; 10 a second + 1 a request served by the connection's process)"
+# Its disk calls, half a write of 8 KiB a request served: within a write, each call's
+# accumulator starting at a random phase.
+wrote=$(($(wchar "$bg_coupled") - b0))
+((wrote >= (STRACE_REQUESTS / 2 - 1) * 8192 && wrote <= (STRACE_REQUESTS / 2 + 1) * 8192)) ||
+    die "$what: the load-coupled background process wrote $wrote bytes for $STRACE_REQUESTS requests, want 8 KiB for each 2"
+ok "$what: the WAL-writer-like background process wrote $wrote bytes for $STRACE_REQUESTS requests served (8 KiB each 2)"
 # Pipelined, 8 requests ahead: a receive finds the next request waiting, seldom a wait.
 NOT_KIDS=$bgs SERIAL_FLAGS="--depth 8" measure ppc-epoll-pipelined memcached get,set "$port" \
     "epoll_wait<=0.2 recvfrom<=1.2 sendto<=1 pread64=0.5 openat=1 write=0.5 fdatasync=0.25 epoll_ctl=0 read=0 sendmsg=0" \

@@ -20,6 +20,7 @@ const SC: Record<string, string> = {
   pwrite64: 'PWRITE',
   fsync: 'FSYNC',
   fdatasync: 'FDATASYNC',
+  sync_file_range: 'SYNC_FILE_RANGE',
   lseek: 'LSEEK',
   futex: 'FUTEX',
   epoll_ctl: 'EPOLL_CTL',
@@ -184,11 +185,26 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
       out.push(`    { ${q.rps.toFixed(1)}, ${q.hz.toFixed(2)}, ${q.cpuNsPerSec.toFixed(0)}.0 },`);
     out.push('};');
   });
+  // Each background thread's disk calls (a WAL writer's), a request served by the whole clone.
+  bg.forEach((b, i) => {
+    if (!b.disk.length) return;
+    const sizes = b.disk.map((d, j) =>
+      d.sizes?.length ? binsArray(`bg_disk_sizes_${i}_${j}`, d.sizes) : null,
+    );
+    for (const t of sizes) if (t) out.push(t.decl);
+    out.push(`static const twin_syscall_step bg_disk_${i}[${b.disk.length}] = {`);
+    b.disk.forEach((d, j) => {
+      const t = sizes[j];
+      const bins = t ? `bg_disk_sizes_${i}_${j}, ${t.length}` : 'NULL, 0';
+      out.push(`    { ${replayCall(d.name)}, ${d.perReq.toFixed(6)}, ${bins} }, /* ${d.name} */`);
+    });
+    out.push('};');
+  });
   out.push(`static const twin_bg_thread background[${Math.max(1, bg.length)}] = {`);
-  if (!bg.length) out.push('    { TWIN_SLEEP_IDLE, 0, 0, 0.0, 0.0, 0.0, 0, NULL, 0 },');
+  if (!bg.length) out.push('    { TWIN_SLEEP_IDLE, 0, 0, 0.0, 0.0, 0.0, 0, NULL, 0, NULL, 0 },');
   bg.forEach((b, i) =>
     out.push(
-      `    { ${SLEEP[b.sleep]}, ${b.periodUs}u, ${b.callsPerWake}u, ${b.wakesPerReq.toFixed(5)}, ${b.cpuNsPerSec.toFixed(0)}.0, ${b.cpuNsPerReq.toFixed(0)}.0, ${b.byLoad.length}u, ${b.byLoad.length ? `bg_load_${i}` : 'NULL'}, ${b.ownProcess ? 1 : 0} },`,
+      `    { ${SLEEP[b.sleep]}, ${b.periodUs}u, ${b.callsPerWake}u, ${b.wakesPerReq.toFixed(5)}, ${b.cpuNsPerSec.toFixed(0)}.0, ${b.cpuNsPerReq.toFixed(0)}.0, ${b.byLoad.length}u, ${b.byLoad.length ? `bg_load_${i}` : 'NULL'}, ${b.ownProcess ? 1 : 0}, ${b.disk.length ? `bg_disk_${i}, ${b.disk.length}u` : 'NULL, 0'} },`,
     ),
   );
   out.push('};', '');

@@ -48,6 +48,13 @@ export const ThreadInfo = z.object({
   syscallsPerSec: z.number().nonnegative(),
 });
 
+/** A system call a thread makes per request (the serving threads' beyond the skeleton's). */
+export const SyscallRate = z.object({
+  name: z.string().regex(/^[a-z0-9_]+$/),
+  perReq: z.number().nonnegative(),
+  sizes: SizeBins.optional(),
+});
+
 /** A thread that serves no request: how it sleeps, how often it wakes at rest
  *  (periodUs, 0: never by itself) and how many more wake-ups each request brings
  *  (adaptive sleeps, as in threads that poll for work more often when busy). */
@@ -76,6 +83,10 @@ export const BackgroundThread = z.object({
   /** It runs in a process of its own, forked by the main process at the start (a database's
    *  checkpointer, background writer, WAL writer beside its process per connection). */
   ownProcess: z.boolean().default(false),
+  /** Its disk work: reads and writes of regular files (with their sizes) and syncs, each as
+   *  calls a request the whole server serves, made on its wake-ups (a WAL writer's writes and
+   *  fsyncs follow the commits; a background writer's, the pages dirtied). */
+  disk: z.array(SyscallRate).default([]),
 });
 
 /** A background thread that blocks for good. */
@@ -88,6 +99,7 @@ export const IDLE_BACKGROUND: z.infer<typeof BackgroundThread> = {
   cpuNsPerReq: 0,
   byLoad: [],
   ownProcess: false,
+  disk: [],
 };
 
 /** Process and thread model, network model. */
@@ -109,13 +121,6 @@ export const Skeleton = z.object({
   background: z.array(BackgroundThread),
 });
 export type Skeleton = z.infer<typeof Skeleton>;
-
-/** A system call the serving threads make per request, beyond the skeleton's. */
-export const SyscallRate = z.object({
-  name: z.string().regex(/^[a-z0-9_]+$/),
-  perReq: z.number().nonnegative(),
-  sizes: SizeBins.optional(),
-});
 
 /** A request type's user-space work measured alone (a workload of that type only, the same
  *  sweep): how the body's parts divide between the types, so that a clone serving another mix

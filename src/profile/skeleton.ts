@@ -31,7 +31,13 @@ export interface ThreadActivity {
   accepts: number;
   /** CPU nanoseconds a second on the thread (`Observation.threadNsPerSec`). */
   cpuNsPerSec: number;
+  /** Its reads and writes of regular files (successful ones), by call and size, and its
+   *  syncs by call. */
+  disk: Map<string, SizeBins>;
 }
+
+/** The calls that make a file's data durable. */
+const SYNCS = ['fsync', 'fdatasync', 'sync_file_range'];
 
 /** Every thread seen at the end of the run or at 80% of it (its connections open). */
 export function threadActivity(o: Observation): ThreadActivity[] {
@@ -46,10 +52,56 @@ export function threadActivity(o: Observation): ThreadActivity[] {
       const total = [...calls.values()].reduce((a, b) => a + b, 0);
       const socketIo = trace.io.filter((e) => e.tid === tid && e.socket).reduce((a, e) => a + e.count, 0);
       const accepts = (calls.get('accept') ?? 0) + (calls.get('accept4') ?? 0);
-      out.push({ pid, tid, calls, total, socketIo, accepts, cpuNsPerSec: o.threadNsPerSec.get(tid) ?? 0 });
+      const cpuNsPerSec = o.threadNsPerSec.get(tid) ?? 0;
+      out.push({ pid, tid, calls, total, socketIo, accepts, cpuNsPerSec, disk: diskOf(trace, tid, calls) });
     }
   }
   return out;
+}
+
+/** A thread's disk calls: its reads and writes of regular files by size, its syncs. */
+function diskOf(trace: SyscallTrace, tid: number, calls: Map<string, number>): Map<string, SizeBins> {
+  const sized = new Map<string, Map<number, number>>();
+  for (const e of trace.io) {
+    if (e.tid !== tid || !e.file || e.bytes <= 0) continue;
+    const m = sized.get(e.call) ?? new Map<number, number>();
+    m.set(e.bytes, (m.get(e.bytes) ?? 0) + e.count);
+    sized.set(e.call, m);
+  }
+  const out = new Map<string, SizeBins>();
+  for (const [call, m] of sized)
+    out.set(
+      call,
+      [...m.entries()].sort((a, b) => a[0] - b[0]),
+    );
+  for (const call of SYNCS) if (calls.get(call)) out.set(call, [[0, calls.get(call)!]]);
+  return out;
+}
+
+/** A background thread's disk calls a request, from its calls in every window it was traced in
+ *  and the requests sent in them: a database's writers write seldom, a few times a window. */
+export function diskPerRequest(
+  seen: { a: ThreadActivity; sent: number }[],
+): Skeleton['background'][number]['disk'] {
+  const sent = Math.max(
+    1,
+    seen.reduce((n, x) => n + x.sent, 0),
+  );
+  const merged = new Map<string, Map<number, number>>();
+  for (const { a } of seen)
+    for (const [call, bins] of a.disk) {
+      const m = merged.get(call) ?? new Map<number, number>();
+      for (const [size, n] of bins) m.set(size, (m.get(size) ?? 0) + n);
+      merged.set(call, m);
+    }
+  return [...merged.entries()]
+    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
+    .map(([name, m]) => {
+      const n = [...m.values()].reduce((a, b) => a + b, 0);
+      const sizes: SizeBins = [...m.entries()].sort((a, b) => a[0] - b[0]);
+      return { name, perReq: round(n / sent, 6), ...(SYNCS.includes(name) ? {} : { sizes }) };
+    })
+    .filter((r) => r.perReq > 0);
 }
 
 /** Serving threads: those that carry at least 2% of the socket I/O, or a quarter of the
@@ -151,11 +203,12 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
       const a = acts.find((q) => q.tid === t.tid);
       return a ? [{ a, x }] : [];
     });
-    if (seen.length < 2) return backgroundOf(t, o.windowS);
+    const disk = diskPerRequest(seen.map(({ a, x }) => ({ a, sent: x.load.sent })));
+    if (seen.length < 2) return { ...backgroundOf(t, o.windowS), disk };
     const [lo, hi] = [seen[0], seen[seen.length - 1]];
     const b = coupledBackground(lo.a, lo.x, hi.a, hi.x);
-    if (b.sleep === 'idle') return b;
-    return { ...b, byLoad: seen.map(({ a, x }) => backgroundAt(a, x.windowS, x.load.sent)) };
+    if (b.sleep === 'idle') return { ...b, disk };
+    return { ...b, disk, byLoad: seen.map(({ a, x }) => backgroundAt(a, x.windowS, x.load.sent)) };
   }
 
   return {
@@ -254,15 +307,19 @@ export function backgroundOf(t: ThreadActivity, windowS: number): Skeleton['back
   let wakes = 0;
   for (const [name, n] of t.calls) if (name in SLEEPS && n > wakes) [best, wakes] = [name, n];
   if (!best || wakes < 2) return { ...IDLE_BACKGROUND };
+  // Its disk calls are replayed as such (`disk`), not as cheap calls of each wake-up.
+  let disk = 0;
+  for (const bins of t.disk.values()) for (const [, n] of bins) disk += n;
   return {
     sleep: SLEEPS[best],
     periodUs: Math.max(1, Math.round((windowS * 1e6) / wakes)),
-    callsPerWake: Math.round((t.total - wakes) / wakes),
+    callsPerWake: Math.max(0, Math.round((t.total - wakes - disk) / wakes)),
     wakesPerReq: 0,
     ownProcess: false,
     cpuNsPerSec: Math.round(t.cpuNsPerSec),
     cpuNsPerReq: 0,
     byLoad: [],
+    disk: [],
   };
 }
 
@@ -297,6 +354,7 @@ export function coupledBackground(
     cpuNsPerSec: Math.round(cpu.base),
     cpuNsPerReq: Math.round(cpu.slope),
     byLoad: [],
+    disk: [],
   };
 }
 

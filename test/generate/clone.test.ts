@@ -281,6 +281,16 @@ test("code segments fill the sets the skeleton's hot code leaves room in, and no
   );
 });
 
+/** Bytes a process has written with write(2) and its kin (`wchar` of /proc/PID/io). */
+const writtenBytes = (pid: number): number =>
+  Number(/^wchar: (\d+)/m.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? 0);
+const parentOf = (pid: number): number =>
+  Number(
+    readFileSync(`/proc/${pid}/stat`, 'utf8')
+      .replace(/^.*\) /s, '')
+      .split(' ')[1],
+  );
+
 test(
   'a clone generated from a real PostgreSQL profile (pgbench TPC-B-like) serves pgbench: each statement kind at its profiled sizes, its processes at rest and under load',
   { timeout: 120_000 },
@@ -290,6 +300,13 @@ test(
       JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-postgres.json'), 'utf8')),
       'profile',
     );
+    // Its first background process writes as a WAL writer would: 8 KiB and an fdatasync each
+    // 20 statements served by the connections' processes.
+    const writer = p.skeleton.background.find((b) => b.ownProcess && b.sleep !== 'idle')!;
+    writer.disk = [
+      { name: 'fdatasync', perReq: 0.05 },
+      { name: 'pwrite64', perReq: 0.05, sizes: [[8192, 1]] },
+    ];
     const dir = join(tmp, 'postgres');
     generateClone(p, dir);
     const w = parseWith(
@@ -330,11 +347,26 @@ test(
       // A process for each of pgbench's connections while they are open.
       let during = 0;
       const look = setTimeout(() => (during = target.pids().length), 1500);
+      // The background processes' (a parent's count takes in its children's once it reaps them).
+      const resting = target.pids();
+      const background = resting.filter((pid) => resting.includes(parentOf(pid)));
+      assert.equal(background.length, own);
+      const wrote = () => background.reduce((n, pid) => n + writtenBytes(pid), 0);
+      const before = wrote();
       const r = await runLoad(w, target.port, { rate: 700, duration: 2, warmup: 0.5 });
       clearTimeout(look);
       assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
       assert.ok(r.requests > 500 && r.driver && r.driver.tps > 50, JSON.stringify(r.driver));
       assert.equal(during, 1 + own + w.connections);
+      // The writer's bytes follow the statements every process served (those of the warm-up
+      // too), made on its wake-ups: the last may still be to come.
+      await new Promise((done) => setTimeout(done, 1000));
+      const bytes = wrote() - before;
+      assert.ok(
+        bytes >= 0.05 * 8192 * r.requests * 0.8,
+        `${bytes} bytes written for ${r.requests} statements`,
+      );
+      assert.ok(bytes <= 0.05 * 8192 * r.sent * 2, `${bytes} bytes written for ${r.sent} statements`);
     } finally {
       await target.stop();
     }

@@ -4,6 +4,7 @@ import {
   backgroundAt,
   backgroundOf,
   coupledBackground,
+  diskPerRequest,
   line,
   type ThreadActivity,
 } from '../../src/profile/skeleton.js';
@@ -19,6 +20,7 @@ const thread = (wakes: number, cpuMsPerSec: number): ThreadActivity => ({
   socketIo: 0,
   accepts: 0,
   cpuNsPerSec: cpuMsPerSec * 1e6,
+  disk: new Map(),
 });
 const window = (sent: number) => ({ load: { sent }, windowS: 10 }) as unknown as Observation;
 
@@ -57,4 +59,49 @@ test("a background thread's points by load keep each load's wake-ups and CPU tim
   // Within a wake-up period's rounding to whole microseconds.
   [883, 1824, 2447].forEach((hz, k) => assert.ok(Math.abs(pts[k].hz - hz) / hz < 0.002, `${pts[k].hz}`));
   assert.equal(pts[1].cpuNsPerSec, 30e6);
+});
+
+test("a background writer's disk calls are rates a request over every window, apart from its wake-ups", () => {
+  // A WAL writer asleep in epoll_wait: 20 wake-ups in a window of 1,000 requests, 3 writes of
+  // 8 KiB and one of 16 KiB with 4 fdatasyncs; in a window of 3,000, 4 of 8 KiB and 4 syncs.
+  const writer = (wakes: number, writes: [number, number][], syncs: number): ThreadActivity => ({
+    ...thread(0, 1),
+    calls: new Map([
+      ['epoll_wait', wakes],
+      ['pwrite64', writes.reduce((a, [, n]) => a + n, 0)],
+      ['fdatasync', syncs],
+      ['getppid', wakes],
+    ]),
+    total: wakes * 2 + writes.reduce((a, [, n]) => a + n, 0) + syncs,
+    disk: new Map([
+      ['pwrite64', writes],
+      ['fdatasync', [[0, syncs]]],
+    ]),
+  });
+  const lo = writer(
+    20,
+    [
+      [8192, 3],
+      [16384, 1],
+    ],
+    4,
+  );
+  const hi = writer(20, [[8192, 4]], 4);
+  const disk = diskPerRequest([
+    { a: lo, sent: 1000 },
+    { a: hi, sent: 3000 },
+  ]);
+  assert.deepEqual(disk, [
+    { name: 'fdatasync', perReq: 0.002 },
+    {
+      name: 'pwrite64',
+      perReq: 0.002,
+      sizes: [
+        [8192, 7],
+        [16384, 1],
+      ],
+    },
+  ]);
+  // Each wake-up's cheap calls leave the disk calls out: one getppid a wake-up.
+  assert.equal(backgroundOf(lo, 10).callsPerWake, 1);
 });
