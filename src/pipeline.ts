@@ -72,6 +72,8 @@ export interface CloneOptions extends ProfileOptions {
   tuneIterations?: number;
   /** Validation's load seed (default: `VALIDATION_SEED`, held out from tuning's). */
   seed?: number;
+  /** Validation finds each side's saturation throughput too. */
+  saturation?: boolean;
   /** Prints a result (the profile's summary, the tuning summary) as soon as it is known. */
   show: (what: 'profile' | 'tuned', profile: Profile) => void;
 }

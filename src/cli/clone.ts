@@ -29,6 +29,7 @@ export function registerClone(program: Command): void {
     .option('--seed <n>', "validation's load seed (default 2; profiling and tuning send 1)", (v) =>
       parseSeed(v),
     )
+    .option('--saturation', "find each side's saturation throughput (p99 under the workload's saturationP99)")
     .option('-q, --quiet', 'no progress lines')
     .option('-v, --verbose', 'every step as a line of its own')
     .argument('[command...]', "target command line after --, replacing the workload's")
@@ -46,6 +47,7 @@ export function registerClone(program: Command): void {
           platform?: string[];
           tuneIterations: number;
           seed?: number;
+          saturation?: boolean;
         },
       ) => {
         const platforms = platformsOf(o.platform);
@@ -64,6 +66,7 @@ export function registerClone(program: Command): void {
             platforms,
             tuneIterations: o.tuneIterations,
             seed: o.seed,
+            saturation: o.saturation,
             show,
           },
           p,

@@ -140,12 +140,13 @@ export function pgbenchResult(
   stdout: string,
 ): LoadResult {
   const stmts = (t: PgTx) => scripts[t.script]?.kinds.length ?? 0;
-  const start = Math.min(...txs.map((t) => t.endUs - (t.latencyUs ?? 0)));
+  // (Loops, not spreads: a run of a few seconds logs hundreds of thousands of transactions.)
+  const start = txs.reduce((a, t) => Math.min(a, t.endUs - (t.latencyUs ?? 0)), Infinity);
   const from = start + warmup * 1e6;
   const measured = txs.filter((t) => t.endUs >= from);
   const ok = measured.filter((t) => t.latencyUs !== null);
   const lat = ok.map((t) => t.latencyUs!).sort((a, b) => a - b);
-  const end = Math.max(from, ...measured.map((t) => t.endUs));
+  const end = measured.reduce((a, t) => Math.max(a, t.endUs), from);
   const seconds = Math.max(1e-3, (end - from) / 1e6);
   const requests = ok.reduce((a, t) => a + stmts(t), 0);
   const count = new Map<string, number>();

@@ -95,6 +95,20 @@ test("pgbench's per-transaction log and summary (captured from pgbench 15) as a 
   assert.equal(later.driver, undefined);
 });
 
+test('a log of 500,000 transactions (a few seconds of select-only near saturation) reads as one', () => {
+  const txs = Array.from({ length: 500_000 }, (_, i) => ({
+    script: 0,
+    endUs: 1e6 + i * 10,
+    latencyUs: 200 + (i % 100),
+    skipped: false,
+  }));
+  const r = pgbenchResult(txs, [{ kinds: ['select'], weight: 1 }], 100_000, 1, '');
+  assert.equal(r.sent, 500_000);
+  // The first second's transactions (those that ended before 1 s after the first began) left out.
+  assert.ok(r.requests > 400_000 && r.requests < 410_000, String(r.requests));
+  assert.equal(r.latency_us.max, 299);
+});
+
 test('failed and skipped transactions are errors; a line that is no log line is bad input', () => {
   const txs = parsePgbenchLog(
     '0 1 1500 0 1796552062 532408\n0 2 failed 0 1796552062 600000\n1 1 skipped 0 1796552062 700000 9\n',
