@@ -1,0 +1,62 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { kernelWork } from '../../src/profile/index.js';
+import type { Observation } from '../../src/collect/observe.js';
+import type { SyscallTrace } from '../../src/collect/bpftrace.js';
+
+/** A traced window of `sent` requests on one serving thread: a receive and a send on its socket
+ *  each, and `writes` pwrite64 calls of `size` bytes on a regular file, and as many fdatasync. */
+function window(sent: number, writes: number, size: number): Observation {
+  const trace: SyscallTrace = {
+    byThread: new Map([
+      [
+        11,
+        {
+          pid: 10,
+          calls: new Map([
+            ['recvfrom', sent],
+            ['sendto', sent],
+            ['pwrite64', writes],
+            ['fdatasync', writes],
+          ]),
+        },
+      ],
+    ]),
+    io: [
+      { tid: 11, call: 'recvfrom', fd: 5, socket: true, file: false, bytes: 80, count: sent },
+      { tid: 11, call: 'sendto', fd: 5, socket: true, file: false, bytes: 90, count: sent },
+      { tid: 11, call: 'pwrite64', fd: 7, socket: false, file: true, bytes: size, count: writes },
+    ],
+  };
+  return {
+    load: { sent },
+    trace,
+    processes: [{ pid: 10, tids: [11] }],
+    during: [],
+    threadNsPerSec: new Map(),
+  } as unknown as Observation;
+}
+
+test("the replayed calls' rates and sizes are pooled over every traced window, the skeleton's calls left out", () => {
+  // A database's first window writes more a request than the later ones (its cache filling).
+  const first = window(1000, 200, 8192);
+  const k = kernelWork(first, 'recvfrom', 'sendto', [window(3000, 300, 4096)]);
+  assert.deepEqual(
+    k.replay.map((r) => r.name),
+    ['fdatasync', 'pwrite64'],
+  );
+  const pwrite = k.replay.find((r) => r.name === 'pwrite64')!;
+  assert.equal(pwrite.perReq, 500 / 4000);
+  assert.deepEqual(pwrite.sizes, [
+    [4096, 300],
+    [8192, 200],
+  ]);
+  // Every call by name is the first window's.
+  assert.equal(k.byName.pwrite64, 0.2);
+  assert.deepEqual(k.recvSizes, [[80, 1000]]);
+  // Without other windows, the first's alone.
+  assert.equal(
+    kernelWork(first, 'recvfrom', 'sendto').replay.find((r) => r.name === 'pwrite64')!.perReq,
+    0.2,
+  );
+});
