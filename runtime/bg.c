@@ -140,16 +140,14 @@ static int bg_disk_init(bg_disk *d, const twin_bg_thread *spec, uint64_t seed)
     }
     d->sizes = calloc(spec->n_disk, sizeof *d->sizes);
     d->acc = calloc(spec->n_disk, sizeof *d->acc);
-    for (uint32_t i = 0; d->sizes && d->acc && i < spec->n_disk; i++) {
+    int ok = d->sizes && d->acc;
+    for (uint32_t i = 0; ok && i < spec->n_disk; i++) {
         const twin_syscall_step *s = &spec->disk[i];
-        if (dist_init(&d->sizes[i], s->sizes, s->n_sizes, 4096) != TWIN_OK) {
-            d->acc[i] = -1;
-            break;
-        }
+        ok = dist_init(&d->sizes[i], s->sizes, s->n_sizes, 4096) == TWIN_OK;
         /* at a pseudo-random phase, as a serving thread's (replay_phase) */
         d->acc[i] = (double)(dist_next(&d->rt.rng) >> 11) * 0x1p-53;
     }
-    if (!d->sizes || !d->acc || d->acc[spec->n_disk - 1] < 0) {
+    if (!ok) {
         fprintf(stderr, "twin: a background thread makes no disk calls: out of memory\n");
         bg_disk_free(d);
         return 0;

@@ -1,5 +1,6 @@
 import {
   MEASUREMENT_SCHEMA_VERSION,
+  SYNC_CALLS,
   TARGETS,
   type Comparison,
   type LoadPoint,
@@ -27,7 +28,6 @@ function byName(o: Observation, sent: number): Record<string, number> {
 
 const FILE_READS = new Set(['read', 'pread64', 'readv']);
 const FILE_WRITES = new Set(['write', 'pwrite64', 'writev']);
-const SYNCS = ['fsync', 'fdatasync', 'sync_file_range'];
 
 /** Bytes read from and written to regular files a request, and the calls that force them to
  *  the disk (fsync, fdatasync, sync_file_range), from the tracer; null untraced. */
@@ -38,7 +38,7 @@ export function diskPerReq(o: Observation, sent: number): LoadPoint['disk'] {
       .trace!.io.filter((e) => e.file && e.bytes > 0 && calls.has(e.call))
       .reduce((a, e) => a + e.bytes * e.count, 0);
   const syncs = [...o.trace.byThread.values()].reduce(
-    (a, t) => a + SYNCS.reduce((x, n) => x + (t.calls.get(n) ?? 0), 0),
+    (a, t) => a + SYNC_CALLS.reduce((x, n) => x + (t.calls.get(n) ?? 0), 0),
     0,
   );
   return {

@@ -28,6 +28,8 @@ export const OWN_CONNECTION: ReadonlySet<NetworkModel> = new Set([
 /** The calls that read a socket, and those that write one, as a trace names them. */
 export const SOCKET_RECV_CALLS: ReadonlySet<string> = new Set(['read', 'readv', 'recvfrom', 'recvmsg']);
 export const SOCKET_SEND_CALLS: ReadonlySet<string> = new Set(['write', 'writev', 'sendto', 'sendmsg']);
+/** The calls that force a file's data to the disk. */
+export const SYNC_CALLS: readonly string[] = ['fsync', 'fdatasync', 'sync_file_range'];
 
 export const RecvCall = z.enum(['read', 'recvfrom', 'recvmsg']);
 export const SendCall = z.enum(['write', 'sendto', 'sendmsg', 'writev']);

@@ -6,14 +6,14 @@ import {
   parseWith,
   type AloneCpu,
   type PortableCpu,
-  type SizeBins,
   type Workload,
 } from '../model/index.js';
 import { totalErrors, type LoadResult } from '../collect/loadgen.js';
 import { recordReplies } from '../collect/pgwire.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
-import { inferSkeleton, threadActivity, servingThreads, ioSizes } from './skeleton.js';
+import { inferSkeleton, threadActivity, servingThreads, ioSizes, mergeBins } from './skeleton.js';
+import type { SyscallTrace } from '../collect/bpftrace.js';
 import { measureEach, measurePortable, ORIGINAL_PAIRS, type Linearity } from '../collect/cpu.js';
 import { requireLinear, requireSteadyCurves } from './curves.js';
 
@@ -74,20 +74,26 @@ export function kernelWork(
       total += n;
     }
   }
-  const tids = servingTids(o);
-  const windows = [o, ...more.filter((x) => x.trace)];
+  // Each window with its serving threads.
+  const windows = [o, ...more.filter((x) => x.trace)].map((x) => ({
+    x,
+    tids: new Set(servingThreads(threadActivity(x)).map((t) => t.tid)),
+  }));
+  const tids = windows[0].tids;
   const counts = new Map<string, number>();
-  for (const x of windows)
-    for (const [name, n] of replayCounts(x)) counts.set(name, (counts.get(name) ?? 0) + n);
+  for (const w of windows)
+    for (const [name, n] of replayCounts(w.x.trace!, w.tids)) counts.set(name, (counts.get(name) ?? 0) + n);
   const pooled = Math.max(
     1,
-    windows.reduce((a, x) => a + x.load.sent, 0),
+    windows.reduce((a, w) => a + w.x.load.sent, 0),
   );
   const replay: Profile['kernel']['replay'] = [];
   for (const [name, n] of [...counts.entries()].sort()) {
     const perReq = n / pooled;
     if (SKELETON_CALLS.has(name) || perReq < MIN_RATE) continue;
-    const sizes = SOCKET_IO.has(name) ? pooledSizes(windows, name) : undefined;
+    const sizes = SOCKET_IO.has(name)
+      ? mergeBins(windows.map((w) => ioSizes(w.x.trace!, w.tids, new Set([name]), false)))
+      : undefined;
     replay.push({
       name,
       perReq: Math.round(perReq * 1e4) / 1e4,
@@ -107,17 +113,13 @@ export function kernelWork(
   };
 }
 
-/** The serving threads of a traced window. */
-const servingTids = (o: Observation) => new Set(servingThreads(threadActivity(o)).map((t) => t.tid));
-
-/** A window's calls of its serving threads by name, their I/O calls on sockets left out (the
- *  skeleton makes those; their file and pipe part is replayed). */
-function replayCounts(o: Observation): Map<string, number> {
-  const trace = o.trace!;
-  const tids = servingTids(o);
+/** A window's calls of its serving threads (`tids`) by name, their I/O calls on sockets left
+ *  out (the skeleton makes those; their file and pipe part is replayed). */
+function replayCounts(trace: SyscallTrace, tids: Set<number>): Map<string, number> {
   const counts = new Map<string, number>();
-  for (const t of servingThreads(threadActivity(o)))
-    for (const [name, n] of t.calls) counts.set(name, (counts.get(name) ?? 0) + n);
+  for (const tid of tids)
+    for (const [name, n] of trace.byThread.get(tid)?.calls ?? [])
+      counts.set(name, (counts.get(name) ?? 0) + n);
   for (const name of SOCKET_IO) {
     const onSockets = trace.io
       .filter((e) => tids.has(e.tid) && e.call === name && e.socket)
@@ -125,15 +127,6 @@ function replayCounts(o: Observation): Map<string, number> {
     if (counts.has(name)) counts.set(name, Math.max(0, counts.get(name)! - onSockets));
   }
   return counts;
-}
-
-/** The sizes of a call's file and pipe I/O on the serving threads, over every window. */
-function pooledSizes(windows: Observation[], name: string): SizeBins {
-  const m = new Map<number, number>();
-  for (const x of windows)
-    for (const [size, n] of ioSizes(x.trace!, servingTids(x), new Set([name]), false))
-      m.set(size, (m.get(size) ?? 0) + n);
-  return [...m.entries()].sort((a, b) => a[0] - b[0]);
 }
 
 /** Request types by protocol verb, from every profiled run's requests: load entries of the

@@ -3,6 +3,7 @@ import {
   OWN_CONNECTION,
   SOCKET_RECV_CALLS,
   SOCKET_SEND_CALLS,
+  SYNC_CALLS,
   type SizeBins,
   type Skeleton,
 } from '../model/index.js';
@@ -35,9 +36,6 @@ export interface ThreadActivity {
    *  syncs by call. */
   disk: Map<string, SizeBins>;
 }
-
-/** The calls that make a file's data durable. */
-const SYNCS = ['fsync', 'fdatasync', 'sync_file_range'];
 
 /** Every thread seen at the end of the run or at 80% of it (its connections open). */
 export function threadActivity(o: Observation): ThreadActivity[] {
@@ -74,8 +72,15 @@ function diskOf(trace: SyscallTrace, tid: number, calls: Map<string, number>): M
       call,
       [...m.entries()].sort((a, b) => a[0] - b[0]),
     );
-  for (const call of SYNCS) if (calls.get(call)) out.set(call, [[0, calls.get(call)!]]);
+  for (const call of SYNC_CALLS) if (calls.get(call)) out.set(call, [[0, calls.get(call)!]]);
   return out;
+}
+
+/** Size bins summed: each size's count over every list, by size. */
+export function mergeBins(lists: Iterable<SizeBins>): SizeBins {
+  const m = new Map<number, number>();
+  for (const bins of lists) for (const [size, n] of bins) m.set(size, (m.get(size) ?? 0) + n);
+  return [...m.entries()].sort((a, b) => a[0] - b[0]);
 }
 
 /** A background thread's disk calls a request, from its calls in every window it was traced in
@@ -87,19 +92,12 @@ export function diskPerRequest(
     1,
     seen.reduce((n, x) => n + x.sent, 0),
   );
-  const merged = new Map<string, Map<number, number>>();
-  for (const { a } of seen)
-    for (const [call, bins] of a.disk) {
-      const m = merged.get(call) ?? new Map<number, number>();
-      for (const [size, n] of bins) m.set(size, (m.get(size) ?? 0) + n);
-      merged.set(call, m);
-    }
-  return [...merged.entries()]
-    .sort((a, b) => (a[0] < b[0] ? -1 : 1))
-    .map(([name, m]) => {
-      const n = [...m.values()].reduce((a, b) => a + b, 0);
-      const sizes: SizeBins = [...m.entries()].sort((a, b) => a[0] - b[0]);
-      return { name, perReq: round(n / sent, 6), ...(SYNCS.includes(name) ? {} : { sizes }) };
+  const calls = [...new Set(seen.flatMap(({ a }) => [...a.disk.keys()]))].sort();
+  return calls
+    .map((name) => {
+      const sizes = mergeBins(seen.map(({ a }) => a.disk.get(name) ?? []));
+      const n = sizes.reduce((a, [, k]) => a + k, 0);
+      return { name, perReq: round(n / sent, 6), ...(SYNC_CALLS.includes(name) ? {} : { sizes }) };
     })
     .filter((r) => r.perReq > 0);
 }
