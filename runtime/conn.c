@@ -102,6 +102,8 @@ err:
 
 void conn_close(conn_set *s, conn *c)
 {
+    if (s->plan->locks)
+        lock_drop(s->cfg, s->plan->locks, &c->locks);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -230,7 +232,11 @@ static int conn_serve(conn_set *s, conn *c)
             uint32_t op = replay_op_of(s->plan, req.verb, req.verb_len, &named);
             sock.events = c->events;
             s->rt->body.conn_mem = c->body_mem;
+            if (s->plan->locks)
+                lock_before(s->cfg, s->plan->locks, &c->locks, op, &s->rt->rng);
             replay_request(s->rt, op, &sock);
+            if (s->plan->locks)
+                lock_after(s->cfg, s->plan->locks, &c->locks, op);
             uint32_t size = replay_resp_size(s->rt, op, req.key, req.key_len);
             if (!req.noreply && s->proto->respond(&req, named, size, &s->out) != TWIN_OK)
                 return TWIN_ERR;

@@ -20,6 +20,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lock.h"
 #include "proto.h"
 #include "replay.h"
 
@@ -35,6 +36,7 @@ typedef struct conn {
     struct conn *prev;
     struct conn *next;
     uint64_t *body_mem; /* the body's lines of this connection (twin_body_ctx) */
+    lock_hold locks;    /* its serialized sections (twin_lock) */
 } conn;
 
 #define CONN_SPARES 8

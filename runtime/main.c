@@ -25,7 +25,7 @@
 #define MAIN_STACK_PERIOD ((uintptr_t)2 << 20)
 #define MAIN_STACK_OFFSET ((uintptr_t)1 << 20)
 
-#define MAIN_USAGE "usage: --port N [--host ADDR] [--dir DIR] [--key-at N] [--workers N]"
+#define MAIN_USAGE "usage: --port N [--host ADDR] [--dir DIR] [--key-at N] [--workers N] [--no-locks]"
 
 typedef struct {
     int port;
@@ -33,6 +33,7 @@ typedef struct {
     const char *dir;
     long key_at;  /* -1: answer no key by its number */
     long workers; /* 0: the configured count */
+    int no_locks; /* serve without the serialized sections */
 } main_opts;
 
 /* Accepts "--flag value" and "--flag=value". */
@@ -55,6 +56,7 @@ static int main_parse(int argc, char **argv, main_opts *o, char *err, size_t err
     o->dir = NULL;
     o->key_at = -1;
     o->workers = 0;
+    o->no_locks = 0;
     for (int i = 1; i < argc; i++) {
         if ((v = main_value(argc, argv, &i, "--port")))
             port = v;
@@ -66,6 +68,8 @@ static int main_parse(int argc, char **argv, main_opts *o, char *err, size_t err
             key_at = v;
         else if ((v = main_value(argc, argv, &i, "--workers")))
             workers = v;
+        else if (strcmp(argv[i], "--no-locks") == 0)
+            o->no_locks = 1;
         else {
             snprintf(err, errlen, "unknown or incomplete flag '%s'; " MAIN_USAGE, argv[i]);
             return TWIN_ERR;
@@ -126,6 +130,9 @@ static __attribute__((noinline)) int main_run(const twin_config *cfg, int argc, 
     twin_config conf = *cfg;
     if (o.workers)
         conf.workers = (uint32_t)o.workers;
+    /* --no-locks: the same server without its contention (a what-if) */
+    if (o.no_locks)
+        conf.n_locks = 0;
     if (replay_plan_init(&plan, &conf, err, sizeof err) != TWIN_OK) {
         fprintf(stderr, "clone: bad configuration: %s; regenerate the clone\n", err);
         return 2;

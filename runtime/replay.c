@@ -11,6 +11,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "lock.h"
+
 #define REPLAY_DEFAULT_SIZE 4096
 #define REPLAY_MAX_IO       (64u << 20) /* a file step reads or writes at most this */
 #define REPLAY_MAX_PER_REQ  1e6
@@ -49,6 +51,18 @@ static int replay_check(const twin_config *cfg, char *err, size_t errlen)
                 snprintf(err, errlen, "op %s step %u: bad call, rate or sizes", o->name, j);
                 return TWIN_ERR;
             }
+    }
+    if (cfg->n_locks > LOCK_MAX || (cfg->n_locks && !cfg->locks)) {
+        snprintf(err, errlen, "%u serialized sections; at most %d", cfg->n_locks, LOCK_MAX);
+        return TWIN_ERR;
+    }
+    for (uint32_t i = 0; i < cfg->n_locks; i++) {
+        const twin_lock *l = &cfg->locks[i];
+        if (l->take >= cfg->n_ops || l->release >= cfg->n_ops || l->take == l->release || !l->nth ||
+            !l->ways) {
+            snprintf(err, errlen, "section %u: bad types, count or ways", i);
+            return TWIN_ERR;
+        }
     }
     if (cfg->n_bg && !cfg->bg) {
         snprintf(err, errlen, "n_bg is %u but bg is missing", cfg->n_bg);
@@ -112,6 +126,8 @@ int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t e
     if (p->served == MAP_FAILED)
         goto nomem;
     *p->served = 0;
+    if (cfg->n_locks && lock_model_ok(cfg->net_model) && !(p->locks = lock_words_map(cfg)))
+        goto nomem;
     return TWIN_OK;
 nomem:
     if (p->served == MAP_FAILED)
@@ -136,6 +152,8 @@ void replay_plan_free(replay_plan *p)
     p->ops = NULL;
     if (p->served)
         munmap(p->served, sizeof *p->served);
+    lock_words_unmap(p->cfg, p->locks);
+    p->locks = NULL;
     p->served = NULL;
 }
 

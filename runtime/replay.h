@@ -36,6 +36,7 @@ typedef struct {
     size_t scratch_bytes; /* the largest size a file step reads or writes */
     const files_set *files;
     uint64_t *served; /* requests served by every thread and process (shared memory) */
+    uint32_t *locks;  /* the serialized sections' words (shared memory); NULL: none */
     long key_at;      /* where a key or path holds the key's number (--key-at), -1 nowhere */
 } replay_plan;
 

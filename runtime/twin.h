@@ -177,6 +177,18 @@ typedef struct {
     uint32_t n_disk;
 } twin_bg_thread;
 
+/* A serialized section, in the models whose thread serves one connection at
+ * a time (a thread or process per connection, a pool of processes, processes
+ * of threads): the `nth` request of type `take` since the connection's last
+ * request of type `release` (or its start) waits for one of `ways` locks,
+ * chosen at random, and holds it until the connection's next `release`
+ * request has been served (its calls made, its reply not yet sent) or the
+ * connection closes. A database's row locks, held from the statement that
+ * takes them to the commit. Types are indices into ops. */
+typedef struct {
+    uint32_t take, nth, release, ways;
+} twin_lock;
+
 /* Per-thread state the body may use. */
 typedef struct {
     uint64_t *mem; /* body_mem_bytes, 64-byte aligned, owned by the thread */
@@ -225,6 +237,10 @@ typedef struct {
     /* Called once per serving thread (or process) at its start, before its first
      * request, to lay out the body's memory; may be NULL. */
     void (*body_init)(twin_body_ctx *ctx);
+    /* Serialized sections (at most 8; the clone's --no-locks: none). May be
+     * NULL. */
+    const twin_lock *locks;
+    uint32_t n_locks;
 } twin_config;
 
 /* Parses the clone's flags (--port N, --host ADDR, --dir DIR for its files),

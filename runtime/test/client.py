@@ -622,6 +622,41 @@ def hold(p, port, conns, verb, gate):
         c.close()
 
 
+def locks(p, port, free):
+    """A section taken at `set` and given at `get`, one way: a second connection's `set` waits
+    for the first's `get`, or for LOCK_WAIT_MS where none comes; with `free` (--no-locks) it
+    does not wait at all."""
+    a, b = Conn(port), Conn(port)
+    a.send(p.request("set", 0))
+    read_reply(p, a)
+    t0 = time.time()
+    b.send(p.request("set", 1))
+    if free:
+        read_reply(p, b)
+        check(time.time() - t0 < 0.2, f"a free set waited {time.time() - t0:.2f} s")
+        return
+    b.s.settimeout(0.3)
+    try:
+        b.fill()
+        raise Fail("the second set was answered while the first held the section")
+    except socket.timeout:
+        pass
+    b.s.settimeout(10)
+    a.send(p.request("get", 0))
+    read_reply(p, a)
+    read_reply(p, b)
+    waited = time.time() - t0
+    check(waited < 0.8, f"the second set waited {waited:.2f} s after the first's get gave the section")
+    # b holds it now and never gives it: a's next set waits out LOCK_WAIT_MS (1 s), no more
+    t0 = time.time()
+    a.send(p.request("set", 2))
+    read_reply(p, a)
+    waited = time.time() - t0
+    check(0.9 <= waited < 3, f"a set behind a section never given waited {waited:.2f} s, want about 1")
+    a.close()
+    b.close()
+
+
 def children(pid):
     out = []
     for d in os.listdir("/proc"):
@@ -679,7 +714,7 @@ def keyed(port, pairs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["check", "serial", "hold", "children", "counts", "keyed"])
+    ap.add_argument("mode", choices=["check", "serial", "hold", "children", "counts", "keyed", "locks"])
     ap.add_argument("args", nargs="*")
     ap.add_argument("--proto", choices=sorted(PROTOS))
     ap.add_argument("--port", type=int)
@@ -696,6 +731,8 @@ def main():
             print(" ".join(str(x) for x in children(int(a.args[0]))))
         elif a.mode == "counts":
             counts(a.args[0], a.count, a.args[1:])
+        elif a.mode == "locks":
+            locks(PROTOS[a.proto], a.port, a.args == ["free"])
         elif a.mode == "keyed":
             keyed(a.port, a.args)
         elif a.mode == "hold":

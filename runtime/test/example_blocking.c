@@ -9,7 +9,8 @@
  * with sendto (PostgreSQL's backends). TWIN_TEST_BGPROC=N (up to 4): N more
  * background threads, each in a process of its own, in turn: epoll_wait
  * every 200 ms, nanosleep every 100 ms and once more a request served (with a
- * WAL writer's disk calls). */
+ * WAL writer's disk calls). TWIN_TEST_LOCK=1: one serialized section of one
+ * way, taken at a connection's first set and given at its next get. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -52,6 +53,8 @@ static const twin_bg_thread bg[] = {
     { TWIN_SLEEP_NANOSLEEP, 100000, 1, 1.0, 0.0, 0.0, 0, NULL, 1, wal_steps, 2 },
 };
 
+static const twin_lock lock[] = { { 1, 1, 0, 1 } };
+
 static void body(uint32_t op, twin_body_ctx *ctx)
 {
     ctx->mem[op % (ctx->mem_bytes / sizeof(uint64_t))] += ctx->rng++;
@@ -60,7 +63,8 @@ static void body(uint32_t op, twin_body_ctx *ctx)
 int main(int argc, char **argv)
 {
     const char *net = getenv("TWIN_TEST_NET"), *spare = getenv("TWIN_TEST_SPARE"),
-               *wait = getenv("TWIN_TEST_POLL"), *bgproc = getenv("TWIN_TEST_BGPROC");
+               *wait = getenv("TWIN_TEST_POLL"), *bgproc = getenv("TWIN_TEST_BGPROC"),
+               *lock_on = getenv("TWIN_TEST_LOCK");
     int epoll = wait && strcmp(wait, "epoll") == 0;
     uint32_t n_bgproc = bgproc ? (uint32_t)atoi(bgproc) : 0;
     twin_config config = {
@@ -82,6 +86,8 @@ int main(int argc, char **argv)
         .data_file_bytes = 1 << 20,
         .body_mem_bytes = 64 << 10,
         .body = body,
+        .locks = lock,
+        .n_locks = lock_on ? 1 : 0,
     };
     return twin_main(&config, argc, argv);
 }

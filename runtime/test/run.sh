@@ -630,6 +630,25 @@ rm -rf "$dir"
 ok "$what: SIGKILL of the main process: its 2 background and 2 connection processes gone in $ms ms"
 unset TWIN_TEST_POLL TWIN_TEST_BGPROC
 
+# A serialized section (taken at set, given at get): a thread and a process per connection
+# wait for it; --no-locks serves without it.
+export TWIN_TEST_LOCK=1
+for net in 3 5; do
+    export TWIN_TEST_NET=$net
+    port=$(free_port)
+    dir=$TMP/work-lock-$net
+    start_clone $name "$port" --dir "$dir"
+    "${CLIENT[@]}" locks --proto memcached --port "$port" || die "net model $net: serialized section"
+    stop_clone $name "$CLONE_PID" "$dir"
+    ok "net model $net: a set waits for the section's holder's get, or 1 s where none comes"
+done
+port=$(free_port)
+start_clone $name "$port" --dir "$TMP/work-nolock" --no-locks
+"${CLIENT[@]}" locks free --proto memcached --port "$port" || die "--no-locks: a set waited"
+stop_clone $name "$CLONE_PID" "$TMP/work-nolock"
+ok "--no-locks: no set waits"
+unset TWIN_TEST_LOCK
+
 export TWIN_TEST_NET=6 # processes of threads behind a listener
 port=$(free_port)
 dir=$TMP/work-pt

@@ -20,14 +20,64 @@ export const IO_CALLS = [
 
 const READY = 'twin-tracing';
 
+/** Calls a thread blocks in while it waits for another (a lock's holder), not for a device. */
+const WAIT_CALLS = [
+  'futex',
+  'epoll_wait',
+  'epoll_pwait',
+  'poll',
+  'ppoll',
+  'select',
+  'pselect6',
+  'semop',
+  'semtimedop',
+];
+
+/** Probes of a request's waits by its place in a transaction of `cycle` requests a connection
+ *  sends in turn (a pgbench script's statements): a request runs from a receive on a socket
+ *  (`recvfrom`, `recvmsg`) to the next send (`sendto`, `sendmsg`); the one that syncs a file
+ *  is the cycle's last, the places counted on from it. By place: requests, those that waited,
+ *  their time waiting; and the time from each place's last wait (its lock taken; its start
+ *  where it waited for nothing) to the end of the cycle's last request. */
+function placeProbes(cycle: number): string[] {
+  const last = cycle - 1;
+  const tp = (kind: string, calls: string[]) =>
+    calls.map((c) => `tracepoint:syscalls:sys_${kind}_${c}`).join(',');
+  return [
+    `${tp('exit', ['recvfrom', 'recvmsg'])} /@watch[pid] && args->ret > 0 && !@lk_in[tid]/ { @lk_in[tid] = 1; @lk_w[tid] = 0; @lk_mk[tid] = nsecs; }`,
+    `${tp('enter', WAIT_CALLS)} /@lk_in[tid]/ { @lk_ws[tid] = nsecs; }`,
+    `${tp('exit', WAIT_CALLS)} /@lk_ws[tid]/ { @lk_w[tid] += nsecs - @lk_ws[tid]; @lk_ws[tid] = 0; @lk_mk[tid] = nsecs; }`,
+    `${tp('enter', ['fsync', 'fdatasync'])} /@lk_in[tid]/ { @lk_sy[tid] = 1; }`,
+    `${tp('enter', ['sendto', 'sendmsg'])} /@lk_in[tid]/ {`,
+    `  $p = @lk_sy[tid] ? ${last} : @lk_pos[tid];`,
+    '  if (@lk_sy[tid] || @lk_on[tid]) {',
+    '    @lk_n[$p] = count(); @lk_wait[$p] = sum(@lk_w[tid]);',
+    '    if (@lk_w[tid] > 0) { @lk_waited[$p] = count(); }',
+    '    @lk_mark[tid, $p] = @lk_mk[tid];',
+    `    if ($p == ${last}) {`,
+    `      $i = 0;`,
+    `      unroll(${last}) { if (@lk_mark[tid, $i]) { @lk_hold[$i] = sum(nsecs - @lk_mark[tid, $i]); @lk_holds[$i] = count(); delete(@lk_mark[tid, $i]); } $i++; }`,
+    '    }',
+    '    @lk_on[tid] = 1;',
+    '  }',
+    `  @lk_pos[tid] = ($p + 1) % ${cycle}; @lk_sy[tid] = 0; @lk_in[tid] = 0;`,
+    '}',
+  ];
+}
+
+/** The longest cycle placeProbes follows (bpftrace unrolls a loop over its places). */
+export const MAX_CYCLE = 32;
+
 /** The bpftrace program: every system call by process, thread and number; the byte count of
  *  each I/O call by thread and file descriptor (which descriptors are sockets is read from
- *  /proc while the load runs). The processes traced are the given ones and every process they
- *  fork while traced (a server that forks a process per connection). Tracepoints only. */
-export function bpftraceScript(pids: number[]): string {
+ *  /proc while the load runs); with a `cycle` of 2 or more, the waits of a transaction's
+ *  requests by place (placeProbes). The processes traced are the given ones and every process
+ *  they fork while traced (a server that forks a process per connection). Tracepoints only. */
+export function bpftraceScript(pids: number[], cycle = 0): string {
   const f = '@watch[pid]';
   const enter = IO_CALLS.map((c) => `tracepoint:syscalls:sys_enter_${c}`).join(',');
   const exit = IO_CALLS.map((c) => `tracepoint:syscalls:sys_exit_${c}`).join(',');
+  const places = cycle >= 2 && cycle <= MAX_CYCLE;
   return [
     // BEGIN runs once every probe is attached: the signal that tracing has started.
     `BEGIN { ${pids.map((p) => `@watch[${p}] = 1; `).join('')}printf("${READY}\\n"); }`,
@@ -36,7 +86,9 @@ export function bpftraceScript(pids: number[]): string {
     `tracepoint:raw_syscalls:sys_enter /${f}/ { @sc[pid, tid, args->id] = count(); }`,
     `${enter} /${f}/ { @fd[tid] = (uint64)args->fd; }`,
     `${exit} /${f}/ { @io[tid, probe, @fd[tid], args->ret] = count(); }`,
-    `END { clear(@fd); clear(@watch); }`,
+    ...(places ? placeProbes(cycle) : []),
+    // (the per-thread state is not printed)
+    `END { clear(@fd); clear(@watch); ${places ? ['in', 'w', 'mk', 'ws', 'sy', 'mark', 'on', 'pos'].map((m) => `clear(@lk_${m}); `).join('') : ''}}`,
     '',
   ].join('\n');
 }
@@ -55,7 +107,26 @@ export interface SyscallTrace {
     bytes: number;
     count: number;
   }[];
+  /** With a cycle (placeProbes), by place in it: requests, those that waited, nanoseconds
+   *  waited, and the holds from a place's last wait to the cycle's end (count, nanoseconds). */
+  places: Place[];
 }
+
+export interface Place {
+  requests: number;
+  waited: number;
+  waitNs: number;
+  holds: number;
+  holdNs: number;
+}
+
+const PLACE_MAPS: Record<string, keyof Place> = {
+  '@lk_n': 'requests',
+  '@lk_waited': 'waited',
+  '@lk_wait': 'waitNs',
+  '@lk_holds': 'holds',
+  '@lk_hold': 'holdNs',
+};
 
 /** Marks the I/O records whose descriptor was a socket of its process, and those on a regular
  *  file: neither a socket nor a pipe, event fd or device when read, or not open then (a file
@@ -76,6 +147,7 @@ export function markFds(
 export function parseBpftraceJson(text: string): SyscallTrace {
   const byThread: SyscallTrace['byThread'] = new Map();
   const io: SyscallTrace['io'] = [];
+  const places: Place[] = [];
   let sawMap = false;
   for (const line of text.split('\n')) {
     if (!line.trim().startsWith('{')) continue;
@@ -96,6 +168,10 @@ export function parseBpftraceJson(text: string): SyscallTrace {
           if (!t) byThread.set(tid, (t = { pid, calls: new Map() }));
           const sc = syscallName(nr);
           t.calls.set(sc, (t.calls.get(sc) ?? 0) + count);
+        } else if (PLACE_MAPS[name]) {
+          const at = Number(parts[0]);
+          while (places.length <= at) places.push({ requests: 0, waited: 0, waitNs: 0, holds: 0, holdNs: 0 });
+          places[at][PLACE_MAPS[name]] += count;
         } else if (name === '@io') {
           const call = parts[1].replace(/^tracepoint:syscalls:sys_exit_/, '');
           io.push({
@@ -113,7 +189,7 @@ export function parseBpftraceJson(text: string): SyscallTrace {
   }
   if (!sawMap && !/"type":\s*"attached_probes"/.test(text))
     throw new TwinError('bpftrace printed no results: is tracefs mounted? run scripts/bootstrap.sh');
-  return { byThread, io };
+  return { byThread, io, places };
 }
 
 export function ensureTracefs(): void {
@@ -140,12 +216,12 @@ export interface Tracer {
   stop(): Promise<SyscallTrace & { windowS: number }>;
 }
 
-export async function startTracer(pids: number[]): Promise<Tracer> {
+export async function startTracer(pids: number[], cycle = 0): Promise<Tracer> {
   requireTool(process.env.TWIN_BPFTRACE ?? 'bpftrace', 'bpftrace');
   ensureTracefs();
   const child: ChildProcess = spawnTracked(
     process.env.TWIN_BPFTRACE ?? 'bpftrace',
-    ['-f', 'json', '-e', bpftraceScript(pids)],
+    ['-f', 'json', '-e', bpftraceScript(pids, cycle)],
     {
       stdio: ['ignore', 'pipe', 'pipe'],
       env: { ...process.env, BPFTRACE_MAP_KEYS_MAX: '1048576' },

@@ -86,6 +86,17 @@ function readScript(path: string): string {
   }
 }
 
+/** The statement kinds of the one transaction a pgbench workload's connections repeat (every
+ *  script it runs alike), in order: the cycle a connection's requests follow. Null for another
+ *  driver, scripts that differ, or a script of one statement. */
+export function transactionKinds(w: Workload): string[] | null {
+  if (w.driver.name !== 'pgbench') return null;
+  const scripts = pgbenchScripts(w.driver.args);
+  const kinds = scripts[0].kinds;
+  const same = scripts.every((s) => s.kinds.join(' ') === kinds.join(' '));
+  return same && kinds.length >= 2 ? kinds : null;
+}
+
 /** SQL statements a transaction, the scripts' mean by weight. */
 export function statementsPerTx(scripts: PgScript[]): number {
   const w = scripts.reduce((a, s) => a + s.weight, 0);

@@ -208,6 +208,16 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     ),
   );
   out.push('};', '');
+  // Serialized sections, by the request types' indices.
+  const typeOf = (op: string) => p.requests.findIndex((r) => r.op.toLowerCase() === op.toLowerCase());
+  const locks = sk.locks.filter((l) => typeOf(l.op) >= 0 && typeOf(l.release) >= 0);
+  out.push(`static const twin_lock locks[${Math.max(1, locks.length)}] = {`);
+  if (!locks.length) out.push('    { 0, 1, 0, 1 },');
+  for (const l of locks)
+    out.push(
+      `    { ${typeOf(l.op)}u, ${l.nth}u, ${typeOf(l.release)}u, ${l.ways}u }, /* ${l.op} #${l.nth} to ${l.release} */`,
+    );
+  out.push('};', '');
   const fileBytes = Math.max(1 << 20, ...p.kernel.replay.flatMap((r) => (r.sizes ?? []).map(([s]) => s * 4)));
   out.push(
     'static const twin_config config = {',
@@ -234,6 +244,8 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     `    .body_conn_lines = ${plan.conn.lines}u,`,
     `    .body = clone_body,`,
     `    .body_init = clone_body_init,`,
+    `    .locks = locks,`,
+    `    .n_locks = ${locks.length}u,`,
     '};',
     '',
     'int main(int argc, char **argv)',

@@ -104,6 +104,32 @@ export const IDLE_BACKGROUND: z.infer<typeof BackgroundThread> = {
   disk: [],
 };
 
+/** A serialized section (a database's row lock): the `nth` request of type `op` since the
+ *  connection's last request of type `release` (or its start) waits for one of `ways` locks,
+ *  chosen at random, and holds it until that connection's next `release` request has been
+ *  served. Only where a thread serves one connection at a time (a thread or process per
+ *  connection, a pool of processes, processes of threads). Fitted from the original's waits
+ *  inside requests: the share of `op` requests that waited is the locks' busy share,
+ *  rate x hold / ways, at each traced load. */
+export const LockSection = z.object({
+  op: z.string().regex(/^[A-Za-z]+$/),
+  nth: z.number().int().positive(),
+  release: z.string().regex(/^[A-Za-z]+$/),
+  ways: z.number().int().positive().max(4096),
+  /** As measured, at each traced load (requests a second): the share of `op` requests that
+   *  waited, and the mean time (us) from taking the lock to the release's reply. */
+  byLoad: z
+    .array(
+      z.object({
+        rps: z.number().nonnegative(),
+        waited: z.number().min(0).max(1),
+        holdUs: z.number().nonnegative(),
+      }),
+    )
+    .default([]),
+});
+export type LockSection = z.infer<typeof LockSection>;
+
 /** Process and thread model, network model. */
 export const Skeleton = z.object({
   processes: z.number().int().positive(),
@@ -121,6 +147,8 @@ export const Skeleton = z.object({
   recvUntilEagain: z.boolean(),
   sendCall: SendCall,
   background: z.array(BackgroundThread),
+  /** Serialized sections, at most 8. */
+  locks: z.array(LockSection).max(8).default([]),
 });
 export type Skeleton = z.infer<typeof Skeleton>;
 

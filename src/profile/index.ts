@@ -1,5 +1,6 @@
 import { cpus, arch, release } from 'node:os';
 import {
+  OWN_CONNECTION,
   PROFILE_SCHEMA_VERSION,
   Profile,
   TwinError,
@@ -10,6 +11,8 @@ import {
 } from '../model/index.js';
 import { totalErrors, type LoadResult } from '../collect/loadgen.js';
 import { recordReplies } from '../collect/pgwire.js';
+import { transactionKinds } from '../collect/pgbench.js';
+import { fitLocks } from './locks.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes, mergeBins } from './skeleton.js';
@@ -273,6 +276,22 @@ export async function profileTarget(
     ...[o, ...more].flatMap((x) => [x.load, x.untraced ?? []].flat()),
     ...relayed,
   ]);
+  // Serialized sections: the waits inside a transaction's statements, where a thread serves
+  // one connection at a time (an event loop's waits are its idle ones).
+  const kinds = transactionKinds(w);
+  if (kinds && (OWN_CONNECTION.has(skeleton.networkModel) || skeleton.networkModel === 'process-threads')) {
+    const traced = [o, ...more].filter((x) => x.trace);
+    const windows = traced.map((x) => ({
+      rps: x.load.target_rps,
+      windowS: x.windowS,
+      places: x.trace!.places,
+    }));
+    skeleton.locks = fitLocks(windows, kinds, requests);
+    for (const l of skeleton.locks)
+      say(
+        `a serialized section: a transaction's ${l.op} #${l.nth} takes one of ${l.ways} lock(s) until its ${l.release} (waited: ${l.byLoad.map((b) => `${(100 * b.waited).toFixed(1)}%`).join(', ')})`,
+      );
+  }
   // Types measured alone need a load that sends one type alone: twin-load's.
   const types = requests.length > 1 && w.driver.name === 'twin-load' ? requests : [];
   const wider = { ...w, connections: w.connections * CONNECTION_FACTOR };

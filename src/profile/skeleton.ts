@@ -39,7 +39,7 @@ export interface ThreadActivity {
 
 /** Every thread seen at the end of the run or at 80% of it (its connections open). */
 export function threadActivity(o: Observation): ThreadActivity[] {
-  const trace: SyscallTrace = o.trace ?? { byThread: new Map(), io: [] };
+  const trace: SyscallTrace = o.trace ?? { byThread: new Map(), io: [], places: [] };
   const out: ThreadActivity[] = [];
   const seen = new Set<number>();
   for (const { pid, tids } of [...o.processes, ...(o.during ?? [])]) {
@@ -135,7 +135,7 @@ function dominant(
 
 /** The process and thread model and the network model, from which threads did what. */
 export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleton {
-  const trace = o.trace ?? { byThread: new Map(), io: [] };
+  const trace = o.trace ?? { byThread: new Map(), io: [], places: [] };
   const acts = threadActivity(o);
   const serving = servingThreads(acts);
   const servingTids = new Set(serving.map((t) => t.tid));
@@ -223,6 +223,7 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
     recvUntilEagain: (recv.count - (receivesFirst ? waits : 0)) / requests >= 1.5,
     sendCall,
     background,
+    locks: [], // fitted apart (fitLocks): they need the transaction's statement kinds
   };
 }
 

@@ -2,10 +2,19 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
-import { markFds, parseBpftraceJson } from '../../src/collect/bpftrace.js';
+import { bpftraceScript, markFds, parseBpftraceJson } from '../../src/collect/bpftrace.js';
+import { fitLocks } from '../../src/profile/locks.js';
+import type { RequestType } from '../../src/model/index.js';
 import { parseCachegrind, countersFrom } from '../../src/collect/cachegrind.js';
 import { parseStat, parseSchedstat, processTree, cpuNs } from '../../src/collect/proc.js';
 import { parseUnistd, syscallName } from '../../src/collect/syscalls.js';
+
+const typeNamed = (op: string): RequestType => ({
+  op,
+  share: 0,
+  requestBytesMean: 0,
+  responseSizes: [[1, 1]],
+});
 
 const fixture = (f: string) =>
   readFileSync(new URL(`../../../test/collect/fixtures/${f}`, import.meta.url), 'utf8');
@@ -27,6 +36,38 @@ test('bpftrace JSON of a real memcached run: calls by thread and name, socket I/
   // The 8-byte read of the notification pipe (fd 6) is on neither a socket nor a file.
   const pipe = t.io.find((e) => e.call === 'read' && e.bytes === 8 && e.tid === 17915)!;
   assert.deepEqual([pipe.socket, pipe.file], [false, false]);
+});
+
+test("bpftrace JSON of a real PostgreSQL run's waits by place in a TPC-B-like transaction", () => {
+  // pgbench at 340 transactions a second, 8 connections, scale 1, for 4 s.
+  const t = parseBpftraceJson(fixture('bpftrace-postgres-places.json'));
+  assert.equal(t.places.length, 7);
+  assert.deepEqual(t.places[4], {
+    requests: 1325,
+    waited: 192,
+    waitNs: 127800956,
+    holds: 1325,
+    holdNs: 635759421,
+  });
+  // The commit (the last place) gives the locks: no hold of its own.
+  assert.deepEqual([t.places[6].requests, t.places[6].holds], [1333, 0]);
+  // The branch's update (the third) waits on one lock, the tellers' (the second) on about 10
+  // (7 measured); the accounts' (the first, 100,000 rows) waited twice: no section.
+  const kinds = ['begin', 'update', 'select', 'update', 'update', 'insert', 'end'];
+  const sections = fitLocks([{ rps: 2380, windowS: 4, places: t.places }], kinds, kinds.map(typeNamed));
+  assert.deepEqual(
+    sections.map((l) => [l.op, l.nth, l.release, l.ways]),
+    [
+      ['update', 2, 'end', 7],
+      ['update', 3, 'end', 1],
+    ],
+  );
+});
+
+test('the tracer follows places in a cycle only when given one', () => {
+  assert.ok(!bpftraceScript([1]).includes('@lk_'));
+  const s = bpftraceScript([1], 7);
+  assert.ok(s.includes('unroll(6)') && s.includes('% 7'));
 });
 
 test('bpftrace output without results is an error, a malformed line too', () => {

@@ -27,6 +27,7 @@ function window(sent: number, writes: number, size: number): Observation {
       { tid: 11, call: 'sendto', fd: 5, socket: true, file: false, bytes: 90, count: sent },
       { tid: 11, call: 'pwrite64', fd: 7, socket: false, file: true, bytes: size, count: writes },
     ],
+    places: [],
   };
   return {
     load: { sent },

@@ -1,0 +1,53 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import type { Place } from '../../src/collect/bpftrace.js';
+import { fitLocks, MIN_WAITS, type PlaceWindow } from '../../src/profile/locks.js';
+import type { RequestType } from '../../src/model/index.js';
+
+const typed = (ops: string[]): RequestType[] =>
+  ops.map((op) => ({ op, share: 0, requestBytesMean: 0, responseSizes: [[1, 1]] }));
+const KINDS = ['begin', 'update', 'update', 'end'];
+
+/** A window of `tps` transactions a second for `s` seconds whose second update waits as a lock
+ *  of `ways` ways held `holdUs` would make it: with probability tps * hold / ways. */
+function window(tps: number, s: number, ways: number, holdUs: number): PlaceWindow {
+  const n = tps * s;
+  const quiet: Place = { requests: n, waited: 0, waitNs: 0, holds: n, holdNs: n * 3000 };
+  const waited = Math.round((n * tps * holdUs) / 1e6 / ways);
+  return {
+    rps: tps * KINDS.length,
+    windowS: s,
+    places: [quiet, quiet, { ...quiet, waited, waitNs: waited * 400_000, holdNs: n * holdUs * 1000 }, quiet],
+  };
+}
+
+test('a lock of any number of ways is found from its waits at the traced loads', () => {
+  for (const ways of [1, 3, 10, 40])
+    for (const holdUs of [600, 1500]) {
+      const ws = [
+        window(100, 6, ways, holdUs * 1.4),
+        window(400, 6, ways, holdUs),
+        window(1000, 6, ways, holdUs * 0.8),
+      ];
+      const got = fitLocks(ws, KINDS, typed(['begin', 'update', 'end']));
+      assert.deepEqual(
+        got.map((l) => [l.op, l.nth, l.release, l.ways]),
+        [['update', 2, 'end', ways]],
+        `${ways} ways, hold ${holdUs} us`,
+      );
+      assert.equal(got[0].byLoad.length, 3);
+    }
+});
+
+test('no section where the waits are too few, too rare, or a kind was never profiled', () => {
+  // A handful of waits: a latch now and then.
+  const few = window(100, 1, 1, 1000);
+  assert.ok(few.places[2].waited < MIN_WAITS);
+  assert.deepEqual(fitLocks([few], KINDS, typed(['begin', 'update', 'end'])), []);
+  // Many waits, but at most 1% of the requests at every load.
+  const rare = window(700, 60, 60, 800);
+  assert.ok(rare.places[2].waited >= MIN_WAITS && rare.places[2].waited / rare.places[2].requests <= 0.01);
+  assert.deepEqual(fitLocks([rare], KINDS, typed(['begin', 'update', 'end'])), []);
+  // The release's kind is not among the request types.
+  assert.deepEqual(fitLocks([window(400, 6, 1, 900)], KINDS, typed(['begin', 'update'])), []);
+});
