@@ -37,8 +37,9 @@ const WAIT_CALLS = [
  *  sends in turn (a pgbench script's statements): a request runs from a receive on a socket
  *  (`recvfrom`, `recvmsg`) to the next send (`sendto`, `sendmsg`); the one that syncs a file
  *  is the cycle's last, the places counted on from it. By place: requests, those that waited,
- *  their time waiting; and the time from each place's last wait (its lock taken; its start
- *  where it waited for nothing) to the end of the cycle's last request. */
+ *  their time waiting; the calls made inside, by name; and the time from each place's last
+ *  wait (its lock taken; its start where it waited for nothing) to the end of the cycle's
+ *  last request. */
 function placeProbes(cycle: number): string[] {
   const last = cycle - 1;
   const tp = (kind: string, calls: string[]) =>
@@ -48,6 +49,8 @@ function placeProbes(cycle: number): string[] {
     `${tp('enter', WAIT_CALLS)} /@lk_in[tid]/ { @lk_ws[tid] = nsecs; }`,
     `${tp('exit', WAIT_CALLS)} /@lk_ws[tid]/ { @lk_w[tid] += nsecs - @lk_ws[tid]; @lk_ws[tid] = 0; @lk_mk[tid] = nsecs; }`,
     `${tp('enter', ['fsync', 'fdatasync'])} /@lk_in[tid]/ { @lk_sy[tid] = 1; }`,
+    // Every call a request makes, by its place (once the places are known: after a sync).
+    `tracepoint:raw_syscalls:sys_enter /@lk_in[tid] && @lk_on[tid]/ { @lk_sc[@lk_pos[tid], args->id] = count(); }`,
     `${tp('enter', ['sendto', 'sendmsg'])} /@lk_in[tid]/ {`,
     `  $p = @lk_sy[tid] ? ${last} : @lk_pos[tid];`,
     '  if (@lk_sy[tid] || @lk_on[tid]) {',
@@ -118,9 +121,11 @@ export interface Place {
   waitNs: number;
   holds: number;
   holdNs: number;
+  /** Calls made inside its requests, by name (its receive aside). */
+  calls: Map<string, number>;
 }
 
-const PLACE_MAPS: Record<string, keyof Place> = {
+const PLACE_MAPS: Record<string, Exclude<keyof Place, 'calls'>> = {
   '@lk_n': 'requests',
   '@lk_waited': 'waited',
   '@lk_wait': 'waitNs',
@@ -168,10 +173,14 @@ export function parseBpftraceJson(text: string): SyscallTrace {
           if (!t) byThread.set(tid, (t = { pid, calls: new Map() }));
           const sc = syscallName(nr);
           t.calls.set(sc, (t.calls.get(sc) ?? 0) + count);
-        } else if (PLACE_MAPS[name]) {
+        } else if (PLACE_MAPS[name] || name === '@lk_sc') {
           const at = Number(parts[0]);
-          while (places.length <= at) places.push({ requests: 0, waited: 0, waitNs: 0, holds: 0, holdNs: 0 });
-          places[at][PLACE_MAPS[name]] += count;
+          while (places.length <= at)
+            places.push({ requests: 0, waited: 0, waitNs: 0, holds: 0, holdNs: 0, calls: new Map() });
+          if (name === '@lk_sc') {
+            const sc = syscallName(Number(parts[1]));
+            places[at].calls.set(sc, (places[at].calls.get(sc) ?? 0) + count);
+          } else places[at][PLACE_MAPS[name]] += count;
         } else if (name === '@io') {
           const call = parts[1].replace(/^tracepoint:syscalls:sys_exit_/, '');
           io.push({

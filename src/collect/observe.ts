@@ -134,14 +134,22 @@ export async function observe(
   target: RunningTarget,
   w: Workload,
   rate: number,
-  opts: { trace: boolean; preload: boolean; settle?: boolean; threadCpu?: boolean; seed?: number },
+  opts: {
+    trace: boolean;
+    preload: boolean;
+    settle?: boolean;
+    threadCpu?: boolean;
+    seed?: number;
+    /** Trace the waits of a transaction's requests by place too (placeProbes). */
+    places?: boolean;
+  },
 ): Promise<Observation> {
   const processesBefore = await steadyCount(() => target.pids().length);
   if (opts.preload && w.preload) await preload(w, target.port);
   const settledS = opts.settle ? await settle(target, w, rate) : 0;
   const pids = target.pids();
   // A transaction's statements in turn: the waits inside each are told apart (serialized sections).
-  const cycle = transactionKinds(w)?.length ?? 0;
+  const cycle = opts.places ? (transactionKinds(w)?.length ?? 0) : 0;
   const tracer = opts.trace ? await startTracer(pids, cycle <= MAX_CYCLE ? cycle : 0) : null;
   const t0 = Date.now();
   const cpu = cpuTracker(() => target.pids());

@@ -152,7 +152,10 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     r.sizes?.length ? binsArray(`replay_sizes_${i}`, r.sizes) : null,
   );
   for (const t of replaySizes) if (t) out.push(t.decl);
-  out.push(`static const twin_syscall_step replay_steps[${Math.max(1, p.kernel.replay.length)}] = {`);
+  // (unused where every type has calls of its own)
+  out.push(
+    `static const twin_syscall_step replay_steps[${Math.max(1, p.kernel.replay.length)}] __attribute__((unused)) = {`,
+  );
   if (!p.kernel.replay.length) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0 },');
   p.kernel.replay.forEach((r, i) => {
     const t = replaySizes[i];
@@ -169,12 +172,26 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
       out.push(`    ${r.keySizes.slice(k, k + 16).join(', ')},`);
     out.push('};');
   });
+  // A type with calls of its own (a commit's fsync) replays those, the others the plan above;
+  // the sizes are the call's over every type.
+  p.requests.forEach((r, i) => {
+    if (!r.replay) return;
+    out.push(`static const twin_syscall_step replay_steps_${i}[${Math.max(1, r.replay.length)}] = {`);
+    if (!r.replay.length) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0 },');
+    r.replay.forEach((c) => {
+      const k = p.kernel.replay.findIndex((x) => x.name === c.name);
+      const sizes = k >= 0 && replaySizes[k] ? `replay_sizes_${k}, ${replaySizes[k]!.length}` : 'NULL, 0';
+      out.push(`    { ${replayCall(c.name)}, ${c.perReq.toFixed(4)}, ${sizes} }, /* ${c.name} */`);
+    });
+    out.push('};');
+  });
   out.push(`static const twin_op ops[${p.requests.length}] = {`);
   p.requests.forEach((r, i) => {
     const keys = r.keySizes ? `key_sizes_${i}, ${r.keySizes.length}` : 'NULL, 0';
-    out.push(
-      `    { "${r.op}", resp_sizes_${i}, ${respSizes[i].length}, replay_steps, ${p.kernel.replay.length}, ${keys} },`,
-    );
+    const steps = r.replay
+      ? `replay_steps_${i}, ${r.replay.length}`
+      : `replay_steps, ${p.kernel.replay.length}`;
+    out.push(`    { "${r.op}", resp_sizes_${i}, ${respSizes[i].length}, ${steps}, ${keys} },`);
   });
   out.push('};', '');
   const bg = backgroundThreads(p);

@@ -176,6 +176,10 @@ export const RequestType = z.object({
   keySizes: z.array(z.number().int().nonnegative()).optional(),
   /** Where the workload has more than one type (absent: every type does the same work). */
   alone: AloneCpu.optional(),
+  /** The calls a request of this type makes beyond the skeleton's (absent: the kernel's
+   *  `replay`, the same for every type): a transaction's commit makes its fsync. Each call's
+   *  rates over the types, by their shares, come to its rate in `replay`. */
+  replay: z.array(SyscallRate).optional(),
 });
 export type RequestType = z.infer<typeof RequestType>;
 

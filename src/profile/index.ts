@@ -12,7 +12,7 @@ import {
 import { totalErrors, type LoadResult } from '../collect/loadgen.js';
 import { recordReplies } from '../collect/pgwire.js';
 import { transactionKinds } from '../collect/pgbench.js';
-import { fitLocks } from './locks.js';
+import { fitLocks, typeReplay } from './places.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes, mergeBins } from './skeleton.js';
@@ -192,6 +192,13 @@ export function staticKeySizes(runs: number[][]): number[] | null {
 /** Seconds of the relayed run that tallies a pgbench workload's replies. */
 const RELAY_S = 3;
 
+/** How the profile's runs are traced: every call, the waits by place in a transaction, and each
+ *  thread's CPU time untraced after. Validation traces the calls alone: the places' probes
+ *  double the probes and their maps (1.5 GiB), and the first run after them, of either side,
+ *  had its p99 at 18-63 ms where the others' were 3-6 ms (postgres-tpcb at 1,960 statements
+ *  a second, four tries; without them 5 ms). */
+const TRACED = { trace: true, settle: true, threadCpu: true, places: true } as const;
+
 /** How many times the workload's connections the original is measured on again, to tell
  *  what of its work follows the connection count: four times moves a per-connection line's
  *  reuse distance (the lines of about as many requests as there are connections) past at
@@ -239,12 +246,12 @@ export async function profileTarget(
   const more: Observation[] = [];
   const relayed: LoadResult[] = [];
   try {
-    o = await observe(target, w, rate, { trace: true, preload: true, settle: true, threadCpu: true });
+    o = await observe(target, w, rate, { ...TRACED, preload: true });
     // Traced runs at the other loads tell how the background threads' wake-ups and CPU time
     // follow the load (threads that poll more often when busy, but not in proportion).
     for (const r of [...new Set(w.loads)].filter((x) => x > rate).sort((a, b) => a - b)) {
       say(`tracing it again at ${r} requests/s`);
-      more.push(await observe(target, w, r, { trace: true, preload: false, settle: true, threadCpu: true }));
+      more.push(await observe(target, w, r, { ...TRACED, preload: false }));
     }
     // pgbench counts no bytes: each statement kind's replies, tallied on the way.
     if (w.driver.name === 'pgbench') {
@@ -276,8 +283,9 @@ export async function profileTarget(
     ...[o, ...more].flatMap((x) => [x.load, x.untraced ?? []].flat()),
     ...relayed,
   ]);
-  // Serialized sections: the waits inside a transaction's statements, where a thread serves
-  // one connection at a time (an event loop's waits are its idle ones).
+  // Serialized sections and each kind's calls: the waits and calls inside a transaction's
+  // statements, where a thread serves one connection at a time (an event loop's waits are its
+  // idle ones, its requests interleaved).
   const kinds = transactionKinds(w);
   if (kinds && (OWN_CONNECTION.has(skeleton.networkModel) || skeleton.networkModel === 'process-threads')) {
     const traced = [o, ...more].filter((x) => x.trace);
@@ -287,6 +295,9 @@ export async function profileTarget(
       places: x.trace!.places,
     }));
     skeleton.locks = fitLocks(windows, kinds, requests);
+    // Each statement kind's own calls (the commit's fsync), as its places made them.
+    const byType = typeReplay(kernel.replay, windows, kinds, requests);
+    for (const r of requests) r.replay = byType?.get(r.op);
     for (const l of skeleton.locks)
       say(
         `a serialized section: a transaction's ${l.op} #${l.nth} takes one of ${l.ways} lock(s) until its ${l.release} (waited: ${l.byLoad.map((b) => `${(100 * b.waited).toFixed(1)}%`).join(', ')})`,

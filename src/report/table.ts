@@ -172,6 +172,12 @@ export function profileSummary(p: Profile): string {
           p.requests.map((r) => `${r.op} ${fmt(r.alone?.insnsPerReq ?? 0)} (${(100 * r.share).toFixed(0)}%)`),
         )
       : []),
+    ...(sk.locks.length
+      ? wrapList(
+          'serialized sections, to the release:',
+          sk.locks.map((l) => `${l.op} #${l.nth} to ${l.release} on ${l.ways} lock(s)`),
+        )
+      : []),
     ...wrapList(
       'replayed calls:',
       p.kernel.replay.length ? p.kernel.replay.map((r) => `${r.name} ${fmt(r.perReq)}`) : ['none'],

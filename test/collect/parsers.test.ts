@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { bpftraceScript, markFds, parseBpftraceJson } from '../../src/collect/bpftrace.js';
-import { fitLocks } from '../../src/profile/locks.js';
+import { fitLocks } from '../../src/profile/places.js';
 import type { RequestType } from '../../src/model/index.js';
 import { parseCachegrind, countersFrom } from '../../src/collect/cachegrind.js';
 import { parseStat, parseSchedstat, processTree, cpuNs } from '../../src/collect/proc.js';
@@ -38,27 +38,31 @@ test('bpftrace JSON of a real memcached run: calls by thread and name, socket I/
   assert.deepEqual([pipe.socket, pipe.file], [false, false]);
 });
 
-test("bpftrace JSON of a real PostgreSQL run's waits by place in a TPC-B-like transaction", () => {
+test("bpftrace JSON of a real PostgreSQL run's waits and calls by place in a TPC-B-like transaction", () => {
   // pgbench at 340 transactions a second, 8 connections, scale 1, for 4 s.
   const t = parseBpftraceJson(fixture('bpftrace-postgres-places.json'));
   assert.equal(t.places.length, 7);
-  assert.deepEqual(t.places[4], {
-    requests: 1325,
-    waited: 192,
-    waitNs: 127800956,
-    holds: 1325,
-    holdNs: 635759421,
+  const { calls, ...branch } = t.places[4];
+  assert.deepEqual(branch, {
+    requests: 1346,
+    waited: 303,
+    waitNs: 444337404,
+    holds: 1346,
+    holdNs: 985036339,
   });
-  // The commit (the last place) gives the locks: no hold of its own.
-  assert.deepEqual([t.places[6].requests, t.places[6].holds], [1333, 0]);
+  // Its waits are on a latch (epoll_wait, then the signal's read); the commit (the last place)
+  // makes the fdatasync and the log's write, and gives the locks: no hold of its own.
+  assert.equal(calls.get('epoll_wait'), 451);
+  const commit = t.places[6];
+  assert.deepEqual([commit.requests, commit.holds, commit.calls.get('fdatasync')], [1354, 0, 1346]);
   // The branch's update (the third) waits on one lock, the tellers' (the second) on about 10
-  // (7 measured); the accounts' (the first, 100,000 rows) waited twice: no section.
+  // (8 measured); the accounts' (the first, 100,000 rows) waited 5 times in 1,346: no section.
   const kinds = ['begin', 'update', 'select', 'update', 'update', 'insert', 'end'];
   const sections = fitLocks([{ rps: 2380, windowS: 4, places: t.places }], kinds, kinds.map(typeNamed));
   assert.deepEqual(
     sections.map((l) => [l.op, l.nth, l.release, l.ways]),
     [
-      ['update', 2, 'end', 7],
+      ['update', 2, 'end', 8],
       ['update', 3, 'end', 1],
     ],
   );

@@ -313,12 +313,17 @@ test(
       { op: 'update', nth: 2, release: 'end', ways: 7, byLoad: [] },
       { op: 'update', nth: 3, release: 'end', ways: 1, byLoad: [] },
     ];
+    // The commit makes every fdatasync, the other kinds the rest of the calls.
+    const sync = (r: (typeof p.requests)[number]) =>
+      p.kernel.replay.map((c) => (c.name === 'fdatasync' ? { ...c, perReq: r.op === 'end' ? 1 : 0 } : c));
+    for (const r of p.requests) r.replay = sync(r);
     const dir = join(tmp, 'postgres');
     generateClone(p, dir);
     const at = (op: string) => p.requests.findIndex((r) => r.op === op);
     const src = readFileSync(join(dir, 'clone.c'), 'utf8');
     assert.ok(src.includes(`{ ${at('update')}u, 3u, ${at('end')}u, 1u }`), 'the branch section in clone.c');
     assert.ok(src.includes('.n_locks = 2u'));
+    assert.match(src, new RegExp(`replay_steps_${at('end')}\\[[^]*?TWIN_SC_FDATASYNC, 1\\.0000`));
     const w = parseWith(
       Workload,
       {

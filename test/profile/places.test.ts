@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Place } from '../../src/collect/bpftrace.js';
-import { fitLocks, MIN_WAITS, type PlaceWindow } from '../../src/profile/locks.js';
+import { fitLocks, MIN_WAITS, typeReplay, type PlaceWindow } from '../../src/profile/places.js';
 import type { RequestType } from '../../src/model/index.js';
 
 const typed = (ops: string[]): RequestType[] =>
@@ -12,7 +12,7 @@ const KINDS = ['begin', 'update', 'update', 'end'];
  *  of `ways` ways held `holdUs` would make it: with probability tps * hold / ways. */
 function window(tps: number, s: number, ways: number, holdUs: number): PlaceWindow {
   const n = tps * s;
-  const quiet: Place = { requests: n, waited: 0, waitNs: 0, holds: n, holdNs: n * 3000 };
+  const quiet: Place = { requests: n, waited: 0, waitNs: 0, holds: n, holdNs: n * 3000, calls: new Map() };
   const waited = Math.round((n * tps * holdUs) / 1e6 / ways);
   return {
     rps: tps * KINDS.length,
@@ -50,4 +50,51 @@ test('no section where the waits are too few, too rare, or a kind was never prof
   assert.deepEqual(fitLocks([rare], KINDS, typed(['begin', 'update', 'end'])), []);
   // The release's kind is not among the request types.
   assert.deepEqual(fitLocks([window(400, 6, 1, 900)], KINDS, typed(['begin', 'update'])), []);
+});
+
+test("each type's calls follow its places, and the types' rates by their shares come to the call's", () => {
+  // begin, update, update, end: the commit makes every fsync, the updates the lseeks
+  // (two each, the second update three), and a call no place made keeps its rate.
+  const place = (calls: [string, number][]): Place => ({
+    requests: 100,
+    waited: 0,
+    waitNs: 0,
+    holds: 100,
+    holdNs: 0,
+    calls: new Map(calls),
+  });
+  const w: PlaceWindow = {
+    rps: 400,
+    windowS: 1,
+    places: [place([]), place([['lseek', 200]]), place([['lseek', 300]]), place([['fdatasync', 100]])],
+  };
+  const types = typed(['begin', 'update', 'end']).map((r, i) => ({ ...r, share: [0.25, 0.5, 0.25][i] }));
+  const replay = [
+    { name: 'fdatasync', perReq: 0.25 },
+    { name: 'lseek', perReq: 1.25 },
+    { name: 'kill', perReq: 0.01 },
+  ];
+  const got = typeReplay(replay, [w], KINDS, types)!;
+  const rate = (op: string, name: string) => got.get(op)!.find((c) => c.name === name)!.perReq;
+  assert.deepEqual(
+    ['begin', 'update', 'end'].map((op) => [rate(op, 'fdatasync'), rate(op, 'lseek'), rate(op, 'kill')]),
+    [
+      [0, 0, 0.01],
+      [0, 2.5, 0.01],
+      [1, 0, 0.01],
+    ],
+  );
+  for (const name of ['fdatasync', 'lseek', 'kill'])
+    assert.ok(
+      Math.abs(
+        types.reduce((a, t) => a + t.share * rate(t.op, name), 0) -
+          replay.find((c) => c.name === name)!.perReq,
+      ) < 1e-9,
+      name,
+    );
+  // No calls by place (a trace without them): no types' own.
+  assert.equal(
+    typeReplay(replay, [{ ...w, places: w.places.map((p) => ({ ...p, calls: new Map() })) }], KINDS, types),
+    null,
+  );
 });

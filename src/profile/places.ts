@@ -1,5 +1,7 @@
 import type { Place } from '../collect/bpftrace.js';
-import type { LockSection, RequestType } from '../model/index.js';
+import type { LockSection, Profile, RequestType } from '../model/index.js';
+
+type SyscallRate = Profile['kernel']['replay'][number];
 
 /** A traced window's waits by place in the transaction, and its length. */
 export interface PlaceWindow {
@@ -47,6 +49,48 @@ export function fitLocks(windows: PlaceWindow[], kinds: string[], requests: Requ
     const ways = Math.min(4096, Math.max(1, Math.round(oneWay / waits)));
     const nth = kinds.slice(0, p + 1).filter((k) => k === op).length;
     out.push({ op, nth, release, ways, byLoad });
+  }
+  return out;
+}
+
+/** Each request type's share of the replayed calls, from the calls made inside the requests at
+ *  each place of the transaction (`kinds` in order): a call's overall rate R (a request of any
+ *  type) is divided between the types as their places made it, so that a type whose requests
+ *  made a share c of the call in the traced windows makes R * c / (its share of requests) a
+ *  request, and the types' rates by their shares come to R again. PostgreSQL's commit makes
+ *  the fdatasync and the write-ahead log's pwrite64, every one of them: a clone that made them
+ *  on any statement at 1 in 7 held its row locks without the fsync (its branch's update
+ *  waited on 9.6% of transactions at 2,380 statements a second, the original's on 25.5%).
+ *  Calls no place made (outside every request) keep their rate on every type. Null where the
+ *  windows have no calls by place. */
+export function typeReplay(
+  replay: SyscallRate[],
+  windows: PlaceWindow[],
+  kinds: string[],
+  requests: RequestType[],
+): Map<string, SyscallRate[]> | null {
+  const made = new Map<string, Map<string, number>>(); // op -> call -> count
+  for (const w of windows)
+    w.places.forEach((p, i) => {
+      const op = kinds[i];
+      if (op === undefined) return;
+      let m = made.get(op);
+      if (!m) made.set(op, (m = new Map()));
+      for (const [name, n] of p.calls) m.set(name, (m.get(name) ?? 0) + n);
+    });
+  if (![...made.values()].some((m) => m.size)) return null;
+  const out = new Map<string, SyscallRate[]>();
+  for (const r of requests) {
+    const share = r.share;
+    out.set(
+      r.op,
+      replay.map((c) => {
+        const total = [...made.values()].reduce((a, m) => a + (m.get(c.name) ?? 0), 0);
+        if (total === 0 || share <= 0) return c;
+        const mine = made.get(r.op)?.get(c.name) ?? 0;
+        return { ...c, perReq: (c.perReq * mine) / total / share };
+      }),
+    );
   }
   return out;
 }
