@@ -42,7 +42,8 @@ static int files_fill(int fd, uint64_t bytes)
     return TWIN_OK;
 }
 
-int files_open(files_set *f, const char *dir, uint64_t data_bytes, char *err, size_t errlen)
+int files_open(files_set *f, const char *dir, uint64_t data_bytes, uint64_t log_bytes, char *err,
+               size_t errlen)
 {
     memset(f, 0, sizeof *f);
     f->log_fd = -1;
@@ -96,6 +97,11 @@ int files_open(files_set *f, const char *dir, uint64_t data_bytes, char *err, si
         goto err;
     }
     f->made_log = 1;
+    if (log_bytes && (files_fill(f->log_fd, log_bytes) != TWIN_OK || fdatasync(f->log_fd) != 0)) {
+        snprintf(err, errlen, "cannot write %s: %s; free some disk space", f->log_path, strerror(errno));
+        goto err;
+    }
+    f->log_bytes = log_bytes;
     return TWIN_OK;
 err:
     files_remove(f);

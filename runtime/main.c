@@ -127,7 +127,8 @@ static __attribute__((noinline)) int main_run(const twin_config *cfg, int argc, 
         return 2;
     }
     /* --workers: a configuration change (another pool size) needs no new profile */
-    twin_config conf = *cfg;
+    static twin_config conf; /* (static: main_run runs once) */
+    conf = *cfg;
     if (o.workers)
         conf.workers = (uint32_t)o.workers;
     /* --no-locks: the same server without its contention (a what-if) */
@@ -157,7 +158,7 @@ static __attribute__((noinline)) int main_run(const twin_config *cfg, int argc, 
         replay_plan_free(&plan);
         return 2;
     }
-    if (files_open(&files, o.dir, cfg->data_file_bytes, err, sizeof err) != TWIN_OK) {
+    if (files_open(&files, o.dir, cfg->data_file_bytes, replay_log_span(cfg), err, sizeof err) != TWIN_OK) {
         fprintf(stderr, "clone: %s\n", err);
         close(listen_fd);
         replay_plan_free(&plan);

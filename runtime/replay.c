@@ -137,6 +137,19 @@ nomem:
     return TWIN_ERR;
 }
 
+uint64_t replay_log_span(const twin_config *cfg)
+{
+    for (uint32_t i = 0; i < cfg->n_ops; i++)
+        for (uint32_t j = 0; j < cfg->ops[i].n_steps; j++)
+            if (cfg->ops[i].steps[j].call == TWIN_SC_PWRITE && cfg->ops[i].steps[j].per_req > 0)
+                return REPLAY_LOG_SPAN;
+    for (uint32_t i = 0; i < cfg->n_bg; i++)
+        for (uint32_t j = 0; j < cfg->bg[i].n_disk; j++)
+            if (cfg->bg[i].disk[j].call == TWIN_SC_PWRITE && cfg->bg[i].disk[j].per_req > 0)
+                return REPLAY_LOG_SPAN;
+    return 0;
+}
+
 void replay_plan_free(replay_plan *p)
 {
     if (p->ops) {

@@ -68,6 +68,11 @@ typedef struct {
 
 /* Checks the config and prepares its tables; err says what is wrong. */
 int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t errlen);
+/* The bytes of log the clone makes whole at its start: REPLAY_LOG_SPAN where a
+ * request's or a background thread's calls write it in place (pwrite64), as a
+ * database writes its preallocated write-ahead log; else 0 (appends grow it). */
+#define REPLAY_LOG_SPAN (16ull << 20)
+uint64_t replay_log_span(const twin_config *cfg);
 void replay_plan_free(replay_plan *p);
 
 /* seed tells threads (and prefork processes) apart; any value. */

@@ -100,7 +100,9 @@ void replay_step(replay_thread *t, twin_syscall call, const dist_table *sizes, c
         break;
     }
     case TWIN_SC_PWRITE:
-        r = pwrite(f->log_fd, t->scratch, size, (off_t)replay_offset(t, REPLAY_LOG_CAP, size));
+        /* in the blocks the log was given at the start (REPLAY_LOG_SPAN) */
+        r = pwrite(f->log_fd, t->scratch, size,
+                   (off_t)replay_offset(t, f->log_bytes ? f->log_bytes : REPLAY_LOG_CAP, size));
         break;
     case TWIN_SC_FSYNC:
         r = fsync(f->log_fd);

@@ -450,6 +450,7 @@ export TWIN_TEST_NET=3 # a thread per connection
 port=$(free_port)
 dir=$TMP/work-tpc
 start_clone $name "$port" --dir "$dir"
+[[ $(stat -c %s "$dir/log0") == 0 ]] || die "thread per connection: the log is not empty at the start, and nothing writes it in place"
 [[ $(threads "$CLONE_PID") == 2 ]] || die "thread per connection: $(threads "$CLONE_PID") threads idle, want 1 + 1 background"
 hold_conns "$port" 5
 [[ $(threads "$CLONE_PID") == 7 ]] || die "thread per connection: $(threads "$CLONE_PID") threads on 5 connections, want 1 + 1 background + 5"
@@ -546,6 +547,8 @@ what="process per connection, epoll"
 port=$(free_port)
 dir=$TMP/work-ppc-epoll
 start_clone $name "$port" --dir "$dir"
+# The WAL writer writes in place: the log is made whole (16 MiB) before the clone serves.
+[[ $(stat -c %s "$dir/log0") == $((16 << 20)) ]] || die "$what: a log of $(stat -c %s "$dir/log0") bytes at the start, want 16 MiB"
 bgs=$("${CLIENT[@]}" children "$CLONE_PID")
 STARTED+=($bgs)
 [[ $(wc -w <<<"$bgs") == 2 ]] || die "$what: $(wc -w <<<"$bgs") processes before any connection, want 2 background"
