@@ -28,7 +28,7 @@ static size_t lock_count(const twin_config *cfg)
 uint32_t *lock_words_map(const twin_config *cfg)
 {
     size_t n = lock_count(cfg);
-    if (!n || !lock_model_ok(cfg->net_model))
+    if (!n)
         return NULL;
     void *m = mmap(NULL, n * sizeof(uint32_t), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     return m == MAP_FAILED ? NULL : m; /* (anonymous memory starts zeroed: every way free) */
@@ -97,24 +97,24 @@ void lock_before(const twin_config *cfg, uint32_t *words, lock_hold *h, uint32_t
     }
 }
 
+/* Gives section i's way if held and starts its count again. */
+static void lock_release(const twin_config *cfg, uint32_t *words, lock_hold *h, uint32_t i)
+{
+    if (h->held[i])
+        lock_give(lock_section(cfg, words, i) + h->held[i] - 1);
+    h->held[i] = 0;
+    h->seen[i] = 0;
+}
+
 void lock_after(const twin_config *cfg, uint32_t *words, lock_hold *h, uint32_t op)
 {
-    for (uint32_t i = 0; i < cfg->n_locks && i < LOCK_MAX; i++) {
-        if (op != cfg->locks[i].release)
-            continue;
-        if (h->held[i])
-            lock_give(lock_section(cfg, words, i) + h->held[i] - 1);
-        h->held[i] = 0;
-        h->seen[i] = 0;
-    }
+    for (uint32_t i = 0; i < cfg->n_locks && i < LOCK_MAX; i++)
+        if (op == cfg->locks[i].release)
+            lock_release(cfg, words, h, i);
 }
 
 void lock_drop(const twin_config *cfg, uint32_t *words, lock_hold *h)
 {
-    for (uint32_t i = 0; i < cfg->n_locks && i < LOCK_MAX; i++) {
-        if (h->held[i])
-            lock_give(lock_section(cfg, words, i) + h->held[i] - 1);
-        h->held[i] = 0;
-        h->seen[i] = 0;
-    }
+    for (uint32_t i = 0; i < cfg->n_locks && i < LOCK_MAX; i++)
+        lock_release(cfg, words, h, i);
 }

@@ -25,7 +25,7 @@ typedef struct {
 int lock_model_ok(twin_net_model m);
 
 /* The lock words of cfg's sections, mapped shared before any fork; NULL
- * where it has none (or the model may not block). */
+ * where it has none (or the mapping failed). */
 uint32_t *lock_words_map(const twin_config *cfg);
 void lock_words_unmap(const twin_config *cfg, uint32_t *words);
 

@@ -137,16 +137,22 @@ nomem:
     return TWIN_ERR;
 }
 
+static int replay_writes_in_place(const twin_syscall_step *s, uint32_t n)
+{
+    for (uint32_t j = 0; j < n; j++)
+        if (s[j].call == TWIN_SC_PWRITE && s[j].per_req > 0)
+            return 1;
+    return 0;
+}
+
 uint64_t replay_log_span(const twin_config *cfg)
 {
     for (uint32_t i = 0; i < cfg->n_ops; i++)
-        for (uint32_t j = 0; j < cfg->ops[i].n_steps; j++)
-            if (cfg->ops[i].steps[j].call == TWIN_SC_PWRITE && cfg->ops[i].steps[j].per_req > 0)
-                return REPLAY_LOG_SPAN;
+        if (replay_writes_in_place(cfg->ops[i].steps, cfg->ops[i].n_steps))
+            return REPLAY_LOG_SPAN;
     for (uint32_t i = 0; i < cfg->n_bg; i++)
-        for (uint32_t j = 0; j < cfg->bg[i].n_disk; j++)
-            if (cfg->bg[i].disk[j].call == TWIN_SC_PWRITE && cfg->bg[i].disk[j].per_req > 0)
-                return REPLAY_LOG_SPAN;
+        if (replay_writes_in_place(cfg->bg[i].disk, cfg->bg[i].n_disk))
+            return REPLAY_LOG_SPAN;
     return 0;
 }
 

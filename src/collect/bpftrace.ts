@@ -68,8 +68,9 @@ function placeProbes(cycle: number): string[] {
   ];
 }
 
-/** The longest cycle placeProbes follows (bpftrace unrolls a loop over its places). */
-export const MAX_CYCLE = 32;
+/** The longest cycle placeProbes follows (bpftrace unrolls a loop over its places): a longer
+ *  one is traced without places. */
+const MAX_CYCLE = 32;
 
 /** The bpftrace program: every system call by process, thread and number; the byte count of
  *  each I/O call by thread and file descriptor (which descriptors are sockets is read from

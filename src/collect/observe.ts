@@ -1,6 +1,6 @@
 import { SOCKET_RECV_CALLS, SOCKET_SEND_CALLS, TwinError, type Workload } from '../model/index.js';
 import { preload, runLoad, type LoadResult } from './loadgen.js';
-import { markFds, MAX_CYCLE, startTracer, type SyscallTrace } from './bpftrace.js';
+import { markFds, startTracer, type SyscallTrace } from './bpftrace.js';
 import { transactionKinds } from './pgbench.js';
 import { cpuNs, fdClasses, rssBytes, tasks } from './proc.js';
 import { median } from '../util/stats.js';
@@ -150,7 +150,7 @@ export async function observe(
   const pids = target.pids();
   // A transaction's statements in turn: the waits inside each are told apart (serialized sections).
   const cycle = opts.places ? (transactionKinds(w)?.length ?? 0) : 0;
-  const tracer = opts.trace ? await startTracer(pids, cycle <= MAX_CYCLE ? cycle : 0) : null;
+  const tracer = opts.trace ? await startTracer(pids, cycle) : null;
   const t0 = Date.now();
   const cpu = cpuTracker(() => target.pids());
   // Which descriptors are sockets, and which processes and threads serve: read while the

@@ -56,6 +56,7 @@ export const SyscallRate = z.object({
   perReq: z.number().nonnegative(),
   sizes: SizeBins.optional(),
 });
+export type SyscallRate = z.infer<typeof SyscallRate>;
 
 /** A thread that serves no request: how it sleeps, how often it wakes at rest
  *  (periodUs, 0: never by itself) and how many more wake-ups each request brings

@@ -298,10 +298,6 @@ export async function profileTarget(
     // Each statement kind's own calls (the commit's fsync), as its places made them.
     const byType = typeReplay(kernel.replay, windows, kinds, requests);
     for (const r of requests) r.replay = byType?.get(r.op);
-    for (const l of skeleton.locks)
-      say(
-        `a serialized section: a transaction's ${l.op} #${l.nth} takes one of ${l.ways} lock(s) until its ${l.release} (waited: ${l.byLoad.map((b) => `${(100 * b.waited).toFixed(1)}%`).join(', ')})`,
-      );
   }
   // Types measured alone need a load that sends one type alone: twin-load's.
   const types = requests.length > 1 && w.driver.name === 'twin-load' ? requests : [];
