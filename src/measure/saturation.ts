@@ -12,12 +12,20 @@ const MAX_STEPS = 8;
 const BISECTIONS = 4;
 /** Seconds of load per probe, after one of warm-up: short, since a search runs a dozen. */
 const PROBE_S = 3;
+/** A probe whose p99 lands within this factor of the bound (either side) is marginal: the
+ *  rate is probed REPEATS times in all and decided by the median p99 and achieved rate. Near
+ *  its saturation a server's p99 moves more between runs than with the rate: PostgreSQL's
+ *  came out 7,140, 5,058, 4,760 and 4,165 statements a second in four searches of one probe
+ *  each, its p99 10.0 ms at 3,150 and 13.6 at 4,200. */
+export const MARGIN = 1.5;
+export const REPEATS = 3;
 
 export interface SaturationProbe {
   rate: number;
   achievedRps: number;
   p99Us: number;
-  served: boolean;
+  /** The target kept up with the rate and answered (the p99 aside). */
+  keptUp: boolean;
 }
 
 /** The highest rate the target serves with its p99 under `w.saturationP99` microseconds
@@ -31,18 +39,42 @@ export async function saturation(
 ): Promise<{ rps: number; probes: SaturationProbe[] }> {
   const probes: SaturationProbe[] = [];
   const rps = await searchSaturation(Math.max(...w.loads), async (rate) => {
-    const r = await runLoad(w, target.port, { rate, duration: PROBE_S, warmup: 1, seed });
-    const served =
-      r.achieved_rps >= KEEPS_UP * rate &&
-      totalErrors(r) <= ERRORS * Math.max(1, r.sent) &&
-      r.latency_us.p99 <= w.saturationP99;
-    probes.push({ rate, achievedRps: r.achieved_rps, p99Us: r.latency_us.p99, served });
-    say(
-      `${rate.toFixed(0)} requests/s: p99 ${r.latency_us.p99.toFixed(0)} us, ${served ? 'served' : 'not served'}`,
-    );
+    const tries: SaturationProbe[] = [];
+    do {
+      const r = await runLoad(w, target.port, {
+        rate,
+        duration: PROBE_S,
+        warmup: 1,
+        seed: seed + tries.length,
+      });
+      const p: SaturationProbe = {
+        rate,
+        achievedRps: r.achieved_rps,
+        p99Us: r.latency_us.p99,
+        keptUp: false,
+      };
+      p.keptUp = r.achieved_rps >= KEEPS_UP * rate && totalErrors(r) <= ERRORS * Math.max(1, r.sent);
+      tries.push(p);
+      probes.push(p);
+    } while (tries.length < REPEATS && marginal(tries[0], w.saturationP99));
+    const served = decide(tries, w.saturationP99);
+    const p99s = tries.map((t) => t.p99Us.toFixed(0)).join(', ');
+    say(`${rate.toFixed(0)} requests/s: p99 ${p99s} us, ${served ? 'served' : 'not served'}`);
     return served;
   });
   return { rps, probes };
+}
+
+/** Whether a probe's p99 is near enough the bound to be decided by repeats. */
+export const marginal = (p: SaturationProbe, bound: number) =>
+  p.p99Us <= bound * MARGIN && p.p99Us >= bound / MARGIN;
+
+/** A rate's verdict from its probes: most of them kept up and answered, and their median p99
+ *  is under the bound. */
+export function decide(tries: SaturationProbe[], bound: number): boolean {
+  const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[(xs.length - 1) >> 1];
+  const keptUp = tries.filter((t) => t.keptUp).length * 2 > tries.length;
+  return keptUp && median(tries.map((t) => t.p99Us)) <= bound;
 }
 
 /** The highest rate `served` says yes to: from `start`, doubled until a rate is not served (or

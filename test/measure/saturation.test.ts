@@ -1,6 +1,6 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { searchSaturation } from '../../src/measure/saturation.js';
+import { decide, marginal, searchSaturation, type SaturationProbe } from '../../src/measure/saturation.js';
 import { verdictOf } from '../../src/measure/verdict.js';
 import type { ComparisonRow } from '../../src/model/index.js';
 
@@ -21,6 +21,24 @@ test('the saturation search brackets the limit by doubling or halving, then bise
   // Every rate served up to 2^8 times the start, or none down to a 256th of it.
   assert.equal(await searchSaturation(100, upTo(Infinity).served), 25600);
   assert.equal(await searchSaturation(100, upTo(0).served), 0);
+});
+
+test('a marginal rate is decided by the median of its probes, and by most of them keeping up', () => {
+  const p = (p99Us: number, keptUp = true): SaturationProbe => ({
+    rate: 1000,
+    achievedRps: 1000,
+    p99Us,
+    keptUp,
+  });
+  // Within a factor 1.5 of a 10 ms bound, either side, a probe is marginal.
+  assert.ok(marginal(p(6700), 10000) && marginal(p(14900), 10000));
+  assert.ok(!marginal(p(6600), 10000) && !marginal(p(15100), 10000));
+  // One probe over the bound among three under it does not sink the rate; two do.
+  assert.equal(decide([p(10500), p(9000), p(9500)], 10000), true);
+  assert.equal(decide([p(9000), p(10500), p(12000)], 10000), false);
+  // The median p99 under the bound is not enough where most probes fell behind the rate.
+  assert.equal(decide([p(9000, false), p(9000, false), p(9000)], 10000), false);
+  assert.equal(decide([p(4000)], 10000), true);
 });
 
 test('latency is judged up to 80% of the original saturation throughput, which is judged within 10%', () => {
