@@ -126,7 +126,7 @@ int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t e
     if (p->served == MAP_FAILED)
         goto nomem;
     *p->served = 0;
-    if (cfg->n_locks && lock_model_ok(cfg->net_model) && !(p->locks = lock_words_map(cfg)))
+    if (cfg->n_locks && lock_model_ok(cfg->net_model) && !(p->locks = lock_ways_map(cfg)))
         goto nomem;
     return TWIN_OK;
 nomem:
@@ -171,7 +171,7 @@ void replay_plan_free(replay_plan *p)
     p->ops = NULL;
     if (p->served)
         munmap(p->served, sizeof *p->served);
-    lock_words_unmap(p->cfg, p->locks);
+    lock_ways_unmap(p->cfg, p->locks);
     p->locks = NULL;
     p->served = NULL;
 }

@@ -16,6 +16,7 @@
 
 #include "dist.h"
 #include "files.h"
+#include "lock.h"
 #include "twin.h"
 
 #define REPLAY_MAX_OPEN 16 /* files a thread keeps open from OPENAT */
@@ -36,7 +37,7 @@ typedef struct {
     size_t scratch_bytes; /* the largest size a file step reads or writes */
     const files_set *files;
     uint64_t *served; /* requests served by every thread and process (shared memory) */
-    uint32_t *locks;  /* the serialized sections' words (shared memory); NULL: none */
+    lock_way *locks;  /* the serialized sections' ways (shared memory); NULL: none */
     long key_at;      /* where a key or path holds the key's number (--key-at), -1 nowhere */
 } replay_plan;
 

@@ -241,6 +241,10 @@ typedef struct {
      * NULL. */
     const twin_lock *locks;
     uint32_t n_locks;
+    /* A section's waiter sleeps on a latch of its thread's own (epoll_wait on a
+     * signalfd of SIGURG; its giver's kill wakes it) instead of in a futex:
+     * PostgreSQL's backends wait so. */
+    int lock_latch;
 } twin_config;
 
 /* Parses the clone's flags (--port N, --host ADDR, --dir DIR for its files),

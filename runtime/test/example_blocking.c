@@ -10,7 +10,8 @@
  * background threads, each in a process of its own, in turn: epoll_wait
  * every 200 ms, nanosleep every 100 ms and once more a request served (with a
  * WAL writer's disk calls). TWIN_TEST_LOCK=1: one serialized section of one
- * way, taken at a connection's first set and given at its next get. */
+ * way, taken at a connection's first set and given at its next get; =latch:
+ * its waiters sleep on latches. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -88,6 +89,7 @@ int main(int argc, char **argv)
         .body = body,
         .locks = lock,
         .n_locks = lock_on ? 1 : 0,
+        .lock_latch = lock_on && strcmp(lock_on, "latch") == 0,
     };
     return twin_main(&config, argc, argv);
 }

@@ -645,6 +645,32 @@ for net in 3 5; do
     stop_clone $name "$CLONE_PID" "$dir"
     ok "net model $net: a set waits for the section's holder's get, or 1 s where none comes"
 done
+# Latch waits: in epoll_wait on a signalfd, woken by the giver's kill (a
+# process per connection) or tgkill (a thread); never a futex wait.
+export TWIN_TEST_LOCK=latch
+for net in 3 5; do
+    export TWIN_TEST_NET=$net
+    port=$(free_port)
+    dir=$TMP/work-latch-$net
+    start_clone $name "$port" --dir "$dir"
+    strace -f -qq -e trace=kill,tgkill,epoll_wait,futex -o "$TMP/latch-$net.strace" -p "$CLONE_PID" &
+    tracer=$!
+    STARTED+=("$tracer")
+    sleep 0.5
+    "${CLIENT[@]}" locks --proto memcached --port "$port" || die "net model $net: latch section"
+    sleep 0.2
+    kill -INT "$tracer" 2>/dev/null
+    wait "$tracer" 2>/dev/null
+    stop_clone $name "$CLONE_PID" "$dir"
+    want=$([[ $net == 5 ]] && echo kill || echo tgkill)
+    signals=$(grep -c "^[0-9]* *$want(.*SIGURG" "$TMP/latch-$net.strace")
+    waits=$(grep -c "epoll_wait(" "$TMP/latch-$net.strace")
+    futexes=$(grep -c "FUTEX_WAIT" "$TMP/latch-$net.strace")
+    ((signals == 1 && waits >= 2 && futexes == 0)) ||
+        die "net model $net: latch: $signals $want of SIGURG (want 1), $waits epoll_wait (2 or more), $futexes futex waits (none)"
+    ok "net model $net: latch waits: $want of SIGURG 1, epoll_wait $waits, no futex wait"
+done
+export TWIN_TEST_LOCK=1
 port=$(free_port)
 start_clone $name "$port" --dir "$TMP/work-nolock" --no-locks
 "${CLIENT[@]}" locks free --proto memcached --port "$port" || die "--no-locks: a set waited"

@@ -263,6 +263,7 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     `    .body_init = clone_body_init,`,
     `    .locks = locks,`,
     `    .n_locks = ${locks.length}u,`,
+    `    .lock_latch = ${sk.lockWait === 'latch' ? 1 : 0},`,
     '};',
     '',
     'int main(int argc, char **argv)',

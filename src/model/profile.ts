@@ -150,6 +150,9 @@ export const Skeleton = z.object({
   background: z.array(BackgroundThread),
   /** Serialized sections, at most 8. */
   locks: z.array(LockSection).max(8).default([]),
+  /** How a section's waiter sleeps: in a futex, or on a latch of its own (epoll_wait on a
+   *  signal, woken by its giver's kill: PostgreSQL's backends). */
+  lockWait: z.enum(['futex', 'latch']).default('futex'),
 });
 export type Skeleton = z.infer<typeof Skeleton>;
 

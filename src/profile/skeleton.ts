@@ -224,6 +224,7 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
     sendCall,
     background,
     locks: [], // fitted apart (fitLocks): they need the transaction's statement kinds
+    lockWait: 'futex',
   };
 }
 

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { spawn } from 'node:child_process';
 import { bpftraceScript, markFds, parseBpftraceJson } from '../../src/collect/bpftrace.js';
-import { fitLocks } from '../../src/profile/places.js';
+import { fitLocks, lockWaitOf, withoutLatchCalls } from '../../src/profile/places.js';
 import type { RequestType } from '../../src/model/index.js';
 import { parseCachegrind, countersFrom } from '../../src/collect/cachegrind.js';
 import { parseStat, parseSchedstat, processTree, cpuNs } from '../../src/collect/proc.js';
@@ -58,13 +58,36 @@ test("bpftrace JSON of a real PostgreSQL run's waits and calls by place in a TPC
   // The branch's update (the third) waits on one lock, the tellers' (the second) on about 10
   // (8 measured); the accounts' (the first, 100,000 rows) waited 5 times in 1,346: no section.
   const kinds = ['begin', 'update', 'select', 'update', 'update', 'insert', 'end'];
-  const sections = fitLocks([{ rps: 2380, windowS: 4, places: t.places }], kinds, kinds.map(typeNamed));
+  const window = { rps: 2380, windowS: 4, sent: 7 * 1346, places: t.places };
+  const sections = fitLocks([window], kinds, kinds.map(typeNamed));
   assert.deepEqual(
     sections.map((l) => [l.op, l.nth, l.release, l.ways]),
     [
       ['update', 2, 'end', 8],
       ['update', 3, 'end', 1],
     ],
+  );
+  // They sleep on latches: 515 epoll_wait and 245 futex calls in the places that waited. Each
+  // wake read its signal and was sent by a kill: the replay keeps the rest of those calls.
+  assert.equal(lockWaitOf([window]), 'latch');
+  const kept = withoutLatchCalls(
+    [
+      { name: 'read', perReq: 0.06 },
+      { name: 'kill', perReq: 0.054 },
+      { name: 'lseek', perReq: 1.44 },
+    ],
+    [window],
+  );
+  assert.deepEqual(
+    kept.replay.map((c) => [c.name, c.perReq]),
+    [
+      ['read', 0.0053],
+      ['lseek', 1.44],
+    ],
+  );
+  assert.deepEqual(
+    kept.windows[0].places.map((p) => p.calls.get('read') ?? 0),
+    [0, 0, 0, 0, 0, 0, 0],
   );
 });
 

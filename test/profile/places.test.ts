@@ -1,7 +1,14 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import type { Place } from '../../src/collect/bpftrace.js';
-import { fitLocks, MIN_WAITS, typeReplay, type PlaceWindow } from '../../src/profile/places.js';
+import {
+  fitLocks,
+  lockWaitOf,
+  MIN_WAITS,
+  typeReplay,
+  withoutLatchCalls,
+  type PlaceWindow,
+} from '../../src/profile/places.js';
 import type { RequestType } from '../../src/model/index.js';
 
 const typed = (ops: string[]): RequestType[] =>
@@ -17,6 +24,7 @@ function window(tps: number, s: number, ways: number, holdUs: number): PlaceWind
   return {
     rps: tps * KINDS.length,
     windowS: s,
+    sent: n * KINDS.length,
     places: [quiet, quiet, { ...quiet, waited, waitNs: waited * 400_000, holdNs: n * holdUs * 1000 }, quiet],
   };
 }
@@ -66,6 +74,7 @@ test("each type's calls follow its places, and the types' rates by their shares 
   const w: PlaceWindow = {
     rps: 400,
     windowS: 1,
+    sent: 400,
     places: [place([]), place([['lseek', 200]]), place([['lseek', 300]]), place([['fdatasync', 100]])],
   };
   const types = typed(['begin', 'update', 'end']).map((r, i) => ({ ...r, share: [0.25, 0.5, 0.25][i] }));
@@ -96,5 +105,62 @@ test("each type's calls follow its places, and the types' rates by their shares 
   assert.equal(
     typeReplay(replay, [{ ...w, places: w.places.map((p) => ({ ...p, calls: new Map() })) }], KINDS, types),
     null,
+  );
+});
+
+test('waits sleep on a latch where the waiting places wait mostly in epoll_wait or poll', () => {
+  const place = (waited: number, calls: [string, number][]): Place => ({
+    requests: 100,
+    waited,
+    waitNs: 0,
+    holds: 100,
+    holdNs: 0,
+    calls: new Map(calls),
+  });
+  const w = (places: Place[]): PlaceWindow => ({ rps: 400, windowS: 1, sent: 400, places });
+  // A place that never waited does not count, however many futex calls it made.
+  const latch = w([
+    place(0, [['futex', 500]]),
+    place(20, [
+      ['epoll_wait', 30],
+      ['futex', 10],
+      ['read', 30],
+    ]),
+  ]);
+  assert.equal(lockWaitOf([latch]), 'latch');
+  assert.equal(
+    lockWaitOf([
+      w([
+        place(20, [
+          ['futex', 40],
+          ['poll', 5],
+        ]),
+      ]),
+    ]),
+    'futex',
+  );
+  assert.equal(lockWaitOf([w([place(0, [])])]), 'futex');
+  // The latch's 30 wakes a window of 400 requests: 0.075 of read and kill a request less, the
+  // place's reads less its wakes, the kills (made by the commit) less their share.
+  const giver = place(0, [['kill', 40]]);
+  const got = withoutLatchCalls(
+    [
+      { name: 'read', perReq: 0.1 },
+      { name: 'kill', perReq: 0.075 },
+      { name: 'futex', perReq: 1.25 },
+    ],
+    [w([...latch.places, giver])],
+  );
+  assert.deepEqual(
+    got.replay.map((c) => [c.name, c.perReq]),
+    [
+      ['read', 0.025],
+      ['futex', 1.25],
+    ],
+  );
+  const after = got.windows[0].places;
+  assert.deepEqual(
+    [after[1].calls.get('read'), after[1].calls.get('epoll_wait'), after[2].calls.get('kill')],
+    [0, 30, 10],
   );
 });
