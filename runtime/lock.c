@@ -209,7 +209,7 @@ void lock_before(const twin_config *cfg, lock_way *ways, lock_hold *h, uint32_t 
         *rng ^= *rng >> 7;
         *rng ^= *rng << 17;
         uint32_t way = (uint32_t)(*rng % l->ways);
-        if (lock_take(lock_section(cfg, ways, i) + way, cfg->lock_latch))
+        if (lock_take(lock_section(cfg, ways, i) + way, l->latch))
             h->held[i] = way + 1;
     }
 }
@@ -218,7 +218,7 @@ void lock_before(const twin_config *cfg, lock_way *ways, lock_hold *h, uint32_t 
 static void lock_release(const twin_config *cfg, lock_way *ways, lock_hold *h, uint32_t i)
 {
     if (h->held[i])
-        lock_give(lock_section(cfg, ways, i) + h->held[i] - 1, cfg->lock_latch);
+        lock_give(lock_section(cfg, ways, i) + h->held[i] - 1, cfg->locks[i].latch);
     h->held[i] = 0;
     h->seen[i] = 0;
 }

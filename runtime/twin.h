@@ -184,9 +184,13 @@ typedef struct {
  * chosen at random, and holds it until the connection's next `release`
  * request has been served (its calls made, its reply not yet sent) or the
  * connection closes. A database's row locks, held from the statement that
- * takes them to the commit. Types are indices into ops. */
+ * takes them to the commit. Types are indices into ops. With `latch`, a
+ * waiter sleeps on a latch of its thread's own (epoll_wait on a signalfd of
+ * SIGURG, its giver's kill waking it: PostgreSQL's backends wait so), else in
+ * a futex. */
 typedef struct {
     uint32_t take, nth, release, ways;
+    int latch;
 } twin_lock;
 
 /* Per-thread state the body may use. */
@@ -241,10 +245,6 @@ typedef struct {
      * NULL. */
     const twin_lock *locks;
     uint32_t n_locks;
-    /* A section's waiter sleeps on a latch of its thread's own (epoll_wait on a
-     * signalfd of SIGURG; its giver's kill wakes it) instead of in a futex:
-     * PostgreSQL's backends wait so. */
-    int lock_latch;
 } twin_config;
 
 /* Parses the clone's flags (--port N, --host ADDR, --dir DIR for its files),

@@ -54,7 +54,8 @@ static const twin_bg_thread bg[] = {
     { TWIN_SLEEP_NANOSLEEP, 100000, 1, 1.0, 0.0, 0.0, 0, NULL, 1, wal_steps, 2 },
 };
 
-static const twin_lock lock[] = { { 1, 1, 0, 1 } };
+static const twin_lock lock[] = { { 1, 1, 0, 1, 0 } };
+static const twin_lock latched[] = { { 1, 1, 0, 1, 1 } };
 
 static void body(uint32_t op, twin_body_ctx *ctx)
 {
@@ -87,9 +88,8 @@ int main(int argc, char **argv)
         .data_file_bytes = 1 << 20,
         .body_mem_bytes = 64 << 10,
         .body = body,
-        .locks = lock,
+        .locks = lock_on && strcmp(lock_on, "latch") == 0 ? latched : lock,
         .n_locks = lock_on ? 1 : 0,
-        .lock_latch = lock_on && strcmp(lock_on, "latch") == 0,
     };
     return twin_main(&config, argc, argv);
 }

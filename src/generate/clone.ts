@@ -229,10 +229,10 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   const typeOf = (op: string) => p.requests.findIndex((r) => r.op.toLowerCase() === op.toLowerCase());
   const locks = sk.locks.filter((l) => typeOf(l.op) >= 0 && typeOf(l.release) >= 0);
   out.push(`static const twin_lock locks[${Math.max(1, locks.length)}] = {`);
-  if (!locks.length) out.push('    { 0, 1, 0, 1 },');
+  if (!locks.length) out.push('    { 0, 1, 0, 1, 0 },');
   for (const l of locks)
     out.push(
-      `    { ${typeOf(l.op)}u, ${l.nth}u, ${typeOf(l.release)}u, ${l.ways}u }, /* ${l.op} #${l.nth} to ${l.release} */`,
+      `    { ${typeOf(l.op)}u, ${l.nth}u, ${typeOf(l.release)}u, ${l.ways}u, ${l.wait === 'latch' ? 1 : 0} }, /* ${l.op} #${l.nth} to ${l.release}, ${l.wait} */`,
     );
   out.push('};', '');
   const fileBytes = Math.max(1 << 20, ...p.kernel.replay.flatMap((r) => (r.sizes ?? []).map(([s]) => s * 4)));
@@ -263,7 +263,6 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     `    .body_init = clone_body_init,`,
     `    .locks = locks,`,
     `    .n_locks = ${locks.length}u,`,
-    `    .lock_latch = ${sk.lockWait === 'latch' ? 1 : 0},`,
     '};',
     '',
     'int main(int argc, char **argv)',

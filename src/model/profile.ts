@@ -117,6 +117,9 @@ export const LockSection = z.object({
   nth: z.number().int().positive(),
   release: z.string().regex(/^[A-Za-z]+$/),
   ways: z.number().int().positive().max(4096),
+  /** How its waiter sleeps: in a futex, or on a latch of its own (epoll_wait on a signal, woken
+   *  by its giver's kill), as the original's waits at its place did. */
+  wait: z.enum(['futex', 'latch']).default('futex'),
   /** As measured, at each traced load (requests a second): the share of `op` requests that
    *  waited, and the mean time (us) from taking the lock to the release's reply. */
   byLoad: z
@@ -150,9 +153,6 @@ export const Skeleton = z.object({
   background: z.array(BackgroundThread),
   /** Serialized sections, at most 8. */
   locks: z.array(LockSection).max(8).default([]),
-  /** How a section's waiter sleeps: in a futex, or on a latch of its own (epoll_wait on a
-   *  signal, woken by its giver's kill: PostgreSQL's backends). */
-  lockWait: z.enum(['futex', 'latch']).default('futex'),
 });
 export type Skeleton = z.infer<typeof Skeleton>;
 

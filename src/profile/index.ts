@@ -12,7 +12,7 @@ import {
 import { totalErrors, type LoadResult } from '../collect/loadgen.js';
 import { recordReplies } from '../collect/pgwire.js';
 import { transactionKinds } from '../collect/pgbench.js';
-import { fitLocks, lockWaitOf, typeReplay, withoutLatchCalls } from './places.js';
+import { fitLocks, placeOf, typeReplay, withoutLatchCalls } from './places.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes, mergeBins } from './skeleton.js';
@@ -297,10 +297,8 @@ export async function profileTarget(
     }));
     skeleton.locks = fitLocks(windows, kinds, requests);
     // Waits on latches: the clone's make the latch's calls, not replayed besides.
-    if (skeleton.locks.length && lockWaitOf(windows) === 'latch') {
-      skeleton.lockWait = 'latch';
-      ({ replay: kernel.replay, windows } = withoutLatchCalls(kernel.replay, windows));
-    }
+    const latched = skeleton.locks.filter((l) => l.wait === 'latch').map((l) => placeOf(kinds, l));
+    ({ replay: kernel.replay, windows } = withoutLatchCalls(kernel.replay, windows, latched));
     // Each statement kind's own calls (the commit's fsync), as its places made them.
     const byType = typeReplay(kernel.replay, windows, kinds, requests);
     for (const r of requests) r.replay = byType?.get(r.op);

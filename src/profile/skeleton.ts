@@ -224,7 +224,6 @@ export function inferSkeleton(o: Observation, more: Observation[] = []): Skeleto
     sendCall,
     background,
     locks: [], // fitted apart (fitLocks): they need the transaction's statement kinds
-    lockWait: 'futex',
   };
 }
 

@@ -309,13 +309,12 @@ test(
       { name: 'pwrite64', perReq: 0.05, sizes: [[8192, 1]] },
     ];
     // Two serialized sections, as fitted to PostgreSQL at scale 1: the tellers' update (the
-    // second) on 7 locks, the branch's (the third) on one, each held to the commit.
+    // second) on 7 locks, the branch's (the third) on one, each held to the commit, their
+    // waiters sleeping on latches.
     p.skeleton.locks = [
-      { op: 'update', nth: 2, release: 'end', ways: 7, byLoad: [] },
-      { op: 'update', nth: 3, release: 'end', ways: 1, byLoad: [] },
+      { op: 'update', nth: 2, release: 'end', ways: 7, wait: 'latch', byLoad: [] },
+      { op: 'update', nth: 3, release: 'end', ways: 1, wait: 'latch', byLoad: [] },
     ];
-    // Their waiters sleep on latches, as PostgreSQL's do.
-    p.skeleton.lockWait = 'latch';
     // The commit makes every fdatasync, the other kinds the rest of the calls.
     const sync = (r: (typeof p.requests)[number]) =>
       p.kernel.replay.map((c) => (c.name === 'fdatasync' ? { ...c, perReq: r.op === 'end' ? 1 : 0 } : c));
@@ -324,8 +323,11 @@ test(
     generateClone(p, dir);
     const at = (op: string) => p.requests.findIndex((r) => r.op === op);
     const src = readFileSync(join(dir, 'clone.c'), 'utf8');
-    assert.ok(src.includes(`{ ${at('update')}u, 3u, ${at('end')}u, 1u }`), 'the branch section in clone.c');
-    assert.ok(src.includes('.n_locks = 2u') && src.includes('.lock_latch = 1'));
+    assert.ok(
+      src.includes(`{ ${at('update')}u, 3u, ${at('end')}u, 1u, 1 }`),
+      'the branch section in clone.c',
+    );
+    assert.ok(src.includes('.n_locks = 2u'));
     assert.match(src, new RegExp(`replay_steps_${at('end')}\\[[^]*?TWIN_SC_FDATASYNC, 1\\.0000`));
     const w = parseWith(
       Workload,

@@ -3,7 +3,7 @@ import assert from 'node:assert/strict';
 import type { Place } from '../../src/collect/bpftrace.js';
 import {
   fitLocks,
-  lockWaitOf,
+  waitOf,
   MIN_WAITS,
   typeReplay,
   withoutLatchCalls,
@@ -108,7 +108,7 @@ test("each type's calls follow its places, and the types' rates by their shares 
   );
 });
 
-test('waits sleep on a latch where the waiting places wait mostly in epoll_wait or poll', () => {
+test("a section's waits sleep on a latch where its place's waits were mostly in epoll_wait or poll", () => {
   const place = (waited: number, calls: [string, number][]): Place => ({
     requests: 100,
     waited,
@@ -118,30 +118,30 @@ test('waits sleep on a latch where the waiting places wait mostly in epoll_wait 
     calls: new Map(calls),
   });
   const w = (places: Place[]): PlaceWindow => ({ rps: 400, windowS: 1, sent: 400, places });
-  // A place that never waited does not count, however many futex calls it made.
-  const latch = w([
-    place(0, [['futex', 500]]),
-    place(20, [
-      ['epoll_wait', 30],
-      ['futex', 10],
-      ['read', 30],
-    ]),
+  // A window where the place never waited does not count, however many futex calls it made.
+  const latch = place(20, [
+    ['epoll_wait', 30],
+    ['futex', 10],
+    ['read', 30],
   ]);
-  assert.equal(lockWaitOf([latch]), 'latch');
+  assert.equal(waitOf([place(0, [['futex', 500]]), latch]), 'latch');
   assert.equal(
-    lockWaitOf([
-      w([
-        place(20, [
-          ['futex', 40],
-          ['poll', 5],
-        ]),
+    waitOf([
+      place(20, [
+        ['futex', 40],
+        ['poll', 5],
       ]),
     ]),
     'futex',
   );
-  assert.equal(lockWaitOf([w([place(0, [])])]), 'futex');
-  // The latch's 30 wakes a window of 400 requests: 0.075 of read and kill a request less, the
-  // place's reads less its wakes, the kills (made by the commit) less their share.
+  assert.equal(waitOf([place(0, [])]), 'futex');
+  // The latch's 30 wakes in a window of 400 requests: 0.075 of read and kill a request less,
+  // its place's reads less its wakes, the kills (made by the commit) less their share; the
+  // wakes of a place that is no latch section's stay.
+  const other = place(5, [
+    ['epoll_wait', 5],
+    ['read', 5],
+  ]);
   const giver = place(0, [['kill', 40]]);
   const got = withoutLatchCalls(
     [
@@ -149,7 +149,8 @@ test('waits sleep on a latch where the waiting places wait mostly in epoll_wait 
       { name: 'kill', perReq: 0.075 },
       { name: 'futex', perReq: 1.25 },
     ],
-    [w([...latch.places, giver])],
+    [w([other, latch, giver])],
+    [1],
   );
   assert.deepEqual(
     got.replay.map((c) => [c.name, c.perReq]),
@@ -160,7 +161,14 @@ test('waits sleep on a latch where the waiting places wait mostly in epoll_wait 
   );
   const after = got.windows[0].places;
   assert.deepEqual(
-    [after[1].calls.get('read'), after[1].calls.get('epoll_wait'), after[2].calls.get('kill')],
-    [0, 30, 10],
+    [
+      after[0].calls.get('read'),
+      after[1].calls.get('read'),
+      after[1].calls.get('epoll_wait'),
+      after[2].calls.get('kill'),
+    ],
+    [5, 0, 30, 10],
   );
+  // No latch section: nothing taken out.
+  assert.equal(withoutLatchCalls([{ name: 'read', perReq: 0.1 }], [w([latch])], []).replay[0].perReq, 0.1);
 });
