@@ -3,6 +3,9 @@ import type { Workload } from '../model/index.js';
 import type { LoadResult } from './loadgen.js';
 import { runPgbench } from './pgbench.js';
 
+/** The request type of a connection's start-up message (protocol 3.0). */
+export const STARTUP_OP = 'startup';
+
 /** What one kind of request (a statement kind, or `startup`) came to on the wire. */
 interface Tally {
   count: number;
@@ -46,7 +49,7 @@ export class PgWireTally {
           this.pending.push({ kind: null, bytes: len, oneByte: true });
         else {
           this.started = true;
-          if (code === PROTOCOL_3) this.pending.push({ kind: 'startup', bytes: len, oneByte: false });
+          if (code === PROTOCOL_3) this.pending.push({ kind: STARTUP_OP, bytes: len, oneByte: false });
         }
         this.fromClient = b.subarray(len);
         continue;

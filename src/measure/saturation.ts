@@ -28,25 +28,36 @@ export interface SaturationProbe {
   keptUp: boolean;
 }
 
+/** Runs what it is given one at a time, in the order given: two searches that share it take
+ *  turns, each probe of one beside one of the other's, so that what drifts on the machine
+ *  over minutes (a disk's sync latency) falls on both sides alike. */
+export type Turns = <T>(f: () => Promise<T>) => Promise<T>;
+export function takeTurns(): Turns {
+  let last: Promise<unknown> = Promise.resolve();
+  return <T>(f: () => Promise<T>) => {
+    const run = last.then(f);
+    last = run.catch(() => {});
+    return run;
+  };
+}
+
 /** The highest rate the target serves with its p99 under `w.saturationP99` microseconds
  *  (searchSaturation from the workload's highest load), every probe an open-loop run of its
- *  own. */
+ *  own, taken in `turns` with another search's where given. */
 export async function saturation(
   target: RunningTarget,
   w: Workload,
   seed: number,
   say: (msg: string) => void = () => {},
+  turns: Turns = takeTurns(),
 ): Promise<{ rps: number; probes: SaturationProbe[] }> {
   const probes: SaturationProbe[] = [];
   const rps = await searchSaturation(Math.max(...w.loads), async (rate) => {
     const tries: SaturationProbe[] = [];
     do {
-      const r = await runLoad(w, target.port, {
-        rate,
-        duration: PROBE_S,
-        warmup: 1,
-        seed: seed + tries.length,
-      });
+      const r = await turns(() =>
+        runLoad(w, target.port, { rate, duration: PROBE_S, warmup: 1, seed: seed + tries.length }),
+      );
       const p: SaturationProbe = {
         rate,
         achievedRps: r.achieved_rps,

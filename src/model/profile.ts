@@ -54,6 +54,9 @@ export const ThreadInfo = z.object({
 export const SyscallRate = z.object({
   name: z.string().regex(/^[a-z0-9_]+$/),
   perReq: z.number().nonnegative(),
+  /** Calls each connection makes as it opens, besides `perReq` a request: made by the
+   *  protocol's start-up request (PostgreSQL's), in the overall replay only. */
+  perConn: z.number().nonnegative().optional(),
   sizes: SizeBins.optional(),
 });
 export type SyscallRate = z.infer<typeof SyscallRate>;

@@ -10,9 +10,10 @@ import {
   type Workload,
 } from '../model/index.js';
 import { totalErrors, type LoadResult } from '../collect/loadgen.js';
-import { recordReplies } from '../collect/pgwire.js';
+import { recordReplies, STARTUP_OP } from '../collect/pgwire.js';
 import { transactionKinds } from '../collect/pgbench.js';
 import { fitLocks, placeOf, typeReplay, withoutLatchCalls } from './places.js';
+import { perConnection, splitReplay } from './connections.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes, mergeBins } from './skeleton.js';
@@ -78,10 +79,7 @@ export function kernelWork(
     }
   }
   // Each window with its serving threads.
-  const windows = [o, ...more.filter((x) => x.trace)].map((x) => ({
-    x,
-    tids: new Set(servingThreads(threadActivity(x)).map((t) => t.tid)),
-  }));
+  const windows = [o, ...more.filter((x) => x.trace)].map((x) => ({ x, tids: servingTids(x) }));
   const tids = windows[0].tids;
   const counts = new Map<string, number>();
   for (const w of windows)
@@ -115,6 +113,8 @@ export function kernelWork(
     sendSizes: ioSizes(trace, tids, new Set([skeletonSend])),
   };
 }
+
+const servingTids = (x: Observation) => new Set(servingThreads(threadActivity(x)).map((t) => t.tid));
 
 /** A window's calls of its serving threads (`tids`) by name, their I/O calls on sockets left
  *  out (the skeleton makes those; their file and pipe part is replayed). */
@@ -283,6 +283,15 @@ export async function profileTarget(
     ...[o, ...more].flatMap((x) => [x.load, x.untraced ?? []].flat()),
     ...relayed,
   ]);
+  // A protocol whose connections open with a request of their own (PostgreSQL's start-up):
+  // the calls that come with each connection are made there, not spread over the requests.
+  const startup = requests.find((r) => r.op === STARTUP_OP);
+  if (startup) {
+    const windows = [o, ...more]
+      .filter((x) => x.trace)
+      .map((x) => ({ sent: x.load.sent, counts: replayCounts(x.trace!, servingTids(x)) }));
+    kernel.replay = splitReplay(kernel.replay, perConnection(windows, w.connections));
+  }
   // Serialized sections and each kind's calls: the waits and calls inside a transaction's
   // statements, where a thread serves one connection at a time (an event loop's waits are its
   // idle ones, its requests interleaved).
@@ -303,6 +312,11 @@ export async function profileTarget(
     const byType = typeReplay(kernel.replay, windows, kinds, requests);
     for (const r of requests) r.replay = byType?.get(r.op);
   }
+  if (startup && kernel.replay.some((c) => c.perConn))
+    startup.replay = (startup.replay ?? kernel.replay).map((c) => {
+      const conn = kernel.replay.find((k) => k.name === c.name)?.perConn ?? 0;
+      return { ...c, perReq: Math.round((c.perReq + conn) * 1e4) / 1e4 };
+    });
   // Types measured alone need a load that sends one type alone: twin-load's.
   const types = requests.length > 1 && w.driver.name === 'twin-load' ? requests : [];
   const wider = { ...w, connections: w.connections * CONNECTION_FACTOR };

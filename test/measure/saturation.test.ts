@@ -1,6 +1,12 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { decide, marginal, searchSaturation, type SaturationProbe } from '../../src/measure/saturation.js';
+import {
+  decide,
+  marginal,
+  searchSaturation,
+  takeTurns,
+  type SaturationProbe,
+} from '../../src/measure/saturation.js';
 import { verdictOf } from '../../src/measure/verdict.js';
 import type { ComparisonRow } from '../../src/model/index.js';
 
@@ -39,6 +45,26 @@ test('a marginal rate is decided by the median of its probes, and by most of the
   // The median p99 under the bound is not enough where most probes fell behind the rate.
   assert.equal(decide([p(9000, false), p(9000, false), p(9000)], 10000), false);
   assert.equal(decide([p(4000)], 10000), true);
+});
+
+test('two searches sharing turns probe one at a time, each beside the other', async () => {
+  const turns = takeTurns();
+  const log: string[] = [];
+  let running = 0;
+  const side = (who: string, limit: number) =>
+    searchSaturation(1000, (rate) =>
+      turns(async () => {
+        assert.equal(running++, 0, 'one probe at a time');
+        log.push(who);
+        await new Promise((r) => setTimeout(r, who === 'a' ? 1 : 3));
+        running--;
+        return rate <= limit;
+      }),
+    );
+  const [a, b] = await Promise.all([side('a', 3000), side('b', 1500)]);
+  assert.deepEqual([a, b], [3000, 1500]);
+  // a asks 7 rates (a bracket of 3, four bisections), b 6: they alternate while both search.
+  assert.equal(log.join(''), 'ababababababa');
 });
 
 test('latency is judged up to 80% of the original saturation throughput, which is judged within 10%', () => {
