@@ -5,7 +5,6 @@ import {
   keepsUp,
   marginal,
   searchSaturation,
-  takeTurns,
   type SaturationProbe,
 } from '../../src/measure/saturation.js';
 import { verdictOf } from '../../src/measure/verdict.js';
@@ -51,26 +50,6 @@ test('a marginal rate is decided by the median of its probes, and by most of the
   assert.equal(keepsUp(1e6), 0.95);
   assert.ok(Math.abs(keepsUp(1020) - 0.906) < 0.001);
   assert.ok(keepsUp(1) < 0.95 && keepsUp(0) <= keepsUp(1));
-});
-
-test('two searches sharing turns probe one at a time, each beside the other', async () => {
-  const turns = takeTurns();
-  const log: string[] = [];
-  let running = 0;
-  const side = (who: string, limit: number) =>
-    searchSaturation(1000, (rate) =>
-      turns(async () => {
-        assert.equal(running++, 0, 'one probe at a time');
-        log.push(who);
-        await new Promise((r) => setTimeout(r, who === 'a' ? 1 : 3));
-        running--;
-        return rate <= limit;
-      }),
-    );
-  const [a, b] = await Promise.all([side('a', 3000), side('b', 1500)]);
-  assert.deepEqual([a, b], [3000, 1500]);
-  // a asks 7 rates (a bracket of 3, four bisections), b 6: they alternate while both search.
-  assert.equal(log.join(''), 'ababababababa');
 });
 
 test('latency is judged up to 80% of the original saturation throughput, which is judged within 10%', () => {
