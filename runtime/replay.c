@@ -16,11 +16,41 @@
 #define REPLAY_DEFAULT_SIZE 4096
 #define REPLAY_MAX_IO       (64u << 20) /* a file step reads or writes at most this */
 #define REPLAY_MAX_PER_REQ  1e6
+#define REPLAY_MAX_COLD     (1u << 28) /* a call's cold pages: 32 MiB of bits */
 
 static int replay_step_ok(const twin_syscall_step *s)
 {
     return (unsigned)s->call < TWIN_SC_COUNT_ && isfinite(s->per_req) && s->per_req >= 0 &&
-           s->per_req <= REPLAY_MAX_PER_REQ && (!s->n_sizes || s->sizes);
+           s->per_req <= REPLAY_MAX_PER_REQ && (!s->n_sizes || s->sizes) &&
+           s->cold_pages <= REPLAY_MAX_COLD && isfinite(s->cold_touches) && s->cold_touches >= 0 &&
+           s->cold_touches <= REPLAY_MAX_PER_REQ;
+}
+
+static size_t replay_cold_bytes(uint32_t pages)
+{
+    return ((size_t)pages + 63) / 64 * sizeof(uint64_t);
+}
+
+/* Each call's cold pages, as many as its steps' most, in one bitmap shared before any fork. */
+static int replay_cold_map(replay_plan *p)
+{
+    const twin_config *cfg = p->cfg;
+    for (uint32_t i = 0; i < cfg->n_ops; i++)
+        for (uint32_t j = 0; j < cfg->ops[i].n_steps; j++) {
+            const twin_syscall_step *s = &cfg->ops[i].steps[j];
+            if (s->cold_pages > p->cold_pages[s->call])
+                p->cold_pages[s->call] = s->cold_pages;
+        }
+    for (int c = 0; c < TWIN_SC_COUNT_; c++) {
+        if (!p->cold_pages[c])
+            continue;
+        void *m = mmap(NULL, replay_cold_bytes(p->cold_pages[c]), PROT_READ | PROT_WRITE,
+                       MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+        if (m == MAP_FAILED)
+            return TWIN_ERR;
+        p->cold[c] = m;
+    }
+    return TWIN_OK;
 }
 
 static int replay_check(const twin_config *cfg, char *err, size_t errlen)
@@ -128,6 +158,8 @@ int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t e
     *p->served = 0;
     if (cfg->n_locks && lock_model_ok(cfg->net_model) && !(p->locks = lock_ways_map(cfg)))
         goto nomem;
+    if (replay_cold_map(p) != TWIN_OK)
+        goto nomem;
     return TWIN_OK;
 nomem:
     if (p->served == MAP_FAILED)
@@ -173,6 +205,11 @@ void replay_plan_free(replay_plan *p)
         munmap(p->served, sizeof *p->served);
     lock_ways_unmap(p->cfg, p->locks);
     p->locks = NULL;
+    for (int c = 0; c < TWIN_SC_COUNT_; c++) {
+        if (p->cold[c])
+            munmap(p->cold[c], replay_cold_bytes(p->cold_pages[c]));
+        p->cold[c] = NULL;
+    }
     p->served = NULL;
 }
 
@@ -190,8 +227,10 @@ static void replay_seed(replay_thread *t, uint64_t seed)
  * 16 connections of about 220 requests each). */
 static void replay_phase(replay_thread *t)
 {
-    for (uint32_t i = 0; i < t->plan->n_acc; i++)
+    for (uint32_t i = 0; i < t->plan->n_acc; i++) {
         t->acc[i] = (double)(dist_next(&t->rng) >> 11) * 0x1p-53;
+        t->cold_acc[i] = (double)(dist_next(&t->rng) >> 11) * 0x1p-53;
+    }
 }
 
 int replay_thread_forked(replay_thread *t, uint64_t seed, char *err, size_t errlen)
@@ -217,7 +256,8 @@ int replay_thread_files(replay_thread *t, const replay_plan *p, uint64_t seed, c
     t->plan = p;
     replay_seed(t, seed);
     t->acc = calloc(p->n_acc ? p->n_acc : 1, sizeof *t->acc);
-    if (!t->acc || posix_memalign(&mem, 4096, p->scratch_bytes) != 0) {
+    t->cold_acc = calloc(p->n_acc ? p->n_acc : 1, sizeof *t->cold_acc);
+    if (!t->acc || !t->cold_acc || posix_memalign(&mem, 4096, p->scratch_bytes) != 0) {
         snprintf(err, errlen, "out of memory for a serving thread");
         replay_thread_free(t);
         return TWIN_ERR;
@@ -269,9 +309,11 @@ void replay_thread_free(replay_thread *t)
         close(t->data_fd);
     t->data_fd = -1;
     free(t->acc);
+    free(t->cold_acc);
     free(t->scratch);
     free(t->body.mem);
     t->acc = NULL;
+    t->cold_acc = NULL;
     t->scratch = NULL;
     t->body.mem = NULL;
 }
@@ -302,12 +344,30 @@ uint32_t replay_resp_size(replay_thread *t, uint32_t op, const char *key, size_t
     return dist_sample_weyl(&t->plan->ops[op].resp, &t->weyl[op % REPLAY_WEYL_OPS]);
 }
 
+/* A step's touches of its call's cold pages: the call for each page touched the first time. */
+static void replay_cold(replay_thread *t, const twin_syscall_step *s, const dist_table *sizes,
+                        const replay_sock *sock, double *acc)
+{
+    uint64_t *bits = t->plan->cold[s->call];
+    uint32_t pages = t->plan->cold_pages[s->call];
+    for (*acc += s->cold_touches; *acc >= 1.0; *acc -= 1.0) {
+        uint64_t page = dist_next(&t->rng) % pages;
+        uint64_t bit = 1ull << (page & 63);
+        if (!(__atomic_fetch_or(&bits[page >> 6], bit, __ATOMIC_RELAXED) & bit))
+            replay_step(t, s->call, sizes, sock);
+    }
+}
+
 void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock)
 {
     const twin_config *cfg = t->plan->cfg;
     const twin_op *o = &cfg->ops[op];
     const replay_op *ro = &t->plan->ops[op];
     double *acc = t->acc + ro->first_acc;
+
+    for (uint32_t i = 0; i < o->n_steps; i++)
+        if (o->steps[i].cold_pages && t->plan->cold[o->steps[i].call])
+            replay_cold(t, &o->steps[i], &ro->sizes[i], sock, t->cold_acc + ro->first_acc + i);
 
     /* acc carries the fraction: per_req 0.25 issues on every fourth request,
      * 2.5 issues 2 and 3 alternately. */

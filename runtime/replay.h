@@ -39,6 +39,9 @@ typedef struct {
     uint64_t *served; /* requests served by every thread and process (shared memory) */
     lock_way *locks;  /* the serialized sections' ways (shared memory); NULL: none */
     long key_at;      /* where a key or path holds the key's number (--key-at), -1 nowhere */
+    /* Each call's cold pages, a bit each, set once touched (shared memory); NULL: none. */
+    uint64_t *cold[TWIN_SC_COUNT_];
+    uint32_t cold_pages[TWIN_SC_COUNT_];
 } replay_plan;
 
 /* The connection a request came on, for the socket steps. */
@@ -55,6 +58,7 @@ typedef struct {
     uint64_t rng;                   /* sizes and offsets; the body has its own */
     uint64_t weyl[REPLAY_WEYL_OPS]; /* response-size sequence per op (op % REPLAY_WEYL_OPS) */
     double *acc;
+    double *cold_acc; /* the steps' touches of their cold pages, as acc */
     char *scratch;
     int data_fd;
     uint64_t read_off;

@@ -113,6 +113,12 @@ typedef struct {
     double per_req;
     const twin_bin *sizes; /* for the sized calls; may be NULL (then 4096) */
     uint32_t n_sizes;
+    /* A cache filling from a cold start (0 pages: none): besides per_req, each request
+     * touches cold_touches of the call's cold_pages pages drawn at random, and makes the
+     * call for each one no request of any thread or process touched before. The steps of
+     * one call share its pages. */
+    uint32_t cold_pages;
+    double cold_touches;
 } twin_syscall_step;
 
 /* One request type. `name` is the protocol verb the load sends (memcached

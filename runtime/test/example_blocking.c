@@ -11,7 +11,8 @@
  * every 200 ms, nanosleep every 100 ms and once more a request served (with a
  * WAL writer's disk calls). TWIN_TEST_LOCK=1: one serialized section of one
  * way, taken at a connection's first set and given at its next get; =latch:
- * its waiters sleep on latches. */
+ * its waiters sleep on latches. TWIN_TEST_COLD=N: a get's pread is a cold cache's
+ * alone, one page of N touched a get. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,13 +26,13 @@ static const twin_bin log_sizes[] = { { 128, 1 } };
 
 /* two opens and one close: one of the opens finds no file (once 16 are open) */
 static const twin_syscall_step get_steps[] = {
-    { TWIN_SC_PREAD, 1.0, pread_sizes, 1 },
-    { TWIN_SC_OPENAT, 2.0, NULL, 0 },
-    { TWIN_SC_CLOSE, 1.0, NULL, 0 },
+    { TWIN_SC_PREAD, 1.0, pread_sizes, 1, 0, 0.0 },
+    { TWIN_SC_OPENAT, 2.0, NULL, 0, 0, 0.0 },
+    { TWIN_SC_CLOSE, 1.0, NULL, 0, 0, 0.0 },
 };
 static const twin_syscall_step set_steps[] = {
-    { TWIN_SC_WRITE_LOG, 1.0, log_sizes, 1 },
-    { TWIN_SC_FDATASYNC, 0.5, NULL, 0 },
+    { TWIN_SC_WRITE_LOG, 1.0, log_sizes, 1, 0, 0.0 },
+    { TWIN_SC_FDATASYNC, 0.5, NULL, 0, 0, 0.0 },
 };
 
 static const twin_op ops[] = {
@@ -42,8 +43,8 @@ static const twin_op ops[] = {
 /* a WAL writer's: half a write of 8 KiB and a quarter of an fdatasync a request served */
 static const twin_bin wal_sizes[] = { { 8192, 1 } };
 static const twin_syscall_step wal_steps[] = {
-    { TWIN_SC_PWRITE, 0.5, wal_sizes, 1 },
-    { TWIN_SC_FDATASYNC, 0.25, NULL, 0 },
+    { TWIN_SC_PWRITE, 0.5, wal_sizes, 1, 0, 0.0 },
+    { TWIN_SC_FDATASYNC, 0.25, NULL, 0, 0, 0.0 },
 };
 
 static const twin_bg_thread bg[] = {
@@ -66,7 +67,10 @@ int main(int argc, char **argv)
 {
     const char *net = getenv("TWIN_TEST_NET"), *spare = getenv("TWIN_TEST_SPARE"),
                *wait = getenv("TWIN_TEST_POLL"), *bgproc = getenv("TWIN_TEST_BGPROC"),
-               *lock_on = getenv("TWIN_TEST_LOCK");
+               *lock_on = getenv("TWIN_TEST_LOCK"), *cold = getenv("TWIN_TEST_COLD");
+    twin_syscall_step cold_get[] = { { TWIN_SC_PREAD, 0.0, pread_sizes, 1, cold ? (uint32_t)atoi(cold) : 0,
+                                       1.0 } };
+    twin_op cold_ops[] = { { "get", get_sizes, 2, cold_get, 1, NULL, 0 }, ops[1] };
     int epoll = wait && strcmp(wait, "epoll") == 0;
     uint32_t n_bgproc = bgproc ? (uint32_t)atoi(bgproc) : 0;
     twin_config config = {
@@ -81,7 +85,7 @@ int main(int argc, char **argv)
         .recv_call = epoll ? TWIN_RECV_RECV : TWIN_RECV_READ,
         .recv_until_eagain = wait != NULL && !epoll,
         .send_call = epoll ? TWIN_SEND_SENDTO : TWIN_SEND_SENDMSG,
-        .ops = ops,
+        .ops = cold ? cold_ops : ops,
         .n_ops = 2,
         .bg = bg,
         .n_bg = 1 + (n_bgproc < 4 ? n_bgproc : 4),

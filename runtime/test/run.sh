@@ -678,6 +678,33 @@ stop_clone $name "$CLONE_PID" "$TMP/work-nolock"
 ok "--no-locks: no set waits"
 unset TWIN_TEST_LOCK
 
+# A cold cache: a get's pread made for each of 64 pages the first time any connection's
+# process touches it, one a get. Two connections of 400 gets in turn make 64 in all: the
+# first fills the pages (it leaves 64 e^-6.25 = 0.12 of them), the second finds them in (a
+# bitmap of each process's own would make 128).
+export TWIN_TEST_COLD=64 TWIN_TEST_NET=5
+port=$(free_port)
+dir=$TMP/work-cold
+start_clone $name "$port" --dir "$dir"
+strace -f -qq -e trace=pread64 -o "$TMP/cold.strace" -p "$CLONE_PID" &
+tracer=$!
+STARTED+=("$tracer")
+sleep 0.5
+for k in 1 2; do
+    touch "$TMP/cold$k.go"
+    "${CLIENT[@]}" serial --proto memcached --port "$port" --count 400 --verbs get --gate "$TMP/cold$k" ||
+        die "cold cache: connection $k"
+done
+sleep 0.2
+kill -INT "$tracer" 2>/dev/null
+wait "$tracer" 2>/dev/null
+stop_clone $name "$CLONE_PID" "$dir"
+reads=$(grep -c "pread64(" "$TMP/cold.strace")
+procs=$(grep "pread64(" "$TMP/cold.strace" | cut -d' ' -f1 | sort -u | wc -l)
+((reads >= 63 && reads <= 64)) || die "cold cache: $reads pread64 over 800 gets on 64 pages (want 64: each page once)"
+ok "cold cache: $reads pread64 over 800 gets of two connections' processes ($procs made them) on 64 pages"
+unset TWIN_TEST_COLD
+
 export TWIN_TEST_NET=6 # processes of threads behind a listener
 port=$(free_port)
 dir=$TMP/work-pt

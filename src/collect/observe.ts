@@ -17,6 +17,22 @@ const SETTLE_FLOOR = 256 * 1024;
 
 const mib = (b: number) => (b / 2 ** 20).toFixed(1);
 
+/** Requests each running target has been sent through this module's loads so far (its
+ *  settling, traced and untraced runs): where a traced window falls in the target's history. */
+const sentTo = new WeakMap<RunningTarget, number>();
+export const sentSoFar = (target: RunningTarget) => sentTo.get(target) ?? 0;
+
+/** One load run on a target, its requests counted into the target's history. */
+async function drive(
+  target: RunningTarget,
+  w: Workload,
+  o: Parameters<typeof runLoad>[2],
+): Promise<LoadResult> {
+  const r = await runLoad(w, target.port, o);
+  sentTo.set(target, sentSoFar(target) + r.sent);
+  return r;
+}
+
 /** Untraced windows of load at `rate` until one leaves the target's memory steady (at least
  *  two, the first taking the connections' set-up), at most `w.settle` seconds: past that, one
  *  line says the target did not settle and what to change. Servers adapt to their load too
@@ -26,7 +42,7 @@ export async function settle(target: RunningTarget, w: Workload, rate: number): 
   const t0 = Date.now();
   let rss = rssBytes(target.pids());
   for (let k = 0; ; k++) {
-    await runLoad(w, target.port, { rate, duration: SETTLE_WINDOW_S, warmup: 0, seed: 7 + k });
+    await drive(target, w, { rate, duration: SETTLE_WINDOW_S, warmup: 0, seed: 7 + k });
     const now = rssBytes(target.pids());
     const grew = now - rss;
     rss = now;
@@ -61,6 +77,9 @@ export interface Observation {
   windowS: number;
   /** Seconds of warm-up load it took the target to settle (with `settle`; else 0). */
   settledS: number;
+  /** Requests the target was sent before the traced run, since it started (or was attached
+   *  to): a cache filling from a cold start fills along them. */
+  sentBefore: number;
   /** The target's processes, main process first, with their threads at the end of the run. */
   processes: { pid: number; tids: number[] }[];
   /** How many processes the target had when this observation began, before its warm-up: a
@@ -151,6 +170,7 @@ export async function observe(
   // A transaction's statements in turn: the waits inside each are told apart (serialized sections).
   const cycle = opts.places ? (transactionKinds(w)?.length ?? 0) : 0;
   const tracer = opts.trace ? await startTracer(pids, cycle) : null;
+  const sentBefore = sentSoFar(target);
   const t0 = Date.now();
   const cpu = cpuTracker(() => target.pids());
   // Which descriptors are sockets, and which processes and threads serve: read while the
@@ -168,7 +188,7 @@ export async function observe(
   let load: LoadResult;
   let cpuSum = 0;
   try {
-    load = await runLoad(w, target.port, { rate, duration: w.duration, warmup: 1, seed: opts.seed });
+    load = await drive(target, w, { rate, duration: w.duration, warmup: 1, seed: opts.seed });
   } finally {
     clearTimeout(snap);
     cpuSum = cpu.stop();
@@ -192,6 +212,7 @@ export async function observe(
       untraced: null,
       windowS,
       settledS,
+      sentBefore,
       processes,
       processesBefore,
       during,
@@ -201,7 +222,7 @@ export async function observe(
   let untraced: LoadResult | null = null;
   const tick = setInterval(() => samples.push({ at: Date.now(), cpu: cpuNs(pids).byThread }), 1000);
   try {
-    untraced = await runLoad(w, target.port, { rate, duration: THREAD_CPU_S, warmup: 0, seed: 11 });
+    untraced = await drive(target, w, { rate, duration: THREAD_CPU_S, warmup: 0, seed: 11 });
   } finally {
     clearInterval(tick);
   }
@@ -227,6 +248,7 @@ export async function observe(
     untraced,
     windowS,
     settledS,
+    sentBefore,
     processes,
     processesBefore,
     during,

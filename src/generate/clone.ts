@@ -1,4 +1,10 @@
-import { IDLE_BACKGROUND, OWN_CONNECTION, type Profile, type SizeBins } from '../model/index.js';
+import {
+  IDLE_BACKGROUND,
+  OWN_CONNECTION,
+  type Profile,
+  type SizeBins,
+  type SyscallRate,
+} from '../model/index.js';
 import type { BodyPlan } from '../synth/body.js';
 import type { ChainSegment } from '../synth/layout.js';
 import { emitBody } from './body.js';
@@ -130,6 +136,10 @@ const ringText = (rs: { lines: number; loadsPerReq: number }[]) =>
     .map((r) => `${r.loadsPerReq.toFixed(2)}x${r.lines}`)
     .join(' ') || 'none';
 
+/** A step's cold cache (its pages and a request's touches), where it has one. */
+const coldText = (c: SyscallRate) =>
+  c.cold ? `, ${c.cold.pages}u, ${c.cold.touches.toFixed(6)}` : ', 0u, 0.0';
+
 /** clone.c: the profile as a constant twin_config and the generated body. */
 export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], profileDigest: string): string {
   const sk = p.skeleton;
@@ -156,11 +166,13 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   out.push(
     `static const twin_syscall_step replay_steps[${Math.max(1, p.kernel.replay.length)}] __attribute__((unused)) = {`,
   );
-  if (!p.kernel.replay.length) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0 },');
+  if (!p.kernel.replay.length) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0, 0u, 0.0 },');
   p.kernel.replay.forEach((r, i) => {
     const t = replaySizes[i];
     const sizes = t ? `replay_sizes_${i}, ${t.length}` : 'NULL, 0';
-    out.push(`    { ${replayCall(r.name)}, ${r.perReq.toFixed(4)}, ${sizes} }, /* ${r.name} */`);
+    out.push(
+      `    { ${replayCall(r.name)}, ${r.perReq.toFixed(4)}, ${sizes}${coldText(r)} }, /* ${r.name} */`,
+    );
   });
   out.push('};', '');
   const respSizes = p.requests.map((r, i) => binsArray(`resp_sizes_${i}`, r.responseSizes));
@@ -177,11 +189,13 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   p.requests.forEach((r, i) => {
     if (!r.replay) return;
     out.push(`static const twin_syscall_step replay_steps_${i}[${Math.max(1, r.replay.length)}] = {`);
-    if (!r.replay.length) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0 },');
+    if (!r.replay.length) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0, 0u, 0.0 },');
     r.replay.forEach((c) => {
       const k = p.kernel.replay.findIndex((x) => x.name === c.name);
       const sizes = k >= 0 && replaySizes[k] ? `replay_sizes_${k}, ${replaySizes[k]!.length}` : 'NULL, 0';
-      out.push(`    { ${replayCall(c.name)}, ${c.perReq.toFixed(4)}, ${sizes} }, /* ${c.name} */`);
+      out.push(
+        `    { ${replayCall(c.name)}, ${c.perReq.toFixed(4)}, ${sizes}${coldText(c)} }, /* ${c.name} */`,
+      );
     });
     out.push('};');
   });
@@ -213,7 +227,7 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     b.disk.forEach((d, j) => {
       const t = sizes[j];
       const bins = t ? `bg_disk_sizes_${i}_${j}, ${t.length}` : 'NULL, 0';
-      out.push(`    { ${replayCall(d.name)}, ${d.perReq.toFixed(6)}, ${bins} }, /* ${d.name} */`);
+      out.push(`    { ${replayCall(d.name)}, ${d.perReq.toFixed(6)}, ${bins}, 0u, 0.0 }, /* ${d.name} */`);
     });
     out.push('};');
   });

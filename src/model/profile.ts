@@ -57,6 +57,10 @@ export const SyscallRate = z.object({
   /** Calls each connection makes as it opens, besides `perReq` a request: made by the
    *  protocol's start-up request (PostgreSQL's), in the overall replay only. */
   perConn: z.number().nonnegative().optional(),
+  /** Calls a cache filling from a cold start makes, besides `perReq`: `pages` pages each made
+   *  once, the first time a request touches it, each request touching `touches` of them drawn
+   *  at random (PostgreSQL's shared buffers, read into as the statements first need them). */
+  cold: z.object({ pages: z.number().int().positive(), touches: z.number().nonnegative() }).optional(),
   sizes: SizeBins.optional(),
 });
 export type SyscallRate = z.infer<typeof SyscallRate>;

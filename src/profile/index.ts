@@ -13,7 +13,7 @@ import { totalErrors, type LoadResult } from '../collect/loadgen.js';
 import { recordReplies, STARTUP_OP } from '../collect/pgwire.js';
 import { transactionKinds } from '../collect/pgbench.js';
 import { fitLocks, placeOf, typeReplay, withoutLatchCalls } from './places.js';
-import { perConnection, splitReplay } from './connections.js';
+import { callHistory, splitReplay } from './history.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes, mergeBins } from './skeleton.js';
@@ -283,15 +283,18 @@ export async function profileTarget(
     ...[o, ...more].flatMap((x) => [x.load, x.untraced ?? []].flat()),
     ...relayed,
   ]);
-  // A protocol whose connections open with a request of their own (PostgreSQL's start-up):
-  // the calls that come with each connection are made there, not spread over the requests.
+  // Calls that come with each connection, where the protocol opens one with a request of its
+  // own (PostgreSQL's start-up: made there, not spread over the requests), and calls of a cache
+  // filling from a cold start (made as the clone's fills).
   const startup = requests.find((r) => r.op === STARTUP_OP);
-  if (startup) {
-    const windows = [o, ...more]
-      .filter((x) => x.trace)
-      .map((x) => ({ sent: x.load.sent, counts: replayCounts(x.trace!, servingTids(x)) }));
-    kernel.replay = splitReplay(kernel.replay, perConnection(windows, w.connections));
-  }
+  const history = [o, ...more]
+    .filter((x) => x.trace)
+    .map((x) => ({
+      sent: x.load.sent,
+      before: x.sentBefore,
+      counts: replayCounts(x.trace!, servingTids(x)),
+    }));
+  kernel.replay = splitReplay(kernel.replay, callHistory(history, startup ? w.connections : 0));
   // Serialized sections and each kind's calls: the waits and calls inside a transaction's
   // statements, where a thread serves one connection at a time (an event loop's waits are its
   // idle ones, its requests interleaved).

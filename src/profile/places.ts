@@ -93,7 +93,13 @@ export function typeReplay(
       replay.map((c) => {
         const all = total.get(c.name)!;
         if (all === 0 || r.share <= 0) return c;
-        return { ...c, perReq: (c.perReq * (made.get(r.op)?.get(c.name) ?? 0)) / all / r.share };
+        // The type's share of the call over its share of the requests (a cache's touches too).
+        const f = (made.get(r.op)?.get(c.name) ?? 0) / all / r.share;
+        return {
+          ...c,
+          perReq: c.perReq * f,
+          ...(c.cold ? { cold: { ...c.cold, touches: c.cold.touches * f } } : {}),
+        };
       }),
     );
   return out;

@@ -319,6 +319,11 @@ test(
     const sync = (r: (typeof p.requests)[number]) =>
       p.kernel.replay.map((c) => (c.name === 'fdatasync' ? { ...c, perReq: r.op === 'end' ? 1 : 0 } : c));
     for (const r of p.requests) r.replay = sync(r);
+    // A select reads into a cold cache of 200 pages besides, touching one of them.
+    const select = p.requests.find((r) => r.op === 'select')!;
+    select.replay = select.replay!.map((c) =>
+      c.name === 'pread64' ? { ...c, cold: { pages: 200, touches: 1 } } : c,
+    );
     const dir = join(tmp, 'postgres');
     generateClone(p, dir);
     const at = (op: string) => p.requests.findIndex((r) => r.op === op);
@@ -329,6 +334,12 @@ test(
     );
     assert.ok(src.includes('.n_locks = 2u'));
     assert.match(src, new RegExp(`replay_steps_${at('end')}\\[[^]*?TWIN_SC_FDATASYNC, 1\\.0000`));
+    assert.match(
+      src,
+      new RegExp(
+        `replay_steps_${at('select')}\\[[^]*?TWIN_SC_PREAD, [0-9.]+, replay_sizes_\\d+, \\d+, 200u, 1\\.000000 }`,
+      ),
+    );
     const w = parseWith(
       Workload,
       {
