@@ -9,7 +9,7 @@
  * sets validation's load seed (default: twin's, held out from tuning's); `--out` writes elsewhere.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { arch, cpus, tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +51,7 @@ for (const target of targets) {
     TWIN,
     'clone',
     '-q',
+    '--saturation',
     '--workload',
     join(ROOT, `examples/${target}/workload.yaml`),
     '--out',
@@ -68,30 +69,35 @@ for (const target of targets) {
     continue;
   }
   results.push(resultOf(target, out, total));
-  // A workload other than the profiled one (mix, connections), validated on the clone as it
-  // is, without re-profiling: on the first shipped platform.
-  const shift = join(ROOT, `examples/${target}/shift.yaml`);
-  if (existsSync(shift)) {
+  // Workloads other than the profiled one (mix, connections, the server's pool), validated on
+  // the clone as it is, without re-profiling: on the first shipped platform.
+  for (const { file, label } of shiftsOf(target)) {
     const t1 = Date.now();
-    const v = [
-      TWIN,
-      'validate',
-      '-q',
-      '-w',
-      shift,
-      '-c',
-      join(out, 'clone'),
-      '--json',
-      join(out, 'shift.json'),
-    ];
+    const name = `${target}, ${label}`;
+    const v = [TWIN, 'validate', '-q', '--saturation', '-w', file, '-c', join(out, 'clone')];
+    v.push('--json', join(out, `${label.replaceAll(' ', '-')}.json`));
     if (loadSeed >= 0) v.push('--seed', String(loadSeed));
     const s = spawnSync(process.execPath, [...v, '--platform', PLATFORMS[0]], { encoding: 'utf8' });
     const seconds = (Date.now() - t1) / 1000;
-    process.stderr.write(`[bench] ${target}, mix shift: ${seconds.toFixed(0)} s, exit ${s.status}\n`);
+    process.stderr.write(`[bench] ${name}: ${seconds.toFixed(0)} s, exit ${s.status}\n`);
     if (s.status !== 0 && s.status !== 3)
-      results.push({ target: `${target}, mix shift`, error: s.stderr.trim().split('\n').pop() });
-    else results.push(shiftResult(`${target}, mix shift`, join(out, 'shift.json'), seconds));
+      results.push({ target: name, error: s.stderr.trim().split('\n').pop() });
+    else results.push(shiftResult(name, join(out, `${label.replaceAll(' ', '-')}.json`), seconds));
   }
+}
+
+/** An example's other workloads: `shift.yaml` (its mix shifted) and `shift-WORDS.yaml` (named
+ *  by the words, as `shift-connections-16.yaml`: "connections 16"). */
+function shiftsOf(target: string): { file: string; label: string }[] {
+  const dir = join(ROOT, `examples/${target}`);
+  return readdirSync(dir)
+    .filter((f) => /^shift(-[a-z0-9]+)*\.yaml$/.test(f))
+    .sort()
+    .map((f) => ({
+      file: join(dir, f),
+      label:
+        f === 'shift.yaml' ? 'mix shift' : f.slice('shift-'.length, -'.yaml'.length).replaceAll('-', ' '),
+    }));
 }
 
 /** A comparison's rows and their ratios (clone over original). */

@@ -55,13 +55,19 @@ export async function validateStage(
 ): Promise<{ comparison: Comparison; measurements: Measurement[] }> {
   p.stage('validate', `original and clone side by side, on ${o.platforms.map((x) => x.name).join(', ')}`);
   const binary = buildClone(cloneDir);
-  return validate(r.workload, name, r.spec, cloneLaunchSpec(binary, r.workload, o.workers), {
-    progress: p.step,
-    noCpu: o.noCpu,
-    saturation: o.saturation,
-    platforms: o.platforms,
-    seed: o.seed,
-  });
+  return validate(
+    r.workload,
+    name,
+    r.spec,
+    cloneLaunchSpec(binary, r.workload, o.workers ?? r.workload.cloneWorkers),
+    {
+      progress: p.step,
+      noCpu: o.noCpu,
+      saturation: o.saturation,
+      platforms: o.platforms,
+      seed: o.seed,
+    },
+  );
 }
 
 export interface CloneOptions extends ProfileOptions {

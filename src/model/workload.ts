@@ -145,6 +145,10 @@ const WorkloadFields = z.object({
   stopSignal: z.enum(['SIGTERM', 'SIGINT', 'SIGQUIT']).default('SIGTERM'),
   /** Seconds to wait for the target to accept connections. */
   startTimeout: z.number().positive().default(10),
+  /** The clone's pool of threads or processes when validated under this workload (`./clone
+   *  --workers N`), for a target configured otherwise than the one profiled (memcached -t 2
+   *  beside a clone profiled at -t 4); `twin validate --workers` goes before it. */
+  cloneWorkers: z.number().int().positive().optional(),
 });
 
 /** The target and the load it is profiled and validated under (examples/<target>/workload.yaml). */
