@@ -226,6 +226,10 @@ export interface Tracer {
   stop(): Promise<SyscallTrace & { windowS: number }>;
 }
 
+/** How long bpftrace has to print its maps once told to stop (its places' maps can hold
+ *  hundreds of thousands of keys). */
+const STOP_MS = 60_000;
+
 export async function startTracer(pids: number[], cycle = 0): Promise<Tracer> {
   requireTool(process.env.TWIN_BPFTRACE ?? 'bpftrace', 'bpftrace');
   ensureTracefs();
@@ -257,11 +261,23 @@ export async function startTracer(pids: number[], cycle = 0): Promise<Tracer> {
   return {
     attachedAt,
     async stop() {
-      const done = new Promise<void>((r) => child.once('exit', () => r()));
+      let exited = child.exitCode !== null || child.signalCode !== null;
+      const done = new Promise<void>((r) =>
+        child.once('exit', () => {
+          exited = true;
+          r();
+        }),
+      );
       const windowS = (Date.now() - attachedAt) / 1000;
       child.kill('SIGINT');
-      await Promise.race([done, new Promise((r) => setTimeout(r, 15000))]);
+      await Promise.race([done, new Promise((r) => setTimeout(r, STOP_MS))]);
       await stopChild(child, 'SIGKILL', 1000);
+      // Killed before it printed its maps, it leaves a trace of nothing, which would pass for a
+      // window without calls.
+      if (!exited || !/"type":\s*"map"/.test(out))
+        throw new TwinError(
+          `bpftrace printed no counts within ${STOP_MS / 1000} s of the end of its window: the machine is too busy to trace; run again when it is quieter`,
+        );
       return { ...parseBpftraceJson(out), windowS };
     },
   };
