@@ -1,4 +1,7 @@
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { Workload } from '../model/index.js';
+import { cpuNs } from '../collect/proc.js';
 import { runLoad, totalErrors } from '../collect/loadgen.js';
 import { transactionKinds } from '../collect/pgbench.js';
 import type { RunningTarget } from '../collect/target.js';
@@ -29,6 +32,40 @@ const PROBE_S = 3;
 export const MARGIN = 1.5;
 export const REPEATS = 3;
 
+/** Before each probe the target rests: the machine's dirty pages written back (`sync`), then
+ *  its processes' CPU time watched over windows of REST_MS until one holds under REST_CPU of a
+ *  core, at most REST_MAX_MS. A probe past a server's saturation leaves it a backlog and the
+ *  disk the pages it dirtied, which the next probe met: PostgreSQL's p99 at one rate moved
+ *  5.8-23.0 ms from one probe to the next. */
+const REST_MS = 200;
+const REST_CPU = 0.05;
+const REST_MAX_MS = 5000;
+
+async function rest(target: RunningTarget): Promise<void> {
+  await promisify(execFile)('sync');
+  const t0 = Date.now();
+  let last = cpuNs(target.pids()).ns;
+  while (Date.now() - t0 < REST_MAX_MS) {
+    await new Promise((r) => setTimeout(r, REST_MS));
+    const now = cpuNs(target.pids()).ns;
+    if (now - last < REST_CPU * REST_MS * 1e6) return;
+    last = now;
+  }
+}
+
+/** Runs what it is given one at a time, in the order given: two searches that share it take
+ *  turns, each probe of one beside one of the other's, so that what drifts on the machine
+ *  over minutes (a disk's sync latency) falls on both sides alike. */
+export type Turns = <T>(f: () => Promise<T>) => Promise<T>;
+export function takeTurns(): Turns {
+  let last: Promise<unknown> = Promise.resolve();
+  return <T>(f: () => Promise<T>) => {
+    const run = last.then(f);
+    last = run.catch(() => {});
+    return run;
+  };
+}
+
 export interface SaturationProbe {
   rate: number;
   achievedRps: number;
@@ -39,27 +76,28 @@ export interface SaturationProbe {
 
 /** The highest rate the target serves with its p99 under `w.saturationP99` microseconds
  *  (searchSaturation from the workload's highest load), every probe an open-loop run of its
- *  own. Not in turns with another target's probes: a probe run after the other's at a rate
- *  it could not serve met that one's aftermath on the disk (PostgreSQL's clone, after the
- *  original's probes at 4,760 and 7,140 statements a second: p99 14.9, 11.1 and 10.7 ms at
- *  2,380 and 1,190, then 5.5 and 4.2), and the two searches, at other rates, met unlike
- *  aftermaths: 1,636 against 5,355, then 5,950 against 2,306, where one after the other
- *  found 4,611 and 4,760. */
+ *  own after a rest, taken in `turns` with another search's where given. In turns without the
+ *  rest, a probe run after the other's at a rate it could not serve met that one's aftermath
+ *  (PostgreSQL's clone after the original's probes at 4,760 and 7,140 statements a second:
+ *  p99 14.9, 11.1 and 10.7 ms at 2,380 and 1,190, then 5.5 and 4.2). One after the other, each
+ *  search meets the machine of its own minutes: an original and its clone came out 3,421
+ *  against 4,611 and 4,611 against 7,140 (with the rest), 5,058 against 7,140 and 4,760
+ *  against 6,545 (without); in turns with the rest, 7,140 against 6,248, 5,653 against 5,653
+ *  and 4,463 against 4,016: the two sides drift together. */
 export async function saturation(
   target: RunningTarget,
   w: Workload,
   seed: number,
   say: (msg: string) => void = () => {},
+  turns: Turns = takeTurns(),
 ): Promise<{ rps: number; probes: SaturationProbe[] }> {
   const probes: SaturationProbe[] = [];
   const rps = await searchSaturation(Math.max(...w.loads), async (rate) => {
     const tries: SaturationProbe[] = [];
     do {
-      const r = await runLoad(w, target.port, {
-        rate,
-        duration: PROBE_S,
-        warmup: 1,
-        seed: seed + tries.length,
+      const r = await turns(async () => {
+        await rest(target);
+        return runLoad(w, target.port, { rate, duration: PROBE_S, warmup: 1, seed: seed + tries.length });
       });
       const p: SaturationProbe = {
         rate,

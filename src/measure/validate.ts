@@ -14,7 +14,7 @@ import { measurePlatforms, ORIGINAL_PAIRS } from '../collect/cpu.js';
 import { PROFILE_SEED } from '../collect/loadgen.js';
 import { compare, medianDecided, mergeRounds, pairedRatio, pairedRatios } from './compare.js';
 import { verdictOf } from './verdict.js';
-import { saturation } from './saturation.js';
+import { saturation, takeTurns } from './saturation.js';
 
 function byName(o: Observation, sent: number): Record<string, number> {
   const m: Record<string, number> = {};
@@ -157,11 +157,15 @@ export async function validate(
       const ratio = pairedRatio(rounds.original, rounds.clone);
       if (ratio !== null) points.clone[points.clone.length - 1].cpuRatio = ratio;
     }
-    if (opts.saturation)
-      for (const { who, target } of targets) {
-        say(`${who}: the highest rate served with p99 under ${w.saturationP99} us`);
-        saturated[who] = (await saturation(target, w, seed, (m) => say(`${who} at ${m}`))).rps;
-      }
+    if (opts.saturation) {
+      // Both searches at once, their probes in turns (one side's, then the other's).
+      say(`original and clone in turns: the highest rate served with p99 under ${w.saturationP99} us`);
+      const turns = takeTurns();
+      const found = await Promise.all(
+        targets.map(({ who, target }) => saturation(target, w, seed, (m) => say(`${who} at ${m}`), turns)),
+      );
+      targets.forEach(({ who }, i) => (saturated[who] = found[i].rps));
+    }
   } finally {
     for (const { target } of targets) await target.stop();
   }
