@@ -82,8 +82,12 @@ export function kernelWork(
   const windows = [o, ...more.filter((x) => x.trace)].map((x) => ({ x, tids: servingTids(x) }));
   const tids = windows[0].tids;
   const counts = new Map<string, number>();
+  const peak = new Map<string, number>(); // each call's highest rate in a window
   for (const w of windows)
-    for (const [name, n] of replayCounts(w.x.trace!, w.tids)) counts.set(name, (counts.get(name) ?? 0) + n);
+    for (const [name, n] of replayCounts(w.x.trace!, w.tids)) {
+      counts.set(name, (counts.get(name) ?? 0) + n);
+      peak.set(name, Math.max(peak.get(name) ?? 0, n / Math.max(1, w.x.load.sent)));
+    }
   const pooled = Math.max(
     1,
     windows.reduce((a, w) => a + w.x.load.sent, 0),
@@ -91,7 +95,9 @@ export function kernelWork(
   const replay: Profile['kernel']['replay'] = [];
   for (const [name, n] of [...counts.entries()].sort()) {
     const perReq = n / pooled;
-    if (SKELETON_CALLS.has(name) || perReq < MIN_RATE) continue;
+    // A call made at the rate in some window is kept for the history's fit (a cache's cold
+    // reads, all in the first window), which drops it again where it finds no part to keep.
+    if (SKELETON_CALLS.has(name) || Math.max(perReq, peak.get(name)!) < MIN_RATE) continue;
     const sizes = SOCKET_IO.has(name)
       ? mergeBins(windows.map((w) => ioSizes(w.x.trace!, w.tids, new Set([name]), false)))
       : undefined;
@@ -294,7 +300,9 @@ export async function profileTarget(
       before: x.sentBefore,
       counts: replayCounts(x.trace!, servingTids(x)),
     }));
-  kernel.replay = splitReplay(kernel.replay, callHistory(history, startup ? w.connections : 0));
+  kernel.replay = splitReplay(kernel.replay, callHistory(history, startup ? w.connections : 0)).filter(
+    (c) => c.perReq >= MIN_RATE || c.perConn || c.cold,
+  );
   // Serialized sections and each kind's calls: the waits and calls inside a transaction's
   // statements, where a thread serves one connection at a time (an event loop's waits are its
   // idle ones, its requests interleaved).
