@@ -151,7 +151,7 @@ export function withoutLatchCalls(
       ? { ...c, perReq: Math.round(Math.max(0, c.perReq - all / sent) * 1e4) / 1e4 }
       : c;
   return {
-    replay: replay.map(less).filter((c) => c.perReq > 0),
+    replay: replay.map(less).filter((c) => c.perReq > 0 || c.perConn || c.cold),
     windows: windows.map((w) => ({
       ...w,
       places: w.places.map((p, i) => {

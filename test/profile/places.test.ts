@@ -171,4 +171,7 @@ test("a section's waits sleep on a latch where its place's waits were mostly in 
   );
   // No latch section: nothing taken out.
   assert.equal(withoutLatchCalls([{ name: 'read', perReq: 0.1 }], [w([latch])], []).replay[0].perReq, 0.1);
+  // A call made by a cold cache alone (none a request besides) stays.
+  const cold = { name: 'pread64', perReq: 0, cold: { pages: 1700, touches: 0.15 } };
+  assert.deepEqual(withoutLatchCalls([cold], [w([other, latch, giver])], [1]).replay, [cold]);
 });
