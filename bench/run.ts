@@ -74,15 +74,26 @@ for (const target of targets) {
   for (const { file, label } of shiftsOf(target)) {
     const t1 = Date.now();
     const name = `${target}, ${label}`;
-    const v = [TWIN, 'validate', '-q', '--saturation', '-w', file, '-c', join(out, 'clone')];
-    v.push('--json', join(out, `${label.replaceAll(' ', '-')}.json`));
+    const jsonFile = join(out, `${label.replaceAll(' ', '-')}.json`);
+    const v = [
+      TWIN,
+      'validate',
+      '-q',
+      '--saturation',
+      '-w',
+      file,
+      '-c',
+      join(out, 'clone'),
+      '--json',
+      jsonFile,
+    ];
     if (loadSeed >= 0) v.push('--seed', String(loadSeed));
     const s = spawnSync(process.execPath, [...v, '--platform', PLATFORMS[0]], { encoding: 'utf8' });
     const seconds = (Date.now() - t1) / 1000;
     process.stderr.write(`[bench] ${name}: ${seconds.toFixed(0)} s, exit ${s.status}\n`);
     if (s.status !== 0 && s.status !== 3)
       results.push({ target: name, error: s.stderr.trim().split('\n').pop() });
-    else results.push(shiftResult(name, join(out, `${label.replaceAll(' ', '-')}.json`), seconds));
+    else results.push(shiftResult(name, jsonFile, seconds));
   }
 }
 

@@ -365,13 +365,11 @@ void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock)
     const replay_op *ro = &t->plan->ops[op];
     double *acc = t->acc + ro->first_acc;
 
-    for (uint32_t i = 0; i < o->n_steps; i++)
-        if (o->steps[i].cold_pages && t->plan->cold[o->steps[i].call])
-            replay_cold(t, &o->steps[i], &ro->sizes[i], sock, t->cold_acc + ro->first_acc + i);
-
     /* acc carries the fraction: per_req 0.25 issues on every fourth request,
      * 2.5 issues 2 and 3 alternately. */
     for (uint32_t i = 0; i < o->n_steps; i++) {
+        if (o->steps[i].cold_pages && t->plan->cold[o->steps[i].call])
+            replay_cold(t, &o->steps[i], &ro->sizes[i], sock, t->cold_acc + ro->first_acc + i);
         acc[i] += o->steps[i].per_req;
         while (acc[i] >= 1.0) {
             replay_step(t, o->steps[i].call, &ro->sizes[i], sock);
