@@ -7,6 +7,7 @@
  * its original and clone figures and their ratio, all measured in this run, with the commit
  * and machine. `npm run readme` then rewrites the README's fidelity table from it. `--load-seed`
  * sets validation's load seed (default: twin's, held out from tuning's); `--out` writes elsewhere.
+ * Targets not named keep their results of the file's last run, each stamped with its own run.
  */
 import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
@@ -164,14 +165,24 @@ function resultOf(target: string, out: string, total: number) {
   };
 }
 
+/** Each result stamped with the run that measured it; a run on some targets keeps the other
+ *  targets' results of the file it rewrites (theirs stamped with that file's run), so that
+ *  one example can be measured again without the hours of all of them. */
+const date = new Date().toISOString();
+const stamp = { commit, date, randomSeed: seed };
+const kept = previousResults(outFile).filter(
+  (r: { target: string }) => !targets.includes(r.target.split(',')[0]),
+);
 const json = JSON.stringify(
   {
-    date: new Date().toISOString(),
+    date,
     commit,
     machine: { cpus: cpus().length, arch: arch() },
     platforms: PLATFORMS,
     randomSeed: seed,
-    results,
+    results: [...kept, ...results.map((r) => ({ ...r, ...stamp }))].sort((a, b) =>
+      a.target < b.target ? -1 : a.target > b.target ? 1 : 0,
+    ),
   },
   null,
   2,
@@ -179,3 +190,21 @@ const json = JSON.stringify(
 writeFileSync(`${outFile}.tmp`, json + '\n');
 renameSync(`${outFile}.tmp`, outFile);
 process.stdout.write(json + '\n');
+
+/** The results in the file this run rewrites, each with its run's commit, date and seed;
+ *  none where there is no such file or it is not a bench's. */
+function previousResults(file: string): { target: string }[] {
+  let old;
+  try {
+    old = JSON.parse(readFileSync(file, 'utf8'));
+  } catch {
+    return [];
+  }
+  if (!Array.isArray(old?.results)) return [];
+  return old.results.map((r: { target: string }) => ({
+    commit: old.commit,
+    date: old.date,
+    randomSeed: old.randomSeed,
+    ...r,
+  }));
+}

@@ -27,6 +27,15 @@ export interface TargetResult {
   /** Null in results of a bench that predates the verdict. */
   verdict: { holds: boolean; failing: string[] } | null;
   rows: Row[];
+  /** The run that measured it, where a later run on other targets kept it. */
+  run?: Run;
+}
+
+/** A bench run: its commit, date and the seed of its random geometries. */
+export interface Run {
+  commit: string;
+  date: string;
+  randomSeed?: number;
 }
 
 /** A target the bench could not clone: its one-line error. */
@@ -95,6 +104,12 @@ function numberOrNull(v: unknown, path: string): number | null {
   return v;
 }
 
+function isoDate(v: unknown, path: string): string {
+  const date = string(v, path);
+  if (Number.isNaN(Date.parse(date))) fail(path, 'an ISO date', date);
+  return date;
+}
+
 /** A failing figure: a metric name, or a row-like `{metric, load}`. */
 function failing(v: unknown, path: string): string {
   if (typeof v === 'string') return v;
@@ -111,7 +126,18 @@ function targetResult(v: unknown, path: string): TargetResult | TargetError {
   const verdict = o.verdict === undefined ? null : object(o.verdict, `${path}.verdict`);
   if (verdict && typeof verdict.holds !== 'boolean')
     fail(`${path}.verdict.holds`, 'true or false', verdict.holds);
+  const run =
+    o.commit === undefined
+      ? {}
+      : {
+          run: {
+            commit: string(o.commit, `${path}.commit`),
+            date: isoDate(o.date, `${path}.date`),
+            ...(o.randomSeed === undefined ? {} : { randomSeed: number(o.randomSeed, `${path}.randomSeed`) }),
+          },
+        };
   return {
+    ...run,
     target,
     seconds: {
       total: number(s.total, `${path}.seconds.total`),
@@ -151,8 +177,7 @@ export function parseResults(text: string, name = 'results.json'): BenchResults 
   }
   try {
     const o = object(data, 'the file');
-    const date = string(o.date, 'date');
-    if (Number.isNaN(Date.parse(date))) fail('date', 'an ISO date', date);
+    const date = isoDate(o.date, 'date');
     const machine = object(o.machine, 'machine');
     const results = array(o.results, 'results').map((r, i) => targetResult(r, `results[${i}]`));
     if (!results.length) fail('results', 'at least one target', o.results);
@@ -336,9 +361,25 @@ function listed(items: string[], most = 4): string {
     : `${items.slice(0, most).join(', ')} and ${items.length - most} more`;
 }
 
+const dayOf = (date: string) => new Date(date).toISOString().slice(0, 10);
+
+/** The runs the results come from (a commit on a day), each with its targets (shifts folded
+ *  into theirs), in the order they first appear; a result without its own run is the file's. */
+export function runsOf(results: BenchResults): { run: Run; targets: string[] }[] {
+  const file: Run = { commit: results.commit, date: results.date, randomSeed: results.randomSeed };
+  const runs: { run: Run; targets: string[] }[] = [];
+  for (const r of results.results) {
+    const run = ('run' in r && r.run) || file;
+    let group = runs.find((g) => g.run.commit === run.commit && dayOf(g.run.date) === dayOf(run.date));
+    if (!group) runs.push((group = { run, targets: [] }));
+    const base = r.target.split(',')[0];
+    if (!group.targets.includes(base)) group.targets.push(base);
+  }
+  return runs;
+}
+
 /** The README's fidelity section, markers excluded. */
 export function render(results: BenchResults): string {
-  const day = new Date(results.date).toISOString().slice(0, 10);
   const done = results.results.filter((r): r is TargetResult => !isError(r));
   const broken = results.results.filter(isError);
   const held = done.filter((r) => r.verdict?.holds).map((r) => r.target);
@@ -355,14 +396,21 @@ export function render(results: BenchResults): string {
       : '',
     ...broken.map((r) => `${r.target} was not measured: ${r.error}`),
   ].filter(Boolean);
+  const runs = runsOf(results);
+  const seeds = [...new Set(runs.map((r) => r.run.randomSeed ?? 'unrecorded'))].join(', ');
+  const when =
+    runs.length === 1
+      ? ` at commit \`${runs[0].run.commit}\` on ${dayOf(runs[0].run.date)}`
+      : ': ' +
+        runs.map((r) => `${listed(r.targets, 3)} at \`${r.run.commit}\` on ${dayOf(r.run.date)}`).join('; ');
   return [
-    `Measured by \`npm run bench\` at commit \`${results.commit}\` on ${day}, ` +
+    `Measured by \`npm run bench\`${when}, ` +
       `${results.machine.cpus} CPUs (${results.machine.arch}); original and clone in the same run.`,
     '',
     ...fidelityTable(results),
     '',
     "Cells: the clone's error relative to the original; `original→clone` in misses per 1,000 instructions",
-    `where the original misses less than once per 1,000. Random geometries (seed ${results.randomSeed ?? 'unrecorded'},`,
+    `where the original misses less than once per 1,000. Random geometries (seed ${seeds},`,
     "never tuned on): the mean size of the errors / the worst. CPU ratios: the clone's CPU time a request",
     "over the original's, paired round by round, at each load. Mix gap: the largest gap in a class's share, pp.",
     ...(verdict.length ? ['', ...verdict.map((v) => `- ${v}`)] : []),

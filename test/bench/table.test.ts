@@ -70,6 +70,16 @@ test('random geometries fold into one row: the mean size of the errors and the w
   assert.match(block, /Random geometries \(seed 7,/);
 });
 
+test('results kept from an earlier run name their own commit, date and seed', () => {
+  const data = JSON.parse(fixtureText);
+  data.results[0] = { ...data.results[0], commit: '1111111', date: '1999-12-31T00:00:00Z', randomSeed: 3 };
+  const block = render(parseResults(JSON.stringify(data)));
+  assert.match(block, /bench`: memcached at `1111111` on 1999-12-31; .* at `0000000` on 2000-01-02/);
+  assert.match(block, /Random geometries \(seed 3, 7,/);
+  data.results[0].date = 'yesterday';
+  assert.throws(() => parseResults(JSON.stringify(data)), /results\[0\]\.date: expected an ISO date/);
+});
+
 test('the section names the commit and date, the stage times, the failed and missed targets', () => {
   const block = render(parseResults(fixtureText));
   assert.match(block, /commit `0000000` on 2000-01-02/);
