@@ -5,7 +5,7 @@ import { mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { END, START, TableError, parseResults, render, rewrite } from '../../bench/table.js';
+import { END, START, TableError, parseResults, render, renderPage, rewrite } from '../../bench/table.js';
 
 // Made-up figures in the bench's shape: memcached on two platforms, redis failed, nginx missing a target.
 const FIXTURE = fileURLToPath(new URL('../../../test/bench/fixtures/results.json', import.meta.url));
@@ -40,8 +40,8 @@ const README = [
   '',
 ].join('\n');
 
-test('the table gives relative errors, original→clone below 1 MPKI, and the paired ratio at each load', () => {
-  const block = render(parseResults(fixtureText));
+test("the page's table gives relative errors, original→clone below 1 MPKI, and the paired ratio at each load", () => {
+  const block = renderPage(parseResults(fixtureText));
   const [, , insns, i1, d1, l2, llc, branch, ratio, mix] = cells(block, 'memcached', 'skylake-sp');
   assert.equal(insns, '+1.0%');
   assert.equal(i1, '0.5→0.55');
@@ -62,12 +62,55 @@ test('the table gives relative errors, original→clone below 1 MPKI, and the pa
 });
 
 test('random geometries fold into one row: the mean size of the errors and the worst', () => {
-  const block = render(parseResults(fixtureText));
+  const block = renderPage(parseResults(fixtureText));
   // I1: +20% and -25%; D1 and L2 below 1 MPKI on both.
   const r = cells(block, 'memcached', '2 random');
   assert.deepEqual(r.slice(2, 8), ['+1.0%', '22.5/-25.0%', 'all < 1', 'all < 1', 'all < 1', '']);
   assert.throws(() => cells(block, 'memcached', 'random-7-0'), /no row/);
   assert.match(block, /Random geometries \(seed 7,/);
+});
+
+test("the README's tables: a row a target, its first platform and the random geometries in one cell", () => {
+  const block = render(parseResults(fixtureText));
+  const m = cells(block, 'memcached', 'skylake-sp');
+  // insns, I1..branch on skylake-sp, then every random cache: I1 +20%, -25% (D1, L2, LLC < 1).
+  assert.deepEqual(m.slice(2), [
+    '+1.0%',
+    '0.5→0.55',
+    '-5.0%',
+    '+5.0%',
+    '0.0123→0.01',
+    '0.0%',
+    '22.5/-25.0%',
+    '0.97 1.04',
+    '2.0 (alu)',
+  ]);
+  assert.throws(() => cells(block, 'memcached', 'graviton2'), /no row/);
+  assert.match(block, /\[docs\/fidelity\.md\]\(docs\/fidelity\.md\)/);
+});
+
+test('the server table: misses of those judged, the largest error over the loads, the call furthest off, exact counts', () => {
+  const block = render(parseResults(fixtureText));
+  const row = (target: string) =>
+    block
+      .split('\n')
+      .find((l) => l.startsWith(`| ${target} `) && l.includes('='))!
+      .slice(1, -1)
+      .split('|')
+      .map((x) => x.trim());
+  // missed, saturation, p50 (+5% and -12% over two loads), p99, a call, disk, net, processes, threads.
+  assert.deepEqual(row('nginx').slice(1), [
+    '1 of 12',
+    '-5.0%',
+    '-12.0%',
+    '+10.0%',
+    '-10.0% read',
+    '+2.0%',
+    '0.0%',
+    '5→4@400',
+    '= 4–6',
+  ]);
+  assert.deepEqual(row('memcached').slice(1), ['0', '–', '+5.0%', '+10.0%', '–', '–', '0.0%', '–', '= 4']);
 });
 
 test('results kept from an earlier run name their own commit, date and seed', () => {
@@ -80,8 +123,9 @@ test('results kept from an earlier run name their own commit, date and seed', ()
   assert.throws(() => parseResults(JSON.stringify(data)), /results\[0\]\.date: expected an ISO date/);
 });
 
-test('the section names the commit and date, the stage times, the failed and missed targets', () => {
-  const block = render(parseResults(fixtureText));
+test('the section and the page name the commit and date, the failed and missed targets; the page the stage times', () => {
+  const block = renderPage(parseResults(fixtureText));
+  assert.match(render(parseResults(fixtureText)), /commit `0000000` on 2000-01-02/);
   assert.match(block, /commit `0000000` on 2000-01-02/);
   assert.ok(
     block.split('\n').some((l) => /^\| memcached +\| +100 \| +10 \| +40 \| +50 \| +3 \| +1 \|$/.test(l)),
@@ -90,8 +134,8 @@ test('the section names the commit and date, the stage times, the failed and mis
   assert.match(block, /Fidelity targets met by memcached\./);
   assert.match(block, /nginx misses `sim\.skylake-sp\.D1\.mpki`\./);
   assert.match(block, /redis was not measured: the target exited at start/);
+  assert.match(render(parseResults(fixtureText)), /nginx misses `sim\.skylake-sp\.D1\.mpki`\./);
   assert.ok(!block.includes(START) && !block.includes(END));
-  for (const line of block.split('\n')) assert.ok(line.length <= 120, line);
 });
 
 test('the rewrite replaces what lies between the markers and nothing else', () => {
@@ -132,9 +176,10 @@ test('a malformed results file is refused, naming the field', () => {
 test('the script rewrites a README in place, and exits 2 with one line on a missing or malformed file', () => {
   const dir = mkdtempSync(join(tmpdir(), 'twin-table-'));
   const readme = join(dir, 'README.md');
+  const page = join(dir, 'fidelity.md');
   writeFileSync(readme, README);
   const run = (results: string) =>
-    spawnSync(process.execPath, [SCRIPT, results, readme], { encoding: 'utf8' });
+    spawnSync(process.execPath, [SCRIPT, results, readme, page], { encoding: 'utf8' });
 
   const ok = run(FIXTURE);
   assert.equal(ok.status, 0, ok.stderr);
@@ -143,7 +188,11 @@ test('the script rewrites a README in place, and exits 2 with one line on a miss
     text.startsWith('# Title\n\nBefore the table.\n') && text.endsWith(`${END}\n\nAfter the table.\n`),
   );
   assert.match(text, /\| memcached +\| skylake-sp +\| +\+1\.0% \|/);
-  assert.deepEqual(readdirSync(dir), ['README.md']);
+  assert.match(text, /\[fidelity\.md\]\(fidelity\.md\)/);
+  const pageText = readFileSync(page, 'utf8');
+  assert.match(pageText, /^# Fidelity\n/);
+  assert.match(pageText, /\| +\| graviton2 +\| +\+1\.0% \|/);
+  assert.deepEqual(readdirSync(dir).sort(), ['README.md', 'fidelity.md']);
 
   const bad = join(dir, 'bad.json');
   writeFileSync(bad, '{"date": "2000-01-01", "results": 3}');
@@ -153,6 +202,7 @@ test('the script rewrites a README in place, and exits 2 with one line on a miss
     assert.equal(r.stderr.trim().split('\n').length, 1, r.stderr);
     assert.ok(!/\bat \S+:\d+/.test(r.stderr), r.stderr);
     assert.equal(readFileSync(readme, 'utf8'), text);
+    assert.equal(readFileSync(page, 'utf8'), pageText);
   }
-  assert.deepEqual(readdirSync(dir).sort(), ['README.md', 'bad.json']);
+  assert.deepEqual(readdirSync(dir).sort(), ['README.md', 'bad.json', 'fidelity.md']);
 });
