@@ -45,10 +45,17 @@ void replay_step(replay_thread *t, twin_syscall call, const dist_table *sizes, c
     size_t size = 0;
     ssize_t r = 0;
 
-    if (replay_sized(call) || call == TWIN_SC_MMAP) {
+    int map = call == TWIN_SC_MMAP || call == TWIN_SC_MMAP_FILE;
+    if (replay_sized(call) || map) {
         size = dist_sample(sizes, &t->rng);
-        if (call != TWIN_SC_MMAP && size > t->plan->scratch_bytes)
+        if (!map && size > t->plan->scratch_bytes)
             size = t->plan->scratch_bytes;
+    }
+    if (map && t->n_maps == REPLAY_MAX_MAPS) { /* more maps than unmaps: drop the oldest */
+        munmap(t->maps[0], t->map_len[0]);
+        memmove(t->maps, t->maps + 1, sizeof t->maps[0] * (REPLAY_MAX_MAPS - 1));
+        memmove(t->map_len, t->map_len + 1, sizeof t->map_len[0] * (REPLAY_MAX_MAPS - 1));
+        t->n_maps--;
     }
     switch (call) {
     case TWIN_SC_OPENAT:
@@ -153,14 +160,26 @@ void replay_step(replay_thread *t, twin_syscall call, const dist_table *sizes, c
         r = syscall(SYS_getpid);
         break;
     case TWIN_SC_MMAP: {
-        if (t->n_maps == REPLAY_MAX_MAPS) { /* more maps than unmaps: drop the oldest */
-            munmap(t->maps[0], t->map_len[0]);
-            memmove(t->maps, t->maps + 1, sizeof t->maps[0] * (REPLAY_MAX_MAPS - 1));
-            memmove(t->map_len, t->map_len + 1, sizeof t->map_len[0] * (REPLAY_MAX_MAPS - 1));
-            t->n_maps--;
-        }
         void *m = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
         if (m != MAP_FAILED) {
+            t->maps[t->n_maps] = m;
+            t->map_len[t->n_maps++] = size;
+        } else {
+            r = -1;
+        }
+        break;
+    }
+    case TWIN_SC_MMAP_FILE: {
+        /* A server that sends a file from its map (Apache) has each page faulted in from the
+         * page cache as the send copies it, and unmapped again: the same pages read here. */
+        if (size == 0 || size > f->data_bytes)
+            size = f->data_bytes ? (size_t)f->data_bytes : 4096;
+        void *m = mmap(NULL, size, PROT_READ, MAP_PRIVATE, t->data_fd,
+                       (off_t)replay_offset(t, f->data_bytes, size));
+        if (m != MAP_FAILED) {
+            const volatile unsigned char *b = m;
+            for (size_t o = 0; o < size; o += 4096)
+                (void)b[o];
             t->maps[t->n_maps] = m;
             t->map_len[t->n_maps++] = size;
         } else {

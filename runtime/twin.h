@@ -96,6 +96,7 @@ typedef enum {
     TWIN_SC_CLOCK_GETTIME,   /* syscall(SYS_clock_gettime) (never the vDSO) */
     TWIN_SC_GETPID,          /* syscall(SYS_getpid) */
     TWIN_SC_MMAP,            /* anonymous mmap of `size` bytes, unmapped by MUNMAP */
+    TWIN_SC_MMAP_FILE,       /* read-only map of `size` bytes of the data file, each page read */
     TWIN_SC_MUNMAP,          /* munmap of the last MMAP, or of nothing (EINVAL) */
     TWIN_SC_MADVISE,         /* madvise(MADV_NORMAL) on the thread's body memory */
     TWIN_SC_GENERIC,         /* any other call: syscall(SYS_getppid), keeps the count */

@@ -349,11 +349,17 @@ ok "$name: 3 threads (event loop + 2 background), work folder $dir"
 ok "$name: RESP replies, pipelining, split requests, malformed input"
 check_port_in_use $name "$port"
 # GET: read 1 (+1 lseek per 128 reads, when the 1 MiB data file wraps),
-# lseek 0.5, getpid 0.25; SET: epoll_ctl 1, mmap 0.5, munmap 0.5, pwrite64 1,
-# fsync 0.1
+# lseek 0.5, getpid 0.25; SET: epoll_ctl 1, mmap 0.5 anonymous and 0.5 of the
+# data file, munmap 1, pwrite64 1, fsync 0.1
+minflt() { awk '{print $10}' /proc/"$1"/stat; }
+f0=$(minflt "$CLONE_PID")
 measure $name resp GET,SET "$port" \
-    "recvfrom=1 write=1 epoll_wait=1 read=0.5 lseek=0.254 getpid=0.125 epoll_ctl=0.5 mmap=0.25 munmap=0.25 pwrite64=0.5 fsync=0.05 sendto=0" \
+    "recvfrom=1 write=1 epoll_wait=1 read=0.5 lseek=0.254 getpid=0.125 epoll_ctl=0.5 mmap=0.5 munmap=0.5 pwrite64=0.5 fsync=0.05 sendto=0" \
     "$CLONE_PID"
+# A map of the data file is read: a new map's first read faults its pages in.
+faults=$(($(minflt "$CLONE_PID") - f0)) maps=$((STRACE_REQUESTS / 4))
+((faults >= maps)) || die "$name: $faults page faults for $maps maps of the data file, want one a map at least"
+ok "$name: $faults page faults for $maps maps of the data file (each read)"
 stop_clone $name "$CLONE_PID" "$dir" INT
 
 # --- HTTP, prefork -------------------------------------------------------------

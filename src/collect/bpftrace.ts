@@ -68,6 +68,9 @@ function placeProbes(cycle: number): string[] {
   ];
 }
 
+/** mmap's flag for memory of no file (Linux). */
+const MAP_ANONYMOUS = 0x20;
+
 /** The longest cycle placeProbes follows (bpftrace unrolls a loop over its places): a longer
  *  one is traced without places. */
 const MAX_CYCLE = 32;
@@ -90,6 +93,8 @@ export function bpftraceScript(pids: number[], cycle = 0): string {
     `tracepoint:raw_syscalls:sys_enter /${f}/ { @sc[pid, tid, args->id] = count(); }`,
     `${enter} /${f}/ { @fd[tid] = (uint64)args->fd; }`,
     `${exit} /${f}/ { @io[tid, probe, @fd[tid], args->ret] = count(); }`,
+    // Each map by thread, whether it maps a file (not MAP_ANONYMOUS) and its length.
+    `tracepoint:syscalls:sys_enter_mmap /${f}/ { @mm[tid, (args->flags & ${MAP_ANONYMOUS}) == 0, args->len] = count(); }`,
     ...(places ? placeProbes(cycle) : []),
     // (the per-thread state is not printed)
     `END { clear(@fd); clear(@watch); ${places ? ['in', 'w', 'mk', 'ws', 'sy', 'mark', 'on', 'pos'].map((m) => `clear(@lk_${m}); `).join('') : ''}}`,
@@ -111,6 +116,8 @@ export interface SyscallTrace {
     bytes: number;
     count: number;
   }[];
+  /** mmap calls by thread: on a file or anonymous, the length mapped (absent: not traced). */
+  maps?: { tid: number; file: boolean; bytes: number; count: number }[];
   /** With a cycle (placeProbes), by place in it: requests, those that waited, nanoseconds
    *  waited, and the holds from a place's last wait to the cycle's end (count, nanoseconds). */
   places: Place[];
@@ -154,6 +161,7 @@ export function parseBpftraceJson(text: string): SyscallTrace {
   const byThread: SyscallTrace['byThread'] = new Map();
   const io: SyscallTrace['io'] = [];
   const places: Place[] = [];
+  const maps: NonNullable<SyscallTrace['maps']> = [];
   let sawMap = false;
   for (const line of text.split('\n')) {
     if (!line.trim().startsWith('{')) continue;
@@ -182,6 +190,9 @@ export function parseBpftraceJson(text: string): SyscallTrace {
             const sc = syscallName(Number(parts[1]));
             places[at].calls.set(sc, (places[at].calls.get(sc) ?? 0) + count);
           } else places[at][PLACE_MAPS[name]] += count;
+        } else if (name === '@mm') {
+          const [tid, file, bytes] = parts.map(Number);
+          maps.push({ tid, file: file === 1, bytes, count });
         } else if (name === '@io') {
           const call = parts[1].replace(/^tracepoint:syscalls:sys_exit_/, '');
           io.push({
@@ -199,7 +210,7 @@ export function parseBpftraceJson(text: string): SyscallTrace {
   }
   if (!sawMap && !/"type":\s*"attached_probes"/.test(text))
     throw new TwinError('bpftrace printed no results: is tracefs mounted? run scripts/bootstrap.sh');
-  return { byThread, io, places };
+  return { byThread, io, places, maps };
 }
 
 export function ensureTracefs(): void {

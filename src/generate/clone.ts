@@ -137,6 +137,17 @@ const ringText = (rs: { lines: number; loadsPerReq: number }[]) =>
     .join(' ') || 'none';
 
 /** A step's cold cache (its pages and a request's touches), where it has one. */
+/** A call's replay steps: one, or for `mmap` with maps of a file, those and the anonymous
+ *  ones apart, each at its share of the rate. */
+function stepsOf(c: SyscallRate): { call: string; perReq: number }[] {
+  const share = c.name === 'mmap' ? (c.fileShare ?? 0) : 0;
+  if (share <= 0) return [{ call: replayCall(c.name), perReq: c.perReq }];
+  return [
+    { call: 'TWIN_SC_MMAP_FILE', perReq: c.perReq * share },
+    { call: replayCall(c.name), perReq: c.perReq * (1 - share) },
+  ].filter((x) => x.perReq > 0);
+}
+
 const coldText = (c: SyscallRate) =>
   c.cold ? `, ${c.cold.pages}u, ${c.cold.touches.toFixed(6)}` : ', 0u, 0.0';
 
@@ -163,16 +174,14 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   );
   for (const t of replaySizes) if (t) out.push(t.decl);
   // (unused where every type has calls of its own)
-  out.push(
-    `static const twin_syscall_step replay_steps[${Math.max(1, p.kernel.replay.length)}] __attribute__((unused)) = {`,
-  );
-  if (!p.kernel.replay.length) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0, 0u, 0.0 },');
+  const steps = p.kernel.replay.flatMap(stepsOf).length;
+  out.push(`static const twin_syscall_step replay_steps[${Math.max(1, steps)}] __attribute__((unused)) = {`);
+  if (!steps) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0, 0u, 0.0 },');
   p.kernel.replay.forEach((r, i) => {
     const t = replaySizes[i];
     const sizes = t ? `replay_sizes_${i}, ${t.length}` : 'NULL, 0';
-    out.push(
-      `    { ${replayCall(r.name)}, ${r.perReq.toFixed(4)}, ${sizes}${coldText(r)} }, /* ${r.name} */`,
-    );
+    for (const x of stepsOf(r))
+      out.push(`    { ${x.call}, ${x.perReq.toFixed(4)}, ${sizes}${coldText(r)} }, /* ${r.name} */`);
   });
   out.push('};', '');
   const respSizes = p.requests.map((r, i) => binsArray(`resp_sizes_${i}`, r.responseSizes));
@@ -188,14 +197,14 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   // the sizes are the call's over every type.
   p.requests.forEach((r, i) => {
     if (!r.replay) return;
-    out.push(`static const twin_syscall_step replay_steps_${i}[${Math.max(1, r.replay.length)}] = {`);
-    if (!r.replay.length) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0, 0u, 0.0 },');
+    const n = r.replay.flatMap(stepsOf).length;
+    out.push(`static const twin_syscall_step replay_steps_${i}[${Math.max(1, n)}] = {`);
+    if (!n) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0, 0u, 0.0 },');
     r.replay.forEach((c) => {
       const k = p.kernel.replay.findIndex((x) => x.name === c.name);
       const sizes = k >= 0 && replaySizes[k] ? `replay_sizes_${k}, ${replaySizes[k]!.length}` : 'NULL, 0';
-      out.push(
-        `    { ${replayCall(c.name)}, ${c.perReq.toFixed(4)}, ${sizes}${coldText(c)} }, /* ${c.name} */`,
-      );
+      for (const x of stepsOf(c))
+        out.push(`    { ${x.call}, ${x.perReq.toFixed(4)}, ${sizes}${coldText(c)} }, /* ${c.name} */`);
     });
     out.push('};');
   });
@@ -203,8 +212,8 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   p.requests.forEach((r, i) => {
     const keys = r.keySizes ? `key_sizes_${i}, ${r.keySizes.length}` : 'NULL, 0';
     const steps = r.replay
-      ? `replay_steps_${i}, ${r.replay.length}`
-      : `replay_steps, ${p.kernel.replay.length}`;
+      ? `replay_steps_${i}, ${r.replay.flatMap(stepsOf).length}`
+      : `replay_steps, ${p.kernel.replay.flatMap(stepsOf).length}`;
     out.push(`    { "${r.op}", resp_sizes_${i}, ${respSizes[i].length}, ${steps}, ${keys} },`);
   });
   out.push('};', '');

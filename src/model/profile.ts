@@ -62,6 +62,9 @@ export const SyscallRate = z.object({
    *  at random (PostgreSQL's shared buffers, read into as the statements first need them). */
   cold: z.object({ pages: z.number().int().positive(), touches: z.number().nonnegative() }).optional(),
   sizes: SizeBins.optional(),
+  /** `mmap`: the share of its maps that map a file, whose pages are then read (Apache maps
+   *  the file it sends and writes from the map); the rest map anonymous memory. */
+  fileShare: z.number().min(0).max(1).optional(),
 });
 export type SyscallRate = z.infer<typeof SyscallRate>;
 

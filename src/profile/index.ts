@@ -16,7 +16,7 @@ import { fitLocks, placeOf, typeReplay, withoutLatchCalls } from './places.js';
 import { callHistory, splitReplay } from './history.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
-import { inferSkeleton, threadActivity, servingThreads, ioSizes, mergeBins } from './skeleton.js';
+import { inferSkeleton, threadActivity, servingThreads, ioSizes, mapsOf, mergeBins } from './skeleton.js';
 import type { SyscallTrace } from '../collect/bpftrace.js';
 import { measureEach, measurePortable, ORIGINAL_PAIRS, type Linearity } from '../collect/cpu.js';
 import { requireLinear, requireSteadyCurves } from './curves.js';
@@ -98,13 +98,15 @@ export function kernelWork(
     // A call made at the rate in some window is kept for the history's fit (a cache's cold
     // reads, all in the first window), which drops it again where it finds no part to keep.
     if (SKELETON_CALLS.has(name) || Math.max(perReq, peak.get(name)!) < MIN_RATE) continue;
+    const maps = name === 'mmap' ? mapsOf(windows) : null;
     const sizes = SOCKET_IO.has(name)
       ? mergeBins(windows.map((w) => ioSizes(w.x.trace!, w.tids, new Set([name]), false)))
-      : undefined;
+      : maps?.sizes;
     replay.push({
       name,
       perReq: Math.round(perReq * 1e4) / 1e4,
       ...(sizes && sizes.length ? { sizes } : {}),
+      ...(maps && maps.sizes.length ? { fileShare: maps.fileShare } : {}),
     });
   }
   return {

@@ -121,6 +121,18 @@ export function ioSizes(trace: SyscallTrace, tids: Set<number>, calls: Set<strin
   return [...m.entries()].sort((a, b) => a[0] - b[0]);
 }
 
+/** The serving threads' maps over the windows: their lengths, and the share on a file. */
+export function mapsOf(windows: { x: Observation; tids: Set<number> }[]): {
+  sizes: SizeBins;
+  fileShare: number;
+} {
+  const all = windows.flatMap((w) => (w.x.trace!.maps ?? []).filter((m) => w.tids.has(m.tid)));
+  const n = all.reduce((a, m) => a + m.count, 0);
+  const sizes = mergeBins([all.filter((m) => m.bytes > 0).map((m): [number, number] => [m.bytes, m.count])]);
+  const onFile = all.filter((m) => m.file).reduce((a, m) => a + m.count, 0);
+  return { sizes, fileShare: n ? Math.round((onFile / n) * 1e4) / 1e4 : 0 };
+}
+
 function dominant(
   trace: SyscallTrace,
   tids: Set<number>,

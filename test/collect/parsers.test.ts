@@ -92,6 +92,17 @@ test("bpftrace JSON of a real PostgreSQL run's waits and calls by place in a TPC
   );
 });
 
+test('bpftrace JSON of real maps: on a file or anonymous, with their lengths', () => {
+  // A traced shell ran cat three times: the loader maps each library's parts from its file
+  // and its own memory anonymous (18 and 4 maps a run).
+  const t = parseBpftraceJson(fixture('bpftrace-maps.json'));
+  const of = (tid: number, file: boolean) =>
+    t.maps!.filter((m) => m.tid === tid && m.file === file).reduce((a, m) => a + m.count, 0);
+  for (const tid of [28047, 28048, 28049]) assert.deepEqual([of(tid, true), of(tid, false)], [18, 4]);
+  assert.ok(t.maps!.some((m) => m.tid === 28047 && !m.file && m.bytes === 139264));
+  assert.ok(bpftraceScript([1]).includes('(args->flags & 32) == 0'));
+});
+
 test('the tracer follows places in a cycle only when given one', () => {
   assert.ok(!bpftraceScript([1]).includes('@lk_'));
   const s = bpftraceScript([1], 7);

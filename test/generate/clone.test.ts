@@ -152,6 +152,43 @@ test(
   },
 );
 
+test(
+  'maps of a file are replayed apart from anonymous ones, at their share, and the clone serves',
+  { timeout: 60_000 },
+  async () => {
+    const p = parseWith(
+      Profile,
+      JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-nginx.json'), 'utf8')),
+      'profile',
+    );
+    // As Apache: a map of the file it sends, three of four on a file, and its unmap.
+    p.kernel.replay = [
+      ...p.kernel.replay.filter((c) => c.name !== 'mmap' && c.name !== 'munmap'),
+      { name: 'mmap', perReq: 1, sizes: [[4096, 1]], fileShare: 0.75 },
+      { name: 'munmap', perReq: 1 },
+    ];
+    for (const r of p.requests) delete r.replay;
+    const dir = join(tmp, 'maps');
+    generateClone(p, dir);
+    const src = readFileSync(join(dir, 'clone.c'), 'utf8');
+    assert.match(src, /\{ TWIN_SC_MMAP_FILE, 0\.7500, replay_sizes_\d+, 1, 0u, 0\.0 \}, \/\* mmap \*\//);
+    assert.match(src, /\{ TWIN_SC_MMAP, 0\.2500, replay_sizes_\d+, 1, 0u, 0\.0 \}, \/\* mmap \*\//);
+    // The ops name as many steps as the table holds.
+    const n = Number(/replay_steps\[(\d+)\]/.exec(src)![1]);
+    assert.equal(n, p.kernel.replay.length + 1);
+    assert.ok(src.includes(`replay_steps, ${n}, `));
+    const w = workloads.nginx;
+    const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
+    try {
+      const r = await runLoad(w, target.port, { rate: 300, duration: 1, warmup: 0.2, preload: false });
+      assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
+      assert.ok(r.requests > 200);
+    } finally {
+      await target.stop();
+    }
+  },
+);
+
 test('capping a size distribution keeps its mean', () => {
   const bins: [number, number][] = Array.from({ length: 1000 }, (_, i) => [100 + i, 1 + (i % 7)]);
   const mean = (b: [number, number][]) =>

@@ -61,3 +61,25 @@ test("the replayed calls' rates and sizes are pooled over every traced window, t
     0.2,
   );
 });
+
+test("a map's lengths and its share on a file are its serving threads' over the windows", () => {
+  const w = window(1000, 0, 4096);
+  w.trace!.byThread.get(11)!.calls.set('mmap', 1000);
+  w.trace!.maps = [
+    { tid: 11, file: true, bytes: 4096, count: 750 },
+    { tid: 11, file: false, bytes: 512, count: 250 },
+    // (not a serving thread's)
+    { tid: 12, file: false, bytes: 65536, count: 5 },
+  ];
+  const mmap = kernelWork(w, 'recvfrom', 'sendto').replay.find((r) => r.name === 'mmap')!;
+  assert.equal(mmap.perReq, 1);
+  assert.deepEqual(mmap.sizes, [
+    [512, 250],
+    [4096, 750],
+  ]);
+  assert.equal(mmap.fileShare, 0.75);
+  // No call but mmap has a share.
+  assert.ok(
+    kernelWork(w, 'recvfrom', 'sendto').replay.every((r) => r.name === 'mmap' || r.fileShare === undefined),
+  );
+});
