@@ -9,6 +9,13 @@ import type { RunningTarget } from './target.js';
 /** Seconds of each untraced warm-up window at a rate before it is measured. */
 export const SETTLE_WINDOW_S = 2;
 
+/** Seconds of a target's first warm-up window: a pool that forks once a second for the load's
+ *  connections (1, 2, 4, 8 more: Apache's prefork from 8 to 23 children for 16 connections)
+ *  reaches its size within it. In windows of 2 s the connections closed between ticks and each
+ *  window's growth began again at 1, at whatever phase the server's ticks had: the original
+ *  ended with 19 processes, its clone beside it with 24, on the same windows. */
+export const GROW_WINDOW_S = 6;
+
 /** A warm-up window is steady when the target's resident memory grew by at most this share
  *  of it, or by at most `SETTLE_FLOOR` bytes (an allocator's page-level jitter): a data set
  *  still filling grows with every new item, one at rest reuses its memory. */
@@ -42,7 +49,8 @@ export async function settle(target: RunningTarget, w: Workload, rate: number): 
   const t0 = Date.now();
   let rss = rssBytes(target.pids());
   for (let k = 0; ; k++) {
-    await drive(target, w, { rate, duration: SETTLE_WINDOW_S, warmup: 0, seed: 7 + k });
+    const duration = sentSoFar(target) === 0 ? GROW_WINDOW_S : SETTLE_WINDOW_S;
+    await drive(target, w, { rate, duration, warmup: 0, seed: 7 + k });
     const now = rssBytes(target.pids());
     const grew = now - rss;
     rss = now;
@@ -50,7 +58,7 @@ export async function settle(target: RunningTarget, w: Workload, rate: number): 
     if (k >= 1 && grew <= Math.max(SETTLE_FLOOR, SETTLE_SHARE * now)) return seconds;
     if (seconds + SETTLE_WINDOW_S > w.settle)
       throw new TwinError(
-        `the target did not settle in ${w.settle} s at ${rate} requests/s: its memory grew ${mib(grew)} MiB in the last ${SETTLE_WINDOW_S} s (to ${mib(now)} MiB); preload its data set (\`preload\`, \`keys\`) or allow more warm-up (\`settle\` in the workload)`,
+        `the target did not settle in ${w.settle} s at ${rate} requests/s: its memory grew ${mib(grew)} MiB in the last ${duration} s (to ${mib(now)} MiB); preload its data set (\`preload\`, \`keys\`) or allow more warm-up (\`settle\` in the workload)`,
       );
   }
 }

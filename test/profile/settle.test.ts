@@ -47,7 +47,7 @@ test('a target whose memory keeps growing is refused in one line, exit 2', { tim
       'requests: [{ op: get, share: 1, path: /index.html }]',
       'loads: [200]',
       'duration: 2',
-      'settle: 6s',
+      'settle: 9s',
       'valgrindRequests: 200',
     ].join('\n') + '\n',
   );
@@ -64,7 +64,7 @@ test('a target whose memory keeps growing is refused in one line, exit 2', { tim
   assert.equal(lines.length, 1, `expected one line, got:\n${r.stderr}`);
   assert.match(
     lines[0],
-    /did not settle in 6 s at 200 requests\/s: its memory grew [\d.]+ MiB in the last 2 s .*preload.*settle/,
+    /did not settle in 9 s at 200 requests\/s: its memory grew [\d.]+ MiB in the last 2 s .*preload.*settle/,
   );
   // 200 requests/s keep 50 MiB a second: the line reports growth of that order.
   const grew = Number(/grew ([\d.]+) MiB/.exec(lines[0])![1]);
