@@ -247,6 +247,7 @@ static int conn_serve(conn_set *s, conn *c)
             c->closing = 1;
         if (s->out.wire >= CONN_OUT_BATCH && off < c->in_len && !c->closing) {
             int r = conn_flush(s, c);
+            replay_after(s->rt, &sock);
             if (r == CONN_DEAD)
                 return SERVE_GONE;
             if (r == CONN_PENDING) {
@@ -338,7 +339,10 @@ int conn_event(conn_set *s, conn *c, uint32_t events)
     }
     if (!conn_serve_on(s, c))
         return 0;
-    if (conn_flush(s, c) == CONN_DEAD) {
+    int flushed = conn_flush(s, c);
+    replay_sock sock = { .epfd = s->epfd, .fd = c->fd, .events = c->events, .ptr = c };
+    replay_after(s->rt, &sock); /* the replies are sent: what the server does after them */
+    if (flushed == CONN_DEAD) {
         conn_close(s, c);
         return 0;
     }

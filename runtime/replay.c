@@ -135,6 +135,7 @@ int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t e
             goto nomem;
         for (uint32_t j = 0; j < o->n_steps; j++) {
             const twin_syscall_step *s = &o->steps[j];
+            ro->has_after |= s->after != 0;
             if (dist_init(&ro->sizes[j], s->sizes, s->n_sizes, REPLAY_DEFAULT_SIZE) != TWIN_OK)
                 goto nomem;
             if (replay_sized(s->call) && ro->sizes[j].max > p->scratch_bytes)
@@ -368,6 +369,8 @@ void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock)
     /* acc carries the fraction: per_req 0.25 issues on every fourth request,
      * 2.5 issues 2 and 3 alternately. */
     for (uint32_t i = 0; i < o->n_steps; i++) {
+        if (o->steps[i].after)
+            continue;
         if (o->steps[i].cold_pages && t->plan->cold[o->steps[i].call])
             replay_cold(t, &o->steps[i], &ro->sizes[i], sock, t->cold_acc + ro->first_acc + i);
         acc[i] += o->steps[i].per_req;
@@ -380,4 +383,29 @@ void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock)
         __atomic_fetch_add(t->plan->served, 1, __ATOMIC_RELAXED);
     if (cfg->body)
         cfg->body(op, &t->body);
+    if (ro->has_after) {
+        if (t->n_after == REPLAY_AFTER_MAX)
+            replay_after(t, sock);
+        t->after_ops[t->n_after++] = op;
+    }
+}
+
+void replay_after(replay_thread *t, const replay_sock *sock)
+{
+    for (uint32_t k = 0; k < t->n_after; k++) {
+        uint32_t op = t->after_ops[k];
+        const twin_op *o = &t->plan->cfg->ops[op];
+        const replay_op *ro = &t->plan->ops[op];
+        double *acc = t->acc + ro->first_acc;
+        for (uint32_t i = 0; i < o->n_steps; i++) {
+            if (!o->steps[i].after)
+                continue;
+            acc[i] += o->steps[i].per_req;
+            while (acc[i] >= 1.0) {
+                replay_step(t, o->steps[i].call, &ro->sizes[i], sock);
+                acc[i] -= 1.0;
+            }
+        }
+    }
+    t->n_after = 0;
 }

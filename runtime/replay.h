@@ -19,15 +19,17 @@
 #include "lock.h"
 #include "twin.h"
 
-#define REPLAY_MAX_OPEN 16 /* files a thread keeps open from OPENAT */
-#define REPLAY_MAX_MAPS 16 /* mappings a thread keeps from MMAP */
-#define REPLAY_WEYL_OPS 16 /* ops with their own response-size sequence */
+#define REPLAY_MAX_OPEN  16 /* files a thread keeps open from OPENAT */
+#define REPLAY_MAX_MAPS  16 /* mappings a thread keeps from MMAP */
+#define REPLAY_WEYL_OPS  16 /* ops with their own response-size sequence */
+#define REPLAY_AFTER_MAX 64 /* requests whose after-reply steps wait for the send */
 
 typedef struct {
     dist_table resp;   /* response sizes */
     dist_table *sizes; /* one per step */
     size_t name_len;
     uint32_t first_acc; /* index of the op's first step accumulator */
+    int has_after;      /* some of its steps are made after the reply is sent */
 } replay_op;
 
 typedef struct {
@@ -68,7 +70,9 @@ typedef struct {
     size_t map_len[REPLAY_MAX_MAPS];
     uint32_t n_maps;
     uint32_t futex_word;
-    uint64_t errors; /* steps that failed (some fail by design) */
+    uint64_t errors;                      /* steps that failed (some fail by design) */
+    uint32_t after_ops[REPLAY_AFTER_MAX]; /* served, their replies not sent yet */
+    uint32_t n_after;
 } replay_thread;
 
 /* Checks the config and prepares its tables; err says what is wrong. */
@@ -93,8 +97,11 @@ void replay_thread_free(replay_thread *t);
  * else op 0 with *named = 0. */
 uint32_t replay_op_of(const replay_plan *p, const char *verb, size_t len, int *named);
 
-/* Runs the op's steps, then its body. */
+/* Runs the op's steps made before its reply, then its body; its steps made after the reply
+ * wait for replay_after (run at once where REPLAY_AFTER_MAX wait already). */
 void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock);
+/* Once the replies are sent: the after-reply steps of the requests served since the last. */
+void replay_after(replay_thread *t, const replay_sock *sock);
 
 /* Of replay_request (replay_step.c): one system call of a step's kind, and
  * whether that kind reads or writes a sampled size. */

@@ -120,6 +120,9 @@ typedef struct {
      * one call share its pages. */
     uint32_t cold_pages;
     double cold_touches;
+    /* 1: made after the reply is sent, before the connection's next request (Apache unmaps
+     * the file it sent, writes its log line and closes the file then): out of the latency. */
+    uint32_t after;
 } twin_syscall_step;
 
 /* One request type. `name` is the protocol verb the load sends (memcached

@@ -26,13 +26,13 @@ static const twin_bin log_sizes[] = { { 128, 1 } };
 
 /* two opens and one close: one of the opens finds no file (once 16 are open) */
 static const twin_syscall_step get_steps[] = {
-    { TWIN_SC_PREAD, 1.0, pread_sizes, 1, 0, 0.0 },
-    { TWIN_SC_OPENAT, 2.0, NULL, 0, 0, 0.0 },
-    { TWIN_SC_CLOSE, 1.0, NULL, 0, 0, 0.0 },
+    { TWIN_SC_PREAD, 1.0, pread_sizes, 1, 0, 0.0, 0 },
+    { TWIN_SC_OPENAT, 2.0, NULL, 0, 0, 0.0, 0 },
+    { TWIN_SC_CLOSE, 1.0, NULL, 0, 0, 0.0, 0 },
 };
 static const twin_syscall_step set_steps[] = {
-    { TWIN_SC_WRITE_LOG, 1.0, log_sizes, 1, 0, 0.0 },
-    { TWIN_SC_FDATASYNC, 0.5, NULL, 0, 0, 0.0 },
+    { TWIN_SC_WRITE_LOG, 1.0, log_sizes, 1, 0, 0.0, 0 },
+    { TWIN_SC_FDATASYNC, 0.5, NULL, 0, 0, 0.0, 0 },
 };
 
 static const twin_op ops[] = {
@@ -43,8 +43,8 @@ static const twin_op ops[] = {
 /* a WAL writer's: half a write of 8 KiB and a quarter of an fdatasync a request served */
 static const twin_bin wal_sizes[] = { { 8192, 1 } };
 static const twin_syscall_step wal_steps[] = {
-    { TWIN_SC_PWRITE, 0.5, wal_sizes, 1, 0, 0.0 },
-    { TWIN_SC_FDATASYNC, 0.25, NULL, 0, 0, 0.0 },
+    { TWIN_SC_PWRITE, 0.5, wal_sizes, 1, 0, 0.0, 0 },
+    { TWIN_SC_FDATASYNC, 0.25, NULL, 0, 0, 0.0, 0 },
 };
 
 static const twin_bg_thread bg[] = {
@@ -69,7 +69,7 @@ int main(int argc, char **argv)
                *wait = getenv("TWIN_TEST_POLL"), *bgproc = getenv("TWIN_TEST_BGPROC"),
                *lock_on = getenv("TWIN_TEST_LOCK"), *cold = getenv("TWIN_TEST_COLD");
     twin_syscall_step cold_get[] = { { TWIN_SC_PREAD, 0.0, pread_sizes, 1, cold ? (uint32_t)atoi(cold) : 0,
-                                       1.0 } };
+                                       1.0, 0 } };
     twin_op cold_ops[] = { { "get", get_sizes, 2, cold_get, 1, NULL, 0 }, ops[1] };
     int epoll = wait && strcmp(wait, "epoll") == 0;
     uint32_t n_bgproc = bgproc ? (uint32_t)atoi(bgproc) : 0;

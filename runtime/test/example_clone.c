@@ -11,13 +11,13 @@ static const twin_bin pread_sizes[] = { { 4096, 1 }, { 512, 1 } };
 static const twin_bin log_sizes[] = { { 128, 1 } };
 
 static const twin_syscall_step get_steps[] = {
-    { TWIN_SC_PREAD, 1.0, pread_sizes, 2, 0, 0.0 },
-    { TWIN_SC_CLOCK_GETTIME, 0.5, NULL, 0, 0, 0.0 },
+    { TWIN_SC_PREAD, 1.0, pread_sizes, 2, 0, 0.0, 0 },
+    { TWIN_SC_CLOCK_GETTIME, 0.5, NULL, 0, 0, 0.0, 0 },
 };
 static const twin_syscall_step set_steps[] = {
-    { TWIN_SC_WRITE_LOG, 1.0, log_sizes, 1, 0, 0.0 },
-    { TWIN_SC_FDATASYNC, 0.25, NULL, 0, 0, 0.0 },
-    { TWIN_SC_FUTEX, 2.0, NULL, 0, 0, 0.0 },
+    { TWIN_SC_WRITE_LOG, 1.0, log_sizes, 1, 0, 0.0, 0 },
+    { TWIN_SC_FDATASYNC, 0.25, NULL, 0, 0, 0.0, 0 },
+    { TWIN_SC_FUTEX, 2.0, NULL, 0, 0, 0.0, 0 },
 };
 
 static const twin_op ops[] = {

@@ -10,12 +10,12 @@ static const twin_bin get_sizes[] = { { 217, 1 }, { 250, 1 }, { 1000, 1 }, { 100
 static const twin_bin file_sizes[] = { { 16384, 1 } };
 
 static const twin_syscall_step get_steps[] = {
-    { TWIN_SC_OPENAT, 1.0, NULL, 0, 0, 0.0 },      { TWIN_SC_FSTAT, 1.0, NULL, 0, 0, 0.0 },
-    { TWIN_SC_PREAD, 1.0, file_sizes, 1, 0, 0.0 }, { TWIN_SC_CLOSE, 1.0, NULL, 0, 0, 0.0 },
-    { TWIN_SC_NEWFSTATAT, 0.5, NULL, 0, 0, 0.0 },  { TWIN_SC_STATX, 0.5, NULL, 0, 0, 0.0 },
-    { TWIN_SC_SETSOCKOPT, 0.2, NULL, 0, 0, 0.0 },  { TWIN_SC_GETSOCKOPT, 0.2, NULL, 0, 0, 0.0 },
-    { TWIN_SC_IOCTL, 0.2, NULL, 0, 0, 0.0 },       { TWIN_SC_FCNTL, 0.2, NULL, 0, 0, 0.0 },
-    { TWIN_SC_MADVISE, 0.1, NULL, 0, 0, 0.0 },     { TWIN_SC_GENERIC, 3.0, NULL, 0, 0, 0.0 },
+    { TWIN_SC_OPENAT, 1.0, NULL, 0, 0, 0.0, 0 },      { TWIN_SC_FSTAT, 1.0, NULL, 0, 0, 0.0, 0 },
+    { TWIN_SC_PREAD, 1.0, file_sizes, 1, 0, 0.0, 0 }, { TWIN_SC_CLOSE, 1.0, NULL, 0, 0, 0.0, 1 },
+    { TWIN_SC_NEWFSTATAT, 0.5, NULL, 0, 0, 0.0, 0 },  { TWIN_SC_STATX, 0.5, NULL, 0, 0, 0.0, 0 },
+    { TWIN_SC_SETSOCKOPT, 0.2, NULL, 0, 0, 0.0, 0 },  { TWIN_SC_GETSOCKOPT, 0.2, NULL, 0, 0, 0.0, 0 },
+    { TWIN_SC_IOCTL, 0.2, NULL, 0, 0, 0.0, 0 },       { TWIN_SC_FCNTL, 0.2, NULL, 0, 0, 0.0, 0 },
+    { TWIN_SC_MADVISE, 0.1, NULL, 0, 0, 0.0, 0 },     { TWIN_SC_GENERIC, 3.0, NULL, 0, 0, 0.0, 0 },
 };
 
 /* Keys 1 and 2 (run with --key-at 5: /file1.html, /file2.html) by their sizes;

@@ -15,13 +15,13 @@ static const twin_bin end_sizes[] = { { 18, 1 } };
 static const twin_bin page_sizes[] = { { 8192, 1 } };
 
 static const twin_syscall_step read_page[] = {
-    { TWIN_SC_PREAD, 1.0, page_sizes, 1, 0, 0.0 },
+    { TWIN_SC_PREAD, 1.0, page_sizes, 1, 0, 0.0, 0 },
 };
 static const twin_syscall_step write_page[] = {
-    { TWIN_SC_PWRITE, 1.0, page_sizes, 1, 0, 0.0 },
+    { TWIN_SC_PWRITE, 1.0, page_sizes, 1, 0, 0.0, 0 },
 };
 static const twin_syscall_step flush[] = {
-    { TWIN_SC_FDATASYNC, 1.0, NULL, 0, 0, 0.0 },
+    { TWIN_SC_FDATASYNC, 1.0, NULL, 0, 0, 0.0, 0 },
 };
 
 static const twin_op ops[] = {

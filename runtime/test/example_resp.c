@@ -10,14 +10,14 @@ static const twin_bin read_sizes[] = { { 8192, 1 } };
 static const twin_bin map_sizes[] = { { 65536, 1 } };
 
 static const twin_syscall_step get_steps[] = {
-    { TWIN_SC_READ_FILE, 1.0, read_sizes, 1, 0, 0.0 },
-    { TWIN_SC_LSEEK, 0.5, NULL, 0, 0, 0.0 },
-    { TWIN_SC_GETPID, 0.25, NULL, 0, 0, 0.0 },
+    { TWIN_SC_READ_FILE, 1.0, read_sizes, 1, 0, 0.0, 0 },
+    { TWIN_SC_LSEEK, 0.5, NULL, 0, 0, 0.0, 0 },
+    { TWIN_SC_GETPID, 0.25, NULL, 0, 0, 0.0, 0 },
 };
 static const twin_syscall_step set_steps[] = {
-    { TWIN_SC_EPOLL_CTL, 1.0, NULL, 0, 0, 0.0 },      { TWIN_SC_MMAP, 0.5, map_sizes, 1, 0, 0.0 },
-    { TWIN_SC_MMAP_FILE, 0.5, map_sizes, 1, 0, 0.0 }, { TWIN_SC_MUNMAP, 1.0, NULL, 0, 0, 0.0 },
-    { TWIN_SC_PWRITE, 1.0, NULL, 0, 0, 0.0 },         { TWIN_SC_FSYNC, 0.1, NULL, 0, 0, 0.0 },
+    { TWIN_SC_EPOLL_CTL, 1.0, NULL, 0, 0, 0.0, 0 },      { TWIN_SC_MMAP, 0.5, map_sizes, 1, 0, 0.0, 0 },
+    { TWIN_SC_MMAP_FILE, 0.5, map_sizes, 1, 0, 0.0, 0 }, { TWIN_SC_MUNMAP, 1.0, NULL, 0, 0, 0.0, 0 },
+    { TWIN_SC_PWRITE, 1.0, NULL, 0, 0, 0.0, 0 },         { TWIN_SC_FSYNC, 0.1, NULL, 0, 0, 0.0, 0 },
 };
 
 static const twin_op ops[] = {

@@ -394,6 +394,31 @@ check_port_in_use $name "$port"
 measure $name http GET "$port" \
     "recvmsg=2 writev=1 epoll_wait=1 openat=1 fstat=1 pread64=1 close=1 newfstatat=0.5 statx=0.5 setsockopt=0.2 getsockopt=0.2 ioctl=0.2 fcntl=0.2 madvise=0.1 getppid=3 epoll_ctl=0 accept4=0" \
     $kids
+# Its close is made after the reply: in each process, the call before every close is the send.
+gate=$TMP/$name.order
+"${CLIENT[@]}" serial --proto http --port "$port" --count 20 --verbs GET --gate "$gate" &
+client=$!
+STARTED+=("$client")
+wait_file "$gate.connected" 10
+sleep 0.3
+args=()
+for k in $kids; do args+=(-p "$k"); done
+strace -f -e trace=recvmsg,openat,writev,close -o "$TMP/$name.order.strace" "${args[@]}" 2>"$TMP/$name.order.err" &
+tracer=$!
+STARTED+=("$tracer")
+until (($(grep -c attached "$TMP/$name.order.err") >= $(wc -w <<<"$kids"))); do sleep 0.05; done
+sleep 0.3
+touch "$gate.go"
+wait "$client" || die "$name: serial client failed"
+sleep 0.3
+kill -INT "$tracer" 2>/dev/null
+wait "$tracer"
+# (before the send, a close would follow the request's openat; the connections' own closes
+# follow their last receive)
+after=$(awk '{ call = $2; sub(/\(.*/, "", call) } call == "close" { if (last[$1] == "writev") ok++; if (last[$1] == "openat") bad++ } call != "close" { last[$1] = call } END { printf "%d %d", ok, bad }' "$TMP/$name.order.strace")
+read -r ok bad <<<"$after"
+((ok >= 20 && bad == 0)) || die "$name: $ok closes right after the reply's send, $bad before it"
+ok "$name: the request's close made after the reply's send ($ok times, never before)"
 stop_clone $name "$CLONE_PID" "$dir"
 
 # --- PostgreSQL, event loop: pgbench and psql against the clone -----------------------

@@ -2,7 +2,7 @@ import { existsSync, mkdirSync } from 'node:fs';
 import { spawnSync, type ChildProcess } from 'node:child_process';
 import { TwinError } from '../model/index.js';
 import { spawnTracked, stopChild } from './children.js';
-import { syscallName } from './syscalls.js';
+import { syscallName, syscallNumber } from './syscalls.js';
 
 /** Calls that carry a socket's bytes; their sizes are recorded per fd class. */
 export const IO_CALLS = [
@@ -68,6 +68,20 @@ function placeProbes(cycle: number): string[] {
   ];
 }
 
+/** The calls a reply goes out by, each a bit of the mask `after` records; the receives that
+ *  end a reply's aftermath. */
+export const SEND_CALLS = ['write', 'writev', 'sendto', 'sendmsg'] as const;
+const RECV_CALLS = ['read', 'readv', 'recvfrom', 'recvmsg'];
+
+/** The body of the exit probe that keeps @snt: a receive clears it, a send sets its bit. */
+function afterTest(): string {
+  const recv = RECV_CALLS.map((c) => `args->id == ${syscallNumber(c)}`).join(' || ');
+  const sends = SEND_CALLS.map(
+    (c, i) => `if (args->id == ${syscallNumber(c)}) { @snt[tid] = @snt[tid] | ${1 << i}; }`,
+  );
+  return [`if (${recv}) { delete(@snt[tid]); }`, ...sends].join(' ');
+}
+
 /** mmap's flag for memory of no file (Linux). */
 const MAP_ANONYMOUS = 0x20;
 
@@ -95,9 +109,14 @@ export function bpftraceScript(pids: number[], cycle = 0): string {
     `${exit} /${f}/ { @io[tid, probe, @fd[tid], args->ret] = count(); }`,
     // Each map by thread, whether it maps a file (not MAP_ANONYMOUS) and its length.
     `tracepoint:syscalls:sys_enter_mmap /${f}/ { @mm[tid, (args->flags & ${MAP_ANONYMOUS}) == 0, args->len] = count(); }`,
+    // The calls a thread makes after it sent, until it next receives: by the sends since. (One
+    // probe on every exit: bpftrace 0.17 could not load probes on sys_exit_read beside @io's,
+    // "unreachable insn".)
+    `tracepoint:raw_syscalls:sys_exit /${f} && args->ret > 0/ { ${afterTest()} }`,
+    `tracepoint:raw_syscalls:sys_enter /${f} && @snt[tid]/ { @af[tid, args->id, @snt[tid]] = count(); }`,
     ...(places ? placeProbes(cycle) : []),
     // (the per-thread state is not printed)
-    `END { clear(@fd); clear(@watch); ${places ? ['in', 'w', 'mk', 'ws', 'sy', 'mark', 'on', 'pos'].map((m) => `clear(@lk_${m}); `).join('') : ''}}`,
+    `END { clear(@fd); clear(@watch); clear(@snt); ${places ? ['in', 'w', 'mk', 'ws', 'sy', 'mark', 'on', 'pos'].map((m) => `clear(@lk_${m}); `).join('') : ''}}`,
     '',
   ].join('\n');
 }
@@ -116,6 +135,9 @@ export interface SyscallTrace {
     bytes: number;
     count: number;
   }[];
+  /** Calls made after a send and before the thread's next receive of data, by thread, name,
+   *  and the sends made since that receive (a bit each, SEND_CALLS; absent: not traced). */
+  after?: { tid: number; call: string; sends: number; count: number }[];
   /** mmap calls by thread: on a file or anonymous, the length mapped (absent: not traced). */
   maps?: { tid: number; file: boolean; bytes: number; count: number }[];
   /** With a cycle (placeProbes), by place in it: requests, those that waited, nanoseconds
@@ -162,6 +184,7 @@ export function parseBpftraceJson(text: string): SyscallTrace {
   const io: SyscallTrace['io'] = [];
   const places: Place[] = [];
   const maps: NonNullable<SyscallTrace['maps']> = [];
+  const after: NonNullable<SyscallTrace['after']> = [];
   let sawMap = false;
   for (const line of text.split('\n')) {
     if (!line.trim().startsWith('{')) continue;
@@ -190,6 +213,9 @@ export function parseBpftraceJson(text: string): SyscallTrace {
             const sc = syscallName(Number(parts[1]));
             places[at].calls.set(sc, (places[at].calls.get(sc) ?? 0) + count);
           } else places[at][PLACE_MAPS[name]] += count;
+        } else if (name === '@af') {
+          const [tid, nr, sends] = parts.map(Number);
+          after.push({ tid, call: syscallName(nr), sends, count });
         } else if (name === '@mm') {
           const [tid, file, bytes] = parts.map(Number);
           maps.push({ tid, file: file === 1, bytes, count });
@@ -210,7 +236,7 @@ export function parseBpftraceJson(text: string): SyscallTrace {
   }
   if (!sawMap && !/"type":\s*"attached_probes"/.test(text))
     throw new TwinError('bpftrace printed no results: is tracefs mounted? run scripts/bootstrap.sh');
-  return { byThread, io, places, maps };
+  return { byThread, io, places, maps, after };
 }
 
 export function ensureTracefs(): void {

@@ -31,3 +31,9 @@ export function syscallTable(): Map<number, string> {
 export function syscallName(nr: number): string {
   return syscallTable().get(nr) ?? `sys_${nr}`;
 }
+
+/** A call's number in syscallTable. */
+export function syscallNumber(name: string): number {
+  for (const [nr, n] of syscallTable()) if (n === name) return nr;
+  throw new TwinError(`no system call named ${name} in the kernel headers`);
+}

@@ -138,14 +138,21 @@ const ringText = (rs: { lines: number; loadsPerReq: number }[]) =>
 
 /** A step's cold cache (its pages and a request's touches), where it has one. */
 /** A call's replay steps: one, or for `mmap` with maps of a file, those and the anonymous
- *  ones apart, each at its share of the rate. */
-function stepsOf(c: SyscallRate): { call: string; perReq: number }[] {
+ *  ones apart, each at its share of the rate; each of them split again where some of the
+ *  call comes after the reply is sent (`afterShare`), the cold pages with the part before. */
+function stepsOf(c: SyscallRate): { call: string; perReq: number; text: string }[] {
   const share = c.name === 'mmap' ? (c.fileShare ?? 0) : 0;
-  if (share <= 0) return [{ call: replayCall(c.name), perReq: c.perReq }];
-  return [
+  const kinds = [
     { call: 'TWIN_SC_MMAP_FILE', perReq: c.perReq * share },
     { call: replayCall(c.name), perReq: c.perReq * (1 - share) },
-  ].filter((x) => x.perReq > 0);
+  ].filter((x) => x.perReq > 0 || (share === 0 && x.call !== 'TWIN_SC_MMAP_FILE'));
+  const after = c.afterShare ?? 0;
+  return kinds.flatMap((k) =>
+    [
+      { ...k, perReq: k.perReq * (1 - after), text: `${coldText(c)}, 0u` },
+      { ...k, perReq: k.perReq * after, text: ', 0u, 0.0, 1u' },
+    ].filter((x, i) => (i === 0 ? after < 1 : after > 0)),
+  );
 }
 
 const coldText = (c: SyscallRate) =>
@@ -176,12 +183,12 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   // (unused where every type has calls of its own)
   const steps = p.kernel.replay.flatMap(stepsOf).length;
   out.push(`static const twin_syscall_step replay_steps[${Math.max(1, steps)}] __attribute__((unused)) = {`);
-  if (!steps) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0, 0u, 0.0 },');
+  if (!steps) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0, 0u, 0.0, 0u },');
   p.kernel.replay.forEach((r, i) => {
     const t = replaySizes[i];
     const sizes = t ? `replay_sizes_${i}, ${t.length}` : 'NULL, 0';
     for (const x of stepsOf(r))
-      out.push(`    { ${x.call}, ${x.perReq.toFixed(4)}, ${sizes}${coldText(r)} }, /* ${r.name} */`);
+      out.push(`    { ${x.call}, ${x.perReq.toFixed(4)}, ${sizes}${x.text} }, /* ${r.name} */`);
   });
   out.push('};', '');
   const respSizes = p.requests.map((r, i) => binsArray(`resp_sizes_${i}`, r.responseSizes));
@@ -199,12 +206,12 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     if (!r.replay) return;
     const n = r.replay.flatMap(stepsOf).length;
     out.push(`static const twin_syscall_step replay_steps_${i}[${Math.max(1, n)}] = {`);
-    if (!n) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0, 0u, 0.0 },');
+    if (!n) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0, 0u, 0.0, 0u },');
     r.replay.forEach((c) => {
       const k = p.kernel.replay.findIndex((x) => x.name === c.name);
       const sizes = k >= 0 && replaySizes[k] ? `replay_sizes_${k}, ${replaySizes[k]!.length}` : 'NULL, 0';
       for (const x of stepsOf(c))
-        out.push(`    { ${x.call}, ${x.perReq.toFixed(4)}, ${sizes}${coldText(c)} }, /* ${c.name} */`);
+        out.push(`    { ${x.call}, ${x.perReq.toFixed(4)}, ${sizes}${x.text} }, /* ${c.name} */`);
     });
     out.push('};');
   });
@@ -236,7 +243,9 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     b.disk.forEach((d, j) => {
       const t = sizes[j];
       const bins = t ? `bg_disk_sizes_${i}_${j}, ${t.length}` : 'NULL, 0';
-      out.push(`    { ${replayCall(d.name)}, ${d.perReq.toFixed(6)}, ${bins}, 0u, 0.0 }, /* ${d.name} */`);
+      out.push(
+        `    { ${replayCall(d.name)}, ${d.perReq.toFixed(6)}, ${bins}, 0u, 0.0, 0u }, /* ${d.name} */`,
+      );
     });
     out.push('};');
   });

@@ -65,6 +65,10 @@ export const SyscallRate = z.object({
   /** `mmap`: the share of its maps that map a file, whose pages are then read (Apache maps
    *  the file it sends and writes from the map); the rest map anonymous memory. */
   fileShare: z.number().min(0).max(1).optional(),
+  /** The share of its calls made after the reply is sent, before the connection's next
+   *  request (Apache unmaps the file it sent, writes its log line and closes the file then):
+   *  work out of the request's latency. */
+  afterShare: z.number().min(0).max(1).optional(),
 });
 export type SyscallRate = z.infer<typeof SyscallRate>;
 

@@ -103,6 +103,19 @@ test('bpftrace JSON of real maps: on a file or anonymous, with their lengths', (
   assert.ok(bpftraceScript([1]).includes('(args->flags & 32) == 0'));
 });
 
+test("bpftrace JSON of a real Apache's calls after each reply: unmap, log line and close", () => {
+  // Debian's apache2 (prefork, one child) sent 28 replies by writev, 10 a second.
+  const t = parseBpftraceJson(fixture('bpftrace-apache-after.json'));
+  const after = (call: string, send: number) =>
+    t.after!.filter((a) => a.call === call && a.sends & send).reduce((n, a) => n + a.count, 0);
+  const WRITEV = 2;
+  assert.equal(after('munmap', WRITEV), 28);
+  assert.equal(after('write', WRITEV), 28);
+  assert.ok(after('close', WRITEV) >= 28);
+  // None of its opens and stats: they come before the reply.
+  assert.equal(after('openat', WRITEV) + after('newfstatat', WRITEV), 0);
+});
+
 test('the tracer follows places in a cycle only when given one', () => {
   assert.ok(!bpftraceScript([1]).includes('@lk_'));
   const s = bpftraceScript([1], 7);

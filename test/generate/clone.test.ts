@@ -171,8 +171,8 @@ test(
     const dir = join(tmp, 'maps');
     generateClone(p, dir);
     const src = readFileSync(join(dir, 'clone.c'), 'utf8');
-    assert.match(src, /\{ TWIN_SC_MMAP_FILE, 0\.7500, replay_sizes_\d+, 1, 0u, 0\.0 \}, \/\* mmap \*\//);
-    assert.match(src, /\{ TWIN_SC_MMAP, 0\.2500, replay_sizes_\d+, 1, 0u, 0\.0 \}, \/\* mmap \*\//);
+    assert.match(src, /\{ TWIN_SC_MMAP_FILE, 0\.7500, replay_sizes_\d+, 1, 0u, 0\.0, 0u \}, \/\* mmap \*\//);
+    assert.match(src, /\{ TWIN_SC_MMAP, 0\.2500, replay_sizes_\d+, 1, 0u, 0\.0, 0u \}, \/\* mmap \*\//);
     // The ops name as many steps as the table holds.
     const n = Number(/replay_steps\[(\d+)\]/.exec(src)![1]);
     assert.equal(n, p.kernel.replay.length + 1);
@@ -374,7 +374,7 @@ test(
     assert.match(
       src,
       new RegExp(
-        `replay_steps_${at('select')}\\[[^]*?TWIN_SC_PREAD, [0-9.]+, replay_sizes_\\d+, \\d+, 200u, 1\\.000000 }`,
+        `replay_steps_${at('select')}\\[[^]*?TWIN_SC_PREAD, [0-9.]+, replay_sizes_\\d+, \\d+, 200u, 1\\.000000, 0u }`,
       ),
     );
     const w = parseWith(

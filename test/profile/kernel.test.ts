@@ -83,3 +83,15 @@ test("a map's lengths and its share on a file are its serving threads' over the 
     kernelWork(w, 'recvfrom', 'sendto').replay.every((r) => r.name === 'mmap' || r.fileShare === undefined),
   );
 });
+
+test("the share of a call made after the reply is its calls after the skeleton's send", () => {
+  const w = window(1000, 400, 4096);
+  // Of its 400 pwrite64, 300 came after a sendto (bit 4), 50 after a write (bit 1) alone.
+  w.trace!.after = [
+    { tid: 11, call: 'pwrite64', sends: 4, count: 300 },
+    { tid: 11, call: 'pwrite64', sends: 1, count: 50 },
+  ];
+  const k = kernelWork(w, 'recvfrom', 'sendto');
+  assert.equal(k.replay.find((r) => r.name === 'pwrite64')!.afterShare, 0.75);
+  assert.equal(k.replay.find((r) => r.name === 'fdatasync')!.afterShare, undefined);
+});
