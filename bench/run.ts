@@ -42,7 +42,8 @@ interface Row {
 }
 
 const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encoding: 'utf8' }).trim();
-const commit = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no') ? '+' : ''}`;
+// `+`: measured on changes not committed (the results file itself aside).
+const commit = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/results.json') ? '+' : ''}`;
 
 const results = [];
 for (const target of targets) {
