@@ -288,6 +288,15 @@ static int conn_serve_on(conn_set *s, conn *c)
     return 0;
 }
 
+/* conn_flush, then what the server does once its replies are sent (replay_after). */
+static __attribute__((noinline)) int conn_send(conn_set *s, conn *c)
+{
+    int r = conn_flush(s, c);
+    replay_sock sock = { .epfd = s->epfd, .fd = c->fd, .events = c->events, .ptr = c };
+    replay_after(s->rt, &sock);
+    return r;
+}
+
 int conn_event(conn_set *s, conn *c, uint32_t events)
 {
     int more = 1, recvs = 0, eagain = 0, r;
@@ -339,10 +348,7 @@ int conn_event(conn_set *s, conn *c, uint32_t events)
     }
     if (!conn_serve_on(s, c))
         return 0;
-    int flushed = conn_flush(s, c);
-    replay_sock sock = { .epfd = s->epfd, .fd = c->fd, .events = c->events, .ptr = c };
-    replay_after(s->rt, &sock); /* the replies are sent: what the server does after them */
-    if (flushed == CONN_DEAD) {
+    if (conn_send(s, c) == CONN_DEAD) {
         conn_close(s, c);
         return 0;
     }

@@ -389,23 +389,3 @@ void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock)
         t->after_ops[t->n_after++] = op;
     }
 }
-
-void replay_after(replay_thread *t, const replay_sock *sock)
-{
-    for (uint32_t k = 0; k < t->n_after; k++) {
-        uint32_t op = t->after_ops[k];
-        const twin_op *o = &t->plan->cfg->ops[op];
-        const replay_op *ro = &t->plan->ops[op];
-        double *acc = t->acc + ro->first_acc;
-        for (uint32_t i = 0; i < o->n_steps; i++) {
-            if (!o->steps[i].after)
-                continue;
-            acc[i] += o->steps[i].per_req;
-            while (acc[i] >= 1.0) {
-                replay_step(t, o->steps[i].call, &ro->sizes[i], sock);
-                acc[i] -= 1.0;
-            }
-        }
-    }
-    t->n_after = 0;
-}

@@ -16,15 +16,8 @@ import { fitLocks, placeOf, typeReplay, withoutLatchCalls } from './places.js';
 import { callHistory, splitReplay } from './history.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
-import {
-  afterCount,
-  inferSkeleton,
-  threadActivity,
-  servingThreads,
-  ioSizes,
-  mapsOf,
-  mergeBins,
-} from './skeleton.js';
+import { inferSkeleton, threadActivity, servingThreads, ioSizes, mergeBins } from './skeleton.js';
+import { afterCount, mapsOf } from './replayed.js';
 import type { SyscallTrace } from '../collect/bpftrace.js';
 import { measureEach, measurePortable, ORIGINAL_PAIRS, type Linearity } from '../collect/cpu.js';
 import { requireLinear, requireSteadyCurves } from './curves.js';
