@@ -142,10 +142,13 @@ const ringText = (rs: { lines: number; loadsPerReq: number }[]) =>
  *  call comes after the reply is sent (`afterShare`), the cold pages with the part before. */
 function stepsOf(c: SyscallRate): { call: string; perReq: number; text: string }[] {
   const share = c.name === 'mmap' ? (c.fileShare ?? 0) : 0;
-  const kinds = [
-    { call: 'TWIN_SC_MMAP_FILE', perReq: c.perReq * share },
-    { call: replayCall(c.name), perReq: c.perReq * (1 - share) },
-  ].filter((x) => x.perReq > 0 || (share === 0 && x.call !== 'TWIN_SC_MMAP_FILE'));
+  const kinds =
+    share > 0
+      ? [
+          { call: 'TWIN_SC_MMAP_FILE', perReq: c.perReq * share },
+          { call: replayCall(c.name), perReq: c.perReq * (1 - share) },
+        ].filter((x) => x.perReq > 0)
+      : [{ call: replayCall(c.name), perReq: c.perReq }];
   const after = c.afterShare ?? 0;
   return kinds.flatMap((k) =>
     [

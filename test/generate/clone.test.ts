@@ -22,6 +22,14 @@ import { cpuNs } from '../../src/collect/proc.js';
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'twin-gen-'));
 
+/** A profile of a real server, as the tests' fixtures keep it. */
+const fixtureProfile = (name: string) =>
+  parseWith(
+    Profile,
+    JSON.parse(readFileSync(join(ROOT, `test/fixtures/profile-${name}.json`), 'utf8')),
+    'profile',
+  );
+
 const raw: Record<string, unknown> = {
   memcached: {
     protocol: 'memcached',
@@ -70,11 +78,7 @@ for (const name of Object.keys(workloads)) {
     `a clone generated from a real ${name} profile compiles with -Werror, answers every request with the profiled sizes, and has its threads`,
     { timeout: 60_000 },
     async () => {
-      const p = parseWith(
-        Profile,
-        JSON.parse(readFileSync(join(ROOT, `test/fixtures/profile-${name}.json`), 'utf8')),
-        'profile',
-      );
+      const p = fixtureProfile(name);
       const dir = join(tmp, name);
       generateClone(p, dir);
       const w = workloads[name];
@@ -123,11 +127,7 @@ test(
       ],
     ];
     for (const [name, w] of cases) {
-      const p = parseWith(
-        Profile,
-        JSON.parse(readFileSync(join(ROOT, `test/fixtures/profile-${name}.json`), 'utf8')),
-        'profile',
-      );
+      const p = fixtureProfile(name);
       const get = p.requests.find((q) => q.op === 'get')!;
       // Even keys by their numbers, sizes the distribution never has; odd ones sampled.
       get.keySizes = Array.from({ length: 60 }, (_, k) => (k % 2 ? 0 : 3000 + 7 * k));
@@ -156,11 +156,7 @@ test(
   'maps of a file are replayed apart from anonymous ones, at their share, and the clone serves',
   { timeout: 60_000 },
   async () => {
-    const p = parseWith(
-      Profile,
-      JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-nginx.json'), 'utf8')),
-      'profile',
-    );
+    const p = fixtureProfile('nginx');
     // As Apache: a map of the file it sends, three of four on a file, and its unmap.
     p.kernel.replay = [
       ...p.kernel.replay.filter((c) => c.name !== 'mmap' && c.name !== 'munmap'),
@@ -333,11 +329,7 @@ test(
   'a clone generated from a real PostgreSQL profile (pgbench TPC-B-like) serves pgbench: each statement kind at its profiled sizes, its processes at rest and under load',
   { timeout: 120_000 },
   async () => {
-    const p = parseWith(
-      Profile,
-      JSON.parse(readFileSync(join(ROOT, 'test/fixtures/profile-postgres.json'), 'utf8')),
-      'profile',
-    );
+    const p = fixtureProfile('postgres');
     // Its first background process writes as a WAL writer would: 8 KiB and an fdatasync each
     // 20 statements served by the connections' processes.
     const writer = p.skeleton.background.find((b) => b.ownProcess && b.sleep !== 'idle')!;
