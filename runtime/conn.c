@@ -102,6 +102,9 @@ err:
 
 void conn_close(conn_set *s, conn *c)
 {
+    for (uint32_t i = 0; c->held && i < s->n_turn; i++)
+        if (s->turn[i] == c)
+            s->turn[i] = NULL;
     if (s->plan->locks)
         lock_drop(s->cfg, s->plan->locks, &c->locks);
     if (c->prev)
@@ -348,10 +351,40 @@ int conn_event(conn_set *s, conn *c, uint32_t events)
     }
     if (!conn_serve_on(s, c))
         return 0;
+    if (s->defer && s->n_turn < CONN_TURN_MAX && !c->closing) {
+        /* held for the turn's end: moved to the connection's own output */
+        if (s->out.wire && proto_buf_append_tail(&c->out, &s->out, 0) != TWIN_OK) {
+            s->errors++;
+            conn_close(s, c);
+            return 0;
+        }
+        proto_buf_clear(&s->out);
+        if (!c->held && c->out.wire) {
+            c->held = 1;
+            s->turn[s->n_turn++] = c;
+        }
+        conn_give_in(s, c);
+        return eagain && s->requests == requests ? CONN_IDLE : 0;
+    }
+    replay_turn(s->rt);
     if (conn_send(s, c) == CONN_DEAD) {
         conn_close(s, c);
         return 0;
     }
     conn_give_in(s, c);
     return eagain && s->requests == requests ? CONN_IDLE : 0;
+}
+
+void conn_turn_end(conn_set *s)
+{
+    replay_turn(s->rt);
+    for (uint32_t i = 0; i < s->n_turn; i++) {
+        conn *c = s->turn[i];
+        if (!c)
+            continue;
+        c->held = 0;
+        if (conn_send(s, c) == CONN_DEAD)
+            conn_close(s, c);
+    }
+    s->n_turn = 0;
 }

@@ -13,7 +13,12 @@
  * receives once (waiting for data), serves and sends in full;
  * recv_until_eagain is applied to a non-blocking one only. Such a thread may
  * also wait in an epoll set of the connection's own (wait_epoll), given as
- * epfd: conn_event's result tells it when to. */
+ * epfd: conn_event's result tells it when to.
+ *
+ * Where the profile has steps made once a turn (TWIN_STEP_TURN), an event loop
+ * that sets `defer` holds each connection's replies until conn_turn_end, which
+ * makes those steps once and then sends them all (Redis writes and syncs its
+ * log, then replies, once a turn); elsewhere a connection's batch is its turn. */
 #ifndef CONN_H
 #define CONN_H
 
@@ -37,9 +42,11 @@ typedef struct conn {
     struct conn *next;
     uint64_t *body_mem; /* the body's lines of this connection (twin_body_ctx) */
     lock_hold locks;    /* its serialized sections (twin_lock) */
+    int held;           /* its replies wait in out for the turn's end (conn_set.turn) */
 } conn;
 
-#define CONN_SPARES 8
+#define CONN_SPARES   8
+#define CONN_TURN_MAX 256 /* connections whose replies wait for a turn's end */
 
 /* The connections of one serving thread (or prefork process). */
 typedef struct {
@@ -60,6 +67,10 @@ typedef struct {
      * on, as where an original reads into a buffer it frees once served. */
     char *spare[CONN_SPARES];
     uint32_t n_spare;
+    /* Replies held to the turn's end (defer: an event loop with once-a-turn steps). */
+    int defer;
+    conn *turn[CONN_TURN_MAX];
+    uint32_t n_turn;
     uint64_t errors;   /* connections dropped on an error */
     uint64_t requests; /* complete requests served */
 } conn_set;
@@ -75,6 +86,8 @@ conn *conn_open(conn_set *s, int fd);
  * once it has closed the connection). */
 int conn_event(conn_set *s, conn *c, uint32_t events);
 void conn_close(conn_set *s, conn *c);
+/* The end of an event loop's turn: its once-a-turn steps, then the replies held for it. */
+void conn_turn_end(conn_set *s);
 void conn_close_all(conn_set *s);
 
 #endif

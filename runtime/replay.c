@@ -15,6 +15,7 @@
 
 #define REPLAY_DEFAULT_SIZE 4096
 #define REPLAY_MAX_IO       (64u << 20) /* a file step reads or writes at most this */
+#define REPLAY_TURN_SIZES   16
 #define REPLAY_MAX_PER_REQ  1e6
 #define REPLAY_MAX_COLD     (1u << 28) /* a call's cold pages: 32 MiB of bits */
 
@@ -135,7 +136,9 @@ int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t e
             goto nomem;
         for (uint32_t j = 0; j < o->n_steps; j++) {
             const twin_syscall_step *s = &o->steps[j];
-            ro->has_after |= s->after != 0;
+            ro->has_after |= s->when == TWIN_STEP_AFTER;
+            ro->has_turn |= s->when == TWIN_STEP_TURN;
+            p->has_turn |= s->when == TWIN_STEP_TURN;
             if (dist_init(&ro->sizes[j], s->sizes, s->n_sizes, REPLAY_DEFAULT_SIZE) != TWIN_OK)
                 goto nomem;
             if (replay_sized(s->call) && ro->sizes[j].max > p->scratch_bytes)
@@ -149,6 +152,9 @@ int replay_plan_init(replay_plan *p, const twin_config *cfg, char *err, size_t e
                 if (replay_sized(s->call) && s->sizes[k].size > p->scratch_bytes)
                     p->scratch_bytes = s->sizes[k].size;
         }
+    /* A once-a-turn write is the sum of its marks' sizes: room for REPLAY_TURN_SIZES of them. */
+    if (p->has_turn)
+        p->scratch_bytes *= REPLAY_TURN_SIZES;
     if (p->scratch_bytes > REPLAY_MAX_IO)
         p->scratch_bytes = REPLAY_MAX_IO;
     p->scratch_bytes = (p->scratch_bytes + 4095) & ~(size_t)4095;
@@ -258,7 +264,10 @@ int replay_thread_files(replay_thread *t, const replay_plan *p, uint64_t seed, c
     replay_seed(t, seed);
     t->acc = calloc(p->n_acc ? p->n_acc : 1, sizeof *t->acc);
     t->cold_acc = calloc(p->n_acc ? p->n_acc : 1, sizeof *t->cold_acc);
-    if (!t->acc || !t->cold_acc || posix_memalign(&mem, 4096, p->scratch_bytes) != 0) {
+    t->turn_marks = calloc(p->n_acc ? p->n_acc : 1, sizeof *t->turn_marks);
+    t->turn_bytes = calloc(p->n_acc ? p->n_acc : 1, sizeof *t->turn_bytes);
+    if (!t->acc || !t->cold_acc || !t->turn_marks || !t->turn_bytes ||
+        posix_memalign(&mem, 4096, p->scratch_bytes) != 0) {
         snprintf(err, errlen, "out of memory for a serving thread");
         replay_thread_free(t);
         return TWIN_ERR;
@@ -311,6 +320,10 @@ void replay_thread_free(replay_thread *t)
     t->data_fd = -1;
     free(t->acc);
     free(t->cold_acc);
+    free(t->turn_marks);
+    free(t->turn_bytes);
+    t->turn_marks = NULL;
+    t->turn_bytes = NULL;
     free(t->scratch);
     free(t->body.mem);
     t->acc = NULL;
@@ -359,6 +372,17 @@ static void replay_cold(replay_thread *t, const twin_syscall_step *s, const dist
     }
 }
 
+/* A once-a-turn step's marks by this request: made at the turn's end (replay_turn). */
+static void replay_mark(replay_thread *t, const twin_syscall_step *s, const dist_table *sizes, uint32_t at)
+{
+    for (t->acc[at] += s->per_req; t->acc[at] >= 1.0; t->acc[at] -= 1.0) {
+        t->turn_marks[at]++;
+        if (replay_sized(s->call))
+            t->turn_bytes[at] += dist_sample(sizes, &t->rng);
+        t->turn_marked = 1;
+    }
+}
+
 void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock)
 {
     const twin_config *cfg = t->plan->cfg;
@@ -369,8 +393,12 @@ void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock)
     /* acc carries the fraction: per_req 0.25 issues on every fourth request,
      * 2.5 issues 2 and 3 alternately. */
     for (uint32_t i = 0; i < o->n_steps; i++) {
-        if (o->steps[i].after)
+        if (o->steps[i].when == TWIN_STEP_AFTER)
             continue;
+        if (o->steps[i].when == TWIN_STEP_TURN) {
+            replay_mark(t, &o->steps[i], &ro->sizes[i], ro->first_acc + i);
+            continue;
+        }
         if (o->steps[i].cold_pages && t->plan->cold[o->steps[i].call])
             replay_cold(t, &o->steps[i], &ro->sizes[i], sock, t->cold_acc + ro->first_acc + i);
         acc[i] += o->steps[i].per_req;

@@ -30,6 +30,7 @@ typedef struct {
     size_t name_len;
     uint32_t first_acc; /* index of the op's first step accumulator */
     int has_after;      /* some of its steps are made after the reply is sent */
+    int has_turn;       /* some once a turn (TWIN_STEP_TURN) */
 } replay_op;
 
 typedef struct {
@@ -38,6 +39,7 @@ typedef struct {
     uint32_t n_acc;
     size_t scratch_bytes; /* the largest size a file step reads or writes */
     const files_set *files;
+    int has_turn;     /* some op has steps made once a turn */
     uint64_t *served; /* requests served by every thread and process (shared memory) */
     lock_way *locks;  /* the serialized sections' ways (shared memory); NULL: none */
     long key_at;      /* where a key or path holds the key's number (--key-at), -1 nowhere */
@@ -73,6 +75,11 @@ typedef struct {
     uint64_t errors;                      /* steps that failed (some fail by design) */
     uint32_t after_ops[REPLAY_AFTER_MAX]; /* served, their replies not sent yet */
     uint32_t n_after;
+    /* The once-a-turn steps marked in this turn, by step accumulator: marks, and for a sized
+     * call the sum of their sizes; whether any is. */
+    uint32_t *turn_marks;
+    uint64_t *turn_bytes;
+    int turn_marked;
 } replay_thread;
 
 /* Checks the config and prepares its tables; err says what is wrong. */
@@ -102,10 +109,15 @@ uint32_t replay_op_of(const replay_plan *p, const char *verb, size_t len, int *n
 void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock);
 /* Once the replies are sent: the after-reply steps of the requests served since the last. */
 void replay_after(replay_thread *t, const replay_sock *sock);
+/* At the end of a turn, before its replies go out: each once-a-turn step its requests marked,
+ * made once. */
+void replay_turn(replay_thread *t);
 
 /* Of replay_request (replay_step.c): one system call of a step's kind, and
  * whether that kind reads or writes a sampled size. */
 void replay_step(replay_thread *t, twin_syscall call, const dist_table *sizes, const replay_sock *sock);
+/* The same with the size given (a sized call's). */
+void replay_step_size(replay_thread *t, twin_syscall call, size_t size, const replay_sock *sock);
 int replay_sized(twin_syscall call);
 
 /* The size of the response to a request of op for `key` (memcached and RESP: the

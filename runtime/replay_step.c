@@ -40,17 +40,19 @@ static uint64_t replay_offset(replay_thread *t, uint64_t space, size_t size)
  * call, which is what is being reproduced. */
 void replay_step(replay_thread *t, twin_syscall call, const dist_table *sizes, const replay_sock *sock)
 {
+    int map = call == TWIN_SC_MMAP || call == TWIN_SC_MMAP_FILE;
+    replay_step_size(t, call, replay_sized(call) || map ? dist_sample(sizes, &t->rng) : 0, sock);
+}
+
+void replay_step_size(replay_thread *t, twin_syscall call, size_t size, const replay_sock *sock)
+{
     const files_set *f = t->plan->files;
     int sock_fd = sock ? sock->fd : -1;
-    size_t size = 0;
     ssize_t r = 0;
 
     int map = call == TWIN_SC_MMAP || call == TWIN_SC_MMAP_FILE;
-    if (replay_sized(call) || map) {
-        size = dist_sample(sizes, &t->rng);
-        if (!map && size > t->plan->scratch_bytes)
-            size = t->plan->scratch_bytes;
-    }
+    if (!map && size > t->plan->scratch_bytes)
+        size = t->plan->scratch_bytes;
     if (map && t->n_maps == REPLAY_MAX_MAPS) { /* more maps than unmaps: drop the oldest */
         munmap(t->maps[0], t->map_len[0]);
         memmove(t->maps, t->maps + 1, sizeof t->maps[0] * (REPLAY_MAX_MAPS - 1));
@@ -218,7 +220,7 @@ void replay_after(replay_thread *t, const replay_sock *sock)
         const replay_op *ro = &t->plan->ops[op];
         double *acc = t->acc + ro->first_acc;
         for (uint32_t i = 0; i < o->n_steps; i++) {
-            if (!o->steps[i].after)
+            if (o->steps[i].when != TWIN_STEP_AFTER)
                 continue;
             acc[i] += o->steps[i].per_req;
             while (acc[i] >= 1.0) {
@@ -228,4 +230,27 @@ void replay_after(replay_thread *t, const replay_sock *sock)
         }
     }
     t->n_after = 0;
+}
+
+void replay_turn(replay_thread *t)
+{
+    if (!t->turn_marked)
+        return;
+    t->turn_marked = 0;
+    const twin_config *cfg = t->plan->cfg;
+    for (uint32_t op = 0; op < cfg->n_ops; op++) {
+        const twin_op *o = &cfg->ops[op];
+        const replay_op *ro = &t->plan->ops[op];
+        for (uint32_t i = 0; ro->has_turn && i < o->n_steps; i++) {
+            uint32_t at = ro->first_acc + i;
+            if (!t->turn_marks[at])
+                continue;
+            if (replay_sized(o->steps[i].call))
+                replay_step_size(t, o->steps[i].call, (size_t)t->turn_bytes[at], NULL);
+            else
+                replay_step(t, o->steps[i].call, &ro->sizes[i], NULL);
+            t->turn_marks[at] = 0;
+            t->turn_bytes[at] = 0;
+        }
+    }
 }

@@ -116,6 +116,7 @@ static int server_loop_init(server_loop *l, const replay_plan *plan, uint64_t se
         return TWIN_ERR;
     l->rt_ready = 1;
     conn_set_init(&l->conns, plan, &l->rt, l->epfd);
+    l->conns.defer = plan->has_turn;
     return TWIN_OK;
 }
 
@@ -217,6 +218,8 @@ static void server_serve(server_loop *l)
                 conn_event(&l->conns, ev[i].data.ptr, ev[i].events);
             }
         }
+        if (l->conns.defer)
+            conn_turn_end(&l->conns);
     }
 }
 

@@ -109,6 +109,18 @@ typedef struct {
     uint32_t weight;
 } twin_bin;
 
+/* When a step's call is made. */
+typedef enum {
+    TWIN_STEP_REQUEST = 0, /* as the request is served, before its reply */
+    /* after the reply is sent, before the connection's next request (Apache unmaps the
+     * file it sent, writes its log line and closes the file then): out of the latency */
+    TWIN_STEP_AFTER,
+    /* once an event loop's turn for the turn's requests that mark it (per_req: the share
+     * that do), a sized call's size the sum of theirs, before the turn's replies go out
+     * (Redis writes and syncs its append-only file once a turn for all the turn's sets) */
+    TWIN_STEP_TURN
+} twin_step_when;
+
 typedef struct {
     twin_syscall call;
     double per_req;
@@ -120,9 +132,7 @@ typedef struct {
      * one call share its pages. */
     uint32_t cold_pages;
     double cold_touches;
-    /* 1: made after the reply is sent, before the connection's next request (Apache unmaps
-     * the file it sent, writes its log line and closes the file then): out of the latency. */
-    uint32_t after;
+    uint32_t when; /* twin_step_when */
 } twin_syscall_step;
 
 /* One request type. `name` is the protocol verb the load sends (memcached

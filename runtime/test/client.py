@@ -7,6 +7,9 @@
       connects, creates PATH.connected, waits for PATH.go, then sends K
       requests one at a time (verbs in turn), each after the last reply
       (--pause S: S seconds after it; --depth D: D requests ahead, pipelined)
+  client.py burst --proto P --port N --conns C --count K --verbs V --gate PATH
+      opens C connections, creates PATH.connected, waits for PATH.go, then K
+      times sends one request on each at once and reads every reply
   client.py children PID                                       child pids
   client.py counts FILE --count K CALL=RATE ...
       reads a `strace -c` summary; prints every call per request and fails
@@ -605,6 +608,24 @@ def serial(p, port, count, verbs, gate, pause=0.0, depth=1):
     c.close()
 
 
+def burst(p, port, conns, count, verb, gate):
+    """`count` rounds of one request on each of `conns` connections, sent at once (a server's
+    event loop finds several ready in a turn), every reply read before the next round."""
+    cs = [Conn(port) for _ in range(conns)]
+    open(gate + ".connected", "w").close()
+    deadline = time.time() + 30
+    while not os.path.exists(gate + ".go"):
+        check(time.time() < deadline, "no go signal")
+        time.sleep(0.01)
+    for i in range(count):
+        for k, c in enumerate(cs):
+            c.send(p.request(verb, i * conns + k))
+        for c in cs:
+            read_reply(p, c)
+    for c in cs:
+        c.close()
+
+
 def hold(p, port, conns, verb, gate):
     """Opens `conns` connections, each answered once, and holds them open until gate.go."""
     cs = []
@@ -714,7 +735,7 @@ def keyed(port, pairs):
 
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("mode", choices=["check", "serial", "hold", "children", "counts", "keyed", "locks"])
+    ap.add_argument("mode", choices=["check", "serial", "burst", "hold", "children", "counts", "keyed", "locks"])
     ap.add_argument("args", nargs="*")
     ap.add_argument("--proto", choices=sorted(PROTOS))
     ap.add_argument("--port", type=int)
@@ -735,6 +756,8 @@ def main():
             locks(PROTOS[a.proto], a.port, a.args == ["free"])
         elif a.mode == "keyed":
             keyed(a.port, a.args)
+        elif a.mode == "burst":
+            burst(PROTOS[a.proto], a.port, a.conns, a.count, a.verbs, a.gate)
         elif a.mode == "hold":
             hold(PROTOS[a.proto], a.port, a.conns, a.verbs, a.gate)
         elif a.mode == "serial":

@@ -350,16 +350,53 @@ ok "$name: RESP replies, pipelining, split requests, malformed input"
 check_port_in_use $name "$port"
 # GET: read 1 (+1 lseek per 128 reads, when the 1 MiB data file wraps),
 # lseek 0.5, getpid 0.25; SET: epoll_ctl 1, mmap 0.5 anonymous and 0.5 of the
-# data file, munmap 1, pwrite64 1, fsync 0.1
+# data file, munmap 1, pwrite64 1, fsync 0.1, and once a turn a write of the
+# log and an fdatasync (a turn of one request here: one each a SET)
 minflt() { awk '{print $10}' /proc/"$1"/stat; }
 f0=$(minflt "$CLONE_PID")
 measure $name resp GET,SET "$port" \
-    "recvfrom=1 write=1 epoll_wait=1 read=0.5 lseek=0.254 getpid=0.125 epoll_ctl=0.5 mmap=0.5 munmap=0.5 pwrite64=0.5 fsync=0.05 sendto=0" \
+    "recvfrom=1 write=1.5 epoll_wait=1 read=0.5 lseek=0.254 getpid=0.125 epoll_ctl=0.5 mmap=0.5 munmap=0.5 pwrite64=0.5 fsync=0.05 fdatasync=0.5 sendto=0" \
     "$CLONE_PID"
 # A map of the data file is read: a new map's first read faults its pages in.
 faults=$(($(minflt "$CLONE_PID") - f0)) maps=$((STRACE_REQUESTS / 4))
 ((faults >= maps)) || die "$name: $faults page faults for $maps maps of the data file, want one a map at least"
 ok "$name: $faults page faults for $maps maps of the data file (each read)"
+# Once a turn: SETs sent at once on 8 connections, several served in a turn, make one write
+# of the log (300 bytes a SET) and one fdatasync for the turn, before any of its replies.
+gate=$TMP/$name.burst
+"${CLIENT[@]}" burst --proto resp --port "$port" --conns 8 --count 40 --verbs SET --gate "$gate" &
+client=$!
+STARTED+=("$client")
+wait_file "$gate.connected" 10
+sleep 0.3
+strace -f -e trace=epoll_wait,fdatasync,write -o "$TMP/$name.turn.strace" -p "$CLONE_PID" 2>"$TMP/$name.turn.err" &
+tracer=$!
+STARTED+=("$tracer")
+deadline=$((SECONDS + 10))
+until grep -q attached "$TMP/$name.turn.err"; do
+    ((SECONDS < deadline)) || die "$name: strace did not attach: $(cat "$TMP/$name.turn.err")"
+    sleep 0.05
+done
+sleep 0.3
+touch "$gate.go"
+wait "$client" || die "$name: burst client failed"
+sleep 0.3
+kill -INT "$tracer" 2>/dev/null
+wait "$tracer"
+# per turn (from one epoll_wait to the next): replies (writes of 5 bytes), the log's write
+# and its size, syncs; bad: a reply before the turn's sync, a second sync, a log write of
+# other than 300 bytes a reply
+read -r turns several syncs bad < <(awk '
+    function end() { if (replies > 1) several++; if (replies && logged != 300 * replies) bad++ }
+    { call = $2; sub(/\(.*/, "", call); ret = $NF }
+    call == "epoll_wait" { end(); replies = 0; logged = 0; synced = 0; turns++ }
+    call == "fdatasync" { if (synced) bad++; synced = 1; syncs++ }
+    call == "write" && ret == 5 { if (!synced) bad++; replies++ }
+    call == "write" && ret != 5 { if (logged || synced) bad++; logged = ret }
+    END { end(); printf "%d %d %d %d\n", turns, several, syncs, bad }' "$TMP/$name.turn.strace")
+((bad == 0 && several > 0 && syncs < 320)) ||
+    die "$name: once-a-turn steps: $syncs fdatasync for 320 SETs in $turns turns ($several of several SETs), $bad out of order or twice"
+ok "$name: once a turn: $syncs fdatasync for 320 SETs ($several turns of several), each before its turn's replies"
 stop_clone $name "$CLONE_PID" "$dir" INT
 
 # --- HTTP, prefork -------------------------------------------------------------

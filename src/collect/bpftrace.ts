@@ -73,14 +73,45 @@ function placeProbes(cycle: number): string[] {
 export const SEND_CALLS = ['write', 'writev', 'sendto', 'sendmsg'] as const;
 const RECV_CALLS = ['read', 'readv', 'recvfrom', 'recvmsg'];
 
-/** The body of the exit probe that keeps @snt: a receive clears it, a send sets its bit. */
+/** The body of the exit probe that keeps @snt: a receive clears it and counts a request of
+ *  the thread's turn (@rq), a send sets its bit. */
 function afterTest(): string {
   const recv = RECV_CALLS.map((c) => `args->id == ${syscallNumber(c)}`).join(' || ');
   const sends = SEND_CALLS.map(
     (c, i) => `if (args->id == ${syscallNumber(c)}) { @snt[tid] = @snt[tid] | ${1 << i}; }`,
   );
-  return [`if (${recv}) { delete(@snt[tid]); }`, ...sends].join(' ');
+  return [`if (${recv}) { delete(@snt[tid]); @rq[tid] = @rq[tid] + 1; }`, ...sends].join(' ');
 }
+
+/** The calls an event loop waits in between its turns. */
+const TURN_CALLS = ['epoll_wait', 'epoll_pwait', 'poll', 'ppoll', 'select', 'pselect6'];
+/** Calls whose first argument is a descriptor, told apart by it when made again in a turn (a
+ *  store's one write to its log a turn beside its replies' writes to each connection). */
+const FD_CALLS = [...IO_CALLS, 'fsync', 'fdatasync', 'sync_file_range'];
+/** Turns counted by their requests up to this many (more count as this many). */
+export const TURN_MAX = 64;
+
+/** The body of the enter probe that follows a thread's turns: a wait ends the turn, counted by
+ *  the requests received in it (@kt), and starts the next (@gen); any other call made again in
+ *  the turn it was made in is counted (@rep; FD_CALLS by their descriptor, in fdRepeat): a call
+ *  made once a turn for all its requests (a store's log synced once for the turn's writes) is
+ *  never made again in it. */
+function turnTest(): string {
+  const is = (calls: string[]) => calls.map((c) => `$id == ${syscallNumber(c)}`).join(' || ');
+  return [
+    `if (${is(TURN_CALLS)}) {`,
+    `  if (@rq[tid]) { $k = @rq[tid]; if ($k > ${TURN_MAX}) { $k = ${TURN_MAX}; } @kt[tid, $k] = count(); }`,
+    '  delete(@rq[tid]); @gen[tid] = @gen[tid] + 1;',
+    `} else if (!(${is(FD_CALLS)})) {`,
+    '  $g = @gen[tid] + 1;',
+    '  if (@tg[tid, $id] == $g) { @rep[tid, $id] = count(); } else { @tg[tid, $id] = $g; }',
+    '}',
+  ].join(' ');
+}
+
+/** turnTest's repeats of a call on a descriptor, in the enter probe that reads it. */
+const fdRepeat =
+  '$g = @gen[tid] + 1; if (@tgf[tid, probe, args->fd] == $g) { @repf[tid, probe, args->fd] = count(); } else { @tgf[tid, probe, args->fd] = $g; }';
 
 /** mmap's flag for memory of no file (Linux). */
 const MAP_ANONYMOUS = 0x20;
@@ -96,7 +127,7 @@ const MAX_CYCLE = 32;
  *  they fork while traced (a server that forks a process per connection). Tracepoints only. */
 export function bpftraceScript(pids: number[], cycle = 0): string {
   const f = '@watch[pid]';
-  const enter = IO_CALLS.map((c) => `tracepoint:syscalls:sys_enter_${c}`).join(',');
+  const enter = FD_CALLS.map((c) => `tracepoint:syscalls:sys_enter_${c}`).join(',');
   const exit = IO_CALLS.map((c) => `tracepoint:syscalls:sys_exit_${c}`).join(',');
   const places = cycle >= 2 && cycle <= MAX_CYCLE;
   return [
@@ -104,8 +135,10 @@ export function bpftraceScript(pids: number[], cycle = 0): string {
     `BEGIN { ${pids.map((p) => `@watch[${p}] = 1; `).join('')}printf("${READY}\\n"); }`,
     // A new thread's id joins the set too, harmlessly: the filters test process ids.
     `tracepoint:sched:sched_process_fork /@watch[args->parent_pid]/ { @watch[args->child_pid] = 1; }`,
-    `tracepoint:raw_syscalls:sys_enter /${f}/ { @sc[pid, tid, args->id] = count(); }`,
-    `${enter} /${f}/ { @fd[tid] = (uint64)args->fd; }`,
+    // (the id read once: bpftrace 0.17 kept a pointer into the context for a second read, which
+    // the verifier refused, "dereference of modified ctx ptr")
+    `tracepoint:raw_syscalls:sys_enter /${f}/ { $id = args->id; @sc[pid, tid, $id] = count(); ${turnTest()} }`,
+    `${enter} /${f}/ { @fd[tid] = (uint64)args->fd; ${fdRepeat} }`,
     `${exit} /${f}/ { @io[tid, probe, @fd[tid], args->ret] = count(); }`,
     // Each map by thread, whether it maps a file (not MAP_ANONYMOUS) and its length.
     `tracepoint:syscalls:sys_enter_mmap /${f}/ { @mm[tid, (args->flags & ${MAP_ANONYMOUS}) == 0, args->len] = count(); }`,
@@ -116,7 +149,7 @@ export function bpftraceScript(pids: number[], cycle = 0): string {
     `tracepoint:raw_syscalls:sys_enter /${f} && @snt[tid]/ { @af[tid, args->id, @snt[tid]] = count(); }`,
     ...(places ? placeProbes(cycle) : []),
     // (the per-thread state is not printed)
-    `END { clear(@fd); clear(@watch); clear(@snt); ${places ? ['in', 'w', 'mk', 'ws', 'sy', 'mark', 'on', 'pos'].map((m) => `clear(@lk_${m}); `).join('') : ''}}`,
+    `END { clear(@fd); clear(@watch); clear(@snt); clear(@rq); clear(@gen); clear(@tg); clear(@tgf); ${places ? ['in', 'w', 'mk', 'ws', 'sy', 'mark', 'on', 'pos'].map((m) => `clear(@lk_${m}); `).join('') : ''}}`,
     '',
   ].join('\n');
 }
@@ -138,6 +171,12 @@ export interface SyscallTrace {
   /** Calls made after a send and before the thread's next receive of data, by thread, name,
    *  and the sends made since that receive (a bit each, SEND_CALLS; absent: not traced). */
   after?: { tid: number; call: string; sends: number; count: number }[];
+  /** An event loop's turns (from one wait to the next) by thread and the requests received in
+   *  them (up to TURN_MAX); absent: not traced. */
+  turns?: { tid: number; requests: number; count: number }[];
+  /** Calls made again in the turn they were made in, by thread, name and descriptor (0 for
+   *  calls not on one); `socket`, `file` as `io`'s (markFds). */
+  repeats?: { tid: number; call: string; fd: number; socket: boolean; file: boolean; count: number }[];
   /** mmap calls by thread: on a file or anonymous, the length mapped (absent: not traced). */
   maps?: { tid: number; file: boolean; bytes: number; count: number }[];
   /** With a cycle (placeProbes), by place in it: requests, those that waited, nanoseconds
@@ -170,7 +209,7 @@ export function markFds(
   t: SyscallTrace,
   fds: Map<number, { sockets: Set<number>; others: Set<number> }>,
 ): void {
-  for (const e of t.io) {
+  for (const e of [...t.io, ...(t.repeats ?? [])]) {
     const pid = t.byThread.get(e.tid)?.pid;
     const c = pid === undefined ? undefined : fds.get(pid);
     e.socket = c?.sockets.has(e.fd) ?? false;
@@ -185,6 +224,8 @@ export function parseBpftraceJson(text: string): SyscallTrace {
   const places: Place[] = [];
   const maps: NonNullable<SyscallTrace['maps']> = [];
   const after: NonNullable<SyscallTrace['after']> = [];
+  const turns: NonNullable<SyscallTrace['turns']> = [];
+  const repeats: NonNullable<SyscallTrace['repeats']> = [];
   let sawMap = false;
   for (const line of text.split('\n')) {
     if (!line.trim().startsWith('{')) continue;
@@ -216,6 +257,16 @@ export function parseBpftraceJson(text: string): SyscallTrace {
         } else if (name === '@af') {
           const [tid, nr, sends] = parts.map(Number);
           after.push({ tid, call: syscallName(nr), sends, count });
+        } else if (name === '@kt') {
+          const [tid, requests] = parts.map(Number);
+          turns.push({ tid, requests, count });
+        } else if (name === '@rep' || name === '@repf') {
+          const [tid, fd] = [Number(parts[0]), name === '@rep' ? 0 : Number(parts[2])];
+          const call =
+            name === '@rep'
+              ? syscallName(Number(parts[1]))
+              : parts[1].replace(/^tracepoint:syscalls:sys_enter_/, '');
+          repeats.push({ tid, call, fd, socket: false, file: false, count });
         } else if (name === '@mm') {
           const [tid, file, bytes] = parts.map(Number);
           maps.push({ tid, file: file === 1, bytes, count });
@@ -236,7 +287,7 @@ export function parseBpftraceJson(text: string): SyscallTrace {
   }
   if (!sawMap && !/"type":\s*"attached_probes"/.test(text))
     throw new TwinError('bpftrace printed no results: is tracefs mounted? run scripts/bootstrap.sh');
-  return { byThread, io, places, maps, after };
+  return { byThread, io, places, maps, after, turns, repeats };
 }
 
 export function ensureTracefs(): void {

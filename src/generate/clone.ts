@@ -139,7 +139,8 @@ const ringText = (rs: { lines: number; loadsPerReq: number }[]) =>
 /** A step's cold cache (its pages and a request's touches), where it has one. */
 /** A call's replay steps: one, or for `mmap` with maps of a file, those and the anonymous
  *  ones apart, each at its share of the rate; each of them split again where some of the
- *  call comes after the reply is sent (`afterShare`), the cold pages with the part before. */
+ *  call comes after the reply is sent (`afterShare`), the cold pages with the part before. A
+ *  call made once a turn (`turnMarks`) is one step at the share of requests that mark it. */
 function stepsOf(c: SyscallRate): { call: string; perReq: number; text: string }[] {
   const share = c.name === 'mmap' ? (c.fileShare ?? 0) : 0;
   const kinds =
@@ -149,11 +150,17 @@ function stepsOf(c: SyscallRate): { call: string; perReq: number; text: string }
           { call: replayCall(c.name), perReq: c.perReq * (1 - share) },
         ].filter((x) => x.perReq > 0)
       : [{ call: replayCall(c.name), perReq: c.perReq }];
+  if (c.turnMarks !== undefined)
+    return kinds.map((k) => ({
+      ...k,
+      perReq: c.perReq ? (k.perReq / c.perReq) * c.turnMarks! : 0,
+      text: ', 0u, 0.0, TWIN_STEP_TURN',
+    }));
   const after = c.afterShare ?? 0;
   return kinds.flatMap((k) =>
     [
-      { ...k, perReq: k.perReq * (1 - after), text: `${coldText(c)}, 0u` },
-      { ...k, perReq: k.perReq * after, text: ', 0u, 0.0, 1u' },
+      { ...k, perReq: k.perReq * (1 - after), text: `${coldText(c)}, TWIN_STEP_REQUEST` },
+      { ...k, perReq: k.perReq * after, text: ', 0u, 0.0, TWIN_STEP_AFTER' },
     ].filter((x, i) => (i === 0 ? after < 1 : after > 0)),
   );
 }

@@ -69,6 +69,11 @@ export const SyscallRate = z.object({
    *  request (Apache unmaps the file it sent, writes its log line and closes the file then):
    *  work out of the request's latency. */
   afterShare: z.number().min(0).max(1).optional(),
+  /** Made once an event loop's turn for the turn's requests that need it, before the turn's
+   *  replies go out (Redis writes and syncs its append-only file once a turn for all the turn's
+   *  writes): the share of requests that need it. `perReq` is then the calls a request at the
+   *  profiled loads, fewer than this where turns served several requests. */
+  turnMarks: z.number().min(0).max(1).optional(),
 });
 export type SyscallRate = z.infer<typeof SyscallRate>;
 

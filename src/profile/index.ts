@@ -17,7 +17,7 @@ import { callHistory, splitReplay } from './history.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
 import { inferSkeleton, threadActivity, servingThreads, ioSizes, mergeBins } from './skeleton.js';
-import { afterCount, mapsOf } from './replayed.js';
+import { afterCount, mapsOf, turnMarks } from './replayed.js';
 import type { SyscallTrace } from '../collect/bpftrace.js';
 import { measureEach, measurePortable, ORIGINAL_PAIRS, type Linearity } from '../collect/cpu.js';
 import { requireLinear, requireSteadyCurves } from './curves.js';
@@ -104,12 +104,14 @@ export function kernelWork(
       ? mergeBins(windows.map((w) => ioSizes(w.x.trace!, w.tids, new Set([name]), false)))
       : maps?.sizes;
     const after = Math.min(1, afterCount(windows, name, skeletonSend) / Math.max(1, n));
+    const marks = turnMarks(windows, name);
     replay.push({
       name,
       perReq: Math.round(perReq * 1e4) / 1e4,
       ...(sizes && sizes.length ? { sizes } : {}),
       ...(maps && maps.sizes.length ? { fileShare: maps.fileShare } : {}),
       ...(after > 0 ? { afterShare: Math.round(after * 1e4) / 1e4 } : {}),
+      ...(marks !== null ? { turnMarks: marks } : {}),
     });
   }
   return {

@@ -1,5 +1,5 @@
 /** Traits of the replayed calls beyond their rates, from the serving threads of every traced
- *  window: how a map is made, and which calls come after the reply. */
+ *  window: how a map is made, which calls come after the reply, which once a turn. */
 import { SEND_CALLS } from '../collect/bpftrace.js';
 import type { Observation } from '../collect/observe.js';
 import type { SizeBins } from '../model/index.js';
@@ -30,4 +30,58 @@ export function afterCount(
     .flatMap((w) => (w.x.trace!.after ?? []).filter((a) => w.tids.has(a.tid)))
     .filter((a) => a.call === name && a.sends & bit)
     .reduce((n, a) => n + a.count, 0);
+}
+
+/** Repeats the per-request reading must expect before a call's want of them reads as a call
+ *  made once a turn: with 20 expected (about Poisson), 5 or fewer come by chance with odds
+ *  under 1 in 10,000; a call made once a turn makes none. */
+const MIN_EXPECTED_REPEATS = 20;
+
+/** A call made once an event loop's turn for the turn's requests that need it (Redis's
+ *  append-only file, written and synced once a turn before the turn's replies go out), told
+ *  from one made for each request by the turns that served two or more requests: made for
+ *  each, a call `s` of a thread's requests make comes again in such a turn as often as
+ *  `k s - 1 + (1 - s)^k` a turn of k requests; made once a turn, never. Where it reads as made
+ *  once a turn: the share of requests that need it (m, solving calls = sum over turns of
+ *  1 - (1 - m)^k), which the clone's requests mark it at; else null (made for each request,
+ *  or too few turns of several requests to tell). Over the serving threads of every window;
+ *  the part of a socket I/O call made on sockets is the skeleton's and left out. */
+export function turnMarks(windows: { x: Observation; tids: Set<number> }[], name: string): number | null {
+  let calls = 0;
+  let repeats = 0;
+  let expected = 0;
+  const turns: Map<number, number>[] = [];
+  for (const { x, tids } of windows) {
+    const t = x.trace!;
+    for (const tid of tids) {
+      const hist = new Map<number, number>();
+      for (const e of t.turns ?? [])
+        if (e.tid === tid) hist.set(e.requests, (hist.get(e.requests) ?? 0) + e.count);
+      const requests = [...hist].reduce((a, [k, n]) => a + k * n, 0);
+      const onSockets = t.io
+        .filter((e) => e.tid === tid && e.call === name && e.socket)
+        .reduce((a, e) => a + e.count, 0);
+      const n = Math.max(0, (t.byThread.get(tid)?.calls.get(name) ?? 0) - onSockets);
+      if (!requests || !n) continue;
+      const s = n / requests;
+      if (s > 1) return null; // more than one a request: a turn's repeats say nothing
+      calls += n;
+      repeats += (t.repeats ?? [])
+        .filter((r) => r.tid === tid && r.call === name && !r.socket)
+        .reduce((a, r) => a + r.count, 0);
+      for (const [k, m] of hist) expected += m * (k * s - 1 + (1 - s) ** k);
+      turns.push(hist);
+    }
+  }
+  if (expected < MIN_EXPECTED_REPEATS || repeats > expected / 4) return null;
+  const made = (m: number) =>
+    turns.reduce((a, h) => a + [...h].reduce((b, [k, n]) => b + n * (1 - (1 - m) ** k), 0), 0);
+  if (made(1) <= calls) return 1;
+  let [lo, hi] = [0, 1];
+  for (let i = 0; i < 50; i++) {
+    const mid = (lo + hi) / 2;
+    if (made(mid) < calls) lo = mid;
+    else hi = mid;
+  }
+  return Math.round(lo * 1e4) / 1e4;
 }

@@ -167,8 +167,14 @@ test(
     const dir = join(tmp, 'maps');
     generateClone(p, dir);
     const src = readFileSync(join(dir, 'clone.c'), 'utf8');
-    assert.match(src, /\{ TWIN_SC_MMAP_FILE, 0\.7500, replay_sizes_\d+, 1, 0u, 0\.0, 0u \}, \/\* mmap \*\//);
-    assert.match(src, /\{ TWIN_SC_MMAP, 0\.2500, replay_sizes_\d+, 1, 0u, 0\.0, 0u \}, \/\* mmap \*\//);
+    assert.match(
+      src,
+      /\{ TWIN_SC_MMAP_FILE, 0\.7500, replay_sizes_\d+, 1, 0u, 0\.0, TWIN_STEP_REQUEST \}, \/\* mmap \*\//,
+    );
+    assert.match(
+      src,
+      /\{ TWIN_SC_MMAP, 0\.2500, replay_sizes_\d+, 1, 0u, 0\.0, TWIN_STEP_REQUEST \}, \/\* mmap \*\//,
+    );
     // The ops name as many steps as the table holds.
     const n = Number(/replay_steps\[(\d+)\]/.exec(src)![1]);
     assert.equal(n, p.kernel.replay.length + 1);
@@ -177,6 +183,39 @@ test(
     const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
     try {
       const r = await runLoad(w, target.port, { rate: 300, duration: 1, warmup: 0.2, preload: false });
+      assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
+      assert.ok(r.requests > 200);
+    } finally {
+      await target.stop();
+    }
+  },
+);
+
+test(
+  'a call made once a turn is one step at the share of requests that mark it, and the clone serves',
+  { timeout: 60_000 },
+  async () => {
+    const p = fixtureProfile('redis');
+    // As Redis with appendfsync always: its log written and synced once a turn, 0.3 calls a
+    // request at the profiled loads for the 0.4 of requests (its sets) that need them.
+    p.kernel.replay = [
+      ...p.kernel.replay.filter((c) => c.name !== 'write'),
+      { name: 'write', perReq: 0.3, sizes: [[300, 1]], turnMarks: 0.4 },
+      { name: 'fdatasync', perReq: 0.3, turnMarks: 0.4, afterShare: 0 },
+    ];
+    for (const r of p.requests) delete r.replay;
+    const dir = join(tmp, 'turns');
+    generateClone(p, dir);
+    const src = readFileSync(join(dir, 'clone.c'), 'utf8');
+    assert.match(
+      src,
+      /\{ TWIN_SC_FDATASYNC, 0\.4000, NULL, 0, 0u, 0\.0, TWIN_STEP_TURN \}, \/\* fdatasync \*\//,
+    );
+    assert.match(src, /\{ TWIN_SC_WRITE_LOG, 0\.4000, replay_sizes_\d+, 1, 0u, 0\.0, TWIN_STEP_TURN \}/);
+    const w = workloads.redis;
+    const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
+    try {
+      const r = await runLoad(w, target.port, { rate: 300, duration: 1, warmup: 0.2, preload: w.preload });
       assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
       assert.ok(r.requests > 200);
     } finally {
@@ -366,7 +405,7 @@ test(
     assert.match(
       src,
       new RegExp(
-        `replay_steps_${at('select')}\\[[^]*?TWIN_SC_PREAD, [0-9.]+, replay_sizes_\\d+, \\d+, 200u, 1\\.000000, 0u }`,
+        `replay_steps_${at('select')}\\[[^]*?TWIN_SC_PREAD, [0-9.]+, replay_sizes_\\d+, \\d+, 200u, 1\\.000000, TWIN_STEP_REQUEST }`,
       ),
     );
     const w = parseWith(
