@@ -372,10 +372,16 @@ static void replay_cold(replay_thread *t, const twin_syscall_step *s, const dist
     }
 }
 
-/* A once-a-turn step's marks by this request: made at the turn's end (replay_turn). */
+/* A once-a-turn step's marks by this request, made at the turn's end (replay_turn): per_req
+ * whole, and one more at the odds of its fraction. Drawn, not carried as the other steps'
+ * are: the requests of a turn mark it together as often as the original's (a set each at
+ * random) did, where a carried 0.3 would mark one request in three or four and never two
+ * together. */
 static void replay_mark(replay_thread *t, const twin_syscall_step *s, const dist_table *sizes, uint32_t at)
 {
-    for (t->acc[at] += s->per_req; t->acc[at] >= 1.0; t->acc[at] -= 1.0) {
+    uint32_t n = (uint32_t)s->per_req;
+    n += (double)(dist_next(&t->rng) >> 11) * 0x1p-53 < s->per_req - n;
+    for (uint32_t k = 0; k < n; k++) {
         t->turn_marks[at]++;
         if (replay_sized(s->call))
             t->turn_bytes[at] += dist_sample(sizes, &t->rng);

@@ -165,6 +165,15 @@ function stepsOf(c: SyscallRate): { call: string; perReq: number; text: string }
   );
 }
 
+/** A call's sizes, or for one made once a turn, a mark's: the clone writes the sum of its turn's
+ *  marks' sizes, and the call's profiled sizes already hold the turns of several (Redis's
+ *  write of its log for every set of the turn), so each is the call's scaled by its calls a
+ *  mark, which keeps the bytes a request. */
+function markSizes(c: SyscallRate): SizeBins {
+  const k = c.turnMarks ? c.perReq / c.turnMarks : 1;
+  return k === 1 ? c.sizes! : c.sizes!.map(([s, w]): [number, number] => [Math.max(1, Math.round(s * k)), w]);
+}
+
 const coldText = (c: SyscallRate) =>
   c.cold ? `, ${c.cold.pages}u, ${c.cold.touches.toFixed(6)}` : ', 0u, 0.0';
 
@@ -187,7 +196,7 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   out.push(emitBody(plan, chain), '');
   // One replay plan for every request type: the profile's kernel work is per request overall.
   const replaySizes = p.kernel.replay.map((r, i) =>
-    r.sizes?.length ? binsArray(`replay_sizes_${i}`, r.sizes) : null,
+    r.sizes?.length ? binsArray(`replay_sizes_${i}`, markSizes(r)) : null,
   );
   for (const t of replaySizes) if (t) out.push(t.decl);
   // (unused where every type has calls of its own)

@@ -212,6 +212,8 @@ test(
       /\{ TWIN_SC_FDATASYNC, 0\.4000, NULL, 0, 0u, 0\.0, TWIN_STEP_TURN \}, \/\* fdatasync \*\//,
     );
     assert.match(src, /\{ TWIN_SC_WRITE_LOG, 0\.4000, replay_sizes_\d+, 1, 0u, 0\.0, TWIN_STEP_TURN \}/);
+    // A mark's write is the call's scaled by its calls a mark (0.3 / 0.4): the bytes a request kept.
+    assert.match(src, /replay_sizes_\d+\[1\] = \{ \{ 225u, 1u \} \};/);
     const w = workloads.redis;
     const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
     try {
