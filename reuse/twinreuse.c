@@ -55,7 +55,7 @@
  * Usage: valgrind --tool=twinreuse --out-file=PATH program...
  * (VALGRIND_LIB naming a folder with this tool beside Valgrind's own files).
  * PATH may hold %p, the process ID. The file:
- *   twinreuse 3
+ *   twinreuse 4
  *   instructions N               (all threads)
  *   thread T instructions N io K syscalls S cond C CM indirect B BM
  *                                (each thread that ran: Valgrind's thread
@@ -63,6 +63,12 @@
  *                                write calls of every kind, all its calls,
  *                                its conditional branches and indirect
  *                                branches with their mispredictions)
+ *   after MASK N                 (of the thread above: its instructions
+ *                                from a send on a socket to its next
+ *                                receive of data on one, by the sends made
+ *                                between, a bit each: write 1, writev 2,
+ *                                sendto 4, sendmsg 8; work a server does
+ *                                once its reply is out)
  *   stream NAME LO HI            (NAME is I, D, U, UI, the unified
  *                                stream's code accesses, or US, its
  *                                sequential data accesses; log2 of the set
@@ -170,6 +176,11 @@ static ULong *part_ptr[PARTS];
 
 /* Per thread: instructions executed, read and write calls, all calls. */
 static ULong instructions[SLOTS], io_calls[SLOTS], syscalls[SLOTS];
+/* Per thread: the sends on a socket since its last receive (a bit each, send_bit), the
+ * instruction count at the first of them, and the instructions run after sends, by mask. */
+#define SEND_MASKS 16
+static UInt sent[SLOTS];
+static ULong sent_at[SLOTS], after_insns[SLOTS][SEND_MASKS];
 
 /* Per thread: branches and their mispredictions, and the predictors' state. */
 #define BP_BITS  14
@@ -237,13 +248,50 @@ static void on_syscall(ThreadId tid, UInt no, UWord *args, UInt n)
     }
 }
 
+static UInt send_bit(UInt no)
+{
+    switch (no) {
+    case __NR_write:
+        return 1;
+    case __NR_writev:
+        return 2;
+    case __NR_sendto:
+        return 4;
+    case __NR_sendmsg:
+        return 8;
+    default:
+        return 0;
+    }
+}
+
+static Bool is_recv(UInt no)
+{
+    return no == __NR_read || no == __NR_readv || no == __NR_recvfrom || no == __NR_recvmsg;
+}
+
+static Bool on_socket(UWord fd)
+{
+    struct vg_stat st;
+    return VG_(fstat)((Int)fd, &st) == 0 && VKI_S_ISSOCK(st.mode);
+}
+
+/* A send on a socket starts (or adds to) the thread's work after its reply; a receive of
+ * data on one ends it, counted by the sends made. */
 static void after_syscall(ThreadId tid, UInt no, UWord *args, UInt n, SysRes res)
 {
-    (void)tid;
-    (void)no;
-    (void)args;
     (void)n;
-    (void)res;
+    Int slot = tid < SLOTS ? (Int)tid : 0;
+    UInt bit = send_bit(no);
+    if (sr_isError(res) || sr_Res(res) == 0 || (!bit && !is_recv(no)) || !on_socket(args[0]))
+        return;
+    if (bit) {
+        if (!sent[slot])
+            sent_at[slot] = instructions[slot];
+        sent[slot] |= bit;
+    } else if (sent[slot]) {
+        after_insns[slot][sent[slot]] += instructions[slot] - sent_at[slot];
+        sent[slot] = 0;
+    }
 }
 
 static void stream_init(Stream *s)
@@ -686,7 +734,7 @@ static Bool write_counts(const HChar *path)
     ULong total = 0;
     for (Int t = 0; t < SLOTS; t++)
         total += instructions[t];
-    put(fd, "twinreuse 3\n");
+    put(fd, "twinreuse 4\n");
     VG_(sprintf)(buf, "instructions %llu\n", total);
     put(fd, buf);
     for (Int t = 0; t < SLOTS; t++) {
@@ -696,6 +744,12 @@ static Bool write_counts(const HChar *path)
         (buf, "thread %d instructions %llu io %llu syscalls %llu cond %llu %llu indirect %llu %llu\n", t,
          instructions[t], io_calls[t], syscalls[t], cond_n[t], cond_miss[t], ind_n[t], ind_miss[t]);
         put(fd, buf);
+        for (UInt m = 1; m < SEND_MASKS; m++) {
+            if (!after_insns[t][m])
+                continue;
+            VG_(sprintf)(buf, "after %u %llu\n", m, after_insns[t][m]);
+            put(fd, buf);
+        }
         put_streams(fd, t, -1);
     }
     for (Int p = 1; p < n_parts; p++) {
@@ -745,6 +799,8 @@ static void on_fork_child(ThreadId tid)
     VG_(memset)(instructions, 0, sizeof instructions);
     VG_(memset)(io_calls, 0, sizeof io_calls);
     VG_(memset)(syscalls, 0, sizeof syscalls);
+    VG_(memset)(sent, 0, sizeof sent);
+    VG_(memset)(after_insns, 0, sizeof after_insns);
     VG_(memset)(cond_n, 0, sizeof cond_n);
     VG_(memset)(cond_miss, 0, sizeof cond_miss);
     VG_(memset)(ind_n, 0, sizeof ind_n);

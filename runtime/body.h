@@ -60,13 +60,14 @@ static void clone_body_init(twin_body_ctx *ctx)
     st[ST_INIT] = 1;
 }
 
-/* Whole units of a part this request: the per-request rate in 1,024ths, with the
- * remainder carried to the next request (a shift and a mask: the calls between the
- * body's parts are instructions the mix does not choose). */
+/* Whole units of a part this call: the per-request rate in 1,024ths, at the call's share
+ * of the request's body (body_share, 1,024ths), with the remainder carried to the next
+ * (a multiply, shifts and a mask: the calls between the body's parts are instructions the
+ * mix does not choose). */
 static uint64_t body_units(uint64_t *acc, uint64_t rate)
 {
     uint64_t n;
-    *acc += rate;
+    *acc += rate * body_share >> 10;
     n = *acc >> 10;
     *acc &= 1023u;
     return n;

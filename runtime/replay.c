@@ -62,6 +62,11 @@ static int replay_check(const twin_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen, "unknown protocol, network model, receive or send call");
         return TWIN_ERR;
     }
+    if (cfg->body_after > 1024) {
+        snprintf(err, errlen, "body_after %u: the body's part after the reply is at most 1024 (all of it)",
+                 cfg->body_after);
+        return TWIN_ERR;
+    }
     if (cfg->wait_poll && cfg->wait_epoll) {
         snprintf(err, errlen, "wait_poll and wait_epoll both set; a connection waits in one");
         return TWIN_ERR;
@@ -415,9 +420,11 @@ void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock)
     }
     if (t->plan->served)
         __atomic_fetch_add(t->plan->served, 1, __ATOMIC_RELAXED);
-    if (cfg->body)
+    if (cfg->body) {
+        t->body.share = 1024 - cfg->body_after;
         cfg->body(op, &t->body);
-    if (ro->has_after) {
+    }
+    if (ro->has_after || (cfg->body && cfg->body_after)) {
         if (t->n_after == REPLAY_AFTER_MAX)
             replay_after(t, sock);
         t->after_ops[t->n_after++] = op;

@@ -211,7 +211,8 @@ void replay_step_size(replay_thread *t, twin_syscall call, size_t size, const re
     t->errors += (uint64_t)(r < 0);
 }
 
-/* The after-reply steps of the requests served since the last call (replay_request). */
+/* The after-reply steps of the requests served since the last call (replay_request), and
+ * the part of their bodies run after the reply (body_after). */
 void replay_after(replay_thread *t, const replay_sock *sock)
 {
     for (uint32_t k = 0; k < t->n_after; k++) {
@@ -227,6 +228,10 @@ void replay_after(replay_thread *t, const replay_sock *sock)
                 replay_step(t, o->steps[i].call, &ro->sizes[i], sock);
                 acc[i] -= 1.0;
             }
+        }
+        if (t->plan->cfg->body && t->plan->cfg->body_after) {
+            t->body.share = t->plan->cfg->body_after;
+            t->plan->cfg->body(op, &t->body);
         }
     }
     t->n_after = 0;

@@ -222,6 +222,9 @@ typedef struct {
     /* The served connection's own lines (body_conn_lines of them, a cycle of
      * pointers, its cursor in the first line's second word); NULL without. */
     uint64_t *conn_mem;
+    /* The part of the request's body this call runs, in 1,024ths (0: all of it): the
+     * part before the reply, or body_after's after it. */
+    uint32_t share;
 } twin_body_ctx;
 
 typedef struct {
@@ -258,6 +261,9 @@ typedef struct {
      * request on it, so reused once the other connections have sent theirs. */
     uint32_t body_conn_lines;
     void (*body)(uint32_t op, twin_body_ctx *ctx);
+    /* The part of the body run after the reply is sent, in 1,024ths (Apache formats its
+     * log line and clears the request's memory once its writev is out); the rest before. */
+    uint32_t body_after;
     /* Called once per serving thread (or process) at its start, before its first
      * request, to lay out the body's memory; may be NULL. */
     void (*body_init)(twin_body_ctx *ctx);

@@ -120,13 +120,17 @@ const servingAt = (reuse: VgRun[], geometries: Geometry[]): CgTotals[] => {
 
 /** The portable profile of `requests` requests from their counts: the sweep's points, and
  *  every geometry's misses per request. */
-const portableOf = (counts: ReuseCounts, requests: number, mix: PortableCpu['mix']): PortableCpu =>
-  portableFrom(
+const portableOf = (counts: ReuseCounts, requests: number, mix: PortableCpu['mix']): PortableCpu => ({
+  ...portableFrom(
     sweepAt(ALL_POINTS).map((g) => reuseTotals(counts, g)),
     requests,
     mix,
     scaleReuse(counts, requests).streams,
-  );
+  ),
+  ...(counts.after
+    ? { afterInsnsPerReq: counts.after.map((x) => Math.max(0, Math.round(x / requests))) }
+    : {}),
+});
 
 const sweepAt = (points: number[]) => points.map((k) => sweepGeometry(SWEEP[k]));
 const ALL_POINTS = SWEEP.map((_, k) => k);

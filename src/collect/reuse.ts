@@ -26,7 +26,13 @@ export interface ReuseCounts {
   /** Conditional and indirect branches, and their mispredictions (reuse/twinreuse.c). */
   branches: { cond: number; condMisses: number; indirect: number; indirectMisses: number };
   streams: Record<ReuseStream, { lo: number; hi: number; counts: number[][] }>;
+  /** Instructions run from a send on a socket to the thread's next receive of data on one, by
+   *  the sends made between (a bit each: write 1, writev 2, sendto 4, sendmsg 8; SEND_MASKS
+   *  entries); absent from the tool's older output. */
+  after?: number[];
 }
+
+export const SEND_MASKS = 16;
 
 /** One thread of a run: its counts (the accesses it made, in the cache all threads share),
  *  its read and write calls of every kind (`io`) and all its system calls. */
@@ -53,7 +59,8 @@ export type InsnCounts = Map<string, Map<number, InsnCost>>;
 /** Parses the tool's output file (see reuse/twinreuse.c). */
 export function parseReuse(text: string): ReuseRun {
   const lines = text.split('\n').filter(Boolean);
-  if (lines[0] !== 'twinreuse 3') throw new TwinError('twinreuse wrote an output of another version');
+  if (lines[0] !== 'twinreuse 3' && lines[0] !== 'twinreuse 4')
+    throw new TwinError('twinreuse wrote an output of another version');
   const insns = /^instructions (\d+)$/.exec(lines[1] ?? '');
   if (!insns) throw new TwinError('twinreuse wrote no instruction count');
   const threads: ReuseThread[] = [];
@@ -94,6 +101,13 @@ export function parseReuse(text: string): ReuseRun {
         branches: { cond, condMisses, indirect, indirectMisses },
         streams: streams as ReuseCounts['streams'],
       });
+      continue;
+    }
+    const after = /^after (\d+) (\d+)$/.exec(line);
+    if (after && threads.length && Number(after[1]) < SEND_MASKS) {
+      const th = threads[threads.length - 1];
+      th.after ??= new Array<number>(SEND_MASKS).fill(0);
+      th.after[Number(after[1])] = Number(after[2]);
       continue;
     }
     const part = /^part (\S+) instructions (\d+) cond (\d+) (\d+) indirect (\d+) (\d+)$/.exec(line);
@@ -165,7 +179,12 @@ export function combineCode(a: InsnCounts, b: InsnCounts, f = 1): InsnCounts {
 export function servingReuse(r: ReuseRun): ReuseCounts {
   const serving = r.threads.filter((t) => t.io > 0);
   return (serving.length ? serving : r.threads)
-    .map((t): ReuseCounts => ({ instructions: t.instructions, branches: t.branches, streams: t.streams }))
+    .map((t): ReuseCounts => ({
+      instructions: t.instructions,
+      branches: t.branches,
+      streams: t.streams,
+      after: t.after ?? new Array<number>(SEND_MASKS).fill(0),
+    }))
     .reduce((a, b) => combineReuse(a, b));
 }
 
@@ -195,6 +214,9 @@ export function combineReuse(a: ReuseCounts, b: ReuseCounts, f = 1): ReuseCounts
     instructions: a.instructions + f * b.instructions,
     branches: mapBranches(a, (x, k) => x + f * b.branches[k]),
     streams: mapRows(a, (row, s, k) => row.map((c, p) => c + f * b.streams[s].counts[k][p])),
+    ...(a.after || b.after
+      ? { after: Array.from({ length: SEND_MASKS }, (_, m) => (a.after?.[m] ?? 0) + f * (b.after?.[m] ?? 0)) }
+      : {}),
   };
 }
 
@@ -222,6 +244,7 @@ export function scaleReuse(a: ReuseCounts, n: number): ReuseCounts {
     instructions: a.instructions / n,
     branches: mapBranches(a, (x) => x / n),
     streams: mapRows(a, (row) => row.map((c) => c / n)),
+    ...(a.after ? { after: a.after.map((x) => x / n) } : {}),
   };
 }
 

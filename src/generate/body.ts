@@ -157,6 +157,8 @@ static void body_no_memory(void);
 static void body_rings_init(void);
 static void clone_body_init(twin_body_ctx *ctx);
 static uint64_t body_units(uint64_t *acc, uint64_t rate);
+/* The share of a request's body the running call does (twin_body_ctx.share), in 1,024ths. */
+static __thread uint64_t body_share = 1024;
 static UNUSED uint64_t body_burst(uint64_t *acc, uint64_t rate);
 static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx);
 
@@ -187,6 +189,7 @@ static LINE_START void clone_body(uint32_t op, twin_body_ctx *ctx)
         return;
     uint64_t *st = ctx->mem;
     uint64_t *filler = (uint64_t *)((char *)ctx->mem + STATE_BYTES);
+    body_share = ctx->share ? ctx->share : 1024;
     if (!st[ST_INIT])
         clone_body_init(ctx);
     uint64_t n;

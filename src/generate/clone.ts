@@ -1,4 +1,5 @@
 import {
+  bodyAfter,
   IDLE_BACKGROUND,
   OWN_CONNECTION,
   type Profile,
@@ -311,6 +312,7 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
     `    .body_mem_bytes = ${plan.memBytes}u,`,
     `    .body_conn_lines = ${plan.conn.lines}u,`,
     `    .body = clone_body,`,
+    `    .body_after = ${bodyAfter(p)}u,`,
     `    .body_init = clone_body_init,`,
     `    .locks = locks,`,
     `    .n_locks = ${locks.length}u,`,

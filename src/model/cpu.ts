@@ -197,6 +197,11 @@ export const PortableCpu = z.object({
   /** Mispredictions per request of Valgrind's predictor, the same on every platform. */
   branchMissesPerReq: z.number().nonnegative(),
   mix: InsnMix.nullable(),
+  /** Instructions a request ran after its reply: from a send on a socket to the thread's next
+   *  receive of data on one, by the sends made between (a bit each: write 1, writev 2, sendto 4,
+   *  sendmsg 8). Apache formats its log line and clears the request's memory once its `writev`
+   *  is out: work out of the request's latency. */
+  afterInsnsPerReq: z.array(z.number().nonnegative()).length(16).optional(),
   /** The clone's skeleton only (the original's layout is none of the clone's business): its
    *  hot code per set of a 4 KiB period, the 64 sets of a 32 KiB 8-way L1, each line counted
    *  by its executions per request up to 1. The chain's segments are laid out around it. */

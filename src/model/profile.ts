@@ -329,3 +329,20 @@ export const Profile = z.object({
   tuning: z.array(TuningStep).default([]),
 });
 export type Profile = z.infer<typeof Profile>;
+
+/** The sends twinreuse tells apart, a bit each in this order (reuse/twinreuse.c). */
+const SEND_BITS = ['write', 'writev', 'sendto', 'sendmsg'] as const;
+
+/** The part of the clone's body run after its reply is sent, in 1,024ths: the original's
+ *  instructions a request from a send of the skeleton's call to its next receive, less the
+ *  clone's skeleton's own there, over the body's (the original's less the skeleton's); 0
+ *  where either side's were not counted. */
+export function bodyAfter(p: Profile): number {
+  const [orig, skel] = [p.body.original, p.body.skeleton];
+  const bit = 1 << SEND_BITS.indexOf(p.skeleton.sendCall);
+  const after = (c: typeof orig | null) =>
+    (c?.afterInsnsPerReq ?? []).reduce((a, n, mask) => a + (mask & bit ? n : 0), 0);
+  const body = orig.insnsPerReq - (skel?.insnsPerReq ?? 0);
+  if (!orig.afterInsnsPerReq || !skel?.afterInsnsPerReq || body <= 0) return 0;
+  return Math.round(1024 * Math.min(1, Math.max(0, (after(orig) - after(skel)) / body)));
+}

@@ -58,6 +58,60 @@ test("the tool's output parses: instructions, and each stream's set counts", () 
   );
 });
 
+test("the tool counts a thread's instructions from its send on a socket to its next receive", () => {
+  // A request read from a socket pair, a file's write, 1,000 steps of work, the reply sent,
+  // 3,000 steps after it, then the next request: a hundred times.
+  const src = join(work, 'after.c');
+  writeFileSync(
+    src,
+    `#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+int main(void)
+{
+    int sv[2], null = open("/dev/null", O_WRONLY);
+    char c = 'x';
+    volatile unsigned long s = 0;
+    if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || null < 0)
+        return 1;
+    for (int r = 0; r < 100; r++) {
+        if (write(sv[1], &c, 1) != 1 || read(sv[0], &c, 1) != 1 || write(null, &c, 1) != 1)
+            return 1;
+        for (int i = 0; i < 1000; i++)
+            s += i;
+        if (write(sv[0], &c, 1) != 1)
+            return 1;
+        for (int i = 0; i < 3000; i++)
+            s += i;
+        if (read(sv[1], &c, 1) != 1)
+            return 1;
+    }
+    return 0;
+}
+`,
+  );
+  const bin = join(work, 'after');
+  assert.equal(spawnSync('cc', ['-O1', '-o', bin, src]).status, 0);
+  const out = join(work, 'after.out');
+  const r = spawnSync('valgrind', ['--tool=twinreuse', `--out-file=${out}`, bin], {
+    env: { ...process.env, VALGRIND_LIB: REUSE_LIB },
+  });
+  assert.equal(r.status, 0, r.stderr?.toString());
+  const run = parseReuse(readFileSync(out, 'utf8'));
+  const after = run.threads[0].after!;
+  // After the reply's write (bit 1): the 3,000 steps a request, a few instructions each; the
+  // file's write starts nothing (else the 1,000 steps before the reply would count too).
+  const perStep = after[1] / 300_000;
+  assert.ok(perStep > 3 && perStep < 10, `${perStep} instructions a step after the reply`);
+  const loops = 400_000 * perStep; // both loops, at the same instructions a step
+  assert.ok(Math.abs(after[1] / loops - 0.75) < 0.03, `after the reply: ${after[1]} of ${loops}`);
+  assert.deepEqual(
+    after.flatMap((n, m) => (n && m !== 1 ? [m] : [])),
+    [],
+  );
+  assert.deepEqual(servingReuse(run).after, after);
+});
+
 test('a 48 KiB ring of lines fits 12 ways of 64 sets and misses at every pass with 11', () => {
   const at = (kib: number, ways: number) => reuseMisses(walk, 'D', kib * 1024, ways)!;
   const passes = 10;

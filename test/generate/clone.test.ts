@@ -6,7 +6,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Profile, Workload, parseWith } from '../../src/model/index.js';
+import { Profile, Workload, bodyAfter, parseWith } from '../../src/model/index.js';
 import { generateClone } from '../../src/generate/index.js';
 import { buildClone } from '../../src/generate/build.js';
 import { capBins } from '../../src/generate/clone.js';
@@ -18,6 +18,7 @@ import { launchTarget } from '../../src/collect/target.js';
 import { runLoad, totalErrors } from '../../src/collect/loadgen.js';
 import { recordReplies } from '../../src/collect/pgwire.js';
 import { cpuNs } from '../../src/collect/proc.js';
+import { measureReuse } from '../../src/collect/cpu.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'twin-gen-'));
@@ -223,6 +224,29 @@ test(
     } finally {
       await target.stop();
     }
+  },
+);
+
+test(
+  "the body's part after the reply runs once the reply is sent, counted there by twinreuse",
+  { timeout: 180_000 },
+  async () => {
+    const p = fixtureProfile('redis');
+    // Half of the original's own work a request came after its reply (its write: bit 1).
+    const body = p.body.original.insnsPerReq - p.body.skeleton!.insnsPerReq;
+    p.body.original.afterInsnsPerReq = Array.from({ length: 16 }, (_, m) => (m === 1 ? body / 2 : 0));
+    p.body.skeleton!.afterInsnsPerReq = new Array<number>(16).fill(0);
+    assert.equal(bodyAfter(p), 512);
+    const dir = join(tmp, 'after');
+    generateClone(p, dir);
+    assert.ok(readFileSync(join(dir, 'clone.c'), 'utf8').includes('.body_after = 512u,'));
+    const w = parseWith(Workload, { ...(raw.redis as object), valgrindRequests: 300 }, 'w');
+    const c = await measureReuse(cloneLaunchSpec(buildClone(dir), w), w, 'serving');
+    // Its after-reply work: half the body's, and the skeleton's few instructions from its
+    // send back to its next receive.
+    const after = c.after![1];
+    assert.ok(Math.abs(after - body / 2) < 0.2 * body, `${after} instructions after the reply, body ${body}`);
+    assert.ok(c.instructions - after > body / 2, `${c.instructions} in all`);
   },
 );
 
