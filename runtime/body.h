@@ -74,9 +74,10 @@ static uint64_t body_units(uint64_t *acc, uint64_t rate)
 }
 
 /* Whole units of a conflict part, run in bursts of at least CONFLICT_BURST: the
- * rate (at the call's share, as body_units') carried in 1,024ths until a burst is due. Its lines miss a cache of few
- * ways on every use; in one of more ways, only where a request's other lines
- * evicted them since their last burst, and bursts make that rare. */
+ * rate (at the call's share, as body_units') carried in 1,024ths until a burst is
+ * due. Its lines miss a cache of few ways on every use; in one of more ways, only
+ * where a request's other lines evicted them since their last burst, and bursts
+ * make that rare. */
 static UNUSED uint64_t body_burst(uint64_t *acc, uint64_t rate)
 {
     uint64_t n;
