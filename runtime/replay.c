@@ -420,7 +420,7 @@ void replay_request(replay_thread *t, uint32_t op, const replay_sock *sock)
     }
     if (t->plan->served)
         __atomic_fetch_add(t->plan->served, 1, __ATOMIC_RELAXED);
-    if (cfg->body) {
+    if (cfg->body && cfg->body_after < 1024) { /* (a share of 0 would read as all of it) */
         t->body.share = 1024 - cfg->body_after;
         cfg->body(op, &t->body);
     }
