@@ -55,7 +55,7 @@
  * Usage: valgrind --tool=twinreuse --out-file=PATH program...
  * (VALGRIND_LIB naming a folder with this tool beside Valgrind's own files).
  * PATH may hold %p, the process ID. The file:
- *   twinreuse 4
+ *   twinreuse 5
  *   instructions N               (all threads)
  *   thread T instructions N io K syscalls S cond C CM indirect B BM
  *                                (each thread that ran: Valgrind's thread
@@ -64,11 +64,13 @@
  *                                its conditional branches and indirect
  *                                branches with their mispredictions)
  *   after MASK N                 (of the thread above: its instructions
- *                                from a send on a socket to its next
- *                                receive of data on one, by the sends made
- *                                between, a bit each: write 1, writev 2,
- *                                sendto 4, sendmsg 8; work a server does
- *                                once its reply is out)
+ *                                from a send on a socket to its next try
+ *                                for more work: a receive on a socket,
+ *                                whatever it finds, an accept, a wait for
+ *                                events; by the sends made between, a bit
+ *                                each: write 1, writev 2, sendto 4,
+ *                                sendmsg 8; work a server does once its
+ *                                reply is out)
  *   stream NAME LO HI            (NAME is I, D, U, UI, the unified
  *                                stream's code accesses, or US, its
  *                                sequential data accesses; log2 of the set
@@ -275,20 +277,41 @@ static Bool on_socket(UWord fd)
     return VG_(fstat)((Int)fd, &st) == 0 && VKI_S_ISSOCK(st.mode);
 }
 
-/* A send on a socket starts (or adds to) the thread's work after its reply; a receive of
- * data on one ends it, counted by the sends made. */
+/* The calls a thread waits for more work by: events, a connection. */
+static Bool is_wait(UInt no)
+{
+    switch (no) {
+    case __NR_epoll_wait:
+    case __NR_epoll_pwait:
+    case __NR_poll:
+    case __NR_ppoll:
+    case __NR_select:
+    case __NR_pselect6:
+    case __NR_accept:
+    case __NR_accept4:
+        return True;
+    default:
+        return False;
+    }
+}
+
+/* A send on a socket starts (or adds to) the thread's work after its reply; its next try for
+ * more (a receive on a socket, whatever it finds, or a wait) ends it, counted by the sends
+ * made. Where the work after a reply ends is where the server looks for its next request: a
+ * read that finds nothing (memcached's) ends it as one that finds a request does, so what
+ * the skeletons do between their looks is not counted. */
 static void after_syscall(ThreadId tid, UInt no, UWord *args, UInt n, SysRes res)
 {
     (void)n;
     Int slot = tid < SLOTS ? (Int)tid : 0;
     UInt bit = send_bit(no);
-    if (sr_isError(res) || sr_Res(res) == 0 || (!bit && !is_recv(no)) || !on_socket(args[0]))
-        return;
     if (bit) {
+        if (sr_isError(res) || sr_Res(res) == 0 || !on_socket(args[0]))
+            return;
         if (!sent[slot])
             sent_at[slot] = instructions[slot];
         sent[slot] |= bit;
-    } else if (sent[slot]) {
+    } else if (sent[slot] && (is_wait(no) || (is_recv(no) && on_socket(args[0])))) {
         after_insns[slot][sent[slot]] += instructions[slot] - sent_at[slot];
         sent[slot] = 0;
     }
@@ -734,7 +757,7 @@ static Bool write_counts(const HChar *path)
     ULong total = 0;
     for (Int t = 0; t < SLOTS; t++)
         total += instructions[t];
-    put(fd, "twinreuse 4\n");
+    put(fd, "twinreuse 5\n");
     VG_(sprintf)(buf, "instructions %llu\n", total);
     put(fd, buf);
     for (Int t = 0; t < SLOTS; t++) {

@@ -1,6 +1,6 @@
 import { existsSync, mkdirSync } from 'node:fs';
 import { spawnSync, type ChildProcess } from 'node:child_process';
-import { TwinError } from '../model/index.js';
+import { SEND_CALLS, TwinError } from '../model/index.js';
 import { spawnTracked, stopChild } from './children.js';
 import { syscallName, syscallNumber } from './syscalls.js';
 
@@ -68,9 +68,7 @@ function placeProbes(cycle: number): string[] {
   ];
 }
 
-/** The calls a reply goes out by, each a bit of the mask `after` records; the receives that
- *  end a reply's aftermath. */
-export const SEND_CALLS = ['write', 'writev', 'sendto', 'sendmsg'] as const;
+/** The receives that end a reply's aftermath (the sends are SEND_CALLS, a bit each). */
 const RECV_CALLS = ['read', 'readv', 'recvfrom', 'recvmsg'];
 
 /** The body of the exit probe that keeps @snt: a receive clears it and counts a request of

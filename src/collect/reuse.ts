@@ -26,8 +26,8 @@ export interface ReuseCounts {
   /** Conditional and indirect branches, and their mispredictions (reuse/twinreuse.c). */
   branches: { cond: number; condMisses: number; indirect: number; indirectMisses: number };
   streams: Record<ReuseStream, { lo: number; hi: number; counts: number[][] }>;
-  /** Instructions run from a send on a socket to the thread's next receive of data on one, by
-   *  the sends made between (a bit each: write 1, writev 2, sendto 4, sendmsg 8; SEND_MASKS
+  /** Instructions run from a send on a socket to the thread's next look for work (a receive on
+   *  a socket, whatever it finds; an accept; a wait), by the sends made between (a bit each: write 1, writev 2, sendto 4, sendmsg 8; SEND_MASKS
    *  entries); absent from the tool's older output. */
   after?: number[];
 }
@@ -59,7 +59,7 @@ export type InsnCounts = Map<string, Map<number, InsnCost>>;
 /** Parses the tool's output file (see reuse/twinreuse.c). */
 export function parseReuse(text: string): ReuseRun {
   const lines = text.split('\n').filter(Boolean);
-  if (lines[0] !== 'twinreuse 3' && lines[0] !== 'twinreuse 4')
+  if (!/^twinreuse [345]$/.test(lines[0] ?? ''))
     throw new TwinError('twinreuse wrote an output of another version');
   const insns = /^instructions (\d+)$/.exec(lines[1] ?? '');
   if (!insns) throw new TwinError('twinreuse wrote no instruction count');

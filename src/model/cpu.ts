@@ -198,7 +198,8 @@ export const PortableCpu = z.object({
   branchMissesPerReq: z.number().nonnegative(),
   mix: InsnMix.nullable(),
   /** Instructions a request ran after its reply: from a send on a socket to the thread's next
-   *  receive of data on one, by the sends made between (a bit each: write 1, writev 2, sendto 4,
+   *  look for work (a receive on a socket, whatever it finds; an accept; a wait), by the sends
+   *  made between (a bit each: write 1, writev 2, sendto 4,
    *  sendmsg 8). Apache formats its log line and clears the request's memory once its `writev`
    *  is out: work out of the request's latency. */
   afterInsnsPerReq: z.array(z.number().nonnegative()).length(16).optional(),

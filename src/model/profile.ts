@@ -27,7 +27,15 @@ export const OWN_CONNECTION: ReadonlySet<NetworkModel> = new Set([
 
 /** The calls that read a socket, and those that write one, as a trace names them. */
 export const SOCKET_RECV_CALLS: ReadonlySet<string> = new Set(['read', 'readv', 'recvfrom', 'recvmsg']);
-export const SOCKET_SEND_CALLS: ReadonlySet<string> = new Set(['write', 'writev', 'sendto', 'sendmsg']);
+/** The calls a reply goes out by, in the order of the bits the tracer's and twinreuse's
+ *  masks of sends give them (reuse/twinreuse.c). */
+export const SEND_CALLS = ['write', 'writev', 'sendto', 'sendmsg'] as const;
+export const SOCKET_SEND_CALLS: ReadonlySet<string> = new Set(SEND_CALLS);
+/** A send call's bit in those masks; 0 for a call that is not one. */
+export function sendBit(call: string): number {
+  const i = SEND_CALLS.indexOf(call as (typeof SEND_CALLS)[number]);
+  return i < 0 ? 0 : 1 << i;
+}
 /** The calls that force a file's data to the disk. */
 export const SYNC_CALLS: readonly string[] = ['fsync', 'fdatasync', 'sync_file_range'];
 
@@ -330,16 +338,13 @@ export const Profile = z.object({
 });
 export type Profile = z.infer<typeof Profile>;
 
-/** The sends twinreuse tells apart, a bit each in this order (reuse/twinreuse.c). */
-const SEND_BITS = ['write', 'writev', 'sendto', 'sendmsg'] as const;
-
 /** The part of the clone's body run after its reply is sent, in 1,024ths: the original's
- *  instructions a request from a send of the skeleton's call to its next receive, less the
+ *  instructions a request from a send of the skeleton's call to its next look for work, less the
  *  clone's skeleton's own there, over the body's (the original's less the skeleton's); 0
  *  where either side's were not counted. */
 export function bodyAfter(p: Profile): number {
   const [orig, skel] = [p.body.original, p.body.skeleton];
-  const bit = 1 << SEND_BITS.indexOf(p.skeleton.sendCall);
+  const bit = sendBit(p.skeleton.sendCall);
   const after = (c: typeof orig | null) =>
     (c?.afterInsnsPerReq ?? []).reduce((a, n, mask) => a + (mask & bit ? n : 0), 0);
   const body = orig.insnsPerReq - (skel?.insnsPerReq ?? 0);

@@ -1,8 +1,7 @@
 /** Traits of the replayed calls beyond their rates, from the serving threads of every traced
  *  window: how a map is made, which calls come after the reply, which once a turn. */
-import { SEND_CALLS } from '../collect/bpftrace.js';
 import type { Observation } from '../collect/observe.js';
-import type { SizeBins } from '../model/index.js';
+import { sendBit, type SizeBins } from '../model/index.js';
 import { mergeBins } from './skeleton.js';
 
 /** The serving threads' maps over the windows: their lengths, and the share on a file. */
@@ -24,7 +23,7 @@ export function afterCount(
   name: string,
   send: string,
 ): number {
-  const bit = 1 << SEND_CALLS.indexOf(send as (typeof SEND_CALLS)[number]);
+  const bit = sendBit(send);
   if (bit < 1) return 0;
   return windows
     .flatMap((w) => (w.x.trace!.after ?? []).filter((a) => w.tids.has(a.tid)))

@@ -58,13 +58,15 @@ test("the tool's output parses: instructions, and each stream's set counts", () 
   );
 });
 
-test("the tool counts a thread's instructions from its send on a socket to its next receive", () => {
+test("the tool counts a thread's instructions from its send on a socket to its next look for work", () => {
   // A request read from a socket pair, a file's write, 1,000 steps of work, the reply sent,
-  // 3,000 steps after it, then the next request: a hundred times.
+  // 3,000 steps after it, a receive that finds nothing, 2,000 steps, then the next request:
+  // a thousand times.
   const src = join(work, 'after.c');
   writeFileSync(
     src,
-    `#include <fcntl.h>
+    `#include <errno.h>
+#include <fcntl.h>
 #include <sys/socket.h>
 #include <unistd.h>
 int main(void)
@@ -74,7 +76,7 @@ int main(void)
     volatile unsigned long s = 0;
     if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) != 0 || null < 0)
         return 1;
-    for (int r = 0; r < 100; r++) {
+    for (int r = 0; r < 1000; r++) {
         if (write(sv[1], &c, 1) != 1 || read(sv[0], &c, 1) != 1 || write(null, &c, 1) != 1)
             return 1;
         for (int i = 0; i < 1000; i++)
@@ -82,6 +84,10 @@ int main(void)
         if (write(sv[0], &c, 1) != 1)
             return 1;
         for (int i = 0; i < 3000; i++)
+            s += i;
+        if (recv(sv[0], &c, 1, MSG_DONTWAIT) != -1 || errno != EAGAIN)
+            return 1;
+        for (int i = 0; i < 2000; i++)
             s += i;
         if (read(sv[1], &c, 1) != 1)
             return 1;
@@ -99,12 +105,11 @@ int main(void)
   assert.equal(r.status, 0, r.stderr?.toString());
   const run = parseReuse(readFileSync(out, 'utf8'));
   const after = run.threads[0].after!;
-  // After the reply's write (bit 1): the 3,000 steps a request, a few instructions each; the
-  // file's write starts nothing (else the 1,000 steps before the reply would count too).
-  const perStep = after[1] / 300_000;
-  assert.ok(perStep > 3 && perStep < 10, `${perStep} instructions a step after the reply`);
-  const loops = 400_000 * perStep; // both loops, at the same instructions a step
-  assert.ok(Math.abs(after[1] / loops - 0.75) < 0.03, `after the reply: ${after[1]} of ${loops}`);
+  // After the reply's write (bit 1): the 3,000 steps a request up to the receive that found
+  // nothing, half the thread's steps, which are nearly all its instructions; the file's write
+  // starts nothing (else the 1,000 steps before the reply would count too: 0.67).
+  const share = after[1] / run.threads[0].instructions;
+  assert.ok(Math.abs(share - 0.5) < 0.03, `after the reply: ${share} of the instructions`);
   assert.deepEqual(
     after.flatMap((n, m) => (n && m !== 1 ? [m] : [])),
     [],

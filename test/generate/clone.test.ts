@@ -74,6 +74,27 @@ const raw: Record<string, unknown> = {
 };
 const workloads = Object.fromEntries(Object.entries(raw).map(([k, v]) => [k, parseWith(Workload, v, k)]));
 
+/** Builds the clone in `dir`, serves it 300 requests a second for a second without an error,
+ *  and hands the load's result and the running clone to `check`. */
+async function serveBriefly(
+  dir: string,
+  w: Workload,
+  check: (
+    r: Awaited<ReturnType<typeof runLoad>>,
+    target: Awaited<ReturnType<typeof launchTarget>>,
+  ) => void = () => {},
+): Promise<void> {
+  const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
+  try {
+    const r = await runLoad(w, target.port, { rate: 300, duration: 1, warmup: 0.2, preload: w.preload });
+    assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
+    assert.ok(r.requests > 200);
+    check(r, target);
+  } finally {
+    await target.stop();
+  }
+}
+
 for (const name of Object.keys(workloads)) {
   test(
     `a clone generated from a real ${name} profile compiles with -Werror, answers every request with the profiled sizes, and has its threads`,
@@ -82,12 +103,7 @@ for (const name of Object.keys(workloads)) {
       const p = fixtureProfile(name);
       const dir = join(tmp, name);
       generateClone(p, dir);
-      const w = workloads[name];
-      const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
-      try {
-        const r = await runLoad(w, target.port, { rate: 300, duration: 1, warmup: 0.2, preload: w.preload });
-        assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
-        assert.ok(r.requests > 200);
+      await serveBriefly(dir, workloads[name], (r, target) => {
         for (const op of r.ops) {
           const want = p.requests.find((q) => q.op === op.op)!;
           const mean = (bins: [number, number][]) =>
@@ -105,9 +121,7 @@ for (const name of Object.keys(workloads)) {
         }
         assert.equal(cpuNs(target.pids()).threads, p.skeleton.threads.length);
         assert.equal(target.pids().length, p.skeleton.processes);
-      } finally {
-        await target.stop();
-      }
+      });
     },
   );
 }
@@ -180,15 +194,7 @@ test(
     const n = Number(/replay_steps\[(\d+)\]/.exec(src)![1]);
     assert.equal(n, p.kernel.replay.length + 1);
     assert.ok(src.includes(`replay_steps, ${n}, `));
-    const w = workloads.nginx;
-    const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
-    try {
-      const r = await runLoad(w, target.port, { rate: 300, duration: 1, warmup: 0.2, preload: false });
-      assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
-      assert.ok(r.requests > 200);
-    } finally {
-      await target.stop();
-    }
+    await serveBriefly(dir, workloads.nginx);
   },
 );
 
@@ -215,15 +221,7 @@ test(
     assert.match(src, /\{ TWIN_SC_WRITE_LOG, 0\.4000, replay_sizes_\d+, 1, 0u, 0\.0, TWIN_STEP_TURN \}/);
     // A mark's write is the call's scaled by its calls a mark (0.3 / 0.4): the bytes a request kept.
     assert.match(src, /replay_sizes_\d+\[1\] = \{ \{ 225u, 1u \} \};/);
-    const w = workloads.redis;
-    const target = await launchTarget(cloneLaunchSpec(buildClone(dir), w));
-    try {
-      const r = await runLoad(w, target.port, { rate: 300, duration: 1, warmup: 0.2, preload: w.preload });
-      assert.equal(totalErrors(r), 0, JSON.stringify(r.errors));
-      assert.ok(r.requests > 200);
-    } finally {
-      await target.stop();
-    }
+    await serveBriefly(dir, workloads.redis);
   },
 );
 
