@@ -71,14 +71,24 @@ function placeProbes(cycle: number): string[] {
 /** The receives that end a reply's aftermath (the sends are SEND_CALLS, a bit each). */
 const RECV_CALLS = ['read', 'readv', 'recvfrom', 'recvmsg'];
 
-/** The body of the exit probe that keeps @snt: a receive clears it and counts a request of
- *  the thread's turn (@rq), a send sets its bit. */
+/** Whether the descriptor of a call (`args->fd`, at its enter probe) is a socket: its inode's
+ *  type, read through the calling task's descriptor table (the kernel's BTF gives the types).
+ *  Without BTF, every descriptor passes (a file's write then reads as a send). */
+function socketTest(): string {
+  if (!existsSync('/sys/kernel/btf/vmlinux')) return '1';
+  return '(((*(((struct task_struct *)curtask)->files->fdt->fd + args->fd))->f_inode->i_mode & 0xF000) == 0xC000)';
+}
+
+/** The body of the exit probe that keeps @snt: a receive on a socket clears it and counts a
+ *  request of the thread's turn (@rq), a send on one sets its bit (@sk: the call's descriptor
+ *  is a socket, set by its enter probe). A store's write to its log is no send: Redis's sync
+ *  of its log comes before its replies' writes, not after. */
 function afterTest(): string {
   const recv = RECV_CALLS.map((c) => `args->id == ${syscallNumber(c)}`).join(' || ');
   const sends = SEND_CALLS.map(
     (c, i) => `if (args->id == ${syscallNumber(c)}) { @snt[tid] = @snt[tid] | ${1 << i}; }`,
   );
-  return [`if (${recv}) { delete(@snt[tid]); @rq[tid] = @rq[tid] + 1; }`, ...sends].join(' ');
+  return `if (@sk[tid]) { if (${recv}) { delete(@snt[tid]); @rq[tid] = @rq[tid] + 1; } ${sends.join(' ')} }`;
 }
 
 /** The calls an event loop waits in between its turns. */
@@ -136,7 +146,7 @@ export function bpftraceScript(pids: number[], cycle = 0): string {
     // (the id read once: bpftrace 0.17 kept a pointer into the context for a second read, which
     // the verifier refused, "dereference of modified ctx ptr")
     `tracepoint:raw_syscalls:sys_enter /${f}/ { $id = args->id; @sc[pid, tid, $id] = count(); ${turnTest()} }`,
-    `${enter} /${f}/ { @fd[tid] = (uint64)args->fd; ${fdRepeat} }`,
+    `${enter} /${f}/ { @fd[tid] = (uint64)args->fd; @sk[tid] = ${socketTest()}; ${fdRepeat} }`,
     `${exit} /${f}/ { @io[tid, probe, @fd[tid], args->ret] = count(); }`,
     // Each map by thread, whether it maps a file (not MAP_ANONYMOUS) and its length.
     `tracepoint:syscalls:sys_enter_mmap /${f}/ { @mm[tid, (args->flags & ${MAP_ANONYMOUS}) == 0, args->len] = count(); }`,
@@ -147,7 +157,7 @@ export function bpftraceScript(pids: number[], cycle = 0): string {
     `tracepoint:raw_syscalls:sys_enter /${f} && @snt[tid]/ { @af[tid, args->id, @snt[tid]] = count(); }`,
     ...(places ? placeProbes(cycle) : []),
     // (the per-thread state is not printed)
-    `END { clear(@fd); clear(@watch); clear(@snt); clear(@rq); clear(@gen); clear(@tg); clear(@tgf); ${places ? ['in', 'w', 'mk', 'ws', 'sy', 'mark', 'on', 'pos'].map((m) => `clear(@lk_${m}); `).join('') : ''}}`,
+    `END { clear(@fd); clear(@sk); clear(@watch); clear(@snt); clear(@rq); clear(@gen); clear(@tg); clear(@tgf); ${places ? ['in', 'w', 'mk', 'ws', 'sy', 'mark', 'on', 'pos'].map((m) => `clear(@lk_${m}); `).join('') : ''}}`,
     '',
   ].join('\n');
 }
@@ -166,8 +176,9 @@ export interface SyscallTrace {
     bytes: number;
     count: number;
   }[];
-  /** Calls made after a send and before the thread's next receive of data, by thread, name,
-   *  and the sends made since that receive (a bit each, SEND_CALLS; absent: not traced). */
+  /** Calls made after a send on a socket and before the thread's next receive on one, by
+   *  thread, name, and the sends made since that receive (a bit each, SEND_CALLS; absent: not
+   *  traced). */
   after?: { tid: number; call: string; sends: number; count: number }[];
   /** An event loop's turns (from one wait to the next) by thread and the requests received in
    *  them (up to TURN_MAX); absent: not traced. */
