@@ -56,7 +56,7 @@ function verdictLines(results: BenchResults, most: number): string[] {
   const unjudged = done.filter((r) => !r.verdict).map((r) => r.target);
   return [
     held.length ? `Fidelity targets met by ${held.join(', ')}.` : '',
-    ...missed.slice(0, most > 0 ? missed.length : 0).map(
+    ...(most > 0 ? missed : []).map(
       (r) =>
         `${r.target} misses ${
           r.verdict!.failing.length

@@ -143,7 +143,7 @@ const STEADY_MS = 100;
 const STEADY_READS = 5;
 const STEADY_MAX = 50;
 
-async function steadyCount(count: () => number): Promise<number> {
+export async function steadyCount(count: () => number): Promise<number> {
   let last = count();
   for (let same = 1, k = 0; same < STEADY_READS && k < STEADY_MAX; k++) {
     await new Promise((r) => setTimeout(r, STEADY_MS));

@@ -59,8 +59,12 @@ export type InsnCounts = Map<string, Map<number, InsnCost>>;
 /** Parses the tool's output file (see reuse/twinreuse.c). */
 export function parseReuse(text: string): ReuseRun {
   const lines = text.split('\n').filter(Boolean);
-  if (!/^twinreuse [345]$/.test(lines[0] ?? ''))
-    throw new TwinError('twinreuse wrote an output of another version');
+  // 3: a cache walk's output (no window after a reply); 5: today's; 4 ended the window at a
+  // receive of data, a window that read a server's whole body as after its reply.
+  if (!/^twinreuse [35]$/.test(lines[0] ?? ''))
+    throw new TwinError(
+      'twinreuse wrote an output of another version: run scripts/bootstrap.sh to build it again',
+    );
   const insns = /^instructions (\d+)$/.exec(lines[1] ?? '');
   if (!insns) throw new TwinError('twinreuse wrote no instruction count');
   const threads: ReuseThread[] = [];

@@ -48,6 +48,7 @@ test("the tool's output parses: instructions, and each stream's set counts", () 
     { I: [2, 11, 10], D: [2, 11, 10], U: [6, 17, 12], UI: [6, 17, 12], US: [6, 17, 12] },
   );
   assert.throws(() => parseReuse('twinreuse 1\n'), /another version/);
+  assert.throws(() => parseReuse('twinreuse 4\ninstructions 5\n'), /bootstrap/);
   assert.throws(() => parseReuse('twinreuse 3\ninstructions 5\n'), /no thread/);
   assert.throws(
     () =>

@@ -8,6 +8,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startTracer } from '../../src/collect/bpftrace.js';
+import { sendBit } from '../../src/model/profile.js';
 
 const work = mkdtempSync(join(tmpdir(), 'twin-tracer-'));
 after(() => rmSync(work, { recursive: true, force: true }));
@@ -49,7 +50,7 @@ int main(int argc, char **argv)
   const [code] = await once(child, 'exit');
   const t = await tracer.stop();
   assert.equal(code, 0);
-  const WRITE = 1;
+  const WRITE = sendBit('write');
   const afterSend = (call: string) =>
     t
       .after!.filter((a) => a.tid === child.pid && a.call === call && a.sends & WRITE)

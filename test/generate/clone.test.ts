@@ -19,6 +19,7 @@ import { runLoad, totalErrors } from '../../src/collect/loadgen.js';
 import { recordReplies } from '../../src/collect/pgwire.js';
 import { cpuNs } from '../../src/collect/proc.js';
 import { measureReuse } from '../../src/collect/cpu.js';
+import { steadyCount } from '../../src/collect/observe.js';
 
 const ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const tmp = mkdtempSync(join(tmpdir(), 'twin-gen-'));
@@ -450,13 +451,8 @@ test(
       const own = p.skeleton.background.filter((b) => b.ownProcess).length;
       assert.ok(own > 0);
       // The start's probe of the port has a process of its own, forked once the probe is
-      // accepted and ended with it: the count at rest is the one that holds for half a second.
-      let n = 0;
-      for (let same = 0, k = 0; same < 10 && k < 200; k++, await sleep(50)) {
-        same = target.pids().length === n ? same + 1 : 0;
-        n = target.pids().length;
-      }
-      assert.equal(n, 1 + own);
+      // accepted and ended with it: the count at rest is the one that holds.
+      assert.equal(await steadyCount(() => target.pids().length), 1 + own);
       // Through the relay: every statement kind answered at sizes the original answered with.
       const relayed = await recordReplies(w, target.port, 700, 1);
       assert.equal(totalErrors(relayed), 0, JSON.stringify(relayed.errors));
