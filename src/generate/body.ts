@@ -42,14 +42,20 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
   };
   const ringCall = (r: (typeof rings)[number], i: number) =>
     `${r.name}(&ring_cur[${i}], &st[ST_ACC_RING + ${i}], filler);`;
-  // With request types, the rings are walked in passes, a type's passes a request its table's.
-  const ringCalls = perOp
-    ? [
-        `    for (n = body_units(&st[ST_ACC_PASS], op_pass[o]); n; n--) {`,
-        ...rings.map((r, i) => `        ${ringCall(r, i)}`),
-        '    }',
-      ]
-    : rings.map((r, i) => `    ${ringCall(r, i)}`);
+  // The rings are walked in rounds, each a pass of every ring with its share of the ring's
+  // loads (plan.ringRounds: one call a request walks most of a ring smaller than its loads at
+  // its own size). With request types, a type's passes a request are its table's times those.
+  const rounds = Math.max(1, plan.ringRounds);
+  const ringCalls =
+    perOp || rounds > 1
+      ? [
+          perOp
+            ? `    for (n = body_units(&st[ST_ACC_PASS], op_pass[o]); n; n--) {`
+            : `    for (n = ${rounds}; n; n--) {`,
+          ...rings.map((r, i) => `        ${ringCall(r, i)}`),
+          '    }',
+        ]
+      : rings.map((r, i) => `    ${ringCall(r, i)}`);
   // A segment's call: its blocks a request (a pass's share of them) from its table's multiple;
   // where a pass's share is a whole walk or more, whole walks from its first block (wholeWalks).
   const segMultiple = (s: ChainSegment) => (o: BodyPlan['ops'][number]) =>
@@ -87,7 +93,7 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
   const opTables = perOp
     ? [
         `#define N_OPS ${plan.ops.length}u`,
-        `static const UNUSED uint64_t op_pass[N_OPS] = ${arr(plan.ops.map((o) => rate(o.passes)))};`,
+        `static const UNUSED uint64_t op_pass[N_OPS] = ${arr(plan.ops.map((o) => rate(o.passes * rounds)))};`,
         `/* Each type's rate of each part in turn, in 1,024ths: the part's rate times the type's multiple. */`,
         `static const uint64_t op_rate[N_OPS][${opRates[0].length}] = { ${opRates.map(arr).join(', ')} };`,
       ].join('\n')
@@ -162,7 +168,7 @@ static __thread uint64_t body_share = 1024;
 static UNUSED uint64_t body_burst(uint64_t *acc, uint64_t rate);
 static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx);
 
-${rings.map((r) => `${emitRingWalk(r.name, r.loadsPerReq)}SLOT_END(${r.name}, ${RING_SLOT});\n`).join('\n')}
+${rings.map((r) => `${emitRingWalk(r.name, r.loadsPerReq / rounds)}SLOT_END(${r.name}, ${RING_SLOT});\n`).join('\n')}
 /* A crowd group: n loads round its cycle, counted (a burst's one loop exit). */
 static PART UNUSED void ${partName('data', 'conflict')}(uint64_t *cur, uint64_t n)
 {

@@ -35,6 +35,7 @@ import {
   type ReuseBin,
 } from './rings.js';
 import { sideBins } from './sides.js';
+import { dataRounds } from './rounds.js';
 import { chainRounds, codePasses, wholeBlocks } from './passes.js';
 
 /* Instructions per unit of each part of the generated body (see generate/body.ts). */
@@ -71,6 +72,8 @@ export interface BodyTarget {
   codeBins: ReuseBin[];
   /** The most passes a request a code segment is walked in (see passes.ts). */
   codePasses: number;
+  /** The rounds a request the data rings are walked in, each ring in every round (dataRounds). */
+  dataPasses: { every: number };
   branchMissesPerReq: number;
   /** Data misses per request a low-associativity L1 adds over its 8-way curve point, beyond
    *  the skeleton's. */
@@ -106,16 +109,20 @@ export function bodyTarget(p: Profile): BodyTarget {
   const { dataBins, codeBins } = sideBins(o, s);
   const conn = connPart(p, dataBins);
   const branchMissesPerReq = Math.max(0, o.branchMissesPerReq - (s?.branchMissesPerReq ?? 0));
+  const insnsPerReq = Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0));
+  const hotData = outside(s?.dataCurve, s?.dataRefsPerReq, FILLER_BYTES / LINE);
+  const ringBins = withoutConn(dataBins, conn);
   return {
-    insnsPerReq: Math.max(0, o.insnsPerReq - (s?.insnsPerReq ?? 0)),
-    dataBins: withoutConn(dataBins, conn),
+    insnsPerReq,
+    dataBins: ringBins,
     conn,
     codeBins,
     codePasses: codePasses(branchMissesPerReq, codeBins),
+    dataPasses: { every: dataRounds(ringBins, hotData, insnsPerReq) },
     branchMissesPerReq,
     conflictPerReq: Math.max(0, conflictExcess(o) - (s ? conflictExcess(s) : 0)),
     codeConflictPerReq: Math.max(0, conflictExcess(o, 'code') - (s ? conflictExcess(s, 'code') : 0)),
-    hotData: outside(s?.dataCurve, s?.dataRefsPerReq, FILLER_BYTES / LINE),
+    hotData,
     hotCode: outside(s?.codeCurve, s?.insnsPerReq, BODY_CODE_LINES),
   };
 }
@@ -140,6 +147,8 @@ export interface BodyPlan {
   rings: Ring[];
   /** Lines each ring walks in order before a jump (see runs.ts; 1: a random cycle). */
   ringRuns: number[];
+  /** Rounds a request the rings are walked in, each a pass of every ring (dataRounds). */
+  ringRounds: number;
   /** Code segments of the chain, one per footprint bin: `lines` blocks of 64 bytes, `loadsPerReq` run per request. */
   segments: Ring[];
   /** The rounds of the chain each segment is walked in, a pass in each (see chainRounds). */
@@ -286,7 +295,7 @@ export function bodyPlan(p: Profile): BodyPlan {
     const set = per(knob, rs.length);
     return rs.map((r, i) => (r.lines && set[i] ? { ...r, lines: Math.max(2, Math.round(set[i])) } : r));
   };
-  const rings = sized(synthesizeRings(loads(t.dataBins, k.dataLoads), t.hotData), k.dataLines);
+  const rings = sized(synthesizeRings(loads(t.dataBins, k.dataLoads), t.hotData, t.dataPasses), k.dataLines);
   const segments = sized(
     synthesizeRings(loads(t.codeBins, k.codeBlocks), t.hotCode, t.codePasses),
     k.codeLines,
@@ -364,6 +373,7 @@ export function bodyPlan(p: Profile): BodyPlan {
     insnsPerReq,
     rings,
     ringRuns: ringRuns(o.reuse, t.dataBins),
+    ringRounds: t.dataPasses.every,
     segments,
     segmentRounds,
     crowd,

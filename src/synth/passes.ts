@@ -24,13 +24,30 @@ export function codePasses(branchPerReq: number, bins: ReuseBin[]): number {
   return Math.max(1, Math.min(CODE_PASSES, 1 + Math.floor(spare / (2 * segments))));
 }
 
-/** The passes a part of L lines and a loads a request is walked in, at most `maxPasses`:
- *  enough that no pass walks past its own start (a <= passes x L), one where it is walked less
- *  than once a request. Data rings are walked in one pass (maxPasses 1); the code segments in
- *  up to CODE_PASSES, spread over the body (see chainRounds). */
-export function passesOf(r: Ring, maxPasses = 1): number {
-  if (!(r.lines > 0) || r.loadsPerReq <= r.lines) return 1;
-  return Math.max(1, Math.min(maxPasses, Math.ceil(r.loadsPerReq / r.lines)));
+/** How the parts of one side are walked in a request: at most so many passes each (a number:
+ *  the code segments, each in as few as keep a pass from walking past its own start), or all
+ *  of them in `every` rounds, each round a pass of every part (the data rings, see
+ *  dataRounds). */
+export type Passes = number | { every: number };
+
+/** The passes a part of L lines and a loads a request is walked in. With `{ every: R }`, R
+ *  (one for a part with no lines). With a number, at most that many: enough that no pass walks
+ *  past its own start (a <= passes x L), one where it is walked less than once a request; the
+ *  code segments take up to CODE_PASSES, spread over the body (see chainRounds). */
+export function passesOf(r: Ring, passes: Passes = 1): number {
+  if (!(r.lines > 0)) return 1;
+  if (typeof passes !== 'number') return Math.max(1, passes.every);
+  if (r.loadsPerReq <= r.lines) return 1;
+  return Math.max(1, Math.min(passes, Math.ceil(r.loadsPerReq / r.lines)));
+}
+
+/** Whether the tuner may take a part's median distance for its distance: walked in one pass,
+ *  or in rounds of every part (dataRounds) with no pass past its own start. A pass among
+ *  others that walks more than its lines reuses most of them at its own size, back to back,
+ *  and the rest across the other parts. */
+export function oneDistance(r: Ring, passes: Passes = 1): boolean {
+  const n = passesOf(r, passes);
+  return n === 1 || (typeof passes !== 'number' && r.loadsPerReq / n <= r.lines);
 }
 
 /** The rounds (0 .. R - 1, R the most passes of any part) in which each part is walked: a part
@@ -40,7 +57,7 @@ export function passesOf(r: Ring, maxPasses = 1): number {
  *  the next one's first) counted in the last round. A round walks its parts of several passes
  *  first, then those of one: the lines between two passes of a part are then about even
  *  whichever passes they are (see docs/body.md, code passes). */
-export function chainRounds(rings: Ring[], maxPasses = 1, outsideLines = 0): number[][] {
+export function chainRounds(rings: Ring[], maxPasses: Passes = 1, outsideLines = 0): number[][] {
   const passes = rings.map((r) => passesOf(r, maxPasses));
   const rounds = Math.max(1, ...passes);
   const load = new Array<number>(rounds).fill(0);

@@ -1,5 +1,5 @@
 import { L1_CURVE_MAX, type CurvePoint, type PortableCpu } from '../model/index.js';
-import { chainRounds, passesOf, passOrder, wholeWalks } from './passes.js';
+import { chainRounds, passesOf, passOrder, wholeWalks, type Passes } from './passes.js';
 
 /** Cache lines are 64 bytes on every shipped platform; curves and rings count in lines. */
 export const LINE = 64;
@@ -153,9 +153,9 @@ export const outside = (f: Interference, interval: number) =>
  *  ring j touches min(L_j, a_j x interval) lines, and the requests their outside lines. A pass
  *  that walks more than its lines reuses most within the pass, at its own size, and L of its
  *  a/p loads across passes, with the others' lines between: its distance is then the geometric
- *  mean of the two, weighted by their shares of the loads. With one pass (data rings) the
- *  interval is at least a request. */
-export function ringDistance(rings: Ring[], i: number, f: Interference, maxPasses = 1): number {
+ *  mean of the two, weighted by their shares of the loads. With one pass the interval is at
+ *  least a request; with rounds of every ring (the data rings, dataRounds), a round. */
+export function ringDistance(rings: Ring[], i: number, f: Interference, maxPasses: Passes = 1): number {
   const r = rings[i];
   if (r.loadsPerReq <= 0) return Infinity;
   const passes = passesOf(r, maxPasses);
@@ -173,7 +173,13 @@ export function ringDistance(rings: Ring[], i: number, f: Interference, maxPasse
 /** The size of ring i whose distance, interference included, is nearest `want` (by bisection:
  *  past the jump from walking within a request to reuse across requests, the distance is
  *  increasing in the size; a target inside the jump is met by the in-request walk). */
-export function sizeFor(rings: Ring[], i: number, f: Interference, want: number, maxPasses = 1): number {
+export function sizeFor(
+  rings: Ring[],
+  i: number,
+  f: Interference,
+  want: number,
+  maxPasses: Passes = 1,
+): number {
   let lo = 2;
   let hi = Math.max(4, Math.ceil(want));
   const at = (L: number) =>
@@ -194,7 +200,12 @@ export function sizeFor(rings: Ring[], i: number, f: Interference, want: number,
 /** Ring sizes for a histogram: one ring per bin with loads, its size solved (by bisection,
  *  then over all rings until sizes settle) so that its distance, interference included, is the
  *  bin's target. Bins with fewer than `minPerReq` accesses get no ring (size 0). */
-export function synthesizeRings(bins: ReuseBin[], f: Interference, maxPasses = 1, minPerReq = 0.01): Ring[] {
+export function synthesizeRings(
+  bins: ReuseBin[],
+  f: Interference,
+  maxPasses: Passes = 1,
+  minPerReq = 0.01,
+): Ring[] {
   const rings: Ring[] = bins.map((b) =>
     b.perReq >= minPerReq
       ? { lines: Math.max(2, Math.round(binTarget(b))), loadsPerReq: b.perReq }
@@ -222,7 +233,7 @@ export function keepDistances(
   before: Ring[],
   loads: number[],
   f: Interference,
-  maxPasses = 1,
+  maxPasses: Passes = 1,
   fixed: boolean[] = [],
 ): number[] {
   const want = before.map((r, i) =>
@@ -282,7 +293,7 @@ export function ringTrace(
   rings: Ring[],
   f: Interference,
   requests: number,
-  maxPasses = 1,
+  maxPasses: Passes = 1,
   whole = false,
 ): { trace: number[]; ring: boolean[] } {
   const trace: number[] = [];

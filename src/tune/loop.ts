@@ -123,7 +123,7 @@ export async function tune(p: Profile, w: Workload, dir: string, opts: TuneOptio
       t.hotData,
       false,
       shapes?.data,
-      1,
+      t.dataPasses,
       false,
       dataRings.map((_, k) => k >= plan.rings.length),
     );

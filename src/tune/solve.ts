@@ -9,7 +9,7 @@ import {
   type Ring,
 } from '../synth/rings.js';
 import { at, scoredSize, UNSCORED_SLACK } from './figures.js';
-import { passesOf } from '../synth/passes.js';
+import { oneDistance, type Passes } from '../synth/passes.js';
 import {
   cellMisses,
   crowdCells,
@@ -128,7 +128,7 @@ export function nextSide(
   f: Interference,
   keepSizes = false,
   shape?: ShapeCurves,
-  maxPasses = 1,
+  maxPasses: Passes = 1,
   walkedKeep = false,
   /** Parts that stay as they are (the part per connection: its distance is the connections',
    *  its loads the connections' rise): their measured misses are the rest's. */
@@ -183,7 +183,7 @@ export function nextSide(
         // 109 times a request at 32 KiB against the original's 15.
         rings.map((r, k) => {
           const c = distanceCurve(k);
-          if (!r.lines || !c || fixed[k] || passesOf(r, maxPasses) !== 1) return null;
+          if (!r.lines || !c || fixed[k] || !oneDistance(r, maxPasses)) return null;
           const m = monotone(c);
           const first = m[0];
           if (walkedKeep && r.loadsPerReq > r.lines && first && first.missesPerReq < 0.5 * r.loadsPerReq)

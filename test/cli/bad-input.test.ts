@@ -186,6 +186,11 @@ test('a target that exits at start', () => {
   assert.ok(!existsSync(out));
 });
 
+/** A port to run a target on with --port: below the kernel's range for the local ends of
+ *  outgoing connections (32768 to 60999 here), one of which another test's client may hold
+ *  (memcached then failed to listen: 'Address already in use', status 71). */
+const fixedPort = () => 20000 + Math.floor(Math.random() * 12000);
+
 test('a port in use', async () => {
   const srv = createServer().listen(0, '127.0.0.1');
   await new Promise((r) => srv.once('listening', r));
@@ -204,7 +209,7 @@ test('a port in use', async () => {
 
 for (const tool of ['bpftrace', 'valgrind']) {
   test(`${tool} missing`, { timeout: 120_000 }, () => {
-    const port = 20000 + Math.floor(Math.random() * 20000);
+    const port = fixedPort();
     const out = join(tmp, `no-${tool}.json`);
     const env = { ...process.env, PATH: pathWithout(tool) };
     assert.throws(() => execFileSync('sh', ['-c', `command -v ${tool}`], { env }));
@@ -232,7 +237,7 @@ startTimeout: 60
 `;
 
 test('driver pgbench not installed', { timeout: 120_000 }, () => {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = fixedPort();
   const out = join(tmp, 'no-pgbench.json');
   const env = { ...process.env, PATH: pathWithout('pgbench') };
   assert.throws(() => execFileSync('sh', ['-c', 'command -v pgbench'], { env }));
@@ -263,7 +268,7 @@ test('a pgbench log that does not parse', { timeout: 120_000 }, () => {
     ].join('\n'),
     { mode: 0o755 },
   );
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = fixedPort();
   const out = join(tmp, 'bad-log.json');
   const env = { ...process.env, PATH: `${bin}:${process.env.PATH}` };
   const r = twin(
@@ -276,7 +281,7 @@ test('a pgbench log that does not parse', { timeout: 120_000 }, () => {
 });
 
 test('a database that refuses the connection', { timeout: 180_000 }, () => {
-  const port = 20000 + Math.floor(Math.random() * 20000);
+  const port = fixedPort();
   const out = join(tmp, 'refused.json');
   const pg = `setpriv --reuid=postgres --regid=postgres --clear-groups -- /usr/lib/postgresql/15/bin/postgres -D {run}/pg -p {port} -k {run}/sock -c listen_addresses=127.0.0.1`;
   const text = `setup: sh ${join(ROOT, 'examples/postgres-tpcb/setup.sh')} {run} {port}\n${postgres('-S -U nosuchrole postgres', pg)}`;

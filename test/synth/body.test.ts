@@ -30,6 +30,7 @@ const base: BodyPlan = {
     { lines: 65536, loadsPerReq: 30 },
   ],
   ringRuns: [1, 16],
+  ringRounds: 1,
   segments: [{ lines: 2048, loadsPerReq: 40 }],
   segmentRounds: [[0]],
   crowd: [],
