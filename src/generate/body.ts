@@ -46,16 +46,14 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
   // loads (plan.ringRounds: one call a request walks most of a ring smaller than its loads at
   // its own size). With request types, a type's passes a request are its table's times those.
   const rounds = Math.max(1, plan.ringRounds);
-  const ringCalls =
-    perOp || rounds > 1
-      ? [
-          perOp
-            ? `    for (n = body_units(&st[ST_ACC_PASS], op_pass[o]); n; n--) {`
-            : `    for (n = ${rounds}; n; n--) {`,
-          ...rings.map((r, i) => `        ${ringCall(r, i)}`),
-          '    }',
-        ]
-      : rings.map((r, i) => `    ${ringCall(r, i)}`);
+  const passLoop = perOp
+    ? 'for (n = body_units(&st[ST_ACC_PASS], op_pass[o]); n; n--)'
+    : rounds > 1
+      ? `for (n = ${rounds}; n; n--)`
+      : null;
+  const ringCalls = passLoop
+    ? [`    ${passLoop} {`, ...rings.map((r, i) => `        ${ringCall(r, i)}`), '    }']
+    : rings.map((r, i) => `    ${ringCall(r, i)}`);
   // A segment's call: its blocks a request (a pass's share of them) from its table's multiple;
   // where a pass's share is a whole walk or more, whole walks from its first block (wholeWalks).
   const segMultiple = (s: ChainSegment) => (o: BodyPlan['ops'][number]) =>

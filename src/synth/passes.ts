@@ -57,8 +57,8 @@ export function oneDistance(r: Ring, passes: Passes = 1): boolean {
  *  the next one's first) counted in the last round. A round walks its parts of several passes
  *  first, then those of one: the lines between two passes of a part are then about even
  *  whichever passes they are (see docs/body.md, code passes). */
-export function chainRounds(rings: Ring[], maxPasses: Passes = 1, outsideLines = 0): number[][] {
-  const passes = rings.map((r) => passesOf(r, maxPasses));
+export function chainRounds(rings: Ring[], walk: Passes = 1, outsideLines = 0): number[][] {
+  const passes = rings.map((r) => passesOf(r, walk));
   const rounds = Math.max(1, ...passes);
   const load = new Array<number>(rounds).fill(0);
   load[rounds - 1] += outsideLines;

@@ -155,10 +155,10 @@ export const outside = (f: Interference, interval: number) =>
  *  a/p loads across passes, with the others' lines between: its distance is then the geometric
  *  mean of the two, weighted by their shares of the loads. With one pass the interval is at
  *  least a request; with rounds of every ring (the data rings, dataRounds), a round. */
-export function ringDistance(rings: Ring[], i: number, f: Interference, maxPasses: Passes = 1): number {
+export function ringDistance(rings: Ring[], i: number, f: Interference, walk: Passes = 1): number {
   const r = rings[i];
   if (r.loadsPerReq <= 0) return Infinity;
-  const passes = passesOf(r, maxPasses);
+  const passes = passesOf(r, walk);
   const interval = Math.max(1 / passes, r.lines / r.loadsPerReq);
   // The outside runs in one piece between two requests: a window of part of a request holds
   // it in that part of the windows.
@@ -173,13 +173,7 @@ export function ringDistance(rings: Ring[], i: number, f: Interference, maxPasse
 /** The size of ring i whose distance, interference included, is nearest `want` (by bisection:
  *  past the jump from walking within a request to reuse across requests, the distance is
  *  increasing in the size; a target inside the jump is met by the in-request walk). */
-export function sizeFor(
-  rings: Ring[],
-  i: number,
-  f: Interference,
-  want: number,
-  maxPasses: Passes = 1,
-): number {
+export function sizeFor(rings: Ring[], i: number, f: Interference, want: number, walk: Passes = 1): number {
   let lo = 2;
   let hi = Math.max(4, Math.ceil(want));
   const at = (L: number) =>
@@ -187,7 +181,7 @@ export function sizeFor(
       rings.map((r, j) => (j === i ? { ...r, lines: L } : r)),
       i,
       f,
-      maxPasses,
+      walk,
     );
   while (hi - lo > 1) {
     const mid = Math.floor((lo + hi) / 2);
@@ -203,7 +197,7 @@ export function sizeFor(
 export function synthesizeRings(
   bins: ReuseBin[],
   f: Interference,
-  maxPasses: Passes = 1,
+  walk: Passes = 1,
   minPerReq = 0.01,
 ): Ring[] {
   const rings: Ring[] = bins.map((b) =>
@@ -215,7 +209,7 @@ export function synthesizeRings(
     let moved = false;
     bins.forEach((b, i) => {
       if (!rings[i].lines) return;
-      const L = sizeFor(rings, i, f, binTarget(b), maxPasses);
+      const L = sizeFor(rings, i, f, binTarget(b), walk);
       if (L !== rings[i].lines) moved = true;
       rings[i] = { ...rings[i], lines: L };
     });
@@ -233,18 +227,18 @@ export function keepDistances(
   before: Ring[],
   loads: number[],
   f: Interference,
-  maxPasses: Passes = 1,
+  walk: Passes = 1,
   fixed: boolean[] = [],
 ): number[] {
   const want = before.map((r, i) =>
-    r.lines && r.loadsPerReq > 0 && !fixed[i] ? ringDistance(before, i, f, maxPasses) : NaN,
+    r.lines && r.loadsPerReq > 0 && !fixed[i] ? ringDistance(before, i, f, walk) : NaN,
   );
   const after: Ring[] = before.map((r, i) => ({ lines: r.lines, loadsPerReq: r.lines ? loads[i] : 0 }));
   for (let pass = 0; pass < 10; pass++) {
     let moved = false;
     after.forEach((r, i) => {
       if (!r.lines || r.loadsPerReq <= 0 || !Number.isFinite(want[i])) return;
-      const L = sizeFor(after, i, f, want[i], maxPasses);
+      const L = sizeFor(after, i, f, want[i], walk);
       if (L !== r.lines) moved = true;
       after[i] = { ...r, lines: L };
     });
@@ -286,14 +280,14 @@ export function stackDistances(trace: ArrayLike<number>): Float64Array {
  *  its outside lines (the next `hotLines` of the outside footprint, in turn), then walks the
  *  rings from their cursors (fractional loads carried to the next request, as the generated
  *  code does): in rounds, each ring in its passes' rounds (chainRounds, passesOf with
- *  `maxPasses`), its loads a request spread over its passes; with `whole` (code segments),
+ *  `walk`), its loads a request spread over its passes; with `whole` (code segments),
  *  a pass of a whole walk or more in whole walks from a fixed line (wholeWalks), as the
  *  generated chain does. `ring[t]` says whether access t is a ring's. */
 export function ringTrace(
   rings: Ring[],
   f: Interference,
   requests: number,
-  maxPasses: Passes = 1,
+  walk: Passes = 1,
   whole = false,
 ): { trace: number[]; ring: boolean[] } {
   const trace: number[] = [];
@@ -302,8 +296,8 @@ export function ringTrace(
   const pool = Math.max(hot, Math.round(f.hotFootprint));
   let next = 0;
   let base = pool; // lines 0.. are the outside footprint
-  const passes = rings.map((r) => passesOf(r, maxPasses));
-  const calls = passOrder(chainRounds(rings, maxPasses, hot));
+  const passes = rings.map((r) => passesOf(r, walk));
+  const calls = passOrder(chainRounds(rings, walk, hot));
   const walks = rings.map((r) => {
     const order = cycle(r.lines, 7919 + r.lines);
     const start = base;

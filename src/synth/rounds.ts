@@ -22,15 +22,15 @@ const WRAP_MOST = 2;
  *  accesses a statement from 32 to 64 KiB and 678 from 64 to 128 KiB: in one call each, the
  *  rings of those bins (363 lines walked 629 times, 593 walked 678) missed 1,420 times at
  *  64 KiB, against 761 for PostgreSQL, and 1,369 at its 4-way 64 KiB L1 against 790; replayed
- *  in 16 rounds, the generated order's stack distances give 761, 537, 629 and 678 accesses
- *  in the bins from 8 KiB up against 789, 510, 629 and 678 (in one round: 333, 259, 63 and
+ *  in 16 rounds, the generated order's stack distances give 762, 537, 629 and 678 accesses
+ *  in the bins from 8 KiB up against 789, 510, 629 and 678 (in one round: 333, 259, 62 and
  *  1,283). */
 export function dataRounds(bins: ReuseBin[], f: Interference, insnsPerReq: number): number {
-  const calls = bins.filter((b) => b.perReq >= 0.01).length;
-  const most = calls ? Math.min(DATA_ROUNDS, (ROUND_SHARE * insnsPerReq) / (RING_CALL_INSNS * calls)) : 1;
   // In one call, a ring walked fewer than WRAP_MOST times its lines keeps most of its loads at
   // its distance: rounds only where one is walked more.
-  if (synthesizeRings(bins, f).every((r) => !r.lines || r.loadsPerReq <= WRAP_MOST * r.lines)) return 1;
+  const once = synthesizeRings(bins, f).filter((r) => r.lines);
+  if (once.every((r) => r.loadsPerReq <= WRAP_MOST * r.lines)) return 1;
+  const most = Math.min(DATA_ROUNDS, (ROUND_SHARE * insnsPerReq) / (RING_CALL_INSNS * once.length));
   let R = 1;
   while (2 * R <= most) {
     const rings = synthesizeRings(bins, f, { every: R });

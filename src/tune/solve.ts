@@ -128,7 +128,7 @@ export function nextSide(
   f: Interference,
   keepSizes = false,
   shape?: ShapeCurves,
-  maxPasses: Passes = 1,
+  walk: Passes = 1,
   walkedKeep = false,
   /** Parts that stay as they are (the part per connection: its distance is the connections',
    *  its loads the connections' rise): their measured misses are the rest's. */
@@ -183,7 +183,7 @@ export function nextSide(
         // 109 times a request at 32 KiB against the original's 15.
         rings.map((r, k) => {
           const c = distanceCurve(k);
-          if (!r.lines || !c || fixed[k] || !oneDistance(r, maxPasses)) return null;
+          if (!r.lines || !c || fixed[k] || !oneDistance(r, walk)) return null;
           const m = monotone(c);
           const first = m[0];
           if (walkedKeep && r.loadsPerReq > r.lines && first && first.missesPerReq < 0.5 * r.loadsPerReq)
@@ -237,7 +237,7 @@ export function nextSide(
       rings.map((r, k) => ({ lines: lines[k], loadsPerReq: r.lines ? r.loadsPerReq : 0 })),
       loads,
       f,
-      maxPasses,
+      walk,
       fixed,
     ),
     loads,
