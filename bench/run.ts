@@ -45,6 +45,9 @@ const git = (...args: string[]) => execFileSync('git', args, { cwd: ROOT, encodi
 // `+`: measured on changes not committed (the results file itself aside).
 const commit = `${git('rev-parse', '--short', 'HEAD')}${git('status', '--porcelain', '--untracked-files=no', '--', '.', ':!bench/results.json') ? '+' : ''}`;
 
+/** The most a run's stderr (its progress lines) may hold. */
+const LOG_MAX = 64 << 20;
+
 const results = [];
 for (const target of targets) {
   const out = mkdtempSync(join(tmpdir(), `twin-bench-${target}-`));
@@ -52,7 +55,6 @@ for (const target of targets) {
   const args = [
     TWIN,
     'clone',
-    '-q',
     '--saturation',
     '--workload',
     join(ROOT, `examples/${target}/workload.yaml`),
@@ -62,9 +64,12 @@ for (const target of targets) {
   if (loadSeed >= 0) args.push('--seed', String(loadSeed));
   const r = spawnSync(process.execPath, [...args, ...PLATFORMS.flatMap((p) => ['--platform', p])], {
     encoding: 'utf8',
+    maxBuffer: LOG_MAX,
   });
   const total = (Date.now() - t0) / 1000;
-  process.stderr.write(`[bench] ${target}: ${total.toFixed(0)} s, exit ${r.status}\n`);
+  process.stderr.write(
+    `[bench] ${target}: ${total.toFixed(0)} s, exit ${r.status} (${logOf(out, 'clone', r)})\n`,
+  );
   // 3: the clone ran and missed a fidelity target; its figures are still the bench's.
   if (r.status !== 0 && r.status !== 3) {
     results.push({ target, error: r.stderr.trim().split('\n').pop() });
@@ -90,13 +95,26 @@ for (const target of targets) {
       jsonFile,
     ];
     if (loadSeed >= 0) v.push('--seed', String(loadSeed));
-    const s = spawnSync(process.execPath, [...v, '--platform', PLATFORMS[0]], { encoding: 'utf8' });
+    const s = spawnSync(process.execPath, [...v, '--platform', PLATFORMS[0]], {
+      encoding: 'utf8',
+      maxBuffer: LOG_MAX,
+    });
     const seconds = (Date.now() - t1) / 1000;
-    process.stderr.write(`[bench] ${name}: ${seconds.toFixed(0)} s, exit ${s.status}\n`);
+    process.stderr.write(
+      `[bench] ${name}: ${seconds.toFixed(0)} s, exit ${s.status} (${logOf(out, label.replaceAll(' ', '-'), s)})\n`,
+    );
     if (s.status !== 0 && s.status !== 3)
       results.push({ target: name, error: s.stderr.trim().split('\n').pop() });
     else results.push(shiftResult(name, jsonFile, seconds));
   }
+}
+
+/** Keeps a run's progress lines and verdict (its stderr) beside its output, where a run that
+ *  failed part way can be read after; returns the file's path. */
+function logOf(out: string, name: string, r: { stderr: string }): string {
+  const file = join(out, `${name}.log`);
+  writeFileSync(file, r.stderr);
+  return file;
 }
 
 /** An example's other workloads: `shift.yaml` (its mix shifted) and `shift-WORDS.yaml` (named

@@ -315,6 +315,12 @@ export function requireTool(name: string, pkg: string): void {
     throw new TwinError(`${name} is missing: install it with scripts/bootstrap.sh (Debian package ${pkg})`);
 }
 
+/** bpftrace's first error line on stderr (its memlock warning aside), or that it gave none. */
+function errorLine(err: string): string {
+  const line = err.split('\n').find((l) => l.includes('ERROR') && !l.includes('RLIMIT_MEMLOCK'));
+  return line?.trim() ?? (err.trim().split('\n').pop() || 'it printed no error');
+}
+
 /** A running bpftrace session; stop() ends it and returns what it recorded. */
 export interface Tracer {
   /** Wall clock (ms) when the probes were attached. */
@@ -346,10 +352,8 @@ export async function startTracer(pids: number[], cycle = 0): Promise<Tracer> {
   while (!out.includes(READY)) {
     if (child.exitCode !== null || child.signalCode !== null || Date.now() > deadline) {
       await stopChild(child, 'SIGKILL');
-      const why =
-        err.split('\n').filter((l) => l.includes('ERROR') && !l.includes('RLIMIT_MEMLOCK'))[0] ?? 'no output';
       throw new TwinError(
-        `bpftrace could not attach: ${why.trim()}; run as root with tracefs mounted (scripts/bootstrap.sh)`,
+        `bpftrace could not attach: ${errorLine(err)}; run as root with tracefs mounted (scripts/bootstrap.sh)`,
       );
     }
     await new Promise((r) => setTimeout(r, 50));
@@ -358,7 +362,14 @@ export async function startTracer(pids: number[], cycle = 0): Promise<Tracer> {
   return {
     attachedAt,
     async stop() {
-      let exited = child.exitCode !== null || child.signalCode !== null;
+      // Ended before its window did (a crash, a kill), it prints nothing more: say why.
+      if (child.exitCode !== null || child.signalCode !== null) {
+        await stopChild(child, 'SIGKILL', 1000);
+        throw new TwinError(
+          `bpftrace ended before its window did (${child.signalCode ?? `exit ${child.exitCode}`}): ${errorLine(err)}; run again, and check the machine's memory and \`dmesg\``,
+        );
+      }
+      let exited = false;
       const done = new Promise<void>((r) =>
         child.once('exit', () => {
           exited = true;
@@ -366,14 +377,19 @@ export async function startTracer(pids: number[], cycle = 0): Promise<Tracer> {
         }),
       );
       const windowS = (Date.now() - attachedAt) / 1000;
+      const told = Date.now();
       child.kill('SIGINT');
       await Promise.race([done, new Promise((r) => setTimeout(r, STOP_MS))]);
       await stopChild(child, 'SIGKILL', 1000);
       // Killed before it printed its maps, it leaves a trace of nothing, which would pass for a
       // window without calls.
-      if (!exited || !/"type":\s*"map"/.test(out))
+      if (!exited)
         throw new TwinError(
-          `bpftrace printed no counts within ${STOP_MS / 1000} s of the end of its window: the machine is too busy to trace; run again when it is quieter`,
+          `bpftrace printed ${out.length} bytes and had not ended ${STOP_MS / 1000} s after the end of its window: the machine is too busy to trace; run again when it is quieter`,
+        );
+      if (!/"type":\s*"map"/.test(out))
+        throw new TwinError(
+          `bpftrace ended ${((Date.now() - told) / 1000).toFixed(1)} s after its window without printing its counts: ${errorLine(err)}`,
         );
       return { ...parseBpftraceJson(out), windowS };
     },

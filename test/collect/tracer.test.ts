@@ -67,3 +67,34 @@ int main(int argc, char **argv)
     [[2, 199]],
   );
 });
+
+test('a tracer that ends early, or ends without its counts, says so and why', async () => {
+  // Stand-ins for bpftrace: attached (its ready line), then dead with an error of its own; or
+  // told to stop, gone without its maps.
+  const fake = (name: string, body: string) => {
+    const file = join(work, name);
+    writeFileSync(file, `#!/bin/sh\necho '{"type": "printf", "data": "twin-tracing\\n"}'\n${body}\n`, {
+      mode: 0o755,
+    });
+    return file;
+  };
+  const was = process.env.TWIN_BPFTRACE;
+  try {
+    process.env.TWIN_BPFTRACE = fake('crash', 'sleep 0.2; echo "ERROR: map full" >&2; exit 1');
+    const crash = await startTracer([process.pid]);
+    await new Promise((r) => setTimeout(r, 600));
+    await assert.rejects(crash.stop(), /bpftrace ended before its window did \(exit 1\): ERROR: map full/);
+    process.env.TWIN_BPFTRACE = fake(
+      'mute',
+      `trap 'echo "ERROR: cannot read maps" >&2; exit 0' INT\nwhile :; do sleep 0.05; done`,
+    );
+    const mute = await startTracer([process.pid]);
+    await assert.rejects(
+      mute.stop(),
+      /bpftrace ended [0-9.]+ s after its window without printing its counts: ERROR: cannot read maps/,
+    );
+  } finally {
+    if (was === undefined) delete process.env.TWIN_BPFTRACE;
+    else process.env.TWIN_BPFTRACE = was;
+  }
+});
