@@ -2,7 +2,7 @@ import { SOCKET_RECV_CALLS, SOCKET_SEND_CALLS, TwinError, type Workload } from '
 import { preload, runLoad, type LoadResult } from './loadgen.js';
 import { markFds, startTracer, type SyscallTrace } from './bpftrace.js';
 import { transactionKinds } from './pgbench.js';
-import { cpuNs, fdClasses, rssBytes, tasks } from './proc.js';
+import { cpuNs, cpuTicks, fdClasses, rssBytes, tasks } from './proc.js';
 import { median } from '../util/stats.js';
 import type { RunningTarget } from './target.js';
 
@@ -74,6 +74,9 @@ export interface Observation {
   trace: SyscallTrace | null;
   /** CPU nanoseconds of the target's processes during the run (warm-up included). */
   cpuNs: number;
+  /** The share of that time spent in the kernel (system time over user and system, in clock
+   *  ticks); null where the run was too short to count a tick. */
+  sysShare: number | null;
   threads: number;
   /** With `threadCpu`: CPU nanoseconds a second of each thread (by TID) in an untraced run at
    *  the same rate after the traced one (tracing every system call adds to each thread's
@@ -103,14 +106,19 @@ const CPU_SAMPLE_MS = 200;
 
 /** CPU time of the target's threads from now until `stop`: each thread's time read every
  *  CPU_SAMPLE_MS and once at the end, the last reading of a thread that has ended kept (a
- *  server's thread or process for one connection ends with it, as a load closes them). */
-function cpuTracker(pidsNow: () => number[]): { stop(): number } {
+ *  server's thread or process for one connection ends with it, as a load closes them); with
+ *  the share of it in the kernel, from the same threads' tick counts. */
+function cpuTracker(pidsNow: () => number[]): { stop(): { ns: number; sysShare: number | null } } {
   const last = new Map<number, number>();
+  const ticks = new Map<number, { user: number; sys: number }>();
   const sample = () => {
-    for (const [t, ns] of cpuNs(pidsNow()).byThread) last.set(t, ns);
+    const pids = pidsNow();
+    for (const [t, ns] of cpuNs(pids).byThread) last.set(t, ns);
+    for (const [t, x] of cpuTicks(pids)) ticks.set(t, x);
   };
   sample();
   const base = new Map(last);
+  const baseTicks = new Map(ticks);
   const timer = setInterval(sample, CPU_SAMPLE_MS);
   return {
     stop() {
@@ -118,7 +126,13 @@ function cpuTracker(pidsNow: () => number[]): { stop(): number } {
       sample();
       let ns = 0;
       for (const [t, v] of last) ns += v - (base.get(t) ?? 0);
-      return ns;
+      let user = 0;
+      let sys = 0;
+      for (const [t, x] of ticks) {
+        user += x.user - (baseTicks.get(t)?.user ?? 0);
+        sys += x.sys - (baseTicks.get(t)?.sys ?? 0);
+      }
+      return { ns, sysShare: user + sys > 0 ? sys / (user + sys) : null };
     },
   };
 }
@@ -195,11 +209,12 @@ export async function observe(
   );
   let load: LoadResult;
   let cpuSum = 0;
+  let sysShare: number | null = null;
   try {
     load = await drive(target, w, { rate, duration: w.duration, warmup: 1, seed: opts.seed });
   } finally {
     clearTimeout(snap);
-    cpuSum = cpu.stop();
+    ({ ns: cpuSum, sysShare } = cpu.stop());
   }
   const processes = pids.map((pid) => ({ pid, tids: tasks(pid) }));
   if (during.length === 0) during = processes;
@@ -215,6 +230,7 @@ export async function observe(
       load,
       trace,
       cpuNs: cpuSum,
+      sysShare,
       threads,
       threadNsPerSec: new Map(),
       untraced: null,
@@ -251,6 +267,7 @@ export async function observe(
     load,
     trace,
     cpuNs: cpuSum,
+    sysShare,
     threads,
     threadNsPerSec,
     untraced,

@@ -72,6 +72,21 @@ export function cpuNs(pids: number[]): { ns: number; threads: number; byThread: 
   return { ns, threads: byThread.size, byThread };
 }
 
+/** Clock ticks of user and of system time of each thread of a set of processes (fields 14 and
+ *  15 of /proc/PID/task/TID/stat): sampled at each tick, so good for the share of system time
+ *  over a window of seconds, not for the time itself (cpuNs). */
+export function cpuTicks(pids: number[]): Map<number, { user: number; sys: number }> {
+  const byThread = new Map<number, { user: number; sys: number }>();
+  for (const p of pids)
+    for (const t of tasks(p)) {
+      const s = readOr(`/proc/${p}/task/${t}/stat`);
+      if (!s) continue;
+      const x = parseStat(s);
+      byThread.set(t, { user: x.utime, sys: x.stime });
+    }
+  return byThread;
+}
+
 /** Resident bytes of a set of processes, summed (the second field of /proc/PID/statm, in
  *  pages; the page size is 4 KiB on every x86-64 Linux). */
 export function rssBytes(pids: number[]): number {

@@ -47,6 +47,9 @@ export function mergeRounds(ps: LoadPoint[]): LoadPoint {
       max: Math.max(...timed.map((p) => p.latency.max)),
     },
     cpuUsPerReq: med((p) => p.cpuUsPerReq),
+    ...(timed.every((p) => p.cpuSysUsPerReq !== undefined)
+      ? { cpuSysUsPerReq: med((p) => p.cpuSysUsPerReq!) }
+      : {}),
     // Over the rounds that counted bytes (a driver of the target's own counts none untraced).
     netBytesPerReq:
       sum(counted, (p) => p.netBytesPerReq * p.requests) /
@@ -132,6 +135,9 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
     add('latency.p50_us', (p) => p.latency.p50);
     add('latency.p99_us', (p) => p.latency.p99);
     add('cpu.us_per_req', (p) => p.cpuUsPerReq);
+    // The kernel's part of it: where a clone's CPU time differs, whether in its own code or
+    // in the calls it makes.
+    if (po.cpuSysUsPerReq !== undefined) add('cpu.sys_us_per_req', (p) => p.cpuSysUsPerReq ?? null);
     // The clone's CPU time against the original's in the same rounds: the original as 1.
     if (pc.cpuRatio !== undefined)
       rows.push({ metric: 'cpu.paired_ratio', load, original: 1, clone: pc.cpuRatio });

@@ -61,6 +61,7 @@ export function loadPoint(o: Observation, rate: number): LoadPoint {
     errors: o.load.errors,
     latency: o.load.latency_us,
     cpuUsPerReq: o.cpuNs / 1000 / sent,
+    ...(o.sysShare === null ? {} : { cpuSysUsPerReq: (o.sysShare * o.cpuNs) / 1000 / sent }),
     netBytesPerReq: (o.load.bytes.sent + o.load.bytes.received) / Math.max(1, o.load.requests),
     syscallsPerReq: calls === null ? null : calls / sent,
     syscallsByName: byName(o, sent),

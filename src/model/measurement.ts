@@ -13,6 +13,9 @@ export const LoadPoint = z.object({
   errors: z.record(z.string(), z.number().int().nonnegative()),
   latency: Latency,
   cpuUsPerReq: z.number().nonnegative(),
+  /** The part of it in the kernel (system calls, faults, interrupts it was charged): the CPU
+   *  time's share of system ticks (absent in older measurements and runs too short to tick). */
+  cpuSysUsPerReq: z.number().nonnegative().optional(),
   netBytesPerReq: z.number().nonnegative(),
   syscallsPerReq: z.number().nonnegative().nullable(),
   /** Calls per request by name, all threads of all processes. */

@@ -6,7 +6,7 @@ import { bpftraceScript, markFds, parseBpftraceJson } from '../../src/collect/bp
 import { fitLocks, withoutLatchCalls } from '../../src/profile/places.js';
 import type { RequestType } from '../../src/model/index.js';
 import { parseCachegrind, countersFrom } from '../../src/collect/cachegrind.js';
-import { parseStat, parseSchedstat, processTree, cpuNs } from '../../src/collect/proc.js';
+import { parseStat, parseSchedstat, processTree, cpuNs, cpuTicks } from '../../src/collect/proc.js';
 import { parseUnistd, syscallName } from '../../src/collect/syscalls.js';
 
 const typeNamed = (op: string): RequestType => ({
@@ -163,6 +163,29 @@ test('process tree and CPU time of a real process with a child', async () => {
     } catch {
       /* gone */
     }
+});
+
+test("a thread's ticks tell its kernel time from its own: a copy a byte a call against a shell's loop", async () => {
+  // dd's every byte is a read and a write (mostly the kernel's time); the loop makes no call.
+  const share = async (cmd: string) => {
+    const child = spawn('sh', ['-c', cmd], { stdio: 'ignore' });
+    const before = cpuTicks([child.pid!]);
+    await new Promise((r) => setTimeout(r, 1500));
+    const after = cpuTicks([child.pid!]);
+    child.kill('SIGKILL');
+    let user = 0;
+    let sys = 0;
+    for (const [t, x] of after) {
+      user += x.user - (before.get(t)?.user ?? 0);
+      sys += x.sys - (before.get(t)?.sys ?? 0);
+    }
+    assert.ok(user + sys >= 50, `${cmd}: ${user + sys} ticks in 1.5 s`);
+    return sys / (user + sys);
+  };
+  const copy = await share('exec dd if=/dev/zero of=/dev/null bs=1 count=100000000');
+  const loop = await share('while :; do :; done');
+  assert.ok(copy > 0.4, `dd's system share ${copy.toFixed(2)}`);
+  assert.ok(loop < 0.1, `the loop's system share ${loop.toFixed(2)}`);
 });
 
 test('system call table from the kernel headers', () => {

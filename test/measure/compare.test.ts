@@ -116,7 +116,7 @@ test("a cache's row carries the original's lowest and highest over its pairs' st
   assert.equal(one.find((r) => r.metric === 'sim.a.D1.mpki')!.originalRange, undefined);
 });
 
-test('each system call the original makes at least 0.1 times a request gets a row; processes are counted', () => {
+test("each system call the original makes at least 0.1 times a request gets a row; processes and the kernel's CPU time are counted", () => {
   const point = (byName: Record<string, number>, processes: number) => ({
     targetRps: 500,
     throughputRps: 500,
@@ -125,6 +125,7 @@ test('each system call the original makes at least 0.1 times a request gets a ro
     errors: {},
     latency: { mean: 120, p50: 100, p90: 150, p99: 200, p999: 300, max: 400 },
     cpuUsPerReq: 50,
+    cpuSysUsPerReq: 10 + 10 * processes,
     netBytesPerReq: 300,
     syscallsPerReq: Object.values(byName).reduce((a, b) => a + b, 0),
     syscallsByName: byName,
@@ -139,7 +140,7 @@ test('each system call the original makes at least 0.1 times a request gets a ro
     't',
     'a',
     m('original', { read: 2, poll: 1, fcntl: 0.05 }, 9),
-    m('clone', { read: 2, poll: 1.1, futex: 0.3 }, 9),
+    m('clone', { read: 2, poll: 1.1, futex: 0.3 }, 8),
   ).rows;
   const names = rows.filter((r) => /^syscalls\..+\.per_req$/.test(r.metric)).map((r) => r.metric);
   // fcntl below 0.1 a request and futex, which the original does not make, have none.
@@ -147,6 +148,10 @@ test('each system call the original makes at least 0.1 times a request gets a ro
   assert.equal(rows.find((r) => r.metric === 'syscalls.poll.per_req')!.clone, 1.1);
   assert.deepEqual(
     rows.filter((r) => r.metric === 'processes.count').map((r) => [r.original, r.clone]),
-    [[9, 9]],
+    [[9, 8]],
+  );
+  assert.deepEqual(
+    rows.filter((r) => r.metric === 'cpu.sys_us_per_req').map((r) => [r.original, r.clone]),
+    [[100, 90]],
   );
 });

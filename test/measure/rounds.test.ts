@@ -35,6 +35,14 @@ test("timed figures are the untraced rounds' medians; system calls come from the
     round(52, 70, 3000, null),
   ]);
   assert.equal(m.cpuUsPerReq, 52);
+  // The kernel's part where every timed round has one; none where a round lacks it.
+  assert.equal(m.cpuSysUsPerReq, undefined);
+  const sys = [30, 20, 24, 22].map((cpuSysUsPerReq, i) => ({
+    ...round([90, 50, 54, 52][i], 80, 3000, i ? null : { read: 2 }),
+    cpuSysUsPerReq,
+  }));
+  assert.equal(mergeRounds(sys).cpuSysUsPerReq, 22);
+  assert.equal(mergeRounds([sys[0], round(50, 80, 3000, null)]).cpuSysUsPerReq, undefined);
   assert.equal(m.latency.p50, 80);
   assert.equal(m.latency.max, 90);
   assert.equal(m.syscallsPerReq, 3);
