@@ -52,6 +52,15 @@ export function pairedRatioCell(rows: Row[]): string {
   return paired.length ? paired.map((r) => r.clone!.toFixed(2)).join(' ') : '–';
 }
 
+/** The clone's CPU time a request in the kernel over the original's (`cpu.sys_us_per_req`),
+ *  at each load, lowest first: where a CPU ratio is off, whether the calls made it so. */
+export function kernelRatioCell(rows: Row[]): string {
+  const loads = rows
+    .filter((r) => r.metric === 'cpu.sys_us_per_req' && r.load !== null && r.original && r.clone !== null)
+    .sort((a, b) => a.load! - b.load!);
+  return loads.length ? loads.map((r) => (r.clone! / r.original!).toFixed(2)).join(' ') : '–';
+}
+
 /** Random geometries (`random-SEED-K`) are folded into one row: a README reads a summary. */
 const isRandom = (platform: string) => platform.startsWith('random-');
 
@@ -132,12 +141,25 @@ export function fidelityTable(results: BenchResults): string[] {
         i === 0 ? r.target : '',
         ...row,
         i === 0 ? pairedRatioCell(r.rows) : '',
+        i === 0 ? kernelRatioCell(r.rows) : '',
         i === 0 ? mixGapCell(r.rows) : '',
       ]),
     );
   }
   return markdownTable(
-    ['target', 'platform', 'insns/req', 'I1', 'D1', 'L2', 'LLC', 'branch', 'CPU ratios', 'mix gap'],
+    [
+      'target',
+      'platform',
+      'insns/req',
+      'I1',
+      'D1',
+      'L2',
+      'LLC',
+      'branch',
+      'CPU ratios',
+      'kernel ratios',
+      'mix gap',
+    ],
     rows,
     2,
   );

@@ -96,13 +96,20 @@ const SERVER_LEGEND = [
   "off; processes and threads: `= N` where the clone's count equals the original's at every load.",
 ];
 
-function cpuLegend(results: BenchResults): string[] {
+/** The CPU table's legend; `kernel`: the page's, whose table has the kernel's ratios too. */
+function cpuLegend(results: BenchResults, kernel = false): string[] {
   const seeds = [...new Set(runsOf(results).map((r) => r.run.randomSeed ?? 'unrecorded'))].join(', ');
   return [
     "CPU cells: the clone's error relative to the original; `original→clone` in misses per 1,000",
     `instructions where the original misses less than once per 1,000. Random geometries (seed ${seeds},`,
     "never tuned on): the mean size of the errors / the worst. CPU ratios: the clone's CPU time a request",
     "over the original's, paired round by round, at each load. Mix gap: the largest gap in a class's share, pp.",
+    ...(kernel
+      ? [
+          "Kernel ratios: the clone's time a request in the kernel (its system ticks' share of its CPU time) over",
+          "the original's, the median over the rounds on each side, at each load; – where not yet measured.",
+        ]
+      : []),
   ];
 }
 
@@ -147,7 +154,7 @@ export function renderPage(results: BenchResults): string {
     '',
     ...fidelityTable(results),
     '',
-    ...cpuLegend(results),
+    ...cpuLegend(results, true),
     '',
     '## Verdicts',
     '',

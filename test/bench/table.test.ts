@@ -40,9 +40,9 @@ const README = [
   '',
 ].join('\n');
 
-test("the page's table gives relative errors, original→clone below 1 MPKI, and the paired ratio at each load", () => {
+test("the page's table gives relative errors, original→clone below 1 MPKI, the paired ratio and the kernel's at each load", () => {
   const block = renderPage(parseResults(fixtureText));
-  const [, , insns, i1, d1, l2, llc, branch, ratio, mix] = cells(block, 'memcached', 'skylake-sp');
+  const [, , insns, i1, d1, l2, llc, branch, ratio, kernel, mix] = cells(block, 'memcached', 'skylake-sp');
   assert.equal(insns, '+1.0%');
   assert.equal(i1, '0.5→0.55');
   assert.equal(d1, '-5.0%');
@@ -51,13 +51,15 @@ test("the page's table gives relative errors, original→clone below 1 MPKI, and
   assert.equal(branch, '0.0%');
   // Loads 500 (1.04) and 100 (0.97), lowest first.
   assert.equal(ratio, '0.97 1.04');
+  // Only load 500 has the kernel's row (18 us against 20): a load without it has no ratio.
+  assert.equal(kernel, '0.90');
   assert.equal(mix, '2.0 (alu)');
   // A target's other platforms leave the per-target columns blank.
   const g = cells(block, 'memcached', 'graviton2');
   assert.equal(g[0], '');
   assert.equal(g[3], '0.8→0.8');
   assert.equal(g[4], '+5.0%');
-  assert.deepEqual(g.slice(8), ['', '']);
+  assert.deepEqual(g.slice(8), ['', '', '']);
   assert.equal(cells(block, 'nginx', 'skylake-sp')[4], '+20.0%');
 });
 
