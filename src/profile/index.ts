@@ -12,13 +12,20 @@ import {
 import { totalErrors, type LoadResult } from '../collect/loadgen.js';
 import { recordReplies, STARTUP_OP } from '../collect/pgwire.js';
 import { transactionKinds } from '../collect/pgbench.js';
-import { fitLocks, placeOf, typeReplay, withoutLatchCalls } from './places.js';
+import { fitLocks, placeOf, splitByType, typeReplay, withoutLatchCalls } from './places.js';
 import { callHistory, splitReplay } from './history.js';
 import { attachTarget, launchTarget, type LaunchSpec } from '../collect/target.js';
 import { observe, type Observation } from '../collect/observe.js';
-import { inferSkeleton, threadActivity, servingThreads, ioSizes, mergeBins } from './skeleton.js';
-import { afterCount, mapsOf, turnMarks } from './replayed.js';
-import type { SyscallTrace } from '../collect/bpftrace.js';
+import { inferSkeleton, ioSizes, mergeBins } from './skeleton.js';
+import {
+  afterCount,
+  aloneMade,
+  mapsOf,
+  replayCounts,
+  servingTids,
+  SOCKET_IO,
+  turnMarks,
+} from './replayed.js';
 import { measureEach, measurePortable, ORIGINAL_PAIRS, type Linearity } from '../collect/cpu.js';
 import { requireLinear, requireSteadyCurves } from './curves.js';
 
@@ -33,18 +40,6 @@ const SKELETON_CALLS = new Set([
   'pselect6',
   'accept',
   'accept4',
-]);
-const SOCKET_IO = new Set([
-  'read',
-  'readv',
-  'recvfrom',
-  'recvmsg',
-  'write',
-  'writev',
-  'sendto',
-  'sendmsg',
-  'pread64',
-  'pwrite64',
 ]);
 /** Replay rates below this many calls per request are dropped (connection set-up and such). */
 const MIN_RATE = 0.01;
@@ -125,24 +120,6 @@ export function kernelWork(
     ),
     sendSizes: ioSizes(trace, tids, new Set([skeletonSend])),
   };
-}
-
-const servingTids = (x: Observation) => new Set(servingThreads(threadActivity(x)).map((t) => t.tid));
-
-/** A window's calls of its serving threads (`tids`) by name, their I/O calls on sockets left
- *  out (the skeleton makes those; their file and pipe part is replayed). */
-function replayCounts(trace: SyscallTrace, tids: Set<number>): Map<string, number> {
-  const counts = new Map<string, number>();
-  for (const tid of tids)
-    for (const [name, n] of trace.byThread.get(tid)?.calls ?? [])
-      counts.set(name, (counts.get(name) ?? 0) + n);
-  for (const name of SOCKET_IO) {
-    const onSockets = trace.io
-      .filter((e) => tids.has(e.tid) && e.call === name && e.socket)
-      .reduce((a, e) => a + e.count, 0);
-    if (counts.has(name)) counts.set(name, Math.max(0, counts.get(name)! - onSockets));
-  }
-  return counts;
 }
 
 /** Request types by protocol verb, from every profiled run's requests: load entries of the
@@ -226,6 +203,14 @@ export function aloneWorkload(w: Workload, op: string): Workload {
   return { ...w, requests };
 }
 
+/** The workload's request types where twin-load sends two or more (a driver's own mix is
+ *  its own), each once by its first spelling. */
+export function loadTypes(w: Workload): string[] {
+  if (w.driver.name !== 'twin-load') return [];
+  const ops = [...new Map(w.requests.map((r) => [r.op.toLowerCase(), r.op])).values()];
+  return ops.length > 1 ? ops : [];
+}
+
 /** What a request type's body share is computed from (Profile's AloneCpu). */
 const aloneCpu = (c: PortableCpu): AloneCpu => ({
   insnsPerReq: c.insnsPerReq,
@@ -258,6 +243,7 @@ export async function profileTarget(
   let o: Observation;
   const more: Observation[] = [];
   const relayed: LoadResult[] = [];
+  const alone: { op: string; x: Observation }[] = [];
   try {
     o = await observe(target, w, rate, { ...TRACED, preload: true });
     // Traced runs at the other loads tell how the background threads' wake-ups and CPU time
@@ -265,6 +251,14 @@ export async function profileTarget(
     for (const r of [...new Set(w.loads)].filter((x) => x > rate).sort((a, b) => a - b)) {
       say(`tracing it again at ${r} requests/s`);
       more.push(await observe(target, w, r, { ...TRACED, preload: false }));
+    }
+    // Each request type alone, traced at the lowest load: which types make the replayed calls.
+    for (const op of loadTypes(w)) {
+      say(`tracing ${op} requests alone at ${rate} requests/s`);
+      alone.push({
+        op,
+        x: await observe(target, aloneWorkload(w, op), rate, { trace: true, settle: true, preload: false }),
+      });
     }
     // pgbench counts no bytes: each statement kind's replies, tallied on the way.
     if (w.driver.name === 'pgbench') {
@@ -328,6 +322,9 @@ export async function profileTarget(
     ({ replay: kernel.replay, windows } = withoutLatchCalls(kernel.replay, windows, latched));
     // Each statement kind's own calls (the commit's fsync), as its places made them.
     const byType = typeReplay(kernel.replay, windows, kinds, requests);
+    for (const r of requests) r.replay = byType?.get(r.op);
+  } else if (alone.length) {
+    const byType = splitByType(kernel.replay, aloneMade(alone, requests), requests);
     for (const r of requests) r.replay = byType?.get(r.op);
   }
   if (startup && kernel.replay.some((c) => c.perConn))

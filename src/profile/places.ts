@@ -82,10 +82,24 @@ export function typeReplay(
       if (!m) made.set(op, (m = new Map()));
       for (const [name, n] of p.calls) m.set(name, (m.get(name) ?? 0) + n);
     });
-  if (![...made.values()].some((m) => m.size)) return null;
+  return splitByType(replay, made, requests);
+}
+
+/** The replay divided between the request types as `made` says they made each call (op ->
+ *  call -> count, in any unit the types share): a type whose requests made a share c of a
+ *  call makes R * c / (its share of requests) a request, a call made once a turn marks at
+ *  its turnMarks * c / share (at most 1), and the types' rates by their shares come to the
+ *  call's rate R again. Calls no type made keep their rate on every type; null where none
+ *  made any of the replay's. */
+export function splitByType(
+  replay: SyscallRate[],
+  made: Map<string, Map<string, number>>,
+  requests: RequestType[],
+): Map<string, SyscallRate[]> | null {
   const total = new Map(
     replay.map((c) => [c.name, [...made.values()].reduce((a, m) => a + (m.get(c.name) ?? 0), 0)]),
   );
+  if (![...total.values()].some((n) => n > 0)) return null;
   const out = new Map<string, SyscallRate[]>();
   for (const r of requests)
     out.set(
@@ -99,11 +113,14 @@ export function typeReplay(
           ...c,
           perReq: c.perReq * f,
           ...(c.cold ? { cold: { ...c.cold, touches: c.cold.touches * f } } : {}),
+          ...(c.turnMarks !== undefined ? { turnMarks: Math.min(1, round4(c.turnMarks * f)) } : {}),
         };
       }),
     );
   return out;
 }
+
+const round4 = (x: number) => Math.round(x * 1e4) / 1e4;
 
 /** The place in the transaction (`kinds` in order) of a section's statement. */
 export const placeOf = (kinds: string[], l: LockSection) =>

@@ -1,8 +1,61 @@
 /** Traits of the replayed calls beyond their rates, from the serving threads of every traced
  *  window: how a map is made, which calls come after the reply, which once a turn. */
+import type { SyscallTrace } from '../collect/bpftrace.js';
 import type { Observation } from '../collect/observe.js';
-import { sendBit, type SizeBins } from '../model/index.js';
-import { mergeBins } from './skeleton.js';
+import { sendBit, type RequestType, type SizeBins } from '../model/index.js';
+import { mergeBins, servingThreads, threadActivity } from './skeleton.js';
+
+/** Calls on a socket or a file: the skeleton makes the socket part. */
+export const SOCKET_IO = new Set([
+  'read',
+  'readv',
+  'recvfrom',
+  'recvmsg',
+  'write',
+  'writev',
+  'sendto',
+  'sendmsg',
+  'pread64',
+  'pwrite64',
+]);
+
+/** The threads that serve the requests in a traced window. */
+export const servingTids = (x: Observation) => new Set(servingThreads(threadActivity(x)).map((t) => t.tid));
+
+/** A window's calls of its serving threads (`tids`) by name, their I/O calls on sockets left
+ *  out (the skeleton makes those; their file and pipe part is replayed). */
+export function replayCounts(trace: SyscallTrace, tids: Set<number>): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const tid of tids)
+    for (const [name, n] of trace.byThread.get(tid)?.calls ?? [])
+      counts.set(name, (counts.get(name) ?? 0) + n);
+  for (const name of SOCKET_IO) {
+    const onSockets = trace.io
+      .filter((e) => tids.has(e.tid) && e.call === name && e.socket)
+      .reduce((a, e) => a + e.count, 0);
+    if (counts.has(name)) counts.set(name, Math.max(0, counts.get(name)! - onSockets));
+  }
+  return counts;
+}
+
+/** Each request type's part in the replayed calls, from a traced run of each type alone (`alone`,
+ *  by op): the calls a request of the type made there, by name, times its share of the mix's
+ *  requests, for splitByType. Redis's sets each append to its log and sync it, its gets never:
+ *  a clone that synced requests of either type at the mix's rate synced as its draws fell,
+ *  not as the sets did, and a mix of other shares not at all as the original. */
+export function aloneMade(
+  alone: { op: string; x: Observation }[],
+  requests: RequestType[],
+): Map<string, Map<string, number>> {
+  const made = new Map<string, Map<string, number>>();
+  for (const r of requests) {
+    const run = alone.find((a) => a.op.toLowerCase() === r.op.toLowerCase());
+    if (!run?.x.trace || run.x.load.sent === 0) continue;
+    const counts = replayCounts(run.x.trace, servingTids(run.x));
+    made.set(r.op, new Map([...counts].map(([name, n]) => [name, (n / run.x.load.sent) * r.share])));
+  }
+  return made;
+}
 
 /** The serving threads' maps over the windows: their lengths, and the share on a file. */
 export function mapsOf(windows: { x: Observation; tids: Set<number> }[]): {
