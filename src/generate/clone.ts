@@ -224,12 +224,27 @@ export function emitClone(p: Profile, plan: BodyPlan, chain: ChainSegment[], pro
   // the sizes are the call's over every type.
   p.requests.forEach((r, i) => {
     if (!r.replay) return;
+    // A mark of this type's that stands for other calls than the mix's marks do (a commit's
+    // log write, one a mark where the mix's marks read as 0.76 of one) has sizes of its own.
+    const own = r.replay.map((c, j) => {
+      const all = p.kernel.replay.find((x) => x.name === c.name);
+      if (!c.sizes?.length || c.turnMarks === undefined || !all?.turnMarks || !c.turnMarks) return null;
+      const mine = c.perReq / c.turnMarks;
+      return Math.abs(mine / (all.perReq / all.turnMarks) - 1) > 0.01
+        ? binsArray(`replay_sizes_${i}_${j}`, markSizes(c))
+        : null;
+    });
+    for (const t of own) if (t) out.push(t.decl);
     const n = r.replay.flatMap(stepsOf).length;
     out.push(`static const twin_syscall_step replay_steps_${i}[${Math.max(1, n)}] = {`);
     if (!n) out.push('    { TWIN_SC_GENERIC, 0.0, NULL, 0, 0u, 0.0, 0u },');
-    r.replay.forEach((c) => {
+    r.replay.forEach((c, j) => {
       const k = p.kernel.replay.findIndex((x) => x.name === c.name);
-      const sizes = k >= 0 && replaySizes[k] ? `replay_sizes_${k}, ${replaySizes[k]!.length}` : 'NULL, 0';
+      const sizes = own[j]
+        ? `replay_sizes_${i}_${j}, ${own[j]!.length}`
+        : k >= 0 && replaySizes[k]
+          ? `replay_sizes_${k}, ${replaySizes[k]!.length}`
+          : 'NULL, 0';
       for (const x of stepsOf(c))
         out.push(`    { ${x.call}, ${x.perReq.toFixed(4)}, ${sizes}${x.text} }, /* ${c.name} */`);
     });

@@ -226,6 +226,31 @@ test(
   },
 );
 
+test("a type's marks that stand for one call each write the call's own sizes, not the mix's marks'", () => {
+  const p = fixtureProfile('redis');
+  p.kernel.replay = [
+    ...p.kernel.replay.filter((c) => c.name !== 'write'),
+    { name: 'write', perReq: 0.3, sizes: [[300, 1]], turnMarks: 0.4 },
+  ];
+  // The first type's requests each make a write and mark it (a commit's log write: a mark a
+  // call), the others none; the mix's marks read as 0.75 of a write each.
+  p.requests.forEach((r, i) => {
+    r.replay = p.kernel.replay.map((c) =>
+      c.name !== 'write' ? c : { ...c, perReq: i === 0 ? 1 : 0, turnMarks: i === 0 ? 1 : 0 },
+    );
+  });
+  const dir = join(tmp, 'turn-types');
+  generateClone(p, dir);
+  const src = readFileSync(join(dir, 'clone.c'), 'utf8');
+  assert.match(src, /replay_sizes_0_\d+\[1\] = \{ \{ 300u, 1u \} \};/);
+  assert.match(
+    src,
+    /replay_steps_0\[[^]*?TWIN_SC_WRITE_LOG, 1\.0000, replay_sizes_0_\d+, 1, 0u, 0\.0, TWIN_STEP_TURN/,
+  );
+  // The other types keep the mix's table (their marks never come: 0 a request).
+  assert.match(src, /replay_steps_1\[[^]*?TWIN_SC_WRITE_LOG, 0\.0000, replay_sizes_\d+, 1, 0u/);
+});
+
 test(
   "the body's part after the reply runs once the reply is sent, counted there by twinreuse",
   { timeout: 180_000 },
