@@ -7,6 +7,8 @@ import {
   parseWith,
   type AloneCpu,
   type PortableCpu,
+  type Skeleton,
+  type SyscallRate,
   type Workload,
 } from '../model/index.js';
 import { totalErrors, type LoadResult } from '../collect/loadgen.js';
@@ -196,6 +198,32 @@ const TRACED = { trace: true, settle: true, threadCpu: true, places: true } as c
  *  than the requests in it. */
 export const CONNECTION_FACTOR = 4;
 
+/** Fails the profile where the target failed or answered nothing. */
+function answered(o: Observation): void {
+  const errors = totalErrors(o.load);
+  if (errors > 0)
+    throw new TwinError(
+      `the target failed ${errors} of ${o.load.sent} requests while profiled (${JSON.stringify(o.load.errors)}): check the workload's protocol and requests`,
+    );
+  if (o.load.requests === 0)
+    throw new TwinError('the target answered no request while profiled: check the workload');
+}
+
+/** The replayed calls, each split into its parts (a request's, a connection's, a cold
+ *  cache's) by the traced windows, those made less than MIN_RATE a request left out. */
+function replayedCalls(o: Observation, more: Observation[], replay: SyscallRate[], connections: number) {
+  const history = [o, ...more]
+    .filter((x) => x.trace)
+    .map((x) => ({
+      sent: x.load.sent,
+      before: x.sentBefore,
+      counts: replayCounts(x.trace!, servingTids(x)),
+    }));
+  return splitReplay(replay, callHistory(history, connections)).filter(
+    (c) => c.perReq >= MIN_RATE || c.perConn || c.cold,
+  );
+}
+
 /** The workload of one request type: its entries alone, their shares as they were. */
 export function aloneWorkload(w: Workload, op: string): Workload {
   const requests = w.requests.filter((r) => r.op.toLowerCase() === op.toLowerCase());
@@ -244,6 +272,8 @@ export async function profileTarget(
   const more: Observation[] = [];
   const relayed: LoadResult[] = [];
   const alone: { op: string; x: Observation }[] = [];
+  let skeleton: Skeleton;
+  let kernel: Profile['kernel'];
   try {
     o = await observe(target, w, rate, { ...TRACED, preload: true });
     // Traced runs at the other loads tell how the background threads' wake-ups and CPU time
@@ -252,8 +282,13 @@ export async function profileTarget(
       say(`tracing it again at ${r} requests/s`);
       more.push(await observe(target, w, r, { ...TRACED, preload: false }));
     }
-    // Each request type alone, traced at the lowest load: which types make the replayed calls.
-    for (const op of loadTypes(w)) {
+    answered(o);
+    skeleton = inferSkeleton(o, more);
+    kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall, more);
+    // Each request type alone, traced at the lowest load: which types make the replayed calls,
+    // where any call is left to split between them (memcached's and Redis's without a log: none).
+    const ops = loadTypes(w);
+    for (const op of replayedCalls(o, more, kernel.replay, 0).length ? ops : []) {
       say(`tracing ${op} requests alone at ${rate} requests/s`);
       alone.push({
         op,
@@ -268,15 +303,6 @@ export async function profileTarget(
   } finally {
     await target.stop();
   }
-  const errors = totalErrors(o.load);
-  if (errors > 0)
-    throw new TwinError(
-      `the target failed ${errors} of ${o.load.sent} requests while profiled (${JSON.stringify(o.load.errors)}): check the workload's protocol and requests`,
-    );
-  if (o.load.requests === 0)
-    throw new TwinError('the target answered no request while profiled: check the workload');
-  const skeleton = inferSkeleton(o, more);
-  const kernel = kernelWork(o, skeleton.recvCall, skeleton.sendCall, more);
   say(
     `under Valgrind: every cache, the branches and the mix (${ORIGINAL_PAIRS} twinreuse pairs), of ${w.valgrindRequests} and ${3 * w.valgrindRequests} requests, and a run of ${2 * w.valgrindRequests}`,
   );
@@ -294,16 +320,7 @@ export async function profileTarget(
   // own (PostgreSQL's start-up: made there, not spread over the requests), and calls of a cache
   // filling from a cold start (made as the clone's fills).
   const startup = requests.find((r) => r.op === STARTUP_OP);
-  const history = [o, ...more]
-    .filter((x) => x.trace)
-    .map((x) => ({
-      sent: x.load.sent,
-      before: x.sentBefore,
-      counts: replayCounts(x.trace!, servingTids(x)),
-    }));
-  kernel.replay = splitReplay(kernel.replay, callHistory(history, startup ? w.connections : 0)).filter(
-    (c) => c.perReq >= MIN_RATE || c.perConn || c.cold,
-  );
+  kernel.replay = replayedCalls(o, more, kernel.replay, startup ? w.connections : 0);
   // Serialized sections and each kind's calls: the waits and calls inside a transaction's
   // statements, where a thread serves one connection at a time (an event loop's waits are its
   // idle ones, its requests interleaved).
