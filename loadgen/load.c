@@ -188,6 +188,8 @@ static int load_parse(load_thread *t, conn *c, uint64_t now)
             if (p->measured) {
                 uint64_t latency = now > p->intended_ns ? now - p->intended_ns : 0;
                 stats_record(&t->stats, p->op, p->key, latency, p->req_bytes, len);
+                if (now <= t->end_ns)
+                    t->stats.in_window++;
                 if (r == PROTO_SERVER_ERROR)
                     t->stats.errors[STATS_ERR_SERVER]++;
             }

@@ -97,6 +97,7 @@ int stats_merge(stats *into, const stats *from)
         into->errors[e] += from->errors[e];
     into->sent += from->sent;
     into->requests += from->requests;
+    into->in_window += from->in_window;
     into->bytes_sent += from->bytes_sent;
     into->bytes_received += from->bytes_received;
     for (size_t i = 0; i < into->n_ops && i < from->n_ops; i++) {

@@ -58,6 +58,7 @@ typedef struct {
     uint64_t errors[STATS_ERR_COUNT];
     uint64_t sent;           /* all requests written, warm-up included */
     uint64_t requests;       /* measured responses */
+    uint64_t in_window;      /* measured responses that came before the window closed */
     uint64_t bytes_sent;     /* measured requests written */
     uint64_t bytes_received; /* measured responses */
     stats_op *ops;

@@ -101,6 +101,21 @@ for proto in memcached resp http; do
     ok "$proto 500 req/s, delay 2000 us: achieved $rate req/s, p50 $p50 us, p99 $(json "$out" 'd["latency_us"]["p99"]') us, 0 errors"
 done
 
+# --- a server that answers after the window ---------------------------------
+# Every answer comes 500 ms late: of a second's 200 requests, those sent in its first half
+# are answered within it, the rest after it. The achieved rate counts the first (a server
+# that falls behind answers the rest late, and must not read as keeping up); all are answered.
+start_delay_server resp 500000
+out=$work/late.json
+"$load" --port "$port" --protocol resp --rate 200 --duration 1 --warmup 0 --connections 4 \
+    --dist constant --req get,1,0,0 --out "$out" || fail "late: twin-load exited $?"
+stop_last
+rate=$(json "$out" 'd["achieved_rps"]')
+answered=$(json "$out" 'd["requests"]')
+within 80 "$rate" 120 || fail "late: achieved $rate req/s with half the answers after the window"
+within 195 "$answered" 205 || fail "late: $answered of 200 requests answered"
+ok "answers 500 ms late at 200 req/s over 1 s: achieved $rate req/s, $answered answered"
+
 # --- delay server, no delay ---------------------------------------------------
 for proto in memcached resp http; do
     start_delay_server "$proto" 0
