@@ -288,7 +288,7 @@ export async function profileTarget(
     // Each request type alone, traced at the lowest load: which types make the replayed calls,
     // where any call is left to split between them (memcached's and Redis's without a log: none).
     const ops = loadTypes(w);
-    for (const op of replayedCalls(o, more, kernel.replay, 0).length ? ops : []) {
+    for (const op of ops.length && replayedCalls(o, more, kernel.replay, 0).length ? ops : []) {
       say(`tracing ${op} requests alone at ${rate} requests/s`);
       alone.push({
         op,
