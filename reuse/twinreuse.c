@@ -52,10 +52,17 @@
  * instruction mix (the instructions are classified from their object's
  * disassembly).
  *
+ * Of each thread's loads, those whose address lies within CHASE_REACH bytes
+ * past the value one of its last CHASE loads read (a 64-bit load) are counted
+ * by how many loads back that one was: a load that waits on another's data
+ * (a pointer chase: a list's next, a structure reached through a field), the
+ * chains a core cannot overlap however wide its window, where loads from a
+ * register's base (the stack, an array) overlap freely.
+ *
  * Usage: valgrind --tool=twinreuse --out-file=PATH program...
  * (VALGRIND_LIB naming a folder with this tool beside Valgrind's own files).
  * PATH may hold %p, the process ID. The file:
- *   twinreuse 5
+ *   twinreuse 6
  *   instructions N               (all threads)
  *   thread T instructions N io K syscalls S cond C CM indirect B BM
  *                                (each thread that ran: Valgrind's thread
@@ -71,6 +78,8 @@
  *                                each: write 1, writev 2, sendto 4,
  *                                sendmsg 8; work a server does once its
  *                                reply is out)
+ *   chase C1 ... C16             (of the thread above: its loads whose
+ *                                address came from the load 1 to 16 before)
  *   stream NAME LO HI            (NAME is I, D, U, UI, the unified
  *                                stream's code accesses, or US, its
  *                                sequential data accesses; log2 of the set
@@ -118,6 +127,10 @@
  * with another (a copy's source and destination), which a core's prefetchers
  * follow and its TLB holds, unlike a pointer chase over the same lines. */
 #define RECENT 4
+/* Loads back a chased load's source is looked for, and how far past the value
+ * it read the chased address may lie (a field of the structure it points to). */
+#define CHASE       16
+#define CHASE_REACH 4096
 
 typedef struct {
     const HChar *name;
@@ -194,6 +207,11 @@ static UWord bp_history[SLOTS];
 static Addr btb[SLOTS][1 << BTB_BITS];
 /* The running thread's slot, and its instruction counter (incremented inline). */
 static Int cur;
+/* Per thread: the values its last CHASE loads read (0 for a load narrower
+ * than a pointer), by load number modulo CHASE; its loads; its chased loads by
+ * distance (1 to CHASE). */
+static Addr chase_val[SLOTS][CHASE];
+static ULong chase_n[SLOTS], chase_hist[SLOTS][CHASE + 1];
 static ULong *cur_insns = &instructions[0];
 /* Whether the running thread's accesses feed the streams. */
 static Bool feeding = True;
@@ -430,6 +448,25 @@ static VG_REGPARM(3) void on_data(Addr a, UWord size, UWord part)
         access_lines(DATA, a, size, 0, (Int)part);
 }
 
+/* A load done: whether its address came from one of the thread's last loads,
+ * and the value it read (`wide`: a 64-bit load's) for those after it. */
+static VG_REGPARM(3) void on_load(Addr a, UWord value, UWord wide)
+{
+    if (!feeding)
+        return;
+    Addr *v = chase_val[cur];
+    ULong n = chase_n[cur];
+    for (ULong d = 1; d <= CHASE && d <= n; d++) {
+        Addr x = v[(n - d) % CHASE];
+        if (x && a - x < CHASE_REACH) {
+            chase_hist[cur][d]++;
+            break;
+        }
+    }
+    v[n % CHASE] = wide ? value : 0;
+    chase_n[cur] = n + 1;
+}
+
 static VG_REGPARM(3) void on_cond(Insn *in, UWord taken, UWord part)
 {
     if (!feeding)
@@ -598,8 +635,18 @@ static IRSB *tr_instrument(VgCallbackClosure *closure, IRSB *in, const VexGuestL
         }
         case Ist_WrTmp: {
             IRExpr *e = st->Ist.WrTmp.data;
-            if (e->tag == Iex_Load)
+            if (e->tag == Iex_Load) {
                 add_call(out, False, e->Iex.Load.addr, sizeofIRType(e->Iex.Load.ty), NULL, part);
+                /* The load itself, then what it read (its address an atom, still valid). */
+                addStmtToIRSB(out, st);
+                Bool wide = e->Iex.Load.ty == Ity_I64;
+                IRExpr **args = mkIRExprVec_3(e->Iex.Load.addr,
+                                              wide ? IRExpr_RdTmp(st->Ist.WrTmp.tmp) : mkIRExpr_HWord(0),
+                                              mkIRExpr_HWord((HWord)wide));
+                addStmtToIRSB(out, IRStmt_Dirty(unsafeIRDirty_0_N(
+                                       3, "on_load", VG_(fnptr_to_fnentry)((void *)on_load), args)));
+                continue;
+            }
             break;
         }
         case Ist_Store:
@@ -757,7 +804,7 @@ static Bool write_counts(const HChar *path)
     ULong total = 0;
     for (Int t = 0; t < SLOTS; t++)
         total += instructions[t];
-    put(fd, "twinreuse 5\n");
+    put(fd, "twinreuse 6\n");
     VG_(sprintf)(buf, "instructions %llu\n", total);
     put(fd, buf);
     for (Int t = 0; t < SLOTS; t++) {
@@ -773,6 +820,12 @@ static Bool write_counts(const HChar *path)
             VG_(sprintf)(buf, "after %u %llu\n", m, after_insns[t][m]);
             put(fd, buf);
         }
+        put(fd, "chase");
+        for (Int d = 1; d <= CHASE; d++) {
+            VG_(sprintf)(buf, " %llu", chase_hist[t][d]);
+            put(fd, buf);
+        }
+        put(fd, "\n");
         put_streams(fd, t, -1);
     }
     for (Int p = 1; p < n_parts; p++) {
@@ -824,6 +877,9 @@ static void on_fork_child(ThreadId tid)
     VG_(memset)(syscalls, 0, sizeof syscalls);
     VG_(memset)(sent, 0, sizeof sent);
     VG_(memset)(after_insns, 0, sizeof after_insns);
+    VG_(memset)(chase_val, 0, sizeof chase_val);
+    VG_(memset)(chase_n, 0, sizeof chase_n);
+    VG_(memset)(chase_hist, 0, sizeof chase_hist);
     VG_(memset)(cond_n, 0, sizeof cond_n);
     VG_(memset)(cond_miss, 0, sizeof cond_miss);
     VG_(memset)(ind_n, 0, sizeof ind_n);

@@ -2,9 +2,9 @@
  *
  * clone.c defines, before including this: N_RINGS, N_CROWD, CONFLICT_BURST, STATE_BYTES,
  * FILLER_BYTES, UNUSED, the state-word enum (ST_INIT, ST_PRNG, ...), n_rings, ring_lines,
- * ring_run, ring_cur, n_crowd, crowd_lines, crowd_stride, crowd_offset, crowd_cur and rings_once, and
- * declares these helpers. They come after the parts in the object (the build keeps the order written), so
- * that no knob moves a part's code. */
+ * ring_run, ring_chains, RING_CHAINS, ring_cur, n_crowd, crowd_lines, crowd_stride, crowd_offset, crowd_cur
+ * and rings_once, and declares these helpers. They come after the parts in the object (the build keeps the
+ * order written), so that no knob moves a part's code. */
 #ifndef TWIN_BODY_H
 #define TWIN_BODY_H
 
@@ -33,7 +33,13 @@ static void body_rings_init(void)
         body_no_memory();
     for (unsigned i = n_rings; i-- > 0;) {
         body_ring_init(r, ring_lines[i], ring_run[i], &rng);
-        __atomic_store_n(&ring_cur[i], (uint64_t)(uintptr_t)r, __ATOMIC_RELAXED);
+        /* Cursor k at step k * lines / chains of the cycle from the ring's first line. */
+        uint64_t *at = r, chains = ring_chains[i];
+        for (uint64_t k = 0, step = 0; k < chains; k++) {
+            for (; step < k * ring_lines[i] / chains; step++)
+                at = (uint64_t *)(uintptr_t)*at;
+            __atomic_store_n(&ring_cur[i * RING_CHAINS + k], (uint64_t)(uintptr_t)at, __ATOMIC_RELAXED);
+        }
         r += ring_lines[i] * 8;
     }
     for (unsigned g = 0; g < n_crowd; g++) {

@@ -1,4 +1,5 @@
 import {
+  chainSteps,
   type CpuCounters,
   type InsnMix,
   type Platform,
@@ -130,6 +131,7 @@ const portableOf = (counts: ReuseCounts, requests: number, mix: PortableCpu['mix
   ...(counts.after
     ? { afterInsnsPerReq: counts.after.map((x) => Math.max(0, Math.round(x / requests))) }
     : {}),
+  ...(counts.chase ? { chasePerReq: counts.chase.map((x) => Math.max(0, x / requests)) } : {}),
 });
 
 const sweepAt = (points: number[]) => points.map((k) => sweepGeometry(SWEEP[k]));
@@ -161,7 +163,7 @@ export async function measurePlatforms(
   platforms: Platform[],
   seed = PROFILE_SEED,
   pairs: number[] = specs.map(() => 2),
-): Promise<{ counters: CpuCounters[]; mix: InsnMix }[]> {
+): Promise<{ counters: CpuCounters[]; mix: InsnMix; loadSteps: number | null }[]> {
   requireTool('valgrind', 'valgrind');
   const all = await runPairs(specs.flatMap((spec, k) => reuseTasks(spec, w, pairs[k], seed)));
   const requests = 2 * w.valgrindRequests;
@@ -181,7 +183,12 @@ export async function measurePlatforms(
       });
       return { ...on(runs), placements };
     });
-    return { counters, mix: mixOf(servingCode(runs, w)) };
+    const steps = chainSteps(servingCounts(runs).chase);
+    return {
+      counters,
+      mix: mixOf(servingCode(runs, w)),
+      loadSteps: steps === null ? null : steps / requests,
+    };
   });
 }
 

@@ -30,9 +30,14 @@ export interface ReuseCounts {
    *  a socket, whatever it finds; an accept; a wait), by the sends made between (a bit each: write 1, writev 2, sendto 4, sendmsg 8; SEND_MASKS
    *  entries); absent from the tool's older output. */
   after?: number[];
+  /** Loads whose address lies within 4 KiB past the value the load d before read (d = 1 to
+   *  CHASE_DISTANCES, at index d - 1): loads that wait on another's data; absent from the
+   *  tool's older output. */
+  chase?: number[];
 }
 
 export const SEND_MASKS = 16;
+export const CHASE_DISTANCES = 16;
 
 /** One thread of a run: its counts (the accesses it made, in the cache all threads share),
  *  its read and write calls of every kind (`io`) and all its system calls. */
@@ -59,9 +64,10 @@ export type InsnCounts = Map<string, Map<number, InsnCost>>;
 /** Parses the tool's output file (see reuse/twinreuse.c). */
 export function parseReuse(text: string): ReuseRun {
   const lines = text.split('\n').filter(Boolean);
-  // 3: a cache walk's output (no window after a reply); 5: today's; 4 ended the window at a
-  // receive of data, a window that read a server's whole body as after its reply.
-  if (!/^twinreuse [35]$/.test(lines[0] ?? ''))
+  // 3: a cache walk's output (no window after a reply); 5: no chased loads; 6: today's; 4
+  // ended the window at a receive of data, a window that read a server's whole body as after
+  // its reply.
+  if (!/^twinreuse [356]$/.test(lines[0] ?? ''))
     throw new TwinError(
       'twinreuse wrote an output of another version: run scripts/bootstrap.sh to build it again',
     );
@@ -112,6 +118,10 @@ export function parseReuse(text: string): ReuseRun {
       const th = threads[threads.length - 1];
       th.after ??= new Array<number>(SEND_MASKS).fill(0);
       th.after[Number(after[1])] = Number(after[2]);
+      continue;
+    }
+    if (f[0] === 'chase' && threads.length && f.length === CHASE_DISTANCES + 1) {
+      threads[threads.length - 1].chase = f.slice(1).map(Number);
       continue;
     }
     const part = /^part (\S+) instructions (\d+) cond (\d+) (\d+) indirect (\d+) (\d+)$/.exec(line);
@@ -188,6 +198,7 @@ export function servingReuse(r: ReuseRun): ReuseCounts {
       branches: t.branches,
       streams: t.streams,
       after: t.after ?? new Array<number>(SEND_MASKS).fill(0),
+      ...(t.chase ? { chase: t.chase } : {}),
     }))
     .reduce((a, b) => combineReuse(a, b));
 }
@@ -221,6 +232,8 @@ export function combineReuse(a: ReuseCounts, b: ReuseCounts, f = 1): ReuseCounts
     ...(a.after || b.after
       ? { after: Array.from({ length: SEND_MASKS }, (_, m) => (a.after?.[m] ?? 0) + f * (b.after?.[m] ?? 0)) }
       : {}),
+    // Chased loads where both have them (a run of the older tool has none to add).
+    ...(a.chase && b.chase ? { chase: a.chase.map((x, d) => x + f * b.chase![d]) } : {}),
   };
 }
 
@@ -249,6 +262,7 @@ export function scaleReuse(a: ReuseCounts, n: number): ReuseCounts {
     branches: mapBranches(a, (x) => x / n),
     streams: mapRows(a, (row) => row.map((c) => c / n)),
     ...(a.after ? { after: a.after.map((x) => x / n) } : {}),
+    ...(a.chase ? { chase: a.chase.map((x) => x / n) } : {}),
   };
 }
 

@@ -1,4 +1,5 @@
 import type { InsnClass } from '../model/index.js';
+import { MAX_WALK_CHAINS } from '../synth/chains.js';
 import { BLOCK_ALU, branchesPerStep } from '../synth/body.js';
 import { BRANCH_PART, MIX_PART } from '../synth/layout.js';
 import type { ClassCounts } from '../synth/mix.js';
@@ -142,8 +143,13 @@ export function blockOps(
  *  fraction carried in `acc` (65,536ths) passes a whole (else the load reads `dummy`, an
  *  L1-resident word), so that a fraction of a load per request costs no branch; the cursor
  *  is read and written back in the asm. The fraction is added by the walk itself and its
- *  carry selects: no instructions of the caller's work out whether this request takes one. */
-export function emitRingWalk(name: string, loadsPerReq: number): string {
+ *  carry selects: no instructions of the caller's work out whether this request takes one.
+ *  With `chains` cursors (spread evenly round the ring, `cur[0]` to `cur[chains - 1]`), the
+ *  loads go to each in turn, every cursor a step a round and the fraction a round for all of
+ *  them: the cursors keep their spacing, so every line's reuse distance is the ring's still,
+ *  while a core overlaps `chains` loads (see synth/chains.ts). */
+export function emitRingWalk(name: string, loadsPerReq: number, chains = 1): string {
+  if (chains > 1) return emitChainsWalk(name, loadsPerReq, chains);
   const whole = Math.floor(loadsPerReq + 1e-9);
   const frac = Math.min(0xffff, Math.round((loadsPerReq - whole) * 0x10000));
   const loop = whole > 64 ? Math.floor(whole / 16) : 0;
@@ -177,6 +183,53 @@ export function emitRingWalk(name: string, loadsPerReq: number): string {
         : [cur] "r"(cur), [acc] "r"(acc), [d] "r"(dummy)
         : "cc", "memory");
     (void)q;
+    (void)c;
+}
+`;
+}
+
+/** A walk of `chains` cursors (emitRingWalk): rounds of a load from each, in a loop of as many
+ *  rounds as make 16 loads or fewer, the rest in line. */
+function emitChainsWalk(name: string, loadsPerReq: number, chains: number): string {
+  if (chains > MAX_WALK_CHAINS) throw new Error(`a ring walk of ${chains} cursors`);
+  const steps = loadsPerReq / chains;
+  const whole = Math.floor(steps + 1e-9);
+  const frac = Math.min(0xffff, Math.round((steps - whole) * 0x10000));
+  const per = Math.max(1, Math.floor(16 / chains));
+  const loop = whole >= per ? Math.floor(whole / per) : 0;
+  const inline = whole - per * loop;
+  const ks = Array.from({ length: chains }, (_, k) => k);
+  const round = ks.map((k) => `"movq (%[p${k}]), %[p${k}]\\n\\t"`);
+  const lines = [
+    ...ks.map((k) => `"movq ${8 * k}(%[cur]), %[p${k}]\\n\\t"`),
+    ...(loop
+      ? [
+          `"movq $${loop}, %[c]\\n"`,
+          '"1:\\n\\t"',
+          ...Array.from({ length: per }, () => round).flat(),
+          '"subq $1, %[c]\\n\\t"',
+          '"jnz 1b\\n\\t"',
+        ]
+      : []),
+    ...Array.from({ length: inline }, () => round).flat(),
+    `"addw $${frac}, (%[acc])\\n\\t"`,
+    ...ks.flatMap((k) => [
+      '"movq %[d], %[q]\\n\\t"',
+      `"cmovcq %[p${k}], %[q]\\n\\t"`,
+      '"movq (%[q]), %[q]\\n\\t"',
+      `"cmovcq %[q], %[p${k}]\\n\\t"`,
+    ]),
+    ...ks.map((k) => `"movq %[p${k}], ${8 * k}(%[cur])\\n\\t"`),
+  ];
+  return `static PART LINE_START void ${name}(uint64_t *cur, uint64_t *acc, uint64_t *dummy)
+{
+    uint64_t ${ks.map((k) => `p${k}, `).join('')}q, c;
+    __asm__ volatile(
+        ${lines.join('\n        ')}
+        : ${ks.map((k) => `[p${k}] "=&r"(p${k}), `).join('')}[q] "=&r"(q), [c] "=&r"(c)
+        : [cur] "r"(cur), [acc] "r"(acc), [d] "r"(dummy)
+        : "cc", "memory");
+    (void)${ks.map((k) => `p${k}, (void)`).join('')}q;
     (void)c;
 }
 `;

@@ -11,6 +11,7 @@ import {
   type ChainSegment,
 } from '../synth/layout.js';
 import { passOrder, wholeWalks } from '../synth/passes.js';
+import { chainsOf } from '../synth/chains.js';
 import { emitBranches, emitMix, emitRingWalk } from './asm.js';
 
 /** A part's rate a request, in 1,024ths (runtime/body.h: whole units by a shift, not a
@@ -25,7 +26,15 @@ const rate = (x: number) => Math.round(x * 1024);
 export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
   const rings = plan.rings.flatMap((r, bin) =>
     Math.round(r.lines) > 0
-      ? [{ name: partName('data', bin), bin, lines: Math.round(r.lines), loadsPerReq: r.loadsPerReq }]
+      ? [
+          {
+            name: partName('data', bin),
+            bin,
+            lines: Math.round(r.lines),
+            loadsPerReq: r.loadsPerReq,
+            chains: chainsOf(plan.ringChains, Math.round(r.lines)),
+          },
+        ]
       : [],
   );
   const arr = (xs: number[]) => `{ ${(xs.length ? xs : [0]).map((x) => `${x}u`).join(', ')} }`;
@@ -41,7 +50,8 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
     return `R[${opRates[0].length - 1}]`;
   };
   const ringCall = (r: (typeof rings)[number], i: number) =>
-    `${r.name}(&ring_cur[${i}], &st[ST_ACC_RING + ${i}], filler);`;
+    `${r.name}(&ring_cur[${i} * RING_CHAINS], &st[ST_ACC_RING + ${i}], filler);`;
+  const chains = Math.max(1, ...rings.map((r) => r.chains));
   // The rings are walked in rounds, each a pass of every ring with its share of the ring's
   // loads (plan.ringRounds: one call a request walks most of a ring smaller than its loads at
   // its own size). With request types, a type's passes a request are its table's times those.
@@ -130,9 +140,14 @@ static const UNUSED uint64_t ring_lines[] = ${arr(rings.map((r) => r.lines))};
 /* Lines each ring walks in order before a jump (runtime/ring.h). */
 static const UNUSED uint64_t ring_run[] = ${arr(rings.map((r) => plan.ringRuns[r.bin] ?? 1))};
 
-/* Shared by the serving threads: each ring's cursor, each segment's position. */
+/* Cursors each ring is walked by, spread evenly round it (runtime/body.h). */
+static const UNUSED uint64_t ring_chains[] = ${arr(rings.map((r) => r.chains))};
+#define RING_CHAINS ${chains}u
+
+/* Shared by the serving threads: each ring's cursors (RING_CHAINS a ring), each segment's
+ * position. */
 static const unsigned n_rings = N_RINGS;
-static uint64_t ring_cur[N_RINGS ? N_RINGS : 1];
+static uint64_t ring_cur[(N_RINGS ? N_RINGS : 1) * RING_CHAINS];
 /* The crowd groups: each its lines one stride apart, in a few sets of every cache of few
  * enough sets; each group a few lines further into its stride than the last, in sets of
  * its own. */
@@ -166,7 +181,7 @@ static __thread uint64_t body_share = 1024;
 static UNUSED uint64_t body_burst(uint64_t *acc, uint64_t rate);
 static PART void ${MIX_PART}(uint64_t *mem, uint64_t n, twin_body_ctx *ctx);
 
-${rings.map((r) => `${emitRingWalk(r.name, r.loadsPerReq / rounds)}SLOT_END(${r.name}, ${RING_SLOT});\n`).join('\n')}
+${rings.map((r) => `${emitRingWalk(r.name, r.loadsPerReq / rounds, r.chains)}SLOT_END(${r.name}, ${RING_SLOT});\n`).join('\n')}
 /* A crowd group: n loads round its cycle, counted (a burst's one loop exit). */
 static PART UNUSED void ${partName('data', 'conflict')}(uint64_t *cur, uint64_t n)
 {

@@ -207,6 +207,15 @@ export function compare(target: string, platform: string, o: Measurement, c: Mea
       add('D1.miss_rate', (m) => m.D1MissRate);
       add('LL.miss_rate', (m) => m.LLMissRate);
       add('branch.mispredict_rate', (m) => m.branchMispredictRate);
+      // The serial steps of the loads (shown, not judged: a portable count of what a core's
+      // window cannot overlap, which the clone's rings are walked to).
+      if (o.loadStepsPerReq !== undefined && c.loadStepsPerReq !== undefined)
+        rows.push({
+          metric: 'loads.serial_steps_per_req',
+          load: null,
+          original: o.loadStepsPerReq,
+          clone: c.loadStepsPerReq,
+        });
     }
     const p = `sim.${oc.platform}`;
     // This platform's caches, as its own pairs simulated them (the LLC pair, then the L2 pair).

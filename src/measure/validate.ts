@@ -172,10 +172,12 @@ export async function validate(
   }
   const cpu: Record<'original' | 'clone', Measurement['cpu']> = { original: [], clone: [] };
   const mix: Record<'original' | 'clone', Measurement['mix']> = { original: null, clone: null };
+  const steps: Record<'original' | 'clone', number | null> = { original: null, clone: null };
   if (!opts.noCpu) {
     say("original and clone under Valgrind: every platform's caches, the branches and the mix (twinreuse)");
     const [o, c] = await measurePlatforms([original, clone], w, platforms, seed, [ORIGINAL_PAIRS, 2]);
     [cpu.original, mix.original, cpu.clone, mix.clone] = [o.counters, o.mix, c.counters, c.mix];
+    [steps.original, steps.clone] = [o.loadSteps, c.loadSteps];
   }
   const measurements: Measurement[] = (['original', 'clone'] as const).map((who) => ({
     schemaVersion: MEASUREMENT_SCHEMA_VERSION,
@@ -184,6 +186,7 @@ export async function validate(
     points: points[who],
     cpu: cpu[who],
     mix: mix[who],
+    ...(steps[who] !== null ? { loadStepsPerReq: steps[who] } : {}),
     ...(saturated[who] !== undefined ? { saturationRps: saturated[who] } : {}),
   }));
   const comparison = compare(name, platforms.map((p) => p.name).join(','), measurements[0], measurements[1]);

@@ -203,6 +203,10 @@ export const PortableCpu = z.object({
    *  sendmsg 8). Apache formats its log line and clears the request's memory once its `writev`
    *  is out: work out of the request's latency. */
   afterInsnsPerReq: z.array(z.number().nonnegative()).length(16).optional(),
+  /** Loads a request whose address came from the data the load d before read (d = 1 to 16,
+   *  at index d - 1; within 4 KiB past it): a pointer chase, one load waiting on another, the
+   *  chains a core cannot overlap where loads from a register's base overlap freely. */
+  chasePerReq: z.array(z.number().nonnegative()).length(16).optional(),
   /** The clone's skeleton only (the original's layout is none of the clone's business): its
    *  hot code per set of a 4 KiB period, the 64 sets of a 32 KiB 8-way L1, each line counted
    *  by its executions per request up to 1. The chain's segments are laid out around it. */
@@ -211,3 +215,13 @@ export const PortableCpu = z.object({
   reuse: ReuseTable.optional(),
 });
 export type PortableCpu = z.infer<typeof PortableCpu>;
+
+/** Serial steps of a request's loads, from its chased loads by distance (PortableCpu's
+ *  chasePerReq: the loads whose address came from the data the load d before read): each
+ *  counts 1/d. A load that waits on the one before it (a list walked, d = 1) is a step of its
+ *  own, at the load's full latency; loads waiting on the one d back are d chains interleaved,
+ *  which a core walks side by side, d loads a step; a load from a register's base waits on
+ *  none. N loads in one chain are N steps, in d chains N/d. Null without the counts. */
+export function chainSteps(chase: number[] | undefined): number | null {
+  return chase ? chase.reduce((a, c, i) => a + c / (i + 1), 0) : null;
+}

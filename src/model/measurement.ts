@@ -53,6 +53,9 @@ export const Measurement = z.object({
   cpu: z.array(CpuCounters),
   /** The dynamic instruction mix of the serving threads (twinreuse), where measured. */
   mix: InsnMix.nullable().default(null),
+  /** Serial steps a request of the serving threads' loads (chainSteps of twinreuse's chased
+   *  loads): how much of their loads' latency a core cannot overlap. */
+  loadStepsPerReq: z.number().nonnegative().optional(),
   /** The highest rate served with the p99 under the workload's bound (`--saturation`). */
   saturationRps: z.number().nonnegative().optional(),
 });

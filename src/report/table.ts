@@ -1,4 +1,4 @@
-import { reuseCurves, type Comparison, type Profile, type Verdict } from '../model/index.js';
+import { chainSteps, reuseCurves, type Comparison, type Profile, type Verdict } from '../model/index.js';
 
 function fmt(x: number | null): string {
   if (x === null || Number.isNaN(x)) return '-';
@@ -136,6 +136,11 @@ function cpuLines(p: Profile): string[] {
     `code misses a request: ${at(o.codeCurve)}; branch mispredictions ${fmt(o.branchMissesPerReq)}`,
     ...(fine ? [`reuse curve, data: ${reuseAt(fine.data)}`, `reuse curve, code: ${reuseAt(fine.code)}`] : []),
     `instruction mix: ${mix}`,
+    ...(o.chasePerReq
+      ? [
+          `loads waiting on a load: ${fmt(o.chasePerReq.reduce((a, b) => a + b, 0))} a request, ${fmt(chainSteps(o.chasePerReq)!)} serial steps (of ${fmt(o.dataRefsPerReq)} data accesses)`,
+        ]
+      : []),
     ...(p.body.skeleton
       ? [
           `the clone's skeleton alone: ${fmt(p.body.skeleton.insnsPerReq)} instructions a request, ${((100 * p.body.skeleton.insnsPerReq) / o.insnsPerReq).toFixed(0)}% of the original's`,

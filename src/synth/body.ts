@@ -13,6 +13,7 @@ export { addCounts } from './mix.js';
 import { opScales, type OpScale } from './ops.js';
 import { connPart, withoutConn, type ConnPart } from './conn.js';
 import { ringRuns } from './runs.js';
+import { ringChains } from './chains.js';
 import {
   cellMisses,
   crowdBackground,
@@ -149,6 +150,8 @@ export interface BodyPlan {
   ringRuns: number[];
   /** Rounds a request the rings are walked in, each a pass of every ring (dataRounds). */
   ringRounds: number;
+  /** Cursors every ring is walked by, each ring no more than its lines (see chains.ts). */
+  ringChains: number;
   /** Code segments of the chain, one per footprint bin: `lines` blocks of 64 bytes, `loadsPerReq` run per request. */
   segments: Ring[];
   /** The rounds of the chain each segment is walked in, a pass in each (see chainRounds). */
@@ -374,6 +377,7 @@ export function bodyPlan(p: Profile): BodyPlan {
     rings,
     ringRuns: ringRuns(o.reuse, t.dataBins),
     ringRounds: t.dataPasses.every,
+    ringChains: ringChains(p, ringLoads, conn.loadsPerReq + crowdLoads(crowd)),
     segments,
     segmentRounds,
     crowd,

@@ -118,6 +118,55 @@ int main(void)
   assert.deepEqual(servingReuse(run).after, after);
 });
 
+test('the tool counts the loads whose address came from a load before, by how many loads back', () => {
+  // 100,000 steps of one pointer chase, 100,000 loads summing an array, 100,000 loads of four
+  // chases taken in turn, over one 4 MiB cycle of lines.
+  const src = join(work, 'chase.c');
+  writeFileSync(
+    src,
+    `#include <stdint.h>
+#include <stdlib.h>
+volatile uint64_t sink;
+int main(void)
+{
+    size_t n = 1 << 16;
+    uint64_t *a = malloc(n * 64), s = 0, *p = a, *q[4];
+    if (!a)
+        return 1;
+    for (size_t i = 0; i < n; i++)
+        a[i * 8] = (uint64_t)(uintptr_t)&a[((i * 7919 + 1) % n) * 8];
+    for (int i = 0; i < 100000; i++)
+        p = (uint64_t *)(uintptr_t)*p;
+    for (size_t i = 0; i < 100000; i++)
+        s += a[(i % n) * 8];
+    for (int k = 0; k < 4; k++)
+        q[k] = &a[k * 1000 * 8];
+    for (int i = 0; i < 25000; i++)
+        for (int k = 0; k < 4; k++)
+            q[k] = (uint64_t *)(uintptr_t)*q[k];
+    sink = s ^ (uintptr_t)p ^ (uintptr_t)q[0] ^ (uintptr_t)q[3];
+    return 0;
+}
+`,
+  );
+  const bin = join(work, 'chase');
+  assert.equal(spawnSync('cc', ['-O2', '-o', bin, src]).status, 0);
+  const out = join(work, 'chase.out');
+  const r = spawnSync('valgrind', ['--tool=twinreuse', `--out-file=${out}`, bin], {
+    env: { ...process.env, VALGRIND_LIB: REUSE_LIB },
+  });
+  assert.equal(r.status, 0, r.stderr?.toString());
+  const chase = parseReuse(readFileSync(out, 'utf8')).threads[0].chase!;
+  assert.equal(chase.length, 16);
+  const near = (got: number, want: number, what: string) =>
+    assert.ok(Math.abs(got - want) < 0.03 * want, `${what}: ${got} loads, expected ${want}`);
+  near(chase[0], 100000, 'a load back (the chase)');
+  near(chase[3], 100000, 'four loads back (the four chases)');
+  // The array's loads and the rest: start-up's few.
+  const rest = chase.reduce((a, c) => a + c, 0) - chase[0] - chase[3];
+  assert.ok(rest < 10000, `${rest} other loads chased`);
+});
+
 test('a 48 KiB ring of lines fits 12 ways of 64 sets and misses at every pass with 11', () => {
   const at = (kib: number, ways: number) => reuseMisses(walk, 'D', kib * 1024, ways)!;
   const passes = 10;

@@ -10,6 +10,7 @@ import { emitBody } from '../../src/generate/body.js';
 import { emitChain } from '../../src/generate/chain.js';
 import { FILLER_BYTES, STATE_BYTES, hardMissRate, type BodyPlan } from '../../src/synth/body.js';
 import { VG_TRANSLATION } from '../../src/collect/valgrind.js';
+import { parseReuse, REUSE_LIB } from '../../src/collect/reuse.js';
 import { parseCachegrind, type CgTotals } from '../../src/collect/cachegrind.js';
 import { functionCosts, parseCallgrind, subtractRuns } from '../../src/collect/callgrind.js';
 import { insnMix } from '../../src/collect/mix.js';
@@ -31,6 +32,7 @@ const base: BodyPlan = {
   ],
   ringRuns: [1, 16],
   ringRounds: 1,
+  ringChains: 1,
   segments: [{ lines: 2048, loadsPerReq: 40 }],
   segmentRounds: [[0]],
   crowd: [],
@@ -163,6 +165,43 @@ test(
     near(l2('DLmr'), base.rings[1].loadsPerReq, 'L2 misses (loads of the ring past L2)');
     const llc = perBody(bin, 32 << 20); // LL = a 32 MiB LLC: both rings fit
     near(llc('DLmr'), 0, 'LLC misses (no ring past the LLC)');
+  },
+);
+
+test(
+  'rings walked by four cursors each keep their misses, and their loads wait on the one four back',
+  { timeout: 120_000 },
+  () => {
+    // The rings of the first test, fractions of a load a body added, walked by four cursors.
+    const plan: BodyPlan = {
+      ...base,
+      rings: [
+        { lines: 2048, loadsPerReq: 100.5 },
+        { lines: 65536, loadsPerReq: 30.25 },
+      ],
+      ringChains: 4,
+    };
+    const bin = build(plan, 'chains');
+    const l2 = perBody(bin, 1 << 20);
+    near(l2('D1mr'), 130.75, 'D1 misses (every ring load)');
+    near(l2('DLmr'), 30.25, 'L2 misses (loads of the ring past L2)');
+    // The chased loads of 200 and 600 bodies under twinreuse: the rings' at four loads back.
+    const chased = [200, 600].map((n) => {
+      const out = join(tmp, `chase.${n}`);
+      execFileSync(
+        'valgrind',
+        ['--tool=twinreuse', `--out-file=${out}`, '--log-file=/dev/null', bin, String(n)],
+        {
+          env: { ...process.env, VALGRIND_LIB: REUSE_LIB },
+        },
+      );
+      return parseReuse(readFileSync(out, 'utf8')).threads[0].chase!;
+    });
+    const per = chased[1].map((c, d) => (c - chased[0][d]) / 400);
+    // A few of a ring's loads land within reach of another cursor's line, fewer loads back
+    // (ring 0's 2,048 lines hold 32 reaches of 4 KiB): counted there.
+    assert.ok(Math.abs(per[3] - 130.75) < 0.15 * 130.75, `${per[3]} loads chased four back, of 130.75`);
+    assert.ok(per[0] < 5, `${per[0]} loads a body chased one back`);
   },
 );
 
