@@ -30,7 +30,8 @@ export interface ReuseCounts {
    *  a socket, whatever it finds; an accept; a wait), by the sends made between (a bit each: write 1, writev 2, sendto 4, sendmsg 8; SEND_MASKS
    *  entries); absent from the tool's older output. */
   after?: number[];
-  /** Loads whose address lies within 4 KiB past the value the load d before read (d = 1 to
+  /** Loads whose address lies near the value the load d before read (16 bytes before it to
+   *  256 past; the nearest of those values above it, the latest of equals; d = 1 to
    *  CHASE_DISTANCES, at index d - 1): loads that wait on another's data; absent from the
    *  tool's older output. */
   chase?: number[];
@@ -79,6 +80,8 @@ export function parseReuse(text: string): ReuseRun {
   let cur: ReuseCounts['streams'][ReuseStream] | null = null;
   const code: InsnCounts = new Map();
   let object: Map<number, InsnCost> | null = null;
+  // The thread or part whose lines follow.
+  let owner: ReuseCounts | null = null;
   for (const line of lines.slice(2)) {
     const f = line.split(' ');
     if (f[0] === 'i' && object && f.length === 5) {
@@ -103,14 +106,16 @@ export function parseReuse(text: string): ReuseRun {
       const [id, instructions, io, syscalls, cond, condMisses, indirect, indirectMisses] = t
         .slice(1)
         .map(Number);
-      threads.push({
+      const th: ReuseThread = {
         id,
         instructions,
         io,
         syscalls,
         branches: { cond, condMisses, indirect, indirectMisses },
         streams: streams as ReuseCounts['streams'],
-      });
+      };
+      threads.push(th);
+      owner = th;
       continue;
     }
     const after = /^after (\d+) (\d+)$/.exec(line);
@@ -120,8 +125,8 @@ export function parseReuse(text: string): ReuseRun {
       th.after[Number(after[1])] = Number(after[2]);
       continue;
     }
-    if (f[0] === 'chase' && threads.length && f.length === CHASE_DISTANCES + 1) {
-      threads[threads.length - 1].chase = f.slice(1).map(Number);
+    if (f[0] === 'chase' && owner && f.length === CHASE_DISTANCES + 1) {
+      owner.chase = f.slice(1).map(Number);
       continue;
     }
     const part = /^part (\S+) instructions (\d+) cond (\d+) (\d+) indirect (\d+) (\d+)$/.exec(line);
@@ -129,11 +134,12 @@ export function parseReuse(text: string): ReuseRun {
       streams = {};
       cur = null;
       const [instructions, cond, condMisses, indirect, indirectMisses] = part.slice(2).map(Number);
-      parts.set(part[1], {
+      owner = {
         instructions,
         branches: { cond, condMisses, indirect, indirectMisses },
         streams: streams as ReuseCounts['streams'],
-      });
+      };
+      parts.set(part[1], owner);
       continue;
     }
     if (f[0] === 'stream' && threads.length) {

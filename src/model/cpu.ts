@@ -204,7 +204,7 @@ export const PortableCpu = z.object({
    *  is out: work out of the request's latency. */
   afterInsnsPerReq: z.array(z.number().nonnegative()).length(16).optional(),
   /** Loads a request whose address came from the data the load d before read (d = 1 to 16,
-   *  at index d - 1; within 4 KiB past it): a pointer chase, one load waiting on another, the
+   *  at index d - 1; from 16 bytes before it to 256 past): a pointer chase, one load waiting on another, the
    *  chains a core cannot overlap where loads from a register's base overlap freely. */
   chasePerReq: z.array(z.number().nonnegative()).length(16).optional(),
   /** The clone's skeleton only (the original's layout is none of the clone's business): its
