@@ -1,6 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { compare } from '../../src/measure/compare.js';
+import { verdictOf } from '../../src/measure/verdict.js';
 import { countersFrom, ZERO_TOTALS } from '../../src/collect/cachegrind.js';
 import type { Measurement } from '../../src/model/index.js';
 
@@ -154,4 +155,17 @@ test("each system call the original makes at least 0.1 times a request gets a ro
     rows.filter((r) => r.metric === 'cpu.sys_us_per_req').map((r) => [r.original, r.clone]),
     [[100, 90]],
   );
+});
+
+test("both sides' serial load steps get a row where both were measured, shown and not judged", () => {
+  const o = { ...measured('original', [['a', 100000, 100000]]), loadStepsPerReq: 170 };
+  const c = { ...measured('clone', [['a', 100000, 100000]]), loadStepsPerReq: 340 };
+  const comparison = compare('t', 'a', o, c);
+  const row = comparison.rows.find((r) => r.metric === 'loads.serial_steps_per_req')!;
+  assert.deepEqual([row.original, row.clone], [170, 340]);
+  const v = verdictOf({ ...comparison, verdict: { holds: true, judged: 0, failing: [] } });
+  assert.ok(!v.failing.some((f) => f.startsWith('loads.')), v.failing.join('; '));
+  // A side measured by an older Twin has none: no row.
+  const old = compare('t', 'a', measured('original', [['a', 100000, 100000]]), c);
+  assert.ok(!old.rows.some((r) => r.metric === 'loads.serial_steps_per_req'));
 });
