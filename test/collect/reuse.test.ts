@@ -22,6 +22,7 @@ import {
   reuseTotals,
   scaleReuse,
   servingReuse,
+  type ReuseRun,
 } from '../../src/collect/reuse.js';
 import { parseCachegrind } from '../../src/collect/cachegrind.js';
 import { measureReuse } from '../../src/collect/cpu.js';
@@ -58,6 +59,18 @@ test("the tool's output parses: instructions, and each stream's set counts", () 
     /unreadable/,
   );
 });
+
+/** The tool's counts of the C program `src`, compiled at `opt` as `name`, run once. */
+function underTool(src: string, name: string, opt: string): ReuseRun {
+  const bin = join(work, name);
+  assert.equal(spawnSync('cc', [opt, '-o', bin, src]).status, 0);
+  const out = join(work, `${name}.out`);
+  const r = spawnSync('valgrind', ['--tool=twinreuse', `--out-file=${out}`, bin], {
+    env: { ...process.env, VALGRIND_LIB: REUSE_LIB },
+  });
+  assert.equal(r.status, 0, r.stderr?.toString());
+  return parseReuse(readFileSync(out, 'utf8'));
+}
 
 test("the tool counts a thread's instructions from its send on a socket to its next look for work", () => {
   // A request read from a socket pair, a file's write, 1,000 steps of work, the reply sent,
@@ -97,14 +110,7 @@ int main(void)
 }
 `,
   );
-  const bin = join(work, 'after');
-  assert.equal(spawnSync('cc', ['-O1', '-o', bin, src]).status, 0);
-  const out = join(work, 'after.out');
-  const r = spawnSync('valgrind', ['--tool=twinreuse', `--out-file=${out}`, bin], {
-    env: { ...process.env, VALGRIND_LIB: REUSE_LIB },
-  });
-  assert.equal(r.status, 0, r.stderr?.toString());
-  const run = parseReuse(readFileSync(out, 'utf8'));
+  const run = underTool(src, 'after', '-O1');
   const after = run.threads[0].after!;
   // After the reply's write (bit 1): the 3,000 steps a request up to the receive that found
   // nothing, half the thread's steps, which are nearly all its instructions; the file's write
@@ -149,14 +155,7 @@ int main(void)
 }
 `,
   );
-  const bin = join(work, 'chase');
-  assert.equal(spawnSync('cc', ['-O2', '-o', bin, src]).status, 0);
-  const out = join(work, 'chase.out');
-  const r = spawnSync('valgrind', ['--tool=twinreuse', `--out-file=${out}`, bin], {
-    env: { ...process.env, VALGRIND_LIB: REUSE_LIB },
-  });
-  assert.equal(r.status, 0, r.stderr?.toString());
-  const chase = parseReuse(readFileSync(out, 'utf8')).threads[0].chase!;
+  const chase = underTool(src, 'chase', '-O2').threads[0].chase!;
   assert.equal(chase.length, 16);
   const near = (got: number, want: number, what: string) =>
     assert.ok(Math.abs(got - want) < 0.03 * want, `${what}: ${got} loads, expected ${want}`);
