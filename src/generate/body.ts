@@ -32,7 +32,11 @@ export function emitBody(plan: BodyPlan, segs: ChainSegment[]): string {
             bin,
             lines: Math.round(r.lines),
             loadsPerReq: r.loadsPerReq,
-            chains: chainsOf(plan.ringChains, Math.round(r.lines)),
+            chains: chainsOf(
+              plan.ringChains,
+              Math.round(r.lines),
+              r.loadsPerReq / Math.max(1, plan.ringRounds),
+            ),
           },
         ]
       : [],

@@ -150,7 +150,8 @@ export interface BodyPlan {
   ringRuns: number[];
   /** Rounds a request the rings are walked in, each a pass of every ring (dataRounds). */
   ringRounds: number;
-  /** Cursors every ring is walked by, each ring no more than its lines (see chains.ts). */
+  /** Cursors the rings are walked by, each ring no more than its lines and its loads a call
+   *  allow (see chains.ts). */
   ringChains: number;
   /** Code segments of the chain, one per footprint bin: `lines` blocks of 64 bytes, `loadsPerReq` run per request. */
   segments: Ring[];
@@ -377,7 +378,7 @@ export function bodyPlan(p: Profile): BodyPlan {
     rings,
     ringRuns: ringRuns(o.reuse, t.dataBins),
     ringRounds: t.dataPasses.every,
-    ringChains: ringChains(p, ringLoads, conn.loadsPerReq + crowdLoads(crowd)),
+    ringChains: ringChains(p, rings, Math.max(1, t.dataPasses.every), conn.loadsPerReq + crowdLoads(crowd)),
     segments,
     segmentRounds,
     crowd,
