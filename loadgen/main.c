@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include "load.h"
 #include "preload.h"
@@ -365,12 +366,21 @@ static void main_json(FILE *f, const load_config *cfg, const stats *s)
 }
 
 /* Writes the result to path.tmp and renames it, so readers never see half
- * a file; to stdout without a path. */
+ * a file; to stdout without a path; straight to a path that is there and no
+ * regular file (/dev/null, a pipe), which a rename would replace: `--out
+ * /dev/null` made /dev/null a file of root's that other users could not
+ * open. */
 static int main_write(const char *path, const load_config *cfg, const stats *s)
 {
-    if (!path) {
-        main_json(stdout, cfg, s);
-        return fflush(stdout) == 0 ? 0 : -1;
+    struct stat st;
+    if (!path || (stat(path, &st) == 0 && !S_ISREG(st.st_mode))) {
+        FILE *f = path ? fopen(path, "w") : stdout;
+        if (!f)
+            return -1;
+        main_json(f, cfg, s);
+        if (!path)
+            return fflush(stdout) == 0 ? 0 : -1;
+        return (ferror(f) | fclose(f)) ? -1 : 0;
     }
     char tmp[4096];
     if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {

@@ -116,6 +116,19 @@ within 80 "$rate" 120 || fail "late: achieved $rate req/s with half the answers 
 within 195 "$answered" 205 || fail "late: $answered of 200 requests answered"
 ok "answers 500 ms late at 200 req/s over 1 s: achieved $rate req/s, $answered answered"
 
+# --- an output that is no regular file ------------------------------------------
+# Written to, not replaced by a rename: a pipe stays a pipe, and its reader gets the result.
+mkfifo "$work/pipe"
+timeout 20 cat "$work/pipe" >"$work/piped.json" &
+reader=$!
+start_delay_server memcached 0
+"$load" --port "$port" --protocol memcached --rate 100 --duration 1 --out "$work/pipe" ||
+    fail "pipe: twin-load exited $?"
+stop_last
+wait "$reader" || fail "pipe: its reader got nothing"
+[[ -p $work/pipe ]] || fail "pipe: --out replaced the pipe with a file"
+ok "--out to a pipe: still a pipe, its reader got achieved $(json "$work/piped.json" 'd["achieved_rps"]') req/s"
+
 # --- delay server, no delay ---------------------------------------------------
 for proto in memcached resp http; do
     start_delay_server "$proto" 0
