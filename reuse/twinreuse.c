@@ -807,6 +807,18 @@ static void put_instrs(Int fd)
     }
 }
 
+/* A thread's or part's chased loads by distance: "chase C1 ... C16". */
+static void put_chase(Int fd, const ULong *hist)
+{
+    HChar buf[32];
+    put(fd, "chase");
+    for (Int d = 1; d <= CHASE; d++) {
+        VG_(sprintf)(buf, " %llu", hist[d]);
+        put(fd, buf);
+    }
+    put(fd, "\n");
+}
+
 /* Every count so far to `path`: at exit, and at each `snapshot` monitor command. */
 static Bool write_counts(const HChar *path)
 {
@@ -835,12 +847,7 @@ static Bool write_counts(const HChar *path)
             VG_(sprintf)(buf, "after %u %llu\n", m, after_insns[t][m]);
             put(fd, buf);
         }
-        put(fd, "chase");
-        for (Int d = 1; d <= CHASE; d++) {
-            VG_(sprintf)(buf, " %llu", chase_hist[t][d]);
-            put(fd, buf);
-        }
-        put(fd, "\n");
+        put_chase(fd, chase_hist[t]);
         put_streams(fd, t, -1);
     }
     for (Int p = 1; p < n_parts; p++) {
@@ -848,12 +855,7 @@ static Bool write_counts(const HChar *path)
         (buf, "part %.100s instructions %llu cond %llu %llu indirect %llu %llu\n", part_name[p],
          part_insns[p], part_cond[p], part_cond_miss[p], part_ind[p], part_ind_miss[p]);
         put(fd, buf);
-        put(fd, "chase");
-        for (Int d = 1; d <= CHASE; d++) {
-            VG_(sprintf)(buf, " %llu", part_chase[p][d]);
-            put(fd, buf);
-        }
-        put(fd, "\n");
+        put_chase(fd, part_chase[p]);
         put_streams(fd, 0, p);
     }
     if (clo_instrs)

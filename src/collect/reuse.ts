@@ -31,7 +31,7 @@ export interface ReuseCounts {
    *  entries); absent from the tool's older output. */
   after?: number[];
   /** Loads whose address lies near the value the load d before read (16 bytes before it to
-   *  256 past; the nearest of those values above it, the latest of equals; d = 1 to
+   *  256 past; of several, the nearest value below the address, the latest of equals; d = 1 to
    *  CHASE_DISTANCES, at index d - 1): loads that wait on another's data; absent from the
    *  tool's older output. */
   chase?: number[];
