@@ -120,7 +120,7 @@ export async function validate(
   const loads = [...w.loads].sort((a, b) => a - b);
   const targets: { who: 'original' | 'clone'; target: RunningTarget }[] = [];
   const points: Record<'original' | 'clone', LoadPoint[]> = { original: [], clone: [] };
-  const saturated: Partial<Record<'original' | 'clone', number>> = {};
+  const saturated: Partial<Record<'original' | 'clone', Awaited<ReturnType<typeof saturation>>>> = {};
   try {
     targets.push({ who: 'original', target: await launchTarget(original) });
     targets.push({ who: 'clone', target: await launchTarget(clone) });
@@ -165,7 +165,7 @@ export async function validate(
       const found = await Promise.all(
         targets.map(({ who, target }) => saturation(target, w, seed, (m) => say(`${who} at ${m}`), turns)),
       );
-      targets.forEach(({ who }, i) => (saturated[who] = found[i].rps));
+      targets.forEach(({ who }, i) => (saturated[who] = found[i]));
     }
   } finally {
     for (const { target } of targets) await target.stop();
@@ -187,7 +187,9 @@ export async function validate(
     cpu: cpu[who],
     mix: mix[who],
     ...(steps[who] !== null ? { loadStepsPerReq: steps[who] } : {}),
-    ...(saturated[who] !== undefined ? { saturationRps: saturated[who] } : {}),
+    ...(saturated[who] !== undefined
+      ? { saturationRps: saturated[who].rps, saturationProbes: saturated[who].probes }
+      : {}),
   }));
   const comparison = compare(name, platforms.map((p) => p.name).join(','), measurements[0], measurements[1]);
   return {

@@ -58,5 +58,16 @@ export const Measurement = z.object({
   loadStepsPerReq: z.number().nonnegative().optional(),
   /** The highest rate served with the p99 under the workload's bound (`--saturation`). */
   saturationRps: z.number().nonnegative().optional(),
+  /** The search's probes, in the order run: each an open-loop run at `rate` (saturation.ts). */
+  saturationProbes: z
+    .array(
+      z.object({
+        rate: z.number().nonnegative(),
+        achievedRps: z.number().nonnegative(),
+        p99Us: z.number().nonnegative(),
+        keptUp: z.boolean(),
+      }),
+    )
+    .optional(),
 });
 export type Measurement = z.infer<typeof Measurement>;

@@ -1,9 +1,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import {
-  decide,
+  decided,
   keepsUp,
-  marginal,
+  serves,
   searchSaturation,
   type SaturationProbe,
 } from '../../src/measure/saturation.js';
@@ -29,22 +29,26 @@ test('the saturation search brackets the limit by doubling or halving, then bise
   assert.equal(await searchSaturation(100, upTo(0).served), 0);
 });
 
-test('a marginal rate is decided by the median of its probes, and by most of them keeping up', () => {
+test('a rate is decided by most of three probes: two alike, else a third', () => {
   const p = (p99Us: number, keptUp = true): SaturationProbe => ({
     rate: 1000,
     achievedRps: 1000,
     p99Us,
     keptUp,
   });
-  // Within a factor 1.5 of a 10 ms bound, either side, a probe is marginal.
-  assert.ok(marginal(p(6700), 10000) && marginal(p(14900), 10000));
-  assert.ok(!marginal(p(6600), 10000) && !marginal(p(15100), 10000));
-  // One probe over the bound among three under it does not sink the rate; two do.
-  assert.equal(decide([p(10500), p(9000), p(9500)], 10000), true);
-  assert.equal(decide([p(9000), p(10500), p(12000)], 10000), false);
-  // The median p99 under the bound is not enough where most probes fell behind the rate.
-  assert.equal(decide([p(9000, false), p(9000, false), p(9000)], 10000), false);
-  assert.equal(decide([p(4000)], 10000), true);
+  // Undecided with no probe, one, or two that disagree.
+  assert.equal(decided([], 10000), null);
+  assert.equal(decided([p(4000)], 10000), null);
+  assert.equal(decided([p(4000), p(30000)], 10000), null);
+  // Two alike decide; a third decides two that differ.
+  assert.equal(decided([p(4000), p(9000)], 10000), true);
+  assert.equal(decided([p(12000), p(30000)], 10000), false);
+  assert.equal(decided([p(758), p(30015), p(3064)], 10000), true);
+  assert.equal(decided([p(12386), p(29491), p(7897)], 10000), false);
+  // A probe that fell behind the rate or failed requests does not serve, whatever its p99.
+  assert.ok(serves(p(9000), 10000) && !serves(p(9000, false), 10000) && !serves(p(10500), 10000));
+  assert.equal(decided([p(9000, false), p(9000, false)], 10000), false);
+  assert.equal(decided([p(9000, false), p(9000), p(9000)], 10000), true);
   // Keeping up: 95% of the rate, less where the arrivals are few enough to fall short by chance
   // (1,020 pgbench transactions: 9.4%); never more than 95%.
   assert.equal(keepsUp(1e6), 0.95);
