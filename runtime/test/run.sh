@@ -192,7 +192,7 @@ int main(void)
     return 0;
 }
 EOF_C
-cc -std=gnu11 -Wall -Wextra -Werror -I"$RT" "$TMP/resp_sized.c" -L"$BUILD" -ltwinrt -pthread -o "$TMP/resp_sized" ||
+cc -std=gnu11 -Wall -Wextra -Werror -I"$RT" "$TMP/resp_sized.c" -L"$BUILD" -ltwinrt -pthread -lm -o "$TMP/resp_sized" ||
     die "resp_sized: build"
 "$TMP/resp_sized" || die "resp_sized: sized replies of ops other than GET"
 ok "resp: sized replies of named ops other than GET: integers :1, :10 below 6 bytes, exact sizes above"
@@ -309,7 +309,7 @@ int main(void)
     return 0;
 }
 EOF_C
-cc -std=gnu11 -Wall -Wextra -Werror -I"$RT" "$TMP/pg_sized.c" -L"$BUILD" -ltwinrt -pthread -o "$TMP/pg_sized" ||
+cc -std=gnu11 -Wall -Wextra -Werror -I"$RT" "$TMP/pg_sized.c" -L"$BUILD" -ltwinrt -pthread -lm -o "$TMP/pg_sized" ||
     die "pg_sized: build"
 "$TMP/pg_sized" || die "pg_sized: reply sizes"
 ok "postgres: reply sizes: rows from 59 bytes (107 with 3 columns), INSERT 0 N from 22, UPDATE/DELETE N from 20, start-up from 237, exact above; BEGIN 17, COMMIT 18, ROLLBACK 20"

@@ -353,7 +353,7 @@ RUNTIME := $(wildcard runtime/*.c)
 # whatever the knobs (see clone.c).
 clone: clone.c chain.c $(RUNTIME) $(wildcard runtime/*.h)
 \t$(CC) $(CFLAGS) -fno-toplevel-reorder -pthread -Iruntime -c clone.c chain.c
-\t$(CC) $(CFLAGS) -pthread -Iruntime -o $@ $(RUNTIME) clone.o chain.o
+\t$(CC) $(CFLAGS) -pthread -Iruntime -o $@ $(RUNTIME) clone.o chain.o -lm
 \trm -f clone.o chain.o
 
 clean:

@@ -97,8 +97,9 @@ export const BackgroundThread = z.object({
   cpuNsPerSec: z.number().nonnegative().default(0),
   cpuNsPerReq: z.number().nonnegative().default(0),
   /** Its wake-ups and CPU time a second at each profiled load, by request rate: where there
-   *  are two or more, the clone follows them (linearly between two, and along the nearest
-   *  two beyond them, at least 0) rather than the lines above. A thread that adapts its
+   *  are two or more, the clone follows them (linearly between two, along the lowest two's
+   *  line below them, along the highest two's elasticity above them: runtime/bg.c's
+   *  bg_beyond; at least 0) rather than the lines above. A thread that adapts its
    *  sleeps wakes more often under load, but not in proportion: memcached's woke 883, 1,824
    *  and 2,447 times a second at 500, 2,000 and 5,000 requests a second. */
   byLoad: z
