@@ -1,6 +1,6 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { Workload } from '../model/index.js';
+import type { SaturationProbe, Workload } from '../model/index.js';
 import { cpuNs } from '../collect/proc.js';
 import { runLoad, totalErrors } from '../collect/loadgen.js';
 import { transactionKinds } from '../collect/pgbench.js';
@@ -28,8 +28,8 @@ const PROBE_S = 3;
  *  near its saturation a server's p99 flips between runs, not just moves with the rate, and
  *  one probe sent the search's bracket off by up to a factor of two. Memcached's p99 at 40,000
  *  a second came out 0.76, 30.0 and 3.1 ms in three probes, its clone's 12.4, 29.5 and 7.9 (a
- *  10 ms bound); the clone, served at 80,000 by one probe in a bench, read 80,000 in one
- *  search and 40,000 in another. PostgreSQL's came out 7,140, 5,058, 4,760 and 4,165
+ *  10 ms bound); single-probe searches in three benches gave memcached 42,500, 45,000 and
+ *  52,500, its clone 33,750, 38,750 and 80,000. PostgreSQL's came out 7,140, 5,058, 4,760 and 4,165
  *  statements a second in four searches of one probe each. */
 export const REPEATS = 3;
 
@@ -67,14 +67,6 @@ export function takeTurns(): Turns {
   };
 }
 
-export interface SaturationProbe {
-  rate: number;
-  achievedRps: number;
-  p99Us: number;
-  /** The target kept up with the rate and answered (the p99 aside). */
-  keptUp: boolean;
-}
-
 /** The highest rate the target serves with its p99 under `w.saturationP99` microseconds
  *  (searchSaturation from the workload's highest load), every probe an open-loop run of its
  *  own after a rest, taken in `turns` with another search's where given. In turns without the
@@ -95,7 +87,8 @@ export async function saturation(
   const probes: SaturationProbe[] = [];
   const rps = await searchSaturation(Math.max(...w.loads), async (rate) => {
     const tries: SaturationProbe[] = [];
-    while (decided(tries, w.saturationP99) === null) {
+    let served: boolean | null;
+    while ((served = decided(tries, w.saturationP99)) === null) {
       const r = await turns(async () => {
         await rest(target);
         return runLoad(w, target.port, { rate, duration: PROBE_S, warmup: 1, seed: seed + tries.length });
@@ -110,7 +103,6 @@ export async function saturation(
       tries.push(p);
       probes.push(p);
     }
-    const served = decided(tries, w.saturationP99)!;
     const p99s = tries.map((t) => t.p99Us.toFixed(0)).join(', ');
     say(`${rate.toFixed(0)} requests/s: p99 ${p99s} us, ${served ? 'served' : 'not served'}`);
     return served;

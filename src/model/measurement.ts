@@ -44,6 +44,16 @@ export const LoadPoint = z.object({
 });
 export type LoadPoint = z.infer<typeof LoadPoint>;
 
+/** One probe of the saturation search (measure/saturation.ts): an open-loop run at `rate`. */
+export const SaturationProbe = z.object({
+  rate: z.number().nonnegative(),
+  achievedRps: z.number().nonnegative(),
+  p99Us: z.number().nonnegative(),
+  /** The target kept up with the rate and answered (the p99 aside). */
+  keptUp: z.boolean(),
+});
+export type SaturationProbe = z.infer<typeof SaturationProbe>;
+
 export const Measurement = z.object({
   schemaVersion: z.literal(MEASUREMENT_SCHEMA_VERSION),
   kind: z.literal('twin-measurement'),
@@ -58,16 +68,7 @@ export const Measurement = z.object({
   loadStepsPerReq: z.number().nonnegative().optional(),
   /** The highest rate served with the p99 under the workload's bound (`--saturation`). */
   saturationRps: z.number().nonnegative().optional(),
-  /** The search's probes, in the order run: each an open-loop run at `rate` (saturation.ts). */
-  saturationProbes: z
-    .array(
-      z.object({
-        rate: z.number().nonnegative(),
-        achievedRps: z.number().nonnegative(),
-        p99Us: z.number().nonnegative(),
-        keptUp: z.boolean(),
-      }),
-    )
-    .optional(),
+  /** The search's probes, in the order run. */
+  saturationProbes: z.array(SaturationProbe).optional(),
 });
 export type Measurement = z.infer<typeof Measurement>;

@@ -1,14 +1,8 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import {
-  decided,
-  keepsUp,
-  serves,
-  searchSaturation,
-  type SaturationProbe,
-} from '../../src/measure/saturation.js';
+import { decided, keepsUp, serves, searchSaturation } from '../../src/measure/saturation.js';
 import { verdictOf } from '../../src/measure/verdict.js';
-import type { ComparisonRow } from '../../src/model/index.js';
+import type { ComparisonRow, SaturationProbe } from '../../src/model/index.js';
 
 const upTo = (limit: number) => {
   const asked: number[] = [];
